@@ -1,0 +1,130 @@
+"""The delivery loop, once for sync and once for async, shared by every client.
+
+A sender owns a transport and asks the :class:`RetryPolicy` after each
+failure; the destination-specific parts (build the request, read the answer)
+come in as arguments, so PagerDuty and BigPanda clients differ only in their
+sans-IO protocol module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ._errors import DeliveryError
+from ._retry import RetryPolicy
+from .protocol._http import Request, Response
+from .transport.base import AsyncTransport, SyncTransport, Verify
+
+__all__ = ["AsyncSender", "SyncSender", "async_transport_for", "sync_transport_for"]
+
+logger = logging.getLogger("alertwire")
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 10.0
+
+
+def _is_httpx(client: object, name: str) -> bool:
+    cls = type(client)
+    return cls.__module__.split(".")[0] == "httpx" and any(c.__name__ == name for c in cls.__mro__)
+
+
+def sync_transport_for(http_client: Any, *, verify: Verify, pool_size: int) -> SyncTransport:
+    """The default urllib3 transport, or an adapter for the caller's ``httpx.Client``."""
+    if http_client is None:
+        from .transport._urllib3 import Urllib3Transport
+
+        return Urllib3Transport(maxsize=pool_size, verify=verify)
+    if _is_httpx(http_client, "Client"):
+        from .transport._httpx import HttpxTransport
+
+        return HttpxTransport(http_client)
+    if isinstance(http_client, SyncTransport):
+        return http_client
+    raise TypeError(
+        f"http_client must be an httpx.Client or a SyncTransport, not {type(http_client).__name__}"
+    )
+
+
+def async_transport_for(http_client: Any, *, verify: Verify, pool_size: int) -> AsyncTransport:
+    """The default aiohttp transport, or an adapter for the caller's ``httpx.AsyncClient``."""
+    if http_client is None:
+        from .transport._aiohttp import AiohttpTransport
+
+        return AiohttpTransport(limit=pool_size, verify=verify)
+    if _is_httpx(http_client, "AsyncClient"):
+        from .transport._httpx import AsyncHttpxTransport
+
+        return AsyncHttpxTransport(http_client)
+    if isinstance(http_client, AsyncTransport):
+        return http_client
+    raise TypeError(
+        f"http_client must be an httpx.AsyncClient or an AsyncTransport, not {type(http_client).__name__}"
+    )
+
+
+def _log_retry(request: Request, exc: DeliveryError, attempt: int, wait: float) -> None:
+    logger.warning(
+        "attempt %d to %s failed (%s); retrying in %.2f s",
+        attempt,
+        request.url,
+        type(exc).__name__,
+        wait,
+    )
+
+
+class SyncSender:
+    """Send a request, classify the answer, retry per the policy; sleeps between tries."""
+
+    def __init__(self, transport: SyncTransport, *, timeout: float, retry: RetryPolicy) -> None:
+        self.transport = transport
+        self.timeout = timeout
+        self.retry = retry
+
+    def deliver(self, request: Request, parse: Callable[[Response], T]) -> T:
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return parse(self.transport.send(request, timeout=self.timeout))
+            except DeliveryError as exc:
+                exc.attempts = attempt
+                wait = self.retry.next_delay(exc, attempt, time.monotonic() - started)
+                if wait is None:
+                    raise
+                _log_retry(request, exc, attempt, wait)
+                time.sleep(wait)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+class AsyncSender:
+    """The async twin of :class:`SyncSender`."""
+
+    def __init__(self, transport: AsyncTransport, *, timeout: float, retry: RetryPolicy) -> None:
+        self.transport = transport
+        self.timeout = timeout
+        self.retry = retry
+
+    async def deliver(self, request: Request, parse: Callable[[Response], T]) -> T:
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return parse(await self.transport.send(request, timeout=self.timeout))
+            except DeliveryError as exc:
+                exc.attempts = attempt
+                wait = self.retry.next_delay(exc, attempt, time.monotonic() - started)
+                if wait is None:
+                    raise
+                _log_retry(request, exc, attempt, wait)
+                await asyncio.sleep(wait)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()

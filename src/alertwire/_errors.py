@@ -1,0 +1,171 @@
+"""The exception tree: every error alertwire raises on purpose.
+
+::
+
+    AlertwireError
+    ├── ValidationError        (also a ValueError) bad input, caught before the network
+    ├── ConfigurationError     (also a ValueError) missing or unusable settings
+    ├── OutboxError            the durable outbox cannot accept or store an event
+    └── DeliveryError          the event left us but was not accepted
+        ├── NetworkError       transport failure: refused, reset, timeout, TLS   retryable
+        └── ResponseError      the service answered, but not with success
+            ├── BadRequest     400: the service's own ``errors`` list          not retryable
+            ├── Unauthorized   401/403: key or token refused                   not retryable
+            ├── RateLimited    429: ``retry_after`` seconds when the service said  retryable
+            ├── ServerError    5xx                                             retryable
+            └── UnexpectedResponse  any other status, or garbage where JSON was due
+
+Transport failures and HTTP-status failures are separate branches (as httpx
+does it), so ``except ResponseError`` never swallows a dropped connection.
+Every delivery error says whether retrying can help (``retryable``) and keeps
+the service's own text (``body``), JSON or not: hiding a 400 body is how
+other tools made alert loss impossible to debug. No message ever contains a
+routing key or token: the callers pass only :class:`~alertwire.Secret` values,
+and bodies we echo come from the service, which never repeats the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AlertwireError",
+    "BadRequest",
+    "ConfigurationError",
+    "DeliveryError",
+    "NetworkError",
+    "OutboxError",
+    "RateLimited",
+    "ResponseError",
+    "ServerError",
+    "Unauthorized",
+    "UnexpectedResponse",
+    "ValidationError",
+]
+
+#: How much of a response body an error message quotes (the full body stays in ``.body``).
+_BODY_EXCERPT = 500
+
+
+class AlertwireError(Exception):
+    """Root of every error alertwire raises on purpose."""
+
+
+class ValidationError(AlertwireError, ValueError):
+    """Input that can never be delivered; raised before anything touches the network.
+
+    ``field`` is the dotted wire name of the offending field (``payload.severity``)
+    and ``rule`` says what it must be; ``problems`` holds every ``(field, rule)``
+    found, since PagerDuty too reports several problems in one answer.
+    """
+
+    def __init__(self, field: str, rule: str, *, problems: Sequence[tuple[str, str]] = ()) -> None:
+        self.field = field
+        self.rule = rule
+        self.problems: tuple[tuple[str, str], ...] = tuple(problems) or ((field, rule),)
+        text = "; ".join(f"{f}: {r}" for f, r in self.problems)
+        super().__init__(text)
+
+
+class ConfigurationError(AlertwireError, ValueError):
+    """A setting is missing or unusable (no routing key, an http:// URL off loopback...)."""
+
+
+class OutboxError(AlertwireError):
+    """The outbox could not durably store (or read) an event: disk full, read-only, corrupt.
+
+    Raised at enqueue so that a caller never believes an alert was kept when it
+    was not.
+    """
+
+
+class DeliveryError(AlertwireError):
+    """The event was not accepted by the service.
+
+    ``retryable`` follows the service's own retry table; ``http_status`` is
+    ``None`` when no answer came; ``body`` is the answer's text, verbatim.
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        body: str = "",
+        attempts: int = 1,
+    ) -> None:
+        self.http_status = http_status
+        self.body = body
+        self.attempts = attempts
+        super().__init__(message)
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class NetworkError(DeliveryError):
+    """No answer: connection refused or reset, timeout, TLS failure. Always retryable."""
+
+    retryable = True
+
+
+class ResponseError(DeliveryError):
+    """The service answered with something other than success."""
+
+    @staticmethod
+    def excerpt(body: str) -> str:
+        body = body.strip()
+        return body if len(body) <= _BODY_EXCERPT else body[:_BODY_EXCERPT] + "…"
+
+
+class BadRequest(ResponseError):
+    """400: the service refused the event as invalid. Retrying sends the same mistake."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: Sequence[str] = (),
+        http_status: int | None = 400,
+        body: str = "",
+        attempts: int = 1,
+    ) -> None:
+        self.errors: tuple[str, ...] = tuple(errors)
+        if self.errors:
+            message = f"{message}: {'; '.join(self.errors)}"
+        super().__init__(message, http_status=http_status, body=body, attempts=attempts)
+
+
+class Unauthorized(ResponseError):
+    """401/403: the key or token was refused. Not retryable."""
+
+
+class RateLimited(ResponseError):
+    """429: too many events for this key. ``retry_after`` is the service's hint, if any."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        http_status: int | None = 429,
+        body: str = "",
+        attempts: int = 1,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, http_status=http_status, body=body, attempts=attempts)
+
+
+class ServerError(ResponseError):
+    """5xx: the service had a problem. Retryable after a delay."""
+
+    retryable = True
+
+
+class UnexpectedResponse(ResponseError):
+    """A status the protocol does not define, or a body that is not what it must be."""

@@ -1,0 +1,305 @@
+"""PagerDuty and AsyncPagerDuty: the Events API v2 clients.
+
+Thin on purpose: models validate, :mod:`alertwire.protocol.pagerduty` builds
+and reads the wire format, a sender retries, a transport moves bytes. The
+two classes share everything but the ``await``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any
+
+from . import _config
+from ._delivery import (
+    DEFAULT_TIMEOUT,
+    AsyncSender,
+    SyncSender,
+    async_transport_for,
+    sync_transport_for,
+)
+from ._errors import DeliveryError, ValidationError
+from ._retry import RetryPolicy
+from ._secret import Secret
+from .models.pagerduty import (
+    AcknowledgeAlert,
+    Change,
+    PagerDutyEvent,
+    ResolveAlert,
+    TriggerAlert,
+)
+from .models.pagerduty_rules import check_routing_key
+from .models.results import EventResult
+from .protocol import pagerduty as protocol
+from .protocol._http import Request, check_base_url
+from .transport.base import Verify
+
+__all__ = ["AsyncPagerDuty", "PagerDuty", "SendOutcome"]
+
+#: What ``send_many`` returns for each event: its result, or the error that stopped it.
+SendOutcome = EventResult | DeliveryError
+
+DEFAULT_CONCURRENCY = 16
+
+
+def _routing_key(value: str | Secret) -> Secret:
+    key = Secret(value)
+    problems = check_routing_key(key.reveal())
+    if problems:
+        raise ValidationError(
+            problems[0].field, problems[0].rule, problems=[(p.field, p.rule) for p in problems]
+        )
+    return key
+
+
+def _base_url(region: str, base_url: str | None) -> str:
+    if base_url is not None:
+        return check_base_url(base_url, setting="base_url")
+    return protocol.base_url_for_region(region)
+
+
+def _check_event(event: object) -> PagerDutyEvent:
+    if not isinstance(event, (TriggerAlert, AcknowledgeAlert, ResolveAlert, Change)):
+        raise TypeError(
+            "send() takes a TriggerAlert, AcknowledgeAlert, ResolveAlert or Change,"
+            f" not {type(event).__name__}"
+        )
+    return event
+
+
+class _PagerDutyBase:
+    """Configuration both clients share; validated once, at construction."""
+
+    def __init__(
+        self,
+        routing_key: str | Secret,
+        *,
+        region: str = "us",
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        verify: Verify = True,
+    ) -> None:
+        self.routing_key = _routing_key(routing_key)
+        self.base_url = _base_url(region, base_url)
+        self.timeout = timeout
+        self.retry = retry if retry is not None else RetryPolicy()
+        self._verify = verify
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(routing_key={self.routing_key!r}, base_url={self.base_url!r})"
+        )
+
+    @classmethod
+    def _env_settings(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
+        key = _config.secret_from_env(
+            _config.ENV_ROUTING_KEY,
+            _config.ENV_ROUTING_KEY_FILE,
+            what="PagerDuty routing key",
+            env=env,
+        )
+        settings: dict[str, Any] = {"routing_key": key}
+        url = _config.optional_env(_config.ENV_PAGERDUTY_URL, env)
+        if url is not None:
+            settings["base_url"] = url
+        region = _config.optional_env(_config.ENV_REGION, env)
+        if region is not None:
+            settings["region"] = region.lower()
+        return settings
+
+    def _request(self, event: PagerDutyEvent) -> tuple[Request, str | None]:
+        return protocol.build_request(self.base_url, self.routing_key, _check_event(event))
+
+
+class PagerDuty(_PagerDutyBase):
+    """Synchronous Events API v2 client (urllib3, keep-alive, thread-safe).
+
+    ``http_client`` may be an ``httpx.Client`` (for proxies or mocks);
+    ``verify`` takes a CA bundle path for a private CA such as the sandbox's.
+    """
+
+    def __init__(
+        self,
+        routing_key: str | Secret,
+        *,
+        region: str = "us",
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        http_client: Any = None,
+        verify: Verify = True,
+    ) -> None:
+        super().__init__(
+            routing_key,
+            region=region,
+            base_url=base_url,
+            timeout=timeout,
+            retry=retry,
+            verify=verify,
+        )
+        transport = sync_transport_for(
+            http_client, verify=verify, pool_size=DEFAULT_CONCURRENCY * 2
+        )
+        self._sender = SyncSender(transport, timeout=timeout, retry=self.retry)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> PagerDuty:
+        """Read ``ALERTWIRE_ROUTING_KEY`` (or ``_FILE``), ``ALERTWIRE_PAGERDUTY_URL``, ``ALERTWIRE_REGION``."""
+        return cls(**{**cls._env_settings(env), **overrides})
+
+    def send(self, event: PagerDutyEvent) -> EventResult:
+        """Deliver one event, retrying per the policy; raises a DeliveryError when it can't."""
+        request, dedup_key = self._request(event)
+        kind = event.kind
+        return self._sender.deliver(
+            request, lambda r: protocol.parse_response(r, kind=kind, sent_dedup_key=dedup_key)
+        )
+
+    def trigger(self, summary: str, **fields: Any) -> EventResult:
+        return self.send(TriggerAlert(summary, **fields))
+
+    def acknowledge(self, dedup_key: str) -> EventResult:
+        return self.send(AcknowledgeAlert(dedup_key))
+
+    def resolve(self, dedup_key: str) -> EventResult:
+        return self.send(ResolveAlert(dedup_key))
+
+    def change(self, summary: str, **fields: Any) -> EventResult:
+        return self.send(Change(summary, **fields))
+
+    def send_many(
+        self, events: Iterable[PagerDutyEvent], *, concurrency: int = DEFAULT_CONCURRENCY
+    ) -> list[SendOutcome]:
+        """Send on ``concurrency`` threads; outcomes in input order, failures as values."""
+        batch = [_check_event(e) for e in events]
+
+        def one(event: PagerDutyEvent) -> SendOutcome:
+            try:
+                return self.send(event)
+            except DeliveryError as exc:
+                return exc
+
+        if concurrency <= 1 or len(batch) <= 1:
+            return [one(e) for e in batch]
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(batch))) as pool:
+            return list(pool.map(one, batch))
+
+    def close(self) -> None:
+        self._sender.close()
+
+    def __enter__(self) -> PagerDuty:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncPagerDuty(_PagerDutyBase):
+    """Asynchronous Events API v2 client (aiohttp, imported on first send).
+
+    Use as ``async with AsyncPagerDuty(key) as pd:`` so the connection pool
+    is closed; ``http_client`` may be an ``httpx.AsyncClient``.
+    """
+
+    def __init__(
+        self,
+        routing_key: str | Secret,
+        *,
+        region: str = "us",
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        http_client: Any = None,
+        verify: Verify = True,
+        max_connections: int = 100,
+    ) -> None:
+        super().__init__(
+            routing_key,
+            region=region,
+            base_url=base_url,
+            timeout=timeout,
+            retry=retry,
+            verify=verify,
+        )
+        self._http_client = http_client
+        self._max_connections = max_connections
+        self._sender: AsyncSender | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> AsyncPagerDuty:
+        """Read the same variables as :meth:`PagerDuty.from_env`."""
+        return cls(**{**cls._env_settings(env), **overrides})
+
+    def _get_sender(self) -> AsyncSender:
+        if self._sender is None:
+            transport = async_transport_for(
+                self._http_client, verify=self._verify, pool_size=self._max_connections
+            )
+            self._sender = AsyncSender(transport, timeout=self.timeout, retry=self.retry)
+        return self._sender
+
+    async def send(self, event: PagerDutyEvent) -> EventResult:
+        request, dedup_key = self._request(event)
+        kind = event.kind
+        return await self._get_sender().deliver(
+            request, lambda r: protocol.parse_response(r, kind=kind, sent_dedup_key=dedup_key)
+        )
+
+    async def trigger(self, summary: str, **fields: Any) -> EventResult:
+        return await self.send(TriggerAlert(summary, **fields))
+
+    async def acknowledge(self, dedup_key: str) -> EventResult:
+        return await self.send(AcknowledgeAlert(dedup_key))
+
+    async def resolve(self, dedup_key: str) -> EventResult:
+        return await self.send(ResolveAlert(dedup_key))
+
+    async def change(self, summary: str, **fields: Any) -> EventResult:
+        return await self.send(Change(summary, **fields))
+
+    async def send_many(
+        self, events: Iterable[PagerDutyEvent], *, concurrency: int = DEFAULT_CONCURRENCY
+    ) -> list[SendOutcome]:
+        """Send with at most ``concurrency`` in flight; outcomes in input order.
+
+        A fixed set of workers pulls from one iterator (no task per event), so
+        a million-event batch costs ``concurrency`` tasks, not a million.
+        """
+        batch = [_check_event(e) for e in events]
+        outcomes: list[SendOutcome | None] = [None] * len(batch)
+        todo = iter(enumerate(batch))
+
+        async def worker() -> None:
+            for index, event in todo:
+                try:
+                    outcomes[index] = await self.send(event)
+                except DeliveryError as exc:
+                    outcomes[index] = exc
+
+        await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(batch))))))
+        return [o for o in outcomes if o is not None]
+
+    async def aclose(self) -> None:
+        if self._sender is not None:
+            await self._sender.aclose()
+            self._sender = None
+
+    async def __aenter__(self) -> AsyncPagerDuty:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

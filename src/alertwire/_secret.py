@@ -1,0 +1,66 @@
+"""Secret: routing keys and tokens as a type that cannot leak by accident.
+
+A key held as a plain ``str`` ends up in a log line, a traceback or a repr
+sooner or later (Apprise logged routing keys at debug level). Holding it as a
+:class:`Secret` makes every accidental rendering show ``Secret('…abcd')``;
+only an explicit :meth:`Secret.reveal` gives the value, and the few places
+that call it (building a request body, storing a row) are easy to audit with
+``grep reveal``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any, Final
+
+__all__ = ["Secret", "redact"]
+
+_SHOWN: Final = 4
+
+
+class Secret:
+    """A credential whose ``repr``/``str`` show only its last four characters."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | Secret) -> None:
+        if isinstance(value, Secret):
+            value = value.reveal()
+        if not isinstance(value, str):
+            raise TypeError(f"a Secret holds a str, not {type(value).__name__}")
+        self._value = value
+
+    def reveal(self) -> str:
+        """The value itself: call only where it must go on the wire or to disk."""
+        return self._value
+
+    @property
+    def last4(self) -> str:
+        return self._value[-_SHOWN:] if len(self._value) > _SHOWN * 2 else ""
+
+    def __repr__(self) -> str:
+        return f"Secret('…{self.last4}')"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(("alertwire.Secret", self._value))
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Secret is not pickled: store it deliberately with reveal()")
+
+
+def redact(value: str) -> str:
+    """The display form of a raw key string: ``…abcd`` (nothing at all for short ones)."""
+    return f"…{Secret(value).last4}"

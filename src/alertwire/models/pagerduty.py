@@ -1,0 +1,420 @@
+"""PagerDuty events as immutable, validated values.
+
+Construction is the validation boundary: a :class:`TriggerAlert` that exists
+is one PagerDuty will accept (given a valid routing key), so errors surface
+where the caller made them, naming the argument, long before a send. The
+rules themselves live in :mod:`alertwire.models.pagerduty_rules`; this module
+only normalises Python input (enum spellings, datetimes, link shorthands) and
+builds the wire body those rules check.
+
+Two deliberate leniencies, because an alert that arrives beats one that does
+not: a summary over 1024 characters is shortened (ending in "…", with a
+logged warning) rather than refused, and ``source`` defaults to this host's
+name. Severity defaults to ``error`` (Flux's choice for an unknown level).
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import logging
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal, TypeAlias
+
+from .. import _json
+from .._errors import ValidationError
+from ._time import format_iso8601, parse_iso8601
+from .limits import ELLIPSIS, SUMMARY_MAX
+from .pagerduty_rules import Problem, check_alert_event, check_change_event, check_event_size
+
+__all__ = [
+    "AcknowledgeAlert",
+    "Change",
+    "Image",
+    "Link",
+    "PagerDutyEvent",
+    "ResolveAlert",
+    "Severity",
+    "TriggerAlert",
+]
+
+logger = logging.getLogger("alertwire")
+
+#: Room left in the size check for the routing key the client adds.
+_ROUTING_KEY_OVERHEAD = 64
+
+
+class Severity(str, enum.Enum):
+    """PagerDuty's four severities; values are the wire spellings."""
+
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, value: object, *, field_name: str = "severity") -> Severity:
+        """Case-insensitive; also the level spellings ``crit``, ``warn`` and ``err``."""
+        if isinstance(value, Severity):
+            return value
+        if isinstance(value, str):
+            found = _SEVERITY_SPELLINGS.get(value.strip().lower())
+            if found is not None:
+                return found
+        raise ValidationError(
+            field_name,
+            f"must be one of critical, error, warning, info (or crit, warn, err); got {value!r:.40}",
+        )
+
+
+_SEVERITY_SPELLINGS = {
+    **{s.value: s for s in Severity},
+    "crit": Severity.CRITICAL,
+    "warn": Severity.WARNING,
+    "err": Severity.ERROR,
+}
+
+
+@functools.cache
+def default_source() -> str:
+    """This host's name: where an alert comes from unless the caller says otherwise."""
+    return socket.gethostname() or "localhost"
+
+
+def _python_name(wire_field: str) -> str:
+    """``payload.class`` -> ``class_``: errors name the argument the caller wrote."""
+    name = wire_field.removeprefix("payload.")
+    return "class_" if name == "class" else name
+
+
+def _raise_problems(problems: Sequence[Problem]) -> None:
+    if problems:
+        pairs = [(_python_name(p.field), p.rule) for p in problems]
+        raise ValidationError(pairs[0][0], pairs[0][1], problems=pairs)
+
+
+def _require_str(value: object, name: str, *, optional: bool = True) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(name, f"must be a string, not {type(value).__name__}")
+    return value
+
+
+def _shorten_summary(summary: object) -> str:
+    text = _require_str(summary, "summary", optional=False)
+    assert text is not None
+    if len(text) > SUMMARY_MAX:
+        logger.warning(
+            "summary of %d characters shortened to %d (PagerDuty refuses longer ones)",
+            len(text),
+            SUMMARY_MAX,
+        )
+        text = text[: SUMMARY_MAX - len(ELLIPSIS)] + ELLIPSIS
+    return text
+
+
+def _timestamp(value: object) -> str | None:
+    """Normalise to the ISO 8601 text sent on the wire (naive datetimes are local time)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return format_iso8601(value)
+    if isinstance(value, str):
+        try:
+            parse_iso8601(value)
+        except ValueError:
+            pass
+        else:
+            return value.strip()
+    raise ValidationError(
+        "timestamp",
+        "must be an aware datetime or an ISO 8601 string such as 2015-07-17T08:42:58.315+0000",
+    )
+
+
+def _custom_details(value: object) -> dict[str, Any] | str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if not isinstance(value, Mapping):
+        raise ValidationError(
+            "custom_details", f"must be a mapping (or a string), not {type(value).__name__}"
+        )
+    details = dict(value)
+    try:
+        _json.dumps(details)
+    except TypeError as exc:
+        raise ValidationError("custom_details", f"must be JSON-serialisable ({exc})") from None
+    return details
+
+
+def _wire_bytes(wire: dict[str, Any]) -> bytes:
+    data = _json.dumps(wire)
+    _raise_problems(check_event_size(len(data) + _ROUTING_KEY_OVERHEAD))
+    return data
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Link:
+    """A link shown on the alert: ``href`` required, ``text`` optional."""
+
+    href: str
+    text: str | None = None
+
+    def __init__(self, href: str, text: str | None = None) -> None:
+        if not isinstance(href, str) or not href.strip():
+            raise ValidationError("links.href", "is required and must not be blank")
+        object.__setattr__(self, "href", href)
+        object.__setattr__(self, "text", _require_str(text, "links.text"))
+
+    @classmethod
+    def coerce(cls, value: Link | Mapping[str, Any] | str) -> Link:
+        """Accept a Link, ``{"href": ..., "text": ...}`` or a bare URL."""
+        if isinstance(value, Link):
+            return value
+        if isinstance(value, str):
+            return cls(value)
+        if isinstance(value, Mapping):
+            return cls(value.get("href"), value.get("text"))  # type: ignore[arg-type]
+        raise ValidationError(
+            "links", f"items must be Link, mapping or URL, not {type(value).__name__}"
+        )
+
+    def wire(self) -> dict[str, str]:
+        return {"href": self.href} if self.text is None else {"href": self.href, "text": self.text}
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Image:
+    """An image shown on the alert: ``src`` must be an https:// URL (PagerDuty's rule)."""
+
+    src: str
+    href: str | None = None
+    alt: str | None = None
+
+    def __init__(self, src: str, href: str | None = None, alt: str | None = None) -> None:
+        if not isinstance(src, str) or not src.strip():
+            raise ValidationError("images.src", "is required and must not be blank")
+        if not src.lower().startswith("https://"):
+            raise ValidationError("images.src", "must be an https:// URL")
+        object.__setattr__(self, "src", src)
+        object.__setattr__(self, "href", _require_str(href, "images.href"))
+        object.__setattr__(self, "alt", _require_str(alt, "images.alt"))
+
+    @classmethod
+    def coerce(cls, value: Image | Mapping[str, Any] | str) -> Image:
+        """Accept an Image, ``{"src": ..., "href": ..., "alt": ...}`` or a bare URL."""
+        if isinstance(value, Image):
+            return value
+        if isinstance(value, str):
+            return cls(value)
+        if isinstance(value, Mapping):
+            return cls(value.get("src"), value.get("href"), value.get("alt"))  # type: ignore[arg-type]
+        raise ValidationError(
+            "images", f"items must be Image, mapping or URL, not {type(value).__name__}"
+        )
+
+    def wire(self) -> dict[str, str]:
+        out = {"src": self.src}
+        if self.href is not None:
+            out["href"] = self.href
+        if self.alt is not None:
+            out["alt"] = self.alt
+        return out
+
+
+def _links(values: Sequence[Link | Mapping[str, Any] | str] | None) -> tuple[Link, ...]:
+    if values is None:
+        return ()
+    if isinstance(values, (str, Mapping)):
+        raise ValidationError("links", "must be a sequence of links")
+    return tuple(Link.coerce(v) for v in values)
+
+
+def _images(values: Sequence[Image | Mapping[str, Any] | str] | None) -> tuple[Image, ...]:
+    if values is None:
+        return ()
+    if isinstance(values, (str, Mapping)):
+        raise ValidationError("images", "must be a sequence of images")
+    return tuple(Image.coerce(v) for v in values)
+
+
+class _Event:
+    """What every event offers the protocol layer: its action and its wire body."""
+
+    __slots__ = ()
+    kind: ClassVar[Literal["alert", "change"]] = "alert"
+    event_action: ClassVar[str | None] = None
+
+    def wire_body(self) -> dict[str, Any]:
+        """The JSON body PagerDuty receives, less ``routing_key`` (a fresh dict)."""
+        return dict(_json.loads(self.wire_bytes))
+
+    @property
+    def wire_bytes(self) -> bytes:
+        return self._wire  # type: ignore[attr-defined,no-any-return]
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class TriggerAlert(_Event):
+    """Open an alert, or add to the open one with the same ``dedup_key``."""
+
+    summary: str
+    source: str
+    severity: Severity
+    dedup_key: str | None
+    timestamp: str | None
+    component: str | None
+    group: str | None
+    class_: str | None
+    custom_details: dict[str, Any] | str | None
+    images: tuple[Image, ...]
+    links: tuple[Link, ...]
+    client: str | None
+    client_url: str | None
+    _wire: bytes = field(repr=False, compare=False)
+
+    event_action: ClassVar[str] = "trigger"
+
+    def __init__(
+        self,
+        summary: str,
+        *,
+        source: str | None = None,
+        severity: Severity | str = Severity.ERROR,
+        dedup_key: str | None = None,
+        timestamp: datetime | str | None = None,
+        component: str | None = None,
+        group: str | None = None,
+        class_: str | None = None,
+        custom_details: Mapping[str, Any] | str | None = None,
+        images: Sequence[Image | Mapping[str, Any] | str] | None = (),
+        links: Sequence[Link | Mapping[str, Any] | str] | None = (),
+        client: str | None = None,
+        client_url: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "summary": _shorten_summary(summary),
+            "source": default_source() if source is None else _require_str(source, "source"),
+            "severity": Severity.parse(severity),
+            "dedup_key": _require_str(dedup_key, "dedup_key"),
+            "timestamp": _timestamp(timestamp),
+            "component": _require_str(component, "component"),
+            "group": _require_str(group, "group"),
+            "class_": _require_str(class_, "class_"),
+            "custom_details": _custom_details(custom_details),
+            "images": _images(images),
+            "links": _links(links),
+            "client": _require_str(client, "client"),
+            "client_url": _require_str(client_url, "client_url"),
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+        wire = self._build_wire()
+        _raise_problems(check_alert_event(wire, check_key=False))
+        object.__setattr__(self, "_wire", _wire_bytes(wire))
+
+    def _build_wire(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "summary": self.summary,
+            "source": self.source,
+            "severity": self.severity.value,
+        }
+        for name, wire_name in (
+            ("timestamp", "timestamp"),
+            ("component", "component"),
+            ("group", "group"),
+            ("class_", "class"),
+            ("custom_details", "custom_details"),
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                payload[wire_name] = value
+        wire: dict[str, Any] = {"event_action": "trigger", "payload": payload}
+        if self.dedup_key is not None:
+            wire["dedup_key"] = self.dedup_key
+        if self.images:
+            wire["images"] = [i.wire() for i in self.images]
+        if self.links:
+            wire["links"] = [link.wire() for link in self.links]
+        if self.client is not None:
+            wire["client"] = self.client
+        if self.client_url is not None:
+            wire["client_url"] = self.client_url
+        return wire
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class _KeyedAction(_Event):
+    dedup_key: str
+    _wire: bytes = field(repr=False, compare=False)
+
+    def __init__(self, dedup_key: str) -> None:
+        object.__setattr__(self, "dedup_key", _require_str(dedup_key, "dedup_key", optional=False))
+        wire = {"event_action": self.event_action, "dedup_key": self.dedup_key}
+        _raise_problems(check_alert_event(wire, check_key=False))
+        object.__setattr__(self, "_wire", _json.dumps(wire))
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class AcknowledgeAlert(_KeyedAction):
+    """Acknowledge the open alert with this ``dedup_key`` (dropped by PagerDuty if none is open)."""
+
+    event_action: ClassVar[str] = "acknowledge"
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class ResolveAlert(_KeyedAction):
+    """Resolve the open alert with this ``dedup_key`` (dropped by PagerDuty if none is open)."""
+
+    event_action: ClassVar[str] = "resolve"
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Change(_Event):
+    """A change event (a deploy, a config push): context for responders, never a page."""
+
+    summary: str
+    source: str
+    timestamp: str | None
+    custom_details: dict[str, Any] | str | None
+    links: tuple[Link, ...]
+    _wire: bytes = field(repr=False, compare=False)
+
+    kind: ClassVar[Literal["alert", "change"]] = "change"
+
+    def __init__(
+        self,
+        summary: str,
+        *,
+        source: str | None = None,
+        timestamp: datetime | str | None = None,
+        custom_details: Mapping[str, Any] | str | None = None,
+        links: Sequence[Link | Mapping[str, Any] | str] | None = (),
+    ) -> None:
+        object.__setattr__(self, "summary", _shorten_summary(summary))
+        object.__setattr__(
+            self, "source", default_source() if source is None else _require_str(source, "source")
+        )
+        object.__setattr__(self, "timestamp", _timestamp(timestamp))
+        object.__setattr__(self, "custom_details", _custom_details(custom_details))
+        object.__setattr__(self, "links", _links(links))
+        payload: dict[str, Any] = {"summary": self.summary, "source": self.source}
+        if self.timestamp is not None:
+            payload["timestamp"] = self.timestamp
+        if self.custom_details is not None:
+            payload["custom_details"] = self.custom_details
+        wire: dict[str, Any] = {"payload": payload}
+        if self.links:
+            wire["links"] = [link.wire() for link in self.links]
+        _raise_problems(check_change_event(wire, check_key=False))
+        object.__setattr__(self, "_wire", _wire_bytes(wire))
+
+
+PagerDutyEvent: TypeAlias = TriggerAlert | AcknowledgeAlert | ResolveAlert | Change

@@ -1,0 +1,324 @@
+"""PagerDuty's validation rules, written once, checked against wire-format JSON.
+
+Both sides use these functions:
+
+* the models call them on the body they are about to send, so that a bad
+  event fails at construction with a :class:`~alertwire.ValidationError`
+  naming the field, before anything touches the network;
+* the wire server (sandbox and relay ingest) calls them on what a client
+  actually sent, never trusting the client, and answers 400 with
+  PagerDuty's ``errors`` list built from :attr:`Problem.wire_text`.
+
+Each :class:`Problem` carries the dotted field name, our plain rule (for
+``ValidationError``) and the exact text PagerDuty puts in its ``errors`` list.
+Texts marked "confirmed" in protocols.md are copied verbatim, typo included
+(``maiximum``); the others are our wording in the same style, because no
+capture of PagerDuty's exists.
+
+Decisions where PagerDuty's behaviour is unconfirmed (the strict choice, so
+that the sandbox fails a test rather than production):
+
+* an image ``src`` that is not ``https://`` is refused (the docs say it must be HTTPS);
+* ``custom_details`` must be a JSON object or a string;
+* ``component``, ``group``, ``class``, ``client``, ``client_url`` and link/image
+  texts must be strings when present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ._time import parse_iso8601
+from .limits import (
+    DEDUP_KEY_MAX,
+    EVENT_MAX_BYTES,
+    REST_TOKEN_LENGTH,
+    ROUTING_KEY_LENGTH,
+    SUMMARY_MAX,
+)
+
+__all__ = [
+    "EVENT_ACTIONS",
+    "SEVERITIES",
+    "Problem",
+    "check_alert_event",
+    "check_change_event",
+    "check_event_size",
+    "check_routing_key",
+]
+
+EVENT_ACTIONS: Final = ("trigger", "acknowledge", "resolve")
+SEVERITIES: Final = ("critical", "error", "warning", "info")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One broken rule: ``field`` (dotted wire name), ``rule`` (ours), ``wire_text`` (PagerDuty's)."""
+
+    field: str
+    rule: str
+    wire_text: str
+
+
+def _missing(field: str, label: str | None = None) -> Problem:
+    return Problem(
+        field, "is required and must not be blank", f"'{label or field}' is missing or blank"
+    )
+
+
+def _not_string(field: str) -> Problem:
+    return Problem(field, "must be a string", f"'{field}' is invalid (must be a string)")
+
+
+def _blank(value: object) -> bool:
+    return not isinstance(value, str) or not value.strip()
+
+
+def check_routing_key(key: object) -> list[Problem]:
+    """The integration key: 32 alphanumeric characters, PagerDuty's two confirmed texts."""
+    if _blank(key):
+        return [_missing("routing_key")]
+    assert isinstance(key, str)
+    problems = []
+    if len(key) != ROUTING_KEY_LENGTH:
+        hint = ""
+        if abs(len(key) - REST_TOKEN_LENGTH) <= 2:
+            hint = (
+                f"; this one has {len(key)}, like a REST API token: use the service's"
+                " Events API v2 integration key instead"
+            )
+        problems.append(
+            Problem(
+                "routing_key",
+                f"must be the {ROUTING_KEY_LENGTH}-character integration key{hint}",
+                f"Length of 'routing_key' is incorrect (should be {ROUTING_KEY_LENGTH} characters)",
+            )
+        )
+    if not key.isascii() or not key.isalnum():
+        problems.append(
+            Problem(
+                "routing_key",
+                "must contain only letters and digits",
+                "'routing_key' cannot contain non-alphanumeric characters.",
+            )
+        )
+    return problems
+
+
+def _check_timestamp(value: object, field: str) -> list[Problem]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        try:
+            parse_iso8601(value)
+        except ValueError:
+            pass
+        else:
+            return []
+    return [
+        Problem(
+            field,
+            "must be an ISO 8601 date-time such as 2015-07-17T08:42:58.315+0000",
+            f"'{field}' is invalid (must be a valid ISO 8601 timestamp)",
+        )
+    ]
+
+
+def _check_summary(payload: Mapping[str, Any]) -> list[Problem]:
+    summary = payload.get("summary")
+    if _blank(summary):
+        return [_missing("payload.summary")]
+    assert isinstance(summary, str)
+    if len(summary) > SUMMARY_MAX:
+        return [
+            Problem(
+                "payload.summary",
+                f"must be at most {SUMMARY_MAX} characters",
+                f"'summary' is too long (maiximum is {SUMMARY_MAX} characters)",
+            )
+        ]
+    return []
+
+
+def _check_custom_details(payload: Mapping[str, Any]) -> list[Problem]:
+    details = payload.get("custom_details")
+    if details is None or isinstance(details, (str, Mapping)):
+        return []
+    return [
+        Problem(
+            "payload.custom_details",
+            "must be a JSON object (or a string)",
+            "'payload.custom_details' is invalid (must be an object)",
+        )
+    ]
+
+
+def _check_optional_strings(
+    container: Mapping[str, Any], names: Sequence[str], prefix: str
+) -> list[Problem]:
+    return [
+        _not_string(f"{prefix}{name}")
+        for name in names
+        if container.get(name) is not None and not isinstance(container.get(name), str)
+    ]
+
+
+def _check_links(links: object) -> list[Problem]:
+    if links is None:
+        return []
+    if not isinstance(links, list):
+        return [
+            Problem("links", "must be a list of links", "'links' is invalid (must be an array)")
+        ]
+    problems: list[Problem] = []
+    for i, link in enumerate(links):
+        field = f"links[{i}]"
+        if not isinstance(link, Mapping):
+            problems.append(
+                Problem(field, "must be an object", f"'{field}' is invalid (must be an object)")
+            )
+            continue
+        if _blank(link.get("href")):
+            problems.append(_missing(f"{field}.href"))
+        problems += _check_optional_strings(link, ("text",), f"{field}.")
+    return problems
+
+
+def _check_images(images: object) -> list[Problem]:
+    if images is None:
+        return []
+    if not isinstance(images, list):
+        return [
+            Problem("images", "must be a list of images", "'images' is invalid (must be an array)")
+        ]
+    problems: list[Problem] = []
+    for i, image in enumerate(images):
+        field = f"images[{i}]"
+        if not isinstance(image, Mapping):
+            problems.append(
+                Problem(field, "must be an object", f"'{field}' is invalid (must be an object)")
+            )
+            continue
+        src = image.get("src")
+        if _blank(src):
+            problems.append(_missing(f"{field}.src"))
+        elif not str(src).lower().startswith("https://"):
+            problems.append(
+                Problem(
+                    f"{field}.src",
+                    "must be an https:// URL",
+                    f"'{field}.src' is invalid (must be an HTTPS URL)",
+                )
+            )
+        problems += _check_optional_strings(image, ("href", "alt"), f"{field}.")
+    return problems
+
+
+def _check_dedup_key(body: Mapping[str, Any], *, required: bool) -> list[Problem]:
+    key = body.get("dedup_key")
+    if key is None and not required:
+        return []
+    if _blank(key):
+        return [_missing("dedup_key")]
+    assert isinstance(key, str)
+    if len(key) > DEDUP_KEY_MAX:
+        return [
+            Problem(
+                "dedup_key",
+                f"must be at most {DEDUP_KEY_MAX} characters",
+                f"'dedup_key' is too long (maximum is {DEDUP_KEY_MAX} characters)",
+            )
+        ]
+    return []
+
+
+def _check_payload_object(
+    body: Mapping[str, Any],
+) -> tuple[Mapping[str, Any] | None, list[Problem]]:
+    payload = body.get("payload")
+    if payload is None:
+        return None, [_missing("payload")]
+    if not isinstance(payload, Mapping):
+        return None, [
+            Problem("payload", "must be an object", "'payload' is invalid (must be an object)")
+        ]
+    return payload, []
+
+
+def check_alert_event(body: Mapping[str, Any], *, check_key: bool = True) -> list[Problem]:
+    """Every rule an alert event (trigger/acknowledge/resolve) breaks; empty when valid.
+
+    ``check_key=False`` skips the routing key (the models validate a body
+    before the client adds its key).
+    """
+    problems = check_routing_key(body.get("routing_key")) if check_key else []
+    action = body.get("event_action")
+    if _blank(action):
+        problems.append(_missing("event_action"))
+    elif action not in EVENT_ACTIONS:
+        problems.append(
+            Problem(
+                "event_action",
+                "must be one of trigger, acknowledge, resolve",
+                "'event_action' is invalid (must be one of the following: 'trigger', 'acknowledge' or 'resolve')",
+            )
+        )
+    problems += _check_dedup_key(body, required=action in ("acknowledge", "resolve"))
+    problems += _check_optional_strings(body, ("client", "client_url"), "")
+    problems += _check_links(body.get("links"))
+    problems += _check_images(body.get("images"))
+    if action != "trigger":
+        return problems
+    payload, payload_problems = _check_payload_object(body)
+    problems += payload_problems
+    if payload is None:
+        return problems
+    problems += _check_summary(payload)
+    if _blank(payload.get("source")):
+        problems.append(_missing("payload.source"))
+    severity = payload.get("severity")
+    if _blank(severity):
+        problems.append(_missing("payload.severity"))
+    elif severity not in SEVERITIES:
+        problems.append(
+            Problem(
+                "payload.severity",
+                "must be one of critical, error, warning, info",
+                "'payload.severity' is invalid (must be one of the following: "
+                "'critical', 'warning', 'error' or 'info')",
+            )
+        )
+    problems += _check_timestamp(payload.get("timestamp"), "payload.timestamp")
+    problems += _check_optional_strings(payload, ("component", "group", "class"), "payload.")
+    problems += _check_custom_details(payload)
+    return problems
+
+
+def check_change_event(body: Mapping[str, Any], *, check_key: bool = True) -> list[Problem]:
+    """Every rule a change event breaks; empty when valid."""
+    problems = check_routing_key(body.get("routing_key")) if check_key else []
+    problems += _check_links(body.get("links"))
+    payload, payload_problems = _check_payload_object(body)
+    problems += payload_problems
+    if payload is None:
+        return problems
+    problems += _check_summary(payload)
+    problems += _check_optional_strings(payload, ("source",), "payload.")
+    problems += _check_timestamp(payload.get("timestamp"), "payload.timestamp")
+    problems += _check_custom_details(payload)
+    return problems
+
+
+def check_event_size(size: int) -> list[Problem]:
+    """A whole serialised event over 512 KB is refused."""
+    if size <= EVENT_MAX_BYTES:
+        return []
+    return [
+        Problem(
+            "event",
+            f"must serialise to at most {EVENT_MAX_BYTES} bytes (512 KB); it has {size}",
+            f"Event object is too large (maximum is {EVENT_MAX_BYTES} bytes)",
+        )
+    ]

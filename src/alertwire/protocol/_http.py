@@ -1,0 +1,172 @@
+"""Sans-IO HTTP values and the rules every destination shares.
+
+No sockets here: a :class:`Request` is what a transport must send, a
+:class:`Response` is what came back. The status-code policy (which answers
+are success, which error class, what is retryable) is written once in
+:func:`error_for_response` and used for PagerDuty and BigPanda alike.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from .. import _json
+from .._errors import (
+    BadRequest,
+    ConfigurationError,
+    RateLimited,
+    ResponseError,
+    ServerError,
+    Unauthorized,
+    UnexpectedResponse,
+)
+
+__all__ = [
+    "Request",
+    "Response",
+    "check_base_url",
+    "error_for_response",
+    "is_loopback_host",
+    "json_body",
+    "parse_retry_after",
+]
+
+JSON_HEADERS: Mapping[str, str] = {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP request to make. ``headers`` may carry a credential: never log them."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"Request({self.method} {self.url}, {len(self.body)} bytes)"
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What a transport received: status, headers (lower-case names) and raw body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+def is_loopback_host(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str, *, setting: str) -> str:
+    """A base URL is scheme + host (+ port, + path prefix); ``http://`` only to loopback.
+
+    Keys travel in request bodies and headers: sending them in clear text
+    across a network is never right, but a local sandbox or relay on
+    loopback is exactly what http:// is for.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"{setting} must be an http(s) URL with a host, got {url!r:.80}")
+    if parts.username or parts.password:
+        raise ConfigurationError(f"{setting} must not contain credentials")
+    if parts.query or parts.fragment:
+        raise ConfigurationError(f"{setting} must not have a query string or fragment")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ConfigurationError(
+            f"{setting} uses http:// to {parts.hostname}; keys would travel in clear text."
+            " Use https:// (http:// is allowed only to a loopback address)"
+        )
+    return url.strip().rstrip("/")
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; junk is ignored."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+
+
+def json_body(response: Response) -> Any:
+    """The body as JSON, or ``None`` when it is not JSON (error bodies may be plain text)."""
+    try:
+        return _json.loads(response.body)
+    except _json.JSONDecodeError:
+        return None
+
+
+def _errors_list(payload: Any) -> list[str]:
+    if isinstance(payload, Mapping):
+        errors = payload.get("errors")
+        if isinstance(errors, list):
+            return [str(e) for e in errors]
+        if isinstance(errors, str):
+            return [errors]
+    return []
+
+
+def error_for_response(response: Response, *, service: str) -> ResponseError:
+    """The error a non-success answer means; its text is the service's own, verbatim."""
+    status = response.status
+    text = response.text
+    payload = json_body(response)
+    detail = ResponseError.excerpt(text) or "(empty body)"
+    if status == 400:
+        message = payload.get("message") if isinstance(payload, Mapping) else None
+        errors = _errors_list(payload)
+        head = f"{service} refused the event (HTTP 400)"
+        if errors:
+            return BadRequest(f"{head}: {message or 'invalid event'}", errors=errors, body=text)
+        return BadRequest(f"{head}: {detail}", body=text)
+    if status in (401, 403):
+        return Unauthorized(
+            f"{service} rejected the credential (HTTP {status}): {detail}",
+            http_status=status,
+            body=text,
+        )
+    if status == 429:
+        retry_after = parse_retry_after(response.header("retry-after"))
+        hint = f"; retry after {retry_after:g} s" if retry_after is not None else ""
+        return RateLimited(
+            f"{service} rate-limited the event (HTTP 429){hint}: {detail}",
+            retry_after=retry_after,
+            body=text,
+        )
+    if 500 <= status <= 599:
+        return ServerError(
+            f"{service} had a server error (HTTP {status}): {detail}", http_status=status, body=text
+        )
+    return UnexpectedResponse(
+        f"{service} answered with unexpected HTTP {status}: {detail}", http_status=status, body=text
+    )

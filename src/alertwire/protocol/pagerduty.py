@@ -1,0 +1,117 @@
+"""PagerDuty Events API v2, sans-IO: event -> :class:`Request`, :class:`Response` -> result.
+
+Both clients and the relay build requests and read answers here; nothing
+about PagerDuty's wire format is written anywhere else (the field rules live
+in :mod:`alertwire.models.pagerduty_rules`, which this module's server-side
+twin, the wire routes, uses too).
+
+A trigger sent without a ``dedup_key`` gets one generated *here*, before the
+first attempt, instead of leaving it to PagerDuty: then a retry after a lost
+answer (a reset, a timeout) lands on the same alert rather than opening a
+second incident. The generated key has PagerDuty's own shape (32 hex digits).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Final, Literal
+
+from .._errors import UnexpectedResponse
+from .._secret import Secret
+from ..models.pagerduty import Change, PagerDutyEvent
+from ..models.results import EventResult
+from ._http import JSON_HEADERS, Request, Response, error_for_response, json_body
+
+__all__ = [
+    "ALERT_PATH",
+    "CHANGE_PATH",
+    "EU_BASE_URL",
+    "SERVICE",
+    "US_BASE_URL",
+    "build_raw_request",
+    "build_request",
+    "new_dedup_key",
+    "parse_response",
+    "path_for",
+]
+
+US_BASE_URL: Final = "https://events.pagerduty.com"
+EU_BASE_URL: Final = "https://events.eu.pagerduty.com"
+ALERT_PATH: Final = "/v2/enqueue"
+CHANGE_PATH: Final = "/v2/change/enqueue"
+SERVICE: Final = "PagerDuty"
+
+Kind = Literal["alert", "change"]
+
+
+def new_dedup_key() -> str:
+    """A fresh key in PagerDuty's own generated form: 32 lower-case hex digits."""
+    return uuid.uuid4().hex
+
+
+def path_for(kind: Kind) -> str:
+    return CHANGE_PATH if kind == "change" else ALERT_PATH
+
+
+def base_url_for_region(region: str) -> str:
+    from .._errors import ConfigurationError
+
+    if region == "us":
+        return US_BASE_URL
+    if region == "eu":
+        return EU_BASE_URL
+    raise ConfigurationError(f"region must be 'us' or 'eu', got {region!r:.20}")
+
+
+def build_request(
+    base_url: str, routing_key: Secret, event: PagerDutyEvent
+) -> tuple[Request, str | None]:
+    """The request for ``event``, and the dedup key it carries (``None`` for changes).
+
+    The body is the model's cached wire bytes with the routing key (and, for
+    a keyless trigger, a generated dedup key) spliced in front: validated
+    keys are alphanumeric, so no escaping is needed, and the event is not
+    serialised a second time on the hot path.
+    """
+    dedup_key: str | None = None
+    prefix = b'{"routing_key":"' + routing_key.reveal().encode("ascii") + b'",'
+    if not isinstance(event, Change):
+        dedup_key = event.dedup_key
+        if dedup_key is None:
+            dedup_key = new_dedup_key()
+            prefix += b'"dedup_key":"' + dedup_key.encode("ascii") + b'",'
+    body = prefix + event.wire_bytes[1:]
+    return Request("POST", base_url + path_for(event.kind), JSON_HEADERS, body), dedup_key
+
+
+def build_raw_request(base_url: str, kind: Kind, body: bytes) -> Request:
+    """A request for a body that is already complete wire JSON (the relay's stored events)."""
+    return Request("POST", base_url + path_for(kind), JSON_HEADERS, body)
+
+
+def parse_response(
+    response: Response, *, kind: Kind, sent_dedup_key: str | None = None
+) -> EventResult:
+    """The result of a 2xx; raises the matching :class:`~alertwire.ResponseError` otherwise."""
+    if not 200 <= response.status <= 299:
+        raise error_for_response(response, service=SERVICE)
+    payload = json_body(response)
+    if not isinstance(payload, Mapping):
+        raise UnexpectedResponse(
+            f"{SERVICE} answered HTTP {response.status} without the JSON body it always sends:"
+            f" {UnexpectedResponse.excerpt(response.text) or '(empty body)'}",
+            http_status=response.status,
+            body=response.text,
+        )
+    dedup_key = payload.get("dedup_key")
+    if kind == "change":
+        dedup_key = None
+    elif not isinstance(dedup_key, str):
+        dedup_key = sent_dedup_key
+    return EventResult(
+        status=str(payload.get("status", "success")),
+        message=str(payload.get("message", "")),
+        dedup_key=dedup_key,
+        http_status=response.status,
+    )
