@@ -1,0 +1,1 @@
+"""The ``alertwire`` command line: a thin layer over the library."""

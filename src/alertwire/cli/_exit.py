@@ -1,0 +1,28 @@
+"""Exit codes, the contract with shell scripts: documented here, in ``--help`` and in README."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from .._errors import AlertwireError, DeliveryError
+
+OK: Final = 0
+#: Bad input or configuration: nothing was sent; the message names the field or the setting.
+BAD_INPUT: Final = 2
+#: The service refused the event and retrying cannot help (400, 401, ...): its own text is printed.
+REJECTED: Final = 3
+#: A retryable failure (network, 429, 5xx) outlasted the retries.
+RETRIES_EXHAUSTED: Final = 4
+
+EPILOG: Final = """exit codes:
+  0  delivered (or, with --queue, stored durably in the outbox)
+  2  bad input or configuration; nothing was sent
+  3  rejected by the service, not retryable (the service's own error text is printed)
+  4  retryable failure (network, 429, 5xx) and retries exhausted"""
+
+
+def exit_code_for(error: AlertwireError) -> int:
+    """The documented exit code for an error; ``send`` takes the worst over all lines."""
+    if isinstance(error, DeliveryError):
+        return RETRIES_EXHAUSTED if error.retryable else REJECTED
+    return BAD_INPUT
