@@ -1,0 +1,1 @@
+"""The local sandbox: a PagerDuty + BigPanda stand-in on loopback."""

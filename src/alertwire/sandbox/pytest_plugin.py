@@ -1,0 +1,1 @@
+"""pytest plugin (entry point ``alertwire``): the ``alertwire_sandbox`` fixture."""
