@@ -9,6 +9,7 @@ are success, which error class, what is retryable) is written once in
 from __future__ import annotations
 
 import ipaddress
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ __all__ = [
     "is_loopback_host",
     "json_body",
     "parse_retry_after",
+    "resolve_base_url",
 ]
 
 JSON_HEADERS: Mapping[str, str] = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -100,15 +102,35 @@ def check_base_url(url: str, *, setting: str) -> str:
     return url.strip().rstrip("/")
 
 
+def resolve_base_url(
+    region: str, base_url: str | None, *, regions: Mapping[str, str], setting: str = "base_url"
+) -> str:
+    """An explicit ``base_url`` (checked), else the service's host for ``region``.
+
+    Every destination has a US and an EU host; which one, and the error for
+    an unknown region, are decided here once for all clients.
+    """
+    if base_url is not None:
+        return check_base_url(base_url, setting=setting)
+    found = regions.get(region.lower()) if isinstance(region, str) else None
+    if found is None:
+        names = " or ".join(repr(r) for r in regions)
+        raise ConfigurationError(f"region must be {names}, got {region!r:.20}")
+    return found
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; junk is ignored."""
     if value is None:
         return None
     value = value.strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        # "nan" and "inf" parse as floats but are no delay anyone can sleep for.
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -136,8 +158,14 @@ def _errors_list(payload: Any) -> list[str]:
     return []
 
 
-def error_for_response(response: Response, *, service: str) -> ResponseError:
-    """The error a non-success answer means; its text is the service's own, verbatim."""
+def error_for_response(
+    response: Response, *, service: str, credential: str = "credential"
+) -> ResponseError:
+    """The error a non-success answer means; its text is the service's own, verbatim.
+
+    ``credential`` names what a 401/403 refused, in the service's words
+    ("token" for BigPanda).
+    """
     status = response.status
     text = response.text
     payload = json_body(response)
@@ -151,7 +179,7 @@ def error_for_response(response: Response, *, service: str) -> ResponseError:
         return BadRequest(f"{head}: {detail}", body=text)
     if status in (401, 403):
         return Unauthorized(
-            f"{service} rejected the credential (HTTP {status}): {detail}",
+            f"{service} rejected the {credential} (HTTP {status}): {detail}",
             http_status=status,
             body=text,
         )
