@@ -10,17 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from types import TracebackType
 from typing import Any
 
 from . import _config
-from ._delivery import (
-    DEFAULT_TIMEOUT,
-    AsyncSender,
-    SyncSender,
-    async_transport_for,
-    sync_transport_for,
-)
+from ._client_base import AsyncClientBase, ClientSettings, SyncClientBase
+from ._delivery import DEFAULT_TIMEOUT
 from ._errors import DeliveryError, ValidationError
 from ._retry import RetryPolicy
 from ._secret import Secret
@@ -34,7 +28,7 @@ from .models.pagerduty import (
 from .models.pagerduty_rules import check_routing_key
 from .models.results import EventResult
 from .protocol import pagerduty as protocol
-from .protocol._http import Request, check_base_url
+from .protocol._http import Request
 from .transport.base import Verify
 
 __all__ = ["AsyncPagerDuty", "PagerDuty", "SendOutcome"]
@@ -55,12 +49,6 @@ def _routing_key(value: str | Secret) -> Secret:
     return key
 
 
-def _base_url(region: str, base_url: str | None) -> str:
-    if base_url is not None:
-        return check_base_url(base_url, setting="base_url")
-    return protocol.base_url_for_region(region)
-
-
 def _check_event(event: object) -> PagerDutyEvent:
     if not isinstance(event, (TriggerAlert, AcknowledgeAlert, ResolveAlert, Change)):
         raise TypeError(
@@ -70,7 +58,7 @@ def _check_event(event: object) -> PagerDutyEvent:
     return event
 
 
-class _PagerDutyBase:
+class _PagerDutyBase(ClientSettings):
     """Configuration both clients share; validated once, at construction."""
 
     def __init__(
@@ -84,10 +72,14 @@ class _PagerDutyBase:
         verify: Verify = True,
     ) -> None:
         self.routing_key = _routing_key(routing_key)
-        self.base_url = _base_url(region, base_url)
-        self.timeout = timeout
-        self.retry = retry if retry is not None else RetryPolicy()
-        self._verify = verify
+        self._configure(
+            region=region,
+            base_url=base_url,
+            regions=protocol.REGIONS,
+            timeout=timeout,
+            retry=retry,
+            verify=verify,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -115,7 +107,7 @@ class _PagerDutyBase:
         return protocol.build_request(self.base_url, self.routing_key, _check_event(event))
 
 
-class PagerDuty(_PagerDutyBase):
+class PagerDuty(_PagerDutyBase, SyncClientBase):
     """Synchronous Events API v2 client (urllib3, keep-alive, thread-safe).
 
     ``http_client`` may be an ``httpx.Client`` (for proxies or mocks);
@@ -141,10 +133,7 @@ class PagerDuty(_PagerDutyBase):
             retry=retry,
             verify=verify,
         )
-        transport = sync_transport_for(
-            http_client, verify=verify, pool_size=DEFAULT_CONCURRENCY * 2
-        )
-        self._sender = SyncSender(transport, timeout=timeout, retry=self.retry)
+        self._open_sender(http_client, verify=verify, pool_size=DEFAULT_CONCURRENCY * 2)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> PagerDuty:
@@ -188,22 +177,8 @@ class PagerDuty(_PagerDutyBase):
         with ThreadPoolExecutor(max_workers=min(concurrency, len(batch))) as pool:
             return list(pool.map(one, batch))
 
-    def close(self) -> None:
-        self._sender.close()
 
-    def __enter__(self) -> PagerDuty:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class AsyncPagerDuty(_PagerDutyBase):
+class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
     """Asynchronous Events API v2 client (aiohttp, imported on first send).
 
     Use as ``async with AsyncPagerDuty(key) as pd:`` so the connection pool
@@ -230,22 +205,12 @@ class AsyncPagerDuty(_PagerDutyBase):
             retry=retry,
             verify=verify,
         )
-        self._http_client = http_client
-        self._max_connections = max_connections
-        self._sender: AsyncSender | None = None
+        self._init_sender(http_client, verify=verify, max_connections=max_connections)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> AsyncPagerDuty:
         """Read the same variables as :meth:`PagerDuty.from_env`."""
         return cls(**{**cls._env_settings(env), **overrides})
-
-    def _get_sender(self) -> AsyncSender:
-        if self._sender is None:
-            transport = async_transport_for(
-                self._http_client, verify=self._verify, pool_size=self._max_connections
-            )
-            self._sender = AsyncSender(transport, timeout=self.timeout, retry=self.retry)
-        return self._sender
 
     async def send(self, event: PagerDutyEvent) -> EventResult:
         request, dedup_key = self._request(event)
@@ -287,19 +252,3 @@ class AsyncPagerDuty(_PagerDutyBase):
 
         await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(batch))))))
         return [o for o in outcomes if o is not None]
-
-    async def aclose(self) -> None:
-        if self._sender is not None:
-            await self._sender.aclose()
-            self._sender = None
-
-    async def __aenter__(self) -> AsyncPagerDuty:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

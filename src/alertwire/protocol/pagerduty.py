@@ -21,12 +21,20 @@ from .._errors import UnexpectedResponse
 from .._secret import Secret
 from ..models.pagerduty import Change, PagerDutyEvent
 from ..models.results import EventResult
-from ._http import JSON_HEADERS, Request, Response, error_for_response, json_body
+from ._http import (
+    JSON_HEADERS,
+    Request,
+    Response,
+    error_for_response,
+    json_body,
+    resolve_base_url,
+)
 
 __all__ = [
     "ALERT_PATH",
     "CHANGE_PATH",
     "EU_BASE_URL",
+    "REGIONS",
     "SERVICE",
     "US_BASE_URL",
     "build_raw_request",
@@ -54,14 +62,11 @@ def path_for(kind: Kind) -> str:
     return CHANGE_PATH if kind == "change" else ALERT_PATH
 
 
-def base_url_for_region(region: str) -> str:
-    from .._errors import ConfigurationError
+REGIONS: Final = {"us": US_BASE_URL, "eu": EU_BASE_URL}
 
-    if region == "us":
-        return US_BASE_URL
-    if region == "eu":
-        return EU_BASE_URL
-    raise ConfigurationError(f"region must be 'us' or 'eu', got {region!r:.20}")
+
+def base_url_for_region(region: str) -> str:
+    return resolve_base_url(region, None, regions=REGIONS)
 
 
 def build_request(

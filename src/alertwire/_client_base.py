@@ -1,0 +1,116 @@
+"""What every client shares, whatever its destination: sender life cycle and context managers.
+
+The PagerDuty and BigPanda clients differ only in their protocol module; the
+way a sync client owns its sender, and an async client creates its own on
+first use (aiohttp needs a running loop) and closes it on ``async with``
+exit, is written here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+from ._delivery import AsyncSender, SyncSender, async_transport_for, sync_transport_for
+from ._retry import RetryPolicy
+from .protocol._http import resolve_base_url
+from .transport.base import Verify
+
+__all__ = ["AsyncClientBase", "ClientSettings", "SyncClientBase"]
+
+#: Sync clients share one pool between threads; this many connections per origin.
+DEFAULT_POOL_SIZE = 32
+DEFAULT_MAX_CONNECTIONS = 100
+
+_S = TypeVar("_S", bound="SyncClientBase")
+_A = TypeVar("_A", bound="AsyncClientBase")
+
+
+class ClientSettings:
+    """Destination, timeout and retry policy: validated once, at construction."""
+
+    base_url: str
+    timeout: float
+    retry: RetryPolicy
+
+    def _configure(
+        self,
+        *,
+        region: str,
+        base_url: str | None,
+        regions: Mapping[str, str],
+        timeout: float,
+        retry: RetryPolicy | None,
+        verify: Verify,
+    ) -> None:
+        self.base_url = resolve_base_url(region, base_url, regions=regions)
+        self.timeout = timeout
+        self.retry = retry if retry is not None else RetryPolicy()
+        self._verify = verify
+
+
+class SyncClientBase:
+    """A synchronous client: one sender over a urllib3 (or the caller's httpx) transport."""
+
+    timeout: float
+    retry: RetryPolicy
+
+    def _open_sender(
+        self, http_client: Any, *, verify: Verify, pool_size: int = DEFAULT_POOL_SIZE
+    ) -> None:
+        transport = sync_transport_for(http_client, verify=verify, pool_size=pool_size)
+        self._sender = SyncSender(transport, timeout=self.timeout, retry=self.retry)
+
+    def close(self) -> None:
+        self._sender.close()
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncClientBase:
+    """An asynchronous client: its sender is made on first send and closed by :meth:`aclose`."""
+
+    timeout: float
+    retry: RetryPolicy
+
+    def _init_sender(
+        self, http_client: Any, *, verify: Verify, max_connections: int = DEFAULT_MAX_CONNECTIONS
+    ) -> None:
+        self._http_client = http_client
+        self._verify = verify
+        self._max_connections = max_connections
+        self._sender: AsyncSender | None = None
+
+    def _get_sender(self) -> AsyncSender:
+        if self._sender is None:
+            transport = async_transport_for(
+                self._http_client, verify=self._verify, pool_size=self._max_connections
+            )
+            self._sender = AsyncSender(transport, timeout=self.timeout, retry=self.retry)
+        return self._sender
+
+    async def aclose(self) -> None:
+        if self._sender is not None:
+            await self._sender.aclose()
+            self._sender = None
+
+    async def __aenter__(self: _A) -> _A:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
