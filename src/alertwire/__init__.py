@@ -7,6 +7,7 @@ urllib3 (sync transport) are imported only when a client first needs them.
 
 from __future__ import annotations
 
+from ._bigpanda_client import AsyncBigPanda, BigPanda
 from ._errors import (
     AlertwireError,
     BadRequest,
@@ -24,6 +25,7 @@ from ._errors import (
 from ._pagerduty_client import AsyncPagerDuty, PagerDuty, SendOutcome
 from ._retry import RetryPolicy, instant_retries
 from ._secret import Secret
+from .models.bigpanda import BigPandaAlert, BigPandaStatus
 from .models.dedup import group_dedup_key
 from .models.levels import action_from_level, bigpanda_status_from_level, severity_from_level
 from .models.pagerduty import (
@@ -43,8 +45,12 @@ __version__ = "0.1.0"
 __all__ = [
     "AcknowledgeAlert",
     "AlertwireError",
+    "AsyncBigPanda",
     "AsyncPagerDuty",
     "BadRequest",
+    "BigPanda",
+    "BigPandaAlert",
+    "BigPandaStatus",
     "Change",
     "ConfigurationError",
     "DeliveryError",

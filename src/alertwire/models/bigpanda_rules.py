@@ -18,6 +18,8 @@ The API is stable; the server side depends on it:
   required but refused (the batch carries the one ``app_key``).
 * ``check_batch(body) -> list[Problem]``: ``{"app_key": ..., "alerts": [...]}``;
   item problems are named ``alerts[i].field``.
+* ``check_app_key(app_key) -> list[Problem]``: the key alone (the clients
+  check it at construction).
 * ``check_body(body)``: either of the two, by the presence of ``"alerts"``.
 * ``error_body(problems) -> dict``: the JSON the sandbox answers 400 with.
 
@@ -66,6 +68,7 @@ __all__ = [
     "TEXT_FIELDS",
     "Problem",
     "check_alert",
+    "check_app_key",
     "check_batch",
     "check_body",
     "error_body",
@@ -112,6 +115,11 @@ def _invalid(field: str, rule: str, why: str) -> Problem:
     return Problem(field, rule, f"'{field}' is invalid ({why})")
 
 
+def check_app_key(app_key: object) -> list[Problem]:
+    """The integration's app key: a non-blank string (BigPanda documents no format)."""
+    return [_missing("app_key")] if _blank(app_key) else []
+
+
 def _check_app_key(body: Mapping[str, Any], prefix: str, *, in_batch: bool) -> list[Problem]:
     if in_batch:
         if "app_key" in body:
@@ -123,9 +131,7 @@ def _check_app_key(body: Mapping[str, Any], prefix: str, *, in_batch: bool) -> l
                 )
             ]
         return []
-    if _blank(body.get("app_key")):
-        return [_missing(f"{prefix}app_key")]
-    return []
+    return check_app_key(body.get("app_key"))
 
 
 def _check_status(body: Mapping[str, Any], prefix: str) -> list[Problem]:

@@ -1,0 +1,223 @@
+"""BigPanda and AsyncBigPanda: the Alerts API clients.
+
+Built exactly like the PagerDuty clients: the model validates, the sans-IO
+:mod:`alertwire.protocol.bigpanda` builds and reads the wire format, the
+shared sender retries per the one :class:`~alertwire.RetryPolicy`, a
+transport moves bytes. The two classes share everything but the ``await``.
+
+``send`` takes one alert (one request) or a list of alerts (one batch
+request, oldest first): a batch is accepted or refused as a whole, so its
+result is one :class:`~alertwire.EventResult`, like a single alert's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import _config
+from ._client_base import AsyncClientBase, ClientSettings, SyncClientBase
+from ._delivery import DEFAULT_TIMEOUT
+from ._errors import ConfigurationError, ValidationError
+from ._retry import RetryPolicy
+from ._secret import Secret
+from .models.bigpanda import BigPandaAlert, BigPandaStatus
+from .models.bigpanda_rules import check_app_key
+from .models.results import EventResult
+from .protocol import bigpanda as protocol
+from .protocol._http import Request, Response
+from .transport.base import Verify
+
+__all__ = ["AsyncBigPanda", "BigPanda"]
+
+#: What ``send`` accepts: one alert, or a batch of them.
+Alerts = BigPandaAlert | Sequence[BigPandaAlert]
+
+
+def _token(value: str | Secret) -> Secret:
+    """The org token: non-blank, and only characters an HTTP header can carry.
+
+    Errors never quote it: a rejected token is still a token.
+    """
+    token = Secret(value)
+    raw = token.reveal()
+    if not raw.strip():
+        raise ValidationError("token", "is required and must not be blank")
+    if not raw.isascii() or not raw.isprintable() or any(c.isspace() for c in raw):
+        raise ValidationError(
+            "token", "must be printable ASCII without spaces (it goes in a Bearer header)"
+        )
+    return token
+
+
+def _app_key(value: object) -> str:
+    problems = check_app_key(value)
+    if problems:
+        raise ValidationError("app_key", problems[0].rule)
+    assert isinstance(value, str)
+    return value
+
+
+class _BigPandaBase(ClientSettings):
+    """Configuration both clients share; validated once, at construction."""
+
+    def __init__(
+        self,
+        token: str | Secret,
+        app_key: str,
+        *,
+        region: str = "us",
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        verify: Verify = True,
+    ) -> None:
+        self.token = _token(token)
+        self.app_key = _app_key(app_key)
+        self._configure(
+            region=region,
+            base_url=base_url,
+            regions=protocol.REGIONS,
+            timeout=timeout,
+            retry=retry,
+            verify=verify,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(token={self.token!r}, app_key={self.app_key!r},"
+            f" base_url={self.base_url!r})"
+        )
+
+    @classmethod
+    def _env_settings(
+        cls, env: Mapping[str, str] | None, overrides: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        settings: dict[str, Any] = {}
+        if "token" not in overrides:
+            settings["token"] = _config.secret_from_env(
+                _config.ENV_BIGPANDA_TOKEN,
+                _config.ENV_BIGPANDA_TOKEN_FILE,
+                what="BigPanda token",
+                env=env,
+            )
+        if "app_key" not in overrides:
+            app_key = _config.optional_env(_config.ENV_BIGPANDA_APP_KEY, env)
+            if app_key is None:
+                raise ConfigurationError(f"no BigPanda app key: set {_config.ENV_BIGPANDA_APP_KEY}")
+            settings["app_key"] = app_key
+        url = _config.optional_env(_config.ENV_BIGPANDA_URL, env)
+        if url is not None:
+            settings["base_url"] = url
+        region = _config.optional_env(_config.ENV_REGION, env)
+        if region is not None:
+            settings["region"] = region.lower()
+        return {**settings, **overrides}
+
+    def _request(self, alerts: Alerts) -> Request:
+        if isinstance(alerts, BigPandaAlert):
+            return protocol.build_request(self.base_url, self.token, self.app_key, alerts)
+        if isinstance(alerts, (str, bytes, Mapping)) or not isinstance(alerts, Sequence):
+            raise TypeError(
+                f"send() takes a BigPandaAlert or a list of them, not {type(alerts).__name__}"
+            )
+        for item in alerts:
+            if not isinstance(item, BigPandaAlert):
+                raise TypeError(
+                    f"send() takes a list of BigPandaAlert, not one holding {type(item).__name__}"
+                )
+        return protocol.build_batch_request(self.base_url, self.token, self.app_key, alerts)
+
+    def _parse(self, response: Response) -> EventResult:
+        return protocol.parse_response(response, token=self.token)
+
+
+class BigPanda(_BigPandaBase, SyncClientBase):
+    """Synchronous BigPanda Alerts API client (urllib3, keep-alive, thread-safe).
+
+    ``region`` is ``"us"`` or ``"eu"``; ``base_url`` overrides it (http://
+    only to loopback, e.g. the sandbox). ``http_client`` may be an
+    ``httpx.Client``; ``verify`` takes a CA bundle path for a private CA.
+    """
+
+    def __init__(
+        self,
+        token: str | Secret,
+        app_key: str,
+        *,
+        region: str = "us",
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        http_client: Any = None,
+        verify: Verify = True,
+    ) -> None:
+        super().__init__(
+            token,
+            app_key,
+            region=region,
+            base_url=base_url,
+            timeout=timeout,
+            retry=retry,
+            verify=verify,
+        )
+        self._open_sender(http_client, verify=verify)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> BigPanda:
+        """Read ``ALERTWIRE_BIGPANDA_TOKEN`` (or ``_FILE``), ``ALERTWIRE_BIGPANDA_APP_KEY``,
+        ``ALERTWIRE_BIGPANDA_URL`` and ``ALERTWIRE_REGION``; keyword overrides win."""
+        return cls(**cls._env_settings(env, overrides))
+
+    def send(self, alerts: Alerts) -> EventResult:
+        """Deliver one alert, or a list as one batch; raises a DeliveryError when it can't."""
+        return self._sender.deliver(self._request(alerts), self._parse)
+
+    def alert(self, status: BigPandaStatus | str, **fields: Any) -> EventResult:
+        """Shortcut: ``send(BigPandaAlert(status, **fields))``."""
+        return self.send(BigPandaAlert(status, **fields))
+
+
+class AsyncBigPanda(_BigPandaBase, AsyncClientBase):
+    """Asynchronous BigPanda Alerts API client (aiohttp, imported on first send).
+
+    Use as ``async with AsyncBigPanda(token, app_key) as bp:`` so the
+    connection pool is closed; ``http_client`` may be an ``httpx.AsyncClient``.
+    """
+
+    def __init__(
+        self,
+        token: str | Secret,
+        app_key: str,
+        *,
+        region: str = "us",
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        http_client: Any = None,
+        verify: Verify = True,
+        max_connections: int = 100,
+    ) -> None:
+        super().__init__(
+            token,
+            app_key,
+            region=region,
+            base_url=base_url,
+            timeout=timeout,
+            retry=retry,
+            verify=verify,
+        )
+        self._init_sender(http_client, verify=verify, max_connections=max_connections)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> AsyncBigPanda:
+        """Read the same variables as :meth:`BigPanda.from_env`."""
+        return cls(**cls._env_settings(env, overrides))
+
+    async def send(self, alerts: Alerts) -> EventResult:
+        """Deliver one alert, or a list as one batch; raises a DeliveryError when it can't."""
+        return await self._get_sender().deliver(self._request(alerts), self._parse)
+
+    async def alert(self, status: BigPandaStatus | str, **fields: Any) -> EventResult:
+        """Shortcut: ``await send(BigPandaAlert(status, **fields))``."""
+        return await self.send(BigPandaAlert(status, **fields))
