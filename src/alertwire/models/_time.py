@@ -15,7 +15,8 @@ __all__ = ["format_iso8601", "parse_iso8601", "to_aware"]
 _ISO8601 = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})"
     r"[T ](?P<h>\d{2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<frac>\d{1,9}))?)?"
-    r"(?P<tz>Z|z|[+-]\d{2}(?::?\d{2})?)?"
+    r"(?P<tz>Z|z|[+-]\d{2}(?::?\d{2})?)?",
+    re.ASCII,  # \d must not match other scripts' digits: PagerDuty's parser would not
 )
 
 

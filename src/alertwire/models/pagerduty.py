@@ -19,7 +19,7 @@ import enum
 import functools
 import logging
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeAlias
@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 from .. import _json
 from .._errors import ValidationError
 from ._time import format_iso8601, parse_iso8601
-from .limits import ELLIPSIS, SUMMARY_MAX
+from .limits import ELLIPSIS, ROUTING_KEY_LENGTH, SUMMARY_MAX
 from .pagerduty_rules import Problem, check_alert_event, check_change_event, check_event_size
 
 __all__ = [
@@ -43,8 +43,10 @@ __all__ = [
 
 logger = logging.getLogger("alertwire")
 
-#: Room left in the size check for the routing key the client adds.
-_ROUTING_KEY_OVERHEAD = 64
+#: Room left in the size check for what the client splices in front of the body:
+#: ``"routing_key":"<32>",`` and, for a keyless trigger, ``"dedup_key":"<32 hex>",``
+#: (96 bytes; the event must still be <= 512 KB after that).
+_ROUTING_KEY_OVERHEAD = len('"routing_key":"",') + ROUTING_KEY_LENGTH + len('"dedup_key":"",') + 32
 
 
 class Severity(str, enum.Enum):
@@ -154,8 +156,25 @@ def _custom_details(value: object) -> dict[str, Any] | str | None:
     return details
 
 
+def _dumps(wire: dict[str, Any]) -> bytes:
+    """Serialise, turning what JSON cannot hold (a lone surrogate) into a ValidationError."""
+    try:
+        return _json.dumps(wire)
+    except TypeError as exc:
+        culprit = "event"
+        payload = wire.get("payload")
+        fields = [*wire.items(), *(payload.items() if isinstance(payload, dict) else ())]
+        for name, value in fields:
+            try:
+                _json.dumps(value)
+            except TypeError:
+                culprit = _python_name(name)
+                break
+        raise ValidationError(culprit, f"must be valid Unicode text for JSON ({exc})") from None
+
+
 def _wire_bytes(wire: dict[str, Any]) -> bytes:
-    data = _json.dumps(wire)
+    data = _dumps(wire)
     _raise_problems(check_event_size(len(data) + _ROUTING_KEY_OVERHEAD))
     return data
 
@@ -232,7 +251,7 @@ class Image:
 def _links(values: Sequence[Link | Mapping[str, Any] | str] | None) -> tuple[Link, ...]:
     if values is None:
         return ()
-    if isinstance(values, (str, Mapping)):
+    if isinstance(values, (str, Mapping)) or not isinstance(values, Iterable):
         raise ValidationError("links", "must be a sequence of links")
     return tuple(Link.coerce(v) for v in values)
 
@@ -240,7 +259,7 @@ def _links(values: Sequence[Link | Mapping[str, Any] | str] | None) -> tuple[Lin
 def _images(values: Sequence[Image | Mapping[str, Any] | str] | None) -> tuple[Image, ...]:
     if values is None:
         return ()
-    if isinstance(values, (str, Mapping)):
+    if isinstance(values, (str, Mapping)) or not isinstance(values, Iterable):
         raise ValidationError("images", "must be a sequence of images")
     return tuple(Image.coerce(v) for v in values)
 
@@ -359,7 +378,7 @@ class _KeyedAction(_Event):
         object.__setattr__(self, "dedup_key", _require_str(dedup_key, "dedup_key", optional=False))
         wire = {"event_action": self.event_action, "dedup_key": self.dedup_key}
         _raise_problems(check_alert_event(wire, check_key=False))
-        object.__setattr__(self, "_wire", _json.dumps(wire))
+        object.__setattr__(self, "_wire", _dumps(wire))
 
 
 @dataclass(frozen=True, slots=True, init=False)

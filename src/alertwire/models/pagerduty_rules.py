@@ -305,7 +305,12 @@ def check_change_event(body: Mapping[str, Any], *, check_key: bool = True) -> li
     if payload is None:
         return problems
     problems += _check_summary(payload)
-    problems += _check_optional_strings(payload, ("source",), "payload.")
+    source = payload.get("source")
+    if isinstance(source, str) and not source.strip():
+        # Optional for change events, but a blank one is a mistake, as for alerts.
+        problems.append(_missing("payload.source"))
+    else:
+        problems += _check_optional_strings(payload, ("source",), "payload.")
     problems += _check_timestamp(payload.get("timestamp"), "payload.timestamp")
     problems += _check_custom_details(payload)
     return problems
