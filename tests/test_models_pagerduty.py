@@ -320,11 +320,11 @@ def test_image_https_only() -> None:
 
 
 def test_image_and_link_shapes() -> None:
-    with pytest.raises(ValidationError, match="images.src"):
+    with pytest.raises(ValidationError, match=r"images\.src"):
         Image("")
-    with pytest.raises(ValidationError, match="links.href"):
+    with pytest.raises(ValidationError, match=r"links\.href"):
         Link("  ")
-    with pytest.raises(ValidationError, match="links.text"):
+    with pytest.raises(ValidationError, match=r"links\.text"):
         Link("https://x", 5)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="links"):
         TriggerAlert("x", links="https://x")  # a bare string is not a list of links
