@@ -1,0 +1,122 @@
+"""Scenario 3: the CLI, start to exit.
+
+``alertwire trigger`` is timed for real: a fresh process that parses its
+arguments, reads ``ALERTWIRE_ROUTING_KEY``, builds the event, sends it to the
+local endpoint over http:// (allowed: loopback) and exits. The official
+client's CLI is timed doing *less*: ``pagerduty --help`` only starts the
+program and prints its help (it cannot send to an http:// endpoint at all).
+Goal: alertwire's whole send takes no longer than the official CLI's start.
+
+Wall time of ``subprocess.run`` in milliseconds, lower is better; the two
+commands alternate within each round. Until ``alertwire trigger`` exists
+(its ``--help`` fails), the scenario reports itself "not available".
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ._harness import ROUTING_KEY, Goal, ScenarioResult, rotated
+
+__all__ = ["run_cli", "trigger_command"]
+
+SUBJECT = "alertwire trigger"
+OFFICIAL = "pagerduty --help"
+GOALS = [Goal(OFFICIAL, "<=", 1.0)]
+
+
+def _script(name: str) -> str | None:
+    """The console script next to this interpreter (the venv's), else on PATH."""
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return str(here)
+    return shutil.which(name)
+
+
+def trigger_command(alertwire: str, base_url: str) -> list[str]:
+    return [
+        alertwire,
+        "trigger",
+        "--pagerduty-url",
+        base_url,
+        "--source",
+        "db-1.example.net",
+        "--severity",
+        "warning",
+        "Disk /var 97% full on db-1.example.net",
+    ]
+
+
+def _availability(alertwire: str | None, official: str | None, env: dict[str, str]) -> str | None:
+    if official is None:
+        return "the official `pagerduty` CLI is not installed"
+    if alertwire is None:
+        return "the `alertwire` console script is not installed"
+    probe = subprocess.run(
+        [alertwire, "trigger", "--help"], capture_output=True, env=env, check=False
+    )
+    if probe.returncode != 0:
+        return "`alertwire trigger` does not exist yet (`alertwire trigger --help` fails)"
+    return None
+
+
+def _time_once(
+    command: Sequence[str], env: dict[str, str]
+) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, env=env, check=False)
+    return (time.perf_counter() - started) * 1000.0, done
+
+
+def run_cli(
+    base_url: str,
+    *,
+    rounds: int,
+    check: Callable[[int], None] | None = None,
+) -> ScenarioResult:
+    result = ScenarioResult(
+        key="cli",
+        title="CLI: one `alertwire trigger`, start to exit",
+        unit="ms",
+        subject=SUBJECT,
+        contenders=[SUBJECT, OFFICIAL],
+        goals=GOALS,
+        notes=[
+            "`alertwire trigger` sends a real event to the local endpoint (http:// to"
+            " loopback); `pagerduty --help` only starts the official CLI and prints help.",
+        ],
+    )
+    env = {**os.environ, "ALERTWIRE_ROUTING_KEY": ROUTING_KEY}
+    alertwire = _script("alertwire")
+    official = _script("pagerduty")
+    result.unavailable = _availability(alertwire, official, env)
+    if result.unavailable is not None:
+        return result
+    assert alertwire is not None and official is not None
+    commands = {SUBJECT: trigger_command(alertwire, base_url), OFFICIAL: [official, "--help"]}
+    # One untimed run each: the first start reads .pyc files from a cold page cache.
+    for name, command in commands.items():
+        _, done = _time_once(command, env)
+        if done.returncode != 0:
+            result.unavailable = f"`{name}` failed (exit {done.returncode}): {done.stderr.decode(errors='replace')[-300:]}"
+            return result
+        if check is not None and name == SUBJECT:
+            check(1)
+    for index in range(rounds):
+        values: dict[str, float] = {}
+        for name in rotated(list(commands), index):
+            elapsed, done = _time_once(commands[name], env)
+            if done.returncode != 0:
+                raise RuntimeError(f"{name} failed with exit {done.returncode}")
+            if check is not None and name == SUBJECT:
+                check(1)
+            values[name] = elapsed
+        result.rounds.append(values)
+    result.events = 1
+    return result

@@ -1,0 +1,141 @@
+"""Run the benchmark suite and write ``docs/benchmarks.md`` and ``docs/img/benchmarks.png``.
+
+Usage (from the repository root)::
+
+    .venv/bin/python -m bench.run            # full run, a few minutes
+    .venv/bin/python -m bench.run --quick    # tiny inputs, seconds; figures mean nothing
+
+``--output-dir`` writes the page and plot somewhere else (the smoke test
+uses a temporary directory); ``--only sequential,cli`` runs some scenarios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import report
+from bench._harness import ScenarioResult, make_event_specs
+from bench.cli_start import run_cli
+from bench.concurrency import run_concurrent
+from bench.endpoint import Endpoint
+from bench.sequential import run_sequential
+
+__all__ = ["Sizes", "main", "run_suite"]
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ("sequential", "concurrent", "cli")
+
+#: Scenarios waiting for library features that are not there yet.
+PENDING = (
+    "Outbox: durable enqueue latency (p50/p99) and throughput, single and batched,"
+    " against a bare sqlite3 insert+commit loop with the same pragmas",
+    "Relay: end-to-end events per second from outbox to endpoint over 100 routing keys",
+    "Memory: peak RSS of the relay with 100,000 pending events",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """How much work each scenario does; ``QUICK`` is for smoke tests only."""
+
+    sequential_events: int
+    concurrent_events: int
+    rounds: int
+    cli_rounds: int
+
+
+FULL = Sizes(sequential_events=2000, concurrent_events=4000, rounds=5, cli_rounds=9)
+QUICK = Sizes(sequential_events=30, concurrent_events=60, rounds=2, cli_rounds=2)
+
+
+class _ArrivalCheck:
+    """Proves every timed event reached the endpoint (a fast failure must not look fast)."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self._endpoint = endpoint
+        self._seen = endpoint.posts()
+
+    def __call__(self, expected: int) -> None:
+        now = self._endpoint.posts()
+        if now - self._seen != expected:
+            raise RuntimeError(
+                f"the endpoint received {now - self._seen} events, expected {expected}"
+            )
+        self._seen = now
+
+
+def run_suite(
+    sizes: Sizes,
+    *,
+    only: Sequence[str] = SCENARIOS,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> list[ScenarioResult]:
+    results: list[ScenarioResult] = []
+    with Endpoint() as endpoint:
+        check = _ArrivalCheck(endpoint)
+        url = endpoint.base_url
+        if "sequential" in only:
+            log(f"sequential: {sizes.rounds} rounds x {sizes.sequential_events} events")
+            specs = make_event_specs(sizes.sequential_events)
+            results.append(run_sequential(url, specs, rounds=sizes.rounds, check=check))
+        if "concurrent" in only:
+            log(f"concurrent: {sizes.rounds} rounds x {sizes.concurrent_events} events")
+            specs = make_event_specs(sizes.concurrent_events)
+            results.append(run_concurrent(url, specs, rounds=sizes.rounds, check=check))
+        if "cli" in only:
+            log(f"cli: {sizes.cli_rounds} rounds")
+            results.append(run_cli(url, rounds=sizes.cli_rounds, check=check))
+    return results
+
+
+def write_docs(
+    results: Sequence[ScenarioResult], *, output_dir: Path, command: str
+) -> tuple[Path, Path]:
+    page = output_dir / "benchmarks.md"
+    image = output_dir / "img" / "benchmarks.png"
+    report.plot(results, image)
+    text = report.markdown(results, machine=report.machine_info(), command=command, pending=PENDING)
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(text, encoding="utf-8")
+    return page, image
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny inputs (smoke run)")
+    parser.add_argument(
+        "--output-dir", type=Path, default=ROOT / "docs", help="where benchmarks.md goes"
+    )
+    parser.add_argument(
+        "--only", default=",".join(SCENARIOS), help=f"comma-separated subset of {SCENARIOS}"
+    )
+    args = parser.parse_args(argv)
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(only) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(unknown)}")
+    started = time.monotonic()
+
+    def log(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    results = run_suite(QUICK if args.quick else FULL, only=only, log=log)
+    command = "python -m bench.run" + (" --quick" if args.quick else "")
+    page, image = write_docs(results, output_dir=args.output_dir, command=command)
+    print(report.results_table(results))
+    log(f"wrote {page} and {image}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
