@@ -1,0 +1,316 @@
+"""Outbox: the durable queue in front of PagerDuty and BigPanda.
+
+:meth:`Outbox.enqueue` returns only once the event is on disk (see
+:mod:`alertwire.outbox.sqlite` for what that means); :class:`~alertwire.outbox.relay.Relay`
+delivers it later, at least once, in order per (routing key, dedup key).
+
+Producers put three kinds of things in:
+
+* PagerDuty models (:class:`~alertwire.TriggerAlert` ...): a trigger without a
+  dedup key gets one *now* (returned), so a replay after a crash lands on the
+  same alert instead of opening a second incident; a trigger or change
+  without ``payload.timestamp`` is stamped with the enqueue time, so a late
+  delivery still shows when the problem was detected.
+* Raw PagerDuty wire bodies (the ingest endpoint): stored byte for byte as
+  the client sent them, apart from a dedup key assigned to a keyless
+  trigger. No timestamp is stamped there: what the client sent is what is
+  forwarded.
+* BigPanda alerts (model or raw body, with the bearer token).
+
+Every producer method has a ``prepare_*`` twin returning a :class:`NewEvent`;
+:meth:`Outbox.put` stores any number of them in one transaction, which is
+how concurrent ingest requests share one fsync (group commit).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+from .. import _config, _json
+from .._errors import ConfigurationError, ValidationError
+from .._secret import Secret
+from ..models.pagerduty import AcknowledgeAlert, Change, PagerDutyEvent, ResolveAlert, TriggerAlert
+from ..models.pagerduty_rules import check_routing_key
+from ..protocol import pagerduty as pd_protocol
+from ..protocol._http import check_base_url
+from .machine import DeadEvent, Kind, NewEvent, QueueStats, Store, order_key, route_key
+
+__all__ = ["DEFAULT_FILENAME", "Enqueued", "Outbox", "default_outbox_path"]
+
+DEFAULT_FILENAME: Final = "outbox.sqlite3"
+
+
+def default_outbox_path(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/alertwire/outbox.sqlite3`` (default ``~/.local/state``)."""
+    env = os.environ if env is None else env
+    state = env.get("XDG_STATE_HOME", "").strip()
+    base = Path(state) if state and Path(state).is_absolute() else Path.home() / ".local" / "state"
+    return base / "alertwire" / DEFAULT_FILENAME
+
+
+def store_for(target: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Store:
+    """The store a path or URL names: the one place a new backend is hooked in.
+
+    ``None`` means ``$ALERTWIRE_OUTBOX``, else :func:`default_outbox_path`.
+    ``sqlite:///abs/path`` and plain paths select SQLite; ``postgresql://``
+    is reserved for the PostgreSQL store (issue 10).
+    """
+    if target is None:
+        target = _config.optional_env(_config.ENV_OUTBOX, env) or default_outbox_path(env)
+    text = os.fspath(target)
+    if text.startswith("sqlite://"):
+        path = text.removeprefix("sqlite://")
+        if not path.startswith("/"):
+            raise ConfigurationError(
+                "an outbox URL must be sqlite:///absolute/path (three slashes); got a relative one"
+            )
+        text = path
+    elif text.startswith(("postgresql://", "postgres://")):
+        try:
+            from . import postgres  # type: ignore[attr-defined,unused-ignore]
+        except ImportError:
+            raise ConfigurationError(
+                "a PostgreSQL outbox is not available in this alertwire"
+                " (install alertwire[postgres])"
+            ) from None
+        store: Store = postgres.PostgresStore(text)
+        return store
+    elif "://" in text:
+        raise ConfigurationError(
+            "the outbox must be a file path, sqlite:///path or postgresql://...;"
+            f" got a URL with scheme {text.split('://', 1)[0]!r:.20}"
+        )
+    from .sqlite import SQLiteStore
+
+    return SQLiteStore(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """An event stored durably: its outbox id and (alerts only) the dedup key it carries."""
+
+    id: int
+    dedup_key: str | None
+
+
+def _routing_key(value: str | Secret) -> Secret:
+    key = Secret(value)
+    problems = check_routing_key(key.reveal())
+    if problems:
+        raise ValidationError(
+            problems[0].field, problems[0].rule, problems=[(p.field, p.rule) for p in problems]
+        )
+    return key
+
+
+def _base_url(base_url: str | None) -> str | None:
+    return None if base_url is None else check_base_url(base_url, setting="base_url")
+
+
+def _rebuilt(event: TriggerAlert | Change, **changes: Any) -> TriggerAlert | Change:
+    """The same event with some fields set, validated again by the model itself."""
+    values = {f.name: getattr(event, f.name) for f in fields(event) if not f.name.startswith("_")}
+    values.update(changes)
+    return type(event)(**values)
+
+
+def _pd_identity(kind: Kind, dedup_key: str | None) -> str:
+    """Alerts are ordered per dedup key; change events are context, never ordered
+    against each other, so each is its own key (they still share the route's pacing)."""
+    if kind == "pagerduty.change" or dedup_key is None:
+        return f"change:{uuid.uuid4().hex}"
+    return f"alert:{dedup_key}"
+
+
+def _splice_dedup_key(body: bytes, wire: dict[str, Any], dedup_key: str) -> bytes:
+    """Add ``dedup_key`` to a raw body without re-serialising what the client sent."""
+    if "dedup_key" in wire:  # present but null/blank: rewrite rather than duplicate the name
+        wire = dict(wire)
+        wire["dedup_key"] = dedup_key
+        return _json.dumps(wire)
+    stripped = body.lstrip()
+    rest = stripped[1:]
+    sep = b"" if rest.lstrip().startswith(b"}") else b","
+    return b'{"dedup_key":' + _json.dumps(dedup_key) + sep + rest
+
+
+class Outbox:
+    """A durable outbox. ``Outbox(path)`` for SQLite, :meth:`Outbox.open` for a path or URL.
+
+    Thread-safe (the store keeps one connection per thread). Credentials are
+    stored in the file, which is owner-only; they never appear in a repr, a
+    log line or an error.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, store: Store | None = None
+    ) -> None:
+        self.store: Store = store if store is not None else store_for(path)
+
+    @classmethod
+    def open(
+        cls, target: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None
+    ) -> Outbox:
+        """A path, ``sqlite:///path`` or (issue 10) ``postgresql://...``; ``None``: the default."""
+        return cls(store=store_for(target, env))
+
+    @property
+    def location(self) -> str:
+        return self.store.location
+
+    def __repr__(self) -> str:
+        return f"Outbox({self.location!r})"
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- preparing rows
+
+    @staticmethod
+    def prepare_pagerduty(
+        event: PagerDutyEvent,
+        *,
+        routing_key: str | Secret,
+        base_url: str | None = None,
+        now: datetime | None = None,
+    ) -> NewEvent:
+        """A row for a PagerDuty model: dedup key assigned, timestamp stamped if absent."""
+        if not isinstance(event, (TriggerAlert, AcknowledgeAlert, ResolveAlert, Change)):
+            raise TypeError(
+                "enqueue() takes a TriggerAlert, AcknowledgeAlert, ResolveAlert or Change,"
+                f" not {type(event).__name__}"
+            )
+        key = _routing_key(routing_key)
+        url = _base_url(base_url)
+        if isinstance(event, (TriggerAlert, Change)):
+            changes: dict[str, Any] = {}
+            if event.timestamp is None:
+                changes["timestamp"] = now or datetime.now(timezone.utc)
+            if isinstance(event, TriggerAlert) and event.dedup_key is None:
+                changes["dedup_key"] = pd_protocol.new_dedup_key()
+            if changes:
+                event = _rebuilt(event, **changes)
+        request, dedup_key = pd_protocol.build_request("", key, event)
+        kind: Kind = "pagerduty.change" if event.kind == "change" else "pagerduty.alert"
+        route = route_key(kind, key)
+        return NewEvent(
+            kind=kind,
+            route=route,
+            order_key=order_key(route, _pd_identity(kind, dedup_key)),
+            credential=key,
+            body=request.body,
+            base_url=url,
+            dedup_key=dedup_key,
+        )
+
+    @staticmethod
+    def prepare_pagerduty_raw(
+        body: bytes, *, change: bool = False, base_url: str | None = None
+    ) -> NewEvent:
+        """A row for a complete PagerDuty wire body, as a client sent it.
+
+        The caller has validated it (the ingest endpoint uses the sandbox's
+        wire rules); this only reads the routing key and dedup key from it,
+        and gives a keyless trigger its dedup key.
+        """
+        try:
+            wire = _json.loads(body)
+        except _json.JSONDecodeError:
+            raise ValidationError("body", "must be a JSON object") from None
+        if not isinstance(wire, dict):
+            raise ValidationError("body", "must be a JSON object")
+        raw_key = wire.get("routing_key")
+        key = _routing_key(raw_key if isinstance(raw_key, str) else "")
+        kind: Kind = "pagerduty.change" if change else "pagerduty.alert"
+        dedup_key: str | None = None
+        if not change:
+            value = wire.get("dedup_key")
+            dedup_key = value if isinstance(value, str) and value else None
+            if dedup_key is None:
+                if wire.get("event_action") != "trigger":
+                    raise ValidationError("dedup_key", "is required for acknowledge and resolve")
+                dedup_key = pd_protocol.new_dedup_key()
+                body = _splice_dedup_key(body, wire, dedup_key)
+        route = route_key(kind, key)
+        return NewEvent(
+            kind=kind,
+            route=route,
+            order_key=order_key(route, _pd_identity(kind, dedup_key)),
+            credential=key,
+            body=bytes(body),
+            base_url=_base_url(base_url),
+            dedup_key=dedup_key,
+        )
+
+    # ---------------------------------------------------------------- storing rows
+
+    def put(self, rows: Sequence[NewEvent]) -> list[Enqueued]:
+        """Store prepared rows in ONE transaction (one fsync for all): all or none."""
+        ids = self.store.enqueue_many(rows, now=time.time())
+        return [Enqueued(i, r.dedup_key) for i, r in zip(ids, rows, strict=True)]
+
+    def enqueue(
+        self, event: PagerDutyEvent, *, routing_key: str | Secret, base_url: str | None = None
+    ) -> Enqueued:
+        """Store one PagerDuty event durably; returns its id and dedup key."""
+        return self.put(
+            [self.prepare_pagerduty(event, routing_key=routing_key, base_url=base_url)]
+        )[0]
+
+    def enqueue_many(
+        self,
+        events: Iterable[PagerDutyEvent],
+        *,
+        routing_key: str | Secret,
+        base_url: str | None = None,
+    ) -> list[Enqueued]:
+        """Store many PagerDuty events in one transaction (group commit), in order."""
+        key = _routing_key(routing_key)
+        now = datetime.now(timezone.utc)
+        rows = [
+            self.prepare_pagerduty(e, routing_key=key, base_url=base_url, now=now) for e in events
+        ]
+        return self.put(rows)
+
+    def enqueue_raw(
+        self, body: bytes, *, change: bool = False, base_url: str | None = None
+    ) -> Enqueued:
+        """Store one complete PagerDuty wire body (see :meth:`prepare_pagerduty_raw`)."""
+        return self.put([self.prepare_pagerduty_raw(body, change=change, base_url=base_url)])[0]
+
+    # ---------------------------------------------------------------- inspecting
+
+    def stats(self) -> QueueStats:
+        return self.store.stats()
+
+    def dead(self, *, limit: int | None = None) -> list[DeadEvent]:
+        return self.store.list_dead(limit=limit)
+
+    def retry(self, ids: Sequence[int] | None = None) -> int:
+        """Dead letters back to pending (``None``: all); age counts afresh from now."""
+        return self.store.retry_dead(ids, now=time.time())
+
+    def purge_delivered(self, *, before: datetime) -> int:
+        """Delete delivered rows finished before ``before`` (an aware datetime)."""
+        if before.tzinfo is None:
+            raise ValidationError("before", "must be a timezone-aware datetime")
+        return self.store.purge_delivered(before=before.timestamp())

@@ -1,0 +1,427 @@
+"""The outbox state machine: the rules, written once, for every store.
+
+A row of the outbox is one delivery (destination kind, credential, complete
+wire body). Its life::
+
+    PENDING ──claim──▶ LEASED ──2xx──────────────▶ DELIVERED
+       ▲                 │ ──400/401/…, or too old──▶ DEAD ──queue retry──▶ PENDING
+       └──retryable──────┘   (not_before = now + RetryPolicy delay)
+       └──lease expired: another relay may claim it again
+
+Rules (and why):
+
+* **Per-key order by heads.** Every row has an ``order_key`` (a digest of
+  the destination, the credential and the event's own identity: PagerDuty's
+  dedup key, BigPanda's incident). Only the *head* of a key may be claimed:
+  the oldest row of that key that is neither delivered nor dead. A head that
+  is leased, or waiting for ``not_before``, blocks its key and nothing else
+  (Procrastinate's ``lock`` semantics). Ids are monotonic, so "oldest" is
+  "smallest id".
+* **Leases with an owner.** A claim writes ``lease_owner`` and
+  ``lease_expires``. An expired lease may be taken over by any relay: a relay
+  killed with SIGKILL leaves nothing stuck for longer than one lease. Every
+  later write (delivered, reschedule, dead) checks the owner (Graphile
+  Worker's owner-checked unlock), so a relay that stalled past its lease
+  cannot overwrite what the relay that took over decided. A lease must be
+  longer than the HTTP timeout (checked by the relay), so a live relay never
+  loses a lease in mid-send.
+* **Retries scheduled in the row.** A retryable failure sets ``not_before``
+  from the shared :class:`~alertwire.RetryPolicy` (``next_delay``: jittered
+  backoff, ``Retry-After`` honoured); nothing sleeps, and the key waits in
+  place. Elapsed time counts from enqueue (or from the last ``queue retry``),
+  so the policy's ``max_elapsed`` and the outbox's ``max_age`` are one bound.
+* **Dead letters.** A non-retryable answer (400, 401/403, an unexpected
+  status) is final: the row becomes DEAD with the service's own error text.
+  A row older than ``max_age`` (default 24 h) is dead-lettered instead of
+  sent: hours-old pages flooding on-call after an outage help nobody
+  (Alertmanager #5134).
+* **Pacing per route.** A *route* is a destination credential (a PagerDuty
+  routing key; a BigPanda token + app key). With pacing on, a route gets at
+  most one claim per ``60 / rate`` seconds (PagerDuty allows about 120 events
+  per minute per key). A 429 pauses its route until the delay has passed,
+  whatever the pacing setting: a rate limit on one key never slows another.
+
+The store (:class:`Store`) holds only SQL and connections; it receives the
+concrete values these rules computed (times, owners, states) and applies them
+atomically. Times are Unix epoch seconds (floats) in storage and in this
+interface: portable across SQLite and PostgreSQL and cheap to compare; the
+public API converts to aware datetimes. With several hosts (PostgreSQL) the
+relays' clocks must agree to well within a lease (NTP does).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Final, Literal, Protocol, TypeAlias, runtime_checkable
+
+from .._errors import ConfigurationError, DeliveryError, RateLimited
+from .._retry import RetryPolicy
+from .._secret import Secret
+
+__all__ = [
+    "DEFAULT_LEASE_SECONDS",
+    "DEFAULT_MAX_AGE",
+    "DEFAULT_RATE_LIMIT_PER_MINUTE",
+    "Claimed",
+    "DeadEvent",
+    "Delivered",
+    "Kind",
+    "Machine",
+    "MarkDead",
+    "NewEvent",
+    "Outcome",
+    "QueueStats",
+    "Reschedule",
+    "State",
+    "Store",
+    "new_owner",
+    "order_key",
+    "route_key",
+]
+
+logger = logging.getLogger("alertwire.outbox")
+
+#: Default age after which an undelivered event is dead-lettered instead of sent.
+DEFAULT_MAX_AGE: Final = 24 * 3600.0
+#: PagerDuty's documented limit per integration key: about 120 events per minute.
+DEFAULT_RATE_LIMIT_PER_MINUTE: Final = 120
+#: How long a claim is held; a relay killed mid-send holds its events no longer than this.
+DEFAULT_LEASE_SECONDS: Final = 60.0
+#: Retries are bounded by age, not by count: this only keeps the policy's own bound finite.
+RELAY_MAX_ATTEMPTS: Final = 1_000_000
+
+#: What a row delivers to; the relay picks the sans-IO protocol module by it.
+Kind: TypeAlias = Literal["pagerduty.alert", "pagerduty.change", "bigpanda.alert"]
+KINDS: Final[tuple[Kind, ...]] = ("pagerduty.alert", "pagerduty.change", "bigpanda.alert")
+
+
+class State(enum.IntEnum):
+    """The integer ``state`` column: compact, indexable, the same in every store."""
+
+    PENDING = 0
+    LEASED = 1
+    DELIVERED = 2
+    DEAD = 3
+
+
+def _digest(*parts: str) -> str:
+    """A fixed-size, non-reversible key: credentials never appear in index values or logs."""
+    h = hashlib.sha256()
+    for part in parts:
+        data = part.encode("utf-8")
+        h.update(len(data).to_bytes(4, "big"))
+        h.update(data)
+    return h.hexdigest()[:40]
+
+
+def route_key(kind: Kind, credential: Secret, scope: str = "") -> str:
+    """The pacing unit: one PagerDuty routing key (alerts and changes share PagerDuty's
+    per-key limit), or one BigPanda token + app key (``scope``)."""
+    family = kind.split(".", 1)[0]
+    return _digest(family, credential.reveal(), scope)
+
+
+def order_key(route: str, identity: str) -> str:
+    """The ordering unit: a route plus the event's identity (dedup key, incident...)."""
+    return _digest(route, identity)
+
+
+def new_owner() -> str:
+    """A lease owner id: host and pid for people reading the table, a random part for
+    uniqueness (pids are reused)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def to_datetime(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz=timezone.utc)
+
+
+# ---------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """One delivery to store: everything the relay needs, nothing it must recompute.
+
+    ``body`` is the complete wire body (for PagerDuty it includes the routing
+    key, as PagerDuty expects it); ``credential`` is the routing key or the
+    BigPanda token; ``base_url`` is ``None`` to use the relay's configured
+    destination.
+    """
+
+    kind: Kind
+    route: str
+    order_key: str
+    credential: Secret
+    body: bytes = field(repr=False)
+    base_url: str | None = None
+    dedup_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A row this relay now holds a lease on and must deliver."""
+
+    id: int
+    kind: Kind
+    route: str
+    order_key: str
+    credential: Secret
+    body: bytes = field(repr=False)
+    base_url: str | None
+    dedup_key: str | None
+    created_at: float
+    age_from: float
+    attempts: int
+    """Tries so far, this one included."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    id: int
+    at: float
+    http_status: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reschedule:
+    """Back to PENDING until ``not_before``; ``pause_route_until`` for a 429."""
+
+    id: int
+    not_before: float
+    error: str
+    http_status: int | None
+    pause_route_until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MarkDead:
+    id: int
+    at: float
+    error: str
+    http_status: int | None
+    body: str = ""
+
+
+Outcome: TypeAlias = Delivered | Reschedule | MarkDead
+
+
+@dataclass(frozen=True, slots=True)
+class DeadEvent:
+    """A dead letter as ``queue dead`` lists it (no credential)."""
+
+    id: int
+    kind: Kind
+    dedup_key: str | None
+    created_at: datetime
+    dead_at: datetime | None
+    attempts: int
+    error: str
+    http_status: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    pending: int
+    leased: int
+    delivered: int
+    dead: int
+    oldest_pending_at: datetime | None
+
+    def oldest_pending_age(self, now: datetime | None = None) -> float | None:
+        """Seconds the oldest undelivered event has waited (``None`` when none waits)."""
+        if self.oldest_pending_at is None:
+            return None
+        now = now or datetime.now(timezone.utc)
+        return max((now - self.oldest_pending_at).total_seconds(), 0.0)
+
+    def as_dict(self) -> dict[str, object]:
+        age = self.oldest_pending_age()
+        return {
+            "pending": self.pending,
+            "leased": self.leased,
+            "delivered": self.delivered,
+            "dead": self.dead,
+            "oldest_pending_at": (
+                None if self.oldest_pending_at is None else self.oldest_pending_at.isoformat()
+            ),
+            "oldest_pending_age_seconds": None if age is None else round(age, 3),
+        }
+
+
+# ---------------------------------------------------------------------------- the store
+
+
+@runtime_checkable
+class Store(Protocol):
+    """SQL and connections only; every decision arrives as a value.
+
+    Each method is one transaction. Implementations must make :meth:`claim`
+    atomic against other relays (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL:
+    ``FOR UPDATE SKIP LOCKED`` plus a unique index on in-flight keys), and
+    must raise :class:`~alertwire.OutboxError` (never return quietly) when an
+    enqueue was not durably stored.
+    """
+
+    #: A display form of where the store lives, without credentials.
+    location: str
+
+    def enqueue_many(self, events: Sequence[NewEvent], *, now: float) -> list[int]:
+        """Insert all rows in ONE transaction (group commit); ids in input order."""
+        ...
+
+    def claim(
+        self, *, owner: str, now: float, lease_until: float, limit: int, pace_interval: float
+    ) -> list[Claimed]:
+        """Lease up to ``limit`` claimable heads, oldest first, and return them.
+
+        Claimable: the smallest id of its ``order_key`` among PENDING/LEASED rows,
+        and either PENDING with ``not_before <= now`` or LEASED with
+        ``lease_expires <= now``; its route not paused (``next_allowed > now``).
+        With ``pace_interval > 0``: at most one row per route, and the route's
+        ``next_allowed`` becomes ``now + pace_interval`` in the same transaction.
+        Each claimed row gets ``attempts + 1``.
+        """
+        ...
+
+    def settle(self, outcomes: Sequence[Outcome], *, owner: str) -> list[bool]:
+        """Apply outcomes in one transaction, each only if ``owner`` still holds the lease.
+
+        Returns, per outcome, whether it was applied (``False``: the lease was lost).
+        A :class:`Reschedule` with ``pause_route_until`` also pushes the route's
+        ``next_allowed`` to at least that time.
+        """
+        ...
+
+    def next_due(self, *, now: float) -> float | None:
+        """The earliest time something may become claimable (``None``: nothing waits)."""
+        ...
+
+    def stats(self) -> QueueStats: ...
+
+    def list_dead(self, *, limit: int | None = None) -> list[DeadEvent]: ...
+
+    def retry_dead(self, ids: Sequence[int] | None, *, now: float) -> int:
+        """DEAD -> PENDING (``None``: all), attempts reset, age counted from ``now``."""
+        ...
+
+    def purge_delivered(self, *, before: float) -> int: ...
+
+    def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------------------- the rules
+
+
+@dataclass(frozen=True, slots=True)
+class Machine:
+    """The relay's decisions, applied to whatever :class:`Store` it is given.
+
+    ``retry`` defaults to a policy bounded by ``max_age`` rather than by
+    attempt count: an alert worth sending is worth trying for as long as it
+    is still news.
+    """
+
+    store: Store
+    owner: str = field(default_factory=new_owner)
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    max_age: float = DEFAULT_MAX_AGE
+    rate_limit_per_minute: float = DEFAULT_RATE_LIMIT_PER_MINUTE
+    retry: RetryPolicy = field(
+        default_factory=lambda: RetryPolicy(
+            max_attempts=RELAY_MAX_ATTEMPTS, max_backoff=300.0, max_elapsed=DEFAULT_MAX_AGE
+        )
+    )
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        if self.lease_seconds <= 0:
+            raise ConfigurationError("lease_seconds must be positive")
+        if self.max_age <= 0:
+            raise ConfigurationError("max_age must be positive")
+        if self.rate_limit_per_minute < 0:
+            raise ConfigurationError("rate_limit_per_minute must be 0 (off) or positive")
+
+    @property
+    def pace_interval(self) -> float:
+        """Seconds between two claims on one route (0: pacing off)."""
+        return 0.0 if self.rate_limit_per_minute == 0 else 60.0 / self.rate_limit_per_minute
+
+    def claim(self, limit: int) -> tuple[list[Claimed], list[MarkDead]]:
+        """Lease up to ``limit`` heads; those older than ``max_age`` are dead-lettered
+        at once (returned second) instead of being handed out for sending."""
+        if limit <= 0:
+            return [], []
+        now = self.clock()
+        rows = self.store.claim(
+            owner=self.owner,
+            now=now,
+            lease_until=now + self.lease_seconds,
+            limit=limit,
+            pace_interval=self.pace_interval,
+        )
+        fresh: list[Claimed] = []
+        expired: list[MarkDead] = []
+        for row in rows:
+            age = now - row.age_from
+            if age > self.max_age:
+                expired.append(
+                    MarkDead(
+                        row.id,
+                        now,
+                        f"not delivered within max age {self.max_age:g} s"
+                        f" (queued {age:.0f} s ago, {row.attempts - 1} tries)",
+                        None,
+                    )
+                )
+            else:
+                fresh.append(row)
+        if expired:
+            self.store.settle(expired, owner=self.owner)
+        return fresh, expired
+
+    def delivered(self, row: Claimed, http_status: int) -> Delivered:
+        return Delivered(row.id, self.clock(), http_status)
+
+    def failed(self, row: Claimed, error: DeliveryError) -> Reschedule | MarkDead:
+        """Retry later, or dead-letter: the same policy the clients use, without sleeping."""
+        now = self.clock()
+        elapsed = now - row.age_from
+        wait = self.retry.next_delay(error, row.attempts, elapsed) if error.retryable else None
+        if wait is None or elapsed + (wait or 0.0) > self.max_age:
+            reason = error.message
+            if error.retryable:
+                reason = f"gave up after {row.attempts} tries over {elapsed:.0f} s: {reason}"
+            return MarkDead(row.id, now, reason, error.http_status, error.body)
+        pause = now + wait if isinstance(error, RateLimited) else None
+        return Reschedule(row.id, now + wait, error.message, error.http_status, pause)
+
+    def settle(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        if not outcomes:
+            return []
+        applied = self.store.settle(outcomes, owner=self.owner)
+        for outcome, ok in zip(outcomes, applied, strict=True):
+            if not ok:
+                logger.warning(
+                    "lease on event %d was lost before its outcome was recorded"
+                    " (another relay took it over; it may be delivered twice)",
+                    outcome.id,
+                )
+        return applied
+
+    def next_wait(self, *, ceiling: float) -> float:
+        """Seconds until something may be claimable, at most ``ceiling``."""
+        now = self.clock()
+        due = self.store.next_due(now=now)
+        if due is None:
+            return ceiling
+        return min(max(due - now, 0.0), ceiling)

@@ -1,0 +1,500 @@
+"""The SQLite store: the embedded default outbox. SQL and connections only.
+
+Durability, decided deliberately:
+
+* ``journal_mode=WAL``: readers (``queue status``) never block the writer,
+  and a commit is one append to the WAL instead of a rewrite of pages.
+* ``synchronous=FULL``: every commit fsyncs the WAL before it returns. In
+  WAL mode *any* setting survives a process crash (``kill -9``): committed
+  frames are in the OS page cache and reach the disk anyway. Only ``FULL``
+  also survives power loss or a kernel panic; ``NORMAL`` may lose the last
+  commits then. An alert we answered "queued" for must survive both, and
+  one fsync per transaction, shared by every event of a batch (group
+  commit), is affordable at alert volumes.
+* ``busy_timeout``: several processes (relays, ``send --queue``, ``queue
+  status``) share the file; a writer waits up to ``BUSY_TIMEOUT_MS`` for the
+  lock instead of failing at once.
+* ``isolation_level=None`` plus an explicit ``BEGIN IMMEDIATE`` per
+  operation (:meth:`SQLiteStore._tx`): the write lock is taken at the start,
+  so two relays can never both read the same head as free and both claim
+  it; the context manager rolls back on any ``BaseException`` (including
+  ``KeyboardInterrupt``), never leaving a transaction open.
+* Local disks only: WAL needs shared memory, which network file systems do
+  not provide.
+
+Permissions: the file holds routing keys and tokens, so its directory is
+created ``0700`` and the file ``0600`` with explicit modes (``os.open(...,
+0o600)``) rather than by changing the process umask, which is global and
+would race with other threads of a user's service. SQLite gives its
+``-wal`` and ``-shm`` files the database file's own mode (it even
+``fchmod``\\ s them against the umask), so they are ``0600`` too (tested).
+
+A store failure at enqueue (disk full, read-only file or directory, a lock
+held past the timeout) raises :class:`~alertwire.OutboxError` naming the
+file and the cause: the caller must never believe an alert was kept when it
+was not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import stat
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final, cast
+
+from .._errors import OutboxError
+from .._secret import Secret
+from .machine import (
+    Claimed,
+    DeadEvent,
+    Delivered,
+    Kind,
+    MarkDead,
+    NewEvent,
+    Outcome,
+    QueueStats,
+    Reschedule,
+    State,
+    to_datetime,
+)
+
+__all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "SQLiteStore"]
+
+logger = logging.getLogger("alertwire.outbox")
+
+SCHEMA_VERSION: Final = 1
+BUSY_TIMEOUT_MS: Final = 10_000
+
+_PRAGMAS: Final = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA trusted_schema=OFF",
+)
+
+_SCHEMA: Final = (
+    """
+    CREATE TABLE events (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        state         INTEGER NOT NULL DEFAULT 0,
+        kind          TEXT    NOT NULL,
+        route         TEXT    NOT NULL,
+        order_key     TEXT    NOT NULL,
+        dedup_key     TEXT,
+        base_url      TEXT,
+        credential    TEXT    NOT NULL,
+        body          BLOB    NOT NULL,
+        created_at    REAL    NOT NULL,
+        age_from      REAL    NOT NULL,
+        not_before    REAL    NOT NULL,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        lease_owner   TEXT,
+        lease_expires REAL,
+        finished_at   REAL,
+        http_status   INTEGER,
+        last_error    TEXT,
+        error_body    TEXT
+    )
+    """,
+    # The active rows of each key, in id order: finds every key's head.
+    "CREATE INDEX events_active ON events (order_key, id) WHERE state IN (0, 1)",
+    "CREATE INDEX events_finished ON events (state, finished_at) WHERE state IN (2, 3)",
+    """
+    CREATE TABLE routes (
+        route        TEXT PRIMARY KEY,
+        next_allowed REAL NOT NULL
+    ) WITHOUT ROWID
+    """,
+)
+
+_CLAIM: Final = """
+WITH heads AS (
+    SELECT min(id) AS id FROM events WHERE state IN (0, 1) GROUP BY order_key
+), ready AS (
+    SELECT e.id AS id,
+           row_number() OVER (PARTITION BY e.route ORDER BY e.id) AS nth
+    FROM heads h
+    JOIN events e ON e.id = h.id
+    LEFT JOIN routes r ON r.route = e.route
+    WHERE ((e.state = 0 AND e.not_before <= :now)
+           OR (e.state = 1 AND e.lease_expires <= :now))
+      AND (r.next_allowed IS NULL OR r.next_allowed <= :now)
+)
+UPDATE events
+SET state = 1, lease_owner = :owner, lease_expires = :lease_until, attempts = attempts + 1
+WHERE id IN (SELECT id FROM ready WHERE :paced = 0 OR nth = 1 ORDER BY id LIMIT :limit)
+RETURNING id, kind, route, order_key, credential, body, base_url, dedup_key,
+          created_at, age_from, attempts
+"""
+
+_PACE: Final = """
+INSERT INTO routes (route, next_allowed) VALUES (:route, :next_allowed)
+ON CONFLICT (route) DO UPDATE SET next_allowed = max(next_allowed, excluded.next_allowed)
+"""
+
+_PAUSE: Final = """
+INSERT INTO routes (route, next_allowed)
+VALUES ((SELECT route FROM events WHERE id = :id), :next_allowed)
+ON CONFLICT (route) DO UPDATE SET next_allowed = max(next_allowed, excluded.next_allowed)
+"""
+
+_NEXT_DUE: Final = """
+WITH heads AS (
+    SELECT min(id) AS id FROM events WHERE state IN (0, 1) GROUP BY order_key
+)
+SELECT min(CASE WHEN e.state = 0 THEN max(e.not_before, coalesce(r.next_allowed, 0))
+                ELSE e.lease_expires END)
+FROM heads h JOIN events e ON e.id = h.id LEFT JOIN routes r ON r.route = e.route
+"""
+
+# Every outcome is owner-checked: a relay whose lease was taken over writes nothing.
+_DELIVER: Final = """
+UPDATE events SET state = :state, finished_at = :at, http_status = :status,
+       lease_owner = NULL, lease_expires = NULL, last_error = NULL, error_body = NULL
+WHERE id = :id AND state = 1 AND lease_owner = :owner
+"""
+
+_RESCHEDULE: Final = """
+UPDATE events SET state = :state, not_before = :not_before, last_error = :error,
+       http_status = :status, lease_owner = NULL, lease_expires = NULL
+WHERE id = :id AND state = 1 AND lease_owner = :owner
+"""
+
+_BURY: Final = """
+UPDATE events SET state = :state, finished_at = :at, last_error = :error,
+       http_status = :status, error_body = :body, lease_owner = NULL, lease_expires = NULL
+WHERE id = :id AND state = 1 AND lease_owner = :owner
+"""
+
+
+def _explain(exc: sqlite3.Error) -> str:
+    """What went wrong, in words an operator can act on (never row content)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith("SQLITE_FULL"):
+        return "the disk (or the database size limit) is full"
+    if name.startswith("SQLITE_READONLY"):
+        return "the file or its directory is read-only"
+    if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
+        return f"another process held the lock for more than {BUSY_TIMEOUT_MS // 1000} s"
+    if name.startswith("SQLITE_CANTOPEN"):
+        return "the file cannot be opened"
+    if name.startswith("SQLITE_CORRUPT") or name.startswith("SQLITE_NOTADB"):
+        return "the file is damaged or not an outbox"
+    return f"{name or type(exc).__name__}: {exc}"
+
+
+def _owner_only(path: Path) -> None:
+    """Create the directory (0700) and file (0600) if needed; tighten a loose file."""
+    directory = path.parent
+    if not directory.exists():
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        for name in (str(path), f"{path}-wal", f"{path}-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                mode = stat.S_IMODE(os.stat(name).st_mode)
+                if mode & 0o077:
+                    logger.warning(
+                        "outbox file %s was readable by others (mode %o); set to 0600", name, mode
+                    )
+                    os.chmod(name, 0o600)
+    else:
+        os.close(fd)
+
+
+class SQLiteStore:
+    """One outbox file; one connection per thread (sqlite3 connections are not shared).
+
+    The file is opened lazily, on the first operation, so that an unusable
+    outbox fails at the operation (``enqueue``) with :class:`OutboxError`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser()
+        self.location = str(self.path)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.location!r})"
+
+    # ------------------------------------------------------------ connections
+
+    def _connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        try:
+            _owner_only(self.path)
+        except OSError as exc:
+            raise OutboxError(
+                f"cannot create the outbox {self.location}: {exc.strerror or exc}"
+            ) from exc
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            for pragma in _PRAGMAS:
+                conn.execute(pragma)
+            with self._lock:
+                if not self._ready:
+                    self._migrate(conn)
+                    self._ready = True
+        except sqlite3.Error as exc:
+            raise OutboxError(f"cannot open the outbox {self.location}: {_explain(exc)}") from exc
+        self._local.conn = conn
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Create or check the schema; idempotent, safe against a concurrent first open."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS alertwire_schema (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT max(version) FROM alertwire_schema").fetchone()
+            version = row[0] if row else None
+            if version is None:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO alertwire_schema (version) VALUES (:v)", {"v": SCHEMA_VERSION}
+                )
+            elif version > SCHEMA_VERSION:
+                raise OutboxError(
+                    f"the outbox {self.location} has schema version {version}, newer than this"
+                    f" alertwire understands ({SCHEMA_VERSION}): upgrade alertwire"
+                )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _tx(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; rollback on any exception; errors as OutboxError."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise OutboxError(
+                f"cannot {doing} in the outbox {self.location}: {_explain(exc)}"
+            ) from exc
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise OutboxError(
+                    f"cannot {doing} in the outbox {self.location}: {_explain(exc)}"
+                ) from exc
+            raise
+
+    def _read(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
+        conn = self._connect()
+        try:
+            return conn.execute(sql, params or {}).fetchall()
+        except sqlite3.Error as exc:
+            raise OutboxError(f"cannot read the outbox {self.location}: {_explain(exc)}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
+
+    # ------------------------------------------------------------ operations
+
+    def enqueue_many(self, events: Sequence[NewEvent], *, now: float) -> list[int]:
+        if not events:
+            return []
+        ids: list[int] = []
+        what = "store the event" if len(events) == 1 else f"store {len(events)} events"
+        try:
+            with self._tx(what) as conn:
+                for event in events:
+                    cur = conn.execute(
+                        "INSERT INTO events (state, kind, route, order_key, dedup_key, base_url,"
+                        " credential, body, created_at, age_from, not_before)"
+                        " VALUES (:state, :kind, :route, :order_key, :dedup_key, :base_url,"
+                        " :credential, :body, :now, :now, :now)",
+                        {
+                            "state": int(State.PENDING),
+                            "kind": event.kind,
+                            "route": event.route,
+                            "order_key": event.order_key,
+                            "dedup_key": event.dedup_key,
+                            "base_url": event.base_url,
+                            "credential": event.credential.reveal(),
+                            "body": event.body,
+                            "now": now,
+                        },
+                    )
+                    ids.append(cast(int, cur.lastrowid))
+        except OutboxError as exc:
+            raise OutboxError(f"{exc}; NOT queued") from exc.__cause__
+        return ids
+
+    def claim(
+        self, *, owner: str, now: float, lease_until: float, limit: int, pace_interval: float
+    ) -> list[Claimed]:
+        with self._tx("claim events") as conn:
+            rows = conn.execute(
+                _CLAIM,
+                {
+                    "owner": owner,
+                    "now": now,
+                    "lease_until": lease_until,
+                    "limit": limit,
+                    "paced": 1 if pace_interval > 0 else 0,
+                },
+            ).fetchall()
+            if pace_interval > 0:
+                for route in {r[2] for r in rows}:
+                    conn.execute(_PACE, {"route": route, "next_allowed": now + pace_interval})
+        claimed = [
+            Claimed(
+                id=r[0],
+                kind=cast(Kind, r[1]),
+                route=r[2],
+                order_key=r[3],
+                credential=Secret(r[4]),
+                body=bytes(r[5]),
+                base_url=r[6],
+                dedup_key=r[7],
+                created_at=r[8],
+                age_from=r[9],
+                attempts=r[10],
+            )
+            for r in rows
+        ]
+        claimed.sort(key=lambda c: c.id)
+        return claimed
+
+    def settle(self, outcomes: Sequence[Outcome], *, owner: str) -> list[bool]:
+        applied: list[bool] = []
+        with self._tx("record delivery outcomes") as conn:
+            for o in outcomes:
+                if isinstance(o, Delivered):
+                    cur = conn.execute(
+                        _DELIVER,
+                        {
+                            "state": int(State.DELIVERED),
+                            "at": o.at,
+                            "status": o.http_status,
+                            "id": o.id,
+                            "owner": owner,
+                        },
+                    )
+                elif isinstance(o, Reschedule):
+                    cur = conn.execute(
+                        _RESCHEDULE,
+                        {
+                            "state": int(State.PENDING),
+                            "not_before": o.not_before,
+                            "error": o.error,
+                            "status": o.http_status,
+                            "id": o.id,
+                            "owner": owner,
+                        },
+                    )
+                    if cur.rowcount and o.pause_route_until is not None:
+                        conn.execute(_PAUSE, {"id": o.id, "next_allowed": o.pause_route_until})
+                elif isinstance(o, MarkDead):
+                    cur = conn.execute(
+                        _BURY,
+                        {
+                            "state": int(State.DEAD),
+                            "at": o.at,
+                            "error": o.error,
+                            "status": o.http_status,
+                            "body": o.body,
+                            "id": o.id,
+                            "owner": owner,
+                        },
+                    )
+                else:  # pragma: no cover - the Outcome union is closed
+                    raise TypeError(f"unknown outcome {type(o).__name__}")
+                applied.append(cur.rowcount == 1)
+        return applied
+
+    def next_due(self, *, now: float) -> float | None:
+        row = self._read(_NEXT_DUE)
+        return None if not row or row[0][0] is None else float(row[0][0])
+
+    def stats(self) -> QueueStats:
+        counts = dict.fromkeys(State, 0)
+        for state, count in self._read("SELECT state, count(*) FROM events GROUP BY state"):
+            counts[State(state)] = count
+        oldest = self._read("SELECT min(created_at) FROM events WHERE state IN (0, 1)")[0][0]
+        return QueueStats(
+            pending=counts[State.PENDING],
+            leased=counts[State.LEASED],
+            delivered=counts[State.DELIVERED],
+            dead=counts[State.DEAD],
+            oldest_pending_at=to_datetime(oldest),
+        )
+
+    def list_dead(self, *, limit: int | None = None) -> list[DeadEvent]:
+        rows = self._read(
+            "SELECT id, kind, dedup_key, created_at, finished_at, attempts, last_error,"
+            " http_status FROM events WHERE state = :state ORDER BY id LIMIT :limit",
+            {"state": int(State.DEAD), "limit": -1 if limit is None else limit},
+        )
+        return [
+            DeadEvent(
+                id=r[0],
+                kind=r[1],
+                dedup_key=r[2],
+                created_at=cast("Any", to_datetime(r[3])),
+                dead_at=to_datetime(r[4]),
+                attempts=r[5],
+                error=r[6] or "",
+                http_status=r[7],
+            )
+            for r in rows
+        ]
+
+    def retry_dead(self, ids: Sequence[int] | None, *, now: float) -> int:
+        sql = (
+            "UPDATE events SET state = :pending, attempts = 0, not_before = :now,"
+            " age_from = :now, finished_at = NULL WHERE state = :dead"
+        )
+        with self._tx("retry dead events") as conn:
+            if ids is None:
+                cur = conn.execute(
+                    sql, {"pending": int(State.PENDING), "dead": int(State.DEAD), "now": now}
+                )
+                return cur.rowcount
+            count = 0
+            for event_id in ids:
+                cur = conn.execute(
+                    sql + " AND id = :id",
+                    {
+                        "pending": int(State.PENDING),
+                        "dead": int(State.DEAD),
+                        "now": now,
+                        "id": event_id,
+                    },
+                )
+                count += cur.rowcount
+            return count
+
+    def purge_delivered(self, *, before: float) -> int:
+        with self._tx("purge delivered events") as conn:
+            cur = conn.execute(
+                "DELETE FROM events WHERE state = :state AND finished_at < :before",
+                {"state": int(State.DELIVERED), "before": before},
+            )
+            return cur.rowcount
