@@ -36,7 +36,7 @@ from typing import Any, TypeAlias
 from .. import _json
 from .._errors import ValidationError
 from ._time import to_aware
-from .bigpanda_rules import RESERVED_FIELDS, Problem, check_alert
+from .bigpanda_rules import RESERVED_FIELDS, TIMESTAMP_CEILING, Problem, check_alert
 from .limits import BIGPANDA_DESCRIPTION_MAX, ELLIPSIS
 
 __all__ = ["BigPandaAlert", "BigPandaStatus", "TagValue"]
@@ -132,7 +132,13 @@ def _timestamp(value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return math.floor(to_aware(value).timestamp())
+        try:
+            seconds = math.floor(to_aware(value).timestamp())
+        except (OverflowError, ValueError, OSError):  # year 1 or 9999 in local time
+            seconds = -1
+        if not 0 <= seconds < TIMESTAMP_CEILING:
+            raise ValidationError("timestamp", "must be a date between 1970 and 3000")
+        return seconds
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return math.floor(value)
     raise ValidationError(

@@ -66,6 +66,7 @@ __all__ = [
     "RESERVED_FIELDS",
     "STATUSES",
     "TEXT_FIELDS",
+    "TIMESTAMP_CEILING",
     "Problem",
     "check_alert",
     "check_app_key",
@@ -94,7 +95,7 @@ _NOT_A_PROPERTY: Final = frozenset(
     {"app_key", "status", "timestamp", "alerts", "primary_property", "secondary_property"}
 )
 #: 3000-01-01T00:00:00Z: an epoch "seconds" value beyond this is milliseconds.
-_SECONDS_CEILING: Final = 32_503_680_000
+TIMESTAMP_CEILING: Final = 32_503_680_000
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 
@@ -227,7 +228,7 @@ def _check_timestamp(body: Mapping[str, Any], prefix: str) -> list[Problem]:
                 "must be an integer of Unix epoch seconds",
             )
         ]
-    if value >= _SECONDS_CEILING:
+    if value >= TIMESTAMP_CEILING:
         return [
             _invalid(
                 field,
