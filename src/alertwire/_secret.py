@@ -57,6 +57,12 @@ class Secret:
     def __hash__(self) -> int:
         return hash(("alertwire.Secret", self._value))
 
+    def __copy__(self) -> Secret:
+        return self  # immutable: copying settings that hold a key must not trip __reduce__
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
+
     def __reduce__(self) -> Any:
         raise TypeError("a Secret is not pickled: store it deliberately with reveal()")
 
