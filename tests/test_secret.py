@@ -22,7 +22,7 @@ def test_renderings_show_only_last_four() -> None:
         f"{secret}",
         f"{secret!r}",
         f"{secret:>50}",
-        "%s" % secret,
+        "%s" % (secret,),  # noqa: UP031 (the logging-style rendering)
     ):
         assert KEY not in text
         assert KEY[:-4] not in text
