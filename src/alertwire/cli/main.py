@@ -17,16 +17,44 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from .._errors import AlertwireError
 from . import _exit
 
 #: The command modules, in the order their commands appear in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("pagerduty_cmd", "bigpanda_cmd", "send_cmd")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and still exit code 2), like every other error.
+
+    A cron mail or a CI log then shows what was wrong, not a usage dump;
+    ``--help`` still gives the full usage.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(_exit.BAD_INPUT, f"alertwire: error: {message} (see {self.prog} --help)\n")
+
+
+def _with_exit_codes(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Every command's ``--help`` ends with the exit codes, whichever module added it.
+
+    Nested commands (``alertwire queue status``) too.
+    """
+    for command in set(subparsers.choices.values()):
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _with_exit_codes(action)
+        if "exit codes:" in (command.epilog or ""):
+            continue
+        command.epilog = f"{command.epilog}\n\n{_exit.EPILOG}" if command.epilog else _exit.EPILOG
+        if command.formatter_class is argparse.HelpFormatter:
+            command.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="alertwire",
         description="Send alerts to PagerDuty and BigPanda reliably.",
         epilog=_exit.EPILOG,
@@ -36,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"alertwire.cli.{name}").register(subparsers)
+    _with_exit_codes(subparsers)
     return parser
 
 

@@ -1,0 +1,155 @@
+"""Settings from flags and environment, turned into the library's clients.
+
+Precedence, most specific first: a flag, then the variable, then the
+variable naming a file (``ALERTWIRE_ROUTING_KEY_FILE``), then the default.
+The variables are read by :mod:`alertwire._config`, the same readers the
+library's ``from_env()`` uses, so the two can never disagree.
+
+A client is made only for a destination that is actually used, so a file
+of PagerDuty events needs no BigPanda token. Every key and token read here
+is also handed to the :class:`~alertwire.cli._output.Output`, which scrubs it
+from anything printed: a service that echoes a key in an error body cannot
+make the CLI print it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import ssl
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from .. import _config
+from .._errors import ConfigurationError
+from .._retry import DEFAULT_INITIAL_BACKOFF, RetryPolicy
+from .._secret import Secret
+from ._output import Output
+
+__all__ = ["Clients", "Destination"]
+
+Destination = Literal["pagerduty", "bigpanda"]
+
+
+def _retry(args: argparse.Namespace) -> RetryPolicy:
+    settings: dict[str, Any] = {}
+    if args.max_attempts is not None:
+        settings["max_attempts"] = args.max_attempts
+    if args.max_backoff is not None:
+        settings["max_backoff"] = args.max_backoff
+        settings["initial_backoff"] = min(DEFAULT_INITIAL_BACKOFF, args.max_backoff)
+    return RetryPolicy(**settings)
+
+
+def _region(args: argparse.Namespace) -> str:
+    if args.region is not None:
+        return str(args.region)
+    return (_config.optional_env(_config.ENV_REGION) or "us").lower()
+
+
+def _verify(args: argparse.Namespace) -> bool | str:
+    if args.ca_file is None:
+        return True
+    if not os.access(args.ca_file, os.R_OK) or not os.path.isfile(args.ca_file):
+        raise ConfigurationError(f"--ca-file {args.ca_file!r} is not a readable file")
+    return str(args.ca_file)
+
+
+def _routing_key(args: argparse.Namespace) -> Secret:
+    what = "PagerDuty routing key"
+    if args.routing_key_file is not None:
+        return _config.read_secret_file(args.routing_key_file, what=what)
+    if args.routing_key is not None:
+        return Secret(args.routing_key)
+    if not (
+        _config.optional_env(_config.ENV_ROUTING_KEY)
+        or _config.optional_env(_config.ENV_ROUTING_KEY_FILE)
+    ):
+        raise ConfigurationError(
+            f"no {what}: pass --routing-key-file PATH, or set {_config.ENV_ROUTING_KEY}"
+            f" (or {_config.ENV_ROUTING_KEY_FILE} to a file holding it)"
+        )
+    return _config.secret_from_env(_config.ENV_ROUTING_KEY, _config.ENV_ROUTING_KEY_FILE, what=what)
+
+
+def _token(args: argparse.Namespace) -> Secret:
+    what = "BigPanda token"
+    if args.token_file is not None:
+        return _config.read_secret_file(args.token_file, what=what)
+    if not (
+        _config.optional_env(_config.ENV_BIGPANDA_TOKEN)
+        or _config.optional_env(_config.ENV_BIGPANDA_TOKEN_FILE)
+    ):
+        raise ConfigurationError(
+            f"no {what}: pass --token-file PATH, or set {_config.ENV_BIGPANDA_TOKEN}"
+            f" (or {_config.ENV_BIGPANDA_TOKEN_FILE} to a file holding it)"
+        )
+    return _config.secret_from_env(
+        _config.ENV_BIGPANDA_TOKEN, _config.ENV_BIGPANDA_TOKEN_FILE, what=what
+    )
+
+
+def _app_key(args: argparse.Namespace) -> str:
+    app_key = args.app_key or _config.optional_env(_config.ENV_BIGPANDA_APP_KEY)
+    if not app_key:
+        raise ConfigurationError(
+            f"no BigPanda app key: pass --app-key KEY or set {_config.ENV_BIGPANDA_APP_KEY}"
+        )
+    return str(app_key)
+
+
+class Clients:
+    """The clients a run needs, made on first use and closed together."""
+
+    def __init__(self, args: argparse.Namespace, output: Output) -> None:
+        self._args = args
+        self._output = output
+        self._made: dict[Destination, Any] = {}
+
+    def prepare(self, destinations: Iterable[Destination]) -> None:
+        """Make every client up front: a configuration error stops the run before any send."""
+        for destination in sorted(set(destinations)):
+            self.get(destination)
+
+    def get(self, destination: Destination) -> Any:
+        client = self._made.get(destination)
+        if client is None:
+            client = self._made[destination] = self._make(destination)
+        return client
+
+    def _make(self, destination: Destination) -> Any:
+        args = self._args
+        common: dict[str, Any] = {
+            "region": _region(args),
+            "retry": _retry(args),
+            "verify": _verify(args),
+        }
+        if args.timeout is not None:
+            common["timeout"] = args.timeout
+        if destination == "pagerduty":
+            from .._pagerduty_client import PagerDuty
+
+            key = _routing_key(args)
+            self._output.add_secret(key)
+            url = args.pagerduty_url or _config.optional_env(_config.ENV_PAGERDUTY_URL)
+            return self._construct(PagerDuty, key, base_url=url, **common)
+        from .._bigpanda_client import BigPanda
+
+        token = _token(args)
+        self._output.add_secret(token)
+        url = args.bigpanda_url or _config.optional_env(_config.ENV_BIGPANDA_URL)
+        app_key = _app_key(args)
+        self._output.add_secret(app_key)
+        return self._construct(BigPanda, token, app_key, base_url=url, **common)
+
+    @staticmethod
+    def _construct(client_class: Any, *positional: Any, **settings: Any) -> Any:
+        try:
+            return client_class(*positional, **settings)
+        except ssl.SSLError as exc:
+            raise ConfigurationError(f"--ca-file is not a usable CA bundle: {exc}") from None
+
+    def close(self) -> None:
+        for client in self._made.values():
+            client.close()
+        self._made.clear()

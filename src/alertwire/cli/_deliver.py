@@ -1,0 +1,145 @@
+"""The one step every sending command ends in: deliver validated events, or preview them.
+
+Every command (``trigger``... ``bigpanda``, ``send``) builds :class:`Job`
+values and hands them to :func:`dispatch`; nothing else in the CLI touches
+a client. That is where a ``--queue`` option (store in the outbox instead of
+sending now) belongs: one branch in :func:`dispatch`, and every command has it.
+
+Decisions:
+
+* Configuration is checked for every destination a run uses before the
+  first event leaves, so exit code 2 always means nothing was sent.
+* One event is sent by the synchronous client (urllib3): no event loop and
+  no aiohttp import, which keeps a one-alert cron job's start-up small.
+* Many events go on a thread pool over the same synchronous clients, with
+  retries inside each client's ``send``. Events that must arrive in order
+  share a chain that runs sequentially in file order: for PagerDuty, all
+  alert events with the same dedup key (a ``resolve`` overtaking its
+  ``trigger`` would leave the incident open); for BigPanda, all alerts
+  about the same primary and secondary property. Everything else runs
+  concurrently. A failure does not stop the rest of its chain: a later
+  ``resolve`` of a key whose ``trigger`` failed is harmless (PagerDuty drops
+  it), and each line gets its own outcome either way.
+* ``--dry-run`` builds the exact request with the library's protocol module
+  and shows it with the key or token redacted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from .. import _json
+from .._errors import AlertwireError, DeliveryError
+from .._secret import redact
+from ..models.results import EventResult
+from ._clients import Clients, Destination
+from ._output import Output, Preview
+
+__all__ = ["Job", "Outcome", "dispatch"]
+
+#: What each job ends as: delivered, previewed (``--dry-run``), or an error.
+Outcome: TypeAlias = EventResult | Preview | AlertwireError
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One validated event, where it goes, and the input line it came from (``send``)."""
+
+    destination: Destination
+    event: Any
+    line: int | None = None
+
+
+def order_key(job: Job) -> Hashable | None:
+    """Jobs with the same key must be delivered in input order; ``None``: any order."""
+    event = job.event
+    if job.destination == "pagerduty":
+        dedup_key = getattr(event, "dedup_key", None)
+        return ("pagerduty", dedup_key) if dedup_key else None
+    # Every property that can name the entity: alerts about the same one keep their order.
+    return ("bigpanda", *(getattr(event, name, None) for name in _BIGPANDA_IDENTITY))
+
+
+_BIGPANDA_IDENTITY = (
+    "primary_property",
+    "secondary_property",
+    "host",
+    "service",
+    "application",
+    "device",
+    "check",
+    "sensor",
+)
+
+
+def dispatch(
+    jobs: Sequence[Job],
+    clients: Clients,
+    output: Output,
+    *,
+    dry_run: bool,
+    concurrency: int = 1,
+) -> list[Outcome]:
+    """Outcomes in job order; raises only for configuration errors (nothing sent then)."""
+    clients.prepare(job.destination for job in jobs)
+    if dry_run:
+        return [_preview(job, clients) for job in jobs]
+    if len(jobs) == 1:
+        return [_send(jobs[0], clients)]
+    return _send_all(jobs, clients, output, concurrency)
+
+
+def _send(job: Job, clients: Clients) -> Outcome:
+    try:
+        result: EventResult = clients.get(job.destination).send(job.event)
+    except DeliveryError as exc:
+        return exc
+    return result
+
+
+def _send_all(
+    jobs: Sequence[Job], clients: Clients, output: Output, concurrency: int
+) -> list[Outcome]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    chains: dict[Hashable, list[int]] = {}
+    for index, job in enumerate(jobs):
+        key = order_key(job)
+        chains.setdefault(index if key is None else key, []).append(index)
+    outcomes: list[Outcome | None] = [None] * len(jobs)
+    progress = output.progress(len(jobs))
+
+    def run_chain(indices: list[int]) -> None:
+        for index in indices:
+            outcomes[index] = _send(jobs[index], clients)
+            if progress is not None:
+                progress.advance()
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(chains)))) as pool:
+            for future in [pool.submit(run_chain, chain) for chain in chains.values()]:
+                future.result()
+    finally:
+        if progress is not None:
+            progress.close()
+    return [o for o in outcomes if o is not None]
+
+
+def _preview(job: Job, clients: Clients) -> Preview:
+    client = clients.get(job.destination)
+    if job.destination == "pagerduty":
+        from ..protocol import pagerduty as protocol
+
+        request, _ = protocol.build_request(client.base_url, client.routing_key, job.event)
+        body = _json.loads(request.body)
+        body["routing_key"] = redact(client.routing_key.reveal())
+        return Preview(job.destination, request.method, request.url, body)
+    from ..protocol import bigpanda as bp_protocol
+
+    # The token travels in a header, which a preview never shows.
+    request = bp_protocol.build_request(client.base_url, client.token, client.app_key, job.event)
+    body = _json.loads(request.body)
+    body["app_key"] = redact(client.app_key)
+    return Preview(job.destination, request.method, request.url, body)

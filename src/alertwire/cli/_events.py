@@ -1,0 +1,116 @@
+"""Events from command-line arguments and from JSON lines, built by the library's models.
+
+The models are the validation boundary: this module only maps spellings
+(``--class`` and ``"class"`` to ``class_``, ``--detail KEY=VALUE`` to
+``custom_details``) and lets the model raise a ValidationError that names
+the field. A JSON line may use exactly the keyword arguments of the model's
+constructor (read from its signature, so a field added to a model is
+accepted here without a second list), plus ``"type"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from .. import _json
+from .._errors import ValidationError
+from ._clients import Destination
+from ._deliver import Job
+
+__all__ = ["LINE_TYPES", "custom_details", "job_from_line", "optional_fields"]
+
+
+def optional_fields(args: argparse.Namespace, **names: str) -> dict[str, Any]:
+    """``{model_argument: value}`` for the flags the user gave (``names``: argument -> dest)."""
+    values = {arg: getattr(args, dest, None) for arg, dest in names.items()}
+    return {arg: value for arg, value in values.items() if value is not None}
+
+
+def custom_details(args: argparse.Namespace) -> dict[str, Any] | str | None:
+    """``--details-json`` (an object or a string), with each ``--detail KEY=VALUE`` set on top."""
+    base: Any = None
+    if args.details_json is not None:
+        try:
+            base = _json.loads(args.details_json)
+        except _json.JSONDecodeError as exc:
+            raise ValidationError("--details-json", f"must be valid JSON ({exc})") from None
+        if not isinstance(base, (dict, str)):
+            raise ValidationError(
+                "--details-json", f"must be a JSON object or string, not {type(base).__name__}"
+            )
+    if args.detail:
+        if isinstance(base, str):
+            raise ValidationError("--detail", "cannot be added to a --details-json string")
+        return {**(base or {}), **dict(args.detail)}
+    return base  # type: ignore[no-any-return]
+
+
+def _model(name: str) -> Any:
+    if name == "bigpanda":
+        from ..models.bigpanda import BigPandaAlert
+
+        return BigPandaAlert
+    from ..models import pagerduty
+
+    return {
+        "trigger": pagerduty.TriggerAlert,
+        "acknowledge": pagerduty.AcknowledgeAlert,
+        "resolve": pagerduty.ResolveAlert,
+        "change": pagerduty.Change,
+    }[name]
+
+
+#: The ``"type"`` of a JSON line, and where that event goes.
+LINE_TYPES: Mapping[str, Destination] = {
+    "trigger": "pagerduty",
+    "acknowledge": "pagerduty",
+    "resolve": "pagerduty",
+    "change": "pagerduty",
+    "bigpanda": "bigpanda",
+}
+
+
+@functools.cache
+def _signature(name: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(all keyword names, required names) of the model's constructor."""
+    parameters = [
+        p
+        for p in inspect.signature(_model(name)).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    return (
+        frozenset(p.name for p in parameters),
+        frozenset(p.name for p in parameters if p.default is p.empty),
+    )
+
+
+def job_from_line(text: str, line: int) -> Job:
+    """One JSON line as a validated job; a ValidationError names the field at fault."""
+    try:
+        value = _json.loads(text)
+    except _json.JSONDecodeError as exc:
+        raise ValidationError("event", f"is not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ValidationError("event", f"must be a JSON object, not {type(value).__name__}")
+    fields = dict(value)
+    kind = fields.pop("type", None)
+    if not isinstance(kind, str) or kind not in LINE_TYPES:
+        raise ValidationError("type", f"must be one of {', '.join(LINE_TYPES)}; got {kind!r:.40}")
+    allowed, required = _signature(kind)
+    if "class" in fields and "class_" in allowed:
+        if "class_" in fields:
+            raise ValidationError("class", "give either 'class' or 'class_', not both")
+        fields["class_"] = fields.pop("class")
+    for name in fields:
+        if name not in allowed:
+            raise ValidationError(
+                name, f"is not a field of a {kind} event (fields: {', '.join(sorted(allowed))})"
+            )
+    for name in sorted(required):
+        if name not in fields:
+            raise ValidationError(name, f"is required for a {kind} event")
+    return Job(LINE_TYPES[kind], _model(kind)(**fields), line)

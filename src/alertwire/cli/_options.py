@@ -1,0 +1,232 @@
+"""The options every sending command shares, declared once so every ``--help`` reads alike.
+
+Only argparse is imported here: building the parser is on the start-up path
+of every command, and a cron job that sends one alert should not pay for the
+parts of the library it does not use.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .._config import (
+    ENV_BIGPANDA_APP_KEY,
+    ENV_BIGPANDA_TOKEN,
+    ENV_BIGPANDA_TOKEN_FILE,
+    ENV_BIGPANDA_URL,
+    ENV_PAGERDUTY_URL,
+    ENV_REGION,
+    ENV_ROUTING_KEY,
+    ENV_ROUTING_KEY_FILE,
+)
+from . import _exit
+
+__all__ = [
+    "MAX_CONCURRENCY",
+    "add_command",
+    "add_delivery_options",
+    "add_links_option",
+    "int_between",
+    "key_value",
+]
+
+#: ``send`` runs at most this many requests at once: the size of the clients' connection pools.
+MAX_CONCURRENCY = 32
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be zero or more seconds, got {text!r}")
+    return value
+
+
+def int_between(low: int, high: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
+def key_value(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` (the value may contain ``=``; the key must not be empty)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value
+
+
+def add_command(
+    subparsers: Any, name: str, *, help: str, description: str
+) -> argparse.ArgumentParser:
+    """A sub-command whose ``--help`` ends with the exit codes."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=_exit.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+class _LinkAction(argparse.Action):
+    """``--link HREF`` starts a link; a ``--link-text`` right after it names it."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        links = list(getattr(namespace, self.dest, None) or [])
+        links.append({"href": values})
+        setattr(namespace, self.dest, links)
+
+
+class _LinkTextAction(argparse.Action):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        links = getattr(namespace, "links", None)
+        if not links or "text" in links[-1]:
+            parser.error("--link-text must follow the --link it describes")
+        links[-1]["text"] = values
+
+
+def add_links_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--link",
+        dest="links",
+        action=_LinkAction,
+        metavar="HREF",
+        help="a link shown on the event (repeatable)",
+    )
+    parser.add_argument(
+        "--link-text",
+        action=_LinkTextAction,
+        metavar="TEXT",
+        default=argparse.SUPPRESS,
+        help="the text of the --link just before it",
+    )
+
+
+def add_delivery_options(
+    parser: argparse.ArgumentParser, *, pagerduty: bool, bigpanda: bool
+) -> None:
+    """``--json``, ``--dry-run``, timeouts and retries, and the destinations' settings."""
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--json", action="store_true", help="print a machine-readable JSON result on stdout"
+    )
+    output.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate everything and print the request that would be sent"
+        " (keys and tokens redacted); send nothing",
+    )
+
+    delivery = parser.add_argument_group("delivery")
+    delivery.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="give up on one attempt after this long (default 10)",
+    )
+    delivery.add_argument(
+        "--max-attempts",
+        type=int_between(1, 100),
+        metavar="N",
+        help="tries per event, the first included; 1 = never retry (default 5)",
+    )
+    delivery.add_argument(
+        "--max-backoff",
+        type=_non_negative_float,
+        metavar="SECONDS",
+        help="longest wait between two tries (default 30; the waits are jittered"
+        " and grow exponentially from 1 s; a service's Retry-After is still honoured)",
+    )
+    delivery.add_argument(
+        "--region",
+        choices=("us", "eu"),
+        type=str.lower,
+        help=f"the service region when no URL is given (default ${ENV_REGION}, else us)",
+    )
+    delivery.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        help="trust this CA bundle for TLS (a private CA, such as `alertwire sandbox --tls`)",
+    )
+
+    if pagerduty:
+        pd = parser.add_argument_group(
+            "PagerDuty configuration",
+            f"The routing key comes from --routing-key-file, else ${ENV_ROUTING_KEY},\n"
+            f"else the file named by ${ENV_ROUTING_KEY_FILE}.",
+        )
+        key = pd.add_mutually_exclusive_group()
+        key.add_argument(
+            "--routing-key-file",
+            metavar="PATH",
+            help="read the Events API v2 integration key from the first line of this file",
+        )
+        key.add_argument(
+            "--routing-key",
+            metavar="KEY",
+            help="the integration key itself; NOTE: visible to other users in the process"
+            " list (ps) and kept in shell history: prefer --routing-key-file or"
+            f" ${ENV_ROUTING_KEY}",
+        )
+        pd.add_argument(
+            "--pagerduty-url",
+            metavar="URL",
+            help=f"base URL of the Events API (default ${ENV_PAGERDUTY_URL}, else the region's"
+            " host); http:// only to loopback, e.g. a local sandbox or relay",
+        )
+    if bigpanda:
+        bp = parser.add_argument_group(
+            "BigPanda configuration",
+            f"The token comes from --token-file, else ${ENV_BIGPANDA_TOKEN},\n"
+            f"else the file named by ${ENV_BIGPANDA_TOKEN_FILE}.",
+        )
+        bp.add_argument(
+            "--token-file",
+            metavar="PATH",
+            help="read the BigPanda org token from the first line of this file",
+        )
+        bp.add_argument(
+            "--app-key",
+            metavar="KEY",
+            help=f"the BigPanda integration's app key (default ${ENV_BIGPANDA_APP_KEY})",
+        )
+        bp.add_argument(
+            "--bigpanda-url",
+            metavar="URL",
+            help=f"base URL of the Alerts API (default ${ENV_BIGPANDA_URL}, else the region's"
+            " host); http:// only to loopback",
+        )

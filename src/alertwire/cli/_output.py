@@ -1,0 +1,179 @@
+"""Everything the command line prints goes through here, scrubbed of keys and tokens.
+
+Keys are held as :class:`~alertwire.Secret`, so the library never renders
+one; but the CLI also prints text it did not write (a service's error body,
+a file name). :meth:`Output.scrub` replaces every key and token read in this
+run with its redacted form before anything reaches stdout or stderr, so
+"no key is ever printed" does not depend on every service behaving.
+
+Streams: results (a dedup key, a summary, ``--json`` documents, dry-run
+requests) go to stdout for scripts; errors and the progress bar go to
+stderr, and the bar only when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from .. import _json
+from .._errors import AlertwireError, BadRequest, DeliveryError, RateLimited, ValidationError
+from .._secret import Secret, redact
+from ..models.results import EventResult
+from . import _exit
+
+__all__ = ["Output", "Preview", "Progress", "exit_code", "outcome_record"]
+
+_MIN_SCRUBBED = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What ``--dry-run`` shows instead of sending: the request, credentials redacted."""
+
+    destination: str
+    method: str
+    url: str
+    body: Any
+
+
+def exit_code(outcome: object) -> int:
+    """0 for a result or a dry-run preview, else the documented code for the error."""
+    if isinstance(outcome, AlertwireError):
+        return _exit.exit_code_for(outcome)
+    return _exit.OK
+
+
+def error_text(error: AlertwireError) -> str:
+    """One line: what went wrong, in the words the exit-code contract promises.
+
+    Exit 2 names the field (the library's ValidationError already does) or the
+    missing setting; exit 3 carries the service's own text (the library puts it
+    in the message); exit 4 says that the retries ran out, and after how many tries.
+    """
+    text = str(error)
+    if isinstance(error, ValidationError):
+        return f"invalid input: {text}"
+    if isinstance(error, DeliveryError) and error.retryable:
+        tries = f"{error.attempts} attempt{'s' if error.attempts != 1 else ''}"
+        return f"retries exhausted after {tries}: {text}"
+    return text
+
+
+def outcome_record(outcome: object) -> dict[str, Any]:
+    """The ``--json`` form of one outcome (a result, a preview or an error)."""
+    if isinstance(outcome, EventResult):
+        return {
+            "ok": True,
+            "exit_code": _exit.OK,
+            "http_status": outcome.http_status,
+            "status": outcome.status,
+            "message": outcome.message,
+            "dedup_key": outcome.dedup_key,
+        }
+    if isinstance(outcome, AlertwireError):
+        record: dict[str, Any] = {
+            "ok": False,
+            "exit_code": exit_code(outcome),
+            "error": type(outcome).__name__,
+            "message": error_text(outcome),
+        }
+        if isinstance(outcome, ValidationError):
+            record["problems"] = [{"field": f, "rule": r} for f, r in outcome.problems]
+        if isinstance(outcome, DeliveryError):
+            record.update(
+                http_status=outcome.http_status,
+                retryable=outcome.retryable,
+                attempts=outcome.attempts,
+                body=outcome.body,
+            )
+        if isinstance(outcome, BadRequest):
+            record["errors"] = list(outcome.errors)
+        if isinstance(outcome, RateLimited):
+            record["retry_after"] = outcome.retry_after
+        return record
+    if isinstance(outcome, Preview):
+        return {
+            "ok": True,
+            "exit_code": _exit.OK,
+            "dry_run": True,
+            "destination": outcome.destination,
+            "method": outcome.method,
+            "url": outcome.url,
+            "body": outcome.body,
+        }
+    raise TypeError(f"not an outcome: {type(outcome).__name__}")
+
+
+class Output:
+    """Prints for one run; knows every secret read so far and never prints one."""
+
+    def __init__(
+        self, *, json: bool, stdout: TextIO | None = None, stderr: TextIO | None = None
+    ) -> None:
+        self.json = json
+        self.stdout = stdout if stdout is not None else sys.stdout
+        self.stderr = stderr if stderr is not None else sys.stderr
+        self._secrets: list[str] = []
+
+    def add_secret(self, secret: Secret | str) -> None:
+        value = secret.reveal() if isinstance(secret, Secret) else secret
+        # Very short values would garble ordinary words; real keys and tokens are long.
+        if len(value) >= _MIN_SCRUBBED and value not in self._secrets:
+            self._secrets.append(value)
+            # Longest first, so a key that contains another is replaced whole.
+            self._secrets.sort(key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        for value in self._secrets:
+            if value in text:
+                text = text.replace(value, redact(value))
+        return text
+
+    def result(self, text: str) -> None:
+        print(self.scrub(text), file=self.stdout)
+
+    def document(self, value: Any) -> None:
+        """A JSON document on stdout (the ``--json`` result)."""
+        self.result(_json.dumps(value).decode("utf-8"))
+
+    def error(self, text: str) -> None:
+        print(f"alertwire: {self.scrub(text)}", file=self.stderr)
+
+    def progress(self, total: int) -> Progress | None:
+        """A bar on stderr, or ``None`` when stderr is not a terminal (logs stay clean)."""
+        isatty = getattr(self.stderr, "isatty", None)
+        if total < 2 or isatty is None or not isatty():
+            return None
+        return Progress(self.stderr, total)
+
+
+class Progress:
+    """``[#####-----]  50/100``, redrawn in place; safe to advance from worker threads."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO, total: int) -> None:
+        self._stream = stream
+        self._total = total
+        self._done = 0
+        self._lock = threading.Lock()
+        self._draw()
+
+    def advance(self) -> None:
+        with self._lock:
+            self._done += 1
+            self._draw()
+
+    def _draw(self) -> None:
+        filled = self.WIDTH * self._done // self._total
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        self._stream.write(f"\r[{bar}] {self._done}/{self._total}")
+        self._stream.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._stream.write("\n")
+            self._stream.flush()

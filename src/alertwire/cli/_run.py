@@ -1,0 +1,78 @@
+"""Running a one-event command: build, dispatch, print, and return the exit code.
+
+Every error alertwire raises on purpose is caught here and rendered by the
+same code as a service's answer, so ``--json`` gives a document on stdout
+for exit codes 2, 3 and 4 too (argparse's own usage errors excepted: those
+are one line on stderr and exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+
+from .._errors import AlertwireError
+from ..models.results import EventResult
+from ._clients import Clients
+from ._deliver import Job, Outcome, dispatch
+from ._output import Output, Preview, error_text, exit_code, outcome_record
+
+__all__ = ["log_to", "preview_text", "run_one"]
+
+
+class _Scrub(logging.Filter):
+    def __init__(self, output: Output) -> None:
+        super().__init__()
+        self._output = output
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._output.scrub(record.getMessage())
+        record.args = None
+        return True
+
+
+def log_to(output: Output) -> None:
+    """Library warnings (a retry, a shortened summary) as ``alertwire: ...`` lines on stderr."""
+    logger = logging.getLogger("alertwire")
+    if any(getattr(h, "_alertwire_cli", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler(output.stderr)
+    handler.setFormatter(logging.Formatter("alertwire: %(message)s"))
+    handler.addFilter(_Scrub(output))
+    handler._alertwire_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+
+
+def preview_text(preview: Preview) -> str:
+    import json
+
+    body = json.dumps(preview.body, indent=2, ensure_ascii=False)
+    return f"{preview.method} {preview.url}\n{body}"
+
+
+def run_one(
+    args: argparse.Namespace,
+    build: Callable[[], Job],
+    show: Callable[[EventResult], str],
+) -> int:
+    """Send the job ``build`` makes; ``show`` is the plain-text success line (stdout)."""
+    output = Output(json=args.json)
+    log_to(output)
+    clients = Clients(args, output)
+    outcome: Outcome
+    try:
+        outcome = dispatch([build()], clients, output, dry_run=args.dry_run)[0]
+    except AlertwireError as exc:
+        outcome = exc
+    finally:
+        clients.close()
+    if output.json:
+        output.document(outcome_record(outcome))
+    if isinstance(outcome, AlertwireError):
+        output.error(f"error: {error_text(outcome)}")
+    elif not output.json:
+        output.result(preview_text(outcome) if isinstance(outcome, Preview) else show(outcome))
+    return exit_code(outcome)

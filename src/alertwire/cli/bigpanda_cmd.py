@@ -1,0 +1,89 @@
+"""``alertwire bigpanda STATUS --host H``: one BigPanda alert.
+
+Prints BigPanda's message (or ``success`` when its answer has none).
+``--tag KEY=VALUE`` given twice with the same key makes a list value, which
+BigPanda shows as one pipe-joined tag.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ._options import add_command, add_delivery_options, key_value
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    command = add_command(
+        subparsers,
+        "bigpanda",
+        help="send a BigPanda alert",
+        description="Send one alert to BigPanda's Alerts API. STATUS is ok, critical,"
+        " warning, acknowledged or unknown (also crit, warn, ack).",
+    )
+    command.add_argument("status", metavar="STATUS")
+    command.add_argument("--host", required=True, metavar="H", help="the host the alert is about")
+    command.add_argument("--check", metavar="C", help="what was checked (the secondary property)")
+    command.add_argument("--description", metavar="D", help="details (up to 2048 characters)")
+    command.add_argument(
+        "--tag",
+        action="append",
+        type=key_value,
+        metavar="KEY=VALUE",
+        help="a custom attribute (repeatable; a repeated KEY makes a list)",
+    )
+    command.add_argument(
+        "--primary-property",
+        metavar="P",
+        help="the field that names the entity (default host)",
+    )
+    command.add_argument(
+        "--secondary-property", metavar="P", help="the field that names what failed (default check)"
+    )
+    command.add_argument(
+        "--timestamp",
+        type=int,
+        metavar="EPOCH",
+        help="when it was detected, in Unix epoch seconds (default: when BigPanda receives it)",
+    )
+    add_delivery_options(command, pagerduty=False, bigpanda=True)
+    command.set_defaults(handler=_bigpanda)
+
+
+def _tags(pairs: list[tuple[str, str]] | None) -> dict[str, Any] | None:
+    if not pairs:
+        return None
+    tags: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in tags:
+            previous = tags[key]
+            tags[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            tags[key] = value
+    return tags
+
+
+def _bigpanda(args: argparse.Namespace) -> int:
+    from ..models.bigpanda import BigPandaAlert
+    from ._deliver import Job
+    from ._events import optional_fields
+    from ._run import run_one
+
+    def build() -> Job:
+        fields = optional_fields(
+            args,
+            host="host",
+            check="check",
+            description="description",
+            primary_property="primary_property",
+            secondary_property="secondary_property",
+            timestamp="timestamp",
+        )
+        tags = _tags(args.tag)
+        if tags is not None:
+            fields["tags"] = tags
+        return Job("bigpanda", BigPandaAlert(args.status, **fields))
+
+    return run_one(args, build, lambda result: result.message or result.status)

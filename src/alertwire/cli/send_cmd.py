@@ -1,0 +1,188 @@
+"""``alertwire send [FILE|-]``: many events from JSON lines, sent concurrently.
+
+Each non-blank line is one JSON object: ``"type"`` (``trigger``,
+``acknowledge``, ``resolve``, ``change`` or ``bigpanda``) and the keyword
+arguments of the matching model (``TriggerAlert``, ... ``BigPandaAlert``);
+``"class"`` may be written for ``class_``.
+
+Decisions:
+
+* Every line is validated before anything is sent. Invalid lines are
+  reported by line number and never sent; the valid lines *are* sent (an
+  alert that arrives beats one held back by an unrelated typo), unless
+  ``--strict`` is given, which sends nothing when any line is invalid.
+* A missing key or token for a destination the file uses is exit 2 with
+  nothing sent, like the single-event commands.
+* The exit code is the highest of the lines' codes: 0 all delivered, 2 some
+  line invalid, 3 some line rejected by the service, 4 some line's retries
+  exhausted. ``--json`` gives every line's outcome, so a script can re-send
+  exactly the lines that failed.
+* Blank lines are skipped but still counted for line numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ._options import MAX_CONCURRENCY, add_command, add_delivery_options, int_between
+
+__all__ = ["register"]
+
+DEFAULT_CONCURRENCY = 16
+
+
+def register(subparsers: Any) -> None:
+    command = add_command(
+        subparsers,
+        "send",
+        help="send many events from a JSON-lines file (or stdin)",
+        description="Send events from JSON lines, one event per line, concurrently"
+        ' (events with the same dedup key in file order). Each line has a "type"'
+        " (trigger, acknowledge, resolve, change or bigpanda) and that event's fields,"
+        ' e.g. {"type": "trigger", "summary": "disk full", "severity": "critical",'
+        ' "dedup_key": "disk-db1"}. Prints a summary and reports each failed line by'
+        " number; invalid lines are never sent (the valid ones are, unless --strict)."
+        " A progress bar is shown on stderr when it is a terminal. The exit code is"
+        " the worst line's.",
+    )
+    command.epilog = (
+        "For send, each line has its own outcome and the exit code is the highest:\n"
+        "an invalid line (2) is never sent, but the valid lines are (unless --strict).\n\n"
+        f"{command.epilog}"
+    )
+    command.add_argument(
+        "file",
+        nargs="?",
+        default="-",
+        metavar="FILE|-",
+        help="the JSON-lines file (default: stdin)",
+    )
+    command.add_argument(
+        "--concurrency",
+        type=int_between(1, MAX_CONCURRENCY),
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"requests in flight at once (default {DEFAULT_CONCURRENCY}, at most {MAX_CONCURRENCY})",
+    )
+    command.add_argument(
+        "--strict", action="store_true", help="send nothing at all if any line is invalid"
+    )
+    add_delivery_options(command, pagerduty=True, bigpanda=True)
+    command.set_defaults(handler=_send)
+
+
+def _read(name: str) -> bytes:
+    from .._errors import ConfigurationError
+
+    if name == "-":
+        return sys.stdin.buffer.read()
+    try:
+        with open(name, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {name!r}: {exc.strerror}") from None
+
+
+def _send(args: argparse.Namespace) -> int:
+    from .._errors import AlertwireError, ValidationError
+    from ..models.results import EventResult
+    from . import _exit
+    from ._clients import Clients
+    from ._deliver import Job, Outcome, dispatch
+    from ._events import job_from_line
+    from ._output import Output, Preview, error_text, exit_code, outcome_record
+    from ._run import log_to, preview_text
+
+    output = Output(json=args.json)
+    log_to(output)
+
+    def fail(error: AlertwireError) -> int:
+        if output.json:
+            output.document(outcome_record(error))
+        output.error(f"error: {error_text(error)}")
+        return exit_code(error)
+
+    try:
+        data = _read(args.file)
+    except AlertwireError as exc:
+        return fail(exc)
+
+    jobs: list[Job] = []
+    outcomes: dict[int, Outcome] = {}
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValidationError("event", "is not UTF-8 text") from None
+            jobs.append(job_from_line(text, number))
+        except ValidationError as exc:
+            outcomes[number] = exc
+
+    invalid = len(outcomes)
+    held_back = bool(invalid and args.strict)
+    clients = Clients(args, output)
+    try:
+        if jobs and not held_back:
+            sent = dispatch(
+                jobs, clients, output, dry_run=args.dry_run, concurrency=args.concurrency
+            )
+            outcomes.update(
+                (job.line or 0, outcome) for job, outcome in zip(jobs, sent, strict=True)
+            )
+    except AlertwireError as exc:
+        return fail(exc)
+    finally:
+        clients.close()
+
+    codes = [exit_code(o) for o in outcomes.values()]
+    summary = {
+        "events": len(jobs) + invalid,
+        "delivered": sum(isinstance(o, EventResult) for o in outcomes.values()),
+        "previewed": sum(isinstance(o, Preview) for o in outcomes.values()),
+        "invalid": codes.count(_exit.BAD_INPUT),
+        "rejected": codes.count(_exit.REJECTED),
+        "retries_exhausted": codes.count(_exit.RETRIES_EXHAUSTED),
+        "not_sent": len(jobs) if held_back else 0,
+    }
+    worst = max(codes, default=_exit.OK)
+
+    if output.json:
+        results = [{"line": line, **outcome_record(outcomes[line])} for line in sorted(outcomes)]
+        output.document(
+            {"ok": worst == _exit.OK, "exit_code": worst, "summary": summary, "results": results}
+        )
+    for line in sorted(outcomes):
+        outcome = outcomes[line]
+        if isinstance(outcome, AlertwireError):
+            output.error(f"line {line}: {error_text(outcome)}")
+        elif isinstance(outcome, Preview) and not output.json:
+            output.result(f"# line {line}\n{preview_text(outcome)}")
+    if held_back:
+        output.error(
+            f"nothing sent: {invalid} invalid line{'s' if invalid != 1 else ''} and --strict"
+        )
+    if not output.json:
+        output.result(_summary_text(summary))
+    return worst
+
+
+def _summary_text(summary: dict[str, int]) -> str:
+    parts = [
+        f"{summary[name]} {label}"
+        for name, label in (
+            ("delivered", "delivered"),
+            ("previewed", "valid (dry run, nothing sent)"),
+            ("invalid", "invalid"),
+            ("rejected", "rejected"),
+            ("retries_exhausted", "failed after retries"),
+            ("not_sent", "not sent"),
+        )
+        if summary[name] or name == "delivered"
+    ]
+    events = summary["events"]
+    return f"{events} event{'s' if events != 1 else ''}: {', '.join(parts)}"
