@@ -1,1 +1,15 @@
-"""The local sandbox: a PagerDuty + BigPanda stand-in on loopback."""
+"""The local sandbox: a PagerDuty + BigPanda stand-in on loopback.
+
+It speaks the real wire protocol through the same routes as the relay's
+ingest (:mod:`alertwire.wire`), keeps alert state as PagerDuty does
+(:mod:`.state`), and adds an inspection API, fault injection, rate limiting
+and a dashboard. ``from alertwire.sandbox import Sandbox``;
+``with Sandbox() as sb: ...``. See ``docs/sandbox.md``.
+"""
+
+from __future__ import annotations
+
+from ._embedded import Sandbox
+from .server import SandboxServer
+
+__all__ = ["Sandbox", "SandboxServer"]

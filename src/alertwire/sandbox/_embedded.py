@@ -1,0 +1,166 @@
+"""``with Sandbox() as sb:``: the sandbox in a background thread, for tests and the demo.
+
+The server runs its own event loop in a daemon thread, so synchronous tests
+(and synchronous clients) can use it without an event loop of their own, and
+async tests can use it without sharing theirs. The inspection methods read
+the state directly (under its lock) instead of over HTTP: same data, same
+shortened keys, no round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, TypeVar
+
+from .._secret import Secret
+from .server import DEFAULT_HOST, SandboxServer
+
+__all__ = ["Sandbox"]
+
+T = TypeVar("T")
+
+#: How long start-up and shutdown may take before giving up.
+_THREAD_TIMEOUT: Final = 30.0
+
+
+def _secret(value: str | Secret | None) -> Secret | None:
+    return None if value is None else Secret(value)
+
+
+class Sandbox:
+    """A local PagerDuty + BigPanda on a free loopback port.
+
+    ``url`` is its base URL (give it to a client as ``base_url``); with
+    ``tls=True`` it is ``https://`` and ``ca_file`` is the CA to trust.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        tls: bool = False,
+        ca_file: str | Path | None = None,
+        rate_limit: int | None = None,
+        allow_non_loopback: bool = False,
+    ) -> None:
+        self._server = SandboxServer(
+            host=host,
+            port=port,
+            tls=tls,
+            ca_file=ca_file,
+            rate_limit=rate_limit,
+            allow_non_loopback=allow_non_loopback,
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        where = self.url if self._loop is not None else "stopped"
+        return f"Sandbox({where})"
+
+    # --- lifecycle -------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        if self._loop is not None:
+            raise RuntimeError("this sandbox is already running")
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="alertwire-sandbox", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        try:
+            self._call(self._server.start())
+        except BaseException:
+            self._shutdown_loop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+        try:
+            self._call(self._server.stop())
+        finally:
+            self._shutdown_loop()
+
+    def _shutdown_loop(self) -> None:
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(_THREAD_TIMEOUT)
+        loop.close()
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        assert self._loop is not None
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return future.result(_THREAD_TIMEOUT)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- where -----------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    @property
+    def port(self) -> int:
+        if self._server.port is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._server.port
+
+    @property
+    def ca_file(self) -> str | None:
+        """Path of the CA certificate to trust when ``tls=True``."""
+        path = self._server.ca_file
+        return None if path is None else str(path)
+
+    # --- inspection and control -------------------------------------------
+
+    def alerts(self, routing_key: str | Secret | None = None) -> list[dict[str, Any]]:
+        """One entry per alert (``dedup_key``, ``status``, ``summary``, ...), oldest first."""
+        return self._server.control.state.alerts(routing_key=_secret(routing_key))
+
+    def events(self, routing_key: str | Secret | None = None) -> list[dict[str, Any]]:
+        """Every accepted request, in arrival order."""
+        return self._server.control.state.events(routing_key=_secret(routing_key))
+
+    def changes(self, routing_key: str | Secret | None = None) -> list[dict[str, Any]]:
+        return self._server.control.state.changes(routing_key=_secret(routing_key))
+
+    def bigpanda(self, token: str | Secret | None = None) -> list[dict[str, Any]]:
+        return self._server.control.state.bigpanda(token=_secret(token))
+
+    def reset(self) -> None:
+        """Forget all alerts, events and faults; restore the start-up rate limit."""
+        self._server.control.reset()
+
+    def fail_next(self, *statuses: int | str, retry_after: float | None = None) -> None:
+        """Answer the next requests with these statuses (``"reset"`` drops the connection)."""
+        entries: list[Any] = [
+            {"status": s, "retry_after": retry_after}
+            if retry_after is not None and s != "reset"
+            else s
+            for s in statuses
+        ]
+        self._server.control.configure_faults({"fail_next": entries})
+
+    def faults(self, **spec: Any) -> dict[str, Any]:
+        """Set any fault (``latency_ms=``, ``reset_next=``, ``fail_rate=``, ``rate_limit=``...)."""
+        return self._server.control.configure_faults(spec)

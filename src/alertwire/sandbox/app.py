@@ -1,0 +1,182 @@
+"""The sandbox's aiohttp application: the shared wire routes plus inspection, faults, dashboard.
+
+The wire routes come from :mod:`alertwire.wire` unchanged (the sandbox's
+whole point is to answer exactly as the relay's ingest and, as far as is
+known, the real services); this module adds only what a test stand-in needs:
+
+* ``GET /sandbox/alerts|events|changes|bigpanda``: JSON lists (see
+  :mod:`.state`); filter by key with the ``X-Routing-Key`` header (or
+  ``?routing_key=``), by BigPanda token with ``X-BigPanda-Token`` (or
+  ``?token=``). The header is preferred: query strings end up in logs. Keys
+  are never returned, only their last four characters.
+* ``POST /sandbox/reset``: forget all state and faults, restore the rate limit
+  the sandbox was started with.
+* ``GET``/``POST /sandbox/faults``: see :mod:`.faults`.
+* ``GET /``: the dashboard.
+
+The server runs without an access log, so nothing a client sends (keys in
+query strings included) is written anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from aiohttp import web
+
+from .. import _json
+from .._secret import Secret
+from ..wire import WIRE_PATHS, add_wire_routes
+from ..wire._answers import refusal
+from ._dashboard import DASHBOARD_HTML
+from ._sink import SandboxSink
+from .faults import Faults, FaultSpecError
+from .ratelimit import SlidingWindowLimiter
+from .state import SandboxState
+
+__all__ = ["SandboxControl", "build_app"]
+
+_FAULT_MESSAGE: Final = "Injected fault (sandbox)"
+_SPEC_MAX_BYTES: Final = 1024 * 1024
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class SandboxControl:
+    """State, faults and rate limit of one sandbox: what both the HTTP and Python APIs drive."""
+
+    def __init__(self, *, rate_limit: int | None = None) -> None:
+        self.state = SandboxState()
+        self.faults = Faults()
+        self.default_rate_limit = rate_limit
+        self.sink = SandboxSink(self.state, self._limiter(rate_limit))
+
+    @staticmethod
+    def _limiter(rate_limit: int | None) -> SlidingWindowLimiter | None:
+        return None if rate_limit is None else SlidingWindowLimiter(rate_limit)
+
+    def set_rate_limit(self, rate_limit: int | None) -> None:
+        self.sink.limiter = self._limiter(rate_limit)
+
+    def reset(self) -> None:
+        self.state.reset()
+        self.faults.clear()
+        self.set_rate_limit(self.default_rate_limit)
+
+    def configure_faults(self, spec: Any) -> dict[str, Any]:
+        """Apply a fault spec (and ``rate_limit``, which lives in the sink)."""
+        set_rate = isinstance(spec, dict) and "rate_limit" in spec
+        rate_limit = spec.get("rate_limit") if set_rate else None
+        if (
+            set_rate
+            and rate_limit is not None
+            and (isinstance(rate_limit, bool) or not isinstance(rate_limit, int) or rate_limit < 1)
+        ):
+            raise FaultSpecError(
+                "rate_limit must be a positive integer (events per minute) or null"
+            )
+        described = self.faults.configure(spec)
+        if set_rate:
+            self.set_rate_limit(rate_limit)
+        limiter = self.sink.limiter
+        described["rate_limit"] = None if limiter is None else limiter.limit
+        return described
+
+
+def _json_response(value: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=_json.dumps(value), content_type="application/json")
+
+
+def _key_filter(request: web.Request, header: str, param: str) -> Secret | None:
+    value = request.headers.get(header) or request.query.get(param)
+    return Secret(value) if value else None
+
+
+def build_app(control: SandboxControl) -> web.Application:
+    """The sandbox application for ``control`` (one per running server)."""
+
+    @web.middleware
+    async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in WIRE_PATHS:
+            return await handler(request)
+        if control.faults.latency:
+            await asyncio.sleep(control.faults.latency)
+        fault = control.faults.next_fault()
+        if fault is None:
+            return await handler(request)
+        if fault.reset:
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError
+        assert fault.status is not None
+        return refusal(fault.status, "fault", _FAULT_MESSAGE, fault.retry_after)
+
+    app = web.Application(middlewares=[faults])
+    add_wire_routes(app, control.sink)
+    state = control.state
+
+    async def alerts(request: web.Request) -> web.Response:
+        return _json_response(
+            state.alerts(routing_key=_key_filter(request, "X-Routing-Key", "routing_key"))
+        )
+
+    async def events(request: web.Request) -> web.Response:
+        return _json_response(
+            state.events(routing_key=_key_filter(request, "X-Routing-Key", "routing_key"))
+        )
+
+    async def changes(request: web.Request) -> web.Response:
+        return _json_response(
+            state.changes(routing_key=_key_filter(request, "X-Routing-Key", "routing_key"))
+        )
+
+    async def bigpanda(request: web.Request) -> web.Response:
+        return _json_response(
+            state.bigpanda(token=_key_filter(request, "X-BigPanda-Token", "token"))
+        )
+
+    async def reset(request: web.Request) -> web.Response:
+        control.reset()
+        return _json_response({"status": "reset"})
+
+    async def get_faults(request: web.Request) -> web.Response:
+        return _json_response(control.configure_faults({}))
+
+    async def post_faults(request: web.Request) -> web.Response:
+        raw = await request.content.read(_SPEC_MAX_BYTES + 1)
+        try:
+            if len(raw) > _SPEC_MAX_BYTES:
+                raise FaultSpecError("the fault specification is too large")
+            try:
+                spec = _json.loads(raw) if raw.strip() else {}
+            except _json.JSONDecodeError as exc:
+                raise FaultSpecError("the fault specification is not valid JSON") from exc
+            return _json_response(control.configure_faults(spec))
+        except FaultSpecError as exc:
+            return _json_response({"status": "invalid", "errors": [str(exc)]}, status=400)
+
+    async def dashboard(request: web.Request) -> web.Response:
+        return web.Response(
+            text=DASHBOARD_HTML,
+            content_type="text/html",
+            headers={
+                "Cache-Control": "no-store",
+                "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline'",
+            },
+        )
+
+    app.add_routes(
+        [
+            web.get("/", dashboard),
+            web.get("/sandbox/alerts", alerts),
+            web.get("/sandbox/events", events),
+            web.get("/sandbox/changes", changes),
+            web.get("/sandbox/bigpanda", bigpanda),
+            web.post("/sandbox/reset", reset),
+            web.get("/sandbox/faults", get_faults),
+            web.post("/sandbox/faults", post_faults),
+        ]
+    )
+    return app

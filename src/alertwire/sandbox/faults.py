@@ -1,0 +1,175 @@
+"""Fault injection: make the sandbox fail the way real services fail, on demand.
+
+Configured with ``POST /sandbox/faults`` (or ``Sandbox.fail_next()``)::
+
+    {"fail_next": [503, 429, {"status": 429, "retry_after": 2}, "reset"],
+     "reset_next": 1,          # close the next N connections without an answer
+     "latency_ms": 250,        # delay every wire request
+     "fail_rate": 0.1, "fail_rate_status": 503, "seed": 7,
+     "rate_limit": 120}        # per routing key per minute; null switches it off
+
+Faults apply only to the wire routes (``/v2/...``, ``/data/v2/alerts``), never
+to the inspection API, and they strike *before* the request is read, like a
+load balancer in front of the real service: a failed request is not
+recorded. ``fail_next`` entries are consumed one per request, in order;
+``"reset"`` in the list (or ``reset_next``) closes the connection without
+an answer, which clients must treat as a retryable network error. A POST
+replaces only the settings it names; ``{"clear": true}`` removes them all.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+__all__ = ["Fault", "FaultSpecError", "Faults"]
+
+_MAX_LATENCY_MS: Final = 60_000
+_MAX_QUEUE: Final = 10_000
+
+
+class FaultSpecError(ValueError):
+    """A fault specification that makes no sense; answered 400 naming the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """What to do to one request: answer ``status`` (with ``retry_after``) or reset."""
+
+    status: int | None = None
+    retry_after: float | None = None
+    reset: bool = False
+
+
+def _status(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 400 <= value <= 599:
+        raise FaultSpecError(f"{field} must be an HTTP error status (400-599)")
+    return value
+
+
+def _fault(value: object, field: str) -> Fault:
+    if value == "reset":
+        return Fault(reset=True)
+    if isinstance(value, Mapping):
+        retry_after = value.get("retry_after")
+        if retry_after is not None and (
+            isinstance(retry_after, bool)
+            or not isinstance(retry_after, (int, float))
+            or not 0 <= retry_after <= 86_400
+        ):
+            raise FaultSpecError(f"{field}.retry_after must be seconds between 0 and 86400")
+        return Fault(
+            status=_status(value.get("status"), f"{field}.status"), retry_after=retry_after
+        )
+    return Fault(status=_status(value, field))
+
+
+def _count(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_QUEUE:
+        raise FaultSpecError(f"{field} must be an integer between 0 and {_MAX_QUEUE}")
+    return value
+
+
+class Faults:
+    """The current fault settings. Thread-safe: tests set them from another thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queue: deque[Fault] = deque()
+            self._latency = 0.0
+            self._rate = 0.0
+            self._rate_status = 503
+            self._random = random.Random()
+
+    def configure(self, spec: object) -> dict[str, Any]:
+        """Apply a specification (see the module docstring); returns the fields it set.
+
+        Everything is checked before anything changes, so a bad spec leaves
+        the settings as they were.
+        """
+        if not isinstance(spec, Mapping):
+            raise FaultSpecError("the fault specification must be a JSON object")
+        known = {
+            "fail_next",
+            "reset_next",
+            "latency_ms",
+            "fail_rate",
+            "fail_rate_status",
+            "seed",
+            "clear",
+            "rate_limit",
+        }
+        unknown = sorted(str(k) for k in spec if k not in known)
+        if unknown:
+            raise FaultSpecError(f"unknown fault setting(s): {', '.join(unknown)[:200]}")
+        queue: list[Fault] = []
+        fail_next = spec.get("fail_next", [])
+        if not isinstance(fail_next, list) or len(fail_next) > _MAX_QUEUE:
+            raise FaultSpecError(f"fail_next must be a list of at most {_MAX_QUEUE} statuses")
+        queue += [_fault(v, f"fail_next[{i}]") for i, v in enumerate(fail_next)]
+        queue += [Fault(reset=True)] * _count(spec.get("reset_next", 0), "reset_next")
+        latency = spec.get("latency_ms")
+        if latency is not None and (
+            isinstance(latency, bool)
+            or not isinstance(latency, (int, float))
+            or not 0 <= latency <= _MAX_LATENCY_MS
+        ):
+            raise FaultSpecError(f"latency_ms must be between 0 and {_MAX_LATENCY_MS}")
+        rate = spec.get("fail_rate")
+        if rate is not None and (
+            isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1
+        ):
+            raise FaultSpecError("fail_rate must be a number between 0 and 1")
+        rate_status = spec.get("fail_rate_status")
+        if rate_status is not None:
+            rate_status = _status(rate_status, "fail_rate_status")
+        seed = spec.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise FaultSpecError("seed must be an integer")
+        if spec.get("clear") is True:
+            self.clear()
+        with self._lock:
+            self._queue.extend(queue)
+            if latency is not None:
+                self._latency = float(latency) / 1000
+            if rate is not None:
+                self._rate = float(rate)
+            if rate_status is not None:
+                self._rate_status = rate_status
+            if seed is not None:
+                self._random = random.Random(seed)
+        return self.describe()
+
+    @property
+    def latency(self) -> float:
+        """Seconds to wait before handling each wire request."""
+        return self._latency
+
+    def next_fault(self) -> Fault | None:
+        """The fault for the request at hand, if any (consumes one queued fault)."""
+        with self._lock:
+            if self._queue:
+                return self._queue.popleft()
+            if self._rate and self._random.random() < self._rate:
+                return Fault(status=self._rate_status)
+            return None
+
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "fail_next": [
+                    "reset" if f.reset else {"status": f.status, "retry_after": f.retry_after}
+                    for f in self._queue
+                ],
+                "latency_ms": self._latency * 1000,
+                "fail_rate": self._rate,
+                "fail_rate_status": self._rate_status,
+            }

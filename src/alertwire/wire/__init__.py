@@ -1,0 +1,43 @@
+"""The wire server: PagerDuty's and BigPanda's HTTP routes, written once, fed a sink.
+
+The sandbox and the relay's ingest endpoint are the same routes with the same
+validation and the same answers (design.md: "one wire server, two sinks");
+only what happens to an accepted event differs. Use::
+
+    app = web.Application()
+    add_wire_routes(app, my_sink)   # my_sink implements Sink
+
+A sink gets an :class:`IncomingPagerDuty` (dedup key already assigned) or an
+:class:`IncomingBigPanda`, and returns once the event is kept, or raises a
+:class:`SinkRefused` (:class:`SinkUnavailable` 503, :class:`SinkRateLimited`
+429, :class:`SinkForbidden` 403).
+"""
+
+from __future__ import annotations
+
+from ._body import MAX_DEPTH
+from ._routes import BIGPANDA_PATH, WIRE_PATHS, add_wire_routes, wire_routes
+from ._sink import (
+    IncomingBigPanda,
+    IncomingPagerDuty,
+    Sink,
+    SinkForbidden,
+    SinkRateLimited,
+    SinkRefused,
+    SinkUnavailable,
+)
+
+__all__ = [
+    "BIGPANDA_PATH",
+    "MAX_DEPTH",
+    "WIRE_PATHS",
+    "IncomingBigPanda",
+    "IncomingPagerDuty",
+    "Sink",
+    "SinkForbidden",
+    "SinkRateLimited",
+    "SinkRefused",
+    "SinkUnavailable",
+    "add_wire_routes",
+    "wire_routes",
+]

@@ -1,0 +1,100 @@
+"""Reading a request body safely: a size cap while reading, JSON with a depth cap.
+
+Never buffer what a client sends without a bound: the body is read in chunks
+and reading stops one byte past the cap (the rest is drained without being
+kept, up to :data:`DRAIN_MAX`, so that the client can read our 400 instead of
+a reset; beyond that the connection is closed).
+
+Nesting is capped at :data:`MAX_DEPTH` levels. PagerDuty documents no limit;
+ours keeps every accepted event re-serialisable (orjson refuses to write
+more than 254 levels) and any recursive consumer safe. A body nested deeper
+is answered as unrecognized, like malformed JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from aiohttp import web
+
+from .. import _json
+from ..models.limits import EVENT_MAX_BYTES
+
+__all__ = ["DRAIN_MAX", "MAX_DEPTH", "NotAnObject", "Unparseable", "parse_object", "read_capped"]
+
+#: Containers deeper than this are refused (a top-level object is depth 1).
+MAX_DEPTH: Final = 64
+#: How much of an oversized body is drained (and discarded) before answering.
+DRAIN_MAX: Final = 8 * 1024 * 1024
+_CHUNK: Final = 64 * 1024
+
+
+class Unparseable(ValueError):
+    """Not JSON at all, or nested deeper than :data:`MAX_DEPTH`."""
+
+
+class NotAnObject(ValueError):
+    """Valid JSON, but the top level is not an object."""
+
+
+async def read_capped(request: web.Request, cap: int = EVENT_MAX_BYTES) -> tuple[bytes, int]:
+    """The body, at most ``cap + 1`` bytes of it, and the size the client declared or sent.
+
+    The second value is what the size rule is checked against: the declared
+    ``Content-Length`` when it is larger than what was read, so a 10 MB body
+    is refused without reading 10 MB.
+    """
+    declared = request.content_length
+    if declared is not None and declared > cap:
+        await _drain(request)
+        return b"", declared
+    chunks: list[bytes] = []
+    size = 0
+    while size <= cap:
+        chunk = await request.content.read(min(_CHUNK, cap + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > cap:
+        await _drain(request)
+    return b"".join(chunks), size
+
+
+async def _drain(request: web.Request) -> None:
+    drained = 0
+    while drained < DRAIN_MAX:
+        chunk = await request.content.read(_CHUNK)
+        if not chunk:
+            return
+        drained += len(chunk)
+    # Still more: stop here; aiohttp closes a connection whose body was not read.
+
+
+def _depth_ok(value: Any) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return False
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return True
+
+
+def parse_object(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object; :class:`Unparseable` or :class:`NotAnObject` otherwise."""
+    try:
+        value = _json.loads(raw)
+    except _json.JSONDecodeError as exc:
+        raise Unparseable("JSON parse error") from exc
+    if not _depth_ok(value):
+        raise Unparseable(f"nested deeper than {MAX_DEPTH} levels")
+    if not isinstance(value, dict):
+        raise NotAnObject(type(value).__name__)
+    return value

@@ -1,0 +1,245 @@
+"""The HTTP routes the sandbox and the relay's ingest share, fed a :class:`Sink`.
+
+One implementation of reading, parsing, validating and answering, so the
+sandbox (a test stand-in) and the ingest endpoint (production) can never
+disagree about what PagerDuty or BigPanda accept. Validation is only the
+shared rules (:mod:`alertwire.models.pagerduty_rules`,
+:mod:`alertwire.models.bigpanda_rules`); nothing here re-states a rule.
+
+Nothing a client sends may yield a 5xx: the parse-and-validate step is
+guarded per request, and a failure there (a bug in a rule, some JSON shape
+nobody imagined) is logged and answered 400 as unrecognized. The one 5xx is
+a sink's :class:`SinkUnavailable` (503 + ``Retry-After``); an unexpected
+exception from a sink is answered the same way, because the event was not
+kept and a 4xx would tell the client to drop it.
+
+Decisions where the services' behaviour is unconfirmed:
+
+* the Content-Type is not checked (tools send ``application/json``; the
+  body decides);
+* a top level that is valid JSON but not an object is answered like
+  malformed JSON (``Event object format is unrecognized``) with the error
+  ``Event object is not a JSON object``;
+* BigPanda's token must come in ``Authorization: Bearer``; the
+  ``?access_token=`` form BigPanda also takes is refused with 401, because
+  query strings end up in logs (the strict choice: a test fails here rather
+  than a token leaking in production); the token is checked before the body.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from aiohttp import web
+
+from .._secret import Secret
+from ..models import bigpanda_rules
+from ..models.pagerduty_rules import (
+    Problem,
+    check_alert_event,
+    check_change_event,
+    check_event_size,
+)
+from ..protocol.pagerduty import ALERT_PATH, CHANGE_PATH, new_dedup_key
+from . import _answers
+from ._body import NotAnObject, Unparseable, parse_object, read_capped
+from ._sink import (
+    IncomingBigPanda,
+    IncomingPagerDuty,
+    PagerDutyKind,
+    Sink,
+    SinkRefused,
+    SinkUnavailable,
+)
+
+__all__ = ["BIGPANDA_PATH", "WIRE_PATHS", "add_wire_routes", "wire_routes"]
+
+logger = logging.getLogger("alertwire.wire")
+
+BIGPANDA_PATH: Final = "/data/v2/alerts"
+WIRE_PATHS: Final = (ALERT_PATH, CHANGE_PATH, BIGPANDA_PATH)
+#: The Retry-After given when a sink fails unexpectedly.
+SINK_FAILURE_RETRY_AFTER: Final = 5.0
+
+_CHECKS: Final[Mapping[PagerDutyKind, Callable[[Mapping[str, Any]], list[Problem]]]] = {
+    "alert": check_alert_event,
+    "change": check_change_event,
+}
+
+
+def _splice_dedup_key(raw: bytes, body: Mapping[str, Any], key: str) -> bytes:
+    """``raw`` with ``"dedup_key"`` added, leaving every byte the client sent in place.
+
+    When the client sent ``"dedup_key": null`` the key is already there, so
+    the body is re-serialised instead (a duplicate name would be ambiguous).
+    """
+    from .. import _json
+
+    if "dedup_key" in body:
+        return _json.dumps({**body, "dedup_key": key})
+    at = raw.index(b"{") + 1
+    return raw[:at] + b'"dedup_key":"' + key.encode("ascii") + b'",' + raw[at:]
+
+
+def _bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class _Handlers:
+    def __init__(self, sink: Sink) -> None:
+        self._sink = sink
+
+    async def alert(self, request: web.Request) -> web.StreamResponse:
+        return await self._pagerduty(request, "alert")
+
+    async def change(self, request: web.Request) -> web.StreamResponse:
+        return await self._pagerduty(request, "change")
+
+    async def _pagerduty(self, request: web.Request, kind: PagerDutyKind) -> web.StreamResponse:
+        raw, size = await read_capped(request)
+        too_large = check_event_size(size)
+        if too_large:
+            return _answers.invalid_event(too_large)
+        try:
+            incoming = self._pagerduty_event(kind, raw)
+        except Unparseable as exc:
+            error = (
+                _answers.PARSE_ERROR
+                if str(exc) == _answers.PARSE_ERROR
+                else _answers.NESTED_TOO_DEEP
+            )
+            return _answers.unrecognized_object(error)
+        except NotAnObject:
+            return _answers.unrecognized_object(_answers.NOT_AN_OBJECT)
+        except _Invalid as exc:
+            return _answers.invalid_event(exc.problems)
+        except Exception:  # no client input may become a 5xx
+            logger.exception("unexpected failure checking a PagerDuty %s event", kind)
+            return _answers.unrecognized_object()
+        refused = await self._deliver(self._sink.accept_pagerduty, incoming)
+        if refused is not None:
+            return refused
+        if incoming.dedup_key is None:
+            return _answers.change_accepted()
+        return _answers.event_accepted(incoming.dedup_key)
+
+    @staticmethod
+    def _pagerduty_event(kind: PagerDutyKind, raw: bytes) -> IncomingPagerDuty:
+        body = parse_object(raw)
+        problems = _CHECKS[kind](body)
+        if problems:
+            raise _Invalid(problems)
+        routing_key = Secret(body["routing_key"])
+        if kind == "change":
+            return IncomingPagerDuty(
+                kind=kind, routing_key=routing_key, body=body, raw=raw, wire=raw, dedup_key=None
+            )
+        dedup_key = body.get("dedup_key")
+        if isinstance(dedup_key, str):
+            return IncomingPagerDuty(
+                kind=kind,
+                routing_key=routing_key,
+                body=body,
+                raw=raw,
+                wire=raw,
+                dedup_key=dedup_key,
+            )
+        dedup_key = new_dedup_key()
+        wire = _splice_dedup_key(raw, body, dedup_key)
+        return IncomingPagerDuty(
+            kind=kind,
+            routing_key=routing_key,
+            body={**body, "dedup_key": dedup_key},
+            raw=raw,
+            wire=wire,
+            dedup_key=dedup_key,
+            dedup_key_assigned=True,
+        )
+
+    async def bigpanda(self, request: web.Request) -> web.StreamResponse:
+        token = _bearer_token(request)
+        if token is None:
+            await read_capped(request)
+            return _answers.bigpanda_unauthorized(
+                "an 'Authorization: Bearer <token>' header with a non-empty token is required"
+            )
+        raw, size = await read_capped(request)
+        too_large = check_event_size(size)
+        if too_large:
+            return _answers.bigpanda_invalid(too_large)
+        try:
+            incoming = self._bigpanda_request(Secret(token), raw)
+        except Unparseable as exc:
+            error = (
+                _answers.PARSE_ERROR
+                if str(exc) == _answers.PARSE_ERROR
+                else _answers.NESTED_TOO_DEEP
+            )
+            return _answers.bigpanda_unrecognized(error)
+        except NotAnObject:
+            return _answers.bigpanda_unrecognized(_answers.NOT_AN_OBJECT)
+        except _Invalid as exc:
+            return _answers.bigpanda_invalid(exc.problems)
+        except Exception:  # no client input may become a 5xx
+            logger.exception("unexpected failure checking a BigPanda request")
+            return _answers.bigpanda_unrecognized()
+        refused = await self._deliver(self._sink.accept_bigpanda, incoming)
+        if refused is not None:
+            return refused
+        return _answers.bigpanda_accepted()
+
+    @staticmethod
+    def _bigpanda_request(token: Secret, raw: bytes) -> IncomingBigPanda:
+        body = parse_object(raw)
+        problems = bigpanda_rules.check_body(body)
+        if problems:
+            raise _Invalid(problems)
+        app_key = body["app_key"]
+        if "alerts" in body:
+            alerts = tuple({"app_key": app_key, **item} for item in body["alerts"])
+            return IncomingBigPanda(
+                token=token, app_key=app_key, alerts=alerts, raw=raw, batch=True
+            )
+        return IncomingBigPanda(token=token, app_key=app_key, alerts=(body,), raw=raw)
+
+    @staticmethod
+    async def _deliver(accept: Callable[[Any], Any], incoming: object) -> web.Response | None:
+        try:
+            await accept(incoming)
+        except SinkRefused as exc:
+            return _answers.refusal(exc.status, exc.label, exc.message, exc.retry_after)
+        except Exception:  # the event was not kept: tell the client to retry
+            logger.exception("the sink failed to keep an event")
+            return _answers.refusal(
+                SinkUnavailable.status,
+                SinkUnavailable.label,
+                "The event could not be stored; retry later",
+                SINK_FAILURE_RETRY_AFTER,
+            )
+        return None
+
+
+class _Invalid(Exception):  # internal signal, never escapes this module
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__(f"{len(problems)} problem(s)")
+
+
+def wire_routes(sink: Sink) -> list[web.RouteDef]:
+    """The three routes, bound to ``sink``: add them to any ``aiohttp.web.Application``."""
+    handlers = _Handlers(sink)
+    return [
+        web.post(ALERT_PATH, handlers.alert),
+        web.post(CHANGE_PATH, handlers.change),
+        web.post(BIGPANDA_PATH, handlers.bigpanda),
+    ]
+
+
+def add_wire_routes(app: web.Application, sink: Sink) -> None:
+    app.add_routes(wire_routes(sink))
