@@ -25,8 +25,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # --- Debian packages -------------------------------------------------------
 
 # The programs the tests start, by package. Checked with dpkg, not by path, so
-# a half-removed package is reinstalled.
-APT_PACKAGES=(postgresql prometheus-alertmanager chromium curl)
+# a half-removed package is reinstalled. Installed without Recommends (which for
+# chromium means printer, desktop and GPU packages headless runs never use);
+# fonts-liberation, one of those Recommends, is named so that screenshots render
+# text with the same metric-compatible fonts on every machine.
+APT_PACKAGES=(postgresql prometheus-alertmanager chromium fonts-liberation curl)
 
 aw_missing_packages() {
     local pkg status
