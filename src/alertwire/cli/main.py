@@ -23,7 +23,13 @@ from .._errors import AlertwireError
 from . import _exit
 
 #: The command modules, in the order their commands appear in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = ("pagerduty_cmd", "bigpanda_cmd", "send_cmd")
+COMMAND_MODULES: tuple[str, ...] = (
+    "pagerduty_cmd",
+    "bigpanda_cmd",
+    "send_cmd",
+    "relay_cmd",
+    "queue_cmd",
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -37,8 +37,15 @@ from typing import Any, Final
 from .. import _config, _json
 from .._errors import ConfigurationError, ValidationError
 from .._secret import Secret
+from ..models.bigpanda import BigPandaAlert
+from ..models.bigpanda_rules import (
+    DEFAULT_PRIMARY_PROPERTIES,
+    DEFAULT_SECONDARY_PROPERTIES,
+    check_app_key,
+)
 from ..models.pagerduty import AcknowledgeAlert, Change, PagerDutyEvent, ResolveAlert, TriggerAlert
 from ..models.pagerduty_rules import check_routing_key
+from ..protocol import bigpanda as bp_protocol
 from ..protocol import pagerduty as pd_protocol
 from ..protocol._http import check_base_url
 from .machine import DeadEvent, Kind, NewEvent, QueueStats, Store, order_key, route_key
@@ -115,7 +122,7 @@ def _base_url(base_url: str | None) -> str | None:
     return None if base_url is None else check_base_url(base_url, setting="base_url")
 
 
-def _rebuilt(event: TriggerAlert | Change, **changes: Any) -> TriggerAlert | Change:
+def _rebuilt(event: Any, **changes: Any) -> Any:
     """The same event with some fields set, validated again by the model itself."""
     values = {f.name: getattr(event, f.name) for f in fields(event) if not f.name.startswith("_")}
     values.update(changes)
@@ -128,6 +135,33 @@ def _pd_identity(kind: Kind, dedup_key: str | None) -> str:
     if kind == "pagerduty.change" or dedup_key is None:
         return f"change:{uuid.uuid4().hex}"
     return f"alert:{dedup_key}"
+
+
+def _property(wire: Mapping[str, Any], named: object, defaults: Sequence[str]) -> list[Any]:
+    name = named if isinstance(named, str) and named else None
+    if name is None:
+        name = next((n for n in defaults if wire.get(n) not in (None, "")), None)
+    return [name, None if name is None else wire.get(name)]
+
+
+def _bigpanda_identity(wire: Mapping[str, Any]) -> str:
+    """BigPanda has no dedup key: an alert *is* its primary and secondary property
+    values (``host`` + ``check`` by default), and a later status for the same pair
+    updates the same alert. So those values, resolved as BigPanda resolves them,
+    order a key; ``incident_identifier`` only groups alerts into incidents and
+    does not identify one."""
+    identity = _property(wire, wire.get("primary_property"), DEFAULT_PRIMARY_PROPERTIES)
+    identity += _property(wire, wire.get("secondary_property"), DEFAULT_SECONDARY_PROPERTIES)
+    return "bigpanda:" + _json.dumps(identity).decode("utf-8")
+
+
+def _app_key(app_key: str) -> str:
+    problems = check_app_key(app_key)
+    if problems:
+        raise ValidationError(
+            problems[0].field, problems[0].rule, problems=[(p.field, p.rule) for p in problems]
+        )
+    return app_key
 
 
 def _splice_dedup_key(body: bytes, wire: dict[str, Any], dedup_key: str) -> bytes:
@@ -261,6 +295,78 @@ class Outbox:
             dedup_key=dedup_key,
         )
 
+    @staticmethod
+    def prepare_bigpanda(
+        alert: BigPandaAlert,
+        *,
+        token: str | Secret,
+        app_key: str,
+        base_url: str | None = None,
+        now: datetime | None = None,
+    ) -> NewEvent:
+        """A row for a BigPanda alert; ``timestamp`` stamped at enqueue if absent."""
+        if not isinstance(alert, BigPandaAlert):
+            raise TypeError(f"expected a BigPandaAlert, not {type(alert).__name__}")
+        secret = Secret(token)
+        if not secret.reveal().strip():
+            raise ValidationError("token", "is required and must not be blank")
+        _app_key(app_key)
+        if alert.timestamp is None:
+            stamped = _rebuilt(alert, timestamp=now or datetime.now(timezone.utc))
+            assert isinstance(stamped, BigPandaAlert)
+            alert = stamped
+        body = bp_protocol.build_request("", secret, app_key, alert).body
+        route = route_key("bigpanda.alert", secret, app_key)
+        return NewEvent(
+            kind="bigpanda.alert",
+            route=route,
+            order_key=order_key(route, _bigpanda_identity(alert.wire_body())),
+            credential=secret,
+            body=body,
+            base_url=_base_url(base_url),
+        )
+
+    @staticmethod
+    def prepare_bigpanda_raw(
+        body: bytes, *, token: str | Secret, base_url: str | None = None
+    ) -> list[NewEvent]:
+        """Rows for a BigPanda wire body as a client sent it (validated by the caller).
+
+        A batch (``{"app_key": ..., "alerts": [...]}``) becomes one row per
+        alert, each ``{"app_key": ..., <the alert's fields>}``, in batch order:
+        each alert then keeps its own per-key order and its own outcome (one
+        refused alert does not dead-letter its neighbours). A single alert is
+        stored byte for byte.
+        """
+        secret = Secret(token)
+        try:
+            wire = _json.loads(body)
+        except _json.JSONDecodeError:
+            raise ValidationError("body", "must be a JSON object") from None
+        if not isinstance(wire, dict):
+            raise ValidationError("body", "must be a JSON object")
+        app_key = _app_key(wire.get("app_key"))  # type: ignore[arg-type]
+        route = route_key("bigpanda.alert", secret, app_key)
+        url = _base_url(base_url)
+        alerts = wire.get("alerts")
+        if alerts is None:
+            items: list[tuple[dict[str, Any], bytes]] = [(wire, bytes(body))]
+        else:
+            if not isinstance(alerts, list) or not all(isinstance(a, dict) for a in alerts):
+                raise ValidationError("alerts", "must be a list of alert objects")
+            items = [(a, _json.dumps({"app_key": app_key, **a})) for a in alerts]
+        return [
+            NewEvent(
+                kind="bigpanda.alert",
+                route=route,
+                order_key=order_key(route, _bigpanda_identity(alert)),
+                credential=secret,
+                body=data,
+                base_url=url,
+            )
+            for alert, data in items
+        ]
+
     # ---------------------------------------------------------------- storing rows
 
     def put(self, rows: Sequence[NewEvent]) -> list[Enqueued]:
@@ -296,6 +402,34 @@ class Outbox:
     ) -> Enqueued:
         """Store one complete PagerDuty wire body (see :meth:`prepare_pagerduty_raw`)."""
         return self.put([self.prepare_pagerduty_raw(body, change=change, base_url=base_url)])[0]
+
+    def enqueue_bigpanda(
+        self,
+        alert: BigPandaAlert,
+        *,
+        token: str | Secret,
+        app_key: str,
+        base_url: str | None = None,
+    ) -> Enqueued:
+        """Store one BigPanda alert durably."""
+        row = self.prepare_bigpanda(alert, token=token, app_key=app_key, base_url=base_url)
+        return self.put([row])[0]
+
+    def enqueue_bigpanda_many(
+        self,
+        alerts: Iterable[BigPandaAlert],
+        *,
+        token: str | Secret,
+        app_key: str,
+        base_url: str | None = None,
+    ) -> list[Enqueued]:
+        """Store many BigPanda alerts in one transaction, in the order given."""
+        now = datetime.now(timezone.utc)
+        rows = [
+            self.prepare_bigpanda(a, token=token, app_key=app_key, base_url=base_url, now=now)
+            for a in alerts
+        ]
+        return self.put(rows)
 
     # ---------------------------------------------------------------- inspecting
 

@@ -356,7 +356,7 @@ class Machine:
         """Seconds between two claims on one route (0: pacing off)."""
         return 0.0 if self.rate_limit_per_minute == 0 else 60.0 / self.rate_limit_per_minute
 
-    def claim(self, limit: int) -> tuple[list[Claimed], list[MarkDead]]:
+    def claim(self, limit: int) -> tuple[list[Claimed], list[tuple[Claimed, MarkDead]]]:
         """Lease up to ``limit`` heads; those older than ``max_age`` are dead-lettered
         at once (returned second) instead of being handed out for sending."""
         if limit <= 0:
@@ -370,23 +370,19 @@ class Machine:
             pace_interval=self.pace_interval,
         )
         fresh: list[Claimed] = []
-        expired: list[MarkDead] = []
+        expired: list[tuple[Claimed, MarkDead]] = []
         for row in rows:
             age = now - row.age_from
             if age > self.max_age:
-                expired.append(
-                    MarkDead(
-                        row.id,
-                        now,
-                        f"not delivered within max age {self.max_age:g} s"
-                        f" (queued {age:.0f} s ago, {row.attempts - 1} tries)",
-                        None,
-                    )
+                reason = (
+                    f"not delivered within max age {self.max_age:g} s"
+                    f" (queued {age:.0f} s ago, {row.attempts - 1} tries)"
                 )
+                expired.append((row, MarkDead(row.id, now, reason, None)))
             else:
                 fresh.append(row)
         if expired:
-            self.store.settle(expired, owner=self.owner)
+            self.store.settle([dead for _, dead in expired], owner=self.owner)
         return fresh, expired
 
     def delivered(self, row: Claimed, http_status: int) -> Delivered:

@@ -38,6 +38,7 @@ __all__ = [
     "US_BASE_URL",
     "base_url_for_region",
     "build_batch_request",
+    "build_raw_request",
     "build_request",
     "headers_for",
     "oldest_first",
@@ -89,6 +90,11 @@ def build_batch_request(
         raise ValidationError("alerts", "must hold at least one alert")
     items = b",".join(a.wire_bytes for a in oldest_first(alerts))
     body = b'{"app_key":' + _app_key_json(app_key) + b',"alerts":[' + items + b"]}"
+    return Request("POST", base_url + ALERTS_PATH, headers_for(token), body)
+
+
+def build_raw_request(base_url: str, token: Secret, body: bytes) -> Request:
+    """A request for a body that is already complete wire JSON (the relay's stored alerts)."""
     return Request("POST", base_url + ALERTS_PATH, headers_for(token), body)
 
 

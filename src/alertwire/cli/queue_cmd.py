@@ -1,0 +1,158 @@
+"""``alertwire queue status|dead|retry|purge``: look into the outbox and tend it.
+
+Thin calls into :class:`~alertwire.outbox.Outbox`. Nothing printed here
+contains a credential: the listing shows ids, kinds, dedup keys, times and
+the service's own error text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from typing import Any
+
+from .._errors import ValidationError
+from . import _exit
+from ._options import add_command
+from .relay_cmd import add_outbox_option
+
+__all__ = ["parse_age", "register"]
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_age(text: str) -> float:
+    """``90``, ``90s``, ``15m``, ``12h``, ``7d``, ``2w`` -> seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text.lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"must be an age such as 3600, 90m, 12h or 7d; got {text!r}"
+        )
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def register(subparsers: Any) -> None:
+    queue = add_command(
+        subparsers,
+        "queue",
+        help="inspect and tend the outbox (status, dead letters, retry, purge)",
+        description="Inspect and tend the outbox that `alertwire relay` delivers.",
+    )
+    commands = queue.add_subparsers(dest="queue_command", metavar="COMMAND", required=True)
+
+    status = commands.add_parser(
+        "status", help="counts by state and the oldest pending age", description="Counts by state."
+    )
+    add_outbox_option(status)
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(handler=_status)
+
+    dead = commands.add_parser(
+        "dead",
+        help="list dead letters with the reason",
+        description="List dead-lettered events with the service's own error text.",
+    )
+    add_outbox_option(dead)
+    dead.add_argument("--json", action="store_true", help="print JSON lines")
+    dead.add_argument("--limit", type=int, metavar="N", help="list at most N")
+    dead.set_defaults(handler=_dead)
+
+    retry = commands.add_parser(
+        "retry",
+        help="send dead letters again",
+        description="Move dead letters back to pending; their age counts afresh from now."
+        " A retried event goes before any later event of its key still pending.",
+    )
+    add_outbox_option(retry)
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("ids", nargs="*", type=int, default=[], metavar="ID", help="event ids")
+    which.add_argument("--all", action="store_true", help="every dead letter")
+    retry.set_defaults(handler=_retry)
+
+    purge = commands.add_parser(
+        "purge",
+        help="delete delivered events older than an age",
+        description="Delete delivered events whose delivery is older than AGE"
+        " (dead letters and pending events are never purged).",
+    )
+    add_outbox_option(purge)
+    purge.add_argument(
+        "--delivered-before",
+        type=parse_age,
+        required=True,
+        metavar="AGE",
+        help="e.g. 3600, 90m, 12h, 7d",
+    )
+    purge.set_defaults(handler=_purge)
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from ..outbox import Outbox
+
+    return Outbox.open(args.outbox)
+
+
+def _status(args: argparse.Namespace) -> int:
+    with _open(args) as outbox:
+        stats = outbox.stats()
+        data = stats.as_dict()
+        data["outbox"] = outbox.location
+    if args.json:
+        print(json.dumps(data))
+        return _exit.OK
+    age = data["oldest_pending_age_seconds"]
+    print(f"outbox:    {data['outbox']}")
+    print(f"pending:   {stats.pending}")
+    print(f"in flight: {stats.leased}")
+    print(f"delivered: {stats.delivered}")
+    print(f"dead:      {stats.dead}")
+    print(f"oldest pending: {'-' if age is None else f'{age:.1f} s ago'}")
+    return _exit.OK
+
+
+def _dead(args: argparse.Namespace) -> int:
+    with _open(args) as outbox:
+        letters = outbox.dead(limit=args.limit)
+    for d in letters:
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "id": d.id,
+                        "kind": d.kind,
+                        "dedup_key": d.dedup_key,
+                        "created_at": d.created_at.isoformat(),
+                        "dead_at": None if d.dead_at is None else d.dead_at.isoformat(),
+                        "attempts": d.attempts,
+                        "http_status": d.http_status,
+                        "error": d.error,
+                    }
+                )
+            )
+        else:
+            status = "-" if d.http_status is None else str(d.http_status)
+            print(
+                f"{d.id}\t{d.kind}\t{d.dedup_key or '-'}\t{d.created_at:%Y-%m-%dT%H:%M:%SZ}"
+                f"\ttries={d.attempts}\tHTTP {status}\t{d.error}"
+            )
+    return _exit.OK
+
+
+def _retry(args: argparse.Namespace) -> int:
+    if not args.all and not args.ids:
+        raise ValidationError("ID", "give event ids or --all")
+    with _open(args) as outbox:
+        count = outbox.retry(None if args.all else args.ids)
+    print(f"{count} dead letter{'s' if count != 1 else ''} queued again")
+    return _exit.OK
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from datetime import datetime, timedelta, timezone
+
+    cutoff = datetime.now(timezone.utc) - timedelta(seconds=args.delivered_before)
+    with _open(args) as outbox:
+        count = outbox.purge_delivered(before=cutoff)
+    print(f"{count} delivered event{'s' if count != 1 else ''} purged")
+    return _exit.OK

@@ -1,0 +1,197 @@
+"""``alertwire relay``: deliver the outbox (a thin call into :class:`~alertwire.outbox.relay.Relay`).
+
+SIGTERM and Ctrl-C stop claiming, let the sends in flight finish and record
+their outcomes, then exit 0: a supervisor's restart never loses or leaks a
+lease. ``--drain`` exits once nothing is pending (cron, tests).
+Log lines go to stderr as ``key=value`` pairs and never carry a key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+from typing import Any
+
+from .._config import ENV_BIGPANDA_URL, ENV_OUTBOX, ENV_PAGERDUTY_URL, ENV_REGION
+from .._errors import ConfigurationError
+from . import _exit
+from ._options import add_command
+
+__all__ = ["register"]
+
+
+def _number(kind: type, *, minimum: float, allow_zero: bool = False) -> Any:
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (value == 0 and not allow_zero):
+            raise argparse.ArgumentTypeError(
+                f"must be {'zero or ' if allow_zero else ''}more than {minimum:g}, got {text!r}"
+            )
+        return value  # type: ignore[no-any-return]
+
+    return parse
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def add_outbox_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--outbox",
+        metavar="PATH|URL",
+        help=f"the outbox file or URL (default ${ENV_OUTBOX}, else"
+        " $XDG_STATE_HOME/alertwire/outbox.sqlite3, i.e. ~/.local/state/...)",
+    )
+
+
+def register(subparsers: Any) -> None:
+    parser = add_command(
+        subparsers,
+        "relay",
+        help="deliver the events queued in the outbox",
+        description="Deliver the outbox's events at least once, in order per (routing key,"
+        " dedup key), with retries scheduled in the outbox. SIGTERM / Ctrl-C finish the"
+        " sends in flight, then exit 0.",
+    )
+    add_outbox_option(parser)
+    parser.add_argument(
+        "--drain", action="store_true", help="exit once nothing is pending (for cron and tests)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_number(int, minimum=1),
+        default=16,
+        metavar="N",
+        help="sends in flight at once, over different keys (default 16)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_number(float, minimum=0, allow_zero=True),
+        default=120,
+        metavar="PER_MINUTE",
+        help="events per minute per routing key (default 120, PagerDuty's limit; 0 = off)",
+    )
+    parser.add_argument(
+        "--max-backoff",
+        type=_number(float, minimum=0),
+        default=300.0,
+        metavar="SECONDS",
+        help="longest wait between two tries of an event (default 300; Retry-After is honoured)",
+    )
+    parser.add_argument(
+        "--max-age",
+        type=_number(float, minimum=0),
+        default=24 * 3600.0,
+        metavar="SECONDS",
+        help="dead-letter events not delivered within this long of being queued (default 86400)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_number(float, minimum=0),
+        default=10.0,
+        metavar="SECONDS",
+        help="give up on one attempt after this long (default 10)",
+    )
+    parser.add_argument(
+        "--lease",
+        type=_number(float, minimum=0),
+        default=60.0,
+        metavar="SECONDS",
+        help="how long a claimed event is held; a killed relay's events are taken over"
+        " after this (default 60; must exceed --timeout)",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=_number(float, minimum=0),
+        default=0.5,
+        metavar="SECONDS",
+        help="how often an idle relay looks for new events (default 0.5)",
+    )
+    parser.add_argument(
+        "--pagerduty-url",
+        metavar="URL",
+        help=f"PagerDuty base URL (default ${ENV_PAGERDUTY_URL}, else the region's host)",
+    )
+    parser.add_argument(
+        "--bigpanda-url",
+        metavar="URL",
+        help=f"BigPanda base URL (default ${ENV_BIGPANDA_URL}, else the region's host)",
+    )
+    parser.add_argument(
+        "--region",
+        choices=("us", "eu"),
+        type=str.lower,
+        help=f"service region when no URL is given (default ${ENV_REGION}, else us)",
+    )
+    parser.add_argument("--ca-file", metavar="PATH", help="trust this CA bundle for TLS")
+    parser.add_argument(
+        "--metrics-listen",
+        type=_listen,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="log warnings and errors only")
+    parser.set_defaults(handler=run)
+
+
+def _setup_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    for name in ("alertwire", "alertwire.relay", "alertwire.outbox"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler] if name == "alertwire" else []
+        logger.propagate = name != "alertwire"
+        logger.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+
+    from .. import _config
+    from ..outbox import Outbox
+    from ..outbox.metrics import OutboxMetrics
+    from ..outbox.relay import Relay
+
+    _setup_logging(args.quiet)
+    if args.ca_file is not None and not os.path.isfile(args.ca_file):
+        raise ConfigurationError(f"--ca-file {args.ca_file!r} is not a readable file")
+    outbox = Outbox.open(args.outbox)
+    metrics = None
+    if args.metrics_listen is not None:
+        metrics = OutboxMetrics(outbox.store)
+        port = metrics.serve(*args.metrics_listen)
+        logging.getLogger("alertwire.relay").info(
+            "event=metrics_listening address=%s:%d", args.metrics_listen[0], port
+        )
+    relay = Relay(
+        outbox,
+        concurrency=args.concurrency,
+        rate_limit_per_minute=args.rate_limit,
+        max_backoff=args.max_backoff,
+        max_age=args.max_age,
+        timeout=args.timeout,
+        lease_seconds=args.lease,
+        poll_interval=args.poll_interval,
+        pagerduty_url=args.pagerduty_url or _config.optional_env(_config.ENV_PAGERDUTY_URL),
+        bigpanda_url=args.bigpanda_url or _config.optional_env(_config.ENV_BIGPANDA_URL),
+        region=(args.region or _config.optional_env(_config.ENV_REGION) or "us").lower(),
+        verify=args.ca_file if args.ca_file is not None else True,
+        metrics=metrics,
+    )
+    try:
+        asyncio.run(relay.run_async(drain=args.drain, handle_signals=True))
+    finally:
+        if metrics is not None:
+            metrics.close()
+        outbox.close()
+    return _exit.OK

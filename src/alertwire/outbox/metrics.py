@@ -1,0 +1,136 @@
+"""Prometheus metrics for the outbox, the relay and (issue 9) the ingest endpoint.
+
+One module so that every component counts the same things under the same
+names. Each :class:`OutboxMetrics` has its own ``CollectorRegistry`` (never
+the global one): a process may run several relays, and tests create many.
+
+Labels are ``destination`` (``pagerduty`` | ``bigpanda``) and a ``reason``
+word; never a routing key, token or dedup key. Queue depth and the oldest
+pending age are read from the store when scraped, so they are true for every
+relay sharing the outbox, not only this process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from .machine import Kind, Store
+
+__all__ = ["OutboxMetrics", "destination_of"]
+
+
+def destination_of(kind: Kind | str) -> str:
+    """``pagerduty.alert`` -> ``pagerduty``: the only label that names where an event goes."""
+    return kind.split(".", 1)[0]
+
+
+class _QueueCollector:
+    """Gauges computed from the store at scrape time."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        stats = self._store.stats()
+        events = GaugeMetricFamily(
+            "alertwire_outbox_events", "Events in the outbox by state", labels=["state"]
+        )
+        for state, count in (
+            ("pending", stats.pending),
+            ("leased", stats.leased),
+            ("delivered", stats.delivered),
+            ("dead", stats.dead),
+        ):
+            events.add_metric([state], count)
+        yield events
+        age = stats.oldest_pending_age()
+        yield GaugeMetricFamily(
+            "alertwire_outbox_oldest_pending_age_seconds",
+            "Age of the oldest event not yet delivered or dead (0 when none waits)",
+            value=0.0 if age is None else age,
+        )
+
+    def describe(self) -> list[Any]:
+        return []
+
+
+class OutboxMetrics:
+    """Counters for accepted / refused / delivered / dead / retried / 429, and queue gauges."""
+
+    def __init__(self, store: Store | None = None) -> None:
+        from prometheus_client import CollectorRegistry, Counter
+
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.accepted = Counter(
+            "alertwire_outbox_accepted",
+            "Events durably stored in the outbox",
+            ["destination"],
+            registry=self.registry,
+        )
+        self.refused = Counter(
+            "alertwire_outbox_refused",
+            "Events refused at enqueue (invalid, or the outbox could not store them)",
+            ["destination", "reason"],
+            registry=self.registry,
+        )
+        self.delivered = Counter(
+            "alertwire_relay_delivered",
+            "Events the destination accepted",
+            ["destination"],
+            registry=self.registry,
+        )
+        self.dead = Counter(
+            "alertwire_relay_dead",
+            "Events dead-lettered (refused by the destination, or too old)",
+            ["destination", "reason"],
+            registry=self.registry,
+        )
+        self.retried = Counter(
+            "alertwire_relay_retried",
+            "Failed attempts scheduled for a retry",
+            ["destination"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "alertwire_relay_rate_limited",
+            "HTTP 429 answers received",
+            ["destination"],
+            registry=self.registry,
+        )
+        if store is not None:
+            self.registry.register(_QueueCollector(store))
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def exposition(self) -> bytes:
+        """The text format for a ``/metrics`` answer (the ingest server's route uses this)."""
+        from prometheus_client import generate_latest
+
+        data: bytes = generate_latest(self.registry)
+        return data
+
+    @property
+    def content_type(self) -> str:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return str(CONTENT_TYPE_LATEST)
+
+    def serve(self, host: str, port: int) -> int:
+        """Serve ``/metrics`` on ``host:port`` in a daemon thread; returns the bound port."""
+        from prometheus_client import start_http_server
+
+        self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
+        return int(self._server.server_address[1])
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None

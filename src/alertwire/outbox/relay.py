@@ -1,0 +1,383 @@
+"""Relay: deliver what the outbox holds, at least once, in order per key.
+
+One asyncio loop does three things in turn: record the outcomes of finished
+sends (one transaction for all of them: group commit), claim as many heads
+as there are free send slots, and start a send for each. Different keys
+deliver concurrently (up to ``concurrency``); a key's next event becomes
+claimable only once the outcome of the previous one is committed, so per-key
+order is strict.
+
+Nothing about the wire format is here: requests are built and answers
+classified by the sans-IO protocol modules, bytes moved by the shared
+aiohttp transport, and every decision (retry when, dead-letter why, pace how)
+is :class:`~alertwire.outbox.machine.Machine`'s. Store calls run in one
+dedicated worker thread, so a commit's fsync never stalls sends in flight.
+
+Stopping (``stop()``, SIGTERM, Ctrl-C) claims nothing new, waits for the
+sends in flight, records their outcomes and returns: nothing is left
+leased. A relay killed with SIGKILL leaves its claims leased until
+``lease_seconds`` pass; then any relay takes them over. An event whose
+answer was lost with the process is sent again: that is the "at least once".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+from .._delivery import DEFAULT_TIMEOUT, async_transport_for
+from .._errors import ConfigurationError, DeliveryError, OutboxError, RateLimited
+from .._retry import RetryPolicy
+from ..models.results import EventResult
+from ..protocol import bigpanda as bp_protocol
+from ..protocol import pagerduty as pd_protocol
+from ..protocol._http import Request, Response, check_base_url
+from ..transport.base import AsyncTransport, Verify
+from ._outbox import Outbox
+from .machine import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_AGE,
+    DEFAULT_RATE_LIMIT_PER_MINUTE,
+    RELAY_MAX_ATTEMPTS,
+    Claimed,
+    Delivered,
+    Machine,
+    MarkDead,
+    Outcome,
+    Store,
+    new_owner,
+)
+from .metrics import OutboxMetrics, destination_of
+
+__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_MAX_BACKOFF", "Relay", "RelayReport"]
+
+logger = logging.getLogger("alertwire.relay")
+T = TypeVar("T")
+
+DEFAULT_CONCURRENCY: Final = 16
+#: Longest wait between two tries of one event (a 429's Retry-After may ask for more).
+DEFAULT_MAX_BACKOFF: Final = 300.0
+#: How often an idle relay looks for events other processes enqueued.
+DEFAULT_POLL_INTERVAL: Final = 0.5
+
+
+def _log(event: str, **fields: object) -> None:
+    """One ``key=value`` line per event: greppable, and never a credential (callers pass
+    ids, kinds, statuses and route digests only)."""
+    if logger.isEnabledFor(logging.INFO):
+        logger.info("%s", " ".join([f"event={event}", *(f"{k}={v}" for k, v in fields.items())]))
+
+
+@dataclass(frozen=True, slots=True)
+class RelayReport:
+    """What one run did (this process only)."""
+
+    delivered: int
+    retried: int
+    dead: int
+    lost_leases: int
+
+
+class Relay:
+    """Deliver the outbox's events; ``run()`` in the foreground or ``start()`` in a thread.
+
+    ``outbox`` is an :class:`Outbox`, a :class:`Store`, a path or URL, or
+    ``None`` (``$ALERTWIRE_OUTBOX``, else the default file).
+    ``rate_limit_per_minute`` paces each routing key (0: off);
+    ``max_backoff`` caps the wait between tries unless ``retry`` is given;
+    events older than ``max_age`` seconds are dead-lettered. Destinations:
+    a row's own base URL if it was enqueued with one, else
+    ``pagerduty_url`` / ``bigpanda_url``, else the ``region``'s hosts.
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox | Store | str | None = None,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rate_limit_per_minute: float = DEFAULT_RATE_LIMIT_PER_MINUTE,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        retry: RetryPolicy | None = None,
+        max_age: float = DEFAULT_MAX_AGE,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        timeout: float = DEFAULT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        pagerduty_url: str | None = None,
+        bigpanda_url: str | None = None,
+        region: str = "us",
+        verify: Verify = True,
+        http_client: Any = None,
+        metrics: OutboxMetrics | None = None,
+        owner: str | None = None,
+    ) -> None:
+        if isinstance(outbox, Outbox):
+            store = outbox.store
+        elif outbox is None or isinstance(outbox, str):
+            store = Outbox.open(outbox).store
+        else:
+            store = outbox
+        if concurrency < 1:
+            raise ConfigurationError("concurrency must be at least 1")
+        if timeout <= 0 or poll_interval <= 0:
+            raise ConfigurationError("timeout and poll_interval must be positive")
+        if lease_seconds <= timeout:
+            raise ConfigurationError(
+                f"lease_seconds ({lease_seconds:g}) must be longer than the HTTP timeout"
+                f" ({timeout:g}): a send must never outlive its lease"
+            )
+        if retry is None:
+            retry = RetryPolicy(
+                max_attempts=RELAY_MAX_ATTEMPTS,
+                initial_backoff=min(1.0, max_backoff),
+                max_backoff=max_backoff,
+                max_elapsed=max_age,
+            )
+        self.store = store
+        self.machine = Machine(
+            store,
+            owner=owner or new_owner(),
+            lease_seconds=lease_seconds,
+            max_age=max_age,
+            rate_limit_per_minute=rate_limit_per_minute,
+            retry=retry,
+        )
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self.pagerduty_url = (
+            check_base_url(pagerduty_url, setting="pagerduty_url")
+            if pagerduty_url
+            else pd_protocol.base_url_for_region(region)
+        )
+        self.bigpanda_url = (
+            check_base_url(bigpanda_url, setting="bigpanda_url")
+            if bigpanda_url
+            else bp_protocol.base_url_for_region(region)
+        )
+        self.metrics = metrics
+        self._verify = verify
+        self._http_client = http_client
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._thread_error: BaseException | None = None
+        self._outcomes: list[tuple[Claimed, Outcome]] = []
+        self._counts = {"delivered": 0, "retried": 0, "dead": 0, "lost_leases": 0}
+        self.report: RelayReport | None = None
+
+    def __repr__(self) -> str:
+        return f"Relay({self.store.location!r}, owner={self.machine.owner!r})"
+
+    # ---------------------------------------------------------------- control
+
+    def run(self, *, drain: bool = False) -> RelayReport:
+        """Deliver until stopped (or, with ``drain``, until nothing is pending)."""
+        return asyncio.run(self.run_async(drain=drain))
+
+    def start(self, *, drain: bool = False) -> None:
+        """Run in a daemon thread of the caller's process (for services)."""
+        if self._thread is not None:
+            raise RuntimeError("this relay is already running")
+
+        def target() -> None:
+            try:
+                self.run(drain=drain)
+            except BaseException as exc:  # noqa: BLE001 - handed to stop(), which re-raises it
+                self._thread_error = exc
+
+        self._thread = threading.Thread(target=target, name="alertwire-relay", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> RelayReport | None:
+        """Finish the sends in flight, then return (from any thread)."""
+        self.request_stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise TimeoutError("the relay did not stop in time")
+            self._thread = None
+            if self._thread_error is not None:
+                raise self._thread_error
+        return self.report
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop after in-flight sends; safe from threads and signal handlers."""
+        self._stopping = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop just closed
+                loop.call_soon_threadsafe(wake.set)
+
+    # ---------------------------------------------------------------- the loop
+
+    async def run_async(self, *, drain: bool = False, handle_signals: bool = False) -> RelayReport:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        if self._stopping:
+            self._wake.set()
+        db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alertwire-outbox")
+        transport = async_transport_for(
+            self._http_client, verify=self._verify, pool_size=self.concurrency
+        )
+        inflight: set[asyncio.Task[None]] = set()
+        if handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._loop.add_signal_handler(sig, self.request_stop)
+        _log("relay_started", owner=self.machine.owner, concurrency=self.concurrency)
+
+        async def call(fn: Callable[..., T], *args: Any) -> T:
+            return await self._loop.run_in_executor(db, functools.partial(fn, *args))  # type: ignore[union-attr]
+
+        try:
+            while True:
+                await self._flush(call)
+                if self._stopping:
+                    break
+                free = self.concurrency - len(inflight)
+                claimed: list[Claimed] = []
+                if free > 0:
+                    try:
+                        claimed, expired = await call(self.machine.claim, free)
+                    except OutboxError as exc:
+                        logger.error("cannot claim events: %s", exc)
+                        expired = []
+                    for row, _ in expired:
+                        self._count_dead(destination_of(row.kind), "max_age", row.id)
+                    for row in claimed:
+                        task = asyncio.create_task(self._deliver(transport, row))
+                        inflight.add(task)
+                        task.add_done_callback(self._done(inflight))
+                if not inflight and not claimed and drain and not self._outcomes:
+                    stats = await call(self.store.stats)
+                    if stats.pending == 0 and stats.leased == 0:
+                        _log("drained", delivered=self._counts["delivered"])
+                        break
+                if claimed and len(claimed) == free:
+                    wait: float | None = None  # busy: wake when a send finishes
+                elif self._outcomes:
+                    continue
+                else:
+                    wait = await call(
+                        functools.partial(self.machine.next_wait, ceiling=self.poll_interval)
+                    )
+                await self._sleep(wait if wait is None or wait > 0 else 0.001)
+            if inflight:
+                _log("stopping", in_flight=len(inflight))
+                await asyncio.gather(*inflight)
+            await self._flush(call)
+        finally:
+            if handle_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    self._loop.remove_signal_handler(sig)
+            await transport.aclose()
+            db.shutdown(wait=True)
+            self._loop = None
+        self.report = RelayReport(**self._counts)
+        _log("relay_stopped", **self._counts)
+        return self.report
+
+    def _done(self, inflight: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+        def callback(task: asyncio.Task[None]) -> None:
+            inflight.discard(task)
+            if self._wake is not None:
+                self._wake.set()
+
+        return callback
+
+    async def _sleep(self, seconds: float | None) -> None:
+        assert self._wake is not None
+        if not self._wake.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    async def _flush(self, call: Callable[..., Any]) -> None:
+        """Commit every finished send's outcome in one transaction."""
+        if not self._outcomes:
+            return
+        batch, self._outcomes = self._outcomes, []
+        try:
+            applied: list[bool] = await call(self.machine.settle, [o for _, o in batch])
+        except OutboxError as exc:
+            # The leases lapse and the events are sent again: a duplicate, never a loss.
+            logger.error("cannot record %d delivery outcomes: %s", len(batch), exc)
+            return
+        for (row, outcome), ok in zip(batch, applied, strict=True):
+            destination = destination_of(row.kind)
+            if not ok:
+                self._counts["lost_leases"] += 1
+            elif isinstance(outcome, Delivered):
+                self._counts["delivered"] += 1
+                if self.metrics is not None:
+                    self.metrics.delivered.labels(destination).inc()
+            elif isinstance(outcome, MarkDead):
+                self._count_dead(destination, "refused", row.id)
+            else:
+                self._counts["retried"] += 1
+                if self.metrics is not None:
+                    self.metrics.retried.labels(destination).inc()
+
+    def _count_dead(self, destination: str, reason: str, event_id: int) -> None:
+        self._counts["dead"] += 1
+        if self.metrics is not None:
+            self.metrics.dead.labels(destination, reason).inc()
+        _log("dead", id=event_id, destination=destination, reason=reason)
+
+    # ---------------------------------------------------------------- one send
+
+    def _request(self, row: Claimed) -> tuple[Request, Callable[[Response], EventResult]]:
+        """The request for a stored row and the parser for its answer, from the protocol modules."""
+        if row.kind == "bigpanda.alert":
+            request = bp_protocol.build_raw_request(
+                row.base_url or self.bigpanda_url, row.credential, row.body
+            )
+            return request, functools.partial(bp_protocol.parse_response, token=row.credential)
+        kind: pd_protocol.Kind = "change" if row.kind == "pagerduty.change" else "alert"
+        request = pd_protocol.build_raw_request(row.base_url or self.pagerduty_url, kind, row.body)
+        return request, functools.partial(
+            pd_protocol.parse_response, kind=kind, sent_dedup_key=row.dedup_key
+        )
+
+    async def _deliver(self, transport: AsyncTransport, row: Claimed) -> None:
+        request, parse = self._request(row)
+        destination = destination_of(row.kind)
+        started = time.monotonic()
+        try:
+            result = parse(await transport.send(request, timeout=self.timeout))
+        except DeliveryError as exc:
+            outcome: Outcome = self.machine.failed(row, exc)
+            if isinstance(exc, RateLimited) and self.metrics is not None:
+                self.metrics.rate_limited.labels(destination).inc()
+            _log(
+                "attempt_failed",
+                id=row.id,
+                kind=row.kind,
+                route=row.route[:8],
+                attempt=row.attempts,
+                error=type(exc).__name__,
+                detail=repr(exc.message[:200]),
+                status=exc.http_status,
+                next="dead" if isinstance(outcome, MarkDead) else "retry",
+            )
+        else:
+            outcome = self.machine.delivered(row, result.http_status)
+            _log(
+                "delivered",
+                id=row.id,
+                kind=row.kind,
+                route=row.route[:8],
+                attempt=row.attempts,
+                status=result.http_status,
+                ms=round((time.monotonic() - started) * 1000, 1),
+            )
+        self._outcomes.append((row, outcome))
