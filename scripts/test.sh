@@ -148,7 +148,7 @@ run_pytest() {
     fi
     return "$rc"
 }
-step "pytest $*" run_pytest "$@"
+step "pytest${*:+ $*}" run_pytest "$@"
 
 echo
 if [ "${#failed[@]}" -ne 0 ]; then
