@@ -1,0 +1,750 @@
+"""The installed ``alertwire`` command, run as a subprocess against real loopback servers.
+
+Every command and every exit code (0, 2, 3, 4). The server here answers by
+the first path segment of the base URL (``/ok``, ``/s400``, ``/s503``...), so
+each test picks its answer by URL and nothing is shared between tests;
+a body containing ``server-rejects`` is always answered 400, which is how a
+``send`` file gets a line that passes our validation but not the service's.
+The alert lifecycle and ``--ca-file`` run against the real sandbox.
+
+:func:`run` asserts, for every single invocation, that neither the routing
+key, the BigPanda token nor the app key appears in stdout or stderr.
+Subprocesses retry with ``--max-backoff 0``: the documented option, not a hook.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import pty
+import secrets
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ALERTWIRE = str(Path(sys.executable).with_name("alertwire"))
+KEY = secrets.token_hex(16)  # 32 alphanumeric characters, like an integration key
+TOKEN = "bptok" + secrets.token_hex(12)
+APP_KEY = "app" + secrets.token_hex(8)
+SECRETS = (KEY, TOKEN, APP_KEY)
+FAST = ("--max-backoff", "0")
+
+PD_400_TEXT = (
+    "'payload.severity' is invalid (must be one of the following:"
+    " 'critical', 'warning', 'error' or 'info')"
+)
+PD_400 = {"errors": [PD_400_TEXT], "message": "Event object is invalid", "status": "invalid event"}
+
+
+@dataclass
+class Hit:
+    mode: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    arrived: int
+    answered: int = -1
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        mode, _, rest = self.path.lstrip("/").partition("/")
+        hit = self.server.record(mode, "/" + rest, dict(self.headers.items()), body)
+        status, payload = self._answer(hit)
+        if b"slow" in body:
+            time.sleep(0.3)
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+        self.server.answered(hit)
+
+    def _answer(self, hit: Hit) -> tuple[int, Any]:
+        if b"server-rejects" in hit.body:
+            return 400, PD_400
+        if hit.mode == "s400":
+            return 400, PD_400
+        if hit.mode == "s400text":
+            return 400, b"Invalid routing key"
+        if hit.mode == "s401":
+            return 401, b"Unauthorized: the token is not valid"
+        if hit.mode == "s429":
+            return 429, b"Request Limit Exceeded"
+        if hit.mode == "s503":
+            return 503, b"Service Unavailable"
+        if hit.mode == "echo":  # a careless service quoting the request back
+            return 400, json.dumps({"headers": hit.headers, "body": hit.body.decode()}).encode()
+        if hit.path.endswith("/data/v2/alerts"):
+            return 201, {"status": "created"}
+        if hit.path.endswith("/change/enqueue"):
+            return 202, {"message": "Change event processed", "status": "success"}
+        sent = hit.json()
+        return 202, {
+            "dedup_key": sent.get("dedup_key"),
+            "message": "Event processed",
+            "status": "success",
+        }
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.lock = threading.Lock()
+        self.sequence = itertools.count()
+        self.hits: list[Hit] = []
+
+    def record(self, mode: str, path: str, headers: dict[str, str], body: bytes) -> Hit:
+        with self.lock:
+            hit = Hit(
+                mode, path, {k.lower(): v for k, v in headers.items()}, body, next(self.sequence)
+            )
+            self.hits.append(hit)
+            return hit
+
+    def answered(self, hit: Hit) -> None:
+        with self.lock:
+            hit.answered = next(self.sequence)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up makes a late write fail: expected."""
+
+
+class Service:
+    def __init__(self, server: _Server) -> None:
+        self._server = server
+
+    def url(self, mode: str) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/{mode}"
+
+    def hits(self, mode: str) -> list[Hit]:
+        with self._server.lock:
+            return [h for h in self._server.hits if h.mode == mode]
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[Service]:
+    server = _Server()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Service(server)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def mode() -> str:
+    """A path segment of its own for each test, so hits never mix."""
+    return "ok" + secrets.token_hex(4)
+
+
+RUNS: list[subprocess.CompletedProcess[str]] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_run_printed_a_secret() -> Iterator[None]:
+    """Belt and braces over :func:`run`'s own check: all of this module's runs together."""
+    yield
+    everything = "".join(r.stdout + r.stderr for r in RUNS)
+    for secret in SECRETS:
+        assert secret not in everything
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    environment.update(env or {})
+    done = subprocess.run(
+        [ALERTWIRE, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+    RUNS.append(done)
+    printed = done.stdout + done.stderr
+    for secret in SECRETS:
+        assert secret not in printed
+        assert secret[:12] not in printed
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def pd_env(service: Service, mode: str) -> dict[str, str]:
+    return {"ALERTWIRE_ROUTING_KEY": KEY, "ALERTWIRE_PAGERDUTY_URL": service.url(mode)}
+
+
+def bp_env(service: Service, mode: str) -> dict[str, str]:
+    return {
+        "ALERTWIRE_BIGPANDA_TOKEN": TOKEN,
+        "ALERTWIRE_BIGPANDA_APP_KEY": APP_KEY,
+        "ALERTWIRE_BIGPANDA_URL": service.url(mode),
+    }
+
+
+def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("alertwire: ")
+    return lines[0]
+
+
+# --- exit 0: every command delivers ----------------------------------------
+
+
+def test_trigger_sends_every_field_and_prints_the_dedup_key(service: Service, mode: str) -> None:
+    done = run(
+        "trigger", "disk full on db1",
+        "--severity", "CRIT", "--source", "db1", "--dedup-key", "disk-db1",
+        "--component", "postgres", "--group", "db", "--class", "disk",
+        "--detail", "free=1%", "--detail", "mount=/var",
+        "--details-json", '{"free": "0%", "owner": "dba"}',
+        "--link", "https://runbook.example/disk", "--link-text", "runbook",
+        "--link", "https://grafana.example/d/1",
+        "--image", "https://grafana.example/d/1.png",
+        "--client", "cron", "--client-url", "https://cron.example",
+        "--timestamp", "2015-07-17T08:42:58.315+0000",
+        env=pd_env(service, mode),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "disk-db1\n"
+    assert done.stderr == ""
+    [hit] = service.hits(mode)
+    assert hit.path == "/v2/enqueue"
+    assert hit.json() == {
+        "routing_key": KEY,
+        "event_action": "trigger",
+        "dedup_key": "disk-db1",
+        "payload": {
+            "summary": "disk full on db1",
+            "source": "db1",
+            "severity": "critical",
+            "timestamp": "2015-07-17T08:42:58.315+0000",
+            "component": "postgres",
+            "group": "db",
+            "class": "disk",
+            "custom_details": {"free": "1%", "owner": "dba", "mount": "/var"},
+        },
+        "images": [{"src": "https://grafana.example/d/1.png"}],
+        "links": [
+            {"href": "https://runbook.example/disk", "text": "runbook"},
+            {"href": "https://grafana.example/d/1"},
+        ],
+        "client": "cron",
+        "client_url": "https://cron.example",
+    }
+
+
+def test_trigger_without_a_key_prints_the_generated_one(service: Service, mode: str) -> None:
+    done = run("trigger", "x", "--json", env=pd_env(service, mode))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    [hit] = service.hits(mode)
+    assert result["ok"] is True and result["exit_code"] == 0
+    assert result["http_status"] == 202
+    assert result["dedup_key"] == hit.json()["dedup_key"]
+    assert len(result["dedup_key"]) == 32
+
+
+@pytest.mark.parametrize("action", ["acknowledge", "resolve"])
+def test_acknowledge_and_resolve(service: Service, mode: str, action: str) -> None:
+    done = run(action, "disk-db1", env=pd_env(service, mode))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "disk-db1\n"
+    [hit] = service.hits(mode)
+    assert hit.json() == {"routing_key": KEY, "event_action": action, "dedup_key": "disk-db1"}
+
+
+def test_change(service: Service, mode: str) -> None:
+    done = run(
+        "change", "deployed v1.2", "--source", "ci", "--detail", "sha=abc",
+        "--link", "https://ci.example/1", "--link-text", "build",
+        env=pd_env(service, mode),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Change event processed\n"
+    [hit] = service.hits(mode)
+    assert hit.path == "/v2/change/enqueue"
+    assert hit.json() == {
+        "routing_key": KEY,
+        "payload": {"summary": "deployed v1.2", "source": "ci", "custom_details": {"sha": "abc"}},
+        "links": [{"href": "https://ci.example/1", "text": "build"}],
+    }
+
+
+def test_bigpanda(service: Service, mode: str, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    env = bp_env(service, mode)
+    del env["ALERTWIRE_BIGPANDA_TOKEN"]
+    done = run(
+        "bigpanda", "crit", "--host", "db1", "--check", "disk", "--description", "full",
+        "--tag", "team=dba", "--tag", "dc=ams", "--tag", "dc=fra",
+        "--token-file", str(token_file), "--json",
+        env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["http_status"] == 201
+    [hit] = service.hits(mode)
+    assert hit.path == "/data/v2/alerts"
+    assert hit.headers["authorization"] == f"Bearer {TOKEN}"
+    assert hit.json() == {
+        "app_key": APP_KEY,
+        "status": "critical",
+        "host": "db1",
+        "check": "disk",
+        "description": "full",
+        "team": "dba",
+        "dc": ["ams", "fra"],
+    }
+
+
+def test_routing_key_file_and_flag(service: Service, mode: str, tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY + "\n")
+    url = ("--pagerduty-url", service.url(mode))
+    assert run("resolve", "a", "--routing-key-file", str(key_file), *url).returncode == 0
+    assert run("resolve", "b", "--routing-key", KEY, *url).returncode == 0
+    env = {"ALERTWIRE_ROUTING_KEY_FILE": str(key_file)}
+    assert run("resolve", "c", *url, env=env).returncode == 0
+    assert [h.json()["routing_key"] for h in service.hits(mode)] == [KEY] * 3
+
+
+# --- --dry-run: validated, shown redacted, nothing sent -----------------------
+
+
+def test_dry_run_sends_nothing_and_redacts_the_key(service: Service, mode: str) -> None:
+    done = run("trigger", "x", "--dedup-key", "k1", "--dry-run", env=pd_env(service, mode))
+    assert done.returncode == 0, done.stderr
+    first, _, body = done.stdout.partition("\n")
+    assert first == f"POST {service.url(mode)}/v2/enqueue"
+    shown = json.loads(body)
+    assert shown["routing_key"] == "…" + KEY[-4:]
+    assert shown["dedup_key"] == "k1"
+    assert service.hits(mode) == []
+
+
+def test_dry_run_json(service: Service, mode: str) -> None:
+    env = {**pd_env(service, mode), **bp_env(service, mode)}
+    done = run("bigpanda", "ok", "--host", "h", "--dry-run", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    preview = json.loads(done.stdout)
+    assert preview["dry_run"] is True
+    assert preview["url"] == service.url(mode) + "/data/v2/alerts"
+    assert preview["body"] == {"app_key": "…" + APP_KEY[-4:], "status": "ok", "host": "h"}
+    assert "headers" not in preview
+    assert service.hits(mode) == []
+
+
+def test_dry_run_still_validates(service: Service, mode: str) -> None:
+    done = run("trigger", "x", "--severity", "loud", "--dry-run", env=pd_env(service, mode))
+    assert done.returncode == 2
+    assert "severity" in one_line_error(done)
+
+
+# --- exit 2: bad input or configuration, nothing sent -----------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("trigger", "x", "--severity", "loud"), "severity"),
+        (("trigger", "x", "--image", "http://insecure.example/a.png"), "images.src"),
+        (("trigger", "x", "--timestamp", "yesterday"), "timestamp"),
+        (("trigger", "x", "--details-json", "{nope"), "--details-json"),
+        (("bigpanda", "sideways", "--host", "h"), "status"),
+    ],
+    ids=["severity", "image", "timestamp", "details-json", "bigpanda-status"],
+)
+def test_bad_field_names_the_field(
+    service: Service, mode: str, args: tuple[str, ...], named: str
+) -> None:
+    env = {**pd_env(service, mode), **bp_env(service, mode)}
+    done = run(*args, "--json", env=env)
+    assert done.returncode == 2
+    assert named in one_line_error(done)
+    result = json.loads(done.stdout)
+    assert result["exit_code"] == 2
+    assert result["problems"][0]["field"] == named
+    assert service.hits(mode) == []
+
+
+def test_missing_routing_key_names_the_variables(service: Service, mode: str) -> None:
+    done = run("trigger", "x", env={"ALERTWIRE_PAGERDUTY_URL": service.url(mode)})
+    assert done.returncode == 2
+    line = one_line_error(done)
+    assert "ALERTWIRE_ROUTING_KEY" in line and "--routing-key-file" in line
+    assert service.hits(mode) == []
+
+
+def test_missing_bigpanda_settings_name_the_variables(service: Service, mode: str) -> None:
+    env = bp_env(service, mode)
+    del env["ALERTWIRE_BIGPANDA_TOKEN"]
+    assert "ALERTWIRE_BIGPANDA_TOKEN" in one_line_error(
+        run("bigpanda", "ok", "--host", "h", env=env)
+    )
+    env = bp_env(service, mode)
+    del env["ALERTWIRE_BIGPANDA_APP_KEY"]
+    done = run("bigpanda", "ok", "--host", "h", env=env)
+    assert done.returncode == 2
+    assert "ALERTWIRE_BIGPANDA_APP_KEY" in one_line_error(done)
+    assert service.hits(mode) == []
+
+
+def test_unreadable_key_file(service: Service, mode: str, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-key"
+    done = run("trigger", "x", "--routing-key-file", str(missing), env=pd_env(service, mode))
+    assert done.returncode == 2
+    assert str(missing) in one_line_error(done)
+    assert service.hits(mode) == []
+
+
+def test_wrong_key_shape_is_refused_before_sending(service: Service, mode: str) -> None:
+    env = {**pd_env(service, mode), "ALERTWIRE_ROUTING_KEY": KEY[:20]}
+    done = run("trigger", "x", env=env)
+    assert done.returncode == 2
+    assert "routing_key" in one_line_error(done)
+    assert service.hits(mode) == []
+
+
+def test_clear_text_url_off_loopback_is_refused() -> None:
+    env = {"ALERTWIRE_ROUTING_KEY": KEY}
+    done = run("trigger", "x", "--pagerduty-url", "http://pagerduty.example", env=env)
+    assert done.returncode == 2
+    assert "clear text" in one_line_error(done)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("trigger",),
+        ("trigger", "x", "--no-such-option"),
+        ("trigger", "x", "--link-text", "orphan"),
+        ("trigger", "x", "--max-attempts", "0"),
+        ("nonsense",),
+    ],
+    ids=["no-summary", "unknown-option", "orphan-link-text", "zero-attempts", "no-command"],
+)
+def test_usage_errors_are_one_line_and_exit_2(args: tuple[str, ...]) -> None:
+    done = run(*args)
+    assert done.returncode == 2
+    assert one_line_error(done).startswith("alertwire: error: ")
+    assert done.stdout == ""
+
+
+# --- exit 3: rejected, the service's own text printed --------------------------
+
+
+def test_400_prints_pagerdutys_error_text(service: Service) -> None:
+    done = run("trigger", "x", *FAST, env=pd_env(service, "s400"))
+    assert done.returncode == 3
+    assert PD_400_TEXT in one_line_error(done)
+
+
+def test_400_plain_text_body_is_printed_verbatim(service: Service) -> None:
+    done = run("resolve", "k", "--json", *FAST, env=pd_env(service, "s400text"))
+    assert done.returncode == 3
+    assert "Invalid routing key" in one_line_error(done)
+    result = json.loads(done.stdout)
+    assert (result["error"], result["http_status"], result["body"]) == (
+        "BadRequest",
+        400,
+        "Invalid routing key",
+    )
+
+
+@pytest.mark.parametrize("command", ["change", "bigpanda"])
+def test_401_is_rejected(service: Service, command: str) -> None:
+    env = {**pd_env(service, "s401"), **bp_env(service, "s401")}
+    args = ("bigpanda", "ok", "--host", "h") if command == "bigpanda" else ("change", "x")
+    before = len(service.hits("s401"))
+    done = run(*args, *FAST, env=env)
+    assert done.returncode == 3
+    assert "the token is not valid" in one_line_error(done)
+    assert len(service.hits("s401")) == before + 1  # never retried
+
+
+def test_a_service_echoing_the_key_cannot_make_us_print_it(service: Service) -> None:
+    env = {**pd_env(service, "echo"), **bp_env(service, "echo")}
+    for args in (("trigger", "x"), ("bigpanda", "ok", "--host", "h")):
+        done = run(*args, "--json", *FAST, env=env)
+        assert done.returncode == 3
+        assert "…" in done.stdout  # the redacted form stands where the secret was
+    assert any(KEY.encode() in h.body for h in service.hits("echo"))
+
+
+# --- exit 4: retryable failure, retries exhausted --------------------------------
+
+
+def test_5xx_is_retried_then_exit_4(service: Service) -> None:
+    before = len(service.hits("s503"))
+    done = run("trigger", "x", "--max-attempts", "3", *FAST, env=pd_env(service, "s503"))
+    assert done.returncode == 4
+    last = done.stderr.splitlines()[-1]
+    assert "retries exhausted after 3 attempts" in last and "HTTP 503" in last
+    assert len(service.hits("s503")) == before + 3
+
+
+@pytest.mark.parametrize("command", ["acknowledge", "bigpanda"])
+def test_429_with_one_attempt_is_exit_4(service: Service, command: str) -> None:
+    env = {**pd_env(service, "s429"), **bp_env(service, "s429")}
+    args = ("bigpanda", "ok", "--host", "h") if command == "bigpanda" else ("acknowledge", "k")
+    done = run(*args, "--max-attempts", "1", "--json", env=env)
+    assert done.returncode == 4
+    assert "retries exhausted" in one_line_error(done)
+    result = json.loads(done.stdout)
+    assert (result["error"], result["retryable"], result["attempts"]) == ("RateLimited", True, 1)
+
+
+def _refused_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_connection_refused_is_exit_4() -> None:
+    env = {"ALERTWIRE_ROUTING_KEY": KEY, "ALERTWIRE_PAGERDUTY_URL": _refused_url()}
+    done = run("resolve", "k", "--max-attempts", "2", *FAST, env=env)
+    assert done.returncode == 4
+    assert "retries exhausted after 2 attempts" in done.stderr.splitlines()[-1]
+
+
+# --- send --------------------------------------------------------------------------
+
+MIXED = [
+    {"type": "trigger", "summary": "disk full", "dedup_key": "d1", "class": "disk"},  # 1
+    {"type": "acknowledge", "dedup_key": "d1"},  # 2
+    None,  # 3: blank
+    {"type": "trigger", "summary": "x", "severity": "loud"},  # 4: invalid field
+    "{not json",  # 5: invalid JSON
+    {"type": "trigger", "summary": "server-rejects this"},  # 6: the service says 400
+    {"type": "change", "summary": "deployed", "source": "ci"},  # 7
+    {"type": "bigpanda", "status": "critical", "host": "db1", "tags": {"team": "dba"}},  # 8
+    {"type": "page", "summary": "x"},  # 9: unknown type
+    {"type": "resolve", "dedup_key": "d1", "class_": "x"},  # 10: not a field of resolve
+    {"type": "resolve", "dedup_key": "d1"},  # 11
+]
+
+
+def _lines(items: list[Any]) -> str:
+    out = []
+    for item in items:
+        out.append("" if item is None else item if isinstance(item, str) else json.dumps(item))
+    return "\n".join(out) + "\n"
+
+
+def test_send_mixed_file_reports_each_failed_line(
+    service: Service, mode: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text(_lines(MIXED))
+    env = {**pd_env(service, mode), **bp_env(service, mode)}
+    done = run("send", str(path), *FAST, env=env)
+    assert done.returncode == 3  # the worst line: rejected by the service
+    errors = done.stderr.splitlines()
+    assert [e.split(":")[1].strip() for e in errors] == [
+        "line 4",
+        "line 5",
+        "line 6",
+        "line 9",
+        "line 10",
+    ]
+    assert "severity" in errors[0]
+    assert PD_400_TEXT in errors[2]
+    assert "type" in errors[3]
+    assert "class_" in errors[4]
+    assert done.stdout == "10 events: 5 delivered, 4 invalid, 1 rejected\n"
+    sent = service.hits(mode)
+    assert len(sent) == 6  # the valid lines, and nothing else
+    assert sorted(h.json().get("event_action", h.path) for h in sent) == [
+        "/data/v2/alerts",
+        "/v2/change/enqueue",
+        "acknowledge",
+        "resolve",
+        "trigger",
+        "trigger",
+    ]
+    first = next(h for h in sent if h.json().get("dedup_key") == "d1")
+    assert first.json()["payload"]["class"] == "disk"
+
+
+def test_send_json_from_stdin(service: Service, mode: str) -> None:
+    env = {**pd_env(service, mode), **bp_env(service, mode)}
+    done = run("send", "-", "--json", *FAST, env=env, stdin=_lines(MIXED))
+    assert done.returncode == 3
+    report = json.loads(done.stdout)
+    assert report["exit_code"] == 3 and report["ok"] is False
+    assert report["summary"] == {
+        "events": 10,
+        "delivered": 5,
+        "previewed": 0,
+        "invalid": 4,
+        "rejected": 1,
+        "retries_exhausted": 0,
+        "not_sent": 0,
+    }
+    by_line = {r["line"]: r for r in report["results"]}
+    assert sorted(by_line) == [1, 2, 4, 5, 6, 7, 8, 9, 10, 11]
+    assert by_line[1]["dedup_key"] == "d1" and by_line[1]["exit_code"] == 0
+    assert by_line[4]["problems"][0]["field"] == "severity"
+    assert by_line[6]["errors"] == [PD_400_TEXT]
+    assert by_line[8]["http_status"] == 201
+
+
+def test_send_strict_sends_nothing_when_a_line_is_invalid(service: Service, mode: str) -> None:
+    env = {**pd_env(service, mode), **bp_env(service, mode)}
+    done = run("send", "--strict", *FAST, env=env, stdin=_lines(MIXED))
+    assert done.returncode == 2
+    assert "nothing sent" in done.stderr
+    assert service.hits(mode) == []
+
+
+def test_send_exit_4_is_the_worst(service: Service) -> None:
+    lines = [
+        {"type": "resolve", "dedup_key": "a"},
+        {"type": "trigger", "summary": "server-rejects"},
+    ]
+    done = run(
+        "send", "--max-attempts", "2", *FAST, env=pd_env(service, "s503"), stdin=_lines(lines)
+    )
+    # Both lines fail: the 503 one after its retries (4), the other is also answered 400 (3).
+    assert done.returncode == 4
+    assert "line 1: retries exhausted after 2 attempts" in done.stderr
+    assert "line 2:" in done.stderr and PD_400_TEXT in done.stderr
+
+
+def test_send_missing_key_is_exit_2_with_nothing_sent(service: Service, mode: str) -> None:
+    env = pd_env(service, mode)  # no BigPanda settings, but the file has a BigPanda line
+    done = run("send", env=env, stdin=_lines(MIXED))
+    assert done.returncode == 2
+    assert "ALERTWIRE_BIGPANDA_TOKEN" in done.stderr.splitlines()[-1]
+    assert service.hits(mode) == []
+
+
+def test_send_dry_run(service: Service, mode: str) -> None:
+    env = {**pd_env(service, mode), **bp_env(service, mode)}
+    done = run("send", "--dry-run", "--json", env=env, stdin=_lines([MIXED[0], MIXED[7]]))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["summary"]["previewed"] == 2
+    assert [r["body"].get("routing_key", r["body"].get("app_key")) for r in report["results"]] == [
+        "…" + KEY[-4:],
+        "…" + APP_KEY[-4:],
+    ]
+    assert service.hits(mode) == []
+
+
+def test_send_keeps_file_order_for_one_dedup_key(service: Service, mode: str) -> None:
+    """The resolve leaves only after the (slow) trigger of its key was answered."""
+    lines: list[Any] = [{"type": "trigger", "summary": "slow", "dedup_key": "ordered"}]
+    lines += [{"type": "trigger", "summary": f"other {i}"} for i in range(6)]
+    lines += [{"type": "resolve", "dedup_key": "ordered"}]
+    done = run("send", "--concurrency", "8", env=pd_env(service, mode), stdin=_lines(lines))
+    assert done.returncode == 0, done.stderr
+    hits = service.hits(mode)
+    assert len(hits) == 8
+    trigger = next(h for h in hits if h.json()["event_action"] == "trigger" and b"slow" in h.body)
+    resolve = next(h for h in hits if h.json()["event_action"] == "resolve")
+    assert resolve.arrived > trigger.answered
+    # ...while other keys did not wait for the slow one.
+    assert min(h.arrived for h in hits if b"other" in h.body) < trigger.answered
+
+
+def test_send_progress_bar_only_on_a_terminal(service: Service, mode: str) -> None:
+    lines = [{"type": "trigger", "summary": f"e{i}"} for i in range(5)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    env.update(pd_env(service, mode))
+    leader, follower = pty.openpty()
+    with subprocess.Popen(
+        [ALERTWIRE, "send"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env=env,
+    ) as proc:
+        os.close(follower)
+        stdout, _ = proc.communicate(_lines(lines).encode(), timeout=60)
+        terminal = b""
+        while select.select([leader], [], [], 0)[0]:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            terminal += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"] 5/5" in terminal and b"\r[" in terminal
+    assert b"] " not in stdout and KEY.encode() not in terminal + stdout
+    piped = run("send", env=pd_env(service, mode), stdin=_lines(lines))
+    assert piped.returncode == 0
+    assert piped.stderr == ""  # no bar when stderr is not a terminal
+
+
+# --- against the sandbox ---------------------------------------------------------------
+
+
+def test_alert_lifecycle_in_the_sandbox(alertwire_sandbox: Any) -> None:
+    env = {"ALERTWIRE_ROUTING_KEY": KEY, "ALERTWIRE_PAGERDUTY_URL": alertwire_sandbox.url}
+    key = run("trigger", "disk full", "--source", "db1", env=env).stdout.strip()
+    [alert] = alertwire_sandbox.alerts()
+    assert (alert["dedup_key"], alert["status"]) == (key, "triggered")
+    assert run("acknowledge", key, env=env).returncode == 0
+    assert alertwire_sandbox.alerts()[0]["status"] == "acknowledged"
+    assert run("resolve", key, env=env).returncode == 0
+    assert alertwire_sandbox.alerts()[0]["status"] == "resolved"
+
+
+def test_ca_file_trusts_the_sandboxs_private_ca(alertwire_sandbox_tls: Any) -> None:
+    env = {"ALERTWIRE_ROUTING_KEY": KEY, "ALERTWIRE_PAGERDUTY_URL": alertwire_sandbox_tls.url}
+    untrusted = run("trigger", "x", "--max-attempts", "1", env=env)
+    assert untrusted.returncode == 4
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr or "certificate" in untrusted.stderr
+    done = run("trigger", "x", "--ca-file", alertwire_sandbox_tls.ca_file, env=env)
+    assert done.returncode == 0, done.stderr
+    assert len(alertwire_sandbox_tls.alerts()) == 1
+
+
+def test_unusable_ca_file_is_exit_2(tmp_path: Path) -> None:
+    bogus = tmp_path / "ca.pem"
+    bogus.write_text("not a certificate\n")
+    env = {"ALERTWIRE_ROUTING_KEY": KEY, "ALERTWIRE_PAGERDUTY_URL": "https://127.0.0.1:9"}
+    done = run("trigger", "x", "--ca-file", str(bogus), env=env)
+    assert done.returncode == 2
+    assert "--ca-file" in one_line_error(done)
+    missing = run("trigger", "x", "--ca-file", str(tmp_path / "none.pem"), env=env)
+    assert missing.returncode == 2

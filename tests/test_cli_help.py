@@ -1,0 +1,80 @@
+"""Every command has help, and every help shows the exit codes.
+
+The commands are found by walking the real parser (nested sub-commands
+included), so a command added later by any module is covered without
+touching this file. In-process: ``--help`` is argparse's own printing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from alertwire.cli import _exit, main
+
+ALERTWIRE = str(Path(sys.executable).with_name("alertwire"))
+
+
+def _commands(
+    parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, command in action.choices.items():
+                yield (*prefix, name), command
+                yield from _commands(command, (*prefix, name))
+
+
+COMMANDS = sorted(path for path, _ in _commands(main.build_parser()))
+
+
+def test_the_expected_commands_exist() -> None:
+    names = {path[0] for path in COMMANDS}
+    assert {"trigger", "acknowledge", "resolve", "change", "bigpanda", "send"} <= names
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=[" ".join(p) for p in COMMANDS])
+def test_every_command_has_help_with_exit_codes(path: tuple[str, ...]) -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exited:
+        main.main([*path, "--help"])
+    assert exited.value.code == 0
+    text = out.getvalue()
+    assert text.startswith("usage: alertwire " + " ".join(path))
+    # A description or a per-option help beyond the bare usage line.
+    assert len(text.splitlines()) > 5
+    assert _exit.EPILOG in text
+
+
+def test_top_level_help_lists_commands_and_exit_codes() -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        main.main(["--help"])
+    for path in COMMANDS:
+        if len(path) == 1:
+            assert path[0] in out.getvalue()
+    assert _exit.EPILOG in out.getvalue()
+
+
+def test_routing_key_flag_warns_about_the_process_list() -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        main.main(["trigger", "--help"])
+    text = " ".join(out.getvalue().split())
+    assert "visible to other users in the process list" in text
+
+
+def test_installed_command_prints_help() -> None:
+    done = subprocess.run(
+        [ALERTWIRE, "send", "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "exit codes:" in done.stdout
+    assert done.stderr == ""
