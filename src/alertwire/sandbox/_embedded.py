@@ -32,6 +32,15 @@ def _secret(value: str | Secret | None) -> Secret | None:
     return None if value is None else Secret(value)
 
 
+async def _cancel_leftovers() -> None:
+    """Cancel what the server left on the loop (idle keep-alive handlers) and let it finish."""
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class Sandbox:
     """A local PagerDuty + BigPanda on a free loopback port.
 
@@ -93,6 +102,8 @@ class Sandbox:
         self._loop = self._thread = None
         if loop is None or thread is None:
             return
+        if thread.is_alive():
+            asyncio.run_coroutine_threadsafe(_cancel_leftovers(), loop).result(_THREAD_TIMEOUT)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(_THREAD_TIMEOUT)
         loop.close()

@@ -1,9 +1,11 @@
 """Reading a request body safely: a size cap while reading, JSON with a depth cap.
 
 Never buffer what a client sends without a bound: the body is read in chunks
-and reading stops one byte past the cap (the rest is drained without being
-kept, up to :data:`DRAIN_MAX`, so that the client can read our 400 instead of
-a reset; beyond that the connection is closed).
+and reading stops one byte past the cap. A body that turns out too large
+while streaming is drained without being kept, up to :data:`DRAIN_MAX`, so
+that a client still sending can read our 400 instead of a reset; a body
+*declared* too large is not read at all. Either way the answer closes the
+connection (the routes call ``force_close``).
 
 Nesting is capped at :data:`MAX_DEPTH` levels. PagerDuty documents no limit;
 ours keeps every accepted event re-serialisable (orjson refuses to write
@@ -46,7 +48,6 @@ async def read_capped(request: web.Request, cap: int = EVENT_MAX_BYTES) -> tuple
     """
     declared = request.content_length
     if declared is not None and declared > cap:
-        await _drain(request)
         return b"", declared
     chunks: list[bytes] = []
     size = 0

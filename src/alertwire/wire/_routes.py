@@ -83,6 +83,12 @@ def _splice_dedup_key(raw: bytes, body: Mapping[str, Any], key: str) -> bytes:
     return raw[:at] + b'"dedup_key":"' + key.encode("ascii") + b'",' + raw[at:]
 
 
+def _closing(response: web.Response) -> web.Response:
+    """An answer after which the connection closes: (the rest of) the body was never read."""
+    response.force_close()
+    return response
+
+
 def _bearer_token(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.strip().partition(" ")
@@ -105,7 +111,7 @@ class _Handlers:
         raw, size = await read_capped(request)
         too_large = check_event_size(size)
         if too_large:
-            return _answers.invalid_event(too_large)
+            return _closing(_answers.invalid_event(too_large))
         try:
             incoming = self._pagerduty_event(kind, raw)
         except Unparseable as exc:
@@ -165,14 +171,15 @@ class _Handlers:
     async def bigpanda(self, request: web.Request) -> web.StreamResponse:
         token = _bearer_token(request)
         if token is None:
-            await read_capped(request)
-            return _answers.bigpanda_unauthorized(
-                "an 'Authorization: Bearer <token>' header with a non-empty token is required"
+            return _closing(
+                _answers.bigpanda_unauthorized(
+                    "an 'Authorization: Bearer <token>' header with a non-empty token is required"
+                )
             )
         raw, size = await read_capped(request)
         too_large = check_event_size(size)
         if too_large:
-            return _answers.bigpanda_invalid(too_large)
+            return _closing(_answers.bigpanda_invalid(too_large))
         try:
             incoming = self._bigpanda_request(Secret(token), raw)
         except Unparseable as exc:
