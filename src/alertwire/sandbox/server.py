@@ -78,6 +78,12 @@ class SandboxServer:
         return f"{scheme}://{host}:{self.port}"
 
     @property
+    def rate_limit(self) -> int | None:
+        """The rate limit in force (events per minute per key), if any."""
+        limiter = self.control.sink.limiter
+        return None if limiter is None else limiter.limit
+
+    @property
     def ca_file(self) -> Path | None:
         """The CA certificate to trust (``None`` without TLS)."""
         return None if self._tls is None else self._tls.ca_file
