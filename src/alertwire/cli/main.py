@@ -29,6 +29,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "send_cmd",
     "relay_cmd",
     "queue_cmd",
+    "sandbox_cmd",
+    "demo_cmd",
 )
 
 
