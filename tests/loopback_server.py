@@ -18,7 +18,7 @@ import socket
 import struct
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -146,6 +146,7 @@ class _Server(ThreadingHTTPServer):
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.script: deque[Answer] = deque()
+        self.responder: Callable[[Received], Answer | None] | None = None
         self.received: list[Received] = []
 
     def new_connection(self) -> int:
@@ -155,7 +156,10 @@ class _Server(ThreadingHTTPServer):
     def record_and_next(self, received: Received) -> Answer:
         with self._lock:
             self.received.append(received)
-            return self.script.popleft() if self.script else Answer()
+            if self.script:
+                return self.script.popleft()
+            answer = self.responder(received) if self.responder is not None else None
+            return answer if answer is not None else Answer()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that gave up (timeout) makes our late write fail: expected here."""
@@ -166,7 +170,9 @@ class LoopbackServer:
 
     def __init__(self) -> None:
         self._server = _Server()
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -177,6 +183,10 @@ class LoopbackServer:
         """Queue answers for the next requests, in order; afterwards, 202 success."""
         with self._server._lock:
             self._server.script.extend(answers)
+
+    def respond_with(self, responder: Callable[[Received], Answer | None]) -> None:
+        """Answer by content once the script is used up (``None`` = the default 202)."""
+        self._server.responder = responder
 
     @property
     def received(self) -> list[Received]:
@@ -190,6 +200,12 @@ class LoopbackServer:
     def start(self) -> LoopbackServer:
         self._thread.start()
         return self
+
+    def __enter__(self) -> LoopbackServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         self._server.stopping.set()
