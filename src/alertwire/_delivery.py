@@ -8,7 +8,6 @@ sans-IO protocol module.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -124,6 +123,8 @@ class AsyncSender:
                 if wait is None:
                     raise
                 _log_retry(request, exc, attempt, wait)
+                import asyncio  # here, not at the top: sync-only users never pay for it
+
                 await asyncio.sleep(wait)
 
     async def aclose(self) -> None:

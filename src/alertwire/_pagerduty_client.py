@@ -3,13 +3,15 @@
 Thin on purpose: models validate, :mod:`alertwire.protocol.pagerduty` builds
 and reads the wire format, a sender retries, a transport moves bytes. The
 two classes share everything but the ``await``.
+
+``asyncio`` and ``concurrent.futures`` are imported where they are used:
+a one-event ``alertwire trigger`` in a cron job never needs them, and
+together they are a large part of the package's import time.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import _config
@@ -174,6 +176,8 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
 
         if concurrency <= 1 or len(batch) <= 1:
             return [one(e) for e in batch]
+        from concurrent.futures import ThreadPoolExecutor  # start-up: see the module docstring
+
         with ThreadPoolExecutor(max_workers=min(concurrency, len(batch))) as pool:
             return list(pool.map(one, batch))
 
@@ -249,6 +253,8 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
                     outcomes[index] = await self.send(event)
                 except DeliveryError as exc:
                     outcomes[index] = exc
+
+        import asyncio
 
         await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(batch))))))
         return [o for o in outcomes if o is not None]

@@ -13,7 +13,6 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -132,6 +131,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         # "nan" and "inf" parse as floats but are no delay anyone can sleep for.
         return max(seconds, 0.0) if math.isfinite(seconds) else None
     try:
+        from email.utils import parsedate_to_datetime  # rare path; costs start-up time
+
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
