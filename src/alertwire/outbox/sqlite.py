@@ -173,12 +173,18 @@ WHERE id = :id AND state = 1 AND lease_owner = :owner
 """
 
 
-def _explain(exc: sqlite3.Error) -> str:
+def _writable(path: Path) -> bool:
+    return all(os.access(p, os.W_OK) for p in (path, path.parent) if p.exists())
+
+
+def _explain(exc: sqlite3.Error, path: Path) -> str:
     """What went wrong, in words an operator can act on (never row content)."""
     name = getattr(exc, "sqlite_errorname", "") or ""
     if name.startswith("SQLITE_FULL"):
         return "the disk (or the database size limit) is full"
-    if name.startswith("SQLITE_READONLY"):
+    if name.startswith("SQLITE_READONLY") or (
+        name.startswith("SQLITE_CANTOPEN") and not _writable(path)
+    ):
         return "the file or its directory is read-only"
     if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
         return f"another process held the lock for more than {BUSY_TIMEOUT_MS // 1000} s"
@@ -249,7 +255,9 @@ class SQLiteStore:
                     self._migrate(conn)
                     self._ready = True
         except sqlite3.Error as exc:
-            raise OutboxError(f"cannot open the outbox {self.location}: {_explain(exc)}") from exc
+            raise OutboxError(
+                f"cannot open the outbox {self.location}: {_explain(exc, self.path)}"
+            ) from exc
         self._local.conn = conn
         with self._lock:
             self._all.append(conn)
@@ -286,7 +294,7 @@ class SQLiteStore:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise OutboxError(
-                f"cannot {doing} in the outbox {self.location}: {_explain(exc)}"
+                f"cannot {doing} in the outbox {self.location}: {_explain(exc, self.path)}"
             ) from exc
         try:
             yield conn
@@ -296,7 +304,7 @@ class SQLiteStore:
                 conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
                 raise OutboxError(
-                    f"cannot {doing} in the outbox {self.location}: {_explain(exc)}"
+                    f"cannot {doing} in the outbox {self.location}: {_explain(exc, self.path)}"
                 ) from exc
             raise
 
@@ -305,7 +313,9 @@ class SQLiteStore:
         try:
             return conn.execute(sql, params or {}).fetchall()
         except sqlite3.Error as exc:
-            raise OutboxError(f"cannot read the outbox {self.location}: {_explain(exc)}") from exc
+            raise OutboxError(
+                f"cannot read the outbox {self.location}: {_explain(exc, self.path)}"
+            ) from exc
 
     def close(self) -> None:
         with self._lock:
