@@ -38,7 +38,7 @@ DASHBOARD_HTML: Final = (
   section h2 { font-size:14px; margin:0; padding:10px 14px; border-bottom:1px solid var(--line); background:#fafbfc; }
   table { width:100%; border-collapse:collapse; }
   th, td { text-align:left; padding:7px 14px; border-bottom:1px solid var(--line); vertical-align:top; }
-  th { color:var(--muted); font-weight:500; font-size:12px; }
+  th { color:var(--muted); font-weight:500; font-size:12px; white-space:nowrap; }
   tr:last-child td { border-bottom:none; }
   td.mono, .mono { font-family:ui-monospace, SFMono-Regular, Menlo, monospace; font-size:12px; }
   .empty { color:var(--muted); padding:12px 14px; }
@@ -86,7 +86,7 @@ function badge(status) {
   s.textContent = status;
   return s;
 }
-function time(iso) { return iso ? new Date(iso).toLocaleTimeString() : ""; }
+function time(iso) { return iso ? new Date(iso).toLocaleTimeString([], {hour12: false}) : ""; }
 function table(target, headers, rows, fill) {
   const box = document.getElementById(target);
   box.textContent = "";
@@ -140,7 +140,7 @@ async function refresh() {
         cell(tr, a.check || a.sensor || a[a.secondary_property]); cell(tr, a.description);
         cell(tr, time(b.received_at));
       });
-    document.getElementById("status").textContent = "updated " + new Date().toLocaleTimeString();
+    document.getElementById("status").textContent = "updated " + new Date().toLocaleTimeString([], {hour12: false});
   } catch (e) {
     document.getElementById("status").textContent = "sandbox unreachable: " + e.message;
   }
