@@ -81,7 +81,7 @@ class ScenarioResult:
 
     key: str
     title: str
-    unit: str  # "events/s" (higher is better) or "ms" (lower is better)
+    unit: str  # "events/s" (higher is better), "ms" or "MiB" (lower is better)
     subject: str
     contenders: list[str]
     goals: list[Goal]
@@ -89,10 +89,12 @@ class ScenarioResult:
     notes: list[str] = field(default_factory=list)
     unavailable: str | None = None
     events: int = 0
+    #: More markdown shown under the scenario's table (latency percentiles...).
+    extra: str | None = None
 
     @property
     def higher_is_better(self) -> bool:
-        return self.unit != "ms"
+        return self.unit not in ("ms", "MiB")
 
     def values(self, name: str) -> list[float]:
         return [r[name] for r in self.rounds if name in r]

@@ -66,6 +66,8 @@ def _fmt(value: float | None, unit: str) -> str:
         return "–"
     if unit == "ms":
         return f"{value:,.0f} ms"
+    if unit == "MiB":
+        return f"{value:,.1f} MiB"
     return f"{value:,.0f}/s"
 
 
@@ -78,25 +80,33 @@ def _spread(values: Sequence[float]) -> str:
 
 
 def results_table(results: Sequence[ScenarioResult]) -> str:
-    """The headline table: one row per goal, ratio = median of per-round ratios."""
+    """The headline table: alertwire against each contender, ratio = median of per-round ratios."""
     lines = [
         "| Scenario | alertwire vs | Ratio (median) | Range over rounds | Goal | Met |",
         "|---|---|---:|---:|---:|:---:|",
     ]
     for result in results:
-        for goal in result.goals:
+        goals = {g.against: g for g in result.goals}
+        others = [c for c in result.contenders if c != result.subject]
+        if not others:
+            shown = _fmt(result.median(result.subject), result.unit)
             if result.unavailable is not None:
-                lines.append(
-                    f"| {result.title} | {goal.against} | not available | – | {goal.text()} | – |"
-                )
+                shown = "not available"
+            lines.append(f"| {result.title} | (absolute: {shown}) | – | – | – | – |")
+            continue
+        for other in others:
+            goal = goals.get(other)
+            goal_text = goal.text() if goal is not None else "–"
+            if result.unavailable is not None:
+                lines.append(f"| {result.title} | {other} | not available | – | {goal_text} | – |")
                 continue
-            ratio = result.ratio(goal.against)
-            met = goal.met(ratio)
+            ratio = result.ratio(other)
+            met = goal.met(ratio) if goal is not None else None
             mark = "–" if met is None else ("yes" if met else "**no**")
             shown = "–" if ratio is None else f"{ratio:.2f}x"
             lines.append(
-                f"| {result.title} | {goal.against} | {shown}"
-                f" | {_spread(result.ratios(goal.against))} | {goal.text()} | {mark} |"
+                f"| {result.title} | {other} | {shown}"
+                f" | {_spread(result.ratios(other))} | {goal_text} | {mark} |"
             )
     return "\n".join(lines)
 
@@ -156,13 +166,17 @@ def markdown(
         if result.unavailable is not None:
             out += [f"Not available in this run: {result.unavailable}.", ""]
             continue
-        per = "one event per run" if result.unit == "ms" else f"{result.events:,} events per run"
+        per = {"ms": "one event per run", "MiB": f"{result.events:,} pending events"}.get(
+            result.unit, f"{result.events:,} events per run"
+        )
         out += [
             f"{len(result.rounds)} rounds, {per}, contenders in rotating order.",
             "",
             _absolute_table(result),
             "",
         ]
+        if result.extra:
+            out += [result.extra, ""]
         out += [f"- {note}" for note in result.notes]
         out.append("")
     if pending:

@@ -23,7 +23,18 @@ from bench._harness import Goal, ScenarioResult, make_event_specs  # noqa: E402
 from bench.endpoint import ACCEPTED_BODY, Endpoint  # noqa: E402
 from bench.run import Sizes, main, run_suite  # noqa: E402
 
-TINY = Sizes(sequential_events=5, concurrent_events=8, rounds=2, cli_rounds=1)
+TINY = Sizes(
+    sequential_events=5,
+    concurrent_events=8,
+    rounds=2,
+    cli_rounds=1,
+    enqueue_single_events=3,
+    enqueue_batched_events=120,
+    relay_events=30,
+    relay_rounds=1,
+    memory_pending=150,
+    memory_budget=3.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,17 +62,38 @@ def test_endpoint_answers_202_on_keep_alive_and_counts() -> None:
 
 def test_every_rate_scenario_produces_positive_numbers(results: list[ScenarioResult]) -> None:
     by_key = {r.key: r for r in results}
-    for key in ("sequential", "concurrent"):
+    expected_rounds = {
+        "sequential": TINY.rounds,
+        "concurrent": TINY.rounds,
+        "enqueue-single": TINY.rounds,
+        "enqueue-batched": TINY.rounds,
+        "relay": TINY.relay_rounds,
+    }
+    for key, rounds in expected_rounds.items():
         result = by_key[key]
         assert result.unavailable is None
-        assert len(result.rounds) == TINY.rounds
+        assert len(result.rounds) == rounds
         for name in result.contenders:
             values = result.values(name)
-            assert len(values) == TINY.rounds, name
+            assert len(values) == rounds, name
             assert all(v > 0 and math.isfinite(v) for v in values), name
-        for goal in result.goals:
-            ratio = result.ratio(goal.against)
+        for other in result.contenders[1:]:
+            ratio = result.ratio(other)
             assert ratio is not None and ratio > 0
+
+
+def test_enqueue_reports_latency_percentiles(results: list[ScenarioResult]) -> None:
+    for result in results:
+        if result.key.startswith("enqueue"):
+            assert result.extra is not None
+            assert "p50" in result.extra and "p99" in result.extra
+
+
+def test_memory_scenario_reports_a_peak_from_a_real_relay(results: list[ScenarioResult]) -> None:
+    (memory,) = [r for r in results if r.key == "memory"]
+    assert memory.events == TINY.memory_pending
+    (peak,) = memory.values("alertwire relay")
+    assert 5 < peak < 10_000  # MiB: a real process, not a placeholder
 
 
 def test_cli_scenario_either_measures_or_says_why(results: list[ScenarioResult]) -> None:
@@ -78,7 +110,8 @@ def test_markdown_table_has_a_row_per_goal(results: list[ScenarioResult]) -> Non
     table = report.results_table(results)
     lines = table.splitlines()
     assert lines[0].startswith("| Scenario |")
-    assert len(lines) == 2 + sum(len(r.goals) for r in results)
+    assert len(lines) == 2 + sum(max(len(r.contenders) - 1, 1) for r in results)
+    assert "not available" not in table or any(r.unavailable for r in results)
     page = report.markdown(results, machine=report.machine_info(), command="test")
     assert table in page
     assert "## Method" in page
