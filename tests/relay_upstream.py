@@ -141,6 +141,9 @@ class Upstream:
         self._inflight_bodies: Counter[bytes] = Counter()
         self.overlapping_keys = 0
         self.overlapping_events = 0
+        self.begun = 0
+        self.inflight = 0
+        self.max_inflight = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -150,6 +153,9 @@ class Upstream:
         with self._lock:
             self._seq += 1
             seq = self._seq
+            self.begun += 1
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
             key = _ident(body)
             self._inflight_keys[key] += 1
             if self._inflight_keys[key] > 1:
@@ -161,6 +167,7 @@ class Upstream:
 
     def _end(self, body: dict[str, Any], raw: bytes) -> None:
         with self._lock:
+            self.inflight -= 1
             self._inflight_keys[_ident(body)] -= 1
             self._inflight_bodies[raw] -= 1
 
