@@ -16,6 +16,7 @@ event whose 202 was received by a relay killed before it recorded it.
 
 from __future__ import annotations
 
+import itertools
 import random
 import signal
 import subprocess
@@ -136,7 +137,7 @@ def test_sigkill_mid_drain_loses_nothing_and_keeps_order(tmp_path: Path) -> None
     for a in arrivals:
         history[str(a.key)].append(RANK[str(a.action)])
     out_of_order = sum(
-        1 for ranks in history.values() for x, y in zip(ranks, ranks[1:], strict=False) if y < x
+        1 for ranks in history.values() for x, y in itertools.pairwise(ranks) if y < x
     )
     assert out_of_order == 0
     assert upstream.overlapping_keys == 0
