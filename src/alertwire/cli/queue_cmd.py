@@ -1,4 +1,4 @@
-"""``alertwire queue status|dead|retry|purge``: look into the outbox and tend it.
+"""``alertwire queue status|dead|retry|purge|migrate``: look into the outbox and tend it.
 
 Thin calls into :class:`~alertwire.outbox.Outbox`. Nothing printed here
 contains a credential: the listing shows ids, kinds, dedup keys, times and
@@ -86,6 +86,15 @@ def register(subparsers: Any) -> None:
     )
     purge.set_defaults(handler=_purge)
 
+    migrate = commands.add_parser(
+        "migrate",
+        help="create or upgrade the outbox schema (idempotent)",
+        description="Create or upgrade the outbox's tables and record the schema version."
+        " Relays do this on start too; run it first to do it ahead of a rollout.",
+    )
+    add_outbox_option(migrate)
+    migrate.set_defaults(handler=_migrate)
+
 
 def _open(args: argparse.Namespace) -> Any:
     from ..outbox import Outbox
@@ -155,4 +164,11 @@ def _purge(args: argparse.Namespace) -> int:
     with _open(args) as outbox:
         count = outbox.purge_delivered(before=cutoff)
     print(f"{count} delivered event{'s' if count != 1 else ''} purged")
+    return _exit.OK
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    with _open(args) as outbox:
+        version = outbox.store.migrate()
+        print(f"outbox {outbox.location}: schema version {version}")
     return _exit.OK

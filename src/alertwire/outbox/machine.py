@@ -316,6 +316,10 @@ class Store(Protocol):
 
     def purge_delivered(self, *, before: float) -> int: ...
 
+    def migrate(self) -> int:
+        """Create or upgrade the schema now (idempotent); returns the schema version."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -317,6 +317,11 @@ class SQLiteStore:
                 f"cannot read the outbox {self.location}: {_explain(exc, self.path)}"
             ) from exc
 
+    def migrate(self) -> int:
+        """Create or check the schema now (``alertwire queue migrate``); idempotent."""
+        self._connect()
+        return SCHEMA_VERSION
+
     def close(self) -> None:
         with self._lock:
             conns, self._all = self._all, []

@@ -1,0 +1,648 @@
+"""The PostgreSQL store: one outbox shared by relays on several hosts. SQL and connections only.
+
+The rules are :mod:`alertwire.outbox.machine`'s; this module makes them hold
+when several relay processes on several machines claim from one table at
+once. How, and why (after reading how Procrastinate orders jobs that share a
+lock and how Graphile Worker and River take and rescue claims):
+
+* **Claims** lock candidate heads with ``FOR UPDATE OF e SKIP LOCKED``: two
+  relays claiming at the same moment never wait for each other and never
+  take the same row. A head is a PENDING row due now with no earlier
+  PENDING/LEASED row of its ``order_key`` (Procrastinate's "no earlier job
+  with the same lock" test, ``NOT EXISTS`` on the ``(order_key, id)`` index).
+* **A partial UNIQUE index on in-flight keys** (``order_key WHERE state =
+  LEASED``) makes "two relays hold two events of one key" impossible rather
+  than unlikely: whatever a snapshot race lets through, the index refuses.
+  A claim that hits it (``unique_violation``) means "another relay has this
+  key": the transaction is rolled back and tried again (Procrastinate does
+  the same), never reported as an error.
+* **Rescue, then claim.** Because LEASED must mean "in flight" for that
+  index, an expired lease is first turned back into PENDING in the claim's
+  own transaction (River's rescuer, run inline; ``SKIP LOCKED`` so rescuers
+  never block each other), then claimed like any pending head. The result
+  is the machine's rule ("a LEASED row whose lease expired is claimable"),
+  with one more step. That differs from SQLite's single statement on
+  purpose: an expired lease on a *non-head* row (after ``queue retry`` of an
+  earlier dead row) would otherwise block its key forever under the index.
+* **Owner-checked completion**: every outcome is ``UPDATE ... WHERE id AND
+  state = LEASED AND lease_owner = :owner`` (Graphile Worker's owner check),
+  so a stalled relay whose lease was rescued writes nothing.
+* **Pacing under concurrency**: a paced claim takes at most one head per
+  route, then asks the route row for permission with a conditional upsert
+  (``ON CONFLICT DO UPDATE ... WHERE next_allowed <= now RETURNING``). The
+  row lock serialises two relays; the second one re-reads the first one's
+  ``next_allowed`` and is refused, so a route never gets two claims in one
+  interval, whichever relays claim. Route rows are always written in route
+  order, and after the event rows, so claims and settles cannot deadlock.
+* **Per-key order at enqueue.** Ids come from an identity column, assigned at
+  insert but visible at commit; two producers enqueuing the same key at
+  once could commit in the other order, and a relay could send the later id
+  first. SQLite's single writer rules that out; here an enqueue takes a
+  transaction-scoped advisory lock per key (in a fixed order, so batches
+  cannot deadlock), so commit order per key is id order.
+
+Durability: every session sets ``synchronous_commit = on`` (whatever the
+server's default), so a COMMIT returned means the WAL is flushed: an alert
+we answered "queued" for survives a server crash. A server run with
+``fsync = off`` cannot keep that promise, and no client setting can fix it.
+
+Credentials: the URL, libpq's environment (``PGPASSWORD``, ``PGUSER`` ...)
+and ``PGPASSFILE`` work as for ``psql``. The password never leaves this
+module: :attr:`PostgresStore.location` and ``repr`` show the URL without it,
+and error texts are scrubbed of it. Tables are ``alertwire_*`` in the first
+schema of the ``search_path`` (``?options=-csearch_path%3Dalerting`` picks
+one), and are created or migrated on first use (or ``alertwire queue
+migrate``) under an advisory lock, so relays starting together migrate once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Final, TypeVar, cast
+
+from .._errors import ConfigurationError, OutboxError
+from .._secret import Secret
+from .machine import (
+    Claimed,
+    DeadEvent,
+    Delivered,
+    Kind,
+    MarkDead,
+    NewEvent,
+    Outcome,
+    QueueStats,
+    Reschedule,
+    State,
+    to_datetime,
+)
+
+__all__ = ["SCHEMA_VERSION", "PostgresStore", "redact_url"]
+
+logger = logging.getLogger("alertwire.outbox")
+T = TypeVar("T")
+
+SCHEMA_VERSION: Final = 1
+#: Connections per store: a relay uses one at a time; a service enqueuing from threads, more.
+POOL_MAX_SIZE: Final = 8
+#: Seconds to wait for a connection (server down, pool exhausted) before an OutboxError.
+CONNECT_TIMEOUT: Final = 10
+#: The first key of every advisory lock we take: our locks never collide with an application's.
+_LOCK_CLASS: Final = 0x61_77_6F_62  # "awob"
+#: How often a claim or settle is tried again after a lost race (unique index, deadlock).
+_RACE_RETRIES: Final = 5
+
+_LEASED = int(State.LEASED)
+
+_MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    1: (
+        """
+        CREATE TABLE alertwire_events (
+            id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            state         smallint NOT NULL DEFAULT 0,
+            kind          text     NOT NULL,
+            route         text     NOT NULL,
+            order_key     text     NOT NULL,
+            dedup_key     text,
+            base_url      text,
+            credential    text     NOT NULL,
+            body          bytea    NOT NULL,
+            created_at    double precision NOT NULL,
+            age_from      double precision NOT NULL,
+            not_before    double precision NOT NULL,
+            attempts      integer  NOT NULL DEFAULT 0,
+            lease_owner   text,
+            lease_expires double precision,
+            finished_at   double precision,
+            http_status   integer,
+            last_error    text,
+            error_body    text
+        )
+        """,
+        # Finds every key's head ("no earlier active row of my key").
+        "CREATE INDEX alertwire_events_active ON alertwire_events (order_key, id)"
+        " WHERE state IN (0, 1)",
+        # The claim scan: pending rows in id order.
+        "CREATE INDEX alertwire_events_pending ON alertwire_events (id) WHERE state = 0",
+        # Two relays can never hold two events of one key at once.
+        "CREATE UNIQUE INDEX alertwire_events_inflight ON alertwire_events (order_key)"
+        " WHERE state = 1",
+        "CREATE INDEX alertwire_events_finished ON alertwire_events (state, finished_at)"
+        " WHERE state IN (2, 3)",
+        """
+        CREATE TABLE alertwire_routes (
+            route        text PRIMARY KEY,
+            next_allowed double precision NOT NULL
+        )
+        """,
+    ),
+}
+
+_RESCUE: Final = """
+UPDATE alertwire_events SET state = 0, lease_owner = NULL, lease_expires = NULL
+WHERE id IN (
+    SELECT id FROM alertwire_events
+    WHERE state = 1 AND lease_expires <= %(now)s
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+)
+"""
+
+_HEAD_FILTER: Final = """
+    e.state = 0 AND e.not_before <= %(now)s
+    AND NOT EXISTS (
+        SELECT 1 FROM alertwire_events p
+        WHERE p.order_key = e.order_key AND p.state IN (0, 1) AND p.id < e.id
+    )
+    AND NOT EXISTS (
+        SELECT 1 FROM alertwire_events f WHERE f.order_key = e.order_key AND f.state = 1
+    )
+    AND NOT EXISTS (
+        SELECT 1 FROM alertwire_routes r
+        WHERE r.route = e.route AND r.next_allowed > %(now)s
+    )
+"""
+
+_RETURNING: Final = """
+RETURNING id, kind, route, order_key, credential, body, base_url, dedup_key,
+          created_at, age_from, attempts
+"""
+
+# Constant fragments joined at import; every value is a bound parameter.
+_CLAIM: Final = f"""
+WITH picked AS (
+    SELECT e.id FROM alertwire_events e
+    WHERE {_HEAD_FILTER}
+    ORDER BY e.id
+    LIMIT %(limit)s
+    FOR UPDATE OF e SKIP LOCKED
+)
+UPDATE alertwire_events
+SET state = 1, lease_owner = %(owner)s, lease_expires = %(lease_until)s,
+    attempts = attempts + 1
+WHERE id IN (SELECT id FROM picked)
+{_RETURNING}
+"""  # noqa: S608
+
+# Paced: lock a window of heads, keep the first of each route (up to limit), ask each
+# route's row for permission (route order), and lease only the rows whose route agreed.
+_CLAIM_PACED: Final = f"""
+WITH locked AS (
+    SELECT e.id, e.route FROM alertwire_events e
+    WHERE {_HEAD_FILTER}
+    ORDER BY e.id
+    LIMIT %(window)s
+    FOR UPDATE OF e SKIP LOCKED
+), firsts AS (
+    SELECT id, route FROM (
+        SELECT DISTINCT ON (route) id, route FROM locked ORDER BY route, id
+    ) d
+    ORDER BY id
+    LIMIT %(limit)s
+), granted AS (
+    INSERT INTO alertwire_routes AS r (route, next_allowed)
+    SELECT route, %(next_allowed)s FROM firsts ORDER BY route
+    ON CONFLICT (route) DO UPDATE SET next_allowed = excluded.next_allowed
+    WHERE r.next_allowed <= %(now)s
+    RETURNING r.route
+)
+UPDATE alertwire_events
+SET state = 1, lease_owner = %(owner)s, lease_expires = %(lease_until)s,
+    attempts = attempts + 1
+WHERE id IN (SELECT f.id FROM firsts f JOIN granted g ON g.route = f.route)
+{_RETURNING}
+"""  # noqa: S608
+
+_PAUSE: Final = """
+INSERT INTO alertwire_routes AS r (route, next_allowed) VALUES (%(route)s, %(next_allowed)s)
+ON CONFLICT (route) DO UPDATE SET next_allowed = greatest(r.next_allowed, excluded.next_allowed)
+"""
+
+_NEXT_DUE: Final = """
+SELECT min(CASE WHEN e.state = 0 THEN greatest(e.not_before, coalesce(r.next_allowed, 0))
+                ELSE e.lease_expires END)
+FROM alertwire_events e LEFT JOIN alertwire_routes r ON r.route = e.route
+WHERE e.state IN (0, 1)
+  AND NOT EXISTS (
+      SELECT 1 FROM alertwire_events p
+      WHERE p.order_key = e.order_key AND p.state IN (0, 1) AND p.id < e.id
+  )
+"""
+
+_INSERT: Final = """
+INSERT INTO alertwire_events (state, kind, route, order_key, dedup_key, base_url,
+                              credential, body, created_at, age_from, not_before)
+VALUES (0, %(kind)s, %(route)s, %(order_key)s, %(dedup_key)s, %(base_url)s,
+        %(credential)s, %(body)s, %(now)s, %(now)s, %(now)s)
+RETURNING id
+"""
+
+# Every outcome is owner-checked: a relay whose lease was rescued writes nothing.
+_DELIVER: Final = """
+UPDATE alertwire_events SET state = %(state)s, finished_at = %(at)s, http_status = %(status)s,
+       lease_owner = NULL, lease_expires = NULL, last_error = NULL, error_body = NULL
+WHERE id = %(id)s AND state = 1 AND lease_owner = %(owner)s
+RETURNING route
+"""
+
+_RESCHEDULE: Final = """
+UPDATE alertwire_events SET state = %(state)s, not_before = %(not_before)s,
+       last_error = %(error)s, http_status = %(status)s,
+       lease_owner = NULL, lease_expires = NULL
+WHERE id = %(id)s AND state = 1 AND lease_owner = %(owner)s
+RETURNING route
+"""
+
+_BURY: Final = """
+UPDATE alertwire_events SET state = %(state)s, finished_at = %(at)s, last_error = %(error)s,
+       http_status = %(status)s, error_body = %(body)s, lease_owner = NULL, lease_expires = NULL
+WHERE id = %(id)s AND state = 1 AND lease_owner = %(owner)s
+RETURNING route
+"""
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password removed (userinfo and ``password=`` parameters).
+
+    Written without parsing libpq's full grammar on purpose: whatever the URL
+    looks like, the text between ``user:`` and ``@`` and every ``password=``
+    value go, so a malformed URL cannot smuggle its password into a message.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "postgresql://?"
+    authority, slash, tail = rest.partition("/")
+    if "@" in authority:
+        userinfo, _, hosts = authority.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        authority = f"{user}:***@{hosts}" if ":" in userinfo else f"{user}@{hosts}"
+    path, qmark, query = tail.partition("?")
+    if qmark:
+        parts = [
+            "password=***" if p.lower().startswith("password=") else p for p in query.split("&")
+        ]
+        query = "&".join(parts)
+    return f"{scheme}://{authority}{slash}{path}{qmark}{query}"
+
+
+def _lock_key(order_key: str) -> int:
+    """A stable int4 per order key, for ``pg_advisory_xact_lock(class, key)``."""
+    return int.from_bytes(hashlib.sha256(order_key.encode()).digest()[:4], "big", signed=True)
+
+
+def _claimed(r: Sequence[Any]) -> Claimed:
+    return Claimed(
+        id=r[0],
+        kind=cast(Kind, r[1]),
+        route=r[2],
+        order_key=r[3],
+        credential=Secret(r[4]),
+        body=bytes(r[5]),
+        base_url=r[6],
+        dedup_key=r[7],
+        created_at=r[8],
+        age_from=r[9],
+        attempts=r[10],
+    )
+
+
+class PostgresStore:
+    """An outbox in a PostgreSQL database, shared by any number of relays and producers.
+
+    Connections come from a ``psycopg_pool.ConnectionPool`` opened on the
+    first operation (so an unreachable server fails that operation with
+    :class:`~alertwire.OutboxError`, like an unusable SQLite file).
+    Thread-safe: each operation borrows a connection for one transaction.
+    """
+
+    def __init__(self, url: str, *, pool_max_size: int = POOL_MAX_SIZE) -> None:
+        try:
+            import psycopg  # noqa: F401
+            import psycopg_pool  # noqa: F401
+        except ImportError:
+            raise ConfigurationError(
+                "a PostgreSQL outbox needs psycopg and psycopg_pool"
+                " (pip install 'alertwire[postgres]')"
+            ) from None
+        from psycopg.conninfo import conninfo_to_dict
+
+        self.location = redact_url(url)
+        try:
+            params = conninfo_to_dict(url)
+        except Exception:  # noqa: BLE001 - psycopg's message would quote the URL
+            raise ConfigurationError(
+                f"the outbox URL {self.location} is not a valid PostgreSQL URL"
+            ) from None
+        self._password = str(params.get("password") or "")
+        self._url = url
+        self._pool_max_size = pool_max_size
+        self._pool: Any = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.location!r})"
+
+    # ------------------------------------------------------------ connections
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._password, "***") if self._password else text
+
+    def _explain(self, exc: BaseException) -> str:
+        """The server's or libpq's own words (never row content), without the password."""
+        import psycopg
+
+        if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
+            text = exc.diag.message_primary
+            if exc.diag.sqlstate:
+                text = f"{text} (SQLSTATE {exc.diag.sqlstate})"
+        else:
+            text = str(exc).strip() or type(exc).__name__
+        return self._scrub(" ".join(text.split()))
+
+    def _get_pool(self) -> Any:
+        if self._pool is not None:
+            return self._pool
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        with self._lock:
+            if self._closed:
+                raise OutboxError(f"the outbox {self.location} is closed")
+            if self._pool is None:
+                kwargs: dict[str, Any] = {"autocommit": True}
+                if "connect_timeout" not in self._url:
+                    kwargs["connect_timeout"] = CONNECT_TIMEOUT
+                # One plain connection first: a wrong password or an unreachable server
+                # fails here with libpq's own words, not a pool timeout ten seconds later.
+                try:
+                    with psycopg.connect(self._url, **kwargs) as first:
+                        self._configure(first)
+                        self._migrate(first)
+                except OutboxError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - mapped, password scrubbed
+                    raise OutboxError(
+                        f"cannot open the outbox {self.location}: {self._explain(exc)}"
+                    ) from None
+                pool = ConnectionPool(
+                    self._url,
+                    min_size=1,
+                    max_size=self._pool_max_size,
+                    kwargs=kwargs,
+                    configure=self._configure,
+                    timeout=CONNECT_TIMEOUT,
+                    name="alertwire-outbox",
+                    open=False,
+                )
+                pool.open(wait=False)
+                self._pool = pool
+        return self._pool
+
+    @staticmethod
+    def _configure(conn: Any) -> None:
+        # Durable commits whatever the server default (see the module docstring).
+        conn.execute("SET synchronous_commit = on")
+
+    def _migrate(self, conn: Any) -> int:
+        """Create or upgrade the tables, once, under an advisory lock; returns the version."""
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%(c)s, 0)", {"c": _LOCK_CLASS})
+            conn.execute("CREATE TABLE IF NOT EXISTS alertwire_schema (version integer NOT NULL)")
+            row = conn.execute("SELECT max(version) FROM alertwire_schema").fetchone()
+            version = 0 if row is None or row[0] is None else int(row[0])
+            if version > SCHEMA_VERSION:
+                raise OutboxError(
+                    f"the outbox {self.location} has schema version {version}, newer than"
+                    f" this alertwire understands ({SCHEMA_VERSION}): upgrade alertwire"
+                )
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step]:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO alertwire_schema (version) VALUES (%(v)s)", {"v": step})
+                logger.info("event=outbox_migrated outbox=%s version=%d", self.location, step)
+        return SCHEMA_VERSION
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema now (``alertwire queue migrate``); idempotent."""
+        pool = self._get_pool()
+        try:
+            with pool.connection() as conn:
+                return self._migrate(conn)
+        except OutboxError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - mapped to OutboxError, password scrubbed
+            raise OutboxError(
+                f"cannot migrate the outbox {self.location}: {self._explain(exc)}"
+            ) from None
+
+    @contextlib.contextmanager
+    def _tx(self, doing: str) -> Iterator[Any]:
+        """One explicit transaction on a pooled connection; errors as OutboxError."""
+        import psycopg
+
+        pool = self._get_pool()
+        try:
+            with pool.connection() as conn, conn.transaction():
+                yield conn
+        except (psycopg.Error, OSError) as exc:
+            if isinstance(exc, psycopg.errors.UniqueViolation | psycopg.errors.DeadlockDetected):
+                raise  # a lost race: the caller tries again
+            raise OutboxError(
+                f"cannot {doing} in the outbox {self.location}: {self._explain(exc)}"
+            ) from None
+
+    def _raced(self, doing: str, attempt: Callable[[], T]) -> T:
+        """Run ``attempt`` again after a lost race (unique index hit, deadlock victim)."""
+        import psycopg
+
+        for tries in range(1, _RACE_RETRIES + 1):
+            try:
+                return attempt()
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as exc:
+                if tries == _RACE_RETRIES:
+                    raise OutboxError(
+                        f"cannot {doing} in the outbox {self.location}: {self._explain(exc)}"
+                    ) from None
+                logger.debug("outbox race on %s (%s); trying again", doing, type(exc).__name__)
+                time.sleep(0.002 * tries)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+            self._closed = True
+        if pool is not None:
+            pool.close()
+
+    # ------------------------------------------------------------ operations
+
+    def enqueue_many(self, events: Sequence[NewEvent], *, now: float) -> list[int]:
+        if not events:
+            return []
+        what = "store the event" if len(events) == 1 else f"store {len(events)} events"
+        try:
+            with self._tx(what) as conn, conn.cursor() as cur:
+                for key in sorted({_lock_key(e.order_key) for e in events}):
+                    cur.execute(
+                        "SELECT pg_advisory_xact_lock(%(c)s, %(k)s)", {"c": _LOCK_CLASS, "k": key}
+                    )
+                cur.executemany(
+                    _INSERT,
+                    [
+                        {
+                            "kind": e.kind,
+                            "route": e.route,
+                            "order_key": e.order_key,
+                            "dedup_key": e.dedup_key,
+                            "base_url": e.base_url,
+                            "credential": e.credential.reveal(),
+                            "body": e.body,
+                            "now": now,
+                        }
+                        for e in events
+                    ],
+                    returning=True,
+                )
+                ids: list[int] = []
+                while True:
+                    row = cur.fetchone()
+                    assert row is not None
+                    ids.append(int(row[0]))
+                    if not cur.nextset():
+                        break
+        except OutboxError as exc:
+            raise OutboxError(f"{exc}; NOT queued") from None
+        except Exception as exc:  # noqa: BLE001 - never let a failed enqueue look like success
+            raise OutboxError(
+                f"cannot {what} in the outbox {self.location}: {self._explain(exc)}; NOT queued"
+            ) from None
+        return ids
+
+    def claim(
+        self, *, owner: str, now: float, lease_until: float, limit: int, pace_interval: float
+    ) -> list[Claimed]:
+        params = {"owner": owner, "now": now, "lease_until": lease_until, "limit": limit}
+        if pace_interval > 0:
+            sql = _CLAIM_PACED
+            params["window"] = max(limit * 8, 64)
+            params["next_allowed"] = now + pace_interval
+        else:
+            sql = _CLAIM
+
+        def attempt() -> list[Claimed]:
+            with self._tx("claim events") as conn:
+                conn.execute(_RESCUE, {"now": now})
+                return [_claimed(r) for r in conn.execute(sql, params).fetchall()]
+
+        claimed = self._raced("claim events", attempt)
+        claimed.sort(key=lambda c: c.id)
+        return claimed
+
+    def settle(self, outcomes: Sequence[Outcome], *, owner: str) -> list[bool]:
+        def attempt() -> list[bool]:
+            applied: list[bool] = []
+            pauses: dict[str, float] = {}
+            with self._tx("record delivery outcomes") as conn:
+                for o in outcomes:
+                    values: dict[str, Any]
+                    if isinstance(o, Delivered):
+                        sql, values = _DELIVER, {"state": int(State.DELIVERED), "at": o.at}
+                        values["status"] = o.http_status
+                    elif isinstance(o, Reschedule):
+                        sql, values = _RESCHEDULE, {"state": int(State.PENDING)}
+                        values.update(not_before=o.not_before, error=o.error, status=o.http_status)
+                    elif isinstance(o, MarkDead):
+                        sql, values = _BURY, {"state": int(State.DEAD), "at": o.at}
+                        values.update(error=o.error, status=o.http_status, body=o.body)
+                    else:  # pragma: no cover - the Outcome union is closed
+                        raise TypeError(f"unknown outcome {type(o).__name__}")
+                    values.update(id=o.id, owner=owner)
+                    row = conn.execute(sql, values).fetchone()
+                    applied.append(row is not None)
+                    paused = isinstance(o, Reschedule) and o.pause_route_until is not None
+                    if row is not None and paused:
+                        route = str(row[0])
+                        until = cast(Reschedule, o).pause_route_until or 0.0
+                        pauses[route] = max(pauses.get(route, 0.0), until)
+                # Route rows last and in order: no lock cycle with a concurrent claim.
+                for route in sorted(pauses):
+                    conn.execute(_PAUSE, {"route": route, "next_allowed": pauses[route]})
+            return applied
+
+        return self._raced("record delivery outcomes", attempt)
+
+    def _read(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
+        with self._tx("read") as conn:
+            return list(conn.execute(sql, params or {}).fetchall())
+
+    def next_due(self, *, now: float) -> float | None:
+        row = self._read(_NEXT_DUE)
+        return None if not row or row[0][0] is None else float(row[0][0])
+
+    def stats(self) -> QueueStats:
+        counts = dict.fromkeys(State, 0)
+        with self._tx("read") as conn:
+            for state, count in conn.execute(
+                "SELECT state, count(*) FROM alertwire_events GROUP BY state"
+            ):
+                counts[State(state)] = int(count)
+            oldest = conn.execute(
+                "SELECT min(created_at) FROM alertwire_events WHERE state IN (0, 1)"
+            ).fetchone()
+        return QueueStats(
+            pending=counts[State.PENDING],
+            leased=counts[State.LEASED],
+            delivered=counts[State.DELIVERED],
+            dead=counts[State.DEAD],
+            oldest_pending_at=to_datetime(None if oldest is None else oldest[0]),
+        )
+
+    def list_dead(self, *, limit: int | None = None) -> list[DeadEvent]:
+        rows = self._read(
+            "SELECT id, kind, dedup_key, created_at, finished_at, attempts, last_error,"
+            " http_status FROM alertwire_events WHERE state = %(state)s ORDER BY id"
+            " LIMIT %(limit)s",
+            {"state": int(State.DEAD), "limit": limit},
+        )
+        return [
+            DeadEvent(
+                id=r[0],
+                kind=r[1],
+                dedup_key=r[2],
+                created_at=cast("Any", to_datetime(r[3])),
+                dead_at=to_datetime(r[4]),
+                attempts=r[5],
+                error=r[6] or "",
+                http_status=r[7],
+            )
+            for r in rows
+        ]
+
+    def retry_dead(self, ids: Sequence[int] | None, *, now: float) -> int:
+        sql = (
+            "UPDATE alertwire_events SET state = %(pending)s, attempts = 0, not_before = %(now)s,"
+            " age_from = %(now)s, finished_at = NULL WHERE state = %(dead)s"
+        )
+        params: dict[str, Any] = {
+            "pending": int(State.PENDING),
+            "dead": int(State.DEAD),
+            "now": now,
+        }
+        if ids is not None:
+            sql += " AND id = ANY(%(ids)s)"
+            params["ids"] = list(ids)
+        with self._tx("retry dead events") as conn:
+            return int(conn.execute(sql, params).rowcount)
+
+    def purge_delivered(self, *, before: float) -> int:
+        with self._tx("purge delivered events") as conn:
+            cur = conn.execute(
+                "DELETE FROM alertwire_events WHERE state = %(state)s AND finished_at < %(before)s",
+                {"state": int(State.DELIVERED), "before": before},
+            )
+            return int(cur.rowcount)
