@@ -387,3 +387,37 @@ def test_content_type_is_not_required(alertwire_sandbox: Sandbox) -> None:
         alertwire_sandbox.url + "/v2/enqueue", trigger(), headers={"Content-Type": "text/plain"}
     )
     assert answer.status == 202
+
+
+@pytest.mark.parametrize("path", ["/v2/enqueue", "/data/v2/alerts"])
+def test_broken_chunked_body_is_a_400_not_a_5xx(alertwire_sandbox: Sandbox, path: str) -> None:
+    parts = urlsplit(alertwire_sandbox.url)
+    assert parts.hostname is not None and parts.port is not None
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer abcdefghijkl\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n".encode()
+            + b'5\r\n{"a":\r\nZZ\r\nnot a chunk\r\n'
+        )
+        received = sock.recv(4096)
+    assert re.match(rb"HTTP/1\.[01] 400 ", received), received[:100]
+    assert alertwire_sandbox.events() == []
+
+
+@pytest.mark.parametrize("path", ["/v2/enqueue", "/data/v2/alerts"])
+def test_body_cut_off_midway_is_not_kept_and_the_server_carries_on(
+    alertwire_sandbox: Sandbox, path: str
+) -> None:
+    parts = urlsplit(alertwire_sandbox.url)
+    assert parts.hostname is not None and parts.port is not None
+    for framing in (
+        b"Content-Length: 500\r\n\r\n{",
+        b'Transfer-Encoding: chunked\r\n\r\n5\r\n{"a":',
+    ):
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+            sock.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer abcdefghijkl\r\n".encode()
+                + framing
+            )
+    assert post(alertwire_sandbox.url + "/v2/enqueue", trigger()).status == 202
+    assert len(alertwire_sandbox.events()) == 1

@@ -15,14 +15,24 @@ is answered as unrecognized, like malformed JSON.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Final
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .. import _json
 from ..models.limits import EVENT_MAX_BYTES
 
-__all__ = ["DRAIN_MAX", "MAX_DEPTH", "NotAnObject", "Unparseable", "parse_object", "read_capped"]
+__all__ = [
+    "DRAIN_MAX",
+    "MAX_DEPTH",
+    "BrokenBody",
+    "NotAnObject",
+    "Unparseable",
+    "parse_object",
+    "read_capped",
+]
 
 #: Containers deeper than this are refused (a top-level object is depth 1).
 MAX_DEPTH: Final = 64
@@ -39,13 +49,25 @@ class NotAnObject(ValueError):
     """Valid JSON, but the top level is not an object."""
 
 
+class BrokenBody(ValueError):
+    """The body itself did not arrive intact: bad chunked encoding, a connection lost mid-body."""
+
+
 async def read_capped(request: web.Request, cap: int = EVENT_MAX_BYTES) -> tuple[bytes, int]:
     """The body, at most ``cap + 1`` bytes of it, and the size the client declared or sent.
 
     The second value is what the size rule is checked against: the declared
     ``Content-Length`` when it is larger than what was read, so a 10 MB body
-    is refused without reading 10 MB.
+    is refused without reading 10 MB. A body that breaks off raises
+    :class:`BrokenBody` (a client's fault, answered 400, never a 5xx).
     """
+    try:
+        return await _read_capped(request, cap)
+    except (HttpProcessingError, ConnectionError, asyncio.IncompleteReadError) as exc:
+        raise BrokenBody(type(exc).__name__) from exc
+
+
+async def _read_capped(request: web.Request, cap: int) -> tuple[bytes, int]:
     declared = request.content_length
     if declared is not None and declared > cap:
         return b"", declared

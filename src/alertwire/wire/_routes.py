@@ -44,7 +44,7 @@ from ..models.pagerduty_rules import (
 )
 from ..protocol.pagerduty import ALERT_PATH, CHANGE_PATH, new_dedup_key
 from . import _answers
-from ._body import NotAnObject, Unparseable, parse_object, read_capped
+from ._body import BrokenBody, NotAnObject, Unparseable, parse_object, read_capped
 from ._sink import (
     IncomingBigPanda,
     IncomingPagerDuty,
@@ -108,7 +108,10 @@ class _Handlers:
         return await self._pagerduty(request, "change")
 
     async def _pagerduty(self, request: web.Request, kind: PagerDutyKind) -> web.StreamResponse:
-        raw, size = await read_capped(request)
+        try:
+            raw, size = await read_capped(request)
+        except BrokenBody:
+            return _closing(_answers.unrecognized_object())
         too_large = check_event_size(size)
         if too_large:
             return _closing(_answers.invalid_event(too_large))
@@ -176,7 +179,10 @@ class _Handlers:
                     "an 'Authorization: Bearer <token>' header with a non-empty token is required"
                 )
             )
-        raw, size = await read_capped(request)
+        try:
+            raw, size = await read_capped(request)
+        except BrokenBody:
+            return _closing(_answers.bigpanda_unrecognized())
         too_large = check_event_size(size)
         if too_large:
             return _closing(_answers.bigpanda_invalid(too_large))
