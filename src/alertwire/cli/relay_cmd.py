@@ -17,6 +17,7 @@ from typing import Any
 from .._config import ENV_BIGPANDA_URL, ENV_OUTBOX, ENV_PAGERDUTY_URL, ENV_REGION
 from .._errors import ConfigurationError
 from . import _exit
+from ._ingest_options import add_ingest_options, ingest_config
 from ._options import add_command
 
 __all__ = ["register"]
@@ -140,6 +141,7 @@ def register(subparsers: Any) -> None:
         help="serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)",
     )
     parser.add_argument("--quiet", action="store_true", help="log warnings and errors only")
+    add_ingest_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -163,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
     from ..outbox.relay import Relay
 
     _setup_logging(args.quiet)
+    listen = ingest_config(args)
     if args.ca_file is not None and not os.path.isfile(args.ca_file):
         raise ConfigurationError(f"--ca-file {args.ca_file!r} is not a readable file")
     outbox = Outbox.open(args.outbox)
@@ -187,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
         region=(args.region or _config.optional_env(_config.ENV_REGION) or "us").lower(),
         verify=args.ca_file if args.ca_file is not None else True,
         metrics=metrics,
+        listen=listen,
     )
     try:
         asyncio.run(relay.run_async(drain=args.drain, handle_signals=True))

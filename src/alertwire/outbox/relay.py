@@ -118,6 +118,7 @@ class Relay:
         http_client: Any = None,
         metrics: OutboxMetrics | None = None,
         owner: str | None = None,
+        listen: Any = None,
     ) -> None:
         if isinstance(outbox, Outbox):
             store = outbox.store
@@ -163,6 +164,18 @@ class Relay:
             if bigpanda_url
             else bp_protocol.base_url_for_region(region)
         )
+        # Issue 9: ``listen`` ("HOST:PORT" or an alertwire.ingest.IngestConfig) also serves
+        # the ingest endpoint (PagerDuty/BigPanda routes, /healthz, /metrics) on this loop.
+        self.listen: Any = None
+        if listen is not None:
+            from ..ingest import IngestConfig
+
+            self.listen = IngestConfig.coerce(listen)
+            self.listen.check()
+            if metrics is None:
+                metrics = OutboxMetrics(store)
+        self.ingest: Any = None
+        self.listening = threading.Event()
         self.metrics = metrics
         self._verify = verify
         self._http_client = http_client
@@ -234,11 +247,22 @@ class Relay:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._loop.add_signal_handler(sig, self.request_stop)
         _log("relay_started", owner=self.machine.owner, concurrency=self.concurrency)
+        ingest = None
+        if self.listen is not None:
+            from ..ingest import IngestServer
+
+            ingest = IngestServer(
+                self.store, self.listen, metrics=self.metrics, on_stored=self._wake.set
+            )
 
         async def call(fn: Callable[..., T], *args: Any) -> T:
             return await self._loop.run_in_executor(db, functools.partial(fn, *args))  # type: ignore[union-attr]
 
         try:
+            if ingest is not None:
+                await ingest.start()
+                self.ingest = ingest
+                self.listening.set()
             while True:
                 await self._flush(call)
                 if self._stopping:
@@ -271,6 +295,8 @@ class Relay:
                         functools.partial(self.machine.next_wait, ceiling=self.poll_interval)
                     )
                 await self._sleep(wait if wait is None or wait > 0 else 0.001)
+            if ingest is not None:  # refuse new connections, answer those in flight
+                await ingest.stop()
             if inflight:
                 _log("stopping", in_flight=len(inflight))
                 await asyncio.gather(*inflight)
@@ -279,6 +305,9 @@ class Relay:
             if handle_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     self._loop.remove_signal_handler(sig)
+            if ingest is not None:
+                await ingest.stop()
+            self.listening.set()
             await transport.aclose()
             db.shutdown(wait=True)
             self._loop = None

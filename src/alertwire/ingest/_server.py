@@ -1,0 +1,303 @@
+"""The ingest server: the wire routes on the outbox sink, plus ``/healthz`` and ``/metrics``.
+
+It runs on the relay's own event loop (``Relay(..., listen=...)``,
+``alertwire relay --listen``), so one process accepts and delivers.
+
+Security decisions:
+
+* loopback by default; any other address needs TLS (``tls=True``, the
+  sandbox's throwaway CA, or a certificate and key): keys travel in request
+  bodies and tokens in headers, and must never cross a network in clear;
+* allow-lists (:mod:`._allow`) answer 403 to any other routing key or token,
+  so a reachable relay is not an open forwarder; on a non-loopback address
+  without them a warning is logged;
+* no access log (paths may carry ``?access_token=``), metric labels are
+  destination and reason words only, and answers never echo a credential.
+
+Stopping (:meth:`IngestServer.stop`): the listening socket closes first (new
+connections are refused), requests in flight are answered (their commits
+finish), then the writer thread stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from aiohttp import web
+
+from .. import _json
+from .._errors import ConfigurationError
+from ..outbox import Outbox
+from ..outbox.machine import Store
+from ..outbox.metrics import OutboxMetrics
+from ..protocol._http import is_loopback_host
+from ..wire import BIGPANDA_PATH, WIRE_PATHS, add_wire_routes
+from ..wire._answers import retry_after_value
+from ._allow import Allowlist
+from ._commit import DEFAULT_MAX_BATCH, GroupCommitter
+from ._health import WriteProbe
+from ._sink import UNAVAILABLE_RETRY_AFTER, OutboxSink
+
+__all__ = ["DEFAULT_LISTEN_PORT", "IngestConfig", "IngestServer", "parse_listen"]
+
+logger = logging.getLogger("alertwire.ingest")
+
+DEFAULT_LISTEN_PORT: Final = 8765
+#: How long a stop waits for requests in flight (each waits for at most one commit).
+SHUTDOWN_TIMEOUT: Final = 10.0
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_REFUSAL_REASONS: Final = {
+    400: "invalid",
+    401: "unauthorized",
+    403: "forbidden",
+    413: "too_large",
+    429: "throttled",
+    503: "unavailable",
+}
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8765`` for IPv6) -> ``(host, port)``."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigurationError(f"listen address must be HOST:PORT, got {text!r:.80}")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestConfig:
+    """Where and how the ingest endpoint listens.
+
+    ``tls`` serves https with a throwaway CA written to ``tls_ca_file`` (or a
+    temporary file); ``tls_cert`` + ``tls_key`` serve a real certificate.
+    ``commit_delay`` (seconds) holds each group commit open to collect more
+    events; 0 (the default) commits whatever is waiting at once.
+    ``announce`` is called with the URL (and CA file) once listening.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_LISTEN_PORT
+    tls: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca_file: str | None = None
+    allow_routing_keys: Allowlist | None = None
+    allow_bigpanda_tokens: Allowlist | None = None
+    commit_delay: float = 0.0
+    max_batch: int = DEFAULT_MAX_BATCH
+    announce: Callable[[str, str | None], None] | None = None
+
+    @classmethod
+    def coerce(cls, listen: IngestConfig | str | tuple[str, int]) -> IngestConfig:
+        if isinstance(listen, IngestConfig):
+            return listen
+        host, port = parse_listen(listen) if isinstance(listen, str) else listen
+        return cls(host=host, port=port)
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls or self.tls_cert is not None
+
+    def check(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigurationError("--tls-cert and --tls-key go together")
+        if self.tls and self.tls_cert is not None:
+            raise ConfigurationError("--tls (a throwaway CA) and --tls-cert are alternatives")
+        if not 0 <= self.port <= 65535:
+            raise ConfigurationError(f"port must be between 0 and 65535, got {self.port}")
+        if not is_loopback_host(self.host) and not self.uses_tls:
+            raise ConfigurationError(
+                f"refusing to listen on {self.host!r:.60}, which is not a loopback address,"
+                " without TLS: routing keys and tokens would cross the network in clear."
+                " Add --tls (or --tls-cert/--tls-key), and an allow-list"
+                " (--allow-routing-keys) so the relay is not an open forwarder"
+            )
+
+
+class IngestServer:
+    """``await start()``; ``url``, ``ca_file``; ``await stop()``. Runs on the caller's loop."""
+
+    def __init__(
+        self,
+        outbox: Outbox | Store,
+        config: IngestConfig,
+        *,
+        metrics: OutboxMetrics | None = None,
+        on_stored: Callable[[], None] | None = None,
+    ) -> None:
+        config.check()
+        self.config = config
+        self.outbox = outbox if isinstance(outbox, Outbox) else Outbox(store=outbox)
+        self.metrics = metrics if metrics is not None else OutboxMetrics(self.outbox.store)
+        self.committer = GroupCommitter(
+            self.outbox.put, max_batch=config.max_batch, delay=config.commit_delay
+        )
+        self.sink = OutboxSink(
+            self.outbox,
+            allow_routing_keys=config.allow_routing_keys,
+            allow_bigpanda_tokens=config.allow_bigpanda_tokens,
+            metrics=self.metrics,
+            committer=self.committer,
+            on_stored=on_stored,
+        )
+        self._probe = WriteProbe(self.outbox.store)
+        self._runner: web.AppRunner | None = None
+        self._temp_dir: Path | None = None
+        self._ca_file: Path | None = None
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("the ingest server is not running")
+        scheme = "https" if self.config.uses_tls else "http"
+        host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
+        return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def ca_file(self) -> str | None:
+        """With ``tls=True``: the throwaway CA certificate clients should trust."""
+        return None if self._ca_file is None else str(self._ca_file)
+
+    # ------------------------------------------------------------ the application
+
+    def build_app(self) -> web.Application:
+        metrics = self.metrics
+
+        @web.middleware
+        async def count_refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if request.path not in WIRE_PATHS:
+                return await handler(request)
+            destination = "bigpanda" if request.path == BIGPANDA_PATH else "pagerduty"
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:  # 405 for a GET on a wire path
+                metrics.refused.labels(destination, "method").inc()
+                raise exc
+            if response.status >= 400:
+                reason = _REFUSAL_REASONS.get(response.status, str(response.status))
+                metrics.refused.labels(destination, reason).inc()
+            return response
+
+        app = web.Application(middlewares=[count_refusals])
+        add_wire_routes(app, self.sink)
+        app.add_routes([web.get("/healthz", self._healthz), web.get("/metrics", self._metrics)])
+        return app
+
+    async def health(self) -> str | None:
+        """``None`` when the outbox takes writes, else why not."""
+        reason = await self.committer.call(self._probe.probe)
+        if reason is None and self.sink.last_failure is not None:
+            # The probe wrote, so the fault is gone; the next commit will confirm.
+            self.sink.last_failure = None
+        return reason
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        try:
+            reason = await self.health()
+        except RuntimeError:  # the writer thread is gone: shutting down
+            reason = "the relay is shutting down"
+        if reason is None:
+            return web.json_response({"status": "ok"}, dumps=_dumps)
+        return web.json_response(
+            {"status": "unavailable", "reason": f"the outbox cannot store events: {reason}"},
+            status=503,
+            headers={"Retry-After": retry_after_value(UNAVAILABLE_RETRY_AFTER)},
+            dumps=_dumps,
+        )
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        # The queue gauges read the store: off the event loop.
+        data = await asyncio.get_running_loop().run_in_executor(None, self.metrics.exposition)
+        response = web.Response(body=data)
+        response.headers["Content-Type"] = self.metrics.content_type
+        return response
+
+    # ------------------------------------------------------------ life cycle
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        config = self.config
+        if config.tls:
+            from ..sandbox._tls import make_server_tls
+
+            made = make_server_tls(config.host, config.tls_ca_file)
+            self._temp_dir, self._ca_file = made.temp_dir, made.ca_file
+            return made.context
+        if config.tls_cert is not None and config.tls_key is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            try:
+                context.load_cert_chain(config.tls_cert, config.tls_key)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigurationError(
+                    f"cannot load --tls-cert/--tls-key: {getattr(exc, 'strerror', None) or exc}"
+                ) from None
+            return context
+        return None
+
+    async def start(self) -> None:
+        config = self.config
+        if (
+            not is_loopback_host(config.host)
+            and config.allow_routing_keys is None
+            and config.allow_bigpanda_tokens is None
+        ):
+            logger.warning(
+                "event=open_forwarder host=%s: no allow-list; anyone who reaches this"
+                " address can send through this relay",
+                config.host,
+            )
+        context = self._ssl_context()
+        self.committer.start()
+        runner = web.AppRunner(self.build_app(), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+        await runner.setup()
+        site = web.TCPSite(
+            runner, config.host, config.port, ssl_context=context, reuse_address=True
+        )
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            await self.committer.close()
+            self._cleanup_tls()
+            raise ConfigurationError(
+                f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}"
+            ) from exc
+        self._runner = runner
+        sockets: list[socket.socket] = list(getattr(site._server, "sockets", None) or [])
+        self.port = int(sockets[0].getsockname()[1]) if sockets else config.port
+        logger.info("event=ingest_listening url=%s", self.url)
+        if config.announce is not None:
+            config.announce(self.url, self.ca_file)
+
+    async def stop(self) -> None:
+        """Refuse new connections, answer requests in flight, commit, stop the writer."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+            await self.committer.close()
+            self._probe.close()
+            logger.info(
+                "event=ingest_stopped stored=%d commits=%d",
+                self.committer.rows,
+                self.committer.commits,
+            )
+        self._cleanup_tls()
+
+    def _cleanup_tls(self) -> None:
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
+
+def _dumps(value: Any) -> str:
+    return _json.dumps(value).decode("utf-8")
