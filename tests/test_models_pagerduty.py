@@ -433,3 +433,15 @@ def test_several_problems_reported_together() -> None:
         TriggerAlert("x", source=" ", dedup_key="k" * 300, images=["https://ok/"])
     fields = {f for f, _ in info.value.problems}
     assert {"source", "dedup_key"} <= fields
+
+
+@pytest.mark.parametrize("when", [datetime.min, datetime.max])
+def test_naive_datetimes_at_calendar_edges(when: datetime) -> None:
+    """Local time at year 1 / 9999 may not exist: a ValidationError, never a bare ValueError."""
+    try:
+        event = TriggerAlert("x", timestamp=when)
+    except ValidationError as exc:
+        assert exc.field == "timestamp"
+    else:
+        assert event.timestamp is not None
+        assert datetime.fromisoformat(event.timestamp).tzinfo is not None

@@ -127,7 +127,13 @@ def _timestamp(value: object) -> str | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return format_iso8601(value)
+        try:
+            return format_iso8601(value)
+        except (ValueError, OverflowError):
+            # A naive datetime at the edge of the calendar (year 1, year 9999) has no local time.
+            raise ValidationError(
+                "timestamp", f"is out of range for a local time: {value!r:.60}"
+            ) from None
     if isinstance(value, str):
         try:
             parse_iso8601(value)
