@@ -36,6 +36,7 @@ from .._secret import redact
 from ..models.results import EventResult
 from ._clients import Clients, Destination
 from ._output import Output, Preview
+from ._queue import enqueue_jobs, wants_queue
 
 __all__ = ["Job", "Outcome", "dispatch"]
 
@@ -86,6 +87,8 @@ def dispatch(
     clients.prepare(job.destination for job in jobs)
     if dry_run:
         return [_preview(job, clients) for job in jobs]
+    if wants_queue(clients):
+        return enqueue_jobs(jobs, clients)
     if len(jobs) == 1:
         return [_send(jobs[0], clients)]
     return _send_all(jobs, clients, output, concurrency)

@@ -182,6 +182,18 @@ def add_delivery_options(
         metavar="PATH",
         help="trust this CA bundle for TLS (a private CA, such as `alertwire sandbox --tls`)",
     )
+    delivery.add_argument(
+        "--queue",
+        action="store_true",
+        help="store in the durable outbox and return at once (printing the dedup key);"
+        " `alertwire relay` delivers it",
+    )
+    delivery.add_argument(
+        "--outbox",
+        metavar="PATH|URL",
+        help="the outbox for --queue (default $ALERTWIRE_OUTBOX, else"
+        " ~/.local/state/alertwire/outbox.sqlite3)",
+    )
 
     if pagerduty:
         pd = parser.add_argument_group(

@@ -140,15 +140,19 @@ def _send(args: argparse.Namespace) -> int:
         clients.close()
 
     codes = [exit_code(o) for o in outcomes.values()]
+    # --queue: stored in the outbox, not yet delivered (the relay does that).
+    queued = sum(isinstance(o, EventResult) and o.status == "queued" for o in outcomes.values())
     summary = {
         "events": len(jobs) + invalid,
-        "delivered": sum(isinstance(o, EventResult) for o in outcomes.values()),
+        "delivered": sum(isinstance(o, EventResult) for o in outcomes.values()) - queued,
         "previewed": sum(isinstance(o, Preview) for o in outcomes.values()),
         "invalid": codes.count(_exit.BAD_INPUT),
         "rejected": codes.count(_exit.REJECTED),
         "retries_exhausted": codes.count(_exit.RETRIES_EXHAUSTED),
         "not_sent": len(jobs) if held_back else 0,
     }
+    if getattr(args, "queue", False):
+        summary["queued"] = queued
     worst = max(codes, default=_exit.OK)
 
     if output.json:
@@ -173,16 +177,17 @@ def _send(args: argparse.Namespace) -> int:
 
 def _summary_text(summary: dict[str, int]) -> str:
     parts = [
-        f"{summary[name]} {label}"
+        f"{summary.get(name, 0)} {label}"
         for name, label in (
             ("delivered", "delivered"),
+            ("queued", "queued in the outbox"),
             ("previewed", "valid (dry run, nothing sent)"),
             ("invalid", "invalid"),
             ("rejected", "rejected"),
             ("retries_exhausted", "failed after retries"),
             ("not_sent", "not sent"),
         )
-        if summary[name] or name == "delivered"
+        if summary.get(name) or name == "delivered"
     ]
     events = summary["events"]
     return f"{events} event{'s' if events != 1 else ''}: {', '.join(parts)}"

@@ -177,13 +177,16 @@ def _writable(path: Path) -> bool:
     return all(os.access(p, os.W_OK) for p in (path, path.parent) if p.exists())
 
 
-def _explain(exc: sqlite3.Error, path: Path) -> str:
-    """What went wrong, in words an operator can act on (never row content)."""
+def _explain(exc: sqlite3.Error, path: Path | None = None) -> str:
+    """What went wrong, in words an operator can act on (never row content).
+
+    ``path`` lets a CANTOPEN be named as read-only when the file or its
+    directory cannot be written (an immutable file, a read-only mount)."""
     name = getattr(exc, "sqlite_errorname", "") or ""
     if name.startswith("SQLITE_FULL"):
         return "the disk (or the database size limit) is full"
     if name.startswith("SQLITE_READONLY") or (
-        name.startswith("SQLITE_CANTOPEN") and not _writable(path)
+        name.startswith("SQLITE_CANTOPEN") and path is not None and not _writable(path)
     ):
         return "the file or its directory is read-only"
     if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):

@@ -1,0 +1,89 @@
+"""``--queue``: store validated events in the outbox instead of sending them now.
+
+Called from the one dispatch step every sending command ends in, so every
+command has it. All the run's events go into the outbox in ONE transaction
+(``send --queue FILE`` is one fsync, all or nothing), and each outcome is an
+:class:`~alertwire.EventResult` with ``status="queued"``, the outbox id in
+``message`` and the dedup key (assigned now for a keyless trigger) so the
+caller can acknowledge or resolve it later. ``http_status`` is 0: no HTTP
+exchange happened yet; ``alertwire relay`` does that.
+
+The destination URL is stored with the event only when this command was
+told one (``--pagerduty-url`` / ``--region`` or their variables); otherwise
+the relay's own setting decides. An outbox that cannot store (disk full,
+read-only) raises :class:`~alertwire.OutboxError`: exit code 2, nothing queued.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from .. import _config
+from .._errors import AlertwireError, ValidationError
+from ..models.results import EventResult
+
+__all__ = ["enqueue_jobs", "wants_queue"]
+
+
+def _args(clients: Any) -> argparse.Namespace:
+    """The parsed options the run's :class:`~alertwire.cli._clients.Clients` was made from."""
+    args: argparse.Namespace = clients._args
+    return args
+
+
+def wants_queue(clients: Any) -> bool:
+    """Whether this run stores (``--queue``) rather than sends."""
+    return bool(getattr(_args(clients), "queue", False))
+
+
+def _explicit_url(args: argparse.Namespace, destination: str, client: Any) -> str | None:
+    if destination == "pagerduty":
+        url = getattr(args, "pagerduty_url", None) or _config.optional_env(
+            _config.ENV_PAGERDUTY_URL
+        )
+    else:
+        url = getattr(args, "bigpanda_url", None) or _config.optional_env(_config.ENV_BIGPANDA_URL)
+    region = getattr(args, "region", None) or _config.optional_env(_config.ENV_REGION)
+    return str(client.base_url) if (url or region) else None
+
+
+def enqueue_jobs(jobs: Sequence[Any], clients: Any) -> list[Any]:
+    """One outcome per job: a queued result, or the ValidationError that kept it out."""
+    args = _args(clients)
+    from ..outbox import Outbox
+    from ..outbox.machine import NewEvent
+
+    outcomes: list[Any] = [None] * len(jobs)
+    rows: list[NewEvent] = []
+    slots: list[int] = []
+    for index, job in enumerate(jobs):
+        client = clients.get(job.destination)
+        url = _explicit_url(args, job.destination, client)
+        try:
+            if job.destination == "pagerduty":
+                row = Outbox.prepare_pagerduty(
+                    job.event, routing_key=client.routing_key, base_url=url
+                )
+            else:
+                row = Outbox.prepare_bigpanda(
+                    job.event, token=client.token, app_key=client.app_key, base_url=url
+                )
+        except ValidationError as exc:
+            outcomes[index] = exc
+            continue
+        rows.append(row)
+        slots.append(index)
+    if rows:
+        with Outbox.open(getattr(args, "outbox", None)) as outbox:
+            queued = outbox.put(rows)
+        for index, item in zip(slots, queued, strict=True):
+            outcomes[index] = EventResult(
+                status="queued",
+                message=f"queued in the outbox as event {item.id}",
+                dedup_key=item.dedup_key,
+                http_status=0,
+            )
+    assert all(isinstance(o, (EventResult, AlertwireError)) for o in outcomes)
+    return outcomes

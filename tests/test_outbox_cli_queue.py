@@ -1,0 +1,131 @@
+"""``--queue`` on the sending commands: store, print the dedup key, let the relay deliver.
+
+The commands are invoked through the real entry point; the relay runs as a
+subprocess (``alertwire relay --drain``) against a loopback server.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from alertwire.cli.main import main as cli_main
+from alertwire.outbox import Outbox
+from tests.relay_upstream import Upstream
+
+KEY = "R0123456789abcdef0123456789abcde"
+TOKEN = "bp-token-0123456789-secret"
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    up = Upstream().start()
+    yield up
+    up.stop()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "outbox.sqlite3"
+    monkeypatch.setenv("ALERTWIRE_OUTBOX", str(path))
+    monkeypatch.setenv("ALERTWIRE_ROUTING_KEY", KEY)
+    monkeypatch.setenv("ALERTWIRE_BIGPANDA_TOKEN", TOKEN)
+    monkeypatch.setenv("ALERTWIRE_BIGPANDA_APP_KEY", "app1")
+    for name in ("ALERTWIRE_PAGERDUTY_URL", "ALERTWIRE_BIGPANDA_URL", "ALERTWIRE_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    return path
+
+
+def drain(path: Path, upstream: Upstream) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alertwire.cli.main",
+            "relay",
+            "--drain",
+            "--outbox",
+            str(path),
+            "--pagerduty-url",
+            upstream.url,
+            "--bigpanda-url",
+            upstream.url,
+            "--rate-limit",
+            "0",
+            "--poll-interval",
+            "0.05",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert KEY not in done.stderr and TOKEN not in done.stderr
+
+
+def test_trigger_queue_prints_the_dedup_key_and_the_relay_delivers_it(
+    env: Path, upstream: Upstream, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(["trigger", "--queue", "disk full on db1"]) == 0
+    dedup_key = capsys.readouterr().out.strip()
+    assert len(dedup_key) == 32
+    assert cli_main(["resolve", "--queue", dedup_key]) == 0
+    assert capsys.readouterr().out.strip() == dedup_key
+    assert upstream.arrivals == []  # nothing sent yet: only stored
+    with Outbox(env) as ob:
+        assert ob.stats().pending == 2
+    drain(env, upstream)
+    arrivals = sorted(upstream.accepted(), key=lambda a: a.seq)
+    assert [(a.action, a.key) for a in arrivals] == [
+        ("trigger", dedup_key),
+        ("resolve", dedup_key),
+    ]
+    assert arrivals[0].body["routing_key"] == KEY
+    assert "timestamp" in arrivals[0].body["payload"]  # stamped at enqueue
+
+
+def test_queue_json_output(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["trigger", "--queue", "--json", "x", "--dedup-key", "k1"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["ok"] is True and record["status"] == "queued"
+    assert record["dedup_key"] == "k1" and record["http_status"] == 0
+
+
+def test_send_queue_file_is_one_transaction(
+    env: Path, tmp_path: Path, upstream: Upstream, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [
+        {"type": "trigger", "summary": "a", "dedup_key": "k1"},
+        {"type": "acknowledge", "dedup_key": "k1"},
+        {"type": "bigpanda", "status": "critical", "host": "db1", "check": "disk"},
+        {"type": "resolve", "dedup_key": "k1"},
+    ]
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    assert cli_main(["send", "--queue", str(events)]) == 0
+    assert "4 events: 0 delivered, 4 queued in the outbox" in capsys.readouterr().out
+    with Outbox(env) as ob:
+        assert ob.stats().pending == 4
+    drain(env, upstream)
+    arrivals = sorted(upstream.accepted(), key=lambda a: a.seq)
+    pd = [a.action for a in arrivals if a.path == "/v2/enqueue"]
+    assert pd == ["trigger", "acknowledge", "resolve"]
+    (bp,) = [a for a in arrivals if a.path == "/data/v2/alerts"]
+    assert bp.headers["Authorization"] == f"Bearer {TOKEN}" and bp.body["app_key"] == "app1"
+
+
+def test_queue_into_an_unusable_outbox_is_exit_2_and_says_so(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    code = cli_main(["trigger", "--queue", "--outbox", str(blocker / "o.sqlite3"), "x"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "outbox" in err and "NOT queued" in err and KEY not in err
