@@ -532,3 +532,15 @@ async def test_sync_client_context_manager_closes_pool(server: LoopbackServer) -
     client.trigger("y")
     client.close()
     assert len(server.connections) == 2
+
+
+@pytest.mark.parametrize("kind", ["sync-httpx", "async-httpx"])
+async def test_callers_httpx_client_stays_open(kind: str, server: LoopbackServer) -> None:
+    """The adapter wraps the caller's client and leaves its life to the caller."""
+    async with Client(kind, server.url) as pd:
+        await pd.call("trigger", "x")
+        closing = pd.client.close() if isinstance(pd.client, PagerDuty) else pd.client.aclose()
+        if asyncio.iscoroutine(closing):
+            await closing
+        assert pd.httpx is not None
+        assert not pd.httpx.is_closed
