@@ -21,7 +21,9 @@ that the sandbox fails a test rather than production):
 * an image ``src`` that is not ``https://`` is refused (the docs say it must be HTTPS);
 * ``custom_details`` must be a JSON object or a string;
 * ``component``, ``group``, ``class``, ``client``, ``client_url`` and link/image
-  texts must be strings when present.
+  texts must be strings when present;
+* a change event's ``payload.source`` is optional, but a blank one is refused
+  (as for alerts: a blank source is always a mistake).
 """
 
 from __future__ import annotations
