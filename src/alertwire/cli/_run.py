@@ -61,7 +61,7 @@ def run_one(
     """Send the job ``build`` makes; ``show`` is the plain-text success line (stdout)."""
     output = Output(json=args.json)
     log_to(output)
-    clients = Clients(args, output)
+    clients = Clients(args, output, single=True)
     outcome: Outcome
     try:
         outcome = dispatch([build()], clients, output, dry_run=args.dry_run)[0]
