@@ -12,6 +12,7 @@ known, the real services); this module adds only what a test stand-in needs:
 * ``POST /sandbox/reset``: forget all state and faults, restore the rate limit
   the sandbox was started with.
 * ``GET``/``POST /sandbox/faults``: see :mod:`.faults`.
+* ``GET /sandbox/openapi.json``: the OpenAPI description (:mod:`.openapi`).
 * ``GET /``: the dashboard.
 
 The server runs without an access log, so nothing a client sends (keys in
@@ -33,6 +34,7 @@ from ..wire._answers import refusal
 from ._dashboard import DASHBOARD_HTML
 from ._sink import SandboxSink
 from .faults import Faults, FaultSpecError
+from .openapi import openapi_document
 from .ratelimit import SlidingWindowLimiter
 from .state import SandboxState
 
@@ -157,6 +159,9 @@ def build_app(control: SandboxControl) -> web.Application:
         except FaultSpecError as exc:
             return _json_response({"status": "invalid", "errors": [str(exc)]}, status=400)
 
+    async def openapi(request: web.Request) -> web.Response:
+        return _json_response(openapi_document())
+
     async def dashboard(request: web.Request) -> web.Response:
         return web.Response(
             text=DASHBOARD_HTML,
@@ -177,6 +182,7 @@ def build_app(control: SandboxControl) -> web.Application:
             web.post("/sandbox/reset", reset),
             web.get("/sandbox/faults", get_faults),
             web.post("/sandbox/faults", post_faults),
+            web.get("/sandbox/openapi.json", openapi),
         ]
     )
     return app

@@ -1,0 +1,313 @@
+"""The sandbox's OpenAPI description, served at ``GET /sandbox/openapi.json``.
+
+For schema-driven tools (schemathesis, client generators) and for readers.
+The schemas describe the *shape* of requests; the rules that decide 202 or
+400 are the shared sans-IO rules, which JSON Schema cannot fully express
+(a non-blank summary, an ISO 8601 timestamp, a named primary property), so
+the description allows what the wire routes then judge. Every status a
+route can give is listed, which is what lets a fuzzer flag an undocumented
+answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models.limits import DEDUP_KEY_MAX, ROUTING_KEY_LENGTH, SUMMARY_MAX
+from ..models.pagerduty_rules import EVENT_ACTIONS, SEVERITIES
+
+__all__ = ["openapi_document"]
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _answer(description: str, schema: str | None = None, **headers: str) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": description}
+    if schema is not None:
+        answer.update(_json(_ref(schema)))
+    if headers:
+        answer["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+    return answer
+
+
+_WIRE_REFUSALS = {
+    "400": _answer("Invalid or unreadable event (PagerDuty's error body)", "Errors"),
+    "404": {"description": "Unknown path"},
+    "405": {"description": "Wrong method"},
+    "429": _answer("Rate limited (sandbox --rate-limit, or an injected fault)", "Errors"),
+    "500": _answer("Injected fault only", "Errors"),
+    "502": _answer("Injected fault only", "Errors"),
+    "503": _answer(
+        "Injected fault, or the sink could not keep the event",
+        "Errors",
+        **{"Retry-After": "seconds"},
+    ),
+    "504": _answer("Injected fault only", "Errors"),
+}
+
+_LINKS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"href": {"type": "string"}, "text": {"type": "string"}},
+        "required": ["href"],
+    },
+}
+_IMAGES = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "src": {"type": "string", "pattern": "^https://"},
+            "href": {"type": "string"},
+            "alt": {"type": "string"},
+        },
+        "required": ["src"],
+    },
+}
+_ROUTING_KEY = {
+    "type": "string",
+    "minLength": ROUTING_KEY_LENGTH,
+    "maxLength": ROUTING_KEY_LENGTH,
+    "pattern": "^[A-Za-z0-9]+$",
+}
+
+
+def _schemas() -> dict[str, Any]:
+    return {
+        "AlertEvent": {
+            "type": "object",
+            "required": ["routing_key", "event_action"],
+            "properties": {
+                "routing_key": _ROUTING_KEY,
+                "event_action": {"type": "string", "enum": list(EVENT_ACTIONS)},
+                "dedup_key": {"type": "string", "maxLength": DEDUP_KEY_MAX},
+                "payload": {
+                    "type": "object",
+                    "required": ["summary", "source", "severity"],
+                    "properties": {
+                        "summary": {"type": "string", "maxLength": SUMMARY_MAX},
+                        "source": {"type": "string"},
+                        "severity": {"type": "string", "enum": list(SEVERITIES)},
+                        "timestamp": {"type": "string", "format": "date-time"},
+                        "component": {"type": "string"},
+                        "group": {"type": "string"},
+                        "class": {"type": "string"},
+                        "custom_details": {"type": "object"},
+                    },
+                },
+                "links": _LINKS,
+                "images": _IMAGES,
+                "client": {"type": "string"},
+                "client_url": {"type": "string"},
+            },
+        },
+        "ChangeEvent": {
+            "type": "object",
+            "required": ["routing_key", "payload"],
+            "properties": {
+                "routing_key": _ROUTING_KEY,
+                "payload": {
+                    "type": "object",
+                    "required": ["summary"],
+                    "properties": {
+                        "summary": {"type": "string", "maxLength": SUMMARY_MAX},
+                        "source": {"type": "string"},
+                        "timestamp": {"type": "string", "format": "date-time"},
+                        "custom_details": {"type": "object"},
+                    },
+                },
+                "links": _LINKS,
+            },
+        },
+        "BigPandaAlert": {
+            "type": "object",
+            "required": ["app_key", "status"],
+            "properties": {
+                "app_key": {"type": "string"},
+                "status": {
+                    "type": "string",
+                    "enum": ["ok", "critical", "warning", "acknowledged", "unknown"],
+                },
+                "host": {"type": "string"},
+                "check": {"type": "string"},
+                "description": {"type": "string", "maxLength": 2048},
+                "timestamp": {"type": "integer", "minimum": 0},
+            },
+            "additionalProperties": {
+                "oneOf": [
+                    {"type": "string"},
+                    {"type": "integer"},
+                    {"type": "array", "items": {"type": ["string", "integer"]}},
+                ]
+            },
+        },
+        "BigPandaBatch": {
+            "type": "object",
+            "required": ["app_key", "alerts"],
+            "properties": {
+                "app_key": {"type": "string"},
+                "alerts": {"type": "array", "minItems": 1, "items": {"type": "object"}},
+            },
+        },
+        "Errors": {
+            "type": "object",
+            "required": ["errors", "message", "status"],
+            "properties": {
+                "errors": {"type": "array", "items": {"type": "string"}},
+                "message": {"type": "string"},
+                "status": {"type": "string"},
+            },
+        },
+        "EventAccepted": {
+            "type": "object",
+            "required": ["status", "message", "dedup_key"],
+            "properties": {
+                "status": {"type": "string"},
+                "message": {"type": "string"},
+                "dedup_key": {"type": "string"},
+            },
+        },
+        "ChangeAccepted": {
+            "type": "object",
+            "required": ["message", "status"],
+            "properties": {"message": {"type": "string"}, "status": {"type": "string"}},
+        },
+        "Created": {"type": "object", "properties": {"status": {"type": "string"}}},
+        "List": {"type": "array", "items": {"type": "object"}},
+        "Faults": {
+            "type": "object",
+            "properties": {
+                "fail_next": {"type": "array", "items": {}},
+                "reset_next": {"type": "integer", "minimum": 0},
+                "latency_ms": {"type": "number", "minimum": 0, "maximum": 60000},
+                "fail_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                "fail_rate_status": {"type": "integer", "minimum": 400, "maximum": 599},
+                "seed": {"type": "integer"},
+                "rate_limit": {"type": ["integer", "null"], "minimum": 1},
+                "clear": {"type": "boolean"},
+            },
+        },
+    }
+
+
+def _inspection(summary: str) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary,
+            "parameters": [
+                {
+                    "name": "X-Routing-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": "routing_key",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string"},
+                },
+            ],
+            "responses": {
+                "200": _answer("The list; keys shown only as their last four characters", "List")
+            },
+        }
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document for the sandbox (the wire routes plus inspection and faults)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "alertwire sandbox",
+            "version": "1",
+            "description": "A local PagerDuty Events API v2 + BigPanda Alerts API with inspection and faults.",
+        },
+        "paths": {
+            "/v2/enqueue": {
+                "post": {
+                    "summary": "PagerDuty alert event (trigger, acknowledge, resolve)",
+                    "requestBody": {"required": True, **_json(_ref("AlertEvent"))},
+                    "responses": {"202": _answer("Accepted", "EventAccepted"), **_WIRE_REFUSALS},
+                }
+            },
+            "/v2/change/enqueue": {
+                "post": {
+                    "summary": "PagerDuty change event",
+                    "requestBody": {"required": True, **_json(_ref("ChangeEvent"))},
+                    "responses": {"202": _answer("Accepted", "ChangeAccepted"), **_WIRE_REFUSALS},
+                }
+            },
+            "/data/v2/alerts": {
+                "post": {
+                    "summary": "BigPanda alert, one or a batch",
+                    "parameters": [
+                        {
+                            "name": "Authorization",
+                            "in": "header",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": "^Bearer .+"},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        **_json({"oneOf": [_ref("BigPandaAlert"), _ref("BigPandaBatch")]}),
+                    },
+                    "responses": {
+                        "201": _answer("Accepted", "Created"),
+                        "401": _answer("Missing or empty Bearer token", "Errors"),
+                        **_WIRE_REFUSALS,
+                    },
+                }
+            },
+            "/sandbox/alerts": _inspection("One entry per alert"),
+            "/sandbox/events": _inspection("Every accepted request, in arrival order"),
+            "/sandbox/changes": _inspection("Change events"),
+            "/sandbox/bigpanda": {
+                "get": {
+                    "summary": "BigPanda alerts",
+                    "parameters": [
+                        {
+                            "name": "X-BigPanda-Token",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "responses": {"200": _answer("The list", "List")},
+                }
+            },
+            "/sandbox/reset": {
+                "post": {
+                    "summary": "Forget everything",
+                    "responses": {"200": {"description": "Reset"}},
+                }
+            },
+            "/sandbox/faults": {
+                "get": {
+                    "summary": "Current faults",
+                    "responses": {"200": _answer("Faults", "Faults")},
+                },
+                "post": {
+                    "summary": "Inject faults",
+                    "requestBody": {"required": False, **_json(_ref("Faults"))},
+                    "responses": {
+                        "200": _answer("Faults now in force", "Faults"),
+                        "400": {"description": "A specification that makes no sense"},
+                    },
+                },
+            },
+        },
+        "components": {"schemas": _schemas()},
+    }
