@@ -29,11 +29,7 @@ Helpers: :func:`free_port`.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
-import pwd
-import re
-import secrets
 import shutil
 import signal
 import socket
@@ -43,11 +39,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+
+from tests.pg_cluster import ClusterUnavailable, PostgresCluster, throwaway_cluster
 
 __all__ = [
     "Chromium",
@@ -100,188 +98,17 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 # --- PostgreSQL ------------------------------------------------------------
 
 
-def _postgres_bindir() -> Path | None:
-    """Debian's newest PostgreSQL server binaries (``/usr/lib/postgresql/N/bin``)."""
-    found = [Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/initdb")]
-    found = [d for d in found if (d / "pg_ctl").exists() and (d / "psql").exists()]
-    if not found:
-        return None
-
-    def version(d: Path) -> tuple[int, ...]:
-        return tuple(int(x) for x in re.findall(r"\d+", d.parent.name))
-
-    return max(found, key=version)
-
-
-@dataclass(frozen=True, slots=True)
-class PostgresCluster:
-    """A running throwaway cluster. ``password`` belongs to the role ``alertwire``."""
-
-    bindir: Path
-    datadir: Path
-    socket_dir: Path
-    port: int
-    user: str
-    password: str
-    database: str
-    run_as: tuple[str, ...] = field(repr=False)
-
-    @property
-    def dsn(self) -> str:
-        """Password login over TCP, as an application would connect."""
-        return self.dsn_for(self.database)
-
-    def dsn_for(self, database: str) -> str:
-        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
-
-    def psql(self, sql: str, *, database: str = "postgres") -> str:
-        """Run SQL as the superuser over the cluster's Unix socket; returns stdout."""
-        result = subprocess.run(
-            [
-                *self.run_as,
-                str(self.bindir / "psql"),
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                str(self.socket_dir),
-                "-p",
-                str(self.port),
-                "-U",
-                "postgres",
-                "-d",
-                database,
-            ],
-            input=sql.encode(),
-            capture_output=True,
-            timeout=STARTUP_TIMEOUT,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"psql failed: {result.stderr.decode(errors='replace')}")
-        return result.stdout.decode()
-
-    def new_database(self) -> str:
-        """A fresh empty database owned by ``alertwire``; returns its DSN."""
-        name = "t_" + secrets.token_hex(6)
-        self.psql(f"CREATE DATABASE {name} OWNER {self.user};")
-        return self.dsn_for(name)
-
-
-def _start_postgres(tmp: Path, bindir: Path, run_as: tuple[str, ...]) -> PostgresCluster:
-    datadir = tmp / "data"
-    log = tmp / "postgres.log"
-    subprocess.run(
-        [
-            *run_as,
-            str(bindir / "initdb"),
-            "-D",
-            str(datadir),
-            "-U",
-            "postgres",
-            "-E",
-            "UTF8",
-            "--no-locale",
-            "--no-sync",
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=STARTUP_TIMEOUT,
-    )
-    last_error = ""
-    for _ in range(5):
-        port = free_port()
-        # A test cluster needs no durability: fsync off makes it start and run fast.
-        options = (
-            f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
-        result = subprocess.run(
-            [
-                *run_as,
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(datadir),
-                "-l",
-                str(log),
-                "-w",
-                "-t",
-                str(int(STARTUP_TIMEOUT)),
-                "-o",
-                options,
-                "start",
-            ],
-            capture_output=True,
-            timeout=STARTUP_TIMEOUT + 10,
-            check=False,
-        )
-        if result.returncode == 0:
-            password = secrets.token_urlsafe(18)
-            cluster = PostgresCluster(
-                bindir=bindir,
-                datadir=datadir,
-                socket_dir=tmp,
-                port=port,
-                user="alertwire",
-                password=password,
-                database="alertwire",
-                run_as=run_as,
-            )
-            # Through stdin, so the password is not on a command line for `ps` to show.
-            cluster.psql(f"CREATE ROLE alertwire LOGIN PASSWORD '{password}';")
-            cluster.psql("CREATE DATABASE alertwire OWNER alertwire;")
-            return cluster
-        last_error = result.stderr.decode(errors="replace")
-        if log.exists():
-            last_error += log.read_text(errors="replace")[-2000:]
-    raise RuntimeError(f"PostgreSQL did not start: {last_error}")
-
-
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
-    """A throwaway PostgreSQL cluster on a free loopback port, deleted afterwards."""
-    bindir = _postgres_bindir()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries not found (Debian package postgresql)")
-    run_as: tuple[str, ...] = ()
-    tmp = Path(tempfile.mkdtemp(prefix="alertwire-pg-"))
+    """A throwaway PostgreSQL cluster on a free loopback port, deleted afterwards.
+
+    Started by :mod:`tests.pg_cluster` (shared with ``bench/``).
+    """
     try:
-        if os.geteuid() == 0:
-            # PostgreSQL refuses to run as root: run it as Debian's postgres user.
-            try:
-                account = pwd.getpwnam("postgres")
-            except KeyError:
-                pytest.skip("running as root and there is no 'postgres' user to run PostgreSQL")
-            if shutil.which("runuser") is None:
-                pytest.skip("running as root and runuser is missing")
-            os.chown(tmp, account.pw_uid, account.pw_gid)
-            run_as = ("runuser", "-u", "postgres", "--")
-        cluster = _start_postgres(tmp, bindir, run_as)
-        try:
+        with throwaway_cluster() as cluster:
             yield cluster
-        finally:
-            subprocess.run(
-                [
-                    *run_as,
-                    str(bindir / "pg_ctl"),
-                    "-D",
-                    str(cluster.datadir),
-                    "-m",
-                    "immediate",
-                    "-w",
-                    "stop",
-                ],
-                capture_output=True,
-                timeout=STARTUP_TIMEOUT,
-                check=False,
-            )
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except ClusterUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="session")
