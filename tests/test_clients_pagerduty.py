@@ -544,3 +544,22 @@ async def test_callers_httpx_client_stays_open(kind: str, server: LoopbackServer
             await closing
         assert pd.httpx is not None
         assert not pd.httpx.is_closed
+
+
+@pytest.mark.parametrize("shape", ["text", "json"])
+async def test_key_echoed_by_the_server_is_redacted(
+    pd: Client, server: LoopbackServer, shape: str
+) -> None:
+    """A proxy or gateway that quotes the request in its error must not leak the key through us."""
+
+    def echo(received: Received) -> Answer:
+        text = received.body.decode()
+        if shape == "json":
+            return Answer(400, {"errors": [f"bad event {text}"], "message": text})
+        return Answer(400, f"rejected: {text}")
+
+    server.respond_with(echo)
+    exc = await pd.fails(TriggerAlert("x"))  # fails() checks str, repr, args, body, chain
+    assert isinstance(exc, BadRequest)
+    assert "…CDEF" in exc.body  # the rest of the echo is kept, the key shown as a Secret is
+    assert all(KEY not in e for e in exc.errors)

@@ -81,3 +81,12 @@ def test_no_dict_to_leak_through() -> None:
     secret = Secret(KEY)
     assert not hasattr(secret, "__dict__")
     assert KEY not in str(vars(type(secret)))
+
+
+def test_scrub() -> None:
+    secret = Secret(KEY)
+    assert secret.scrub(f'{{"routing_key":"{KEY}"}} and {KEY}') == (
+        "{\"routing_key\":\"Secret('…CDEF')\"} and Secret('…CDEF')"
+    )
+    assert secret.scrub("nothing here") == "nothing here"
+    assert Secret("").scrub("abc") == "abc"

@@ -11,13 +11,13 @@ together they are a large part of the package's import time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import _config
 from ._client_base import AsyncClientBase, ClientSettings, SyncClientBase
 from ._delivery import DEFAULT_TIMEOUT
-from ._errors import DeliveryError, ValidationError
+from ._errors import BadRequest, DeliveryError, ResponseError, ValidationError
 from ._retry import RetryPolicy
 from ._secret import Secret
 from .models.pagerduty import (
@@ -30,7 +30,7 @@ from .models.pagerduty import (
 from .models.pagerduty_rules import check_routing_key
 from .models.results import EventResult
 from .protocol import pagerduty as protocol
-from .protocol._http import Request
+from .protocol._http import Request, Response
 from .transport.base import Verify
 
 __all__ = ["AsyncPagerDuty", "PagerDuty", "SendOutcome"]
@@ -108,6 +108,28 @@ class _PagerDutyBase(ClientSettings):
     def _request(self, event: PagerDutyEvent) -> tuple[Request, str | None]:
         return protocol.build_request(self.base_url, self.routing_key, _check_event(event))
 
+    def _parser(
+        self, kind: protocol.Kind, dedup_key: str | None
+    ) -> Callable[[Response], EventResult]:
+        """Read the answer; an error that quotes our request body has the key scrubbed.
+
+        PagerDuty never echoes the key, but a proxy or gateway in between may
+        quote the request in its error page, and error texts end up in logs.
+        """
+        key = self.routing_key
+
+        def parse(response: Response) -> EventResult:
+            try:
+                return protocol.parse_response(response, kind=kind, sent_dedup_key=dedup_key)
+            except ResponseError as exc:
+                exc.args = tuple(key.scrub(a) if isinstance(a, str) else a for a in exc.args)
+                exc.body = key.scrub(exc.body)
+                if isinstance(exc, BadRequest):
+                    exc.errors = tuple(key.scrub(e) for e in exc.errors)
+                raise
+
+        return parse
+
 
 class PagerDuty(_PagerDutyBase, SyncClientBase):
     """Synchronous Events API v2 client (urllib3, keep-alive, thread-safe).
@@ -145,10 +167,7 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
     def send(self, event: PagerDutyEvent) -> EventResult:
         """Deliver one event, retrying per the policy; raises a DeliveryError when it can't."""
         request, dedup_key = self._request(event)
-        kind = event.kind
-        return self._sender.deliver(
-            request, lambda r: protocol.parse_response(r, kind=kind, sent_dedup_key=dedup_key)
-        )
+        return self._sender.deliver(request, self._parser(event.kind, dedup_key))
 
     def trigger(self, summary: str, **fields: Any) -> EventResult:
         return self.send(TriggerAlert(summary, **fields))
@@ -218,10 +237,7 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
 
     async def send(self, event: PagerDutyEvent) -> EventResult:
         request, dedup_key = self._request(event)
-        kind = event.kind
-        return await self._get_sender().deliver(
-            request, lambda r: protocol.parse_response(r, kind=kind, sent_dedup_key=dedup_key)
-        )
+        return await self._get_sender().deliver(request, self._parser(event.kind, dedup_key))
 
     async def trigger(self, summary: str, **fields: Any) -> EventResult:
         return await self.send(TriggerAlert(summary, **fields))

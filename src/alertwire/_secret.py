@@ -34,6 +34,16 @@ class Secret:
         """The value itself: call only where it must go on the wire or to disk."""
         return self._value
 
+    def scrub(self, text: str) -> str:
+        """``text`` with every occurrence of the value replaced by its safe rendering.
+
+        For text we did not write (a server's error body that quotes our
+        request): the one place a key could reach a message unasked.
+        """
+        return (
+            text.replace(self._value, repr(self)) if self._value and self._value in text else text
+        )
+
     @property
     def last4(self) -> str:
         return self._value[-_SHOWN:] if len(self._value) > _SHOWN * 2 else ""
