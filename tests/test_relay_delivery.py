@@ -47,6 +47,17 @@ def wait_for(predicate: Callable[[], bool], what: str) -> None:
         time.sleep(0.01)
 
 
+@pytest.fixture(autouse=True)
+def plain_logging() -> Iterator[None]:
+    """CLI tests leave handlers on the ``alertwire`` logger bound to their captured
+    stderr; the relay's lines must reach caplog here, not a closed stream."""
+    logger = logging.getLogger("alertwire")
+    saved = (logger.handlers[:], logger.propagate, logger.level)
+    logger.handlers, logger.propagate = [], True
+    yield
+    logger.handlers, logger.propagate, logger.level = saved[0], saved[1], saved[2]
+
+
 @pytest.fixture
 def upstream() -> Iterator[Upstream]:
     up = Upstream().start()

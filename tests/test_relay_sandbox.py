@@ -8,8 +8,12 @@ resets, 5xx and the sandbox's rate limit in the way.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from alertwire import AcknowledgeAlert, ResolveAlert, TriggerAlert
 from alertwire.models.bigpanda import BigPandaAlert
@@ -19,6 +23,16 @@ from alertwire.sandbox import Sandbox
 
 KEYS = ("R0123456789abcdef0123456789abcde", "Q0123456789abcdef0123456789abcde")
 TOKEN = "bp-token-0123456789-secret"
+
+
+@pytest.fixture(autouse=True)
+def plain_logging() -> Iterator[None]:
+    """No stale CLI handler (bound to a closed captured stream) on ``alertwire``."""
+    logger = logging.getLogger("alertwire")
+    saved = (logger.handlers[:], logger.propagate, logger.level)
+    logger.handlers, logger.propagate = [], True
+    yield
+    logger.handlers, logger.propagate, logger.level = saved[0], saved[1], saved[2]
 
 
 def test_relay_brings_every_alert_to_its_final_state_through_faults(tmp_path: Path) -> None:
