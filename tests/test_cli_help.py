@@ -78,3 +78,17 @@ def test_installed_command_prints_help() -> None:
     assert done.returncode == 0, done.stderr
     assert "exit codes:" in done.stdout
     assert done.stderr == ""
+
+
+def test_in_process_run_leaves_logging_as_it_was(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``main()`` called from a program (or a test) adds no lasting handler to ``alertwire``."""
+    import logging
+
+    logger = logging.getLogger("alertwire")
+    before = (list(logger.handlers), logger.propagate, logger.level)
+    monkeypatch.setenv("ALERTWIRE_ROUTING_KEY", "0123456789abcdef0123456789abcdef")
+    assert main.main(["trigger", "x" * 1100, "--dry-run", "--dedup-key", "k"]) == 0
+    assert "alertwire: summary of 1100 characters shortened" in capsys.readouterr().err
+    assert (list(logger.handlers), logger.propagate, logger.level) == before

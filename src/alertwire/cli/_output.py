@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from .. import _json
 from .._errors import AlertwireError, BadRequest, DeliveryError, RateLimited, ValidationError
-from .._secret import Secret, redact
+from .._secret import Secret
 from ..models.results import EventResult
 from . import _exit
 
@@ -116,20 +116,19 @@ class Output:
         self.json = json
         self.stdout = stdout if stdout is not None else sys.stdout
         self.stderr = stderr if stderr is not None else sys.stderr
-        self._secrets: list[str] = []
+        self._secrets: list[Secret] = []
 
     def add_secret(self, secret: Secret | str) -> None:
-        value = secret.reveal() if isinstance(secret, Secret) else secret
+        secret = Secret(secret)
         # Very short values would garble ordinary words; real keys and tokens are long.
-        if len(value) >= _MIN_SCRUBBED and value not in self._secrets:
-            self._secrets.append(value)
+        if len(secret) >= _MIN_SCRUBBED and secret not in self._secrets:
+            self._secrets.append(secret)
             # Longest first, so a key that contains another is replaced whole.
             self._secrets.sort(key=len, reverse=True)
 
     def scrub(self, text: str) -> str:
-        for value in self._secrets:
-            if value in text:
-                text = text.replace(value, redact(value))
+        for secret in self._secrets:
+            text = secret.scrub(text)
         return text
 
     def result(self, text: str) -> None:

@@ -9,8 +9,9 @@ are one line on stderr and exit 2).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from .._errors import AlertwireError
 from ..models.results import EventResult
@@ -18,7 +19,7 @@ from ._clients import Clients
 from ._deliver import Job, Outcome, dispatch
 from ._output import Output, Preview, error_text, exit_code, outcome_record
 
-__all__ = ["log_to", "preview_text", "run_one"]
+__all__ = ["logging_to", "preview_text", "run_one"]
 
 
 class _Scrub(logging.Filter):
@@ -32,18 +33,24 @@ class _Scrub(logging.Filter):
         return True
 
 
-def log_to(output: Output) -> None:
-    """Library warnings (a retry, a shortened summary) as ``alertwire: ...`` lines on stderr."""
+@contextlib.contextmanager
+def logging_to(output: Output) -> Iterator[None]:
+    """Library warnings (a retry, a shortened summary) as ``alertwire: ...`` lines on stderr.
+
+    Only for the duration of one command, and nothing else about the logger
+    changes: a program (or a test) that calls ``main()`` in-process keeps
+    its own logging configuration.
+    """
     logger = logging.getLogger("alertwire")
-    if any(getattr(h, "_alertwire_cli", False) for h in logger.handlers):
-        return
     handler = logging.StreamHandler(output.stderr)
+    handler.setLevel(logging.WARNING)
     handler.setFormatter(logging.Formatter("alertwire: %(message)s"))
     handler.addFilter(_Scrub(output))
-    handler._alertwire_cli = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
-    logger.setLevel(logging.WARNING)
-    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 def preview_text(preview: Preview) -> str:
@@ -60,11 +67,11 @@ def run_one(
 ) -> int:
     """Send the job ``build`` makes; ``show`` is the plain-text success line (stdout)."""
     output = Output(json=args.json)
-    log_to(output)
     clients = Clients(args, output, single=True)
     outcome: Outcome
     try:
-        outcome = dispatch([build()], clients, output, dry_run=args.dry_run)[0]
+        with logging_to(output):
+            outcome = dispatch([build()], clients, output, dry_run=args.dry_run)[0]
     except AlertwireError as exc:
         outcome = exc
     finally:

@@ -86,17 +86,23 @@ def _read(name: str) -> bytes:
 
 
 def _send(args: argparse.Namespace) -> int:
+    from ._output import Output
+    from ._run import logging_to
+
+    output = Output(json=args.json)
+    with logging_to(output):
+        return _send_lines(args, output)
+
+
+def _send_lines(args: argparse.Namespace, output: Any) -> int:
     from .._errors import AlertwireError, ValidationError
     from ..models.results import EventResult
     from . import _exit
     from ._clients import Clients
     from ._deliver import Job, Outcome, dispatch
     from ._events import job_from_line
-    from ._output import Output, Preview, error_text, exit_code, outcome_record
-    from ._run import log_to, preview_text
-
-    output = Output(json=args.json)
-    log_to(output)
+    from ._output import Preview, error_text, exit_code, outcome_record
+    from ._run import preview_text
 
     def fail(error: AlertwireError) -> int:
         if output.json:
