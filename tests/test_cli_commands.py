@@ -342,6 +342,29 @@ def test_routing_key_file_and_flag(service: Service, mode: str, tmp_path: Path) 
     assert [h.json()["routing_key"] for h in service.hits(mode)] == [KEY] * 3
 
 
+def test_one_event_loads_no_async_or_pool_library(service: Service, mode: str) -> None:
+    """Start-up cost: a one-event send needs neither asyncio/aiohttp nor urllib3's pool."""
+    heavy = ("aiohttp", "asyncio", "urllib3", "httpx", "concurrent.futures", "sqlite3")
+    code = (
+        "import sys\n"
+        "from alertwire.cli.main import main\n"
+        "code = main(['trigger', 'x', '--source', 'h'])\n"
+        f"print(code, [m for m in {heavy!r} if m in sys.modules])\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    environment.update(pd_env(service, mode))
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.splitlines()[-1] == "0 []"
+    assert len(service.hits(mode)) == 1  # it did send
+
+
 # --- --dry-run: validated, shown redacted, nothing sent -----------------------
 
 
