@@ -264,23 +264,16 @@ class Relay:
                 self.ingest = ingest
                 self.listening.set()
             while True:
-                await self._flush(call)
                 if self._stopping:
                     break
                 free = self.concurrency - len(inflight)
-                claimed: list[Claimed] = []
-                if free > 0:
-                    try:
-                        claimed, expired = await call(self.machine.claim, free)
-                    except OutboxError as exc:
-                        logger.error("cannot claim events: %s", exc)
-                        expired = []
-                    for row, _ in expired:
-                        self._count_dead(destination_of(row.kind), "max_age", row.id)
-                    for row in claimed:
-                        task = asyncio.create_task(self._deliver(transport, row))
-                        inflight.add(task)
-                        task.add_done_callback(self._done(inflight))
+                claimed, expired = await self._cycle(call, free)
+                for row, _ in expired:
+                    self._count_dead(destination_of(row.kind), "max_age", row.id)
+                for row in claimed:
+                    task = asyncio.create_task(self._deliver(transport, row))
+                    inflight.add(task)
+                    task.add_done_callback(self._done(inflight))
                 if not inflight and not claimed and drain and not self._outcomes:
                     stats = await call(self.store.stats)
                     if stats.pending == 0 and stats.leased == 0:
@@ -330,17 +323,35 @@ class Relay:
                 await asyncio.wait_for(self._wake.wait(), seconds)
         self._wake.clear()
 
+    async def _cycle(
+        self, call: Callable[..., Any], free: int
+    ) -> tuple[list[Claimed], list[tuple[Claimed, MarkDead]]]:
+        """Commit finished sends' outcomes and claim new heads, in one store transaction."""
+        batch, self._outcomes = self._outcomes, []
+        try:
+            applied, claimed, expired = await call(
+                self.machine.cycle, [o for _, o in batch], max(free, 0)
+            )
+        except OutboxError as exc:
+            # The leases lapse and the events are sent again: a duplicate, never a loss.
+            logger.error("cannot record %d outcomes or claim events: %s", len(batch), exc)
+            return [], []
+        self._account(batch, applied)
+        return claimed, expired
+
     async def _flush(self, call: Callable[..., Any]) -> None:
-        """Commit every finished send's outcome in one transaction."""
+        """Commit every finished send's outcome (at stop: nothing new is claimed)."""
         if not self._outcomes:
             return
         batch, self._outcomes = self._outcomes, []
         try:
             applied: list[bool] = await call(self.machine.settle, [o for _, o in batch])
         except OutboxError as exc:
-            # The leases lapse and the events are sent again: a duplicate, never a loss.
             logger.error("cannot record %d delivery outcomes: %s", len(batch), exc)
             return
+        self._account(batch, applied)
+
+    def _account(self, batch: list[tuple[Claimed, Outcome]], applied: list[bool]) -> None:
         for (row, outcome), ok in zip(batch, applied, strict=True):
             destination = destination_of(row.kind)
             if not ok:

@@ -368,19 +368,64 @@ class SQLiteStore:
         self, *, owner: str, now: float, lease_until: float, limit: int, pace_interval: float
     ) -> list[Claimed]:
         with self._tx("claim events") as conn:
-            rows = conn.execute(
-                _CLAIM,
-                {
-                    "owner": owner,
-                    "now": now,
-                    "lease_until": lease_until,
-                    "limit": limit,
-                    "paced": 1 if pace_interval > 0 else 0,
-                },
-            ).fetchall()
-            if pace_interval > 0:
-                for route in {r[2] for r in rows}:
-                    conn.execute(_PACE, {"route": route, "next_allowed": now + pace_interval})
+            return self._claim_in(
+                conn,
+                owner=owner,
+                now=now,
+                lease_until=lease_until,
+                limit=limit,
+                pace_interval=pace_interval,
+            )
+
+    def settle_and_claim(
+        self,
+        outcomes: Sequence[Outcome],
+        *,
+        owner: str,
+        now: float,
+        lease_until: float,
+        limit: int,
+        pace_interval: float,
+    ) -> tuple[list[bool], list[Claimed]]:
+        """:meth:`settle` then :meth:`claim` in ONE transaction: one fsync per relay cycle.
+
+        An optional capability (the machine falls back to two calls when a
+        store lacks it): the relay's throughput on SQLite is bound by commits.
+        """
+        with self._tx("record outcomes and claim events") as conn:
+            applied = self._settle_in(conn, outcomes, owner)
+            return applied, self._claim_in(
+                conn,
+                owner=owner,
+                now=now,
+                lease_until=lease_until,
+                limit=limit,
+                pace_interval=pace_interval,
+            )
+
+    def _claim_in(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        owner: str,
+        now: float,
+        lease_until: float,
+        limit: int,
+        pace_interval: float,
+    ) -> list[Claimed]:
+        rows = conn.execute(
+            _CLAIM,
+            {
+                "owner": owner,
+                "now": now,
+                "lease_until": lease_until,
+                "limit": limit,
+                "paced": 1 if pace_interval > 0 else 0,
+            },
+        ).fetchall()
+        if pace_interval > 0:
+            for route in {r[2] for r in rows}:
+                conn.execute(_PACE, {"route": route, "next_allowed": now + pace_interval})
         claimed = [
             Claimed(
                 id=r[0],
@@ -401,50 +446,55 @@ class SQLiteStore:
         return claimed
 
     def settle(self, outcomes: Sequence[Outcome], *, owner: str) -> list[bool]:
-        applied: list[bool] = []
         with self._tx("record delivery outcomes") as conn:
-            for o in outcomes:
-                if isinstance(o, Delivered):
-                    cur = conn.execute(
-                        _DELIVER,
-                        {
-                            "state": int(State.DELIVERED),
-                            "at": o.at,
-                            "status": o.http_status,
-                            "id": o.id,
-                            "owner": owner,
-                        },
-                    )
-                elif isinstance(o, Reschedule):
-                    cur = conn.execute(
-                        _RESCHEDULE,
-                        {
-                            "state": int(State.PENDING),
-                            "not_before": o.not_before,
-                            "error": o.error,
-                            "status": o.http_status,
-                            "id": o.id,
-                            "owner": owner,
-                        },
-                    )
-                    if cur.rowcount and o.pause_route_until is not None:
-                        conn.execute(_PAUSE, {"id": o.id, "next_allowed": o.pause_route_until})
-                elif isinstance(o, MarkDead):
-                    cur = conn.execute(
-                        _BURY,
-                        {
-                            "state": int(State.DEAD),
-                            "at": o.at,
-                            "error": o.error,
-                            "status": o.http_status,
-                            "body": o.body,
-                            "id": o.id,
-                            "owner": owner,
-                        },
-                    )
-                else:  # pragma: no cover - the Outcome union is closed
-                    raise TypeError(f"unknown outcome {type(o).__name__}")
-                applied.append(cur.rowcount == 1)
+            return self._settle_in(conn, outcomes, owner)
+
+    def _settle_in(
+        self, conn: sqlite3.Connection, outcomes: Sequence[Outcome], owner: str
+    ) -> list[bool]:
+        applied: list[bool] = []
+        for o in outcomes:
+            if isinstance(o, Delivered):
+                cur = conn.execute(
+                    _DELIVER,
+                    {
+                        "state": int(State.DELIVERED),
+                        "at": o.at,
+                        "status": o.http_status,
+                        "id": o.id,
+                        "owner": owner,
+                    },
+                )
+            elif isinstance(o, Reschedule):
+                cur = conn.execute(
+                    _RESCHEDULE,
+                    {
+                        "state": int(State.PENDING),
+                        "not_before": o.not_before,
+                        "error": o.error,
+                        "status": o.http_status,
+                        "id": o.id,
+                        "owner": owner,
+                    },
+                )
+                if cur.rowcount and o.pause_route_until is not None:
+                    conn.execute(_PAUSE, {"id": o.id, "next_allowed": o.pause_route_until})
+            elif isinstance(o, MarkDead):
+                cur = conn.execute(
+                    _BURY,
+                    {
+                        "state": int(State.DEAD),
+                        "at": o.at,
+                        "error": o.error,
+                        "status": o.http_status,
+                        "body": o.body,
+                        "id": o.id,
+                        "owner": owner,
+                    },
+                )
+            else:  # pragma: no cover - the Outcome union is closed
+                raise TypeError(f"unknown outcome {type(o).__name__}")
+            applied.append(cur.rowcount == 1)
         return applied
 
     def next_due(self, *, now: float) -> float | None:
