@@ -8,6 +8,7 @@ parts of the library it does not use.
 from __future__ import annotations
 
 import argparse
+import textwrap
 from typing import Any
 
 from .._config import (
@@ -83,7 +84,8 @@ def add_command(
     parser: argparse.ArgumentParser = subparsers.add_parser(
         name,
         help=help,
-        description=description,
+        # Raw formatting keeps the exit-code table intact, so wrap the prose here.
+        description=textwrap.fill(description, width=79),
         epilog=_exit.EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
