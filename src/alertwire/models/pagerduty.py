@@ -150,7 +150,7 @@ def _timestamp(value: object) -> str | None:
 def _custom_details(value: object) -> dict[str, Any] | str | None:
     if value is None or isinstance(value, str):
         return value
-    if not isinstance(value, Mapping):
+    if value.__class__ is not dict and not isinstance(value, Mapping):
         raise ValidationError(
             "custom_details", f"must be a mapping (or a string), not {type(value).__name__}"
         )
@@ -255,7 +255,7 @@ class Image:
 
 
 def _links(values: Sequence[Link | Mapping[str, Any] | str] | None) -> tuple[Link, ...]:
-    if values is None:
+    if values is None or (values.__class__ is tuple and not values):  # the default: no ABC checks
         return ()
     if isinstance(values, (str, Mapping)) or not isinstance(values, Iterable):
         raise ValidationError("links", "must be a sequence of links")
@@ -263,7 +263,7 @@ def _links(values: Sequence[Link | Mapping[str, Any] | str] | None) -> tuple[Lin
 
 
 def _images(values: Sequence[Image | Mapping[str, Any] | str] | None) -> tuple[Image, ...]:
-    if values is None:
+    if values is None or (values.__class__ is tuple and not values):  # the default: no ABC checks
         return ()
     if isinstance(values, (str, Mapping)) or not isinstance(values, Iterable):
         raise ValidationError("images", "must be a sequence of images")
@@ -324,23 +324,22 @@ class TriggerAlert(_Event):
         client: str | None = None,
         client_url: str | None = None,
     ) -> None:
-        values: dict[str, Any] = {
-            "summary": _shorten_summary(summary),
-            "source": default_source() if source is None else _require_str(source, "source"),
-            "severity": Severity.parse(severity),
-            "dedup_key": _require_str(dedup_key, "dedup_key"),
-            "timestamp": _timestamp(timestamp),
-            "component": _require_str(component, "component"),
-            "group": _require_str(group, "group"),
-            "class_": _require_str(class_, "class_"),
-            "custom_details": _custom_details(custom_details),
-            "images": _images(images),
-            "links": _links(links),
-            "client": _require_str(client, "client"),
-            "client_url": _require_str(client_url, "client_url"),
-        }
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
+        # Straight assignments in field order (same checks, same order as the
+        # fields): this runs once per event on the send hot path.
+        set_ = object.__setattr__
+        set_(self, "summary", _shorten_summary(summary))
+        set_(self, "source", default_source() if source is None else _require_str(source, "source"))
+        set_(self, "severity", Severity.parse(severity))
+        set_(self, "dedup_key", _require_str(dedup_key, "dedup_key"))
+        set_(self, "timestamp", _timestamp(timestamp))
+        set_(self, "component", _require_str(component, "component"))
+        set_(self, "group", _require_str(group, "group"))
+        set_(self, "class_", _require_str(class_, "class_"))
+        set_(self, "custom_details", _custom_details(custom_details))
+        set_(self, "images", _images(images))
+        set_(self, "links", _links(links))
+        set_(self, "client", _require_str(client, "client"))
+        set_(self, "client_url", _require_str(client_url, "client_url"))
         wire = self._build_wire()
         _raise_problems(check_alert_event(wire, check_key=False))
         object.__setattr__(self, "_wire", _wire_bytes(wire))

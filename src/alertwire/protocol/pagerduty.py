@@ -13,7 +13,7 @@ second incident. The generated key has PagerDuty's own shape (32 hex digits).
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Mapping
 from typing import Final, Literal
 
@@ -53,9 +53,16 @@ SERVICE: Final = "PagerDuty"
 Kind = Literal["alert", "change"]
 
 
+_UUID4_CLEAR: Final = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4_SET: Final = (0x8000 << 48) | (4 << 76)
+
+
 def new_dedup_key() -> str:
     """A fresh key in PagerDuty's own generated form: 32 lower-case hex digits."""
-    return uuid.uuid4().hex
+    # uuid.uuid4().hex, computed directly: the same 122 random bits with the
+    # version-4 and RFC 4122 variant bits set, without building a UUID object
+    # (a third of the cost of a keyless trigger's request on the hot path).
+    return f"{int.from_bytes(os.urandom(16), 'big') & _UUID4_CLEAR | _UUID4_SET:032x}"
 
 
 def path_for(kind: Kind) -> str:
