@@ -18,6 +18,7 @@ from urllib.parse import quote
 import pytest
 import urllib3
 from hypothesis import HealthCheck, given, settings
+from hypothesis import event as label
 from hypothesis import strategies as st
 
 from alertwire.sandbox import Sandbox
@@ -63,7 +64,9 @@ def maybe(plausible: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 payload = st.fixed_dictionaries(
     {},
     optional={
-        "summary": maybe(st.text(min_size=1, max_size=1100)),
+        "summary": maybe(
+            st.sampled_from(["disk full", "s" * 1024, "s" * 1025]) | st.text(max_size=30)
+        ),
         "source": maybe(st.sampled_from(["db1", "web.example.com", " "])),
         "severity": maybe(
             st.sampled_from(["critical", "error", "warning", "info", "CRITICAL", "fatal"])
@@ -92,12 +95,12 @@ images = st.lists(
     ),
     max_size=3,
 )
-pagerduty_events = st.fixed_dictionaries(
+wild_events = st.fixed_dictionaries(
     {},
     optional={
         "routing_key": maybe(st.sampled_from([KEY, KEY[:20], KEY + "x", "R" + KEY[1:], "-" * 32])),
         "event_action": maybe(st.sampled_from(["trigger", "acknowledge", "resolve", "Trigger"])),
-        "dedup_key": maybe(st.text(max_size=300)),
+        "dedup_key": maybe(st.sampled_from(["k", "k" * 255, "k" * 256]) | st.text(max_size=30)),
         "payload": maybe(payload),
         "links": maybe(links),
         "images": maybe(images),
@@ -105,6 +108,67 @@ pagerduty_events = st.fixed_dictionaries(
         "client_url": json_values,
     },
 )
+non_blank = st.text(min_size=1, max_size=30).filter(lambda t: bool(t.strip()))
+good_payload = st.fixed_dictionaries(
+    {
+        "summary": non_blank,
+        "source": st.sampled_from(["db1", "web.example.com"]),
+        "severity": st.sampled_from(["critical", "error", "warning", "info"]),
+    },
+    optional={
+        "timestamp": st.sampled_from(
+            ["2015-07-17T08:42:58.315+0000", "2026-01-02T03:04:05Z", "2026-01-02 03:04"]
+        ),
+        "component": st.text(max_size=10),
+        "class": st.text(max_size=10),
+        "custom_details": st.dictionaries(st.text(max_size=8), json_values, max_size=4)
+        | st.text(max_size=10),
+    },
+)
+good_trigger = st.fixed_dictionaries(
+    {"routing_key": st.just(KEY), "event_action": st.just("trigger"), "payload": good_payload},
+    optional={
+        "dedup_key": non_blank,
+        "links": st.lists(
+            st.fixed_dictionaries(
+                {"href": st.just("https://x")}, optional={"text": st.text(max_size=10)}
+            ),
+            max_size=2,
+        ),
+        "images": st.lists(
+            st.fixed_dictionaries(
+                {"src": st.just("https://x/a.png")}, optional={"alt": st.text(max_size=10)}
+            ),
+            max_size=2,
+        ),
+        "client": st.text(max_size=10),
+    },
+)
+good_action = st.fixed_dictionaries(
+    {
+        "routing_key": st.just(KEY),
+        "event_action": st.sampled_from(["acknowledge", "resolve"]),
+        "dedup_key": st.sampled_from(["k1", "k2", "x" * 255]),
+    }
+)
+# A valid event with one top-level field replaced by anything at all.
+mutated = st.tuples(
+    good_trigger,
+    st.sampled_from(
+        [
+            "routing_key",
+            "event_action",
+            "dedup_key",
+            "payload",
+            "links",
+            "images",
+            "client",
+            "client_url",
+        ]
+    ),
+    json_values,
+).map(lambda t: {**t[0], t[1]: t[2]})
+pagerduty_events = st.one_of(good_trigger, good_action, mutated, wild_events)
 bigpanda_alert = st.fixed_dictionaries(
     {},
     optional={
@@ -115,7 +179,7 @@ bigpanda_alert = st.fixed_dictionaries(
         "host": maybe(st.just("h")),
         "service": json_values,
         "check": json_values,
-        "description": maybe(st.text(max_size=2100)),
+        "description": maybe(st.sampled_from(["d" * 2048, "d" * 2049]) | st.text(max_size=30)),
         "timestamp": maybe(st.integers(min_value=-1, max_value=10**14)),
         "primary_property": maybe(st.sampled_from(["host", "status", "missing"])),
         "secondary_property": json_values,
@@ -197,6 +261,7 @@ def test_every_event_is_answered_202_or_400_with_errors(
         "POST", sandbox.url + path, body=json.dumps(event).encode(), retries=False
     )
     assert response.status in (202, 400), response.data[:300]
+    label(f"HTTP {response.status}")  # --hypothesis-show-statistics: both outcomes are reached
     answer = json.loads(response.data)
     if response.status == 400:
         assert list(answer) == ["errors", "message", "status"]
