@@ -198,3 +198,11 @@ def test_faults_queue_in_order_and_spec_errors_change_nothing() -> None:
     assert faults.next_fault() is not None
     faults.clear()
     assert faults.next_fault() is None
+
+
+def test_the_arrival_log_is_bounded() -> None:
+    state = SandboxState(max_logged=3)
+    for i in range(5):
+        state.record_pagerduty(event("trigger", f"k{i}"))
+    assert [e["seq"] for e in state.events()] == [3, 4, 5]
+    assert len(state.alerts()) == 5

@@ -18,7 +18,7 @@ summary, severity and source of the trigger that opened it, and counts the
 triggers added to it.
 
 Change events and BigPanda alerts are kept as received, and every accepted
-request is recorded in arrival order. Routing keys and tokens are held as
+request is recorded in arrival order (the last :data:`MAX_LOGGED` of them). Routing keys and tokens are held as
 :class:`~alertwire.Secret` and leave this module only as ``…abcd``: the
 inspection API and the dashboard can never show a full key. Filtering by key
 compares :class:`~alertwire.Secret` values.
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -46,6 +47,9 @@ AlertStatus = Literal["triggered", "acknowledged", "resolved"]
 Outcome = Literal["opened", "added", "acknowledged", "resolved", "dropped", "recorded"]
 
 _PAYLOAD_FIELDS: Final = ("summary", "severity", "source", "component", "group", "class")
+#: The arrival log keeps this many requests (oldest dropped first), so a sandbox left
+#: running under load does not grow without bound; ``seq`` keeps counting.
+MAX_LOGGED: Final = 100_000
 
 
 def _now() -> datetime:
@@ -108,8 +112,9 @@ class _Record:
 class SandboxState:
     """Alerts, change events, BigPanda alerts and the arrival log. Thread-safe."""
 
-    def __init__(self, *, now: Callable[[], datetime] = _now) -> None:
+    def __init__(self, *, now: Callable[[], datetime] = _now, max_logged: int = MAX_LOGGED) -> None:
         self._now = now
+        self._max_logged = max_logged
         self._lock = threading.Lock()
         self.reset()
 
@@ -118,7 +123,7 @@ class SandboxState:
         with self._lock:
             self._alerts: list[_Alert] = []
             self._open: dict[tuple[Secret, str], _Alert] = {}
-            self._log: list[_Record] = []
+            self._log: deque[_Record] = deque(maxlen=self._max_logged)
             self._seq = itertools.count(1)
             self._alert_ids = itertools.count(1)
 
