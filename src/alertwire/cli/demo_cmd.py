@@ -65,6 +65,23 @@ class _Steps:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import logging
+    import sys
+
+    # The clients log each retry; show those lines inside the step they belong to.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("   log: %(message)s"))
+    library_logger = logging.getLogger("alertwire")
+    library_logger.addHandler(handler)
+    propagate, library_logger.propagate = library_logger.propagate, False
+    try:
+        return _walk_through()
+    finally:
+        library_logger.removeHandler(handler)
+        library_logger.propagate = propagate
+
+
+def _walk_through() -> int:
     import urllib3
 
     from .. import BigPanda, PagerDuty, RetryPolicy, TriggerAlert, ValidationError
@@ -116,7 +133,7 @@ def _demo(args: argparse.Namespace) -> int:
             result = pd.trigger(
                 "Replica lag 40s on db2", source="db2.example.com", severity="error"
             )
-            steps.say(f"first attempt: HTTP 503; retried: HTTP {result.http_status}")
+            steps.say(f"after the retry: HTTP {result.http_status} {result.message!r}")
             steps.check(
                 status_of(result.dedup_key or "") == "triggered" and not sb.faults()["fail_next"],
                 "the 503 was answered, and the retry delivered it",
