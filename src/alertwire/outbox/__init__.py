@@ -9,6 +9,8 @@ embedded store.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._outbox import DEFAULT_FILENAME, Enqueued, Outbox, default_outbox_path, store_for
 from .machine import DeadEvent, QueueStats, State, Store
 
@@ -18,8 +20,21 @@ __all__ = [
     "Enqueued",
     "Outbox",
     "QueueStats",
+    "Relay",
     "State",
     "Store",
     "default_outbox_path",
     "store_for",
 ]
+
+if TYPE_CHECKING:
+    from .relay import Relay
+
+
+def __getattr__(name: str) -> Any:
+    """``Relay`` on first use: it imports aiohttp, which an enqueue-only producer never needs."""
+    if name == "Relay":
+        from .relay import Relay
+
+        return Relay
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
