@@ -91,6 +91,9 @@ class ScenarioResult:
     events: int = 0
     #: More markdown shown under the scenario's table (latency percentiles...).
     extra: str | None = None
+    #: Client-process CPU time per event (µs) per round: steadier than wall time on a
+    #: shared machine, since it excludes time spent waiting for a core.
+    cpu_us: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def higher_is_better(self) -> bool:
@@ -147,13 +150,16 @@ def measure_rounds(
                 runner.run(warm)
                 if check is not None:
                     check(len(warm))
+                cpu_started = time.process_time()
                 started = time.perf_counter()
                 runner.run(specs)
                 elapsed = time.perf_counter() - started
+                cpu = time.process_time() - cpu_started
                 if check is not None:
                     check(len(specs))
             finally:
                 runner.close()
             values[name] = len(specs) / elapsed
+            result.cpu_us.setdefault(name, []).append(cpu / len(specs) * 1e6)
         result.rounds.append(values)
     return result

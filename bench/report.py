@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from importlib import metadata
@@ -113,17 +114,24 @@ def results_table(results: Sequence[ScenarioResult]) -> str:
 
 def _absolute_table(result: ScenarioResult) -> str:
     better = "higher" if result.higher_is_better else "lower"
-    lines = [
-        f"| Contender | Median ({better} is better) | Min | Max |",
-        "|---|---:|---:|---:|",
-    ]
+    cpu = bool(result.cpu_us)
+    head = f"| Contender | Median ({better} is better) | Min | Max |"
+    rule = "|---|---:|---:|---:|"
+    if cpu:
+        head += " Client CPU per event (median) |"
+        rule += "---:|"
+    lines = [head, rule]
     for name in result.contenders:
         values = result.values(name)
-        lines.append(
+        row = (
             f"| {name} | {_fmt(result.median(name), result.unit)}"
             f" | {_fmt(min(values) if values else None, result.unit)}"
             f" | {_fmt(max(values) if values else None, result.unit)} |"
         )
+        if cpu:
+            spent = result.cpu_us.get(name)
+            row += f" {statistics.median(spent):,.0f} µs |" if spent else " – |"
+        lines.append(row)
     return "\n".join(lines)
 
 
@@ -197,7 +205,10 @@ def markdown(
         "- Every contender sends the same events: `trigger` with a summary, source,"
         " severity and a small `custom_details` object, no dedup key.",
         "- The machine is shared with other work, so absolute rates wander between runs;"
-        " the ratios, measured side by side, are the figures to compare.",
+        " the ratios, measured side by side, are the figures to compare. Client CPU per"
+        " event (process time of the measuring process, all its threads, divided by the"
+        " events sent) is shown for context: it does not count time spent waiting for a"
+        " core, so it moves less with the load.",
         "",
     ]
     return "\n".join(out)

@@ -48,10 +48,10 @@ class Sizes:
     relay_events: int = 3000
     relay_rounds: int = 3
     memory_pending: int = 100_000
-    memory_budget: float = 20.0
+    memory_budget: float = 15.0
 
 
-FULL = Sizes(sequential_events=2000, concurrent_events=4000, rounds=5, cli_rounds=9)
+FULL = Sizes(sequential_events=1000, concurrent_events=2000, rounds=7, cli_rounds=15)
 QUICK = Sizes(
     sequential_events=30,
     concurrent_events=60,
