@@ -51,10 +51,10 @@ class WriteProbe:
                     conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            from ..outbox.sqlite import _explain
+            from ._sink import explain_sqlite
 
             self.close()  # a fresh connection next time: the fault may be cleared by then
-            return _explain(exc)
+            return explain_sqlite(exc)
         return None
 
     def _connection(self) -> sqlite3.Connection:

@@ -26,6 +26,7 @@ import logging
 import shutil
 import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,12 +196,18 @@ class IngestServer:
         return app
 
     async def health(self) -> str | None:
-        """``None`` when the outbox takes writes, else why not."""
-        reason = await self.committer.call(self._probe.probe)
-        if reason is None and self.sink.last_failure is not None:
-            # The probe wrote, so the fault is gone; the next commit will confirm.
-            self.sink.last_failure = None
-        return reason
+        """``None`` when the outbox takes writes, else why not.
+
+        A failed commit makes the endpoint unhealthy for ``Retry-After``
+        seconds (what the refused clients were told), even if a probe's one
+        small write would fit; after that, or after a successful commit, the
+        probe alone decides, so a cleared fault shows without traffic.
+        """
+        failure = self.sink.last_failure
+        if failure is not None and time.monotonic() - failure[1] < UNAVAILABLE_RETRY_AFTER:
+            # A commit just failed: a small probe write may still fit where events did not.
+            return failure[0]
+        return await self.committer.call(self._probe.probe)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         try:

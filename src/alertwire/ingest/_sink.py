@@ -42,7 +42,7 @@ from ..wire import (
 from ._allow import Allowlist
 from ._commit import CommitterClosed, GroupCommitter
 
-__all__ = ["UNAVAILABLE_RETRY_AFTER", "OutboxSink", "store_failure_reason"]
+__all__ = ["UNAVAILABLE_RETRY_AFTER", "OutboxSink", "explain_sqlite", "store_failure_reason"]
 
 logger = logging.getLogger("alertwire.ingest")
 
@@ -51,13 +51,27 @@ logger = logging.getLogger("alertwire.ingest")
 UNAVAILABLE_RETRY_AFTER: Final = 10.0
 
 
+def explain_sqlite(exc: sqlite3.Error) -> str:
+    """The store's own diagnosis, plus one it leaves vague: a failed write.
+
+    SQLite reports a write the kernel refused as ``SQLITE_FULL`` only when
+    the disk said ENOSPC or the write came up short; EFBIG (a file size
+    limit), EPERM (an immutable file) and EIO arrive as ``SQLITE_IOERR_WRITE``
+    ("disk I/O error"), which tells an operator little.
+    """
+    from ..outbox.sqlite import _explain
+
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name in ("SQLITE_IOERR_WRITE", "SQLITE_IOERR_FSYNC", "SQLITE_IOERR_TRUNCATE"):
+        return "the outbox file cannot be written (the disk is full, read-only or failing)"
+    return _explain(exc)
+
+
 def store_failure_reason(exc: BaseException) -> str:
     """What went wrong with the outbox, in words for a client or a health check."""
-    cause = exc.__cause__
+    cause = exc if isinstance(exc, sqlite3.Error) else exc.__cause__
     if isinstance(cause, sqlite3.Error):
-        from ..outbox.sqlite import _explain
-
-        return _explain(cause)
+        return explain_sqlite(cause)
     if isinstance(exc, CommitterClosed):
         return "the relay is shutting down"
     return type(exc).__name__
