@@ -32,7 +32,7 @@ from bench.sequential import run_sequential
 __all__ = ["Sizes", "main", "run_suite"]
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("sequential", "concurrent", "cli", "enqueue", "relay", "memory")
+SCENARIOS = ("sequential", "concurrent", "cli", "enqueue", "relay", "memory", "postgres")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +49,21 @@ class Sizes:
     relay_rounds: int = 3
     memory_pending: int = 100_000
     memory_budget: float = 15.0
+    # PostgreSQL scenarios (bench/postgres_bench.py); tiny defaults, FULL sets real sizes.
+    postgres_events: int = 20
+    postgres_rounds: int = 1
+    postgres_enqueue_events: int = 5
 
 
-FULL = Sizes(sequential_events=1000, concurrent_events=2000, rounds=7, cli_rounds=15)
+FULL = Sizes(
+    sequential_events=1000,
+    concurrent_events=2000,
+    rounds=7,
+    cli_rounds=15,
+    postgres_events=1500,
+    postgres_rounds=3,
+    postgres_enqueue_events=300,
+)
 QUICK = Sizes(
     sequential_events=30,
     concurrent_events=60,
@@ -107,7 +119,7 @@ def run_suite(
         if "cli" in only:
             log(f"cli: {sizes.cli_rounds} rounds")
             results.append(run_cli(url, rounds=sizes.cli_rounds, check=check))
-        if {"enqueue", "relay", "memory"} & set(only):
+        if {"enqueue", "relay", "memory", "postgres"} & set(only):
             results += _outbox_scenarios(sizes, only, url, check, log)
     return results
 
@@ -146,6 +158,19 @@ def _outbox_scenarios(
                 )
             )
             check.resync()
+        if "postgres" in only:
+            from bench.postgres_bench import run_postgres
+
+            specs = make_event_specs(sizes.postgres_events)
+            results += run_postgres(
+                url,
+                specs,
+                rounds=sizes.postgres_rounds,
+                enqueue_events=sizes.postgres_enqueue_events,
+                workdir=workdir,
+                check=check,
+                log=log,
+            )
     return results
 
 
