@@ -319,3 +319,21 @@ def test_error_tree() -> None:
     assert NetworkError("x").http_status is None
     assert RateLimited("x").retryable and ServerError("x").retryable
     assert not BadRequest("x").retryable and not UnexpectedResponse("x").retryable
+
+
+KEY_ECHO = "Q" * 28 + "echo"
+
+
+@pytest.mark.parametrize("status", [400, 401, 429, 503, 302, 202])
+def test_parse_response_cuts_the_routing_key_out_of_any_error(status: int) -> None:
+    """A gateway quoting our request must not put the key into an error (or a dead letter)."""
+    from alertwire import ResponseError, Secret
+
+    body = '{"errors":["bad routing_key ' + KEY_ECHO + '"]}' if status != 202 else "ok " + KEY_ECHO
+    answer = Response(status, {}, body.encode())
+    with pytest.raises(ResponseError) as caught:
+        protocol.parse_response(answer, kind="alert", routing_key=Secret(KEY_ECHO))
+    error = caught.value
+    texts = [str(error), repr(error), error.body, *getattr(error, "errors", ())]
+    assert all(KEY_ECHO not in t for t in texts)
+    assert "…echo" in error.body

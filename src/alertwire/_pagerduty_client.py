@@ -17,7 +17,7 @@ from typing import Any
 from . import _config
 from ._client_base import AsyncClientBase, ClientSettings, SyncClientBase
 from ._delivery import DEFAULT_TIMEOUT
-from ._errors import BadRequest, DeliveryError, ResponseError, ValidationError
+from ._errors import DeliveryError, ValidationError
 from ._retry import RetryPolicy
 from ._secret import Secret
 from .models.pagerduty import (
@@ -111,22 +111,12 @@ class _PagerDutyBase(ClientSettings):
     def _parser(
         self, kind: protocol.Kind, dedup_key: str | None
     ) -> Callable[[Response], EventResult]:
-        """Read the answer; an error that quotes our request body has the key scrubbed.
-
-        PagerDuty never echoes the key, but a proxy or gateway in between may
-        quote the request in its error page, and error texts end up in logs.
-        """
         key = self.routing_key
 
         def parse(response: Response) -> EventResult:
-            try:
-                return protocol.parse_response(response, kind=kind, sent_dedup_key=dedup_key)
-            except ResponseError as exc:
-                exc.args = tuple(key.scrub(a) if isinstance(a, str) else a for a in exc.args)
-                exc.body = key.scrub(exc.body)
-                if isinstance(exc, BadRequest):
-                    exc.errors = tuple(key.scrub(e) for e in exc.errors)
-                raise
+            return protocol.parse_response(
+                response, kind=kind, sent_dedup_key=dedup_key, routing_key=key
+            )
 
         return parse
 

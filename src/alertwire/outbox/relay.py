@@ -385,7 +385,10 @@ class Relay:
         kind: pd_protocol.Kind = "change" if row.kind == "pagerduty.change" else "alert"
         request = pd_protocol.build_raw_request(row.base_url or self.pagerduty_url, kind, row.body)
         return request, functools.partial(
-            pd_protocol.parse_response, kind=kind, sent_dedup_key=row.dedup_key
+            pd_protocol.parse_response,
+            kind=kind,
+            sent_dedup_key=row.dedup_key,
+            routing_key=row.credential,
         )
 
     async def _deliver(self, transport: AsyncTransport, row: Claimed) -> None:

@@ -26,6 +26,7 @@ from .._errors import (
     Unauthorized,
     UnexpectedResponse,
 )
+from .._secret import Secret
 
 __all__ = [
     "Request",
@@ -159,14 +160,34 @@ def _errors_list(payload: Any) -> list[str]:
     return []
 
 
+def scrubbed(response: Response, secret: Secret | None) -> Response:
+    """The answer with our credential cut out, should the service (or a proxy) quote it."""
+    if secret is None or not len(secret):
+        return response
+    raw = secret.reveal().encode("utf-8")
+    if raw not in response.body:
+        return response
+    return Response(
+        response.status, response.headers, response.body.replace(raw, repr(secret).encode("utf-8"))
+    )
+
+
 def error_for_response(
-    response: Response, *, service: str, credential: str = "credential"
+    response: Response,
+    *,
+    service: str,
+    credential: str = "credential",
+    secret: Secret | None = None,
 ) -> ResponseError:
     """The error a non-success answer means; its text is the service's own, verbatim.
 
     ``credential`` names what a 401/403 refused, in the service's words
-    ("token" for BigPanda).
+    ("token" for BigPanda). ``secret`` is the key or token the request
+    carried: no server should echo it, but a gateway's error page may quote
+    the request, and error texts end up in logs, so it is cut out here, the
+    one place every client and the relay build their errors.
     """
+    response = scrubbed(response, secret)
     status = response.status
     text = response.text
     payload = json_body(response)

@@ -25,7 +25,7 @@ from typing import Final
 
 from .. import _json
 from .._errors import ValidationError
-from .._secret import Secret, redact
+from .._secret import Secret
 from ..models.bigpanda import BigPandaAlert
 from ..models.results import EventResult
 from ._http import Request, Response, error_for_response, json_body, resolve_base_url
@@ -98,19 +98,6 @@ def build_raw_request(base_url: str, token: Secret, body: bytes) -> Request:
     return Request("POST", base_url + ALERTS_PATH, headers_for(token), body)
 
 
-def _without_token(response: Response, token: Secret | None) -> Response:
-    if token is None or len(token) < 4:
-        return response
-    raw = token.reveal().encode("utf-8")
-    if raw not in response.body:
-        return response
-    return Response(
-        response.status,
-        response.headers,
-        response.body.replace(raw, redact(token.reveal()).encode("utf-8")),
-    )
-
-
 def parse_response(response: Response, *, token: Secret | None = None) -> EventResult:
     """The result of any 2xx; raises the matching :class:`~alertwire.ResponseError` otherwise.
 
@@ -118,9 +105,7 @@ def parse_response(response: Response, *, token: Secret | None = None) -> EventR
     saying so; otherwise ``"success"`` and ``""`` (a 204 has no body at all).
     """
     if not 200 <= response.status <= 299:
-        raise error_for_response(
-            _without_token(response, token), service=SERVICE, credential="token"
-        )
+        raise error_for_response(response, service=SERVICE, credential="token", secret=token)
     payload = json_body(response) if response.body else None
     status, message = "success", ""
     if isinstance(payload, Mapping):

@@ -28,6 +28,7 @@ from ._http import (
     error_for_response,
     json_body,
     resolve_base_url,
+    scrubbed,
 )
 
 __all__ = [
@@ -103,13 +104,22 @@ def build_raw_request(base_url: str, kind: Kind, body: bytes) -> Request:
 
 
 def parse_response(
-    response: Response, *, kind: Kind, sent_dedup_key: str | None = None
+    response: Response,
+    *,
+    kind: Kind,
+    sent_dedup_key: str | None = None,
+    routing_key: Secret | None = None,
 ) -> EventResult:
-    """The result of a 2xx; raises the matching :class:`~alertwire.ResponseError` otherwise."""
+    """The result of a 2xx; raises the matching :class:`~alertwire.ResponseError` otherwise.
+
+    ``routing_key`` is the key the request carried, cut out of any error text
+    that quotes it (see :func:`~alertwire.protocol._http.error_for_response`).
+    """
     if not 200 <= response.status <= 299:
-        raise error_for_response(response, service=SERVICE)
+        raise error_for_response(response, service=SERVICE, secret=routing_key)
     payload = json_body(response)
     if not isinstance(payload, Mapping):
+        response = scrubbed(response, routing_key)
         raise UnexpectedResponse(
             f"{SERVICE} answered HTTP {response.status} without the JSON body it always sends:"
             f" {UnexpectedResponse.excerpt(response.text) or '(empty body)'}",
