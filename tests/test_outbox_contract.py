@@ -165,14 +165,6 @@ def test_a_key_with_an_event_in_flight_waits_even_for_a_retried_earlier_one(
     outbox: Outbox, request: pytest.FixtureRequest
 ) -> None:
     """``queue retry`` of an earlier dead event while a later one of its key is in flight."""
-    if "sqlite" in request.node.callspec.id:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="the SQLite store claims the retried head while a later event of its"
-                " key is in flight (reported to the outbox engineer)",
-            )
-        )
     clock = _rules.Clock()
     ids = _rules.lifecycle(outbox, "k1")
     m = _rules.machine(outbox, clock, owner="relay-1")

@@ -16,7 +16,10 @@ Rules (and why):
   the oldest row of that key that is neither delivered nor dead. A head that
   is leased, or waiting for ``not_before``, blocks its key and nothing else
   (Procrastinate's ``lock`` semantics). Ids are monotonic, so "oldest" is
-  "smallest id".
+  "smallest id". One more case: ``queue retry`` can make an earlier dead
+  event the head again while a later event of its key is in flight; the
+  head then waits until that lease ends (delivered, failed or expired), so
+  a key never has two events in flight.
 * **Leases with an owner.** A claim writes ``lease_owner`` and
   ``lease_expires``. An expired lease may be taken over by any relay: a relay
   killed with SIGKILL leaves nothing stuck for longer than one lease. Every
@@ -286,7 +289,8 @@ class Store(Protocol):
 
         Claimable: the smallest id of its ``order_key`` among PENDING/LEASED rows,
         and either PENDING with ``not_before <= now`` or LEASED with
-        ``lease_expires <= now``; its route not paused (``next_allowed > now``).
+        ``lease_expires <= now``; no other row of its key LEASED with
+        ``lease_expires > now``; its route not paused (``next_allowed > now``).
         With ``pace_interval > 0``: at most one row per route, and the route's
         ``next_allowed`` becomes ``now + pace_interval`` in the same transaction.
         Each claimed row gets ``attempts + 1``.

@@ -125,6 +125,13 @@ WITH heads AS (
     WHERE ((e.state = 0 AND e.not_before <= :now)
            OR (e.state = 1 AND e.lease_expires <= :now))
       AND (r.next_allowed IS NULL OR r.next_allowed <= :now)
+      -- A head made earlier by `queue retry` waits while a later event of its key is
+      -- still in flight under a live lease: never two events of one key at once.
+      AND NOT EXISTS (
+          SELECT 1 FROM events x
+          WHERE x.order_key = e.order_key AND x.state = 1 AND x.id <> e.id
+            AND x.lease_expires > :now
+      )
 )
 UPDATE events
 SET state = 1, lease_owner = :owner, lease_expires = :lease_until, attempts = attempts + 1
@@ -148,7 +155,11 @@ _NEXT_DUE: Final = """
 WITH heads AS (
     SELECT min(id) AS id FROM events WHERE state IN (0, 1) GROUP BY order_key
 )
-SELECT min(CASE WHEN e.state = 0 THEN max(e.not_before, coalesce(r.next_allowed, 0))
+SELECT min(CASE WHEN e.state = 0
+                THEN max(e.not_before, coalesce(r.next_allowed, 0),
+                         coalesce((SELECT max(x.lease_expires) FROM events x
+                                   WHERE x.order_key = e.order_key AND x.state = 1
+                                     AND x.id <> e.id), 0))
                 ELSE e.lease_expires END)
 FROM heads h JOIN events e ON e.id = h.id LEFT JOIN routes r ON r.route = e.route
 """
