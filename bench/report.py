@@ -177,8 +177,13 @@ def markdown(
         per = {"ms": "one event per run", "MiB": f"{result.events:,} pending events"}.get(
             result.unit, f"{result.events:,} events per run"
         )
+        rounds = (
+            f"{len(result.rounds)} rounds, {per}, contenders in rotating order."
+            if len(result.contenders) > 1
+            else f"{len(result.rounds)} run(s), {per}."
+        )
         out += [
-            f"{len(result.rounds)} rounds, {per}, contenders in rotating order.",
+            rounds,
             "",
             _absolute_table(result),
             "",

@@ -80,6 +80,10 @@ def test_every_rate_scenario_produces_positive_numbers(results: list[ScenarioRes
         for other in result.contenders[1:]:
             ratio = result.ratio(other)
             assert ratio is not None and ratio > 0
+        if key in ("sequential", "concurrent"):
+            for name in result.contenders:
+                assert len(result.cpu_us[name]) == rounds
+                assert all(v > 0 for v in result.cpu_us[name])
 
 
 def test_enqueue_reports_latency_percentiles(results: list[ScenarioResult]) -> None:
