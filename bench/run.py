@@ -32,7 +32,16 @@ from bench.sequential import run_sequential
 __all__ = ["Sizes", "main", "run_suite"]
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("sequential", "concurrent", "cli", "enqueue", "relay", "memory", "postgres")
+SCENARIOS = (
+    "sequential",
+    "concurrent",
+    "cli",
+    "enqueue",
+    "relay",
+    "memory",
+    "postgres",
+    "ingest",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +62,9 @@ class Sizes:
     postgres_events: int = 20
     postgres_rounds: int = 1
     postgres_enqueue_events: int = 5
+    # The ingest endpoint (bench/ingest_bench.py): events at 32 senders; a quarter at 1.
+    ingest_events: int = 40
+    ingest_rounds: int = 1
 
 
 FULL = Sizes(
@@ -63,6 +75,8 @@ FULL = Sizes(
     postgres_events=1500,
     postgres_rounds=3,
     postgres_enqueue_events=300,
+    ingest_events=2000,
+    ingest_rounds=3,
 )
 QUICK = Sizes(
     sequential_events=30,
@@ -121,6 +135,20 @@ def run_suite(
             results.append(run_cli(url, rounds=sizes.cli_rounds, check=check))
         if {"enqueue", "relay", "memory", "postgres"} & set(only):
             results += _outbox_scenarios(sizes, only, url, check, log)
+        if "ingest" in only:
+            from bench.ingest_bench import run_ingest
+
+            with tempfile.TemporaryDirectory(prefix="alertwire-bench-ingest-") as tmp:
+                for senders, count in ((1, sizes.ingest_events // 4), (32, sizes.ingest_events)):
+                    log(f"ingest: {sizes.ingest_rounds} rounds x {count} events, {senders} senders")
+                    results.append(
+                        run_ingest(
+                            make_event_specs(count),
+                            concurrency=senders,
+                            rounds=sizes.ingest_rounds,
+                            workdir=Path(tmp),
+                        )
+                    )
     return results
 
 
