@@ -324,3 +324,26 @@ def test_queue_status_plain_text(tmp_path: Path, capsys: pytest.CaptureFixture[s
         del os.environ["ALERTWIRE_OUTBOX"]
     out = capsys.readouterr().out
     assert "pending:   1" in out and env_path in out
+
+
+class _CrashingTransport:
+    """A transport with a bug: raises something that is not a delivery answer."""
+
+    async def send(self, request: Any, *, timeout: float) -> Any:
+        raise RuntimeError("bug in a transport")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_a_crashing_send_is_logged_and_the_event_is_not_lost(
+    outbox: Outbox, upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    outbox.enqueue(TriggerAlert("x", dedup_key="k"), routing_key=KEY)
+    broken = relay(outbox, upstream, http_client=_CrashingTransport(), lease_seconds=1.5, timeout=1)
+    broken.start()
+    wait_for(lambda: "event=send_crashed" in caplog.text, "the crash to be logged")
+    broken.stop(timeout=SAFETY)
+    assert outbox.stats().leased == 1  # nothing recorded: the lease will lapse
+    report = relay(outbox, upstream, lease_seconds=1.5, timeout=1).run(drain=True)
+    assert report.delivered == 1 and [a.key for a in upstream.accepted()] == ["k"]

@@ -292,7 +292,7 @@ class Relay:
                 await ingest.stop()
             if inflight:
                 _log("stopping", in_flight=len(inflight))
-                await asyncio.gather(*inflight)
+                await asyncio.gather(*inflight, return_exceptions=True)  # logged by _done
             await self._flush(call)
         finally:
             if handle_signals:
@@ -311,6 +311,14 @@ class Relay:
     def _done(self, inflight: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
         def callback(task: asyncio.Task[None]) -> None:
             inflight.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                # A bug, not a delivery answer: nothing is recorded, so the lease lapses
+                # and the event is tried again; say so instead of losing the traceback.
+                logger.error(
+                    "event=send_crashed error=%s",
+                    type(task.exception()).__name__,
+                    exc_info=task.exception(),
+                )
             if self._wake is not None:
                 self._wake.set()
 
