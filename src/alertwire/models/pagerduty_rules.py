@@ -146,7 +146,8 @@ def _check_summary(payload: Mapping[str, Any]) -> list[Problem]:
 
 def _check_custom_details(payload: Mapping[str, Any]) -> list[Problem]:
     details = payload.get("custom_details")
-    if details is None or isinstance(details, (str, Mapping)):
+    # ``__class__ is dict`` first: the common case skips the slower ABC check.
+    if details is None or details.__class__ is dict or isinstance(details, (str, Mapping)):
         return []
     return [
         Problem(
@@ -160,11 +161,12 @@ def _check_custom_details(payload: Mapping[str, Any]) -> list[Problem]:
 def _check_optional_strings(
     container: Mapping[str, Any], names: Sequence[str], prefix: str
 ) -> list[Problem]:
-    return [
-        _not_string(f"{prefix}{name}")
-        for name in names
-        if container.get(name) is not None and not isinstance(container.get(name), str)
-    ]
+    problems = []
+    for name in names:
+        value = container.get(name)
+        if value is not None and not isinstance(value, str):
+            problems.append(_not_string(f"{prefix}{name}"))
+    return problems
 
 
 def _check_links(links: object) -> list[Problem]:
@@ -242,7 +244,7 @@ def _check_payload_object(
     payload = body.get("payload")
     if payload is None:
         return None, [_missing("payload")]
-    if not isinstance(payload, Mapping):
+    if payload.__class__ is not dict and not isinstance(payload, Mapping):
         return None, [
             Problem("payload", "must be an object", "'payload' is invalid (must be an object)")
         ]
