@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .._delivery import DEFAULT_TIMEOUT, async_transport_for
 from .._errors import ConfigurationError, DeliveryError, OutboxError, RateLimited
@@ -57,6 +57,9 @@ from .machine import (
     new_owner,
 )
 from .metrics import OutboxMetrics, destination_of
+
+if TYPE_CHECKING:
+    from ..ingest import IngestConfig, IngestServer
 
 __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_MAX_BACKOFF", "Relay", "RelayReport"]
 
@@ -97,6 +100,9 @@ class Relay:
     events older than ``max_age`` seconds are dead-lettered. Destinations:
     a row's own base URL if it was enqueued with one, else
     ``pagerduty_url`` / ``bigpanda_url``, else the ``region``'s hosts.
+    ``listen`` (``"HOST:PORT"`` or an :class:`alertwire.ingest.IngestConfig`)
+    also serves the ingest endpoint on the relay's loop (``self.ingest`` once
+    ``self.listening`` is set; see docs/ingest.md).
     """
 
     def __init__(
@@ -118,7 +124,7 @@ class Relay:
         http_client: Any = None,
         metrics: OutboxMetrics | None = None,
         owner: str | None = None,
-        listen: Any = None,
+        listen: IngestConfig | str | tuple[str, int] | None = None,
     ) -> None:
         if isinstance(outbox, Outbox):
             store = outbox.store
@@ -166,7 +172,7 @@ class Relay:
         )
         # Issue 9: ``listen`` ("HOST:PORT" or an alertwire.ingest.IngestConfig) also serves
         # the ingest endpoint (PagerDuty/BigPanda routes, /healthz, /metrics) on this loop.
-        self.listen: Any = None
+        self.listen: IngestConfig | None = None
         if listen is not None:
             from ..ingest import IngestConfig
 
@@ -174,7 +180,7 @@ class Relay:
             self.listen.check()
             if metrics is None:
                 metrics = OutboxMetrics(store)
-        self.ingest: Any = None
+        self.ingest: IngestServer | None = None
         self.listening = threading.Event()
         self.metrics = metrics
         self._verify = verify
