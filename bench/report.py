@@ -253,8 +253,9 @@ def plot(results: Sequence[ScenarioResult], path: Path) -> None:
                 fontsize=8,
             )
         better = "higher" if result.higher_is_better else "lower"
-        unit = "events/s" if result.higher_is_better else "wall time, ms"
-        ax.set_title(f"{result.title} — median {unit}, {better} is better", fontsize=9)
+        unit = {"ms": "wall time, ms", "MiB": "peak RSS, MiB"}.get(result.unit, result.unit)
+        ax.set_title(result.title, fontsize=9)
+        ax.set_xlabel(f"median {unit} ({better} is better)", fontsize=8)
         ax.tick_params(axis="both", labelsize=8)
         ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
