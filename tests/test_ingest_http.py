@@ -568,3 +568,35 @@ def test_sigterm_finishes_the_delivery_in_flight_and_exits_0(
     with Outbox(outbox) as ob:
         assert ob.stats().delivered == 1
     assert "event=ingest_stopped" in relay.output()
+
+
+def test_an_address_in_use_or_tls_without_listen_is_a_one_line_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for args, message in (
+            (["--listen", f"127.0.0.1:{port}"], "address already in use"),
+            (["--tls"], "only make sense with --listen"),
+            (["--listen", "127.0.0.1:0", "--drain"], "exclude each other"),
+            (["--listen", "nonsense"], "HOST:PORT"),
+        ):
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "alertwire.cli.main",
+                    "relay",
+                    "--outbox",
+                    str(tmp_path / "o.sqlite3"),
+                    *args,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert result.returncode == 2, (args, result)
+            assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
