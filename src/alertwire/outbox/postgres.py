@@ -523,58 +523,110 @@ class PostgresStore:
             ) from None
         return ids
 
-    def claim(
-        self, *, owner: str, now: float, lease_until: float, limit: int, pace_interval: float
+    @staticmethod
+    def _claim_in(
+        conn: Any, *, owner: str, now: float, lease_until: float, limit: int, pace_interval: float
     ) -> list[Claimed]:
-        params = {"owner": owner, "now": now, "lease_until": lease_until, "limit": limit}
+        params: dict[str, Any] = {
+            "owner": owner,
+            "now": now,
+            "lease_until": lease_until,
+            "limit": limit,
+        }
         if pace_interval > 0:
             sql = _CLAIM_PACED
             params["window"] = max(limit * 8, 64)
             params["next_allowed"] = now + pace_interval
         else:
             sql = _CLAIM
-
-        def attempt() -> list[Claimed]:
-            with self._tx("claim events") as conn:
-                conn.execute(_RESCUE, {"now": now})
-                return [_claimed(r) for r in conn.execute(sql, params).fetchall()]
-
-        claimed = self._raced("claim events", attempt)
+        conn.execute(_RESCUE, {"now": now})
+        claimed = [_claimed(r) for r in conn.execute(sql, params).fetchall()]
         claimed.sort(key=lambda c: c.id)
         return claimed
 
+    @staticmethod
+    def _settle_in(conn: Any, outcomes: Sequence[Outcome], owner: str) -> list[bool]:
+        applied: list[bool] = []
+        pauses: dict[str, float] = {}
+        for o in outcomes:
+            values: dict[str, Any]
+            if isinstance(o, Delivered):
+                sql, values = _DELIVER, {"state": int(State.DELIVERED), "at": o.at}
+                values["status"] = o.http_status
+            elif isinstance(o, Reschedule):
+                sql, values = _RESCHEDULE, {"state": int(State.PENDING)}
+                values.update(not_before=o.not_before, error=o.error, status=o.http_status)
+            elif isinstance(o, MarkDead):
+                sql, values = _BURY, {"state": int(State.DEAD), "at": o.at}
+                values.update(error=o.error, status=o.http_status, body=o.body)
+            else:  # pragma: no cover - the Outcome union is closed
+                raise TypeError(f"unknown outcome {type(o).__name__}")
+            values.update(id=o.id, owner=owner)
+            row = conn.execute(sql, values).fetchone()
+            applied.append(row is not None)
+            paused = isinstance(o, Reschedule) and o.pause_route_until is not None
+            if row is not None and paused:
+                route = str(row[0])
+                until = cast(Reschedule, o).pause_route_until or 0.0
+                pauses[route] = max(pauses.get(route, 0.0), until)
+        # Route rows last and in order: no lock cycle with a concurrent claim.
+        for route in sorted(pauses):
+            conn.execute(_PAUSE, {"route": route, "next_allowed": pauses[route]})
+        return applied
+
+    def claim(
+        self, *, owner: str, now: float, lease_until: float, limit: int, pace_interval: float
+    ) -> list[Claimed]:
+        def attempt() -> list[Claimed]:
+            with self._tx("claim events") as conn:
+                return self._claim_in(
+                    conn,
+                    owner=owner,
+                    now=now,
+                    lease_until=lease_until,
+                    limit=limit,
+                    pace_interval=pace_interval,
+                )
+
+        return self._raced("claim events", attempt)
+
     def settle(self, outcomes: Sequence[Outcome], *, owner: str) -> list[bool]:
         def attempt() -> list[bool]:
-            applied: list[bool] = []
-            pauses: dict[str, float] = {}
             with self._tx("record delivery outcomes") as conn:
-                for o in outcomes:
-                    values: dict[str, Any]
-                    if isinstance(o, Delivered):
-                        sql, values = _DELIVER, {"state": int(State.DELIVERED), "at": o.at}
-                        values["status"] = o.http_status
-                    elif isinstance(o, Reschedule):
-                        sql, values = _RESCHEDULE, {"state": int(State.PENDING)}
-                        values.update(not_before=o.not_before, error=o.error, status=o.http_status)
-                    elif isinstance(o, MarkDead):
-                        sql, values = _BURY, {"state": int(State.DEAD), "at": o.at}
-                        values.update(error=o.error, status=o.http_status, body=o.body)
-                    else:  # pragma: no cover - the Outcome union is closed
-                        raise TypeError(f"unknown outcome {type(o).__name__}")
-                    values.update(id=o.id, owner=owner)
-                    row = conn.execute(sql, values).fetchone()
-                    applied.append(row is not None)
-                    paused = isinstance(o, Reschedule) and o.pause_route_until is not None
-                    if row is not None and paused:
-                        route = str(row[0])
-                        until = cast(Reschedule, o).pause_route_until or 0.0
-                        pauses[route] = max(pauses.get(route, 0.0), until)
-                # Route rows last and in order: no lock cycle with a concurrent claim.
-                for route in sorted(pauses):
-                    conn.execute(_PAUSE, {"route": route, "next_allowed": pauses[route]})
-            return applied
+                return self._settle_in(conn, outcomes, owner)
 
         return self._raced("record delivery outcomes", attempt)
+
+    def settle_and_claim(
+        self,
+        outcomes: Sequence[Outcome],
+        *,
+        owner: str,
+        now: float,
+        lease_until: float,
+        limit: int,
+        pace_interval: float,
+    ) -> tuple[list[bool], list[Claimed]]:
+        """:meth:`settle` then :meth:`claim` in ONE transaction: one commit per relay cycle.
+
+        A lost race in the claim (unique index, deadlock victim) rolls back the
+        outcomes too, and the whole cycle is tried again: outcomes are
+        owner-checked, so applying them a second time is the same as once.
+        """
+
+        def attempt() -> tuple[list[bool], list[Claimed]]:
+            with self._tx("record outcomes and claim events") as conn:
+                applied = self._settle_in(conn, outcomes, owner)
+                return applied, self._claim_in(
+                    conn,
+                    owner=owner,
+                    now=now,
+                    lease_until=lease_until,
+                    limit=limit,
+                    pace_interval=pace_interval,
+                )
+
+        return self._raced("record outcomes and claim events", attempt)
 
     def _read(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
         with self._tx("read") as conn:
