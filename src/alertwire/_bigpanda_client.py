@@ -18,11 +18,11 @@ from typing import Any
 from . import _config
 from ._client_base import AsyncClientBase, ClientSettings, SyncClientBase
 from ._delivery import DEFAULT_TIMEOUT
-from ._errors import ConfigurationError, ValidationError
+from ._errors import ConfigurationError
 from ._retry import RetryPolicy
 from ._secret import Secret
 from .models.bigpanda import BigPandaAlert, BigPandaStatus
-from .models.bigpanda_rules import check_app_key
+from .models.bigpanda_rules import require_app_key, require_token
 from .models.results import EventResult
 from .protocol import bigpanda as protocol
 from .protocol._http import Request, Response
@@ -32,30 +32,6 @@ __all__ = ["AsyncBigPanda", "BigPanda"]
 
 #: What ``send`` accepts: one alert, or a batch of them.
 Alerts = BigPandaAlert | Sequence[BigPandaAlert]
-
-
-def _token(value: str | Secret) -> Secret:
-    """The org token: non-blank, and only characters an HTTP header can carry.
-
-    Errors never quote it: a rejected token is still a token.
-    """
-    token = Secret(value)
-    raw = token.reveal()
-    if not raw.strip():
-        raise ValidationError("token", "is required and must not be blank")
-    if not raw.isascii() or not raw.isprintable() or any(c.isspace() for c in raw):
-        raise ValidationError(
-            "token", "must be printable ASCII without spaces (it goes in a Bearer header)"
-        )
-    return token
-
-
-def _app_key(value: object) -> str:
-    problems = check_app_key(value)
-    if problems:
-        raise ValidationError("app_key", problems[0].rule)
-    assert isinstance(value, str)
-    return value
 
 
 class _BigPandaBase(ClientSettings):
@@ -72,8 +48,8 @@ class _BigPandaBase(ClientSettings):
         retry: RetryPolicy | None = None,
         verify: Verify = True,
     ) -> None:
-        self.token = _token(token)
-        self.app_key = _app_key(app_key)
+        self.token = require_token(token)
+        self.app_key = require_app_key(app_key)
         self._configure(
             region=region,
             base_url=base_url,

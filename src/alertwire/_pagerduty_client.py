@@ -17,7 +17,7 @@ from typing import Any
 from . import _config
 from ._client_base import AsyncClientBase, ClientSettings, SyncClientBase
 from ._delivery import DEFAULT_TIMEOUT
-from ._errors import DeliveryError, ValidationError
+from ._errors import DeliveryError
 from ._retry import RetryPolicy
 from ._secret import Secret
 from .models.pagerduty import (
@@ -27,7 +27,7 @@ from .models.pagerduty import (
     ResolveAlert,
     TriggerAlert,
 )
-from .models.pagerduty_rules import check_routing_key
+from .models.pagerduty_rules import require_routing_key
 from .models.results import EventResult
 from .protocol import pagerduty as protocol
 from .protocol._http import Request, Response
@@ -39,16 +39,6 @@ __all__ = ["AsyncPagerDuty", "PagerDuty", "SendOutcome"]
 SendOutcome = EventResult | DeliveryError
 
 DEFAULT_CONCURRENCY = 16
-
-
-def _routing_key(value: str | Secret) -> Secret:
-    key = Secret(value)
-    problems = check_routing_key(key.reveal())
-    if problems:
-        raise ValidationError(
-            problems[0].field, problems[0].rule, problems=[(p.field, p.rule) for p in problems]
-        )
-    return key
 
 
 def _check_event(event: object) -> PagerDutyEvent:
@@ -73,7 +63,7 @@ class _PagerDutyBase(ClientSettings):
         retry: RetryPolicy | None = None,
         verify: Verify = True,
     ) -> None:
-        self.routing_key = _routing_key(routing_key)
+        self.routing_key = require_routing_key(routing_key)
         self._configure(
             region=region,
             base_url=base_url,

@@ -38,6 +38,7 @@ from .._errors import ValidationError
 from ._time import to_aware
 from .bigpanda_rules import RESERVED_FIELDS, TIMESTAMP_CEILING, Problem, check_alert
 from .limits import BIGPANDA_DESCRIPTION_MAX, ELLIPSIS
+from .pagerduty_rules import raise_for
 
 __all__ = ["BigPandaAlert", "BigPandaStatus", "TagValue"]
 
@@ -105,9 +106,7 @@ def _python_name(wire_field: str) -> str:
 
 
 def _raise_problems(problems: Sequence[Problem]) -> None:
-    if problems:
-        pairs = [(_python_name(p.field), p.rule) for p in problems]
-        raise ValidationError(pairs[0][0], pairs[0][1], problems=pairs)
+    raise_for(problems, _python_name)
 
 
 def _text(value: object, name: str) -> str | None:

@@ -57,8 +57,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from .._errors import ValidationError
+from .._secret import Secret
 from .limits import BIGPANDA_DESCRIPTION_MAX, BIGPANDA_TAG_VALUE_MAX, BIGPANDA_TAG_VALUES_MAX
-from .pagerduty_rules import Problem
+from .pagerduty_rules import Problem, raise_for
 
 __all__ = [
     "DEFAULT_PRIMARY_PROPERTIES",
@@ -370,3 +372,26 @@ def error_body(problems: list[Problem]) -> dict[str, Any]:
         "message": "Alert object is invalid",
         "errors": [p.wire_text for p in problems],
     }
+
+
+def require_app_key(value: object) -> str:
+    """The app key, or a ValidationError naming ``app_key``."""
+    raise_for(check_app_key(value))
+    assert isinstance(value, str)
+    return value
+
+
+def require_token(value: str | Secret) -> Secret:
+    """The org token: non-blank, and only characters an HTTP header can carry.
+
+    Errors never quote it: a rejected token is still a token.
+    """
+    token = Secret(value)
+    raw = token.reveal()
+    if not raw.strip():
+        raise ValidationError("token", "is required and must not be blank")
+    if not raw.isascii() or not raw.isprintable() or any(c.isspace() for c in raw):
+        raise ValidationError(
+            "token", "must be printable ASCII without spaces (it goes in a Bearer header)"
+        )
+    return token

@@ -28,7 +28,13 @@ from .. import _json
 from .._errors import ValidationError
 from ._time import format_iso8601, parse_iso8601
 from .limits import ELLIPSIS, ROUTING_KEY_LENGTH, SUMMARY_MAX
-from .pagerduty_rules import Problem, check_alert_event, check_change_event, check_event_size
+from .pagerduty_rules import (
+    Problem,
+    check_alert_event,
+    check_change_event,
+    check_event_size,
+    raise_for,
+)
 
 __all__ = [
     "AcknowledgeAlert",
@@ -96,9 +102,7 @@ def _python_name(wire_field: str) -> str:
 
 
 def _raise_problems(problems: Sequence[Problem]) -> None:
-    if problems:
-        pairs = [(_python_name(p.field), p.rule) for p in problems]
-        raise ValidationError(pairs[0][0], pairs[0][1], problems=pairs)
+    raise_for(problems, _python_name)
 
 
 def _require_str(value: object, name: str, *, optional: bool = True) -> str | None:

@@ -28,10 +28,12 @@ that the sandbox fails a test rather than production):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from .._errors import ValidationError
+from .._secret import Secret
 from ._time import parse_iso8601
 from .limits import (
     DEDUP_KEY_MAX,
@@ -49,6 +51,8 @@ __all__ = [
     "check_change_event",
     "check_event_size",
     "check_routing_key",
+    "raise_for",
+    "require_routing_key",
 ]
 
 EVENT_ACTIONS: Final = ("trigger", "acknowledge", "resolve")
@@ -331,3 +335,21 @@ def check_event_size(size: int) -> list[Problem]:
             f"Event object is too large (maximum is {EVENT_MAX_BYTES} bytes)",
         )
     ]
+
+
+def raise_for(problems: Sequence[Problem], rename: Callable[[str], str] = str) -> None:
+    """Raise one :class:`~alertwire.ValidationError` holding every problem (none: return).
+
+    ``rename`` maps a wire field to the name the caller wrote (``payload.class``
+    → ``class_``), so errors name the argument, not the JSON path.
+    """
+    if problems:
+        pairs = [(rename(p.field), p.rule) for p in problems]
+        raise ValidationError(pairs[0][0], pairs[0][1], problems=pairs)
+
+
+def require_routing_key(value: str | Secret) -> Secret:
+    """The key as a :class:`~alertwire.Secret`, or a ValidationError naming ``routing_key``."""
+    key = Secret(value)
+    raise_for(check_routing_key(key.reveal()))
+    return key

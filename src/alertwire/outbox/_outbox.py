@@ -41,10 +41,11 @@ from ..models.bigpanda import BigPandaAlert
 from ..models.bigpanda_rules import (
     DEFAULT_PRIMARY_PROPERTIES,
     DEFAULT_SECONDARY_PROPERTIES,
-    check_app_key,
+    require_app_key,
+    require_token,
 )
 from ..models.pagerduty import AcknowledgeAlert, Change, PagerDutyEvent, ResolveAlert, TriggerAlert
-from ..models.pagerduty_rules import check_routing_key
+from ..models.pagerduty_rules import require_routing_key
 from ..protocol import bigpanda as bp_protocol
 from ..protocol import pagerduty as pd_protocol
 from ..protocol._http import check_base_url
@@ -108,16 +109,6 @@ class Enqueued:
     dedup_key: str | None
 
 
-def _routing_key(value: str | Secret) -> Secret:
-    key = Secret(value)
-    problems = check_routing_key(key.reveal())
-    if problems:
-        raise ValidationError(
-            problems[0].field, problems[0].rule, problems=[(p.field, p.rule) for p in problems]
-        )
-    return key
-
-
 def _base_url(base_url: str | None) -> str | None:
     return None if base_url is None else check_base_url(base_url, setting="base_url")
 
@@ -153,15 +144,6 @@ def _bigpanda_identity(wire: Mapping[str, Any]) -> str:
     identity = _property(wire, wire.get("primary_property"), DEFAULT_PRIMARY_PROPERTIES)
     identity += _property(wire, wire.get("secondary_property"), DEFAULT_SECONDARY_PROPERTIES)
     return "bigpanda:" + _json.dumps(identity).decode("utf-8")
-
-
-def _app_key(app_key: str) -> str:
-    problems = check_app_key(app_key)
-    if problems:
-        raise ValidationError(
-            problems[0].field, problems[0].rule, problems=[(p.field, p.rule) for p in problems]
-        )
-    return app_key
 
 
 def _splice_dedup_key(body: bytes, wire: dict[str, Any], dedup_key: str) -> bytes:
@@ -233,7 +215,7 @@ class Outbox:
                 "enqueue() takes a TriggerAlert, AcknowledgeAlert, ResolveAlert or Change,"
                 f" not {type(event).__name__}"
             )
-        key = _routing_key(routing_key)
+        key = require_routing_key(routing_key)
         url = _base_url(base_url)
         if isinstance(event, (TriggerAlert, Change)):
             changes: dict[str, Any] = {}
@@ -273,7 +255,7 @@ class Outbox:
         if not isinstance(wire, dict):
             raise ValidationError("body", "must be a JSON object")
         raw_key = wire.get("routing_key")
-        key = _routing_key(raw_key if isinstance(raw_key, str) else "")
+        key = require_routing_key(raw_key if isinstance(raw_key, str) else "")
         kind: Kind = "pagerduty.change" if change else "pagerduty.alert"
         dedup_key: str | None = None
         if not change:
@@ -307,10 +289,8 @@ class Outbox:
         """A row for a BigPanda alert; ``timestamp`` stamped at enqueue if absent."""
         if not isinstance(alert, BigPandaAlert):
             raise TypeError(f"expected a BigPandaAlert, not {type(alert).__name__}")
-        secret = Secret(token)
-        if not secret.reveal().strip():
-            raise ValidationError("token", "is required and must not be blank")
-        _app_key(app_key)
+        secret = require_token(token)
+        require_app_key(app_key)
         if alert.timestamp is None:
             stamped = _rebuilt(alert, timestamp=now or datetime.now(timezone.utc))
             assert isinstance(stamped, BigPandaAlert)
@@ -345,7 +325,7 @@ class Outbox:
             raise ValidationError("body", "must be a JSON object") from None
         if not isinstance(wire, dict):
             raise ValidationError("body", "must be a JSON object")
-        app_key = _app_key(wire.get("app_key"))  # type: ignore[arg-type]
+        app_key = require_app_key(wire.get("app_key"))
         route = route_key("bigpanda.alert", secret, app_key)
         url = _base_url(base_url)
         alerts = wire.get("alerts")
@@ -390,7 +370,7 @@ class Outbox:
         base_url: str | None = None,
     ) -> list[Enqueued]:
         """Store many PagerDuty events in one transaction (group commit), in order."""
-        key = _routing_key(routing_key)
+        key = require_routing_key(routing_key)
         now = datetime.now(timezone.utc)
         rows = [
             self.prepare_pagerduty(e, routing_key=key, base_url=base_url, now=now) for e in events
