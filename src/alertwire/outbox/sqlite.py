@@ -129,7 +129,10 @@ WITH heads AS (
       -- still in flight under a live lease: never two events of one key at once.
       AND NOT EXISTS (
           SELECT 1 FROM events x
-          WHERE x.order_key = e.order_key AND x.state = 1 AND x.id <> e.id
+          -- "state IN (0, 1)" repeats the partial index's condition so SQLite uses it
+          -- (it does not infer it from "state = 1"); without it this is a table scan per head.
+          WHERE x.order_key = e.order_key AND x.state IN (0, 1) AND x.state = 1
+            AND x.id <> e.id
             AND x.lease_expires > :now
       )
 )
@@ -158,7 +161,8 @@ WITH heads AS (
 SELECT min(CASE WHEN e.state = 0
                 THEN max(e.not_before, coalesce(r.next_allowed, 0),
                          coalesce((SELECT max(x.lease_expires) FROM events x
-                                   WHERE x.order_key = e.order_key AND x.state = 1
+                                   WHERE x.order_key = e.order_key
+                                     AND x.state IN (0, 1) AND x.state = 1
                                      AND x.id <> e.id), 0))
                 ELSE e.lease_expires END)
 FROM heads h JOIN events e ON e.id = h.id LEFT JOIN routes r ON r.route = e.route
