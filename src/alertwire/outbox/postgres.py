@@ -223,7 +223,11 @@ ON CONFLICT (route) DO UPDATE SET next_allowed = greatest(r.next_allowed, exclud
 """
 
 _NEXT_DUE: Final = """
-SELECT min(CASE WHEN e.state = 0 THEN greatest(e.not_before, coalesce(r.next_allowed, 0))
+SELECT min(CASE WHEN e.state = 0
+                THEN greatest(e.not_before, coalesce(r.next_allowed, 0),
+                              -- a head whose key has a later event in flight waits for it
+                              coalesce((SELECT max(f.lease_expires) FROM alertwire_events f
+                                        WHERE f.order_key = e.order_key AND f.state = 1), 0))
                 ELSE e.lease_expires END)
 FROM alertwire_events e LEFT JOIN alertwire_routes r ON r.route = e.route
 WHERE e.state IN (0, 1)
