@@ -21,6 +21,7 @@ import sys
 import threading
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -294,3 +295,37 @@ def test_redact_url_removes_every_password_form() -> None:
         "postgres://h/db?password=***&sslmode=require"
     )
     assert "p@ss" not in redact_url("postgresql://u:p@ss@h/db")
+
+
+# ---------------------------------------------------------------- the CLI, both stores
+
+
+def test_cli_queue_relay_and_status_work_the_same_on_both_stores(
+    outbox_target: str, upstream: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``trigger --queue``, ``send --queue FILE``, ``relay --drain``, ``queue status``."""
+    assert cli_main(["queue", "migrate", "--outbox", outbox_target]) == 0
+    base = ["--queue", "--outbox", outbox_target, "--routing-key", KEY_A]
+    assert cli_main(["trigger", "disk full", "--source", "db1", "--dedup-key", "d1", *base]) == 0
+    lines = tmp_path / "events.jsonl"
+    lines.write_text(
+        json.dumps({"type": "acknowledge", "dedup_key": "d1"})
+        + "\n"
+        + json.dumps({"type": "resolve", "dedup_key": "d1"})
+        + "\n"
+    )
+    assert cli_main(["send", str(lines), *base]) == 0
+    capsys.readouterr()
+    assert cli_main(["queue", "status", "--json", "--outbox", outbox_target]) == 0
+    assert json.loads(capsys.readouterr().out)["pending"] == 3
+    argv = ["relay", "--drain", "--quiet", "--rate-limit", "0", "--poll-interval", "0.02"]
+    assert cli_main([*argv, "--outbox", outbox_target, "--pagerduty-url", upstream.url]) == 0
+    assert [a.action for a in sorted(upstream.accepted(), key=lambda a: a.seq)] == [
+        "trigger",
+        "acknowledge",
+        "resolve",
+    ]
+    assert cli_main(["queue", "status", "--json", "--outbox", outbox_target]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["pending"], status["delivered"]) == (0, 3)
+    assert KEY_A not in json.dumps(status)
