@@ -243,6 +243,34 @@ def test_password_never_shown_and_libpq_credentials_work(
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["pending"] == 1 and password not in done.stdout + done.stderr
+    # A relay given the password in the URL logs (INFO) without it, and so does a failure.
+    for target in (with_password, wrong):
+        relay = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "alertwire.cli.main",
+                "relay",
+                "--drain",
+                "--outbox",
+                target,
+                "--pagerduty-url",
+                "http://127.0.0.1:9",
+                "--max-age",
+                "0.001",
+            ],
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        logged = relay.stdout + relay.stderr
+        if target == with_password:
+            assert relay.returncode == 0 and "event=relay_stopped" in logged, logged
+        else:
+            assert relay.returncode != 0 and "password authentication failed" in logged, logged
+        assert password not in logged and password[::-1] not in logged
 
 
 @pg
