@@ -215,5 +215,7 @@ class Upstream:
 def _ident(body: dict[str, Any]) -> str:
     key = body.get("dedup_key")
     if isinstance(key, str):
-        return key
+        # The ordering unit is (routing key, dedup key): one dedup key under two
+        # routing keys is two independent keys that may rightly be in flight together.
+        return json.dumps([body.get("routing_key"), key])
     return json.dumps([body.get(n) for n in ("app_key", "host", "check")])
