@@ -202,6 +202,53 @@ def test_unique_index_refuses_two_events_of_one_key_in_flight(
 
 
 @pg
+def test_a_claim_that_loses_the_in_flight_index_race_gets_nothing_not_an_error(
+    postgres_cluster: PostgresCluster, pg_passfile: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another relay leases a later event of the key in a transaction our claim cannot see
+    yet: our claim waits on the unique index, loses, tries again, and takes nothing."""
+    import psycopg
+
+    monkeypatch.setenv("PGPASSFILE", str(pg_passfile))
+    url, _schema = fresh_pg_target(postgres_cluster)
+    with Outbox.open(url) as ob, psycopg.connect(url) as other:
+        first, second, _ = _rules.lifecycle(ob, "k1")
+        clock = _rules.Clock()
+        m = _rules.machine(ob, clock, owner="relay-1")
+        # The other relay (its snapshot saw the first event dead) leases the second one...
+        other.execute(
+            "UPDATE alertwire_events SET state = 1, lease_owner = 'relay-2',"
+            " lease_expires = %(until)s WHERE id = %(id)s",
+            {"until": clock.now + 60, "id": second},
+        )
+        got: list[object] = []
+        claimer = threading.Thread(target=lambda: got.append(m.claim(5)))
+        claimer.start()
+        # ...and commits only once our claim is blocked on the unique index.
+        with psycopg.connect(url, autocommit=True) as watch:
+            for _ in range(10_000):
+                waiting = watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                ).fetchone()
+                if waiting and waiting[0]:
+                    break
+                claimer.join(0.005)
+            else:
+                raise AssertionError("the claim never waited on the index")
+        other.commit()
+        claimer.join(30)
+        assert got == [([], [])]  # someone else has the key: nothing, and no error
+        other.execute(
+            "UPDATE alertwire_events SET state = 2, lease_owner = NULL WHERE id = %(id)s",
+            {"id": second},
+        )
+        other.commit()
+        (head,), _ = m.claim(5)
+        assert head.id == first
+
+
+@pg
 def test_password_never_shown_and_libpq_credentials_work(
     postgres_cluster: PostgresCluster,
     pg_passfile: Path,

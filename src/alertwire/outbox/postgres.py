@@ -460,8 +460,14 @@ class PostgresStore:
                 f"cannot {doing} in the outbox {self.location}: {self._explain(exc)}"
             ) from None
 
-    def _raced(self, doing: str, attempt: Callable[[], T]) -> T:
-        """Run ``attempt`` again after a lost race (unique index hit, deadlock victim)."""
+    def _raced(
+        self, doing: str, attempt: Callable[[], T], lost: Callable[[], T] | None = None
+    ) -> T:
+        """Run ``attempt`` again after a lost race (unique index hit, deadlock victim).
+
+        A claim that keeps losing means other relays hold what it wanted:
+        ``lost()`` answers instead ("nothing for you this time"), never an error.
+        """
         import psycopg
 
         for tries in range(1, _RACE_RETRIES + 1):
@@ -469,6 +475,8 @@ class PostgresStore:
                 return attempt()
             except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as exc:
                 if tries == _RACE_RETRIES:
+                    if lost is not None:
+                        return lost()
                     raise OutboxError(
                         f"cannot {doing} in the outbox {self.location}: {self._explain(exc)}"
                     ) from None
@@ -592,7 +600,7 @@ class PostgresStore:
                     pace_interval=pace_interval,
                 )
 
-        return self._raced("claim events", attempt)
+        return self._raced("claim events", attempt, lost=list)
 
     def settle(self, outcomes: Sequence[Outcome], *, owner: str) -> list[bool]:
         def attempt() -> list[bool]:
@@ -630,7 +638,10 @@ class PostgresStore:
                     pace_interval=pace_interval,
                 )
 
-        return self._raced("record outcomes and claim events", attempt)
+        def settle_only() -> tuple[list[bool], list[Claimed]]:
+            return self.settle(outcomes, owner=owner), []
+
+        return self._raced("record outcomes and claim events", attempt, lost=settle_only)
 
     def _read(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
         with self._tx("read") as conn:
