@@ -81,9 +81,9 @@ def _spread(values: Sequence[float]) -> str:
 
 
 def results_table(results: Sequence[ScenarioResult]) -> str:
-    """The headline table: alertwire against each contender, ratio = median of per-round ratios."""
+    """The headline table: the subject against each contender, ratio = median of per-round ratios."""
     lines = [
-        "| Scenario | alertwire vs | Ratio (median) | Range over rounds | Goal | Met |",
+        "| Scenario | Compared | Ratio (median) | Range over rounds | Goal | Met |",
         "|---|---|---:|---:|---:|:---:|",
     ]
     for result in results:
@@ -93,20 +93,23 @@ def results_table(results: Sequence[ScenarioResult]) -> str:
             shown = _fmt(result.median(result.subject), result.unit)
             if result.unavailable is not None:
                 shown = "not available"
-            lines.append(f"| {result.title} | (absolute: {shown}) | – | – | – | – |")
+            lines.append(
+                f"| {result.title} | {result.subject} (absolute: {shown}) | – | – | – | – |"
+            )
             continue
         for other in others:
+            pair = f"{result.subject} vs {other}"
             goal = goals.get(other)
             goal_text = goal.text() if goal is not None else "–"
             if result.unavailable is not None:
-                lines.append(f"| {result.title} | {other} | not available | – | {goal_text} | – |")
+                lines.append(f"| {result.title} | {pair} | not available | – | {goal_text} | – |")
                 continue
             ratio = result.ratio(other)
             met = goal.met(ratio) if goal is not None else None
             mark = "–" if met is None else ("yes" if met else "**no**")
             shown = "–" if ratio is None else f"{ratio:.2f}x"
             lines.append(
-                f"| {result.title} | {other} | {shown}"
+                f"| {result.title} | {pair} | {shown}"
                 f" | {_spread(result.ratios(other))} | {goal_text} | {mark} |"
             )
     return "\n".join(lines)
@@ -160,7 +163,8 @@ def markdown(
         "",
         "## Results",
         "",
-        "Ratios are alertwire's figure divided by the contender's, measured in the same"
+        "Ratios are the subject's figure (the first contender of each scenario, highlighted"
+        " in the plot) divided by the other contender's, measured in the same"
         " round seconds apart, then the median over rounds. For rates (events/s) higher"
         " is better; for the CLI (wall time) lower is better.",
         "",
@@ -244,7 +248,7 @@ def plot(results: Sequence[ScenarioResult], path: Path) -> None:
         for bar, name, value in zip(bars, names, medians, strict=True):
             label = _fmt(value, result.unit) if value else "n/a"
             if name != result.subject and result.ratio(name) is not None:
-                label += f"  (alertwire {result.ratio(name):.2f}x)"
+                label += f"  ({result.subject}: {result.ratio(name):.2f}x)"
             ax.text(
                 bar.get_width() + top * 0.01,
                 bar.get_y() + bar.get_height() / 2,

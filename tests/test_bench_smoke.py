@@ -154,6 +154,6 @@ def test_same_events_for_everyone() -> None:
 def test_quick_command_writes_page_and_plot(tmp_path: Path) -> None:
     assert main(["--quick", "--only", "sequential", "--output-dir", str(tmp_path)]) == 0
     page = (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
-    assert "| Sequential sends, one connection | pagerduty (official) |" in page
+    assert "| Sequential sends, one connection | alertwire vs pagerduty (official) |" in page
     image = (tmp_path / "img" / "benchmarks.png").read_bytes()
     assert image.startswith(b"\x89PNG\r\n\x1a\n")
