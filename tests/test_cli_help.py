@@ -92,3 +92,20 @@ def test_in_process_run_leaves_logging_as_it_was(
     assert main.main(["trigger", "x" * 1100, "--dry-run", "--dedup-key", "k"]) == 0
     assert "alertwire: summary of 1100 characters shortened" in capsys.readouterr().err
     assert (list(logger.handlers), logger.propagate, logger.level) == before
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_in_process_relay_leaves_every_alertwire_logger_as_it_was(
+    quiet: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``relay`` turns its log on for the run only: before this, ``--quiet`` left
+    ``alertwire.relay`` at WARNING for good and silenced later callers' INFO lines."""
+    import logging
+
+    names = ("alertwire", "alertwire.relay", "alertwire.outbox")
+    state = [(list(lg.handlers), lg.propagate, lg.level) for lg in map(logging.getLogger, names)]
+    argv = ["relay", "--drain", "--outbox", str(tmp_path / "o.sqlite3")]
+    assert main.main([*argv, "--quiet"] if quiet else argv) == 0
+    capsys.readouterr()
+    after = [(list(lg.handlers), lg.propagate, lg.level) for lg in map(logging.getLogger, names)]
+    assert after == state

@@ -9,9 +9,11 @@ Log lines go to stderr as ``key=value`` pairs and never carry a key.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from .._config import ENV_BIGPANDA_URL, ENV_OUTBOX, ENV_PAGERDUTY_URL, ENV_REGION
@@ -145,17 +147,35 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _setup_logging(quiet: bool) -> None:
+@contextlib.contextmanager
+def _relay_logging(quiet: bool) -> Iterator[None]:
+    """The relay's structured lines on stderr while the command runs, then as before.
+
+    A service's log is the relay's main output, so it is on at INFO (WARNING
+    with ``--quiet``). Only the ``alertwire`` logger is touched, and its
+    handlers, level and propagation are restored afterwards: a program (or a
+    test) that calls ``main()`` in-process keeps its own logging set-up.
+    """
+    logger = logging.getLogger("alertwire")
+    saved = (logger.handlers[:], logger.propagate, logger.level)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    for name in ("alertwire", "alertwire.relay", "alertwire.outbox"):
-        logger = logging.getLogger(name)
-        logger.handlers = [handler] if name == "alertwire" else []
-        logger.propagate = name != "alertwire"
-        logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.handlers = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    try:
+        yield
+    finally:
+        logger.handlers, logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
 
 
 def run(args: argparse.Namespace) -> int:
+    with _relay_logging(args.quiet):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     import asyncio
     import os
 
@@ -164,7 +184,6 @@ def run(args: argparse.Namespace) -> int:
     from ..outbox.metrics import OutboxMetrics
     from ..outbox.relay import Relay
 
-    _setup_logging(args.quiet)
     listen = ingest_config(args)
     if args.ca_file is not None and not os.path.isfile(args.ca_file):
         raise ConfigurationError(f"--ca-file {args.ca_file!r} is not a readable file")
