@@ -238,19 +238,33 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
 
         A fixed set of workers pulls from one iterator (no task per event), so
         a million-event batch costs ``concurrency`` tasks, not a million.
+
+        Each event is type-checked once, up front (a wrong one fails the
+        whole call before anything is sent), so the workers call the protocol
+        and the sender directly rather than through :meth:`send`: per event
+        that saves a coroutine frame, a second type check and three lookups,
+        a measurable share of the client's own time at 32 in flight
+        (docs/benchmarks.md). The request, the parse and the retry loop are
+        exactly :meth:`send`'s.
         """
         batch = [_check_event(e) for e in events]
-        outcomes: list[SendOutcome | None] = [None] * len(batch)
+        if not batch:
+            return []
+        outcomes: list[SendOutcome] = [None] * len(batch)  # type: ignore[list-item]
         todo = iter(enumerate(batch))
+        deliver = self._get_sender().deliver
+        build, parser = protocol.build_request, self._parser
+        base_url, routing_key = self.base_url, self.routing_key
 
         async def worker() -> None:
             for index, event in todo:
+                request, dedup_key = build(base_url, routing_key, event)
                 try:
-                    outcomes[index] = await self.send(event)
+                    outcomes[index] = await deliver(request, parser(event.kind, dedup_key))
                 except DeliveryError as exc:
                     outcomes[index] = exc
 
         import asyncio
 
         await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(batch))))))
-        return [o for o in outcomes if o is not None]
+        return outcomes

@@ -9,8 +9,10 @@ grows, where httpx's async client falls off.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._errors import NetworkError
 from ..protocol._http import Request, Response
@@ -27,6 +29,13 @@ class AiohttpTransport:
         self._verify = verify
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        # The last request's headers and aiohttp's form of them. A client sends
+        # the very same mapping object with every request (JSON_HEADERS, or a
+        # BigPanda client's token headers), so this is converted once instead
+        # of once per request; checked by identity, and the reference kept
+        # here stops the id from being reused by another mapping.
+        self._headers_from: Mapping[str, str] | None = None
+        self._headers: CIMultiDictProxy[str] | None = None
 
     def _open(self) -> aiohttp.ClientSession:
         ctx = ssl_context(self._verify)
@@ -39,12 +48,16 @@ class AiohttpTransport:
         limit = self._timeouts.get(timeout)
         if limit is None:
             limit = self._timeouts[timeout] = aiohttp.ClientTimeout(total=timeout)
+        headers = self._headers
+        if request.headers is not self._headers_from or headers is None:
+            headers = self._headers = CIMultiDictProxy(CIMultiDict(request.headers))
+            self._headers_from = request.headers
         try:
             async with session.request(
                 request.method,
                 request.url,
                 data=request.body,
-                headers=request.headers,
+                headers=headers,
                 timeout=limit,
                 allow_redirects=False,
             ) as answer:
