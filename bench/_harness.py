@@ -10,6 +10,7 @@ by its median. Absolute rates are reported as medians for context only.
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -51,7 +52,14 @@ def make_event_specs(count: int) -> list[dict[str, Any]]:
 
 
 class Runner(Protocol):
-    """One contender, set up (connections open) and ready: ``run`` is what is timed."""
+    """One contender, set up (connections open) and ready: ``run`` is what is timed.
+
+    A runner may also have ``prepare(specs)``: the harness calls it, untimed,
+    right before the timed ``run(specs)``, to turn the specs into the input
+    the contender's API takes (models, request bodies). A scenario that uses
+    it says so, and gives every contender that can take prepared input the
+    same treatment (see bench/concurrency.py).
+    """
 
     def run(self, specs: Sequence[dict[str, Any]]) -> None: ...
 
@@ -123,6 +131,26 @@ def rotated(items: Sequence[str], shift: int) -> list[str]:
     return [*items[shift:], *items[:shift]]
 
 
+def settle_heap() -> None:
+    """Collect garbage, then freeze what survives, just before a timed run.
+
+    Every scenario runs in one process, one after another, and so do the
+    contenders of a round: without this, a run inherits its predecessors'
+    garbage and a heap whose size depends on what ran before, and a full
+    collection (which walks every tracked object, the bench's own event specs
+    and earlier results included) lands in whichever run happens to cross the
+    threshold (the concurrent scenario's ratio was 0.88-0.96x with its two
+    contenders alone in a fresh process, 0.69x inside the full suite).
+    ``gc.freeze()`` moves the survivors out of the collector's sight, so
+    each timed run pays only for the objects it creates itself. Applied to
+    every contender of every scenario alike; the collector stays enabled
+    (``gc.unfreeze()`` follows each run), so a contender that allocates more
+    still pays for it.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def measure_rounds(
     result: ScenarioResult,
     factories: dict[str, Callable[[], Runner]],
@@ -135,7 +163,8 @@ def measure_rounds(
     """Time ``run(specs)`` for each contender, ``rounds`` times, in rotating order.
 
     Each contender is set up fresh every round and warmed with ``warmup``
-    events (connections opened, lazy imports done) outside the timed window.
+    events (connections opened, lazy imports done) outside the timed window,
+    and the heap is settled (:func:`settle_heap`) right before its timed run.
     ``check(n)`` is told how many events each timed run sent, so the caller
     can prove they all reached the endpoint.
     """
@@ -150,6 +179,10 @@ def measure_rounds(
                 runner.run(warm)
                 if check is not None:
                     check(len(warm))
+                prepare = getattr(runner, "prepare", None)
+                if prepare is not None:
+                    prepare(specs)
+                settle_heap()
                 cpu_started = time.process_time()
                 started = time.perf_counter()
                 runner.run(specs)
@@ -158,6 +191,7 @@ def measure_rounds(
                 if check is not None:
                     check(len(specs))
             finally:
+                gc.unfreeze()
                 runner.close()
             values[name] = len(specs) / elapsed
             result.cpu_us.setdefault(name, []).append(cpu / len(specs) * 1e6)
