@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
@@ -44,8 +43,16 @@ from ..models.bigpanda_rules import (
     require_app_key,
     require_token,
 )
-from ..models.pagerduty import AcknowledgeAlert, Change, PagerDutyEvent, ResolveAlert, TriggerAlert
-from ..models.pagerduty_rules import require_routing_key
+from ..models.pagerduty import (
+    _ROUTING_KEY_OVERHEAD,
+    AcknowledgeAlert,
+    Change,
+    PagerDutyEvent,
+    ResolveAlert,
+    TriggerAlert,
+    _timestamp,
+)
+from ..models.pagerduty_rules import check_event_size, raise_for, require_routing_key
 from ..protocol import bigpanda as bp_protocol
 from ..protocol import pagerduty as pd_protocol
 from ..protocol._http import check_base_url
@@ -124,7 +131,7 @@ def _pd_identity(kind: Kind, dedup_key: str | None) -> str:
     """Alerts are ordered per dedup key; change events are context, never ordered
     against each other, so each is its own key (they still share the route's pacing)."""
     if kind == "pagerduty.change" or dedup_key is None:
-        return f"change:{uuid.uuid4().hex}"
+        return f"change:{pd_protocol.new_dedup_key()}"
     return f"alert:{dedup_key}"
 
 
@@ -146,16 +153,85 @@ def _bigpanda_identity(wire: Mapping[str, Any]) -> str:
     return "bigpanda:" + _json.dumps(identity).decode("utf-8")
 
 
-def _splice_dedup_key(body: bytes, wire: dict[str, Any], dedup_key: str) -> bytes:
-    """Add ``dedup_key`` to a raw body without re-serialising what the client sent."""
-    if "dedup_key" in wire:  # present but null/blank: rewrite rather than duplicate the name
-        wire = dict(wire)
-        wire["dedup_key"] = dedup_key
-        return _json.dumps(wire)
-    stripped = body.lstrip()
-    rest = stripped[1:]
-    sep = b"" if rest.lstrip().startswith(b"}") else b","
-    return b'{"dedup_key":' + _json.dumps(dedup_key) + sep + rest
+_PD_MODELS: Final = (TriggerAlert, AcknowledgeAlert, ResolveAlert, Change)
+
+
+def _require_model(event: object) -> None:
+    if not isinstance(event, _PD_MODELS):
+        raise TypeError(
+            "enqueue() takes a TriggerAlert, AcknowledgeAlert, ResolveAlert or Change,"
+            f" not {type(event).__name__}"
+        )
+
+
+class _PagerDutyRows:
+    """Rows for PagerDuty models to one routing key and destination.
+
+    What is the same for every row is worked out once, not once per event:
+    the routing key was validated by the caller, the base URL is checked at
+    the first row (so a batch reports a wrong event type before a wrong URL,
+    as one event would), the route digests and the enqueue timestamp are
+    computed once. Each row's body is the model's cached wire bytes with the
+    routing key, a missing dedup key and a missing timestamp spliced in
+    (:func:`~alertwire.protocol.pagerduty.build_body`), not a rebuilt model.
+    """
+
+    __slots__ = (
+        "_base_url",
+        "_key",
+        "_key_member",
+        "_now",
+        "_routes",
+        "_timestamp",
+        "_url",
+        "_url_checked",
+    )
+
+    def __init__(self, key: Secret, base_url: str | None, now: datetime | None) -> None:
+        self._key = key
+        self._base_url = base_url
+        self._url: str | None = None
+        self._url_checked = False
+        self._now = now
+        self._timestamp: str | None = None
+        #: The bytes ``"routing_key":"<key>",`` takes in a body (the model's size check
+        #: counts room for them separately, in ``_ROUTING_KEY_OVERHEAD``).
+        self._key_member = len('"routing_key":"",') + len(key.reveal())
+        self._routes: dict[Kind, str] = {
+            kind: route_key(kind, key) for kind in ("pagerduty.alert", "pagerduty.change")
+        }
+
+    def _stamp(self) -> str:
+        stamp = self._timestamp
+        if stamp is None:
+            stamp = _timestamp(self._now or datetime.now(timezone.utc))
+            assert stamp is not None  # a datetime always has a wire form
+            self._timestamp = stamp
+        return stamp
+
+    def row(self, event: PagerDutyEvent) -> NewEvent:
+        _require_model(event)
+        if not self._url_checked:
+            self._url, self._url_checked = _base_url(self._base_url), True
+        stamp: str | None = None
+        if isinstance(event, (TriggerAlert, Change)) and event.timestamp is None:
+            stamp = self._stamp()
+        body, dedup_key = pd_protocol.build_body(self._key, event, timestamp=stamp)
+        if stamp is not None or (isinstance(event, TriggerAlert) and event.dedup_key is None):
+            # The model's own size check, applied to the event with these fields
+            # set (the check rebuilding the model would make).
+            raise_for(check_event_size(len(body) - self._key_member + _ROUTING_KEY_OVERHEAD))
+        kind: Kind = "pagerduty.change" if isinstance(event, Change) else "pagerduty.alert"
+        route = self._routes[kind]
+        return NewEvent(
+            kind=kind,
+            route=route,
+            order_key=order_key(route, _pd_identity(kind, dedup_key)),
+            credential=self._key,
+            body=body,
+            base_url=self._url,
+            dedup_key=dedup_key,
+        )
 
 
 class Outbox:
@@ -210,33 +286,8 @@ class Outbox:
         now: datetime | None = None,
     ) -> NewEvent:
         """A row for a PagerDuty model: dedup key assigned, timestamp stamped if absent."""
-        if not isinstance(event, (TriggerAlert, AcknowledgeAlert, ResolveAlert, Change)):
-            raise TypeError(
-                "enqueue() takes a TriggerAlert, AcknowledgeAlert, ResolveAlert or Change,"
-                f" not {type(event).__name__}"
-            )
-        key = require_routing_key(routing_key)
-        url = _base_url(base_url)
-        if isinstance(event, (TriggerAlert, Change)):
-            changes: dict[str, Any] = {}
-            if event.timestamp is None:
-                changes["timestamp"] = now or datetime.now(timezone.utc)
-            if isinstance(event, TriggerAlert) and event.dedup_key is None:
-                changes["dedup_key"] = pd_protocol.new_dedup_key()
-            if changes:
-                event = _rebuilt(event, **changes)
-        request, dedup_key = pd_protocol.build_request("", key, event)
-        kind: Kind = "pagerduty.change" if event.kind == "change" else "pagerduty.alert"
-        route = route_key(kind, key)
-        return NewEvent(
-            kind=kind,
-            route=route,
-            order_key=order_key(route, _pd_identity(kind, dedup_key)),
-            credential=key,
-            body=request.body,
-            base_url=url,
-            dedup_key=dedup_key,
-        )
+        _require_model(event)
+        return _PagerDutyRows(require_routing_key(routing_key), base_url, now).row(event)
 
     @staticmethod
     def prepare_pagerduty_raw(
@@ -265,7 +316,11 @@ class Outbox:
                 if wire.get("event_action") != "trigger":
                     raise ValidationError("dedup_key", "is required for acknowledge and resolve")
                 dedup_key = pd_protocol.new_dedup_key()
-                body = _splice_dedup_key(body, wire, dedup_key)
+                if "dedup_key" in wire:  # present but null/blank: replace, never duplicate a name
+                    body = _json.dumps({**wire, "dedup_key": dedup_key})
+                else:
+                    member = b'"dedup_key":"' + dedup_key.encode("ascii") + b'"'
+                    body = pd_protocol.splice_members(body, member)
         route = route_key(kind, key)
         return NewEvent(
             kind=kind,
@@ -370,12 +425,10 @@ class Outbox:
         base_url: str | None = None,
     ) -> list[Enqueued]:
         """Store many PagerDuty events in one transaction (group commit), in order."""
-        key = require_routing_key(routing_key)
-        now = datetime.now(timezone.utc)
-        rows = [
-            self.prepare_pagerduty(e, routing_key=key, base_url=base_url, now=now) for e in events
-        ]
-        return self.put(rows)
+        rows = _PagerDutyRows(
+            require_routing_key(routing_key), base_url, datetime.now(timezone.utc)
+        )
+        return self.put([rows.row(e) for e in events])
 
     def enqueue_raw(
         self, body: bytes, *, change: bool = False, base_url: str | None = None

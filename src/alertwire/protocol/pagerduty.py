@@ -17,9 +17,10 @@ import os
 from collections.abc import Mapping
 from typing import Final, Literal
 
+from .. import _json
 from .._errors import UnexpectedResponse
 from .._secret import Secret
-from ..models.pagerduty import Change, PagerDutyEvent
+from ..models.pagerduty import Change, PagerDutyEvent, TriggerAlert
 from ..models.results import EventResult
 from ._http import (
     JSON_HEADERS,
@@ -38,11 +39,13 @@ __all__ = [
     "REGIONS",
     "SERVICE",
     "US_BASE_URL",
+    "build_body",
     "build_raw_request",
     "build_request",
     "new_dedup_key",
     "parse_response",
     "path_for",
+    "splice_members",
 ]
 
 US_BASE_URL: Final = "https://events.pagerduty.com"
@@ -77,24 +80,72 @@ def base_url_for_region(region: str) -> str:
     return resolve_base_url(region, None, regions=REGIONS)
 
 
-def build_request(
-    base_url: str, routing_key: Secret, event: PagerDutyEvent
-) -> tuple[Request, str | None]:
-    """The request for ``event``, and the dedup key it carries (``None`` for changes).
+def splice_members(body: bytes, members: bytes) -> bytes:
+    """``body``, a JSON object's bytes, with ``members`` added as its first names.
+
+    ``members`` is encoded ``"name":value`` pairs, comma-separated. Every byte
+    of ``body`` stays where it was, so a client's body is forwarded as sent
+    and a model's cached wire bytes are not serialised a second time. The
+    caller makes sure none of the names is present already (a duplicate name
+    is ambiguous JSON). Only the opening brace is looked for, so ``body`` may
+    also be an object's opening followed by more JSON (a nested ``payload``).
+    """
+    at = body.index(b"{") + 1
+    rest = body[at:]
+    separator = b"" if rest.lstrip()[:1] == b"}" else b","
+    return body[:at] + members + separator + rest
+
+
+#: How a model's wire bytes begin, up to its ``payload`` object (a fast path
+#: for stamping a timestamp; any other layout is re-serialised instead).
+_PAYLOAD_HEADS: Final = (b'{"event_action":"trigger","payload":{', b'{"payload":{')
+
+
+def _stamped(wire: bytes, timestamp: str) -> bytes:
+    """``wire`` with ``payload.timestamp`` set, the payload's other bytes left in place."""
+    member = b'"timestamp":' + _json.dumps(timestamp)
+    for head in _PAYLOAD_HEADS:
+        if wire.startswith(head):
+            cut = len(head) - 1
+            return wire[:cut] + splice_members(wire[cut:], member)
+    body = _json.loads(wire)
+    body["payload"]["timestamp"] = timestamp
+    return _json.dumps(body)
+
+
+def build_body(
+    routing_key: Secret, event: PagerDutyEvent, *, timestamp: str | None = None
+) -> tuple[bytes, str | None]:
+    """The wire body for ``event``, and the dedup key it carries (``None`` for changes).
 
     The body is the model's cached wire bytes with the routing key (and, for
     a keyless trigger, a generated dedup key) spliced in front: validated
     keys are alphanumeric, so no escaping is needed, and the event is not
-    serialised a second time on the hot path.
+    serialised a second time on the hot path. ``timestamp`` (the outbox's
+    enqueue time, already in wire form) is spliced into the payload of a
+    trigger or change that has none; an event's own timestamp wins.
     """
     dedup_key: str | None = None
-    prefix = b'{"routing_key":"' + routing_key.reveal().encode("ascii") + b'",'
-    if not isinstance(event, Change):
+    members = b'"routing_key":"' + routing_key.reveal().encode("ascii") + b'"'
+    wire = event.wire_bytes
+    if isinstance(event, Change):
+        if timestamp is not None and event.timestamp is None:
+            wire = _stamped(wire, timestamp)
+    else:
         dedup_key = event.dedup_key
         if dedup_key is None:
             dedup_key = new_dedup_key()
-            prefix += b'"dedup_key":"' + dedup_key.encode("ascii") + b'",'
-    body = prefix + event.wire_bytes[1:]
+            members += b',"dedup_key":"' + dedup_key.encode("ascii") + b'"'
+        if timestamp is not None and isinstance(event, TriggerAlert) and event.timestamp is None:
+            wire = _stamped(wire, timestamp)
+    return splice_members(wire, members), dedup_key
+
+
+def build_request(
+    base_url: str, routing_key: Secret, event: PagerDutyEvent
+) -> tuple[Request, str | None]:
+    """The request for ``event``, and the dedup key it carries (see :func:`build_body`)."""
+    body, dedup_key = build_body(routing_key, event)
     return Request("POST", base_url + path_for(event.kind), JSON_HEADERS, body), dedup_key
 
 
