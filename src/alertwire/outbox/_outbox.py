@@ -316,11 +316,7 @@ class Outbox:
                 if wire.get("event_action") != "trigger":
                     raise ValidationError("dedup_key", "is required for acknowledge and resolve")
                 dedup_key = pd_protocol.new_dedup_key()
-                if "dedup_key" in wire:  # present but null/blank: replace, never duplicate a name
-                    body = _json.dumps({**wire, "dedup_key": dedup_key})
-                else:
-                    member = b'"dedup_key":"' + dedup_key.encode("ascii") + b'"'
-                    body = pd_protocol.splice_members(body, member)
+                body = pd_protocol.with_dedup_key(body, wire, dedup_key)
         route = route_key(kind, key)
         return NewEvent(
             kind=kind,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from .. import _json
 from .._errors import UnexpectedResponse
@@ -46,6 +46,7 @@ __all__ = [
     "parse_response",
     "path_for",
     "splice_members",
+    "with_dedup_key",
 ]
 
 US_BASE_URL: Final = "https://events.pagerduty.com"
@@ -94,6 +95,19 @@ def splice_members(body: bytes, members: bytes) -> bytes:
     rest = body[at:]
     separator = b"" if rest.lstrip()[:1] == b"}" else b","
     return body[:at] + members + separator + rest
+
+
+def with_dedup_key(raw: bytes, body: Mapping[str, Any], dedup_key: str) -> bytes:
+    """A client's raw event ``raw`` (parsed: ``body``) carrying ``dedup_key``.
+
+    Every byte the client sent stays in place; only when it sent the name
+    already (``"dedup_key": null`` or blank) is the body re-serialised, since
+    a duplicate name would be ambiguous JSON. The one rule for the wire
+    routes (sandbox, ingest) and the outbox's raw enqueue alike.
+    """
+    if "dedup_key" in body:
+        return _json.dumps({**body, "dedup_key": dedup_key})
+    return splice_members(raw, b'"dedup_key":' + _json.dumps(dedup_key))
 
 
 #: How a model's wire bytes begin, up to its ``payload`` object (a fast path

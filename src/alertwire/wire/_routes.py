@@ -42,7 +42,7 @@ from ..models.pagerduty_rules import (
     check_change_event,
     check_event_size,
 )
-from ..protocol.pagerduty import ALERT_PATH, CHANGE_PATH, new_dedup_key
+from ..protocol.pagerduty import ALERT_PATH, CHANGE_PATH, new_dedup_key, with_dedup_key
 from . import _answers
 from ._body import BrokenBody, NotAnObject, Unparseable, parse_object, read_capped
 from ._sink import (
@@ -67,20 +67,6 @@ _CHECKS: Final[Mapping[PagerDutyKind, Callable[[Mapping[str, Any]], list[Problem
     "alert": check_alert_event,
     "change": check_change_event,
 }
-
-
-def _splice_dedup_key(raw: bytes, body: Mapping[str, Any], key: str) -> bytes:
-    """``raw`` with ``"dedup_key"`` added, leaving every byte the client sent in place.
-
-    When the client sent ``"dedup_key": null`` the key is already there, so
-    the body is re-serialised instead (a duplicate name would be ambiguous).
-    """
-    from .. import _json
-
-    if "dedup_key" in body:
-        return _json.dumps({**body, "dedup_key": key})
-    at = raw.index(b"{") + 1
-    return raw[:at] + b'"dedup_key":"' + key.encode("ascii") + b'",' + raw[at:]
 
 
 def _closing(response: web.Response) -> web.Response:
@@ -160,7 +146,7 @@ class _Handlers:
                 dedup_key=dedup_key,
             )
         dedup_key = new_dedup_key()
-        wire = _splice_dedup_key(raw, body, dedup_key)
+        wire = with_dedup_key(raw, body, dedup_key)
         return IncomingPagerDuty(
             kind=kind,
             routing_key=routing_key,
