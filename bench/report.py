@@ -211,6 +211,9 @@ def markdown(
         "- Each contender is set up fresh in every round and warmed up (connections"
         " opened, lazy imports done) before the timed window; contenders run in a"
         " different order each round.",
+        "- Before each timed run of the sequential and concurrent scenarios the heap is"
+        " collected and frozen (`gc.collect(); gc.freeze()`), for every contender alike,"
+        " so no contender pays for garbage an earlier one left.",
         "- Every contender sends the same events: `trigger` with a summary, source,"
         " severity and a small `custom_details` object, no dedup key.",
         "- The machine is shared with other work, so absolute rates wander between runs;"
