@@ -78,9 +78,11 @@ def test_sqlite_per_cycle_queries_use_indexes_never_a_table_scan(tmp_path: Path)
     conn = sqlite3.connect(tmp_path / "o.sqlite3")
     params = {"route": "r", "now": 1.0, "limit": 5, "after": "", "owner": "o", "id": 1}
     params["lease_until"] = 2.0
+    params["window"] = 64
     queries = {
         "next route": sqlite_store._NEXT_ROUTE,
         "route heads": sqlite_store._ROUTE_HEADS,
+        "oldest heads": sqlite_store._OLDEST_HEADS,
         "route due": sqlite_store._ROUTE_DUE,
         "expired heads": sqlite_store._EXPIRED_HEADS,
         "next lease end": sqlite_store._NEXT_LEASE_END,
@@ -89,13 +91,16 @@ def test_sqlite_per_cycle_queries_use_indexes_never_a_table_scan(tmp_path: Path)
     }
     for name, sql in queries.items():
         plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
-        # SEARCH = an index range or key lookup; SCAN = every row (or every index entry).
-        assert plan and all(
-            line.startswith(("SEARCH", "CORRELATED", "USE TEMP")) for line in plan
-        ), (
+        # SEARCH = an index range or key lookup; SCAN = every row (or every index entry),
+        # except the claim's window: the first :window entries of the heads' id index.
+        allowed = ("SEARCH", "CORRELATED", "USE TEMP", "LIST SUBQUERY")
+        window = "SCAN w USING INDEX events_head_ids"
+        assert plan and all(line.startswith(allowed) or line == window for line in plan), (
             name,
             plan,
         )
+        if window in plan:
+            assert "LIMIT :window" in sql, name
     assert [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sqlite_store._COUNTS)] == [
         "SCAN counts"  # four rows, one per state
     ]
@@ -243,8 +248,12 @@ def _pg_invariants(url: str) -> None:
         kept = dict(
             conn.execute("SELECT state, sum(n) FROM alertwire_counts GROUP BY state").fetchall()
         )
-        assert {s: int(kept.get(s, 0)) for s in range(4)} == {
-            s: counted.get(s, 0) for s in range(4)
+        # PENDING and LEASED are counted together (state 0: "open")
+        assert {s: int(kept.get(s, 0)) for s in (0, 1, 2, 3)} == {
+            0: counted.get(0, 0) + counted.get(1, 0),
+            1: 0,
+            2: counted.get(2, 0),
+            3: counted.get(3, 0),
         }
 
 
@@ -316,10 +325,20 @@ def test_postgres_per_cycle_queries_never_scan_the_events_table(pg_url: str) -> 
         "lease_until": 60.0,
         "limit": 16,
         "next_allowed": 3.0,
+        "per_route": 16,
+        "window": 64,
     }
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("ANALYZE")
-        for name in ("_CLAIM", "_CLAIM_PACED", "_NEXT_DUE", "_COUNTS", "_OLDEST_OPEN", "_RESCUE"):
+        for name in (
+            "_CLAIM_OLDEST",
+            "_CLAIM",
+            "_CLAIM_PACED",
+            "_NEXT_DUE",
+            "_COUNTS",
+            "_OLDEST_OPEN",
+            "_RESCUE",
+        ):
             sql = getattr(postgres_store, name)
             plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql, params))
             assert "Seq Scan on alertwire_events" not in plan, (name, plan)

@@ -148,8 +148,11 @@ _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     #   row that enters or leaves those states moves it, under the key's advisory
     #   lock (the one enqueue takes), so an enqueue and a settle of one key never
     #   both miss the hand-over;
-    # * ``alertwire_counts`` is sharded by backend so concurrent relays do not queue
-    #   on one counter row; ``queue status`` sums 4 x 16 rows.
+    # * ``alertwire_counts`` holds rows per state, with PENDING and LEASED counted
+    #   together as "open" (under state 0): a claim, a rescue and a reschedule then
+    #   fire no trigger at all, and the leased rows (a few per relay) are counted
+    #   from their unique index. Sharded by backend, so concurrent relays do not
+    #   queue on one counter row; ``queue status`` sums at most 3 x 16 rows.
     2: (
         # The same int4 as _lock_key() computes in Python (first 4 bytes of SHA-256).
         """
@@ -166,6 +169,8 @@ _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         """,
         "CREATE INDEX alertwire_events_heads ON alertwire_events (route, id)"
         " WHERE head AND state = 0",
+        # The claim's first try: the oldest heads, whatever their route.
+        "CREATE INDEX alertwire_events_head_ids ON alertwire_events (id) WHERE head AND state = 0",
         "CREATE INDEX alertwire_events_heads_due ON alertwire_events (route, not_before)"
         " WHERE head AND state = 0",
         "CREATE INDEX alertwire_events_key_head ON alertwire_events (order_key) WHERE head",
@@ -183,25 +188,30 @@ _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         """,
         """
         INSERT INTO alertwire_counts (state, shard, n)
-        SELECT s, 0, (SELECT count(*) FROM alertwire_events e WHERE e.state = s)
-        FROM generate_series(0, 3) AS s
+        SELECT s, 0, (SELECT count(*) FROM alertwire_events e
+                      WHERE e.state = s OR (s = 0 AND e.state = 1))
+        FROM (VALUES (0), (2), (3)) AS v (s)
         """,
         f"""
         CREATE FUNCTION alertwire_events_track() RETURNS trigger
         LANGUAGE plpgsql AS $fn$
         DECLARE
             my_shard smallint := pg_backend_pid() % 16;
+            old_bucket smallint := CASE WHEN TG_OP = 'INSERT' THEN NULL
+                                        WHEN OLD.state = 1 THEN 0 ELSE OLD.state END;
+            new_bucket smallint := CASE WHEN TG_OP = 'DELETE' THEN NULL
+                                        WHEN NEW.state = 1 THEN 0 ELSE NEW.state END;
             was_active boolean := TG_OP <> 'INSERT' AND OLD.state IN (0, 1);
             is_active boolean := TG_OP <> 'DELETE' AND NEW.state IN (0, 1);
         BEGIN
             IF TG_OP <> 'INSERT' THEN
-                INSERT INTO alertwire_counts AS c (state, shard, n) VALUES (OLD.state, my_shard, -1)
+                INSERT INTO alertwire_counts AS c (state, shard, n) VALUES (old_bucket, my_shard, -1)
                 ON CONFLICT (state, shard) DO UPDATE SET n = c.n - 1;
             END IF;
             IF TG_OP = 'DELETE' THEN
                 RETURN NULL;
             END IF;
-            INSERT INTO alertwire_counts AS c (state, shard, n) VALUES (NEW.state, my_shard, 1)
+            INSERT INTO alertwire_counts AS c (state, shard, n) VALUES (new_bucket, my_shard, 1)
             ON CONFLICT (state, shard) DO UPDATE SET n = c.n + 1;
             IF was_active = is_active THEN
                 RETURN NULL;
@@ -231,7 +241,7 @@ _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         "CREATE TRIGGER alertwire_events_added AFTER INSERT OR DELETE ON alertwire_events"
         " FOR EACH ROW EXECUTE FUNCTION alertwire_events_track()",
         "CREATE TRIGGER alertwire_events_moved AFTER UPDATE OF state ON alertwire_events"
-        " FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state)"
+        " FOR EACH ROW WHEN ((OLD.state IN (0, 1)) IS DISTINCT FROM (NEW.state IN (0, 1)))"
         " EXECUTE FUNCTION alertwire_events_track()",
     ),
 }
@@ -280,20 +290,60 @@ RETURNING id, kind, route, order_key, credential, body, base_url, dedup_key,
 """
 
 # Constant fragments joined at import; every value is a bound parameter. Each open
-# route offers its first `per_route` due heads, locked with SKIP LOCKED (another relay's
-# candidates are passed over, not waited for); the oldest `limit` of them are leased.
-_CLAIM: Final = f"""
-{_HEAD_ROUTES}, picked AS (
+# route offers its first `per_route` due heads (index reads, no locks); the oldest of
+# them are then locked with SKIP LOCKED up to `limit` (another relay's are passed
+# over, not waited for; only the rows leased are ever locked).
+_CANDIDATES: Final = f"""
     SELECT c.id FROM open_routes o
     CROSS JOIN LATERAL (
         SELECT e.id FROM alertwire_events e
         WHERE {_HEAD_FILTER}
-        ORDER BY e.id
-        LIMIT %(limit)s
-        FOR UPDATE OF e SKIP LOCKED
+        -- route is fixed: (route, id) is id order, and only the heads index gives it
+        ORDER BY e.route, e.id
+        LIMIT %(per_route)s
     ) c
-    ORDER BY c.id
+"""  # noqa: S608
+
+_LOCK_CANDIDATES: Final = f"""
+    SELECT e.id, e.route FROM alertwire_events e
+    WHERE e.id IN ({_CANDIDATES})
+      AND e.head AND e.state = 0 AND e.not_before <= %(now)s
+    ORDER BY e.id
     LIMIT %(limit)s
+    FOR UPDATE OF e SKIP LOCKED
+"""  # noqa: S608
+
+_CLAIM: Final = f"""
+{_HEAD_ROUTES}, picked AS ({_LOCK_CANDIDATES})
+UPDATE alertwire_events
+SET state = 1, lease_owner = %(owner)s, lease_expires = %(lease_until)s,
+    attempts = attempts + 1
+WHERE id IN (SELECT id FROM picked)
+{_RETURNING}
+"""  # noqa: S608
+
+# The common case first (pacing off): the oldest `window` heads, whatever their route,
+# filtered and locked. Only when that window does not yield `limit` rows (its heads are
+# paused, blocked, not due or locked by other relays) does the claim walk the routes,
+# so a 429-paused route at the front of a large backlog is never scanned through.
+_CLAIM_OLDEST: Final = f"""
+WITH picked AS (
+    SELECT e.id FROM alertwire_events e
+    WHERE e.id IN (
+        SELECT w.id FROM alertwire_events w
+        WHERE w.head AND w.state = 0 ORDER BY w.id LIMIT %(window)s
+    )
+      AND e.head AND e.state = 0 AND e.not_before <= %(now)s
+      AND NOT EXISTS (
+          SELECT 1 FROM alertwire_events f WHERE f.order_key = e.order_key AND f.state = 1
+      )
+      AND NOT EXISTS (
+          SELECT 1 FROM alertwire_routes r
+          WHERE r.route = e.route AND r.next_allowed > %(now)s
+      )
+    ORDER BY e.id
+    LIMIT %(limit)s
+    FOR UPDATE OF e SKIP LOCKED
 )
 UPDATE alertwire_events
 SET state = 1, lease_owner = %(owner)s, lease_expires = %(lease_until)s,
@@ -305,18 +355,7 @@ WHERE id IN (SELECT id FROM picked)
 # Paced: the first head of each open route (up to limit), ask each route's row for
 # permission (route order), and lease only the rows whose route agreed.
 _CLAIM_PACED: Final = f"""
-{_HEAD_ROUTES}, firsts AS (
-    SELECT c.id, c.route FROM open_routes o
-    CROSS JOIN LATERAL (
-        SELECT e.id, e.route FROM alertwire_events e
-        WHERE {_HEAD_FILTER}
-        ORDER BY e.id
-        LIMIT 1
-        FOR UPDATE OF e SKIP LOCKED
-    ) c
-    ORDER BY c.id
-    LIMIT %(limit)s
-), granted AS (
+{_HEAD_ROUTES}, firsts AS ({_LOCK_CANDIDATES}), granted AS (
     INSERT INTO alertwire_routes AS r (route, next_allowed)
     SELECT route, %(next_allowed)s FROM firsts ORDER BY route
     ON CONFLICT (route) DO UPDATE SET next_allowed = excluded.next_allowed
@@ -356,7 +395,7 @@ SELECT least(
            AND NOT EXISTS (
                SELECT 1 FROM alertwire_events f WHERE f.order_key = e.order_key AND f.state = 1
            )
-         ORDER BY e.not_before
+         ORDER BY e.route, e.not_before
          LIMIT 1
      ) d
      LEFT JOIN alertwire_routes r ON r.route = h.route
@@ -365,7 +404,12 @@ SELECT least(
 )
 """
 
-_COUNTS: Final = "SELECT state, sum(n) FROM alertwire_counts GROUP BY state"
+# Rows per state; LEASED from the in-flight index, PENDING = open - LEASED (one snapshot).
+_COUNTS: Final = """
+SELECT c.state, sum(c.n),
+       (SELECT count(*) FROM alertwire_events WHERE state = 1) AS leased
+FROM alertwire_counts c GROUP BY c.state
+"""
 _OLDEST_OPEN: Final = "SELECT min(created_at) FROM alertwire_events WHERE state IN (0, 1)"
 
 _INSERT: Final = """
@@ -675,14 +719,22 @@ class PostgresStore:
             "now": now,
             "lease_until": lease_until,
             "limit": limit,
+            "per_route": limit,
         }
         if pace_interval > 0:
             sql = _CLAIM_PACED
+            params["per_route"] = 1
             params["next_allowed"] = now + pace_interval
         else:
             sql = _CLAIM
         conn.execute(_RESCUE, {"now": now})
-        claimed = [_claimed(r) for r in conn.execute(sql, params).fetchall()]
+        claimed: list[Claimed] = []
+        if pace_interval <= 0:
+            params["window"] = max(limit * 4, 64)
+            claimed = [_claimed(r) for r in conn.execute(_CLAIM_OLDEST, params).fetchall()]
+            params["limit"] = params["per_route"] = limit - len(claimed)
+        if params["limit"] > 0:
+            claimed += [_claimed(r) for r in conn.execute(sql, params).fetchall()]
         claimed.sort(key=lambda c: c.id)
         return claimed
 
@@ -810,8 +862,10 @@ class PostgresStore:
         counts = dict.fromkeys(State, 0)
         with self._tx("read") as conn:
             # Counters kept by the trigger, and a partial index's minimum: no counting.
-            for state, count in conn.execute(_COUNTS):
+            for state, count, leased in conn.execute(_COUNTS):
                 counts[State(state)] = int(count)
+                counts[State.LEASED] = int(leased)
+            counts[State.PENDING] -= counts[State.LEASED]
             oldest = conn.execute(_OLDEST_OPEN).fetchone()
         return QueueStats(
             pending=counts[State.PENDING],

@@ -134,6 +134,7 @@ _V2: Final = (
     WHERE id IN (SELECT min(id) FROM events WHERE state IN (0, 1) GROUP BY order_key)
     """,
     "CREATE INDEX events_heads ON events (route, id) WHERE head = 1 AND state = 0",
+    "CREATE INDEX events_head_ids ON events (id) WHERE head = 1 AND state = 0",
     "CREATE INDEX events_heads_due ON events (route, not_before) WHERE head = 1 AND state = 0",
     "CREATE INDEX events_key_head ON events (order_key) WHERE head = 1",
     "CREATE INDEX events_leased ON events (lease_expires) WHERE state = 1",
@@ -208,6 +209,20 @@ SELECT e.id FROM events e INDEXED BY events_heads
 WHERE e.head = 1 AND e.state = 0 AND e.route = :route AND e.not_before <= :now
   AND {_NOT_BLOCKED}
 ORDER BY e.id LIMIT :limit
+"""  # noqa: S608 - constant fragments only
+
+# The common case first (pacing off): the oldest `window` heads, whatever their route.
+# Only if they do not yield `limit` claimable rows (paused, blocked, not due) does the
+# claim walk the routes, so a paused route at the front of the backlog is never read
+# through.
+_OLDEST_HEADS: Final = f"""
+SELECT e.id, e.route FROM events e
+WHERE e.id IN (
+    SELECT w.id FROM events w INDEXED BY events_head_ids
+    WHERE w.head = 1 AND w.state = 0 ORDER BY w.id LIMIT :window
+)
+  AND e.not_before <= :now AND {_NOT_BLOCKED}
+ORDER BY e.id
 """  # noqa: S608 - constant fragments only
 
 _ROUTE_DUE: Final = f"""
@@ -529,13 +544,21 @@ class SQLiteStore:
                 allowed[route] = row is None or row[0] <= now
             return allowed[route]
 
-        for route in self._head_routes(conn):
-            if route_open(route):
-                for (event_id,) in conn.execute(
-                    _ROUTE_HEADS,
-                    {"route": route, "now": now, "limit": 1 if paced else limit},
-                ):
+        if not paced:
+            window = {"now": now, "window": max(limit * 4, 64)}
+            for event_id, route in conn.execute(_OLDEST_HEADS, window):
+                if route_open(route):
                     candidates.append((event_id, route))
+        if paced or len(candidates) < limit:
+            seen = {event_id for event_id, _ in candidates}
+            for route in self._head_routes(conn):
+                if route_open(route):
+                    for (event_id,) in conn.execute(
+                        _ROUTE_HEADS,
+                        {"route": route, "now": now, "limit": 1 if paced else limit},
+                    ):
+                        if event_id not in seen:
+                            candidates.append((event_id, route))
         for event_id, route, _ in conn.execute(_EXPIRED_HEADS, {"now": now}):
             if route_open(route):
                 candidates.append((event_id, route))
