@@ -241,6 +241,24 @@ class DeadEvent:
     error: str
     http_status: int | None
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> DeadEvent:
+        """A dead letter from a row selected by both stores as ``id, kind, dedup_key,
+        created_at, finished_at, attempts, last_error, http_status`` (times in epoch
+        seconds, as stored)."""
+        created = to_datetime(row[3])
+        assert created is not None
+        return cls(
+            id=row[0],
+            kind=row[1],
+            dedup_key=row[2],
+            created_at=created,
+            dead_at=to_datetime(row[4]),
+            attempts=row[5],
+            error=row[6] or "",
+            http_status=row[7],
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:

@@ -882,19 +882,7 @@ class PostgresStore:
             " LIMIT %(limit)s",
             {"state": int(State.DEAD), "limit": limit},
         )
-        return [
-            DeadEvent(
-                id=r[0],
-                kind=r[1],
-                dedup_key=r[2],
-                created_at=cast("Any", to_datetime(r[3])),
-                dead_at=to_datetime(r[4]),
-                attempts=r[5],
-                error=r[6] or "",
-                http_status=r[7],
-            )
-            for r in rows
-        ]
+        return [DeadEvent.from_row(r) for r in rows]
 
     def retry_dead(self, ids: Sequence[int] | None, *, now: float) -> int:
         sql = (
