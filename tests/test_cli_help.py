@@ -109,3 +109,23 @@ def test_in_process_relay_leaves_every_alertwire_logger_as_it_was(
     capsys.readouterr()
     after = [(list(lg.handlers), lg.propagate, lg.level) for lg in map(logging.getLogger, names)]
     assert after == state
+
+
+def test_relay_takes_sigterm_from_its_first_instant() -> None:
+    """A SIGTERM that arrives while ``alertwire relay`` is still starting is a clean
+    stop handed to the relay once it exists, not the default kill (exit -15)."""
+    import os
+    import signal
+
+    from alertwire.cli import relay_cmd
+
+    before = signal.getsignal(signal.SIGTERM)
+    stopped: list[str] = []
+    with relay_cmd._early_stop() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered to this (main) thread
+        assert stop.requested
+        stop.forward_to(lambda: stopped.append("stop"))
+        assert stopped == ["stop"]  # remembered, then handed over at once
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stopped == ["stop", "stop"]  # later ones go straight to the relay
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -12,8 +12,10 @@ import argparse
 import contextlib
 import logging
 import math
+import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .._config import ENV_BIGPANDA_URL, ENV_OUTBOX, ENV_PAGERDUTY_URL, ENV_REGION
@@ -170,12 +172,51 @@ def _relay_logging(quiet: bool) -> Iterator[None]:
         logger.setLevel(saved[2])
 
 
+class _EarlyStop:
+    """SIGTERM/SIGINT honoured from the command's first instant, not only once the loop runs.
+
+    A supervisor may stop a relay it has just (re)started, while it is still
+    importing or opening the outbox; the default action would kill it (exit
+    -15) instead of the documented clean exit 0. Until the relay's own loop
+    takes the signals over, a request is remembered and handed to the relay
+    as soon as it exists; with nothing in flight yet, it stops at once.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._target: Callable[[], None] | None = None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.requested = True
+        if self._target is not None:
+            self._target()
+
+    def forward_to(self, target: Callable[[], None]) -> None:
+        self._target = target
+        if self.requested:
+            target()
+
+
+@contextlib.contextmanager
+def _early_stop() -> Iterator[_EarlyStop]:
+    stop = _EarlyStop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signals reach only the main thread; nothing to install
+        return
+    saved = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 def run(args: argparse.Namespace) -> int:
-    with _relay_logging(args.quiet):
-        return _run(args)
+    with _relay_logging(args.quiet), _early_stop() as stop:
+        return _run(args, stop)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
     import asyncio
     import os
 
@@ -211,6 +252,7 @@ def _run(args: argparse.Namespace) -> int:
         metrics=metrics,
         listen=listen,
     )
+    stop.forward_to(relay.request_stop)
     try:
         asyncio.run(relay.run_async(drain=args.drain, handle_signals=True))
     finally:
