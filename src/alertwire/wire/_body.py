@@ -42,7 +42,11 @@ _CHUNK: Final = 64 * 1024
 
 
 class Unparseable(ValueError):
-    """Not JSON at all, or nested deeper than :data:`MAX_DEPTH`."""
+    """Not JSON at all, or (``too_deep``) nested deeper than :data:`MAX_DEPTH`."""
+
+    def __init__(self, message: str, *, too_deep: bool = False) -> None:
+        super().__init__(message)
+        self.too_deep = too_deep
 
 
 class NotAnObject(ValueError):
@@ -117,7 +121,7 @@ def parse_object(raw: bytes) -> dict[str, Any]:
     except _json.JSONDecodeError as exc:
         raise Unparseable("JSON parse error") from exc
     if not _depth_ok(value):
-        raise Unparseable(f"nested deeper than {MAX_DEPTH} levels")
+        raise Unparseable(f"nested deeper than {MAX_DEPTH} levels", too_deep=True)
     if not isinstance(value, dict):
         raise NotAnObject(type(value).__name__)
     return value

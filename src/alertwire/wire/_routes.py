@@ -83,6 +83,11 @@ def _bearer_token(request: web.Request) -> str | None:
     return token.strip()
 
 
+def _unparseable_text(exc: Unparseable) -> str:
+    """The ``errors`` entry for a body that is not JSON, or is nested too deeply."""
+    return _answers.NESTED_TOO_DEEP if exc.too_deep else _answers.PARSE_ERROR
+
+
 class _Handlers:
     def __init__(self, sink: Sink) -> None:
         self._sink = sink
@@ -104,12 +109,7 @@ class _Handlers:
         try:
             incoming = self._pagerduty_event(kind, raw)
         except Unparseable as exc:
-            error = (
-                _answers.PARSE_ERROR
-                if str(exc) == _answers.PARSE_ERROR
-                else _answers.NESTED_TOO_DEEP
-            )
-            return _answers.unrecognized_object(error)
+            return _answers.unrecognized_object(_unparseable_text(exc))
         except NotAnObject:
             return _answers.unrecognized_object(_answers.NOT_AN_OBJECT)
         except _Invalid as exc:
@@ -175,12 +175,7 @@ class _Handlers:
         try:
             incoming = self._bigpanda_request(Secret(token), raw)
         except Unparseable as exc:
-            error = (
-                _answers.PARSE_ERROR
-                if str(exc) == _answers.PARSE_ERROR
-                else _answers.NESTED_TOO_DEEP
-            )
-            return _answers.bigpanda_unrecognized(error)
+            return _answers.bigpanda_unrecognized(_unparseable_text(exc))
         except NotAnObject:
             return _answers.bigpanda_unrecognized(_answers.NOT_AN_OBJECT)
         except _Invalid as exc:
