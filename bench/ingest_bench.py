@@ -123,8 +123,7 @@ def _bare(path: Path, bodies: Sequence[bytes], concurrency: int, per_commit: int
     from alertwire.outbox import sqlite as store_module
 
     setup = sqlite3.connect(path, isolation_level=None)
-    for pragma in store_module._PRAGMAS:
-        setup.execute(pragma)
+    store_module.configure(setup)
     for statement in store_module._SCHEMA:
         setup.execute(statement)
     setup.close()
@@ -134,8 +133,7 @@ def _bare(path: Path, bodies: Sequence[bytes], concurrency: int, per_commit: int
 
     def work(share: Sequence[bytes]) -> None:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        for pragma in store_module._PRAGMAS:
-            conn.execute(pragma)
+        store_module.configure(conn)
         now = time.time()
         mine: list[float] = []
         for at in range(0, len(share), per_commit):

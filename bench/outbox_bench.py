@@ -75,8 +75,7 @@ class _BareSQLite:
         from alertwire.outbox import sqlite as store_module
 
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        for pragma in store_module._PRAGMAS:
-            self._conn.execute(pragma)
+        store_module.configure(self._conn)
         for statement in store_module._SCHEMA:
             self._conn.execute(statement)
 

@@ -380,3 +380,29 @@ def test_acknowledge_and_resolve_keep_their_dedup_key(outbox: Outbox) -> None:
     a = outbox.enqueue(AcknowledgeAlert("k1"), routing_key=KEY)
     r = outbox.enqueue(ResolveAlert("k1"), routing_key=KEY)
     assert (a.dedup_key, r.dedup_key) == ("k1", "k1")
+
+
+def test_opening_an_existing_outbox_never_asks_for_the_journal_mode_lock(tmp_path: Path) -> None:
+    """``PRAGMA journal_mode=WAL`` needs a lock SQLite does not wait for: issued on
+    every open, it made a producer's enqueue fail at once ("database is locked")
+    while the relay was writing. Only a file not yet in WAL may be switched, and
+    busy_timeout is set before anything that can meet a lock."""
+    import sqlite3
+
+    from alertwire.outbox import sqlite as store_module
+
+    path = tmp_path / "outbox.sqlite3"
+    with Outbox(path) as ob:
+        ob.stats()  # creates the file, in WAL
+    statements: list[str] = []
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.set_trace_callback(statements.append)
+    store_module.configure(conn)
+    conn.close()
+    assert statements[0].lower().startswith("pragma busy_timeout")
+    assert not any("journal_mode=" in s.replace(" ", "").lower() for s in statements)
+
+    fresh = sqlite3.connect(tmp_path / "new.sqlite3", isolation_level=None)
+    store_module.configure(fresh)
+    assert fresh.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    fresh.close()

@@ -59,7 +59,7 @@ class WriteProbe:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            from ..outbox.sqlite import _PRAGMAS
+            from ..outbox.sqlite import configure
 
             assert self._path is not None
             # mode=rw: never create the file (that is the store's job, with its permissions).
@@ -69,8 +69,7 @@ class WriteProbe:
                 isolation_level=None,
                 check_same_thread=False,
             )
-            for pragma in _PRAGMAS:
-                conn.execute(pragma)
+            configure(conn)
             self._conn = conn
         return self._conn
 

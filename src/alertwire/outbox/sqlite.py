@@ -70,10 +70,12 @@ logger = logging.getLogger("alertwire.outbox")
 SCHEMA_VERSION: Final = 2
 BUSY_TIMEOUT_MS: Final = 10_000
 
+#: Set on every connection, busy_timeout first so that nothing after it fails
+#: at once on a lock another connection holds. WAL is persistent in the file
+#: and is switched on separately (see :func:`_ensure_wal`).
 _PRAGMAS: Final = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=FULL",
     f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+    "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA trusted_schema=OFF",
 )
@@ -333,6 +335,33 @@ def _owner_only(path: Path) -> None:
         os.close(fd)
 
 
+def configure(conn: sqlite3.Connection) -> None:
+    """The outbox's settings on a connection: every pragma, then WAL (see below).
+
+    Every connection to an outbox file goes through here: the store's, the
+    ingest health probe's, and the benchmarks' bare-sqlite3 baselines, which
+    must run with exactly the store's settings.
+    """
+    for pragma in _PRAGMAS:
+        conn.execute(pragma)
+    _ensure_wal(conn)
+
+
+def _ensure_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL unless it already is.
+
+    ``PRAGMA journal_mode=WAL`` needs a lock SQLite does not wait for (the
+    busy handler is not called), so issuing it on every connection made an
+    open fail at once with "database is locked" whenever another connection
+    was writing: a producer's enqueue could fail while the relay was busy.
+    The mode is persistent, so only the first open of a new file switches it;
+    reading it waits like any read.
+    """
+    row = conn.execute("PRAGMA journal_mode").fetchone()
+    if row is None or str(row[0]).lower() != "wal":
+        conn.execute("PRAGMA journal_mode=WAL")
+
+
 class SQLiteStore:
     """One outbox file; one connection per thread (sqlite3 connections are not shared).
 
@@ -365,8 +394,7 @@ class SQLiteStore:
             ) from exc
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            for pragma in _PRAGMAS:
-                conn.execute(pragma)
+            configure(conn)
             with self._lock:
                 if not self._ready:
                     self._migrate(conn)
