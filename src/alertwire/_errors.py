@@ -6,6 +6,7 @@
     ├── ValidationError        (also a ValueError) bad input, caught before the network
     ├── ConfigurationError     (also a ValueError) missing or unusable settings
     ├── OutboxError            the durable outbox cannot accept or store an event
+    │                          (``retryable`` when the cause is passing: lock, disk, connection)
     └── DeliveryError          the event left us but was not accepted
         ├── NetworkError       transport failure: refused, reset, timeout, TLS   retryable
         └── ResponseError      the service answered, but not with success
@@ -75,8 +76,18 @@ class OutboxError(AlertwireError):
     """The outbox could not durably store (or read) an event: disk full, read-only, corrupt.
 
     Raised at enqueue so that a caller never believes an alert was kept when it
-    was not.
+    was not. ``retryable`` says whether the same call may succeed later
+    unchanged: ``True`` for a passing cause (a lock held past the busy
+    timeout, a full disk, a lost database connection), ``False`` for one that
+    needs a person (a read-only file, a foreign or corrupt database, a bad
+    path). The CLI maps the two to different exit codes, ingest a retryable
+    one to 503 with ``Retry-After``, so a script never drops a page because
+    the outbox was busy for a moment.
     """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        self.retryable = retryable
+        super().__init__(message)
 
 
 class DeliveryError(AlertwireError):

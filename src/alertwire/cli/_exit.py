@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .._errors import AlertwireError, DeliveryError
+from .._errors import AlertwireError, DeliveryError, OutboxError
 
 OK: Final = 0
 #: Bad input or configuration: nothing was sent; the message names the field or the setting.
@@ -13,16 +13,29 @@ BAD_INPUT: Final = 2
 REJECTED: Final = 3
 #: A retryable failure (network, 429, 5xx) outlasted the retries.
 RETRIES_EXHAUSTED: Final = 4
+#: Not stored, for a passing reason (outbox lock held past the busy timeout, disk
+#: full, database unreachable): the same command may succeed later; retry it.
+OUTBOX_UNAVAILABLE: Final = 5
+#: ``relay --drain`` stopped at its time bound with events still queued: they stay
+#: queued for the next run (nothing was lost).
+DRAIN_INCOMPLETE: Final = 6
+#: ``relay --drain`` dead-lettered events in this run, or ``queue status
+#: --fail-on-dead`` found dead letters: alerts that will not be delivered without
+#: a person (``alertwire queue dead`` / ``queue retry``). Wins over 6.
+DEAD_LETTERS: Final = 7
 
 EPILOG: Final = """exit codes:
   0  delivered (or, with --queue, stored durably in the outbox)
   2  bad input or configuration; nothing was sent
   3  rejected by the service, not retryable (the service's own error text is printed)
-  4  retryable failure (network, 429, 5xx) and retries exhausted"""
+  4  retryable failure (network, 429, 5xx) and retries exhausted
+  5  outbox temporarily unavailable (lock, disk full, database down); NOT stored: retry"""
 
 
 def exit_code_for(error: AlertwireError) -> int:
     """The documented exit code for an error; ``send`` takes the worst over all lines."""
     if isinstance(error, DeliveryError):
         return RETRIES_EXHAUSTED if error.retryable else REJECTED
+    if isinstance(error, OutboxError) and error.retryable:
+        return OUTBOX_UNAVAILABLE
     return BAD_INPUT
