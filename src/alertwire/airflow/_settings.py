@@ -16,6 +16,10 @@ documented in docs/airflow.md. Decisions:
   value): a misspelt ``outbox`` would otherwise silently turn durable
   delivery off. A known field of the wrong type is a
   :class:`~alertwire.ConfigurationError` naming it.
+* What the connection does not say, the environment may: the variables
+  the command line reads (``ALERTWIRE_PAGERDUTY_URL``, ``ALERTWIRE_BIGPANDA_URL``,
+  ``ALERTWIRE_REGION``, ``ALERTWIRE_OUTBOX``), so one worker-wide setting
+  covers ``integration_key=`` callers that have no connection at all.
 * A connection that has a ``region`` but no ``base_url`` stores the region's
   URL with every queued page, so the relay sends an EU key to the EU
   endpoint whatever its own setting.
@@ -44,6 +48,7 @@ __all__ = [
     "ConnectionFields",
     "Destination",
     "read_extras",
+    "region_of",
     "resolve_outbox",
 ]
 
@@ -139,11 +144,15 @@ class Destination:
         return resolve_base_url(self.region, None, regions=regions)
 
 
-def region_of(extras: Mapping[str, str], conn_id: str | None) -> str:
-    region = extras.get("region", "us").lower()
+def region_of(
+    extras: Mapping[str, str], conn_id: str | None, env: Mapping[str, str] | None = None
+) -> str:
+    """The connection's ``region``, else ``ALERTWIRE_REGION``, else ``us``."""
+    region = (extras.get("region") or _config.optional_env(_config.ENV_REGION, env) or "us").lower()
     if region not in pd_protocol.REGIONS:
-        where = f"connection {conn_id!r}: " if conn_id else ""
+        where = f"connection {conn_id!r} extra field 'region'" if conn_id else "region"
         raise ConfigurationError(
-            f"{where}extra field 'region' must be one of {', '.join(sorted(pd_protocol.REGIONS))}"
+            f"{where} (or {_config.ENV_REGION}) must be one of"
+            f" {', '.join(sorted(pd_protocol.REGIONS))}"
         )
     return region

@@ -23,6 +23,7 @@ import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .. import _config
 from .._errors import AlertwireError, ConfigurationError, ValidationError
 from .._retry import RetryPolicy
 from .._secret import Secret
@@ -141,7 +142,7 @@ class PagerdutyEventsHook(BaseHook):
         self.destination = Destination(
             key=key,
             region=region_of(extras, pagerduty_events_conn_id),
-            base_url=extras.get("base_url"),
+            base_url=extras.get("base_url") or _config.optional_env(_config.ENV_PAGERDUTY_URL),
             outbox=resolve_outbox(outbox, extras),
             retry=retry,
         )
@@ -298,7 +299,9 @@ class PagerdutyHook(BaseHook):
         self.routing_key = _key(extras.get("routing_key"))
         self.region = region_of(extras, pagerduty_conn_id)
         self.base_url = extras.get("base_url")
-        self._events_base_url = extras.get("events_base_url")
+        self._events_base_url = extras.get("events_base_url") or _config.optional_env(
+            _config.ENV_PAGERDUTY_URL
+        )
         self._retry = retry
 
     @property
@@ -420,7 +423,7 @@ class BigPandaHook(BaseHook):
         self.destination = Destination(
             key=key,
             region=region_of(extras, bigpanda_conn_id),
-            base_url=extras.get("base_url"),
+            base_url=extras.get("base_url") or _config.optional_env(_config.ENV_BIGPANDA_URL),
             outbox=resolve_outbox(outbox, extras),
             retry=retry,
             app_key=app,
