@@ -24,15 +24,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import _config
-from .._errors import AlertwireError, ConfigurationError, ValidationError
+from .._errors import AlertwireError, ConfigurationError
 from .._retry import RetryPolicy
 from .._secret import Secret
 from ..models.bigpanda import BigPandaAlert, BigPandaStatus
-from ..models.levels import bigpanda_status_from_level
-from ..models.pagerduty import AcknowledgeAlert, Change, PagerDutyEvent, ResolveAlert, TriggerAlert
+from ..models.pagerduty import Change, PagerDutyEvent, ResolveAlert
 from ..models.results import EventResult
 from . import _deliver
 from ._compat import BaseHook, connection_fields
+from ._events import bigpanda_status, pagerduty_event
 from ._settings import (
     BIGPANDA_EXTRAS,
     EVENTS_EXTRAS,
@@ -46,43 +46,7 @@ from ._settings import (
 if TYPE_CHECKING:
     from alertwire.rest import PagerDutyAPI  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["BigPandaHook", "PagerdutyEventsHook", "PagerdutyHook", "bigpanda_status"]
-
-_ACTIONS = ("trigger", "acknowledge", "resolve")
-
-
-def pagerduty_event(
-    summary: str,
-    severity: str,
-    source: str = "airflow",
-    action: str = "trigger",
-    dedup_key: str | None = None,
-    custom_details: Any | None = None,
-    group: str | None = None,
-    component: str | None = None,
-    class_type: str | None = None,
-    images: list[Any] | None = None,
-    links: list[Any] | None = None,
-) -> PagerDutyEvent:
-    """The official ``send_event`` arguments as an alertwire model (validated now)."""
-    if action == "trigger":
-        return TriggerAlert(
-            summary,
-            source=source,
-            severity=severity,
-            dedup_key=dedup_key or None,
-            custom_details=custom_details,
-            group=group,
-            component=component,
-            class_=class_type,
-            images=images,
-            links=links,
-        )
-    if action not in _ACTIONS:
-        raise ValidationError("action", f"must be one of {', '.join(_ACTIONS)}; got {action!r:.40}")
-    if not dedup_key:
-        raise ValidationError("dedup_key", f"is required for action={action}")
-    return AcknowledgeAlert(dedup_key) if action == "acknowledge" else ResolveAlert(dedup_key)
+__all__ = ["BigPandaHook", "PagerdutyEventsHook", "PagerdutyHook"]
 
 
 def _response(result: EventResult) -> dict[str, Any]:
@@ -183,15 +147,15 @@ class PagerdutyEventsHook(BaseHook):
             lambda: pagerduty_event(
                 summary,
                 severity,
-                source,
-                action,
-                dedup_key,
-                custom_details,
-                group,
-                component,
-                class_type,
-                images,
-                links,
+                source=source,
+                action=action,
+                dedup_key=dedup_key,
+                custom_details=custom_details,
+                group=group,
+                component=component,
+                class_type=class_type,
+                images=images,
+                links=links,
             ),
         )
         outcome = _deliver.deliver_pagerduty(what, event, self.destination)
@@ -221,15 +185,15 @@ class PagerdutyEventsHook(BaseHook):
             pagerduty_event(
                 summary,
                 severity,
-                source,
-                action,
-                dedup_key,
-                custom_details,
-                group,
-                component,
-                class_type,
-                images,
-                links,
+                source=source,
+                action=action,
+                dedup_key=dedup_key,
+                custom_details=custom_details,
+                group=group,
+                component=component,
+                class_type=class_type,
+                images=images,
+                links=links,
             ),
         )
 
@@ -360,31 +324,17 @@ class PagerdutyHook(BaseHook):
             pagerduty_event(
                 summary,
                 severity,
-                source,
-                action,
-                dedup_key,
-                custom_details,
-                group,
-                component,
-                class_type,
-                images,
-                links,
+                source=source,
+                action=action,
+                dedup_key=dedup_key,
+                custom_details=custom_details,
+                group=group,
+                component=component,
+                class_type=class_type,
+                images=images,
+                links=links,
             ),
         )
-
-
-def bigpanda_status(value: str | BigPandaStatus) -> BigPandaStatus:
-    """A BigPanda status, or a level (``crit``, ``warn``, ``info``, ``ok``) mapped to one.
-
-    BigPanda's own spellings first (``critical``, ``warning``, ``ok``,
-    ``acknowledged``, ``unknown``); anything else goes through
-    :func:`~alertwire.bigpanda_status_from_level`, which maps an unknown
-    level to ``critical``: a typo should page, not vanish.
-    """
-    try:
-        return BigPandaStatus.parse(value)
-    except ValidationError:
-        return BigPandaStatus(bigpanda_status_from_level(str(value)))
 
 
 class BigPandaHook(BaseHook):
