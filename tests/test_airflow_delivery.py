@@ -42,6 +42,8 @@ from alertwire.airflow._settings import (
 from alertwire.airflow.provider_info import get_provider_info
 from alertwire.outbox import Outbox
 from alertwire.sandbox import Sandbox
+from tests.pg_cluster import PostgresCluster
+from tests.services import free_port
 
 KEY = "Rdelivery0test0key000000000cccc3"
 TOKEN = "bigpanda-delivery-token-secret-9"
@@ -298,3 +300,42 @@ def test_bigpanda_sends_now_or_stores(alertwire_sandbox: Sandbox, tmp_path: Path
         assert box.stats().pending == 1
     with pytest.raises(ConfigurationError, match="no BigPanda app key"):
         _deliver.deliver_bigpanda("alert", alert, _dest(alertwire_sandbox.url))
+
+
+# ---------------------------------------------------------------- a PostgreSQL outbox
+
+
+@pytest.mark.postgres
+def test_a_postgresql_outbox_stores_the_page_for_one_relay(
+    alertwire_sandbox: Sandbox, postgres_cluster: PostgresCluster
+) -> None:
+    """The deployment with one relay beside the scheduler: workers store, the relay delivers."""
+    url = postgres_cluster.new_database()
+    event = TriggerAlert("disk full", dedup_key="pg-1")
+    outcome = _deliver.deliver_pagerduty("page", event, _dest(alertwire_sandbox.url, outbox=url))
+    assert outcome.queued
+    assert alertwire_sandbox.alerts() == []
+    with Outbox.open(url) as box:
+        assert box.stats().pending == 1
+        from alertwire.outbox.relay import Relay
+
+        Relay(box).run(drain=True)
+    assert [a["dedup_key"] for a in alertwire_sandbox.alerts()] == ["pg-1"]
+
+
+@pytest.mark.postgres
+def test_a_postgresql_outbox_that_is_down_falls_back_without_showing_its_password(
+    alertwire_sandbox: Sandbox, postgres_cluster: PostgresCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = postgres_cluster.dsn.replace(f":{postgres_cluster.port}/", f":{free_port()}/")
+    event = TriggerAlert("disk full", dedup_key="pg-down-1")
+    with caplog.at_level(logging.INFO, logger="alertwire.airflow"):
+        outcome = _deliver.deliver_pagerduty(
+            "page", event, _dest(alertwire_sandbox.url, outbox=url)
+        )
+    assert not outcome.queued
+    assert [a["dedup_key"] for a in alertwire_sandbox.alerts()] == ["pg-down-1"]
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "could not store it in the outbox" in warning.getMessage()
+    for record in caplog.records:
+        assert postgres_cluster.password not in record.getMessage()
