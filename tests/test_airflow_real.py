@@ -147,12 +147,20 @@ def test_outage_stores_the_page_for_the_relay_and_fails_loudly_without_an_outbox
     with Outbox(outbox) as box:
         assert box.stats().pending == 1
 
-    # The page without one: an ERROR line with the reason, and Airflow saw the callback fail.
-    [error] = [line for line in out.splitlines() if "was NOT delivered and NOT stored" in line]
-    assert "[error" in error
-    assert "NetworkError" in error
-    assert "Connection refused" in error
-    assert "Failed to run task callback" in out
+    # The page without one, and the page whose connection is undefined: an ERROR line each
+    # with the reason, and Airflow saw both callbacks fail.
+    lost, unconfigured = [
+        line for line in out.splitlines() if "was NOT delivered and NOT stored" in line
+    ]
+    assert "[error" in lost
+    assert "PagerDuty trigger 'aw_outage.boom failed'" in lost
+    assert "NetworkError" in lost
+    assert "Connection refused" in lost
+    assert "[error" in unconfigured
+    assert "AirflowNotFoundException" in unconfigured
+    assert "no_such_connection" in unconfigured
+    failed = [line for line in out.splitlines() if "Failed to run task callback" in line]
+    assert ["index=1" in failed[0], "index=2" in failed[1]] == [True, True], failed
     _no_secret_in(out)
 
     # The service is back: our relay delivers the stored page, rendered as queued.
@@ -190,6 +198,8 @@ out["create_event"] = events.create_event(
 out["send_event"] = events.send_event("today's send_event", "warning")
 out["change"] = events.create_change_event("deployed v2", custom_details={"v": 2})
 out["test_connection"] = list(events.test_connection())
+out["test_connection_down"] = list(PagerdutyEventsHook(pagerduty_events_conn_id="pd_down")
+                                   .test_connection())
 
 # integration_key= and no connection at all: just works (the official hook raised).
 bare = PagerdutyEventsHook(integration_key=os.environ["SECOND_KEY"],
@@ -208,6 +218,8 @@ print("RESULT " + json.dumps(out))
 
 
 def test_hooks_return_what_the_official_hooks_returned(airflow: AirflowEnv) -> None:
+    with Sandbox() as down:
+        down_url = down.url
     with Sandbox() as sb:
         env = {
             "AIRFLOW_CONN_PAGERDUTY_EVENTS_DEFAULT": connection(
@@ -218,6 +230,9 @@ def test_hooks_return_what_the_official_hooks_returned(airflow: AirflowEnv) -> N
                 password="rest-api-token-not-used-here",
                 routing_key=PD_KEY_2,
                 events_base_url=sb.url,
+            ),
+            "AIRFLOW_CONN_PD_DOWN": connection(
+                "pagerduty_events", password=PD_KEY, base_url=down_url
             ),
             # What the bare hook, which has no connection, reads instead.
             "ALERTWIRE_PAGERDUTY_URL": sb.url,
@@ -249,6 +264,9 @@ def test_hooks_return_what_the_official_hooks_returned(airflow: AirflowEnv) -> N
     assert change["body"]["payload"]["summary"] == "deployed v2"
 
     assert out["test_connection"] == [True, "connection tested successfully"]
+    ok, why = out["test_connection_down"]
+    assert not ok
+    assert why.startswith("connection test failed: NetworkError: no answer from 127.0.0.1:")
 
     assert out["bare_send_event"] == "bare-1"
     assert alerts["bare-1"]["routing_key"] == "…bbb2"

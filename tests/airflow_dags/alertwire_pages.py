@@ -63,5 +63,7 @@ with DAG("aw_outage", schedule=None, start_date=START, catchup=False):
                 dedup_key="{{ dag.dag_id }}-lost",
                 retry=RetryPolicy(max_attempts=2, initial_backoff=0.05, max_backoff=0.05),
             ),
+            # lost before it starts: a connection that does not exist, and no key given
+            _pagerduty(pagerduty_events_conn_id="no_such_connection"),
         ],
     )(_failing)()
