@@ -276,6 +276,24 @@ def test_without_an_outbox_a_failed_send_logs_an_error_and_raises(
     _no_key_logged(caplog)
 
 
+def test_a_key_the_outbox_refuses_is_an_error_line_and_raises(
+    alertwire_sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = Destination(
+        key=Secret("too-short"),
+        region="us",
+        base_url=alertwire_sandbox.url,
+        outbox=str(tmp_path / "pages.sqlite3"),
+    )
+    with caplog.at_level(logging.INFO, logger="alertwire.airflow"), pytest.raises(ValidationError):
+        _deliver.deliver_pagerduty("PagerDuty page", TriggerAlert("disk full"), bad)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors[0].startswith("PagerDuty page: the outbox refused it (routing_key:")
+    assert "NOT delivered and NOT stored: not stored (ValidationError" in errors[1]
+    assert all("too-short" not in r.getMessage() for r in caplog.records)
+    assert alertwire_sandbox.alerts() == []
+
+
 def test_an_event_that_cannot_be_built_is_an_error_line_too(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

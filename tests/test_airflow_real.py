@@ -210,6 +210,10 @@ rest = PagerdutyHook()  # pagerduty_default: token in password, routing_key in e
 out["rest_create_event"] = rest.create_event("via the REST hook", "critical", dedup_key="rest-1")
 
 try:
+    PagerdutyEventsHook(integration_key="too-short", pagerduty_events_conn_id=None)
+except ValueError as exc:
+    out["short_key"] = str(exc)
+try:
     PagerdutyEventsHook(pagerduty_events_conn_id="no_such_connection")
 except AirflowNotFoundException as exc:
     out["missing"] = type(exc).__name__
@@ -273,4 +277,5 @@ def test_hooks_return_what_the_official_hooks_returned(airflow: AirflowEnv) -> N
     assert out["rest_create_event"]["dedup_key"] == "rest-1"
     assert alerts["rest-1"]["routing_key"] == "…bbb2"
     assert out["missing"] == "AirflowNotFoundException"
+    assert out["short_key"].startswith("routing_key: must be the 32-character integration key")
     _no_secret_in(done.stdout)

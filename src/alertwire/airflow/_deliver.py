@@ -28,7 +28,7 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from .._errors import AlertwireError, ConfigurationError, OutboxError
+from .._errors import AlertwireError, ConfigurationError, OutboxError, ValidationError
 from ..models.bigpanda import BigPandaAlert
 from ..models.pagerduty import PagerDutyEvent
 from ..models.results import EventResult
@@ -88,6 +88,9 @@ def _store(what: str, dest: Destination, put: Callable[[object], _T]) -> tuple[_
     except ConfigurationError as exc:
         logger.error("%s: the outbox setting is unusable (%s); sending directly", what, exc)
         return None, f"outbox unusable ({describe(exc)})"
+    except ValidationError as exc:
+        logger.error("%s: the outbox refused it (%s); sending directly", what, exc)
+        return None, f"not stored ({describe(exc)})"
     except OutboxError as exc:
         logger.warning("%s: could not store it in the outbox (%s); sending directly", what, exc)
         return None, f"not stored ({describe(exc)})"

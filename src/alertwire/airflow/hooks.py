@@ -28,7 +28,9 @@ from .._errors import AlertwireError, ConfigurationError
 from .._retry import RetryPolicy
 from .._secret import Secret
 from ..models.bigpanda import BigPandaAlert, BigPandaStatus
+from ..models.bigpanda_rules import require_app_key, require_token
 from ..models.pagerduty import Change, PagerDutyEvent, ResolveAlert
+from ..models.pagerduty_rules import require_routing_key
 from ..models.results import EventResult
 from . import _deliver
 from ._compat import BaseHook, connection_fields
@@ -104,7 +106,7 @@ class PagerdutyEventsHook(BaseHook):
                 f" connection {pagerduty_events_conn_id!r}"
             )
         self.destination = Destination(
-            key=key,
+            key=require_routing_key(key),
             region=region_of(extras, pagerduty_events_conn_id),
             base_url=extras.get("base_url") or _config.optional_env(_config.ENV_PAGERDUTY_URL),
             outbox=resolve_outbox(outbox, extras),
@@ -313,7 +315,7 @@ class PagerdutyHook(BaseHook):
                 f" connection {self.pagerduty_conn_id!r}"
             )
         dest = Destination(
-            key=key,
+            key=require_routing_key(key),
             region=self.region,
             base_url=self._events_base_url,
             outbox=None,
@@ -371,12 +373,12 @@ class BigPandaHook(BaseHook):
                 f"no BigPanda app key: pass app_key= or set the login of connection {bigpanda_conn_id!r}"
             )
         self.destination = Destination(
-            key=key,
+            key=require_token(key),
             region=region_of(extras, bigpanda_conn_id),
             base_url=extras.get("base_url") or _config.optional_env(_config.ENV_BIGPANDA_URL),
             outbox=resolve_outbox(outbox, extras),
             retry=retry,
-            app_key=app,
+            app_key=require_app_key(app),
         )
 
     def __repr__(self) -> str:
