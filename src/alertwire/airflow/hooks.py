@@ -240,8 +240,11 @@ class PagerdutyHook(BaseHook):
 
     The REST token comes from ``token=`` or the connection's password; the
     routing key for ``create_event`` from its argument or the connection's
-    extra ``routing_key``. Neither is required until a method needs it, so
-    ``PagerdutyHook(token=...)`` works without any connection.
+    extra ``routing_key``. ``PagerdutyHook(token=...)`` works without any
+    connection; without ``token=`` the connection must exist (Airflow's
+    ``AirflowNotFoundException`` otherwise, as before), but a missing token or
+    routing key is only an error when a method needs it, so a connection
+    that holds just a routing key serves ``create_event``.
     """
 
     conn_name_attr: ClassVar[str] = "pagerduty_conn_id"
