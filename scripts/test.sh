@@ -4,7 +4,8 @@
 #   scripts/test.sh                         # everything
 #   scripts/test.sh tests/test_x.py -k foo  # extra arguments go to pytest
 #
-# It (1) makes .venv and installs alertwire[dev] into it, (2) installs the
+# It (1) makes .venv and installs alertwire[dev] into it, and .venv-airflow
+# with real Apache Airflow and alertwire (scripts/_airflow_venv.sh), (2) installs the
 # Debian packages whose real servers the tests start (PostgreSQL, Prometheus
 # Alertmanager, Chromium, curl) when any is missing, (3) runs ruff check, ruff
 # format --check, mypy --strict and pytest. Every step runs even when an earlier
@@ -21,6 +22,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/_venv.sh
 . scripts/_venv.sh
+# shellcheck source=scripts/_airflow_venv.sh
+. scripts/_airflow_venv.sh
 
 # --- Debian packages -------------------------------------------------------
 
@@ -123,6 +126,8 @@ if [ "${#failed[@]}" -ne 0 ]; then
     exit 1
 fi
 step "Debian packages (${APT_PACKAGES[*]})" aw_install_packages
+# Real Airflow for tests/test_airflow_real.py, in a venv of its own so its pins never touch .venv.
+step "Airflow venv (.venv-airflow, apache-airflow==$ALERTWIRE_AIRFLOW_VERSION)" aw_ensure_airflow_venv
 
 bin="$ALERTWIRE_VENV/bin"
 lint_paths=()

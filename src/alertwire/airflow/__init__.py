@@ -1,0 +1,59 @@
+"""alertwire for Apache Airflow: hooks and notifiers that never lose a page silently.
+
+Moving from ``apache-airflow-providers-pagerduty`` is one import line::
+
+    from alertwire.airflow import PagerdutyNotifier   # was airflow.providers.pagerduty...
+
+Airflow parses DAG files all the time, so importing this package costs
+nothing: the classes are loaded on first use (PEP 562), and even then
+neither urllib3, aiohttp nor sqlite3 is imported until a page is sent or
+stored. See docs/airflow.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "BigPandaHook",
+    "BigPandaNotifier",
+    "PagerdutyEventsHook",
+    "PagerdutyHook",
+    "PagerdutyNotifier",
+    "send_bigpanda_notification",
+    "send_pagerduty_notification",
+]
+
+_WHERE = {
+    "BigPandaHook": "hooks",
+    "PagerdutyEventsHook": "hooks",
+    "PagerdutyHook": "hooks",
+    "BigPandaNotifier": "notifications",
+    "PagerdutyNotifier": "notifications",
+    "send_bigpanda_notification": "notifications",
+    "send_pagerduty_notification": "notifications",
+}
+
+if TYPE_CHECKING:
+    from .hooks import BigPandaHook, PagerdutyEventsHook, PagerdutyHook
+    from .notifications import (
+        BigPandaNotifier,
+        PagerdutyNotifier,
+        send_bigpanda_notification,
+        send_pagerduty_notification,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

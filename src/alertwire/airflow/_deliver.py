@@ -1,0 +1,189 @@
+"""Getting a page out of an Airflow worker without ever losing it silently.
+
+No Airflow import here: the hooks and notifiers call these two functions,
+and the tests drive them against the real sandbox and a real SQLite outbox.
+
+The order of attempts, and why:
+
+1. **An outbox is configured**: store the page there (one fsync) and return
+   at once. ``alertwire relay`` delivers it, with retries far longer than a
+   callback can wait, and through a restart of the worker.
+2. **No outbox, or storing failed** (disk full, database down, bad URL):
+   send directly, with the client's bounded retries. A failed store is
+   logged (WARNING, or ERROR for a configuration mistake) and is *not* the
+   end: the page may still get through.
+3. **Neither worked**: one ERROR line with every reason (never the key),
+   then the exception propagates, so Airflow records the callback as failed
+   instead of a run that looks no different from one whose page arrived.
+
+Clients and outboxes are opened per page and closed after it: a callback
+runs rarely, and a pool kept in a long-lived worker would be one more
+thing to go stale. The heavy imports (urllib3, sqlite3, psycopg) happen
+here, on first use, never when a DAG file imports ``alertwire.airflow``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from .._errors import AlertwireError, ConfigurationError, OutboxError, ValidationError
+from ..models.bigpanda import BigPandaAlert
+from ..models.pagerduty import PagerDutyEvent
+from ..models.results import EventResult
+from ._settings import Destination
+
+__all__ = [
+    "PageOutcome",
+    "deliver_bigpanda",
+    "deliver_pagerduty",
+    "describe",
+    "send_now",
+    "send_pagerduty",
+]
+
+logger = logging.getLogger("alertwire.airflow")
+
+_T = TypeVar("_T")
+
+
+class PageOutcome:
+    """What happened to a page: delivered now (``result``) or stored (``outbox_id``)."""
+
+    __slots__ = ("dedup_key", "outbox_id", "result")
+
+    def __init__(
+        self,
+        *,
+        dedup_key: str | None,
+        result: EventResult | None = None,
+        outbox_id: int | None = None,
+    ) -> None:
+        self.dedup_key = dedup_key
+        self.result = result
+        self.outbox_id = outbox_id
+
+    @property
+    def queued(self) -> bool:
+        return self.outbox_id is not None
+
+    def __repr__(self) -> str:
+        how = f"outbox_id={self.outbox_id}" if self.queued else f"result={self.result!r}"
+        return f"PageOutcome(dedup_key={self.dedup_key!r}, {how})"
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _store(what: str, dest: Destination, put: Callable[[object], _T]) -> tuple[_T | None, str]:
+    """Run ``put(outbox)``; on failure log why and return ``(None, reason)``."""
+    assert dest.outbox is not None
+    from ..outbox import Outbox
+
+    try:
+        with Outbox.open(dest.outbox) as box:
+            return put(box), ""
+    except ConfigurationError as exc:
+        logger.error("%s: the outbox setting is unusable (%s); sending directly", what, exc)
+        return None, f"outbox unusable ({describe(exc)})"
+    except ValidationError as exc:
+        logger.error("%s: the outbox refused it (%s); sending directly", what, exc)
+        return None, f"not stored ({describe(exc)})"
+    except OutboxError as exc:
+        logger.warning("%s: could not store it in the outbox (%s); sending directly", what, exc)
+        return None, f"not stored ({describe(exc)})"
+
+
+def send_now(what: str, send: Callable[[], _T], *, stored_reason: str = "") -> _T:
+    """Call ``send``; on any alertwire error log one ERROR with every reason, then re-raise."""
+    try:
+        return send()
+    except AlertwireError as exc:
+        reasons = f"{stored_reason}; " if stored_reason else ""
+        logger.error(
+            "%s was NOT delivered and NOT stored: %snot delivered (%s)",
+            what,
+            reasons,
+            describe(exc),
+        )
+        raise
+
+
+def deliver_pagerduty(what: str, event: PagerDutyEvent, dest: Destination) -> PageOutcome:
+    """Store ``event`` in the outbox when one is set, else (or if that fails) send it now."""
+    stored_reason = ""
+    if dest.outbox is not None:
+        from ..outbox import Outbox
+
+        def put(box: object) -> PageOutcome:
+            assert isinstance(box, Outbox)
+            queued = box.enqueue(
+                event, routing_key=dest.key, base_url=dest.queued_base_url("pagerduty")
+            )
+            return PageOutcome(dedup_key=queued.dedup_key, outbox_id=queued.id)
+
+        outcome, stored_reason = _store(what, dest, put)
+        if outcome is not None:
+            logger.info(
+                "%s stored in the outbox (id %d, dedup key %s); `alertwire relay` delivers it",
+                what,
+                outcome.outbox_id,
+                outcome.dedup_key,
+            )
+            return outcome
+
+    def send() -> PageOutcome:
+        result = send_pagerduty(event, dest)
+        return PageOutcome(dedup_key=result.dedup_key, result=result)
+
+    outcome = send_now(what, send, stored_reason=stored_reason)
+    logger.info("%s delivered (dedup key %s)", what, outcome.dedup_key)
+    return outcome
+
+
+def send_pagerduty(event: PagerDutyEvent, dest: Destination) -> EventResult:
+    """One direct send with the client's bounded retries; raises what the client raises."""
+    from .._pagerduty_client import PagerDuty
+
+    with PagerDuty(dest.key, region=dest.region, base_url=dest.base_url, retry=dest.retry) as pd:
+        return pd.send(event)
+
+
+def deliver_bigpanda(what: str, alert: BigPandaAlert, dest: Destination) -> PageOutcome:
+    """:func:`deliver_pagerduty` for a BigPanda alert (``dest.app_key`` is required)."""
+    if dest.app_key is None:
+        raise ConfigurationError("no BigPanda app key: set the connection's login or app_key=")
+    app_key = dest.app_key
+    stored_reason = ""
+    if dest.outbox is not None:
+        from ..outbox import Outbox
+
+        def put(box: object) -> PageOutcome:
+            assert isinstance(box, Outbox)
+            queued = box.enqueue_bigpanda(
+                alert, token=dest.key, app_key=app_key, base_url=dest.queued_base_url("bigpanda")
+            )
+            return PageOutcome(dedup_key=None, outbox_id=queued.id)
+
+        outcome, stored_reason = _store(what, dest, put)
+        if outcome is not None:
+            logger.info(
+                "%s stored in the outbox (id %d); `alertwire relay` delivers it",
+                what,
+                outcome.outbox_id,
+            )
+            return outcome
+
+    def send() -> PageOutcome:
+        from .._bigpanda_client import BigPanda
+
+        with BigPanda(
+            dest.key, app_key, region=dest.region, base_url=dest.base_url, retry=dest.retry
+        ) as bp:
+            return PageOutcome(dedup_key=None, result=bp.send(alert))
+
+    outcome = send_now(what, send, stored_reason=stored_reason)
+    logger.info("%s delivered", what)
+    return outcome

@@ -1,0 +1,67 @@
+"""The official provider's arguments as alertwire's validated models (no Airflow import).
+
+Kept apart from the hooks so the mapping is tested without Airflow, and
+the hooks stay Airflow glue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._errors import ValidationError
+from ..models.bigpanda import BigPandaStatus
+from ..models.levels import bigpanda_status_from_level
+from ..models.pagerduty import AcknowledgeAlert, PagerDutyEvent, ResolveAlert, TriggerAlert
+
+__all__ = ["bigpanda_status", "pagerduty_event"]
+
+_ACTIONS = ("trigger", "acknowledge", "resolve")
+
+
+def pagerduty_event(
+    summary: str,
+    severity: str,
+    *,
+    source: str = "airflow",
+    action: str = "trigger",
+    dedup_key: str | None = None,
+    custom_details: Any | None = None,
+    group: str | None = None,
+    component: str | None = None,
+    class_type: str | None = None,
+    images: list[Any] | None = None,
+    links: list[Any] | None = None,
+) -> PagerDutyEvent:
+    """The official ``send_event`` arguments as an alertwire model (validated now)."""
+    if action == "trigger":
+        return TriggerAlert(
+            summary,
+            source=source,
+            severity=severity,
+            dedup_key=dedup_key or None,
+            custom_details=custom_details,
+            group=group,
+            component=component,
+            class_=class_type,
+            images=images,
+            links=links,
+        )
+    if action not in _ACTIONS:
+        raise ValidationError("action", f"must be one of {', '.join(_ACTIONS)}; got {action!r:.40}")
+    if not dedup_key:
+        raise ValidationError("dedup_key", f"is required for action={action}")
+    return AcknowledgeAlert(dedup_key) if action == "acknowledge" else ResolveAlert(dedup_key)
+
+
+def bigpanda_status(value: str | BigPandaStatus) -> BigPandaStatus:
+    """A BigPanda status, or a level (``crit``, ``warn``, ``info``, ``ok``) mapped to one.
+
+    BigPanda's own spellings first (``critical``, ``warning``, ``ok``,
+    ``acknowledged``, ``unknown``); anything else goes through
+    :func:`~alertwire.bigpanda_status_from_level`, which maps an unknown
+    level to ``critical``: a typo should page, not vanish.
+    """
+    try:
+        return BigPandaStatus.parse(value)
+    except ValidationError:
+        return BigPandaStatus(bigpanda_status_from_level(str(value)))

@@ -1,0 +1,413 @@
+"""Drop-in replacements for the official PagerDuty provider's hooks, and a BigPanda hook.
+
+Names, arguments and return values are those of
+``apache-airflow-providers-pagerduty``, today's and its earlier releases'
+(``create_event`` returning the response, ``get_session``), so moving over
+is one import line (docs/airflow.md). What differs is what happens to the
+page: alertwire's validated models and bounded retries, an optional
+durable outbox, and never a silent loss.
+
+Two families of methods, on purpose:
+
+* ``create_event``, ``create_change_event`` and ``test_connection`` talk to
+  the service now and return its answer (the response dict, or ``(ok,
+  message)``): a caller that asks for the answer must get a real one.
+* ``send_event`` (and the notifiers) honour the outbox: with one configured
+  the page is stored and its dedup key, assigned at enqueue, is returned at
+  once; ``alertwire relay`` delivers it.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .. import _config
+from .._errors import AlertwireError, ConfigurationError
+from .._retry import RetryPolicy
+from .._secret import Secret
+from ..models.bigpanda import BigPandaAlert, BigPandaStatus
+from ..models.bigpanda_rules import require_app_key, require_token
+from ..models.pagerduty import Change, PagerDutyEvent, ResolveAlert
+from ..models.pagerduty_rules import require_routing_key
+from ..models.results import EventResult
+from . import _deliver
+from ._compat import BaseHook, connection_fields
+from ._events import bigpanda_status, pagerduty_event
+from ._settings import (
+    BIGPANDA_EXTRAS,
+    EVENTS_EXTRAS,
+    REST_EXTRAS,
+    Destination,
+    read_extras,
+    region_of,
+    resolve_outbox,
+)
+
+if TYPE_CHECKING:
+    from alertwire.rest import PagerDutyAPI  # type: ignore[import-not-found,unused-ignore]
+
+__all__ = ["BigPandaHook", "PagerdutyEventsHook", "PagerdutyHook"]
+
+
+def _response(result: EventResult) -> dict[str, Any]:
+    """An accepted event as the Events API's JSON answer (what the official hooks returned)."""
+    answer: dict[str, Any] = {"status": result.status, "message": result.message}
+    if result.dedup_key is not None:
+        answer["dedup_key"] = result.dedup_key
+    return answer
+
+
+def _key(value: str | Secret | None) -> Secret | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return Secret(value.strip() if isinstance(value, str) else value)
+
+
+def _create_event(dest: Destination, event: PagerDutyEvent) -> dict[str, Any]:
+    """Send now, whatever the outbox setting, and return the service's answer."""
+    what = f"PagerDuty {event.event_action}"
+    return _response(_deliver.send_now(what, lambda: _deliver.send_pagerduty(event, dest)))
+
+
+class PagerdutyEventsHook(BaseHook):
+    """PagerDuty Events API v2: the official hook's interface, alertwire's delivery.
+
+    The integration key comes from ``integration_key=`` or, when that is not
+    given, from the connection's password. With ``integration_key=`` a
+    missing connection is fine (nothing else is read from it); without it,
+    Airflow's ``AirflowNotFoundException`` says the connection is undefined.
+    ``retry`` bounds the direct sends (default: :class:`~alertwire.RetryPolicy`).
+    """
+
+    conn_name_attr: ClassVar[str] = "pagerduty_events_conn_id"
+    default_conn_name: ClassVar[str] = "pagerduty_events_default"
+    conn_type: ClassVar[str] = "alertwire_pagerduty_events"
+    hook_name: ClassVar[str] = "PagerDuty Events (alertwire)"
+
+    def __init__(
+        self,
+        integration_key: str | None = None,
+        pagerduty_events_conn_id: str | None = "pagerduty_events_default",
+        *,
+        outbox: str | os.PathLike[str] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__()
+        self.pagerduty_events_conn_id = pagerduty_events_conn_id
+        given = _key(integration_key)
+        fields = connection_fields(pagerduty_events_conn_id, required=given is None)
+        extras = read_extras(fields, EVENTS_EXTRAS)
+        key = given or _key(fields.password if fields else None)
+        if key is None:
+            raise ConfigurationError(
+                "no PagerDuty integration key: pass integration_key= or set the password of"
+                f" connection {pagerduty_events_conn_id!r}"
+            )
+        self.destination = Destination(
+            key=require_routing_key(key),
+            region=region_of(extras, pagerduty_events_conn_id),
+            base_url=extras.get("base_url") or _config.optional_env(_config.ENV_PAGERDUTY_URL),
+            outbox=resolve_outbox(outbox, extras),
+            retry=retry,
+        )
+
+    @property
+    def integration_key(self) -> Secret:
+        return self.destination.key
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.destination!r})"
+
+    def send_event(
+        self,
+        summary: str,
+        severity: str,
+        source: str = "airflow",
+        action: str = "trigger",
+        dedup_key: str | None = None,
+        custom_details: Any | None = None,
+        group: str | None = None,
+        component: str | None = None,
+        class_type: str | None = None,
+        images: list[Any] | None = None,
+        links: list[Any] | None = None,
+    ) -> str:
+        """Deliver (or, with an outbox, store) the event; return its dedup key.
+
+        A trigger without ``dedup_key`` gets one before it leaves (assigned at
+        enqueue when queued), so the key returned is always the alert's.
+        Raises, after an ERROR log line, when the event can be neither
+        delivered nor stored.
+        """
+        what = (
+            f"PagerDuty {action} {summary!r:.80}" if action == "trigger" else f"PagerDuty {action}"
+        )
+        event = _deliver.send_now(
+            what,
+            lambda: pagerduty_event(
+                summary,
+                severity,
+                source=source,
+                action=action,
+                dedup_key=dedup_key,
+                custom_details=custom_details,
+                group=group,
+                component=component,
+                class_type=class_type,
+                images=images,
+                links=links,
+            ),
+        )
+        outcome = _deliver.deliver_pagerduty(what, event, self.destination)
+        return outcome.dedup_key or dedup_key or ""
+
+    def create_event(
+        self,
+        summary: str,
+        severity: str,
+        source: str = "airflow",
+        action: str = "trigger",
+        dedup_key: str | None = None,
+        custom_details: Any | None = None,
+        group: str | None = None,
+        component: str | None = None,
+        class_type: str | None = None,
+        images: list[Any] | None = None,
+        links: list[Any] | None = None,
+    ) -> dict[str, Any]:
+        """Send the event now (never via the outbox) and return PagerDuty's answer as a dict.
+
+        ``{"status": "success", "message": "Event processed", "dedup_key": ...}``,
+        as the provider's earlier releases returned.
+        """
+        return _create_event(
+            self.destination,
+            pagerduty_event(
+                summary,
+                severity,
+                source=source,
+                action=action,
+                dedup_key=dedup_key,
+                custom_details=custom_details,
+                group=group,
+                component=component,
+                class_type=class_type,
+                images=images,
+                links=links,
+            ),
+        )
+
+    def create_change_event(
+        self,
+        summary: str,
+        source: str = "airflow",
+        custom_details: Any | None = None,
+        timestamp: datetime | None = None,
+        links: list[Any] | None = None,
+    ) -> dict[str, Any]:
+        """Send a change event now and return PagerDuty's answer as a dict."""
+        event = Change(
+            summary, source=source, custom_details=custom_details, timestamp=timestamp, links=links
+        )
+        return _response(
+            _deliver.send_now(
+                "PagerDuty change event", lambda: _deliver.send_pagerduty(event, self.destination)
+            )
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Resolve a dedup key that matches no alert (a no-op for PagerDuty), as the official hook does."""
+        try:
+            _deliver.send_pagerduty(
+                ResolveAlert("alertwire-connection-test"),
+                Destination(
+                    key=self.destination.key,
+                    region=self.destination.region,
+                    base_url=self.destination.base_url,
+                    outbox=None,
+                    retry=RetryPolicy.never(),
+                ),
+            )
+        except AlertwireError as exc:
+            return False, f"connection test failed: {type(exc).__name__}: {exc}"
+        return True, "connection tested successfully"
+
+
+class PagerdutyHook(BaseHook):
+    """PagerDuty's REST API (``get_session()`` / ``client()``) and the older ``create_event``.
+
+    The REST token comes from ``token=`` or the connection's password; the
+    routing key for ``create_event`` from its argument or the connection's
+    extra ``routing_key``. ``PagerdutyHook(token=...)`` works without any
+    connection; without ``token=`` the connection must exist (Airflow's
+    ``AirflowNotFoundException`` otherwise, as before), but a missing token or
+    routing key is only an error when a method needs it, so a connection
+    that holds just a routing key serves ``create_event``.
+    """
+
+    conn_name_attr: ClassVar[str] = "pagerduty_conn_id"
+    default_conn_name: ClassVar[str] = "pagerduty_default"
+    conn_type: ClassVar[str] = "alertwire_pagerduty"
+    hook_name: ClassVar[str] = "PagerDuty REST API (alertwire)"
+
+    def __init__(
+        self,
+        token: str | None = "",
+        pagerduty_conn_id: str | None = "pagerduty_default",
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__()
+        self.pagerduty_conn_id = pagerduty_conn_id
+        given = _key(token)
+        fields = connection_fields(pagerduty_conn_id, required=given is None)
+        extras = read_extras(fields, REST_EXTRAS)
+        self._token = given or _key(fields.password if fields else None)
+        self.routing_key = _key(extras.get("routing_key"))
+        self.region = region_of(extras, pagerduty_conn_id)
+        self.base_url = extras.get("base_url")
+        self._events_base_url = extras.get("events_base_url") or _config.optional_env(
+            _config.ENV_PAGERDUTY_URL
+        )
+        self._retry = retry
+
+    @property
+    def token(self) -> Secret:
+        if self._token is None:
+            raise ConfigurationError(
+                "no PagerDuty REST API token: pass token= or set the password of"
+                f" connection {self.pagerduty_conn_id!r}"
+            )
+        return self._token
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(pagerduty_conn_id={self.pagerduty_conn_id!r})"
+
+    def get_session(self) -> PagerDutyAPI:
+        """A new :class:`alertwire.rest.PagerDutyAPI` session built with the token."""
+        from alertwire.rest import PagerDutyAPI  # type: ignore[import-not-found,unused-ignore]
+
+        return PagerDutyAPI(self.token, region=self.region, base_url=self.base_url)  # type: ignore[no-any-return,unused-ignore]
+
+    def client(self) -> PagerDutyAPI:
+        """Today's name for :meth:`get_session`."""
+        return self.get_session()
+
+    def create_event(
+        self,
+        summary: str,
+        severity: str,
+        source: str = "airflow",
+        action: str = "trigger",
+        routing_key: str | None = None,
+        dedup_key: str | None = None,
+        custom_details: Any | None = None,
+        group: str | None = None,
+        component: str | None = None,
+        class_type: str | None = None,
+        images: list[Any] | None = None,
+        links: list[Any] | None = None,
+    ) -> dict[str, Any]:
+        """Send an Events API event now; the routing key defaults to the connection's extra."""
+        key = _key(routing_key) or self.routing_key
+        if key is None:
+            raise ConfigurationError(
+                "no routing key: pass routing_key= or set extra 'routing_key' of"
+                f" connection {self.pagerduty_conn_id!r}"
+            )
+        dest = Destination(
+            key=require_routing_key(key),
+            region=self.region,
+            base_url=self._events_base_url,
+            outbox=None,
+            retry=self._retry,
+        )
+        return _create_event(
+            dest,
+            pagerduty_event(
+                summary,
+                severity,
+                source=source,
+                action=action,
+                dedup_key=dedup_key,
+                custom_details=custom_details,
+                group=group,
+                component=component,
+                class_type=class_type,
+                images=images,
+                links=links,
+            ),
+        )
+
+
+class BigPandaHook(BaseHook):
+    """BigPanda's Alerts API: bearer token in the password, app key in the login."""
+
+    conn_name_attr: ClassVar[str] = "bigpanda_conn_id"
+    default_conn_name: ClassVar[str] = "bigpanda_default"
+    conn_type: ClassVar[str] = "alertwire_bigpanda"
+    hook_name: ClassVar[str] = "BigPanda (alertwire)"
+
+    def __init__(
+        self,
+        token: str | None = None,
+        app_key: str | None = None,
+        bigpanda_conn_id: str | None = "bigpanda_default",
+        *,
+        outbox: str | os.PathLike[str] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__()
+        self.bigpanda_conn_id = bigpanda_conn_id
+        given = _key(token)
+        fields = connection_fields(bigpanda_conn_id, required=given is None)
+        extras = read_extras(fields, BIGPANDA_EXTRAS)
+        key = given or _key(fields.password if fields else None)
+        if key is None:
+            raise ConfigurationError(
+                "no BigPanda token: pass token= or set the password of"
+                f" connection {bigpanda_conn_id!r}"
+            )
+        app = (app_key or (fields.login if fields else None) or "").strip()
+        if not app:
+            raise ConfigurationError(
+                f"no BigPanda app key: pass app_key= or set the login of connection {bigpanda_conn_id!r}"
+            )
+        self.destination = Destination(
+            key=require_token(key),
+            region=region_of(extras, bigpanda_conn_id),
+            base_url=extras.get("base_url") or _config.optional_env(_config.ENV_BIGPANDA_URL),
+            outbox=resolve_outbox(outbox, extras),
+            retry=retry,
+            app_key=require_app_key(app),
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.destination!r})"
+
+    def send_alert(
+        self,
+        status: str | BigPandaStatus = "critical",
+        *,
+        host: str | None = "airflow",
+        check: str | None = None,
+        description: str | None = None,
+        tags: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> _deliver.PageOutcome:
+        """Deliver (or, with an outbox, store) one alert; raises after an ERROR line if neither."""
+        what = f"BigPanda alert {host!r:.60}/{check!r:.60}"
+        alert = _deliver.send_now(
+            what,
+            lambda: BigPandaAlert(
+                bigpanda_status(status),
+                host=host,
+                check=check,
+                description=description,
+                tags=tags,
+                **fields,
+            ),
+        )
+        return _deliver.deliver_bigpanda(what, alert, self.destination)
