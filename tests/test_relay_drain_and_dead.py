@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -307,6 +308,36 @@ def test_a_second_sigterm_stops_at_once(outbox: Outbox, upstream: Upstream) -> N
     assert "abandoned=1" in line
     assert outbox.stats().leased == 1  # left to its lease: sent again later, never lost
     assert KEY not in stderr
+
+
+def test_a_running_relay_counts_dead_letters_in_its_served_metrics(
+    outbox: Outbox, upstream: Upstream
+) -> None:
+    upstream.plan = lambda seq, body: Fault(400)
+    outbox.enqueue(TriggerAlert("refused"), routing_key=KEY)
+    proc = subprocess.Popen(
+        relay_argv(outbox, upstream.url, "--metrics-listen", "127.0.0.1:0"),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = Lines(proc.stderr)  # type: ignore[arg-type]
+        listening = lines.wait_for("event=metrics_listening")
+        address = listening.split("address=", 1)[1].strip()
+        lines.wait_for("event=dead ")
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=SAFETY) as answer:
+            text = answer.read().decode()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=SAFETY) == 0
+        stderr = lines.rest()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()  # type: ignore[union-attr]
+    assert 'alertwire_relay_dead_total{destination="pagerduty",reason="rejected"} 1.0' in text
+    assert 'alertwire_outbox_events{state="dead"} 1.0' in text
+    assert KEY not in text + stderr
 
 
 # ---------------------------------------------------------------- metrics port
