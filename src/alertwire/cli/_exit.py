@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from typing import Final
 
@@ -47,7 +48,11 @@ def epilog(*codes: int, say: Mapping[int, str] | None = None) -> str:
     ``say`` gives a command's own wording for some codes (what success means, for one).
     """
     texts = {**MEANINGS, **(say or {})}
-    return "\n".join(["exit codes:", *(f"  {code}  {texts[code]}" for code in codes)])
+    lines = [
+        textwrap.fill(texts[code], 79, initial_indent=f"  {code}  ", subsequent_indent=" " * 5)
+        for code in codes
+    ]
+    return "\n".join(["exit codes:", *lines])
 
 
 #: The sending commands' list (``trigger``, ``send``...; also the top-level help).

@@ -21,15 +21,25 @@ __all__ = ["parse_age", "register"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
-#: What the tending commands can return (``status`` adds 7 with ``--fail-on-dead``).
-_TEND_CODES: tuple[int, ...] = (_exit.OK, _exit.BAD_INPUT, _exit.OUTBOX_UNAVAILABLE)
-_BAD_INPUT = {
-    _exit.BAD_INPUT: "bad input (an option, an outbox that cannot be used, an id"
-    " that is not a dead letter)"
-}
-_FAIL_ON_DEAD = {_exit.DEAD_LETTERS: "with --fail-on-dead: the outbox holds dead letters"}
-_TEND = _exit.epilog(*_TEND_CODES, say=_BAD_INPUT)
-_STATUS = _exit.epilog(*_TEND_CODES, _exit.DEAD_LETTERS, say={**_BAD_INPUT, **_FAIL_ON_DEAD})
+
+def _codes(bad_input: str, *, fail_on_dead: bool = False) -> str:
+    """The exit codes a ``queue`` command returns (``status`` adds 7 with --fail-on-dead)."""
+    extra = (_exit.DEAD_LETTERS,) if fail_on_dead else ()
+    return _exit.epilog(
+        _exit.OK,
+        _exit.BAD_INPUT,
+        _exit.OUTBOX_UNAVAILABLE,
+        *extra,
+        say={
+            _exit.BAD_INPUT: bad_input,
+            _exit.OUTBOX_UNAVAILABLE: "the outbox is temporarily unavailable (lock, disk"
+            " full, database down): run again later",
+            _exit.DEAD_LETTERS: "with --fail-on-dead: the outbox holds dead letters",
+        },
+    )
+
+
+_UNUSABLE = "a bad option, or an outbox that cannot be used"
 
 
 def parse_age(text: str) -> float:
@@ -48,18 +58,18 @@ def register(subparsers: Any) -> None:
         "queue",
         help="inspect and tend the outbox (status, dead letters, retry, purge)",
         description="Inspect and tend the outbox that `alertwire relay` delivers.",
-        epilog=_STATUS,
+        epilog=_codes(_UNUSABLE, fail_on_dead=True),
     )
     commands = queue.add_subparsers(dest="queue_command", metavar="COMMAND", required=True)
 
-    status = commands.add_parser(
+    status = add_command(
+        commands,
         "status",
         help="counts by state and the oldest pending age",
         description="Counts by state and the oldest pending age. For monitoring:"
         " --fail-on-dead exits 7 while the outbox holds dead letters (--json has"
         ' "dead" and "has_dead_letters" too).',
-        epilog=_STATUS,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_codes(_UNUSABLE, fail_on_dead=True),
     )
     add_outbox_option(status)
     status.add_argument("--json", action="store_true", help="print one JSON object")
@@ -70,10 +80,10 @@ def register(subparsers: Any) -> None:
     )
     status.set_defaults(handler=_status)
 
-    dead = commands.add_parser(
+    dead = add_command(
+        commands,
         "dead",
-        epilog=_TEND,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_codes(_UNUSABLE),
         help="list dead letters with the reason",
         description="List dead-lettered events with the service's own error text.",
     )
@@ -82,10 +92,12 @@ def register(subparsers: Any) -> None:
     dead.add_argument("--limit", type=int, metavar="N", help="list at most N")
     dead.set_defaults(handler=_dead)
 
-    retry = commands.add_parser(
+    retry = add_command(
+        commands,
         "retry",
-        epilog=_TEND,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_codes(
+            "an id that is not a dead letter (then nothing is queued again), a bad option, or an outbox that cannot be used"
+        ),
         help="send dead letters again",
         description="Move dead letters back to pending; their age counts afresh from now."
         " A retried event goes before any later event of its key still pending. An id"
@@ -97,10 +109,10 @@ def register(subparsers: Any) -> None:
     which.add_argument("--all", action="store_true", help="every dead letter")
     retry.set_defaults(handler=_retry)
 
-    purge = commands.add_parser(
+    purge = add_command(
+        commands,
         "purge",
-        epilog=_TEND,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_codes(_UNUSABLE),
         help="delete delivered events older than an age",
         description="Delete delivered events whose delivery is older than AGE"
         " (dead letters and pending events are never purged). A SQLite outbox is then"
@@ -117,10 +129,10 @@ def register(subparsers: Any) -> None:
     )
     purge.set_defaults(handler=_purge)
 
-    migrate = commands.add_parser(
+    migrate = add_command(
+        commands,
         "migrate",
-        epilog=_TEND,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_codes(_UNUSABLE),
         help="create or upgrade the outbox schema (idempotent)",
         description="Create or upgrade the outbox's tables and record the schema version."
         " Relays do this on start too; run it first to do it ahead of a rollout.",

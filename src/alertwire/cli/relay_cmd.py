@@ -83,7 +83,13 @@ def register(subparsers: Any) -> None:
             _exit.OUTBOX_UNAVAILABLE,
             _exit.DRAIN_INCOMPLETE,
             _exit.DEAD_LETTERS,
-            say={_exit.OK: "stopped by SIGTERM / Ctrl-C, or --drain delivered everything"},
+            say={
+                _exit.OK: "stopped by SIGTERM / Ctrl-C, or --drain delivered everything",
+                _exit.BAD_INPUT: "bad option or configuration (e.g. --metrics-listen on a"
+                " port in use); nothing was sent",
+                _exit.OUTBOX_UNAVAILABLE: "the outbox is temporarily unavailable (lock,"
+                " disk full, database down): run again later",
+            },
         ),
     )
     add_outbox_option(parser)
