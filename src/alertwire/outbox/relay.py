@@ -343,6 +343,7 @@ class Relay:
                 if not inflight and not claimed and drain and not self._outcomes:
                     stats = await call(self.store.stats)
                     if stats.pending == 0 and stats.leased == 0:
+                        self._dead_log.flush()  # said before "drained", not after
                         _log("drained", delivered=self._counts["delivered"])
                         break
                 if claimed and len(claimed) == free:
