@@ -27,7 +27,7 @@ claims nothing new, lets the sends in flight finish, and returns with
 ``RelayReport.incomplete`` set; what is left stays queued for the next run.
 
 Nothing is dead-lettered quietly: each dead letter is a WARNING (one summary
-line per cycle when many come at once, e.g. ``max_age`` expiring a backlog),
+line when many come at once, e.g. ``max_age`` expiring a backlog),
 a count in ``RelayReport.dead`` and in the ``alertwire_relay_dead`` counter
 by reason (docs/relay.md).
 """
@@ -293,6 +293,7 @@ class Relay:
             )
         deadline = time.monotonic() + drain_timeout if drain and drain_timeout > 0 else None
         timed_out = False
+        self._left_count = 0
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         if self._stopping:
