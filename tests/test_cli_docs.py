@@ -58,3 +58,37 @@ def test_example_runs(block: str, alertwire_sandbox: Any, tmp_path: Path) -> Non
         else:
             assert expected in printed, (expected, printed)
     assert KEY not in done.stdout + done.stderr
+
+
+SEVERAL_RELAYS = DOC.with_name("several-relays.md")
+#: The producer commands (``app$ alertwire ...``) of docs/several-relays.md's examples.
+APP_COMMANDS = re.findall(
+    r"^\s*app\$\s+(alertwire .+)$", SEVERAL_RELAYS.read_text(encoding="utf-8"), re.M
+)
+
+
+def test_several_relays_page_has_producer_examples() -> None:
+    assert APP_COMMANDS
+
+
+@pytest.mark.parametrize("command", APP_COMMANDS)
+def test_several_relays_producer_example_runs(command: str, tmp_path: Path) -> None:
+    """As written on the page, against a SQLite outbox instead of the page's PostgreSQL
+    (the store does not change what a producer command accepts)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        ALERTWIRE_ROUTING_KEY=KEY,
+        ALERTWIRE_OUTBOX=str(tmp_path / "outbox.sqlite3"),
+    )
+    done = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", command],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert KEY not in done.stdout + done.stderr

@@ -151,6 +151,24 @@ def test_events_older_than_max_age_are_dead_lettered_not_sent(outbox: Outbox) ->
     assert len(expired) == 1
     (dead,) = outbox.dead()
     assert "max age 3600" in dead.error
+    # Never tried: said in words, and the try the claim counted is taken back.
+    assert expired[0][1].reason == "max_age" and not expired[0][1].sent
+    assert "expired before delivery" in dead.error and dead.attempts == 0
+
+
+def test_an_event_tried_once_then_too_old_shows_one_try(outbox: Outbox) -> None:
+    clock = Clock()
+    lifecycle(outbox, "k1")
+    created = outbox.stats().oldest_pending_at
+    assert created is not None
+    clock.now = created.timestamp() + 1
+    m = machine(outbox, clock, max_age=3600)
+    (row,), _ = m.claim(1)
+    m.settle([Reschedule(row.id, clock.now, "HTTP 503", 503)])
+    clock.now += 3601
+    assert m.claim(1)[0] == []
+    (dead,) = outbox.dead()
+    assert dead.attempts == 1 and "s ago, 1 try)" in dead.error
 
 
 @pytest.mark.usefixtures("real_retry_delays")

@@ -16,6 +16,7 @@ from ._errors import ConfigurationError
 from ._secret import Secret
 
 __all__ = [
+    "DEFAULT_DRAIN_TIMEOUT",
     "ENV_BIGPANDA_APP_KEY",
     "ENV_BIGPANDA_TOKEN",
     "ENV_BIGPANDA_TOKEN_FILE",
@@ -38,6 +39,14 @@ ENV_BIGPANDA_TOKEN_FILE: Final = "ALERTWIRE_BIGPANDA_TOKEN_FILE"
 ENV_BIGPANDA_APP_KEY: Final = "ALERTWIRE_BIGPANDA_APP_KEY"
 ENV_BIGPANDA_URL: Final = "ALERTWIRE_BIGPANDA_URL"
 ENV_OUTBOX: Final = "ALERTWIRE_OUTBOX"
+
+#: Longest ``Relay.run(drain=True)`` / ``alertwire relay --drain`` runs, in seconds
+#: (0 = no bound). Five minutes: a cron job every few minutes neither piles up relays
+#: while an upstream is down nor gives up too early on a healthy backlog (a relay
+#: sends thousands of events a minute); the next run carries on where this one
+#: stopped. Here, not in the relay module, so the CLI's ``--help`` can show it
+#: without importing asyncio.
+DEFAULT_DRAIN_TIMEOUT: Final = 300.0
 
 
 def read_secret_file(path: str | os.PathLike[str], *, what: str) -> Secret:

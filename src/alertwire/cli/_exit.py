@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Mapping
 from typing import Final
 
 from .._errors import AlertwireError, DeliveryError, OutboxError
@@ -24,12 +26,46 @@ DRAIN_INCOMPLETE: Final = 6
 #: a person (``alertwire queue dead`` / ``queue retry``). Wins over 6.
 DEAD_LETTERS: Final = 7
 
-EPILOG: Final = """exit codes:
-  0  delivered (or, with --queue, stored durably in the outbox)
-  2  bad input or configuration; nothing was sent
-  3  rejected by the service, not retryable (the service's own error text is printed)
-  4  retryable failure (network, 429, 5xx) and retries exhausted
-  5  outbox temporarily unavailable (lock, disk full, database down); NOT stored: retry"""
+#: What each code means, for the ``exit codes:`` list at the end of a command's help.
+MEANINGS: Final[dict[int, str]] = {
+    OK: "success",
+    BAD_INPUT: "bad input or configuration; nothing was sent",
+    REJECTED: "rejected by the service, not retryable (the service's own error text is printed)",
+    RETRIES_EXHAUSTED: "retryable failure (network, 429, 5xx) and retries exhausted",
+    OUTBOX_UNAVAILABLE: "outbox temporarily unavailable (lock, disk full, database down);"
+    " NOT stored: retry",
+    DRAIN_INCOMPLETE: "--drain reached --drain-timeout; the events left stay queued for"
+    " the next run",
+    DEAD_LETTERS: "--drain dead-lettered events in this run (see alertwire queue dead);"
+    " wins over 6",
+}
+
+
+def epilog(*codes: int, say: Mapping[int, str] | None = None) -> str:
+    """The ``exit codes:`` list a command's ``--help`` ends with: only the codes that
+    command can return (a script author reads it to decide what to retry or fix).
+
+    ``say`` gives a command's own wording for some codes (what success means, for one).
+    """
+    texts = {**MEANINGS, **(say or {})}
+    lines = [
+        textwrap.fill(texts[code], 79, initial_indent=f"  {code}  ", subsequent_indent=" " * 5)
+        for code in codes
+    ]
+    return "\n".join(["exit codes:", *lines])
+
+
+#: The sending commands' list (``trigger``, ``send``...; also the top-level help).
+EPILOG: Final = epilog(
+    OK,
+    BAD_INPUT,
+    REJECTED,
+    RETRIES_EXHAUSTED,
+    OUTBOX_UNAVAILABLE,
+    say={OK: "delivered (or, with --queue, stored durably in the outbox)"},
+)
+#: Every code any command returns (the top-level ``alertwire --help``).
+ALL_CODES_EPILOG: Final = epilog(*MEANINGS)
 
 
 def exit_code_for(error: AlertwireError) -> int:

@@ -78,15 +78,16 @@ def key_value(text: str) -> tuple[str, str]:
 
 
 def add_command(
-    subparsers: Any, name: str, *, help: str, description: str
+    subparsers: Any, name: str, *, help: str, description: str, epilog: str = _exit.EPILOG
 ) -> argparse.ArgumentParser:
-    """A sub-command whose ``--help`` ends with the exit codes."""
+    """A sub-command whose ``--help`` ends with the exit codes it can return (by default
+    the sending commands' list; others pass their own, made by ``_exit.epilog``)."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         name,
         help=help,
         # Raw formatting keeps the exit-code table intact, so wrap the prose here.
         description=textwrap.fill(description, width=79),
-        epilog=_exit.EPILOG,
+        epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return parser

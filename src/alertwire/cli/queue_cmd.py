@@ -22,6 +22,26 @@ __all__ = ["parse_age", "register"]
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+def _codes(bad_input: str, *, fail_on_dead: bool = False) -> str:
+    """The exit codes a ``queue`` command returns (``status`` adds 7 with --fail-on-dead)."""
+    extra = (_exit.DEAD_LETTERS,) if fail_on_dead else ()
+    return _exit.epilog(
+        _exit.OK,
+        _exit.BAD_INPUT,
+        _exit.OUTBOX_UNAVAILABLE,
+        *extra,
+        say={
+            _exit.BAD_INPUT: bad_input,
+            _exit.OUTBOX_UNAVAILABLE: "the outbox is temporarily unavailable (lock, disk"
+            " full, database down): run again later",
+            _exit.DEAD_LETTERS: "with --fail-on-dead: the outbox holds dead letters",
+        },
+    )
+
+
+_UNUSABLE = "a bad option, or an outbox that cannot be used"
+
+
 def parse_age(text: str) -> float:
     """``90``, ``90s``, ``15m``, ``12h``, ``7d``, ``2w`` -> seconds."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text.lower())
@@ -38,18 +58,32 @@ def register(subparsers: Any) -> None:
         "queue",
         help="inspect and tend the outbox (status, dead letters, retry, purge)",
         description="Inspect and tend the outbox that `alertwire relay` delivers.",
+        epilog=_codes(_UNUSABLE, fail_on_dead=True),
     )
     commands = queue.add_subparsers(dest="queue_command", metavar="COMMAND", required=True)
 
-    status = commands.add_parser(
-        "status", help="counts by state and the oldest pending age", description="Counts by state."
+    status = add_command(
+        commands,
+        "status",
+        help="counts by state and the oldest pending age",
+        description="Counts by state and the oldest pending age. For monitoring:"
+        " --fail-on-dead exits 7 while the outbox holds dead letters (--json has"
+        ' "dead" and "has_dead_letters" too).',
+        epilog=_codes(_UNUSABLE, fail_on_dead=True),
     )
     add_outbox_option(status)
     status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.add_argument(
+        "--fail-on-dead",
+        action="store_true",
+        help="exit 7 when the outbox holds any dead letter (for monitoring and cron)",
+    )
     status.set_defaults(handler=_status)
 
-    dead = commands.add_parser(
+    dead = add_command(
+        commands,
         "dead",
+        epilog=_codes(_UNUSABLE),
         help="list dead letters with the reason",
         description="List dead-lettered events with the service's own error text.",
     )
@@ -58,11 +92,16 @@ def register(subparsers: Any) -> None:
     dead.add_argument("--limit", type=int, metavar="N", help="list at most N")
     dead.set_defaults(handler=_dead)
 
-    retry = commands.add_parser(
+    retry = add_command(
+        commands,
         "retry",
+        epilog=_codes(
+            "an id that is not a dead letter (then nothing is queued again), a bad option, or an outbox that cannot be used"
+        ),
         help="send dead letters again",
         description="Move dead letters back to pending; their age counts afresh from now."
-        " A retried event goes before any later event of its key still pending.",
+        " A retried event goes before any later event of its key still pending. An id"
+        " that is not a dead letter is refused (exit 2) and nothing is queued again.",
     )
     add_outbox_option(retry)
     which = retry.add_mutually_exclusive_group(required=True)
@@ -70,11 +109,15 @@ def register(subparsers: Any) -> None:
     which.add_argument("--all", action="store_true", help="every dead letter")
     retry.set_defaults(handler=_retry)
 
-    purge = commands.add_parser(
+    purge = add_command(
+        commands,
         "purge",
+        epilog=_codes(_UNUSABLE),
         help="delete delivered events older than an age",
         description="Delete delivered events whose delivery is older than AGE"
-        " (dead letters and pending events are never purged).",
+        " (dead letters and pending events are never purged). A SQLite outbox is then"
+        " compacted (VACUUM), so the file shrinks; PostgreSQL's autovacuum makes the"
+        " space reusable (see docs/relay.md).",
     )
     add_outbox_option(purge)
     purge.add_argument(
@@ -86,8 +129,10 @@ def register(subparsers: Any) -> None:
     )
     purge.set_defaults(handler=_purge)
 
-    migrate = commands.add_parser(
+    migrate = add_command(
+        commands,
         "migrate",
+        epilog=_codes(_UNUSABLE),
         help="create or upgrade the outbox schema (idempotent)",
         description="Create or upgrade the outbox's tables and record the schema version."
         " Relays do this on start too; run it first to do it ahead of a rollout.",
@@ -103,13 +148,23 @@ def _open(args: argparse.Namespace) -> Any:
 
 
 def _status(args: argparse.Namespace) -> int:
+    import sys
+
     with _open(args) as outbox:
         stats = outbox.stats()
         data = stats.as_dict()
         data["outbox"] = outbox.location
+    data["has_dead_letters"] = stats.dead > 0
+    code = _exit.DEAD_LETTERS if args.fail_on_dead and stats.dead else _exit.OK
+    if code == _exit.DEAD_LETTERS:
+        print(
+            f"alertwire: {stats.dead} dead letter{'s' if stats.dead != 1 else ''} in the outbox"
+            " (list them with alertwire queue dead; send them again with alertwire queue retry)",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(data))
-        return _exit.OK
+        return code
     age = data["oldest_pending_age_seconds"]
     print(f"outbox:    {data['outbox']}")
     print(f"pending:   {stats.pending}")
@@ -117,7 +172,7 @@ def _status(args: argparse.Namespace) -> int:
     print(f"delivered: {stats.delivered}")
     print(f"dead:      {stats.dead}")
     print(f"oldest pending: {'-' if age is None else f'{age:.1f} s ago'}")
-    return _exit.OK
+    return code
 
 
 def _dead(args: argparse.Namespace) -> int:
@@ -152,9 +207,25 @@ def _retry(args: argparse.Namespace) -> int:
     if not args.all and not args.ids:
         raise ValidationError("ID", "give event ids or --all")
     with _open(args) as outbox:
+        if not args.all:
+            _check_dead(outbox, args.ids)
         count = outbox.retry(None if args.all else args.ids)
     print(f"{count} dead letter{'s' if count != 1 else ''} queued again")
     return _exit.OK
+
+
+def _check_dead(outbox: Any, ids: list[int]) -> None:
+    """Refuse ids that are not dead letters before queueing any again: a typo must not
+    read as "done" (the old "0 dead letters queued again" and exit 0)."""
+    dead = {d.id for d in outbox.dead()}
+    missing = sorted({i for i in ids if i not in dead})
+    if missing:
+        listed = ", ".join(str(i) for i in missing[:10]) + (", ..." if len(missing) > 10 else "")
+        raise ValidationError(
+            "ID",
+            f"no dead letter with id {listed} in {outbox.location} (see alertwire queue"
+            " dead); nothing was queued again",
+        )
 
 
 def _purge(args: argparse.Namespace) -> int:

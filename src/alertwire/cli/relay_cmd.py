@@ -2,7 +2,10 @@
 
 SIGTERM and Ctrl-C stop claiming, let the sends in flight finish and record
 their outcomes, then exit 0: a supervisor's restart never loses or leaks a
-lease. ``--drain`` exits once nothing is pending (cron, tests).
+lease. A second SIGTERM or Ctrl-C stops at once (the sends in flight are
+abandoned; their leases lapse and they are sent again). ``--drain`` exits
+once nothing is pending (cron, tests), or at ``--drain-timeout`` with exit
+6, leaving the rest queued; a drain that dead-lettered anything exits 7.
 Log lines go to stderr as ``key=value`` pairs and never carry a key.
 """
 
@@ -18,7 +21,13 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .._config import ENV_BIGPANDA_URL, ENV_OUTBOX, ENV_PAGERDUTY_URL, ENV_REGION
+from .._config import (
+    DEFAULT_DRAIN_TIMEOUT,
+    ENV_BIGPANDA_URL,
+    ENV_OUTBOX,
+    ENV_PAGERDUTY_URL,
+    ENV_REGION,
+)
 from .._errors import ConfigurationError
 from . import _exit
 from ._ingest_options import add_ingest_options, ingest_config
@@ -65,11 +74,35 @@ def register(subparsers: Any) -> None:
         help="deliver the events queued in the outbox",
         description="Deliver the outbox's events at least once, in order per (routing key,"
         " dedup key), with retries scheduled in the outbox. SIGTERM / Ctrl-C finish the"
-        " sends in flight, then exit 0.",
+        " sends in flight, then exit 0; a second SIGTERM / Ctrl-C stops at once (the sends"
+        " in flight are sent again after their lease). Dead letters are logged at WARNING,"
+        " also with --quiet.",
+        epilog=_exit.epilog(
+            _exit.OK,
+            _exit.BAD_INPUT,
+            _exit.OUTBOX_UNAVAILABLE,
+            _exit.DRAIN_INCOMPLETE,
+            _exit.DEAD_LETTERS,
+            say={
+                _exit.OK: "stopped by SIGTERM / Ctrl-C, or --drain delivered everything",
+                _exit.BAD_INPUT: "bad option or configuration (e.g. --metrics-listen on a"
+                " port in use); nothing was sent",
+                _exit.OUTBOX_UNAVAILABLE: "the outbox is temporarily unavailable (lock,"
+                " disk full, database down): run again later",
+            },
+        ),
     )
     add_outbox_option(parser)
     parser.add_argument(
         "--drain", action="store_true", help="exit once nothing is pending (for cron and tests)"
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=_number(float, minimum=0, allow_zero=True),
+        default=DEFAULT_DRAIN_TIMEOUT,
+        metavar="SECONDS",
+        help=f"with --drain: stop claiming after this long, let the sends in flight finish,"
+        f" leave the rest queued and exit 6 (default {DEFAULT_DRAIN_TIMEOUT:g}; 0 = no bound)",
     )
     parser.add_argument(
         "--concurrency",
@@ -232,9 +265,17 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
     metrics = None
     if args.metrics_listen is not None:
         metrics = OutboxMetrics(outbox.store)
-        port = metrics.serve(*args.metrics_listen)
+        host, wanted = args.metrics_listen
+        try:
+            port = metrics.serve(host, wanted)
+        except OSError as exc:
+            outbox.close()
+            raise ConfigurationError(
+                f"--metrics-listen {host}:{wanted}: cannot listen there:"
+                f" {exc.strerror or exc} (another process may hold the port)"
+            ) from None
         logging.getLogger("alertwire.relay").info(
-            "event=metrics_listening address=%s:%d", args.metrics_listen[0], port
+            "event=metrics_listening address=%s:%d", host, port
         )
     relay = Relay(
         outbox,
@@ -254,9 +295,15 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
     )
     stop.forward_to(relay.request_stop)
     try:
-        asyncio.run(relay.run_async(drain=args.drain, handle_signals=True))
+        report = asyncio.run(
+            relay.run_async(drain=args.drain, drain_timeout=args.drain_timeout, handle_signals=True)
+        )
     finally:
         if metrics is not None:
             metrics.close()
         outbox.close()
+    if args.drain and report.dead:
+        return _exit.DEAD_LETTERS  # wins over 6: these need a person, the rest only time
+    if args.drain and report.incomplete:
+        return _exit.DRAIN_INCOMPLETE
     return _exit.OK

@@ -25,6 +25,15 @@ def register(subparsers: Any) -> None:
         " BigPanda's Alerts API (/data/v2/alerts) locally, with real answers and alert"
         " state, an inspection API under /sandbox/ and a dashboard at /. Stops on"
         " SIGTERM or Ctrl-C.",
+        epilog=_exit.epilog(
+            _exit.OK,
+            _exit.BAD_INPUT,
+            say={
+                _exit.OK: "stopped by SIGTERM or Ctrl-C",
+                _exit.BAD_INPUT: "bad option (e.g. a non-loopback --host without"
+                " --allow-non-loopback)",
+            },
+        ),
     )
     command.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; loopback only)"

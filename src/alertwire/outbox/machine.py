@@ -77,6 +77,7 @@ __all__ = [
     "DEFAULT_RATE_LIMIT_PER_MINUTE",
     "Claimed",
     "DeadEvent",
+    "DeadReason",
     "Delivered",
     "Kind",
     "Machine",
@@ -216,13 +217,29 @@ class Reschedule:
     pause_route_until: float | None = None
 
 
+#: Why an event was dead-lettered: the ``reason`` label of the relay's dead-letter
+#: counter and of its WARNING lines (docs/relay.md lists them).
+DeadReason: TypeAlias = Literal["rejected", "max_age", "attempts"]
+
+
 @dataclass(frozen=True, slots=True)
 class MarkDead:
+    """Dead-letter a leased row. ``sent=False``: it expired before this claim's send, so
+    the try the claim counted did not happen and the store takes it back (``queue dead``
+    then shows the tries that were really made)."""
+
     id: int
     at: float
     error: str
     http_status: int | None
     body: str = ""
+    reason: DeadReason = "rejected"
+    sent: bool = True
+
+    @property
+    def unsent(self) -> int:
+        """``1`` when the claim's count of tries must be taken back (the stores' SQL)."""
+        return 0 if self.sent else 1
 
 
 Outcome: TypeAlias = Delivered | Reschedule | MarkDead
@@ -429,16 +446,28 @@ class Machine:
         for row in rows:
             age = now - row.age_from
             if age > self.max_age:
-                reason = (
-                    f"not delivered within max age {self.max_age:g} s"
-                    f" (queued {age:.0f} s ago, {row.attempts - 1} tries)"
-                )
-                expired.append((row, MarkDead(row.id, now, reason, None)))
+                expired.append((row, self._expired(row, now, age)))
             else:
                 fresh.append(row)
         if expired:
             self.store.settle([dead for _, dead in expired], owner=self.owner)
         return applied, fresh, expired
+
+    def _expired(self, row: Claimed, now: float, age: float) -> MarkDead:
+        """Too old to send. ``row.attempts`` counts this claim, which sends nothing: the
+        tries made are one fewer, and an event never tried says so in words."""
+        tries = row.attempts - 1
+        if tries == 0:
+            text = (
+                f"expired before delivery: not tried within max age {self.max_age:g} s"
+                f" (queued {age:.0f} s ago)"
+            )
+        else:
+            text = (
+                f"not delivered within max age {self.max_age:g} s"
+                f" (queued {age:.0f} s ago, {tries} tr{'y' if tries == 1 else 'ies'})"
+            )
+        return MarkDead(row.id, now, text, None, reason="max_age", sent=False)
 
     def delivered(self, row: Claimed, http_status: int) -> Delivered:
         return Delivered(row.id, self.clock(), http_status)
@@ -449,10 +478,12 @@ class Machine:
         elapsed = now - row.age_from
         wait = self.retry.next_delay(error, row.attempts, elapsed) if error.retryable else None
         if wait is None or elapsed + (wait or 0.0) > self.max_age:
-            reason = error.message
-            if error.retryable:
-                reason = f"gave up after {row.attempts} tries over {elapsed:.0f} s: {reason}"
-            return MarkDead(row.id, now, reason, error.http_status, error.body)
+            if not error.retryable:
+                return MarkDead(row.id, now, error.message, error.http_status, error.body)
+            text = f"gave up after {row.attempts} tries over {elapsed:.0f} s: {error.message}"
+            # Out of tries (a custom RetryPolicy's max_attempts), else out of time.
+            why: DeadReason = "attempts" if row.attempts >= self.retry.max_attempts else "max_age"
+            return MarkDead(row.id, now, text, error.http_status, error.body, reason=why)
         pause = now + wait if isinstance(error, RateLimited) else None
         return Reschedule(row.id, now + wait, error.message, error.http_status, pause)
 

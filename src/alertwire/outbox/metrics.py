@@ -85,7 +85,8 @@ class OutboxMetrics:
         )
         self.dead = Counter(
             "alertwire_relay_dead",
-            "Events dead-lettered (refused by the destination, or too old)",
+            "Events dead-lettered, by reason: rejected (refused by the destination),"
+            " max_age (too old, tried or not) or attempts (the retry policy's tries ran out)",
             ["destination", "reason"],
             registry=self.registry,
         )

@@ -438,7 +438,8 @@ RETURNING route
 
 _BURY: Final = """
 UPDATE alertwire_events SET state = %(state)s, finished_at = %(at)s, last_error = %(error)s,
-       http_status = %(status)s, error_body = %(body)s, lease_owner = NULL, lease_expires = NULL
+       http_status = %(status)s, error_body = %(body)s, lease_owner = NULL, lease_expires = NULL,
+       attempts = attempts - %(unsent)s
 WHERE id = %(id)s AND state = 1 AND lease_owner = %(owner)s
 RETURNING route
 """
@@ -777,7 +778,7 @@ class PostgresStore:
                 values.update(not_before=o.not_before, error=o.error, status=o.http_status)
             elif isinstance(o, MarkDead):
                 sql, values = _BURY, {"state": int(State.DEAD), "at": o.at}
-                values.update(error=o.error, status=o.http_status, body=o.body)
+                values.update(error=o.error, status=o.http_status, body=o.body, unsent=o.unsent)
             else:  # pragma: no cover - the Outcome union is closed
                 raise TypeError(f"unknown outcome {type(o).__name__}")
             values.update(id=o.id, owner=owner)

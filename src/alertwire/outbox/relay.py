@@ -15,9 +15,21 @@ dedicated worker thread, so a commit's fsync never stalls sends in flight.
 
 Stopping (``stop()``, SIGTERM, Ctrl-C) claims nothing new, waits for the
 sends in flight, records their outcomes and returns: nothing is left
-leased. A relay killed with SIGKILL leaves its claims leased until
-``lease_seconds`` pass; then any relay takes them over. An event whose
-answer was lost with the process is sent again: that is the "at least once".
+leased. A second request (a second Ctrl-C) stops at once: the sends in
+flight are abandoned and their leases lapse, as after SIGKILL. A relay
+killed with SIGKILL leaves its claims leased until ``lease_seconds`` pass;
+then any relay takes them over. An event whose answer was lost with the
+process is sent again: that is the "at least once".
+
+A drain (``run(drain=True)``) is bounded by ``drain_timeout``: cron must
+never pile up relays while an upstream is down. At the bound the relay
+claims nothing new, lets the sends in flight finish, and returns with
+``RelayReport.incomplete`` set; what is left stays queued for the next run.
+
+Nothing is dead-lettered quietly: each dead letter is a WARNING (one summary
+line when many come at once, e.g. ``max_age`` expiring a backlog),
+a count in ``RelayReport.dead`` and in the ``alertwire_relay_dead`` counter
+by reason (docs/relay.md).
 """
 
 from __future__ import annotations
@@ -34,6 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from .._config import DEFAULT_DRAIN_TIMEOUT
 from .._delivery import DEFAULT_TIMEOUT, async_transport_for
 from .._errors import ConfigurationError, DeliveryError, OutboxError, RateLimited
 from .._retry import RetryPolicy
@@ -42,6 +55,7 @@ from ..protocol import bigpanda as bp_protocol
 from ..protocol import pagerduty as pd_protocol
 from ..protocol._http import Request, Response, check_base_url
 from ..transport.base import AsyncTransport, Verify
+from ._dead_letters import DeadLetterLog
 from ._outbox import Outbox
 from .machine import (
     DEFAULT_LEASE_SECONDS,
@@ -61,7 +75,13 @@ from .metrics import OutboxMetrics, destination_of
 if TYPE_CHECKING:
     from ..ingest import IngestConfig, IngestServer
 
-__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_MAX_BACKOFF", "Relay", "RelayReport"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_DRAIN_TIMEOUT",
+    "DEFAULT_MAX_BACKOFF",
+    "Relay",
+    "RelayReport",
+]
 
 logger = logging.getLogger("alertwire.relay")
 T = TypeVar("T")
@@ -82,12 +102,19 @@ def _log(event: str, **fields: object) -> None:
 
 @dataclass(frozen=True, slots=True)
 class RelayReport:
-    """What one run did (this process only)."""
+    """What one run did (this process only).
+
+    ``incomplete``: a drain stopped at its ``drain_timeout`` with events still
+    queued; ``left`` is how many were pending or in flight then (``None`` when
+    the outbox could not be read to count them).
+    """
 
     delivered: int
     retried: int
     dead: int
     lost_leases: int
+    incomplete: bool = False
+    left: int | None = None
 
 
 class Relay:
@@ -188,10 +215,13 @@ class Relay:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._stopping = False
+        self._force = False
         self._thread: threading.Thread | None = None
         self._thread_error: BaseException | None = None
         self._outcomes: list[tuple[Claimed, Outcome]] = []
         self._counts = {"delivered": 0, "retried": 0, "dead": 0, "lost_leases": 0}
+        self._left_count: int | None = 0
+        self._dead_log = DeadLetterLog(logger)
         self.report: RelayReport | None = None
 
     def __repr__(self) -> str:
@@ -199,18 +229,21 @@ class Relay:
 
     # ---------------------------------------------------------------- control
 
-    def run(self, *, drain: bool = False) -> RelayReport:
-        """Deliver until stopped (or, with ``drain``, until nothing is pending)."""
-        return asyncio.run(self.run_async(drain=drain))
+    def run(
+        self, *, drain: bool = False, drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
+    ) -> RelayReport:
+        """Deliver until stopped (or, with ``drain``, until nothing is pending or
+        ``drain_timeout`` seconds have passed; 0 = no bound)."""
+        return asyncio.run(self.run_async(drain=drain, drain_timeout=drain_timeout))
 
-    def start(self, *, drain: bool = False) -> None:
+    def start(self, *, drain: bool = False, drain_timeout: float = DEFAULT_DRAIN_TIMEOUT) -> None:
         """Run in a daemon thread of the caller's process (for services)."""
         if self._thread is not None:
             raise RuntimeError("this relay is already running")
 
         def target() -> None:
             try:
-                self.run(drain=drain)
+                self.run(drain=drain, drain_timeout=drain_timeout)
             except BaseException as exc:  # noqa: BLE001 - handed to stop(), which re-raises it
                 self._thread_error = exc
 
@@ -230,7 +263,14 @@ class Relay:
         return self.report
 
     def request_stop(self) -> None:
-        """Ask the loop to stop after in-flight sends; safe from threads and signal handlers."""
+        """Ask the loop to stop after in-flight sends; safe from threads and signal handlers.
+
+        A second request stops at once, abandoning the sends in flight (their leases
+        lapse and any relay sends them again): for a person whose Ctrl-C should not
+        wait out a slow upstream's timeout.
+        """
+        if self._stopping:
+            self._force = True
         self._stopping = True
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None and not loop.is_closed():
@@ -239,7 +279,21 @@ class Relay:
 
     # ---------------------------------------------------------------- the loop
 
-    async def run_async(self, *, drain: bool = False, handle_signals: bool = False) -> RelayReport:
+    async def run_async(
+        self,
+        *,
+        drain: bool = False,
+        handle_signals: bool = False,
+        drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
+    ) -> RelayReport:
+        if not drain_timeout >= 0:  # NaN too
+            raise ConfigurationError(
+                f"drain_timeout must be 0 (no bound) or a positive number of seconds,"
+                f" got {drain_timeout!r}"
+            )
+        deadline = time.monotonic() + drain_timeout if drain and drain_timeout > 0 else None
+        timed_out = False
+        self._left_count = 0
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         if self._stopping:
@@ -271,11 +325,18 @@ class Relay:
                 self.listening.set()
             while True:
                 if self._stopping:
+                    _log(
+                        "stopping",
+                        in_flight=len(inflight),
+                        note='"finishing the sends in flight; a second SIGTERM or Ctrl-C'
+                        ' stops at once"',
+                    )
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    timed_out = True
                     break
                 free = self.concurrency - len(inflight)
-                claimed, expired = await self._cycle(call, free)
-                for row, _ in expired:
-                    self._count_dead(destination_of(row.kind), "max_age", row.id)
+                claimed = await self._cycle(call, free)
                 for row in claimed:
                     task = asyncio.create_task(self._deliver(transport, row))
                     inflight.add(task)
@@ -283,6 +344,7 @@ class Relay:
                 if not inflight and not claimed and drain and not self._outcomes:
                     stats = await call(self.store.stats)
                     if stats.pending == 0 and stats.leased == 0:
+                        self._dead_log.flush()  # said before "drained", not after
                         _log("drained", delivered=self._counts["delivered"])
                         break
                 if claimed and len(claimed) == free:
@@ -293,13 +355,17 @@ class Relay:
                     wait = await call(
                         functools.partial(self.machine.next_wait, ceiling=self.poll_interval)
                     )
+                if deadline is not None:
+                    left = max(deadline - time.monotonic(), 0.0)
+                    wait = left if wait is None else min(wait, left)
                 await self._sleep(wait if wait is None or wait > 0 else 0.001)
             if ingest is not None:  # refuse new connections, answer those in flight
                 await ingest.stop()
-            if inflight:
-                _log("stopping", in_flight=len(inflight))
-                await asyncio.gather(*inflight, return_exceptions=True)  # logged by _done
+            await self._finish(inflight)
             await self._flush(call)
+            self._dead_log.flush()
+            if timed_out:
+                self._report_drain_bound(await self._left(call), drain_timeout)
         finally:
             if handle_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
@@ -310,9 +376,49 @@ class Relay:
             await transport.aclose()
             db.shutdown(wait=True)
             self._loop = None
-        self.report = RelayReport(**self._counts)
+        self.report = RelayReport(
+            **self._counts, incomplete=self._left_count != 0, left=self._left_count
+        )
         _log("relay_stopped", **self._counts)
         return self.report
+
+    async def _finish(self, inflight: set[asyncio.Task[None]]) -> None:
+        """Wait for the sends in flight, unless a second stop request says not to."""
+        assert self._wake is not None
+        while inflight and not self._force:
+            woken = asyncio.ensure_future(self._wake.wait())
+            await asyncio.wait({*inflight, woken}, return_when=asyncio.FIRST_COMPLETED)
+            woken.cancel()
+            self._wake.clear()
+        if inflight:
+            logger.warning(
+                'event=stopped_at_once abandoned=%d note="their leases lapse after %g s;'
+                ' then any relay sends them again"',
+                len(inflight),
+                self.machine.lease_seconds,
+            )
+            for task in inflight:
+                task.cancel()
+            await asyncio.gather(*inflight, return_exceptions=True)
+
+    async def _left(self, call: Callable[..., Any]) -> int | None:
+        try:
+            stats = await call(self.store.stats)
+        except OutboxError as exc:
+            logger.error("event=drain_count_failed error=%s", exc)
+            return None
+        return int(stats.pending + stats.leased)
+
+    def _report_drain_bound(self, left: int | None, drain_timeout: float) -> None:
+        """The drain's time bound was reached: say how much is left for the next run."""
+        self._left_count = left
+        if left == 0:
+            return  # the last sends in flight finished the work
+        logger.warning(
+            'event=drain_incomplete left=%s drain_timeout=%g note="left queued for the next run"',
+            "unknown" if left is None else left,
+            drain_timeout,
+        )
 
     def _done(self, inflight: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
         def callback(task: asyncio.Task[None]) -> None:
@@ -337,9 +443,7 @@ class Relay:
                 await asyncio.wait_for(self._wake.wait(), seconds)
         self._wake.clear()
 
-    async def _cycle(
-        self, call: Callable[..., Any], free: int
-    ) -> tuple[list[Claimed], list[tuple[Claimed, MarkDead]]]:
+    async def _cycle(self, call: Callable[..., Any], free: int) -> list[Claimed]:
         """Commit finished sends' outcomes and claim new heads, in one store transaction."""
         batch, self._outcomes = self._outcomes, []
         try:
@@ -349,9 +453,9 @@ class Relay:
         except OutboxError as exc:
             # The leases lapse and the events are sent again: a duplicate, never a loss.
             logger.error("cannot record %d outcomes or claim events: %s", len(batch), exc)
-            return [], []
-        self._account(batch, applied)
-        return claimed, expired
+            return []
+        self._report_dead([*self._account(batch, applied), *expired])
+        return list(claimed)
 
     async def _flush(self, call: Callable[..., Any]) -> None:
         """Commit every finished send's outcome (at stop: nothing new is claimed)."""
@@ -363,9 +467,13 @@ class Relay:
         except OutboxError as exc:
             logger.error("cannot record %d delivery outcomes: %s", len(batch), exc)
             return
-        self._account(batch, applied)
+        self._report_dead(self._account(batch, applied))
 
-    def _account(self, batch: list[tuple[Claimed, Outcome]], applied: list[bool]) -> None:
+    def _account(
+        self, batch: list[tuple[Claimed, Outcome]], applied: list[bool]
+    ) -> list[tuple[Claimed, MarkDead]]:
+        """Count the recorded outcomes; returns the dead letters, for :meth:`_report_dead`."""
+        dead: list[tuple[Claimed, MarkDead]] = []
         for (row, outcome), ok in zip(batch, applied, strict=True):
             destination = destination_of(row.kind)
             if not ok:
@@ -375,17 +483,21 @@ class Relay:
                 if self.metrics is not None:
                     self.metrics.delivered.labels(destination).inc()
             elif isinstance(outcome, MarkDead):
-                self._count_dead(destination, "refused", row.id)
+                dead.append((row, outcome))
             else:
                 self._counts["retried"] += 1
                 if self.metrics is not None:
                     self.metrics.retried.labels(destination).inc()
+        return dead
 
-    def _count_dead(self, destination: str, reason: str, event_id: int) -> None:
-        self._counts["dead"] += 1
+    def _report_dead(self, dead: list[tuple[Claimed, MarkDead]]) -> None:
+        """Count a cycle's dead letters (report and metrics, by reason) and hand them to
+        the WARNING log, which says a few one by one and a bulk in one line."""
+        self._counts["dead"] += len(dead)
         if self.metrics is not None:
-            self.metrics.dead.labels(destination, reason).inc()
-        _log("dead", id=event_id, destination=destination, reason=reason)
+            for row, outcome in dead:
+                self.metrics.dead.labels(destination_of(row.kind), outcome.reason).inc()
+        self._dead_log.add(dead)
 
     # ---------------------------------------------------------------- one send
 
