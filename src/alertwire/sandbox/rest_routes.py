@@ -149,7 +149,6 @@ class _Routes:
             expected = self.settings.api_token
             if credentials is None or (expected is not None and Secret(credentials[1]) != expected):
                 return rest_error(401, "Authentication failed", 2006)
-            request["rest_token_kind"] = credentials[0]
             limiter = self.settings.limiter
             if limiter is None:
                 return await handler(request)
@@ -220,7 +219,8 @@ class _Routes:
         single: bool,
     ) -> web.Response:
         sender = request.headers.get("From", "").strip()
-        if not sender and request.get("rest_token_kind") == "token":
+        credentials = _token(request)  # checked already by the gate
+        if not sender and credentials is not None and credentials[0] == "token":
             return rest_error(400, FROM_REQUIRED, 2016)
         raw = await request.content.read(MAX_BODY + 1)
         try:
