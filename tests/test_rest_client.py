@@ -31,7 +31,7 @@ from alertwire.protocol._http import Request, Response
 from alertwire.rest import AsyncPagerDutyAPI, PagerDutyAPI
 from alertwire.sandbox import Sandbox
 from alertwire.transport._urllib3 import Urllib3Transport
-from tests.loopback_server import Answer, LoopbackServer
+from tests.loopback_server import Answer, LoopbackServer, Received
 
 TOKEN = "y_NbAkKc66ryYTWUXYEu"
 KEY_A = "R0uT1nGkEy0123456789abcdefABCDEF"
@@ -269,6 +269,94 @@ def test_post_is_not_repeated_after_a_5xx_or_a_lost_answer() -> None:
             assert api.rpost("/incidents/P1/notes", json={"content": "x"}) == {"id": "PN1"}
         assert len(server.received) == 4
         assert server.received[-1].json() == {"note": {"content": "x"}}
+
+
+def test_headers_on_the_wire() -> None:
+    with LoopbackServer() as server:
+        server.script(Answer(201, {"note": {"id": "PN1"}}))
+        with PagerDutyAPI(TOKEN, base_url=server.url, default_from=ME) as api:
+            api.rpost("/incidents/P1/notes", json={"content": "x"})
+        with PagerDutyAPI(TOKEN, base_url=server.url, oauth=True) as api:
+            api.get("/incidents")
+    first, second = server.received
+    assert first.headers["authorization"] == f"Token token={TOKEN}"
+    assert first.headers["accept"] == "application/vnd.pagerduty+json;version=2"
+    assert first.headers["content-type"] == "application/json"
+    assert first.headers["from"] == ME
+    assert second.headers["authorization"] == f"Bearer {TOKEN}"
+    assert "from" not in second.headers
+
+
+def test_cursor_paths_follow_next_cursor_over_http() -> None:
+    pages: dict[str, dict[str, Any]] = {
+        "": {"records": [{"id": "A"}, {"id": "B"}], "next_cursor": "c2", "limit": 2},
+        "c2": {"records": [{"id": "C"}], "next_cursor": None, "limit": 2},
+    }
+
+    def answer(received: Received) -> Answer:
+        cursor = received.path.partition("cursor=")[2].partition("&")[0]
+        return Answer(200, pages[cursor])
+
+    with LoopbackServer() as server:
+        server.respond_with(answer)
+        with PagerDutyAPI(TOKEN, base_url=server.url) as api:
+            ids = [r["id"] for r in api.iter_all("/users/PUSER01/audit/records", page_size=2)]
+    assert ids == ["A", "B", "C"]
+    assert [r.path for r in server.received] == [
+        "/users/PUSER01/audit/records?limit=2",
+        "/users/PUSER01/audit/records?limit=2&cursor=c2",
+    ]
+
+
+def test_a_server_that_always_says_more_is_walked_to_pagerdutys_bound_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def answer(received: Received) -> Answer:
+        offset = int(received.path.partition("offset=")[2].partition("&")[0])
+        items = [{"id": f"P{offset + n}"} for n in range(100)]
+        return Answer(200, {"incidents": items, "more": True, "offset": offset, "limit": 100})
+
+    with LoopbackServer() as server:
+        server.respond_with(answer)
+        with PagerDutyAPI(TOKEN, base_url=server.url) as api:
+            found = api.list_all("/incidents", {"offset": 9_800})
+    assert len(found) == 200
+    assert len(server.received) == 2
+    assert "stopped listing /incidents after 200 results" in caplog.text
+    assert caplog.records[-1].levelno == logging.WARNING
+
+
+def test_oauth_tokens_act_as_their_own_user(sb: Sandbox) -> None:
+    _page(sb, KEY_A, "x", dedup_key="k")
+    with PagerDutyAPI(TOKEN, base_url=sb.url, oauth=True) as api:
+        incident = api.incident_for_dedup_key("k")
+        assert incident is not None
+        assert api.acknowledge(incident)[0]["status"] == "acknowledged"
+
+
+def test_tls_sandbox_with_its_ca() -> None:
+    with Sandbox(tls=True) as tls:
+        assert tls.ca_file is not None
+        with PagerDuty(KEY_A, base_url=tls.url, verify=tls.ca_file) as events:
+            events.trigger("over tls", source="h", severity="info", dedup_key="tls")
+        with PagerDutyAPI(TOKEN, base_url=tls.url, verify=tls.ca_file) as api:
+            assert api.base_url.startswith("https://")
+            incident = api.incident_for_dedup_key("tls")
+            assert incident is not None
+            assert incident["title"] == "over tls"
+
+
+async def test_async_from_env(sb: Sandbox) -> None:
+    _page(sb, KEY_A, "from env", dedup_key="env")
+    env = {
+        "ALERTWIRE_PAGERDUTY_API_TOKEN": TOKEN,
+        "ALERTWIRE_PAGERDUTY_API_URL": sb.url,
+        "ALERTWIRE_PAGERDUTY_FROM": ME,
+    }
+    async with AsyncPagerDutyAPI.from_env(env) as api:
+        incident = await api.incident_for_dedup_key("env")
+        assert incident is not None
+        assert (await api.resolve(incident))[0]["status"] == "resolved"
 
 
 def test_put_is_retried_after_a_lost_answer(
