@@ -422,3 +422,19 @@ def test_from_env_without_a_token_names_both_variables() -> None:
         PagerDutyAPI.from_env({})
     assert "ALERTWIRE_PAGERDUTY_API_TOKEN" in str(caught.value)
     assert "ALERTWIRE_PAGERDUTY_API_TOKEN_FILE" in str(caught.value)
+
+
+def test_importing_the_rest_package_stays_light() -> None:
+    """As for ``import alertwire``: the HTTP libraries load when a client first needs one."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, alertwire.rest\n"
+        "alertwire.rest.AsyncPagerDutyAPI('y_NbAkKc66ryYTWUXYEu')\n"
+        "print(' '.join(m for m in ('aiohttp', 'urllib3', 'httpx') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split() == []
