@@ -8,6 +8,10 @@ left. Filters, pagination, auth, errors and fault injection each have a test.
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -500,3 +504,15 @@ def test_tokens_and_keys_never_appear_in_answers(alertwire_sandbox: Sandbox) -> 
     everything += rest(sb, "GET", f"/incidents/{incident_id}/log_entries").body.decode()
     assert KEY not in everything and TOKEN not in everything
     assert "…WXYZ" in everything
+
+
+def test_the_rest_example_in_docs_sandbox_md_runs(tmp_path: Any) -> None:
+    doc = Path(__file__).resolve().parent.parent / "docs" / "sandbox.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+    [example] = [b for b in blocks if "/incidents?incident_key=" in b]
+    script = tmp_path / "example.py"
+    script.write_text(example, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr

@@ -12,8 +12,8 @@ Installed with alertwire, so any test suite can write::
 One sandbox server runs per test session (starting one costs an event
 loop and a socket), and every test gets it freshly reset: no alerts, no
 events, no incidents or services, no faults, no rate limit. The REST API
-(``/incidents``, ``/services``, ``/oncalls``) is at the same ``url``. ``alertwire_sandbox_tls`` is the same over
-https, with ``ca_file`` set. Nothing is imported until a fixture is used, so
+(``/incidents``, ``/services``, ``/oncalls``) is at the same ``url``.
+``alertwire_sandbox_tls`` is the same over https, with ``ca_file`` set. Nothing is imported until a fixture is used, so
 the plugin costs other test suites nothing.
 """
 
