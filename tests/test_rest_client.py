@@ -404,6 +404,9 @@ async def test_async_page_find_and_acknowledge(sb: Sandbox) -> None:
             await api.rget("/incidents/PNOSUCH")
         assert (await api.get("/incidents/PNOSUCH")).status == 404
         assert await api.find("services", "nothing like it") is None
+        service = await api.find("services", incident["service"]["summary"].upper())
+        assert service is not None
+        assert service["id"] == incident["service"]["id"]
         assert len(await api.oncalls()) == 1
     assert [i["status"] for i in sb.incidents() if i["incident_key"] == "key-3"] == ["acknowledged"]
 

@@ -8,7 +8,8 @@ only the delivery is awaited here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 from .._client_base import AsyncClientBase
@@ -164,11 +165,11 @@ class AsyncPagerDutyAPI(APIBase, AsyncClientBase):
 
     def iter_all(
         self, path: Path, params: Params = None, *, page_size: int | None = None
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """``async for incident in api.iter_all("/incidents"): ...`` (arguments checked at once)."""
         url, pager = self._pager(path, params, page_size)
 
-        async def walk() -> AsyncIterator[Any]:
+        async def walk() -> AsyncGenerator[Any, None]:
             while (query := pager.next_query()) is not None:
                 for item in pager.take(await self._deliver(self._page(url, query))):
                     yield item
@@ -190,9 +191,11 @@ class AsyncPagerDutyAPI(APIBase, AsyncClientBase):
         self, resource: str, query: str, attribute: str = "name", params: Params = None
     ) -> dict[str, Any] | None:
         search = {**(params or {}), "query": query}
-        async for item in self.iter_all(resource, search):
-            if matches(item, attribute, query):
-                return dict(item)
+        # Closed on the early return, not left to the garbage collector.
+        async with contextlib.aclosing(self.iter_all(resource, search)) as items:
+            async for item in items:
+                if matches(item, attribute, query):
+                    return dict(item)
         return None
 
     # --- the alerting loop -----------------------------------------------------------

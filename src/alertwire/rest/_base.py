@@ -31,8 +31,6 @@ logger = logging.getLogger("alertwire.rest")
 
 #: Methods that change nothing when repeated: retried after a 5xx or a lost answer.
 _IDEMPOTENT: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-#: Statuses retried (within the policy's bounds) by ``get``/``post``/``put``/``delete``.
-_RETRYABLE_STATUS: Final = frozenset({429, 500, 502, 503, 504})
 _STATUSES: Final = ("triggered", "acknowledged", "resolved")
 OPEN_STATUSES: Final = ("triggered", "acknowledged")
 
@@ -195,7 +193,8 @@ class APIBase(ClientSettings):
         def parse(response: Response) -> RestResponse:
             response = scrubbed(response, token)
             _log(request, response)
-            if response.status in _RETRYABLE_STATUS:
+            # The statuses the other methods retry too (429, 5xx): one table, the protocol's.
+            if response.status == 429 or 500 <= response.status <= 599:
                 last[:] = [response]
                 raise protocol.error_for_rest_response(
                     response, method=request.method, url=request.url
