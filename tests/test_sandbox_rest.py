@@ -299,6 +299,7 @@ def test_list_filters_by_status_service_and_key(alertwire_sandbox: Sandbox) -> N
         "c",
     ]
     assert keys("?until=2000-02-01") == []
+    assert keys("?until=0001-01-02") == []  # the default 30-day window cannot start before year 1
 
 
 def test_pagination_offset_limit_more_total(alertwire_sandbox: Sandbox) -> None:

@@ -184,7 +184,10 @@ def incident_query(query: Query, now: datetime) -> IncidentQuery:
         since = until = None
     else:
         until = until or now
-        since = since or until - DEFAULT_WINDOW
+        try:
+            since = since or until - DEFAULT_WINDOW
+        except OverflowError:  # an until in the first month of year 1
+            since = datetime.min.replace(tzinfo=timezone.utc)
         if since > until:
             raise InvalidInput("since must not be after until")
         if until - since > MAX_WINDOW:
