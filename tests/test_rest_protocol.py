@@ -438,3 +438,16 @@ def test_importing_the_rest_package_stays_light() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.split() == []
+
+
+@pytest.mark.usefixtures("real_retry_delays")
+def test_the_wait_after_a_429_is_pagerdutys_and_stays_bounded() -> None:
+    policy = RetryPolicy(max_attempts=5, max_elapsed=120)
+    soon = _error(429, b"", ratelimit_reset="17")
+    assert isinstance(soon, RateLimited)
+    assert policy.next_delay(soon, 1, 0.0) == 17.0
+    # A wait that would end past the elapsed bound is not made: the error is raised now.
+    late = _error(429, b"", ratelimit_reset="3600")
+    assert isinstance(late, RateLimited)
+    assert policy.next_delay(late, 1, 0.0) is None
+    assert post_policy(policy).next_delay(soon, 1, 0.0) == 17.0
