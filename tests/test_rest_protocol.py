@@ -451,3 +451,9 @@ def test_the_wait_after_a_429_is_pagerdutys_and_stays_bounded() -> None:
     assert isinstance(late, RateLimited)
     assert policy.next_delay(late, 1, 0.0) is None
     assert post_policy(policy).next_delay(soon, 1, 0.0) == 17.0
+
+
+def test_an_answer_without_paging_keys_is_one_page() -> None:
+    pager = rest.Pager.for_path("/incidents", None, None)
+    assert pager.take({"incidents": [1, 2]}) == [1, 2]
+    assert pager.next_query() is None

@@ -535,14 +535,15 @@ class Pager:
                 " where a list was expected: use rget() for a single object"
             )
         self.seen += len(results)
-        assert isinstance(body, Mapping)  # unwrap() accepted it
+        # A bare list (an endpoint without a wrapper) has no paging keys: one page only.
+        paging: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
         if self.cursor_based:
-            next_cursor = body.get("next_cursor")
+            next_cursor = paging.get("next_cursor")
             self.cursor = next_cursor if isinstance(next_cursor, str) and next_cursor else None
             self.done = self.cursor is None or not results
         else:
             self.offset += len(results)
-            self.done = body.get("more") is not True or not results
+            self.done = paging.get("more") is not True or not results
         return results
 
 
