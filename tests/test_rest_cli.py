@@ -170,3 +170,24 @@ def test_retries_run_out_with_exit_4(sb: Sandbox) -> None:
     done = run(sb, "list", "--max-attempts", "2", *FAST)
     assert done.code == 4
     assert "retries exhausted after 2 attempts" in done.err
+
+
+def test_tls_sandbox_with_ca_file_and_an_oauth_token() -> None:
+    with Sandbox(tls=True, api_token=TOKEN) as tls:
+        assert tls.ca_file is not None
+        with PagerDuty(KEY, base_url=tls.url, verify=tls.ca_file) as events:
+            events.trigger("over tls", source="h", severity="info", dedup_key="tls")
+        untrusted = run(tls, "list", "--max-attempts", "2", *FAST)
+        assert untrusted.code == 4  # TLS verification failed: a network error, retried
+        done = run(
+            tls,
+            "ack",
+            "--dedup-key",
+            "tls",
+            "--oauth",
+            "--ca-file",
+            tls.ca_file,
+            env={"ALERTWIRE_PAGERDUTY_FROM": ""},
+        )
+        assert done.code == 0, done.err
+        assert [i["status"] for i in tls.incidents()] == ["acknowledged"]
