@@ -85,14 +85,23 @@ def test_rest_updates_are_all_or_nothing_and_reset_forgets() -> None:
     a, b = (i["id"] for i in state.incidents())
     with pytest.raises(IncidentNotFound) as missing:
         state.set_incident_status(
-            [StatusChange(a, "acknowledged"), StatusChange("PNOSUCH", "resolved")], "me@x.org"
+            [StatusChange(a, "acknowledged"), StatusChange("PNOSUCH", "resolved")],
+            "me@x.org",
+            lambda i: i.id,
         )
     assert missing.value.ids == ["PNOSUCH"]
-    state.set_incident_status([StatusChange(b, "resolved")], "me@x.org")
+    assert state.set_incident_status(
+        [StatusChange(b, "resolved")], "me@x.org", lambda i: i.status
+    ) == ["resolved"]
     with pytest.raises(IncidentUpdateRefused):
         state.set_incident_status(
-            [StatusChange(a, "acknowledged"), StatusChange(b, "triggered")], None
+            [StatusChange(a, "acknowledged"), StatusChange(b, "triggered")], None, lambda i: i.id
         )
+    with pytest.raises(IncidentUpdateRefused) as twice:
+        state.set_incident_status(
+            [StatusChange(a, "resolved"), StatusChange(a, "acknowledged")], None, lambda i: i.id
+        )
+    assert twice.value.errors == [f"Incident {a}: listed more than once"]
     assert [i["status"] for i in state.incidents()] == ["triggered", "resolved"]
     assert state.record_pagerduty(event("resolve", "b")) == "dropped"
     assert state.record_pagerduty(event("trigger", "b")) == "opened"

@@ -231,17 +231,16 @@ class _Routes:
             except _json.JSONDecodeError:
                 raise InvalidInput("the request body is not valid JSON") from None
             changes = read_changes(body)
-            ids = self.state.set_incident_status(changes, sender or None)
+            links = self.links(request)
+            rendered = self.state.set_incident_status(
+                changes, sender or None, lambda incident: incident_json(incident, links)
+            )
         except InvalidInput as exc:
             return _invalid(exc)
         except IncidentNotFound as exc:
             return _not_found(*(f"Incident {i[:40]} not found" for i in exc.ids))
         except IncidentUpdateRefused as exc:
             return rest_error(400, "Invalid Input Provided", 2001, exc.errors)
-        links = self.links(request)
-        rendered = self.state.read(
-            lambda book: [incident_json(book.incident(i), links) for i in ids]  # type: ignore[arg-type]
-        )
         if single:
             return _answer({"incident": rendered[0]})
         return _answer(

@@ -47,7 +47,7 @@ from typing import Any, Final, Literal, TypeVar
 
 from .._secret import Secret
 from ..wire import IncomingBigPanda, IncomingPagerDuty
-from .incidents import Agent, Incident, IncidentBook, IncidentStatus
+from .incidents import Agent, Incident, IncidentBook, IncidentStatus, Service
 
 __all__ = [
     "AlertStatus",
@@ -178,6 +178,7 @@ class SandboxState:
         """Forget everything (the pytest fixture calls this before each test)."""
         with self._lock:
             self._alerts: list[_Alert] = []
+            self._alert_of: dict[str, _Alert] = {}  # incident id -> its alert
             self._open: dict[tuple[Secret, str], _Alert] = {}
             self._log: deque[_Record] = deque(maxlen=self._max_logged)
             self._seq = itertools.count(1)
@@ -231,6 +232,7 @@ class SandboxState:
             )
             service = self._book.service_for_key(event.routing_key, when)
             alert.incident = self._book.open(service, alert, when)
+            self._alert_of[alert.incident.id] = alert
             self._alerts.append(alert)
             self._open[slot] = alert
             return "opened"
@@ -275,9 +277,15 @@ class SandboxState:
     # --- REST writes ------------------------------------------------------
 
     def set_incident_status(
-        self, changes: list[StatusChange], agent_email: str | None
-    ) -> list[str]:
-        """Apply REST updates all or nothing; returns the incident ids, in request order.
+        self,
+        changes: list[StatusChange],
+        agent_email: str | None,
+        render: Callable[[Incident], T],
+    ) -> list[T]:
+        """Apply REST updates all or nothing; returns the incidents ``render``-ed, in request order.
+
+        Rendering happens under the same lock, so the answer shows exactly the
+        state this update left (no reset or other write can come between).
 
         Every change is checked before any is applied, so a bulk update with
         one unknown id or one refused transition changes nothing.
@@ -286,23 +294,29 @@ class SandboxState:
         """
         with self._lock:
             book = self._book
-            missing = [c.incident_id for c in changes if book.incident(c.incident_id) is None]
+            found = [(c, book.incident(c.incident_id)) for c in changes]
+            missing = [c.incident_id for c, incident in found if incident is None]
             if missing:
                 raise IncidentNotFound(missing)
-            errors = [
-                f"Incident {c.incident_id}: Incident Already Resolved"
-                for c in changes
-                if book.incident(c.incident_id).status == "resolved"  # type: ignore[union-attr]
-            ]
+            errors: list[str] = []
+            seen: set[str] = set()
+            for change, incident in found:
+                if change.incident_id in seen:
+                    # Checked once, applied twice, a repeat could act on what the first resolved.
+                    errors.append(f"Incident {change.incident_id}: listed more than once")
+                seen.add(change.incident_id)
+                if incident is not None and incident.status == "resolved":
+                    errors.append(f"Incident {change.incident_id}: Incident Already Resolved")
             if errors:
                 raise IncidentUpdateRefused(errors)
             when = self._now()
             user = book.policy.oncall if agent_email is None else book.user(agent_email)
-            for change in changes:
-                incident = book.incident(change.incident_id)
+            done: list[Incident] = []
+            for change, incident in found:
                 assert incident is not None
                 self._apply_rest_change(incident, change, user.agent, when)
-            return [c.incident_id for c in changes]
+                done.append(incident)
+            return [render(incident) for incident in done]
 
     def _apply_rest_change(
         self, incident: Incident, change: StatusChange, agent: Agent, when: datetime
@@ -313,8 +327,7 @@ class SandboxState:
         if change.urgency is not None:
             incident.urgency = change.urgency
             incident.updated_at = when
-        alert = next((a for a in self._alerts if a.incident is incident), None)
-        assert alert is not None, "every sandbox incident has its alert"
+        alert = self._alert_of[incident.id]  # every sandbox incident has exactly one alert
         if change.status == "acknowledged":
             self._acknowledge(alert, agent, when)
         elif change.status == "triggered" and incident.status == "acknowledged":
@@ -391,7 +404,7 @@ class SandboxState:
             ]
 
 
-def _service_view(service: Any) -> dict[str, Any]:
+def _service_view(service: Service) -> dict[str, Any]:
     key = service.routing_key
     return {
         "id": service.id,
