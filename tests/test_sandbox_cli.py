@@ -135,6 +135,14 @@ def test_sandbox_command_serves_rest_with_a_fixed_token_and_limit(tmp_path: Path
     token_file = tmp_path / "token"
     token_file.write_text(token + "\n")
     process, url = start("--api-token-file", str(token_file), "--rest-rate-limit", "2")
+    assert process.stdout is not None
+    banner = []
+    # Read the rest of the banner through the same buffered pipe: communicate() with a
+    # timeout reads the raw descriptor and would miss lines already buffered here.
+    for line in process.stdout:
+        banner.append(line)
+        if "Stop with" in line:
+            break
     try:
         assert post(url + "/v2/enqueue", trigger("disk")).status == 202
 
@@ -158,8 +166,9 @@ def test_sandbox_command_serves_rest_with_a_fixed_token_and_limit(tmp_path: Path
         process.send_signal(signal.SIGTERM)
         rest, _ = process.communicate(timeout=20)
     assert process.returncode == 0, rest
-    assert "REST API:" in rest and "REST limit: 2 requests per minute per token" in rest
-    assert token not in rest
+    printed = "".join(banner) + rest
+    assert "REST API:" in printed and "REST limit: 2 requests per minute per token" in printed
+    assert token not in printed
 
 
 @pytest.mark.parametrize("content", [None, ""])
