@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from alertwire import ConfigurationError
 from alertwire.sandbox import Sandbox
 from tests.sandbox_http import KEY, OTHER_KEY, Answer, action, post, request, trigger
 
@@ -517,3 +518,15 @@ def test_the_rest_example_in_docs_sandbox_md_runs(tmp_path: Any) -> None:
         [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"api_token": "  "}, "api_token must not be blank"),
+        ({"rest_rate_limit": 0}, "rest_rate_limit must be at least 1"),
+    ],
+)
+def test_bad_rest_settings_are_refused_by_name(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Sandbox(**kwargs)
