@@ -1,6 +1,6 @@
 """The sandbox's memory: alerts and incidents as PagerDuty keeps them, plus everything accepted.
 
-The alert rules (docs/sandbox.md, "What the sandbox models"):
+The alert rules (docs/sandbox.md, "Alert state"):
 
 * a trigger opens an alert for (routing key, dedup key) when none is open;
   a trigger for an open alert (triggered or acknowledged) adds to it;
