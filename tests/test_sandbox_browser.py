@@ -1,8 +1,8 @@
 """The dashboard in a real browser (Debian's headless Chromium).
 
 The page is JavaScript that polls the inspection API, so only a browser can
-show that alerts actually appear; the DOM dump after the scripts ran is
-checked for the alerts and for the absence of any full key or token.
+show that alerts and incidents actually appear; the DOM dump after the
+scripts ran is checked for them and for the absence of any full key or token.
 
 ``ALERTWIRE_UPDATE_SCREENSHOTS=1`` also writes the screenshot kept in the
 docs (``docs/img/sandbox-dashboard.png``); otherwise it goes to a temporary
@@ -12,6 +12,7 @@ directory and is only checked to be a real PNG.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,20 @@ def test_dashboard_shows_alerts_and_no_full_key(
     assert "…WXYZ" in dom and "…QRST" in dom and "…TKN9" in dom
     for secret in (KEY, OTHER_KEY, TOKEN):
         assert secret not in dom
+    # Incidents: one row per incident (number, id, title, status, service, alert count).
+    incidents = alertwire_sandbox.incidents()
+    assert len(incidents) == 4
+    for incident in incidents:
+        row = re.search(rf'<tr id="incident-{incident["id"]}">(.*?)</tr>', dom)
+        assert row is not None, incident["id"]
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))
+        assert cells[0] == str(incident["number"])
+        assert cells[1] == incident["id"]
+        assert f'class="badge {incident["status"]}">{incident["status"]}<' in cells[3]
+        assert cells[5] == incident["service"]
+        assert cells[6] == "1"
+    assert "Service …WXYZ" in dom and "Service …QRST" in dom
+    assert dom.count("TLS certificate expires in 6 days") == 2  # its incident and its alert
     # The summary was inserted as text, not markup.
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
     assert '<span id="status">updated ' in dom  # the script's last refresh succeeded
@@ -101,5 +116,5 @@ def test_dashboard_shows_alerts_and_no_full_key(
 
 def test_dashboard_says_so_when_empty(alertwire_sandbox: Sandbox, chromium: Chromium) -> None:
     dom = chromium.dump_dom(alertwire_sandbox.url + "/", virtual_time_budget_ms=2000)
-    assert dom.count('class="empty">nothing yet<') == 3
+    assert dom.count('class="empty">nothing yet<') == 4
     assert 'id="n-events">0<' in dom

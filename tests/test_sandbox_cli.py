@@ -7,7 +7,9 @@ import re
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -126,3 +128,63 @@ def test_demo_walks_the_whole_story_and_exits_0() -> None:
     assert (
         DEMO_ROUTING_KEY not in out + done.stderr and DEMO_BIGPANDA_TOKEN not in out + done.stderr
     )
+
+
+def test_sandbox_command_serves_rest_with_a_fixed_token_and_limit(tmp_path: Path) -> None:
+    token = "sandbox-cli-token-Z9Q1"
+    token_file = tmp_path / "token"
+    token_file.write_text(token + "\n")
+    process, url = start("--api-token-file", str(token_file), "--rest-rate-limit", "2")
+    assert process.stdout is not None
+    banner = []
+    # Read the rest of the banner through the same buffered pipe: communicate() with a
+    # timeout reads the raw descriptor and would miss lines already buffered here.
+    for line in process.stdout:
+        banner.append(line)
+        if "Stop with" in line:
+            break
+    try:
+        assert post(url + "/v2/enqueue", trigger("disk")).status == 202
+
+        def get(path: str, value: str) -> tuple[int, dict[str, str], object]:
+            req = urllib.request.Request(
+                url + path, headers={"Authorization": f"Token token={value}"}
+            )
+            try:
+                with urllib.request.urlopen(req) as r:
+                    return r.status, dict(r.headers), json.loads(r.read())
+            except urllib.error.HTTPError as exc:
+                return exc.code, dict(exc.headers), json.loads(exc.read())
+
+        status, headers, body = get("/incidents", token)
+        assert status == 200 and headers["ratelimit-limit"] == "2"
+        assert [i["incident_key"] for i in body["incidents"]] == ["disk"]  # type: ignore[index]
+        assert get("/incidents", "some-other-token")[0] == 401
+        assert get("/incidents", token)[0] == 200
+        assert get("/incidents", token)[0] == 429
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=20)
+    assert process.returncode == 0, rest
+    printed = "".join(banner) + rest
+    assert "REST API:" in printed and "REST limit: 2 requests per minute per token" in printed
+    assert token not in printed
+
+
+@pytest.mark.parametrize("content", [None, ""])
+def test_sandbox_command_refuses_a_missing_or_empty_token_file(
+    tmp_path: Path, content: str | None
+) -> None:
+    token_file = tmp_path / "token"
+    if content is not None:
+        token_file.write_text(content)
+    result = subprocess.run(
+        [*COMMAND, "sandbox", "--port", "0", "--api-token-file", str(token_file)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--api-token-file" in lines[0], result.stderr

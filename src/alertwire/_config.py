@@ -22,6 +22,10 @@ __all__ = [
     "ENV_BIGPANDA_TOKEN_FILE",
     "ENV_BIGPANDA_URL",
     "ENV_OUTBOX",
+    "ENV_PAGERDUTY_API_TOKEN",
+    "ENV_PAGERDUTY_API_TOKEN_FILE",
+    "ENV_PAGERDUTY_API_URL",
+    "ENV_PAGERDUTY_FROM",
     "ENV_PAGERDUTY_URL",
     "ENV_REGION",
     "ENV_ROUTING_KEY",
@@ -39,6 +43,14 @@ ENV_BIGPANDA_TOKEN_FILE: Final = "ALERTWIRE_BIGPANDA_TOKEN_FILE"
 ENV_BIGPANDA_APP_KEY: Final = "ALERTWIRE_BIGPANDA_APP_KEY"
 ENV_BIGPANDA_URL: Final = "ALERTWIRE_BIGPANDA_URL"
 ENV_OUTBOX: Final = "ALERTWIRE_OUTBOX"
+#: The PagerDuty REST API (``alertwire.rest``, ``alertwire incidents``): a REST API
+#: token, not the Events API integration key above; its base URL; and the user's
+#: email sent as ``From`` (PagerDuty needs it on incident updates made with an
+#: account-level token).
+ENV_PAGERDUTY_API_TOKEN: Final = "ALERTWIRE_PAGERDUTY_API_TOKEN"
+ENV_PAGERDUTY_API_TOKEN_FILE: Final = "ALERTWIRE_PAGERDUTY_API_TOKEN_FILE"
+ENV_PAGERDUTY_API_URL: Final = "ALERTWIRE_PAGERDUTY_API_URL"
+ENV_PAGERDUTY_FROM: Final = "ALERTWIRE_PAGERDUTY_FROM"
 
 #: Longest ``Relay.run(drain=True)`` / ``alertwire relay --drain`` runs, in seconds
 #: (0 = no bound). Five minutes: a cron job every few minutes neither piles up relays

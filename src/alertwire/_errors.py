@@ -12,6 +12,8 @@
         └── ResponseError      the service answered, but not with success
             ├── BadRequest     400: the service's own ``errors`` list          not retryable
             ├── Unauthorized   401/403: key or token refused                   not retryable
+            │   └── Forbidden  403: token valid, but not allowed (REST API)    not retryable
+            ├── NotFound       404: no such object (REST API)                  not retryable
             ├── RateLimited    429: ``retry_after`` seconds when the service said  retryable
             ├── ServerError    5xx                                             retryable
             └── UnexpectedResponse  any other status, or garbage where JSON was due
@@ -34,7 +36,9 @@ __all__ = [
     "BadRequest",
     "ConfigurationError",
     "DeliveryError",
+    "Forbidden",
     "NetworkError",
+    "NotFound",
     "OutboxError",
     "RateLimited",
     "ResponseError",
@@ -152,6 +156,19 @@ class BadRequest(ResponseError):
 
 class Unauthorized(ResponseError):
     """401/403: the key or token was refused. Not retryable."""
+
+
+class Forbidden(Unauthorized):
+    """403: the token is valid but may not do this (a read-only key writing, a missing scope).
+
+    A subclass of :class:`Unauthorized`, so code that already treats 401/403
+    alike keeps working; the REST API client raises it so a caller can tell
+    "wrong token" from "right token, wrong rights".
+    """
+
+
+class NotFound(ResponseError):
+    """404: the REST API has no such object (an incident id from another account, a typo)."""
 
 
 class RateLimited(ResponseError):

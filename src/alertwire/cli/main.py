@@ -25,6 +25,7 @@ from . import _exit
 #: The command modules, in the order their commands appear in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
     "pagerduty_cmd",
+    "incidents_cmd",
     "bigpanda_cmd",
     "send_cmd",
     "relay_cmd",

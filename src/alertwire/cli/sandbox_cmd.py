@@ -3,11 +3,16 @@
 Prints where it listens (and, with ``--tls``, the CA file to trust), then
 serves until SIGTERM or Ctrl-C and exits 0. It binds loopback by default and
 refuses any other address without ``--allow-non-loopback`` (exit 2).
+
+The REST API accepts any non-empty token unless ``--api-token-file`` names a
+file holding the one to accept: a file, not an argument, so the token never
+shows in ``ps`` or shell history. An unreadable or empty file exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from . import _exit
@@ -21,10 +26,11 @@ def register(subparsers: Any) -> None:
         subparsers,
         "sandbox",
         help="run a local PagerDuty + BigPanda sandbox with a dashboard",
-        description="Serve PagerDuty's Events API v2 (/v2/enqueue, /v2/change/enqueue) and"
-        " BigPanda's Alerts API (/data/v2/alerts) locally, with real answers and alert"
-        " state, an inspection API under /sandbox/ and a dashboard at /. Stops on"
-        " SIGTERM or Ctrl-C.",
+        description="Serve PagerDuty's Events API v2 (/v2/enqueue, /v2/change/enqueue), a"
+        " subset of its REST API (/incidents, /services, /oncalls) and BigPanda's Alerts"
+        " API (/data/v2/alerts) locally, with real answers and alert and incident state,"
+        " an inspection API under /sandbox/ and a dashboard at /. Stops on SIGTERM or"
+        " Ctrl-C.",
         epilog=_exit.epilog(
             _exit.OK,
             _exit.BAD_INPUT,
@@ -57,6 +63,17 @@ def register(subparsers: Any) -> None:
         help="answer 429 beyond N events per minute per routing key (sliding window)",
     )
     command.add_argument(
+        "--rest-rate-limit",
+        type=int_between(1, 1_000_000),
+        metavar="N",
+        help="answer 429 (with ratelimit-* headers) beyond N REST requests per minute per token",
+    )
+    command.add_argument(
+        "--api-token-file",
+        metavar="PATH",
+        help="accept only the REST API token in this file (default: any non-empty token)",
+    )
+    command.add_argument(
         "--allow-non-loopback",
         action="store_true",
         help="allow --host to be a non-loopback address (anyone who can reach it can send)",
@@ -67,11 +84,29 @@ def register(subparsers: Any) -> None:
 def _sandbox(args: argparse.Namespace) -> int:
     import asyncio
 
-    asyncio.run(_serve(args))
+    token = None
+    if args.api_token_file is not None:
+        try:
+            with open(args.api_token_file, encoding="utf-8") as f:
+                token = f.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            print(
+                f"alertwire sandbox: cannot read --api-token-file {args.api_token_file!r}:"
+                f" {getattr(exc, 'strerror', None) or exc}",
+                file=sys.stderr,
+            )
+            return _exit.BAD_INPUT
+        if not token:
+            print(
+                f"alertwire sandbox: --api-token-file {args.api_token_file!r} is empty",
+                file=sys.stderr,
+            )
+            return _exit.BAD_INPUT
+    asyncio.run(_serve(args, token))
     return _exit.OK
 
 
-async def _serve(args: argparse.Namespace) -> None:
+async def _serve(args: argparse.Namespace, api_token: str | None) -> None:
     import asyncio
     import signal
 
@@ -84,6 +119,8 @@ async def _serve(args: argparse.Namespace) -> None:
         ca_file=args.ca_file,
         rate_limit=args.rate_limit,
         allow_non_loopback=args.allow_non_loopback,
+        api_token=api_token,
+        rest_rate_limit=args.rest_rate_limit,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -96,10 +133,20 @@ async def _serve(args: argparse.Namespace) -> None:
         print(f"  dashboard:  {url}/", flush=True)
         print(f"  PagerDuty:  {url}/v2/enqueue, {url}/v2/change/enqueue", flush=True)
         print(f"  BigPanda:   {url}/data/v2/alerts (Authorization: Bearer <token>)", flush=True)
-        print(f"  inspect:    {url}/sandbox/alerts, /sandbox/events, /sandbox/changes,", end="")
-        print(" /sandbox/bigpanda; POST /sandbox/faults, /sandbox/reset", flush=True)
+        token_rule = "the token in --api-token-file" if api_token else "any token"
+        print(
+            f"  REST API:   {url}/incidents, /services, /oncalls"
+            f" (Authorization: Token token=<{token_rule}>)",
+            flush=True,
+        )
+        print(f"  inspect:    {url}/sandbox/alerts, /sandbox/incidents, /sandbox/events,", end="")
+        print(
+            " /sandbox/changes, /sandbox/bigpanda; POST /sandbox/faults, /sandbox/reset", flush=True
+        )
         if server.rate_limit is not None:
             print(f"  rate limit: {server.rate_limit} events per minute per key", flush=True)
+        if args.rest_rate_limit is not None:
+            print(f"  REST limit: {args.rest_rate_limit} requests per minute per token", flush=True)
         if server.ca_file is not None:
             print(f"  CA certificate: {server.ca_file}", flush=True)
         print("Stop with Ctrl-C (or SIGTERM).", flush=True)

@@ -53,7 +53,7 @@ DASHBOARD_HTML: Final = (
 <body>
 <header>
   <h1>alertwire sandbox</h1>
-  <span class="sub">local PagerDuty Events API v2 + BigPanda Alerts API &middot; keys shown by their last 4 characters</span>
+  <span class="sub">local PagerDuty Events API v2 + REST API + BigPanda Alerts API &middot; keys shown by their last 4 characters</span>
   <span id="status">loading&hellip;</span>
 </header>
 <main>
@@ -65,6 +65,7 @@ DASHBOARD_HTML: Final = (
     <div class="count"><b id="n-bigpanda">0</b><span>BigPanda alerts</span></div>
     <div class="count"><b id="n-events">0</b><span>requests accepted</span></div>
   </div>
+  <section><h2>PagerDuty incidents</h2><div id="incidents"></div></section>
   <section><h2>PagerDuty alerts</h2><div id="alerts"></div></section>
   <section><h2>Change events</h2><div id="changes"></div></section>
   <section><h2>BigPanda alerts</h2><div id="bigpanda"></div></section>
@@ -109,15 +110,22 @@ async function getJSON(path) {
 }
 async function refresh() {
   try {
-    const [alerts, changes, bigpanda, events] = await Promise.all([
+    const [alerts, changes, bigpanda, events, incidents] = await Promise.all([
       getJSON("/sandbox/alerts"), getJSON("/sandbox/changes"),
-      getJSON("/sandbox/bigpanda"), getJSON("/sandbox/events")]);
+      getJSON("/sandbox/bigpanda"), getJSON("/sandbox/events"), getJSON("/sandbox/incidents")]);
     for (const s of ["triggered", "acknowledged", "resolved"]) {
       document.getElementById("n-" + s).textContent = alerts.filter(a => a.status === s).length;
     }
     document.getElementById("n-changes").textContent = changes.length;
     document.getElementById("n-bigpanda").textContent = bigpanda.length;
     document.getElementById("n-events").textContent = events.length;
+    table("incidents", ["#", "id", "title", "status", "urgency", "service", "alerts", "incident key", "updated"],
+      incidents.slice().reverse(), (tr, i) => {
+        tr.id = "incident-" + i.id;
+        cell(tr, i.number); cell(tr, i.id, "mono"); cell(tr, i.title); cell(tr, badge(i.status));
+        cell(tr, i.urgency); cell(tr, i.service); cell(tr, i.alerts); cell(tr, i.incident_key, "mono");
+        cell(tr, time(i.updated_at));
+      });
     table("alerts", ["#", "routing key", "dedup key", "status", "severity", "summary", "source", "triggers", "updated"],
       alerts.slice().reverse(), (tr, a) => {
         cell(tr, a.id); cell(tr, a.routing_key, "mono key"); cell(tr, a.dedup_key, "mono");

@@ -44,8 +44,12 @@ async def _cancel_leftovers() -> None:
 class Sandbox:
     """A local PagerDuty + BigPanda on a free loopback port.
 
-    ``url`` is its base URL (give it to a client as ``base_url``); with
-    ``tls=True`` it is ``https://`` and ``ca_file`` is the CA to trust.
+    ``url`` is its base URL (give it to a client as ``base_url``): the
+    Events API, BigPanda's Alerts API and the REST API subset all live there.
+    With ``tls=True`` it is ``https://`` and ``ca_file`` is the CA to trust.
+    ``api_token`` makes the REST API accept only that token (by default any
+    non-empty token is accepted); ``rest_rate_limit`` answers 429 beyond that
+    many REST requests per minute per token.
     """
 
     def __init__(
@@ -57,6 +61,8 @@ class Sandbox:
         ca_file: str | Path | None = None,
         rate_limit: int | None = None,
         allow_non_loopback: bool = False,
+        api_token: str | Secret | None = None,
+        rest_rate_limit: int | None = None,
     ) -> None:
         self._server = SandboxServer(
             host=host,
@@ -65,6 +71,8 @@ class Sandbox:
             ca_file=ca_file,
             rate_limit=rate_limit,
             allow_non_loopback=allow_non_loopback,
+            api_token=api_token,
+            rest_rate_limit=rest_rate_limit,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -148,6 +156,19 @@ class Sandbox:
         """One entry per alert (``dedup_key``, ``status``, ``summary``, ...), oldest first."""
         return self._server.control.state.alerts(routing_key=_secret(routing_key))
 
+    def incidents(self, routing_key: str | Secret | None = None) -> list[dict[str, Any]]:
+        """One entry per incident (``id``, ``number``, ``title``, ``status``, ``urgency``,
+        ``incident_key``, ``service``, ``alerts``...), oldest first."""
+        return self._server.control.state.incidents(routing_key=_secret(routing_key))
+
+    def services(self) -> list[dict[str, Any]]:
+        """Every service (``id``, ``name``, ``routing_key`` as ``…abcd``), oldest first."""
+        return self._server.control.state.services()
+
+    def add_service(self, name: str, routing_key: str | Secret | None = None) -> dict[str, Any]:
+        """Give a routing key's service a name before its first event (else ``Service …abcd``)."""
+        return self._server.control.state.add_service(name, _secret(routing_key))
+
     def events(self, routing_key: str | Secret | None = None) -> list[dict[str, Any]]:
         """Every accepted request, in arrival order."""
         return self._server.control.state.events(routing_key=_secret(routing_key))
@@ -159,7 +180,7 @@ class Sandbox:
         return self._server.control.state.bigpanda(token=_secret(token))
 
     def reset(self) -> None:
-        """Forget all alerts, events and faults; restore the start-up rate limit."""
+        """Forget all alerts, incidents, services, events and faults; restore the rate limits."""
         self._server.control.reset()
 
     def fail_next(self, *statuses: int | str, retry_after: float | None = None) -> None:
@@ -171,6 +192,16 @@ class Sandbox:
             for s in statuses
         ]
         self._server.control.configure_faults({"fail_next": entries})
+
+    def fail_next_rest(self, *statuses: int | str, retry_after: float | None = None) -> None:
+        """Answer the next REST requests with these statuses (a 429 carries ``ratelimit-*``)."""
+        entries: list[Any] = [
+            {"status": s, "retry_after": retry_after}
+            if retry_after is not None and s != "reset"
+            else s
+            for s in statuses
+        ]
+        self._server.control.configure_faults({"rest_fail_next": entries})
 
     def faults(self, **spec: Any) -> dict[str, Any]:
         """Set any fault (``latency_ms=``, ``reset_next=``, ``fail_rate=``, ``rate_limit=``...)."""

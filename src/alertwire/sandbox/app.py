@@ -2,9 +2,11 @@
 
 The wire routes come from :mod:`alertwire.wire` unchanged (the sandbox's
 whole point is to answer exactly as the relay's ingest and, as far as is
-known, the real services); this module adds only what a test stand-in needs:
+known, the real services); the REST API subset (``/incidents``,
+``/services``, ``/oncalls``) comes from :mod:`.rest_routes`, on the same
+state. This module adds only what a test stand-in needs besides:
 
-* ``GET /sandbox/alerts|events|changes|bigpanda``: JSON lists (see
+* ``GET /sandbox/alerts|incidents|services|events|changes|bigpanda``: JSON lists (see
   :mod:`.state`); filter by key with the ``X-Routing-Key`` header (or
   ``?routing_key=``), by BigPanda token with ``X-BigPanda-Token`` (or
   ``?token=``). The header is preferred: query strings end up in logs. Keys
@@ -36,6 +38,7 @@ from ._sink import SandboxSink
 from .faults import Faults, FaultSpecError
 from .openapi import openapi_document
 from .ratelimit import SlidingWindowLimiter
+from .rest_routes import RestSettings, rest_routes
 from .state import SandboxState
 
 __all__ = ["SandboxControl", "build_app"]
@@ -49,11 +52,18 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class SandboxControl:
     """State, faults and rate limit of one sandbox: what both the HTTP and Python APIs drive."""
 
-    def __init__(self, *, rate_limit: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        rate_limit: int | None = None,
+        api_token: Secret | None = None,
+        rest_rate_limit: int | None = None,
+    ) -> None:
         self.state = SandboxState()
         self.faults = Faults()
         self.default_rate_limit = rate_limit
         self.sink = SandboxSink(self.state, self._limiter(rate_limit))
+        self.rest = RestSettings(api_token=api_token, rate_limit=rest_rate_limit)
 
     @staticmethod
     def _limiter(rate_limit: int | None) -> SlidingWindowLimiter | None:
@@ -66,25 +76,31 @@ class SandboxControl:
         self.state.reset()
         self.faults.clear()
         self.set_rate_limit(self.default_rate_limit)
+        self.rest.reset()
 
     def configure_faults(self, spec: Any) -> dict[str, Any]:
         """Apply a fault spec (and ``rate_limit``, which lives in the sink)."""
         set_rate = isinstance(spec, dict) and "rate_limit" in spec
-        rate_limit = spec.get("rate_limit") if set_rate else None
-        if (
-            set_rate
-            and rate_limit is not None
-            and (isinstance(rate_limit, bool) or not isinstance(rate_limit, int) or rate_limit < 1)
-        ):
-            raise FaultSpecError(
-                "rate_limit must be a positive integer (events per minute) or null"
-            )
+        rate_limit = _limit(spec, "rate_limit", "events") if set_rate else None
+        set_rest_rate = isinstance(spec, dict) and "rest_rate_limit" in spec
+        rest_rate_limit = _limit(spec, "rest_rate_limit", "requests") if set_rest_rate else None
         described = self.faults.configure(spec)
         if set_rate:
             self.set_rate_limit(rate_limit)
+        if set_rest_rate:
+            self.rest.set_rate_limit(rest_rate_limit)
         limiter = self.sink.limiter
         described["rate_limit"] = None if limiter is None else limiter.limit
+        rest_limiter = self.rest.limiter
+        described["rest_rate_limit"] = None if rest_limiter is None else rest_limiter.limit
         return described
+
+
+def _limit(spec: dict[str, Any], name: str, unit: str) -> int | None:
+    value = spec.get(name)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise FaultSpecError(f"{name} must be a positive integer ({unit} per minute) or null")
+    return value
 
 
 def _json_response(value: Any, status: int = 200) -> web.Response:
@@ -117,12 +133,21 @@ def build_app(control: SandboxControl) -> web.Application:
 
     app = web.Application(middlewares=[faults])
     add_wire_routes(app, control.sink)
+    app.add_routes(rest_routes(control.state, control.faults, control.rest))
     state = control.state
 
     async def alerts(request: web.Request) -> web.Response:
         return _json_response(
             state.alerts(routing_key=_key_filter(request, "X-Routing-Key", "routing_key"))
         )
+
+    async def incidents(request: web.Request) -> web.Response:
+        return _json_response(
+            state.incidents(routing_key=_key_filter(request, "X-Routing-Key", "routing_key"))
+        )
+
+    async def services(request: web.Request) -> web.Response:
+        return _json_response(state.services())
 
     async def events(request: web.Request) -> web.Response:
         return _json_response(
@@ -176,6 +201,8 @@ def build_app(control: SandboxControl) -> web.Application:
         [
             web.get("/", dashboard),
             web.get("/sandbox/alerts", alerts),
+            web.get("/sandbox/incidents", incidents),
+            web.get("/sandbox/services", services),
             web.get("/sandbox/events", events),
             web.get("/sandbox/changes", changes),
             web.get("/sandbox/bigpanda", bigpanda),

@@ -6,7 +6,9 @@ Configured with ``POST /sandbox/faults`` (or ``Sandbox.fail_next()``)::
      "reset_next": 1,          # close the next N connections without an answer
      "latency_ms": 250,        # delay every wire request
      "fail_rate": 0.1, "fail_rate_status": 503, "seed": 7,
-     "rate_limit": 120}        # per routing key per minute; null switches it off
+     "rate_limit": 120,        # per routing key per minute; null switches it off
+     "rest_fail_next": [429, {"status": 429, "retry_after": 3}, 503, "reset"],
+     "rest_rate_limit": 60}    # REST requests per API token per minute; null: off
 
 Faults apply only to the wire routes (``/v2/...``, ``/data/v2/alerts``), never
 to the inspection API, and they strike *before* the request is read, like a
@@ -15,6 +17,14 @@ recorded. ``fail_next`` entries are consumed one per request, in order;
 ``"reset"`` in the list (or ``reset_next``) closes the connection without
 an answer, which clients must treat as a retryable network error. A POST
 replaces only the settings it names; ``{"clear": true}`` removes them all.
+
+The REST routes (``/incidents``, ``/services``, ``/oncalls``) have their own
+queue, ``rest_fail_next``, so a test can fail a REST call without touching
+the events it sends, and the other way round. Their refusals use PagerDuty's
+REST error body; a 429 carries ``ratelimit-limit``, ``ratelimit-remaining``
+(0) and ``ratelimit-reset`` (the entry's ``retry_after``, else 1 second), as
+PagerDuty's REST API does. ``latency_ms`` and ``fail_rate`` apply to the wire
+routes only.
 """
 
 from __future__ import annotations
@@ -84,6 +94,7 @@ class Faults:
     def clear(self) -> None:
         with self._lock:
             self._queue: deque[Fault] = deque()
+            self._rest_queue: deque[Fault] = deque()
             self._latency = 0.0
             self._rate = 0.0
             self._rate_status = 503
@@ -106,6 +117,8 @@ class Faults:
             "seed",
             "clear",
             "rate_limit",
+            "rest_fail_next",
+            "rest_rate_limit",
         }
         unknown = sorted(str(k) for k in spec if k not in known)
         if unknown:
@@ -116,6 +129,10 @@ class Faults:
             raise FaultSpecError(f"fail_next must be a list of at most {_MAX_QUEUE} statuses")
         queue += [_fault(v, f"fail_next[{i}]") for i, v in enumerate(fail_next)]
         queue += [Fault(reset=True)] * _count(spec.get("reset_next", 0), "reset_next")
+        rest_fail_next = spec.get("rest_fail_next", [])
+        if not isinstance(rest_fail_next, list) or len(rest_fail_next) > _MAX_QUEUE:
+            raise FaultSpecError(f"rest_fail_next must be a list of at most {_MAX_QUEUE} statuses")
+        rest_queue = [_fault(v, f"rest_fail_next[{i}]") for i, v in enumerate(rest_fail_next)]
         latency = spec.get("latency_ms")
         if latency is not None and (
             isinstance(latency, bool)
@@ -138,6 +155,7 @@ class Faults:
             self.clear()
         with self._lock:
             self._queue.extend(queue)
+            self._rest_queue.extend(rest_queue)
             if latency is not None:
                 self._latency = float(latency) / 1000
             if rate is not None:
@@ -162,13 +180,22 @@ class Faults:
                 return Fault(status=self._rate_status)
             return None
 
+    def next_rest_fault(self) -> Fault | None:
+        """The fault for the REST request at hand, if any (consumes one)."""
+        with self._lock:
+            return self._rest_queue.popleft() if self._rest_queue else None
+
     def describe(self) -> dict[str, Any]:
+        def shown(queue: deque[Fault]) -> list[Any]:
+            return [
+                "reset" if f.reset else {"status": f.status, "retry_after": f.retry_after}
+                for f in queue
+            ]
+
         with self._lock:
             return {
-                "fail_next": [
-                    "reset" if f.reset else {"status": f.status, "retry_after": f.retry_after}
-                    for f in self._queue
-                ],
+                "fail_next": shown(self._queue),
+                "rest_fail_next": shown(self._rest_queue),
                 "latency_ms": self._latency * 1000,
                 "fail_rate": self._rate,
                 "fail_rate_status": self._rate_status,

@@ -2,7 +2,8 @@
 
 For schema-driven tools (schemathesis, client generators) and for readers.
 The schemas describe the *shape* of requests; the rules that decide 202 or
-400 are the shared sans-IO rules, which JSON Schema cannot fully express
+400 are the shared sans-IO rules (for the REST subset, :mod:`.rest_query`
+and :mod:`.rest_updates`), which JSON Schema cannot fully express
 (a non-blank summary, an ISO 8601 timestamp, a named primary property), so
 the description allows what the wire routes then judge. Every status a
 route can give is listed, which is what lets a fuzzer flag an undocumented
@@ -183,6 +184,27 @@ def _schemas() -> dict[str, Any]:
             "properties": {"message": {"type": "string"}, "status": {"type": "string"}},
         },
         "Created": {"type": "object", "properties": {"status": {"type": "string"}}},
+        "RestError": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["message"],
+                    "properties": {
+                        "message": {"type": "string"},
+                        "code": {"type": "integer"},
+                        "errors": {"type": "array", "items": {"type": "string"}},
+                    },
+                }
+            },
+        },
+        "RestAnswer": {
+            "type": "object",
+            "description": 'PagerDuty\'s entity wrapper ({"incident": {...}}) or list page'
+            ' ({"incidents": [...], "limit", "offset", "more", "total"});'
+            " the tests check these against PagerDuty's own published schema",
+        },
         "List": {"type": "array", "items": {"type": "object"}},
         "Faults": {
             "type": "object",
@@ -194,9 +216,101 @@ def _schemas() -> dict[str, Any]:
                 "fail_rate_status": {"type": "integer", "minimum": 400, "maximum": 599},
                 "seed": {"type": "integer"},
                 "rate_limit": {"type": ["integer", "null"], "minimum": 1},
+                "rest_fail_next": {"type": "array", "items": {}},
+                "rest_rate_limit": {"type": ["integer", "null"], "minimum": 1},
                 "clear": {"type": "boolean"},
             },
         },
+    }
+
+
+_REST_AUTH = {
+    "name": "Authorization",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^(Token token=|Bearer ).+"},
+}
+_FROM = {"name": "From", "in": "header", "required": False, "schema": {"type": "string"}}
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+_STRING: dict[str, Any] = {"type": "string"}
+_PAGING = [
+    _query("limit", {"type": "integer"}),
+    _query("offset", {"type": "integer"}),
+    _query("total", {"type": "boolean"}),
+]
+_REST_REFUSALS = {
+    "400": _answer("Invalid Input Provided (2001), or no From header (2016)", "RestError"),
+    "401": _answer("No token, or not the sandbox's configured one (2006)", "RestError"),
+    "429": _answer(
+        "rest_rate_limit exceeded or an injected 429 (2020)",
+        "RestError",
+        **{"ratelimit-limit": "requests per minute", "ratelimit-reset": "seconds"},
+    ),
+    "500": _answer("Injected fault only", "RestError"),
+    "502": _answer("Injected fault only", "RestError"),
+    "503": _answer("Injected fault only", "RestError"),
+    "504": _answer("Injected fault only", "RestError"),
+}
+
+
+def _rest(
+    summary: str,
+    parameters: list[dict[str, Any]],
+    *,
+    body: bool = False,
+    not_found: bool = False,
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "parameters": [_REST_AUTH, *parameters],
+        "responses": {"200": _answer("PagerDuty's answer", "RestAnswer"), **_REST_REFUSALS},
+    }
+    if body:
+        operation["requestBody"] = {"required": True, **_json({"type": "object"})}
+    if not_found:
+        operation["responses"]["404"] = _answer("Not Found (2100)", "RestError")
+    return operation
+
+
+def _rest_paths() -> dict[str, Any]:
+    incident_filters = [
+        _query("statuses[]", {"type": "array", "items": _STRING}),
+        _query("service_ids[]", {"type": "array", "items": _STRING}),
+        _query("incident_key", _STRING),
+        _query("since", _STRING),
+        _query("until", _STRING),
+        _query("date_range", _STRING),
+        _query("sort_by", _STRING),
+        *_PAGING,
+    ]
+    return {
+        "/incidents": {
+            "get": _rest("List incidents", incident_filters),
+            "put": _rest("Update incidents in bulk", [_FROM], body=True, not_found=True),
+        },
+        "/incidents/{id}": {
+            "get": _rest("Get an incident", [_ID], not_found=True),
+            "put": _rest("Update an incident", [_ID, _FROM], body=True, not_found=True),
+        },
+        "/incidents/{id}/alerts": {
+            "get": _rest(
+                "An incident's alerts",
+                [_ID, _query("alert_key", _STRING), *_PAGING],
+                not_found=True,
+            )
+        },
+        "/incidents/{id}/log_entries": {
+            "get": _rest("An incident's log entries", [_ID, *_PAGING], not_found=True)
+        },
+        "/services": {"get": _rest("List services", [_query("query", _STRING), *_PAGING])},
+        "/services/{id}": {"get": _rest("Get a service", [_ID], not_found=True)},
+        "/oncalls": {"get": _rest("Who is on call", _PAGING)},
     }
 
 
@@ -232,7 +346,8 @@ def openapi_document() -> dict[str, Any]:
         "info": {
             "title": "alertwire sandbox",
             "version": "1",
-            "description": "A local PagerDuty Events API v2 + BigPanda Alerts API with inspection and faults.",
+            "description": "A local PagerDuty Events API v2, a PagerDuty REST API v2 subset"
+            " and BigPanda Alerts API, with inspection and faults.",
         },
         "paths": {
             "/v2/enqueue": {
@@ -271,7 +386,15 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            **_rest_paths(),
             "/sandbox/alerts": _inspection("One entry per alert"),
+            "/sandbox/incidents": _inspection("One entry per incident"),
+            "/sandbox/services": {
+                "get": {
+                    "summary": "Every service",
+                    "responses": {"200": _answer("The list", "List")},
+                }
+            },
             "/sandbox/events": _inspection("Every accepted request, in arrival order"),
             "/sandbox/changes": _inspection("Change events"),
             "/sandbox/bigpanda": {

@@ -6,11 +6,14 @@ Installed with alertwire, so any test suite can write::
         client = alertwire.PagerDuty(KEY, base_url=alertwire_sandbox.url)
         client.trigger("disk full", source="db1")
         assert alertwire_sandbox.alerts()[0]["status"] == "triggered"
+        [incident] = alertwire_sandbox.incidents()   # the incident that trigger opened
+        assert incident["title"] == "disk full" and incident["urgency"] == "high"
 
 One sandbox server runs per test session (starting one costs an event
 loop and a socket), and every test gets it freshly reset: no alerts, no
-events, no faults, no rate limit. ``alertwire_sandbox_tls`` is the same over
-https, with ``ca_file`` set. Nothing is imported until a fixture is used, so
+events, no incidents or services, no faults, no rate limit. The REST API
+(``/incidents``, ``/services``, ``/oncalls``) is at the same ``url``.
+``alertwire_sandbox_tls`` is the same over https, with ``ca_file`` set. Nothing is imported until a fixture is used, so
 the plugin costs other test suites nothing.
 """
 

@@ -20,6 +20,7 @@ from typing import Final
 from aiohttp import web
 
 from .._errors import ConfigurationError
+from .._secret import Secret
 from ..protocol._http import is_loopback_host
 from ._tls import ServerTLS, make_server_tls
 from .app import SandboxControl, build_app
@@ -54,17 +55,27 @@ class SandboxServer:
         ca_file: str | Path | None = None,
         rate_limit: int | None = None,
         allow_non_loopback: bool = False,
+        api_token: str | Secret | None = None,
+        rest_rate_limit: int | None = None,
     ) -> None:
         check_host(host, allow_non_loopback=allow_non_loopback)
         if rate_limit is not None and rate_limit < 1:
             raise ConfigurationError("rate_limit must be at least 1 event per minute")
+        if rest_rate_limit is not None and rest_rate_limit < 1:
+            raise ConfigurationError("rest_rate_limit must be at least 1 request per minute")
+        if api_token is not None and not Secret(api_token).reveal().strip():
+            raise ConfigurationError("api_token must not be blank (omit it to accept any token)")
         if not 0 <= port <= 65535:
             raise ConfigurationError(f"port must be between 0 and 65535, got {port}")
         self.host = host
         self.requested_port = port
         self.tls = tls
         self._ca_file = ca_file
-        self.control = SandboxControl(rate_limit=rate_limit)
+        self.control = SandboxControl(
+            rate_limit=rate_limit,
+            api_token=None if api_token is None else Secret(api_token),
+            rest_rate_limit=rest_rate_limit,
+        )
         self._runner: web.AppRunner | None = None
         self._tls: ServerTLS | None = None
         self.port: int | None = None

@@ -19,6 +19,9 @@ from .base import Verify, ssl_context
 
 __all__ = ["Urllib3Transport"]
 
+#: Routes cached per transport before the cache is emptied (each one is a dict entry).
+_MAX_ROUTES = 1024
+
 
 class Urllib3Transport:
     """Keep-alive pools per origin; safe to share between threads."""
@@ -34,13 +37,20 @@ class Urllib3Transport:
     def _route(self, url: str) -> tuple[HTTPConnectionPool, str]:
         route = self._routes.get(url)
         if route is None:
+            if len(self._routes) >= _MAX_ROUTES:
+                # REST paths carry ids (/incidents/PXXXX): the cache must not grow for ever.
+                self._routes.clear()
             parts = urlsplit(url)
             pool = self._manager.connection_from_url(url)
             route = self._routes[url] = (pool, parts.path or "/")
         return route
 
     def send(self, request: Request, *, timeout: float) -> Response:
-        pool, path = self._route(request.url)
+        # The route is cached by URL without its query string (REST queries vary per call).
+        url, mark, query = request.url.partition("?")
+        pool, path = self._route(url)
+        if mark:
+            path = f"{path}?{query}"
         limit = self._timeouts.get(timeout)
         if limit is None:
             limit = self._timeouts[timeout] = urllib3.Timeout(connect=timeout, read=timeout)

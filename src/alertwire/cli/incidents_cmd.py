@@ -1,0 +1,356 @@
+"""``alertwire incidents list | show | ack | resolve``: the REST API after the page.
+
+A thin layer over :class:`alertwire.rest.PagerDutyAPI`. The token comes from
+``--token-file``, else ``$ALERTWIRE_PAGERDUTY_API_TOKEN``, else the file named by
+``$ALERTWIRE_PAGERDUTY_API_TOKEN_FILE``; there is no flag that takes the token
+itself (it would show in ``ps`` and shell history). It is scrubbed from
+everything printed. Exit codes are the send commands': 2 bad input or
+configuration, 3 refused by PagerDuty or no such incident, 4 retries exhausted.
+
+Acknowledging by ``--dedup-key`` never re-opens a resolved incident (PagerDuty's
+REST API would: setting a resolved incident to acknowledged re-opens it);
+resolving an incident that is resolved already is a success with nothing sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .._config import (
+    ENV_PAGERDUTY_API_TOKEN,
+    ENV_PAGERDUTY_API_TOKEN_FILE,
+    ENV_PAGERDUTY_API_URL,
+    ENV_PAGERDUTY_FROM,
+    ENV_REGION,
+)
+from ._options import _non_negative_float, _positive_float, add_command, int_between
+
+__all__ = ["register"]
+
+STATUSES = ("triggered", "acknowledged", "resolved")
+
+
+def _add_api_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="print a machine-readable JSON document on stdout"
+    )
+    api = parser.add_argument_group(
+        "PagerDuty REST API configuration",
+        f"The token comes from --token-file, else ${ENV_PAGERDUTY_API_TOKEN},\n"
+        f"else the file named by ${ENV_PAGERDUTY_API_TOKEN_FILE}.",
+    )
+    api.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="read the REST API token from the first line of this file"
+        " (an API access key, not an Events API integration key)",
+    )
+    api.add_argument(
+        "--oauth", action="store_true", help="the token is an OAuth access token (Bearer)"
+    )
+    api.add_argument(
+        "--api-url",
+        metavar="URL",
+        help=f"base URL of the REST API (default ${ENV_PAGERDUTY_API_URL}, else the region's"
+        " host); http:// only to loopback, e.g. a local sandbox",
+    )
+    api.add_argument(
+        "--from",
+        dest="from_email",
+        metavar="EMAIL",
+        help=f"the PagerDuty user acting, sent as From (default ${ENV_PAGERDUTY_FROM});"
+        " needed for updates made with an account-level token",
+    )
+    api.add_argument(
+        "--region",
+        choices=("us", "eu"),
+        type=str.lower,
+        help=f"the service region when no URL is given (default ${ENV_REGION}, else us)",
+    )
+    api.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        help="trust this CA bundle for TLS (a private CA, such as `alertwire sandbox --tls`)",
+    )
+    api.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="give up on one request after this long (default 10)",
+    )
+    api.add_argument(
+        "--max-attempts",
+        type=int_between(1, 100),
+        metavar="N",
+        help="tries per request, the first included; 1 = never retry (default 5)",
+    )
+    api.add_argument(
+        "--max-backoff",
+        type=_non_negative_float,
+        metavar="SECONDS",
+        help="longest wait between two tries (default 30; PagerDuty's Retry-After and"
+        " ratelimit-reset are still honoured)",
+    )
+
+
+def register(subparsers: Any) -> None:
+    top = subparsers.add_parser(
+        "incidents",
+        help="list, show, acknowledge or resolve PagerDuty incidents (REST API)",
+        description="Work with PagerDuty incidents through the REST API: find the incident"
+        " an event opened (--dedup-key), acknowledge or resolve it, list what is open.",
+    )
+    commands = top.add_subparsers(dest="incidents_command", metavar="COMMAND", required=True)
+
+    listing = add_command(
+        commands,
+        "list",
+        help="list incidents (default: the open ones)",
+        description="List incidents, one per line: id, status, number, service, title."
+        " By default the open ones (triggered and acknowledged).",
+    )
+    listing.add_argument(
+        "--status",
+        action="append",
+        choices=STATUSES,
+        help="only incidents in this status (repeatable; default triggered and acknowledged,"
+        " or every status with --dedup-key)",
+    )
+    listing.add_argument(
+        "--service", action="append", metavar="ID", help="only this service's (repeatable)"
+    )
+    listing.add_argument(
+        "--dedup-key",
+        metavar="K",
+        help="only the incidents opened by events with this dedup key (incident_key)",
+    )
+    _add_api_options(listing)
+    listing.set_defaults(handler=_list)
+
+    show = add_command(
+        commands,
+        "show",
+        help="show one incident, by id or by dedup key",
+        description="Show one incident. With --dedup-key, the incident that key opened:"
+        " the open one, else the newest. Exit 3 when there is none.",
+    )
+    show.add_argument("incident_id", nargs="?", metavar="INCIDENT_ID")
+    show.add_argument("--dedup-key", metavar="K", help="the Events API dedup key of its alert")
+    show.add_argument(
+        "--service", action="append", metavar="ID", help="look the key up in these services"
+    )
+    _add_api_options(show)
+    show.set_defaults(handler=_show)
+
+    for name, status, verb in (
+        ("ack", "acknowledged", "Acknowledge"),
+        ("resolve", "resolved", "Resolve"),
+    ):
+        command = add_command(
+            commands,
+            name,
+            help=f"{verb.lower()} incidents by id or by dedup key",
+            description=f"{verb} incidents (bulk, 250 per request), given by id or by the"
+            " dedup key of the event that opened them. Prints each updated incident."
+            " A resolved incident found by --dedup-key is never re-opened.",
+        )
+        command.add_argument("incident_ids", nargs="*", metavar="INCIDENT_ID")
+        command.add_argument(
+            "--dedup-key", metavar="K", help="the incident this dedup key opened (its open one)"
+        )
+        command.add_argument(
+            "--service", action="append", metavar="ID", help="look the key up in these services"
+        )
+        _add_api_options(command)
+        command.set_defaults(handler=_update, status=status)
+
+
+# --- handlers ---------------------------------------------------------------------
+
+
+def _line(incident: dict[str, Any]) -> str:
+    service = incident.get("service") or {}
+    return "  ".join(
+        [
+            str(incident.get("id", "")),
+            f"{incident.get('status', '')!s:<12}",
+            f"#{incident.get('incident_number', '')}",
+            str(service.get("summary") or service.get("id") or ""),
+            str(incident.get("title") or incident.get("summary") or ""),
+        ]
+    )
+
+
+def _details(incident: dict[str, Any]) -> str:
+    service = incident.get("service") or {}
+    rows = [
+        ("id", incident.get("id")),
+        ("number", incident.get("incident_number")),
+        ("title", incident.get("title")),
+        ("status", incident.get("status")),
+        ("urgency", incident.get("urgency")),
+        ("service", f"{service.get('summary', '')} ({service.get('id', '')})"),
+        ("incident_key", incident.get("incident_key")),
+        ("created_at", incident.get("created_at")),
+        ("html_url", incident.get("html_url")),
+    ]
+    return "\n".join(f"{name}: {'' if value is None else value}" for name, value in rows)
+
+
+def _run(args: argparse.Namespace, work: Any) -> int:
+    """Make the client, run ``work(api, output)``, print errors the send commands' way."""
+    from .._errors import AlertwireError
+    from ._output import Output, error_text, exit_code, outcome_record
+    from ._run import logging_to
+
+    output = Output(json=args.json)
+    try:
+        with logging_to(output), make_api(args, output) as api:
+            work(api, output)
+    except AlertwireError as exc:
+        if output.json:
+            output.document(outcome_record(exc))
+        output.error(f"error: {error_text(exc)}")
+        return exit_code(exc)
+    return 0
+
+
+def make_api(args: argparse.Namespace, output: Any) -> Any:
+    """The client for this run; the token is handed to ``output`` first, to be scrubbed."""
+    import ssl
+
+    from .. import _config
+    from .._errors import ConfigurationError
+    from ..rest import PagerDutyAPI
+    from ..transport._stdlib import StdlibTransport
+    from ._clients import _region, _retry, _verify
+
+    what = "PagerDuty REST API token"
+    if args.token_file is not None:
+        token = _config.read_secret_file(args.token_file, what=what)
+    elif not (
+        _config.optional_env(ENV_PAGERDUTY_API_TOKEN)
+        or _config.optional_env(ENV_PAGERDUTY_API_TOKEN_FILE)
+    ):
+        raise ConfigurationError(
+            f"no {what}: pass --token-file PATH, or set {ENV_PAGERDUTY_API_TOKEN}"
+            f" (or {ENV_PAGERDUTY_API_TOKEN_FILE} to a file holding it)"
+        )
+    else:
+        token = _config.secret_from_env(
+            ENV_PAGERDUTY_API_TOKEN, ENV_PAGERDUTY_API_TOKEN_FILE, what=what
+        )
+    output.add_secret(token)
+    verify = _verify(args)
+    settings: dict[str, Any] = {
+        "oauth": args.oauth,
+        "default_from": args.from_email or _config.optional_env(ENV_PAGERDUTY_FROM),
+        "region": _region(args),
+        "base_url": args.api_url or _config.optional_env(ENV_PAGERDUTY_API_URL),
+        "retry": _retry(args),
+        "verify": verify,
+    }
+    if args.timeout is not None:
+        settings["timeout"] = args.timeout
+    try:
+        # A command makes a request or two: http.client starts faster than urllib3.
+        settings["http_client"] = StdlibTransport(verify=verify)
+        return PagerDutyAPI(token, **settings)
+    except ssl.SSLError as exc:
+        raise ConfigurationError(f"--ca-file is not a usable CA bundle: {exc}") from None
+
+
+def _document(output: Any, **content: Any) -> None:
+    output.document({"ok": True, "exit_code": 0, **content})
+
+
+def _not_found(key: str) -> Exception:
+    from .._errors import NotFound
+
+    return NotFound(f"PagerDuty has no incident with incident key (dedup key) {key!r}")
+
+
+def _list(args: argparse.Namespace) -> int:
+    from .._errors import ValidationError
+
+    def work(api: Any, output: Any) -> None:
+        if args.dedup_key is not None:
+            if not args.dedup_key.strip():
+                raise ValidationError("--dedup-key", "must not be blank")
+            params = {
+                "incident_key": args.dedup_key,
+                "date_range": "all",
+                "statuses": args.status,
+                "service_ids": args.service,
+            }
+            found = api.list_all("/incidents", params)
+        else:
+            found = api.incidents(args.status or STATUSES[:2], args.service)
+        if output.json:
+            _document(output, incidents=found)
+            return
+        for incident in found:
+            output.result(_line(incident))
+
+    return _run(args, work)
+
+
+def _show(args: argparse.Namespace) -> int:
+    from .._errors import ConfigurationError
+
+    def work(api: Any, output: Any) -> None:
+        if (args.incident_id is None) == (args.dedup_key is None):
+            raise ConfigurationError("give an INCIDENT_ID or --dedup-key K (one of the two)")
+        if args.dedup_key is not None:
+            incident = api.incident_for_dedup_key(args.dedup_key, args.service)
+            if incident is None:
+                raise _not_found(args.dedup_key)
+        else:
+            incident = api.rget(f"/incidents/{_checked_id(args.incident_id)}")
+        if output.json:
+            _document(output, incident=incident)
+        else:
+            output.result(_details(incident))
+
+    return _run(args, work)
+
+
+def _checked_id(value: str) -> str:
+    from .._errors import ValidationError
+
+    if not value.isascii() or not value.isalnum():
+        raise ValidationError("INCIDENT_ID", "must be an incident id: letters and digits only")
+    return value
+
+
+def _update(args: argparse.Namespace) -> int:
+    from .._errors import ConfigurationError, ResponseError
+
+    def work(api: Any, output: Any) -> None:
+        ids = [_checked_id(i) for i in args.incident_ids]
+        if not ids and args.dedup_key is None:
+            raise ConfigurationError("give INCIDENT_ID(s) or --dedup-key K")
+        unchanged: list[dict[str, Any]] = []
+        if args.dedup_key is not None:
+            incident = api.incident_for_dedup_key(args.dedup_key, args.service)
+            if incident is None:
+                raise _not_found(args.dedup_key)
+            if incident.get("status") != "resolved":
+                ids.append(incident["id"])
+            elif args.status == "resolved":
+                unchanged.append(incident)
+            else:
+                raise ResponseError(
+                    f"the incident for dedup key {args.dedup_key!r} ({incident.get('id')}) is"
+                    " resolved; acknowledging would re-open it, so nothing was sent"
+                )
+        updated = api.acknowledge(*ids) if args.status == "acknowledged" else api.resolve(*ids)
+        incidents = updated + unchanged
+        if output.json:
+            _document(output, incidents=incidents)
+            return
+        for incident in incidents:
+            output.result(_line(incident))
+
+    return _run(args, work)

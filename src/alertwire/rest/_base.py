@@ -1,0 +1,323 @@
+"""What the sync and async REST clients share: settings, and every request prepared.
+
+A client method here is two steps: prepare (a :class:`Request` and the
+pure function that reads its answer: classify, decode, unwrap) and
+deliver (the sender's bounded retry loop over a transport). Only the
+second step differs between :class:`~alertwire.rest.PagerDutyAPI` and
+:class:`~alertwire.rest.AsyncPagerDutyAPI`, so each of their methods is a
+line or two around the same preparation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Final
+
+from .. import _config
+from .._client_base import ClientSettings
+from .._errors import DeliveryError, RateLimited, ValidationError
+from .._retry import RetryPolicy
+from .._secret import Secret
+from ..protocol import rest as protocol
+from ..protocol._http import Request, Response, scrubbed
+from ..transport.base import Verify
+from ._response import RestResponse
+
+__all__ = ["APIBase", "Prepared", "matches", "post_policy"]
+
+logger = logging.getLogger("alertwire.rest")
+
+#: Methods that change nothing when repeated: retried after a 5xx or a lost answer.
+_IDEMPOTENT: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_STATUSES: Final = ("triggered", "acknowledged", "resolved")
+OPEN_STATUSES: Final = ("triggered", "acknowledged")
+
+Parse = Callable[[Response], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _RateLimitsOnly(RetryPolicy):
+    """The caller's policy, but retrying only a 429.
+
+    A POST that got a 5xx or no answer may have created its object (a note,
+    an incident) before failing: trying again could make a second one.
+    PagerDuty documents a 429 as not processed, so that alone is safe to repeat.
+    """
+
+    def next_delay(self, error: DeliveryError, attempt: int, elapsed: float) -> float | None:
+        if not isinstance(error, RateLimited):
+            return None
+        return RetryPolicy.next_delay(self, error, attempt, elapsed)
+
+
+def post_policy(policy: RetryPolicy) -> RetryPolicy:
+    """``policy`` for non-idempotent requests (see :class:`_RateLimitsOnly`)."""
+    return _RateLimitsOnly(**{f.name: getattr(policy, f.name) for f in fields(RetryPolicy)})
+
+
+def matches(item: Any, attribute: str, query: str) -> bool:
+    """``find``'s test: the attribute equals the query, ignoring case (as PagerDuty's names do)."""
+    return isinstance(item, Mapping) and str(item.get(attribute, "")).lower() == query.lower()
+
+
+def _check_from(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or "@" not in value or any(c.isspace() for c in value.strip()):
+        raise ValidationError("default_from", "must be the email address of a PagerDuty user")
+    return value.strip()
+
+
+def _ids(incidents: Iterable[str | Mapping[str, Any]]) -> list[str]:
+    out = []
+    for incident in incidents:
+        found = incident.get("id") if isinstance(incident, Mapping) else incident
+        if not isinstance(found, str) or not found.strip():
+            raise ValidationError("incident_ids", "each must be an incident id or an incident")
+        out.append(found.strip())
+    return out
+
+
+def _id_list(name: str, values: str | Sequence[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    listed = [values] if isinstance(values, str) else list(values)
+    if not all(isinstance(v, str) and v.strip() for v in listed):
+        raise ValidationError(name, "must be ids (non-blank strings)")
+    return listed
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A request ready to send, how to read its answer, and whether it may be repeated."""
+
+    request: Request
+    parse: Parse
+    idempotent: bool
+    #: For ``get``/``post``/...: the last answer seen, returned when retries run out.
+    last: list[Response]
+
+
+class APIBase(ClientSettings):
+    """Settings both clients share; validated once, at construction."""
+
+    def __init__(
+        self,
+        token: str | Secret,
+        *,
+        oauth: bool = False,
+        default_from: str | None = None,
+        region: str = "us",
+        base_url: str | None = None,
+        timeout: float,
+        retry: RetryPolicy | None,
+        verify: Verify,
+    ) -> None:
+        self.token = protocol.check_token(token, oauth=oauth)
+        self.oauth = bool(oauth)
+        self.default_from = _check_from(default_from)
+        self._configure(
+            region=region,
+            base_url=base_url,
+            regions=protocol.REGIONS,
+            timeout=timeout,
+            retry=retry,
+            verify=verify,
+        )
+        self._post_retry = post_policy(self.retry)
+        self._headers = protocol.build_headers(
+            self.token, oauth=self.oauth, default_from=self.default_from
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(token={self.token!r}, base_url={self.base_url!r})"
+
+    @classmethod
+    def _env_settings(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
+        token = _config.secret_from_env(
+            _config.ENV_PAGERDUTY_API_TOKEN,
+            _config.ENV_PAGERDUTY_API_TOKEN_FILE,
+            what="PagerDuty REST API token",
+            env=env,
+        )
+        settings: dict[str, Any] = {"token": token}
+        url = _config.optional_env(_config.ENV_PAGERDUTY_API_URL, env)
+        if url is not None:
+            settings["base_url"] = url
+        region = _config.optional_env(_config.ENV_REGION, env)
+        if region is not None:
+            settings["region"] = region.lower()
+        sender = _config.optional_env(_config.ENV_PAGERDUTY_FROM, env)
+        if sender is not None:
+            settings["default_from"] = sender
+        return settings
+
+    # --- preparing requests -----------------------------------------------------
+
+    def _url(self, path: str | Mapping[str, Any]) -> tuple[str, str]:
+        """(absolute URL, canonical path) of ``path``."""
+        url = protocol.resolve_path(self.base_url, path)
+        return url, protocol.canonical_path(self.base_url, url)
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        headers: Mapping[str, str] | None,
+    ) -> Request:
+        merged = self._headers
+        if headers:
+            merged = protocol.build_headers(
+                self.token, oauth=self.oauth, default_from=self.default_from, extra=headers
+            )
+        return protocol.build_request(method, url, merged, params=params, json=json)
+
+    def _raw(
+        self,
+        method: str,
+        path: str | Mapping[str, Any],
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Prepared:
+        """For ``get``/``post``/...: any answer is returned; 429 and 5xx are retried first."""
+        url, _ = self._url(path)
+        request = self._request(method, url, params, json, headers)
+        last: list[Response] = []
+        token = self.token
+
+        def parse(response: Response) -> RestResponse:
+            response = scrubbed(response, token)
+            _log(request, response)
+            # The statuses the other methods retry too (429, 5xx): one table, the protocol's.
+            if response.status == 429 or 500 <= response.status <= 599:
+                last[:] = [response]
+                raise protocol.error_for_rest_response(
+                    response, method=request.method, url=request.url
+                )
+            return RestResponse(request, response)
+
+        return Prepared(request, parse, request.method in _IDEMPOTENT, last)
+
+    def _decoded(
+        self,
+        method: str,
+        path: str | Mapping[str, Any],
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        entity: bool,
+    ) -> Prepared:
+        """For ``j*`` (the JSON body) and ``r*`` (``entity=True``: the entity, unwrapped)."""
+        url, canonical = self._url(path)
+        request_wrapper, response_wrapper = protocol.entity_wrappers(method, canonical)
+        if entity and json is not None:
+            json = protocol.wrap(json, request_wrapper)
+        request = self._request(method, url, params, json, headers)
+        token = self.token
+        what = f"{request.method} {canonical}"
+
+        def parse(response: Response) -> Any:
+            _log(request, response)
+            if not 200 <= response.status <= 299:
+                raise protocol.error_for_rest_response(
+                    response, method=request.method, url=request.url, token=token
+                )
+            body = protocol.json_of(scrubbed(response, token), method=request.method, url=url)
+            if not entity or body is None:
+                return body
+            return protocol.unwrap(body, response_wrapper, what=what)
+
+        return Prepared(request, parse, request.method in _IDEMPOTENT, [])
+
+    def _pager(
+        self, path: str | Mapping[str, Any], params: Mapping[str, Any] | None, page_size: int | None
+    ) -> tuple[str, protocol.Pager]:
+        url, canonical = self._url(path)
+        return url, protocol.Pager.for_path(canonical, params, page_size)
+
+    def _page(self, url: str, query: Mapping[str, Any]) -> Prepared:
+        return self._decoded("GET", url, query, entity=False)
+
+    @staticmethod
+    def _walk_ended(pager: protocol.Pager) -> None:
+        if pager.truncated:
+            logger.warning(
+                "stopped listing %s after %d results: PagerDuty serves at most %d"
+                " through offset pagination; narrow the query (since/until, filters)"
+                " to see the rest",
+                pager.path,
+                pager.seen,
+                protocol.ITERATION_LIMIT,
+            )
+
+    # --- the alerting loop's queries ------------------------------------------------
+
+    @staticmethod
+    def _incident_key_query(
+        dedup_key: str, service_ids: str | Sequence[str] | None
+    ) -> dict[str, Any]:
+        if not isinstance(dedup_key, str) or not dedup_key.strip():
+            raise ValidationError("dedup_key", "is required and must not be blank")
+        query: dict[str, Any] = {"incident_key": dedup_key, "date_range": "all"}
+        services = _id_list("service_ids", service_ids)
+        if services:
+            query["service_ids[]"] = services
+        return query
+
+    @staticmethod
+    def _incidents_query(
+        statuses: Sequence[str], service_ids: str | Sequence[str] | None
+    ) -> dict[str, Any]:
+        bad = [s for s in statuses if s not in _STATUSES]
+        if bad or not statuses:
+            raise ValidationError("statuses", "must be triggered, acknowledged or resolved")
+        query: dict[str, Any] = {"statuses[]": list(statuses)}
+        services = _id_list("service_ids", service_ids)
+        if services:
+            query["service_ids[]"] = services
+        return query
+
+    @staticmethod
+    def _oncalls_query(
+        schedule_ids: str | Sequence[str] | None,
+        escalation_policy_ids: str | Sequence[str] | None,
+        user_ids: str | Sequence[str] | None,
+        params: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        query: dict[str, Any] = dict(params or {})
+        for name, values in (
+            ("schedule_ids", schedule_ids),
+            ("escalation_policy_ids", escalation_policy_ids),
+            ("user_ids", user_ids),
+        ):
+            listed = _id_list(name, values)
+            if listed:
+                query[f"{name}[]"] = listed
+        return query
+
+    @staticmethod
+    def _pick(incidents: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+        found = protocol.pick_incident(incidents)
+        return dict(found) if found is not None else None
+
+    def _status_updates(
+        self, incidents: Iterable[str | Mapping[str, Any]], status: str
+    ) -> list[Prepared]:
+        """One bulk ``PUT /incidents`` per 250 incidents (PagerDuty's limit)."""
+        return [
+            self._decoded(
+                "PUT", "/incidents", json=protocol.status_updates(batch, status), entity=True
+            )
+            for batch in protocol.chunks(_ids(incidents))
+        ]
+
+
+def _log(request: Request, response: Response) -> None:
+    # The URL and status only: the headers carry the token.
+    logger.debug("%s %s -> HTTP %d", request.method, request.url, response.status)
