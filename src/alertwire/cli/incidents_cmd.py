@@ -24,6 +24,7 @@ from .._config import (
     ENV_PAGERDUTY_FROM,
     ENV_REGION,
 )
+from . import _exit
 from ._options import _non_negative_float, _positive_float, add_command, int_between
 
 __all__ = ["register"]
@@ -94,12 +95,28 @@ def _add_api_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: What an ``incidents`` command can return: no outbox is involved, so never 5.
+_EPILOG = _exit.epilog(
+    _exit.OK,
+    _exit.BAD_INPUT,
+    _exit.REJECTED,
+    _exit.RETRIES_EXHAUSTED,
+    say={
+        _exit.OK: "done (listed, shown or updated)",
+        _exit.REJECTED: "refused by PagerDuty (401, 403, 400) or no such incident (404, or"
+        " none for the dedup key); nothing changed",
+    },
+)
+
+
 def register(subparsers: Any) -> None:
     top = subparsers.add_parser(
         "incidents",
         help="list, show, acknowledge or resolve PagerDuty incidents (REST API)",
         description="Work with PagerDuty incidents through the REST API: find the incident"
         " an event opened (--dedup-key), acknowledge or resolve it, list what is open.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = top.add_subparsers(dest="incidents_command", metavar="COMMAND", required=True)
 
@@ -109,6 +126,7 @@ def register(subparsers: Any) -> None:
         help="list incidents (default: the open ones)",
         description="List incidents, one per line: id, status, number, service, title."
         " By default the open ones (triggered and acknowledged).",
+        epilog=_EPILOG,
     )
     listing.add_argument(
         "--status",
@@ -134,6 +152,7 @@ def register(subparsers: Any) -> None:
         help="show one incident, by id or by dedup key",
         description="Show one incident. With --dedup-key, the incident that key opened:"
         " the open one, else the newest. Exit 3 when there is none.",
+        epilog=_EPILOG,
     )
     show.add_argument("incident_id", nargs="?", metavar="INCIDENT_ID")
     show.add_argument("--dedup-key", metavar="K", help="the Events API dedup key of its alert")
@@ -154,6 +173,7 @@ def register(subparsers: Any) -> None:
             description=f"{verb} incidents (bulk, 250 per request), given by id or by the"
             " dedup key of the event that opened them. Prints each updated incident."
             " A resolved incident found by --dedup-key is never re-opened.",
+            epilog=_EPILOG,
         )
         command.add_argument("incident_ids", nargs="*", metavar="INCIDENT_ID")
         command.add_argument(
