@@ -46,7 +46,7 @@ from ._settings import (
 )
 
 if TYPE_CHECKING:
-    from alertwire.rest import PagerDutyAPI  # type: ignore[import-not-found,unused-ignore]
+    from alertwire.rest import PagerDutyAPI
 
 __all__ = ["BigPandaHook", "PagerdutyEventsHook", "PagerdutyHook"]
 
@@ -287,9 +287,9 @@ class PagerdutyHook(BaseHook):
 
     def get_session(self) -> PagerDutyAPI:
         """A new :class:`alertwire.rest.PagerDutyAPI` session built with the token."""
-        from alertwire.rest import PagerDutyAPI  # type: ignore[import-not-found,unused-ignore]
+        from alertwire.rest import PagerDutyAPI
 
-        return PagerDutyAPI(self.token, region=self.region, base_url=self.base_url)  # type: ignore[no-any-return,unused-ignore]
+        return PagerDutyAPI(self.token, region=self.region, base_url=self.base_url)
 
     def client(self) -> PagerDutyAPI:
         """Today's name for :meth:`get_session`."""
