@@ -10,8 +10,11 @@ exchange happened yet; ``alertwire relay`` does that.
 
 The destination URL is stored with the event only when this command was
 told one (``--pagerduty-url`` / ``--region`` or their variables); otherwise
-the relay's own setting decides. An outbox that cannot store (disk full,
-read-only) raises :class:`~alertwire.OutboxError`: exit code 2, nothing queued.
+the relay's own setting decides. An outbox that cannot store raises
+:class:`~alertwire.OutboxError` and nothing of that transaction is queued:
+exit code 5 when the cause passes (a lock held past the busy timeout, a full
+disk: retry the same command), 2 when it needs a person (read-only, not an
+outbox, a directory).
 """
 
 from __future__ import annotations

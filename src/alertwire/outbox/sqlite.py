@@ -496,10 +496,11 @@ class SQLiteStore:
 
     # ------------------------------------------------------------ connections
 
-    def _prepare_file(self) -> None:
+    def _prepare_file(self) -> bool:
         """Create the directory (0700) and file (0600) if needed, or check they exist.
 
-        Never changes the mode of anything that was already there.
+        Never changes the mode of anything that was already there. Returns whether
+        the file was created now.
         """
         path = self.path
         if path.is_dir():
@@ -514,8 +515,7 @@ class SQLiteStore:
                     " created: check --outbox / ALERTWIRE_OUTBOX (commands that store or"
                     " deliver create it)"
                 )
-            self._warn_if_loose()
-            return
+            return False
         directory = path.parent
         try:
             if not directory.exists():
@@ -529,9 +529,9 @@ class SQLiteStore:
             try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
             except FileExistsError:
-                self._warn_if_loose()
-            else:
-                os.close(fd)
+                return False
+            os.close(fd)
+            return True
         except OSError as exc:
             raise OutboxError(
                 f"cannot create the outbox {self.location}: {exc.strerror or exc}",
@@ -554,19 +554,23 @@ class SQLiteStore:
                     mode,
                 )
 
-    def _connect(self, *, started: float | None = None) -> sqlite3.Connection:
+    def _connect(
+        self, *, started: float | None = None, doing: str = "open it"
+    ) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
         started = time.monotonic() if started is None else started
-        self._prepare_file()
+        created = self._prepare_file()
         try:
-            conn = self._retrying("open it", self._open_once, started=started)
+            conn = self._retrying(doing, self._open_once, started=started)
         except sqlite3.Error as exc:
             raise OutboxError(
                 f"cannot open the outbox {self.location}: {_explain(exc, self.path)}",
                 retryable=is_retryable(exc),
             ) from exc
+        if not created:
+            self._warn_if_loose()  # an outbox now known to be ours, holding keys
         self._local.conn = conn
         with self._lock:
             self._all.append(conn)
@@ -655,7 +659,7 @@ class SQLiteStore:
 
         Opening and ``BEGIN IMMEDIATE`` together wait at most the busy timeout."""
         started = time.monotonic()
-        conn = self._connect(started=started)
+        conn = self._connect(started=started, doing=doing)
         try:
             self._retrying(doing, lambda: conn.execute("BEGIN IMMEDIATE"), started=started)
         except sqlite3.Error as exc:
@@ -672,7 +676,7 @@ class SQLiteStore:
 
     def _read(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
         started = time.monotonic()
-        conn = self._connect(started=started)
+        conn = self._connect(started=started, doing="read")
         try:
             return self._retrying(
                 "read", lambda: conn.execute(sql, params or {}).fetchall(), started=started
