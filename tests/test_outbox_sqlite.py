@@ -140,7 +140,7 @@ def test_opening_without_create_needs_an_existing_outbox_and_creates_nothing(
     empty = tmp_path / "empty.sqlite3"
     empty.touch()
     with Outbox.open(empty, create=False) as ob, pytest.raises(OutboxError, match="empty file"):
-        ob.stats()
+        ob.stats()  # (retryable: a producer may be creating it this very moment)
     assert empty.stat().st_size == 0
     real = tmp_path / "real.sqlite3"
     with Outbox(real) as ob:

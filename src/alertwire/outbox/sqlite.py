@@ -646,11 +646,20 @@ class SQLiteStore:
             str(name)
             for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
-        if "alertwire_schema" not in tables and (tables or not self.create):
-            what = "a database with other tables" if tables else "an empty file"
+        if "alertwire_schema" in tables:
+            return
+        if tables:
             raise OutboxError(
-                f"{self.location} is not an alertwire outbox ({what}, no alertwire"
-                " schema); it was left untouched: give another --outbox path"
+                f"{self.location} is not an alertwire outbox (a database with other tables,"
+                " no alertwire schema); it was left untouched: give another --outbox path"
+            )
+        if not self.create:
+            # Empty: most likely a producer creating it this very moment (the file
+            # exists before its schema does), so a retry is the useful answer.
+            raise OutboxError(
+                f"{self.location} holds no outbox yet (an empty file, nothing was created);"
+                " if a producer is creating it right now, try again",
+                retryable=True,
             )
 
     @contextlib.contextmanager
