@@ -667,8 +667,17 @@ async def test_healthz_waits_out_a_short_lock_and_names_a_long_one(tmp_path: Pat
             finally:
                 log.removeHandler(seen)
                 log.setLevel(old_level)
+            # An event meeting a lock held too long: 503 + Retry-After, not stored.
+            holder.execute("BEGIN IMMEDIATE")
+            async with session.post(server.url + "/v2/enqueue", json=trigger("locked")) as refused:
+                answer = await refused.json()
+                assert refused.status == 503, answer
+                assert refused.headers["Retry-After"] == "10"
+                assert "locked past the busy timeout" in answer["message"], answer
+                assert "NOT accepted" in answer["message"] and KEY not in str(answer)
     finally:
         if holder.in_transaction:
             holder.execute("ROLLBACK")
         holder.close()
         await server.stop()
+    assert stored(path) == 0  # the refused event was not kept
