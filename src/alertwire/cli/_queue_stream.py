@@ -126,10 +126,10 @@ class _Reader:
             for item in _read_lines(stream):
                 if not self._put(item):
                     return
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # a read error, a stream closed under us
             self._put(exc)
-            return
-        self._put(_END)
+        finally:
+            self._put(_END)  # whatever happened, the reading side never waits forever
 
     def get(self, timeout: float | None) -> tuple[int, bytes | _TooLong] | None:
         try:

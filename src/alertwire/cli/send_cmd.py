@@ -50,7 +50,9 @@ def register(subparsers: Any) -> None:
         ' "dedup_key": "disk-db1"}. Prints a summary and reports each failed line by'
         " number; invalid lines are never sent (the valid ones are, unless --strict)."
         " A progress bar is shown on stderr when it is a terminal. The exit code is"
-        " the worst line's.",
+        " the worst line's. With --queue the input is streamed into the outbox in"
+        " chunks of up to 500 lines, each stored whole or not at all, in file order;"
+        " if storing stops half way the last line says which lines are queued.",
     )
     command.epilog = (
         "For send, each line has its own outcome and the exit code is the highest:\n"
