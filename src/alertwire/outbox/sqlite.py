@@ -16,9 +16,11 @@ Durability, decided deliberately:
   ``BUSY_TIMEOUT_MS``, ``$ALERTWIRE_OUTBOX_BUSY_TIMEOUT`` seconds) for the
   lock instead of failing at once. SQLite's busy handler does not cover every
   wait: ``PRAGMA journal_mode=WAL`` on a new file fails at once with
-  ``SQLITE_BUSY`` while another connection creates the schema (16 processes
-  opening one new file together hit it), and a reader that meets another
-  connection recovering the WAL gets ``SQLITE_BUSY_RECOVERY``. So every path
+  ``SQLITE_BUSY`` while another connection creates the schema (the only
+  variant seen when 16 processes open one new file together: each retry is
+  logged at DEBUG as ``event=outbox_busy`` with SQLite's error name), and
+  SQLite documents others that skip it (``SQLITE_BUSY_RECOVERY`` for a
+  reader meeting a WAL recovery, ``SQLITE_BUSY_SNAPSHOT``). So every path
   (open, pragmas, the WAL switch, migrations, ``BEGIN IMMEDIATE``, reads)
   retries any ``SQLITE_BUSY*``/``SQLITE_LOCKED*`` with a short jittered
   backoff until the busy timeout is spent (:meth:`SQLiteStore._retrying`); a
