@@ -266,3 +266,22 @@ def test_send_queue_shows_a_bar_with_rate_and_eta_only_on_a_terminal(tmp_path: P
     assert stdout == b"2000 events: 0 delivered, 2000 queued in the outbox\n"
     piped = alertwire("send", "--queue", str(events), env=cli_env(tmp_path / "other.sqlite3"))
     assert piped.returncode == 0 and piped.stderr == ""
+
+
+def test_tqdm_is_imported_only_when_a_bar_is_drawn(tmp_path: Path) -> None:
+    events = big_file(tmp_path / "events.jsonl", lines=3)
+    probe = (
+        "import sys\n"
+        "from alertwire.cli.main import main\n"
+        "codes = [main(['trigger', '--dry-run', 'x']), main(['send', '--queue', sys.argv[1]])]\n"
+        "print(codes, 'tqdm' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(events)],
+        capture_output=True,
+        text=True,
+        timeout=GUARD,
+        check=False,
+        env=cli_env(tmp_path / "outbox.sqlite3"),
+    )
+    assert done.stdout.splitlines()[-1] == "[0, 0] False", done.stdout + done.stderr
