@@ -731,8 +731,10 @@ def test_send_progress_bar_only_on_a_terminal(service: Service, mode: str) -> No
             terminal += chunk
     os.close(leader)
     assert proc.returncode == 0
-    assert b"] 5/5" in terminal and b"\r[" in terminal
-    assert b"] " not in stdout and KEY.encode() not in terminal + stdout
+    # Redrawn in place, with the count, the rate and the time left (tqdm's line).
+    assert b"\r" in terminal and b"5/5 [" in terminal and b"event/s]" in terminal
+    assert b"<00:00" in terminal
+    assert b"5/5" not in stdout and KEY.encode() not in terminal + stdout
     piped = run("send", env=pd_env(service, mode), stdin=_lines(lines))
     assert piped.returncode == 0
     assert piped.stderr == ""  # no bar when stderr is not a terminal

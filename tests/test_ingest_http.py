@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -600,3 +601,83 @@ def test_an_address_in_use_or_tls_without_listen_is_a_one_line_error(tmp_path: P
             )
             assert result.returncode == 2, (args, result)
             assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+async def test_healthz_before_any_event_creates_the_outbox_and_is_200(tmp_path: Path) -> None:
+    """A /healthz that comes first (a supervisor checking right after start) must not
+    report "the file cannot be opened" for an outbox nobody has created yet."""
+    path = tmp_path / "new" / "outbox.sqlite3"
+    server = IngestServer(Outbox(path), IngestConfig(host="127.0.0.1", port=0))
+    await server.start()
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(server.url + "/healthz") as response,
+        ):
+            assert (response.status, await response.json()) == (200, {"status": "ok"})
+    finally:
+        await server.stop()
+    assert oct(path.stat().st_mode & 0o777) == oct(0o600)
+
+
+async def test_healthz_waits_out_a_short_lock_and_names_a_long_one(tmp_path: Path) -> None:
+    """A lock another producer holds for a moment is no outage; one held past the
+    busy timeout is a 503 that says so (not "cannot be opened").
+
+    The holder creates the file (rollback mode) and holds its write lock, so the
+    probe's first open meets the WAL switch, a wait SQLite's busy handler skips."""
+    import sqlite3
+
+    from alertwire.outbox.sqlite import SQLiteStore
+
+    path = tmp_path / "outbox.sqlite3"
+    store = SQLiteStore(path, busy_timeout=0.3)
+    server = IngestServer(Outbox(store=store), IngestConfig(host="127.0.0.1", port=0))
+    await server.start()
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    loop = asyncio.get_running_loop()
+    try:
+        async with aiohttp.ClientSession() as session:
+            holder.execute("BEGIN IMMEDIATE")
+            async with session.get(server.url + "/healthz") as response:
+                body = await response.json()
+                assert response.status == 503, body
+                assert response.headers["Retry-After"] == "10"
+                assert "locked past the busy timeout" in body["reason"], body
+                assert str(path) not in body["reason"]
+            # Held briefly: released once the probe is seen waiting (its debug line).
+            waiting = asyncio.Event()
+
+            class Seen(logging.Handler):
+                def emit(self, record: logging.LogRecord) -> None:
+                    if "event=outbox_busy" in record.getMessage():
+                        loop.call_soon_threadsafe(waiting.set)
+
+            seen = Seen()
+            log = logging.getLogger("alertwire.outbox")
+            log.addHandler(seen)
+            old_level = log.level
+            log.setLevel(logging.DEBUG)
+            try:
+                probe = asyncio.ensure_future(session.get(server.url + "/healthz"))
+                await asyncio.wait_for(waiting.wait(), 30)
+                holder.execute("ROLLBACK")
+                async with await probe as response:
+                    assert (response.status, await response.json()) == (200, {"status": "ok"})
+            finally:
+                log.removeHandler(seen)
+                log.setLevel(old_level)
+            # An event meeting a lock held too long: 503 + Retry-After, not stored.
+            holder.execute("BEGIN IMMEDIATE")
+            async with session.post(server.url + "/v2/enqueue", json=trigger("locked")) as refused:
+                answer = await refused.json()
+                assert refused.status == 503, answer
+                assert refused.headers["Retry-After"] == "10"
+                assert "locked past the busy timeout" in answer["message"], answer
+                assert "NOT accepted" in answer["message"] and KEY not in str(answer)
+    finally:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+        holder.close()
+        await server.stop()
+    assert stored(path) == 0  # the refused event was not kept

@@ -129,3 +129,119 @@ def test_queue_into_an_unusable_outbox_is_exit_2_and_says_so(
     assert code == 2
     err = capsys.readouterr().err
     assert "outbox" in err and "NOT queued" in err and KEY not in err
+
+
+def alertwire(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it: a process of its own, stdout and stderr captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "alertwire.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+@pytest.fixture
+def cli_env(env: Path) -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "ALERTWIRE_OUTBOX_BUSY_TIMEOUT"}
+
+
+def test_trigger_queue_under_a_lock_held_too_long_is_exit_5_with_the_truth(
+    env: Path, cli_env: dict[str, str]
+) -> None:
+    import sqlite3
+
+    with Outbox(env) as ob:
+        ob.stats()
+    holder = sqlite3.connect(env, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer, holding on
+    try:
+        done = alertwire(
+            "trigger",
+            "--queue",
+            "disk full",
+            env={**cli_env, "ALERTWIRE_OUTBOX_BUSY_TIMEOUT": "0.3"},
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert done.returncode == 5, done.stderr
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line == (
+        f"alertwire: error: the outbox {env} stayed locked by another process for 0.3 s:"
+        " cannot store the event; NOT queued"
+    )
+    with Outbox(env) as ob:
+        assert ob.stats().pending == 0
+    # The lock is gone: the same command, retried as exit 5 asks, is stored.
+    assert alertwire("trigger", "--queue", "disk full", env=cli_env).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["queue", "status"],
+        ["queue", "status", "--json"],
+        ["queue", "dead"],
+        ["queue", "retry", "--all"],
+        ["queue", "purge", "--delivered-before", "1d"],
+    ],
+)
+def test_reading_commands_on_a_missing_outbox_fail_and_create_nothing(
+    command: list[str], tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    missing = tmp_path / "typo" / "outbox.sqlite3"
+    done = alertwire(*command, "--outbox", str(missing), env=cli_env)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert f"there is no outbox at {missing}" in line and "nothing was created" in line
+    assert not (tmp_path / "typo").exists()
+
+
+def test_queue_migrate_creates_an_outbox_and_status_then_reads_it(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    path = tmp_path / "new" / "outbox.sqlite3"
+    created = alertwire("queue", "migrate", "--outbox", str(path), env=cli_env)
+    assert created.returncode == 0, created.stderr
+    status = alertwire("queue", "status", "--json", "--outbox", str(path), env=cli_env)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["pending"] == 0
+
+
+def test_a_directory_or_a_foreign_database_as_outbox_is_refused_untouched(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    import os
+    import sqlite3
+    import stat
+
+    directory = tmp_path / "state"
+    directory.mkdir()
+    os.chmod(directory, 0o755)  # noqa: S103 - a mode that is not ours to change
+    for command in (["queue", "status"], ["trigger", "--queue", "x"]):
+        done = alertwire(*command, "--outbox", str(directory), env=cli_env)
+        assert done.returncode == 2, done.stderr
+        (line,) = done.stderr.splitlines()
+        assert "is a directory" in line
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o755
+        assert list(directory.iterdir()) == []
+
+    foreign = tmp_path / "app.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY)")
+    conn.commit()
+    conn.close()
+    before = foreign.read_bytes()
+    for command in (["queue", "status"], ["trigger", "--queue", "x"], ["queue", "migrate"]):
+        done = alertwire(*command, "--outbox", str(foreign), env=cli_env)
+        assert done.returncode == 2, done.stderr
+        (line,) = done.stderr.splitlines()
+        assert "is not an alertwire outbox" in line, line
+    assert foreign.read_bytes() == before

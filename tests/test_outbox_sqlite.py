@@ -19,6 +19,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -76,13 +77,85 @@ def test_directory_and_files_are_owner_only_even_with_an_open_umask(tmp_path: Pa
     }
 
 
-def test_a_loose_existing_file_is_tightened(tmp_path: Path) -> None:
+def test_an_existing_file_keeps_its_mode_and_a_loose_one_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """We never chmod what we did not create: a loose file is the owner's to fix."""
     path = tmp_path / "outbox.sqlite3"
     path.touch(mode=0o644)
     os.chmod(path, 0o644)
-    with Outbox(path) as ob:
+    with caplog.at_level("WARNING", logger="alertwire.outbox"), Outbox(path) as ob:
+        ob.enqueue(TriggerAlert("x"), routing_key=KEY)
+    assert mode(path) == 0o644
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert str(path) in warning.getMessage() and "chmod 600" in warning.getMessage()
+    assert KEY not in caplog.text
+
+
+def test_a_directory_given_as_the_outbox_is_refused_and_keeps_its_mode(tmp_path: Path) -> None:
+    directory = tmp_path / "state"
+    directory.mkdir(mode=0o755)
+    os.chmod(directory, 0o755)  # noqa: S103 - a mode that is not ours to change
+    for create in (True, False):
+        with (
+            Outbox(store=SQLiteStore(directory, create=create)) as ob,
+            pytest.raises(OutboxError, match="is a directory; give a file path") as caught,
+        ):
+            ob.stats()
+        assert caught.value.retryable is False
+    assert mode(directory) == 0o755
+    assert list(directory.iterdir()) == []
+
+
+def test_a_foreign_sqlite_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO customers (name) VALUES ('ada')")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with Outbox(path) as ob, pytest.raises(OutboxError, match="not an alertwire outbox") as caught:
+        ob.enqueue(TriggerAlert("x"), routing_key=KEY)
+    assert caught.value.retryable is False
+    assert str(path) in str(caught.value)
+    conn = sqlite3.connect(path)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    conn.close()
+    assert tables == ["customers"]
+    assert path.read_bytes() == before
+
+
+def test_opening_without_create_needs_an_existing_outbox_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "typo" / "outbox.sqlite3"
+    with (
+        Outbox.open(missing, create=False) as ob,
+        pytest.raises(OutboxError, match=r"no outbox at .*nothing was created") as caught,
+    ):
         ob.stats()
-    assert mode(path) == 0o600
+    assert caught.value.retryable is False
+    assert not (tmp_path / "typo").exists()
+    empty = tmp_path / "empty.sqlite3"
+    empty.touch()
+    with Outbox.open(empty, create=False) as ob, pytest.raises(OutboxError, match="empty file"):
+        ob.stats()  # (retryable: a producer may be creating it this very moment)
+    assert empty.stat().st_size == 0
+    real = tmp_path / "real.sqlite3"
+    with Outbox(real) as ob:
+        ob.enqueue(TriggerAlert("x"), routing_key=KEY)
+    with Outbox.open(real, create=False) as ob:
+        assert ob.stats().pending == 1
+
+
+def test_the_busy_timeout_setting_is_checked(tmp_path: Path) -> None:
+    env = {"ALERTWIRE_OUTBOX": str(tmp_path / "o.sqlite3")}
+    with Outbox.open(env={**env, "ALERTWIRE_OUTBOX_BUSY_TIMEOUT": "0.25"}) as ob:
+        assert isinstance(ob.store, SQLiteStore) and ob.store.busy_timeout == 0.25
+    for bad in ("0", "-1", "soon", "nan", "99999"):
+        with pytest.raises(ConfigurationError, match="ALERTWIRE_OUTBOX_BUSY_TIMEOUT"):
+            Outbox.open(env={**env, "ALERTWIRE_OUTBOX_BUSY_TIMEOUT": bad})
 
 
 def test_pragmas_are_the_documented_ones(outbox: Outbox) -> None:
@@ -190,6 +263,102 @@ def test_disk_full_is_a_clear_error_and_the_batch_is_not_half_stored(tmp_path: P
     assert KEY not in child.stdout + child.stderr
     with Outbox(path) as ob:
         assert ob.stats().pending == 1  # all or nothing: none of the 50
+
+
+def test_full_disk_on_open_names_the_full_disk_and_is_retryable(tmp_path: Path) -> None:
+    """Opening a WAL database sizes its -shm file first: on a full disk that write
+    fails as SQLITE_IOERR_SHMSIZE ("disk I/O error"), which must read as a full disk."""
+    path = tmp_path / "outbox.sqlite3"
+    with Outbox(path) as ob:
+        ob.enqueue(TriggerAlert("before"), routing_key=KEY)
+    assert not Path(f"{path}-shm").exists()  # closed cleanly: the next open makes it again
+    child = run_child(
+        f"""
+        import resource, signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
+        try:
+            with Outbox({str(path)!r}) as ob:
+                ob.enqueue(TriggerAlert("after"), routing_key={KEY!r})
+        except OutboxError as exc:
+            print("OUTBOX-ERROR", exc.retryable, getattr(exc.__cause__, "sqlite_errorname", ""))
+            print(exc)
+        else:
+            print("STORED")
+        """
+    )
+    assert child.returncode == 0, child.stderr
+    first, message = child.stdout.splitlines()
+    assert first == "OUTBOX-ERROR True SQLITE_IOERR_SHMSIZE", child.stdout
+    assert "disk is full" in message and str(path) in message
+    assert "disk I/O error" not in message and KEY not in child.stdout
+    with Outbox(path) as ob:
+        assert ob.stats().pending == 1
+
+
+def _hold_write_lock(path: Path) -> sqlite3.Connection:
+    """Another process's writer, as SQLite sees it: a connection inside BEGIN IMMEDIATE."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_a_lock_the_busy_handler_skips_is_waited_for_not_failed_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new file in rollback mode whose write lock is held: switching it to WAL gets
+    SQLITE_BUSY at once, without SQLite's busy handler. The open must wait and then
+    succeed once the lock is gone (released only after the wait was seen: no sleep)."""
+    path = tmp_path / "outbox.sqlite3"
+    holder = _hold_write_lock(path)
+    outcome: list[object] = []
+
+    def produce() -> None:
+        try:
+            with Outbox(path) as ob:
+                outcome.append(ob.enqueue(TriggerAlert("x"), routing_key=KEY))
+        except OutboxError as exc:
+            outcome.append(exc)
+
+    with caplog.at_level("DEBUG", logger="alertwire.outbox"):
+        thread = threading.Thread(target=produce)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not any("event=outbox_busy" in r.getMessage() for r in caplog.records):
+            assert thread.is_alive(), f"gave up instead of waiting: {outcome}"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        holder.execute("ROLLBACK")
+        thread.join(timeout=30)
+    holder.close()
+    assert len(outcome) == 1 and not isinstance(outcome[0], OutboxError), outcome
+    busy = [r.getMessage() for r in caplog.records if "event=outbox_busy" in r.getMessage()]
+    assert "error=SQLITE_BUSY" in busy[0]
+
+
+def test_a_lock_held_past_the_busy_timeout_is_a_retryable_error_that_says_so(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with Outbox(path) as ob:
+        ob.stats()
+    holder = _hold_write_lock(path)
+    try:
+        for fresh in (True, False):  # a first open, and a connection already open
+            store = SQLiteStore(path, busy_timeout=0.2)
+            if not fresh:
+                holder.execute("ROLLBACK")
+                store.stats()
+                holder.execute("BEGIN IMMEDIATE")
+            with Outbox(store=store) as ob, pytest.raises(OutboxError) as caught:
+                ob.enqueue(TriggerAlert("x"), routing_key=KEY)
+            assert caught.value.retryable is True
+            message = str(caught.value)
+            assert f"the outbox {path} stayed locked by another process for 0.2 s" in message
+            assert message.endswith("NOT queued") and KEY not in message
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
 
 
 @pytest.fixture

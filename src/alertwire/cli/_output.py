@@ -13,6 +13,7 @@ stderr, and the bar only when stderr is a terminal.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from dataclasses import dataclass
@@ -141,38 +142,64 @@ class Output:
     def error(self, text: str) -> None:
         print(f"alertwire: {self.scrub(text)}", file=self.stderr)
 
-    def progress(self, total: int) -> Progress | None:
-        """A bar on stderr, or ``None`` when stderr is not a terminal (logs stay clean)."""
+    def progress(self, total: int | None, *, unit: str = "event") -> Progress | None:
+        """A bar on stderr, or ``None`` when stderr is not a terminal (logs stay clean).
+
+        Events with a known total (``send``): only for two or more. Bytes
+        (``send --queue FILE``): the file's size, or ``None`` for a pipe (a
+        count and a rate, without an ETA).
+        """
         isatty = getattr(self.stderr, "isatty", None)
-        if total < 2 or isatty is None or not isatty():
+        if isatty is None or not isatty():
             return None
-        return Progress(self.stderr, total)
+        if unit == "event" and (total is None or total < 2):
+            return None
+        return Progress(self.stderr, total, unit=unit)
 
 
 class Progress:
-    """``[#####-----]  50/100``, redrawn in place; safe to advance from worker threads."""
+    """tqdm on stderr: done/total, rate and ETA, redrawn at most ten times a second.
 
-    WIDTH = 30
+    Why tqdm: rate, ETA, unit scaling and redraw throttling are what it does
+    well, and our own bar redrew on every event and showed neither. It is a
+    core dependency (one small pure-Python package, no dependencies of its
+    own) and is imported here only, when a bar is actually drawn: a
+    one-alert ``alertwire trigger`` and ``import alertwire`` never load it.
+    Safe to advance from worker threads.
+    """
 
-    def __init__(self, stream: TextIO, total: int) -> None:
-        self._stream = stream
-        self._total = total
-        self._done = 0
+    def __init__(self, stream: TextIO, total: int | None, *, unit: str = "event") -> None:
+        from tqdm import tqdm
+
         self._lock = threading.Lock()
-        self._draw()
+        self._bar = tqdm(
+            total=total,
+            file=stream,
+            unit=unit,
+            unit_scale=unit == "B",
+            unit_divisor=1024 if unit == "B" else 1000,
+            mininterval=0.1,
+            leave=True,
+            **_size_if_unknown(stream),
+        )
 
-    def advance(self) -> None:
+    def advance(self, count: int = 1) -> None:
         with self._lock:
-            self._done += 1
-            self._draw()
-
-    def _draw(self) -> None:
-        filled = self.WIDTH * self._done // self._total
-        bar = "#" * filled + "-" * (self.WIDTH - filled)
-        self._stream.write(f"\r[{bar}] {self._done}/{self._total}")
-        self._stream.flush()
+            self._bar.update(count)
 
     def close(self) -> None:
         with self._lock:
-            self._stream.write("\n")
-            self._stream.flush()
+            self._bar.close()
+
+
+def _size_if_unknown(stream: TextIO) -> dict[str, int]:
+    """Nothing (tqdm asks the terminal) unless the terminal reports 0 x 0, as a
+    pseudo-terminal without a size does: tqdm then draws nothing at all (no row
+    is free for the bar), so an ordinary 80 x 24 is assumed."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if size.columns > 0 and size.lines > 0:
+        return {}
+    return {"ncols": size.columns or 80, "nrows": size.lines or 24}

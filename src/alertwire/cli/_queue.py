@@ -1,17 +1,21 @@
 """``--queue``: store validated events in the outbox instead of sending them now.
 
 Called from the one dispatch step every sending command ends in, so every
-command has it. All the run's events go into the outbox in ONE transaction
-(``send --queue FILE`` is one fsync, all or nothing), and each outcome is an
+command has it. All the run's events go into the outbox in ONE transaction,
+and each outcome is an
 :class:`~alertwire.EventResult` with ``status="queued"``, the outbox id in
 ``message`` and the dedup key (assigned now for a keyless trigger) so the
 caller can acknowledge or resolve it later. ``http_status`` is 0: no HTTP
-exchange happened yet; ``alertwire relay`` does that.
+exchange happened yet; ``alertwire relay`` does that. (``send --queue``
+streams its input in short chunks instead: :mod:`._queue_stream`.)
 
 The destination URL is stored with the event only when this command was
 told one (``--pagerduty-url`` / ``--region`` or their variables); otherwise
-the relay's own setting decides. An outbox that cannot store (disk full,
-read-only) raises :class:`~alertwire.OutboxError`: exit code 2, nothing queued.
+the relay's own setting decides. An outbox that cannot store raises
+:class:`~alertwire.OutboxError` and nothing of that transaction is queued:
+exit code 5 when the cause passes (a lock held past the busy timeout, a full
+disk: retry the same command), 2 when it needs a person (read-only, not an
+outbox, a directory).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from .. import _config
 from .._errors import AlertwireError, ValidationError
 from ..models.results import EventResult
 
-__all__ = ["enqueue_jobs", "wants_queue"]
+__all__ = ["enqueue_jobs", "explicit_url", "wants_queue"]
 
 
 def _args(clients: Any) -> argparse.Namespace:
@@ -38,7 +42,7 @@ def wants_queue(clients: Any) -> bool:
     return bool(getattr(_args(clients), "queue", False))
 
 
-def _explicit_url(args: argparse.Namespace, destination: str, client: Any) -> str | None:
+def explicit_url(args: argparse.Namespace, destination: str, client: Any) -> str | None:
     if destination == "pagerduty":
         url = getattr(args, "pagerduty_url", None) or _config.optional_env(
             _config.ENV_PAGERDUTY_URL
@@ -60,7 +64,7 @@ def enqueue_jobs(jobs: Sequence[Any], clients: Any) -> list[Any]:
     slots: list[int] = []
     for index, job in enumerate(jobs):
         client = clients.get(job.destination)
-        url = _explicit_url(args, job.destination, client)
+        url = explicit_url(args, job.destination, client)
         try:
             if job.destination == "pagerduty":
                 row = Outbox.prepare_pagerduty(

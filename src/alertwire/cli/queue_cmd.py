@@ -141,10 +141,16 @@ def register(subparsers: Any) -> None:
     migrate.set_defaults(handler=_migrate)
 
 
-def _open(args: argparse.Namespace) -> Any:
+def _open(args: argparse.Namespace, *, create: bool = False) -> Any:
+    """The outbox to look into: an existing one only, unless ``create`` (``migrate``).
+
+    Only commands that store or deliver create an outbox: ``queue status`` on a
+    mistyped path is an error (exit 2, nothing created), not an empty outbox
+    reporting zeros, which would look healthy to monitoring.
+    """
     from ..outbox import Outbox
 
-    return Outbox.open(args.outbox)
+    return Outbox.open(args.outbox, create=create)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -239,7 +245,7 @@ def _purge(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    with _open(args) as outbox:
+    with _open(args, create=True) as outbox:
         version = outbox.store.migrate()
         print(f"outbox {outbox.location}: schema version {version}")
     return _exit.OK

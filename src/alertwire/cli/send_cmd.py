@@ -17,7 +17,12 @@ Decisions:
   line invalid, 3 some line rejected by the service, 4 some line's retries
   exhausted. ``--json`` gives every line's outcome, so a script can re-send
   exactly the lines that failed.
-* Blank lines are skipped but still counted for line numbers.
+* Blank lines are skipped but still counted for line numbers. A UTF-8 byte
+  order mark at the start of the input (Windows editors write one) is
+  dropped, so line 1 is read as the text it shows.
+* ``--queue`` streams the input into the outbox in short chunks (bounded
+  memory, a short write lock, a report of where it stopped if it does): see
+  :mod:`alertwire.cli._queue_stream`.
 """
 
 from __future__ import annotations
@@ -45,7 +50,9 @@ def register(subparsers: Any) -> None:
         ' "dedup_key": "disk-db1"}. Prints a summary and reports each failed line by'
         " number; invalid lines are never sent (the valid ones are, unless --strict)."
         " A progress bar is shown on stderr when it is a terminal. The exit code is"
-        " the worst line's.",
+        " the worst line's. With --queue the input is streamed into the outbox in"
+        " chunks of up to 500 lines, each stored whole or not at all, in file order;"
+        " if storing stops half way the last line says which lines are queued.",
     )
     command.epilog = (
         "For send, each line has its own outcome and the exit code is the highest:\n"
@@ -91,6 +98,10 @@ def _send(args: argparse.Namespace) -> int:
 
     output = Output(json=args.json)
     with logging_to(output):
+        if getattr(args, "queue", False) and not args.dry_run:
+            from ._queue_stream import queue_lines
+
+            return queue_lines(args, output)
         return _send_lines(args, output)
 
 
@@ -117,6 +128,7 @@ def _send_lines(args: argparse.Namespace, output: Any) -> int:
 
     jobs: list[Job] = []
     outcomes: dict[int, Outcome] = {}
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 BOM is not part of line 1
     for number, raw in enumerate(data.split(b"\n"), start=1):
         if not raw.strip():
             continue
@@ -177,11 +189,11 @@ def _send_lines(args: argparse.Namespace, output: Any) -> int:
             f"nothing sent: {invalid} invalid line{'s' if invalid != 1 else ''} and --strict"
         )
     if not output.json:
-        output.result(_summary_text(summary))
+        output.result(summary_text(summary))
     return worst
 
 
-def _summary_text(summary: dict[str, int]) -> str:
+def summary_text(summary: dict[str, int]) -> str:
     parts = [
         f"{summary.get(name, 0)} {label}"
         for name, label in (

@@ -52,28 +52,31 @@ UNAVAILABLE_RETRY_AFTER: Final = 10.0
 
 
 def explain_sqlite(exc: sqlite3.Error) -> str:
-    """The store's own diagnosis, plus one it leaves vague: a failed write.
+    """The store's own diagnosis: what went wrong, never the file path or a row.
 
-    SQLite reports a write the kernel refused as ``SQLITE_FULL`` only when
-    the disk said ENOSPC or the write came up short; EFBIG (a file size
-    limit), EPERM (an immutable file) and EIO arrive as ``SQLITE_IOERR_WRITE``
-    ("disk I/O error"), which tells an operator little.
+    (``SQLITE_IOERR_WRITE`` from EFBIG, EPERM or EIO reads as "cannot be
+    written (the disk is full, read-only or failing)"; ``SQLITE_IOERR_SHMSIZE``
+    as a full disk; a lock as held past the busy timeout.)
     """
     from ..outbox.sqlite import _explain
 
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    if name in ("SQLITE_IOERR_WRITE", "SQLITE_IOERR_FSYNC", "SQLITE_IOERR_TRUNCATE"):
-        return "the outbox file cannot be written (the disk is full, read-only or failing)"
     return _explain(exc)
 
 
 def store_failure_reason(exc: BaseException) -> str:
-    """What went wrong with the outbox, in words for a client or a health check."""
+    """What went wrong with the outbox, in words for a client or a health check.
+
+    Never the path: an :class:`OutboxError` without an SQLite cause (a store
+    that is not SQLite, a foreign file) is named by its kind and whether it
+    passes, not by its message, which names the file.
+    """
     cause = exc if isinstance(exc, sqlite3.Error) else exc.__cause__
     if isinstance(cause, sqlite3.Error):
         return explain_sqlite(cause)
     if isinstance(exc, CommitterClosed):
         return "the relay is shutting down"
+    if isinstance(exc, OutboxError):
+        return "the outbox is unavailable for now" if exc.retryable else "the outbox is unusable"
     return type(exc).__name__
 
 

@@ -71,12 +71,43 @@ def default_outbox_path(env: Mapping[str, str] | None = None) -> Path:
     return base / "alertwire" / DEFAULT_FILENAME
 
 
-def store_for(target: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Store:
+#: Seconds a SQLite outbox operation waits for a lock another process holds
+#: (default 10): a cron job that would rather fail fast (exit 5) may lower it.
+ENV_BUSY_TIMEOUT: Final = "ALERTWIRE_OUTBOX_BUSY_TIMEOUT"
+_MAX_BUSY_TIMEOUT: Final = 3600.0
+
+
+def _busy_timeout(env: Mapping[str, str] | None) -> float | None:
+    text = _config.optional_env(ENV_BUSY_TIMEOUT, env)
+    if text is None:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= _MAX_BUSY_TIMEOUT:
+        raise ConfigurationError(
+            f"{ENV_BUSY_TIMEOUT} must be a number of seconds above 0 and at most"
+            f" {_MAX_BUSY_TIMEOUT:g}; got {text!r:.20}"
+        )
+    return seconds
+
+
+def store_for(
+    target: str | os.PathLike[str] | None,
+    env: Mapping[str, str] | None = None,
+    *,
+    create: bool = True,
+) -> Store:
     """The store a path or URL names: the one place a new backend is hooked in.
 
     ``None`` means ``$ALERTWIRE_OUTBOX``, else :func:`default_outbox_path`.
     ``sqlite:///abs/path`` and plain paths select SQLite; ``postgresql://``
-    is reserved for the PostgreSQL store (issue 10).
+    the PostgreSQL store. ``create=False`` (the read-and-tend commands) opens
+    an existing SQLite outbox only and creates nothing; a PostgreSQL database
+    is never created by us anyway (a mistyped one fails to connect), and its
+    ``alertwire_*`` tables are created on first use either way.
+    ``$ALERTWIRE_OUTBOX_BUSY_TIMEOUT`` sets a SQLite store's busy timeout.
     """
     if target is None:
         target = _config.optional_env(_config.ENV_OUTBOX, env) or default_outbox_path(env)
@@ -105,7 +136,10 @@ def store_for(target: str | os.PathLike[str] | None, env: Mapping[str, str] | No
         )
     from .sqlite import SQLiteStore
 
-    return SQLiteStore(text)
+    busy_timeout = _busy_timeout(env)
+    if busy_timeout is None:
+        return SQLiteStore(text, create=create)
+    return SQLiteStore(text, create=create, busy_timeout=busy_timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,10 +283,18 @@ class Outbox:
 
     @classmethod
     def open(
-        cls, target: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None
+        cls,
+        target: str | os.PathLike[str] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        create: bool = True,
     ) -> Outbox:
-        """A path, ``sqlite:///path`` or (issue 10) ``postgresql://...``; ``None``: the default."""
-        return cls(store=store_for(target, env))
+        """A path, ``sqlite:///path`` or ``postgresql://...``; ``None``: the default.
+
+        ``create=False``: an existing outbox only; a missing SQLite file is an
+        :class:`~alertwire.OutboxError` at the first operation, and nothing is created.
+        """
+        return cls(store=store_for(target, env, create=create))
 
     @property
     def location(self) -> str:
