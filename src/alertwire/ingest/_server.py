@@ -24,11 +24,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -40,7 +39,14 @@ from ..outbox import Outbox
 from ..outbox.machine import Store
 from ..outbox.metrics import OutboxMetrics
 from ..protocol._http import is_loopback_host
-from ..wire import BIGPANDA_PATH, WIRE_PATHS, add_wire_routes
+from ..wire import (
+    BIGPANDA_PATH,
+    WIRE_PATHS,
+    RunningServer,
+    ServerLimits,
+    add_wire_routes,
+    start_server,
+)
 from ..wire._answers import retry_after_value
 from ._allow import Allowlist
 from ._commit import DEFAULT_MAX_BATCH, GroupCommitter
@@ -84,6 +90,7 @@ class IngestConfig:
     ``commit_delay`` (seconds) holds each group commit open to collect more
     events; 0 (the default) commits whatever is waiting at once.
     ``announce`` is called with the URL (and CA file) once listening.
+    ``limits``: read deadlines and the connection cap (docs/ingest.md, "Limits").
     """
 
     host: str = "127.0.0.1"
@@ -97,6 +104,7 @@ class IngestConfig:
     commit_delay: float = 0.0
     max_batch: int = DEFAULT_MAX_BATCH
     announce: Callable[[str, str | None], None] | None = None
+    limits: ServerLimits = field(default_factory=ServerLimits)
 
     @classmethod
     def coerce(cls, listen: IngestConfig | str | tuple[str, int]) -> IngestConfig:
@@ -152,7 +160,7 @@ class IngestServer:
             on_stored=on_stored,
         )
         self._probe = WriteProbe(self.outbox.store)
-        self._runner: web.AppRunner | None = None
+        self._running: RunningServer | None = None
         self._temp_dir: Path | None = None
         self._ca_file: Path | None = None
         self.port: int | None = None
@@ -265,32 +273,30 @@ class IngestServer:
             )
         context = self._ssl_context()
         self.committer.start()
-        runner = web.AppRunner(self.build_app(), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
-        await runner.setup()
-        site = web.TCPSite(
-            runner, config.host, config.port, ssl_context=context, reuse_address=True
-        )
         try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
+            running = await start_server(
+                self.build_app(),
+                host=config.host,
+                port=config.port,
+                ssl_context=context,
+                limits=config.limits,
+                shutdown_timeout=SHUTDOWN_TIMEOUT,
+            )
+        except ConfigurationError:
             await self.committer.close()
             self._cleanup_tls()
-            raise ConfigurationError(
-                f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}"
-            ) from exc
-        self._runner = runner
-        sockets: list[socket.socket] = list(getattr(site._server, "sockets", None) or [])
-        self.port = int(sockets[0].getsockname()[1]) if sockets else config.port
+            raise
+        self._running = running
+        self.port = running.port
         logger.info("event=ingest_listening url=%s", self.url)
         if config.announce is not None:
             config.announce(self.url, self.ca_file)
 
     async def stop(self) -> None:
         """Refuse new connections, answer requests in flight, commit, stop the writer."""
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
+        if self._running is not None:
+            running, self._running = self._running, None
+            await running.stop()
             await self.committer.close()
             self._probe.close()
             logger.info(

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any, Final, TypeVar
 
 from .._secret import Secret
+from ..wire import ServerLimits
 from .server import DEFAULT_HOST, SandboxServer
 
 __all__ = ["Sandbox"]
@@ -57,6 +58,7 @@ class Sandbox:
         ca_file: str | Path | None = None,
         rate_limit: int | None = None,
         allow_non_loopback: bool = False,
+        limits: ServerLimits | None = None,
     ) -> None:
         self._server = SandboxServer(
             host=host,
@@ -65,6 +67,7 @@ class Sandbox:
             ca_file=ca_file,
             rate_limit=rate_limit,
             allow_non_loopback=allow_non_loopback,
+            limits=limits,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
