@@ -9,8 +9,13 @@ Security decisions:
   sandbox's throwaway CA, or a certificate and key): keys travel in request
   bodies and tokens in headers, and must never cross a network in clear;
 * allow-lists (:mod:`._allow`) answer 403 to any other routing key or token,
-  so a reachable relay is not an open forwarder; on a non-loopback address
-  without them a warning is logged;
+  so a reachable relay is not an open forwarder; a non-loopback address
+  without them is refused unless ``allow_any_client=True``
+  (``--allow-any-client``) says so knowingly;
+* pending events are bounded, in total and per key (:mod:`._limits`): 429
+  with ``Retry-After`` beyond, so nobody can fill the disk;
+* slow clients meet read deadlines and a connection cap
+  (:func:`alertwire.wire.start_server`);
 * no access log (paths may carry ``?access_token=``), metric labels are
   destination and reason words only, and answers never echo a credential.
 
@@ -51,6 +56,13 @@ from ..wire._answers import retry_after_value
 from ._allow import Allowlist
 from ._commit import DEFAULT_MAX_BATCH, GroupCommitter
 from ._health import WriteProbe
+from ._limits import (
+    DEFAULT_MAX_PENDING,
+    DEFAULT_MAX_PENDING_PER_KEY,
+    BoundedSink,
+    PendingBound,
+    check_bound,
+)
 from ._sink import UNAVAILABLE_RETRY_AFTER, OutboxSink
 
 __all__ = ["DEFAULT_LISTEN_PORT", "IngestConfig", "IngestServer", "parse_listen"]
@@ -68,7 +80,6 @@ _REFUSAL_REASONS: Final = {
     401: "unauthorized",
     403: "forbidden",
     413: "too_large",
-    429: "throttled",
     503: "unavailable",
 }
 
@@ -91,6 +102,12 @@ class IngestConfig:
     events; 0 (the default) commits whatever is waiting at once.
     ``announce`` is called with the URL (and CA file) once listening.
     ``limits``: read deadlines and the connection cap (docs/ingest.md, "Limits").
+    ``max_pending`` / ``max_pending_per_key``: events stored and not yet
+    delivered, at most, in total and per routing key (``None``: no bound);
+    beyond them the answer is 429 with ``Retry-After`` (:mod:`._limits`).
+    ``allow_any_client``: listen on a non-loopback address without an
+    allow-list, knowingly (otherwise refused: anyone who reaches the address
+    could send through the relay).
     """
 
     host: str = "127.0.0.1"
@@ -105,6 +122,9 @@ class IngestConfig:
     max_batch: int = DEFAULT_MAX_BATCH
     announce: Callable[[str, str | None], None] | None = None
     limits: ServerLimits = field(default_factory=ServerLimits)
+    max_pending: int | None = DEFAULT_MAX_PENDING
+    max_pending_per_key: int | None = DEFAULT_MAX_PENDING_PER_KEY
+    allow_any_client: bool = False
 
     @classmethod
     def coerce(cls, listen: IngestConfig | str | tuple[str, int]) -> IngestConfig:
@@ -124,12 +144,26 @@ class IngestConfig:
             raise ConfigurationError("--tls (a throwaway CA) and --tls-cert are alternatives")
         if not 0 <= self.port <= 65535:
             raise ConfigurationError(f"port must be between 0 and 65535, got {self.port}")
+        check_bound("max_pending", self.max_pending)
+        check_bound("max_pending_per_key", self.max_pending_per_key)
         if not is_loopback_host(self.host) and not self.uses_tls:
             raise ConfigurationError(
                 f"refusing to listen on {self.host!r:.60}, which is not a loopback address,"
                 " without TLS: routing keys and tokens would cross the network in clear."
                 " Add --tls (or --tls-cert/--tls-key), and an allow-list"
                 " (--allow-routing-keys) so the relay is not an open forwarder"
+            )
+        if (
+            not is_loopback_host(self.host)
+            and self.allow_routing_keys is None
+            and self.allow_bigpanda_tokens is None
+            and not self.allow_any_client
+        ):
+            raise ConfigurationError(
+                f"refusing to listen on {self.host!r:.60}, which is not a loopback address,"
+                " without an allow-list: anyone who reaches it could send through this relay."
+                " Add --allow-routing-keys/--allow-bigpanda-tokens, or --allow-any-client"
+                " (allow_any_client=True) to accept any key knowingly"
             )
 
 
@@ -159,6 +193,13 @@ class IngestServer:
             committer=self.committer,
             on_stored=on_stored,
         )
+        self.bound = PendingBound(
+            self.outbox.store,
+            max_total=config.max_pending,
+            max_per_key=config.max_pending_per_key,
+            run=self.committer.call,
+        )
+        self.bounded = BoundedSink(self.sink, self.bound, metrics=self.metrics)
         self._probe = WriteProbe(self.outbox.store)
         self._running: RunningServer | None = None
         self._temp_dir: Path | None = None
@@ -193,13 +234,14 @@ class IngestServer:
             except web.HTTPException as exc:  # 405 for a GET on a wire path
                 metrics.refused.labels(destination, "method").inc()
                 raise exc
-            if response.status >= 400:
+            # A 429 is the pending bound's, counted there with its reason.
+            if response.status >= 400 and response.status != 429:
                 reason = _REFUSAL_REASONS.get(response.status, str(response.status))
                 metrics.refused.labels(destination, reason).inc()
             return response
 
         app = web.Application(middlewares=[count_refusals])
-        add_wire_routes(app, self.sink)
+        add_wire_routes(app, self.bounded if self.bound.active else self.sink)
         app.add_routes([web.get("/healthz", self._healthz), web.get("/metrics", self._metrics)])
         return app
 
@@ -265,10 +307,10 @@ class IngestServer:
             not is_loopback_host(config.host)
             and config.allow_routing_keys is None
             and config.allow_bigpanda_tokens is None
-        ):
+        ):  # allow_any_client: said knowingly, still worth a line in the log
             logger.warning(
-                "event=open_forwarder host=%s: no allow-list; anyone who reaches this"
-                " address can send through this relay",
+                "event=open_forwarder host=%s: no allow-list (--allow-any-client); anyone"
+                " who reaches this address can send through this relay",
                 config.host,
             )
         context = self._ssl_context()
