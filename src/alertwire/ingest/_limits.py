@@ -124,7 +124,7 @@ class PendingBound:
         if not self.active:
             return None
         try:
-            await self._refresh()
+            await self._refresh(n)
         except OutboxError:
             # Cannot read the store: storing will most likely fail too and answer 503
             # with the reason. A bound that cannot be read does not refuse.
@@ -149,35 +149,36 @@ class PendingBound:
         else:
             self._added.pop(route, None)
 
-    def _needs_routes(self) -> bool:
+    def _needs_routes(self, n: int) -> bool:
         # No key can exceed its bound unless the total could: skip the costly count.
-        return self.max_per_key is not None and self._total + self._added_total >= (
+        return self.max_per_key is not None and self._total + self._added_total + n > (
             self.max_per_key
         )
 
-    async def _refresh(self) -> None:
+    async def _refresh(self, n: int) -> None:
         now = self._clock()
-        if not self._stale_total(now) and not self._stale_routes(now):
+        if not self._stale_total(now) and not self._stale_routes(now, n):
             return
         async with self._lock:  # one read at a time; the others use its figures
             now = self._clock()
-            per_route = self._stale_routes(now)
-            if not per_route and not self._stale_total(now):
-                return
-            total, routes = await self._run(lambda: self.store.open_counts(per_route=per_route))
-            took = self._clock() - now
-            self._total, self._total_at, self._added_total = total, now, 0
-            if per_route:
+            if self._stale_total(now) and not self._stale_routes(now, n):
+                total, _ = await self._run(lambda: self.store.open_counts(per_route=False))
+                self._total, self._total_at, self._added_total = total, now, 0
+                if self._routes is not None and not self._needs_routes(n):
+                    self._routes, self._added = None, {}  # back below the per-key bound
+            # (Again: a fresh total may be the one that makes the per-key figures needed.)
+            if self._stale_routes(now, n):
+                total, routes = await self._run(lambda: self.store.open_counts(per_route=True))
+                took = self._clock() - now
+                self._total, self._total_at, self._added_total = total, now, 0
                 self._routes, self._routes_at, self._added = routes, now, {}
                 self._routes_interval = max(ROUTE_REFRESH, took * _ROUTE_COST_SHARE)
-            elif self._routes is not None and not self._needs_routes():
-                self._routes, self._added = None, {}  # back below the per-key bound
 
     def _stale_total(self, now: float) -> bool:
         return self._total_at is None or now - self._total_at >= TOTAL_REFRESH
 
-    def _stale_routes(self, now: float) -> bool:
-        if not self._needs_routes():
+    def _stale_routes(self, now: float, n: int) -> bool:
+        if not self._needs_routes(n):
             return False
         return self._routes is None or now - self._routes_at >= self._routes_interval
 
