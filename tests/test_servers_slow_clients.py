@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -76,7 +77,7 @@ def read_until_closed(sock: socket.socket) -> bytes:
     while True:
         try:
             chunk = sock.recv(65536)
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLEOFError):
             return received
         except TimeoutError:
             pytest.fail(f"the server kept the connection open for {BOUND}s: {received[:200]!r}")
@@ -102,13 +103,28 @@ def test_an_idle_connection_is_closed_quietly(serve: Serve) -> None:
         assert read_until_closed(sock) == b""
 
 
-def test_a_body_that_stops_half_way_is_closed_without_a_5xx(serve: Serve) -> None:
+def test_a_body_that_stops_half_way_is_closed_without_a_5xx(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
     port = serve(ServerLimits(body_timeout=0.5))
     with connect(port) as sock:
         sock.sendall(HEAD + b"Content-Length: 200\r\n\r\n" + b'{"routing_key": "')
         answer = read_until_closed(sock)
     assert b"HTTP/1.1 5" not in answer
     assert answer == b"" or answer.startswith(b"HTTP/1.1 4")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_deadlines_hold_over_tls_too() -> None:
+    with Sandbox(tls=True, limits=ServerLimits(header_timeout=0.5)) as sandbox:
+        assert sandbox.ca_file is not None
+        context = ssl.create_default_context(cafile=sandbox.ca_file)
+        with (
+            connect(sandbox.port) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+        ):
+            sock.sendall(HEAD)
+            assert read_until_closed(sock).startswith(b"HTTP/1.1 408 ")
 
 
 def test_a_keep_alive_connection_gets_the_head_deadline_again_after_an_answer(
