@@ -308,6 +308,15 @@ async def test_per_key_figures_are_read_only_when_the_total_could_exceed_a_key_b
     bound.release(route, 1)
 
 
+def test_a_store_without_open_counts_is_refused_at_start_unless_unbounded() -> None:
+    class _OldStore:
+        location = "somewhere"
+
+    with pytest.raises(ConfigurationError, match=r"no open_counts.*max_pending=None"):
+        PendingBound(_OldStore(), max_total=10, max_per_key=None, run=_run)  # type: ignore[arg-type]
+    PendingBound(_OldStore(), max_total=None, max_per_key=None, run=_run)  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------- the store method, both stores
 
 

@@ -100,6 +100,13 @@ class PendingBound:
     ) -> None:
         check_bound("max_pending", max_total)
         check_bound("max_pending_per_key", max_per_key)
+        if (max_total is not None or max_per_key is not None) and not callable(
+            getattr(store, "open_counts", None)
+        ):  # a store written before the bound existed: say so, never fail each request
+            raise ConfigurationError(
+                f"{type(store).__name__} has no open_counts(), which the pending bounds read:"
+                " implement it, or pass max_pending=None and max_pending_per_key=None"
+            )
         self.store = store
         self.max_total = max_total
         self.max_per_key = max_per_key
