@@ -28,7 +28,7 @@ from alertwire.wire import ServerLimits
 from alertwire.wire._guard import default_connection_cap
 from alertwire.wire._throttle import Throttle
 from tests.ingest_process import RelayProcess
-from tests.sandbox_http import post, trigger
+from tests.sandbox_http import post, request, trigger
 
 #: How long a test waits for the server to act; far beyond every deadline used here.
 BOUND = 30.0
@@ -95,6 +95,32 @@ def test_a_request_head_that_never_ends_is_answered_408_and_closed(serve: Serve)
         sock.sendall(HEAD + b"X-Slow: 1\r\n")  # the blank line that ends a head never comes
         answer = read_until_closed(sock)
     assert answer.startswith(b"HTTP/1.1 408 ")
+
+
+def test_the_ingest_endpoint_counts_dropped_connections_in_its_metrics(tmp_path: Path) -> None:
+    with Sandbox() as upstream:
+        relay = Relay(
+            Outbox(tmp_path / "outbox.sqlite3"),
+            pagerduty_url=upstream.url,
+            listen=IngestConfig(
+                host="127.0.0.1", port=0, limits=ServerLimits(header_timeout=0.5, body_timeout=0.5)
+            ),
+        )
+        relay.start()
+        try:
+            assert relay.listening.wait(BOUND) and relay.ingest is not None
+            port = relay.ingest.port
+            assert port is not None
+            for stall in (HEAD, HEAD + b"Content-Length: 100\r\n\r\n{"):
+                with connect(port) as sock:
+                    sock.sendall(stall)
+                    read_until_closed(sock)
+            metrics = request("GET", f"http://127.0.0.1:{port}/metrics").body.decode()
+        finally:
+            relay.stop(timeout=30)
+    assert 'alertwire_ingest_connections_dropped_total{reason="slow_head"} 1.0' in metrics
+    assert 'alertwire_ingest_connections_dropped_total{reason="slow_body"} 1.0' in metrics
+    assert 'alertwire_ingest_connections_dropped_total{reason="over_cap"} 0.0' in metrics
 
 
 def test_an_idle_connection_is_closed_quietly(serve: Serve) -> None:

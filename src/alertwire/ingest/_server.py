@@ -31,7 +31,7 @@ import logging
 import shutil
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -202,6 +202,9 @@ class IngestServer:
         self.bounded = BoundedSink(self.sink, self.bound, metrics=self.metrics)
         self._probe = WriteProbe(self.outbox.store)
         self._running: RunningServer | None = None
+        #: Connections dropped for a slow or surplus client, by reason (kept across restarts).
+        self.connections_dropped: dict[str, int] = {}
+        self.metrics.registry.register(_DroppedConnections(self.connections_dropped))
         self._temp_dir: Path | None = None
         self._ca_file: Path | None = None
         self.port: int | None = None
@@ -329,6 +332,7 @@ class IngestServer:
             self._cleanup_tls()
             raise
         self._running = running
+        running.guards.counts = self.connections_dropped  # counted where /metrics reads
         self.port = running.port
         logger.info("event=ingest_listening url=%s", self.url)
         if config.announce is not None:
@@ -352,6 +356,29 @@ class IngestServer:
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None
+
+
+class _DroppedConnections:
+    """``alertwire_ingest_connections_dropped_total{reason}``: slow heads and bodies closed,
+    connections refused beyond the cap (``slow_head``, ``slow_body``, ``over_cap``)."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily
+
+        family = CounterMetricFamily(
+            "alertwire_ingest_connections_dropped",
+            "Connections closed for a slow request head or body, or refused beyond the cap",
+            labels=["reason"],
+        )
+        for reason in ("slow_head", "slow_body", "over_cap"):
+            family.add_metric([reason], self._counts.get(reason, 0))
+        yield family
+
+    def describe(self) -> list[Any]:
+        return []
 
 
 def _dumps(value: Any) -> str:

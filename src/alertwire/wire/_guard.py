@@ -160,8 +160,9 @@ class Guards:
         #: Refused connections being closed gently (see _GuardedConnection._refuse).
         self.lingering = 0
         self.linger_max = limits.backlog()
-        #: Trouble seen so far, by kind (tests and the docs read these).
-        self.counts: dict[str, int] = {"slow_head": 0, "slow_body": 0, "over_cap": 0}
+        #: Trouble seen so far, by kind (the ingest endpoint exports it as a metric and
+        #: may replace the dict with its own, kept across restarts).
+        self.counts: dict[str, int] = {}
 
     @property
     def open(self) -> int:
@@ -188,7 +189,7 @@ class Guards:
             guard.request_ended()
 
     def trouble(self, kind: str, msg: str, *args: object) -> None:
-        self.counts[kind] += 1
+        self.counts[kind] = self.counts.get(kind, 0) + 1
         self.throttle.log(logger, logging.WARNING, kind, msg, *args)
 
     def _admit(self, transport: asyncio.BaseTransport, guard: _GuardedConnection) -> bool:
