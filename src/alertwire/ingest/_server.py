@@ -152,6 +152,7 @@ class IngestConfig:
                 " without TLS: routing keys and tokens would cross the network in clear."
                 " Add --tls (or --tls-cert/--tls-key), and an allow-list"
                 " (--allow-routing-keys) so the relay is not an open forwarder"
+                " (or --allow-any-client to accept any key knowingly)"
             )
         if (
             not is_loopback_host(self.host)
