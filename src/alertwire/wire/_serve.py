@@ -2,10 +2,12 @@
 
 Both serve an ``aiohttp.web.Application`` on a TCP port, plain or TLS, with
 the same protection against slow and hostile clients (:mod:`._guard`): read
-deadlines, a connection cap, rate-limited logging. aiohttp's ``TCPSite``
-cannot wrap the connection protocol, so the listening socket is opened here
-with ``loop.create_server`` around the runner's own protocol factory
-(``AppRunner.server``, which aiohttp documents for exactly this use).
+deadlines, a connection cap, rate-limited logging. aiohttp has no read
+deadline of its own (its only timer is the keep-alive one) and its
+``TCPSite`` cannot wrap the connection protocol, so the listening socket is
+opened here with ``loop.create_server`` around the runner's ``web.Server``
+(``AppRunner.server``), which aiohttp documents as a protocol factory for
+exactly that call ("Low Level Server" in its docs). Public APIs only.
 
 Stopping (:meth:`RunningServer.stop`): the listening socket closes first
 (new connections are refused), then the runner closes idle connections and
