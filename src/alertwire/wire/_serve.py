@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,18 +41,21 @@ def _throttled_logger(throttle: Throttle) -> logging.Logger:
     return _AIOHTTP_LOGGER
 
 
-def _throttle_loop_errors(loop: asyncio.AbstractEventLoop, throttle: Throttle) -> None:
+def _throttle_loop_errors(
+    loop: asyncio.AbstractEventLoop, throttle: Throttle
+) -> Callable[[], None] | None:
     """Rate-limit what the event loop itself reports about our servers.
 
     When descriptors run out anyway (other code in the process holds many),
     asyncio's accept loop reports every failed ``accept()`` with a traceback
     through the loop's exception handler: thousands of lines a second. This
     handler passes each kind of message on at most once per interval, with a
-    count, to whatever handler was there before (or the default one).
+    count, to whatever handler was there before (or the default one), until
+    the server stops (the returned function puts the previous one back).
     """
     previous = loop.get_exception_handler()
     if getattr(previous, "_alertwire_throttled", False):
-        return
+        return None
 
     def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         held = throttle.admit(f"loop:{context.get('message', '')}")
@@ -70,6 +74,12 @@ def _throttle_loop_errors(loop: asyncio.AbstractEventLoop, throttle: Throttle) -
     handle._alertwire_throttled = True  # type: ignore[attr-defined]
     loop.set_exception_handler(handle)
 
+    def restore() -> None:
+        if loop.get_exception_handler() is handle:
+            loop.set_exception_handler(previous)
+
+    return restore
+
 
 @dataclass(slots=True)
 class RunningServer:
@@ -79,10 +89,13 @@ class RunningServer:
     server: asyncio.Server
     port: int
     guards: Guards
+    restore_loop_handler: Callable[[], None] | None = None
 
     async def stop(self) -> None:
         self.server.close()
         await self.runner.cleanup()
+        if self.restore_loop_handler is not None:
+            self.restore_loop_handler()
 
 
 async def start_server(
@@ -108,7 +121,7 @@ async def start_server(
         logger=_throttled_logger(guards.throttle),
     )
     await runner.setup()
-    _throttle_loop_errors(asyncio.get_running_loop(), guards.throttle)
+    restore = _throttle_loop_errors(asyncio.get_running_loop(), guards.throttle)
     factory = runner.server
     assert factory is not None  # set by setup()
     loop = asyncio.get_running_loop()
@@ -123,7 +136,11 @@ async def start_server(
         )
     except OSError as exc:
         await runner.cleanup()
+        if restore is not None:
+            restore()
         raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     sockets = server.sockets
     bound = int(sockets[0].getsockname()[1]) if sockets else port
-    return RunningServer(runner=runner, server=server, port=bound, guards=guards)
+    return RunningServer(
+        runner=runner, server=server, port=bound, guards=guards, restore_loop_handler=restore
+    )
