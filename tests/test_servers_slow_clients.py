@@ -141,6 +141,15 @@ def test_a_body_that_stops_half_way_is_closed_without_a_5xx(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
+def test_a_stalled_tls_handshake_meets_the_head_deadline() -> None:
+    with (
+        Sandbox(tls=True, limits=ServerLimits(header_timeout=0.5)) as sandbox,
+        connect(sandbox.port) as sock,
+    ):
+        sock.sendall(b"\x16\x03\x01\x00\xff")  # the start of a ClientHello, then nothing
+        assert read_until_closed(sock) == b""
+
+
 def test_deadlines_hold_over_tls_too() -> None:
     with Sandbox(tls=True, limits=ServerLimits(header_timeout=0.5)) as sandbox:
         assert sandbox.ca_file is not None

@@ -35,9 +35,11 @@ __all__ = ["RunningServer", "start_server"]
 _AIOHTTP_LOGGER = logging.getLogger("alertwire.wire.aiohttp")
 
 
-def _throttled_logger(throttle: Throttle) -> logging.Logger:
+def _throttled_logger() -> logging.Logger:
+    # One logger for the process, so one throttle at the default interval: not the
+    # interval of whichever server happened to start first.
     if not any(isinstance(f, ThrottleFilter) for f in _AIOHTTP_LOGGER.filters):
-        _AIOHTTP_LOGGER.addFilter(ThrottleFilter(throttle))
+        _AIOHTTP_LOGGER.addFilter(ThrottleFilter(Throttle()))
     return _AIOHTTP_LOGGER
 
 
@@ -118,7 +120,7 @@ async def start_server(
         app,
         access_log=None,
         shutdown_timeout=shutdown_timeout,
-        logger=_throttled_logger(guards.throttle),
+        logger=_throttled_logger(),
     )
     await runner.setup()
     restore = _throttle_loop_errors(asyncio.get_running_loop(), guards.throttle)
@@ -131,6 +133,9 @@ async def start_server(
             host,
             port,
             ssl=ssl_context,
+            # A TLS handshake is part of getting a request in: the same deadline
+            # (asyncio's default would hold a stalled handshake for 60 s, uncounted).
+            ssl_handshake_timeout=None if ssl_context is None else limits.header_timeout,
             reuse_address=True,
             backlog=limits.backlog(),
         )
