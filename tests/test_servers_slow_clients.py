@@ -13,6 +13,7 @@ import logging
 import socket
 import ssl
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -121,6 +122,19 @@ def test_the_ingest_endpoint_counts_dropped_connections_in_its_metrics(tmp_path:
     assert 'alertwire_ingest_connections_dropped_total{reason="slow_head"} 1.0' in metrics
     assert 'alertwire_ingest_connections_dropped_total{reason="slow_body"} 1.0' in metrics
     assert 'alertwire_ingest_connections_dropped_total{reason="over_cap"} 0.0' in metrics
+
+
+async def test_servers_sharing_one_metrics_registry_share_the_count() -> None:
+    from alertwire.ingest import IngestServer
+    from alertwire.outbox.metrics import OutboxMetrics
+
+    with tempfile.TemporaryDirectory() as tmp:
+        outbox = Outbox(Path(tmp) / "outbox.sqlite3")
+        metrics = OutboxMetrics(outbox.store)
+        first = IngestServer(outbox, IngestConfig(port=0), metrics=metrics)
+        second = IngestServer(outbox, IngestConfig(port=0), metrics=metrics)  # no duplicate
+        assert first.connections_dropped is second.connections_dropped
+        outbox.close()
 
 
 def test_an_idle_connection_is_closed_quietly(serve: Serve) -> None:

@@ -31,6 +31,7 @@ import logging
 import shutil
 import ssl
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,9 +204,9 @@ class IngestServer:
         self.bounded = BoundedSink(self.sink, self.bound, metrics=self.metrics)
         self._probe = WriteProbe(self.outbox.store)
         self._running: RunningServer | None = None
-        #: Connections dropped for a slow or surplus client, by reason (kept across restarts).
-        self.connections_dropped: dict[str, int] = {}
-        self.metrics.registry.register(_DroppedConnections(self.connections_dropped))
+        #: Connections dropped for a slow or surplus client, by reason: one count per
+        #: metrics registry, so a relay that listens again keeps counting, not re-registering.
+        self.connections_dropped = _dropped_counts(self.metrics)
         self._temp_dir: Path | None = None
         self._ca_file: Path | None = None
         self.port: int | None = None
@@ -357,6 +358,17 @@ class IngestServer:
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None
+
+
+_DROPPED: weakref.WeakKeyDictionary[Any, dict[str, int]] = weakref.WeakKeyDictionary()
+
+
+def _dropped_counts(metrics: OutboxMetrics) -> dict[str, int]:
+    counts = _DROPPED.get(metrics.registry)
+    if counts is None:
+        counts = _DROPPED[metrics.registry] = {}
+        metrics.registry.register(_DroppedConnections(counts))
+    return counts
 
 
 class _DroppedConnections:
