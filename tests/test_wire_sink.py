@@ -157,7 +157,11 @@ async def test_sink_refusals_become_their_status(
     assert got == status
     assert headers.get("Retry-After") == retry_after
     parsed: dict[str, Any] = json.loads(answer)
-    assert list(parsed) == ["errors", "message", "status"]
+    if path == "/data/v2/alerts":  # each service's own error shape
+        assert list(parsed) == ["status", "message", "errors"]
+        assert parsed["status"] == "failure"
+    else:
+        assert list(parsed) == ["errors", "message", "status"]
     if not isinstance(refusal, RuntimeError):
         assert parsed["errors"] == [str(refusal)]
     else:

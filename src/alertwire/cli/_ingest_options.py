@@ -1,4 +1,4 @@
-"""``alertwire relay --listen ...``: the ingest endpoint's options (issue 9).
+"""``alertwire relay --listen ...``: the ingest endpoint's options.
 
 Kept apart from :mod:`.relay_cmd` so the relay command only gains two calls:
 :func:`add_ingest_options` and :func:`ingest_config`. Parsing is thin; every
@@ -14,6 +14,11 @@ import sys
 from typing import Any
 
 __all__ = ["add_ingest_options", "ingest_config"]
+
+# The library's defaults, repeated as literals so that `--help` imports nothing heavy;
+# tests/test_ingest_limits.py checks they agree.
+DEFAULT_MAX_PENDING = 100_000
+DEFAULT_MAX_PENDING_PER_KEY = 10_000
 
 
 def add_ingest_options(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +53,41 @@ def add_ingest_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="answer 403 to any BigPanda token not in FILE (one per line; # comments)",
     )
+    group.add_argument(
+        "--allow-any-client",
+        action="store_true",
+        help="listen on a non-loopback address without an allow-list (refused otherwise:"
+        " anyone who reaches it could send through the relay)",
+    )
+    group.add_argument(
+        "--max-pending",
+        metavar="N",
+        type=_bound,
+        default=DEFAULT_MAX_PENDING,
+        help="answer 429 + Retry-After once N events wait to be delivered"
+        f" (default {DEFAULT_MAX_PENDING:,}; 0: no bound)",
+    )
+    group.add_argument(
+        "--max-pending-per-key",
+        metavar="N",
+        type=_bound,
+        default=DEFAULT_MAX_PENDING_PER_KEY,
+        help="the same, per routing key or BigPanda token and app key"
+        f" (default {DEFAULT_MAX_PENDING_PER_KEY:,}; 0: no bound)",
+    )
+
+
+def _bound(text: str) -> int | None:
+    """``N`` events (``0``: no bound)."""
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number (0: no bound), got {text!r:.40}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (no bound) or more, got {value}")
+    return value or None
 
 
 def _announce(url: str, ca_file: str | None) -> None:
@@ -64,10 +104,16 @@ def ingest_config(args: argparse.Namespace) -> Any:
     from .._errors import ConfigurationError
 
     tls_given = args.tls or args.tls_cert or args.tls_key or args.tls_ca_file
-    allow_given = args.allow_routing_keys or args.allow_bigpanda_tokens
+    allow_given = args.allow_routing_keys or args.allow_bigpanda_tokens or args.allow_any_client
+    bounds_given = (args.max_pending, args.max_pending_per_key) != (
+        DEFAULT_MAX_PENDING,
+        DEFAULT_MAX_PENDING_PER_KEY,
+    )
     if args.listen is None:
-        if tls_given or allow_given:
-            raise ConfigurationError("--tls*, --allow-* only make sense with --listen")
+        if tls_given or allow_given or bounds_given:
+            raise ConfigurationError(
+                "--tls*, --allow-*, --max-pending* only make sense with --listen"
+            )
         return None
     if args.drain:
         raise ConfigurationError(
@@ -95,6 +141,9 @@ def ingest_config(args: argparse.Namespace) -> Any:
             if args.allow_bigpanda_tokens
             else None
         ),
+        allow_any_client=args.allow_any_client,
+        max_pending=args.max_pending,
+        max_pending_per_key=args.max_pending_per_key,
         announce=_announce,
     )
     config.check()

@@ -9,8 +9,13 @@ Security decisions:
   sandbox's throwaway CA, or a certificate and key): keys travel in request
   bodies and tokens in headers, and must never cross a network in clear;
 * allow-lists (:mod:`._allow`) answer 403 to any other routing key or token,
-  so a reachable relay is not an open forwarder; on a non-loopback address
-  without them a warning is logged;
+  so a reachable relay is not an open forwarder; a non-loopback address
+  without them is refused unless ``allow_any_client=True``
+  (``--allow-any-client``) says so knowingly;
+* pending events are bounded, in total and per key (:mod:`._limits`): 429
+  with ``Retry-After`` beyond, so nobody can fill the disk;
+* slow clients meet read deadlines and a connection cap
+  (:func:`alertwire.wire.start_server`);
 * no access log (paths may carry ``?access_token=``), metric labels are
   destination and reason words only, and answers never echo a credential.
 
@@ -24,11 +29,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -40,11 +45,25 @@ from ..outbox import Outbox
 from ..outbox.machine import Store
 from ..outbox.metrics import OutboxMetrics
 from ..protocol._http import is_loopback_host
-from ..wire import BIGPANDA_PATH, WIRE_PATHS, add_wire_routes
+from ..wire import (
+    BIGPANDA_PATH,
+    WIRE_PATHS,
+    RunningServer,
+    ServerLimits,
+    add_wire_routes,
+    start_server,
+)
 from ..wire._answers import retry_after_value
 from ._allow import Allowlist
 from ._commit import DEFAULT_MAX_BATCH, GroupCommitter
 from ._health import WriteProbe
+from ._limits import (
+    DEFAULT_MAX_PENDING,
+    DEFAULT_MAX_PENDING_PER_KEY,
+    BoundedSink,
+    PendingBound,
+    check_bound,
+)
 from ._sink import UNAVAILABLE_RETRY_AFTER, OutboxSink
 
 __all__ = ["DEFAULT_LISTEN_PORT", "IngestConfig", "IngestServer", "parse_listen"]
@@ -62,7 +81,6 @@ _REFUSAL_REASONS: Final = {
     401: "unauthorized",
     403: "forbidden",
     413: "too_large",
-    429: "throttled",
     503: "unavailable",
 }
 
@@ -84,6 +102,13 @@ class IngestConfig:
     ``commit_delay`` (seconds) holds each group commit open to collect more
     events; 0 (the default) commits whatever is waiting at once.
     ``announce`` is called with the URL (and CA file) once listening.
+    ``limits``: read deadlines and the connection cap (docs/ingest.md, "Limits").
+    ``max_pending`` / ``max_pending_per_key``: events stored and not yet
+    delivered, at most, in total and per routing key (``None``: no bound);
+    beyond them the answer is 429 with ``Retry-After`` (:mod:`._limits`).
+    ``allow_any_client``: listen on a non-loopback address without an
+    allow-list, knowingly (otherwise refused: anyone who reaches the address
+    could send through the relay).
     """
 
     host: str = "127.0.0.1"
@@ -97,6 +122,10 @@ class IngestConfig:
     commit_delay: float = 0.0
     max_batch: int = DEFAULT_MAX_BATCH
     announce: Callable[[str, str | None], None] | None = None
+    limits: ServerLimits = field(default_factory=ServerLimits)
+    max_pending: int | None = DEFAULT_MAX_PENDING
+    max_pending_per_key: int | None = DEFAULT_MAX_PENDING_PER_KEY
+    allow_any_client: bool = False
 
     @classmethod
     def coerce(cls, listen: IngestConfig | str | tuple[str, int]) -> IngestConfig:
@@ -116,12 +145,27 @@ class IngestConfig:
             raise ConfigurationError("--tls (a throwaway CA) and --tls-cert are alternatives")
         if not 0 <= self.port <= 65535:
             raise ConfigurationError(f"port must be between 0 and 65535, got {self.port}")
+        check_bound("max_pending", self.max_pending)
+        check_bound("max_pending_per_key", self.max_pending_per_key)
         if not is_loopback_host(self.host) and not self.uses_tls:
             raise ConfigurationError(
                 f"refusing to listen on {self.host!r:.60}, which is not a loopback address,"
                 " without TLS: routing keys and tokens would cross the network in clear."
                 " Add --tls (or --tls-cert/--tls-key), and an allow-list"
                 " (--allow-routing-keys) so the relay is not an open forwarder"
+                " (or --allow-any-client to accept any key knowingly)"
+            )
+        if (
+            not is_loopback_host(self.host)
+            and self.allow_routing_keys is None
+            and self.allow_bigpanda_tokens is None
+            and not self.allow_any_client
+        ):
+            raise ConfigurationError(
+                f"refusing to listen on {self.host!r:.60}, which is not a loopback address,"
+                " without an allow-list: anyone who reaches it could send through this relay."
+                " Add --allow-routing-keys/--allow-bigpanda-tokens, or --allow-any-client"
+                " (allow_any_client=True) to accept any key knowingly"
             )
 
 
@@ -151,8 +195,18 @@ class IngestServer:
             committer=self.committer,
             on_stored=on_stored,
         )
+        self.bound = PendingBound(
+            self.outbox.store,
+            max_total=config.max_pending,
+            max_per_key=config.max_pending_per_key,
+            run=self.committer.call,
+        )
+        self.bounded = BoundedSink(self.sink, self.bound, metrics=self.metrics)
         self._probe = WriteProbe(self.outbox.store)
-        self._runner: web.AppRunner | None = None
+        self._running: RunningServer | None = None
+        #: Connections dropped for a slow or surplus client, by reason: one count per
+        #: metrics registry, so a relay that listens again keeps counting, not re-registering.
+        self.connections_dropped = _dropped_counts(self.metrics)
         self._temp_dir: Path | None = None
         self._ca_file: Path | None = None
         self.port: int | None = None
@@ -185,13 +239,14 @@ class IngestServer:
             except web.HTTPException as exc:  # 405 for a GET on a wire path
                 metrics.refused.labels(destination, "method").inc()
                 raise exc
-            if response.status >= 400:
+            # A 429 is the pending bound's, counted there with its reason.
+            if response.status >= 400 and response.status != 429:
                 reason = _REFUSAL_REASONS.get(response.status, str(response.status))
                 metrics.refused.labels(destination, reason).inc()
             return response
 
         app = web.Application(middlewares=[count_refusals])
-        add_wire_routes(app, self.sink)
+        add_wire_routes(app, self.bounded if self.bound.active else self.sink)
         app.add_routes([web.get("/healthz", self._healthz), web.get("/metrics", self._metrics)])
         return app
 
@@ -257,40 +312,39 @@ class IngestServer:
             not is_loopback_host(config.host)
             and config.allow_routing_keys is None
             and config.allow_bigpanda_tokens is None
-        ):
+        ):  # allow_any_client: said knowingly, still worth a line in the log
             logger.warning(
-                "event=open_forwarder host=%s: no allow-list; anyone who reaches this"
-                " address can send through this relay",
+                "event=open_forwarder host=%s: no allow-list (--allow-any-client); anyone"
+                " who reaches this address can send through this relay",
                 config.host,
             )
         context = self._ssl_context()
         self.committer.start()
-        runner = web.AppRunner(self.build_app(), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
-        await runner.setup()
-        site = web.TCPSite(
-            runner, config.host, config.port, ssl_context=context, reuse_address=True
-        )
         try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
+            running = await start_server(
+                self.build_app(),
+                host=config.host,
+                port=config.port,
+                ssl_context=context,
+                limits=config.limits,
+                shutdown_timeout=SHUTDOWN_TIMEOUT,
+            )
+        except ConfigurationError:
             await self.committer.close()
             self._cleanup_tls()
-            raise ConfigurationError(
-                f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}"
-            ) from exc
-        self._runner = runner
-        sockets: list[socket.socket] = list(getattr(site._server, "sockets", None) or [])
-        self.port = int(sockets[0].getsockname()[1]) if sockets else config.port
+            raise
+        self._running = running
+        running.guards.counts = self.connections_dropped  # counted where /metrics reads
+        self.port = running.port
         logger.info("event=ingest_listening url=%s", self.url)
         if config.announce is not None:
             config.announce(self.url, self.ca_file)
 
     async def stop(self) -> None:
         """Refuse new connections, answer requests in flight, commit, stop the writer."""
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
+        if self._running is not None:
+            running, self._running = self._running, None
+            await running.stop()
             await self.committer.close()
             self._probe.close()
             logger.info(
@@ -304,6 +358,40 @@ class IngestServer:
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None
+
+
+_DROPPED: weakref.WeakKeyDictionary[Any, dict[str, int]] = weakref.WeakKeyDictionary()
+
+
+def _dropped_counts(metrics: OutboxMetrics) -> dict[str, int]:
+    counts = _DROPPED.get(metrics.registry)
+    if counts is None:
+        counts = _DROPPED[metrics.registry] = {}
+        metrics.registry.register(_DroppedConnections(counts))
+    return counts
+
+
+class _DroppedConnections:
+    """``alertwire_ingest_connections_dropped_total{reason}``: slow heads and bodies closed,
+    connections refused beyond the cap (``slow_head``, ``slow_body``, ``over_cap``)."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily
+
+        family = CounterMetricFamily(
+            "alertwire_ingest_connections_dropped",
+            "Connections closed for a slow request head or body, or refused beyond the cap",
+            labels=["reason"],
+        )
+        for reason in ("slow_head", "slow_body", "over_cap"):
+            family.add_metric([reason], self._counts.get(reason, 0))
+        yield family
+
+    def describe(self) -> list[Any]:
+        return []
 
 
 def _dumps(value: Any) -> str:

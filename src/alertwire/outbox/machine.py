@@ -357,6 +357,12 @@ class Store(Protocol):
 
     def stats(self) -> QueueStats: ...
 
+    def open_counts(self, *, per_route: bool) -> tuple[int, dict[str, int]]:
+        """Events not yet delivered or dead (PENDING + LEASED): the total, read from the
+        counters (cheap), and with ``per_route`` also per route (one pass over the open
+        rows: callers cache it; ``{}`` without ``per_route``)."""
+        ...
+
     def list_dead(self, *, limit: int | None = None) -> list[DeadEvent]: ...
 
     def retry_dead(self, ids: Sequence[int] | None, *, now: float) -> int:

@@ -876,6 +876,20 @@ class PostgresStore:
             oldest_pending_at=to_datetime(None if oldest is None else oldest[0]),
         )
 
+    def open_counts(self, *, per_route: bool) -> tuple[int, dict[str, int]]:
+        # The trigger counts PENDING and LEASED together, as "open", under state 0.
+        with self._tx("read") as conn:
+            row = conn.execute(
+                "SELECT coalesce(sum(n), 0) FROM alertwire_counts WHERE state = 0"
+            ).fetchone()
+            total = int(row[0]) if row is not None else 0
+            if not per_route or total == 0:
+                return total, {}
+            routes = conn.execute(
+                "SELECT route, count(*) FROM alertwire_events WHERE state IN (0, 1) GROUP BY route"
+            ).fetchall()
+        return total, {route: int(n) for route, n in routes}
+
     def list_dead(self, *, limit: int | None = None) -> list[DeadEvent]:
         rows = self._read(
             "SELECT id, kind, dedup_key, created_at, finished_at, attempts, last_error,"

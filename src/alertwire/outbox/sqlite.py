@@ -975,6 +975,21 @@ class SQLiteStore:
             oldest_pending_at=to_datetime(oldest),
         )
 
+    def open_counts(self, *, per_route: bool) -> tuple[int, dict[str, int]]:
+        rows = self._read(
+            "SELECT sum(n) FROM counts WHERE state IN (:pending, :leased)",
+            {"pending": int(State.PENDING), "leased": int(State.LEASED)},
+        )
+        total = int(rows[0][0] or 0)
+        if not per_route or total == 0:
+            return total, {}
+        # Literal states, as in the partial index events_open (a parameter would not match it).
+        routes = self._read(
+            "SELECT route, count(*) FROM events INDEXED BY events_open"
+            " WHERE state IN (0, 1) GROUP BY route"
+        )
+        return total, {route: int(n) for route, n in routes}
+
     def list_dead(self, *, limit: int | None = None) -> list[DeadEvent]:
         rows = self._read(
             "SELECT id, kind, dedup_key, created_at, finished_at, attempts, last_error,"

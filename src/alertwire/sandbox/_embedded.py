@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any, Final, TypeVar
 
 from .._secret import Secret
+from ..wire import ServerLimits
 from .server import DEFAULT_HOST, SandboxServer
 
 __all__ = ["Sandbox"]
@@ -63,6 +64,7 @@ class Sandbox:
         allow_non_loopback: bool = False,
         api_token: str | Secret | None = None,
         rest_rate_limit: int | None = None,
+        limits: ServerLimits | None = None,
     ) -> None:
         self._server = SandboxServer(
             host=host,
@@ -73,6 +75,7 @@ class Sandbox:
             allow_non_loopback=allow_non_loopback,
             api_token=api_token,
             rest_rate_limit=rest_rate_limit,
+            limits=limits,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

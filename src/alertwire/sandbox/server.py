@@ -13,15 +13,13 @@ door. A non-loopback host needs ``allow_non_loopback=True``
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 from typing import Final
-
-from aiohttp import web
 
 from .._errors import ConfigurationError
 from .._secret import Secret
 from ..protocol._http import is_loopback_host
+from ..wire import RunningServer, ServerLimits, start_server
 from ._tls import ServerTLS, make_server_tls
 from .app import SandboxControl, build_app
 
@@ -57,6 +55,7 @@ class SandboxServer:
         allow_non_loopback: bool = False,
         api_token: str | Secret | None = None,
         rest_rate_limit: int | None = None,
+        limits: ServerLimits | None = None,
     ) -> None:
         check_host(host, allow_non_loopback=allow_non_loopback)
         if rate_limit is not None and rate_limit < 1:
@@ -76,7 +75,9 @@ class SandboxServer:
             api_token=None if api_token is None else Secret(api_token),
             rest_rate_limit=rest_rate_limit,
         )
-        self._runner: web.AppRunner | None = None
+        #: Read deadlines and the connection cap (docs/sandbox.md, "Limits").
+        self.limits = limits if limits is not None else ServerLimits()
+        self._running: RunningServer | None = None
         self._tls: ServerTLS | None = None
         self.port: int | None = None
 
@@ -102,34 +103,24 @@ class SandboxServer:
     async def start(self) -> None:
         if self.tls:
             self._tls = make_server_tls(self.host, self._ca_file)
-        runner = web.AppRunner(
-            build_app(self.control), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
-        )
-        await runner.setup()
-        site = web.TCPSite(
-            runner,
-            self.host,
-            self.requested_port,
-            ssl_context=None if self._tls is None else self._tls.context,
-            reuse_address=True,
-        )
         try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
+            self._running = await start_server(
+                build_app(self.control),
+                host=self.host,
+                port=self.requested_port,
+                ssl_context=None if self._tls is None else self._tls.context,
+                limits=self.limits,
+                shutdown_timeout=SHUTDOWN_TIMEOUT,
+            )
+        except ConfigurationError:
             self._cleanup_tls()
-            raise ConfigurationError(
-                f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror or exc}"
-            ) from exc
-        self._runner = runner
-        server = site._server
-        sockets: list[socket.socket] = list(getattr(server, "sockets", None) or [])
-        self.port = int(sockets[0].getsockname()[1]) if sockets else self.requested_port
+            raise
+        self.port = self._running.port
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._running is not None:
+            running, self._running = self._running, None
+            await running.stop()
         self._cleanup_tls()
 
     def _cleanup_tls(self) -> None:

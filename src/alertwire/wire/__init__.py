@@ -11,12 +11,23 @@ A sink gets an :class:`IncomingPagerDuty` (dedup key already assigned) or an
 :class:`IncomingBigPanda`, and returns once the event is kept, or raises a
 :class:`SinkRefused` (:class:`SinkUnavailable` 503, :class:`SinkRateLimited`
 429, :class:`SinkForbidden` 403).
+
+:func:`start_server` serves such an application (both servers use it), with
+read deadlines and a connection cap (:class:`ServerLimits`) so a slow or
+hostile client cannot hold the server.
 """
 
 from __future__ import annotations
 
 from ._body import MAX_DEPTH
+from ._guard import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    ServerLimits,
+)
 from ._routes import BIGPANDA_PATH, WIRE_PATHS, add_wire_routes, wire_routes
+from ._serve import RunningServer, start_server
 from ._sink import (
     IncomingBigPanda,
     IncomingPagerDuty,
@@ -29,15 +40,21 @@ from ._sink import (
 
 __all__ = [
     "BIGPANDA_PATH",
+    "DEFAULT_BODY_TIMEOUT",
+    "DEFAULT_HEADER_TIMEOUT",
+    "DEFAULT_MAX_CONNECTIONS",
     "MAX_DEPTH",
     "WIRE_PATHS",
     "IncomingBigPanda",
     "IncomingPagerDuty",
+    "RunningServer",
+    "ServerLimits",
     "Sink",
     "SinkForbidden",
     "SinkRateLimited",
     "SinkRefused",
     "SinkUnavailable",
     "add_wire_routes",
+    "start_server",
     "wire_routes",
 ]

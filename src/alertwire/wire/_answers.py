@@ -8,8 +8,9 @@ success is ``201 {"status":"created"}`` (BigPanda answers 201 in practice;
 alertwire's own reader accepts any 2xx, with or without a body).
 
 Refusals that are not about the event (429, 403, 503) use PagerDuty's 400
-shape with their own ``status`` word, and a ``Retry-After`` header when the
-refusal has a hint: a client that parses PagerDuty errors reads them too.
+shape with their own ``status`` word on the PagerDuty routes, BigPanda's
+error shape on BigPanda's, and a ``Retry-After`` header when the refusal has
+a hint: a client reads them as it reads that service's own errors.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..models.pagerduty_rules import Problem
 __all__ = [
     "bigpanda_accepted",
     "bigpanda_invalid",
+    "bigpanda_refusal",
     "bigpanda_unauthorized",
     "bigpanda_unrecognized",
     "change_accepted",
@@ -112,4 +114,15 @@ def bigpanda_unauthorized(reason: str) -> web.Response:
         401,
         {"status": "failure", "message": "Unauthorized", "errors": [reason]},
         headers={"WWW-Authenticate": 'Bearer realm="bigpanda"'},
+    )
+
+
+def bigpanda_refusal(
+    status: int, label: str, message: str, retry_after: float | None
+) -> web.Response:
+    """A refusal that is not about the alert (403, 429, 503) in BigPanda's error shape;
+    ``label`` (``throttled``...) is for PagerDuty's shape only, BigPanda says ``failure``."""
+    headers = {"Retry-After": retry_after_value(retry_after)} if retry_after is not None else None
+    return _json_response(
+        status, {"status": "failure", "message": message, "errors": [message]}, headers=headers
     )

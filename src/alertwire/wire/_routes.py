@@ -183,7 +183,9 @@ class _Handlers:
         except Exception:  # no client input may become a 5xx
             logger.exception("unexpected failure checking a BigPanda request")
             return _answers.bigpanda_unrecognized()
-        refused = await self._deliver(self._sink.accept_bigpanda, incoming)
+        refused = await self._deliver(
+            self._sink.accept_bigpanda, incoming, _answers.bigpanda_refusal
+        )
         if refused is not None:
             return refused
         return _answers.bigpanda_accepted()
@@ -203,14 +205,18 @@ class _Handlers:
         return IncomingBigPanda(token=token, app_key=app_key, alerts=(body,), raw=raw)
 
     @staticmethod
-    async def _deliver(accept: Callable[[Any], Any], incoming: object) -> web.Response | None:
+    async def _deliver(
+        accept: Callable[[Any], Any],
+        incoming: object,
+        refusal: Callable[[int, str, str, float | None], web.Response] = _answers.refusal,
+    ) -> web.Response | None:
         try:
             await accept(incoming)
         except SinkRefused as exc:
-            return _answers.refusal(exc.status, exc.label, exc.message, exc.retry_after)
+            return refusal(exc.status, exc.label, exc.message, exc.retry_after)
         except Exception:  # the event was not kept: tell the client to retry
             logger.exception("the sink failed to keep an event")
-            return _answers.refusal(
+            return refusal(
                 SinkUnavailable.status,
                 SinkUnavailable.label,
                 "The event could not be stored; retry later",
