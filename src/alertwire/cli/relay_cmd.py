@@ -160,6 +160,11 @@ def _relay_logging(quiet: bool) -> Iterator[None]:
     """
     logger = logging.getLogger("alertwire")
     saved = (logger.handlers[:], logger.propagate, logger.level)
+    # psycopg's pool logs every failed reconnection and discarded connection; during a
+    # database outage the relay's own two lines (outbox_unavailable/_available) say it.
+    pool_logger = logging.getLogger("psycopg.pool")
+    pool_level = pool_logger.level
+    pool_logger.setLevel(logging.ERROR)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logger.handlers = [handler]
@@ -170,6 +175,7 @@ def _relay_logging(quiet: bool) -> Iterator[None]:
     finally:
         logger.handlers, logger.propagate = saved[0], saved[1]
         logger.setLevel(saved[2])
+        pool_logger.setLevel(pool_level)
 
 
 class _EarlyStop:
@@ -232,10 +238,6 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
     metrics = None
     if args.metrics_listen is not None:
         metrics = OutboxMetrics(outbox.store)
-        port = metrics.serve(*args.metrics_listen)
-        logging.getLogger("alertwire.relay").info(
-            "event=metrics_listening address=%s:%d", args.metrics_listen[0], port
-        )
     relay = Relay(
         outbox,
         concurrency=args.concurrency,
@@ -252,6 +254,11 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
         metrics=metrics,
         listen=listen,
     )
+    if metrics is not None:
+        port = metrics.serve(*args.metrics_listen, health=relay.health)
+        logging.getLogger("alertwire.relay").info(
+            "event=metrics_listening address=%s:%d", args.metrics_listen[0], port
+        )
     stop.forward_to(relay.request_stop)
     try:
         asyncio.run(relay.run_async(drain=args.drain, handle_signals=True))

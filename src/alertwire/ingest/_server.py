@@ -152,6 +152,8 @@ class IngestServer:
             on_stored=on_stored,
         )
         self._probe = WriteProbe(self.outbox.store)
+        #: Set by a relay serving this endpoint: its store outage, if any (``None``: none).
+        self.store_outage: Callable[[], str | None] | None = None
         self._runner: web.AppRunner | None = None
         self._temp_dir: Path | None = None
         self._ca_file: Path | None = None
@@ -201,8 +203,13 @@ class IngestServer:
         A failed commit makes the endpoint unhealthy for ``Retry-After``
         seconds (what the refused clients were told), even if a probe's one
         small write would fit; after that, or after a successful commit, the
-        probe alone decides, so a cleared fault shows without traffic.
+        probe alone decides, so a cleared fault shows without traffic. While
+        the relay serving this endpoint is in an outbox outage (its store calls
+        fail: it backs off and is not delivering), that is the answer.
         """
+        outage = self.store_outage() if self.store_outage is not None else None
+        if outage is not None:
+            return outage
         failure = self.sink.last_failure
         if failure is not None and time.monotonic() - failure[1] < UNAVAILABLE_RETRY_AFTER:
             # A commit just failed: a small probe write may still fit where events did not.

@@ -18,6 +18,10 @@ sends in flight, records their outcomes and returns: nothing is left
 leased. A relay killed with SIGKILL leaves its claims leased until
 ``lease_seconds`` pass; then any relay takes them over. An event whose
 answer was lost with the process is sent again: that is the "at least once".
+
+A store that stops answering (database restarted, disk full) is an outage,
+not a reason to exit: :mod:`._outage` backs off, logs its start and end once
+each, and reports it on the health checks (see there).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from ..protocol import bigpanda as bp_protocol
 from ..protocol import pagerduty as pd_protocol
 from ..protocol._http import Request, Response, check_base_url
 from ..transport.base import AsyncTransport, Verify
+from ._outage import StoreOutage
 from ._outbox import Outbox
 from .machine import (
     DEFAULT_LEASE_SECONDS,
@@ -193,6 +198,14 @@ class Relay:
         self._outcomes: list[tuple[Claimed, Outcome]] = []
         self._counts = {"delivered": 0, "retried": 0, "dead": 0, "lost_leases": 0}
         self.report: RelayReport | None = None
+        #: Whether the store answers, as this relay last saw it (see :mod:`._outage`).
+        self.outage = StoreOutage(store.location)
+        if metrics is not None:
+            self.outage.count_in(metrics.registry)
+
+    def health(self) -> str | None:
+        """``None`` while the store answers, else why not (no path, no password)."""
+        return self.outage.public_reason
 
     def __repr__(self) -> str:
         return f"Relay({self.store.location!r}, owner={self.machine.owner!r})"
@@ -260,6 +273,7 @@ class Relay:
             ingest = IngestServer(
                 self.store, self.listen, metrics=self.metrics, on_stored=self._wake.set
             )
+            ingest.store_outage = self.health
 
         async def call(fn: Callable[..., T], *args: Any) -> T:
             return await self._loop.run_in_executor(db, functools.partial(fn, *args))  # type: ignore[union-attr]
@@ -273,7 +287,10 @@ class Relay:
                 if self._stopping:
                     break
                 free = self.concurrency - len(inflight)
-                claimed, expired = await self._cycle(call, free)
+                cycled = await self._cycle(call, free)
+                if cycled is None:  # the store is unavailable; _cycle waited out the backoff
+                    continue
+                claimed, expired = cycled
                 for row, _ in expired:
                     self._count_dead(destination_of(row.kind), "max_age", row.id)
                 for row in claimed:
@@ -281,7 +298,9 @@ class Relay:
                     inflight.add(task)
                     task.add_done_callback(self._done(inflight))
                 if not inflight and not claimed and drain and not self._outcomes:
-                    stats = await call(self.store.stats)
+                    stats = await self._try_store(call, self.store.stats)
+                    if stats is None:
+                        continue
                     if stats.pending == 0 and stats.leased == 0:
                         _log("drained", delivered=self._counts["delivered"])
                         break
@@ -290,9 +309,11 @@ class Relay:
                 elif self._outcomes:
                     continue
                 else:
-                    wait = await call(
-                        functools.partial(self.machine.next_wait, ceiling=self.poll_interval)
+                    wait = await self._try_store(
+                        call, functools.partial(self.machine.next_wait, ceiling=self.poll_interval)
                     )
+                    if wait is None:
+                        continue
                 await self._sleep(wait if wait is None or wait > 0 else 0.001)
             if ingest is not None:  # refuse new connections, answer those in flight
                 await ingest.stop()
@@ -337,19 +358,43 @@ class Relay:
                 await asyncio.wait_for(self._wake.wait(), seconds)
         self._wake.clear()
 
+    async def _pause(self, seconds: float) -> None:
+        """Wait out an outage backoff: finished sends do not cut it short, a stop does."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while not self._stopping and (remaining := deadline - loop.time()) > 0:
+            await self._sleep(remaining)
+
+    async def _try_store(
+        self, call: Callable[..., Any], fn: Callable[..., T], *args: Any
+    ) -> T | None:
+        """``fn(*args)`` on the store thread; ``None`` once the outage backoff is waited out
+        if the store failed (every store call in the loop goes through here)."""
+        try:
+            result: T = await call(fn, *args)
+        except OutboxError as exc:
+            await self._pause(self.outage.failed(exc))
+            return None
+        self.outage.succeeded()
+        return result
+
     async def _cycle(
         self, call: Callable[..., Any], free: int
-    ) -> tuple[list[Claimed], list[tuple[Claimed, MarkDead]]]:
-        """Commit finished sends' outcomes and claim new heads, in one store transaction."""
+    ) -> tuple[list[Claimed], list[tuple[Claimed, MarkDead]]] | None:
+        """Commit finished sends' outcomes and claim new heads, in one store transaction.
+
+        ``None`` when the store failed: the outcomes are kept for the next
+        cycle (their events stay leased to this relay meanwhile, so their
+        keys wait: order holds), and the outage backoff has been waited out.
+        """
         batch, self._outcomes = self._outcomes, []
-        try:
-            applied, claimed, expired = await call(
-                self.machine.cycle, [o for _, o in batch], max(free, 0)
-            )
-        except OutboxError as exc:
-            # The leases lapse and the events are sent again: a duplicate, never a loss.
-            logger.error("cannot record %d outcomes or claim events: %s", len(batch), exc)
-            return [], []
+        result = await self._try_store(
+            call, self.machine.cycle, [o for _, o in batch], max(free, 0)
+        )
+        if result is None:
+            self._outcomes = batch + self._outcomes
+            return None
+        applied, claimed, expired = result
         self._account(batch, applied)
         return claimed, expired
 
@@ -361,7 +406,14 @@ class Relay:
         try:
             applied: list[bool] = await call(self.machine.settle, [o for _, o in batch])
         except OutboxError as exc:
-            logger.error("cannot record %d delivery outcomes: %s", len(batch), exc)
+            # Stopping: no more tries. The leases lapse and the events are sent again
+            # (a duplicate, never a loss).
+            logger.error(
+                "event=outcomes_not_recorded count=%d reason=%r: their events will be sent"
+                " again after the lease",
+                len(batch),
+                str(exc),
+            )
             return
         self._account(batch, applied)
 
