@@ -70,6 +70,7 @@ def test_backoff_doubles_from_half_a_second_to_thirty_and_logs_once_per_change(
 ) -> None:
     clock = FakeClock()
     outage = StoreOutage("/srv/outbox.sqlite3", clock=clock, jitter=lambda: 0.0)
+    outage.succeeded()  # the store answered once
     caplog.set_level(logging.DEBUG, logger="alertwire")
     error = OutboxError(
         "cannot claim events in the outbox /srv/outbox.sqlite3: boom", retryable=True
@@ -95,6 +96,18 @@ def test_backoff_doubles_from_half_a_second_to_thirty_and_logs_once_per_change(
 
     assert outage.failed(error) == 0.5  # a new outage starts from the beginning
     assert outage.outages == 2
+
+
+def test_a_store_that_never_answered_fails_for_good_unless_the_cause_is_passing() -> None:
+    outage = StoreOutage("x")
+    wrong_password = OutboxError("cannot open the outbox x: password authentication failed")
+    with pytest.raises(OutboxError, match="password"):
+        outage.failed(wrong_password)  # a configuration error: the relay exits with it
+    assert not outage.ongoing
+    assert outage.failed(OutboxError("connection refused", retryable=True)) > 0  # not up yet
+    outage.succeeded()
+    # Once it has answered, even a lasting cause is an outage: wait, say so, report it.
+    assert outage.failed(wrong_password) > 0 and outage.ongoing
 
 
 def test_jitter_only_shortens_a_delay_by_at_most_a_fifth() -> None:

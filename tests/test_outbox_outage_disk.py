@@ -130,7 +130,7 @@ def wait_for(predicate: Callable[[], bool], what: str, relay: PipedRelay) -> Non
             f"the relay exited waiting for {what}: {relay.output()[-2000:]}"
         )
         if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
+            raise AssertionError(f"gave up waiting for {what}: {relay.output()[-3000:]}")
         time.sleep(0.01)
 
 

@@ -20,17 +20,26 @@ relay treats a failed store call as the start of an *outage*:
   their leases lapse and the events are sent again: at least once, in order).
 
 Which failures count: every :class:`~alertwire.OutboxError` a store call
-raises while the relay runs, whatever its ``retryable`` flag. That flag says
-whether the *caller of an enqueue* should retry the same call; for a relay
-that was using the store a moment ago, there is nothing better to do than
-to try again later either way: a read-only file or a dropped table needs a
-person, but the relay cannot tell a fixed fault from a lasting one without
-trying, and a relay that stays up keeps ``/healthz`` answering with the
-reason. The start line says which kind it is: "passing" for a retryable
-cause (a lost connection, a full disk, a lock), "needs a person" otherwise.
-A full disk counts as passing even from a store that does not flag it
-(SQLite reports one as ``SQLITE_FULL`` or, for a file-size limit, a failed
-write). Anything that is not an ``OutboxError`` is a bug and is not caught.
+raises once the store has answered the relay at least once, whatever its
+``retryable`` flag. That flag says whether the *caller of an enqueue* should
+retry the same call; for a relay that was using the store a moment ago,
+there is nothing better to do than to try again later either way: a
+read-only file or a revoked password needs a person, but the relay cannot
+tell a fixed fault from a lasting one without trying, and a relay that stays
+up keeps ``/healthz`` answering with the reason. The start line says which
+kind it is: "passing" for a retryable cause (a lost connection, a full disk,
+a lock), "needs a person" otherwise. A full disk counts as passing even from
+a store that does not flag it (SQLite reports one as ``SQLITE_FULL`` or, for
+a file-size limit, a failed write).
+
+The one failure that is clearly permanent is a store that has never answered
+this relay and fails for a reason that is not passing (a wrong password, a
+database that does not exist, a file that is not an outbox): that is a
+configuration error, and :meth:`StoreOutage.failed` re-raises it, so
+``alertwire relay`` exits 2 with the reason at once instead of waiting for a
+fix that will not come. A passing failure at start (the database is not up
+yet, as when services start together) is waited out like any other outage.
+Anything that is not an ``OutboxError`` is a bug and is not caught.
 """
 
 from __future__ import annotations
@@ -102,7 +111,10 @@ class StoreOutage:
         #: Outages since the relay started (for tests and metrics).
         self.outages = 0
         self._delay = 0.0
+        #: Whether a store call ever succeeded (before that, only passing failures wait).
+        self.answered = False
         self._outages_counter: Any = None
+        self._failures_counter: Any = None
 
     @property
     def ongoing(self) -> bool:
@@ -118,7 +130,8 @@ class StoreOutage:
 
     def count_in(self, registry: Any) -> None:
         """Expose the state in a Prometheus registry: ``alertwire_relay_outbox_available``
-        (1 or 0) and ``alertwire_relay_outbox_outages_total``."""
+        (1 or 0), ``alertwire_relay_outbox_outages_total`` and
+        ``alertwire_relay_outbox_failures_total`` (failed tries)."""
         from prometheus_client import Counter, Gauge
 
         available = Gauge(
@@ -132,11 +145,24 @@ class StoreOutage:
             "Outbox outages the relay lived through (each: backoff, then recovery)",
             registry=registry,
         )
+        self._failures_counter = Counter(
+            "alertwire_relay_outbox_failures",
+            "Store calls that failed during outbox outages (one per backoff step)",
+            registry=registry,
+        )
 
     def failed(self, exc: OutboxError) -> float:
-        """Record a failed store call; returns the seconds to wait before trying again."""
+        """Record a failed store call; returns the seconds to wait before trying again.
+
+        Re-raises ``exc`` if the store never answered and the cause is not
+        passing: a configuration error, not an outage (see the module docstring).
+        """
+        if not self.answered and not is_passing(exc):
+            raise exc
         self.reason = str(exc)
         self.failures += 1
+        if self._failures_counter is not None:
+            self._failures_counter.inc()
         if self.started is None:
             self.started = self._clock()
             self.outages += 1
@@ -158,6 +184,7 @@ class StoreOutage:
 
     def succeeded(self) -> None:
         """A store call worked: end the outage (one line), if there was one."""
+        self.answered = True
         if self.started is None:
             return
         lasted = self._clock() - self.started
