@@ -87,6 +87,13 @@ def get(url: str, data: bytes | None = None) -> tuple[int, str, dict[str, str]]:
         return exc.code, exc.read().decode(), dict(exc.headers)
 
 
+def failed_tries(metrics_url: str) -> float:
+    status, text, _ = get(metrics_url)
+    assert status == 200, text
+    found = re.search(r"^alertwire_relay_outbox_failures_total (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "alertwire.cli.main", *args],
@@ -136,6 +143,12 @@ def test_a_lost_connection_is_retryable_names_the_server_never_the_password_and_
         assert outbox.stats().pending == 1
     finally:
         outbox.close()
+    # A server that answers "no" is not an outage: a wrong password needs a person.
+    wrong = Outbox.open(database.replace(cluster.password, "wrong-password"))
+    with pytest.raises(OutboxError, match="password authentication failed") as caught:
+        wrong.stats()
+    assert not caught.value.retryable
+    wrong.close()
 
 
 def start_relay(
@@ -195,6 +208,7 @@ def test_two_relays_survive_a_hard_database_restart_and_deliver_everything_in_or
         ingest = re.search(r"listening on (\S+)", outs[0].read_text())
         assert ingest is not None
         health = [f"{ingest.group(1)}/healthz", f"http://127.0.0.1:{metrics_port}/healthz"]
+        metrics_urls = [f"{ingest.group(1)}/metrics", f"http://127.0.0.1:{metrics_port}/metrics"]
         wait_for(lambda: "metrics_listening" in logs[1].read_text(), "relay 1's metrics", procs)
         assert [get(url)[0] for url in health] == [200, 200]
 
@@ -216,6 +230,9 @@ def test_two_relays_survive_a_hard_database_restart_and_deliver_everything_in_or
                 "x",
                 env={**os.environ, "ALERTWIRE_OUTBOX": database},
             )
+            # Down long enough for the backoff to show: two failed tries each (0.5 s apart).
+            # /metrics keeps answering meanwhile (the queue gauges are left out).
+            wait_for(lambda: all(failed_tries(url) >= 2 for url in metrics_urls), "2 tries", procs)
         finally:
             restart_postgres(cluster)
 

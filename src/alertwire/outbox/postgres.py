@@ -116,6 +116,12 @@ _LEASED = int(State.LEASED)
 #: connections), a server shutting down, crashed or starting up (57P01-57P03), a
 #: standby during a failover (25006), a lock or statement timeout (55P03, 57014) and
 #: a serialization failure (40001).
+#: The server's words when it refuses a connection for a passing reason (57P03, 53300).
+_PASSING_FATAL: Final = (
+    "the database system is",  # starting up / shutting down / in recovery mode / not ...
+    "too many clients",
+    "remaining connection slots are reserved",
+)
 _PASSING_SQLSTATES: Final = (
     "08",
     "53",
@@ -690,8 +696,9 @@ class PostgresStore:
         """Whether the same call may succeed later unchanged (see ``_PASSING_SQLSTATES``).
 
         psycopg reports a failure with no answer from the server (refused,
-        reset, closed, timed out, a pool with no connection to give) as an
-        ``OperationalError`` or ``InterfaceError`` without a SQLSTATE.
+        reset, closed, timed out, a pool with no connection to give), and a
+        connection the server refused, as an ``OperationalError`` or
+        ``InterfaceError`` without a SQLSTATE.
         """
         import psycopg
 
@@ -700,9 +707,15 @@ class PostgresStore:
         if not isinstance(exc, psycopg.Error):
             return False
         state = exc.sqlstate
-        if state is None:
-            return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
-        return state.startswith(_PASSING_SQLSTATES)
+        if state is not None:
+            return state.startswith(_PASSING_SQLSTATES)
+        if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            return False
+        # A refused connection carries no SQLSTATE: the server's FATAL says why. A wrong
+        # password or an unknown database needs a person; a server starting up, shutting
+        # down, recovering or out of connection slots does not.
+        text = str(exc)
+        return "FATAL:" not in text or any(words in text for words in _PASSING_FATAL)
 
     def _drop_pool(self, pool: Any) -> None:
         """Forget a pool whose connections are lost; the next call opens a new one.
