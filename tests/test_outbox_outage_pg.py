@@ -151,6 +151,39 @@ def test_a_lost_connection_is_retryable_names_the_server_never_the_password_and_
     wrong.close()
 
 
+def test_a_connection_lost_while_committing_says_the_event_may_be_queued(
+    database: str,
+) -> None:
+    """The server dies at COMMIT (a deferred trigger ends its own session there): the
+    client cannot know whether the commit happened, and must not say "NOT queued"."""
+    import psycopg
+
+    outbox = Outbox.open(database)
+    try:
+        outbox.stats()  # the tables exist
+        with psycopg.connect(database, autocommit=True) as conn:
+            conn.execute(
+                "CREATE FUNCTION die_at_commit() RETURNS trigger LANGUAGE plpgsql AS"
+                " $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$"
+            )
+            conn.execute(
+                "CREATE CONSTRAINT TRIGGER die AFTER INSERT ON alertwire_events"
+                " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION die_at_commit()"
+            )
+        with pytest.raises(OutboxError) as caught:
+            outbox.enqueue(TriggerAlert("at commit"), routing_key=KEY)
+        assert caught.value.retryable
+        assert "may or may not be queued" in str(caught.value), caught.value
+        assert "NOT queued" not in str(caught.value)
+        with psycopg.connect(database, autocommit=True) as conn:
+            conn.execute("DROP TRIGGER die ON alertwire_events")
+        # A new connection for the next call, which works.
+        outbox.enqueue(TriggerAlert("after"), routing_key=KEY)
+        assert outbox.stats().pending == 1
+    finally:
+        outbox.close()
+
+
 def start_relay(
     database: str, upstream: Upstream, log: Path, out: Path, extra: list[str]
 ) -> subprocess.Popen[bytes]:
