@@ -111,17 +111,17 @@ _RACE_RETRIES: Final = 5
 
 _LEASED = int(State.LEASED)
 
-#: SQLSTATEs (or their classes) that a later try of the same call may not meet: the
-#: connection (08), the server's resources (53: disk full, out of memory, too many
-#: connections), a server shutting down, crashed or starting up (57P01-57P03), a
-#: standby during a failover (25006), a lock or statement timeout (55P03, 57014) and
-#: a serialization failure (40001).
 #: The server's words when it refuses a connection for a passing reason (57P03, 53300).
 _PASSING_FATAL: Final = (
     "the database system is",  # starting up / shutting down / in recovery mode / not ...
     "too many clients",
     "remaining connection slots are reserved",
 )
+#: SQLSTATEs (or their classes) that a later try of the same call may not meet: the
+#: connection (08), the server's resources (53: disk full, out of memory, too many
+#: connections), a server shutting down, crashed or starting up (57P01-57P03), a
+#: standby during a failover (25006), a lock or statement timeout (55P03, 57014) and
+#: a serialization failure (40001).
 _PASSING_SQLSTATES: Final = (
     "08",
     "53",
