@@ -34,7 +34,9 @@ __all__ = [
     "ClusterUnavailable",
     "PostgresCluster",
     "postgres_bindir",
+    "restart_postgres",
     "start_postgres",
+    "stop_postgres",
     "throwaway_cluster",
 ]
 
@@ -151,29 +153,7 @@ def start_postgres(
     last_error = ""
     for _ in range(5):
         port = _free_port()
-        # A test cluster needs no durability: fsync off makes it start and run fast.
-        options = f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c max_connections=200"
-        if not durable:
-            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        result = subprocess.run(
-            [
-                *run_as,
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(datadir),
-                "-l",
-                str(log),
-                "-w",
-                "-t",
-                str(int(STARTUP_TIMEOUT)),
-                "-o",
-                options,
-                "start",
-            ],
-            capture_output=True,
-            timeout=STARTUP_TIMEOUT + 10,
-            check=False,
-        )
+        result = _pg_ctl_start(bindir, datadir, tmp, port, run_as, durable=durable)
         if result.returncode == 0:
             password = secrets.token_urlsafe(18)
             cluster = PostgresCluster(
@@ -194,6 +174,61 @@ def start_postgres(
         if log.exists():
             last_error += log.read_text(errors="replace")[-2000:]
     raise RuntimeError(f"PostgreSQL did not start: {last_error}")
+
+
+def _pg_ctl_start(
+    bindir: Path,
+    datadir: Path,
+    socket_dir: Path,
+    port: int,
+    run_as: tuple[str, ...],
+    *,
+    durable: bool,
+) -> subprocess.CompletedProcess[bytes]:
+    # A test cluster needs no durability: fsync off makes it start and run fast.
+    options = f"-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    if not durable:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    return subprocess.run(
+        [
+            *run_as,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(datadir),
+            "-l",
+            str(socket_dir / "postgres.log"),
+            "-w",
+            "-t",
+            str(int(STARTUP_TIMEOUT)),
+            "-o",
+            options,
+            "start",
+        ],
+        capture_output=True,
+        timeout=STARTUP_TIMEOUT + 10,
+        check=False,
+    )
+
+
+def restart_postgres(cluster: PostgresCluster, *, durable: bool = False) -> None:
+    """Start a stopped (or crashed) cluster again on its own port, socket and data.
+
+    For outage tests: after :func:`stop_postgres` (``-m immediate``, as a crash or
+    a failover looks to a client) the server runs crash recovery and comes back
+    where clients expect it. Raises if it does not come up.
+    """
+    result = _pg_ctl_start(
+        cluster.bindir,
+        cluster.datadir,
+        cluster.socket_dir,
+        cluster.port,
+        cluster.run_as,
+        durable=durable,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"PostgreSQL did not start again: {result.stderr.decode(errors='replace')}"
+        )
 
 
 def stop_postgres(cluster: PostgresCluster) -> None:

@@ -193,6 +193,11 @@ def _relay_logging(quiet: bool) -> Iterator[None]:
     """
     logger = logging.getLogger("alertwire")
     saved = (logger.handlers[:], logger.propagate, logger.level)
+    # psycopg's pool logs every failed reconnection and discarded connection; during a
+    # database outage the relay's own two lines (outbox_unavailable/_available) say it.
+    pool_logger = logging.getLogger("psycopg.pool")
+    pool_level = pool_logger.level
+    pool_logger.setLevel(logging.ERROR)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logger.handlers = [handler]
@@ -203,6 +208,7 @@ def _relay_logging(quiet: bool) -> Iterator[None]:
     finally:
         logger.handlers, logger.propagate = saved[0], saved[1]
         logger.setLevel(saved[2])
+        pool_logger.setLevel(pool_level)
 
 
 class _EarlyStop:
@@ -265,18 +271,6 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
     metrics = None
     if args.metrics_listen is not None:
         metrics = OutboxMetrics(outbox.store)
-        host, wanted = args.metrics_listen
-        try:
-            port = metrics.serve(host, wanted)
-        except OSError as exc:
-            outbox.close()
-            raise ConfigurationError(
-                f"--metrics-listen {host}:{wanted}: cannot listen there:"
-                f" {exc.strerror or exc} (another process may hold the port)"
-            ) from None
-        logging.getLogger("alertwire.relay").info(
-            "event=metrics_listening address=%s:%d", host, port
-        )
     relay = Relay(
         outbox,
         concurrency=args.concurrency,
@@ -293,6 +287,19 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
         metrics=metrics,
         listen=listen,
     )
+    if metrics is not None:
+        host, wanted = args.metrics_listen
+        try:
+            port = metrics.serve(host, wanted, health=relay.health)
+        except OSError as exc:
+            outbox.close()
+            raise ConfigurationError(
+                f"--metrics-listen {host}:{wanted}: cannot listen there:"
+                f" {exc.strerror or exc} (another process may hold the port)"
+            ) from None
+        logging.getLogger("alertwire.relay").info(
+            "event=metrics_listening address=%s:%d", host, port
+        )
     stop.forward_to(relay.request_stop)
     try:
         report = asyncio.run(

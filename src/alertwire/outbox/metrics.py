@@ -12,10 +12,13 @@ relay sharing the outbox, not only this process.
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from .._errors import OutboxError
 from .machine import Kind, Store
 
 __all__ = ["OutboxMetrics", "destination_of"]
@@ -35,7 +38,12 @@ class _QueueCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        stats = self._store.stats()
+        try:
+            stats = self._store.stats()
+        except OutboxError:
+            # The store is down (an outage): leave these gauges out rather than fail
+            # the whole scrape, so the counters and the outage gauge still get through.
+            return
         events = GaugeMetricFamily(
             "alertwire_outbox_events", "Events in the outbox by state", labels=["state"]
         )
@@ -120,12 +128,47 @@ class OutboxMetrics:
 
         return str(CONTENT_TYPE_LATEST)
 
-    def serve(self, host: str, port: int) -> int:
-        """Serve ``/metrics`` on ``host:port`` in a daemon thread; returns the bound port."""
-        from prometheus_client import start_http_server
+    def serve(self, host: str, port: int, *, health: Callable[[], str | None] | None = None) -> int:
+        """Serve ``/metrics`` on ``host:port`` in a daemon thread; returns the bound port.
 
-        self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
-        return int(self._server.server_address[1])
+        With ``health`` (``None`` when healthy, else the reason), ``GET /healthz``
+        answers ``200 {"status": "ok"}`` or ``503 {"status": "unavailable",
+        "reason": ...}`` with ``Retry-After``, the ingest endpoint's format; without
+        it, as before, every path serves the metrics.
+        """
+        import socketserver
+        from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+        from prometheus_client import make_wsgi_app
+
+        metrics_app = make_wsgi_app(self.registry)
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+            if health is None or environ.get("PATH_INFO") != "/healthz":
+                return list(metrics_app(environ, start_response))
+            reason = health()
+            body = (
+                {"status": "ok"} if reason is None else {"status": "unavailable", "reason": reason}
+            )
+            headers = [("Content-Type", "application/json")]
+            if reason is not None:
+                headers.append(("Retry-After", "10"))
+            start_response("200 OK" if reason is None else "503 Service Unavailable", headers)
+            return [json.dumps(body).encode()]
+
+        class Server(socketserver.ThreadingMixIn, WSGIServer):
+            daemon_threads = True
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        class Quiet(WSGIRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                """No access log (as the ingest endpoint)."""
+
+        server = make_server(host, port, app, Server, handler_class=Quiet)
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread.start()
+        return int(server.server_address[1])
 
     def close(self) -> None:
         if self._server is not None:

@@ -46,6 +46,19 @@ server's default), so a COMMIT returned means the WAL is flushed: an alert
 we answered "queued" for survives a server crash. A server run with
 ``fsync = off`` cannot keep that promise, and no client setting can fix it.
 
+Outages: a lost connection (the server restarted, crashed or failed over,
+the network dropped), a server that is starting up or shutting down, one
+out of connections or disk space, a lock or statement timeout: each is a
+*passing* failure, raised as :class:`~alertwire.OutboxError` with
+``retryable=True`` (the message names the host and database, never the
+password). After a lost connection the pool is dropped and the next
+operation opens a new one, with one plain connection first: while the server
+is down every call fails at once ("connection refused") instead of waiting
+for the pool's own reconnect schedule, so the caller's backoff (the relay's:
+0.5 s doubling to 30 s) is the only one, and a server that is back is used
+at the next try. A COMMIT whose answer was lost may or may not have been
+applied; an enqueue says so instead of "NOT queued".
+
 Credentials: the URL, libpq's environment (``PGPASSWORD``, ``PGUSER`` ...)
 and ``PGPASSFILE`` work as for ``psql``. The password never leaves this
 module: :attr:`PostgresStore.location` and ``repr`` show the URL without it,
@@ -97,6 +110,29 @@ _LOCK_CLASS: Final = 0x61_77_6F_62  # "awob"
 _RACE_RETRIES: Final = 5
 
 _LEASED = int(State.LEASED)
+
+#: The server's words when it refuses a connection for a passing reason (57P03, 53300).
+_PASSING_FATAL: Final = (
+    "the database system is",  # starting up / shutting down / in recovery mode / not ...
+    "too many clients",
+    "remaining connection slots are reserved",
+)
+#: SQLSTATEs (or their classes) that a later try of the same call may not meet: the
+#: connection (08), the server's resources (53: disk full, out of memory, too many
+#: connections), a server shutting down, crashed or starting up (57P01-57P03), a
+#: standby during a failover (25006), a lock or statement timeout (55P03, 57014) and
+#: a serialization failure (40001).
+_PASSING_SQLSTATES: Final = (
+    "08",
+    "53",
+    "57P01",
+    "57P02",
+    "57P03",
+    "25006",
+    "55P03",
+    "57014",
+    "40001",
+)
 
 _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     1: (
@@ -490,6 +526,10 @@ def _claimed(r: Sequence[Any]) -> Claimed:
     )
 
 
+class _CommitUnknown(OutboxError):
+    """A passing failure during COMMIT: the server may or may not have applied it."""
+
+
 class PostgresStore:
     """An outbox in a PostgreSQL database, shared by any number of relays and producers.
 
@@ -567,7 +607,8 @@ class PostgresStore:
                     raise
                 except Exception as exc:  # noqa: BLE001 - mapped, password scrubbed
                     raise OutboxError(
-                        f"cannot open the outbox {self.location}: {self._explain(exc)}"
+                        f"cannot open the outbox {self.location}: {self._explain(exc)}",
+                        retryable=self._passing(exc),
                     ) from None
                 pool = ConnectionPool(
                     self._url,
@@ -617,24 +658,78 @@ class PostgresStore:
             raise
         except Exception as exc:  # noqa: BLE001 - mapped to OutboxError, password scrubbed
             raise OutboxError(
-                f"cannot migrate the outbox {self.location}: {self._explain(exc)}"
+                f"cannot migrate the outbox {self.location}: {self._explain(exc)}",
+                retryable=self._passing(exc),
             ) from None
 
     @contextlib.contextmanager
     def _tx(self, doing: str) -> Iterator[Any]:
-        """One explicit transaction on a pooled connection; errors as OutboxError."""
+        """One explicit transaction on a pooled connection; errors as OutboxError.
+
+        A passing failure is ``retryable``; if it lost the connection (or none
+        could be had), the pool is dropped so the next call reconnects afresh
+        (see the module docstring). A failure while committing raises
+        :class:`_CommitUnknown`: the server may have applied the transaction.
+        """
         import psycopg
 
         pool = self._get_pool()
+        conn: Any = None
+        committing = False
         try:
             with pool.connection() as conn, conn.transaction():
                 yield conn
+                committing = True
         except (psycopg.Error, OSError) as exc:
             if isinstance(exc, psycopg.errors.UniqueViolation | psycopg.errors.DeadlockDetected):
                 raise  # a lost race: the caller tries again
-            raise OutboxError(
-                f"cannot {doing} in the outbox {self.location}: {self._explain(exc)}"
+            passing = self._passing(exc)
+            if passing and (conn is None or conn.closed):
+                self._drop_pool(pool)
+            error = _CommitUnknown if committing and passing else OutboxError
+            raise error(
+                f"cannot {doing} in the outbox {self.location}: {self._explain(exc)}",
+                retryable=passing,
             ) from None
+
+    @staticmethod
+    def _passing(exc: BaseException) -> bool:
+        """Whether the same call may succeed later unchanged (see ``_PASSING_SQLSTATES``).
+
+        psycopg reports a failure with no answer from the server (refused,
+        reset, closed, timed out, a pool with no connection to give), and a
+        connection the server refused, as an ``OperationalError`` or
+        ``InterfaceError`` without a SQLSTATE.
+        """
+        import psycopg
+
+        if isinstance(exc, OSError):
+            return True
+        if not isinstance(exc, psycopg.Error):
+            return False
+        state = exc.sqlstate
+        if state is not None:
+            return state.startswith(_PASSING_SQLSTATES)
+        if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            return False
+        # A refused connection carries no SQLSTATE: the server's FATAL says why. A wrong
+        # password or an unknown database needs a person; a server starting up, shutting
+        # down, recovering or out of connection slots does not.
+        text = str(exc)
+        return "FATAL:" not in text or any(words in text for words in _PASSING_FATAL)
+
+    def _drop_pool(self, pool: Any) -> None:
+        """Forget a pool whose connections are lost; the next call opens a new one.
+
+        Closed in a daemon thread: closing waits for the pool's workers, and a
+        worker may be in the middle of a connection attempt to a dead server.
+        """
+        with self._lock:
+            if self._pool is not pool:
+                return  # another thread dropped it already
+            self._pool = None
+        logger.debug("outbox %s: connection lost; reconnecting at the next call", self.location)
+        threading.Thread(target=pool.close, name="alertwire-pool-close", daemon=True).start()
 
     def _raced(
         self, doing: str, attempt: Callable[[], T], lost: Callable[[], T] | None = None
@@ -654,7 +749,8 @@ class PostgresStore:
                     if lost is not None:
                         return lost()
                     raise OutboxError(
-                        f"cannot {doing} in the outbox {self.location}: {self._explain(exc)}"
+                        f"cannot {doing} in the outbox {self.location}: {self._explain(exc)}",
+                        retryable=True,  # still contended: a later try meets other relays' state
                     ) from None
                 logger.debug("outbox race on %s (%s); trying again", doing, type(exc).__name__)
                 time.sleep(0.002 * tries)
@@ -703,11 +799,18 @@ class PostgresStore:
                     ids.append(int(row[0]))
                     if not cur.nextset():
                         break
+        except _CommitUnknown as exc:
+            raise OutboxError(
+                f"{exc}; the connection was lost while committing, so it may or may not be"
+                " queued (queuing it again may deliver it twice)",
+                retryable=True,
+            ) from None
         except OutboxError as exc:
-            raise OutboxError(f"{exc}; NOT queued") from None
+            raise OutboxError(f"{exc}; NOT queued", retryable=exc.retryable) from None
         except Exception as exc:  # noqa: BLE001 - never let a failed enqueue look like success
             raise OutboxError(
-                f"cannot {what} in the outbox {self.location}: {self._explain(exc)}; NOT queued"
+                f"cannot {what} in the outbox {self.location}: {self._explain(exc)}; NOT queued",
+                retryable=self._passing(exc),
             ) from None
         return ids
 

@@ -30,6 +30,10 @@ Nothing is dead-lettered quietly: each dead letter is a WARNING (one summary
 line when many come at once, e.g. ``max_age`` expiring a backlog),
 a count in ``RelayReport.dead`` and in the ``alertwire_relay_dead`` counter
 by reason (docs/relay.md).
+
+A store that stops answering (database restarted, disk full) is an outage,
+not a reason to exit: :mod:`._outage` backs off, logs its start and end once
+each, and reports it on the health checks (see there).
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from ..protocol import pagerduty as pd_protocol
 from ..protocol._http import Request, Response, check_base_url
 from ..transport.base import AsyncTransport, Verify
 from ._dead_letters import DeadLetterLog
+from ._outage import StoreOutage
 from ._outbox import Outbox
 from .machine import (
     DEFAULT_LEASE_SECONDS,
@@ -223,6 +228,14 @@ class Relay:
         self._left_count: int | None = 0
         self._dead_log = DeadLetterLog(logger)
         self.report: RelayReport | None = None
+        #: Whether the store answers, as this relay last saw it (see :mod:`._outage`).
+        self.outage = StoreOutage(store.location)
+        if metrics is not None:
+            self.outage.count_in(metrics.registry)
+
+    def health(self) -> str | None:
+        """``None`` while the store answers, else why not (no path, no password)."""
+        return self.outage.public_reason
 
     def __repr__(self) -> str:
         return f"Relay({self.store.location!r}, owner={self.machine.owner!r})"
@@ -314,6 +327,7 @@ class Relay:
             ingest = IngestServer(
                 self.store, self.listen, metrics=self.metrics, on_stored=self._wake.set
             )
+            ingest.store_outage = self.health
 
         async def call(fn: Callable[..., T], *args: Any) -> T:
             return await self._loop.run_in_executor(db, functools.partial(fn, *args))  # type: ignore[union-attr]
@@ -337,12 +351,16 @@ class Relay:
                     break
                 free = self.concurrency - len(inflight)
                 claimed = await self._cycle(call, free)
+                if claimed is None:  # the store is unavailable; _cycle waited out the backoff
+                    continue
                 for row in claimed:
                     task = asyncio.create_task(self._deliver(transport, row))
                     inflight.add(task)
                     task.add_done_callback(self._done(inflight))
                 if not inflight and not claimed and drain and not self._outcomes:
-                    stats = await call(self.store.stats)
+                    stats = await self._try_store(call, self.store.stats)
+                    if stats is None:
+                        continue
                     if stats.pending == 0 and stats.leased == 0:
                         self._dead_log.flush()  # said before "drained", not after
                         _log("drained", delivered=self._counts["delivered"])
@@ -352,9 +370,11 @@ class Relay:
                 elif self._outcomes:
                     continue
                 else:
-                    wait = await call(
-                        functools.partial(self.machine.next_wait, ceiling=self.poll_interval)
+                    wait = await self._try_store(
+                        call, functools.partial(self.machine.next_wait, ceiling=self.poll_interval)
                     )
+                    if wait is None:
+                        continue
                 if deadline is not None:
                     left = max(deadline - time.monotonic(), 0.0)
                     wait = left if wait is None else min(wait, left)
@@ -443,17 +463,41 @@ class Relay:
                 await asyncio.wait_for(self._wake.wait(), seconds)
         self._wake.clear()
 
-    async def _cycle(self, call: Callable[..., Any], free: int) -> list[Claimed]:
-        """Commit finished sends' outcomes and claim new heads, in one store transaction."""
-        batch, self._outcomes = self._outcomes, []
+    async def _pause(self, seconds: float) -> None:
+        """Wait out an outage backoff: finished sends do not cut it short, a stop does."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while not self._stopping and (remaining := deadline - loop.time()) > 0:
+            await self._sleep(remaining)
+
+    async def _try_store(
+        self, call: Callable[..., Any], fn: Callable[..., T], *args: Any
+    ) -> T | None:
+        """``fn(*args)`` on the store thread; ``None`` once the outage backoff is waited out
+        if the store failed (every store call in the loop goes through here)."""
         try:
-            applied, claimed, expired = await call(
-                self.machine.cycle, [o for _, o in batch], max(free, 0)
-            )
+            result: T = await call(fn, *args)
         except OutboxError as exc:
-            # The leases lapse and the events are sent again: a duplicate, never a loss.
-            logger.error("cannot record %d outcomes or claim events: %s", len(batch), exc)
-            return []
+            await self._pause(self.outage.failed(exc))
+            return None
+        self.outage.succeeded()
+        return result
+
+    async def _cycle(self, call: Callable[..., Any], free: int) -> list[Claimed] | None:
+        """Commit finished sends' outcomes and claim new heads, in one store transaction.
+
+        ``None`` when the store failed: the outcomes are kept for the next
+        cycle (their events stay leased to this relay meanwhile, so their
+        keys wait: order holds), and the outage backoff has been waited out.
+        """
+        batch, self._outcomes = self._outcomes, []
+        result = await self._try_store(
+            call, self.machine.cycle, [o for _, o in batch], max(free, 0)
+        )
+        if result is None:
+            self._outcomes = batch + self._outcomes
+            return None
+        applied, claimed, expired = result
         self._report_dead([*self._account(batch, applied), *expired])
         return list(claimed)
 
@@ -465,7 +509,14 @@ class Relay:
         try:
             applied: list[bool] = await call(self.machine.settle, [o for _, o in batch])
         except OutboxError as exc:
-            logger.error("cannot record %d delivery outcomes: %s", len(batch), exc)
+            # Stopping: no more tries. The leases lapse and the events are sent again
+            # (a duplicate, never a loss).
+            logger.error(
+                "event=outcomes_not_recorded count=%d reason=%r: their events will be sent"
+                " again after the lease",
+                len(batch),
+                str(exc),
+            )
             return
         self._report_dead(self._account(batch, applied))
 
