@@ -48,6 +48,7 @@ import logging
 import random
 import sqlite3
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -131,25 +132,19 @@ class StoreOutage:
     def count_in(self, registry: Any) -> None:
         """Expose the state in a Prometheus registry: ``alertwire_relay_outbox_available``
         (1 or 0), ``alertwire_relay_outbox_outages_total`` and
-        ``alertwire_relay_outbox_failures_total`` (failed tries)."""
-        from prometheus_client import Counter, Gauge
+        ``alertwire_relay_outbox_failures_total`` (failed tries).
 
-        available = Gauge(
-            "alertwire_relay_outbox_available",
-            "1 while the relay's store calls succeed, 0 during an outbox outage",
-            registry=registry,
-        )
-        available.set_function(lambda: 0.0 if self.ongoing else 1.0)
-        self._outages_counter = Counter(
-            "alertwire_relay_outbox_outages",
-            "Outbox outages the relay lived through (each: backoff, then recovery)",
-            registry=registry,
-        )
-        self._failures_counter = Counter(
-            "alertwire_relay_outbox_failures",
-            "Store calls that failed during outbox outages (one per backoff step)",
-            registry=registry,
-        )
+        The series are made once per registry: a second relay sharing one
+        (run again in the same process, as a user's service or a test may)
+        takes them over instead of failing on a duplicate; the counters keep
+        counting and the gauge follows the newest relay.
+        """
+        series = _SERIES.get(registry)
+        if series is None:
+            series = _SERIES[registry] = _Series(registry)
+        series.available.set_function(lambda: 0.0 if self.ongoing else 1.0)
+        self._outages_counter = series.outages
+        self._failures_counter = series.failures
 
     def failed(self, exc: OutboxError) -> float:
         """Record a failed store call; returns the seconds to wait before trying again.
@@ -197,3 +192,29 @@ class StoreOutage:
         self.started = None
         self.failures = 0
         self._delay = 0.0
+
+
+class _Series:
+    """The outage series of one Prometheus registry (see :meth:`StoreOutage.count_in`)."""
+
+    def __init__(self, registry: Any) -> None:
+        from prometheus_client import Counter, Gauge
+
+        self.available = Gauge(
+            "alertwire_relay_outbox_available",
+            "1 while the relay's store calls succeed, 0 during an outbox outage",
+            registry=registry,
+        )
+        self.outages = Counter(
+            "alertwire_relay_outbox_outages",
+            "Outbox outages the relay lived through (each: backoff, then recovery)",
+            registry=registry,
+        )
+        self.failures = Counter(
+            "alertwire_relay_outbox_failures",
+            "Store calls that failed during outbox outages (one per backoff step)",
+            registry=registry,
+        )
+
+
+_SERIES: weakref.WeakKeyDictionary[Any, _Series] = weakref.WeakKeyDictionary()
