@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = ("aiohttp", "urllib3", "httpx")
 
 
@@ -32,3 +34,73 @@ def test_building_events_and_clients_stays_light() -> None:
 def test_the_probe_can_see_a_heavy_import() -> None:
     """Guard against a probe that can never fail."""
     assert "aiohttp" in _imported_after("import aiohttp")
+
+
+# --- ``import alertwire`` itself loads no module of the library ---------------------------
+#
+# The public names load on first access (PEP 562), so a bare import, the one
+# every DAG file, plugin and short script pays, stops at the package's own
+# ``__init__``: none of the library's modules, and none of the standard
+# library's costlier parts that those modules use (the figures:
+# ``python -m bench.run --only import``, docs/benchmarks.md).
+
+#: What ``import alertwire`` (and ``import alertwire.airflow``) must leave unloaded.
+NOT_ON_IMPORT = (
+    "aiohttp",
+    "urllib3",
+    "httpx",
+    "orjson",
+    "asyncio",
+    "sqlite3",
+    "ssl",
+    "socket",
+    "http.client",
+    "json",
+    "logging",
+    "dataclasses",
+    "inspect",
+    "hashlib",
+    "datetime",
+    "airflow",
+)
+
+
+def _loaded_after(code: str) -> list[str]:
+    probe = f"{code}\nimport sys\nprint(' '.join(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    return out.stdout.split()
+
+
+def test_import_alertwire_loads_none_of_its_own_modules() -> None:
+    loaded = _loaded_after("import alertwire")
+    assert [m for m in loaded if m.startswith("alertwire.")] == []
+    assert [m for m in NOT_ON_IMPORT if m in loaded] == []
+
+
+def test_import_alertwire_airflow_loads_neither_airflow_nor_the_library() -> None:
+    loaded = _loaded_after("import alertwire.airflow")
+    assert [m for m in loaded if m.startswith("alertwire.")] == ["alertwire.airflow"]
+    assert [m for m in NOT_ON_IMPORT if m in loaded] == []
+
+
+def test_public_names_still_load_on_first_access() -> None:
+    """Lazy, not missing: each name arrives from its module, and stays."""
+    loaded = _loaded_after(
+        "import alertwire\n"
+        "assert alertwire.TriggerAlert.__module__ == 'alertwire.models.pagerduty'\n"
+        "assert 'TriggerAlert' in vars(alertwire)\n"
+        "from alertwire import Secret, ValidationError\n"
+    )
+    assert "alertwire.models.pagerduty" in loaded
+    assert "alertwire._secret" in loaded
+    assert "urllib3" not in loaded
+
+
+def test_unknown_names_are_still_attribute_errors() -> None:
+    import alertwire
+
+    with pytest.raises(AttributeError, match="Tigger"):
+        _ = alertwire.Tigger  # type: ignore[attr-defined]
+    assert set(alertwire.__all__) <= set(dir(alertwire))
