@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 import subprocess
 import sys
 
@@ -65,10 +67,15 @@ NOT_ON_IMPORT = (
 )
 
 
-def _loaded_after(code: str) -> list[str]:
+def _loaded_after(code: str, env: dict[str, str] | None = None) -> list[str]:
     probe = f"{code}\nimport sys\nprint(' '.join(sorted(sys.modules)))"
     out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=env,
     )
     return out.stdout.split()
 
@@ -104,3 +111,39 @@ def test_unknown_names_are_still_attribute_errors() -> None:
     with pytest.raises(AttributeError, match="Tigger"):
         _ = alertwire.Tigger  # type: ignore[attr-defined]
     assert set(alertwire.__all__) <= set(dir(alertwire))
+
+
+# --- ``alertwire trigger`` builds only its own command ------------------------------------
+
+
+def _registered_by(*modules: str) -> list[str]:
+    from alertwire.cli import main
+
+    parser = main._Parser(prog="alertwire")
+    subparsers = parser.add_subparsers()
+    for name in modules:
+        importlib.import_module(f"alertwire.cli.{name}").register(subparsers)
+    return list(subparsers.choices)
+
+
+def test_every_command_has_its_home_module_listed() -> None:
+    """``COMMAND_HOMES`` names, for every top-level command, the module that registers it."""
+    from alertwire.cli import main
+
+    assert _registered_by(*main.COMMAND_MODULES) == list(main.COMMAND_HOMES)
+    for module in main.COMMAND_MODULES:
+        listed = [c for c, home in main.COMMAND_HOMES.items() if home == module]
+        assert _registered_by(module) == listed, module
+
+
+def test_a_one_event_command_loads_no_other_command_module() -> None:
+    code = (
+        "import contextlib, io\n"
+        "from alertwire.cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['trigger', 'disk full', '--source', 'h', '--dry-run']) == 0\n"
+    )
+    env = {**os.environ, "ALERTWIRE_ROUTING_KEY": "R0uT1nGkEy0123456789abcdefABCDEF"}
+    loaded = _loaded_after(code, env)
+    commands = [m for m in loaded if m.startswith("alertwire.cli.") and m.endswith("_cmd")]
+    assert commands == ["alertwire.cli.pagerduty_cmd"]
