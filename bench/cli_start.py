@@ -7,28 +7,50 @@ client's CLI is timed doing *less*: ``pagerduty --help`` only starts the
 program and prints its help (it cannot send to an http:// endpoint at all).
 Goal: alertwire's whole send takes no longer than the official CLI's start.
 
+Goal: alertwire's whole send takes at most 0.6x the official CLI's start.
+
 Wall time of ``subprocess.run`` in milliseconds, lower is better; the two
-commands alternate within each round. Until ``alertwire trigger`` exists
+commands alternate within each round, and the headline is the median of the
+per-round ratios. Each child's CPU time (user + system, from ``getrusage``)
+is reported beside it: it leaves out time spent waiting for a core, so its
+ratio moves less with the machine's load. Until ``alertwire trigger`` exists
 (its ``--help`` fails), the scenario reports itself "not available".
+
+Both packages' bytecode is compiled before the first run, as ``pip install``
+leaves it: with ``PYTHONDONTWRITEBYTECODE`` set, an editable checkout would
+otherwise recompile alertwire's sources on every start while the official
+client's installed ``.pyc`` files load, which times the compiler, not the CLI.
 """
 
 from __future__ import annotations
 
+import compileall
+import importlib.util
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from statistics import median
 
 from ._harness import ROUTING_KEY, Goal, ScenarioResult, rotated
 
-__all__ = ["run_cli", "trigger_command"]
+__all__ = ["ensure_bytecode", "run_cli", "trigger_command"]
 
 SUBJECT = "alertwire trigger"
 OFFICIAL = "pagerduty --help"
-GOALS = [Goal(OFFICIAL, "<=", 1.0)]
+GOALS = [Goal(OFFICIAL, "<=", 0.6)]
+
+
+def ensure_bytecode(*packages: str) -> None:
+    """Compile each package's ``.pyc`` files (where missing or stale), as an install does."""
+    for package in packages:
+        spec = importlib.util.find_spec(package)
+        for directory in (spec.submodule_search_locations or []) if spec else []:
+            compileall.compile_dir(directory, quiet=1)
 
 
 def _script(name: str) -> str | None:
@@ -67,11 +89,17 @@ def _availability(alertwire: str | None, official: str | None, env: dict[str, st
 
 
 def _time_once(
-    command: Sequence[str], env: dict[str, str]
+    command: Sequence[str], env: dict[str, str], cpu: list[float] | None = None
 ) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+    """Wall ms of one run; the child's CPU ms (user + system) is appended to ``cpu``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, env=env, check=False)
-    return (time.perf_counter() - started) * 1000.0, done
+    elapsed = (time.perf_counter() - started) * 1000.0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cpu is not None:
+        cpu.append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000)
+    return elapsed, done
 
 
 def run_cli(
@@ -90,6 +118,9 @@ def run_cli(
         notes=[
             "`alertwire trigger` sends a real event to the local endpoint (http:// to"
             " loopback); `pagerduty --help` only starts the official CLI and prints help.",
+            "Bytecode of both packages compiled beforehand, as `pip install` leaves it.",
+            "Over https:// a real send adds the TLS handshake (the `ssl` module itself is"
+            " loaded either way: `http.client` imports it).",
         ],
     )
     env = {**os.environ, "ALERTWIRE_ROUTING_KEY": ROUTING_KEY}
@@ -108,10 +139,12 @@ def run_cli(
             return result
         if check is not None and name == SUBJECT:
             check(1)
+    ensure_bytecode("alertwire", "pagerduty")
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
     for index in range(rounds):
         values: dict[str, float] = {}
         for name in rotated(list(commands), index):
-            elapsed, done = _time_once(commands[name], env)
+            elapsed, done = _time_once(commands[name], env, cpu[name])
             if done.returncode != 0:
                 raise RuntimeError(f"{name} failed with exit {done.returncode}")
             if check is not None and name == SUBJECT:
@@ -119,4 +152,17 @@ def run_cli(
             values[name] = elapsed
         result.rounds.append(values)
     result.events = 1
+    result.extra = _cpu_table(cpu)
     return result
+
+
+def _cpu_table(cpu: dict[str, list[float]]) -> str:
+    ratios = [a / b for a, b in zip(cpu[SUBJECT], cpu[OFFICIAL], strict=True) if b > 0]
+    lines = ["| Contender | CPU (user + system), median | Min |", "|---|---:|---:|"]
+    lines += [f"| {name} | {median(v):.0f} ms | {min(v):.0f} ms |" for name, v in cpu.items()]
+    if ratios:
+        lines += [
+            "",
+            f"CPU ratio {SUBJECT} / {OFFICIAL}: {median(ratios):.2f}x (median of rounds).",
+        ]
+    return "\n".join(lines)
