@@ -63,7 +63,23 @@ NOT_ON_IMPORT = (
     "inspect",
     "hashlib",
     "datetime",
+    "importlib.metadata",
     "airflow",
+)
+
+#: What a one-event ``alertwire trigger`` must leave unloaded: the async and pooled
+#: transports, the outbox's databases, and what only other commands or paths use.
+NOT_FOR_ONE_EVENT = (
+    "aiohttp",
+    "urllib3",
+    "httpx",
+    "asyncio",
+    "concurrent.futures",
+    "sqlite3",
+    "psycopg",
+    "importlib.metadata",
+    "pathlib",
+    "hmac",
 )
 
 
@@ -147,3 +163,13 @@ def test_a_one_event_command_loads_no_other_command_module() -> None:
     loaded = _loaded_after(code, env)
     commands = [m for m in loaded if m.startswith("alertwire.cli.") and m.endswith("_cmd")]
     assert commands == ["alertwire.cli.pagerduty_cmd"]
+    assert [m for m in NOT_FOR_ONE_EVENT if m in loaded] == []
+
+
+def test_the_version_is_a_constant_that_matches_the_installed_package() -> None:
+    """``alertwire --version`` reads a constant: importlib.metadata costs start-up time."""
+    from importlib.metadata import version
+
+    import alertwire
+
+    assert alertwire.__version__ == version("alertwire")
