@@ -68,11 +68,17 @@ class Runner(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Goal:
-    """``alertwire / against`` must be ``op`` ``threshold`` (rates: higher is better)."""
+    """``alertwire / against`` must be ``op`` ``threshold`` (rates: higher is better).
+
+    With a ``unit`` other than ``"x"`` the goal is on an absolute figure, the
+    subject's own median (``against`` is then the subject): ``import
+    alertwire`` adds at most 40 ms.
+    """
 
     against: str
     op: Literal[">=", "<="]
     threshold: float
+    unit: str = "x"
 
     def met(self, ratio: float | None) -> bool | None:
         if ratio is None:
@@ -80,7 +86,9 @@ class Goal:
         return ratio >= self.threshold if self.op == ">=" else ratio <= self.threshold
 
     def text(self) -> str:
-        return f"{self.op} {self.threshold:g}x"
+        if self.unit == "x":
+            return f"{self.op} {self.threshold:g}x"
+        return f"{self.op} {self.threshold:g} {self.unit}"
 
 
 @dataclass(slots=True)
@@ -102,6 +110,8 @@ class ScenarioResult:
     #: Client-process CPU time per event (µs) per round: steadier than wall time on a
     #: shared machine, since it excludes time spent waiting for a core.
     cpu_us: dict[str, list[float]] = field(default_factory=dict)
+    #: What one run is, when "one event per run" would be wrong (an import, a start).
+    per_run: str | None = None
 
     @property
     def higher_is_better(self) -> bool:

@@ -66,7 +66,7 @@ def _fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "–"
     if unit == "ms":
-        return f"{value:,.0f} ms"
+        return f"{value:,.0f} ms" if abs(value) >= 100 else f"{value:,.1f} ms"
     if unit == "MiB":
         return f"{value:,.1f} MiB"
     return f"{value:,.0f}/s"
@@ -93,8 +93,21 @@ def results_table(results: Sequence[ScenarioResult]) -> str:
             shown = _fmt(result.median(result.subject), result.unit)
             if result.unavailable is not None:
                 shown = "not available"
+            goal = goals.get(result.subject)
+            goal_text, mark = "–", "–"
+            if goal is not None:
+                goal_text = goal.text()
+                met = goal.met(result.median(result.subject))
+                mark = "–" if met is None else ("yes" if met else "**no**")
+            values = result.values(result.subject)
+            spread = (
+                f"{_fmt(min(values), result.unit)}–{_fmt(max(values), result.unit)}"
+                if len(values) > 1
+                else "–"
+            )
             lines.append(
-                f"| {result.title} | {result.subject} (absolute: {shown}) | – | – | – | – |"
+                f"| {result.title} | {result.subject} (absolute: {shown}) | – | {spread}"
+                f" | {goal_text} | {mark} |"
             )
             continue
         for other in others:
@@ -178,9 +191,10 @@ def markdown(
         if result.unavailable is not None:
             out += [f"Not available in this run: {result.unavailable}.", ""]
             continue
-        per = {"ms": "one event per run", "MiB": f"{result.events:,} pending events"}.get(
-            result.unit, f"{result.events:,} events per run"
-        )
+        per = result.per_run or {
+            "ms": "one event per run",
+            "MiB": f"{result.events:,} pending events",
+        }.get(result.unit, f"{result.events:,} events per run")
         rounds = (
             f"{len(result.rounds)} rounds, {per}, contenders in rotating order."
             if len(result.contenders) > 1

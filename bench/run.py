@@ -27,6 +27,7 @@ from bench._harness import ScenarioResult, make_event_specs
 from bench.cli_start import run_cli
 from bench.concurrency import run_concurrent
 from bench.endpoint import Endpoint
+from bench.import_time import run_import
 from bench.sequential import run_sequential
 
 __all__ = ["Sizes", "main", "run_suite"]
@@ -41,6 +42,7 @@ SCENARIOS = (
     "memory",
     "postgres",
     "ingest",
+    "import",
 )
 
 
@@ -65,18 +67,21 @@ class Sizes:
     # The ingest endpoint (bench/ingest_bench.py): events at 32 senders; a quarter at 1.
     ingest_events: int = 40
     ingest_rounds: int = 1
+    # Fresh interpreters per import measured (bench/import_time.py).
+    import_rounds: int = 3
 
 
 FULL = Sizes(
     sequential_events=1000,
     concurrent_events=2000,
     rounds=7,
-    cli_rounds=15,
+    cli_rounds=31,
     postgres_events=1500,
     postgres_rounds=3,
     postgres_enqueue_events=300,
     ingest_events=2000,
     ingest_rounds=3,
+    import_rounds=41,
 )
 QUICK = Sizes(
     sequential_events=30,
@@ -133,6 +138,9 @@ def run_suite(
         if "cli" in only:
             log(f"cli: {sizes.cli_rounds} rounds")
             results.append(run_cli(url, rounds=sizes.cli_rounds, check=check))
+        if "import" in only:
+            log(f"import: {sizes.import_rounds} rounds")
+            results += run_import(rounds=sizes.import_rounds)
         if {"enqueue", "relay", "memory", "postgres"} & set(only):
             results += _outbox_scenarios(sizes, only, url, check, log)
         if "ingest" in only:

@@ -115,6 +115,36 @@ def test_cli_scenario_either_measures_or_says_why(results: list[ScenarioResult])
         assert cli.rounds == []
 
 
+def test_import_scenario_measures_both_imports_against_a_bare_start() -> None:
+    from bench.import_time import run_import
+
+    results = run_import(rounds=2)
+    assert [r.subject for r in results] == ["import alertwire", "import alertwire.airflow"]
+    for result in results:
+        assert len(result.values(result.subject)) == 2
+        assert all(math.isfinite(v) for v in result.values(result.subject))
+        assert [g.text() for g in result.goals] == ["<= 40 ms"]
+        assert result.extra is not None and "CPU" in result.extra
+    row = report.results_table(results).splitlines()[2]
+    assert row.startswith("| `import alertwire`, above `python -c pass` |")
+    assert "<= 40 ms" in row
+
+
+def test_an_absolute_goal_is_on_the_subject_median() -> None:
+    result = ScenarioResult(
+        key="k",
+        title="t",
+        unit="ms",
+        subject="a",
+        contenders=["a"],
+        goals=[Goal("a", "<=", 40, unit="ms")],
+    )
+    result.rounds = [{"a": 50.0}, {"a": 45.0}, {"a": 41.0}]
+    assert "| <= 40 ms | **no** |" in report.results_table([result])
+    result.rounds = [{"a": 5.0}]
+    assert "| <= 40 ms | yes |" in report.results_table([result])
+
+
 def test_markdown_table_has_a_row_per_goal(results: list[ScenarioResult]) -> None:
     table = report.results_table(results)
     lines = table.splitlines()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 import subprocess
 import sys
+
+import pytest
 
 HEAVY = ("aiohttp", "urllib3", "httpx")
 
@@ -32,3 +36,140 @@ def test_building_events_and_clients_stays_light() -> None:
 def test_the_probe_can_see_a_heavy_import() -> None:
     """Guard against a probe that can never fail."""
     assert "aiohttp" in _imported_after("import aiohttp")
+
+
+# --- ``import alertwire`` itself loads no module of the library ---------------------------
+#
+# The public names load on first access (PEP 562), so a bare import, the one
+# every DAG file, plugin and short script pays, stops at the package's own
+# ``__init__``: none of the library's modules, and none of the standard
+# library's costlier parts that those modules use (the figures:
+# ``python -m bench.run --only import``, docs/benchmarks.md).
+
+#: What ``import alertwire`` (and ``import alertwire.airflow``) must leave unloaded.
+NOT_ON_IMPORT = (
+    "aiohttp",
+    "urllib3",
+    "httpx",
+    "orjson",
+    "asyncio",
+    "sqlite3",
+    "ssl",
+    "socket",
+    "http.client",
+    "json",
+    "logging",
+    "dataclasses",
+    "inspect",
+    "hashlib",
+    "datetime",
+    "importlib.metadata",
+    "airflow",
+)
+
+#: What a one-event ``alertwire trigger`` must leave unloaded: the async and pooled
+#: transports, the outbox's databases, and what only other commands or paths use.
+NOT_FOR_ONE_EVENT = (
+    "aiohttp",
+    "urllib3",
+    "httpx",
+    "asyncio",
+    "concurrent.futures",
+    "sqlite3",
+    "psycopg",
+    "importlib.metadata",
+    "pathlib",
+    "hmac",
+)
+
+
+def _loaded_after(code: str, env: dict[str, str] | None = None) -> list[str]:
+    probe = f"{code}\nimport sys\nprint(' '.join(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=env,
+    )
+    return out.stdout.split()
+
+
+def test_import_alertwire_loads_none_of_its_own_modules() -> None:
+    loaded = _loaded_after("import alertwire")
+    assert [m for m in loaded if m.startswith("alertwire.")] == []
+    assert [m for m in NOT_ON_IMPORT if m in loaded] == []
+
+
+def test_import_alertwire_airflow_loads_neither_airflow_nor_the_library() -> None:
+    loaded = _loaded_after("import alertwire.airflow")
+    assert [m for m in loaded if m.startswith("alertwire.")] == ["alertwire.airflow"]
+    assert [m for m in NOT_ON_IMPORT if m in loaded] == []
+
+
+def test_public_names_still_load_on_first_access() -> None:
+    """Lazy, not missing: each name arrives from its module, and stays."""
+    loaded = _loaded_after(
+        "import alertwire\n"
+        "assert alertwire.TriggerAlert.__module__ == 'alertwire.models.pagerduty'\n"
+        "assert 'TriggerAlert' in vars(alertwire)\n"
+        "from alertwire import Secret, ValidationError\n"
+    )
+    assert "alertwire.models.pagerduty" in loaded
+    assert "alertwire._secret" in loaded
+    assert "urllib3" not in loaded
+
+
+def test_unknown_names_are_still_attribute_errors() -> None:
+    import alertwire
+
+    with pytest.raises(AttributeError, match="Tigger"):
+        _ = alertwire.Tigger  # type: ignore[attr-defined]
+    assert set(alertwire.__all__) <= set(dir(alertwire))
+
+
+# --- ``alertwire trigger`` builds only its own command ------------------------------------
+
+
+def _registered_by(*modules: str) -> list[str]:
+    from alertwire.cli import main
+
+    parser = main._Parser(prog="alertwire")
+    subparsers = parser.add_subparsers()
+    for name in modules:
+        importlib.import_module(f"alertwire.cli.{name}").register(subparsers)
+    return list(subparsers.choices)
+
+
+def test_every_command_has_its_home_module_listed() -> None:
+    """``COMMAND_HOMES`` names, for every top-level command, the module that registers it."""
+    from alertwire.cli import main
+
+    assert _registered_by(*main.COMMAND_MODULES) == list(main.COMMAND_HOMES)
+    for module in main.COMMAND_MODULES:
+        listed = [c for c, home in main.COMMAND_HOMES.items() if home == module]
+        assert _registered_by(module) == listed, module
+
+
+def test_a_one_event_command_loads_no_other_command_module() -> None:
+    code = (
+        "import contextlib, io\n"
+        "from alertwire.cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['trigger', 'disk full', '--source', 'h', '--dry-run']) == 0\n"
+    )
+    env = {**os.environ, "ALERTWIRE_ROUTING_KEY": "R0uT1nGkEy0123456789abcdefABCDEF"}
+    loaded = _loaded_after(code, env)
+    commands = [m for m in loaded if m.startswith("alertwire.cli.") and m.endswith("_cmd")]
+    assert commands == ["alertwire.cli.pagerduty_cmd"]
+    assert [m for m in NOT_FOR_ONE_EVENT if m in loaded] == []
+
+
+def test_the_version_is_a_constant_that_matches_the_installed_package() -> None:
+    """``alertwire --version`` reads a constant: importlib.metadata costs start-up time."""
+    from importlib.metadata import version
+
+    import alertwire
+
+    assert alertwire.__version__ == version("alertwire")

@@ -1,46 +1,21 @@
 """alertwire: get alerts to PagerDuty and BigPanda, reliably.
 
 The public API is what ``__all__`` lists; everything else is private and may
-change. Importing this package stays light: aiohttp (async transport) and
-urllib3 (sync transport) are imported only when a client first needs them.
+change.
+
+Importing this package costs almost nothing: each public name is loaded from
+its module on first access (PEP 562 ``__getattr__``), so ``import alertwire``
+in a DAG file, a plugin or a short script does not pay for the clients, the
+models or their standard-library dependencies until they are used, and
+``from alertwire import TriggerAlert`` loads the models but no HTTP library.
+aiohttp (async transport) and urllib3 (sync transport) are imported only when
+a client first needs them. Type checkers and IDEs see the ordinary imports
+below, under ``TYPE_CHECKING``.
 """
 
 from __future__ import annotations
 
-from ._bigpanda_client import AsyncBigPanda, BigPanda
-from ._errors import (
-    AlertwireError,
-    BadRequest,
-    ConfigurationError,
-    DeliveryError,
-    Forbidden,
-    NetworkError,
-    NotFound,
-    OutboxError,
-    RateLimited,
-    ResponseError,
-    ServerError,
-    Unauthorized,
-    UnexpectedResponse,
-    ValidationError,
-)
-from ._pagerduty_client import AsyncPagerDuty, PagerDuty, SendOutcome
-from ._retry import RetryPolicy, instant_retries
-from ._secret import Secret
-from .models.bigpanda import BigPandaAlert, BigPandaStatus
-from .models.dedup import group_dedup_key
-from .models.levels import action_from_level, bigpanda_status_from_level, severity_from_level
-from .models.pagerduty import (
-    AcknowledgeAlert,
-    Change,
-    Image,
-    Link,
-    PagerDutyEvent,
-    ResolveAlert,
-    Severity,
-    TriggerAlert,
-)
-from .models.results import EventResult
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -84,3 +59,114 @@ __all__ = [
     "instant_retries",
     "severity_from_level",
 ]
+
+#: Where each public name lives (relative to this package); loaded on first access.
+_WHERE: dict[str, str] = {
+    "AsyncBigPanda": "._bigpanda_client",
+    "BigPanda": "._bigpanda_client",
+    **dict.fromkeys(
+        (
+            "AlertwireError",
+            "BadRequest",
+            "ConfigurationError",
+            "DeliveryError",
+            "Forbidden",
+            "NetworkError",
+            "NotFound",
+            "OutboxError",
+            "RateLimited",
+            "ResponseError",
+            "ServerError",
+            "Unauthorized",
+            "UnexpectedResponse",
+            "ValidationError",
+        ),
+        "._errors",
+    ),
+    "AsyncPagerDuty": "._pagerduty_client",
+    "PagerDuty": "._pagerduty_client",
+    "SendOutcome": "._pagerduty_client",
+    "RetryPolicy": "._retry",
+    "instant_retries": "._retry",
+    "Secret": "._secret",
+    "BigPandaAlert": ".models.bigpanda",
+    "BigPandaStatus": ".models.bigpanda",
+    "group_dedup_key": ".models.dedup",
+    "action_from_level": ".models.levels",
+    "bigpanda_status_from_level": ".models.levels",
+    "severity_from_level": ".models.levels",
+    **dict.fromkeys(
+        (
+            "AcknowledgeAlert",
+            "Change",
+            "Image",
+            "Link",
+            "PagerDutyEvent",
+            "ResolveAlert",
+            "Severity",
+            "TriggerAlert",
+        ),
+        ".models.pagerduty",
+    ),
+    "EventResult": ".models.results",
+}
+
+if TYPE_CHECKING:
+    from ._bigpanda_client import AsyncBigPanda, BigPanda
+    from ._errors import (
+        AlertwireError,
+        BadRequest,
+        ConfigurationError,
+        DeliveryError,
+        Forbidden,
+        NetworkError,
+        NotFound,
+        OutboxError,
+        RateLimited,
+        ResponseError,
+        ServerError,
+        Unauthorized,
+        UnexpectedResponse,
+        ValidationError,
+    )
+    from ._pagerduty_client import AsyncPagerDuty, PagerDuty, SendOutcome
+    from ._retry import RetryPolicy, instant_retries
+    from ._secret import Secret
+    from .models.bigpanda import BigPandaAlert, BigPandaStatus
+    from .models.dedup import group_dedup_key
+    from .models.levels import action_from_level, bigpanda_status_from_level, severity_from_level
+    from .models.pagerduty import (
+        AcknowledgeAlert,
+        Change,
+        Image,
+        Link,
+        PagerDutyEvent,
+        ResolveAlert,
+        Severity,
+        TriggerAlert,
+    )
+    from .models.results import EventResult
+
+
+def _load(name: str) -> object:
+    """Load a public name from its module on first access, then keep it here."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if not TYPE_CHECKING:
+    # Hidden from type checkers, which see the imports above instead: a
+    # misspelt ``alertwire.Tigger`` stays an error for them, not ``object``.
+    __getattr__ = _load
+
+del TYPE_CHECKING  # not part of the public namespace

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Final
 
 from ._errors import ConfigurationError
@@ -64,7 +63,8 @@ DEFAULT_DRAIN_TIMEOUT: Final = 300.0
 def read_secret_file(path: str | os.PathLike[str], *, what: str) -> Secret:
     """The first line of a key file, whitespace stripped; errors never quote the content."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as file:  # not pathlib: start-up time
+            text = file.read()
     except OSError as exc:
         raise ConfigurationError(
             f"cannot read the {what} file {os.fspath(path)!r}: {exc.strerror}"

@@ -10,7 +10,6 @@ that call it (building a request body, storing a row) are easy to audit with
 
 from __future__ import annotations
 
-import hmac
 from typing import Any, Final
 
 __all__ = ["Secret", "redact"]
@@ -62,6 +61,8 @@ class Secret:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented
+        import hmac  # OpenSSL's hashlib behind it: loaded when first compared, not at start-up
+
         return hmac.compare_digest(self._value.encode(), other._value.encode())
 
     def __hash__(self) -> int:

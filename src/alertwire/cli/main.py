@@ -34,6 +34,24 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo_cmd",
 )
 
+#: Which module registers each top-level command, so that ``alertwire trigger``
+#: imports and builds only ``pagerduty_cmd`` (the other modules' imports and
+#: sub-parsers cost a one-alert cron job several milliseconds for nothing).
+#: A command missing here still works (the whole parser is built for it);
+#: tests/test_cli_help.py keeps the table complete.
+COMMAND_HOMES: dict[str, str] = {
+    "trigger": "pagerduty_cmd",
+    "acknowledge": "pagerduty_cmd",
+    "resolve": "pagerduty_cmd",
+    "change": "pagerduty_cmd",
+    "bigpanda": "bigpanda_cmd",
+    "send": "send_cmd",
+    "relay": "relay_cmd",
+    "queue": "queue_cmd",
+    "sandbox": "sandbox_cmd",
+    "demo": "demo_cmd",
+}
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and still exit code 2), like every other error.
@@ -62,7 +80,9 @@ def _with_exit_codes(subparsers: argparse._SubParsersAction[Any]) -> None:
             command.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv``: only the invoked command's module when ``argv`` starts with
+    a known command, else every command (``--help``, ``--version``, a typo, no command)."""
     parser = _Parser(
         prog="alertwire",
         description="Send alerts to PagerDuty and BigPanda reliably.",
@@ -71,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    home = COMMAND_HOMES.get(argv[0]) if argv else None
+    for name in COMMAND_MODULES if home is None else (home,):
         importlib.import_module(f"alertwire.cli.{name}").register(subparsers)
     _with_exit_codes(subparsers)
     return parser
@@ -84,7 +105,9 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:
