@@ -44,6 +44,7 @@ COMMAND_HOMES: dict[str, str] = {
     "acknowledge": "pagerduty_cmd",
     "resolve": "pagerduty_cmd",
     "change": "pagerduty_cmd",
+    "incidents": "incidents_cmd",
     "bigpanda": "bigpanda_cmd",
     "send": "send_cmd",
     "relay": "relay_cmd",
