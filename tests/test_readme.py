@@ -7,10 +7,12 @@ fixture reaches users' own test suites through the plugin entry point.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,3 +40,30 @@ def test_readme_block_runs(code: str, tmp_path: Path) -> None:
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     if "print(" in code:
         assert done.stdout.strip(), "the example prints something"
+
+
+CONSOLE = re.findall(r"```console\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+
+
+def test_readme_shows_what_resolve_prints(alertwire_sandbox: Any, tmp_path: Path) -> None:
+    """The Command line block shows each ``$ alertwire resolve`` with the line it prints."""
+    [block] = [b for b in CONSOLE if "$ alertwire resolve " in b]
+    lines = block.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("$ alertwire resolve "))
+    args = lines[at].removeprefix("$ alertwire ").split()
+    shown = lines[at + 1] if at + 1 < len(lines) and not lines[at + 1].startswith("$") else ""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    env.update(
+        ALERTWIRE_ROUTING_KEY="0123456789abcdef0123456789abcdef",
+        ALERTWIRE_PAGERDUTY_URL=alertwire_sandbox.url,
+    )
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("alertwire")), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == shown + "\n"
