@@ -1,4 +1,4 @@
-"""README examples run: every ```python block, exactly as a reader would paste it.
+"""README and docs/bigpanda.md examples run: every ```python block, as a reader would paste it.
 
 A block that defines a pytest test (``def test_…``) is saved as a test file
 and run by pytest in a subprocess, which also proves the ``alertwire_sandbox``
@@ -16,15 +16,34 @@ from typing import Any
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+#: The pages whose ```python blocks are complete programs, run as a reader would paste them.
+#: (Other docs pages show fragments that need a caller's own names: not listed.)
+PAGES = [README, ROOT / "docs" / "bigpanda.md"]
+EXAMPLES = [
+    (page, code)
+    for page in PAGES
+    for code in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.DOTALL)
+]
+BLOCKS = [code for page, code in EXAMPLES if page == README]
 
 
 def test_readme_has_python_examples() -> None:
     assert len(BLOCKS) >= 5
 
 
-@pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
+def _ids() -> list[str]:
+    seen: dict[str, int] = {}
+    ids = []
+    for page, _ in EXAMPLES:
+        name = page.relative_to(ROOT).as_posix()
+        seen[name] = seen.get(name, 0) + 1
+        ids.append(f"{name}:block{seen[name]}")
+    return ids
+
+
+@pytest.mark.parametrize("code", [code for _, code in EXAMPLES], ids=_ids())
 def test_readme_block_runs(code: str, tmp_path: Path) -> None:
     if re.search(r"^def test_", code, re.MULTILINE):
         script = tmp_path / "test_from_readme.py"
