@@ -117,8 +117,16 @@ class SandboxServer:
 
     async def stop(self) -> None:
         if self._runner is not None:
+            server = self._runner.server
+            transports = [] if server is None else [h.transport for h in server.connections]
             await self._runner.cleanup()
             self._runner = None
+            # A TLS connection is closed gracefully: close_notify, then a wait for the
+            # client's, which an idle keep-alive client never sends. The loop stops long
+            # before that would time out, leaving the socket open: abort what is left.
+            for transport in transports:
+                if transport is not None:
+                    transport.abort()
         self._cleanup_tls()
 
     def _cleanup_tls(self) -> None:
