@@ -28,6 +28,7 @@ from alertwire.outbox import Outbox
 from alertwire.sandbox import Sandbox
 from tests.ingest_process import RelayProcess
 from tests.services import free_port
+from tests.waiting import wait_for
 
 KEY = "0123456789abcdef0123456789CRSHZZ"
 KEYS = 80
@@ -143,9 +144,7 @@ def test_every_answered_event_is_delivered_in_order_through_repeated_sigkills(
                     s = ob.stats()
                 return s.pending == 0 and s.leased == 0
 
-            while not drained() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert drained(), "the relay did not deliver everything in time"
+            wait_for("the relay to deliver everything", drained, timeout=DEADLINE)
             assert relay.terminate() == 0
         finally:
             relay.close()

@@ -18,7 +18,6 @@ import re
 import shutil
 import ssl
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -33,23 +32,12 @@ from alertwire.outbox import Outbox
 from alertwire.sandbox import Sandbox
 from tests.ingest_process import RelayProcess
 from tests.services import RunningAlertmanager, free_port
+from tests.waiting import wait_for
 
 KEY = "0123456789abcdef0123456789ABWXYZ"
 TOKEN = "bp-token-ingest-secret-0000ZZZ9"
-#: Every wait in this module is for a condition, bounded by this.
-DEADLINE = 60.0
 
 _http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=10))
-
-
-def wait_for(what: str, condition: Callable[[], Any]) -> Any:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def stored(outbox: Path) -> int:
@@ -110,6 +98,15 @@ receivers:
 """
 
 
+def failed_pagerduty_requests(am: RunningAlertmanager) -> float:
+    """Alertmanager's own count of PagerDuty requests that failed (its /metrics)."""
+    text = _http.request("GET", f"{am.base_url}/metrics").data.decode()
+    pattern = r'^alertmanager_notification_requests_failed_total\{integration="pagerduty"\} (\S+)$'
+    match = re.search(pattern, text, re.MULTILINE)
+    assert match, "Alertmanager's /metrics has no failed-request counter for PagerDuty"
+    return float(match.group(1))
+
+
 def post_alerts(am: RunningAlertmanager, names: list[str], *, resolved: bool) -> None:
     now = datetime.now(timezone.utc)
     alerts = []
@@ -156,8 +153,12 @@ def test_alertmanager_through_a_killed_and_restarted_relay(
 
     # 2. Resolve while the relay is down: Alertmanager's sends fail and it retries.
     relay.kill()
+    failed = failed_pagerduty_requests(am)
     post_alerts(am, names, resolved=True)
-    time.sleep(1.5)  # let Alertmanager meet the closed port at least once
+    wait_for(
+        "Alertmanager to meet the closed port at least once",
+        lambda: failed_pagerduty_requests(am) > failed,
+    )
     relay.start()
     wait_for(
         "three alerts resolved",

@@ -92,8 +92,11 @@ class SyncSender:
                 return parse(self.transport.send(request, timeout=self.timeout))
             except DeliveryError as exc:
                 exc.attempts = attempt
-                wait = self.retry.next_delay(exc, attempt, time.monotonic() - started)
+                elapsed = time.monotonic() - started
+                wait = self.retry.next_delay(exc, attempt, elapsed)
                 if wait is None:
+                    if exc.retryable:
+                        exc.gave_up = self.retry.gave_up(exc, attempt, elapsed)
                     raise
                 _log_retry(request, exc, attempt, wait)
                 time.sleep(wait)
@@ -119,8 +122,11 @@ class AsyncSender:
                 return parse(await self.transport.send(request, timeout=self.timeout))
             except DeliveryError as exc:
                 exc.attempts = attempt
-                wait = self.retry.next_delay(exc, attempt, time.monotonic() - started)
+                elapsed = time.monotonic() - started
+                wait = self.retry.next_delay(exc, attempt, elapsed)
                 if wait is None:
+                    if exc.retryable:
+                        exc.gave_up = self.retry.gave_up(exc, attempt, elapsed)
                     raise
                 _log_retry(request, exc, attempt, wait)
                 import asyncio  # here, not at the top: sync-only users never pay for it

@@ -30,6 +30,10 @@ and bodies we echo come from the service, which never repeats the key.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._retry import GiveUp
 
 __all__ = [
     "AlertwireError",
@@ -102,6 +106,8 @@ class DeliveryError(AlertwireError):
     """
 
     retryable: bool = False
+    #: Set when a retryable failure was not tried again: the bound that stopped it.
+    gave_up: GiveUp | None = None
 
     def __init__(
         self,

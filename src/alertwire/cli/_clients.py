@@ -40,6 +40,8 @@ def _retry(args: argparse.Namespace) -> RetryPolicy:
     if args.max_backoff is not None:
         settings["max_backoff"] = args.max_backoff
         settings["initial_backoff"] = min(DEFAULT_INITIAL_BACKOFF, args.max_backoff)
+    if args.max_time is not None:
+        settings["max_elapsed"] = args.max_time
     return RetryPolicy(**settings)
 
 

@@ -175,6 +175,13 @@ def add_delivery_options(
         " and grow exponentially from 1 s; a service's Retry-After is still honoured)",
     )
     delivery.add_argument(
+        "--max-time",
+        type=_non_negative_float,
+        metavar="SECONDS",
+        help="the retry budget: no try starts later than this after the first (default 120);"
+        " a Retry-After longer than what is left is not waited for",
+    )
+    delivery.add_argument(
         "--region",
         choices=("us", "eu"),
         type=str.lower,

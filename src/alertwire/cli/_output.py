@@ -58,6 +58,9 @@ def error_text(error: AlertwireError) -> str:
     if isinstance(error, ValidationError):
         return f"invalid input: {text}"
     if isinstance(error, DeliveryError) and error.retryable:
+        if error.gave_up is not None:  # name the bound, in the options' words
+            why = error.gave_up.describe(budget="--max-time", attempts_limit="--max-attempts")
+            return f"{why}: {text}"
         tries = f"{error.attempts} attempt{'s' if error.attempts != 1 else ''}"
         return f"retries exhausted after {tries}: {text}"
     return text

@@ -41,11 +41,17 @@ def _number(kind: type, *, minimum: float, allow_zero: bool = False) -> Any:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
         if not math.isfinite(value) or value < minimum or (value == 0 and not allow_zero):
-            raise argparse.ArgumentTypeError(
-                f"must be {'zero or ' if allow_zero else ''}more than {minimum:g}, got {text!r}"
-            )
+            # Say exactly the rule checked above: "at least 1", "zero or more", "more than 0".
+            if minimum > 0:
+                rule = f"at least {minimum:g}"
+            elif allow_zero:
+                rule = f"{minimum:g} or more"
+            else:
+                rule = f"more than {minimum:g}"
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
         return value  # type: ignore[no-any-return]
 
     return parse

@@ -66,6 +66,11 @@ class GroupCommitter:
         self.commits = 0
         self.rows = 0
 
+    @property
+    def waiting_rows(self) -> int:
+        """Rows submitted and not yet taken into a commit: the next batch, as it stands."""
+        return sum(len(rows) for rows, _ in self._waiting)
+
     def start(self) -> None:
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._writer(), name="alertwire-ingest-writer")

@@ -37,8 +37,8 @@ from .. import _json
 from .._errors import ValidationError
 from ._time import to_aware
 from .bigpanda_rules import RESERVED_FIELDS, TIMESTAMP_CEILING, Problem, check_alert
-from .limits import BIGPANDA_DESCRIPTION_MAX, ELLIPSIS
-from .pagerduty_rules import raise_for
+from .limits import BIGPANDA_APP_KEY_ROOM, BIGPANDA_DESCRIPTION_MAX, ELLIPSIS
+from .pagerduty_rules import check_event_size, raise_for
 
 __all__ = ["BigPandaAlert", "BigPandaStatus", "TagValue"]
 
@@ -97,6 +97,10 @@ _TEXT_ARGS = (
     "incident_identifier",
     "cluster",
 )
+
+
+#: ``{"app_key":"<key>",`` spliced in front of the alert's own ``{`` (see protocol.bigpanda).
+_APP_KEY_OVERHEAD = len('{"app_key":"",') - 1 + BIGPANDA_APP_KEY_ROOM
 
 
 def _python_name(wire_field: str) -> str:
@@ -240,6 +244,14 @@ class BigPandaAlert:
             data = _json.dumps(wire)
         except TypeError as exc:  # e.g. a lone surrogate in a string
             raise ValidationError("alert", f"must be JSON-serialisable ({exc})") from None
+        # The wire's size cap, with room for the app_key the client adds (the rules
+        # keep an alert flat, so the nesting cap cannot be reached).
+        too_large = check_event_size(len(data) + _APP_KEY_OVERHEAD)
+        if too_large:
+            raise ValidationError(
+                "alert",
+                f"{too_large[0].rule}, counting room for a {BIGPANDA_APP_KEY_ROOM}-character app_key",
+            )
         object.__setattr__(self, "_wire", data)
 
     def _build_wire(self) -> dict[str, Any]:

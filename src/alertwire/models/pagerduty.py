@@ -32,7 +32,9 @@ from .pagerduty_rules import (
     Problem,
     check_alert_event,
     check_change_event,
+    check_event_nesting,
     check_event_size,
+    nesting_problem,
     raise_for,
 )
 
@@ -158,34 +160,36 @@ def _custom_details(value: object) -> dict[str, Any] | str | None:
         raise ValidationError(
             "custom_details", f"must be a mapping (or a string), not {type(value).__name__}"
         )
-    details = dict(value)
-    try:
-        _json.dumps(details)
-    except TypeError as exc:
-        raise ValidationError("custom_details", f"must be JSON-serialisable ({exc})") from None
-    return details
+    # Serialisable and shallow enough are checked once, on the whole event (_wire_bytes):
+    # serialising the details here too would walk a large payload twice.
+    return dict(value)
 
 
 def _dumps(wire: dict[str, Any]) -> bytes:
-    """Serialise, turning what JSON cannot hold (a lone surrogate) into a ValidationError."""
+    """Serialise, turning what JSON cannot hold (a set, a lone surrogate) into a ValidationError."""
     try:
         return _json.dumps(wire)
     except TypeError as exc:
+        if "Recursion limit" in str(exc):  # the serialiser's own cap, far past ours
+            _raise_problems([nesting_problem()])
         culprit = "event"
         payload = wire.get("payload")
-        fields = [*wire.items(), *(payload.items() if isinstance(payload, dict) else ())]
+        # The most specific name first: a payload field before the payload as a whole.
+        fields = [*(payload.items() if isinstance(payload, dict) else ()), *wire.items()]
         for name, value in fields:
             try:
                 _json.dumps(value)
             except TypeError:
                 culprit = _python_name(name)
                 break
-        raise ValidationError(culprit, f"must be valid Unicode text for JSON ({exc})") from None
+        raise ValidationError(culprit, f"must be JSON-serialisable ({exc})") from None
 
 
 def _wire_bytes(wire: dict[str, Any]) -> bytes:
+    """The body's bytes, held to the limits the wire enforces (size, nesting) on the same bytes."""
     data = _dumps(wire)
     _raise_problems(check_event_size(len(data) + _ROUTING_KEY_OVERHEAD))
+    _raise_problems(check_event_nesting(data))
     return data
 
 

@@ -38,10 +38,12 @@ from ._time import parse_iso8601
 from .limits import (
     DEDUP_KEY_MAX,
     EVENT_MAX_BYTES,
+    MAX_NESTING_DEPTH,
     REST_TOKEN_LENGTH,
     ROUTING_KEY_LENGTH,
     SUMMARY_MAX,
 )
+from .nesting import nested_deeper_than
 
 __all__ = [
     "EVENT_ACTIONS",
@@ -49,6 +51,7 @@ __all__ = [
     "Problem",
     "check_alert_event",
     "check_change_event",
+    "check_event_nesting",
     "check_event_size",
     "check_routing_key",
     "raise_for",
@@ -335,6 +338,28 @@ def check_event_size(size: int) -> list[Problem]:
             f"Event object is too large (maximum is {EVENT_MAX_BYTES} bytes)",
         )
     ]
+
+
+#: The one field of a PagerDuty event that can nest: it sits at level 3 of the event.
+_DETAILS_LEVEL: Final = 3
+#: What the wire answers a body nested too deeply (it is refused as unparseable).
+NESTED_TOO_DEEP_TEXT: Final = "Event object is nested too deeply"
+
+
+def nesting_problem() -> Problem:
+    """``payload.custom_details`` nests too deeply: the event exceeds the nesting limit."""
+    inside = MAX_NESTING_DEPTH - _DETAILS_LEVEL + 1
+    return Problem(
+        "payload.custom_details",
+        f"must nest at most {inside} levels of objects and arrays, itself included"
+        f" (the whole event may nest {MAX_NESTING_DEPTH}, counted from its top level)",
+        NESTED_TOO_DEEP_TEXT,
+    )
+
+
+def check_event_nesting(data: bytes) -> list[Problem]:
+    """A serialised event nested deeper than the wire accepts (only custom_details can nest)."""
+    return [nesting_problem()] if nested_deeper_than(data, MAX_NESTING_DEPTH) else []
 
 
 def raise_for(problems: Sequence[Problem], rename: Callable[[str], str] = str) -> None:

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from .. import _json
 from ..models import bigpanda_rules
-from ..models.pagerduty_rules import Problem
+from ..models.pagerduty_rules import NESTED_TOO_DEEP_TEXT, Problem
 
 __all__ = [
     "bigpanda_accepted",
@@ -41,7 +41,7 @@ __all__ = [
 JSON: Final = "application/json"
 PARSE_ERROR: Final = "JSON parse error"
 NOT_AN_OBJECT: Final = "Event object is not a JSON object"
-NESTED_TOO_DEEP: Final = "Event object is nested too deeply"
+NESTED_TOO_DEEP: Final = NESTED_TOO_DEEP_TEXT
 
 
 def _json_response(

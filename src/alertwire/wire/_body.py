@@ -7,10 +7,10 @@ that a client still sending can read our 400 instead of a reset; a body
 *declared* too large is not read at all. Either way the answer closes the
 connection (the routes call ``force_close``).
 
-Nesting is capped at :data:`MAX_DEPTH` levels. PagerDuty documents no limit;
-ours keeps every accepted event re-serialisable (orjson refuses to write
-more than 254 levels) and any recursive consumer safe. A body nested deeper
-is answered as unrecognized, like malformed JSON.
+Nesting is capped at :data:`MAX_DEPTH` levels, the models' own limit
+(:data:`alertwire.models.limits.MAX_NESTING_DEPTH`, checked by the same
+function on the same bytes), so an event the models accept is never refused
+here. A body nested deeper is answered as unrecognized, like malformed JSON.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from .. import _json
-from ..models.limits import EVENT_MAX_BYTES
+from ..models.limits import EVENT_MAX_BYTES, MAX_NESTING_DEPTH
+from ..models.nesting import nested_deeper_than
 
 __all__ = [
     "DRAIN_MAX",
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 #: Containers deeper than this are refused (a top-level object is depth 1).
-MAX_DEPTH: Final = 64
+MAX_DEPTH: Final = MAX_NESTING_DEPTH
 #: How much of an oversized body is drained (and discarded) before answering.
 DRAIN_MAX: Final = 8 * 1024 * 1024
 _CHUNK: Final = 64 * 1024
@@ -98,29 +99,13 @@ async def _drain(request: web.Request) -> None:
     # Still more: stop here; aiohttp closes a connection whose body was not read.
 
 
-def _depth_ok(value: Any) -> bool:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > MAX_DEPTH:
-            return False
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return True
-
-
 def parse_object(raw: bytes) -> dict[str, Any]:
     """The body as a JSON object; :class:`Unparseable` or :class:`NotAnObject` otherwise."""
     try:
         value = _json.loads(raw)
     except _json.JSONDecodeError as exc:
         raise Unparseable("JSON parse error") from exc
-    if not _depth_ok(value):
+    if nested_deeper_than(raw, MAX_DEPTH):
         raise Unparseable(f"nested deeper than {MAX_DEPTH} levels", too_deep=True)
     if not isinstance(value, dict):
         raise NotAnObject(type(value).__name__)

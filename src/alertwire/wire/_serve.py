@@ -95,7 +95,15 @@ class RunningServer:
 
     async def stop(self) -> None:
         self.server.close()
+        factory = self.runner.server
+        transports = [] if factory is None else [h.transport for h in factory.connections]
         await self.runner.cleanup()
+        # A TLS connection is closed gracefully: close_notify, then a wait for the
+        # client's, which an idle keep-alive client never sends. The loop may stop long
+        # before that would time out, leaving the socket open: abort what is left.
+        for transport in transports:
+            if transport is not None:
+                transport.abort()
         if self.restore_loop_handler is not None:
             self.restore_loop_handler()
 

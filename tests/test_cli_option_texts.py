@@ -1,0 +1,65 @@
+"""A refused option value gets one line that states the rule it broke, exactly.
+
+"must be more than 1, got '0'" for an option that accepts 1, or "must be zero
+or more than 0" contradict themselves; each text here says the rule the
+parser enforces, and the boundary value the rule allows is accepted.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from alertwire.cli.main import build_parser
+
+ALERTWIRE = str(Path(sys.executable).with_name("alertwire"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["relay", "--concurrency", "0"], "argument --concurrency: must be at least 1, got '0'"),
+        (
+            ["relay", "--concurrency", "1.5"],
+            "argument --concurrency: must be a whole number, got '1.5'",
+        ),
+        (["relay", "--rate-limit", "-1"], "argument --rate-limit: must be 0 or more, got '-1'"),
+        (["relay", "--rate-limit", "x"], "argument --rate-limit: must be a number, got 'x'"),
+        (["relay", "--max-backoff", "0"], "argument --max-backoff: must be more than 0, got '0'"),
+        (["send", "--concurrency", "0"], "argument --concurrency: must be from 1 to 32, got 0"),
+        (
+            ["sandbox", "--rate-limit", "0"],
+            "argument --rate-limit: must be from 1 to 1000000, got 0",
+        ),
+    ],
+)
+def test_a_refused_value_names_the_rule_in_one_line_with_exit_2(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    env["ALERTWIRE_OUTBOX"] = str(tmp_path / "outbox.sqlite3")
+    done = subprocess.run(
+        [ALERTWIRE, *args], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert done.returncode == 2
+    assert done.stderr == f"alertwire: error: {message} (see alertwire {args[0]} --help)\n"
+    assert not (tmp_path / "outbox.sqlite3").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "dest", "value"),
+    [
+        (["relay", "--concurrency", "1"], "concurrency", 1),
+        (["relay", "--rate-limit", "0"], "rate_limit", 0.0),
+        (["send", "--concurrency", "32"], "concurrency", 32),
+        (["sandbox", "--rate-limit", "1"], "rate_limit", 1),
+    ],
+)
+def test_the_boundary_each_rule_allows_is_accepted(
+    args: list[str], dest: str, value: float
+) -> None:
+    assert getattr(build_parser().parse_args(args), dest) == value
