@@ -11,11 +11,13 @@ Producers put three kinds of things in:
   same alert instead of opening a second incident; a trigger or change
   without ``payload.timestamp`` is stamped with the enqueue time, so a late
   delivery still shows when the problem was detected.
-* Raw PagerDuty wire bodies (the ingest endpoint): stored byte for byte as
-  the client sent them, apart from a dedup key assigned to a keyless
-  trigger. No timestamp is stamped there: what the client sent is what is
-  forwarded.
+* Raw PagerDuty wire bodies: stored byte for byte as the client sent them,
+  apart from a dedup key assigned to a keyless trigger. No timestamp is
+  stamped there: what the client sent is what is forwarded.
 * BigPanda alerts (model or raw body, with the bearer token).
+* Events read already (the ingest endpoint): the wire routes parse,
+  validate, key and split each request once, and ``prepare_incoming_*``
+  store those parts without reading the body again.
 
 Every producer method has a ``prepare_*`` twin returning a :class:`NewEvent`;
 :meth:`Outbox.put` stores any number of them in one transaction, which is
