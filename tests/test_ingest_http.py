@@ -26,8 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from alertwire import ConfigurationError, OutboxError
 from alertwire.ingest import Allowlist, GroupCommitter, IngestConfig, IngestServer, load_allowlist
 from alertwire.outbox import Enqueued, Outbox
-from alertwire.outbox.machine import NewEvent
+from alertwire.outbox.machine import Machine, NewEvent
 from alertwire.outbox.relay import Relay
+from alertwire.protocol.pagerduty import with_dedup_key
 from alertwire.sandbox import Sandbox
 from tests.ingest_process import RelayProcess
 from tests.relay_upstream import Upstream
@@ -684,3 +685,71 @@ async def test_healthz_waits_out_a_short_lock_and_names_a_long_one(tmp_path: Pat
         holder.close()
         await server.stop()
     assert stored(path) == 0  # the refused event was not kept
+
+
+async def test_each_request_is_parsed_once_and_stored_as_the_routes_read_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The routes read, validate and key an event once; the outbox stores those parts
+    without parsing the body again (one reading, so no two readings can disagree).
+    What is stored is what the raw entry point would store for the same bytes."""
+    from alertwire import _json
+
+    parses: list[int] = []
+    real_loads = _json.loads
+
+    def counting_loads(data: bytes | str) -> Any:
+        parses.append(1)
+        return real_loads(data)
+
+    path = tmp_path / "outbox.sqlite3"
+    server = IngestServer(Outbox(path), IngestConfig(host="127.0.0.1", port=0))
+    await server.start()
+    keyless = json.dumps(trigger()).encode()
+    keyed = json.dumps(trigger("k-1")).encode()
+    change = json.dumps({"routing_key": KEY, "payload": {"summary": "d", "source": "ci"}})
+    batch = {"app_key": "app", "alerts": [{"status": "ok", "host": "h", "check": "c"}]}
+    try:
+        async with aiohttp.ClientSession() as session:
+            monkeypatch.setattr(_json, "loads", counting_loads)
+            answers = []
+            for url, data, headers in (
+                ("/v2/enqueue", keyless, {}),
+                ("/v2/enqueue", keyed, {}),
+                ("/v2/change/enqueue", change.encode(), {}),
+                (
+                    "/data/v2/alerts",
+                    json.dumps(batch).encode(),
+                    {"Authorization": f"Bearer {TOKEN}"},
+                ),
+            ):
+                async with session.post(server.url + url, data=data, headers=headers) as r:
+                    answers.append((r.status, await r.read()))
+            monkeypatch.undo()
+    finally:
+        await server.stop()
+    assert [status for status, _ in answers] == [202, 202, 202, 201]
+    assert len(parses) == 4  # one per request
+    assigned = json.loads(answers[0][1])["dedup_key"]
+    with Outbox(path) as ob:
+        claimed, _ = Machine(ob.store, rate_limit_per_minute=0).claim(10)
+    got = {row.body: row for row in claimed}
+    bp_bytes = json.dumps(batch).encode()
+    expected = [
+        Outbox.prepare_pagerduty_raw(with_dedup_key(keyless, json.loads(keyless), assigned)),
+        Outbox.prepare_pagerduty_raw(keyed),
+        Outbox.prepare_pagerduty_raw(change.encode(), change=True),
+        *Outbox.prepare_bigpanda_raw(bp_bytes, token=TOKEN),
+    ]
+    assert sorted(got) == sorted(e.body for e in expected)
+    for want in expected:
+        row = got[want.body]
+        assert (row.kind, row.route, row.credential, row.dedup_key, row.base_url) == (
+            want.kind,
+            want.route,
+            want.credential,
+            want.dedup_key,
+            want.base_url,
+        )
+        if want.kind != "pagerduty.change":  # a change is its own, random, order key
+            assert row.order_key == want.order_key

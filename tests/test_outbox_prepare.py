@@ -176,3 +176,45 @@ def test_stored_digests_never_change() -> None:
     assert route_key("bigpanda.alert", key, "app1") == "d2792472aa5333d1cb2fc0d52ebd1522adf0f29f"
     assert order_key(route, "alert:abc") == "6cbdee6b184558e9f3fb2e8aa328195df8fd8390"
     assert order_key(route, 'bigpanda:["host","é"]') == "8db66e3222efa0a65baff223138503c5b14f042e"
+
+
+TOKEN = "bp-token-0123456789abcdef"
+
+
+def test_incoming_rows_store_what_the_caller_read_and_parse_nothing() -> None:
+    """The ingest endpoint's entry point: the parts the wire routes read, stored as
+    given (a body that is not even JSON goes in untouched: nothing reads it again),
+    with the same route and order keys the raw entry point derives from the body."""
+    opaque = b"\x00 not JSON: stored as given"
+    row = Outbox.prepare_incoming_pagerduty(
+        opaque, routing_key=Secret(KEY), change=False, dedup_key="d-1"
+    )
+    raw = json.dumps(
+        {"routing_key": KEY, "event_action": "trigger", "dedup_key": "d-1", "payload": {}}
+    ).encode()
+    from_raw = Outbox.prepare_pagerduty_raw(raw)
+    assert (row.body, row.dedup_key, row.credential) == (opaque, "d-1", Secret(KEY))
+    assert (row.kind, row.route, row.order_key) == (
+        from_raw.kind,
+        from_raw.route,
+        from_raw.order_key,
+    )
+    change = Outbox.prepare_incoming_pagerduty(
+        opaque, routing_key=Secret(KEY), change=True, dedup_key=None
+    )
+    assert (change.kind, change.dedup_key, change.body) == ("pagerduty.change", None, opaque)
+    assert change.route == route_key("pagerduty.change", Secret(KEY))
+
+    items = [{"status": "ok", "host": "h1", "check": "c"}, {"status": "ok", "host": "h2"}]
+    batch = {"app_key": "app1", "alerts": items}
+    alerts = [{"app_key": "app1", **a} for a in items]
+    bodies = [b"first as stored", b"second as stored"]
+    rows = Outbox.prepare_incoming_bigpanda(
+        zip(alerts, bodies, strict=True), token=Secret(TOKEN), app_key="app1"
+    )
+    raw_rows = Outbox.prepare_bigpanda_raw(json.dumps(batch).encode(), token=TOKEN)
+    assert [r.body for r in rows] == bodies
+    assert [(r.kind, r.route, r.order_key, r.credential) for r in rows] == [
+        (r.kind, r.route, r.order_key, r.credential) for r in raw_rows
+    ]
+    assert TOKEN not in repr(rows) and KEY not in repr(row)

@@ -107,7 +107,14 @@ def test_changes_and_bigpanda_are_kept_and_events_in_arrival_order() -> None:
         {"app_key": "x", "status": "critical", "host": "i"},
     )
     state.record_bigpanda(
-        IncomingBigPanda(token=Secret(TOKEN), app_key="x", alerts=alerts, raw=b"{}", batch=True)
+        IncomingBigPanda(
+            token=Secret(TOKEN),
+            app_key="x",
+            alerts=alerts,
+            raw=b"{}",
+            bodies=tuple(json.dumps(a).encode() for a in alerts),
+            batch=True,
+        )
     )
     state.record_pagerduty(event("resolve", "a"))
     assert [(e["seq"], e["api"]) for e in state.events()] == [
@@ -131,6 +138,7 @@ def test_no_view_contains_a_full_key_or_token() -> None:
             app_key="x",
             alerts=({"app_key": "x", "status": "ok", "host": "h"},),
             raw=b"{}",
+            bodies=(b"{}",),
         )
     )
     everything = json.dumps(

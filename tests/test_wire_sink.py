@@ -135,6 +135,29 @@ async def test_bigpanda_batch_reaches_the_sink_with_the_token(served: Served) ->
     assert TOKEN not in repr(req)
 
 
+async def test_bigpanda_bodies_are_the_bytes_to_store_one_per_alert(served: Served) -> None:
+    batch = (
+        b'{"app_key":"a1","alerts":[{"status":"ok","host":"h"},{"host":"i","status":"critical"}]}'
+    )
+    single = b' {"app_key":"a1", "status":"ok","host":"h"} '
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert (await served.post("/data/v2/alerts", batch, auth))[0] == 201
+    assert (await served.post("/data/v2/alerts", single, auth))[0] == 201
+    split, whole = served.sink.bigpanda
+    # A batch item is stored as its complete body (the batch's app_key first, the
+    # item's own fields after it); a single alert as the client's bytes, untouched.
+    assert [json.loads(b) for b in split.bodies] == [dict(a) for a in split.alerts]
+    assert split.bodies == (
+        b'{"app_key":"a1","status":"ok","host":"h"}',
+        b'{"app_key":"a1","host":"i","status":"critical"}',
+    )
+    assert whole.bodies == (single,) and not whole.batch
+    with pytest.raises(ValueError, match="one body per alert"):
+        IncomingBigPanda(
+            token=Secret(TOKEN), app_key="a1", alerts=split.alerts, raw=batch, bodies=()
+        )
+
+
 @pytest.mark.parametrize(
     ("refusal", "status", "retry_after"),
     [

@@ -6,11 +6,13 @@ the key answered is the key delivered). This sink only:
 
 1. refuses credentials outside the allow-lists (403, before anything is
    stored);
-2. turns the request into outbox rows with the outbox's own *raw* API
-   (:meth:`~alertwire.outbox.Outbox.prepare_pagerduty_raw` /
-   :meth:`~alertwire.outbox.Outbox.prepare_bigpanda_raw`): the client's bytes
-   are stored as sent, plus the assigned dedup key, and nothing is stamped
-   (model events get ``payload.timestamp`` at enqueue; raw bodies do not);
+2. turns the request into outbox rows from the parts the routes read
+   (:meth:`~alertwire.outbox.Outbox.prepare_incoming_pagerduty` /
+   :meth:`~alertwire.outbox.Outbox.prepare_incoming_bigpanda`), without
+   parsing or validating again: the client's bytes are stored as sent, plus
+   the assigned dedup key (a batch: one row per alert, split by the routes),
+   and nothing is stamped (model events get ``payload.timestamp`` at
+   enqueue; raw bodies do not);
 3. waits for the group commit (:mod:`._commit`), and only then returns, so
    the routes answer 202/201 for events that are on disk.
 
@@ -28,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from .._errors import OutboxError, ValidationError
+from .._errors import OutboxError
 from ..outbox import Outbox
 from ..outbox.machine import NewEvent
 from ..outbox.metrics import OutboxMetrics
@@ -36,7 +38,6 @@ from ..wire import (
     IncomingBigPanda,
     IncomingPagerDuty,
     SinkForbidden,
-    SinkRefused,
     SinkUnavailable,
 )
 from ._allow import Allowlist
@@ -80,16 +81,6 @@ def store_failure_reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-class _NotStorable(SinkRefused):
-    """400: the wire rules passed the event but the outbox cannot represent it.
-
-    Should never happen (both use the same rules); if it does, the client's
-    input is still answered 4xx, never 5xx, and nothing is stored."""
-
-    status = 400
-    label = "invalid event"
-
-
 class OutboxSink:
     """A :class:`~alertwire.wire.Sink` that commits to an :class:`Outbox` (group commit)."""
 
@@ -117,10 +108,12 @@ class OutboxSink:
             event.routing_key
         ):
             raise SinkForbidden("This routing key is not allowed by this relay")
-        try:
-            row = self.outbox.prepare_pagerduty_raw(event.wire, change=event.kind == "change")
-        except ValidationError as exc:
-            raise self._not_storable("pagerduty", exc) from None
+        row = self.outbox.prepare_incoming_pagerduty(
+            event.wire,
+            routing_key=event.routing_key,
+            change=event.kind == "change",
+            dedup_key=event.dedup_key,
+        )
         await self._store([row], "pagerduty")
 
     async def accept_bigpanda(self, request: IncomingBigPanda) -> None:
@@ -128,16 +121,12 @@ class OutboxSink:
             request.token
         ):
             raise SinkForbidden("This token is not allowed by this relay")
-        try:
-            rows = self.outbox.prepare_bigpanda_raw(request.raw, token=request.token)
-        except ValidationError as exc:
-            raise self._not_storable("bigpanda", exc) from None
+        rows = self.outbox.prepare_incoming_bigpanda(
+            zip(request.alerts, request.bodies, strict=True),
+            token=request.token,
+            app_key=request.app_key,
+        )
         await self._store(rows, "bigpanda")
-
-    @staticmethod
-    def _not_storable(destination: str, exc: ValidationError) -> SinkRefused:
-        logger.error("event=ingest_not_storable destination=%s field=%s", destination, exc.field)
-        return _NotStorable(f"Event object is invalid: '{exc.field}' {exc.rule}")
 
     async def _store(self, rows: list[NewEvent], destination: str) -> None:
         try:

@@ -11,11 +11,13 @@ Producers put three kinds of things in:
   same alert instead of opening a second incident; a trigger or change
   without ``payload.timestamp`` is stamped with the enqueue time, so a late
   delivery still shows when the problem was detected.
-* Raw PagerDuty wire bodies (the ingest endpoint): stored byte for byte as
-  the client sent them, apart from a dedup key assigned to a keyless
-  trigger. No timestamp is stamped there: what the client sent is what is
-  forwarded.
+* Raw PagerDuty wire bodies: stored byte for byte as the client sent them,
+  apart from a dedup key assigned to a keyless trigger. No timestamp is
+  stamped there: what the client sent is what is forwarded.
 * BigPanda alerts (model or raw body, with the bearer token).
+* Events read already (the ingest endpoint): the wire routes parse,
+  validate, key and split each request once, and ``prepare_incoming_*``
+  store those parts without reading the body again.
 
 Every producer method has a ``prepare_*`` twin returning a :class:`NewEvent`;
 :meth:`Outbox.put` stores any number of them in one transaction, which is
@@ -187,6 +189,44 @@ def _bigpanda_identity(wire: Mapping[str, Any]) -> str:
     return "bigpanda:" + _json.dumps(identity).decode("utf-8")
 
 
+def _batch_items(app_key: str, alerts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A batch's alerts as complete single-alert bodies: the batch's ``app_key`` first."""
+    return [{"app_key": app_key, **alert} for alert in alerts]
+
+
+def _incoming_pagerduty_row(
+    body: bytes, key: Secret, change: bool, dedup_key: str | None, url: str | None
+) -> NewEvent:
+    kind: Kind = "pagerduty.change" if change else "pagerduty.alert"
+    route = route_key(kind, key)
+    return NewEvent(
+        kind=kind,
+        route=route,
+        order_key=order_key(route, _pd_identity(kind, dedup_key)),
+        credential=key,
+        body=body,
+        base_url=url,
+        dedup_key=dedup_key,
+    )
+
+
+def _incoming_bigpanda_rows(
+    items: Sequence[tuple[Mapping[str, Any], bytes]], token: Secret, app_key: str, url: str | None
+) -> list[NewEvent]:
+    route = route_key("bigpanda.alert", token, app_key)
+    return [
+        NewEvent(
+            kind="bigpanda.alert",
+            route=route,
+            order_key=order_key(route, _bigpanda_identity(alert)),
+            credential=token,
+            body=data,
+            base_url=url,
+        )
+        for alert, data in items
+    ]
+
+
 _PD_MODELS: Final = (TriggerAlert, AcknowledgeAlert, ResolveAlert, Change)
 
 
@@ -337,9 +377,10 @@ class Outbox:
     ) -> NewEvent:
         """A row for a complete PagerDuty wire body, as a client sent it.
 
-        The caller has validated it (the ingest endpoint uses the sandbox's
-        wire rules); this only reads the routing key and dedup key from it,
-        and gives a keyless trigger its dedup key.
+        The caller has validated it; this only reads the routing key and
+        dedup key from it, gives a keyless trigger its dedup key, and hands
+        over to :meth:`prepare_incoming_pagerduty`. (The ingest endpoint has
+        parsed the body already and calls that one directly.)
         """
         try:
             wire = _json.loads(body)
@@ -349,7 +390,6 @@ class Outbox:
             raise ValidationError("body", "must be a JSON object")
         raw_key = wire.get("routing_key")
         key = require_routing_key(raw_key if isinstance(raw_key, str) else "")
-        kind: Kind = "pagerduty.change" if change else "pagerduty.alert"
         dedup_key: str | None = None
         if not change:
             value = wire.get("dedup_key")
@@ -359,16 +399,27 @@ class Outbox:
                     raise ValidationError("dedup_key", "is required for acknowledge and resolve")
                 dedup_key = pd_protocol.new_dedup_key()
                 body = pd_protocol.with_dedup_key(body, wire, dedup_key)
-        route = route_key(kind, key)
-        return NewEvent(
-            kind=kind,
-            route=route,
-            order_key=order_key(route, _pd_identity(kind, dedup_key)),
-            credential=key,
-            body=bytes(body),
-            base_url=_base_url(base_url),
-            dedup_key=dedup_key,
-        )
+        return _incoming_pagerduty_row(bytes(body), key, change, dedup_key, _base_url(base_url))
+
+    @staticmethod
+    def prepare_incoming_pagerduty(
+        body: bytes,
+        *,
+        routing_key: Secret,
+        change: bool,
+        dedup_key: str | None,
+        base_url: str | None = None,
+    ) -> NewEvent:
+        """A row for a PagerDuty event the caller has parsed and validated already.
+
+        Nothing is parsed or checked again, so there is one reading of the
+        event, not two that could disagree: ``body`` is stored byte for byte
+        and must already carry ``dedup_key`` (an alert's key, assigned by the
+        caller with :func:`~alertwire.protocol.pagerduty.with_dedup_key` when
+        the client sent none; ``None`` for a change event). The wire routes'
+        :class:`~alertwire.wire.IncomingPagerDuty` has exactly these parts.
+        """
+        return _incoming_pagerduty_row(body, routing_key, change, dedup_key, _base_url(base_url))
 
     @staticmethod
     def prepare_bigpanda(
@@ -409,7 +460,8 @@ class Outbox:
         alert, each ``{"app_key": ..., <the alert's fields>}``, in batch order:
         each alert then keeps its own per-key order and its own outcome (one
         refused alert does not dead-letter its neighbours). A single alert is
-        stored byte for byte.
+        stored byte for byte. (The ingest endpoint has split the batch
+        already and calls :meth:`prepare_incoming_bigpanda` directly.)
         """
         secret = Secret(token)
         try:
@@ -419,26 +471,33 @@ class Outbox:
         if not isinstance(wire, dict):
             raise ValidationError("body", "must be a JSON object")
         app_key = require_app_key(wire.get("app_key"))
-        route = route_key("bigpanda.alert", secret, app_key)
         url = _base_url(base_url)
         alerts = wire.get("alerts")
         if alerts is None:
-            items: list[tuple[dict[str, Any], bytes]] = [(wire, bytes(body))]
+            items: list[tuple[Mapping[str, Any], bytes]] = [(wire, bytes(body))]
         else:
             if not isinstance(alerts, list) or not all(isinstance(a, dict) for a in alerts):
                 raise ValidationError("alerts", "must be a list of alert objects")
-            items = [(a, _json.dumps({"app_key": app_key, **a})) for a in alerts]
-        return [
-            NewEvent(
-                kind="bigpanda.alert",
-                route=route,
-                order_key=order_key(route, _bigpanda_identity(alert)),
-                credential=secret,
-                body=data,
-                base_url=url,
-            )
-            for alert, data in items
-        ]
+            items = [(merged, _json.dumps(merged)) for merged in _batch_items(app_key, alerts)]
+        return _incoming_bigpanda_rows(items, secret, app_key, url)
+
+    @staticmethod
+    def prepare_incoming_bigpanda(
+        alerts: Iterable[tuple[Mapping[str, Any], bytes]],
+        *,
+        token: Secret,
+        app_key: str,
+        base_url: str | None = None,
+    ) -> list[NewEvent]:
+        """Rows for BigPanda alerts the caller has parsed, validated and split already.
+
+        Each item is one alert as stored: its fields (a complete single-alert
+        body, a batch's ``app_key`` included) and the exact bytes to store;
+        nothing is parsed or checked again. The wire routes'
+        :class:`~alertwire.wire.IncomingBigPanda` has exactly these parts
+        (``zip(request.alerts, request.bodies)``).
+        """
+        return _incoming_bigpanda_rows(list(alerts), token, app_key, _base_url(base_url))
 
     # ---------------------------------------------------------------- storing rows
 

@@ -8,7 +8,9 @@ only what happens to an accepted event differs. Use::
     add_wire_routes(app, my_sink)   # my_sink implements Sink
 
 A sink gets an :class:`IncomingPagerDuty` (dedup key already assigned) or an
-:class:`IncomingBigPanda`, and returns once the event is kept, or raises a
+:class:`IncomingBigPanda` (a batch already split, with each alert's bytes to
+store): everything it keeps, read once, so it never parses the body again.
+It returns once the event is kept, or raises a
 :class:`SinkRefused` (:class:`SinkUnavailable` 503, :class:`SinkRateLimited`
 429, :class:`SinkForbidden` 403).
 

@@ -34,6 +34,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from .. import _json
 from .._secret import Secret
 from ..models import bigpanda_rules
 from ..models.pagerduty_rules import (
@@ -200,9 +201,16 @@ class _Handlers:
         if "alerts" in body:
             alerts = tuple({"app_key": app_key, **item} for item in body["alerts"])
             return IncomingBigPanda(
-                token=token, app_key=app_key, alerts=alerts, raw=raw, batch=True
+                token=token,
+                app_key=app_key,
+                alerts=alerts,
+                raw=raw,
+                bodies=tuple(_json.dumps(alert) for alert in alerts),
+                batch=True,
             )
-        return IncomingBigPanda(token=token, app_key=app_key, alerts=(body,), raw=raw)
+        return IncomingBigPanda(
+            token=token, app_key=app_key, alerts=(body,), raw=raw, bodies=(raw,)
+        )
 
     @staticmethod
     async def _deliver(

@@ -6,6 +6,13 @@ relay's ingest commits it to the outbox. A sink either returns (the event is
 accepted: the routes answer 202/201) or raises a :class:`SinkRefused`, whose
 status the routes answer with. Nothing else about HTTP leaks into a sink.
 
+The routes hand a sink everything it keeps, read once: the routing key or
+token (as :class:`~alertwire.Secret`), the dedup key, the parsed fields and
+the exact bytes to store. A sink never parses the body again (the outbox
+stores these parts through :meth:`~alertwire.outbox.Outbox.prepare_incoming_pagerduty`
+and :meth:`~alertwire.outbox.Outbox.prepare_incoming_bigpanda`), so there are
+no two readings of one event that could disagree.
+
 Why the routes, not the sink, assign a missing dedup key: the key must be the
 one answered to the client *and* the one delivered later, so it is fixed
 before the sink sees the event, and :attr:`IncomingPagerDuty.wire` already
@@ -58,15 +65,22 @@ class IncomingBigPanda:
     """A valid BigPanda request: one alert or a batch.
 
     ``alerts`` holds every alert as a complete single-alert body (a batch's
-    ``app_key`` copied into each item), in the order sent; ``raw`` is the
-    client's bytes to forward; ``batch`` says which form it came in.
+    ``app_key`` copied into each item), in the order sent; ``bodies`` holds
+    the bytes to store for each of them, in the same order (a single alert:
+    ``raw`` itself; a batch item: its complete body serialised); ``raw`` is
+    the client's bytes as received; ``batch`` says which form it came in.
     """
 
     token: Secret
     app_key: str
     alerts: tuple[Mapping[str, Any], ...] = field(repr=False)
     raw: bytes = field(repr=False)
+    bodies: tuple[bytes, ...] = field(repr=False)
     batch: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.bodies) != len(self.alerts):  # a programming error, never client input
+            raise ValueError("IncomingBigPanda needs one body per alert")
 
 
 class SinkRefused(Exception):  # a refusal, not an error in the server
