@@ -30,7 +30,10 @@ from alertwire.models.bigpanda import BigPandaAlert
 from alertwire.outbox import Outbox
 from alertwire.outbox.metrics import OutboxMetrics
 from alertwire.outbox.relay import Relay
+from tests.outbox_backends import outbox, outbox_target, pg_passfile
 from tests.relay_upstream import OK, Arrival, Fault, Upstream
+
+__all__ = ["outbox", "outbox_target", "pg_passfile"]  # fixtures, one run per store
 
 KEY = "R0123456789abcdef0123456789abcde"
 KEY2 = "Q0123456789abcdef0123456789abcde"
@@ -63,13 +66,6 @@ def upstream() -> Iterator[Upstream]:
     up = Upstream().start()
     yield up
     up.stop()
-
-
-@pytest.fixture
-def outbox(tmp_path: Path) -> Iterator[Outbox]:
-    ob = Outbox(tmp_path / "outbox.sqlite3")
-    yield ob
-    ob.close()
 
 
 def relay(outbox: Outbox, upstream: Upstream, **kw: Any) -> Relay:
