@@ -43,12 +43,12 @@ from alertwire.models.bigpanda import BigPandaAlert
 from alertwire.outbox import Outbox, default_outbox_path
 from alertwire.outbox.machine import Machine
 from alertwire.outbox.sqlite import SCHEMA_VERSION, SQLiteStore
+from tests.keys import BIGPANDA_TOKEN as TOKEN
+from tests.keys import ROUTING_KEY as KEY
 from tests.outbox_backends import outbox, outbox_target, pg_passfile
 
 __all__ = ["outbox", "outbox_target", "pg_passfile"]  # fixtures, one run per store
 
-KEY = "R0123456789abcdef0123456789abcde"
-TOKEN = "bp-token-0123456789-secret"
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
