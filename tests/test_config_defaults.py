@@ -158,3 +158,14 @@ def test_one_host_port_parser() -> None:
 def test_host_port_refuses_bad_addresses(text: str) -> None:
     with pytest.raises(ConfigurationError, match="HOST:PORT"):
         parse_host_port(text)
+
+
+def test_delivery_option_help_shows_the_retry_and_timeout_constants() -> None:
+    from alertwire import _retry
+
+    text = " ".join(_command("trigger").format_help().split())
+    assert f"after this long (default {_config.DEFAULT_TIMEOUT:g})" in text
+    assert f"never retry (default {_retry.DEFAULT_MAX_ATTEMPTS})" in text
+    assert f"two tries (default {_retry.DEFAULT_MAX_BACKOFF:g};" in text
+    assert f"exponentially from {_retry.DEFAULT_INITIAL_BACKOFF:g} s" in text
+    assert f"else {_config.DEFAULT_REGION})" in text

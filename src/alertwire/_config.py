@@ -84,7 +84,8 @@ DEFAULT_CONCURRENCY: Final = 16
 DEFAULT_TIMEOUT: Final = 10.0
 #: Service region when no base URL is given.
 DEFAULT_REGION: Final = "us"
-#: Longest wait between two tries of one event (a 429's Retry-After may ask for more).
+#: The relay's longest wait between two tries of one event (a 429's Retry-After may ask
+#: for more). A direct send's retries, bounded by attempts, use ``_retry``'s 30 s instead.
 DEFAULT_MAX_BACKOFF: Final = 300.0
 #: How often an idle relay looks for events other processes enqueued.
 DEFAULT_POLL_INTERVAL: Final = 0.5
