@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from alertwire import OutboxError, TriggerAlert
+from alertwire import BadRequest, OutboxError, TriggerAlert
 from alertwire.cli.main import main as cli_main
 from alertwire.outbox import Outbox
 from alertwire.outbox.machine import Claimed, Delivered, Machine
@@ -123,7 +123,7 @@ def test_a_key_with_an_event_in_flight_waits_even_for_a_retried_earlier_one(
     ids = _rules.lifecycle(outbox, "k1")
     m = _rules.machine(outbox, clock, owner="relay-1")
     (first,), _ = m.claim(1)
-    m.settle([m.failed(first, _rules.BadRequest("no"))])  # dead; the key moves on
+    m.settle([m.failed(first, BadRequest("no"))])  # dead; the key moves on
     (second,), _ = m.claim(1)
     assert second.id == ids[1]
     assert outbox.retry([first.id]) == 1  # now an earlier event of the key is pending again

@@ -13,7 +13,12 @@ import argparse
 import sys
 from typing import Any
 
-__all__ = ["add_ingest_options", "ingest_config"]
+__all__ = [
+    "DEFAULT_MAX_PENDING",
+    "DEFAULT_MAX_PENDING_PER_KEY",
+    "add_ingest_options",
+    "ingest_config",
+]
 
 from .._config import DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_PER_KEY
 
