@@ -134,7 +134,7 @@ async def _serve_slow(latency: float) -> None:
     await site.start()
     server = site._server
     assert server is not None
-    print(server.sockets[0].getsockname()[1], flush=True)  # type: ignore[union-attr]
+    print(server.sockets[0].getsockname()[1], flush=True)  # type: ignore[attr-defined]  # aiohttp says AbstractServer; it is asyncio's Server
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

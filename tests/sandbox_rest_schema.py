@@ -36,7 +36,7 @@ from typing import Any
 
 from jsonschema import validators
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
 SUBSET = Path(__file__).resolve().parent / "data" / "pagerduty-rest-subset.json"
@@ -77,7 +77,8 @@ def document() -> dict[str, Any]:
 
 @cache
 def _registry() -> Registry[Any]:
-    return Registry().with_resource(_BASE, Resource(document(), DRAFT4))
+    registry: Registry[Any] = Registry().with_resource(_BASE, DRAFT4.create_resource(document()))
+    return registry
 
 
 def _pointer(*parts: str) -> str:

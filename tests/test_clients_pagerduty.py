@@ -43,9 +43,9 @@ from alertwire import (
     ValidationError,
 )
 from alertwire.protocol._http import Request, Response
+from tests.keys import MIXED_CASE_ROUTING_KEY as KEY
 from tests.loopback_server import Answer, LoopbackServer, Received, serve
 
-KEY = "R0uT1nGkEy0123456789abcdefABCDEF"
 KINDS = ["sync", "sync-httpx", "async", "async-httpx"]
 
 server = pytest.fixture(serve)
@@ -148,7 +148,7 @@ async def test_trigger_success(pd: Client, server: LoopbackServer) -> None:
     assert body["routing_key"] == KEY
     assert body["payload"] == {"summary": "disk full", "source": "db-1", "severity": "critical"}
     assert result.dedup_key == body["dedup_key"]
-    assert len(result.dedup_key) == 32
+    assert result.dedup_key is not None and len(result.dedup_key) == 32
 
 
 async def test_acknowledge_resolve_change(pd: Client, server: LoopbackServer) -> None:
@@ -539,7 +539,7 @@ async def test_callers_httpx_client_stays_open(kind: str, server: LoopbackServer
     """The adapter wraps the caller's client and leaves its life to the caller."""
     async with Client(kind, server.url) as pd:
         await pd.call("trigger", "x")
-        closing = pd.client.close() if isinstance(pd.client, PagerDuty) else pd.client.aclose()
+        closing = pd.client.close() if isinstance(pd.client, PagerDuty) else pd.client.aclose()  # type: ignore[func-returns-value]  # None or a coroutine: awaited below if one
         if asyncio.iscoroutine(closing):
             await closing
         assert pd.httpx is not None

@@ -130,7 +130,7 @@ def test_forwarded_bytes_are_the_clients_plus_the_assigned_dedup_key(
     assert answers[1].json["dedup_key"] == "k-1"
     assert answers[2].json == {"message": "Change event processed", "status": "success"}
     relay.wait_delivered(3)
-    raw = {a.path: [] for a in upstream.accepted()}
+    raw: dict[str, list[bytes]] = {a.path: [] for a in upstream.accepted()}
     for arrival in upstream.accepted():
         raw[arrival.path].append(arrival.raw)
     # Two dedup keys: the relay keeps order per key, not across keys (they go out concurrently).
@@ -522,7 +522,7 @@ class _GatedStore:
 
 async def test_stop_refuses_new_connections_and_answers_the_one_in_flight(tmp_path: Path) -> None:
     store = _GatedStore(tmp_path / "outbox.sqlite3")
-    server = IngestServer(store, IngestConfig(host="127.0.0.1", port=0))  # type: ignore[arg-type]
+    server = IngestServer(store, IngestConfig(host="127.0.0.1", port=0))
     await server.start()
     url = server.url
     loop = asyncio.get_running_loop()

@@ -23,8 +23,7 @@ from alertwire import (
 )
 from alertwire.models.limits import EVENT_MAX_BYTES
 from alertwire.protocol import pagerduty as protocol
-
-KEY = "R0uT1nGkEy0123456789abcdefABCDEF"
+from tests.keys import MIXED_CASE_ROUTING_KEY as KEY
 
 
 def wire(event: object) -> dict[str, object]:
@@ -359,7 +358,7 @@ def test_optional_fields_must_be_strings(name: str) -> None:
 def test_lone_surrogates_are_validation_errors() -> None:
     for kwargs in ({"summary": "a\ud800"}, {"summary": "x", "source": "\udfff"}):
         with pytest.raises(ValidationError):
-            TriggerAlert(**kwargs)  # type: ignore[arg-type]
+            TriggerAlert(**kwargs)
     with pytest.raises(ValidationError, match="dedup_key"):
         ResolveAlert("k\ud800")
     with pytest.raises(ValidationError):

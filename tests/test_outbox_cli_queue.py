@@ -16,10 +16,9 @@ import pytest
 
 from alertwire.cli.main import main as cli_main
 from alertwire.outbox import Outbox
+from tests.keys import BIGPANDA_TOKEN as TOKEN
+from tests.keys import ROUTING_KEY as KEY
 from tests.relay_upstream import Upstream
-
-KEY = "R0123456789abcdef0123456789abcde"
-TOKEN = "bp-token-0123456789-secret"
 
 
 @pytest.fixture

@@ -1,15 +1,12 @@
-"""The outbox's behaviour suite, run against BOTH stores by one parametrised fixture.
+"""The outbox contract on BOTH stores: what only shows with several writers, and PostgreSQL's own.
 
-The behaviour tests are written once, by the outbox's own test modules
-(rules, enqueue API, relay delivery); they are imported here *by name* and
-run with :func:`tests.outbox_backends.outbox`, so each runs as
-``[sqlite]`` and ``[postgres]``. Listing them by name is deliberate: a test
-renamed or removed there breaks the import here, loudly, instead of silently
-shrinking the PostgreSQL coverage.
-
-Below the imported suite: the contract tests that only make sense with
-several writers (concurrent claims, pacing across relays, the in-flight
-index), also on both stores, and a few PostgreSQL-only ones (URLs,
+The behaviour tests live in the outbox's own modules (rules in
+``test_outbox_machine``, the enqueue API in ``test_outbox_sqlite``, delivery in
+``test_relay_delivery``) and take the parametrised
+:func:`tests.outbox_backends.outbox` fixture there, so each runs once as
+``[sqlite]`` and once as ``[postgres]``. Here: the contract tests that only make
+sense with several writers (concurrent claims, pacing across relays, the
+in-flight index), also on both stores, and a few PostgreSQL-only ones (URLs,
 credentials, redaction, migration).
 """
 
@@ -25,12 +22,11 @@ from typing import Any
 
 import pytest
 
-from alertwire import OutboxError, TriggerAlert
+from alertwire import BadRequest, OutboxError, TriggerAlert
 from alertwire.cli.main import main as cli_main
 from alertwire.outbox import Outbox
 from alertwire.outbox.machine import Claimed, Delivered, Machine
 from tests import test_outbox_machine as _rules
-from tests import test_outbox_sqlite as _enqueue
 from tests import test_relay_delivery as _relay
 from tests.outbox_backends import fresh_pg_target, outbox, outbox_target, pg_passfile
 from tests.services import PostgresCluster
@@ -38,50 +34,6 @@ from tests.services import PostgresCluster
 __all__ = ["outbox", "outbox_target", "pg_passfile", "upstream"]
 
 upstream = _relay.upstream  # the relay tests' loopback upstream fixture
-
-_SUITE = {
-    _rules: (
-        "test_only_the_head_of_each_key_is_claimable",
-        "test_a_head_waiting_for_retry_blocks_only_its_key",
-        "test_expired_lease_is_taken_over_and_the_old_owner_cannot_settle",
-        "test_non_retryable_answers_dead_letter_with_the_service_text",
-        "test_unauthorized_is_dead_too",
-        "test_events_older_than_max_age_are_dead_lettered_not_sent",
-        "test_an_event_tried_once_then_too_old_shows_one_try",
-        "test_retryable_failures_give_up_at_max_age",
-        "test_a_429_pauses_its_routing_key_only",
-        "test_pacing_spaces_claims_per_routing_key",
-        "test_pacing_off_claims_every_head",
-        "test_retry_dead_requeues_with_fresh_age",
-    ),
-    _enqueue: (
-        "test_keyless_trigger_gets_a_dedup_key_that_is_returned_and_stored",
-        "test_timestamp_is_stamped_at_enqueue_when_absent",
-        "test_change_events_do_not_block_each_other",
-        "test_batch_enqueue_is_one_transaction_in_order",
-        "test_invalid_input_is_refused_before_storing",
-        "test_raw_bodies_are_stored_as_sent_with_a_dedup_key_added_when_missing",
-        "test_raw_null_dedup_key_is_replaced_not_duplicated",
-        "test_bigpanda_alerts_are_ordered_by_primary_and_secondary_property",
-        "test_credentials_never_show_in_reprs",
-        "test_acknowledge_and_resolve_keep_their_dedup_key",
-    ),
-    _relay: (
-        "test_every_key_in_order_and_keys_concurrently",
-        "test_400_dead_letters_with_the_service_text_and_the_key_moves_on",
-        "test_429_and_5xx_and_resets_are_retried_and_counted",
-        "test_outage_then_recovery_delivers_everything",
-        "test_two_relays_never_send_one_event_or_key_at_once",
-        "test_stop_finishes_the_send_in_flight",
-        "test_bigpanda_alerts_go_with_the_bearer_token",
-        "test_log_lines_are_structured_and_never_carry_keys",
-        "test_metrics_are_served_over_http",
-        "test_sigterm_finishes_in_flight_then_exits_0",
-    ),
-}
-for _module, _names in _SUITE.items():
-    for _name in _names:
-        globals()[_name] = getattr(_module, _name)
 
 KEY_A = "a" * 32
 KEY_B = "b" * 32
@@ -171,7 +123,7 @@ def test_a_key_with_an_event_in_flight_waits_even_for_a_retried_earlier_one(
     ids = _rules.lifecycle(outbox, "k1")
     m = _rules.machine(outbox, clock, owner="relay-1")
     (first,), _ = m.claim(1)
-    m.settle([m.failed(first, _rules.BadRequest("no"))])  # dead; the key moves on
+    m.settle([m.failed(first, BadRequest("no"))])  # dead; the key moves on
     (second,), _ = m.claim(1)
     assert second.id == ids[1]
     assert outbox.retry([first.id]) == 1  # now an earlier event of the key is pending again

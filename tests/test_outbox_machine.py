@@ -1,13 +1,14 @@
 """The outbox rules: heads per key, leases with owners, retries in the row, dead letters, pacing.
 
-Decisions are tested against the real SQLite store (a temp file) with a
-fake clock, so every rule is checked where it is enforced: in SQL.
+Decisions are tested against the real stores with a fake clock, so every
+rule is checked where it is enforced: in SQL. ``outbox`` is the parametrised
+fixture of :mod:`tests.outbox_backends`: each test runs once on SQLite and once
+on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,9 @@ from alertwire import (
 )
 from alertwire.outbox import Outbox, State
 from alertwire.outbox.machine import Machine, MarkDead, Reschedule
+from tests.outbox_backends import outbox, outbox_target, pg_passfile
+
+__all__ = ["outbox", "outbox_target", "pg_passfile"]  # fixtures, one run per store
 
 KEY_A = "a" * 32
 KEY_B = "b" * 32
@@ -37,13 +41,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def outbox(tmp_path: Path) -> Outbox:
-    ob = Outbox(tmp_path / "outbox.sqlite3")
-    yield ob
-    ob.close()
 
 
 def machine(outbox: Outbox, clock: Clock, **kw: object) -> Machine:

@@ -14,10 +14,9 @@ import logging
 import math
 import sqlite3
 import threading
-import time
 import urllib.request
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -29,19 +28,12 @@ from alertwire.outbox._outage import MAX_BACKOFF, StoreOutage, is_passing
 from alertwire.outbox.machine import Store
 from alertwire.outbox.metrics import OutboxMetrics
 from alertwire.outbox.relay import Relay
+from tests.keys import ROUTING_KEY as KEY
 from tests.relay_upstream import Upstream
+from tests.waiting import wait_for
 
-KEY = "R0123456789abcdef0123456789abcde"
 RANK = {"trigger": 0, "acknowledge": 1, "resolve": 2}
 SAFETY = 30.0  # seconds: a bound on a hang, never an expectation
-
-
-def wait_for(predicate: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + SAFETY
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.005)
 
 
 @pytest.fixture(autouse=True)
@@ -202,10 +194,10 @@ def test_relay_waits_out_an_outage_keeps_its_outcomes_and_delivers_everything_on
     health_url = f"http://127.0.0.1:{metrics_port}/healthz"
     relay.start()
     try:
-        wait_for(lambda: upstream.accepted_count() >= 20, "deliveries before the outage")
+        wait_for("deliveries before the outage", lambda: upstream.accepted_count() >= 20)
         store.down.set()  # sends in flight now finish into an outbox that cannot record them
-        wait_for(lambda: relay.health() is not None, "the relay to notice")
-        wait_for(lambda: store.refused >= 3, "three failed tries (0.5 s, then 1 s apart)")
+        wait_for("the relay to notice", lambda: relay.health() is not None)
+        wait_for("three failed tries (0.5 s, then 1 s apart)", lambda: store.refused >= 3)
         in_outage = upstream.accepted_count()
         status, body, headers = get(health_url)
         assert status == 503 and headers["Retry-After"] == "10"
@@ -216,8 +208,8 @@ def test_relay_waits_out_an_outage_keeps_its_outcomes_and_delivers_everything_on
         )
         assert relay._thread is not None and relay._thread.is_alive()  # never exits
         store.down.clear()
-        wait_for(lambda: outbox.stats().delivered == 120, "everything delivered after it")
-        wait_for(lambda: relay.health() is None, "the outage to end")
+        wait_for("everything delivered after it", lambda: outbox.stats().delivered == 120)
+        wait_for("the outage to end", lambda: relay.health() is None)
         assert get(health_url)[0] == 200
         report = relay.stop(timeout=SAFETY)
     finally:
@@ -257,7 +249,7 @@ def test_a_stop_cuts_the_backoff_short_and_exits_cleanly(tmp_path: Path) -> None
     relay.outage.initial = relay.outage.maximum = 3600.0  # a stop must not wait for this
     relay.start()
     try:
-        wait_for(lambda: relay.health() is not None, "the outage")
+        wait_for("the outage", lambda: relay.health() is not None)
         report = relay.stop(timeout=SAFETY)
     finally:
         upstream.stop()

@@ -39,9 +39,9 @@ import pytest
 
 from alertwire import AcknowledgeAlert, ResolveAlert, TriggerAlert
 from alertwire.outbox import Outbox
+from tests.keys import ROUTING_KEY as KEY
 from tests.relay_upstream import Upstream
 
-KEY = "R0123456789abcdef0123456789abcde"
 KEYS = 100  # x 3 actions = 300 events
 RANK = {"trigger": 0, "acknowledge": 1, "resolve": 2}
 CONCURRENCY = 4

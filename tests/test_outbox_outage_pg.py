@@ -32,6 +32,7 @@ import pytest
 
 from alertwire import AcknowledgeAlert, OutboxError, ResolveAlert, TriggerAlert
 from alertwire.outbox import Outbox
+from tests.keys import ROUTING_KEY as KEY
 from tests.pg_cluster import (
     ClusterUnavailable,
     PostgresCluster,
@@ -44,7 +45,6 @@ from tests.services import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-KEY = "R0123456789abcdef0123456789abcde"
 KEYS = 100  # x 3 actions = 300 events
 RANK = {"trigger": 0, "acknowledge": 1, "resolve": 2}
 CONCURRENCY = 4

@@ -33,8 +33,8 @@ from alertwire.outbox import Outbox
 from alertwire.outbox.machine import order_key, route_key
 from alertwire.protocol import pagerduty as pd_protocol
 from alertwire.protocol.pagerduty import splice_members
+from tests.keys import ROUTING_KEY as KEY
 
-KEY = "R0123456789abcdef0123456789abcde"
 NOW = datetime(2026, 11, 23, 23, 45, 1, 123456, tzinfo=timezone.utc)
 
 
@@ -96,12 +96,13 @@ def test_a_row_carries_what_a_rebuilt_model_would(event: PagerDutyEvent) -> None
         if event.dedup_key is not None:
             assert row.dedup_key == event.dedup_key
         else:  # PagerDuty's own generated shape
+            assert row.dedup_key is not None
             assert len(row.dedup_key) == 32 and int(row.dedup_key, 16) >= 0
     assert row.route == route_key("pagerduty.alert", Secret(KEY))
 
 
 def test_a_batch_shares_one_timestamp_and_keeps_each_events_own(outbox: Outbox) -> None:
-    events = [TriggerAlert(f"e{i}", source="h") for i in range(5)]
+    events: list[TriggerAlert | Change] = [TriggerAlert(f"e{i}", source="h") for i in range(5)]
     events.append(TriggerAlert("own time", source="h", timestamp="2015-07-17T08:42:58Z"))
     events.append(Change("deploy", source="ci"))
     queued = outbox.enqueue_many(events, routing_key=KEY)

@@ -242,10 +242,10 @@ def _pg_invariants(url: str) -> None:
             )
         }
         assert flagged == heads
-        counted = dict(
+        counted: dict[int, int] = dict(
             conn.execute("SELECT state, count(*) FROM alertwire_events GROUP BY state").fetchall()
         )
-        kept = dict(
+        kept: dict[int, int] = dict(
             conn.execute("SELECT state, sum(n) FROM alertwire_counts GROUP BY state").fetchall()
         )
         # PENDING and LEASED are counted together (state 0: "open")

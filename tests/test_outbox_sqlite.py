@@ -1,5 +1,8 @@
 """The SQLite outbox for real: files, permissions, durability settings, failures, enqueue API.
 
+The enqueue API tests take ``outbox`` from :mod:`tests.outbox_backends`, so they
+run on SQLite and on PostgreSQL; the file-level tests are SQLite's own.
+
 Failure injection, honestly (tests run as root, where chmod stops nothing):
 
 * disk full: a child process with ``RLIMIT_FSIZE`` set just above the
@@ -40,14 +43,18 @@ from alertwire.models.bigpanda import BigPandaAlert
 from alertwire.outbox import Outbox, default_outbox_path
 from alertwire.outbox.machine import Machine
 from alertwire.outbox.sqlite import SCHEMA_VERSION, SQLiteStore
+from tests.keys import BIGPANDA_TOKEN as TOKEN
+from tests.keys import ROUTING_KEY as KEY
+from tests.outbox_backends import outbox, outbox_target, pg_passfile
 
-KEY = "R0123456789abcdef0123456789abcde"
-TOKEN = "bp-token-0123456789-secret"
+__all__ = ["outbox", "outbox_target", "pg_passfile"]  # fixtures, one run per store
+
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
 @pytest.fixture
-def outbox(tmp_path: Path) -> Iterator[Outbox]:
+def sqlite_outbox(tmp_path: Path) -> Iterator[Outbox]:
+    """For the SQLite-only tests; the enqueue tests take ``outbox`` (both stores)."""
     ob = Outbox(tmp_path / "state" / "outbox.sqlite3")
     yield ob
     ob.close()
@@ -158,8 +165,8 @@ def test_the_busy_timeout_setting_is_checked(tmp_path: Path) -> None:
             Outbox.open(env={**env, "ALERTWIRE_OUTBOX_BUSY_TIMEOUT": bad})
 
 
-def test_pragmas_are_the_documented_ones(outbox: Outbox) -> None:
-    store = outbox.store
+def test_pragmas_are_the_documented_ones(sqlite_outbox: Outbox) -> None:
+    store = sqlite_outbox.store
     assert isinstance(store, SQLiteStore)
     conn = store._connect()
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -32,13 +33,15 @@ from alertwire.protocol._http import (
     error_for_response,
     parse_retry_after,
 )
+from tests.keys import MIXED_CASE_ROUTING_KEY as KEY
 
-KEY = "R0uT1nGkEy0123456789abcdefABCDEF"
 BASE = "https://events.pagerduty.com"
 
 
-def response(status: int, body: bytes | str | dict[str, object] = b"", **headers: str) -> Response:
-    if isinstance(body, dict):
+def response(
+    status: int, body: bytes | str | Mapping[str, object] = b"", **headers: str
+) -> Response:
+    if isinstance(body, Mapping):
         body = json.dumps(body).encode()
     elif isinstance(body, str):
         body = body.encode()

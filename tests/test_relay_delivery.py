@@ -15,10 +15,9 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,21 +29,17 @@ from alertwire.models.bigpanda import BigPandaAlert
 from alertwire.outbox import Outbox
 from alertwire.outbox.metrics import OutboxMetrics
 from alertwire.outbox.relay import Relay
+from tests.keys import BIGPANDA_TOKEN as TOKEN
+from tests.keys import ROUTING_KEY as KEY
+from tests.outbox_backends import outbox, outbox_target, pg_passfile
 from tests.relay_upstream import OK, Arrival, Fault, Upstream
+from tests.waiting import wait_for
 
-KEY = "R0123456789abcdef0123456789abcde"
+__all__ = ["outbox", "outbox_target", "pg_passfile"]  # fixtures, one run per store
+
 KEY2 = "Q0123456789abcdef0123456789abcde"
-TOKEN = "bp-token-0123456789-secret"
 ACTIONS = ("trigger", "acknowledge", "resolve")
 SAFETY = 30.0  # seconds: a bound on a hang, never an expectation
-
-
-def wait_for(predicate: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + SAFETY
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.01)
 
 
 @pytest.fixture(autouse=True)
@@ -63,13 +58,6 @@ def upstream() -> Iterator[Upstream]:
     up = Upstream().start()
     yield up
     up.stop()
-
-
-@pytest.fixture
-def outbox(tmp_path: Path) -> Iterator[Outbox]:
-    ob = Outbox(tmp_path / "outbox.sqlite3")
-    yield ob
-    ob.close()
 
 
 def relay(outbox: Outbox, upstream: Upstream, **kw: Any) -> Relay:
@@ -168,11 +156,11 @@ def test_outage_then_recovery_delivers_everything(outbox: Outbox, upstream: Upst
     )
     r.start()
     try:
-        wait_for(lambda: r._counts["retried"] >= 20, "failed attempts during the outage")
+        wait_for("failed attempts during the outage", lambda: r._counts["retried"] >= 20)
         assert outbox.stats().delivered == 0
         upstream.port = port
         upstream.start()  # back, on the same address
-        wait_for(lambda: outbox.stats().delivered == 30, "delivery after the outage")
+        wait_for("delivery after the outage", lambda: outbox.stats().delivered == 30)
     finally:
         report = r.stop(timeout=SAFETY)
     assert report is not None and report.dead == 0
@@ -203,7 +191,7 @@ def test_stop_finishes_the_send_in_flight(outbox: Outbox, upstream: Upstream) ->
     outbox.enqueue(TriggerAlert("slow", dedup_key="slow"), routing_key=KEY)
     r = relay(outbox, upstream)
     r.start()
-    wait_for(lambda: upstream.begun == 1, "the send to start")
+    wait_for("the send to start", lambda: upstream.begun == 1)
     report = r.stop(timeout=SAFETY)
     assert report is not None and report.delivered == 1
     stats = outbox.stats()
@@ -284,7 +272,7 @@ def test_sigterm_finishes_in_flight_then_exits_0(outbox: Outbox, upstream: Upstr
         text=True,
     )
     try:
-        wait_for(lambda: upstream.begun == 1, "the relay's first send")
+        wait_for("the relay's first send", lambda: upstream.begun == 1)
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=SAFETY)
     finally:
@@ -342,7 +330,7 @@ def test_a_crashing_send_is_logged_and_the_event_is_not_lost(
     outbox.enqueue(TriggerAlert("x", dedup_key="k"), routing_key=KEY)
     broken = relay(outbox, upstream, http_client=_CrashingTransport(), lease_seconds=1.5, timeout=1)
     broken.start()
-    wait_for(lambda: "event=send_crashed" in caplog.text, "the crash to be logged")
+    wait_for("the crash to be logged", lambda: "event=send_crashed" in caplog.text)
     broken.stop(timeout=SAFETY)
     assert outbox.stats().leased == 1  # nothing recorded: the lease will lapse
     report = relay(outbox, upstream, lease_seconds=1.5, timeout=1).run(drain=True)

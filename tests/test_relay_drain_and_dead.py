@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -29,18 +29,11 @@ from alertwire import AcknowledgeAlert, TriggerAlert
 from alertwire.outbox import Outbox
 from alertwire.outbox.metrics import OutboxMetrics
 from alertwire.outbox.relay import Relay
+from tests.keys import ROUTING_KEY as KEY
 from tests.relay_upstream import OK, Fault, Upstream
+from tests.waiting import wait_for
 
-KEY = "R0123456789abcdef0123456789abcde"
 SAFETY = 30.0  # seconds: a bound on a hang, never an expectation
-
-
-def wait_for(predicate: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + SAFETY
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -233,7 +226,7 @@ def test_dead_letters_are_counted_in_metrics_by_reason(outbox: Outbox, upstream:
     relay = Relay(outbox, pagerduty_url=upstream.url, rate_limit_per_minute=0, metrics=metrics)
     assert relay.run(drain=True).dead == 1
     outbox.enqueue(TriggerAlert("too old"), routing_key=KEY)
-    wait_for(lambda: (outbox.stats().oldest_pending_age() or 0) > 0.01, "the event to age")
+    wait_for("the event to age", lambda: (outbox.stats().oldest_pending_age() or 0) > 0.01)
     relay = Relay(outbox, pagerduty_url=upstream.url, max_age=0.001, metrics=metrics)
     assert relay.run(drain=True).dead == 1
     text = metrics.exposition().decode()
@@ -292,7 +285,7 @@ def test_a_second_sigterm_stops_at_once(outbox: Outbox, upstream: Upstream) -> N
     )
     try:
         lines = Lines(proc.stderr)  # type: ignore[arg-type]
-        wait_for(lambda: upstream.begun == 1, "the relay's send")
+        wait_for("the relay's send", lambda: upstream.begun == 1)
         proc.send_signal(signal.SIGTERM)
         first = lines.wait_for("event=stopping")
         assert "in_flight=1" in first and "a second SIGTERM or Ctrl-C stops at once" in first

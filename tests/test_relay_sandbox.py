@@ -20,9 +20,9 @@ from alertwire.models.bigpanda import BigPandaAlert
 from alertwire.outbox import Outbox
 from alertwire.outbox.relay import Relay
 from alertwire.sandbox import Sandbox
+from tests.keys import BIGPANDA_TOKEN as TOKEN
 
 KEYS = ("R0123456789abcdef0123456789abcde", "Q0123456789abcdef0123456789abcde")
-TOKEN = "bp-token-0123456789-secret"
 
 
 @pytest.fixture(autouse=True)

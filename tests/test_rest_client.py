@@ -31,10 +31,10 @@ from alertwire.protocol._http import Request, Response
 from alertwire.rest import AsyncPagerDutyAPI, PagerDutyAPI
 from alertwire.sandbox import Sandbox
 from alertwire.transport._urllib3 import Urllib3Transport
+from tests.keys import MIXED_CASE_ROUTING_KEY as KEY_A
+from tests.keys import REST_API_TOKEN as TOKEN
 from tests.loopback_server import Answer, LoopbackServer, Received
 
-TOKEN = "y_NbAkKc66ryYTWUXYEu"
-KEY_A = "R0uT1nGkEy0123456789abcdefABCDEF"
 KEY_B = "SeCoNdKeY0123456789abcdefABCDEFx"[:32]
 ME = "oncall@example.com"
 

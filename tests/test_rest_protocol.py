@@ -28,10 +28,10 @@ from alertwire.protocol import rest
 from alertwire.protocol._http import Response
 from alertwire.rest import PagerDutyAPI
 from alertwire.rest._base import post_policy
+from tests.keys import MIXED_CASE_ROUTING_KEY as INTEGRATION_KEY
+from tests.keys import REST_API_TOKEN as TOKEN
 
 BASE = "https://api.pagerduty.com"
-TOKEN = "y_NbAkKc66ryYTWUXYEu"  # 20 characters, the shape of a REST API key
-INTEGRATION_KEY = "R0uT1nGkEy0123456789abcdefABCDEF"
 
 
 def _response(status: int, body: bytes = b"", **headers: str) -> Response:

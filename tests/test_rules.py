@@ -13,8 +13,7 @@ from alertwire.models.pagerduty_rules import (
     check_event_size,
     check_routing_key,
 )
-
-KEY = "R0uT1nGkEy0123456789abcdefABCDEF"
+from tests.keys import MIXED_CASE_ROUTING_KEY as KEY
 
 
 def trigger(**payload: Any) -> dict[str, Any]:

@@ -481,6 +481,7 @@ def test_rest_faults_are_set_over_http_and_checked(alertwire_sandbox: Sandbox) -
     assert answer.status == 200
     assert answer.json["rest_fail_next"] == [{"status": 429, "retry_after": 2}]
     assert rest(sb, "GET", "/oncalls").status == 429
+    spec: Any
     for spec, field in [
         ({"rest_fail_next": [200]}, "rest_fail_next[0]"),
         ({"rest_rate_limit": 0}, "rest_rate_limit"),

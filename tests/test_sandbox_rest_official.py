@@ -18,9 +18,9 @@ import pagerduty
 import pytest
 
 from alertwire.sandbox import Sandbox
+from tests.keys import REST_API_TOKEN as TOKEN
 from tests.sandbox_http import KEY, OTHER_KEY
 
-TOKEN = "y_NbAkKc66ryYTWUXYEu"  # the shape of a PagerDuty REST token (20 characters)
 RESPONDER = "responder@example.com"
 
 
@@ -103,7 +103,7 @@ def test_official_rest_client_pages_finds_reads_and_acknowledges(
     ]
     # And the Events API sees the acknowledged incident as open: a resolve closes it.
     events.resolve(dedup_keys[4])
-    assert rest.rget(f"/incidents/{incident['id']}")["status"] == "resolved"  # type: ignore[index]
+    assert rest.rget(f"/incidents/{incident['id']}")["status"] == "resolved"
 
 
 def test_official_rest_client_gets_pagerdutys_errors(
@@ -113,9 +113,11 @@ def test_official_rest_client_gets_pagerdutys_errors(
     rest, _ = clients
     with pytest.raises(pagerduty.HttpError) as caught:
         rest.rget("/incidents/PNOSUCH")
+    assert caught.value.response is not None
     assert caught.value.response.status_code == 404
     assert caught.value.response.json()["error"]["code"] == 2100
     with pytest.raises(pagerduty.HttpError) as caught:
         rest.rget("/incidents", params={"statuses[]": ["open"]})
+    assert caught.value.response is not None
     assert caught.value.response.status_code == 400
     assert caught.value.response.json()["error"]["message"] == "Invalid Input Provided"

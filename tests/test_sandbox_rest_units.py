@@ -196,6 +196,7 @@ def test_update_bodies_name_the_field_and_rule() -> None:
         "incidents[1].type must be 'incident' or 'incident_reference'",
         "incidents[1].urgency must be 'high' or 'low'",
     ]
+    body: Any
     for body in ({}, {"incidents": []}, {"incidents": [{}] * 501}, []):
         with pytest.raises(InvalidInput):
             bulk_changes(body)

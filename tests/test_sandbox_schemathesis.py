@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -32,7 +33,9 @@ def sandbox() -> Iterator[Sandbox]:
 
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-def test_every_operation_answers_without_5xx(sandbox: Sandbox, case: schemathesis.Case) -> None:
+def test_every_operation_answers_without_5xx(
+    sandbox: Sandbox, case: schemathesis.Case[Any]
+) -> None:
     try:
         response = case.call(base_url=sandbox.url, timeout=10)
         case.validate_response(response, checks=[not_a_server_error, status_code_conformance])

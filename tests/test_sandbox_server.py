@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
+from typing import Any
 
 import pytest
 import urllib3
@@ -14,7 +15,7 @@ from alertwire.sandbox import Sandbox
 from tests.sandbox_http import KEY, OTHER_KEY, TOKEN, action, post, request, trigger
 
 
-def get(sb: Sandbox, path: str, **kw: object) -> object:
+def get(sb: Sandbox, path: str, **kw: object) -> Any:
     answer = request("GET", sb.url + path, **kw)  # type: ignore[arg-type]
     assert answer.status == 200
     return answer.json
@@ -46,9 +47,9 @@ def test_inspection_api_shows_state_without_full_keys(alertwire_sandbox: Sandbox
         "events",
         "change",
         "bigpanda",
-    ]  # type: ignore[union-attr]
-    assert len(get(sb, "/sandbox/changes")) == 1  # type: ignore[arg-type]
-    assert len(get(sb, "/sandbox/bigpanda")) == 1  # type: ignore[arg-type]
+    ]
+    assert len(get(sb, "/sandbox/changes")) == 1
+    assert len(get(sb, "/sandbox/bigpanda")) == 1
     # Filtering: by header (preferred) or query parameter; the key itself never comes back.
     by_header = get(sb, "/sandbox/alerts", headers={"X-Routing-Key": OTHER_KEY})
     by_query = get(sb, f"/sandbox/alerts?routing_key={OTHER_KEY}")

@@ -10,8 +10,7 @@ import pytest
 
 from alertwire import Secret
 from alertwire._secret import redact
-
-KEY = "R0uT1nGkEy0123456789abcdefABCDEF"
+from tests.keys import MIXED_CASE_ROUTING_KEY as KEY
 
 
 def test_renderings_show_only_last_four() -> None:

@@ -15,8 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,10 +23,11 @@ from alertwire import OutboxError
 from alertwire.outbox import Outbox
 from alertwire.outbox.machine import Machine
 from alertwire.sandbox import Sandbox
+from tests.keys import ROUTING_KEY as KEY
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
-KEY = "R0123456789abcdef0123456789abcde"
 LINES = 30_000
 #: Peak RSS allowed for ``send --queue`` of LINES lines: generous (it measures about
 #: 30 MB; holding the whole file as before took about 175 MB for 30,000 lines).
@@ -75,13 +74,6 @@ def pending(outbox: Path) -> int:
         raise
 
 
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + GUARD
-    while not condition():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.005)
-
-
 # A parent of its own, so that RUSAGE_CHILDREN's peak is the send process's alone.
 _MEASURED = """
 import resource, subprocess, sys
@@ -117,7 +109,7 @@ def test_a_big_file_is_stored_in_chunks_in_bounded_memory_while_others_queue(
         env=env,
     )
     # Chunks: a part of the file is visible to others while the rest is still read.
-    wait_until(lambda: pending(outbox) > 0 or send.poll() is not None, "a first chunk")
+    wait_for("a first chunk", lambda: pending(outbox) > 0 or send.poll() is not None)
     seen_part = 0 < pending(outbox) < LINES and send.poll() is None
     # Other producers meanwhile, with a busy timeout far below what one transaction
     # for the whole file took: none may be refused.
@@ -164,7 +156,7 @@ def test_stopping_half_way_says_which_lines_were_stored_and_resuming_completes(
         text=True,
         env=env,
     )
-    wait_until(lambda: pending(outbox) > 0 or send.poll() is not None, "a first chunk")
+    wait_for("a first chunk", lambda: pending(outbox) > 0 or send.poll() is not None)
     holder = sqlite3.connect(outbox, isolation_level=None, timeout=GUARD)
     holder.execute("BEGIN IMMEDIATE")  # held until send gives up
     try:
@@ -206,7 +198,10 @@ def test_a_slow_pipe_has_each_line_stored_without_waiting_for_more(tmp_path: Pat
     for n in (1, 2):
         send.stdin.write(json.dumps({"type": "trigger", "summary": f"line {n}"}).encode() + b"\n")
         send.stdin.flush()
-        wait_until(lambda n=n: pending(outbox) == n, f"line {n} stored while the pipe is open")
+        wait_for(
+            f"line {n} stored while the pipe is open",
+            lambda n=n: pending(outbox) == n,  # type: ignore[misc]  # mypy cannot type a default
+        )
     out, err = send.communicate(timeout=GUARD)
     assert send.returncode == 0, err
     assert out.decode() == "2 events: 0 delivered, 2 queued in the outbox\n"

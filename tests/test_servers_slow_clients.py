@@ -40,7 +40,7 @@ Serve = Callable[[ServerLimits], int]
 @pytest.fixture(params=["sandbox", "ingest"])
 def serve(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Serve]:
     """Start the server under test with ``limits``; returns its port."""
-    stops: list[Callable[[], None]] = []
+    stops: list[Callable[[], object]] = []
 
     def start(limits: ServerLimits) -> int:
         upstream = Sandbox(limits=limits).start()

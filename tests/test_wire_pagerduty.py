@@ -167,7 +167,11 @@ ALERT_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         trigger(component=5),
         ["'payload.component' is invalid (must be a string)"],
     ),
-    ("class list", trigger(**{"class": ["x"]}), ["'payload.class' is invalid (must be a string)"]),
+    (
+        "class list",
+        trigger(**{"class": ["x"]}),  # type: ignore[arg-type]  # the wrong type on purpose
+        ["'payload.class' is invalid (must be a string)"],
+    ),
     (
         "custom_details number",
         trigger(custom_details=42),
@@ -339,7 +343,7 @@ def test_chunked_body_over_the_cap_is_refused_without_a_length(alertwire_sandbox
     answer = request(
         "POST",
         alertwire_sandbox.url + "/v2/enqueue",
-        chunks(),  # type: ignore[arg-type]
+        chunks(),
         chunked=True,
         headers={"Content-Type": "application/json"},
     )

@@ -8,14 +8,24 @@ by a variable (files keep keys out of ``ps`` output and shell history).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Final
+from collections.abc import Callable, Mapping
+from typing import Final, TypeVar
 
 from ._errors import ConfigurationError
 from ._secret import Secret
 
 __all__ = [
+    "DEFAULT_CONCURRENCY",
     "DEFAULT_DRAIN_TIMEOUT",
+    "DEFAULT_LEASE_SECONDS",
+    "DEFAULT_MAX_AGE",
+    "DEFAULT_MAX_BACKOFF",
+    "DEFAULT_MAX_PENDING",
+    "DEFAULT_MAX_PENDING_PER_KEY",
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_RATE_LIMIT_PER_MINUTE",
+    "DEFAULT_REGION",
+    "DEFAULT_TIMEOUT",
     "ENV_BIGPANDA_APP_KEY",
     "ENV_BIGPANDA_TOKEN",
     "ENV_BIGPANDA_TOKEN_FILE",
@@ -29,9 +39,14 @@ __all__ = [
     "ENV_REGION",
     "ENV_ROUTING_KEY",
     "ENV_ROUTING_KEY_FILE",
+    "optional_env",
+    "parse_host_port",
     "read_secret_file",
+    "resolve",
     "secret_from_env",
 ]
+
+T = TypeVar("T")
 
 ENV_ROUTING_KEY: Final = "ALERTWIRE_ROUTING_KEY"
 ENV_ROUTING_KEY_FILE: Final = "ALERTWIRE_ROUTING_KEY_FILE"
@@ -58,6 +73,32 @@ ENV_PAGERDUTY_FROM: Final = "ALERTWIRE_PAGERDUTY_FROM"
 #: stopped. Here, not in the relay module, so the CLI's ``--help`` can show it
 #: without importing asyncio.
 DEFAULT_DRAIN_TIMEOUT: Final = 300.0
+
+# The library's defaults, each defined once. They live here, not in the modules that
+# use them (the relay, the outbox rules, the clients), so that ``--help`` can show them
+# without importing asyncio or the outbox; those modules import them from here.
+
+#: Sends in flight at once: a relay's concurrency, ``send_many``'s and ``alertwire send``'s.
+DEFAULT_CONCURRENCY: Final = 16
+#: Seconds before one HTTP attempt is given up.
+DEFAULT_TIMEOUT: Final = 10.0
+#: Service region when no base URL is given.
+DEFAULT_REGION: Final = "us"
+#: The relay's longest wait between two tries of one event (a 429's Retry-After may ask
+#: for more). A direct send's retries, bounded by attempts, use ``_retry``'s 30 s instead.
+DEFAULT_MAX_BACKOFF: Final = 300.0
+#: How often an idle relay looks for events other processes enqueued.
+DEFAULT_POLL_INTERVAL: Final = 0.5
+#: Default age after which an undelivered event is dead-lettered instead of sent.
+DEFAULT_MAX_AGE: Final = 24 * 3600.0
+#: PagerDuty's documented limit per integration key: about 120 events per minute.
+DEFAULT_RATE_LIMIT_PER_MINUTE: Final = 120
+#: How long a claim is held; a relay killed mid-send holds its events no longer than this.
+DEFAULT_LEASE_SECONDS: Final = 60.0
+#: Ingest: pending events at most, in total (about 100 MB of outbox at 1 KB an event).
+DEFAULT_MAX_PENDING: Final = 100_000
+#: Ingest: pending events at most per routing key (or BigPanda token and app key).
+DEFAULT_MAX_PENDING_PER_KEY: Final = 10_000
 
 
 def read_secret_file(path: str | os.PathLike[str], *, what: str) -> Secret:
@@ -94,3 +135,41 @@ def secret_from_env(
 def optional_env(variable: str, env: Mapping[str, str] | None = None) -> str | None:
     value = (os.environ if env is None else env).get(variable, "").strip()
     return value or None
+
+
+def resolve(
+    flag: T | None,
+    variable: str,
+    default: T,
+    *,
+    parse: Callable[[str], T] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> T:
+    """A setting's value: the flag if given, else the environment ``variable``, else ``default``.
+
+    The one precedence every command uses, so no option can quietly prefer the
+    environment over what the user typed. An empty flag (``--region ""``) or an
+    empty or blank variable counts as not given, as a shell user expects of
+    ``VAR= alertwire ...``. ``parse`` turns the variable's text into the value
+    (its errors propagate, naming the variable is the caller's job); without it
+    the text is returned as is.
+    """
+    if flag is not None and flag != "":
+        return flag
+    text = optional_env(variable, env)
+    if text is None:
+        return default
+    return parse(text) if parse is not None else text  # type: ignore[return-value]  # T is str
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8765`` for IPv6) -> ``(host, port)``; the one parser of listen addresses.
+
+    The port may be 0 (the system picks one). A bad address is a
+    :class:`~alertwire.ConfigurationError` (a :class:`ValueError`), so argparse
+    reports it as a bad option value and the library as a bad setting.
+    """
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigurationError(f"listen address must be HOST:PORT, got {text!r:.80}")
+    return host.strip("[]"), int(port)

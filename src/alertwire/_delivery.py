@@ -13,17 +13,22 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ._config import DEFAULT_TIMEOUT
 from ._errors import DeliveryError
 from ._retry import RetryPolicy
 from .protocol._http import Request, Response
 from .transport.base import AsyncTransport, SyncTransport, Verify
 
-__all__ = ["AsyncSender", "SyncSender", "async_transport_for", "sync_transport_for"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "AsyncSender",
+    "SyncSender",
+    "async_transport_for",
+    "sync_transport_for",
+]
 
 logger = logging.getLogger("alertwire")
 T = TypeVar("T")
-
-DEFAULT_TIMEOUT = 10.0
 
 
 def _is_httpx(client: object, name: str) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import _config
 from ._client_base import AsyncClientBase, ClientSettings, SyncClientBase
+from ._config import DEFAULT_CONCURRENCY
 from ._delivery import DEFAULT_TIMEOUT
 from ._errors import DeliveryError
 from ._retry import RetryPolicy
@@ -37,8 +38,6 @@ __all__ = ["AsyncPagerDuty", "PagerDuty", "SendOutcome"]
 
 #: What ``send_many`` returns for each event: its result, or the error that stopped it.
 SendOutcome = EventResult | DeliveryError
-
-DEFAULT_CONCURRENCY = 16
 
 
 def _check_event(event: object) -> PagerDutyEvent:

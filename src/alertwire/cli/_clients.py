@@ -48,7 +48,7 @@ def _retry(args: argparse.Namespace) -> RetryPolicy:
 def _region(args: argparse.Namespace) -> str:
     if args.region is not None:
         return str(args.region)
-    return (_config.optional_env(_config.ENV_REGION) or "us").lower()
+    return _config.resolve(None, _config.ENV_REGION, _config.DEFAULT_REGION).lower()
 
 
 def _verify(args: argparse.Namespace) -> bool | str:
@@ -94,7 +94,7 @@ def _token(args: argparse.Namespace) -> Secret:
 
 
 def _app_key(args: argparse.Namespace) -> str:
-    app_key = args.app_key or _config.optional_env(_config.ENV_BIGPANDA_APP_KEY)
+    app_key = _config.resolve(args.app_key, _config.ENV_BIGPANDA_APP_KEY, None)
     if not app_key:
         raise ConfigurationError(
             f"no BigPanda app key: pass --app-key KEY or set {_config.ENV_BIGPANDA_APP_KEY}"
@@ -138,13 +138,13 @@ class Clients:
 
             key = _routing_key(args)
             self._output.add_secret(key)
-            url = args.pagerduty_url or _config.optional_env(_config.ENV_PAGERDUTY_URL)
+            url = _config.resolve(args.pagerduty_url, _config.ENV_PAGERDUTY_URL, None)
             return self._construct(PagerDuty, key, base_url=url, **common)
         from .._bigpanda_client import BigPanda
 
         token = _token(args)
         self._output.add_secret(token)
-        url = args.bigpanda_url or _config.optional_env(_config.ENV_BIGPANDA_URL)
+        url = _config.resolve(args.bigpanda_url, _config.ENV_BIGPANDA_URL, None)
         app_key = _app_key(args)
         self._output.add_secret(app_key)
         return self._construct(BigPanda, token, app_key, base_url=url, **common)

@@ -13,12 +13,14 @@ import argparse
 import sys
 from typing import Any
 
-__all__ = ["add_ingest_options", "ingest_config"]
+__all__ = [
+    "DEFAULT_MAX_PENDING",
+    "DEFAULT_MAX_PENDING_PER_KEY",
+    "add_ingest_options",
+    "ingest_config",
+]
 
-# The library's defaults, repeated as literals so that `--help` imports nothing heavy;
-# tests/test_ingest_limits.py checks they agree.
-DEFAULT_MAX_PENDING = 100_000
-DEFAULT_MAX_PENDING_PER_KEY = 10_000
+from .._config import DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_PER_KEY
 
 
 def add_ingest_options(parser: argparse.ArgumentParser) -> None:

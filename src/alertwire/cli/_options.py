@@ -12,6 +12,8 @@ import textwrap
 from typing import Any
 
 from .._config import (
+    DEFAULT_REGION,
+    DEFAULT_TIMEOUT,
     ENV_BIGPANDA_APP_KEY,
     ENV_BIGPANDA_TOKEN,
     ENV_BIGPANDA_TOKEN_FILE,
@@ -21,6 +23,8 @@ from .._config import (
     ENV_ROUTING_KEY,
     ENV_ROUTING_KEY_FILE,
 )
+from .._retry import DEFAULT_INITIAL_BACKOFF, DEFAULT_MAX_ATTEMPTS
+from .._retry import DEFAULT_MAX_BACKOFF as DEFAULT_SEND_MAX_BACKOFF
 from . import _exit
 
 __all__ = [
@@ -159,20 +163,22 @@ def add_delivery_options(
         "--timeout",
         type=_positive_float,
         metavar="SECONDS",
-        help="give up on one attempt after this long (default 10)",
+        help=f"give up on one attempt after this long (default {DEFAULT_TIMEOUT:g})",
     )
     delivery.add_argument(
         "--max-attempts",
         type=int_between(1, 100),
         metavar="N",
-        help="tries per event, the first included; 1 = never retry (default 5)",
+        help="tries per event, the first included; 1 = never retry"
+        f" (default {DEFAULT_MAX_ATTEMPTS})",
     )
     delivery.add_argument(
         "--max-backoff",
         type=_non_negative_float,
         metavar="SECONDS",
-        help="longest wait between two tries (default 30; the waits are jittered"
-        " and grow exponentially from 1 s; a service's Retry-After is still honoured)",
+        help=f"longest wait between two tries (default {DEFAULT_SEND_MAX_BACKOFF:g}; the waits"
+        f" are jittered and grow exponentially from {DEFAULT_INITIAL_BACKOFF:g} s; a service's"
+        " Retry-After is still honoured)",
     )
     delivery.add_argument(
         "--max-time",
@@ -185,7 +191,8 @@ def add_delivery_options(
         "--region",
         choices=("us", "eu"),
         type=str.lower,
-        help=f"the service region when no URL is given (default ${ENV_REGION}, else us)",
+        help=f"the service region when no URL is given (default ${ENV_REGION},"
+        f" else {DEFAULT_REGION})",
     )
     delivery.add_argument(
         "--ca-file",

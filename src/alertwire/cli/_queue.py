@@ -44,12 +44,10 @@ def wants_queue(clients: Any) -> bool:
 
 def explicit_url(args: argparse.Namespace, destination: str, client: Any) -> str | None:
     if destination == "pagerduty":
-        url = getattr(args, "pagerduty_url", None) or _config.optional_env(
-            _config.ENV_PAGERDUTY_URL
-        )
+        url = _config.resolve(getattr(args, "pagerduty_url", None), _config.ENV_PAGERDUTY_URL, None)
     else:
-        url = getattr(args, "bigpanda_url", None) or _config.optional_env(_config.ENV_BIGPANDA_URL)
-    region = getattr(args, "region", None) or _config.optional_env(_config.ENV_REGION)
+        url = _config.resolve(getattr(args, "bigpanda_url", None), _config.ENV_BIGPANDA_URL, None)
+    region = _config.resolve(getattr(args, "region", None), _config.ENV_REGION, None)
     return str(client.base_url) if (url or region) else None
 
 

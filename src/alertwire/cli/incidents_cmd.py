@@ -265,9 +265,9 @@ def make_api(args: argparse.Namespace, output: Any) -> Any:
     verify = _verify(args)
     settings: dict[str, Any] = {
         "oauth": args.oauth,
-        "default_from": args.from_email or _config.optional_env(ENV_PAGERDUTY_FROM),
+        "default_from": _config.resolve(args.from_email, ENV_PAGERDUTY_FROM, None),
         "region": _region(args),
-        "base_url": args.api_url or _config.optional_env(ENV_PAGERDUTY_API_URL),
+        "base_url": _config.resolve(args.api_url, ENV_PAGERDUTY_API_URL, None),
         "retry": _retry(args),
         "verify": verify,
     }

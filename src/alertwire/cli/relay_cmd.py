@@ -22,11 +22,20 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .._config import (
+    DEFAULT_CONCURRENCY,
     DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_AGE,
+    DEFAULT_MAX_BACKOFF,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_RATE_LIMIT_PER_MINUTE,
+    DEFAULT_REGION,
+    DEFAULT_TIMEOUT,
     ENV_BIGPANDA_URL,
     ENV_OUTBOX,
     ENV_PAGERDUTY_URL,
     ENV_REGION,
+    parse_host_port,
 )
 from .._errors import ConfigurationError
 from . import _exit
@@ -58,10 +67,11 @@ def _number(kind: type, *, minimum: float, allow_zero: bool = False) -> Any:
 
 
 def _listen(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"must be HOST:PORT, got {text!r}")
-    return host.strip("[]"), int(port)
+    """The package's one ``HOST:PORT`` parser, its error worded for argparse."""
+    try:
+        return parse_host_port(text)
+    except ConfigurationError:
+        raise argparse.ArgumentTypeError(f"must be HOST:PORT, got {text!r}") from None
 
 
 def add_outbox_option(parser: argparse.ArgumentParser) -> None:
@@ -113,52 +123,54 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--concurrency",
         type=_number(int, minimum=1),
-        default=16,
+        default=DEFAULT_CONCURRENCY,
         metavar="N",
-        help="sends in flight at once, over different keys (default 16)",
+        help="sends in flight at once, over different keys (default %(default)s)",
     )
     parser.add_argument(
         "--rate-limit",
         type=_number(float, minimum=0, allow_zero=True),
-        default=120,
+        default=DEFAULT_RATE_LIMIT_PER_MINUTE,
         metavar="PER_MINUTE",
-        help="events per minute per routing key (default 120, PagerDuty's limit; 0 = off)",
+        help="events per minute per routing key (default %(default)s, PagerDuty's limit; 0 = off)",
     )
     parser.add_argument(
         "--max-backoff",
         type=_number(float, minimum=0),
-        default=300.0,
+        default=DEFAULT_MAX_BACKOFF,
         metavar="SECONDS",
-        help="longest wait between two tries of an event (default 300; Retry-After is honoured)",
+        help=f"longest wait between two tries of an event (default {DEFAULT_MAX_BACKOFF:g};"
+        " Retry-After is honoured)",
     )
     parser.add_argument(
         "--max-age",
         type=_number(float, minimum=0),
-        default=24 * 3600.0,
+        default=DEFAULT_MAX_AGE,
         metavar="SECONDS",
-        help="dead-letter events not delivered within this long of being queued (default 86400)",
+        help="dead-letter events not delivered within this long of being queued"
+        f" (default {DEFAULT_MAX_AGE:g})",
     )
     parser.add_argument(
         "--timeout",
         type=_number(float, minimum=0),
-        default=10.0,
+        default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
-        help="give up on one attempt after this long (default 10)",
+        help=f"give up on one attempt after this long (default {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument(
         "--lease",
         type=_number(float, minimum=0),
-        default=60.0,
+        default=DEFAULT_LEASE_SECONDS,
         metavar="SECONDS",
         help="how long a claimed event is held; a killed relay's events are taken over"
-        " after this (default 60; must exceed --timeout)",
+        f" after this (default {DEFAULT_LEASE_SECONDS:g}; must exceed --timeout)",
     )
     parser.add_argument(
         "--poll-interval",
         type=_number(float, minimum=0),
-        default=0.5,
+        default=DEFAULT_POLL_INTERVAL,
         metavar="SECONDS",
-        help="how often an idle relay looks for new events (default 0.5)",
+        help=f"how often an idle relay looks for new events (default {DEFAULT_POLL_INTERVAL:g})",
     )
     parser.add_argument(
         "--pagerduty-url",
@@ -174,7 +186,7 @@ def register(subparsers: Any) -> None:
         "--region",
         choices=("us", "eu"),
         type=str.lower,
-        help=f"service region when no URL is given (default ${ENV_REGION}, else us)",
+        help=f"service region when no URL is given (default ${ENV_REGION}, else {DEFAULT_REGION})",
     )
     parser.add_argument("--ca-file", metavar="PATH", help="trust this CA bundle for TLS")
     parser.add_argument(
@@ -286,9 +298,9 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
         timeout=args.timeout,
         lease_seconds=args.lease,
         poll_interval=args.poll_interval,
-        pagerduty_url=args.pagerduty_url or _config.optional_env(_config.ENV_PAGERDUTY_URL),
-        bigpanda_url=args.bigpanda_url or _config.optional_env(_config.ENV_BIGPANDA_URL),
-        region=(args.region or _config.optional_env(_config.ENV_REGION) or "us").lower(),
+        pagerduty_url=_config.resolve(args.pagerduty_url, _config.ENV_PAGERDUTY_URL, None),
+        bigpanda_url=_config.resolve(args.bigpanda_url, _config.ENV_BIGPANDA_URL, None),
+        region=_config.resolve(args.region, _config.ENV_REGION, _config.DEFAULT_REGION).lower(),
         verify=args.ca_file if args.ca_file is not None else True,
         metrics=metrics,
         listen=listen,

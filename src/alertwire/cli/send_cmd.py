@@ -31,11 +31,10 @@ import argparse
 import sys
 from typing import Any
 
+from .._config import DEFAULT_CONCURRENCY
 from ._options import MAX_CONCURRENCY, add_command, add_delivery_options, int_between
 
 __all__ = ["register"]
-
-DEFAULT_CONCURRENCY = 16
 
 
 def register(subparsers: Any) -> None:

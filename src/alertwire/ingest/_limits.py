@@ -41,6 +41,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from .._config import DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_PER_KEY
 from .._errors import ConfigurationError, OutboxError
 from ..outbox.machine import Store, route_key
 from ..outbox.metrics import OutboxMetrics
@@ -60,10 +61,6 @@ logger = logging.getLogger("alertwire.ingest")
 
 Counts = tuple[int, dict[str, int]]
 
-#: Pending events at most, in total: about 100 MB of outbox at 1 KB an event.
-DEFAULT_MAX_PENDING: Final = 100_000
-#: Pending events at most per routing key (or BigPanda token and app key).
-DEFAULT_MAX_PENDING_PER_KEY: Final = 10_000
 #: ``Retry-After`` (seconds) of a 429 for a full queue: time for the relay to deliver some.
 PENDING_RETRY_AFTER: Final = 30.0
 #: Seconds between two reads of the total from the store's counters.

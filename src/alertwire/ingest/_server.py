@@ -40,6 +40,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from .. import _json
+from .._config import parse_host_port
 from .._errors import ConfigurationError
 from ..outbox import Outbox
 from ..outbox.machine import Store
@@ -85,12 +86,8 @@ _REFUSAL_REASONS: Final = {
 }
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:8765`` for IPv6) -> ``(host, port)``."""
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigurationError(f"listen address must be HOST:PORT, got {text!r:.80}")
-    return host.strip("[]"), int(port)
+#: ``HOST:PORT`` (``[::1]:8765`` for IPv6) -> ``(host, port)``: the package's one parser.
+parse_listen = parse_host_port
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -67,6 +67,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Final, Literal, Protocol, TypeAlias, runtime_checkable
 
+from .._config import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_AGE, DEFAULT_RATE_LIMIT_PER_MINUTE
 from .._errors import ConfigurationError, DeliveryError, RateLimited
 from .._retry import RetryPolicy
 from .._secret import Secret
@@ -95,12 +96,6 @@ __all__ = [
 
 logger = logging.getLogger("alertwire.outbox")
 
-#: Default age after which an undelivered event is dead-lettered instead of sent.
-DEFAULT_MAX_AGE: Final = 24 * 3600.0
-#: PagerDuty's documented limit per integration key: about 120 events per minute.
-DEFAULT_RATE_LIMIT_PER_MINUTE: Final = 120
-#: How long a claim is held; a relay killed mid-send holds its events no longer than this.
-DEFAULT_LEASE_SECONDS: Final = 60.0
 #: Retries are bounded by age, not by count: this only keeps the policy's own bound finite.
 RELAY_MAX_ATTEMPTS: Final = 1_000_000
 

@@ -48,10 +48,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._config import DEFAULT_DRAIN_TIMEOUT
-from .._delivery import DEFAULT_TIMEOUT, async_transport_for
+from .._config import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_MAX_BACKOFF,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_TIMEOUT,
+)
+from .._delivery import async_transport_for
 from .._errors import ConfigurationError, DeliveryError, OutboxError, RateLimited
 from .._retry import RetryPolicy
 from ..models.results import EventResult
@@ -90,12 +96,6 @@ __all__ = [
 
 logger = logging.getLogger("alertwire.relay")
 T = TypeVar("T")
-
-DEFAULT_CONCURRENCY: Final = 16
-#: Longest wait between two tries of one event (a 429's Retry-After may ask for more).
-DEFAULT_MAX_BACKOFF: Final = 300.0
-#: How often an idle relay looks for events other processes enqueued.
-DEFAULT_POLL_INTERVAL: Final = 0.5
 
 
 def _log(event: str, **fields: object) -> None:
