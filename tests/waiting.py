@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import Final, TypeVar
+from typing import Final, TypeVar, overload
 
 __all__ = ["DEADLINE", "async_wait_for", "wait_for"]
 
@@ -36,9 +36,19 @@ def wait_for(what: str, condition: Callable[[], T], *, timeout: float = DEADLINE
         time.sleep(_POLL)
 
 
+@overload
+async def async_wait_for(
+    what: str, condition: Callable[[], Awaitable[T]], *, timeout: float = ...
+) -> T: ...
+
+
+@overload
+async def async_wait_for(what: str, condition: Callable[[], T], *, timeout: float = ...) -> T: ...
+
+
 async def async_wait_for(
     what: str, condition: Callable[[], T | Awaitable[T]], *, timeout: float = DEADLINE
-) -> T:
+) -> T | Awaitable[T]:
     """:func:`wait_for` inside an event loop (``condition`` may be a coroutine function)."""
     deadline = time.monotonic() + timeout
     while True:
