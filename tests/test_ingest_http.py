@@ -27,7 +27,7 @@ from alertwire import ConfigurationError, OutboxError
 from alertwire.ingest import Allowlist, GroupCommitter, IngestConfig, IngestServer, load_allowlist
 from alertwire.outbox import Enqueued, Outbox
 from alertwire.outbox.machine import NewEvent
-from alertwire.outbox.relay import Relay
+from alertwire.relay import Relay
 from alertwire.sandbox import Sandbox
 from tests.ingest_process import RelayProcess
 from tests.relay_upstream import Upstream

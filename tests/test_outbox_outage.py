@@ -25,10 +25,10 @@ import pytest
 
 from alertwire import AcknowledgeAlert, OutboxError, ResolveAlert, TriggerAlert
 from alertwire.outbox import Outbox
-from alertwire.outbox._outage import MAX_BACKOFF, StoreOutage, is_passing
 from alertwire.outbox.machine import Store
 from alertwire.outbox.metrics import OutboxMetrics
-from alertwire.outbox.relay import Relay
+from alertwire.relay import Relay
+from alertwire.relay._outage import MAX_BACKOFF, StoreOutage, is_passing
 from tests.relay_upstream import Upstream
 
 KEY = "R0123456789abcdef0123456789abcde"

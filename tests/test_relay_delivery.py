@@ -29,7 +29,7 @@ from alertwire.cli.main import main as cli_main
 from alertwire.models.bigpanda import BigPandaAlert
 from alertwire.outbox import Outbox
 from alertwire.outbox.metrics import OutboxMetrics
-from alertwire.outbox.relay import Relay
+from alertwire.relay import Relay
 from tests.relay_upstream import OK, Arrival, Fault, Upstream
 
 KEY = "R0123456789abcdef0123456789abcde"

@@ -28,7 +28,7 @@ import pytest
 from alertwire import AcknowledgeAlert, TriggerAlert
 from alertwire.outbox import Outbox
 from alertwire.outbox.metrics import OutboxMetrics
-from alertwire.outbox.relay import Relay
+from alertwire.relay import Relay
 from tests.relay_upstream import OK, Fault, Upstream
 
 KEY = "R0123456789abcdef0123456789abcde"

@@ -1,4 +1,4 @@
-"""``alertwire relay``: deliver the outbox (a thin call into :class:`~alertwire.outbox.relay.Relay`).
+"""``alertwire relay``: deliver the outbox (a thin call into :class:`~alertwire.relay.Relay`).
 
 SIGTERM and Ctrl-C stop claiming, let the sends in flight finish and record
 their outcomes, then exit 0: a supervisor's restart never loses or leaks a
@@ -262,7 +262,7 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
     from .. import _config
     from ..outbox import Outbox
     from ..outbox.metrics import OutboxMetrics
-    from ..outbox.relay import Relay
+    from ..relay import Relay
 
     listen = ingest_config(args)
     if args.ca_file is not None and not os.path.isfile(args.ca_file):

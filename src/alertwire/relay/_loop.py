@@ -10,7 +10,7 @@ order is strict.
 Nothing about the wire format is here: requests are built and answers
 classified by the sans-IO protocol modules, bytes moved by the shared
 aiohttp transport, and every decision (retry when, dead-letter why, pace how)
-is :class:`~alertwire.outbox.machine.Machine`'s. Store calls run in one
+is `alertwire.outbox.machine.Machine`'s. Store calls run in one
 dedicated worker thread, so a commit's fsync never stalls sends in flight.
 
 Stopping (``stop()``, SIGTERM, Ctrl-C) claims nothing new, waits for the
@@ -55,14 +55,8 @@ from .._delivery import DEFAULT_TIMEOUT, async_transport_for
 from .._errors import ConfigurationError, DeliveryError, OutboxError, RateLimited
 from .._retry import RetryPolicy
 from ..models.results import EventResult
-from ..protocol import bigpanda as bp_protocol
-from ..protocol import pagerduty as pd_protocol
-from ..protocol._http import Request, Response, check_base_url
-from ..transport.base import AsyncTransport, Verify
-from ._dead_letters import DeadLetterLog
-from ._outage import StoreOutage
-from ._outbox import Outbox
-from .machine import (
+from ..outbox import Outbox
+from ..outbox.machine import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_AGE,
     DEFAULT_RATE_LIMIT_PER_MINUTE,
@@ -75,7 +69,13 @@ from .machine import (
     Store,
     new_owner,
 )
-from .metrics import OutboxMetrics, destination_of
+from ..outbox.metrics import OutboxMetrics, destination_of
+from ..protocol import bigpanda as bp_protocol
+from ..protocol import pagerduty as pd_protocol
+from ..protocol._http import Request, Response, check_base_url
+from ..transport.base import AsyncTransport, Verify
+from ._dead_letters import DeadLetterLog
+from ._outage import StoreOutage
 
 if TYPE_CHECKING:
     from ..ingest import IngestConfig, IngestServer
