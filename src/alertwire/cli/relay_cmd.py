@@ -262,7 +262,7 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
     from .. import _config
     from ..outbox import Outbox
     from ..outbox.metrics import OutboxMetrics
-    from ..relay import Relay
+    from ..relay import MetricsEndpoint, Relay
 
     listen = ingest_config(args)
     if args.ca_file is not None and not os.path.isfile(args.ca_file):
@@ -287,10 +287,12 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
         metrics=metrics,
         listen=listen,
     )
+    endpoint = None
     if metrics is not None:
         host, wanted = args.metrics_listen
+        endpoint = MetricsEndpoint(metrics, health=relay.health)
         try:
-            port = metrics.serve(host, wanted, health=relay.health)
+            port = endpoint.serve(host, wanted)
         except OSError as exc:
             outbox.close()
             raise ConfigurationError(
@@ -306,8 +308,8 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
             relay.run_async(drain=args.drain, drain_timeout=args.drain_timeout, handle_signals=True)
         )
     finally:
-        if metrics is not None:
-            metrics.close()
+        if endpoint is not None:
+            endpoint.close()
         outbox.close()
     if args.drain and report.dead:
         return _exit.DEAD_LETTERS  # wins over 6: these need a person, the rest only time

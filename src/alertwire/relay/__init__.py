@@ -10,7 +10,9 @@ outbox never imports who feeds or drains it):
 * :mod:`._outage`: how a store that stops answering is lived through
   (backoff, one line at each end, the health answer);
 * :mod:`._dead_letters`: how dead letters are said (WARNING lines, summarised
-  in bulk).
+  in bulk);
+* :mod:`._metrics_http`: :class:`MetricsEndpoint`, ``/metrics`` and ``/healthz``
+  on a port of their own (``--metrics-listen``).
 
 ``from alertwire.outbox import Relay`` keeps working (a lazy alias to this
 package). Importing this package imports aiohttp, which an enqueue-only
@@ -26,11 +28,13 @@ from ._loop import (
     Relay,
     RelayReport,
 )
+from ._metrics_http import MetricsEndpoint
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "DEFAULT_DRAIN_TIMEOUT",
     "DEFAULT_MAX_BACKOFF",
+    "MetricsEndpoint",
     "Relay",
     "RelayReport",
 ]
