@@ -37,3 +37,30 @@ def test_importing_the_servers_does_not_import_trustme() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "False"
+
+
+def test_both_commands_say_which_extra_in_one_line_and_exit_2(tmp_path: Path) -> None:
+    """`alertwire sandbox --tls` and `alertwire relay --listen ... --tls`, trustme not installed."""
+    import os
+    import subprocess
+
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "trustme.py").write_text('raise ImportError("not installed")\n')
+    env = {**os.environ, "PYTHONPATH": str(hide)}
+    commands = [
+        ["sandbox", "--tls", "--port", "0"],
+        ["relay", "--outbox", str(tmp_path / "o.sqlite3"), "--listen", "127.0.0.1:0", "--tls"],
+    ]
+    for args in commands:
+        done = subprocess.run(
+            [sys.executable, "-m", "alertwire.cli.main", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2, (args, done.stderr)
+        errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
+        assert len(errors) == 1 and "alertwire[tls]" in errors[0], (args, done.stderr)
