@@ -7,6 +7,8 @@ outbox never imports who feeds or drains it):
 * :mod:`._loop`: :class:`Relay`, the delivery loop, and the service around it
   (the ingest endpoint on the same event loop with ``listen=``, signals,
   drains bounded in time);
+* :mod:`._destinations`: where a stored row goes, and its request and answer
+  through the sans-IO protocol modules;
 * :mod:`._outage`: how a store that stops answering is lived through
   (backoff, one line at each end, the health answer);
 * :mod:`._dead_letters`: how dead letters are said (WARNING lines, summarised
