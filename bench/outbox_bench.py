@@ -245,7 +245,7 @@ def run_relay(
     check: Callable[[int], None] | None = None,
 ) -> ScenarioResult:
     from alertwire.outbox import Outbox
-    from alertwire.outbox.relay import DEFAULT_CONCURRENCY, Relay
+    from alertwire.relay import DEFAULT_CONCURRENCY, Relay
 
     keys = routing_keys(RELAY_KEYS)
     result = ScenarioResult(

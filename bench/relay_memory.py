@@ -2,7 +2,7 @@
 
 The parent fills an outbox (events over 100 routing keys, untimed), then
 starts a *fresh* process that imports alertwire, opens the outbox and runs
-a :class:`~alertwire.outbox.relay.Relay` against the local endpoint for a
+a :class:`~alertwire.relay.Relay` against the local endpoint for a
 fixed time budget (or until drained). The child reports its RSS before the
 relay starts (interpreter, libraries, open database) and its peak RSS
 (``ru_maxrss``) at the end, so the figure is the relay's whole process, not
@@ -45,7 +45,7 @@ def _rss_kb() -> int:
 
 def _child(db: str, url: str, budget: float) -> dict[str, Any]:
     from alertwire.outbox import Outbox
-    from alertwire.outbox.relay import Relay
+    from alertwire.relay import Relay
 
     outbox = Outbox(db)
     pending = outbox.store.stats().pending

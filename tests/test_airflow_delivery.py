@@ -212,7 +212,7 @@ def test_an_outbox_stores_the_page_with_its_destination_and_sends_nothing(
     assert alertwire_sandbox.alerts() == []
     with Outbox(outbox) as box:
         assert box.stats().pending == 1
-        from alertwire.outbox.relay import Relay
+        from alertwire.relay import Relay
 
         Relay(box).run(drain=True)  # the row carries the sandbox URL
     assert [a["dedup_key"] for a in alertwire_sandbox.alerts()] == [outcome.dedup_key]
@@ -335,7 +335,7 @@ def test_a_postgresql_outbox_stores_the_page_for_one_relay(
     assert alertwire_sandbox.alerts() == []
     with Outbox.open(url) as box:
         assert box.stats().pending == 1
-        from alertwire.outbox.relay import Relay
+        from alertwire.relay import Relay
 
         Relay(box).run(drain=True)
     assert [a["dedup_key"] for a in alertwire_sandbox.alerts()] == ["pg-1"]

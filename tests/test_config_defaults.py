@@ -19,7 +19,7 @@ from alertwire._errors import ConfigurationError
 from alertwire._pagerduty_client import AsyncPagerDuty, PagerDuty
 from alertwire.cli.main import build_parser
 from alertwire.ingest import IngestConfig, parse_listen
-from alertwire.outbox.relay import Relay
+from alertwire.relay import Relay
 
 
 def _command(name: str) -> argparse.ArgumentParser:

@@ -27,8 +27,8 @@ from alertwire import ConfigurationError, OutboxError
 from alertwire.ingest import Allowlist, GroupCommitter, IngestConfig, IngestServer, load_allowlist
 from alertwire.outbox import Enqueued, Outbox
 from alertwire.outbox.machine import Machine, NewEvent
-from alertwire.outbox.relay import Relay
 from alertwire.protocol.pagerduty import with_dedup_key
+from alertwire.relay import Relay
 from alertwire.sandbox import Sandbox
 from tests.ingest_process import RelayProcess
 from tests.relay_upstream import Upstream

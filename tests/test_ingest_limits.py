@@ -29,7 +29,7 @@ from alertwire.ingest import IngestConfig, IngestServer, _limits, load_allowlist
 from alertwire.ingest._limits import PendingBound
 from alertwire.outbox import Outbox
 from alertwire.outbox.machine import Delivered, Machine, route_key
-from alertwire.outbox.relay import Relay
+from alertwire.relay import Relay
 from alertwire.sandbox import Sandbox
 from tests.outbox_backends import outbox, outbox_target, pg_passfile
 from tests.sandbox_http import KEY, OTHER_KEY, TOKEN, trigger

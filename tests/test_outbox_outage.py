@@ -24,10 +24,10 @@ import pytest
 
 from alertwire import AcknowledgeAlert, OutboxError, ResolveAlert, TriggerAlert
 from alertwire.outbox import Outbox
-from alertwire.outbox._outage import MAX_BACKOFF, StoreOutage, is_passing
 from alertwire.outbox.machine import Store
 from alertwire.outbox.metrics import OutboxMetrics
-from alertwire.outbox.relay import Relay
+from alertwire.relay import MetricsEndpoint, Relay
+from alertwire.relay._outage import MAX_BACKOFF, StoreOutage, is_passing
 from tests.keys import ROUTING_KEY as KEY
 from tests.relay_upstream import Upstream
 from tests.waiting import wait_for
@@ -190,7 +190,8 @@ def test_relay_waits_out_an_outage_keeps_its_outcomes_and_delivers_everything_on
         concurrency=8,
         metrics=metrics,
     )
-    metrics_port = metrics.serve("127.0.0.1", 0, health=relay.health)
+    endpoint = MetricsEndpoint(metrics, health=relay.health)
+    metrics_port = endpoint.serve("127.0.0.1", 0)
     health_url = f"http://127.0.0.1:{metrics_port}/healthz"
     relay.start()
     try:
@@ -214,7 +215,7 @@ def test_relay_waits_out_an_outage_keeps_its_outcomes_and_delivers_everything_on
         report = relay.stop(timeout=SAFETY)
     finally:
         relay.stop(timeout=SAFETY)
-        metrics.close()
+        endpoint.close()
         upstream.stop()
     accepted = upstream.accepted()
     sent = Counter((a.key, a.action) for a in accepted)

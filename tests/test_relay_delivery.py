@@ -28,7 +28,7 @@ from alertwire.cli.main import main as cli_main
 from alertwire.models.bigpanda import BigPandaAlert
 from alertwire.outbox import Outbox
 from alertwire.outbox.metrics import OutboxMetrics
-from alertwire.outbox.relay import Relay
+from alertwire.relay import MetricsEndpoint, Relay
 from tests.keys import BIGPANDA_TOKEN as TOKEN
 from tests.keys import ROUTING_KEY as KEY
 from tests.outbox_backends import outbox, outbox_target, pg_passfile
@@ -232,12 +232,13 @@ def test_log_lines_are_structured_and_never_carry_keys(
 def test_metrics_are_served_over_http(outbox: Outbox) -> None:
     outbox.enqueue(TriggerAlert("x"), routing_key=KEY)
     metrics = OutboxMetrics(outbox.store)
-    port = metrics.serve("127.0.0.1", 0)
+    endpoint = MetricsEndpoint(metrics)
+    port = endpoint.serve("127.0.0.1", 0)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
             text = answer.read().decode()
     finally:
-        metrics.close()
+        endpoint.close()
     assert 'alertwire_outbox_events{state="pending"} 1.0' in text
     assert "alertwire_outbox_oldest_pending_age_seconds" in text
     assert KEY not in text

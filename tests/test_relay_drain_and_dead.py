@@ -28,7 +28,7 @@ import pytest
 from alertwire import AcknowledgeAlert, TriggerAlert
 from alertwire.outbox import Outbox
 from alertwire.outbox.metrics import OutboxMetrics
-from alertwire.outbox.relay import Relay
+from alertwire.relay import Relay
 from tests.keys import ROUTING_KEY as KEY
 from tests.relay_upstream import OK, Fault, Upstream
 from tests.waiting import wait_for

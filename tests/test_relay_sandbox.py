@@ -18,7 +18,7 @@ import pytest
 from alertwire import AcknowledgeAlert, ResolveAlert, TriggerAlert
 from alertwire.models.bigpanda import BigPandaAlert
 from alertwire.outbox import Outbox
-from alertwire.outbox.relay import Relay
+from alertwire.relay import Relay
 from alertwire.sandbox import Sandbox
 from tests.keys import BIGPANDA_TOKEN as TOKEN
 

@@ -23,7 +23,7 @@ import pytest
 from alertwire import ConfigurationError
 from alertwire.ingest import IngestConfig
 from alertwire.outbox import Outbox
-from alertwire.outbox.relay import Relay
+from alertwire.relay import Relay
 from alertwire.sandbox import Sandbox
 from alertwire.wire import ServerLimits
 from alertwire.wire._guard import default_connection_cap

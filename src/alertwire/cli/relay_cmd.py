@@ -1,4 +1,4 @@
-"""``alertwire relay``: deliver the outbox (a thin call into :class:`~alertwire.outbox.relay.Relay`).
+"""``alertwire relay``: deliver the outbox (a thin call into :class:`~alertwire.relay.Relay`).
 
 SIGTERM and Ctrl-C stop claiming, let the sends in flight finish and record
 their outcomes, then exit 0: a supervisor's restart never loses or leaks a
@@ -280,7 +280,7 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
     from .. import _config
     from ..outbox import Outbox
     from ..outbox.metrics import OutboxMetrics
-    from ..outbox.relay import Relay
+    from ..relay import MetricsEndpoint, Relay
 
     listen = ingest_config(args)
     if args.ca_file is not None and not os.path.isfile(args.ca_file):
@@ -305,10 +305,12 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
         metrics=metrics,
         listen=listen,
     )
+    endpoint = None
     if metrics is not None:
         host, wanted = args.metrics_listen
+        endpoint = MetricsEndpoint(metrics, health=relay.health)
         try:
-            port = metrics.serve(host, wanted, health=relay.health)
+            port = endpoint.serve(host, wanted)
         except OSError as exc:
             outbox.close()
             raise ConfigurationError(
@@ -324,8 +326,8 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
             relay.run_async(drain=args.drain, drain_timeout=args.drain_timeout, handle_signals=True)
         )
     finally:
-        if metrics is not None:
-            metrics.close()
+        if endpoint is not None:
+            endpoint.close()
         outbox.close()
     if args.drain and report.dead:
         return _exit.DEAD_LETTERS  # wins over 6: these need a person, the rest only time

@@ -298,7 +298,7 @@ class IngestServer:
     def _ssl_context(self) -> ssl.SSLContext | None:
         config = self.config
         if config.tls:
-            from ..sandbox._tls import make_server_tls
+            from ..wire import make_server_tls
 
             made = make_server_tls(config.host, config.tls_ca_file)
             self._temp_dir, self._ca_file = made.temp_dir, made.ca_file

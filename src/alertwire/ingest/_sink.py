@@ -25,14 +25,13 @@ diagnosis ("the disk ... is full"), never the file path or a row.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from typing import Final
 
 from .._errors import OutboxError
 from ..outbox import Outbox
-from ..outbox.machine import NewEvent
+from ..outbox.machine import NewEvent, Store
 from ..outbox.metrics import OutboxMetrics
 from ..wire import (
     IncomingBigPanda,
@@ -43,7 +42,7 @@ from ..wire import (
 from ._allow import Allowlist
 from ._commit import CommitterClosed, GroupCommitter
 
-__all__ = ["UNAVAILABLE_RETRY_AFTER", "OutboxSink", "explain_sqlite", "store_failure_reason"]
+__all__ = ["UNAVAILABLE_RETRY_AFTER", "OutboxSink", "store_failure_reason"]
 
 logger = logging.getLogger("alertwire.ingest")
 
@@ -52,33 +51,16 @@ logger = logging.getLogger("alertwire.ingest")
 UNAVAILABLE_RETRY_AFTER: Final = 10.0
 
 
-def explain_sqlite(exc: sqlite3.Error) -> str:
-    """The store's own diagnosis: what went wrong, never the file path or a row.
-
-    (``SQLITE_IOERR_WRITE`` from EFBIG, EPERM or EIO reads as "cannot be
-    written (the disk is full, read-only or failing)"; ``SQLITE_IOERR_SHMSIZE``
-    as a full disk; a lock as held past the busy timeout.)
-    """
-    from ..outbox.sqlite import _explain
-
-    return _explain(exc)
-
-
-def store_failure_reason(exc: BaseException) -> str:
+def store_failure_reason(exc: BaseException, store: Store) -> str:
     """What went wrong with the outbox, in words for a client or a health check.
 
-    Never the path: an :class:`OutboxError` without an SQLite cause (a store
-    that is not SQLite, a foreign file) is named by its kind and whether it
-    passes, not by its message, which names the file.
+    The store's own diagnosis (:meth:`~alertwire.outbox.Store.explain`: SQLite
+    says "the disk ... is full"), never the path; a committer that is closing
+    says so.
     """
-    cause = exc if isinstance(exc, sqlite3.Error) else exc.__cause__
-    if isinstance(cause, sqlite3.Error):
-        return explain_sqlite(cause)
     if isinstance(exc, CommitterClosed):
         return "the relay is shutting down"
-    if isinstance(exc, OutboxError):
-        return "the outbox is unavailable for now" if exc.retryable else "the outbox is unusable"
-    return type(exc).__name__
+    return store.explain(exc)
 
 
 class OutboxSink:
@@ -132,7 +114,7 @@ class OutboxSink:
         try:
             await self.committer.submit(rows)
         except (OutboxError, CommitterClosed) as exc:
-            reason = store_failure_reason(exc)
+            reason = store_failure_reason(exc, self.outbox.store)
             self.last_failure = (reason, time.monotonic())
             logger.error("event=ingest_not_stored destination=%s reason=%r", destination, reason)
             raise SinkUnavailable(

@@ -1,10 +1,13 @@
-"""The durable outbox and its relay: accepted means delivered, in order, through crashes.
+"""The durable outbox: accepted means delivered, in order, through crashes.
 
-``Outbox`` stores (one fsync per transaction, owner-only file); ``Relay``
-(in :mod:`alertwire.outbox.relay`, imported lazily because it pulls in
-aiohttp) delivers. The rules both stores share live in
-:mod:`alertwire.outbox.machine`; :mod:`alertwire.outbox.sqlite` is the
-embedded store.
+``Outbox`` stores (one fsync per transaction, owner-only file). The rules
+both stores share live in :mod:`alertwire.outbox.machine`;
+:mod:`alertwire.outbox.sqlite` is the embedded store. This package holds
+storage and rules only: it never imports who feeds it (:mod:`alertwire.ingest`)
+or who drains it (:mod:`alertwire.relay`, where ``Relay`` lives).
+``from alertwire.outbox import Relay`` still works, resolved on first use
+(PEP 562), so the import graph has no cycle and an enqueue-only producer
+never imports aiohttp.
 """
 
 from __future__ import annotations
@@ -28,13 +31,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .relay import Relay
+    from ..relay import Relay
 
 
 def __getattr__(name: str) -> Any:
-    """``Relay`` on first use: it imports aiohttp, which an enqueue-only producer never needs."""
+    """``Relay`` on first use: an alias for :class:`alertwire.relay.Relay`, the old path."""
     if name == "Relay":
-        from .relay import Relay
+        from ..relay import Relay
 
         return Relay
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """Outbox: the durable queue in front of PagerDuty and BigPanda.
 
 :meth:`Outbox.enqueue` returns only once the event is on disk (see
-:mod:`alertwire.outbox.sqlite` for what that means); :class:`~alertwire.outbox.relay.Relay`
+:mod:`alertwire.outbox.sqlite` for what that means); :class:`~alertwire.relay.Relay`
 delivers it later, at least once, in order per (routing key, dedup key).
 
 Producers put three kinds of things in:

@@ -68,7 +68,7 @@ from datetime import datetime, timezone
 from typing import Any, Final, Literal, Protocol, TypeAlias, runtime_checkable
 
 from .._config import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_AGE, DEFAULT_RATE_LIMIT_PER_MINUTE
-from .._errors import ConfigurationError, DeliveryError, RateLimited
+from .._errors import ConfigurationError, DeliveryError, OutboxError, RateLimited
 from .._retry import RetryPolicy
 from .._secret import Secret
 
@@ -370,7 +370,29 @@ class Store(Protocol):
         """Create or upgrade the schema now (idempotent); returns the schema version."""
         ...
 
+    def check_writable(self) -> None:
+        """Prove the store takes a write now (``/healthz``), changing no row; raise
+        :class:`~alertwire.OutboxError` when it cannot (a full disk, a read-only file)."""
+        ...
+
+    def explain(self, exc: BaseException) -> str:
+        """What went wrong with this store, in words for a client or a health check.
+
+        Never a path, a password or a row: the answer goes to whoever sent an
+        event (a 503's reason). :func:`public_reason` is the fallback when the
+        store has nothing more precise to say.
+        """
+        ...
+
     def close(self) -> None: ...
+
+
+def public_reason(exc: BaseException) -> str:
+    """A store failure named by its kind and whether it passes, never by its message
+    (which names the file or the server): the words when a store knows no better."""
+    if isinstance(exc, OutboxError):
+        return "the outbox is unavailable for now" if exc.retryable else "the outbox is unusable"
+    return type(exc).__name__
 
 
 # ---------------------------------------------------------------------------- the rules

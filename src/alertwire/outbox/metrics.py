@@ -8,14 +8,14 @@ Labels are ``destination`` (``pagerduty`` | ``bigpanda``) and a ``reason``
 word; never a routing key, token or dedup key. Queue depth and the oldest
 pending age are read from the store when scraped, so they are true for every
 relay sharing the outbox, not only this process.
+
+Serving them is the servers' job: the ingest endpoint's ``/metrics`` route,
+or :class:`alertwire.relay.MetricsEndpoint` for ``--metrics-listen``.
 """
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from .._errors import OutboxError
@@ -112,8 +112,6 @@ class OutboxMetrics:
         )
         if store is not None:
             self.registry.register(_QueueCollector(store))
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
 
     def exposition(self) -> bytes:
         """The text format for a ``/metrics`` answer (the ingest server's route uses this)."""
@@ -127,54 +125,3 @@ class OutboxMetrics:
         from prometheus_client import CONTENT_TYPE_LATEST
 
         return str(CONTENT_TYPE_LATEST)
-
-    def serve(self, host: str, port: int, *, health: Callable[[], str | None] | None = None) -> int:
-        """Serve ``/metrics`` on ``host:port`` in a daemon thread; returns the bound port.
-
-        With ``health`` (``None`` when healthy, else the reason), ``GET /healthz``
-        answers ``200 {"status": "ok"}`` or ``503 {"status": "unavailable",
-        "reason": ...}`` with ``Retry-After``, the ingest endpoint's format; without
-        it, as before, every path serves the metrics.
-        """
-        import socketserver
-        from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-
-        from prometheus_client import make_wsgi_app
-
-        metrics_app = make_wsgi_app(self.registry)
-
-        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-            if health is None or environ.get("PATH_INFO") != "/healthz":
-                return list(metrics_app(environ, start_response))
-            reason = health()
-            body = (
-                {"status": "ok"} if reason is None else {"status": "unavailable", "reason": reason}
-            )
-            headers = [("Content-Type", "application/json")]
-            if reason is not None:
-                headers.append(("Retry-After", "10"))
-            start_response("200 OK" if reason is None else "503 Service Unavailable", headers)
-            return [json.dumps(body).encode()]
-
-        class Server(socketserver.ThreadingMixIn, WSGIServer):
-            daemon_threads = True
-            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-
-        class Quiet(WSGIRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                """No access log (as the ingest endpoint)."""
-
-        server = make_server(host, port, app, Server, handler_class=Quiet)
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
-        self._thread.start()
-        return int(server.server_address[1])
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None

@@ -91,6 +91,7 @@ from .machine import (
     QueueStats,
     Reschedule,
     State,
+    public_reason,
     to_datetime,
 )
 
@@ -755,6 +756,17 @@ class PostgresStore:
                 logger.debug("outbox race on %s (%s); trying again", doing, type(exc).__name__)
                 time.sleep(0.002 * tries)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def check_writable(self) -> None:
+        """The health probe: a read of the queue statistics (a server that answers
+        takes writes unless its disk is full, and a failed commit is reported by
+        the ingest endpoint until the next one succeeds); raises OutboxError."""
+        self.stats()
+
+    def explain(self, exc: BaseException) -> str:
+        """By kind only (:func:`~.machine.public_reason`): the server's words may name
+        the host or the database, which a client of the ingest endpoint is not told."""
+        return public_reason(exc)
 
     def close(self) -> None:
         with self._lock:

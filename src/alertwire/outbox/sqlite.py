@@ -86,6 +86,7 @@ from .machine import (
     QueueStats,
     Reschedule,
     State,
+    public_reason,
     to_datetime,
 )
 
@@ -703,6 +704,16 @@ class SQLiteStore:
         with self._tx("write") as conn:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             conn.execute(f"PRAGMA user_version = {version}")
+
+    def explain(self, exc: BaseException) -> str:
+        """SQLite's own diagnosis of a failure (``SQLITE_IOERR_WRITE`` from EFBIG, EPERM
+        or EIO reads as "cannot be written (the disk is full, read-only or failing)";
+        ``SQLITE_IOERR_SHMSIZE`` as a full disk; a lock as held past the busy timeout),
+        never the file path or a row; :func:`~.machine.public_reason` without an SQLite cause."""
+        cause = exc if isinstance(exc, sqlite3.Error) else exc.__cause__
+        if isinstance(cause, sqlite3.Error):
+            return _explain(cause)
+        return public_reason(exc)
 
     def migrate(self) -> int:
         """Create or check the schema now (``alertwire queue migrate``); idempotent."""

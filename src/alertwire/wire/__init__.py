@@ -16,7 +16,8 @@ It returns once the event is kept, or raises a
 
 :func:`start_server` serves such an application (both servers use it), with
 read deadlines and a connection cap (:class:`ServerLimits`) so a slow or
-hostile client cannot hold the server.
+hostile client cannot hold the server; :func:`make_server_tls` gives either
+server https from a throwaway CA (the optional extra ``alertwire[tls]``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from ._sink import (
     SinkRefused,
     SinkUnavailable,
 )
+from ._tls import ServerTLS, make_server_tls
 
 __all__ = [
     "BIGPANDA_PATH",
@@ -51,12 +53,14 @@ __all__ = [
     "IncomingPagerDuty",
     "RunningServer",
     "ServerLimits",
+    "ServerTLS",
     "Sink",
     "SinkForbidden",
     "SinkRateLimited",
     "SinkRefused",
     "SinkUnavailable",
     "add_wire_routes",
+    "make_server_tls",
     "start_server",
     "wire_routes",
 ]

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from typing import Final
 
-from .machine import Claimed, MarkDead
+from ..outbox.machine import Claimed, MarkDead
 
 __all__ = ["LINES_PER_BATCH", "SUMMARY_IDS", "SUMMARY_INTERVAL", "DeadLetterLog"]
 

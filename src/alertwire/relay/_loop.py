@@ -8,9 +8,9 @@ claimable only once the outcome of the previous one is committed, so per-key
 order is strict.
 
 Nothing about the wire format is here: requests are built and answers
-classified by the sans-IO protocol modules, bytes moved by the shared
+classified by the sans-IO protocol modules (through :mod:`._destinations`), bytes moved by the shared
 aiohttp transport, and every decision (retry when, dead-letter why, pace how)
-is :class:`~alertwire.outbox.machine.Machine`'s. Store calls run in one
+is `alertwire.outbox.machine.Machine`'s. Store calls run in one
 dedicated worker thread, so a commit's fsync never stalls sends in flight.
 
 Stopping (``stop()``, SIGTERM, Ctrl-C) claims nothing new, waits for the
@@ -60,15 +60,8 @@ from .._config import (
 from .._delivery import async_transport_for
 from .._errors import ConfigurationError, DeliveryError, OutboxError, RateLimited
 from .._retry import RetryPolicy
-from ..models.results import EventResult
-from ..protocol import bigpanda as bp_protocol
-from ..protocol import pagerduty as pd_protocol
-from ..protocol._http import Request, Response, check_base_url
-from ..transport.base import AsyncTransport, Verify
-from ._dead_letters import DeadLetterLog
-from ._outage import StoreOutage
-from ._outbox import Outbox
-from .machine import (
+from ..outbox import Outbox
+from ..outbox.machine import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_AGE,
     DEFAULT_RATE_LIMIT_PER_MINUTE,
@@ -81,7 +74,11 @@ from .machine import (
     Store,
     new_owner,
 )
-from .metrics import OutboxMetrics, destination_of
+from ..outbox.metrics import OutboxMetrics, destination_of
+from ..transport.base import AsyncTransport, Verify
+from ._dead_letters import DeadLetterLog
+from ._destinations import Destinations
+from ._outage import StoreOutage
 
 if TYPE_CHECKING:
     from ..ingest import IngestConfig, IngestServer
@@ -192,16 +189,11 @@ class Relay:
         self.concurrency = concurrency
         self.timeout = timeout
         self.poll_interval = poll_interval
-        self.pagerduty_url = (
-            check_base_url(pagerduty_url, setting="pagerduty_url")
-            if pagerduty_url
-            else pd_protocol.base_url_for_region(region)
+        self.destinations = Destinations.resolve(
+            pagerduty_url=pagerduty_url, bigpanda_url=bigpanda_url, region=region
         )
-        self.bigpanda_url = (
-            check_base_url(bigpanda_url, setting="bigpanda_url")
-            if bigpanda_url
-            else bp_protocol.base_url_for_region(region)
-        )
+        self.pagerduty_url = self.destinations.pagerduty_url
+        self.bigpanda_url = self.destinations.bigpanda_url
         # Issue 9: ``listen`` ("HOST:PORT" or an alertwire.ingest.IngestConfig) also serves
         # the ingest endpoint (PagerDuty/BigPanda routes, /healthz, /metrics) on this loop.
         self.listen: IngestConfig | None = None
@@ -552,24 +544,8 @@ class Relay:
 
     # ---------------------------------------------------------------- one send
 
-    def _request(self, row: Claimed) -> tuple[Request, Callable[[Response], EventResult]]:
-        """The request for a stored row and the parser for its answer, from the protocol modules."""
-        if row.kind == "bigpanda.alert":
-            request = bp_protocol.build_raw_request(
-                row.base_url or self.bigpanda_url, row.credential, row.body
-            )
-            return request, functools.partial(bp_protocol.parse_response, token=row.credential)
-        kind: pd_protocol.Kind = "change" if row.kind == "pagerduty.change" else "alert"
-        request = pd_protocol.build_raw_request(row.base_url or self.pagerduty_url, kind, row.body)
-        return request, functools.partial(
-            pd_protocol.parse_response,
-            kind=kind,
-            sent_dedup_key=row.dedup_key,
-            routing_key=row.credential,
-        )
-
     async def _deliver(self, transport: AsyncTransport, row: Claimed) -> None:
-        request, parse = self._request(row)
+        request, parse = self.destinations.request_for(row)
         destination = destination_of(row.kind)
         started = time.monotonic()
         try:

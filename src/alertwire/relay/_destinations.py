@@ -1,0 +1,63 @@
+"""Where a stored row goes and how its answer is read: the relay's one use of the protocols.
+
+A row carries its own base URL when it was enqueued with one (a sandbox, a
+proxy); otherwise the relay's ``pagerduty_url`` / ``bigpanda_url``, else the
+``region``'s hosts. The request and the answer's reading are the sans-IO
+protocol modules' (the same the clients use), so nothing about the wire
+format is written in the relay.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..models.results import EventResult
+from ..outbox.machine import Claimed
+from ..protocol import bigpanda as bp_protocol
+from ..protocol import pagerduty as pd_protocol
+from ..protocol._http import Request, Response, check_base_url
+
+__all__ = ["Destinations"]
+
+
+@dataclass(frozen=True, slots=True)
+class Destinations:
+    """The default base URLs, checked once (https, or http to loopback only)."""
+
+    pagerduty_url: str
+    bigpanda_url: str
+
+    @classmethod
+    def resolve(
+        cls, *, pagerduty_url: str | None, bigpanda_url: str | None, region: str
+    ) -> Destinations:
+        return cls(
+            pagerduty_url=(
+                check_base_url(pagerduty_url, setting="pagerduty_url")
+                if pagerduty_url
+                else pd_protocol.base_url_for_region(region)
+            ),
+            bigpanda_url=(
+                check_base_url(bigpanda_url, setting="bigpanda_url")
+                if bigpanda_url
+                else bp_protocol.base_url_for_region(region)
+            ),
+        )
+
+    def request_for(self, row: Claimed) -> tuple[Request, Callable[[Response], EventResult]]:
+        """The request for a stored row and the parser for its answer."""
+        if row.kind == "bigpanda.alert":
+            request = bp_protocol.build_raw_request(
+                row.base_url or self.bigpanda_url, row.credential, row.body
+            )
+            return request, functools.partial(bp_protocol.parse_response, token=row.credential)
+        kind: pd_protocol.Kind = "change" if row.kind == "pagerduty.change" else "alert"
+        request = pd_protocol.build_raw_request(row.base_url or self.pagerduty_url, kind, row.body)
+        return request, functools.partial(
+            pd_protocol.parse_response,
+            kind=kind,
+            sent_dedup_key=row.dedup_key,
+            routing_key=row.credential,
+        )

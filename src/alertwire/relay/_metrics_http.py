@@ -1,0 +1,89 @@
+"""``--metrics-listen``: the relay's metrics and health on a port of their own.
+
+A relay without ``--listen`` has no HTTP server, yet a scraper and a
+supervisor still need ``/metrics`` and ``/healthz``. This is that small
+server: the standard library's WSGI server in a daemon thread (nothing here
+is on the delivery path, and a scrape must not wait for the relay's loop),
+answering ``/healthz`` in the ingest endpoint's format. The counters
+themselves are :class:`~alertwire.outbox.metrics.OutboxMetrics`, shared with
+the ingest endpoint so both count under the same names.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ..outbox.metrics import OutboxMetrics
+
+__all__ = ["MetricsEndpoint"]
+
+#: Retry-After (seconds) on an unhealthy ``/healthz``, as the ingest endpoint says it.
+HEALTH_RETRY_AFTER = "10"
+
+
+class MetricsEndpoint:
+    """Serve ``metrics`` on ``/metrics`` (and ``/healthz`` when given ``health``).
+
+    ``health`` returns ``None`` when healthy, else the reason: ``GET /healthz``
+    answers ``200 {"status": "ok"}`` or ``503 {"status": "unavailable",
+    "reason": ...}`` with ``Retry-After``; without it every path serves the
+    metrics.
+    """
+
+    def __init__(
+        self, metrics: OutboxMetrics, *, health: Callable[[], str | None] | None = None
+    ) -> None:
+        self.metrics = metrics
+        self.health = health
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def serve(self, host: str, port: int) -> int:
+        """Start serving in a daemon thread; returns the bound port (``OSError`` if taken)."""
+        import socketserver
+        from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+        from prometheus_client import make_wsgi_app
+
+        metrics_app = make_wsgi_app(self.metrics.registry)
+        health = self.health
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+            if health is None or environ.get("PATH_INFO") != "/healthz":
+                return list(metrics_app(environ, start_response))
+            reason = health()
+            body = (
+                {"status": "ok"} if reason is None else {"status": "unavailable", "reason": reason}
+            )
+            headers = [("Content-Type", "application/json")]
+            if reason is not None:
+                headers.append(("Retry-After", HEALTH_RETRY_AFTER))
+            start_response("200 OK" if reason is None else "503 Service Unavailable", headers)
+            return [json.dumps(body).encode()]
+
+        class Server(socketserver.ThreadingMixIn, WSGIServer):
+            daemon_threads = True
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        class Quiet(WSGIRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                """No access log (as the ingest endpoint)."""
+
+        server = make_server(host, port, app, Server, handler_class=Quiet)
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread.start()
+        return int(server.server_address[1])
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
