@@ -30,10 +30,7 @@ and bodies we echo come from the service, which never repeats the key.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ._retry import GiveUp
+from dataclasses import dataclass
 
 __all__ = [
     "AlertwireError",
@@ -41,6 +38,7 @@ __all__ = [
     "ConfigurationError",
     "DeliveryError",
     "Forbidden",
+    "GiveUp",
     "NetworkError",
     "NotFound",
     "OutboxError",
@@ -96,6 +94,52 @@ class OutboxError(AlertwireError):
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         self.retryable = retryable
         super().__init__(message)
+
+
+def _tries(n: int) -> str:
+    return f"{n} attempt{'s' if n != 1 else ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    """Why a retryable failure was not tried again: the bound that stopped it, in numbers.
+
+    The senders (:mod:`alertwire._retry`) attach it to the error they raise (``DeliveryError.gave_up``),
+    so that a message can name the bound instead of a bare "retries exhausted"
+    (a 429 asking for 600 s against a 120 s budget is never retried at all).
+    """
+
+    attempts: int
+    max_attempts: int
+    elapsed: float
+    max_elapsed: float
+    #: The service's ``Retry-After`` when waiting it out is what overran the budget.
+    retry_after: float | None = None
+
+    def describe(self, *, budget: str = "max_elapsed", attempts_limit: str = "max_attempts") -> str:
+        """One clause; ``budget`` / ``attempts_limit`` name the settings (a CLI gives its options)."""
+        if self.attempts >= self.max_attempts:
+            return (
+                f"retries exhausted after {_tries(self.attempts)}"
+                f" (the limit, {attempts_limit} {self.max_attempts})"
+            )
+        left = max(self.max_elapsed - self.elapsed, 0.0)
+        limit = f"the retry budget of {self.max_elapsed:g} s ({budget})"
+        if self.elapsed >= 1:
+            limit = f"the {left:.0f} s left of {limit}"
+        if self.retry_after is not None:
+            tail = (
+                "not retried"
+                if self.attempts == 1
+                else f"not retried after {_tries(self.attempts)}"
+            )
+            return (
+                f"the service asked to wait {self.retry_after:g} s (Retry-After),"
+                f" longer than {limit}; {tail}"
+            )
+        return (
+            f"retries exhausted after {_tries(self.attempts)}: the next wait would overrun {limit}"
+        )
 
 
 class DeliveryError(AlertwireError):
