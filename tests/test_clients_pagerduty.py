@@ -42,7 +42,7 @@ from alertwire import (
     UnexpectedResponse,
     ValidationError,
 )
-from alertwire.protocol._http import Request, Response
+from alertwire.transport import Request, Response
 from tests.loopback_server import Answer, LoopbackServer, Received, serve
 
 KEY = "R0uT1nGkEy0123456789abcdefABCDEF"

@@ -25,9 +25,9 @@ from alertwire import (
 )
 from alertwire._errors import NetworkError
 from alertwire.protocol import rest
-from alertwire.protocol._http import Response
 from alertwire.rest import PagerDutyAPI
 from alertwire.rest._base import post_policy
+from alertwire.transport import Response
 
 BASE = "https://api.pagerduty.com"
 TOKEN = "y_NbAkKc66ryYTWUXYEu"  # 20 characters, the shape of a REST API key

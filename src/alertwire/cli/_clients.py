@@ -126,7 +126,7 @@ class Clients:
         common: dict[str, Any] = {"region": _region(args), "retry": _retry(args), "verify": verify}
         if self._single:
             # One event, one connection: http.client starts faster than urllib3 (see its docstring).
-            from ..transport._stdlib import StdlibTransport
+            from ..transport import StdlibTransport
 
             common["http_client"] = self._construct(StdlibTransport, verify=verify)
         if args.timeout is not None:

@@ -44,7 +44,7 @@ from .._errors import ConfigurationError
 from ..outbox import Outbox
 from ..outbox.machine import Store
 from ..outbox.metrics import OutboxMetrics
-from ..protocol._http import is_loopback_host
+from ..protocol.http import is_loopback_host
 from ..wire import (
     BIGPANDA_PATH,
     WIRE_PATHS,

@@ -55,7 +55,7 @@ from ..models.pagerduty import (
 from ..models.pagerduty_rules import check_event_size, raise_for, require_routing_key
 from ..protocol import bigpanda as bp_protocol
 from ..protocol import pagerduty as pd_protocol
-from ..protocol._http import check_base_url
+from ..protocol.http import check_base_url
 from .machine import DeadEvent, Kind, NewEvent, QueueStats, Store, order_key, route_key
 
 __all__ = ["DEFAULT_FILENAME", "Enqueued", "Outbox", "default_outbox_path"]

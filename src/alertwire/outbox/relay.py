@@ -57,8 +57,8 @@ from .._retry import RetryPolicy
 from ..models.results import EventResult
 from ..protocol import bigpanda as bp_protocol
 from ..protocol import pagerduty as pd_protocol
-from ..protocol._http import Request, Response, check_base_url
-from ..transport.base import AsyncTransport, Verify
+from ..protocol.http import check_base_url
+from ..transport import AsyncTransport, Request, Response, Verify
 from ._dead_letters import DeadLetterLog
 from ._outage import StoreOutage
 from ._outbox import Outbox
