@@ -44,8 +44,7 @@ from typing import Final
 from .._errors import ConfigurationError, OutboxError
 from ..outbox.machine import Store, route_key
 from ..outbox.metrics import OutboxMetrics
-from ..wire import IncomingBigPanda, IncomingPagerDuty, SinkRateLimited
-from ..wire._throttle import Throttle
+from ..wire import IncomingBigPanda, IncomingPagerDuty, SinkRateLimited, Throttle
 from ._sink import OutboxSink
 
 __all__ = [

@@ -51,9 +51,9 @@ from ..wire import (
     RunningServer,
     ServerLimits,
     add_wire_routes,
+    retry_after_value,
     start_server,
 )
-from ..wire._answers import retry_after_value
 from ._allow import Allowlist
 from ._commit import DEFAULT_MAX_BATCH, GroupCommitter
 from ._health import WriteProbe

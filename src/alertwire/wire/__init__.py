@@ -15,10 +15,16 @@ A sink gets an :class:`IncomingPagerDuty` (dedup key already assigned) or an
 :func:`start_server` serves such an application (both servers use it), with
 read deadlines and a connection cap (:class:`ServerLimits`) so a slow or
 hostile client cannot hold the server.
+
+For routes of their own, both servers answer alike with :func:`refusal`
+(the JSON error body, with ``Retry-After`` from :func:`retry_after_value`),
+and write repeated trouble to the log at most once per interval through a
+:class:`Throttle`.
 """
 
 from __future__ import annotations
 
+from ._answers import refusal, retry_after_value
 from ._body import MAX_DEPTH
 from ._guard import (
     DEFAULT_BODY_TIMEOUT,
@@ -37,6 +43,7 @@ from ._sink import (
     SinkRefused,
     SinkUnavailable,
 )
+from ._throttle import Throttle
 
 __all__ = [
     "BIGPANDA_PATH",
@@ -54,7 +61,10 @@ __all__ = [
     "SinkRateLimited",
     "SinkRefused",
     "SinkUnavailable",
+    "Throttle",
     "add_wire_routes",
+    "refusal",
+    "retry_after_value",
     "start_server",
     "wire_routes",
 ]
