@@ -104,7 +104,8 @@ class Clients:
     """The clients a run needs, made on first use and closed together."""
 
     def __init__(self, args: argparse.Namespace, output: Output, *, single: bool = False) -> None:
-        self._args = args
+        #: The parsed options the clients are made from; ``--queue`` reads them too.
+        self.args = args
         self._output = output
         self._single = single
         self._made: dict[Destination, Any] = {}
@@ -121,7 +122,7 @@ class Clients:
         return client
 
     def _make(self, destination: Destination) -> Any:
-        args = self._args
+        args = self.args
         verify = _verify(args)
         common: dict[str, Any] = {"region": _region(args), "retry": _retry(args), "verify": verify}
         if self._single:
