@@ -67,7 +67,9 @@ def crossings(root: Path, top: str = "alertwire") -> list[tuple[str, str, int]]:
         third_party: set[str] = set()
         for node in ast.walk(tree):
             targets: list[list[str]] = []
+            line = 0
             if isinstance(node, ast.ImportFrom):
+                line = node.lineno
                 if node.level:
                     base = package[: len(package) - node.level + 1]
                     source = base + (node.module.split(".") if node.module else [])
@@ -75,6 +77,7 @@ def crossings(root: Path, top: str = "alertwire") -> list[tuple[str, str, int]]:
                     source = (node.module or "").split(".")
                 targets = [[*source, alias.name] for alias in node.names if alias.name != "*"]
             elif isinstance(node, ast.Import):
+                line = node.lineno
                 targets = [alias.name.split(".") for alias in node.names]
                 third_party |= {
                     (alias.asname or alias.name).split(".")[0]
@@ -84,11 +87,11 @@ def crossings(root: Path, top: str = "alertwire") -> list[tuple[str, str, int]]:
             for target in targets:
                 if target[0] != top:
                     if any(_private(part) for part in target):
-                        found.append((importer, ".".join(target), node.lineno))
+                        found.append((importer, ".".join(target), line))
                     continue
                 owner = _owner(target, root)
                 if owner is not None and package[: len(owner)] != owner:
-                    found.append((importer, ".".join(target), node.lineno))
+                    found.append((importer, ".".join(target), line))
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Attribute)
