@@ -451,7 +451,7 @@ def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class _Recorder:
-    """A SyncTransport that records and answers 202: checks the URL a region maps to."""
+    """A Transport that records and answers 202: checks the URL a region maps to."""
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
