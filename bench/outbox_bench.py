@@ -214,7 +214,7 @@ DIRECT = "AsyncPagerDuty.send_many (no outbox)"
 def _direct(base_url: str, events: Sequence[tuple[str, Any]], concurrency: int) -> None:
     """Send (routing key, event) pairs from memory: one client per key, one shared pool."""
     import alertwire
-    from alertwire.transport._aiohttp import AiohttpTransport
+    from alertwire.transport import AiohttpTransport
 
     async def send() -> None:
         transport = AiohttpTransport(limit=concurrency)

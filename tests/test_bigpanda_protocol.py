@@ -8,7 +8,7 @@ import pytest
 
 from alertwire import BadRequest, BigPandaAlert, RateLimited, Secret, ServerError, Unauthorized
 from alertwire.protocol import bigpanda as protocol
-from alertwire.protocol._http import Response
+from alertwire.transport import Response
 
 TOKEN = Secret("org-token-abcdef123456")
 

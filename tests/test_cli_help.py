@@ -91,6 +91,30 @@ def test_top_level_help_lists_commands_and_exit_codes() -> None:
     assert _exit.ALL_CODES_EPILOG in out.getvalue()
 
 
+def test_the_parser_lists_the_commands_it_made_nested_ones_included() -> None:
+    """``main.subcommands`` walks the groups the parser recorded: the same tree as argparse's."""
+    parser = main.build_parser()
+
+    def tree(parser: argparse.ArgumentParser) -> set[tuple[str, ...]]:
+        found: set[tuple[str, ...]] = set()
+        for command in main.subcommands(parser):
+            path = tuple(command.prog.split()[1:])
+            found |= {path} | tree(command)
+        return found
+
+    assert tree(parser) == set(COMMANDS)
+
+
+def test_a_command_made_without_the_exit_codes_still_shows_them() -> None:
+    """A module that adds a (nested) command with its own epilog, or none, still gets the list."""
+    parser = main._Parser(prog="alertwire")
+    outer = parser.add_subparsers().add_parser("outer", epilog="Read the docs.")
+    inner = outer.add_subparsers().add_parser("inner")
+    main._with_exit_codes(parser)
+    assert outer.epilog == f"Read the docs.\n\n{_exit.EPILOG}"
+    assert inner.epilog == _exit.EPILOG
+
+
 def test_routing_key_flag_warns_about_the_process_list() -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit):

@@ -42,7 +42,7 @@ from alertwire import (
     UnexpectedResponse,
     ValidationError,
 )
-from alertwire.protocol._http import Request, Response
+from alertwire.transport import Request, Response
 from tests.keys import MIXED_CASE_ROUTING_KEY as KEY
 from tests.loopback_server import Answer, LoopbackServer, Received, serve
 
@@ -451,7 +451,7 @@ def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class _Recorder:
-    """A SyncTransport that records and answers 202: checks the URL a region maps to."""
+    """A Transport that records and answers 202: checks the URL a region maps to."""
 
     def __init__(self) -> None:
         self.requests: list[Request] = []

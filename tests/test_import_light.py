@@ -33,6 +33,16 @@ def test_building_events_and_clients_stays_light() -> None:
     assert _imported_after(code) == set()
 
 
+def test_the_public_transport_types_load_no_http_library() -> None:
+    """``alertwire.transport`` names every adapter, but each loads its library on first use."""
+    loaded = _loaded_after(
+        "import alertwire.transport, alertwire.protocol.http\n"
+        "from alertwire.transport import MockTransport, Request, Response, Transport\n"
+    )
+    assert [m for m in (*HEAVY, "ssl", "http.client") if m in loaded] == []
+    assert "urllib3" in _loaded_after("from alertwire.transport import Urllib3Transport")
+
+
 def test_the_probe_can_see_a_heavy_import() -> None:
     """Guard against a probe that can never fail."""
     assert "aiohttp" in _imported_after("import aiohttp")

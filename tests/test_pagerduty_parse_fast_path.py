@@ -14,7 +14,7 @@ import pytest
 
 from alertwire import EventResult, Secret, UnexpectedResponse
 from alertwire.protocol import pagerduty as protocol
-from alertwire.protocol._http import Response
+from alertwire.transport import Response
 
 HEAD = b'{"status":"success","message":"Event processed","dedup_key":"'
 KEY = Secret("R0123456789abcdef0123456789abcde")

@@ -27,12 +27,8 @@ from alertwire import (
 )
 from alertwire.models.pagerduty_rules import check_alert_event, check_change_event
 from alertwire.protocol import pagerduty as protocol
-from alertwire.protocol._http import (
-    Response,
-    check_base_url,
-    error_for_response,
-    parse_retry_after,
-)
+from alertwire.protocol.http import check_base_url, error_for_response, parse_retry_after
+from alertwire.transport import Response
 from tests.keys import MIXED_CASE_ROUTING_KEY as KEY
 
 BASE = "https://events.pagerduty.com"

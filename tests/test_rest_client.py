@@ -27,10 +27,9 @@ from alertwire import (
     Unauthorized,
     ValidationError,
 )
-from alertwire.protocol._http import Request, Response
 from alertwire.rest import AsyncPagerDutyAPI, PagerDutyAPI
 from alertwire.sandbox import Sandbox
-from alertwire.transport._urllib3 import Urllib3Transport
+from alertwire.transport import Request, Response, Urllib3Transport
 from tests.keys import MIXED_CASE_ROUTING_KEY as KEY_A
 from tests.keys import REST_API_TOKEN as TOKEN
 from tests.loopback_server import Answer, LoopbackServer, Received

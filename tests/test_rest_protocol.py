@@ -25,9 +25,9 @@ from alertwire import (
 )
 from alertwire._errors import NetworkError
 from alertwire.protocol import rest
-from alertwire.protocol._http import Response
 from alertwire.rest import PagerDutyAPI
 from alertwire.rest._base import post_policy
+from alertwire.transport import Response
 from tests.keys import MIXED_CASE_ROUTING_KEY as INTEGRATION_KEY
 from tests.keys import REST_API_TOKEN as TOKEN
 

@@ -25,8 +25,7 @@ from .models.bigpanda import BigPandaAlert, BigPandaStatus
 from .models.bigpanda_rules import require_app_key, require_token
 from .models.results import EventResult
 from .protocol import bigpanda as protocol
-from .protocol._http import Request, Response
-from .transport.base import Verify
+from .transport import Request, Response, Verify
 
 __all__ = ["AsyncBigPanda", "BigPanda"]
 
@@ -113,7 +112,9 @@ class BigPanda(_BigPandaBase, SyncClientBase):
 
     ``region`` is ``"us"`` or ``"eu"``; ``base_url`` overrides it (http://
     only to loopback, e.g. the sandbox). ``http_client`` may be an
-    ``httpx.Client``; ``verify`` takes a CA bundle path for a private CA.
+    ``httpx.Client`` or any :class:`~alertwire.transport.Transport`, such as a
+    :class:`~alertwire.transport.MockTransport` in unit tests
+    (docs/transports.md); ``verify`` takes a CA bundle path for a private CA.
     """
 
     def __init__(
@@ -158,7 +159,9 @@ class AsyncBigPanda(_BigPandaBase, AsyncClientBase):
     """Asynchronous BigPanda Alerts API client (aiohttp, imported on first send).
 
     Use as ``async with AsyncBigPanda(token, app_key) as bp:`` so the
-    connection pool is closed; ``http_client`` may be an ``httpx.AsyncClient``.
+    connection pool is closed; ``http_client`` may be an ``httpx.AsyncClient``,
+    an :class:`~alertwire.transport.AsyncTransport` or a
+    :class:`~alertwire.transport.MockTransport` (docs/transports.md).
     """
 
     def __init__(

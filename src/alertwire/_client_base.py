@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from ._delivery import AsyncSender, SyncSender, async_transport_for, sync_transport_for
 from ._retry import RetryPolicy
-from .protocol._http import resolve_base_url
-from .transport.base import Verify
+from .protocol.http import resolve_base_url
+from .transport import Verify
 
 __all__ = ["AsyncClientBase", "ClientSettings", "SyncClientBase"]
 

@@ -16,8 +16,7 @@ from typing import Any, TypeVar
 from ._config import DEFAULT_TIMEOUT
 from ._errors import DeliveryError
 from ._retry import RetryPolicy
-from .protocol._http import Request, Response
-from .transport.base import AsyncTransport, SyncTransport, Verify
+from .transport import AsyncTransport, MockTransport, Request, Response, Transport, Verify
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -36,37 +35,47 @@ def _is_httpx(client: object, name: str) -> bool:
     return cls.__module__.split(".")[0] == "httpx" and any(c.__name__ == name for c in cls.__mro__)
 
 
-def sync_transport_for(http_client: Any, *, verify: Verify, pool_size: int) -> SyncTransport:
-    """The default urllib3 transport, or an adapter for the caller's ``httpx.Client``."""
+def sync_transport_for(http_client: Any, *, verify: Verify, pool_size: int) -> Transport:
+    """The default urllib3 transport, an adapter for the caller's ``httpx.Client``, or
+    the caller's own :class:`~alertwire.transport.Transport` (a ``MockTransport`` in tests)."""
     if http_client is None:
-        from .transport._urllib3 import Urllib3Transport
+        from .transport import Urllib3Transport
 
         return Urllib3Transport(maxsize=pool_size, verify=verify)
     if _is_httpx(http_client, "Client"):
-        from .transport._httpx import HttpxTransport
+        from .transport import HttpxTransport
 
         return HttpxTransport(http_client)
-    if isinstance(http_client, SyncTransport):
+    if isinstance(http_client, Transport):
         return http_client
     raise TypeError(
-        f"http_client must be an httpx.Client or a SyncTransport, not {type(http_client).__name__}"
+        "http_client must be an httpx.Client or an alertwire.transport.Transport,"
+        f" not {type(http_client).__name__}"
     )
 
 
 def async_transport_for(http_client: Any, *, verify: Verify, pool_size: int) -> AsyncTransport:
-    """The default aiohttp transport, or an adapter for the caller's ``httpx.AsyncClient``."""
+    """The default aiohttp transport, an adapter for the caller's ``httpx.AsyncClient``, or
+    the caller's own :class:`~alertwire.transport.AsyncTransport`.
+
+    A :class:`~alertwire.transport.MockTransport` serves async clients too, as
+    httpx's does: one mock, one handler, whichever client a test uses.
+    """
     if http_client is None:
-        from .transport._aiohttp import AiohttpTransport
+        from .transport import AiohttpTransport
 
         return AiohttpTransport(limit=pool_size, verify=verify)
     if _is_httpx(http_client, "AsyncClient"):
-        from .transport._httpx import AsyncHttpxTransport
+        from .transport import AsyncHttpxTransport
 
         return AsyncHttpxTransport(http_client)
+    if isinstance(http_client, MockTransport):
+        return http_client.as_async()
     if isinstance(http_client, AsyncTransport):
         return http_client
     raise TypeError(
-        f"http_client must be an httpx.AsyncClient or an AsyncTransport, not {type(http_client).__name__}"
+        "http_client must be an httpx.AsyncClient or an alertwire.transport.AsyncTransport,"
+        f" not {type(http_client).__name__}"
     )
 
 
@@ -83,7 +92,7 @@ def _log_retry(request: Request, exc: DeliveryError, attempt: int, wait: float) 
 class SyncSender:
     """Send a request, classify the answer, retry per the policy; sleeps between tries."""
 
-    def __init__(self, transport: SyncTransport, *, timeout: float, retry: RetryPolicy) -> None:
+    def __init__(self, transport: Transport, *, timeout: float, retry: RetryPolicy) -> None:
         self.transport = transport
         self.timeout = timeout
         self.retry = retry

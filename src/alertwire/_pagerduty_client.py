@@ -31,8 +31,7 @@ from .models.pagerduty import (
 from .models.pagerduty_rules import require_routing_key
 from .models.results import EventResult
 from .protocol import pagerduty as protocol
-from .protocol._http import Request, Response
-from .transport.base import Verify
+from .transport import Request, Response, Verify
 
 __all__ = ["AsyncPagerDuty", "PagerDuty", "SendOutcome"]
 
@@ -113,7 +112,9 @@ class _PagerDutyBase(ClientSettings):
 class PagerDuty(_PagerDutyBase, SyncClientBase):
     """Synchronous Events API v2 client (urllib3, keep-alive, thread-safe).
 
-    ``http_client`` may be an ``httpx.Client`` (for proxies or mocks);
+    ``http_client`` may be an ``httpx.Client`` (for proxies) or any
+    :class:`~alertwire.transport.Transport`, such as a
+    :class:`~alertwire.transport.MockTransport` in unit tests (docs/transports.md);
     ``verify`` takes a CA bundle path for a private CA such as the sandbox's.
     """
 
@@ -184,7 +185,9 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
     """Asynchronous Events API v2 client (aiohttp, imported on first send).
 
     Use as ``async with AsyncPagerDuty(key) as pd:`` so the connection pool
-    is closed; ``http_client`` may be an ``httpx.AsyncClient``.
+    is closed; ``http_client`` may be an ``httpx.AsyncClient``, an
+    :class:`~alertwire.transport.AsyncTransport` or a
+    :class:`~alertwire.transport.MockTransport` (docs/transports.md).
     """
 
     def __init__(

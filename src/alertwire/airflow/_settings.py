@@ -39,7 +39,7 @@ from .._retry import RetryPolicy
 from .._secret import Secret
 from ..protocol import bigpanda as bp_protocol
 from ..protocol import pagerduty as pd_protocol
-from ..protocol._http import resolve_base_url
+from ..protocol.http import resolve_base_url
 
 __all__ = [
     "BIGPANDA_EXTRAS",

@@ -106,7 +106,8 @@ class Clients:
     """The clients a run needs, made on first use and closed together."""
 
     def __init__(self, args: argparse.Namespace, output: Output, *, single: bool = False) -> None:
-        self._args = args
+        #: The parsed options the clients are made from; ``--queue`` reads them too.
+        self.args = args
         self._output = output
         self._single = single
         self._made: dict[Destination, Any] = {}
@@ -123,12 +124,12 @@ class Clients:
         return client
 
     def _make(self, destination: Destination) -> Any:
-        args = self._args
+        args = self.args
         verify = _verify(args)
         common: dict[str, Any] = {"region": _region(args), "retry": _retry(args), "verify": verify}
         if self._single:
             # One event, one connection: http.client starts faster than urllib3 (see its docstring).
-            from ..transport._stdlib import StdlibTransport
+            from ..transport import StdlibTransport
 
             common["http_client"] = self._construct(StdlibTransport, verify=verify)
         if args.timeout is not None:

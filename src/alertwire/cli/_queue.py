@@ -33,7 +33,7 @@ __all__ = ["enqueue_jobs", "explicit_url", "wants_queue"]
 
 def _args(clients: Any) -> argparse.Namespace:
     """The parsed options the run's :class:`~alertwire.cli._clients.Clients` was made from."""
-    args: argparse.Namespace = clients._args
+    args: argparse.Namespace = clients.args
     return args
 
 

@@ -243,7 +243,7 @@ def make_api(args: argparse.Namespace, output: Any) -> Any:
     from .. import _config
     from .._errors import ConfigurationError
     from ..rest import PagerDutyAPI
-    from ..transport._stdlib import StdlibTransport
+    from ..transport import StdlibTransport
     from ._clients import _region, _retry, _verify
 
     what = "PagerDuty REST API token"

@@ -59,21 +59,44 @@ class _Parser(argparse.ArgumentParser):
 
     A cron mail or a CI log then shows what was wrong, not a usage dump;
     ``--help`` still gives the full usage.
+
+    It also keeps the sub-command groups made on it (``command_groups``), so
+    the commands can be walked without argparse's private fields; the
+    commands of a group are made with this class too (argparse's default),
+    so nested ones keep theirs.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: What :meth:`add_subparsers` returned, in order: each maps names to commands.
+        self.command_groups: list[Any] = []
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        group = super().add_subparsers(**kwargs)
+        self.command_groups.append(group)
+        return group
 
     def error(self, message: str) -> NoReturn:
         self.exit(_exit.BAD_INPUT, f"alertwire: error: {message} (see {self.prog} --help)\n")
 
 
-def _with_exit_codes(subparsers: argparse._SubParsersAction[Any]) -> None:
+def subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The commands directly under ``parser``, each once (an alias names the same one)."""
+    found: list[argparse.ArgumentParser] = []
+    for group in parser.command_groups if isinstance(parser, _Parser) else ():
+        for command in group.choices.values():
+            if not any(command is seen for seen in found):
+                found.append(command)
+    return found
+
+
+def _with_exit_codes(parser: argparse.ArgumentParser) -> None:
     """Every command's ``--help`` ends with the exit codes, whichever module added it.
 
     Nested commands (``alertwire queue status``) too.
     """
-    for command in set(subparsers.choices.values()):
-        for action in command._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                _with_exit_codes(action)
+    for command in subcommands(parser):
+        _with_exit_codes(command)
         if "exit codes:" in (command.epilog or ""):
             continue
         command.epilog = f"{command.epilog}\n\n{_exit.EPILOG}" if command.epilog else _exit.EPILOG
@@ -95,7 +118,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     home = COMMAND_HOMES.get(argv[0]) if argv else None
     for name in COMMAND_MODULES if home is None else (home,):
         importlib.import_module(f"alertwire.cli.{name}").register(subparsers)
-    _with_exit_codes(subparsers)
+    _with_exit_codes(parser)
     return parser
 
 

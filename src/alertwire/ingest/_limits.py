@@ -45,8 +45,7 @@ from .._config import DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_PER_KEY
 from .._errors import ConfigurationError, OutboxError
 from ..outbox.machine import Store, route_key
 from ..outbox.metrics import OutboxMetrics
-from ..wire import IncomingBigPanda, IncomingPagerDuty, SinkRateLimited
-from ..wire._throttle import Throttle
+from ..wire import IncomingBigPanda, IncomingPagerDuty, SinkRateLimited, Throttle
 from ._sink import OutboxSink
 
 __all__ = [

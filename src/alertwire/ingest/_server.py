@@ -45,16 +45,16 @@ from .._errors import ConfigurationError
 from ..outbox import Outbox
 from ..outbox.machine import Store
 from ..outbox.metrics import OutboxMetrics
-from ..protocol._http import is_loopback_host
+from ..protocol.http import is_loopback_host
 from ..wire import (
     BIGPANDA_PATH,
     WIRE_PATHS,
     RunningServer,
     ServerLimits,
     add_wire_routes,
+    retry_after_value,
     start_server,
 )
-from ..wire._answers import retry_after_value
 from ._allow import Allowlist
 from ._commit import DEFAULT_MAX_BATCH, GroupCommitter
 from ._health import WriteProbe

@@ -25,7 +25,7 @@ The API is stable; the server side depends on it:
 
 BigPanda's error body format is unconfirmed (no capture exists), so the
 sandbox answers with the shape alertwire's own response reader already
-understands (:func:`alertwire.protocol._http.error_for_response` quotes
+understands (:func:`alertwire.protocol.http.error_for_response` quotes
 ``message`` and the ``errors`` list)::
 
     {"status": "failure", "message": "Alert object is invalid",

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 from .. import _json
 from .._errors import ValidationError
 from ._time import format_iso8601, parse_iso8601
-from .limits import ELLIPSIS, ROUTING_KEY_LENGTH, SUMMARY_MAX
+from .limits import ELLIPSIS, ROUTING_KEY_OVERHEAD, SUMMARY_MAX
 from .pagerduty_rules import (
     Problem,
     check_alert_event,
@@ -47,14 +47,10 @@ __all__ = [
     "ResolveAlert",
     "Severity",
     "TriggerAlert",
+    "wire_timestamp",
 ]
 
 logger = logging.getLogger("alertwire")
-
-#: Room left in the size check for what the client splices in front of the body:
-#: ``"routing_key":"<32>",`` and, for a keyless trigger, ``"dedup_key":"<32 hex>",``
-#: (96 bytes; the event must still be <= 512 KB after that).
-_ROUTING_KEY_OVERHEAD = len('"routing_key":"",') + ROUTING_KEY_LENGTH + len('"dedup_key":"",') + 32
 
 
 class Severity(str, enum.Enum):
@@ -128,8 +124,12 @@ def _shorten_summary(summary: object) -> str:
     return text
 
 
-def _timestamp(value: object) -> str | None:
-    """Normalise to the ISO 8601 text sent on the wire (naive datetimes are local time)."""
+def wire_timestamp(value: object) -> str | None:
+    """Normalise to the ISO 8601 text sent on the wire (naive datetimes are local time).
+
+    Public because the outbox stamps a queued event with the same wire form
+    a model would have given it.
+    """
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -188,7 +188,7 @@ def _dumps(wire: dict[str, Any]) -> bytes:
 def _wire_bytes(wire: dict[str, Any]) -> bytes:
     """The body's bytes, held to the limits the wire enforces (size, nesting) on the same bytes."""
     data = _dumps(wire)
-    _raise_problems(check_event_size(len(data) + _ROUTING_KEY_OVERHEAD))
+    _raise_problems(check_event_size(len(data) + ROUTING_KEY_OVERHEAD))
     _raise_problems(check_event_nesting(data))
     return data
 
@@ -339,7 +339,7 @@ class TriggerAlert(_Event):
         set_(self, "source", default_source() if source is None else _require_str(source, "source"))
         set_(self, "severity", Severity.parse(severity))
         set_(self, "dedup_key", _require_str(dedup_key, "dedup_key"))
-        set_(self, "timestamp", _timestamp(timestamp))
+        set_(self, "timestamp", wire_timestamp(timestamp))
         set_(self, "component", _require_str(component, "component"))
         set_(self, "group", _require_str(group, "group"))
         set_(self, "class_", _require_str(class_, "class_"))
@@ -434,7 +434,7 @@ class Change(_Event):
         object.__setattr__(
             self, "source", default_source() if source is None else _require_str(source, "source")
         )
-        object.__setattr__(self, "timestamp", _timestamp(timestamp))
+        object.__setattr__(self, "timestamp", wire_timestamp(timestamp))
         object.__setattr__(self, "custom_details", _custom_details(custom_details))
         object.__setattr__(self, "links", _links(links))
         payload: dict[str, Any] = {"summary": self.summary, "source": self.source}

@@ -45,19 +45,19 @@ from ..models.bigpanda_rules import (
     require_app_key,
     require_token,
 )
+from ..models.limits import ROUTING_KEY_OVERHEAD
 from ..models.pagerduty import (
-    _ROUTING_KEY_OVERHEAD,
     AcknowledgeAlert,
     Change,
     PagerDutyEvent,
     ResolveAlert,
     TriggerAlert,
-    _timestamp,
+    wire_timestamp,
 )
 from ..models.pagerduty_rules import check_event_size, raise_for, require_routing_key
 from ..protocol import bigpanda as bp_protocol
 from ..protocol import pagerduty as pd_protocol
-from ..protocol._http import check_base_url
+from ..protocol.http import check_base_url
 from .machine import DeadEvent, Kind, NewEvent, QueueStats, Store, order_key, route_key
 
 __all__ = ["DEFAULT_FILENAME", "Enqueued", "Outbox", "default_outbox_path"]
@@ -269,7 +269,7 @@ class _PagerDutyRows:
         self._now = now
         self._timestamp: str | None = None
         #: The bytes ``"routing_key":"<key>",`` takes in a body (the model's size check
-        #: counts room for them separately, in ``_ROUTING_KEY_OVERHEAD``).
+        #: counts room for them separately, in ``ROUTING_KEY_OVERHEAD``).
         self._key_member = len('"routing_key":"",') + len(key.reveal())
         self._routes: dict[Kind, str] = {
             kind: route_key(kind, key) for kind in ("pagerduty.alert", "pagerduty.change")
@@ -278,7 +278,7 @@ class _PagerDutyRows:
     def _stamp(self) -> str:
         stamp = self._timestamp
         if stamp is None:
-            stamp = _timestamp(self._now or datetime.now(timezone.utc))
+            stamp = wire_timestamp(self._now or datetime.now(timezone.utc))
             assert stamp is not None  # a datetime always has a wire form
             self._timestamp = stamp
         return stamp
@@ -294,7 +294,7 @@ class _PagerDutyRows:
         if stamp is not None or (isinstance(event, TriggerAlert) and event.dedup_key is None):
             # The model's own size check, applied to the event with these fields
             # set (the check rebuilding the model would make).
-            raise_for(check_event_size(len(body) - self._key_member + _ROUTING_KEY_OVERHEAD))
+            raise_for(check_event_size(len(body) - self._key_member + ROUTING_KEY_OVERHEAD))
         kind: Kind = "pagerduty.change" if isinstance(event, Change) else "pagerduty.alert"
         route = self._routes[kind]
         return NewEvent(

@@ -12,7 +12,7 @@ Both clients build requests and read answers here; the field rules live in
 * Any 2xx is success (201 normally, 204 for an exact duplicate); the body may
   be empty or not JSON, which is not an error: BigPanda documents no success
   body. Everything else goes through the shared status policy
-  (:func:`~alertwire.protocol._http.error_for_response`), so retries match
+  (:func:`~alertwire.protocol.http.error_for_response`), so retries match
   PagerDuty's: 429, 5xx and network errors are retried, 400 and 401 are not.
 * If BigPanda ever echoes the token in an error body, it is cut out before
   the body reaches an exception.
@@ -28,7 +28,8 @@ from .._errors import ValidationError
 from .._secret import Secret
 from ..models.bigpanda import BigPandaAlert
 from ..models.results import EventResult
-from ._http import Request, Response, error_for_response, json_body, resolve_base_url
+from ..transport import Request, Response
+from .http import error_for_response, json_body, resolve_base_url
 
 __all__ = [
     "ALERTS_PATH",

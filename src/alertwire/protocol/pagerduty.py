@@ -22,15 +22,8 @@ from .._errors import UnexpectedResponse
 from .._secret import Secret
 from ..models.pagerduty import Change, PagerDutyEvent, TriggerAlert
 from ..models.results import EventResult
-from ._http import (
-    JSON_HEADERS,
-    Request,
-    Response,
-    error_for_response,
-    json_body,
-    resolve_base_url,
-    scrubbed,
-)
+from ..transport import Request, Response
+from .http import JSON_HEADERS, error_for_response, json_body, resolve_base_url, scrubbed
 
 __all__ = [
     "ALERT_PATH",
@@ -182,7 +175,7 @@ def parse_response(
     """The result of a 2xx; raises the matching :class:`~alertwire.ResponseError` otherwise.
 
     ``routing_key`` is the key the request carried, cut out of any error text
-    that quotes it (see :func:`~alertwire.protocol._http.error_for_response`).
+    that quotes it (see :func:`~alertwire.protocol.http.error_for_response`).
     """
     status = response.status
     if status == 202 and kind == "alert":

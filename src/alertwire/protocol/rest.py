@@ -31,7 +31,8 @@ from .._errors import (
 )
 from .._secret import Secret
 from ..models.limits import REST_TOKEN_LENGTH, ROUTING_KEY_LENGTH
-from ._http import Request, Response, json_body, parse_retry_after, scrubbed
+from ..transport import Request, Response
+from .http import json_body, parse_retry_after, scrubbed
 
 __all__ = [
     "ACCEPT",

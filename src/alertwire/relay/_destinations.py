@@ -17,7 +17,8 @@ from ..models.results import EventResult
 from ..outbox.machine import Claimed
 from ..protocol import bigpanda as bp_protocol
 from ..protocol import pagerduty as pd_protocol
-from ..protocol._http import Request, Response, check_base_url
+from ..protocol.http import check_base_url
+from ..transport import Request, Response
 
 __all__ = ["Destinations"]
 

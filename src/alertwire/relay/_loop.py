@@ -75,7 +75,7 @@ from ..outbox.machine import (
     new_owner,
 )
 from ..outbox.metrics import OutboxMetrics, destination_of
-from ..transport.base import AsyncTransport, Verify
+from ..transport import AsyncTransport, Verify
 from ._dead_letters import DeadLetterLog
 from ._destinations import Destinations
 from ._outage import StoreOutage

@@ -17,7 +17,7 @@ from .._delivery import DEFAULT_TIMEOUT, AsyncSender
 from .._errors import ResponseError
 from .._retry import RetryPolicy
 from .._secret import Secret
-from ..transport.base import Verify
+from ..transport import Verify
 from ._base import OPEN_STATUSES, APIBase, Prepared, matches
 from ._response import RestResponse
 

@@ -21,8 +21,8 @@ from .._errors import DeliveryError, RateLimited, ValidationError
 from .._retry import RetryPolicy
 from .._secret import Secret
 from ..protocol import rest as protocol
-from ..protocol._http import Request, Response, scrubbed
-from ..transport.base import Verify
+from ..protocol.http import scrubbed
+from ..transport import Request, Response, Verify
 from ._response import RestResponse
 
 __all__ = ["APIBase", "Prepared", "matches", "post_policy"]

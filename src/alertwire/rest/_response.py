@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..protocol import rest as protocol
-from ..protocol._http import Request, Response
+from ..transport import Request, Response
 
 __all__ = ["RestResponse"]
 

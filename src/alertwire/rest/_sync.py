@@ -16,7 +16,7 @@ from .._delivery import DEFAULT_TIMEOUT, SyncSender
 from .._errors import ResponseError
 from .._retry import RetryPolicy
 from .._secret import Secret
-from ..transport.base import Verify
+from ..transport import Verify
 from ._base import OPEN_STATUSES, APIBase, Prepared, matches
 from ._response import RestResponse
 
@@ -36,6 +36,9 @@ class PagerDutyAPI(APIBase, SyncClientBase):
     sent as ``From`` (the email of the PagerDuty user acting), which
     PagerDuty requires on incident updates made with an account-level key.
     ``base_url`` may be ``http://`` only to a loopback address (a sandbox).
+    ``http_client`` may be an ``httpx.Client`` (for proxies) or any
+    :class:`~alertwire.transport.Transport`, such as a
+    :class:`~alertwire.transport.MockTransport` in unit tests (docs/transports.md).
     """
 
     def __init__(

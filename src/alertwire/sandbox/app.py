@@ -31,8 +31,7 @@ from aiohttp import web
 
 from .. import _json
 from .._secret import Secret
-from ..wire import WIRE_PATHS, add_wire_routes
-from ..wire._answers import refusal
+from ..wire import WIRE_PATHS, add_wire_routes, refusal
 from ._dashboard import DASHBOARD_HTML
 from ._sink import SandboxSink
 from .faults import Faults, FaultSpecError

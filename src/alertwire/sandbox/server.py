@@ -18,7 +18,7 @@ from typing import Final
 
 from .._errors import ConfigurationError
 from .._secret import Secret
-from ..protocol._http import is_loopback_host
+from ..protocol.http import is_loopback_host
 from ..wire import RunningServer, ServerLimits, ServerTLS, make_server_tls, start_server
 from .app import SandboxControl, build_app
 

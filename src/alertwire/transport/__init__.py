@@ -1,0 +1,76 @@
+"""Transports: how a request reaches the service, and how to write or fake one.
+
+A transport sends one :class:`Request` and returns its :class:`Response`.
+It never retries, never reads the answer, never logs a header: the clients
+above it do that, once. Every client takes one through ``http_client=``:
+
+* the default, made for you: :class:`Urllib3Transport` (sync, pooled,
+  thread-safe) or :class:`AiohttpTransport` (async);
+* :class:`StdlibTransport` (``http.client``): starts faster, for a process
+  that sends one event; not thread-safe;
+* your own ``httpx.Client`` / ``httpx.AsyncClient`` (wrapped for you in
+  :class:`HttpxTransport` / :class:`AsyncHttpxTransport`), for proxies;
+* :class:`MockTransport` (``handler(request) -> Response``), for unit tests;
+* anything with the :class:`Transport` (or :class:`AsyncTransport`) methods.
+
+docs/transports.md shows each, with examples that run. The adapters load
+their HTTP library only when first used, so importing this package is cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._base import AsyncTransport, Request, Response, Transport, Verify
+from ._mock import Handler, MockTransport
+
+__all__ = [
+    "AiohttpTransport",
+    "AsyncHttpxTransport",
+    "AsyncTransport",
+    "Handler",
+    "HttpxTransport",
+    "MockTransport",
+    "Request",
+    "Response",
+    "StdlibTransport",
+    "Transport",
+    "Urllib3Transport",
+    "Verify",
+]
+
+#: The adapters, each loaded with its HTTP library on first access.
+_WHERE: dict[str, str] = {
+    "AiohttpTransport": "._aiohttp",
+    "AsyncHttpxTransport": "._httpx",
+    "HttpxTransport": "._httpx",
+    "StdlibTransport": "._stdlib",
+    "Urllib3Transport": "._urllib3",
+}
+
+if TYPE_CHECKING:
+    from ._aiohttp import AiohttpTransport
+    from ._httpx import AsyncHttpxTransport, HttpxTransport
+    from ._stdlib import StdlibTransport
+    from ._urllib3 import Urllib3Transport
+
+
+def _load(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if not TYPE_CHECKING:
+    __getattr__ = _load
+
+del TYPE_CHECKING

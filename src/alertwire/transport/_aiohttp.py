@@ -15,8 +15,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._errors import NetworkError
-from ..protocol._http import Request, Response
-from .base import Verify, ssl_context
+from ._base import Request, Response, Verify, ssl_context
 
 __all__ = ["AiohttpTransport"]
 

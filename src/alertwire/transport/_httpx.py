@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._errors import NetworkError
-from ..protocol._http import Request, Response
+from ._base import Request, Response
 
 if TYPE_CHECKING:
     import httpx

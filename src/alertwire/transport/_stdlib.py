@@ -18,8 +18,7 @@ import http.client
 from urllib.parse import urlsplit
 
 from .._errors import NetworkError
-from ..protocol._http import Request, Response
-from .base import Verify, ssl_context
+from ._base import Request, Response, Verify, ssl_context
 
 __all__ = ["StdlibTransport"]
 

@@ -14,8 +14,7 @@ import urllib3
 from urllib3.connectionpool import HTTPConnectionPool
 
 from .._errors import NetworkError
-from ..protocol._http import Request, Response
-from .base import Verify, ssl_context
+from ._base import Request, Response, Verify, ssl_context
 
 __all__ = ["Urllib3Transport"]
 

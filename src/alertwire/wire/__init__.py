@@ -18,10 +18,16 @@ It returns once the event is kept, or raises a
 read deadlines and a connection cap (:class:`ServerLimits`) so a slow or
 hostile client cannot hold the server; :func:`make_server_tls` gives either
 server https from a throwaway CA (the optional extra ``alertwire[tls]``).
+
+For routes of their own, both servers answer alike with :func:`refusal`
+(the JSON error body, with ``Retry-After`` from :func:`retry_after_value`),
+and write repeated trouble to the log at most once per interval through a
+:class:`Throttle`.
 """
 
 from __future__ import annotations
 
+from ._answers import refusal, retry_after_value
 from ._body import MAX_DEPTH
 from ._guard import (
     DEFAULT_BODY_TIMEOUT,
@@ -40,6 +46,7 @@ from ._sink import (
     SinkRefused,
     SinkUnavailable,
 )
+from ._throttle import Throttle
 from ._tls import ServerTLS, make_server_tls
 
 __all__ = [
@@ -59,8 +66,11 @@ __all__ = [
     "SinkRateLimited",
     "SinkRefused",
     "SinkUnavailable",
+    "Throttle",
     "add_wire_routes",
     "make_server_tls",
+    "refusal",
+    "retry_after_value",
     "start_server",
     "wire_routes",
 ]

@@ -1,9 +1,14 @@
-"""Sans-IO HTTP values and the rules every destination shares.
+"""Sans-IO HTTP rules every destination shares.
 
-No sockets here: a :class:`Request` is what a transport must send, a
-:class:`Response` is what came back. The status-code policy (which answers
-are success, which error class, what is retryable) is written once in
-:func:`error_for_response` and used for PagerDuty and BigPanda alike.
+No sockets here: a :class:`~alertwire.transport.Request` is what a transport
+must send, a :class:`~alertwire.transport.Response` is what came back (both
+are :mod:`alertwire.transport`'s public values). The status-code policy
+(which answers are success, which error class, what is retryable) is written
+once in :func:`error_for_response` and used for PagerDuty and BigPanda alike;
+base URLs are checked once in :func:`check_base_url`.
+
+Public, for code built on alertwire (an Airflow hook, a custom client, a
+transport's tests): the names in ``__all__`` keep their meaning.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ import ipaddress
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,48 +31,21 @@ from .._errors import (
     UnexpectedResponse,
 )
 from .._secret import Secret
+from ..transport import Response
 
 __all__ = [
-    "Request",
-    "Response",
+    "JSON_HEADERS",
     "check_base_url",
     "error_for_response",
     "is_loopback_host",
     "json_body",
     "parse_retry_after",
     "resolve_base_url",
+    "scrubbed",
 ]
 
+#: The headers of every JSON request (one object: a transport may convert it once).
 JSON_HEADERS: Mapping[str, str] = {"Content-Type": "application/json", "Accept": "application/json"}
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One HTTP request to make. ``headers`` may carry a credential: never log them."""
-
-    method: str
-    url: str
-    headers: Mapping[str, str]
-    body: bytes = field(repr=False)
-
-    def __repr__(self) -> str:
-        return f"Request({self.method} {self.url}, {len(self.body)} bytes)"
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    """What a transport received: status, headers (lower-case names) and raw body."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", errors="replace")
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
 
 
 def is_loopback_host(host: str) -> bool:
