@@ -90,8 +90,14 @@ from .machine import (
     Outcome,
     QueueStats,
     Reschedule,
-    State,
     to_datetime,
+)
+from .states import (
+    SQL_ACTIVE,
+    SQL_FINISHED,
+    SQL_LEASED,
+    SQL_PENDING,
+    State,
 )
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore", "redact_url"]
@@ -134,12 +140,17 @@ _PASSING_SQLSTATES: Final = (
     "40001",
 )
 
+#: The counter buckets: LEASED is counted with PENDING, as "open" (see version 2).
+_COUNTED_BUCKETS: Final = ", ".join(
+    f"({int(state)})" for state in (State.PENDING, State.DELIVERED, State.DEAD)
+)
+
 _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     1: (
-        """
+        f"""
         CREATE TABLE alertwire_events (
             id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            state         smallint NOT NULL DEFAULT 0,
+            state         smallint NOT NULL DEFAULT {SQL_PENDING},
             kind          text     NOT NULL,
             route         text     NOT NULL,
             order_key     text     NOT NULL,
@@ -150,7 +161,7 @@ _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
             created_at    double precision NOT NULL,
             age_from      double precision NOT NULL,
             not_before    double precision NOT NULL,
-            attempts      integer  NOT NULL DEFAULT 0,
+            attempts      integer  NOT NULL DEFAULT {SQL_PENDING},
             lease_owner   text,
             lease_expires double precision,
             finished_at   double precision,
@@ -161,14 +172,14 @@ _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         """,
         # Finds every key's head ("no earlier active row of my key").
         "CREATE INDEX alertwire_events_active ON alertwire_events (order_key, id)"
-        " WHERE state IN (0, 1)",
+        f" WHERE state IN ({SQL_ACTIVE})",
         # The claim scan: pending rows in id order.
-        "CREATE INDEX alertwire_events_pending ON alertwire_events (id) WHERE state = 0",
+        f"CREATE INDEX alertwire_events_pending ON alertwire_events (id) WHERE state = {SQL_PENDING}",
         # Two relays can never hold two events of one key at once.
         "CREATE UNIQUE INDEX alertwire_events_inflight ON alertwire_events (order_key)"
-        " WHERE state = 1",
+        f" WHERE state = {SQL_LEASED}",
         "CREATE INDEX alertwire_events_finished ON alertwire_events (state, finished_at)"
-        " WHERE state IN (2, 3)",
+        f" WHERE state IN ({SQL_FINISHED})",
         """
         CREATE TABLE alertwire_routes (
             route        text PRIMARY KEY,
@@ -197,21 +208,21 @@ _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         AS $fn$ SELECT ('x' || left(encode(sha256(convert_to(k, 'UTF8')), 'hex'), 8))::bit(32)::integer $fn$
         """,
         "ALTER TABLE alertwire_events ADD COLUMN head boolean NOT NULL DEFAULT false",
-        """
+        f"""
         UPDATE alertwire_events SET head = true
         WHERE id IN (
-            SELECT min(id) FROM alertwire_events WHERE state IN (0, 1) GROUP BY order_key
+            SELECT min(id) FROM alertwire_events WHERE state IN ({SQL_ACTIVE}) GROUP BY order_key
         )
-        """,
+        """,  # noqa: S608 - state numbers from states.py only
         "CREATE INDEX alertwire_events_heads ON alertwire_events (route, id)"
-        " WHERE head AND state = 0",
+        f" WHERE head AND state = {SQL_PENDING}",
         # The claim's first try: the oldest heads, whatever their route.
-        "CREATE INDEX alertwire_events_head_ids ON alertwire_events (id) WHERE head AND state = 0",
+        f"CREATE INDEX alertwire_events_head_ids ON alertwire_events (id) WHERE head AND state = {SQL_PENDING}",
         "CREATE INDEX alertwire_events_heads_due ON alertwire_events (route, not_before)"
-        " WHERE head AND state = 0",
+        f" WHERE head AND state = {SQL_PENDING}",
         "CREATE INDEX alertwire_events_key_head ON alertwire_events (order_key) WHERE head",
-        "CREATE INDEX alertwire_events_leased ON alertwire_events (lease_expires) WHERE state = 1",
-        "CREATE INDEX alertwire_events_open ON alertwire_events (created_at) WHERE state IN (0, 1)",
+        f"CREATE INDEX alertwire_events_leased ON alertwire_events (lease_expires) WHERE state = {SQL_LEASED}",
+        f"CREATE INDEX alertwire_events_open ON alertwire_events (created_at) WHERE state IN ({SQL_ACTIVE})",
         # The claim scan is per route now (alertwire_events_heads).
         "DROP INDEX IF EXISTS alertwire_events_pending",
         """
@@ -222,23 +233,23 @@ _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
             PRIMARY KEY (state, shard)
         )
         """,
-        """
+        f"""
         INSERT INTO alertwire_counts (state, shard, n)
         SELECT s, 0, (SELECT count(*) FROM alertwire_events e
-                      WHERE e.state = s OR (s = 0 AND e.state = 1))
-        FROM (VALUES (0), (2), (3)) AS v (s)
-        """,
+                      WHERE e.state = s OR (s = {SQL_PENDING} AND e.state = {SQL_LEASED}))
+        FROM (VALUES {_COUNTED_BUCKETS}) AS v (s)
+        """,  # noqa: S608 - state numbers from states.py only
         f"""
         CREATE FUNCTION alertwire_events_track() RETURNS trigger
         LANGUAGE plpgsql AS $fn$
         DECLARE
             my_shard smallint := pg_backend_pid() % 16;
             old_bucket smallint := CASE WHEN TG_OP = 'INSERT' THEN NULL
-                                        WHEN OLD.state = 1 THEN 0 ELSE OLD.state END;
+                                        WHEN OLD.state = {SQL_LEASED} THEN {SQL_PENDING} ELSE OLD.state END;
             new_bucket smallint := CASE WHEN TG_OP = 'DELETE' THEN NULL
-                                        WHEN NEW.state = 1 THEN 0 ELSE NEW.state END;
-            was_active boolean := TG_OP <> 'INSERT' AND OLD.state IN (0, 1);
-            is_active boolean := TG_OP <> 'DELETE' AND NEW.state IN (0, 1);
+                                        WHEN NEW.state = {SQL_LEASED} THEN {SQL_PENDING} ELSE NEW.state END;
+            was_active boolean := TG_OP <> 'INSERT' AND OLD.state IN ({SQL_ACTIVE});
+            is_active boolean := TG_OP <> 'DELETE' AND NEW.state IN ({SQL_ACTIVE});
         BEGIN
             IF TG_OP <> 'INSERT' THEN
                 INSERT INTO alertwire_counts AS c (state, shard, n) VALUES (old_bucket, my_shard, -1)
@@ -260,14 +271,14 @@ _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
                 UPDATE alertwire_events SET head = true
                 WHERE id = NEW.id AND NOT EXISTS (
                     SELECT 1 FROM alertwire_events x
-                    WHERE x.order_key = NEW.order_key AND x.state IN (0, 1) AND x.id < NEW.id
+                    WHERE x.order_key = NEW.order_key AND x.state IN ({SQL_ACTIVE}) AND x.id < NEW.id
                 );
             ELSE
                 UPDATE alertwire_events SET head = false WHERE id = NEW.id AND head;
                 UPDATE alertwire_events SET head = true
                 WHERE NOT head AND id = (
                     SELECT min(x.id) FROM alertwire_events x
-                    WHERE x.order_key = NEW.order_key AND x.state IN (0, 1)
+                    WHERE x.order_key = NEW.order_key AND x.state IN ({SQL_ACTIVE})
                 );
             END IF;
             RETURN NULL;
@@ -277,29 +288,29 @@ _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         "CREATE TRIGGER alertwire_events_added AFTER INSERT OR DELETE ON alertwire_events"
         " FOR EACH ROW EXECUTE FUNCTION alertwire_events_track()",
         "CREATE TRIGGER alertwire_events_moved AFTER UPDATE OF state ON alertwire_events"
-        " FOR EACH ROW WHEN ((OLD.state IN (0, 1)) IS DISTINCT FROM (NEW.state IN (0, 1)))"
+        f" FOR EACH ROW WHEN ((OLD.state IN ({SQL_ACTIVE})) IS DISTINCT FROM (NEW.state IN ({SQL_ACTIVE})))"
         " EXECUTE FUNCTION alertwire_events_track()",
     ),
 }
 
-_RESCUE: Final = """
-UPDATE alertwire_events SET state = 0, lease_owner = NULL, lease_expires = NULL
+_RESCUE: Final = f"""
+UPDATE alertwire_events SET state = {SQL_PENDING}, lease_owner = NULL, lease_expires = NULL
 WHERE id IN (
     SELECT id FROM alertwire_events
-    WHERE state = 1 AND lease_expires <= %(now)s
+    WHERE state = {SQL_LEASED} AND lease_expires <= %(now)s
     ORDER BY id
     FOR UPDATE SKIP LOCKED
 )
-"""
+"""  # noqa: S608 - state numbers from states.py only
 
 # The routes that have a pending head, one index probe each (a loose index scan), so
 # a claim reads a handful of routes and the first heads of each, never the backlog.
-_HEAD_ROUTES: Final = """
+_HEAD_ROUTES: Final = f"""
 WITH RECURSIVE head_routes AS (
-    (SELECT route FROM alertwire_events WHERE head AND state = 0 ORDER BY route LIMIT 1)
+    (SELECT route FROM alertwire_events WHERE head AND state = {SQL_PENDING} ORDER BY route LIMIT 1)
     UNION ALL
     SELECT (SELECT e.route FROM alertwire_events e
-            WHERE e.head AND e.state = 0 AND e.route > h.route
+            WHERE e.head AND e.state = {SQL_PENDING} AND e.route > h.route
             ORDER BY e.route LIMIT 1)
     FROM head_routes h WHERE h.route IS NOT NULL
 ), open_routes AS (
@@ -310,15 +321,15 @@ WITH RECURSIVE head_routes AS (
           WHERE r.route = h.route AND r.next_allowed > %(now)s
       )
 )
-"""
+"""  # noqa: S608 - state numbers from states.py only
 
 # A pending head may go unless a row of its key is in flight (the unique index's key).
-_HEAD_FILTER: Final = """
-    e.head AND e.state = 0 AND e.route = o.route AND e.not_before <= %(now)s
+_HEAD_FILTER: Final = f"""
+    e.head AND e.state = {SQL_PENDING} AND e.route = o.route AND e.not_before <= %(now)s
     AND NOT EXISTS (
-        SELECT 1 FROM alertwire_events f WHERE f.order_key = e.order_key AND f.state = 1
+        SELECT 1 FROM alertwire_events f WHERE f.order_key = e.order_key AND f.state = {SQL_LEASED}
     )
-"""
+"""  # noqa: S608 - state numbers from states.py only
 
 _RETURNING: Final = """
 RETURNING id, kind, route, order_key, credential, body, base_url, dedup_key,
@@ -338,25 +349,25 @@ _CANDIDATES: Final = f"""
         ORDER BY e.route, e.id
         LIMIT %(per_route)s
     ) c
-"""  # noqa: S608
+"""  # noqa: S608 - state numbers from states.py only
 
 _LOCK_CANDIDATES: Final = f"""
     SELECT e.id, e.route FROM alertwire_events e
     WHERE e.id IN ({_CANDIDATES})
-      AND e.head AND e.state = 0 AND e.not_before <= %(now)s
+      AND e.head AND e.state = {SQL_PENDING} AND e.not_before <= %(now)s
     ORDER BY e.id
     LIMIT %(limit)s
     FOR UPDATE OF e SKIP LOCKED
-"""  # noqa: S608
+"""  # noqa: S608 - state numbers from states.py only
 
 _CLAIM: Final = f"""
 {_HEAD_ROUTES}, picked AS ({_LOCK_CANDIDATES})
 UPDATE alertwire_events
-SET state = 1, lease_owner = %(owner)s, lease_expires = %(lease_until)s,
+SET state = {SQL_LEASED}, lease_owner = %(owner)s, lease_expires = %(lease_until)s,
     attempts = attempts + 1
 WHERE id IN (SELECT id FROM picked)
 {_RETURNING}
-"""  # noqa: S608
+"""  # noqa: S608 - state numbers from states.py only
 
 # The common case first (pacing off): the oldest `window` heads, whatever their route,
 # filtered and locked. Only when that window does not yield `limit` rows (its heads are
@@ -367,11 +378,11 @@ WITH picked AS (
     SELECT e.id FROM alertwire_events e
     WHERE e.id IN (
         SELECT w.id FROM alertwire_events w
-        WHERE w.head AND w.state = 0 ORDER BY w.id LIMIT %(window)s
+        WHERE w.head AND w.state = {SQL_PENDING} ORDER BY w.id LIMIT %(window)s
     )
-      AND e.head AND e.state = 0 AND e.not_before <= %(now)s
+      AND e.head AND e.state = {SQL_PENDING} AND e.not_before <= %(now)s
       AND NOT EXISTS (
-          SELECT 1 FROM alertwire_events f WHERE f.order_key = e.order_key AND f.state = 1
+          SELECT 1 FROM alertwire_events f WHERE f.order_key = e.order_key AND f.state = {SQL_LEASED}
       )
       AND NOT EXISTS (
           SELECT 1 FROM alertwire_routes r
@@ -382,11 +393,11 @@ WITH picked AS (
     FOR UPDATE OF e SKIP LOCKED
 )
 UPDATE alertwire_events
-SET state = 1, lease_owner = %(owner)s, lease_expires = %(lease_until)s,
+SET state = {SQL_LEASED}, lease_owner = %(owner)s, lease_expires = %(lease_until)s,
     attempts = attempts + 1
 WHERE id IN (SELECT id FROM picked)
 {_RETURNING}
-"""  # noqa: S608
+"""  # noqa: S608 - state numbers from states.py only
 
 # Paced: the first head of each open route (up to limit), ask each route's row for
 # permission (route order), and lease only the rows whose route agreed.
@@ -399,11 +410,11 @@ _CLAIM_PACED: Final = f"""
     RETURNING r.route
 )
 UPDATE alertwire_events
-SET state = 1, lease_owner = %(owner)s, lease_expires = %(lease_until)s,
+SET state = {SQL_LEASED}, lease_owner = %(owner)s, lease_expires = %(lease_until)s,
     attempts = attempts + 1
 WHERE id IN (SELECT f.id FROM firsts f JOIN granted g ON g.route = f.route)
 {_RETURNING}
-"""  # noqa: S608
+"""  # noqa: S608 - state numbers from states.py only
 
 _PAUSE: Final = """
 INSERT INTO alertwire_routes AS r (route, next_allowed) VALUES (%(route)s, %(next_allowed)s)
@@ -413,12 +424,12 @@ ON CONFLICT (route) DO UPDATE SET next_allowed = greatest(r.next_allowed, exclud
 # The earliest of: each route's first head not blocked by a key in flight (not before
 # the route's next_allowed; paused routes included), and the end of any lease (a blocked
 # head waits for it; an expired one is rescued by the next claim).
-_NEXT_DUE: Final = """
+_NEXT_DUE: Final = f"""
 WITH RECURSIVE head_routes AS (
-    (SELECT route FROM alertwire_events WHERE head AND state = 0 ORDER BY route LIMIT 1)
+    (SELECT route FROM alertwire_events WHERE head AND state = {SQL_PENDING} ORDER BY route LIMIT 1)
     UNION ALL
     SELECT (SELECT e.route FROM alertwire_events e
-            WHERE e.head AND e.state = 0 AND e.route > h.route
+            WHERE e.head AND e.state = {SQL_PENDING} AND e.route > h.route
             ORDER BY e.route LIMIT 1)
     FROM head_routes h WHERE h.route IS NOT NULL
 )
@@ -427,58 +438,58 @@ SELECT least(
      FROM head_routes h
      CROSS JOIN LATERAL (
          SELECT e.not_before FROM alertwire_events e
-         WHERE e.head AND e.state = 0 AND e.route = h.route
+         WHERE e.head AND e.state = {SQL_PENDING} AND e.route = h.route
            AND NOT EXISTS (
-               SELECT 1 FROM alertwire_events f WHERE f.order_key = e.order_key AND f.state = 1
+               SELECT 1 FROM alertwire_events f WHERE f.order_key = e.order_key AND f.state = {SQL_LEASED}
            )
          ORDER BY e.route, e.not_before
          LIMIT 1
      ) d
      LEFT JOIN alertwire_routes r ON r.route = h.route
      WHERE h.route IS NOT NULL),
-    (SELECT min(lease_expires) FROM alertwire_events WHERE state = 1)
+    (SELECT min(lease_expires) FROM alertwire_events WHERE state = {SQL_LEASED})
 )
-"""
+"""  # noqa: S608 - state numbers from states.py only
 
 # Rows per state; LEASED from the in-flight index, PENDING = open - LEASED (one snapshot).
-_COUNTS: Final = """
+_COUNTS: Final = f"""
 SELECT c.state, sum(c.n),
-       (SELECT count(*) FROM alertwire_events WHERE state = 1) AS leased
+       (SELECT count(*) FROM alertwire_events WHERE state = {SQL_LEASED}) AS leased
 FROM alertwire_counts c GROUP BY c.state
-"""
-_OLDEST_OPEN: Final = "SELECT min(created_at) FROM alertwire_events WHERE state IN (0, 1)"
+"""  # noqa: S608 - state numbers from states.py only
+_OLDEST_OPEN: Final = f"SELECT min(created_at) FROM alertwire_events WHERE state IN ({SQL_ACTIVE})"  # noqa: S608 - state numbers from states.py only
 
-_INSERT: Final = """
+_INSERT: Final = f"""
 INSERT INTO alertwire_events (state, kind, route, order_key, dedup_key, base_url,
                               credential, body, created_at, age_from, not_before)
-VALUES (0, %(kind)s, %(route)s, %(order_key)s, %(dedup_key)s, %(base_url)s,
+VALUES ({SQL_PENDING}, %(kind)s, %(route)s, %(order_key)s, %(dedup_key)s, %(base_url)s,
         %(credential)s, %(body)s, %(now)s, %(now)s, %(now)s)
 RETURNING id
-"""
+"""  # noqa: S608 - state numbers from states.py only
 
 # Every outcome is owner-checked: a relay whose lease was rescued writes nothing.
-_DELIVER: Final = """
+_DELIVER: Final = f"""
 UPDATE alertwire_events SET state = %(state)s, finished_at = %(at)s, http_status = %(status)s,
        lease_owner = NULL, lease_expires = NULL, last_error = NULL, error_body = NULL
-WHERE id = %(id)s AND state = 1 AND lease_owner = %(owner)s
+WHERE id = %(id)s AND state = {SQL_LEASED} AND lease_owner = %(owner)s
 RETURNING route
-"""
+"""  # noqa: S608 - state numbers from states.py only
 
-_RESCHEDULE: Final = """
+_RESCHEDULE: Final = f"""
 UPDATE alertwire_events SET state = %(state)s, not_before = %(not_before)s,
        last_error = %(error)s, http_status = %(status)s,
        lease_owner = NULL, lease_expires = NULL
-WHERE id = %(id)s AND state = 1 AND lease_owner = %(owner)s
+WHERE id = %(id)s AND state = {SQL_LEASED} AND lease_owner = %(owner)s
 RETURNING route
-"""
+"""  # noqa: S608 - state numbers from states.py only
 
-_BURY: Final = """
+_BURY: Final = f"""
 UPDATE alertwire_events SET state = %(state)s, finished_at = %(at)s, last_error = %(error)s,
        http_status = %(status)s, error_body = %(body)s, lease_owner = NULL, lease_expires = NULL,
        attempts = attempts - %(unsent)s
-WHERE id = %(id)s AND state = 1 AND lease_owner = %(owner)s
+WHERE id = %(id)s AND state = {SQL_LEASED} AND lease_owner = %(owner)s
 RETURNING route
-"""
+"""  # noqa: S608 - state numbers from states.py only
 
 
 def redact_url(url: str) -> str:
@@ -853,7 +864,7 @@ class PostgresStore:
         keys = sorted(
             int(r[0])
             for r in conn.execute(
-                "SELECT DISTINCT alertwire_lock_key(order_key) FROM alertwire_events"  # noqa: S608
+                "SELECT DISTINCT alertwire_lock_key(order_key) FROM alertwire_events"  # noqa: S608 - state numbers from states.py only
                 f" WHERE {where}",
                 {"ids": list(ids or ()), "dead": int(State.DEAD)},
             )
@@ -983,13 +994,13 @@ class PostgresStore:
         # The trigger counts PENDING and LEASED together, as "open", under state 0.
         with self._tx("read") as conn:
             row = conn.execute(
-                "SELECT coalesce(sum(n), 0) FROM alertwire_counts WHERE state = 0"
+                f"SELECT coalesce(sum(n), 0) FROM alertwire_counts WHERE state = {SQL_PENDING}"  # noqa: S608 - state numbers from states.py only
             ).fetchone()
             total = int(row[0]) if row is not None else 0
             if not per_route or total == 0:
                 return total, {}
             routes = conn.execute(
-                "SELECT route, count(*) FROM alertwire_events WHERE state IN (0, 1) GROUP BY route"
+                f"SELECT route, count(*) FROM alertwire_events WHERE state IN ({SQL_ACTIVE}) GROUP BY route"  # noqa: S608 - state numbers from states.py only
             ).fetchall()
         return total, {route: int(n) for route, n in routes}
 

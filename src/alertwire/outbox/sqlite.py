@@ -85,8 +85,14 @@ from .machine import (
     Outcome,
     QueueStats,
     Reschedule,
-    State,
     to_datetime,
+)
+from .states import (
+    SQL_ACTIVE,
+    SQL_FINISHED,
+    SQL_LEASED,
+    SQL_PENDING,
+    State,
 )
 
 __all__ = [
@@ -112,11 +118,14 @@ _PRAGMAS: Final = (
     "PRAGMA trusted_schema=OFF",
 )
 
+#: One counter row per state, all zero: ``(0, 0), (1, 0), ...``.
+_ZERO_COUNTS: Final = ", ".join(f"({int(state)}, 0)" for state in State)
+
 _EVENTS_V1: Final = (
-    """
+    f"""
     CREATE TABLE events (
         id            INTEGER PRIMARY KEY AUTOINCREMENT,
-        state         INTEGER NOT NULL DEFAULT 0,
+        state         INTEGER NOT NULL DEFAULT {SQL_PENDING},
         kind          TEXT    NOT NULL,
         route         TEXT    NOT NULL,
         order_key     TEXT    NOT NULL,
@@ -127,7 +136,7 @@ _EVENTS_V1: Final = (
         created_at    REAL    NOT NULL,
         age_from      REAL    NOT NULL,
         not_before    REAL    NOT NULL,
-        attempts      INTEGER NOT NULL DEFAULT 0,
+        attempts      INTEGER NOT NULL DEFAULT {SQL_PENDING},
         lease_owner   TEXT,
         lease_expires REAL,
         finished_at   REAL,
@@ -137,8 +146,8 @@ _EVENTS_V1: Final = (
     )
     """,
     # The active rows of each key, in id order: "is there an earlier active row of my key?"
-    "CREATE INDEX events_active ON events (order_key, id) WHERE state IN (0, 1)",
-    "CREATE INDEX events_finished ON events (state, finished_at) WHERE state IN (2, 3)",
+    f"CREATE INDEX events_active ON events (order_key, id) WHERE state IN ({SQL_ACTIVE})",
+    f"CREATE INDEX events_finished ON events (state, finished_at) WHERE state IN ({SQL_FINISHED})",
     """
     CREATE TABLE routes (
         route        TEXT PRIMARY KEY,
@@ -163,59 +172,59 @@ _EVENTS_V1: Final = (
 #   events it holds.
 _V2: Final = (
     "ALTER TABLE events ADD COLUMN head INTEGER NOT NULL DEFAULT 0",
-    """
+    f"""
     UPDATE events SET head = 1
-    WHERE id IN (SELECT min(id) FROM events WHERE state IN (0, 1) GROUP BY order_key)
-    """,
-    "CREATE INDEX events_heads ON events (route, id) WHERE head = 1 AND state = 0",
-    "CREATE INDEX events_head_ids ON events (id) WHERE head = 1 AND state = 0",
-    "CREATE INDEX events_heads_due ON events (route, not_before) WHERE head = 1 AND state = 0",
+    WHERE id IN (SELECT min(id) FROM events WHERE state IN ({SQL_ACTIVE}) GROUP BY order_key)
+    """,  # noqa: S608 - state numbers from states.py only
+    f"CREATE INDEX events_heads ON events (route, id) WHERE head = 1 AND state = {SQL_PENDING}",
+    f"CREATE INDEX events_head_ids ON events (id) WHERE head = 1 AND state = {SQL_PENDING}",
+    f"CREATE INDEX events_heads_due ON events (route, not_before) WHERE head = 1 AND state = {SQL_PENDING}",
     "CREATE INDEX events_key_head ON events (order_key) WHERE head = 1",
-    "CREATE INDEX events_leased ON events (lease_expires) WHERE state = 1",
-    "CREATE INDEX events_inflight ON events (order_key) WHERE state = 1",
-    "CREATE INDEX events_open ON events (created_at) WHERE state IN (0, 1)",
+    f"CREATE INDEX events_leased ON events (lease_expires) WHERE state = {SQL_LEASED}",
+    f"CREATE INDEX events_inflight ON events (order_key) WHERE state = {SQL_LEASED}",
+    f"CREATE INDEX events_open ON events (created_at) WHERE state IN ({SQL_ACTIVE})",
     "CREATE TABLE counts (state INTEGER PRIMARY KEY, n INTEGER NOT NULL)",
-    "INSERT INTO counts (state, n) VALUES (0, 0), (1, 0), (2, 0), (3, 0)",
+    f"INSERT INTO counts (state, n) VALUES {_ZERO_COUNTS}",  # noqa: S608 - state numbers from states.py only
     """
     UPDATE counts SET n = (SELECT count(*) FROM events e WHERE e.state = counts.state)
     """,
-    """
+    f"""
     CREATE TRIGGER events_inserted AFTER INSERT ON events BEGIN
         UPDATE counts SET n = n + 1 WHERE state = new.state;
         UPDATE events SET head = 1
-        WHERE id = new.id AND new.state IN (0, 1)
+        WHERE id = new.id AND new.state IN ({SQL_ACTIVE})
           AND NOT EXISTS (SELECT 1 FROM events x
-                          WHERE x.order_key = new.order_key AND x.state IN (0, 1)
+                          WHERE x.order_key = new.order_key AND x.state IN ({SQL_ACTIVE})
                             AND x.id < new.id);
     END
-    """,
+    """,  # noqa: S608 - state numbers from states.py only
     """
     CREATE TRIGGER events_deleted AFTER DELETE ON events BEGIN
         UPDATE counts SET n = n - 1 WHERE state = old.state;
     END
     """,
-    """
+    f"""
     CREATE TRIGGER events_moved AFTER UPDATE OF state ON events
     WHEN old.state <> new.state BEGIN
         UPDATE counts SET n = n - 1 WHERE state = old.state;
         UPDATE counts SET n = n + 1 WHERE state = new.state;
         -- Left the active states: no longer the head; the next active row of its key is.
-        UPDATE events SET head = 0 WHERE id = new.id AND new.state IN (2, 3) AND head = 1;
+        UPDATE events SET head = 0 WHERE id = new.id AND new.state IN ({SQL_FINISHED}) AND head = 1;
         UPDATE events SET head = 1
-        WHERE old.state IN (0, 1) AND new.state IN (2, 3)
+        WHERE old.state IN ({SQL_ACTIVE}) AND new.state IN ({SQL_FINISHED})
           AND id = (SELECT min(x.id) FROM events x
-                    WHERE x.order_key = new.order_key AND x.state IN (0, 1));
+                    WHERE x.order_key = new.order_key AND x.state IN ({SQL_ACTIVE}));
         -- Active again (queue retry): the head if nothing earlier of its key is active.
         UPDATE events SET head = 0
-        WHERE old.state IN (2, 3) AND new.state IN (0, 1)
+        WHERE old.state IN ({SQL_FINISHED}) AND new.state IN ({SQL_ACTIVE})
           AND order_key = new.order_key AND head = 1 AND id > new.id;
         UPDATE events SET head = 1
-        WHERE old.state IN (2, 3) AND new.state IN (0, 1) AND id = new.id
+        WHERE old.state IN ({SQL_FINISHED}) AND new.state IN ({SQL_ACTIVE}) AND id = new.id
           AND NOT EXISTS (SELECT 1 FROM events x
-                          WHERE x.order_key = new.order_key AND x.state IN (0, 1)
+                          WHERE x.order_key = new.order_key AND x.state IN ({SQL_ACTIVE})
                             AND x.id < new.id);
     END
-    """,
+    """,  # noqa: S608 - state numbers from states.py only
 )
 
 _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {1: _EVENTS_V1, 2: _V2}
@@ -223,24 +232,24 @@ _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {1: _EVENTS_V1, 2: _V2}
 _SCHEMA: Final = _EVENTS_V1 + _V2
 
 # The routes that have a pending head, one index probe each (a skip scan).
-_NEXT_ROUTE: Final = """
+_NEXT_ROUTE: Final = f"""
 SELECT min(route) FROM events INDEXED BY events_heads
-WHERE head = 1 AND state = 0 AND route > :after
-"""
+WHERE head = 1 AND state = {SQL_PENDING} AND route > :after
+"""  # noqa: S608 - state numbers from states.py only
 
 # A pending head may go unless a later row of its key is in flight under a live lease
 # (after `queue retry` made an earlier dead row the head): never two of one key at once.
-_NOT_BLOCKED: Final = """
+_NOT_BLOCKED: Final = f"""
 NOT EXISTS (
     SELECT 1 FROM events f INDEXED BY events_inflight
-    WHERE f.order_key = e.order_key AND f.state = 1 AND f.id <> e.id
+    WHERE f.order_key = e.order_key AND f.state = {SQL_LEASED} AND f.id <> e.id
       AND f.lease_expires > :now
 )
-"""
+"""  # noqa: S608 - state numbers from states.py only
 
 _ROUTE_HEADS: Final = f"""
 SELECT e.id FROM events e INDEXED BY events_heads
-WHERE e.head = 1 AND e.state = 0 AND e.route = :route AND e.not_before <= :now
+WHERE e.head = 1 AND e.state = {SQL_PENDING} AND e.route = :route AND e.not_before <= :now
   AND {_NOT_BLOCKED}
 ORDER BY e.id LIMIT :limit
 """  # noqa: S608 - constant fragments only
@@ -253,7 +262,7 @@ _OLDEST_HEADS: Final = f"""
 SELECT e.id, e.route FROM events e
 WHERE e.id IN (
     SELECT w.id FROM events w INDEXED BY events_head_ids
-    WHERE w.head = 1 AND w.state = 0 ORDER BY w.id LIMIT :window
+    WHERE w.head = 1 AND w.state = {SQL_PENDING} ORDER BY w.id LIMIT :window
 )
   AND e.not_before <= :now AND {_NOT_BLOCKED}
 ORDER BY e.id
@@ -261,34 +270,34 @@ ORDER BY e.id
 
 _ROUTE_DUE: Final = f"""
 SELECT e.not_before FROM events e INDEXED BY events_heads_due
-WHERE e.head = 1 AND e.state = 0 AND e.route = :route AND {_NOT_BLOCKED}
+WHERE e.head = 1 AND e.state = {SQL_PENDING} AND e.route = :route AND {_NOT_BLOCKED}
 ORDER BY e.not_before LIMIT 1
 """  # noqa: S608 - constant fragments only
 
 # Leased heads whose lease ran out (a relay died): claimable again, few by nature.
 _EXPIRED_HEADS: Final = f"""
 SELECT e.id, e.route, e.lease_expires FROM events e INDEXED BY events_leased
-WHERE e.state = 1 AND e.lease_expires <= :now AND e.head = 1 AND {_NOT_BLOCKED}
+WHERE e.state = {SQL_LEASED} AND e.lease_expires <= :now AND e.head = 1 AND {_NOT_BLOCKED}
 ORDER BY e.id
 """  # noqa: S608 - constant fragments only
 
-_NEXT_LEASE_END: Final = """
+_NEXT_LEASE_END: Final = f"""
 SELECT min(lease_expires) FROM events INDEXED BY events_leased
-WHERE state = 1 AND lease_expires > :now
-"""
+WHERE state = {SQL_LEASED} AND lease_expires > :now
+"""  # noqa: S608 - state numbers from states.py only
 
 _COUNTS: Final = "SELECT state, n FROM counts"
 _OLDEST_OPEN: Final = (
-    "SELECT min(created_at) FROM events INDEXED BY events_open WHERE state IN (0, 1)"
+    f"SELECT min(created_at) FROM events INDEXED BY events_open WHERE state IN ({SQL_ACTIVE})"  # noqa: S608 - state numbers from states.py only
 )
 
-_LEASE: Final = """
+_LEASE: Final = f"""
 UPDATE events
-SET state = 1, lease_owner = :owner, lease_expires = :lease_until, attempts = attempts + 1
+SET state = {SQL_LEASED}, lease_owner = :owner, lease_expires = :lease_until, attempts = attempts + 1
 WHERE id = :id
 RETURNING id, kind, route, order_key, credential, body, base_url, dedup_key,
           created_at, age_from, attempts
-"""
+"""  # noqa: S608 - state numbers from states.py only
 
 _PACE: Final = """
 INSERT INTO routes (route, next_allowed) VALUES (:route, :next_allowed)
@@ -302,24 +311,24 @@ ON CONFLICT (route) DO UPDATE SET next_allowed = max(next_allowed, excluded.next
 """
 
 # Every outcome is owner-checked: a relay whose lease was taken over writes nothing.
-_DELIVER: Final = """
+_DELIVER: Final = f"""
 UPDATE events SET state = :state, finished_at = :at, http_status = :status,
        lease_owner = NULL, lease_expires = NULL, last_error = NULL, error_body = NULL
-WHERE id = :id AND state = 1 AND lease_owner = :owner
-"""
+WHERE id = :id AND state = {SQL_LEASED} AND lease_owner = :owner
+"""  # noqa: S608 - state numbers from states.py only
 
-_RESCHEDULE: Final = """
+_RESCHEDULE: Final = f"""
 UPDATE events SET state = :state, not_before = :not_before, last_error = :error,
        http_status = :status, lease_owner = NULL, lease_expires = NULL
-WHERE id = :id AND state = 1 AND lease_owner = :owner
-"""
+WHERE id = :id AND state = {SQL_LEASED} AND lease_owner = :owner
+"""  # noqa: S608 - state numbers from states.py only
 
-_BURY: Final = """
+_BURY: Final = f"""
 UPDATE events SET state = :state, finished_at = :at, last_error = :error,
        http_status = :status, error_body = :body, lease_owner = NULL, lease_expires = NULL,
        attempts = attempts - :unsent
-WHERE id = :id AND state = 1 AND lease_owner = :owner
-"""
+WHERE id = :id AND state = {SQL_LEASED} AND lease_owner = :owner
+"""  # noqa: S608 - state numbers from states.py only
 
 
 def _writable(path: Path) -> bool:
@@ -773,8 +782,7 @@ class SQLiteStore:
     ) -> tuple[list[bool], list[Claimed]]:
         """:meth:`settle` then :meth:`claim` in ONE transaction: one fsync per relay cycle.
 
-        An optional capability (the machine falls back to two calls when a
-        store lacks it): the relay's throughput on SQLite is bound by commits.
+        The relay's throughput on SQLite is bound by commits.
         """
         with self._tx("record outcomes and claim events") as conn:
             applied = self._settle_in(conn, outcomes, owner)
@@ -985,8 +993,8 @@ class SQLiteStore:
             return total, {}
         # Literal states, as in the partial index events_open (a parameter would not match it).
         routes = self._read(
-            "SELECT route, count(*) FROM events INDEXED BY events_open"
-            " WHERE state IN (0, 1) GROUP BY route"
+            "SELECT route, count(*) FROM events INDEXED BY events_open"  # noqa: S608 - state numbers from states.py only
+            f" WHERE state IN ({SQL_ACTIVE}) GROUP BY route"
         )
         return total, {route: int(n) for route, n in routes}
 
