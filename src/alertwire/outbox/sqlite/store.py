@@ -73,9 +73,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
-from .._errors import OutboxError
-from .._secret import Secret
-from .machine import (
+from ..._errors import OutboxError
+from ..._secret import Secret
+from ..machine import (
     Claimed,
     DeadEvent,
     Delivered,
@@ -87,7 +87,7 @@ from .machine import (
     Reschedule,
     to_datetime,
 )
-from .states import (
+from ..states import (
     SQL_ACTIVE,
     SQL_FINISHED,
     SQL_LEASED,
