@@ -78,9 +78,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, TypeVar, cast
 
-from .._errors import ConfigurationError, OutboxError
-from .._secret import Secret
-from .machine import (
+from ..._errors import ConfigurationError, OutboxError
+from ..._secret import Secret
+from ..machine import (
     Claimed,
     DeadEvent,
     Delivered,
@@ -92,7 +92,7 @@ from .machine import (
     Reschedule,
     to_datetime,
 )
-from .states import (
+from ..states import (
     SQL_ACTIVE,
     SQL_FINISHED,
     SQL_LEASED,
