@@ -70,15 +70,11 @@ migrate``) under an advisory lock, so relays starting together migrate once.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import logging
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Final, TypeVar, cast
+from collections.abc import Sequence
+from typing import Any, Final, cast
 
-from ..._errors import ConfigurationError, OutboxError
+from ..._errors import OutboxError
 from ..._secret import Secret
 from ..machine import (
     Claimed,
@@ -92,206 +88,15 @@ from ..machine import (
     Reschedule,
     to_datetime,
 )
-from ..states import (
-    SQL_ACTIVE,
-    SQL_FINISHED,
-    SQL_LEASED,
-    SQL_PENDING,
-    State,
-)
+from ..states import SQL_ACTIVE, SQL_LEASED, SQL_PENDING, State
+from ._connection import PostgresConnections, _CommitUnknown
+from ._schema import LOCK_CLASS, lock_key
 
-__all__ = ["SCHEMA_VERSION", "PostgresStore", "redact_url"]
+__all__ = ["PostgresStore"]
 
 logger = logging.getLogger("alertwire.outbox")
-T = TypeVar("T")
-
-SCHEMA_VERSION: Final = 2
-#: Connections per store: a relay uses one at a time; a service enqueuing from threads, more.
-POOL_MAX_SIZE: Final = 8
-#: Seconds to wait for a connection (server down, pool exhausted) before an OutboxError.
-CONNECT_TIMEOUT: Final = 10
-#: The first key of every advisory lock we take: our locks never collide with an application's.
-_LOCK_CLASS: Final = 0x61_77_6F_62  # "awob"
-#: How often a claim or settle is tried again after a lost race (unique index, deadlock).
-_RACE_RETRIES: Final = 5
 
 _LEASED = int(State.LEASED)
-
-#: The server's words when it refuses a connection for a passing reason (57P03, 53300).
-_PASSING_FATAL: Final = (
-    "the database system is",  # starting up / shutting down / in recovery mode / not ...
-    "too many clients",
-    "remaining connection slots are reserved",
-)
-#: SQLSTATEs (or their classes) that a later try of the same call may not meet: the
-#: connection (08), the server's resources (53: disk full, out of memory, too many
-#: connections), a server shutting down, crashed or starting up (57P01-57P03), a
-#: standby during a failover (25006), a lock or statement timeout (55P03, 57014) and
-#: a serialization failure (40001).
-_PASSING_SQLSTATES: Final = (
-    "08",
-    "53",
-    "57P01",
-    "57P02",
-    "57P03",
-    "25006",
-    "55P03",
-    "57014",
-    "40001",
-)
-
-#: The counter buckets: LEASED is counted with PENDING, as "open" (see version 2).
-_COUNTED_BUCKETS: Final = ", ".join(
-    f"({int(state)})" for state in (State.PENDING, State.DELIVERED, State.DEAD)
-)
-
-_MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
-    1: (
-        f"""
-        CREATE TABLE alertwire_events (
-            id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            state         smallint NOT NULL DEFAULT {SQL_PENDING},
-            kind          text     NOT NULL,
-            route         text     NOT NULL,
-            order_key     text     NOT NULL,
-            dedup_key     text,
-            base_url      text,
-            credential    text     NOT NULL,
-            body          bytea    NOT NULL,
-            created_at    double precision NOT NULL,
-            age_from      double precision NOT NULL,
-            not_before    double precision NOT NULL,
-            attempts      integer  NOT NULL DEFAULT {SQL_PENDING},
-            lease_owner   text,
-            lease_expires double precision,
-            finished_at   double precision,
-            http_status   integer,
-            last_error    text,
-            error_body    text
-        )
-        """,
-        # Finds every key's head ("no earlier active row of my key").
-        "CREATE INDEX alertwire_events_active ON alertwire_events (order_key, id)"
-        f" WHERE state IN ({SQL_ACTIVE})",
-        # The claim scan: pending rows in id order.
-        f"CREATE INDEX alertwire_events_pending ON alertwire_events (id) WHERE state = {SQL_PENDING}",
-        # Two relays can never hold two events of one key at once.
-        "CREATE UNIQUE INDEX alertwire_events_inflight ON alertwire_events (order_key)"
-        f" WHERE state = {SQL_LEASED}",
-        "CREATE INDEX alertwire_events_finished ON alertwire_events (state, finished_at)"
-        f" WHERE state IN ({SQL_FINISHED})",
-        """
-        CREATE TABLE alertwire_routes (
-            route        text PRIMARY KEY,
-            next_allowed double precision NOT NULL
-        )
-        """,
-    ),
-    # Version 2: every query a relay runs per cycle costs the same at 100 or 100,000
-    # pending events (version 1's next_due and paced claim read every active row:
-    # 0.9 s and 0.15 s at 100,000). The head of each key is a flag and the rows per
-    # state are counters, both kept by a trigger, so no INSERT or UPDATE has to know:
-    # * ``head`` is true exactly on the smallest-id PENDING/LEASED row of its key; a
-    #   row that enters or leaves those states moves it, under the key's advisory
-    #   lock (the one enqueue takes), so an enqueue and a settle of one key never
-    #   both miss the hand-over;
-    # * ``alertwire_counts`` holds rows per state, with PENDING and LEASED counted
-    #   together as "open" (under state 0): a claim, a rescue and a reschedule then
-    #   fire no trigger at all, and the leased rows (a few per relay) are counted
-    #   from their unique index. Sharded by backend, so concurrent relays do not
-    #   queue on one counter row; ``queue status`` sums at most 3 x 16 rows.
-    2: (
-        # The same int4 as _lock_key() computes in Python (first 4 bytes of SHA-256).
-        """
-        CREATE FUNCTION alertwire_lock_key(k text) RETURNS integer
-        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-        AS $fn$ SELECT ('x' || left(encode(sha256(convert_to(k, 'UTF8')), 'hex'), 8))::bit(32)::integer $fn$
-        """,
-        "ALTER TABLE alertwire_events ADD COLUMN head boolean NOT NULL DEFAULT false",
-        f"""
-        UPDATE alertwire_events SET head = true
-        WHERE id IN (
-            SELECT min(id) FROM alertwire_events WHERE state IN ({SQL_ACTIVE}) GROUP BY order_key
-        )
-        """,  # noqa: S608 - state numbers from states.py only
-        "CREATE INDEX alertwire_events_heads ON alertwire_events (route, id)"
-        f" WHERE head AND state = {SQL_PENDING}",
-        # The claim's first try: the oldest heads, whatever their route.
-        f"CREATE INDEX alertwire_events_head_ids ON alertwire_events (id) WHERE head AND state = {SQL_PENDING}",
-        "CREATE INDEX alertwire_events_heads_due ON alertwire_events (route, not_before)"
-        f" WHERE head AND state = {SQL_PENDING}",
-        "CREATE INDEX alertwire_events_key_head ON alertwire_events (order_key) WHERE head",
-        f"CREATE INDEX alertwire_events_leased ON alertwire_events (lease_expires) WHERE state = {SQL_LEASED}",
-        f"CREATE INDEX alertwire_events_open ON alertwire_events (created_at) WHERE state IN ({SQL_ACTIVE})",
-        # The claim scan is per route now (alertwire_events_heads).
-        "DROP INDEX IF EXISTS alertwire_events_pending",
-        """
-        CREATE TABLE alertwire_counts (
-            state smallint NOT NULL,
-            shard smallint NOT NULL,
-            n     bigint   NOT NULL,
-            PRIMARY KEY (state, shard)
-        )
-        """,
-        f"""
-        INSERT INTO alertwire_counts (state, shard, n)
-        SELECT s, 0, (SELECT count(*) FROM alertwire_events e
-                      WHERE e.state = s OR (s = {SQL_PENDING} AND e.state = {SQL_LEASED}))
-        FROM (VALUES {_COUNTED_BUCKETS}) AS v (s)
-        """,  # noqa: S608 - state numbers from states.py only
-        f"""
-        CREATE FUNCTION alertwire_events_track() RETURNS trigger
-        LANGUAGE plpgsql AS $fn$
-        DECLARE
-            my_shard smallint := pg_backend_pid() % 16;
-            old_bucket smallint := CASE WHEN TG_OP = 'INSERT' THEN NULL
-                                        WHEN OLD.state = {SQL_LEASED} THEN {SQL_PENDING} ELSE OLD.state END;
-            new_bucket smallint := CASE WHEN TG_OP = 'DELETE' THEN NULL
-                                        WHEN NEW.state = {SQL_LEASED} THEN {SQL_PENDING} ELSE NEW.state END;
-            was_active boolean := TG_OP <> 'INSERT' AND OLD.state IN ({SQL_ACTIVE});
-            is_active boolean := TG_OP <> 'DELETE' AND NEW.state IN ({SQL_ACTIVE});
-        BEGIN
-            IF TG_OP <> 'INSERT' THEN
-                INSERT INTO alertwire_counts AS c (state, shard, n) VALUES (old_bucket, my_shard, -1)
-                ON CONFLICT (state, shard) DO UPDATE SET n = c.n - 1;
-            END IF;
-            IF TG_OP = 'DELETE' THEN
-                RETURN NULL;
-            END IF;
-            INSERT INTO alertwire_counts AS c (state, shard, n) VALUES (new_bucket, my_shard, 1)
-            ON CONFLICT (state, shard) DO UPDATE SET n = c.n + 1;
-            IF was_active = is_active THEN
-                RETURN NULL;
-            END IF;
-            PERFORM pg_advisory_xact_lock({_LOCK_CLASS}, alertwire_lock_key(NEW.order_key));
-            IF is_active THEN
-                -- inserted (always last of its key), or made active again by queue retry
-                UPDATE alertwire_events SET head = false
-                WHERE order_key = NEW.order_key AND head AND id > NEW.id;
-                UPDATE alertwire_events SET head = true
-                WHERE id = NEW.id AND NOT EXISTS (
-                    SELECT 1 FROM alertwire_events x
-                    WHERE x.order_key = NEW.order_key AND x.state IN ({SQL_ACTIVE}) AND x.id < NEW.id
-                );
-            ELSE
-                UPDATE alertwire_events SET head = false WHERE id = NEW.id AND head;
-                UPDATE alertwire_events SET head = true
-                WHERE NOT head AND id = (
-                    SELECT min(x.id) FROM alertwire_events x
-                    WHERE x.order_key = NEW.order_key AND x.state IN ({SQL_ACTIVE})
-                );
-            END IF;
-            RETURN NULL;
-        END
-        $fn$
-        """,  # noqa: S608 - a module constant, no value
-        "CREATE TRIGGER alertwire_events_added AFTER INSERT OR DELETE ON alertwire_events"
-        " FOR EACH ROW EXECUTE FUNCTION alertwire_events_track()",
-        "CREATE TRIGGER alertwire_events_moved AFTER UPDATE OF state ON alertwire_events"
-        f" FOR EACH ROW WHEN ((OLD.state IN ({SQL_ACTIVE})) IS DISTINCT FROM (NEW.state IN ({SQL_ACTIVE})))"
-        " EXECUTE FUNCTION alertwire_events_track()",
-    ),
-}
 
 _RESCUE: Final = f"""
 UPDATE alertwire_events SET state = {SQL_PENDING}, lease_owner = NULL, lease_expires = NULL
@@ -492,35 +297,6 @@ RETURNING route
 """  # noqa: S608 - state numbers from states.py only
 
 
-def redact_url(url: str) -> str:
-    """The URL with any password removed (userinfo and ``password=`` parameters).
-
-    Written without parsing libpq's full grammar on purpose: whatever the URL
-    looks like, the text between ``user:`` and ``@`` and every ``password=``
-    value go, so a malformed URL cannot smuggle its password into a message.
-    """
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return "postgresql://?"
-    authority, slash, tail = rest.partition("/")
-    if "@" in authority:
-        userinfo, _, hosts = authority.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        authority = f"{user}:***@{hosts}" if ":" in userinfo else f"{user}@{hosts}"
-    path, qmark, query = tail.partition("?")
-    if qmark:
-        parts = [
-            "password=***" if p.lower().startswith("password=") else p for p in query.split("&")
-        ]
-        query = "&".join(parts)
-    return f"{scheme}://{authority}{slash}{path}{qmark}{query}"
-
-
-def _lock_key(order_key: str) -> int:
-    """A stable int4 per order key, for ``pg_advisory_xact_lock(class, key)``."""
-    return int.from_bytes(hashlib.sha256(order_key.encode()).digest()[:4], "big", signed=True)
-
-
 def _claimed(r: Sequence[Any]) -> Claimed:
     return Claimed(
         id=r[0],
@@ -537,11 +313,7 @@ def _claimed(r: Sequence[Any]) -> Claimed:
     )
 
 
-class _CommitUnknown(OutboxError):
-    """A passing failure during COMMIT: the server may or may not have applied it."""
-
-
-class PostgresStore:
+class PostgresStore(PostgresConnections):
     """An outbox in a PostgreSQL database, shared by any number of relays and producers.
 
     Connections come from a ``psycopg_pool.ConnectionPool`` opened on the
@@ -550,229 +322,8 @@ class PostgresStore:
     Thread-safe: each operation borrows a connection for one transaction.
     """
 
-    def __init__(self, url: str, *, pool_max_size: int = POOL_MAX_SIZE) -> None:
-        try:
-            import psycopg  # noqa: F401
-            import psycopg_pool  # noqa: F401
-        except ImportError:
-            raise ConfigurationError(
-                "a PostgreSQL outbox needs psycopg and psycopg_pool"
-                " (pip install 'alertwire[postgres]')"
-            ) from None
-        from psycopg.conninfo import conninfo_to_dict
-
-        self.location = redact_url(url)
-        try:
-            params = conninfo_to_dict(url)
-        except Exception:  # noqa: BLE001 - psycopg's message would quote the URL
-            raise ConfigurationError(
-                f"the outbox URL {self.location} is not a valid PostgreSQL URL"
-            ) from None
-        self._password = str(params.get("password") or "")
-        self._url = url
-        self._pool_max_size = pool_max_size
-        self._pool: Any = None
-        self._lock = threading.Lock()
-        self._closed = False
-
     def __repr__(self) -> str:
         return f"PostgresStore({self.location!r})"
-
-    # ------------------------------------------------------------ connections
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._password, "***") if self._password else text
-
-    def _explain(self, exc: BaseException) -> str:
-        """The server's or libpq's own words (never row content), without the password."""
-        import psycopg
-
-        if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
-            text = exc.diag.message_primary
-            if exc.diag.sqlstate:
-                text = f"{text} (SQLSTATE {exc.diag.sqlstate})"
-        else:
-            text = str(exc).strip() or type(exc).__name__
-        return self._scrub(" ".join(text.split()))
-
-    def _get_pool(self) -> Any:
-        if self._pool is not None:
-            return self._pool
-        import psycopg
-        from psycopg_pool import ConnectionPool
-
-        with self._lock:
-            if self._closed:
-                raise OutboxError(f"the outbox {self.location} is closed")
-            if self._pool is None:
-                kwargs: dict[str, Any] = {"autocommit": True}
-                if "connect_timeout" not in self._url:
-                    kwargs["connect_timeout"] = CONNECT_TIMEOUT
-                # One plain connection first: a wrong password or an unreachable server
-                # fails here with libpq's own words, not a pool timeout ten seconds later.
-                try:
-                    with psycopg.connect(self._url, **kwargs) as first:
-                        self._configure(first)
-                        self._migrate(first)
-                except OutboxError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - mapped, password scrubbed
-                    raise OutboxError(
-                        f"cannot open the outbox {self.location}: {self._explain(exc)}",
-                        retryable=self._passing(exc),
-                    ) from None
-                pool = ConnectionPool(
-                    self._url,
-                    min_size=1,
-                    max_size=self._pool_max_size,
-                    kwargs=kwargs,
-                    configure=self._configure,
-                    timeout=CONNECT_TIMEOUT,
-                    name="alertwire-outbox",
-                    open=False,
-                )
-                pool.open(wait=False)
-                self._pool = pool
-        return self._pool
-
-    @staticmethod
-    def _configure(conn: Any) -> None:
-        # Durable commits whatever the server default (see the module docstring).
-        conn.execute("SET synchronous_commit = on")
-
-    def _migrate(self, conn: Any) -> int:
-        """Create or upgrade the tables, once, under an advisory lock; returns the version."""
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%(c)s, 0)", {"c": _LOCK_CLASS})
-            conn.execute("CREATE TABLE IF NOT EXISTS alertwire_schema (version integer NOT NULL)")
-            row = conn.execute("SELECT max(version) FROM alertwire_schema").fetchone()
-            version = 0 if row is None or row[0] is None else int(row[0])
-            if version > SCHEMA_VERSION:
-                raise OutboxError(
-                    f"the outbox {self.location} has schema version {version}, newer than"
-                    f" this alertwire understands ({SCHEMA_VERSION}): upgrade alertwire"
-                )
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[step]:
-                    conn.execute(statement)
-                conn.execute("INSERT INTO alertwire_schema (version) VALUES (%(v)s)", {"v": step})
-                logger.info("event=outbox_migrated outbox=%s version=%d", self.location, step)
-        return SCHEMA_VERSION
-
-    def migrate(self) -> int:
-        """Create or upgrade the schema now (``alertwire queue migrate``); idempotent."""
-        pool = self._get_pool()
-        try:
-            with pool.connection() as conn:
-                return self._migrate(conn)
-        except OutboxError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - mapped to OutboxError, password scrubbed
-            raise OutboxError(
-                f"cannot migrate the outbox {self.location}: {self._explain(exc)}",
-                retryable=self._passing(exc),
-            ) from None
-
-    @contextlib.contextmanager
-    def _tx(self, doing: str) -> Iterator[Any]:
-        """One explicit transaction on a pooled connection; errors as OutboxError.
-
-        A passing failure is ``retryable``; if it lost the connection (or none
-        could be had), the pool is dropped so the next call reconnects afresh
-        (see the module docstring). A failure while committing raises
-        :class:`_CommitUnknown`: the server may have applied the transaction.
-        """
-        import psycopg
-
-        pool = self._get_pool()
-        conn: Any = None
-        committing = False
-        try:
-            with pool.connection() as conn, conn.transaction():
-                yield conn
-                committing = True
-        except (psycopg.Error, OSError) as exc:
-            if isinstance(exc, psycopg.errors.UniqueViolation | psycopg.errors.DeadlockDetected):
-                raise  # a lost race: the caller tries again
-            passing = self._passing(exc)
-            if passing and (conn is None or conn.closed):
-                self._drop_pool(pool)
-            error = _CommitUnknown if committing and passing else OutboxError
-            raise error(
-                f"cannot {doing} in the outbox {self.location}: {self._explain(exc)}",
-                retryable=passing,
-            ) from None
-
-    @staticmethod
-    def _passing(exc: BaseException) -> bool:
-        """Whether the same call may succeed later unchanged (see ``_PASSING_SQLSTATES``).
-
-        psycopg reports a failure with no answer from the server (refused,
-        reset, closed, timed out, a pool with no connection to give), and a
-        connection the server refused, as an ``OperationalError`` or
-        ``InterfaceError`` without a SQLSTATE.
-        """
-        import psycopg
-
-        if isinstance(exc, OSError):
-            return True
-        if not isinstance(exc, psycopg.Error):
-            return False
-        state = exc.sqlstate
-        if state is not None:
-            return state.startswith(_PASSING_SQLSTATES)
-        if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-            return False
-        # A refused connection carries no SQLSTATE: the server's FATAL says why. A wrong
-        # password or an unknown database needs a person; a server starting up, shutting
-        # down, recovering or out of connection slots does not.
-        text = str(exc)
-        return "FATAL:" not in text or any(words in text for words in _PASSING_FATAL)
-
-    def _drop_pool(self, pool: Any) -> None:
-        """Forget a pool whose connections are lost; the next call opens a new one.
-
-        Closed in a daemon thread: closing waits for the pool's workers, and a
-        worker may be in the middle of a connection attempt to a dead server.
-        """
-        with self._lock:
-            if self._pool is not pool:
-                return  # another thread dropped it already
-            self._pool = None
-        logger.debug("outbox %s: connection lost; reconnecting at the next call", self.location)
-        threading.Thread(target=pool.close, name="alertwire-pool-close", daemon=True).start()
-
-    def _raced(
-        self, doing: str, attempt: Callable[[], T], lost: Callable[[], T] | None = None
-    ) -> T:
-        """Run ``attempt`` again after a lost race (unique index hit, deadlock victim).
-
-        A claim that keeps losing means other relays hold what it wanted:
-        ``lost()`` answers instead ("nothing for you this time"), never an error.
-        """
-        import psycopg
-
-        for tries in range(1, _RACE_RETRIES + 1):
-            try:
-                return attempt()
-            except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as exc:
-                if tries == _RACE_RETRIES:
-                    if lost is not None:
-                        return lost()
-                    raise OutboxError(
-                        f"cannot {doing} in the outbox {self.location}: {self._explain(exc)}",
-                        retryable=True,  # still contended: a later try meets other relays' state
-                    ) from None
-                logger.debug("outbox race on %s (%s); trying again", doing, type(exc).__name__)
-                time.sleep(0.002 * tries)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def close(self) -> None:
-        with self._lock:
-            pool, self._pool = self._pool, None
-            self._closed = True
-        if pool is not None:
-            pool.close()
 
     # ------------------------------------------------------------ operations
 
@@ -782,9 +333,9 @@ class PostgresStore:
         what = "store the event" if len(events) == 1 else f"store {len(events)} events"
         try:
             with self._tx(what) as conn, conn.cursor() as cur:
-                for key in sorted({_lock_key(e.order_key) for e in events}):
+                for key in sorted({lock_key(e.order_key) for e in events}):
                     cur.execute(
-                        "SELECT pg_advisory_xact_lock(%(c)s, %(k)s)", {"c": _LOCK_CLASS, "k": key}
+                        "SELECT pg_advisory_xact_lock(%(c)s, %(k)s)", {"c": LOCK_CLASS, "k": key}
                     )
                 cur.executemany(
                     _INSERT,
@@ -873,7 +424,7 @@ class PostgresStore:
             conn.execute(
                 "SELECT count(pg_advisory_xact_lock(%(c)s, k))"
                 " FROM unnest(%(keys)s::integer[]) AS k",
-                {"c": _LOCK_CLASS, "keys": keys},
+                {"c": LOCK_CLASS, "keys": keys},
             )
 
     @classmethod
