@@ -24,8 +24,9 @@ from alertwire import Secret
 from alertwire.outbox import Outbox
 from alertwire.outbox.machine import Delivered, MarkDead, NewEvent, Reschedule, Store
 from alertwire.outbox.states import ACTIVE, FINISHED, TRANSITIONS, State
+from tests.outbox_backends import outbox, outbox_target, pg_passfile
 
-pytest_plugins = ["tests.outbox_backends"]
+__all__ = ["outbox", "outbox_target", "pg_passfile"]  # the fixtures, for pytest
 
 # ---------------------------------------------------------------- no magic numbers
 
