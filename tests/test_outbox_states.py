@@ -17,12 +17,14 @@ import pkgutil
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from alertwire import Secret
 from alertwire.outbox import Outbox
 from alertwire.outbox.machine import Delivered, MarkDead, NewEvent, Reschedule, Store
+from alertwire.outbox.sqlite import SQLiteStore
 from alertwire.outbox.states import ACTIVE, FINISHED, TRANSITIONS, State
 from tests.outbox_backends import outbox, outbox_target, pg_passfile
 
@@ -219,3 +221,31 @@ def test_the_stores_allow_exactly_the_named_transitions(outbox: Outbox, outbox_t
     expected = {(a, b) for a, targets in TRANSITIONS.items() for b in targets}
     assert allowed == expected
     assert refused == set(itertools.product(State, State)) - expected
+
+
+# ---------------------------------------------------------------- the schema did not move
+
+_SQLITE_SCHEMA_V2 = Path(__file__).parent / "data" / "outbox_sqlite_schema_v2.sql"
+
+
+def _sqlite_master(path: Path) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name"
+        ).fetchall()
+    finally:
+        conn.close()
+    return "\n".join(f"-- {kind} {name}\n{sql};\n" for kind, name, sql in rows)
+
+
+def test_a_fresh_sqlite_outbox_has_the_schema_text_of_version_2(tmp_path: Path) -> None:
+    """Byte for byte what the hand-written SQL made (the file was written by the code
+    before the states were named): building the SQL from the enum changed no
+    schema, so existing outboxes need no migration. A released version's text
+    never changes; a new version adds a migration and a new expected file."""
+    path = tmp_path / "outbox.sqlite3"
+    store = SQLiteStore(path)
+    assert store.migrate() == 2
+    store.close()
+    assert _sqlite_master(path) == _SQLITE_SCHEMA_V2.read_text()
