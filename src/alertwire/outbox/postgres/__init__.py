@@ -10,13 +10,13 @@ they were.
 
 from __future__ import annotations
 
+# The private names below are the old single module's, read here by the query-plan
+# and migration tests.
 from ._redact import redact_url
-
-# Read through this module by the query-plan tests (the old single module's names).
 from ._schema import MIGRATIONS as _MIGRATIONS  # noqa: F401
 from ._schema import SCHEMA_VERSION
 from ._schema import lock_key as _lock_key  # noqa: F401
-from .store import _CLAIM as _CLAIM  # the query-plan tests read the queries here too
+from .store import _CLAIM as _CLAIM
 from .store import _CLAIM_OLDEST as _CLAIM_OLDEST
 from .store import _CLAIM_PACED as _CLAIM_PACED
 from .store import _COUNTS as _COUNTS

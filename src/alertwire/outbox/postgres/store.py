@@ -1,4 +1,8 @@
-"""The PostgreSQL store: one outbox shared by relays on several hosts. SQL and connections only.
+"""The PostgreSQL store: one outbox shared by relays on several hosts. Queries and operations.
+
+Connections, transactions and error words are :mod:`._connection`; the tables
+and the trigger are :mod:`._schema`; every state number comes from
+:mod:`alertwire.outbox.states`.
 
 The rules are :mod:`alertwire.outbox.machine`'s; this module makes them hold
 when several relay processes on several machines claim from one table at
