@@ -37,7 +37,8 @@ from alertwire.outbox.machine import (
     order_key,
     route_key,
 )
-from alertwire.outbox.postgres import PostgresStore, _lock_key
+from alertwire.outbox.postgres import PostgresStore
+from alertwire.outbox.postgres._schema import MIGRATIONS, lock_key
 from alertwire.outbox.sqlite import SCHEMA_VERSION, SQLiteStore
 from tests.outbox_backends import drop_schema, fresh_pg_target
 from tests.services import PostgresCluster
@@ -267,7 +268,7 @@ def test_postgres_lock_key_in_sql_equals_the_one_enqueue_takes(pg_url: str) -> N
     with psycopg.connect(pg_url) as conn:
         for key in keys:
             row = conn.execute("SELECT alertwire_lock_key(%(k)s)", {"k": key}).fetchone()
-            assert row is not None and row[0] == _lock_key(key), key
+            assert row is not None and row[0] == lock_key(key), key
     store.close()
 
 
@@ -286,7 +287,7 @@ def test_postgres_version_1_schema_is_migrated_in_place_once(pg_url: str) -> Non
 
     with psycopg.connect(pg_url) as conn:
         conn.execute("CREATE TABLE alertwire_schema (version integer NOT NULL)")
-        for statement in postgres_store._MIGRATIONS[1]:
+        for statement in MIGRATIONS[1]:
             conn.execute(statement)
         conn.execute("INSERT INTO alertwire_schema VALUES (1)")
         for state, key in [(2, "a"), (0, "a"), (0, "a"), (3, "b"), (1, "b"), (0, "c")]:

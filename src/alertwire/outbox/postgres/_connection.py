@@ -1,0 +1,293 @@
+"""Connections to a PostgreSQL outbox: the pool, transactions, and what an error means.
+
+A passing failure (a lost connection, a server starting up or shutting down,
+a full disk, a lock timeout) is ``OutboxError(retryable=True)``; the pool is
+dropped when its connections are lost, so the next call reconnects afresh. A
+lost race on the in-flight unique index or a deadlock is tried again
+(:meth:`PostgresConnections._raced`). Error texts are the server's or libpq's
+own words, scrubbed of the password (:mod:`._redact`). The store's
+operations are :mod:`.store`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, Final, TypeVar
+
+from ..._errors import ConfigurationError, OutboxError
+from ._redact import redact_url, scrub
+from ._schema import LOCK_CLASS, MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["CONNECT_TIMEOUT", "POOL_MAX_SIZE", "PostgresConnections"]
+
+logger = logging.getLogger("alertwire.outbox")
+T = TypeVar("T")
+
+#: Connections per store: a relay uses one at a time; a service enqueuing from threads, more.
+POOL_MAX_SIZE: Final = 8
+#: Seconds to wait for a connection (server down, pool exhausted) before an OutboxError.
+CONNECT_TIMEOUT: Final = 10
+#: How often a claim or settle is tried again after a lost race (unique index, deadlock).
+_RACE_RETRIES: Final = 5
+
+#: The server's words when it refuses a connection for a passing reason (57P03, 53300).
+_PASSING_FATAL: Final = (
+    "the database system is",  # starting up / shutting down / in recovery mode / not ...
+    "too many clients",
+    "remaining connection slots are reserved",
+)
+#: SQLSTATEs (or their classes) that a later try of the same call may not meet: the
+#: connection (08), the server's resources (53: disk full, out of memory, too many
+#: connections), a server shutting down, crashed or starting up (57P01-57P03), a
+#: standby during a failover (25006), a lock or statement timeout (55P03, 57014) and
+#: a serialization failure (40001).
+_PASSING_SQLSTATES: Final = (
+    "08",
+    "53",
+    "57P01",
+    "57P02",
+    "57P03",
+    "25006",
+    "55P03",
+    "57014",
+    "40001",
+)
+
+
+class _CommitUnknown(OutboxError):
+    """A passing failure during COMMIT: the server may or may not have applied it."""
+
+
+class PostgresConnections:
+    """An outbox in a PostgreSQL database, shared by any number of relays and producers.
+
+    Connections come from a ``psycopg_pool.ConnectionPool`` opened on the
+    first operation (so an unreachable server fails that operation with
+    :class:`~alertwire.OutboxError`, like an unusable SQLite file).
+    Thread-safe: each operation borrows a connection for one transaction.
+    """
+
+    def __init__(self, url: str, *, pool_max_size: int = POOL_MAX_SIZE) -> None:
+        try:
+            import psycopg  # noqa: F401
+            import psycopg_pool  # noqa: F401
+        except ImportError:
+            raise ConfigurationError(
+                "a PostgreSQL outbox needs psycopg and psycopg_pool"
+                " (pip install 'alertwire[postgres]')"
+            ) from None
+        from psycopg.conninfo import conninfo_to_dict
+
+        self.location = redact_url(url)
+        try:
+            params = conninfo_to_dict(url)
+        except Exception:  # noqa: BLE001 - psycopg's message would quote the URL
+            raise ConfigurationError(
+                f"the outbox URL {self.location} is not a valid PostgreSQL URL"
+            ) from None
+        self._password = str(params.get("password") or "")
+        self._url = url
+        self._pool_max_size = pool_max_size
+        self._pool: Any = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # ------------------------------------------------------------ connections
+
+    def _scrub(self, text: str) -> str:
+        return scrub(text, self._password)
+
+    def _explain(self, exc: BaseException) -> str:
+        """The server's or libpq's own words (never row content), without the password."""
+        import psycopg
+
+        if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
+            text = exc.diag.message_primary
+            if exc.diag.sqlstate:
+                text = f"{text} (SQLSTATE {exc.diag.sqlstate})"
+        else:
+            text = str(exc).strip() or type(exc).__name__
+        return self._scrub(" ".join(text.split()))
+
+    def _get_pool(self) -> Any:
+        if self._pool is not None:
+            return self._pool
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        with self._lock:
+            if self._closed:
+                raise OutboxError(f"the outbox {self.location} is closed")
+            if self._pool is None:
+                kwargs: dict[str, Any] = {"autocommit": True}
+                if "connect_timeout" not in self._url:
+                    kwargs["connect_timeout"] = CONNECT_TIMEOUT
+                # One plain connection first: a wrong password or an unreachable server
+                # fails here with libpq's own words, not a pool timeout ten seconds later.
+                try:
+                    with psycopg.connect(self._url, **kwargs) as first:
+                        self._configure(first)
+                        self._migrate(first)
+                except OutboxError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - mapped, password scrubbed
+                    raise OutboxError(
+                        f"cannot open the outbox {self.location}: {self._explain(exc)}",
+                        retryable=self._passing(exc),
+                    ) from None
+                pool = ConnectionPool(
+                    self._url,
+                    min_size=1,
+                    max_size=self._pool_max_size,
+                    kwargs=kwargs,
+                    configure=self._configure,
+                    timeout=CONNECT_TIMEOUT,
+                    name="alertwire-outbox",
+                    open=False,
+                )
+                pool.open(wait=False)
+                self._pool = pool
+        return self._pool
+
+    @staticmethod
+    def _configure(conn: Any) -> None:
+        # Durable commits whatever the server default (see the module docstring).
+        conn.execute("SET synchronous_commit = on")
+
+    def _migrate(self, conn: Any) -> int:
+        """Create or upgrade the tables, once, under an advisory lock; returns the version."""
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%(c)s, 0)", {"c": LOCK_CLASS})
+            conn.execute("CREATE TABLE IF NOT EXISTS alertwire_schema (version integer NOT NULL)")
+            row = conn.execute("SELECT max(version) FROM alertwire_schema").fetchone()
+            version = 0 if row is None or row[0] is None else int(row[0])
+            if version > SCHEMA_VERSION:
+                raise OutboxError(
+                    f"the outbox {self.location} has schema version {version}, newer than"
+                    f" this alertwire understands ({SCHEMA_VERSION}): upgrade alertwire"
+                )
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[step]:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO alertwire_schema (version) VALUES (%(v)s)", {"v": step})
+                logger.info("event=outbox_migrated outbox=%s version=%d", self.location, step)
+        return SCHEMA_VERSION
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema now (``alertwire queue migrate``); idempotent."""
+        pool = self._get_pool()
+        try:
+            with pool.connection() as conn:
+                return self._migrate(conn)
+        except OutboxError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - mapped to OutboxError, password scrubbed
+            raise OutboxError(
+                f"cannot migrate the outbox {self.location}: {self._explain(exc)}",
+                retryable=self._passing(exc),
+            ) from None
+
+    @contextlib.contextmanager
+    def _tx(self, doing: str) -> Iterator[Any]:
+        """One explicit transaction on a pooled connection; errors as OutboxError.
+
+        A passing failure is ``retryable``; if it lost the connection (or none
+        could be had), the pool is dropped so the next call reconnects afresh
+        (see the module docstring). A failure while committing raises
+        :class:`_CommitUnknown`: the server may have applied the transaction.
+        """
+        import psycopg
+
+        pool = self._get_pool()
+        conn: Any = None
+        committing = False
+        try:
+            with pool.connection() as conn, conn.transaction():
+                yield conn
+                committing = True
+        except (psycopg.Error, OSError) as exc:
+            if isinstance(exc, psycopg.errors.UniqueViolation | psycopg.errors.DeadlockDetected):
+                raise  # a lost race: the caller tries again
+            passing = self._passing(exc)
+            if passing and (conn is None or conn.closed):
+                self._drop_pool(pool)
+            error = _CommitUnknown if committing and passing else OutboxError
+            raise error(
+                f"cannot {doing} in the outbox {self.location}: {self._explain(exc)}",
+                retryable=passing,
+            ) from None
+
+    @staticmethod
+    def _passing(exc: BaseException) -> bool:
+        """Whether the same call may succeed later unchanged (see ``_PASSING_SQLSTATES``).
+
+        psycopg reports a failure with no answer from the server (refused,
+        reset, closed, timed out, a pool with no connection to give), and a
+        connection the server refused, as an ``OperationalError`` or
+        ``InterfaceError`` without a SQLSTATE.
+        """
+        import psycopg
+
+        if isinstance(exc, OSError):
+            return True
+        if not isinstance(exc, psycopg.Error):
+            return False
+        state = exc.sqlstate
+        if state is not None:
+            return state.startswith(_PASSING_SQLSTATES)
+        if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            return False
+        # A refused connection carries no SQLSTATE: the server's FATAL says why. A wrong
+        # password or an unknown database needs a person; a server starting up, shutting
+        # down, recovering or out of connection slots does not.
+        text = str(exc)
+        return "FATAL:" not in text or any(words in text for words in _PASSING_FATAL)
+
+    def _drop_pool(self, pool: Any) -> None:
+        """Forget a pool whose connections are lost; the next call opens a new one.
+
+        Closed in a daemon thread: closing waits for the pool's workers, and a
+        worker may be in the middle of a connection attempt to a dead server.
+        """
+        with self._lock:
+            if self._pool is not pool:
+                return  # another thread dropped it already
+            self._pool = None
+        logger.debug("outbox %s: connection lost; reconnecting at the next call", self.location)
+        threading.Thread(target=pool.close, name="alertwire-pool-close", daemon=True).start()
+
+    def _raced(
+        self, doing: str, attempt: Callable[[], T], lost: Callable[[], T] | None = None
+    ) -> T:
+        """Run ``attempt`` again after a lost race (unique index hit, deadlock victim).
+
+        A claim that keeps losing means other relays hold what it wanted:
+        ``lost()`` answers instead ("nothing for you this time"), never an error.
+        """
+        import psycopg
+
+        for tries in range(1, _RACE_RETRIES + 1):
+            try:
+                return attempt()
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as exc:
+                if tries == _RACE_RETRIES:
+                    if lost is not None:
+                        return lost()
+                    raise OutboxError(
+                        f"cannot {doing} in the outbox {self.location}: {self._explain(exc)}",
+                        retryable=True,  # still contended: a later try meets other relays' state
+                    ) from None
+                logger.debug("outbox race on %s (%s); trying again", doing, type(exc).__name__)
+                time.sleep(0.002 * tries)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+            self._closed = True
+        if pool is not None:
+            pool.close()

@@ -1,0 +1,504 @@
+"""Opening an SQLite outbox: the file, its modes, pragmas, locks and errors.
+
+The store's operations (:mod:`.store`) run through the transactions made here;
+the schema they meet is :mod:`._schema`.
+
+Durability, decided deliberately:
+
+* ``journal_mode=WAL``: readers (``queue status``) never block the writer,
+  and a commit is one append to the WAL instead of a rewrite of pages.
+* ``synchronous=FULL``: every commit fsyncs the WAL before it returns. In
+  WAL mode *any* setting survives a process crash (``kill -9``): committed
+  frames are in the OS page cache and reach the disk anyway. Only ``FULL``
+  also survives power loss or a kernel panic; ``NORMAL`` may lose the last
+  commits then. An alert we answered "queued" for must survive both, and
+  one fsync per transaction, shared by every event of a batch (group
+  commit), is affordable at alert volumes.
+* ``busy_timeout``: several processes (relays, ``send --queue``, ``queue
+  status``) share the file; a writer waits up to the busy timeout (default
+  ``BUSY_TIMEOUT_MS``, ``$ALERTWIRE_OUTBOX_BUSY_TIMEOUT`` seconds) for the
+  lock instead of failing at once. SQLite's busy handler does not cover every
+  wait: ``PRAGMA journal_mode=WAL`` on a new file fails at once with
+  ``SQLITE_BUSY`` while another connection creates the schema (the only
+  variant seen when 16 processes open one new file together: each retry is
+  logged at DEBUG as ``event=outbox_busy`` with SQLite's error name), and
+  SQLite documents others that skip it (``SQLITE_BUSY_RECOVERY`` for a
+  reader meeting a WAL recovery, ``SQLITE_BUSY_SNAPSHOT``). So every path
+  (open, pragmas, the WAL switch, migrations, ``BEGIN IMMEDIATE``, reads)
+  retries any ``SQLITE_BUSY*``/``SQLITE_LOCKED*`` with a short jittered
+  backoff until the busy timeout is spent (:meth:`SQLiteStore._retrying`); a
+  lock really held longer is ``OutboxError(retryable=True)`` saying so.
+* ``isolation_level=None`` plus an explicit ``BEGIN IMMEDIATE`` per
+  operation (:meth:`SQLiteStore._tx`): the write lock is taken at the start,
+  so two relays can never both read the same head as free and both claim
+  it; the context manager rolls back on any ``BaseException`` (including
+  ``KeyboardInterrupt``), never leaving a transaction open.
+* Local disks only: WAL needs shared memory, which network file systems do
+  not provide.
+
+Permissions: the file holds routing keys and tokens, so a directory we
+create is ``0700`` and a file we create ``0600``, with explicit modes
+(``os.open(..., 0o600)``) rather than by changing the process umask, which
+is global and would race with other threads of a user's service. SQLite
+gives its ``-wal`` and ``-shm`` files the database file's own mode (it even
+``fchmod``\\ s them against the umask), so they are ``0600`` too (tested).
+We never change the mode of anything we did not create: an existing file
+readable by others is left as it is and a WARNING says so; a directory
+given as the outbox is refused.
+
+What is opened: ``create=True`` (the commands that store or deliver)
+creates the file and schema if needed; ``create=False`` (``queue status``,
+``dead``, ``retry``, ``purge``) opens only an existing outbox and creates
+nothing, so a mistyped path is an error instead of an empty, healthy-looking
+outbox. Either way a non-empty SQLite database without our schema table is
+refused, never given our tables.
+
+A store failure (disk full, read-only file or directory, a lock held past
+the timeout) raises :class:`~alertwire.OutboxError` naming the file and the
+cause: the caller must never believe an alert was kept when it was not.
+``retryable`` is ``True`` for passing causes (a lock, a full disk, a write
+the kernel refused) and ``False`` for those that need a person (read-only,
+damaged or foreign file, a missing outbox, a directory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import random
+import sqlite3
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from ..._errors import OutboxError
+from ..machine import public_reason
+from ._schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "SQLiteConnections",
+    "configure",
+    "is_busy",
+    "is_retryable",
+]
+
+logger = logging.getLogger("alertwire.outbox")
+
+BUSY_TIMEOUT_MS: Final = 10_000
+
+#: Set on every connection, after ``PRAGMA busy_timeout`` (first, so that nothing
+#: after it fails at once on a lock another connection holds; see :func:`configure`).
+#: WAL is persistent in the file and is switched on separately (:func:`_ensure_wal`).
+_PRAGMAS: Final = (
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA trusted_schema=OFF",
+)
+
+
+def _writable(path: Path) -> bool:
+    return all(os.access(p, os.W_OK) for p in (path, path.parent) if p.exists())
+
+
+def _error_name(exc: BaseException) -> str:
+    return str(getattr(exc, "sqlite_errorname", "") or "")
+
+
+def is_busy(exc: BaseException) -> bool:
+    """A lock another connection holds: ``SQLITE_BUSY`` and its variants
+    (``_RECOVERY``, ``_SNAPSHOT``, ``_TIMEOUT``), or ``SQLITE_LOCKED*``."""
+    name = _error_name(exc)
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+
+
+#: Failures that pass by themselves: a lock, a full disk, a write the kernel refused
+#: (EFBIG, ENOSPC, EIO arrive as the IOERR variants). The same call may work later.
+_PASSING: Final = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_FULL",
+    "SQLITE_IOERR_SHMSIZE",
+    "SQLITE_IOERR_WRITE",
+    "SQLITE_IOERR_FSYNC",
+    "SQLITE_IOERR_TRUNCATE",
+)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether the same operation may succeed later unchanged (see :data:`_PASSING`)."""
+    return _error_name(exc).startswith(_PASSING)
+
+
+def _explain(exc: sqlite3.Error, path: Path | None = None) -> str:
+    """What went wrong, in words an operator can act on (never row content).
+
+    ``path`` lets a CANTOPEN be named as read-only when the file or its
+    directory cannot be written (an immutable file, a read-only mount)."""
+    name = _error_name(exc)
+    if name.startswith("SQLITE_FULL"):
+        return "the disk (or the database size limit) is full"
+    if name == "SQLITE_IOERR_SHMSIZE":
+        # Opening a WAL database creates and sizes its -shm file: the first write
+        # a full disk refuses, before any row is touched.
+        return (
+            "the disk is full (or a file size limit was reached):"
+            " SQLite could not size the outbox's -shm file"
+        )
+    if name in ("SQLITE_IOERR_WRITE", "SQLITE_IOERR_FSYNC", "SQLITE_IOERR_TRUNCATE"):
+        # EFBIG (a file size limit), EPERM (an immutable file) and EIO all arrive here.
+        return "the outbox file cannot be written (the disk is full, read-only or failing)"
+    if name.startswith("SQLITE_READONLY") or (
+        name.startswith("SQLITE_CANTOPEN") and path is not None and not _writable(path)
+    ):
+        return "the file or its directory is read-only"
+    if is_busy(exc):
+        return "another process kept the outbox locked past the busy timeout"
+    if name.startswith("SQLITE_CANTOPEN"):
+        return "the file cannot be opened"
+    if name.startswith("SQLITE_CORRUPT") or name.startswith("SQLITE_NOTADB"):
+        return "the file is damaged or not an outbox"
+    return f"{name or type(exc).__name__}: {exc}"
+
+
+def configure(conn: sqlite3.Connection, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    """The outbox's settings on a connection: every pragma, then WAL (see below).
+
+    Every connection to an outbox file goes through here: the store's and the
+    benchmarks' bare-sqlite3 baselines, which must run with exactly the
+    store's settings. The WAL switch can fail at once with ``SQLITE_BUSY``
+    (see :func:`_ensure_wal`): callers retry it, as :class:`SQLiteStore` does.
+    """
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    for pragma in _PRAGMAS:
+        conn.execute(pragma)
+    _ensure_wal(conn)
+
+
+def _ensure_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL unless it already is.
+
+    ``PRAGMA journal_mode=WAL`` needs a lock SQLite does not wait for (the
+    busy handler is not called), so issuing it on every connection made an
+    open fail at once with "database is locked" whenever another connection
+    was writing: a producer's enqueue could fail while the relay was busy.
+    The mode is persistent, so only the first open of a new file switches it;
+    reading it waits like any read. The first open can still meet it (another
+    process creating the schema of the same new file): the store retries.
+    """
+    row = conn.execute("PRAGMA journal_mode").fetchone()
+    if row is None or str(row[0]).lower() != "wal":
+        conn.execute("PRAGMA journal_mode=WAL")
+
+
+T = TypeVar("T")
+
+#: Backoff between retries of a lock SQLite's busy handler did not wait for:
+#: from 1 ms, doubling, at most 50 ms, jittered so that 16 openers do not retry
+#: in lockstep; bounded overall by the store's busy timeout.
+_BACKOFF_FIRST: Final = 0.001
+_BACKOFF_MAX: Final = 0.05
+
+
+class SQLiteConnections:
+    """One outbox file's connections: one per thread (sqlite3 connections are not shared).
+
+    The file is opened lazily, on the first operation, so that an unusable
+    outbox fails at the operation (``enqueue``) with :class:`OutboxError`.
+    ``create=False`` opens an existing outbox only (see the module docstring);
+    ``busy_timeout`` (seconds) bounds every wait for a lock.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        busy_timeout: float = BUSY_TIMEOUT_MS / 1000,
+    ) -> None:
+        if not busy_timeout > 0:
+            raise ValueError("busy_timeout must be a positive number of seconds")
+        self.path = Path(path).expanduser()
+        self.location = str(self.path)
+        self.create = create
+        self.busy_timeout = float(busy_timeout)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._ready = False
+        self._warned_mode = False
+
+    # ------------------------------------------------------------ errors and waiting
+
+    def _error(self, doing: str, exc: sqlite3.Error) -> OutboxError:
+        return OutboxError(
+            f"cannot {doing} in the outbox {self.location}: {_explain(exc, self.path)}",
+            retryable=is_retryable(exc),
+        )
+
+    def _retrying(self, doing: str, action: Callable[[], T], *, started: float) -> T:
+        """``action()``, again after a short backoff while it meets a lock, until the
+        busy timeout (counted from ``started``) is spent.
+
+        SQLite's own busy handler already waits inside most statements; this
+        covers the ones it skips (the WAL switch, ``SQLITE_BUSY_RECOVERY``,
+        ``SQLITE_BUSY_SNAPSHOT``). Any other error is raised as it is.
+        """
+        delay = _BACKOFF_FIRST
+        while True:
+            try:
+                return action()
+            except sqlite3.Error as exc:
+                if not is_busy(exc):
+                    raise
+                waited = time.monotonic() - started
+                logger.debug(
+                    "event=outbox_busy outbox=%s doing=%r error=%s waited=%.3f",
+                    self.location,
+                    doing,
+                    _error_name(exc),
+                    waited,
+                )
+                if waited >= self.busy_timeout:
+                    raise OutboxError(
+                        f"the outbox {self.location} stayed locked by another process for"
+                        f" {self.busy_timeout:g} s: cannot {doing}",
+                        retryable=True,
+                    ) from exc
+                pause = min(delay, self.busy_timeout - waited) * random.uniform(0.5, 1.0)
+                time.sleep(pause)
+                delay = min(delay * 2, _BACKOFF_MAX)
+
+    # ------------------------------------------------------------ connections
+
+    def _prepare_file(self) -> bool:
+        """Create the directory (0700) and file (0600) if needed, or check they exist.
+
+        Never changes the mode of anything that was already there. Returns whether
+        the file was created now.
+        """
+        path = self.path
+        if path.is_dir():
+            raise OutboxError(
+                f"the outbox {self.location} is a directory; give a file path,"
+                f" e.g. {path / 'outbox.sqlite3'}"
+            )
+        if not self.create:
+            if not path.exists():
+                raise OutboxError(
+                    f"there is no outbox at {self.location} (no such file); nothing was"
+                    " created: check --outbox / ALERTWIRE_OUTBOX (commands that store or"
+                    " deliver create it)"
+                )
+            return False
+        directory = path.parent
+        try:
+            if not directory.exists():
+                directory.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    directory.mkdir(mode=0o700)
+                except FileExistsError:
+                    pass  # another process made it first: not ours to change
+                else:
+                    os.chmod(directory, 0o700)  # the umask may have taken bits: ours, so set
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            except FileExistsError:
+                return False
+            os.close(fd)
+            return True
+        except OSError as exc:
+            raise OutboxError(
+                f"cannot create the outbox {self.location}: {exc.strerror or exc}",
+                retryable=exc.errno in (errno.ENOSPC, errno.EDQUOT),
+            ) from exc
+
+    def _warn_if_loose(self) -> None:
+        """An existing file others can read holds keys: say so, but do not chmod it."""
+        if self._warned_mode:
+            return
+        self._warned_mode = True
+        with contextlib.suppress(OSError):
+            mode = stat.S_IMODE(os.stat(self.path).st_mode)
+            if mode & 0o077:
+                logger.warning(
+                    "outbox file %s is readable or writable by others (mode %o) and holds"
+                    " routing keys and tokens: run chmod 600 on it (alertwire changes the"
+                    " mode only of files it creates)",
+                    self.location,
+                    mode,
+                )
+
+    def _connect(
+        self, *, started: float | None = None, doing: str = "open it"
+    ) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        started = time.monotonic() if started is None else started
+        created = self._prepare_file()
+        try:
+            conn = self._retrying(doing, self._open_once, started=started)
+        except sqlite3.Error as exc:
+            raise OutboxError(
+                f"cannot open the outbox {self.location}: {_explain(exc, self.path)}",
+                retryable=is_retryable(exc),
+            ) from exc
+        if not created:
+            self._warn_if_loose()  # an outbox now known to be ours, holding keys
+        self._local.conn = conn
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    def _open_once(self) -> sqlite3.Connection:
+        """One try at connect + configure + migrate; the connection is closed if it fails."""
+        if self.create:
+            conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self.busy_timeout,
+            )
+        else:
+            # mode=rw: never create the file, even if it vanished since it was checked.
+            conn = sqlite3.connect(
+                f"{self.path.absolute().as_uri()}?mode=rw",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self.busy_timeout,
+            )
+        try:
+            # Before anything writes (the WAL switch rewrites the header): refuse what
+            # is not ours while it is still byte for byte as we found it.
+            conn.execute(f"PRAGMA busy_timeout={round(self.busy_timeout * 1000)}")
+            self._refuse_foreign(conn)
+            configure(conn, busy_timeout_ms=round(self.busy_timeout * 1000))
+            with self._lock:
+                if not self._ready:
+                    self._migrate(conn)
+                    self._ready = True
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Create or upgrade the schema, step by step, in one transaction; idempotent and
+        safe against a concurrent first open (``BEGIN IMMEDIATE``: one process migrates).
+
+        A database with tables but without ``alertwire_schema`` belongs to someone
+        else: refused, never given our tables. Without ``create``, an empty one is
+        refused too (nothing is created)."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._refuse_foreign(conn)
+            conn.execute("CREATE TABLE IF NOT EXISTS alertwire_schema (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT max(version) FROM alertwire_schema").fetchone()
+            version = 0 if row is None or row[0] is None else int(row[0])
+            if version > SCHEMA_VERSION:
+                raise OutboxError(
+                    f"the outbox {self.location} has schema version {version}, newer than this"
+                    f" alertwire understands ({SCHEMA_VERSION}): upgrade alertwire"
+                )
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[step]:
+                    conn.execute(statement)
+                # One row: the version this file is at.
+                conn.execute("DELETE FROM alertwire_schema")
+                conn.execute("INSERT INTO alertwire_schema (version) VALUES (:v)", {"v": step})
+                logger.info("event=outbox_migrated outbox=%s version=%d", self.location, step)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _refuse_foreign(self, conn: sqlite3.Connection) -> None:
+        """Tables but no ``alertwire_schema``: someone else's database. Without
+        ``create``, an empty one too (nothing is created)."""
+        tables = {
+            str(name)
+            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if "alertwire_schema" in tables:
+            return
+        if tables:
+            raise OutboxError(
+                f"{self.location} is not an alertwire outbox (a database with other tables,"
+                " no alertwire schema); it was left untouched: give another --outbox path"
+            )
+        if not self.create:
+            # Empty: most likely a producer creating it this very moment (the file
+            # exists before its schema does), so a retry is the useful answer.
+            raise OutboxError(
+                f"{self.location} holds no outbox yet (an empty file, nothing was created);"
+                " if a producer is creating it right now, try again",
+                retryable=True,
+            )
+
+    @contextlib.contextmanager
+    def _tx(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; rollback on any exception; errors as OutboxError.
+
+        Opening and ``BEGIN IMMEDIATE`` together wait at most the busy timeout."""
+        started = time.monotonic()
+        conn = self._connect(started=started, doing=doing)
+        try:
+            self._retrying(doing, lambda: conn.execute("BEGIN IMMEDIATE"), started=started)
+        except sqlite3.Error as exc:
+            raise self._error(doing, exc) from exc
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._error(doing, exc) from exc
+            raise
+
+    def _read(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
+        started = time.monotonic()
+        conn = self._connect(started=started, doing="read")
+        try:
+            return self._retrying(
+                "read", lambda: conn.execute(sql, params or {}).fetchall(), started=started
+            )
+        except sqlite3.Error as exc:
+            raise self._error("read", exc) from exc
+
+    def check_writable(self) -> None:
+        """One real write that changes no row (``/healthz``): the database header's
+        ``user_version`` rewritten with its own value, in a transaction, so a full
+        disk, an immutable file or a read-only mount shows; raises OutboxError."""
+        with self._tx("write") as conn:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            conn.execute(f"PRAGMA user_version = {version}")
+
+    def explain(self, exc: BaseException) -> str:
+        """SQLite's own diagnosis of a failure (``SQLITE_IOERR_WRITE`` from EFBIG, EPERM
+        or EIO reads as "cannot be written (the disk is full, read-only or failing)";
+        ``SQLITE_IOERR_SHMSIZE`` as a full disk; a lock as held past the busy timeout),
+        never the file path or a row; :func:`~..machine.public_reason` without an SQLite cause."""
+        cause = exc if isinstance(exc, sqlite3.Error) else exc.__cause__
+        if isinstance(cause, sqlite3.Error):
+            return _explain(cause)
+        return public_reason(exc)
+
+    def migrate(self) -> int:
+        """Create or check the schema now (``alertwire queue migrate``); idempotent."""
+        self._connect()
+        return SCHEMA_VERSION
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()

@@ -1,0 +1,486 @@
+"""The SQLite store: the embedded default outbox. Its queries and operations.
+
+What the file is and how it is opened (durability, locks, permissions,
+errors) is :mod:`._connection`; the tables, indexes and triggers are
+:mod:`._schema`. Every state number comes from :mod:`alertwire.outbox.states`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Sequence
+from typing import Final, cast
+
+from ..._errors import OutboxError
+from ..._secret import Secret
+from ..machine import (
+    Claimed,
+    DeadEvent,
+    Delivered,
+    Kind,
+    MarkDead,
+    NewEvent,
+    Outcome,
+    QueueStats,
+    Reschedule,
+    to_datetime,
+)
+from ..states import SQL_ACTIVE, SQL_LEASED, SQL_PENDING, State
+from ._connection import SQLiteConnections, _explain
+
+__all__ = ["SQLiteStore"]
+
+logger = logging.getLogger("alertwire.outbox")
+
+# The routes that have a pending head, one index probe each (a skip scan).
+_NEXT_ROUTE: Final = f"""
+SELECT min(route) FROM events INDEXED BY events_heads
+WHERE head = 1 AND state = {SQL_PENDING} AND route > :after
+"""  # noqa: S608 - state numbers from states.py only
+
+# A pending head may go unless a later row of its key is in flight under a live lease
+# (after `queue retry` made an earlier dead row the head): never two of one key at once.
+_NOT_BLOCKED: Final = f"""
+NOT EXISTS (
+    SELECT 1 FROM events f INDEXED BY events_inflight
+    WHERE f.order_key = e.order_key AND f.state = {SQL_LEASED} AND f.id <> e.id
+      AND f.lease_expires > :now
+)
+"""  # noqa: S608 - state numbers from states.py only
+
+_ROUTE_HEADS: Final = f"""
+SELECT e.id FROM events e INDEXED BY events_heads
+WHERE e.head = 1 AND e.state = {SQL_PENDING} AND e.route = :route AND e.not_before <= :now
+  AND {_NOT_BLOCKED}
+ORDER BY e.id LIMIT :limit
+"""  # noqa: S608 - constant fragments only
+
+# The common case first (pacing off): the oldest `window` heads, whatever their route.
+# Only if they do not yield `limit` claimable rows (paused, blocked, not due) does the
+# claim walk the routes, so a paused route at the front of the backlog is never read
+# through.
+_OLDEST_HEADS: Final = f"""
+SELECT e.id, e.route FROM events e
+WHERE e.id IN (
+    SELECT w.id FROM events w INDEXED BY events_head_ids
+    WHERE w.head = 1 AND w.state = {SQL_PENDING} ORDER BY w.id LIMIT :window
+)
+  AND e.not_before <= :now AND {_NOT_BLOCKED}
+ORDER BY e.id
+"""  # noqa: S608 - constant fragments only
+
+_ROUTE_DUE: Final = f"""
+SELECT e.not_before FROM events e INDEXED BY events_heads_due
+WHERE e.head = 1 AND e.state = {SQL_PENDING} AND e.route = :route AND {_NOT_BLOCKED}
+ORDER BY e.not_before LIMIT 1
+"""  # noqa: S608 - constant fragments only
+
+# Leased heads whose lease ran out (a relay died): claimable again, few by nature.
+_EXPIRED_HEADS: Final = f"""
+SELECT e.id, e.route, e.lease_expires FROM events e INDEXED BY events_leased
+WHERE e.state = {SQL_LEASED} AND e.lease_expires <= :now AND e.head = 1 AND {_NOT_BLOCKED}
+ORDER BY e.id
+"""  # noqa: S608 - constant fragments only
+
+_NEXT_LEASE_END: Final = f"""
+SELECT min(lease_expires) FROM events INDEXED BY events_leased
+WHERE state = {SQL_LEASED} AND lease_expires > :now
+"""  # noqa: S608 - state numbers from states.py only
+
+_COUNTS: Final = "SELECT state, n FROM counts"
+_OLDEST_OPEN: Final = (
+    f"SELECT min(created_at) FROM events INDEXED BY events_open WHERE state IN ({SQL_ACTIVE})"  # noqa: S608 - state numbers from states.py only
+)
+
+_LEASE: Final = f"""
+UPDATE events
+SET state = {SQL_LEASED}, lease_owner = :owner, lease_expires = :lease_until, attempts = attempts + 1
+WHERE id = :id
+RETURNING id, kind, route, order_key, credential, body, base_url, dedup_key,
+          created_at, age_from, attempts
+"""  # noqa: S608 - state numbers from states.py only
+
+_PACE: Final = """
+INSERT INTO routes (route, next_allowed) VALUES (:route, :next_allowed)
+ON CONFLICT (route) DO UPDATE SET next_allowed = max(next_allowed, excluded.next_allowed)
+"""
+
+_PAUSE: Final = """
+INSERT INTO routes (route, next_allowed)
+VALUES ((SELECT route FROM events WHERE id = :id), :next_allowed)
+ON CONFLICT (route) DO UPDATE SET next_allowed = max(next_allowed, excluded.next_allowed)
+"""
+
+# Every outcome is owner-checked: a relay whose lease was taken over writes nothing.
+_DELIVER: Final = f"""
+UPDATE events SET state = :state, finished_at = :at, http_status = :status,
+       lease_owner = NULL, lease_expires = NULL, last_error = NULL, error_body = NULL
+WHERE id = :id AND state = {SQL_LEASED} AND lease_owner = :owner
+"""  # noqa: S608 - state numbers from states.py only
+
+_RESCHEDULE: Final = f"""
+UPDATE events SET state = :state, not_before = :not_before, last_error = :error,
+       http_status = :status, lease_owner = NULL, lease_expires = NULL
+WHERE id = :id AND state = {SQL_LEASED} AND lease_owner = :owner
+"""  # noqa: S608 - state numbers from states.py only
+
+_BURY: Final = f"""
+UPDATE events SET state = :state, finished_at = :at, last_error = :error,
+       http_status = :status, error_body = :body, lease_owner = NULL, lease_expires = NULL,
+       attempts = attempts - :unsent
+WHERE id = :id AND state = {SQL_LEASED} AND lease_owner = :owner
+"""  # noqa: S608 - state numbers from states.py only
+
+
+class SQLiteStore(SQLiteConnections):
+    """One outbox file: the :class:`~alertwire.outbox.machine.Store` over SQLite.
+
+    The file is opened lazily, on the first operation, so that an unusable
+    outbox fails at the operation (``enqueue``) with :class:`OutboxError`.
+    ``create=False`` opens an existing outbox only; ``busy_timeout`` (seconds)
+    bounds every wait for a lock (see :mod:`._connection`).
+    """
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.location!r})"
+
+    # ------------------------------------------------------------ operations
+
+    def enqueue_many(self, events: Sequence[NewEvent], *, now: float) -> list[int]:
+        if not events:
+            return []
+        ids: list[int] = []
+        what = "store the event" if len(events) == 1 else f"store {len(events)} events"
+        try:
+            with self._tx(what) as conn:
+                for event in events:
+                    cur = conn.execute(
+                        "INSERT INTO events (state, kind, route, order_key, dedup_key, base_url,"
+                        " credential, body, created_at, age_from, not_before)"
+                        " VALUES (:state, :kind, :route, :order_key, :dedup_key, :base_url,"
+                        " :credential, :body, :now, :now, :now)",
+                        {
+                            "state": int(State.PENDING),
+                            "kind": event.kind,
+                            "route": event.route,
+                            "order_key": event.order_key,
+                            "dedup_key": event.dedup_key,
+                            "base_url": event.base_url,
+                            "credential": event.credential.reveal(),
+                            "body": event.body,
+                            "now": now,
+                        },
+                    )
+                    ids.append(cast(int, cur.lastrowid))
+        except OutboxError as exc:
+            raise OutboxError(f"{exc}; NOT queued", retryable=exc.retryable) from exc.__cause__
+        return ids
+
+    def claim(
+        self, *, owner: str, now: float, lease_until: float, limit: int, pace_interval: float
+    ) -> list[Claimed]:
+        with self._tx("claim events") as conn:
+            return self._claim_in(
+                conn,
+                owner=owner,
+                now=now,
+                lease_until=lease_until,
+                limit=limit,
+                pace_interval=pace_interval,
+            )
+
+    def settle_and_claim(
+        self,
+        outcomes: Sequence[Outcome],
+        *,
+        owner: str,
+        now: float,
+        lease_until: float,
+        limit: int,
+        pace_interval: float,
+    ) -> tuple[list[bool], list[Claimed]]:
+        """:meth:`settle` then :meth:`claim` in ONE transaction: one fsync per relay cycle.
+
+        The relay's throughput on SQLite is bound by commits.
+        """
+        with self._tx("record outcomes and claim events") as conn:
+            applied = self._settle_in(conn, outcomes, owner)
+            return applied, self._claim_in(
+                conn,
+                owner=owner,
+                now=now,
+                lease_until=lease_until,
+                limit=limit,
+                pace_interval=pace_interval,
+            )
+
+    def _claim_in(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        owner: str,
+        now: float,
+        lease_until: float,
+        limit: int,
+        pace_interval: float,
+    ) -> list[Claimed]:
+        paced = pace_interval > 0
+        # Candidates, oldest first: the first due heads of every route that is not paused
+        # (one per route when paced), plus heads whose lease expired. Each step is an
+        # index range read of at most `limit` rows, whatever the backlog.
+        candidates: list[tuple[int, str]] = []
+        allowed: dict[str, bool] = {}
+
+        def route_open(route: str) -> bool:
+            if route not in allowed:
+                row = conn.execute(
+                    "SELECT next_allowed FROM routes WHERE route = :route", {"route": route}
+                ).fetchone()
+                allowed[route] = row is None or row[0] <= now
+            return allowed[route]
+
+        if not paced:
+            window = {"now": now, "window": max(limit * 4, 64)}
+            for event_id, route in conn.execute(_OLDEST_HEADS, window):
+                if route_open(route):
+                    candidates.append((event_id, route))
+        if paced or len(candidates) < limit:
+            seen = {event_id for event_id, _ in candidates}
+            for route in self._head_routes(conn):
+                if route_open(route):
+                    for (event_id,) in conn.execute(
+                        _ROUTE_HEADS,
+                        {"route": route, "now": now, "limit": 1 if paced else limit},
+                    ):
+                        if event_id not in seen:
+                            candidates.append((event_id, route))
+        for event_id, route, _ in conn.execute(_EXPIRED_HEADS, {"now": now}):
+            if route_open(route):
+                candidates.append((event_id, route))
+        candidates.sort()
+        chosen: list[int] = []
+        taken: set[str] = set()
+        for event_id, route in candidates:
+            if len(chosen) == limit:
+                break
+            if paced and route in taken:
+                continue
+            taken.add(route)
+            chosen.append(event_id)
+        rows = [
+            conn.execute(
+                _LEASE, {"owner": owner, "lease_until": lease_until, "id": event_id}
+            ).fetchone()
+            for event_id in chosen
+        ]
+        if paced:
+            for route in sorted(taken):
+                conn.execute(_PACE, {"route": route, "next_allowed": now + pace_interval})
+        claimed = [
+            Claimed(
+                id=r[0],
+                kind=cast(Kind, r[1]),
+                route=r[2],
+                order_key=r[3],
+                credential=Secret(r[4]),
+                body=bytes(r[5]),
+                base_url=r[6],
+                dedup_key=r[7],
+                created_at=r[8],
+                age_from=r[9],
+                attempts=r[10],
+            )
+            for r in rows
+        ]
+        claimed.sort(key=lambda c: c.id)
+        return claimed
+
+    def settle(self, outcomes: Sequence[Outcome], *, owner: str) -> list[bool]:
+        with self._tx("record delivery outcomes") as conn:
+            return self._settle_in(conn, outcomes, owner)
+
+    def _settle_in(
+        self, conn: sqlite3.Connection, outcomes: Sequence[Outcome], owner: str
+    ) -> list[bool]:
+        applied: list[bool] = []
+        for o in outcomes:
+            if isinstance(o, Delivered):
+                cur = conn.execute(
+                    _DELIVER,
+                    {
+                        "state": int(State.DELIVERED),
+                        "at": o.at,
+                        "status": o.http_status,
+                        "id": o.id,
+                        "owner": owner,
+                    },
+                )
+            elif isinstance(o, Reschedule):
+                cur = conn.execute(
+                    _RESCHEDULE,
+                    {
+                        "state": int(State.PENDING),
+                        "not_before": o.not_before,
+                        "error": o.error,
+                        "status": o.http_status,
+                        "id": o.id,
+                        "owner": owner,
+                    },
+                )
+                if cur.rowcount and o.pause_route_until is not None:
+                    conn.execute(_PAUSE, {"id": o.id, "next_allowed": o.pause_route_until})
+            elif isinstance(o, MarkDead):
+                cur = conn.execute(
+                    _BURY,
+                    {
+                        "state": int(State.DEAD),
+                        "at": o.at,
+                        "error": o.error,
+                        "status": o.http_status,
+                        "body": o.body,
+                        "unsent": o.unsent,
+                        "id": o.id,
+                        "owner": owner,
+                    },
+                )
+            else:  # pragma: no cover - the Outcome union is closed
+                raise TypeError(f"unknown outcome {type(o).__name__}")
+            applied.append(cur.rowcount == 1)
+        return applied
+
+    @staticmethod
+    def _head_routes(conn: sqlite3.Connection) -> list[str]:
+        """Every route with a pending head: one index probe per route (a skip scan)."""
+        routes: list[str] = []
+        after = ""
+        while True:
+            row = conn.execute(_NEXT_ROUTE, {"after": after}).fetchone()
+            if row is None or row[0] is None:
+                return routes
+            after = row[0]
+            routes.append(after)
+
+    def next_due(self, *, now: float) -> float | None:
+        """The earliest of: each route's first unblocked head (not before the route's
+        ``next_allowed``), the end of any live lease (a blocked head, a dead relay's
+        claim), and expired leased heads (due once their route allows)."""
+        try:
+            with self._tx("read") as conn:
+                times: list[float] = []
+                for route in self._head_routes(conn):
+                    due = conn.execute(_ROUTE_DUE, {"route": route, "now": now}).fetchone()
+                    if due is None:
+                        continue
+                    times.append(max(due[0], self._route_allowed(conn, route)))
+                lease_end = conn.execute(_NEXT_LEASE_END, {"now": now}).fetchone()
+                if lease_end is not None and lease_end[0] is not None:
+                    times.append(lease_end[0])
+                for _, route, expired in conn.execute(_EXPIRED_HEADS, {"now": now}):
+                    times.append(max(expired, self._route_allowed(conn, route)))
+        except sqlite3.Error as exc:  # pragma: no cover - _tx maps errors inside it
+            raise self._error("read", exc) from exc
+        return min(times) if times else None
+
+    @staticmethod
+    def _route_allowed(conn: sqlite3.Connection, route: str) -> float:
+        row = conn.execute(
+            "SELECT next_allowed FROM routes WHERE route = :route", {"route": route}
+        ).fetchone()
+        return 0.0 if row is None else float(row[0])
+
+    def stats(self) -> QueueStats:
+        counts = dict.fromkeys(State, 0)
+        # Counters kept by triggers, and the minimum of a partial index: no counting.
+        for state, count in self._read(_COUNTS):
+            counts[State(state)] = count
+        oldest = self._read(_OLDEST_OPEN)[0][0]
+        return QueueStats(
+            pending=counts[State.PENDING],
+            leased=counts[State.LEASED],
+            delivered=counts[State.DELIVERED],
+            dead=counts[State.DEAD],
+            oldest_pending_at=to_datetime(oldest),
+        )
+
+    def open_counts(self, *, per_route: bool) -> tuple[int, dict[str, int]]:
+        rows = self._read(
+            "SELECT sum(n) FROM counts WHERE state IN (:pending, :leased)",
+            {"pending": int(State.PENDING), "leased": int(State.LEASED)},
+        )
+        total = int(rows[0][0] or 0)
+        if not per_route or total == 0:
+            return total, {}
+        # Literal states, as in the partial index events_open (a parameter would not match it).
+        routes = self._read(
+            "SELECT route, count(*) FROM events INDEXED BY events_open"  # noqa: S608 - state numbers from states.py only
+            f" WHERE state IN ({SQL_ACTIVE}) GROUP BY route"
+        )
+        return total, {route: int(n) for route, n in routes}
+
+    def list_dead(self, *, limit: int | None = None) -> list[DeadEvent]:
+        rows = self._read(
+            "SELECT id, kind, dedup_key, created_at, finished_at, attempts, last_error,"
+            " http_status FROM events WHERE state = :state ORDER BY id LIMIT :limit",
+            {"state": int(State.DEAD), "limit": -1 if limit is None else limit},
+        )
+        return [DeadEvent.from_row(r) for r in rows]
+
+    def retry_dead(self, ids: Sequence[int] | None, *, now: float) -> int:
+        sql = (
+            "UPDATE events SET state = :pending, attempts = 0, not_before = :now,"
+            " age_from = :now, finished_at = NULL WHERE state = :dead"
+        )
+        with self._tx("retry dead events") as conn:
+            if ids is None:
+                cur = conn.execute(
+                    sql, {"pending": int(State.PENDING), "dead": int(State.DEAD), "now": now}
+                )
+                return cur.rowcount
+            count = 0
+            for event_id in ids:
+                cur = conn.execute(
+                    sql + " AND id = :id",
+                    {
+                        "pending": int(State.PENDING),
+                        "dead": int(State.DEAD),
+                        "now": now,
+                        "id": event_id,
+                    },
+                )
+                count += cur.rowcount
+            return count
+
+    def purge_delivered(self, *, before: float) -> int:
+        with self._tx("purge delivered events") as conn:
+            cur = conn.execute(
+                "DELETE FROM events WHERE state = :state AND finished_at < :before",
+                {"state": int(State.DELIVERED), "before": before},
+            )
+            count = cur.rowcount
+        if count:
+            self._compact(conn)
+        return count
+
+    def _compact(self, conn: sqlite3.Connection) -> None:
+        """Give the purged space back to the file system: ``VACUUM``, then a truncating
+        checkpoint (in WAL mode the file shrinks only when the WAL is written back).
+
+        Why VACUUM and not ``auto_vacuum = INCREMENTAL``: that mode must be chosen
+        before the first table exists, so existing outboxes would need a VACUUM
+        anyway. A purge is rare maintenance (cron, weekly); VACUUM holds the write
+        lock while it copies the live rows, which is short for an outbox purged
+        regularly, and producers wait for it up to the busy timeout. The rows are
+        already deleted when it runs: if it cannot (the lock stays busy, the disk
+        has no room for the copy) the purge still stands and this says so.
+        """
+        try:
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as exc:
+            logger.warning(
+                'event=compact_failed outbox=%s error=%s note="the purge stands; the file'
+                ' shrinks at the next purge"',
+                self.location,
+                _explain(exc, self.path),
+            )
