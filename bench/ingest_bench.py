@@ -1,4 +1,4 @@
-"""Scenario: the ingest path (issue 9). Events accepted per second, durable, over HTTP.
+"""Scenario: the ingest path. Events accepted per second, durable, over HTTP.
 
 What is timed: HTTP clients POST PagerDuty events to the ingest endpoint
 (:class:`alertwire.ingest.IngestServer`, the routes, validation and group

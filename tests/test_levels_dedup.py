@@ -1,4 +1,4 @@
-"""Flux parity: level mappings and ``pagerduty.dedupKey``, with protocols.md's test vectors."""
+"""Flux parity: level mappings and ``pagerduty.dedupKey``, with docs/protocol.md's test vectors."""
 
 from __future__ import annotations
 

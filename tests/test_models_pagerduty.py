@@ -1,4 +1,4 @@
-"""The PagerDuty event models: every rule of protocols.md, enforced at construction."""
+"""The PagerDuty event models: every rule of docs/protocol.md, enforced at construction."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ subprocess) and the client trusts the CA file it printed. The client's
 are its documented constructor arguments; nothing is patched.
 
 Its ``submit()`` without a timestamp raises ``AttributeError`` before sending
-(protocols.md), so the change event passes one.
+(docs/protocol.md), so the change event passes one.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ Every delivery error says whether retrying can help (``retryable``) and keeps
 the service's own text (``body``), JSON or not: hiding a 400 body is how
 other tools made alert loss impossible to debug. No message ever contains a
 routing key or token: the callers pass only :class:`~alertwire.Secret` values,
-and bodies we echo come from the service, which never repeats the key.
+and a body we echo is first cut of our key (``protocol.http.scrubbed``), in
+case a service or a proxy between quotes it back.
 """
 
 from __future__ import annotations

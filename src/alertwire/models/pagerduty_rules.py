@@ -11,7 +11,7 @@ Both sides use these functions:
 
 Each :class:`Problem` carries the dotted field name, our plain rule (for
 ``ValidationError``) and the exact text PagerDuty puts in its ``errors`` list.
-Texts marked "confirmed" in protocols.md are copied verbatim, typo included
+Texts docs/protocol.md quotes from captures are copied verbatim, typo included
 (``maiximum``); the others are our wording in the same style, because no
 capture of PagerDuty's exists.
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics for the outbox, the relay and (issue 9) the ingest endpoint.
+"""Prometheus metrics for the outbox, the relay and the ingest endpoint.
 
 One module so that every component counts the same things under the same
 names. Each :class:`OutboxMetrics` has its own ``CollectorRegistry`` (never

@@ -161,7 +161,7 @@ def build_raw_request(base_url: str, kind: Kind, body: bytes) -> Request:
     return Request("POST", base_url + path_for(kind), JSON_HEADERS, body)
 
 
-#: How PagerDuty's 202 begins, up to the dedup key (protocols.md); see parse_response.
+#: How PagerDuty's 202 begins, up to the dedup key (docs/protocol.md); see parse_response.
 _ACCEPTED_HEAD: Final = b'{"status":"success","message":"Event processed","dedup_key":"'
 
 

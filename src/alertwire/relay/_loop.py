@@ -194,7 +194,7 @@ class Relay:
         )
         self.pagerduty_url = self.destinations.pagerduty_url
         self.bigpanda_url = self.destinations.bigpanda_url
-        # Issue 9: ``listen`` ("HOST:PORT" or an alertwire.ingest.IngestConfig) also serves
+        # ``listen`` ("HOST:PORT" or an alertwire.ingest.IngestConfig) also serves
         # the ingest endpoint (PagerDuty/BigPanda routes, /healthz, /metrics) on this loop.
         self.listen: IngestConfig | None = None
         if listen is not None:

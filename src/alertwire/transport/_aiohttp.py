@@ -2,7 +2,7 @@
 
 aiohttp is imported here only, and this module only when an async client
 first sends, so ``import alertwire`` stays light (aiohttp costs about 0.4 s
-to import). Measured (protocols.md): aiohttp keeps its rate as concurrency
+to import). Measured (docs/architecture.md, "Transports"): aiohttp keeps its rate as concurrency
 grows, where httpx's async client falls off.
 """
 

@@ -1,7 +1,7 @@
 """A sync transport on the standard library's ``http.client``: for one-shot processes.
 
 ``import urllib3`` costs more than the request it makes when a cron job or a
-shell loop sends a single alert (protocols.md: ``import urllib3`` about
+shell loop sends a single alert (docs/architecture.md, "Transports": ``import urllib3`` about
 110-146 ms against about 67 ms for ``http.client``, ``ssl`` and ``json``
 together), and a process that sends one event has no use for a pool. So the
 command line's single-event commands use this; everything else, including

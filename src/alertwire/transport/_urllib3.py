@@ -1,6 +1,6 @@
 """The default sync transport: urllib3 connection pools, retries and redirects off.
 
-Measured (protocols.md): ``HTTPConnectionPool.urlopen`` with retries off is
+Measured (docs/architecture.md, "Transports"): ``HTTPConnectionPool.urlopen`` with retries off is
 the fastest pooled client short of hand-built sockets, about 1.3x
 ``PoolManager.request``; so the pool for each origin is looked up once and
 ``urlopen`` is called directly.

@@ -1,7 +1,7 @@
 """The wire server: PagerDuty's and BigPanda's HTTP routes, written once, fed a sink.
 
 The sandbox and the relay's ingest endpoint are the same routes with the same
-validation and the same answers (design.md: "one wire server, two sinks");
+validation and the same answers (docs/architecture.md: "one wire server, two sinks");
 only what happens to an accepted event differs. Use::
 
     app = web.Application()

@@ -1,6 +1,6 @@
 """Every answer the wire server gives, byte for byte, in one place.
 
-PagerDuty's bodies are copied from protocols.md, keys in the order the real
+PagerDuty's bodies are those docs/protocol.md quotes, keys in the order the real
 service sends them (202: status, message, dedup_key; 400: errors, message,
 status, alphabetical as in captures since 2023). BigPanda's bodies are
 unconfirmed: 400 uses :func:`alertwire.models.bigpanda_rules.error_body`,
