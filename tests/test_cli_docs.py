@@ -92,3 +92,13 @@ def test_several_relays_producer_example_runs(command: str, tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert KEY not in done.stdout + done.stderr
+
+
+def test_the_reference_section_is_the_parsers_own_help() -> None:
+    """docs/cli.md's reference is generated: it must equal what the parser prints now."""
+    from tests import cli_reference
+
+    assert cli_reference.current(), "docs/cli.md has lost its generated reference section"
+    assert cli_reference.current() == cli_reference.render(), (
+        "docs/cli.md's reference is stale: run `python -m tests.cli_reference`"
+    )

@@ -65,6 +65,7 @@ EXIT_CODES: dict[tuple[str, ...], set[int]] = {
     ("queue", "purge"): {0, 2, 5},
     ("queue", "migrate"): {0, 2, 5},
     ("sandbox",): {0, 2},
+    ("demo",): {0, 1, 2},
     ("incidents",): {0, 2, 3, 4},
     ("incidents", "list"): {0, 2, 3, 4},
     ("incidents", "show"): {0, 2, 3, 4},

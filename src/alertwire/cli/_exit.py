@@ -9,6 +9,8 @@ from typing import Final
 from .._errors import AlertwireError, DeliveryError, OutboxError
 
 OK: Final = 0
+#: ``alertwire demo`` only: a step did not behave as the demo expects (a bug to report).
+DEMO_STEP_FAILED: Final = 1
 #: Bad input or configuration: nothing was sent; the message names the field or the setting.
 BAD_INPUT: Final = 2
 #: The service refused the event and retrying cannot help (400, 401, ...): its own text is printed.

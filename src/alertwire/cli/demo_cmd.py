@@ -32,6 +32,17 @@ def register(subparsers: Any) -> None:
         description="Start a local sandbox and send a trigger, acknowledge, resolve, a"
         " change event, a BigPanda alert, a retried failure and an invalid event to it,"
         " printing what happens and the sandbox's final state.",
+        epilog=_exit.epilog(
+            _exit.OK,
+            _exit.DEMO_STEP_FAILED,
+            _exit.BAD_INPUT,
+            say={
+                _exit.OK: "every step behaved as expected",
+                _exit.DEMO_STEP_FAILED: "a step did not behave as expected (a bug: please"
+                " report it with the output)",
+                _exit.BAD_INPUT: "bad option",
+            },
+        ),
     )
     command.set_defaults(handler=_demo)
 
@@ -176,6 +187,6 @@ def _walk_through() -> int:
         print(_table(["#", "api", "action", "outcome"], rows))
     if steps.failures:
         print(f"\n{steps.failures} step(s) did not behave as expected")
-        return 1
+        return _exit.DEMO_STEP_FAILED
     print("\nEvery step behaved as expected. Run `alertwire sandbox` to keep one running.")
     return _exit.OK

@@ -93,6 +93,13 @@ def _add_api_options(parser: argparse.ArgumentParser) -> None:
         help="longest wait between two tries (default 30; PagerDuty's Retry-After and"
         " ratelimit-reset are still honoured)",
     )
+    api.add_argument(
+        "--max-time",
+        type=_non_negative_float,
+        metavar="SECONDS",
+        help="the retry budget: no try starts later than this after the first (default 120);"
+        " a Retry-After or ratelimit-reset longer than what is left is not waited for",
+    )
 
 
 #: What an ``incidents`` command can return: no outbox is involved, so never 5.
