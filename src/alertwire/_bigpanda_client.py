@@ -81,12 +81,7 @@ class _BigPandaBase(ClientSettings):
             if app_key is None:
                 raise ConfigurationError(f"no BigPanda app key: set {_config.ENV_BIGPANDA_APP_KEY}")
             settings["app_key"] = app_key
-        url = _config.optional_env(_config.ENV_BIGPANDA_URL, env)
-        if url is not None:
-            settings["base_url"] = url
-        region = _config.optional_env(_config.ENV_REGION, env)
-        if region is not None:
-            settings["region"] = region.lower()
+        settings.update(cls._env_destination(env, _config.ENV_BIGPANDA_URL))
         return {**settings, **overrides}
 
     def _request(self, alerts: Alerts) -> Request:

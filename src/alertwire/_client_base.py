@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
+from . import _config
 from ._delivery import AsyncSender, SyncSender, async_transport_for, sync_transport_for
 from ._retry import RetryPolicy
 from .protocol.http import resolve_base_url
@@ -48,6 +49,19 @@ class ClientSettings:
         self.timeout = timeout
         self.retry = retry if retry is not None else RetryPolicy()
         self._verify = verify
+
+    @staticmethod
+    def _env_destination(env: Mapping[str, str] | None, url_variable: str) -> dict[str, Any]:
+        """``base_url`` from ``url_variable`` and ``region`` from ``ALERTWIRE_REGION``, the
+        ones that are set: every client's ``from_env`` reads its destination this way."""
+        settings: dict[str, Any] = {}
+        url = _config.optional_env(url_variable, env)
+        if url is not None:
+            settings["base_url"] = url
+        region = _config.optional_env(_config.ENV_REGION, env)
+        if region is not None:
+            settings["region"] = region.lower()
+        return settings
 
 
 class SyncClientBase:

@@ -79,7 +79,22 @@ def async_transport_for(http_client: Any, *, verify: Verify, pool_size: int) -> 
     )
 
 
-def _log_retry(request: Request, exc: DeliveryError, attempt: int, wait: float) -> None:
+def _retry_step(
+    retry: RetryPolicy, request: Request, exc: DeliveryError, attempt: int, started: float
+) -> float | None:
+    """Decide, without sleeping, what follows failed ``attempt``: the wait before the next, or
+    ``None`` to give up (the caller re-raises ``exc``, marked with its attempts and why).
+
+    The sync and async loops differ only in how they wait, so this one sans-IO step is
+    what both run; it is reached only after a failure, so a first-try success costs nothing.
+    """
+    exc.attempts = attempt
+    elapsed = time.monotonic() - started
+    wait = retry.next_delay(exc, attempt, elapsed)
+    if wait is None:
+        if exc.retryable:
+            exc.gave_up = retry.gave_up(exc, attempt, elapsed)
+        return None
     logger.warning(
         "attempt %d to %s failed (%s); retrying in %.2f s",
         attempt,
@@ -87,6 +102,7 @@ def _log_retry(request: Request, exc: DeliveryError, attempt: int, wait: float) 
         type(exc).__name__,
         wait,
     )
+    return wait
 
 
 class SyncSender:
@@ -105,14 +121,9 @@ class SyncSender:
             try:
                 return parse(self.transport.send(request, timeout=self.timeout))
             except DeliveryError as exc:
-                exc.attempts = attempt
-                elapsed = time.monotonic() - started
-                wait = self.retry.next_delay(exc, attempt, elapsed)
+                wait = _retry_step(self.retry, request, exc, attempt, started)
                 if wait is None:
-                    if exc.retryable:
-                        exc.gave_up = self.retry.gave_up(exc, attempt, elapsed)
                     raise
-                _log_retry(request, exc, attempt, wait)
                 time.sleep(wait)
 
     def close(self) -> None:
@@ -135,14 +146,9 @@ class AsyncSender:
             try:
                 return parse(await self.transport.send(request, timeout=self.timeout))
             except DeliveryError as exc:
-                exc.attempts = attempt
-                elapsed = time.monotonic() - started
-                wait = self.retry.next_delay(exc, attempt, elapsed)
+                wait = _retry_step(self.retry, request, exc, attempt, started)
                 if wait is None:
-                    if exc.retryable:
-                        exc.gave_up = self.retry.gave_up(exc, attempt, elapsed)
                     raise
-                _log_retry(request, exc, attempt, wait)
                 import asyncio  # here, not at the top: sync-only users never pay for it
 
                 await asyncio.sleep(wait)

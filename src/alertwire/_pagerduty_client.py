@@ -85,12 +85,7 @@ class _PagerDutyBase(ClientSettings):
             env=env,
         )
         settings: dict[str, Any] = {"routing_key": key}
-        url = _config.optional_env(_config.ENV_PAGERDUTY_URL, env)
-        if url is not None:
-            settings["base_url"] = url
-        region = _config.optional_env(_config.ENV_REGION, env)
-        if region is not None:
-            settings["region"] = region.lower()
+        settings.update(cls._env_destination(env, _config.ENV_PAGERDUTY_URL))
         return settings
 
     def _request(self, event: PagerDutyEvent) -> tuple[Request, str | None]:

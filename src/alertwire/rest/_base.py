@@ -143,12 +143,7 @@ class APIBase(ClientSettings):
             env=env,
         )
         settings: dict[str, Any] = {"token": token}
-        url = _config.optional_env(_config.ENV_PAGERDUTY_API_URL, env)
-        if url is not None:
-            settings["base_url"] = url
-        region = _config.optional_env(_config.ENV_REGION, env)
-        if region is not None:
-            settings["region"] = region.lower()
+        settings.update(cls._env_destination(env, _config.ENV_PAGERDUTY_API_URL))
         sender = _config.optional_env(_config.ENV_PAGERDUTY_FROM, env)
         if sender is not None:
             settings["default_from"] = sender
