@@ -34,7 +34,7 @@ from ..models.pagerduty_rules import require_routing_key
 from ..models.results import EventResult
 from . import _deliver
 from ._compat import BaseHook, connection_fields
-from ._events import bigpanda_status, pagerduty_event
+from ._events import bigpanda_status, pagerduty_event_from
 from ._settings import (
     BIGPANDA_EXTRAS,
     EVENTS_EXTRAS,
@@ -163,25 +163,11 @@ class PagerdutyEventsHook(BaseHook):
         Raises, after an ERROR log line, when the event can be neither
         delivered nor stored.
         """
+        arguments = locals()  # the official arguments, passed on by name
         what = (
             f"PagerDuty {action} {summary!r:.80}" if action == "trigger" else f"PagerDuty {action}"
         )
-        event = _deliver.send_now(
-            what,
-            lambda: pagerduty_event(
-                summary,
-                severity,
-                source=source,
-                action=action,
-                dedup_key=dedup_key,
-                custom_details=custom_details,
-                group=group,
-                component=component,
-                class_type=class_type,
-                images=images,
-                links=links,
-            ),
-        )
+        event = _deliver.send_now(what, lambda: pagerduty_event_from(arguments))
         outcome = _deliver.deliver_pagerduty(what, event, self.destination)
         return outcome.dedup_key or dedup_key or ""
 
@@ -204,22 +190,7 @@ class PagerdutyEventsHook(BaseHook):
         ``{"status": "success", "message": "Event processed", "dedup_key": ...}``,
         as the provider's earlier releases returned.
         """
-        return _create_event(
-            self.destination,
-            pagerduty_event(
-                summary,
-                severity,
-                source=source,
-                action=action,
-                dedup_key=dedup_key,
-                custom_details=custom_details,
-                group=group,
-                component=component,
-                class_type=class_type,
-                images=images,
-                links=links,
-            ),
-        )
+        return _create_event(self.destination, pagerduty_event_from(locals()))
 
     def create_change_event(
         self,
@@ -329,6 +300,7 @@ class PagerdutyHook(BaseHook):
         links: list[Any] | None = None,
     ) -> dict[str, Any]:
         """Send an Events API event now; the routing key defaults to the connection's extra."""
+        arguments = locals()  # the official arguments, passed on by name
         key = _key(routing_key) or self.routing_key
         if key is None:
             raise _missing(
@@ -341,22 +313,7 @@ class PagerdutyHook(BaseHook):
             outbox=None,
             retry=self._retry,
         )
-        return _create_event(
-            dest,
-            pagerduty_event(
-                summary,
-                severity,
-                source=source,
-                action=action,
-                dedup_key=dedup_key,
-                custom_details=custom_details,
-                group=group,
-                component=component,
-                class_type=class_type,
-                images=images,
-                links=links,
-            ),
-        )
+        return _create_event(dest, pagerduty_event_from(arguments))
 
 
 class BigPandaHook(BaseHook):
