@@ -9,11 +9,13 @@ to Airflow itself is tested with real Airflow in tests/test_airflow_real.py.
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import json
 import logging
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +32,12 @@ from alertwire import (
     ValidationError,
 )
 from alertwire.airflow import _deliver
-from alertwire.airflow._events import bigpanda_status, pagerduty_event
+from alertwire.airflow._events import (
+    EVENT_ARGUMENTS,
+    bigpanda_status,
+    pagerduty_event,
+    pagerduty_event_from,
+)
 from alertwire.airflow._settings import (
     EVENTS_EXTRAS,
     ConnectionFields,
@@ -169,6 +176,28 @@ def test_official_send_event_arguments_become_the_same_event() -> None:
     assert pagerduty_event("s", "info", action="resolve", dedup_key="k") == ResolveAlert("k")
     assert pagerduty_event("s", "info", action="acknowledge", dedup_key="k") == AcknowledgeAlert(
         "k"
+    )
+
+
+def test_event_arguments_passed_on_by_name_are_exactly_pagerduty_events_parameters() -> None:
+    """The hooks and the notifier forward the official arguments by these names: none may drop."""
+    assert tuple(inspect.signature(pagerduty_event).parameters) == EVENT_ARGUMENTS
+    given: dict[str, Any] = {
+        "summary": "disk full",
+        "severity": "critical",
+        "source": "db1",
+        "action": "trigger",
+        "dedup_key": "k1",
+        "custom_details": {"a": 1},
+        "group": "g",
+        "component": "c",
+        "class_type": "cls",
+        "images": [{"src": "https://x/i.png", "alt": "graph"}],
+        "links": [{"href": "https://x", "text": "runbook"}],
+    }
+    scope = {**given, "self": object(), "routing_key": "R" * 32}
+    assert pagerduty_event_from(scope) == pagerduty_event(
+        given.pop("summary"), given.pop("severity"), **given
     )
 
 

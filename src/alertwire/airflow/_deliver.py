@@ -26,13 +26,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .._errors import AlertwireError, ConfigurationError, OutboxError, ValidationError
 from ..models.bigpanda import BigPandaAlert
 from ..models.pagerduty import PagerDutyEvent
 from ..models.results import EventResult
 from ._settings import Destination
+
+if TYPE_CHECKING:
+    from ..outbox import Outbox
 
 __all__ = [
     "PageOutcome",
@@ -77,7 +80,7 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _store(what: str, dest: Destination, put: Callable[[object], _T]) -> tuple[_T | None, str]:
+def _store(what: str, dest: Destination, put: Callable[[Outbox], _T]) -> tuple[_T | None, str]:
     """Run ``put(outbox)``; on failure log why and return ``(None, reason)``."""
     assert dest.outbox is not None
     from ..outbox import Outbox
@@ -111,36 +114,49 @@ def send_now(what: str, send: Callable[[], _T], *, stored_reason: str = "") -> _
         raise
 
 
-def deliver_pagerduty(what: str, event: PagerDutyEvent, dest: Destination) -> PageOutcome:
-    """Store ``event`` in the outbox when one is set, else (or if that fails) send it now."""
+def _store_or_send(
+    what: str,
+    dest: Destination,
+    put: Callable[[Outbox], PageOutcome],
+    send: Callable[[], PageOutcome],
+    *,
+    keyed: bool,
+) -> PageOutcome:
+    """The order of attempts above, for any destination: ``put`` into the outbox, else ``send``.
+
+    ``keyed``: the outcome carries a dedup key worth logging (PagerDuty's).
+    """
     stored_reason = ""
     if dest.outbox is not None:
-        from ..outbox import Outbox
-
-        def put(box: object) -> PageOutcome:
-            assert isinstance(box, Outbox)
-            queued = box.enqueue(
-                event, routing_key=dest.key, base_url=dest.queued_base_url("pagerduty")
-            )
-            return PageOutcome(dedup_key=queued.dedup_key, outbox_id=queued.id)
-
         outcome, stored_reason = _store(what, dest, put)
         if outcome is not None:
+            key_note = f", dedup key {outcome.dedup_key}" if keyed else ""
             logger.info(
-                "%s stored in the outbox (id %d, dedup key %s); `alertwire relay` delivers it",
+                "%s stored in the outbox (id %d%s); `alertwire relay` delivers it",
                 what,
                 outcome.outbox_id,
-                outcome.dedup_key,
+                key_note,
             )
             return outcome
+    outcome = send_now(what, send, stored_reason=stored_reason)
+    logger.info("%s delivered%s", what, f" (dedup key {outcome.dedup_key})" if keyed else "")
+    return outcome
+
+
+def deliver_pagerduty(what: str, event: PagerDutyEvent, dest: Destination) -> PageOutcome:
+    """Store ``event`` in the outbox when one is set, else (or if that fails) send it now."""
+
+    def put(box: Outbox) -> PageOutcome:
+        queued = box.enqueue(
+            event, routing_key=dest.key, base_url=dest.queued_base_url("pagerduty")
+        )
+        return PageOutcome(dedup_key=queued.dedup_key, outbox_id=queued.id)
 
     def send() -> PageOutcome:
         result = send_pagerduty(event, dest)
         return PageOutcome(dedup_key=result.dedup_key, result=result)
 
-    outcome = send_now(what, send, stored_reason=stored_reason)
-    logger.info("%s delivered (dedup key %s)", what, outcome.dedup_key)
-    return outcome
+    return _store_or_send(what, dest, put, send, keyed=True)
 
 
 def send_pagerduty(event: PagerDutyEvent, dest: Destination) -> EventResult:
@@ -156,25 +172,12 @@ def deliver_bigpanda(what: str, alert: BigPandaAlert, dest: Destination) -> Page
     if dest.app_key is None:
         raise ConfigurationError("no BigPanda app key: set the connection's login or app_key=")
     app_key = dest.app_key
-    stored_reason = ""
-    if dest.outbox is not None:
-        from ..outbox import Outbox
 
-        def put(box: object) -> PageOutcome:
-            assert isinstance(box, Outbox)
-            queued = box.enqueue_bigpanda(
-                alert, token=dest.key, app_key=app_key, base_url=dest.queued_base_url("bigpanda")
-            )
-            return PageOutcome(dedup_key=None, outbox_id=queued.id)
-
-        outcome, stored_reason = _store(what, dest, put)
-        if outcome is not None:
-            logger.info(
-                "%s stored in the outbox (id %d); `alertwire relay` delivers it",
-                what,
-                outcome.outbox_id,
-            )
-            return outcome
+    def put(box: Outbox) -> PageOutcome:
+        queued = box.enqueue_bigpanda(
+            alert, token=dest.key, app_key=app_key, base_url=dest.queued_base_url("bigpanda")
+        )
+        return PageOutcome(dedup_key=None, outbox_id=queued.id)
 
     def send() -> PageOutcome:
         from .._bigpanda_client import BigPanda
@@ -184,6 +187,4 @@ def deliver_bigpanda(what: str, alert: BigPandaAlert, dest: Destination) -> Page
         ) as bp:
             return PageOutcome(dedup_key=None, result=bp.send(alert))
 
-    outcome = send_now(what, send, stored_reason=stored_reason)
-    logger.info("%s delivered", what)
-    return outcome
+    return _store_or_send(what, dest, put, send, keyed=False)

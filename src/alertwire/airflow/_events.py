@@ -6,16 +6,33 @@ the hooks stay Airflow glue.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 from .._errors import ValidationError
 from ..models.bigpanda import BigPandaStatus
 from ..models.levels import bigpanda_status_from_level
 from ..models.pagerduty import AcknowledgeAlert, PagerDutyEvent, ResolveAlert, TriggerAlert
 
-__all__ = ["bigpanda_status", "pagerduty_event"]
+__all__ = ["EVENT_ARGUMENTS", "bigpanda_status", "pagerduty_event", "pagerduty_event_from"]
 
 _ACTIONS = ("trigger", "acknowledge", "resolve")
+
+#: The official ``send_event`` arguments, in the official order: the
+#: parameters of :func:`pagerduty_event`, and the notifier's template fields.
+EVENT_ARGUMENTS: Final = (
+    "summary",
+    "severity",
+    "source",
+    "action",
+    "dedup_key",
+    "custom_details",
+    "group",
+    "component",
+    "class_type",
+    "images",
+    "links",
+)
 
 
 def pagerduty_event(
@@ -51,6 +68,17 @@ def pagerduty_event(
     if not dedup_key:
         raise ValidationError("dedup_key", f"is required for action={action}")
     return AcknowledgeAlert(dedup_key) if action == "acknowledge" else ResolveAlert(dedup_key)
+
+
+def pagerduty_event_from(arguments: Mapping[str, Any]) -> PagerDutyEvent:
+    """:func:`pagerduty_event` from a mapping that holds every name in :data:`EVENT_ARGUMENTS`.
+
+    The hooks must spell the official arguments out in their signatures
+    (they are drop-in replacements), but need not spell them out again to
+    pass them on: they hand over ``locals()``, and the names not listed
+    (``self``, ``routing_key``, ...) are left out here.
+    """
+    return pagerduty_event(**{name: arguments[name] for name in EVENT_ARGUMENTS})
 
 
 def bigpanda_status(value: str | BigPandaStatus) -> BigPandaStatus:

@@ -34,11 +34,12 @@ from ..models.pagerduty_rules import require_routing_key
 from ..models.results import EventResult
 from . import _deliver
 from ._compat import BaseHook, connection_fields
-from ._events import bigpanda_status, pagerduty_event
+from ._events import bigpanda_status, pagerduty_event_from
 from ._settings import (
     BIGPANDA_EXTRAS,
     EVENTS_EXTRAS,
     REST_EXTRAS,
+    ConnectionFields,
     Destination,
     read_extras,
     region_of,
@@ -63,6 +64,28 @@ def _key(value: str | Secret | None) -> Secret | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     return Secret(value.strip() if isinstance(value, str) else value)
+
+
+def _read_connection(
+    given: str | Secret | None, conn_id: str | None, known_extras: frozenset[str]
+) -> tuple[ConnectionFields | None, dict[str, str], Secret | None]:
+    """The connection's fields and known extras, and the key: ``given``, else its password.
+
+    A key passed in makes the connection optional (a missing one is then
+    not an error); without one, an undefined connection raises Airflow's
+    ``AirflowNotFoundException``, as the official hooks did.
+    """
+    key = _key(given)
+    fields = connection_fields(conn_id, required=key is None)
+    extras = read_extras(fields, known_extras)
+    return fields, extras, key or _key(fields.password if fields else None)
+
+
+def _missing(what: str, argument: str, field: str, conn_id: str | None) -> ConfigurationError:
+    """The error for a credential found neither in the arguments nor in the connection."""
+    return ConfigurationError(
+        f"no {what}: pass {argument}= or set {field} of connection {conn_id!r}"
+    )
 
 
 def _create_event(dest: Destination, event: PagerDutyEvent) -> dict[str, Any]:
@@ -96,14 +119,13 @@ class PagerdutyEventsHook(BaseHook):
     ) -> None:
         super().__init__()
         self.pagerduty_events_conn_id = pagerduty_events_conn_id
-        given = _key(integration_key)
-        fields = connection_fields(pagerduty_events_conn_id, required=given is None)
-        extras = read_extras(fields, EVENTS_EXTRAS)
-        key = given or _key(fields.password if fields else None)
+        _, extras, key = _read_connection(integration_key, pagerduty_events_conn_id, EVENTS_EXTRAS)
         if key is None:
-            raise ConfigurationError(
-                "no PagerDuty integration key: pass integration_key= or set the password of"
-                f" connection {pagerduty_events_conn_id!r}"
+            raise _missing(
+                "PagerDuty integration key",
+                "integration_key",
+                "the password",
+                pagerduty_events_conn_id,
             )
         self.destination = Destination(
             key=require_routing_key(key),
@@ -141,25 +163,11 @@ class PagerdutyEventsHook(BaseHook):
         Raises, after an ERROR log line, when the event can be neither
         delivered nor stored.
         """
+        arguments = locals()  # the official arguments, passed on by name
         what = (
             f"PagerDuty {action} {summary!r:.80}" if action == "trigger" else f"PagerDuty {action}"
         )
-        event = _deliver.send_now(
-            what,
-            lambda: pagerduty_event(
-                summary,
-                severity,
-                source=source,
-                action=action,
-                dedup_key=dedup_key,
-                custom_details=custom_details,
-                group=group,
-                component=component,
-                class_type=class_type,
-                images=images,
-                links=links,
-            ),
-        )
+        event = _deliver.send_now(what, lambda: pagerduty_event_from(arguments))
         outcome = _deliver.deliver_pagerduty(what, event, self.destination)
         return outcome.dedup_key or dedup_key or ""
 
@@ -182,22 +190,7 @@ class PagerdutyEventsHook(BaseHook):
         ``{"status": "success", "message": "Event processed", "dedup_key": ...}``,
         as the provider's earlier releases returned.
         """
-        return _create_event(
-            self.destination,
-            pagerduty_event(
-                summary,
-                severity,
-                source=source,
-                action=action,
-                dedup_key=dedup_key,
-                custom_details=custom_details,
-                group=group,
-                component=component,
-                class_type=class_type,
-                images=images,
-                links=links,
-            ),
-        )
+        return _create_event(self.destination, pagerduty_event_from(locals()))
 
     def create_change_event(
         self,
@@ -261,10 +254,7 @@ class PagerdutyHook(BaseHook):
     ) -> None:
         super().__init__()
         self.pagerduty_conn_id = pagerduty_conn_id
-        given = _key(token)
-        fields = connection_fields(pagerduty_conn_id, required=given is None)
-        extras = read_extras(fields, REST_EXTRAS)
-        self._token = given or _key(fields.password if fields else None)
+        _, extras, self._token = _read_connection(token, pagerduty_conn_id, REST_EXTRAS)
         self.routing_key = _key(extras.get("routing_key"))
         self.region = region_of(extras, pagerduty_conn_id)
         self.base_url = extras.get("base_url")
@@ -276,9 +266,8 @@ class PagerdutyHook(BaseHook):
     @property
     def token(self) -> Secret:
         if self._token is None:
-            raise ConfigurationError(
-                "no PagerDuty REST API token: pass token= or set the password of"
-                f" connection {self.pagerduty_conn_id!r}"
+            raise _missing(
+                "PagerDuty REST API token", "token", "the password", self.pagerduty_conn_id
             )
         return self._token
 
@@ -311,11 +300,11 @@ class PagerdutyHook(BaseHook):
         links: list[Any] | None = None,
     ) -> dict[str, Any]:
         """Send an Events API event now; the routing key defaults to the connection's extra."""
+        arguments = locals()  # the official arguments, passed on by name
         key = _key(routing_key) or self.routing_key
         if key is None:
-            raise ConfigurationError(
-                "no routing key: pass routing_key= or set extra 'routing_key' of"
-                f" connection {self.pagerduty_conn_id!r}"
+            raise _missing(
+                "routing key", "routing_key", "extra 'routing_key'", self.pagerduty_conn_id
             )
         dest = Destination(
             key=require_routing_key(key),
@@ -324,22 +313,7 @@ class PagerdutyHook(BaseHook):
             outbox=None,
             retry=self._retry,
         )
-        return _create_event(
-            dest,
-            pagerduty_event(
-                summary,
-                severity,
-                source=source,
-                action=action,
-                dedup_key=dedup_key,
-                custom_details=custom_details,
-                group=group,
-                component=component,
-                class_type=class_type,
-                images=images,
-                links=links,
-            ),
-        )
+        return _create_event(dest, pagerduty_event_from(arguments))
 
 
 class BigPandaHook(BaseHook):
@@ -361,20 +335,12 @@ class BigPandaHook(BaseHook):
     ) -> None:
         super().__init__()
         self.bigpanda_conn_id = bigpanda_conn_id
-        given = _key(token)
-        fields = connection_fields(bigpanda_conn_id, required=given is None)
-        extras = read_extras(fields, BIGPANDA_EXTRAS)
-        key = given or _key(fields.password if fields else None)
+        fields, extras, key = _read_connection(token, bigpanda_conn_id, BIGPANDA_EXTRAS)
         if key is None:
-            raise ConfigurationError(
-                "no BigPanda token: pass token= or set the password of"
-                f" connection {bigpanda_conn_id!r}"
-            )
+            raise _missing("BigPanda token", "token", "the password", bigpanda_conn_id)
         app = (app_key or (fields.login if fields else None) or "").strip()
         if not app:
-            raise ConfigurationError(
-                f"no BigPanda app key: pass app_key= or set the login of connection {bigpanda_conn_id!r}"
-            )
+            raise _missing("BigPanda app key", "app_key", "the login", bigpanda_conn_id)
         self.destination = Destination(
             key=require_token(key),
             region=region_of(extras, bigpanda_conn_id),

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from .._retry import RetryPolicy
 from ._compat import BaseNotifier
 from ._deliver import describe
+from ._events import EVENT_ARGUMENTS
 from .hooks import BigPandaHook, PagerdutyEventsHook
 
 __all__ = [
@@ -28,9 +30,16 @@ __all__ = [
 logger = logging.getLogger("alertwire.airflow")
 
 
-def _no_hook(what: str, exc: Exception) -> None:
-    """A notifier that cannot even read its connection must say so as loudly as a failed send."""
-    logger.error("%s was NOT delivered and NOT stored: %s", what, describe(exc))
+_Hook = TypeVar("_Hook")
+
+
+def _hook_or_error(what: str, make: Callable[[], _Hook]) -> _Hook:
+    """The notifier's hook; one that cannot even read its connection says so as loudly as a failed send."""
+    try:
+        return make()
+    except Exception as exc:
+        logger.error("%s was NOT delivered and NOT stored: %s", what, describe(exc))
+        raise
 
 
 class PagerdutyNotifier(BaseNotifier):
@@ -46,20 +55,7 @@ class PagerdutyNotifier(BaseNotifier):
     sent now with ``retry``'s bounds (default :class:`~alertwire.RetryPolicy`).
     """
 
-    template_fields = (
-        "summary",
-        "severity",
-        "source",
-        "action",
-        "dedup_key",
-        "custom_details",
-        "group",
-        "component",
-        "class_type",
-        "images",
-        "links",
-        "pagerduty_events_conn_id",
-    )
+    template_fields = (*EVENT_ARGUMENTS, "pagerduty_events_conn_id")
 
     def __init__(
         self,
@@ -109,24 +105,8 @@ class PagerdutyNotifier(BaseNotifier):
 
     def notify(self, context: Any) -> None:
         """Deliver or store the page; raise (after an ERROR line) if neither is possible."""
-        try:
-            hook = self.hook
-        except Exception as exc:
-            _no_hook("PagerDuty page", exc)
-            raise
-        hook.send_event(
-            summary=self.summary,
-            severity=self.severity,
-            source=self.source,
-            action=self.action,
-            dedup_key=self.dedup_key,
-            custom_details=self.custom_details,
-            group=self.group,
-            component=self.component,
-            class_type=self.class_type,
-            images=self.images,
-            links=self.links,
-        )
+        hook = _hook_or_error("PagerDuty page", lambda: self.hook)
+        hook.send_event(**{name: getattr(self, name) for name in EVENT_ARGUMENTS})
 
 
 #: The official provider's function-style name for the same notifier.
@@ -184,11 +164,7 @@ class BigPandaNotifier(BaseNotifier):
 
     def notify(self, context: Any) -> None:
         """Deliver or store the alert; raise (after an ERROR line) if neither is possible."""
-        try:
-            hook = self.hook
-        except Exception as exc:
-            _no_hook("BigPanda alert", exc)
-            raise
+        hook = _hook_or_error("BigPanda alert", lambda: self.hook)
         hook.send_alert(
             self.status,
             host=self.host,
