@@ -79,19 +79,17 @@ from collections.abc import Sequence
 from typing import Any, Final, cast
 
 from ..._errors import OutboxError
-from ..._secret import Secret
 from ..machine import (
     Claimed,
     DeadEvent,
     Delivered,
-    Kind,
     MarkDead,
     NewEvent,
     Outcome,
     QueueStats,
     Reschedule,
+    outcome_params,
     public_reason,
-    to_datetime,
 )
 from ..states import SQL_ACTIVE, SQL_LEASED, SQL_PENDING, State
 from ._connection import PostgresConnections, _CommitUnknown
@@ -301,21 +299,12 @@ WHERE id = %(id)s AND state = {SQL_LEASED} AND lease_owner = %(owner)s
 RETURNING route
 """  # noqa: S608 - state numbers from states.py only
 
-
-def _claimed(r: Sequence[Any]) -> Claimed:
-    return Claimed(
-        id=r[0],
-        kind=cast(Kind, r[1]),
-        route=r[2],
-        order_key=r[3],
-        credential=Secret(r[4]),
-        body=bytes(r[5]),
-        base_url=r[6],
-        dedup_key=r[7],
-        created_at=r[8],
-        age_from=r[9],
-        attempts=r[10],
-    )
+#: The statement that records each kind of outcome (values from ``outcome_params``).
+_SETTLE: Final[dict[type[Outcome], str]] = {
+    Delivered: _DELIVER,
+    Reschedule: _RESCHEDULE,
+    MarkDead: _BURY,
+}
 
 
 class PostgresStore(PostgresConnections):
@@ -413,10 +402,10 @@ class PostgresStore(PostgresConnections):
         claimed: list[Claimed] = []
         if pace_interval <= 0:
             params["window"] = max(limit * 4, 64)
-            claimed = [_claimed(r) for r in conn.execute(_CLAIM_OLDEST, params).fetchall()]
+            claimed = [Claimed.from_row(r) for r in conn.execute(_CLAIM_OLDEST, params).fetchall()]
             params["limit"] = params["per_route"] = limit - len(claimed)
         if params["limit"] > 0:
-            claimed += [_claimed(r) for r in conn.execute(sql, params).fetchall()]
+            claimed += [Claimed.from_row(r) for r in conn.execute(sql, params).fetchall()]
         claimed.sort(key=lambda c: c.id)
         return claimed
 
@@ -450,20 +439,8 @@ class PostgresStore(PostgresConnections):
         applied: list[bool] = []
         pauses: dict[str, float] = {}
         for o in outcomes:
-            values: dict[str, Any]
-            if isinstance(o, Delivered):
-                sql, values = _DELIVER, {"state": int(State.DELIVERED), "at": o.at}
-                values["status"] = o.http_status
-            elif isinstance(o, Reschedule):
-                sql, values = _RESCHEDULE, {"state": int(State.PENDING)}
-                values.update(not_before=o.not_before, error=o.error, status=o.http_status)
-            elif isinstance(o, MarkDead):
-                sql, values = _BURY, {"state": int(State.DEAD), "at": o.at}
-                values.update(error=o.error, status=o.http_status, body=o.body, unsent=o.unsent)
-            else:  # pragma: no cover - the Outcome union is closed
-                raise TypeError(f"unknown outcome {type(o).__name__}")
-            values.update(id=o.id, owner=owner)
-            row = conn.execute(sql, values).fetchone()
+            values = outcome_params(o, owner)
+            row = conn.execute(_SETTLE[type(o)], values).fetchone()
             applied.append(row is not None)
             paused = isinstance(o, Reschedule) and o.pause_route_until is not None
             if row is not None and paused:
@@ -549,13 +526,7 @@ class PostgresStore(PostgresConnections):
                 counts[State.LEASED] = int(leased)
             counts[State.PENDING] -= counts[State.LEASED]
             oldest = conn.execute(_OLDEST_OPEN).fetchone()
-        return QueueStats(
-            pending=counts[State.PENDING],
-            leased=counts[State.LEASED],
-            delivered=counts[State.DELIVERED],
-            dead=counts[State.DEAD],
-            oldest_pending_at=to_datetime(None if oldest is None else oldest[0]),
-        )
+        return QueueStats.from_counts(counts, None if oldest is None else oldest[0])
 
     def open_counts(self, *, per_route: bool) -> tuple[int, dict[str, int]]:
         # The trigger counts PENDING and LEASED together, as "open", under state 0.
