@@ -144,6 +144,15 @@ RETURNING id, kind, route, order_key, credential, body, base_url, dedup_key,
           created_at, age_from, attempts
 """
 
+# Every claim ends the same way: lease the rows it picked, count the try, return them.
+_LEASE: Final = f"""UPDATE alertwire_events
+SET state = {SQL_LEASED}, lease_owner = %(owner)s, lease_expires = %(lease_until)s,
+    attempts = attempts + 1"""  # noqa: S608 - state numbers from states.py only
+
+_LEASE_PICKED: Final = f"""{_LEASE}
+WHERE id IN (SELECT id FROM picked)
+{_RETURNING}"""  # noqa: S608 - state numbers from states.py only
+
 # Constant fragments joined at import; every value is a bound parameter. Each open
 # route offers its first `per_route` due heads (index reads, no locks); the oldest of
 # them are then locked with SKIP LOCKED up to `limit` (another relay's are passed
@@ -170,12 +179,8 @@ _LOCK_CANDIDATES: Final = f"""
 
 _CLAIM: Final = f"""
 {_HEAD_ROUTES}, picked AS ({_LOCK_CANDIDATES})
-UPDATE alertwire_events
-SET state = {SQL_LEASED}, lease_owner = %(owner)s, lease_expires = %(lease_until)s,
-    attempts = attempts + 1
-WHERE id IN (SELECT id FROM picked)
-{_RETURNING}
-"""  # noqa: S608 - state numbers from states.py only
+{_LEASE_PICKED}
+"""
 
 # The common case first (pacing off): the oldest `window` heads, whatever their route,
 # filtered and locked. Only when that window does not yield `limit` rows (its heads are
@@ -200,11 +205,7 @@ WITH picked AS (
     LIMIT %(limit)s
     FOR UPDATE OF e SKIP LOCKED
 )
-UPDATE alertwire_events
-SET state = {SQL_LEASED}, lease_owner = %(owner)s, lease_expires = %(lease_until)s,
-    attempts = attempts + 1
-WHERE id IN (SELECT id FROM picked)
-{_RETURNING}
+{_LEASE_PICKED}
 """  # noqa: S608 - state numbers from states.py only
 
 # Paced: the first head of each open route (up to limit), ask each route's row for
@@ -217,9 +218,7 @@ _CLAIM_PACED: Final = f"""
     WHERE r.next_allowed <= %(now)s
     RETURNING r.route
 )
-UPDATE alertwire_events
-SET state = {SQL_LEASED}, lease_owner = %(owner)s, lease_expires = %(lease_until)s,
-    attempts = attempts + 1
+{_LEASE}
 WHERE id IN (SELECT f.id FROM firsts f JOIN granted g ON g.route = f.route)
 {_RETURNING}
 """  # noqa: S608 - state numbers from states.py only
