@@ -271,6 +271,15 @@ def make_api(args: argparse.Namespace, output: Any) -> Any:
         raise ConfigurationError(f"--ca-file is not a usable CA bundle: {exc}") from None
 
 
+def _print_incidents(output: Any, incidents: list[dict[str, Any]]) -> None:
+    """Incidents as one JSON document with ``--json``, else one line each."""
+    if output.json:
+        _document(output, incidents=incidents)
+        return
+    for incident in incidents:
+        output.result(_line(incident))
+
+
 def _document(output: Any, **content: Any) -> None:
     output.document({"ok": True, "exit_code": 0, **content})
 
@@ -297,11 +306,7 @@ def _list(args: argparse.Namespace) -> int:
             found = api.list_all("/incidents", params)
         else:
             found = api.incidents(args.status or STATUSES[:2], args.service)
-        if output.json:
-            _document(output, incidents=found)
-            return
-        for incident in found:
-            output.result(_line(incident))
+        _print_incidents(output, found)
 
     return _run(args, work)
 
@@ -357,10 +362,6 @@ def _update(args: argparse.Namespace) -> int:
                 )
         updated = api.acknowledge(*ids) if args.status == "acknowledged" else api.resolve(*ids)
         incidents = updated + unchanged
-        if output.json:
-            _document(output, incidents=incidents)
-            return
-        for incident in incidents:
-            output.result(_line(incident))
+        _print_incidents(output, incidents)
 
     return _run(args, work)
