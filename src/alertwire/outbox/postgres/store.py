@@ -113,15 +113,18 @@ WHERE id IN (
 
 # The routes that have a pending head, one index probe each (a loose index scan), so
 # a claim reads a handful of routes and the first heads of each, never the backlog.
-_HEAD_ROUTES: Final = f"""
-WITH RECURSIVE head_routes AS (
+# The claim and next_due both start from it.
+_WITH_HEAD_ROUTES: Final = f"""WITH RECURSIVE head_routes AS (
     (SELECT route FROM alertwire_events WHERE head AND state = {SQL_PENDING} ORDER BY route LIMIT 1)
     UNION ALL
     SELECT (SELECT e.route FROM alertwire_events e
             WHERE e.head AND e.state = {SQL_PENDING} AND e.route > h.route
             ORDER BY e.route LIMIT 1)
     FROM head_routes h WHERE h.route IS NOT NULL
-), open_routes AS (
+)"""  # noqa: S608 - state numbers from states.py only
+
+_HEAD_ROUTES: Final = f"""
+{_WITH_HEAD_ROUTES}, open_routes AS (
     SELECT h.route FROM head_routes h
     WHERE h.route IS NOT NULL
       AND NOT EXISTS (
@@ -232,14 +235,7 @@ ON CONFLICT (route) DO UPDATE SET next_allowed = greatest(r.next_allowed, exclud
 # the route's next_allowed; paused routes included), and the end of any lease (a blocked
 # head waits for it; an expired one is rescued by the next claim).
 _NEXT_DUE: Final = f"""
-WITH RECURSIVE head_routes AS (
-    (SELECT route FROM alertwire_events WHERE head AND state = {SQL_PENDING} ORDER BY route LIMIT 1)
-    UNION ALL
-    SELECT (SELECT e.route FROM alertwire_events e
-            WHERE e.head AND e.state = {SQL_PENDING} AND e.route > h.route
-            ORDER BY e.route LIMIT 1)
-    FROM head_routes h WHERE h.route IS NOT NULL
-)
+{_WITH_HEAD_ROUTES}
 SELECT least(
     (SELECT min(greatest(d.not_before, coalesce(r.next_allowed, 0)))
      FROM head_routes h
