@@ -59,37 +59,38 @@ def _verify(args: argparse.Namespace) -> bool | str:
     return str(args.ca_file)
 
 
-def _routing_key(args: argparse.Namespace) -> Secret:
-    what = "PagerDuty routing key"
-    if args.routing_key_file is not None:
-        return _config.read_secret_file(args.routing_key_file, what=what)
-    if args.routing_key is not None:
-        return Secret(args.routing_key)
-    if not (
-        _config.optional_env(_config.ENV_ROUTING_KEY)
-        or _config.optional_env(_config.ENV_ROUTING_KEY_FILE)
-    ):
+def _secret(path: str | None, *, what: str, flag: str, env: str, env_file: str) -> Secret:
+    """A credential from ``flag``'s file, else from ``env`` / ``env_file``; without any,
+    one error that names every way to give it (the same rule for every credential)."""
+    if path is not None:
+        return _config.read_secret_file(path, what=what)
+    if not (_config.optional_env(env) or _config.optional_env(env_file)):
         raise ConfigurationError(
-            f"no {what}: pass --routing-key-file PATH, or set {_config.ENV_ROUTING_KEY}"
-            f" (or {_config.ENV_ROUTING_KEY_FILE} to a file holding it)"
+            f"no {what}: pass {flag} PATH, or set {env} (or {env_file} to a file holding it)"
         )
-    return _config.secret_from_env(_config.ENV_ROUTING_KEY, _config.ENV_ROUTING_KEY_FILE, what=what)
+    return _config.secret_from_env(env, env_file, what=what)
+
+
+def _routing_key(args: argparse.Namespace) -> Secret:
+    # --routing-key-file wins over --routing-key, which wins over the environment.
+    if args.routing_key_file is None and args.routing_key is not None:
+        return Secret(args.routing_key)
+    return _secret(
+        args.routing_key_file,
+        what="PagerDuty routing key",
+        flag="--routing-key-file",
+        env=_config.ENV_ROUTING_KEY,
+        env_file=_config.ENV_ROUTING_KEY_FILE,
+    )
 
 
 def _token(args: argparse.Namespace) -> Secret:
-    what = "BigPanda token"
-    if args.token_file is not None:
-        return _config.read_secret_file(args.token_file, what=what)
-    if not (
-        _config.optional_env(_config.ENV_BIGPANDA_TOKEN)
-        or _config.optional_env(_config.ENV_BIGPANDA_TOKEN_FILE)
-    ):
-        raise ConfigurationError(
-            f"no {what}: pass --token-file PATH, or set {_config.ENV_BIGPANDA_TOKEN}"
-            f" (or {_config.ENV_BIGPANDA_TOKEN_FILE} to a file holding it)"
-        )
-    return _config.secret_from_env(
-        _config.ENV_BIGPANDA_TOKEN, _config.ENV_BIGPANDA_TOKEN_FILE, what=what
+    return _secret(
+        args.token_file,
+        what="BigPanda token",
+        flag="--token-file",
+        env=_config.ENV_BIGPANDA_TOKEN,
+        env_file=_config.ENV_BIGPANDA_TOKEN_FILE,
     )
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "add_command",
     "add_delivery_options",
     "add_links_option",
+    "add_retry_options",
     "int_between",
     "key_value",
 ]
@@ -143,6 +144,23 @@ def add_links_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_retry_options(
+    group: Any, *, timeout_help: str, attempts_help: str, backoff_help: str, budget_help: str
+) -> None:
+    """``--timeout``, ``--max-attempts``, ``--max-backoff`` and ``--max-time``, in that order.
+
+    The sending commands and ``incidents`` read them through the same retry settings,
+    so the names and the rules that check them are written once; each caller words
+    the help for what it retries (an event, a REST request).
+    """
+    group.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help=timeout_help)
+    group.add_argument("--max-attempts", type=int_between(1, 100), metavar="N", help=attempts_help)
+    group.add_argument(
+        "--max-backoff", type=_non_negative_float, metavar="SECONDS", help=backoff_help
+    )
+    group.add_argument("--max-time", type=_non_negative_float, metavar="SECONDS", help=budget_help)
+
+
 def add_delivery_options(
     parser: argparse.ArgumentParser, *, pagerduty: bool, bigpanda: bool
 ) -> None:
@@ -159,32 +177,15 @@ def add_delivery_options(
     )
 
     delivery = parser.add_argument_group("delivery")
-    delivery.add_argument(
-        "--timeout",
-        type=_positive_float,
-        metavar="SECONDS",
-        help=f"give up on one attempt after this long (default {DEFAULT_TIMEOUT:g})",
-    )
-    delivery.add_argument(
-        "--max-attempts",
-        type=int_between(1, 100),
-        metavar="N",
-        help="tries per event, the first included; 1 = never retry"
+    add_retry_options(
+        delivery,
+        timeout_help=f"give up on one attempt after this long (default {DEFAULT_TIMEOUT:g})",
+        attempts_help="tries per event, the first included; 1 = never retry"
         f" (default {DEFAULT_MAX_ATTEMPTS})",
-    )
-    delivery.add_argument(
-        "--max-backoff",
-        type=_non_negative_float,
-        metavar="SECONDS",
-        help=f"longest wait between two tries (default {DEFAULT_SEND_MAX_BACKOFF:g}; the waits"
+        backoff_help=f"longest wait between two tries (default {DEFAULT_SEND_MAX_BACKOFF:g}; the waits"
         f" are jittered and grow exponentially from {DEFAULT_INITIAL_BACKOFF:g} s; a service's"
         " Retry-After is still honoured)",
-    )
-    delivery.add_argument(
-        "--max-time",
-        type=_non_negative_float,
-        metavar="SECONDS",
-        help="the retry budget: no try starts later than this after the first (default 120);"
+        budget_help="the retry budget: no try starts later than this after the first (default 120);"
         " a Retry-After longer than what is left is not waited for",
     )
     delivery.add_argument(

@@ -25,7 +25,7 @@ from .._config import (
     ENV_REGION,
 )
 from . import _exit
-from ._options import _non_negative_float, _positive_float, add_command, int_between
+from ._options import add_command, add_retry_options
 
 __all__ = ["register"]
 
@@ -74,30 +74,13 @@ def _add_api_options(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="trust this CA bundle for TLS (a private CA, such as `alertwire sandbox --tls`)",
     )
-    api.add_argument(
-        "--timeout",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="give up on one request after this long (default 10)",
-    )
-    api.add_argument(
-        "--max-attempts",
-        type=int_between(1, 100),
-        metavar="N",
-        help="tries per request, the first included; 1 = never retry (default 5)",
-    )
-    api.add_argument(
-        "--max-backoff",
-        type=_non_negative_float,
-        metavar="SECONDS",
-        help="longest wait between two tries (default 30; PagerDuty's Retry-After and"
+    add_retry_options(
+        api,
+        timeout_help="give up on one request after this long (default 10)",
+        attempts_help="tries per request, the first included; 1 = never retry (default 5)",
+        backoff_help="longest wait between two tries (default 30; PagerDuty's Retry-After and"
         " ratelimit-reset are still honoured)",
-    )
-    api.add_argument(
-        "--max-time",
-        type=_non_negative_float,
-        metavar="SECONDS",
-        help="the retry budget: no try starts later than this after the first (default 120);"
+        budget_help="the retry budget: no try starts later than this after the first (default 120);"
         " a Retry-After or ratelimit-reset longer than what is left is not waited for",
     )
 
@@ -288,6 +271,15 @@ def make_api(args: argparse.Namespace, output: Any) -> Any:
         raise ConfigurationError(f"--ca-file is not a usable CA bundle: {exc}") from None
 
 
+def _print_incidents(output: Any, incidents: list[dict[str, Any]]) -> None:
+    """Incidents as one JSON document with ``--json``, else one line each."""
+    if output.json:
+        _document(output, incidents=incidents)
+        return
+    for incident in incidents:
+        output.result(_line(incident))
+
+
 def _document(output: Any, **content: Any) -> None:
     output.document({"ok": True, "exit_code": 0, **content})
 
@@ -314,11 +306,7 @@ def _list(args: argparse.Namespace) -> int:
             found = api.list_all("/incidents", params)
         else:
             found = api.incidents(args.status or STATUSES[:2], args.service)
-        if output.json:
-            _document(output, incidents=found)
-            return
-        for incident in found:
-            output.result(_line(incident))
+        _print_incidents(output, found)
 
     return _run(args, work)
 
@@ -374,10 +362,6 @@ def _update(args: argparse.Namespace) -> int:
                 )
         updated = api.acknowledge(*ids) if args.status == "acknowledged" else api.resolve(*ids)
         incidents = updated + unchanged
-        if output.json:
-            _document(output, incidents=incidents)
-            return
-        for incident in incidents:
-            output.result(_line(incident))
+        _print_incidents(output, incidents)
 
     return _run(args, work)

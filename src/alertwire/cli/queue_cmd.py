@@ -52,6 +52,16 @@ def parse_age(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
+def _outbox_command(
+    commands: Any, name: str, *, help: str, description: str, epilog: str
+) -> argparse.ArgumentParser:
+    """A ``queue`` sub-command: every one of them works on an outbox, so each takes
+    ``--outbox`` first (the same option as ``alertwire relay``)."""
+    parser = add_command(commands, name, help=help, description=description, epilog=epilog)
+    add_outbox_option(parser)
+    return parser
+
+
 def register(subparsers: Any) -> None:
     queue = add_command(
         subparsers,
@@ -62,7 +72,7 @@ def register(subparsers: Any) -> None:
     )
     commands = queue.add_subparsers(dest="queue_command", metavar="COMMAND", required=True)
 
-    status = add_command(
+    status = _outbox_command(
         commands,
         "status",
         help="counts by state and the oldest pending age",
@@ -71,7 +81,6 @@ def register(subparsers: Any) -> None:
         ' "dead" and "has_dead_letters" too).',
         epilog=_codes(_UNUSABLE, fail_on_dead=True),
     )
-    add_outbox_option(status)
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.add_argument(
         "--fail-on-dead",
@@ -80,19 +89,18 @@ def register(subparsers: Any) -> None:
     )
     status.set_defaults(handler=_status)
 
-    dead = add_command(
+    dead = _outbox_command(
         commands,
         "dead",
         epilog=_codes(_UNUSABLE),
         help="list dead letters with the reason",
         description="List dead-lettered events with the service's own error text.",
     )
-    add_outbox_option(dead)
     dead.add_argument("--json", action="store_true", help="print JSON lines")
     dead.add_argument("--limit", type=int, metavar="N", help="list at most N")
     dead.set_defaults(handler=_dead)
 
-    retry = add_command(
+    retry = _outbox_command(
         commands,
         "retry",
         epilog=_codes(
@@ -103,13 +111,12 @@ def register(subparsers: Any) -> None:
         " A retried event goes before any later event of its key still pending. An id"
         " that is not a dead letter is refused (exit 2) and nothing is queued again.",
     )
-    add_outbox_option(retry)
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("ids", nargs="*", type=int, default=[], metavar="ID", help="event ids")
     which.add_argument("--all", action="store_true", help="every dead letter")
     retry.set_defaults(handler=_retry)
 
-    purge = add_command(
+    purge = _outbox_command(
         commands,
         "purge",
         epilog=_codes(_UNUSABLE),
@@ -119,7 +126,6 @@ def register(subparsers: Any) -> None:
         " compacted (VACUUM), so the file shrinks; PostgreSQL's autovacuum makes the"
         " space reusable (see docs/relay.md).",
     )
-    add_outbox_option(purge)
     purge.add_argument(
         "--delivered-before",
         type=parse_age,
@@ -129,7 +135,7 @@ def register(subparsers: Any) -> None:
     )
     purge.set_defaults(handler=_purge)
 
-    migrate = add_command(
+    migrate = _outbox_command(
         commands,
         "migrate",
         epilog=_codes(_UNUSABLE),
@@ -137,7 +143,6 @@ def register(subparsers: Any) -> None:
         description="Create or upgrade the outbox's tables and record the schema version."
         " Relays do this on start too; run it first to do it ahead of a rollout.",
     )
-    add_outbox_option(migrate)
     migrate.set_defaults(handler=_migrate)
 
 

@@ -83,6 +83,17 @@ def add_outbox_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_seconds(parser: argparse.ArgumentParser, flag: str, *, default: float, help: str) -> None:
+    """A relay duration that must be more than zero (``SECONDS``), with its default."""
+    parser.add_argument(
+        flag,
+        type=_number(float, minimum=0),
+        default=default,
+        metavar="SECONDS",
+        help=help,
+    )
+
+
 def register(subparsers: Any) -> None:
     parser = add_command(
         subparsers,
@@ -134,42 +145,37 @@ def register(subparsers: Any) -> None:
         metavar="PER_MINUTE",
         help="events per minute per routing key (default %(default)s, PagerDuty's limit; 0 = off)",
     )
-    parser.add_argument(
+    _add_seconds(
+        parser,
         "--max-backoff",
-        type=_number(float, minimum=0),
         default=DEFAULT_MAX_BACKOFF,
-        metavar="SECONDS",
         help=f"longest wait between two tries of an event (default {DEFAULT_MAX_BACKOFF:g};"
         " Retry-After is honoured)",
     )
-    parser.add_argument(
+    _add_seconds(
+        parser,
         "--max-age",
-        type=_number(float, minimum=0),
         default=DEFAULT_MAX_AGE,
-        metavar="SECONDS",
         help="dead-letter events not delivered within this long of being queued"
         f" (default {DEFAULT_MAX_AGE:g})",
     )
-    parser.add_argument(
+    _add_seconds(
+        parser,
         "--timeout",
-        type=_number(float, minimum=0),
         default=DEFAULT_TIMEOUT,
-        metavar="SECONDS",
         help=f"give up on one attempt after this long (default {DEFAULT_TIMEOUT:g})",
     )
-    parser.add_argument(
+    _add_seconds(
+        parser,
         "--lease",
-        type=_number(float, minimum=0),
         default=DEFAULT_LEASE_SECONDS,
-        metavar="SECONDS",
         help="how long a claimed event is held; a killed relay's events are taken over"
         f" after this (default {DEFAULT_LEASE_SECONDS:g}; must exceed --timeout)",
     )
-    parser.add_argument(
+    _add_seconds(
+        parser,
         "--poll-interval",
-        type=_number(float, minimum=0),
         default=DEFAULT_POLL_INTERVAL,
-        metavar="SECONDS",
         help=f"how often an idle relay looks for new events (default {DEFAULT_POLL_INTERVAL:g})",
     )
     parser.add_argument(

@@ -152,6 +152,18 @@ class Enqueued:
     dedup_key: str | None
 
 
+def _json_object(body: bytes) -> dict[str, Any]:
+    """A raw wire body parsed as the JSON object both destinations expect, or a
+    :class:`ValidationError` on ``body``."""
+    try:
+        wire = _json.loads(body)
+    except _json.JSONDecodeError:
+        raise ValidationError("body", "must be a JSON object") from None
+    if not isinstance(wire, dict):
+        raise ValidationError("body", "must be a JSON object")
+    return wire
+
+
 def _base_url(base_url: str | None) -> str | None:
     return None if base_url is None else check_base_url(base_url, setting="base_url")
 
@@ -382,12 +394,7 @@ class Outbox:
         over to :meth:`prepare_incoming_pagerduty`. (The ingest endpoint has
         parsed the body already and calls that one directly.)
         """
-        try:
-            wire = _json.loads(body)
-        except _json.JSONDecodeError:
-            raise ValidationError("body", "must be a JSON object") from None
-        if not isinstance(wire, dict):
-            raise ValidationError("body", "must be a JSON object")
+        wire = _json_object(body)
         raw_key = wire.get("routing_key")
         key = require_routing_key(raw_key if isinstance(raw_key, str) else "")
         dedup_key: str | None = None
@@ -464,12 +471,7 @@ class Outbox:
         already and calls :meth:`prepare_incoming_bigpanda` directly.)
         """
         secret = Secret(token)
-        try:
-            wire = _json.loads(body)
-        except _json.JSONDecodeError:
-            raise ValidationError("body", "must be a JSON object") from None
-        if not isinstance(wire, dict):
-            raise ValidationError("body", "must be a JSON object")
+        wire = _json_object(body)
         app_key = require_app_key(wire.get("app_key"))
         url = _base_url(base_url)
         alerts = wire.get("alerts")

@@ -61,10 +61,10 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Final, Literal, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Final, Literal, Protocol, TypeAlias, cast, runtime_checkable
 
 from .._config import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_AGE, DEFAULT_RATE_LIMIT_PER_MINUTE
 from .._errors import ConfigurationError, DeliveryError, OutboxError, RateLimited
@@ -91,6 +91,7 @@ __all__ = [
     "Store",
     "new_owner",
     "order_key",
+    "outcome_params",
     "route_key",
 ]
 
@@ -184,6 +185,25 @@ class Claimed:
     attempts: int
     """Tries so far, this one included."""
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Claimed:
+        """A claimed event from a row both stores return as ``id, kind, route,
+        order_key, credential, body, base_url, dedup_key, created_at, age_from,
+        attempts`` (the claim's ``RETURNING`` list), so the mapping is written once."""
+        return cls(
+            id=row[0],
+            kind=cast(Kind, row[1]),
+            route=row[2],
+            order_key=row[3],
+            credential=Secret(row[4]),
+            body=bytes(row[5]),
+            base_url=row[6],
+            dedup_key=row[7],
+            created_at=row[8],
+            age_from=row[9],
+            attempts=row[10],
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
@@ -231,6 +251,39 @@ class MarkDead:
 Outcome: TypeAlias = Delivered | Reschedule | MarkDead
 
 
+def outcome_params(outcome: Outcome, owner: str) -> dict[str, Any]:
+    """The named parameters of the owner-checked statement that records ``outcome``.
+
+    Both stores write an outcome with the same names (``state``, ``at``,
+    ``not_before``, ``error``, ``status``, ``body``, ``unsent``, ``id``, ``owner``);
+    only their SQL differs, so each store picks its own statement by the
+    outcome's type and takes the values from here.
+    """
+    values: dict[str, Any]
+    if isinstance(outcome, Delivered):
+        values = {"state": int(State.DELIVERED), "at": outcome.at, "status": outcome.http_status}
+    elif isinstance(outcome, Reschedule):
+        values = {
+            "state": int(State.PENDING),
+            "not_before": outcome.not_before,
+            "error": outcome.error,
+            "status": outcome.http_status,
+        }
+    elif isinstance(outcome, MarkDead):
+        values = {
+            "state": int(State.DEAD),
+            "at": outcome.at,
+            "error": outcome.error,
+            "status": outcome.http_status,
+            "body": outcome.body,
+            "unsent": outcome.unsent,
+        }
+    else:  # pragma: no cover - the Outcome union is closed
+        raise TypeError(f"unknown outcome {type(outcome).__name__}")
+    values.update(id=outcome.id, owner=owner)
+    return values
+
+
 @dataclass(frozen=True, slots=True)
 class DeadEvent:
     """A dead letter as ``queue dead`` lists it (no credential)."""
@@ -270,6 +323,18 @@ class QueueStats:
     delivered: int
     dead: int
     oldest_pending_at: datetime | None
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[State, int], oldest_open: float | None) -> QueueStats:
+        """The stats from a count per state and the oldest open event's ``created_at``
+        (epoch seconds, as stored): how each store counts differs, the result does not."""
+        return cls(
+            pending=counts[State.PENDING],
+            leased=counts[State.LEASED],
+            delivered=counts[State.DELIVERED],
+            dead=counts[State.DEAD],
+            oldest_pending_at=to_datetime(oldest_open),
+        )
 
     def oldest_pending_age(self, now: datetime | None = None) -> float | None:
         """Seconds the oldest undelivered event has waited (``None`` when none waits)."""

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final, TypeVar
 
 from ..._errors import ConfigurationError, OutboxError
+from .._schema_version import stored_version
 from ._redact import redact_url, scrub
 from ._schema import LOCK_CLASS, MIGRATIONS, SCHEMA_VERSION
 
@@ -164,12 +165,7 @@ class PostgresConnections:
             conn.execute("SELECT pg_advisory_xact_lock(%(c)s, 0)", {"c": LOCK_CLASS})
             conn.execute("CREATE TABLE IF NOT EXISTS alertwire_schema (version integer NOT NULL)")
             row = conn.execute("SELECT max(version) FROM alertwire_schema").fetchone()
-            version = 0 if row is None or row[0] is None else int(row[0])
-            if version > SCHEMA_VERSION:
-                raise OutboxError(
-                    f"the outbox {self.location} has schema version {version}, newer than"
-                    f" this alertwire understands ({SCHEMA_VERSION}): upgrade alertwire"
-                )
+            version = stored_version(row, location=self.location, supported=SCHEMA_VERSION)
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[step]:
                     conn.execute(statement)

@@ -79,19 +79,17 @@ from collections.abc import Sequence
 from typing import Any, Final, cast
 
 from ..._errors import OutboxError
-from ..._secret import Secret
 from ..machine import (
     Claimed,
     DeadEvent,
     Delivered,
-    Kind,
     MarkDead,
     NewEvent,
     Outcome,
     QueueStats,
     Reschedule,
+    outcome_params,
     public_reason,
-    to_datetime,
 )
 from ..states import SQL_ACTIVE, SQL_LEASED, SQL_PENDING, State
 from ._connection import PostgresConnections, _CommitUnknown
@@ -115,15 +113,18 @@ WHERE id IN (
 
 # The routes that have a pending head, one index probe each (a loose index scan), so
 # a claim reads a handful of routes and the first heads of each, never the backlog.
-_HEAD_ROUTES: Final = f"""
-WITH RECURSIVE head_routes AS (
+# The claim and next_due both start from it.
+_WITH_HEAD_ROUTES: Final = f"""WITH RECURSIVE head_routes AS (
     (SELECT route FROM alertwire_events WHERE head AND state = {SQL_PENDING} ORDER BY route LIMIT 1)
     UNION ALL
     SELECT (SELECT e.route FROM alertwire_events e
             WHERE e.head AND e.state = {SQL_PENDING} AND e.route > h.route
             ORDER BY e.route LIMIT 1)
     FROM head_routes h WHERE h.route IS NOT NULL
-), open_routes AS (
+)"""  # noqa: S608 - state numbers from states.py only
+
+_HEAD_ROUTES: Final = f"""
+{_WITH_HEAD_ROUTES}, open_routes AS (
     SELECT h.route FROM head_routes h
     WHERE h.route IS NOT NULL
       AND NOT EXISTS (
@@ -145,6 +146,15 @@ _RETURNING: Final = """
 RETURNING id, kind, route, order_key, credential, body, base_url, dedup_key,
           created_at, age_from, attempts
 """
+
+# Every claim ends the same way: lease the rows it picked, count the try, return them.
+_LEASE: Final = f"""UPDATE alertwire_events
+SET state = {SQL_LEASED}, lease_owner = %(owner)s, lease_expires = %(lease_until)s,
+    attempts = attempts + 1"""  # noqa: S608 - state numbers from states.py only
+
+_LEASE_PICKED: Final = f"""{_LEASE}
+WHERE id IN (SELECT id FROM picked)
+{_RETURNING}"""  # noqa: S608 - state numbers from states.py only
 
 # Constant fragments joined at import; every value is a bound parameter. Each open
 # route offers its first `per_route` due heads (index reads, no locks); the oldest of
@@ -172,12 +182,8 @@ _LOCK_CANDIDATES: Final = f"""
 
 _CLAIM: Final = f"""
 {_HEAD_ROUTES}, picked AS ({_LOCK_CANDIDATES})
-UPDATE alertwire_events
-SET state = {SQL_LEASED}, lease_owner = %(owner)s, lease_expires = %(lease_until)s,
-    attempts = attempts + 1
-WHERE id IN (SELECT id FROM picked)
-{_RETURNING}
-"""  # noqa: S608 - state numbers from states.py only
+{_LEASE_PICKED}
+"""
 
 # The common case first (pacing off): the oldest `window` heads, whatever their route,
 # filtered and locked. Only when that window does not yield `limit` rows (its heads are
@@ -202,11 +208,7 @@ WITH picked AS (
     LIMIT %(limit)s
     FOR UPDATE OF e SKIP LOCKED
 )
-UPDATE alertwire_events
-SET state = {SQL_LEASED}, lease_owner = %(owner)s, lease_expires = %(lease_until)s,
-    attempts = attempts + 1
-WHERE id IN (SELECT id FROM picked)
-{_RETURNING}
+{_LEASE_PICKED}
 """  # noqa: S608 - state numbers from states.py only
 
 # Paced: the first head of each open route (up to limit), ask each route's row for
@@ -219,9 +221,7 @@ _CLAIM_PACED: Final = f"""
     WHERE r.next_allowed <= %(now)s
     RETURNING r.route
 )
-UPDATE alertwire_events
-SET state = {SQL_LEASED}, lease_owner = %(owner)s, lease_expires = %(lease_until)s,
-    attempts = attempts + 1
+{_LEASE}
 WHERE id IN (SELECT f.id FROM firsts f JOIN granted g ON g.route = f.route)
 {_RETURNING}
 """  # noqa: S608 - state numbers from states.py only
@@ -235,14 +235,7 @@ ON CONFLICT (route) DO UPDATE SET next_allowed = greatest(r.next_allowed, exclud
 # the route's next_allowed; paused routes included), and the end of any lease (a blocked
 # head waits for it; an expired one is rescued by the next claim).
 _NEXT_DUE: Final = f"""
-WITH RECURSIVE head_routes AS (
-    (SELECT route FROM alertwire_events WHERE head AND state = {SQL_PENDING} ORDER BY route LIMIT 1)
-    UNION ALL
-    SELECT (SELECT e.route FROM alertwire_events e
-            WHERE e.head AND e.state = {SQL_PENDING} AND e.route > h.route
-            ORDER BY e.route LIMIT 1)
-    FROM head_routes h WHERE h.route IS NOT NULL
-)
+{_WITH_HEAD_ROUTES}
 SELECT least(
     (SELECT min(greatest(d.not_before, coalesce(r.next_allowed, 0)))
      FROM head_routes h
@@ -301,21 +294,12 @@ WHERE id = %(id)s AND state = {SQL_LEASED} AND lease_owner = %(owner)s
 RETURNING route
 """  # noqa: S608 - state numbers from states.py only
 
-
-def _claimed(r: Sequence[Any]) -> Claimed:
-    return Claimed(
-        id=r[0],
-        kind=cast(Kind, r[1]),
-        route=r[2],
-        order_key=r[3],
-        credential=Secret(r[4]),
-        body=bytes(r[5]),
-        base_url=r[6],
-        dedup_key=r[7],
-        created_at=r[8],
-        age_from=r[9],
-        attempts=r[10],
-    )
+#: The statement that records each kind of outcome (values from ``outcome_params``).
+_SETTLE: Final[dict[type[Outcome], str]] = {
+    Delivered: _DELIVER,
+    Reschedule: _RESCHEDULE,
+    MarkDead: _BURY,
+}
 
 
 class PostgresStore(PostgresConnections):
@@ -413,10 +397,10 @@ class PostgresStore(PostgresConnections):
         claimed: list[Claimed] = []
         if pace_interval <= 0:
             params["window"] = max(limit * 4, 64)
-            claimed = [_claimed(r) for r in conn.execute(_CLAIM_OLDEST, params).fetchall()]
+            claimed = [Claimed.from_row(r) for r in conn.execute(_CLAIM_OLDEST, params).fetchall()]
             params["limit"] = params["per_route"] = limit - len(claimed)
         if params["limit"] > 0:
-            claimed += [_claimed(r) for r in conn.execute(sql, params).fetchall()]
+            claimed += [Claimed.from_row(r) for r in conn.execute(sql, params).fetchall()]
         claimed.sort(key=lambda c: c.id)
         return claimed
 
@@ -450,20 +434,8 @@ class PostgresStore(PostgresConnections):
         applied: list[bool] = []
         pauses: dict[str, float] = {}
         for o in outcomes:
-            values: dict[str, Any]
-            if isinstance(o, Delivered):
-                sql, values = _DELIVER, {"state": int(State.DELIVERED), "at": o.at}
-                values["status"] = o.http_status
-            elif isinstance(o, Reschedule):
-                sql, values = _RESCHEDULE, {"state": int(State.PENDING)}
-                values.update(not_before=o.not_before, error=o.error, status=o.http_status)
-            elif isinstance(o, MarkDead):
-                sql, values = _BURY, {"state": int(State.DEAD), "at": o.at}
-                values.update(error=o.error, status=o.http_status, body=o.body, unsent=o.unsent)
-            else:  # pragma: no cover - the Outcome union is closed
-                raise TypeError(f"unknown outcome {type(o).__name__}")
-            values.update(id=o.id, owner=owner)
-            row = conn.execute(sql, values).fetchone()
+            values = outcome_params(o, owner)
+            row = conn.execute(_SETTLE[type(o)], values).fetchone()
             applied.append(row is not None)
             paused = isinstance(o, Reschedule) and o.pause_route_until is not None
             if row is not None and paused:
@@ -549,13 +521,7 @@ class PostgresStore(PostgresConnections):
                 counts[State.LEASED] = int(leased)
             counts[State.PENDING] -= counts[State.LEASED]
             oldest = conn.execute(_OLDEST_OPEN).fetchone()
-        return QueueStats(
-            pending=counts[State.PENDING],
-            leased=counts[State.LEASED],
-            delivered=counts[State.DELIVERED],
-            dead=counts[State.DEAD],
-            oldest_pending_at=to_datetime(None if oldest is None else oldest[0]),
-        )
+        return QueueStats.from_counts(counts, None if oldest is None else oldest[0])
 
     def open_counts(self, *, per_route: bool) -> tuple[int, dict[str, int]]:
         # The trigger counts PENDING and LEASED together, as "open", under state 0.

@@ -77,6 +77,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from ..._errors import OutboxError
+from .._schema_version import stored_version
 from ..machine import public_reason
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -401,12 +402,7 @@ class SQLiteConnections:
             self._refuse_foreign(conn)
             conn.execute("CREATE TABLE IF NOT EXISTS alertwire_schema (version INTEGER NOT NULL)")
             row = conn.execute("SELECT max(version) FROM alertwire_schema").fetchone()
-            version = 0 if row is None or row[0] is None else int(row[0])
-            if version > SCHEMA_VERSION:
-                raise OutboxError(
-                    f"the outbox {self.location} has schema version {version}, newer than this"
-                    f" alertwire understands ({SCHEMA_VERSION}): upgrade alertwire"
-                )
+            version = stored_version(row, location=self.location, supported=SCHEMA_VERSION)
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[step]:
                     conn.execute(statement)

@@ -13,18 +13,16 @@ from collections.abc import Sequence
 from typing import Final, cast
 
 from ..._errors import OutboxError
-from ..._secret import Secret
 from ..machine import (
     Claimed,
     DeadEvent,
     Delivered,
-    Kind,
     MarkDead,
     NewEvent,
     Outcome,
     QueueStats,
     Reschedule,
-    to_datetime,
+    outcome_params,
 )
 from ..states import SQL_ACTIVE, SQL_LEASED, SQL_PENDING, State
 from ._connection import SQLiteConnections, _explain
@@ -131,6 +129,13 @@ UPDATE events SET state = :state, finished_at = :at, last_error = :error,
        attempts = attempts - :unsent
 WHERE id = :id AND state = {SQL_LEASED} AND lease_owner = :owner
 """  # noqa: S608 - state numbers from states.py only
+
+#: The statement that records each kind of outcome (values from ``outcome_params``).
+_SETTLE: Final[dict[type[Outcome], str]] = {
+    Delivered: _DELIVER,
+    Reschedule: _RESCHEDULE,
+    MarkDead: _BURY,
+}
 
 
 class SQLiteStore(SQLiteConnections):
@@ -277,22 +282,7 @@ class SQLiteStore(SQLiteConnections):
         if paced:
             for route in sorted(taken):
                 conn.execute(_PACE, {"route": route, "next_allowed": now + pace_interval})
-        claimed = [
-            Claimed(
-                id=r[0],
-                kind=cast(Kind, r[1]),
-                route=r[2],
-                order_key=r[3],
-                credential=Secret(r[4]),
-                body=bytes(r[5]),
-                base_url=r[6],
-                dedup_key=r[7],
-                created_at=r[8],
-                age_from=r[9],
-                attempts=r[10],
-            )
-            for r in rows
-        ]
+        claimed = [Claimed.from_row(r) for r in rows]
         claimed.sort(key=lambda c: c.id)
         return claimed
 
@@ -305,47 +295,10 @@ class SQLiteStore(SQLiteConnections):
     ) -> list[bool]:
         applied: list[bool] = []
         for o in outcomes:
-            if isinstance(o, Delivered):
-                cur = conn.execute(
-                    _DELIVER,
-                    {
-                        "state": int(State.DELIVERED),
-                        "at": o.at,
-                        "status": o.http_status,
-                        "id": o.id,
-                        "owner": owner,
-                    },
-                )
-            elif isinstance(o, Reschedule):
-                cur = conn.execute(
-                    _RESCHEDULE,
-                    {
-                        "state": int(State.PENDING),
-                        "not_before": o.not_before,
-                        "error": o.error,
-                        "status": o.http_status,
-                        "id": o.id,
-                        "owner": owner,
-                    },
-                )
-                if cur.rowcount and o.pause_route_until is not None:
-                    conn.execute(_PAUSE, {"id": o.id, "next_allowed": o.pause_route_until})
-            elif isinstance(o, MarkDead):
-                cur = conn.execute(
-                    _BURY,
-                    {
-                        "state": int(State.DEAD),
-                        "at": o.at,
-                        "error": o.error,
-                        "status": o.http_status,
-                        "body": o.body,
-                        "unsent": o.unsent,
-                        "id": o.id,
-                        "owner": owner,
-                    },
-                )
-            else:  # pragma: no cover - the Outcome union is closed
-                raise TypeError(f"unknown outcome {type(o).__name__}")
+            values = outcome_params(o, owner)
+            cur = conn.execute(_SETTLE[type(o)], values)
+            if isinstance(o, Reschedule) and cur.rowcount and o.pause_route_until is not None:
+                conn.execute(_PAUSE, {"id": o.id, "next_allowed": o.pause_route_until})
             applied.append(cur.rowcount == 1)
         return applied
 
@@ -395,13 +348,7 @@ class SQLiteStore(SQLiteConnections):
         for state, count in self._read(_COUNTS):
             counts[State(state)] = count
         oldest = self._read(_OLDEST_OPEN)[0][0]
-        return QueueStats(
-            pending=counts[State.PENDING],
-            leased=counts[State.LEASED],
-            delivered=counts[State.DELIVERED],
-            dead=counts[State.DEAD],
-            oldest_pending_at=to_datetime(oldest),
-        )
+        return QueueStats.from_counts(counts, oldest)
 
     def open_counts(self, *, per_route: bool) -> tuple[int, dict[str, int]]:
         rows = self._read(
