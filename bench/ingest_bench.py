@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._harness import ScenarioResult, rotated
+from ._harness import Goal, ScenarioResult, rotated
 from .outbox_bench import _percentile, filesystem_of
 from .sequential import bare_body
 
@@ -171,7 +171,7 @@ def run_ingest(
         unit="events/s",
         subject=SUBJECT,
         contenders=contenders,
-        goals=[],
+        goals=[Goal(SANDBOX, ">=", 0.8 if concurrency > 1 else 0.6)],
         notes=[
             "HTTP POST /v2/enqueue to the ingest server (own process; routes, validation,"
             " group commit; answered 202 after the commit) vs bare sqlite3 inserts from the"

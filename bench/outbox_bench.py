@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._harness import ROUTING_KEY, ScenarioResult, rotated
+from ._harness import ROUTING_KEY, Goal, ScenarioResult, rotated
 from .sequential import bare_body
 
 __all__ = ["filesystem_of", "routing_keys", "run_enqueue", "run_relay"]
@@ -149,7 +149,7 @@ def run_enqueue(
         unit="events/s",
         subject=SUBJECT,
         contenders=[SUBJECT, BARE],
-        goals=[],
+        goals=[] if single else [Goal(BARE, ">=", 0.8)],
         notes=[
             "`Outbox.enqueue` per event vs bare sqlite3 `BEGIN IMMEDIATE; INSERT; COMMIT`"
             if single
@@ -254,7 +254,7 @@ def run_relay(
         unit="events/s",
         subject=RELAY,
         contenders=[RELAY, DIRECT],
-        goals=[],
+        goals=[Goal(DIRECT, ">=", 0.8)],
         notes=[
             f"{len(specs):,} events spread over {RELAY_KEYS} routing keys are enqueued"
             " first (untimed); the timed part is `Relay(outbox, rate_limit_per_minute=0,"

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._harness import ScenarioResult, make_event_specs
+from ._harness import Goal, ScenarioResult, make_event_specs
 from .outbox_bench import RELAY_KEYS, _fill, routing_keys
 
 __all__ = ["run_memory"]
@@ -88,7 +88,7 @@ def run_memory(
         unit="MiB",
         subject=SUBJECT,
         contenders=[SUBJECT],
-        goals=[],
+        goals=[Goal(SUBJECT, "<=", 64, unit="MiB")],
     )
     db = workdir / "memory.db"
     with Outbox(db) as outbox:

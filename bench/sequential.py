@@ -31,7 +31,7 @@ OFFICIAL = "pagerduty (official)"
 PDPYRAS = "pdpyras"
 BARE = "bare urllib3"
 CONTENDERS = (SUBJECT, OFFICIAL, PDPYRAS, BARE)
-GOALS = [Goal(OFFICIAL, ">=", 1.3), Goal(BARE, ">=", 0.8)]
+GOALS = [Goal(OFFICIAL, ">=", 2.0), Goal(BARE, ">=", 1.0)]
 
 
 class AlertwireRunner:
