@@ -201,11 +201,6 @@ def _bigpanda_identity(wire: Mapping[str, Any]) -> str:
     return "bigpanda:" + _json.dumps(identity).decode("utf-8")
 
 
-def _batch_items(app_key: str, alerts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """A batch's alerts as complete single-alert bodies: the batch's ``app_key`` first."""
-    return [{"app_key": app_key, **alert} for alert in alerts]
-
-
 def _incoming_pagerduty_row(
     body: bytes, key: Secret, change: bool, dedup_key: str | None, url: str | None
 ) -> NewEvent:
@@ -480,7 +475,9 @@ class Outbox:
         else:
             if not isinstance(alerts, list) or not all(isinstance(a, dict) for a in alerts):
                 raise ValidationError("alerts", "must be a list of alert objects")
-            items = [(merged, _json.dumps(merged)) for merged in _batch_items(app_key, alerts)]
+            items = [
+                (merged, _json.dumps(merged)) for merged in bp_protocol.batch_items(app_key, alerts)
+            ]
         return _incoming_bigpanda_rows(items, secret, app_key, url)
 
     @staticmethod

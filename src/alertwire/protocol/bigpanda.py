@@ -21,7 +21,7 @@ Both clients build requests and read answers here; the field rules live in
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 
 from .. import _json
 from .._errors import ValidationError
@@ -38,6 +38,7 @@ __all__ = [
     "SERVICE",
     "US_BASE_URL",
     "base_url_for_region",
+    "batch_items",
     "build_batch_request",
     "build_raw_request",
     "build_request",
@@ -45,6 +46,14 @@ __all__ = [
     "oldest_first",
     "parse_response",
 ]
+
+
+def batch_items(app_key: str, alerts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A batch's alerts (``{"app_key": ..., "alerts": [...]}``) as complete single-alert
+    bodies, the batch's ``app_key`` first: the one rule the wire server and the
+    outbox both use to split a batch into what is stored and sent per alert."""
+    return [{"app_key": app_key, **alert} for alert in alerts]
+
 
 US_BASE_URL: Final = "https://api.bigpanda.io"
 EU_BASE_URL: Final = "https://eu-api.bigpanda.io"

@@ -43,6 +43,7 @@ from ..models.pagerduty_rules import (
     check_change_event,
     check_event_size,
 )
+from ..protocol.bigpanda import batch_items
 from ..protocol.pagerduty import ALERT_PATH, CHANGE_PATH, new_dedup_key, with_dedup_key
 from . import _answers
 from ._body import BrokenBody, NotAnObject, Unparseable, parse_object, read_capped
@@ -199,7 +200,7 @@ class _Handlers:
             raise _Invalid(problems)
         app_key = body["app_key"]
         if "alerts" in body:
-            alerts = tuple({"app_key": app_key, **item} for item in body["alerts"])
+            alerts = tuple(batch_items(app_key, body["alerts"]))
             return IncomingBigPanda(
                 token=token,
                 app_key=app_key,
