@@ -53,6 +53,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from .._errors import OutboxError
+from ..outbox.sqlite import is_retryable as sqlite_is_retryable
 
 __all__ = ["INITIAL_BACKOFF", "MAX_BACKOFF", "StoreOutage", "is_passing"]
 
@@ -63,24 +64,15 @@ INITIAL_BACKOFF: Final = 0.5
 #: Longest wait between two tries while the store is unavailable (seconds).
 MAX_BACKOFF: Final = 30.0
 
-#: SQLite's names for a write the disk refused: full (ENOSPC), or a file-size limit
-#: or a failing device, which SQLite reports as a failed write.
-_DISK_ERRORS: Final = (
-    "SQLITE_FULL",
-    "SQLITE_IOERR_WRITE",
-    "SQLITE_IOERR_FSYNC",
-    "SQLITE_IOERR_TRUNCATE",
-    "SQLITE_IOERR_SHMSIZE",
-)
-
 
 def is_passing(exc: OutboxError) -> bool:
-    """Whether the failure should clear by itself (retryable, or a full disk)."""
+    """Whether the failure should clear by itself: ``retryable``, or an SQLite cause the
+    SQLite store's own rule calls passing (a full disk, a refused write, a lock) on a
+    path that raised without flagging it."""
     if exc.retryable:
         return True
     cause = exc.__cause__
-    name = getattr(cause, "sqlite_errorname", "") if isinstance(cause, sqlite3.Error) else ""
-    return bool(name) and name.startswith(_DISK_ERRORS)
+    return isinstance(cause, sqlite3.Error) and sqlite_is_retryable(cause)
 
 
 class StoreOutage:
