@@ -40,6 +40,19 @@ def request(
     return Answer(r.status, {k.lower(): v for k, v in r.headers.items()}, r.data)
 
 
+def fetch(url: str, data: bytes | None = None) -> tuple[int, str, dict[str, str]]:
+    """GET ``url``, or POST ``data`` as JSON: (status, text, lower-cased headers), for tests
+    that unpack an answer; a long timeout, since the server may be riding out an outage."""
+    answer = request(
+        "POST" if data else "GET",
+        url,
+        data,
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    return answer.status, answer.body.decode(), answer.headers
+
+
 def post(url: str, body: bytes | dict[str, Any] | list[Any], **kw: Any) -> Answer:
     return request("POST", url, body, **kw)
 

@@ -27,11 +27,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +37,8 @@ from alertwire import AcknowledgeAlert, ResolveAlert, TriggerAlert
 from alertwire.outbox import Outbox
 from tests.keys import ROUTING_KEY as KEY
 from tests.relay_upstream import Upstream
+from tests.sandbox_http import fetch
+from tests.waiting import wait_while_alive
 
 KEYS = 100  # x 3 actions = 300 events
 RANK = {"trigger": 0, "acknowledge": 1, "resolve": 2}
@@ -123,27 +121,6 @@ class PipedRelay:
             self.process.stdout.close()
 
 
-def wait_for(predicate: Callable[[], bool], what: str, relay: PipedRelay) -> None:
-    deadline = time.monotonic() + SAFETY
-    while not predicate():
-        assert relay.process.poll() is None, (
-            f"the relay exited waiting for {what}: {relay.output()[-2000:]}"
-        )
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}: {relay.output()[-3000:]}")
-        time.sleep(0.01)
-
-
-def http(url: str, data: bytes | None = None) -> tuple[int, str, dict[str, str]]:
-    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read().decode(), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(), dict(exc.headers)
-
-
 def metric(text: str, name: str) -> float:
     match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
     return float(match.group(1)) if match else 0.0
@@ -161,20 +138,32 @@ def test_full_disk_pauses_the_relay_without_spinning_and_it_resumes_when_space_r
     relay = PipedRelay(path, upstream.url)
     posts = 0
     try:
-        wait_for(lambda: "health:" in relay.output(), "the relay to listen", relay)
+        wait_while_alive(
+            "the relay to listen",
+            lambda: "health:" in relay.output(),
+            [relay.process],
+            output=relay.output,
+        )
         pid = relay.process.pid
-        wait_for(lambda: upstream.accepted_count() >= 40, "40 deliveries", relay)
+        wait_while_alive(
+            "40 deliveries",
+            lambda: upstream.accepted_count() >= 40,
+            [relay.process],
+            output=relay.output,
+        )
         resource.prlimit(pid, resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
         at_full = upstream.accepted_count()
 
         def failed_tries() -> float:
-            return metric(http(relay.url + "/metrics")[1], "alertwire_relay_outbox_failures_total")
+            return metric(fetch(relay.url + "/metrics")[1], "alertwire_relay_outbox_failures_total")
 
-        wait_for(lambda: failed_tries() >= 3, "three failed tries", relay)
-        health = http(relay.url + "/healthz")
+        wait_while_alive(
+            "three failed tries", lambda: failed_tries() >= 3, [relay.process], output=relay.output
+        )
+        health = fetch(relay.url + "/healthz")
         event = b'{"routing_key": "%s", "event_action": "trigger", "payload":' % KEY.encode()
         event += b' {"summary": "s", "source": "h", "severity": "info"}}'
-        refused = http(relay.url + "/v2/enqueue", event)
+        refused = fetch(relay.url + "/v2/enqueue", event)
         posts += 1
         during = upstream.accepted_count()
 
@@ -183,9 +172,19 @@ def test_full_disk_pauses_the_relay_without_spinning_and_it_resumes_when_space_r
         def everything_arrived() -> bool:
             return len({(a.key, a.action) for a in upstream.accepted()}) == total
 
-        wait_for(everything_arrived, "every event", relay)
-        wait_for(lambda: "event=outbox_available" in relay.output(), "the end line", relay)
-        wait_for(lambda: http(relay.url + "/healthz")[0] == 200, "/healthz 200", relay)
+        wait_while_alive("every event", everything_arrived, [relay.process], output=relay.output)
+        wait_while_alive(
+            "the end line",
+            lambda: "event=outbox_available" in relay.output(),
+            [relay.process],
+            output=relay.output,
+        )
+        wait_while_alive(
+            "/healthz 200",
+            lambda: fetch(relay.url + "/healthz")[0] == 200,
+            [relay.process],
+            output=relay.output,
+        )
         code = relay.terminate()
     finally:
         relay.close()
@@ -196,12 +195,12 @@ def test_full_disk_pauses_the_relay_without_spinning_and_it_resumes_when_space_r
 
     assert code == 0, output[-3000:]
     assert (stats.pending, stats.leased, stats.dead, stats.delivered) == (0, 0, 0, total)
-    assert health[0] == 503 and health[2]["Retry-After"] == "10", health
+    assert health[0] == 503 and health[2]["retry-after"] == "10", health
     # The store's own words: SQLITE_FULL ("the disk ... is full") or, for a write past
     # the limit, a failed write ("disk I/O error"), whichever SQLite saw first.
     assert "disk" in health[1], health
     assert str(tmp_path) not in health[1]
-    assert refused[0] == 503 and refused[2]["Retry-After"] == "10", refused
+    assert refused[0] == 503 and refused[2]["retry-after"] == "10", refused
     # Nothing was delivered while the outbox could not record it (claims need writes).
     assert during - at_full <= CONCURRENCY
 

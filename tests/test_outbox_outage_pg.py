@@ -20,11 +20,8 @@ import re
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +38,9 @@ from tests.pg_cluster import (
     throwaway_cluster,
 )
 from tests.relay_upstream import Upstream
+from tests.sandbox_http import fetch
 from tests.services import free_port
+from tests.waiting import wait_while_alive
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -67,28 +66,8 @@ def database(cluster: PostgresCluster) -> Iterator[str]:
     # The server is up again at the end of every test (or the test failed anyway).
 
 
-def wait_for(predicate: Callable[[], bool], what: str, procs: Sequence[Any] = ()) -> None:
-    deadline = time.monotonic() + SAFETY
-    while not predicate():
-        for proc in procs:
-            assert proc.poll() is None, f"a relay exited ({proc.returncode}) waiting for {what}"
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.01)
-
-
-def get(url: str, data: bytes | None = None) -> tuple[int, str, dict[str, str]]:
-    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read().decode(), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(), dict(exc.headers)
-
-
 def failed_tries(metrics_url: str) -> float:
-    status, text, _ = get(metrics_url)
+    status, text, _ = fetch(metrics_url)
     assert status == 200, text
     found = re.search(r"^alertwire_relay_outbox_failures_total (\S+)$", text, re.MULTILINE)
     return float(found.group(1)) if found else 0.0
@@ -237,24 +216,28 @@ def test_two_relays_survive_a_hard_database_restart_and_deliver_everything_in_or
         ),
     ]
     try:
-        wait_for(lambda: "health:" in outs[0].read_text(), "relay 0 to listen", procs)
+        wait_while_alive("relay 0 to listen", lambda: "health:" in outs[0].read_text(), procs)
         ingest = re.search(r"listening on (\S+)", outs[0].read_text())
         assert ingest is not None
         health = [f"{ingest.group(1)}/healthz", f"http://127.0.0.1:{metrics_port}/healthz"]
         metrics_urls = [f"{ingest.group(1)}/metrics", f"http://127.0.0.1:{metrics_port}/metrics"]
-        wait_for(lambda: "metrics_listening" in logs[1].read_text(), "relay 1's metrics", procs)
-        assert [get(url)[0] for url in health] == [200, 200]
+        wait_while_alive(
+            "relay 1's metrics", lambda: "metrics_listening" in logs[1].read_text(), procs
+        )
+        assert [fetch(url)[0] for url in health] == [200, 200]
 
-        wait_for(lambda: upstream.accepted_count() >= 60, "60 deliveries", procs)
+        wait_while_alive("60 deliveries", lambda: upstream.accepted_count() >= 60, procs)
         stop_postgres(cluster)
         at_crash = upstream.accepted_count()
         try:
-            wait_for(lambda: all(get(url)[0] == 503 for url in health), "both /healthz 503", procs)
-            answers = [get(url) for url in health]
+            wait_while_alive(
+                "both /healthz 503", lambda: all(fetch(url)[0] == 503 for url in health), procs
+            )
+            answers = [fetch(url) for url in health]
             # During the outage: ingest refuses with 503 + Retry-After, the CLI exits 5.
             event = b'{"routing_key": "%s", "event_action": "trigger", "payload":' % KEY.encode()
             event += b' {"summary": "s", "source": "h", "severity": "info"}}'
-            refused = get(f"{ingest.group(1)}/v2/enqueue", event)
+            refused = fetch(f"{ingest.group(1)}/v2/enqueue", event)
             queued = cli(
                 "trigger",
                 "--queue",
@@ -265,21 +248,25 @@ def test_two_relays_survive_a_hard_database_restart_and_deliver_everything_in_or
             )
             # Down long enough for the backoff to show: two failed tries each (0.5 s apart).
             # /metrics keeps answering meanwhile (the queue gauges are left out).
-            wait_for(lambda: all(failed_tries(url) >= 2 for url in metrics_urls), "2 tries", procs)
+            wait_while_alive(
+                "2 tries", lambda: all(failed_tries(url) >= 2 for url in metrics_urls), procs
+            )
         finally:
             restart_postgres(cluster)
 
         def everything_arrived() -> bool:
             return len({(a.key, a.action) for a in upstream.accepted()}) == total
 
-        wait_for(everything_arrived, "every event", procs)
-        wait_for(lambda: all(get(url)[0] == 200 for url in health), "both /healthz 200", procs)
-        wait_for(
-            lambda: all("event=outbox_available" in log.read_text() for log in logs),
+        wait_while_alive("every event", everything_arrived, procs)
+        wait_while_alive(
+            "both /healthz 200", lambda: all(fetch(url)[0] == 200 for url in health), procs
+        )
+        wait_while_alive(
             "both relays to log the end of the outage",
+            lambda: all("event=outbox_available" in log.read_text() for log in logs),
             procs,
         )
-        metrics_text = get(f"http://127.0.0.1:{metrics_port}/metrics")[1]
+        metrics_text = fetch(f"http://127.0.0.1:{metrics_port}/metrics")[1]
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         codes = [proc.wait(timeout=SAFETY) for proc in procs]
@@ -296,10 +283,10 @@ def test_two_relays_survive_a_hard_database_restart_and_deliver_everything_in_or
     assert codes == [0, 0]
     assert (stats.pending, stats.leased, stats.dead, stats.delivered) == (0, 0, 0, total)
     for status, body, headers in answers:
-        assert status == 503 and headers["Retry-After"] == "10", body
+        assert status == 503 and headers["retry-after"] == "10", body
         assert cluster.password not in body and "127.0.0.1" not in body, body
     assert "outbox" in answers[0][1] and "outbox" in answers[1][1]
-    assert refused[0] == 503 and refused[2]["Retry-After"] == "10", refused
+    assert refused[0] == 503 and refused[2]["retry-after"] == "10", refused
     assert queued.returncode == 5, queued.stderr
 
     accepted = upstream.accepted()

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable
-from typing import Final, TypeVar, overload
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final, Protocol, TypeVar, overload
 
-__all__ = ["DEADLINE", "async_wait_for", "wait_for"]
+__all__ = ["DEADLINE", "async_wait_for", "wait_for", "wait_while_alive"]
 
 T = TypeVar("T")
 
@@ -60,3 +60,39 @@ async def async_wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(_POLL)
+
+
+class _Process(Protocol):
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+
+
+def wait_while_alive(
+    what: str,
+    condition: Callable[[], object],
+    processes: Sequence[_Process],
+    *,
+    output: Callable[[], str] | None = None,
+    timeout: float = DEADLINE,
+) -> None:
+    """:func:`wait_for`, failing at once if one of ``processes`` exits first: a server
+    that crashed must not look like a slow one. ``output`` (the process's log so
+    far) is quoted in either failure."""
+
+    def said() -> str:
+        return f": {output()[-3000:]}" if output is not None else ""
+
+    def alive_and_done() -> object:
+        for process in processes:
+            assert process.poll() is None, (
+                f"a process exited ({process.returncode}) waiting for {what}{said()}"
+            )
+        return condition()
+
+    try:
+        wait_for(what, alive_and_done, timeout=timeout)
+    except AssertionError as exc:
+        if output is None or not str(exc).startswith("timed out"):
+            raise
+        raise AssertionError(f"{exc}{said()}") from None
