@@ -13,7 +13,7 @@
 
 Both backends are durable as configured by alertwire: SQLite WAL with
 ``synchronous=FULL`` in a temporary directory; PostgreSQL a throwaway
-cluster started like the tests' (:mod:`tests.pg_cluster`) but with
+cluster started like the tests' (:mod:`tests.support.pg_cluster`) but with
 ``fsync`` on, and ``synchronous_commit=on`` per session (the store's own
 setting). Everything runs on one machine here: the relays, the endpoint
 and the database share its cores, so more relays also means more
@@ -169,7 +169,7 @@ def _cluster() -> Iterator[Any]:
     root = Path(__file__).resolve().parent.parent
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    from tests.pg_cluster import throwaway_cluster
+    from tests.support.pg_cluster import throwaway_cluster
 
     with throwaway_cluster(durable=True) as cluster, tempfile.TemporaryDirectory() as tmp:
         passfile = Path(tmp) / "pgpass"

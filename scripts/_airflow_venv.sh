@@ -4,7 +4,7 @@
 #
 # Why a venv of its own: Airflow pins hundreds of packages (SQLAlchemy, Flask,
 # pydantic, ...). Installed beside alertwire[dev] those pins would decide our
-# own dependency versions. The tests in tests/test_airflow*.py drive this venv
+# own dependency versions. The tests in tests/airflow/ drive this venv
 # only through subprocesses (`.venv-airflow/bin/airflow ...`), so it never
 # shares an interpreter with the suite.
 #

@@ -2,7 +2,7 @@
 # The project's test command, the same on a laptop, a fresh Debian machine and CI:
 #
 #   scripts/test.sh                         # everything
-#   scripts/test.sh tests/test_x.py -k foo  # extra arguments go to pytest
+#   scripts/test.sh tests/outbox -k foo    # extra arguments go to pytest
 #
 # It (1) makes .venv and installs alertwire[dev] into it, and .venv-airflow
 # with real Apache Airflow and alertwire (scripts/_airflow_venv.sh), (2) installs the
@@ -126,7 +126,7 @@ if [ "${#failed[@]}" -ne 0 ]; then
     exit 1
 fi
 step "Debian packages (${APT_PACKAGES[*]})" aw_install_packages
-# Real Airflow for tests/test_airflow_real.py, in a venv of its own so its pins never touch .venv.
+# Real Airflow for tests/airflow/test_airflow_real.py, in a venv of its own so its pins never touch .venv.
 step "Airflow venv (.venv-airflow, apache-airflow==$ALERTWIRE_AIRFLOW_VERSION)" aw_ensure_airflow_venv
 
 bin="$ALERTWIRE_VENV/bin"

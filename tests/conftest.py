@@ -16,26 +16,17 @@ from collections.abc import Generator, Iterator
 import pytest
 
 from alertwire import _retry
-from tests.services import (
-    alertmanager_bin,
-    chromium,
-    chromium_bin,
-    postgres_cluster,
-    postgres_dsn,
-    run_alertmanager,
-)
 
-# Re-exported so pytest registers them as fixtures for every test module.
-__all__ = [
-    "alertmanager_bin",
-    "chromium",
-    "chromium_bin",
-    "instant_retries",
-    "postgres_cluster",
-    "postgres_dsn",
-    "real_retry_delays",
-    "run_alertmanager",
-]
+# The shared fixtures, registered for every test module here rather than
+# imported by each: real servers (PostgreSQL, Alertmanager, Chromium), the
+# per-store ``outbox`` fixture, the relay tests' loopback ``upstream`` and the
+# real-Airflow session.
+pytest_plugins = (
+    "tests.support.services",
+    "tests.support.outbox_backends",
+    "tests.support.relay_upstream",
+    "tests.support.airflow_support",
+)
 
 
 def _require_all() -> bool:

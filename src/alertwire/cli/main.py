@@ -38,7 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 #: imports and builds only ``pagerduty_cmd`` (the other modules' imports and
 #: sub-parsers cost a one-alert cron job several milliseconds for nothing).
 #: A command missing here still works (the whole parser is built for it);
-#: tests/test_cli_help.py keeps the table complete.
+#: tests/cli/test_cli_help.py keeps the table complete.
 COMMAND_HOMES: dict[str, str] = {
     "trigger": "pagerduty_cmd",
     "acknowledge": "pagerduty_cmd",

@@ -3,7 +3,7 @@
 This is the one place where a state gets its number. The stores' SQL (DDL,
 partial indexes, triggers, queries) is built from the names below with
 f-strings, so no state number is written by hand in SQL, and a test reads
-the stores' sources to keep it that way (``tests/test_outbox_states.py``).
+the stores' sources to keep it that way (``tests/outbox/test_outbox_states.py``).
 The numbers are stored in existing outboxes: they never change.
 
 ::

@@ -1,0 +1,388 @@
+"""alertwire.airflow without Airflow: settings, event mapping, and delivery that never loses a page.
+
+The delivery rules (outbox first, then a direct send, else one ERROR line
+and an exception) live in modules that do not import Airflow, so they are
+tested here against the real sandbox and real SQLite outboxes; the glue
+to Airflow itself is tested with real Airflow in tests/airflow/test_airflow_real.py.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alertwire import (
+    AcknowledgeAlert,
+    BigPandaAlert,
+    BigPandaStatus,
+    ConfigurationError,
+    NetworkError,
+    ResolveAlert,
+    RetryPolicy,
+    Secret,
+    TriggerAlert,
+    ValidationError,
+)
+from alertwire.airflow import _deliver
+from alertwire.airflow._events import (
+    EVENT_ARGUMENTS,
+    bigpanda_status,
+    pagerduty_event,
+    pagerduty_event_from,
+)
+from alertwire.airflow._settings import (
+    EVENTS_EXTRAS,
+    ConnectionFields,
+    Destination,
+    read_extras,
+    region_of,
+    resolve_outbox,
+)
+from alertwire.airflow.provider_info import get_provider_info
+from alertwire.outbox import Outbox
+from alertwire.sandbox import Sandbox
+from tests.support.pg_cluster import PostgresCluster
+from tests.support.services import free_port
+
+KEY = "Rdelivery0test0key000000000cccc3"
+TOKEN = "bigpanda-delivery-token-secret-9"
+TWO_TRIES = RetryPolicy(max_attempts=2)
+
+
+@pytest.fixture
+def down_url() -> str:
+    """The URL of a sandbox that was just stopped: connections are refused."""
+    with Sandbox() as sb:
+        return sb.url
+
+
+def _dest(url: str, *, outbox: str | None = None, app_key: str | None = None) -> Destination:
+    key = Secret(TOKEN if app_key else KEY)
+    return Destination(
+        key=key, region="us", base_url=url, outbox=outbox, retry=TWO_TRIES, app_key=app_key
+    )
+
+
+def _no_key_logged(caplog: pytest.LogCaptureFixture) -> None:
+    for record in caplog.records:
+        assert KEY not in record.getMessage()
+        assert TOKEN not in record.getMessage()
+
+
+# ---------------------------------------------------------------- the provider entry point
+
+
+def test_provider_entry_point_names_this_distribution() -> None:
+    [entry] = [
+        e
+        for e in importlib.metadata.entry_points(group="apache_airflow_provider")
+        if e.value.startswith("alertwire.")
+    ]
+    assert entry.value == "alertwire.airflow.provider_info:get_provider_info"
+    assert entry.dist is not None
+    assert get_provider_info()["package-name"] == entry.dist.name == "alertwire"
+
+
+def test_importing_the_package_and_provider_info_is_light() -> None:
+    """Provider discovery and DAG parsing import these: no Airflow, HTTP stack or database."""
+    code = (
+        "import sys, json\n"
+        "import alertwire.airflow, alertwire.airflow.provider_info\n"
+        "alertwire.airflow.provider_info.get_provider_info()\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = {m.split(".")[0] for m in json.loads(done.stdout)}
+    assert loaded.isdisjoint({"airflow", "aiohttp", "urllib3", "sqlite3", "_sqlite3", "psycopg"})
+
+
+# ---------------------------------------------------------------- settings
+
+
+def test_extras_unknown_fields_are_named_in_a_warning_never_their_values(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fields = ConnectionFields(
+        "pd", password=KEY, extra={"outobx": "/var/lib/x-secret-path", "region": "eu"}
+    )
+    with caplog.at_level(logging.WARNING, logger="alertwire.airflow"):
+        extras = read_extras(fields, EVENTS_EXTRAS)
+    assert extras == {"region": "eu"}
+    [record] = caplog.records
+    assert "'pd'" in record.getMessage()
+    assert "outobx" in record.getMessage()
+    assert "x-secret-path" not in record.getMessage()
+    assert KEY not in repr(fields)
+
+
+def test_extras_of_the_wrong_type_name_the_field() -> None:
+    with pytest.raises(ConfigurationError, match="extra field 'outbox' must be a string, not int"):
+        read_extras(ConnectionFields("pd", extra={"outbox": 5}), EVENTS_EXTRAS)
+
+
+def test_outbox_argument_beats_the_connection_which_beats_the_environment() -> None:
+    env = {"ALERTWIRE_OUTBOX": "/env.sqlite3"}
+    assert resolve_outbox("/arg.sqlite3", {"outbox": "/conn.sqlite3"}, env) == "/arg.sqlite3"
+    assert resolve_outbox(None, {"outbox": "/conn.sqlite3"}, env) == "/conn.sqlite3"
+    assert resolve_outbox(None, {}, env) == "/env.sqlite3"
+    assert resolve_outbox(None, {}, {}) is None
+
+
+def test_region_from_the_connection_or_environment_and_its_url_goes_with_queued_pages() -> None:
+    assert region_of({"region": "EU"}, "pd", {}) == "eu"
+    assert region_of({}, "pd", {"ALERTWIRE_REGION": "eu"}) == "eu"
+    assert region_of({}, "pd", {}) == "us"
+    with pytest.raises(ConfigurationError, match="connection 'pd' extra field 'region'"):
+        region_of({"region": "mars"}, "pd", {})
+    eu = Destination(key=Secret(KEY), region="eu", base_url=None, outbox=None)
+    assert eu.queued_base_url("pagerduty") == "https://events.eu.pagerduty.com"
+    us = Destination(key=Secret(KEY), region="us", base_url=None, outbox="postgresql://u:pw@h/db")
+    assert us.queued_base_url("pagerduty") is None  # the relay's own setting decides
+    assert KEY not in repr(us)
+    assert "pw" not in repr(us)
+
+
+# ---------------------------------------------------------------- the official arguments
+
+
+def test_official_send_event_arguments_become_the_same_event() -> None:
+    event = pagerduty_event(
+        "disk full",
+        "critical",
+        source="db1",
+        dedup_key="k1",
+        custom_details={"a": 1},
+        group="g",
+        component="c",
+        class_type="cls",
+        images=[{"src": "https://x/i.png", "alt": "graph"}],
+        links=[{"href": "https://x", "text": "runbook"}],
+    )
+    assert isinstance(event, TriggerAlert)
+    body = event.wire_body()
+    assert body["payload"]["class"] == "cls"
+    assert body["images"] == [{"src": "https://x/i.png", "alt": "graph"}]
+    assert body["links"] == [{"href": "https://x", "text": "runbook"}]
+    assert pagerduty_event("s", "info", action="resolve", dedup_key="k") == ResolveAlert("k")
+    assert pagerduty_event("s", "info", action="acknowledge", dedup_key="k") == AcknowledgeAlert(
+        "k"
+    )
+
+
+def test_event_arguments_passed_on_by_name_are_exactly_pagerduty_events_parameters() -> None:
+    """The hooks and the notifier forward the official arguments by these names: none may drop."""
+    assert tuple(inspect.signature(pagerduty_event).parameters) == EVENT_ARGUMENTS
+    given: dict[str, Any] = {
+        "summary": "disk full",
+        "severity": "critical",
+        "source": "db1",
+        "action": "trigger",
+        "dedup_key": "k1",
+        "custom_details": {"a": 1},
+        "group": "g",
+        "component": "c",
+        "class_type": "cls",
+        "images": [{"src": "https://x/i.png", "alt": "graph"}],
+        "links": [{"href": "https://x", "text": "runbook"}],
+    }
+    scope = {**given, "self": object(), "routing_key": "R" * 32}
+    assert pagerduty_event_from(scope) == pagerduty_event(
+        given.pop("summary"), given.pop("severity"), **given
+    )
+
+
+def test_official_arguments_that_cannot_be_sent_name_the_field() -> None:
+    with pytest.raises(ValidationError, match="action: must be one of trigger"):
+        pagerduty_event("s", "info", action="snooze", dedup_key="k")
+    with pytest.raises(ValidationError, match="dedup_key: is required for action=resolve"):
+        pagerduty_event("s", "info", action="resolve")
+    with pytest.raises(ValidationError, match="severity"):
+        pagerduty_event("s", "fatal")
+
+
+def test_bigpanda_status_takes_bigpanda_spellings_or_levels() -> None:
+    assert bigpanda_status("warning") is BigPandaStatus.WARNING
+    assert bigpanda_status("crit") is BigPandaStatus.CRITICAL
+    assert bigpanda_status("info") is BigPandaStatus.OK
+    assert bigpanda_status("acknowledged") is BigPandaStatus.ACKNOWLEDGED
+    assert bigpanda_status("fatal") is BigPandaStatus.CRITICAL  # unknown pages loudly
+
+
+# ---------------------------------------------------------------- delivery
+
+
+def test_no_outbox_sends_now(alertwire_sandbox: Sandbox) -> None:
+    event = TriggerAlert("disk full", dedup_key="direct-1")
+    outcome = _deliver.deliver_pagerduty("page", event, _dest(alertwire_sandbox.url))
+    assert not outcome.queued
+    assert outcome.dedup_key == "direct-1"
+    assert [a["dedup_key"] for a in alertwire_sandbox.alerts()] == ["direct-1"]
+
+
+def test_an_outbox_stores_the_page_with_its_destination_and_sends_nothing(
+    alertwire_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    outbox = str(tmp_path / "pages.sqlite3")
+    event = TriggerAlert("disk full")
+    outcome = _deliver.deliver_pagerduty("page", event, _dest(alertwire_sandbox.url, outbox=outbox))
+    assert outcome.queued
+    assert outcome.dedup_key is not None
+    assert len(outcome.dedup_key) == 32  # assigned at enqueue: a replay lands on the same alert
+    assert alertwire_sandbox.alerts() == []
+    with Outbox(outbox) as box:
+        assert box.stats().pending == 1
+        from alertwire.relay import Relay
+
+        Relay(box).run(drain=True)  # the row carries the sandbox URL
+    assert [a["dedup_key"] for a in alertwire_sandbox.alerts()] == [outcome.dedup_key]
+
+
+def test_an_outbox_that_cannot_store_falls_back_to_sending_now(
+    alertwire_sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    unusable = str(tmp_path / "a-file" / "pages.sqlite3")
+    event = TriggerAlert("disk full", dedup_key="fallback-1")
+    with caplog.at_level(logging.INFO, logger="alertwire.airflow"):
+        outcome = _deliver.deliver_pagerduty(
+            "page", event, _dest(alertwire_sandbox.url, outbox=unusable)
+        )
+    assert not outcome.queued
+    assert [a["dedup_key"] for a in alertwire_sandbox.alerts()] == ["fallback-1"]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "could not store it in the outbox" in warnings[0].getMessage()
+    _no_key_logged(caplog)
+
+
+def test_a_misconfigured_outbox_is_an_error_line_but_the_page_still_goes_out(
+    alertwire_sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    event = TriggerAlert("disk full", dedup_key="fallback-2")
+    with caplog.at_level(logging.INFO, logger="alertwire.airflow"):
+        _deliver.deliver_pagerduty(
+            "page", event, _dest(alertwire_sandbox.url, outbox="ftp://example/outbox")
+        )
+    assert [a["dedup_key"] for a in alertwire_sandbox.alerts()] == ["fallback-2"]
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "the outbox setting is unusable" in error.getMessage()
+
+
+def test_neither_stored_nor_delivered_logs_one_error_with_both_reasons_and_raises(
+    down_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    unusable = str(tmp_path / "a-file" / "pages.sqlite3")
+    with caplog.at_level(logging.INFO, logger="alertwire.airflow"), pytest.raises(NetworkError):
+        _deliver.deliver_pagerduty(
+            "PagerDuty page", TriggerAlert("disk full"), _dest(down_url, outbox=unusable)
+        )
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    message = error.getMessage()
+    assert message.startswith("PagerDuty page was NOT delivered and NOT stored: not stored (")
+    assert "OutboxError" in message
+    assert "not delivered (NetworkError" in message
+    _no_key_logged(caplog)
+
+
+def test_without_an_outbox_a_failed_send_logs_an_error_and_raises(
+    down_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="alertwire.airflow"), pytest.raises(NetworkError):
+        _deliver.deliver_pagerduty("PagerDuty page", TriggerAlert("disk full"), _dest(down_url))
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "NOT delivered and NOT stored: not delivered (NetworkError" in error.getMessage()
+    _no_key_logged(caplog)
+
+
+def test_a_key_the_outbox_refuses_is_an_error_line_and_raises(
+    alertwire_sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = Destination(
+        key=Secret("too-short"),
+        region="us",
+        base_url=alertwire_sandbox.url,
+        outbox=str(tmp_path / "pages.sqlite3"),
+    )
+    with caplog.at_level(logging.INFO, logger="alertwire.airflow"), pytest.raises(ValidationError):
+        _deliver.deliver_pagerduty("PagerDuty page", TriggerAlert("disk full"), bad)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors[0].startswith("PagerDuty page: the outbox refused it (routing_key:")
+    assert "NOT delivered and NOT stored: not stored (ValidationError" in errors[1]
+    assert all("too-short" not in r.getMessage() for r in caplog.records)
+    assert alertwire_sandbox.alerts() == []
+
+
+def test_an_event_that_cannot_be_built_is_an_error_line_too(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="alertwire.airflow"), pytest.raises(ValidationError):
+        _deliver.send_now("PagerDuty page", lambda: pagerduty_event("s", "fatal"))
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "not delivered (ValidationError: severity" in error.getMessage()
+
+
+def test_bigpanda_sends_now_or_stores(alertwire_sandbox: Sandbox, tmp_path: Path) -> None:
+    alert = BigPandaAlert("critical", host="etl", check="load")
+    direct = _deliver.deliver_bigpanda("alert", alert, _dest(alertwire_sandbox.url, app_key="app"))
+    assert not direct.queued
+    assert [b["body"]["host"] for b in alertwire_sandbox.bigpanda()] == ["etl"]
+
+    outbox = str(tmp_path / "bp.sqlite3")
+    stored = _deliver.deliver_bigpanda(
+        "alert", alert, _dest(alertwire_sandbox.url, outbox=outbox, app_key="app")
+    )
+    assert stored.queued
+    with Outbox(outbox) as box:
+        assert box.stats().pending == 1
+    with pytest.raises(ConfigurationError, match="no BigPanda app key"):
+        _deliver.deliver_bigpanda("alert", alert, _dest(alertwire_sandbox.url))
+
+
+# ---------------------------------------------------------------- a PostgreSQL outbox
+
+
+@pytest.mark.postgres
+def test_a_postgresql_outbox_stores_the_page_for_one_relay(
+    alertwire_sandbox: Sandbox, postgres_cluster: PostgresCluster
+) -> None:
+    """The deployment with one relay beside the scheduler: workers store, the relay delivers."""
+    url = postgres_cluster.new_database()
+    event = TriggerAlert("disk full", dedup_key="pg-1")
+    outcome = _deliver.deliver_pagerduty("page", event, _dest(alertwire_sandbox.url, outbox=url))
+    assert outcome.queued
+    assert alertwire_sandbox.alerts() == []
+    with Outbox.open(url) as box:
+        assert box.stats().pending == 1
+        from alertwire.relay import Relay
+
+        Relay(box).run(drain=True)
+    assert [a["dedup_key"] for a in alertwire_sandbox.alerts()] == ["pg-1"]
+
+
+@pytest.mark.postgres
+def test_a_postgresql_outbox_that_is_down_falls_back_without_showing_its_password(
+    alertwire_sandbox: Sandbox, postgres_cluster: PostgresCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = postgres_cluster.dsn.replace(f":{postgres_cluster.port}/", f":{free_port()}/")
+    event = TriggerAlert("disk full", dedup_key="pg-down-1")
+    with caplog.at_level(logging.INFO, logger="alertwire.airflow"):
+        outcome = _deliver.deliver_pagerduty(
+            "page", event, _dest(alertwire_sandbox.url, outbox=url)
+        )
+    assert not outcome.queued
+    assert [a["dedup_key"] for a in alertwire_sandbox.alerts()] == ["pg-down-1"]
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "could not store it in the outbox" in warning.getMessage()
+    for record in caplog.records:
+        assert postgres_cluster.password not in record.getMessage()

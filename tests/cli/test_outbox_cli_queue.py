@@ -1,0 +1,238 @@
+"""``--queue`` on the sending commands: store, print the dedup key, let the relay deliver.
+
+The commands are invoked through the real entry point; the relay runs as a
+subprocess (``alertwire relay --drain``) against a loopback server.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from alertwire.cli.main import main as cli_main
+from alertwire.outbox import Outbox
+from tests.support.keys import BIGPANDA_TOKEN as TOKEN
+from tests.support.keys import ROUTING_KEY as KEY
+from tests.support.relay_upstream import Upstream
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "outbox.sqlite3"
+    monkeypatch.setenv("ALERTWIRE_OUTBOX", str(path))
+    monkeypatch.setenv("ALERTWIRE_ROUTING_KEY", KEY)
+    monkeypatch.setenv("ALERTWIRE_BIGPANDA_TOKEN", TOKEN)
+    monkeypatch.setenv("ALERTWIRE_BIGPANDA_APP_KEY", "app1")
+    for name in ("ALERTWIRE_PAGERDUTY_URL", "ALERTWIRE_BIGPANDA_URL", "ALERTWIRE_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    return path
+
+
+def drain(path: Path, upstream: Upstream) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alertwire.cli.main",
+            "relay",
+            "--drain",
+            "--outbox",
+            str(path),
+            "--pagerduty-url",
+            upstream.url,
+            "--bigpanda-url",
+            upstream.url,
+            "--rate-limit",
+            "0",
+            "--poll-interval",
+            "0.05",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert KEY not in done.stderr and TOKEN not in done.stderr
+
+
+def test_trigger_queue_prints_the_dedup_key_and_the_relay_delivers_it(
+    env: Path, upstream: Upstream, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(["trigger", "--queue", "disk full on db1"]) == 0
+    dedup_key = capsys.readouterr().out.strip()
+    assert len(dedup_key) == 32
+    assert cli_main(["resolve", "--queue", dedup_key]) == 0
+    assert capsys.readouterr().out.strip() == dedup_key
+    assert upstream.arrivals == []  # nothing sent yet: only stored
+    with Outbox(env) as ob:
+        assert ob.stats().pending == 2
+    drain(env, upstream)
+    arrivals = sorted(upstream.accepted(), key=lambda a: a.seq)
+    assert [(a.action, a.key) for a in arrivals] == [
+        ("trigger", dedup_key),
+        ("resolve", dedup_key),
+    ]
+    assert arrivals[0].body["routing_key"] == KEY
+    assert "timestamp" in arrivals[0].body["payload"]  # stamped at enqueue
+
+
+def test_queue_json_output(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["trigger", "--queue", "--json", "x", "--dedup-key", "k1"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["ok"] is True and record["status"] == "queued"
+    assert record["dedup_key"] == "k1" and record["http_status"] == 0
+
+
+def test_send_queue_file_is_one_transaction(
+    env: Path, tmp_path: Path, upstream: Upstream, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [
+        {"type": "trigger", "summary": "a", "dedup_key": "k1"},
+        {"type": "acknowledge", "dedup_key": "k1"},
+        {"type": "bigpanda", "status": "critical", "host": "db1", "check": "disk"},
+        {"type": "resolve", "dedup_key": "k1"},
+    ]
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    assert cli_main(["send", "--queue", str(events)]) == 0
+    assert "4 events: 0 delivered, 4 queued in the outbox" in capsys.readouterr().out
+    with Outbox(env) as ob:
+        assert ob.stats().pending == 4
+    drain(env, upstream)
+    arrivals = sorted(upstream.accepted(), key=lambda a: a.seq)
+    pd = [a.action for a in arrivals if a.path == "/v2/enqueue"]
+    assert pd == ["trigger", "acknowledge", "resolve"]
+    (bp,) = [a for a in arrivals if a.path == "/data/v2/alerts"]
+    assert bp.headers["Authorization"] == f"Bearer {TOKEN}" and bp.body["app_key"] == "app1"
+
+
+def test_queue_into_an_unusable_outbox_is_exit_2_and_says_so(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    code = cli_main(["trigger", "--queue", "--outbox", str(blocker / "o.sqlite3"), "x"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "outbox" in err and "NOT queued" in err and KEY not in err
+
+
+def alertwire(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it: a process of its own, stdout and stderr captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "alertwire.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+@pytest.fixture
+def cli_env(env: Path) -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "ALERTWIRE_OUTBOX_BUSY_TIMEOUT"}
+
+
+def test_trigger_queue_under_a_lock_held_too_long_is_exit_5_with_the_truth(
+    env: Path, cli_env: dict[str, str]
+) -> None:
+    import sqlite3
+
+    with Outbox(env) as ob:
+        ob.stats()
+    holder = sqlite3.connect(env, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer, holding on
+    try:
+        done = alertwire(
+            "trigger",
+            "--queue",
+            "disk full",
+            env={**cli_env, "ALERTWIRE_OUTBOX_BUSY_TIMEOUT": "0.3"},
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert done.returncode == 5, done.stderr
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line == (
+        f"alertwire: error: the outbox {env} stayed locked by another process for 0.3 s:"
+        " cannot store the event; NOT queued"
+    )
+    with Outbox(env) as ob:
+        assert ob.stats().pending == 0
+    # The lock is gone: the same command, retried as exit 5 asks, is stored.
+    assert alertwire("trigger", "--queue", "disk full", env=cli_env).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["queue", "status"],
+        ["queue", "status", "--json"],
+        ["queue", "dead"],
+        ["queue", "retry", "--all"],
+        ["queue", "purge", "--delivered-before", "1d"],
+    ],
+)
+def test_reading_commands_on_a_missing_outbox_fail_and_create_nothing(
+    command: list[str], tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    missing = tmp_path / "typo" / "outbox.sqlite3"
+    done = alertwire(*command, "--outbox", str(missing), env=cli_env)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert f"there is no outbox at {missing}" in line and "nothing was created" in line
+    assert not (tmp_path / "typo").exists()
+
+
+def test_queue_migrate_creates_an_outbox_and_status_then_reads_it(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    path = tmp_path / "new" / "outbox.sqlite3"
+    created = alertwire("queue", "migrate", "--outbox", str(path), env=cli_env)
+    assert created.returncode == 0, created.stderr
+    status = alertwire("queue", "status", "--json", "--outbox", str(path), env=cli_env)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["pending"] == 0
+
+
+def test_a_directory_or_a_foreign_database_as_outbox_is_refused_untouched(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    import os
+    import sqlite3
+    import stat
+
+    directory = tmp_path / "state"
+    directory.mkdir()
+    os.chmod(directory, 0o755)  # noqa: S103 - a mode that is not ours to change
+    for command in (["queue", "status"], ["trigger", "--queue", "x"]):
+        done = alertwire(*command, "--outbox", str(directory), env=cli_env)
+        assert done.returncode == 2, done.stderr
+        (line,) = done.stderr.splitlines()
+        assert "is a directory" in line
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o755
+        assert list(directory.iterdir()) == []
+
+    foreign = tmp_path / "app.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY)")
+    conn.commit()
+    conn.close()
+    before = foreign.read_bytes()
+    for command in (["queue", "status"], ["trigger", "--queue", "x"], ["queue", "migrate"]):
+        done = alertwire(*command, "--outbox", str(foreign), env=cli_env)
+        assert done.returncode == 2, done.stderr
+        (line,) = done.stderr.splitlines()
+        assert "is not an alertwire outbox" in line, line
+    assert foreign.read_bytes() == before

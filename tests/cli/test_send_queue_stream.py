@@ -1,0 +1,282 @@
+"""``alertwire send --queue``: streamed in short chunks, bounded memory, honest when it stops.
+
+Everything runs the CLI as a user would (a process of its own). Nothing
+waits on a sleep: the tests poll the outbox (a reader never blocks the
+writer in WAL mode) for an observable state, bounded by a deadline that is
+a guard against a hang, never an expectation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from alertwire import OutboxError
+from alertwire.outbox import Outbox
+from alertwire.outbox.machine import Machine
+from alertwire.sandbox import Sandbox
+from tests.support.keys import ROUTING_KEY as KEY
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.slow
+
+LINES = 30_000
+#: Peak RSS allowed for ``send --queue`` of LINES lines: generous (it measures about
+#: 30 MB; holding the whole file as before took about 175 MB for 30,000 lines).
+RSS_LIMIT_MB = 100
+GUARD = 60.0  # seconds: a bound on a hang, never an expectation
+
+
+def cli_env(outbox: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    env.update(ALERTWIRE_ROUTING_KEY=KEY, ALERTWIRE_OUTBOX=str(outbox), **extra)
+    return env
+
+
+def alertwire(
+    *args: str, env: dict[str, str], stdin: bytes | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "alertwire.cli.main", *args],
+        input=None if stdin is None else stdin.decode(),
+        capture_output=True,
+        text=True,
+        timeout=GUARD,
+        check=False,
+        env=env,
+    )
+
+
+def big_file(path: Path, lines: int = LINES) -> Path:
+    with path.open("w") as out:
+        for i in range(lines):
+            line = {"type": "trigger", "summary": f"disk {i} full", "dedup_key": f"k{i % 500}"}
+            out.write(json.dumps(line) + "\n")
+    return path
+
+
+def pending(outbox: Path) -> int:
+    """Events stored so far; 0 while the outbox does not exist or is being created."""
+    try:
+        with Outbox.open(outbox, create=False) as ob:
+            return ob.stats().pending
+    except OutboxError as exc:
+        if exc.retryable or "no outbox at" in str(exc):
+            return 0
+        raise
+
+
+# A parent of its own, so that RUSAGE_CHILDREN's peak is the send process's alone.
+_MEASURED = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+sys.stderr.write(done.stderr)
+sys.stdout.write(done.stdout)
+print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(done.returncode)
+"""
+
+
+def test_a_big_file_is_stored_in_chunks_in_bounded_memory_while_others_queue(
+    tmp_path: Path,
+) -> None:
+    outbox = tmp_path / "outbox.sqlite3"
+    events = big_file(tmp_path / "events.jsonl")
+    env = cli_env(outbox)
+    send = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _MEASURED,
+            sys.executable,
+            "-m",
+            "alertwire.cli.main",
+            "send",
+            "--queue",
+            str(events),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    # Chunks: a part of the file is visible to others while the rest is still read.
+    wait_for("a first chunk", lambda: pending(outbox) > 0 or send.poll() is not None)
+    seen_part = 0 < pending(outbox) < LINES and send.poll() is None
+    # Other producers meanwhile, with a busy timeout far below what one transaction
+    # for the whole file took: none may be refused.
+    producers = 8
+    codes: list[int] = []
+    short_wait = cli_env(outbox, ALERTWIRE_OUTBOX_BUSY_TIMEOUT="2")
+
+    def produce(n: int) -> None:
+        done = alertwire("trigger", "--queue", f"other {n}", "--dedup-key", f"o{n}", env=short_wait)
+        codes.append(done.returncode)
+        assert done.returncode == 0, done.stderr
+
+    threads = [threading.Thread(target=produce, args=(n,)) for n in range(producers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(GUARD)
+    out, err = send.communicate(timeout=GUARD)
+    assert seen_part, "the file was stored in one transaction (nothing visible half way)"
+    assert codes == [0] * producers
+    assert send.returncode == 0, err
+    assert f"{LINES} events: 0 delivered, {LINES} queued in the outbox" in out
+    peak_mb = int(out.split("MAXRSS_KB")[1]) / 1024
+    assert peak_mb < RSS_LIMIT_MB, f"send --queue peaked at {peak_mb:.0f} MB"
+    # Every line stored once, in file order per dedup key.
+    with Outbox(outbox) as ob:
+        assert ob.stats().pending == LINES + producers
+        machine = Machine(ob.store, rate_limit_per_minute=0)
+        claimed, _ = machine.claim(1000)
+        firsts = {c.dedup_key: json.loads(c.body)["payload"]["summary"] for c in claimed}
+    assert all(firsts[f"k{i}"] == f"disk {i} full" for i in range(500))
+
+
+def test_stopping_half_way_says_which_lines_were_stored_and_resuming_completes(
+    tmp_path: Path,
+) -> None:
+    outbox = tmp_path / "outbox.sqlite3"
+    events = big_file(tmp_path / "events.jsonl")
+    env = cli_env(outbox, ALERTWIRE_OUTBOX_BUSY_TIMEOUT="0.3")
+    send = subprocess.Popen(
+        [sys.executable, "-m", "alertwire.cli.main", "send", "--queue", "--json", str(events)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    wait_for("a first chunk", lambda: pending(outbox) > 0 or send.poll() is not None)
+    holder = sqlite3.connect(outbox, isolation_level=None, timeout=GUARD)
+    holder.execute("BEGIN IMMEDIATE")  # held until send gives up
+    try:
+        out, err = send.communicate(timeout=GUARD)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert send.returncode == 5, err
+    report = json.loads(out)
+    stored, first = report["stored_through_line"], report["stopped_at_line"]
+    assert 0 < stored < LINES and first == stored + 1
+    assert report["summary"]["queued"] == stored and report["exit_code"] == 5
+    # (A chunk is 500 lines, or fewer when reading them took longer than its time.)
+    assert re.fullmatch(
+        rf"alertwire: error: the outbox {re.escape(str(outbox))} stayed locked by another"
+        rf" process for 0\.3 s: cannot store \d+ events?; NOT queued;"
+        rf" lines up to {stored} are queued; from line {first} on NOT queued",
+        err.splitlines()[-1],
+    ), err.splitlines()[-1]
+    assert pending(outbox) == stored
+    rest = b"".join(events.read_bytes().splitlines(keepends=True)[first - 1 :])
+    resumed = alertwire("send", "--queue", "-", env=cli_env(outbox), stdin=rest)
+    assert resumed.returncode == 0, resumed.stderr
+    assert pending(outbox) == LINES
+
+
+def test_a_slow_pipe_has_each_line_stored_without_waiting_for_more(tmp_path: Path) -> None:
+    """``tail -f log | ... | alertwire send --queue -``: a line is stored within the
+    chunk's time even though the pipe stays open and quiet."""
+    outbox = tmp_path / "outbox.sqlite3"
+    send = subprocess.Popen(
+        [sys.executable, "-m", "alertwire.cli.main", "send", "--queue", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(outbox),
+    )
+    assert send.stdin is not None
+    for n in (1, 2):
+        send.stdin.write(json.dumps({"type": "trigger", "summary": f"line {n}"}).encode() + b"\n")
+        send.stdin.flush()
+        wait_for(
+            f"line {n} stored while the pipe is open",
+            lambda n=n: pending(outbox) == n,  # type: ignore[misc]  # mypy cannot type a default
+        )
+    out, err = send.communicate(timeout=GUARD)
+    assert send.returncode == 0, err
+    assert out.decode() == "2 events: 0 delivered, 2 queued in the outbox\n"
+
+
+@pytest.mark.parametrize("queue", [True, False])
+def test_a_utf8_byte_order_mark_does_not_spoil_line_1(queue: bool, tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox.sqlite3"
+    lines = [{"type": "trigger", "summary": "first", "dedup_key": "bom-1"}, {"type": "change"}]
+    lines[1]["summary"] = "deployed"
+    data = b"\xef\xbb\xbf" + b"".join(json.dumps(x).encode() + b"\n" for x in lines)
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(data)
+    with Sandbox() as sandbox:
+        env = cli_env(outbox, ALERTWIRE_PAGERDUTY_URL=sandbox.url)
+        done = alertwire("send", *(["--queue"] if queue else []), str(path), env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == ""
+        if queue:
+            assert pending(outbox) == 2
+        else:
+            assert [a["dedup_key"] for a in sandbox.alerts()] == ["bom-1"]
+
+
+def test_send_queue_shows_a_bar_with_rate_and_eta_only_on_a_terminal(tmp_path: Path) -> None:
+    import pty
+    import select
+
+    outbox = tmp_path / "outbox.sqlite3"
+    events = big_file(tmp_path / "events.jsonl", lines=2000)
+    leader, follower = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "alertwire.cli.main", "send", "--queue", str(events)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env=cli_env(outbox),
+    ) as proc:
+        os.close(follower)
+        terminal = b""
+        while True:  # read until the child closes the terminal (EOF or EIO)
+            ready, _, _ = select.select([leader], [], [], GUARD)
+            assert ready, "no output and no end"
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            terminal += chunk
+        stdout = proc.stdout.read() if proc.stdout is not None else b""
+    os.close(leader)
+    assert proc.returncode == 0
+    size = events.stat().st_size
+    assert b"100%" in terminal and b"B/s]" in terminal and b"<00:00" in terminal, terminal[-300:]
+    assert str(size).encode() not in stdout and b"B/s" not in stdout
+    assert stdout == b"2000 events: 0 delivered, 2000 queued in the outbox\n"
+    piped = alertwire("send", "--queue", str(events), env=cli_env(tmp_path / "other.sqlite3"))
+    assert piped.returncode == 0 and piped.stderr == ""
+
+
+def test_tqdm_is_imported_only_when_a_bar_is_drawn(tmp_path: Path) -> None:
+    events = big_file(tmp_path / "events.jsonl", lines=3)
+    probe = (
+        "import sys\n"
+        "from alertwire.cli.main import main\n"
+        "codes = [main(['trigger', '--dry-run', 'x']), main(['send', '--queue', sys.argv[1]])]\n"
+        "print(codes, 'tqdm' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(events)],
+        capture_output=True,
+        text=True,
+        timeout=GUARD,
+        check=False,
+        env=cli_env(tmp_path / "outbox.sqlite3"),
+    )
+    assert done.stdout.splitlines()[-1] == "[0, 0] False", done.stdout + done.stderr

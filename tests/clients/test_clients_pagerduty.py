@@ -1,0 +1,565 @@
+"""PagerDuty / AsyncPagerDuty against a real HTTP server on loopback.
+
+Every test runs four ways: the sync client (urllib3), the async client
+(aiohttp), and each with the caller's own httpx client. The server
+(``tests/support/loopback_server.py``) scripts each answer, so every status path,
+Retry-After, resets, silent closes and timeouts are staged on real sockets.
+Retries are instant suite-wide (``tests/conftest.py``); the one test of
+delays records what the client would sleep instead of sleeping.
+
+Redaction is checked everywhere: an autouse fixture captures every log
+record at DEBUG and fails the test if the routing key appears, and every
+error a test sees goes through :func:`assert_redacted` (str, repr, args and
+the whole exception chain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from alertwire import (
+    AsyncPagerDuty,
+    BadRequest,
+    Change,
+    ConfigurationError,
+    DeliveryError,
+    EventResult,
+    NetworkError,
+    PagerDuty,
+    RateLimited,
+    ResolveAlert,
+    RetryPolicy,
+    ServerError,
+    TriggerAlert,
+    Unauthorized,
+    UnexpectedResponse,
+    ValidationError,
+)
+from alertwire.transport import Request, Response
+from tests.support.keys import MIXED_CASE_ROUTING_KEY as KEY
+from tests.support.loopback_server import Answer, LoopbackServer, Received, serve
+
+KINDS = ["sync", "sync-httpx", "async", "async-httpx"]
+
+server = pytest.fixture(serve)
+
+
+def assert_redacted(exc: BaseException) -> None:
+    """The key appears nowhere in the error or anything it was raised from."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        for text in (str(seen), repr(seen), *map(str, seen.args)):
+            assert KEY not in text, f"routing key leaked in {type(seen).__name__}: {text}"
+        if isinstance(seen, DeliveryError):
+            assert KEY not in seen.body
+        seen = seen.__cause__ or seen.__context__
+
+
+@pytest.fixture(autouse=True)
+def no_key_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    caplog.set_level(logging.DEBUG)
+    yield
+    for record in caplog.records:
+        assert KEY not in record.getMessage(), f"routing key logged by {record.name}"
+    assert KEY not in caplog.text
+
+
+class Client:
+    """One face for the four client kinds: every call is awaited, sync ones run inline."""
+
+    def __init__(self, kind: str, url: str, **options: Any) -> None:
+        self.kind = kind
+        self.url = url
+        self.options = options
+        self.httpx: httpx.Client | httpx.AsyncClient | None = None
+        self.client: PagerDuty | AsyncPagerDuty
+
+    async def __aenter__(self) -> Client:
+        options = dict(self.options)
+        options.setdefault("base_url", self.url)
+        if self.kind == "sync-httpx":
+            self.httpx = options["http_client"] = httpx.Client()
+        elif self.kind == "async-httpx":
+            self.httpx = options["http_client"] = httpx.AsyncClient()
+        cls = PagerDuty if self.kind.startswith("sync") else AsyncPagerDuty
+        self.client = cls(KEY, **options)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if isinstance(self.client, AsyncPagerDuty):
+            await self.client.aclose()
+        else:
+            self.client.close()
+        if isinstance(self.httpx, httpx.AsyncClient):
+            await self.httpx.aclose()
+        elif isinstance(self.httpx, httpx.Client):
+            self.httpx.close()
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        result = getattr(self.client, method)(*args, **kwargs)
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result
+
+    async def send(self, event: Any) -> EventResult:
+        result: EventResult = await self.call("send", event)
+        return result
+
+    async def fails(self, event: Any) -> DeliveryError:
+        """Send, expecting a DeliveryError; checks it for the key on the way."""
+        with pytest.raises(DeliveryError) as info:
+            await self.send(event)
+        assert_redacted(info.value)
+        return info.value
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def pd(kind: str, server: LoopbackServer) -> AsyncIterator[Client]:
+    async with Client(kind, server.url, retry=RetryPolicy(max_attempts=3)) as client:
+        yield client
+
+
+# --- success ----------------------------------------------------------------------------
+
+
+async def test_trigger_success(pd: Client, server: LoopbackServer) -> None:
+    result = await pd.call("trigger", "disk full", severity="crit", source="db-1")
+    assert isinstance(result, EventResult)
+    assert result.status == "success"
+    assert result.message == "Event processed"
+    assert result.http_status == 202
+    (seen,) = server.received
+    assert seen.method == "POST"
+    assert seen.path == "/v2/enqueue"
+    assert seen.headers["content-type"] == "application/json"
+    body = seen.json()
+    assert body["routing_key"] == KEY
+    assert body["payload"] == {"summary": "disk full", "source": "db-1", "severity": "critical"}
+    assert result.dedup_key == body["dedup_key"]
+    assert result.dedup_key is not None and len(result.dedup_key) == 32
+
+
+async def test_acknowledge_resolve_change(pd: Client, server: LoopbackServer) -> None:
+    ack = await pd.call("acknowledge", "k-1")
+    resolved = await pd.call("resolve", "k-1")
+    change = await pd.call("change", "deployed v2", custom_details={"sha": "abc"})
+    assert (ack.dedup_key, resolved.dedup_key, change.dedup_key) == ("k-1", "k-1", None)
+    assert change.message == "Change event processed"
+    paths = [r.path for r in server.received]
+    assert paths == ["/v2/enqueue", "/v2/enqueue", "/v2/change/enqueue"]
+    actions = [r.json().get("event_action") for r in server.received]
+    assert actions == ["acknowledge", "resolve", None]
+
+
+async def test_send_refuses_non_events(pd: Client, server: LoopbackServer) -> None:
+    with pytest.raises(TypeError):
+        await pd.send({"summary": "a dict is not an event"})
+    assert server.received == []
+
+
+async def test_invalid_fields_fail_before_the_network(pd: Client, server: LoopbackServer) -> None:
+    with pytest.raises(ValidationError) as info:
+        await pd.call("trigger", "x", severity="loud")
+    assert info.value.field == "severity"
+    assert server.received == []
+
+
+# --- every status path ------------------------------------------------------------------
+
+PD_400 = {
+    "errors": ["'payload.source' is missing or blank"],
+    "message": "Event object is invalid",
+    "status": "invalid event",
+}
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "retryable"),
+    [
+        (Answer(400, PD_400), BadRequest, False),
+        (Answer(400, "Invalid routing key"), BadRequest, False),
+        (Answer(401, "Unauthorized"), Unauthorized, False),
+        (Answer(403, "Forbidden"), Unauthorized, False),
+        (Answer(404, "Not Found"), UnexpectedResponse, False),
+        (Answer(302, "", headers={"Location": "https://elsewhere/"}), UnexpectedResponse, False),
+        (Answer(202, "Accepted, but not JSON"), UnexpectedResponse, False),
+        (Answer(429, "Request Limit Exceeded"), RateLimited, True),
+        (Answer(500, "oops"), ServerError, True),
+        (Answer(503, "<html>unavailable</html>"), ServerError, True),
+    ],
+    ids=lambda v: (
+        f"{v.status}-{type(v.body).__name__}"
+        if isinstance(v, Answer)
+        else getattr(v, "__name__", v)
+    ),
+)
+async def test_status_paths(
+    pd: Client,
+    server: LoopbackServer,
+    answer: Answer,
+    error: type[DeliveryError],
+    retryable: bool,
+) -> None:
+    server.script(answer, answer, answer)
+    exc = await pd.fails(TriggerAlert("x"))
+    assert type(exc) is error
+    assert exc.retryable is retryable
+    assert exc.http_status == answer.status
+    # Retryable answers are retried up to max_attempts (3); the others are final at once.
+    expected_attempts = 3 if retryable else 1
+    assert exc.attempts == expected_attempts
+    assert len(server.received) == expected_attempts
+    if isinstance(answer.body, str) and answer.body:
+        assert answer.body in exc.body
+        assert answer.body in str(exc)
+
+
+async def test_bad_request_carries_pagerduty_errors(pd: Client, server: LoopbackServer) -> None:
+    server.script(Answer(400, PD_400))
+    exc = await pd.fails(TriggerAlert("x"))
+    assert isinstance(exc, BadRequest)
+    assert exc.errors == ("'payload.source' is missing or blank",)
+    assert "'payload.source' is missing or blank" in str(exc)
+
+
+async def test_retries_then_success_with_the_same_body(pd: Client, server: LoopbackServer) -> None:
+    server.script(Answer(503), Answer(action="reset"))
+    result = await pd.call("trigger", "flaky")
+    assert result.http_status == 202
+    bodies = [r.body for r in server.received]
+    assert len(bodies) == 3
+    # The generated dedup key is fixed before the first try: a retry cannot open a second alert.
+    assert bodies[0] == bodies[1] == bodies[2]
+    assert result.dedup_key == server.received[0].json()["dedup_key"]
+
+
+async def test_retry_after_respected(
+    kind: str, server: LoopbackServer, caplog: pytest.LogCaptureFixture, real_retry_delays: None
+) -> None:
+    """The client waits what the server asked, then succeeds.
+
+    The waits are read from the client's own retry log lines (logged with the
+    very value it then sleeps), not timed: small values keep the test fast.
+    """
+    server.script(
+        Answer(429, headers={"Retry-After": "0.05"}), Answer(429, headers={"Retry-After": "0.1"})
+    )
+    policy = RetryPolicy(max_attempts=5, initial_backoff=100.0, max_backoff=100.0)
+    async with Client(kind, server.url, retry=policy) as pd:
+        result = await pd.call("trigger", "x")
+    assert result.http_status == 202
+    waits = [
+        r.args[3]  # type: ignore[index]
+        for r in caplog.records
+        if r.name == "alertwire" and "retrying in" in r.msg
+    ]
+    assert waits == [0.05, 0.1]
+    assert len(server.received) == 3
+
+
+async def test_rate_limited_gives_up_when_retry_after_exceeds_the_time_bound(
+    kind: str, server: LoopbackServer, monkeypatch: pytest.MonkeyPatch, real_retry_delays: None
+) -> None:
+    server.script(Answer(429, headers={"Retry-After": "600"}))
+    async with Client(kind, server.url, retry=RetryPolicy(max_elapsed=60.0)) as pd:
+        exc = await pd.fails(TriggerAlert("x"))
+    assert isinstance(exc, RateLimited)
+    assert exc.retry_after == 600.0
+    assert len(server.received) == 1
+
+
+# --- the network failing ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", ["reset", "close"])
+async def test_no_answer_is_network_error(kind: str, server: LoopbackServer, action: str) -> None:
+    server.script(Answer(action=action))  # type: ignore[arg-type]
+    async with Client(kind, server.url, retry=RetryPolicy.never()) as pd:
+        exc = await pd.fails(TriggerAlert("x"))
+    assert isinstance(exc, NetworkError)
+    assert exc.retryable
+    assert exc.http_status is None
+    assert "127.0.0.1" in str(exc)
+    assert exc.__cause__ is not None  # mapped with ``raise ... from``
+
+
+async def test_connection_refused(kind: str) -> None:
+    with LoopbackServer() as dead:  # bound, then closed: nothing listens there any more
+        url = dead.url
+    async with Client(kind, url, retry=RetryPolicy(max_attempts=2)) as pd:
+        exc = await pd.fails(TriggerAlert("x"))
+    assert isinstance(exc, NetworkError)
+    assert exc.attempts == 2
+
+
+async def test_timeout(kind: str, server: LoopbackServer) -> None:
+    server.script(Answer(delay=5.0))
+    async with Client(kind, server.url, timeout=0.2, retry=RetryPolicy.never()) as pd:
+        exc = await pd.fails(TriggerAlert("x"))
+    assert isinstance(exc, NetworkError)
+    assert exc.retryable
+
+
+async def test_timeout_then_retry_succeeds(kind: str, server: LoopbackServer) -> None:
+    server.script(Answer(delay=5.0))
+    async with Client(kind, server.url, timeout=0.2, retry=RetryPolicy(max_attempts=2)) as pd:
+        result = await pd.call("trigger", "slow")
+    assert result.http_status == 202
+    first, second = server.received
+    assert first.body == second.body
+
+
+async def test_keep_alive_reuse(pd: Client, server: LoopbackServer) -> None:
+    for i in range(5):
+        await pd.call("trigger", f"event {i}")
+    assert len(server.received) == 5
+    assert len(server.connections) == 1
+
+
+async def test_server_closing_idle_keep_alive_connection(
+    pd: Client, server: LoopbackServer
+) -> None:
+    server.script(Answer(action="answer_then_close"))
+    await pd.call("trigger", "first")
+    result = await pd.call("trigger", "second")
+    assert result.http_status == 202
+    summaries = [r.json()["payload"]["summary"] for r in server.received]
+    assert summaries[0] == "first"
+    assert summaries[-1] == "second"
+    assert len(server.connections) == 2
+
+
+async def test_reset_on_reused_connection_is_retried(pd: Client, server: LoopbackServer) -> None:
+    """PagerDuty drops idle keep-alive connections: a send racing that drop must not fail."""
+    server.script(Answer(), Answer(action="reset"))
+    await pd.call("trigger", "first")
+    result = await pd.call("trigger", "second")
+    assert result.http_status == 202
+    first, reset, retried = server.received
+    assert reset.connection == first.connection  # the reused connection was the one reset
+    assert retried.connection != first.connection
+    assert reset.body == retried.body
+
+
+# --- send_many --------------------------------------------------------------------------
+
+
+async def test_send_many_order_and_failures_as_values(kind: str, server: LoopbackServer) -> None:
+    def by_summary(received: Received) -> Answer | None:
+        summary = received.json().get("payload", {}).get("summary", "")
+        if summary.startswith("bad"):
+            return Answer(400, PD_400)
+        if summary.startswith("down"):
+            return Answer(503, "maintenance")
+        return None
+
+    server.respond_with(by_summary)
+    events: list[Any] = [
+        TriggerAlert(
+            f"bad {i}" if i % 5 == 0 else f"down {i}" if i % 7 == 0 else f"ok {i}",
+            dedup_key=f"k{i}",
+        )
+        for i in range(30)
+    ]
+    events.append(ResolveAlert("k1"))
+    events.append(Change("deployed"))
+    async with Client(kind, server.url, retry=RetryPolicy(max_attempts=2)) as pd:
+        outcomes = await pd.call("send_many", events, concurrency=4)
+    assert len(outcomes) == len(events)
+    for i, outcome in enumerate(outcomes[:30]):
+        if i % 5 == 0:
+            assert isinstance(outcome, BadRequest)
+            assert_redacted(outcome)
+        elif i % 7 == 0:
+            assert isinstance(outcome, ServerError)
+            assert outcome.attempts == 2
+        else:
+            assert isinstance(outcome, EventResult)
+            assert outcome.dedup_key == f"k{i}"
+    assert isinstance(outcomes[30], EventResult) and outcomes[30].dedup_key == "k1"
+    assert isinstance(outcomes[31], EventResult) and outcomes[31].dedup_key is None
+    assert len(server.connections) <= 4
+
+
+async def test_send_many_empty(pd: Client, server: LoopbackServer) -> None:
+    assert await pd.call("send_many", []) == []
+    assert server.received == []
+
+
+# --- configuration ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [PagerDuty, AsyncPagerDuty])
+async def test_from_env_key_from_variable(cls: type[PagerDuty], server: LoopbackServer) -> None:
+    env = {"ALERTWIRE_ROUTING_KEY": KEY, "ALERTWIRE_PAGERDUTY_URL": server.url}
+    client = cls.from_env(env, retry=RetryPolicy.never())
+    try:
+        assert client.base_url == server.url
+        assert client.routing_key.reveal() == KEY
+        result = client.trigger("from env")
+        if asyncio.iscoroutine(result):
+            result = await result
+        assert result.http_status == 202
+        assert server.received[0].json()["routing_key"] == KEY
+    finally:
+        closing = client.close() if isinstance(client, PagerDuty) else client.aclose()  # type: ignore[func-returns-value]
+        if asyncio.iscoroutine(closing):
+            await closing
+
+
+@pytest.mark.parametrize("cls", [PagerDuty, AsyncPagerDuty])
+def test_from_env_key_from_file(cls: type[PagerDuty], tmp_path: Path) -> None:
+    path = tmp_path / "key"
+    path.write_text(KEY + "\n")
+    client = cls.from_env({"ALERTWIRE_ROUTING_KEY_FILE": str(path), "ALERTWIRE_REGION": "EU"})
+    assert client.routing_key.reveal() == KEY
+    assert client.base_url == "https://events.eu.pagerduty.com"
+    if isinstance(client, PagerDuty):
+        client.close()
+
+
+@pytest.mark.parametrize("cls", [PagerDuty, AsyncPagerDuty])
+def test_from_env_missing_variable_named(cls: type[PagerDuty], tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="ALERTWIRE_ROUTING_KEY"):
+        cls.from_env({})
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        cls.from_env({"ALERTWIRE_ROUTING_KEY_FILE": str(tmp_path / "absent")})
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    with pytest.raises(ConfigurationError, match="empty"):
+        cls.from_env({"ALERTWIRE_ROUTING_KEY_FILE": str(empty)})
+
+
+def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALERTWIRE_ROUTING_KEY", KEY)
+    monkeypatch.delenv("ALERTWIRE_PAGERDUTY_URL", raising=False)
+    monkeypatch.delenv("ALERTWIRE_REGION", raising=False)
+    with PagerDuty.from_env() as client:
+        assert client.base_url == "https://events.pagerduty.com"
+
+
+class _Recorder:
+    """A Transport that records and answers 202: checks the URL a region maps to."""
+
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+
+    def send(self, request: Request, *, timeout: float) -> Response:
+        self.requests.append(request)
+        return Response(202, {}, b'{"status":"success","message":"Event processed"}')
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("region", "url"),
+    [("us", "https://events.pagerduty.com"), ("eu", "https://events.eu.pagerduty.com")],
+)
+def test_region_urls(region: str, url: str) -> None:
+    transport = _Recorder()
+    with PagerDuty(KEY, region=region, http_client=transport) as client:
+        client.trigger("x")
+        client.change("y")
+    assert [r.url for r in transport.requests] == [url + "/v2/enqueue", url + "/v2/change/enqueue"]
+    assert AsyncPagerDuty(KEY, region=region).base_url == url
+    with pytest.raises(ConfigurationError, match="region"):
+        PagerDuty(KEY, region="mars")
+
+
+@pytest.mark.parametrize("cls", [PagerDuty, AsyncPagerDuty])
+@pytest.mark.parametrize("url", ["http://events.pagerduty.com", "http://192.168.1.10:8080"])
+def test_http_refused_off_loopback(cls: type[PagerDuty], url: str) -> None:
+    with pytest.raises(ConfigurationError, match="clear text") as info:
+        cls(KEY, base_url=url)
+    assert_redacted(info.value)
+
+
+@pytest.mark.parametrize("cls", [PagerDuty, AsyncPagerDuty])
+def test_rest_token_length_key_hint(cls: type[PagerDuty]) -> None:
+    token = "y_NbAkKc66ryYTWUXYEu"
+    with pytest.raises(ValidationError) as info:
+        cls(token)
+    assert "REST API token" in str(info.value)
+    assert info.value.field == "routing_key"
+    assert token not in str(info.value) and token not in repr(info.value)
+
+
+@pytest.mark.parametrize("cls", [PagerDuty, AsyncPagerDuty])
+def test_bad_http_client_refused(cls: type[PagerDuty]) -> None:
+    with pytest.raises(TypeError, match="http_client"):
+        client = cls(KEY, http_client=object())
+        if isinstance(client, AsyncPagerDuty):
+            client._get_sender()
+
+
+# --- redaction --------------------------------------------------------------------------
+
+
+async def test_repr_hides_key(pd: Client) -> None:
+    text = repr(pd.client)
+    assert KEY not in text
+    assert "CDEF" in text  # the last four, to tell keys apart
+    assert KEY not in str(pd.client)
+
+
+async def test_retry_logging_is_redacted(
+    pd: Client, server: LoopbackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.script(Answer(503, "down"), Answer(action="reset"))
+    await pd.call("trigger", "x")
+    retries = [r for r in caplog.records if r.name == "alertwire" and "retrying" in r.getMessage()]
+    assert len(retries) == 2
+    # the autouse fixture then checks every record, including the HTTP libraries' own DEBUG logs
+
+
+async def test_sync_client_context_manager_closes_pool(server: LoopbackServer) -> None:
+    with PagerDuty(KEY, base_url=server.url) as client:
+        client.trigger("x")
+    # After close a new send opens a fresh connection rather than failing.
+    client.trigger("y")
+    client.close()
+    assert len(server.connections) == 2
+
+
+@pytest.mark.parametrize("kind", ["sync-httpx", "async-httpx"])
+async def test_callers_httpx_client_stays_open(kind: str, server: LoopbackServer) -> None:
+    """The adapter wraps the caller's client and leaves its life to the caller."""
+    async with Client(kind, server.url) as pd:
+        await pd.call("trigger", "x")
+        closing = pd.client.close() if isinstance(pd.client, PagerDuty) else pd.client.aclose()  # type: ignore[func-returns-value]  # None or a coroutine: awaited below if one
+        if asyncio.iscoroutine(closing):
+            await closing
+        assert pd.httpx is not None
+        assert not pd.httpx.is_closed
+
+
+@pytest.mark.parametrize("shape", ["text", "json"])
+async def test_key_echoed_by_the_server_is_redacted(
+    pd: Client, server: LoopbackServer, shape: str
+) -> None:
+    """A proxy or gateway that quotes the request in its error must not leak the key through us."""
+
+    def echo(received: Received) -> Answer:
+        text = received.body.decode()
+        if shape == "json":
+            return Answer(400, {"errors": [f"bad event {text}"], "message": text})
+        return Answer(400, f"rejected: {text}")
+
+    server.respond_with(echo)
+    exc = await pd.fails(TriggerAlert("x"))  # fails() checks str, repr, args, body, chain
+    assert isinstance(exc, BadRequest)
+    assert "…CDEF" in exc.body  # the rest of the echo is kept, the key shown as a Secret is
+    assert all(KEY not in e for e in exc.errors)

@@ -1,0 +1,91 @@
+"""Secret: a key shows only its last four characters, wherever it is rendered."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import pickle
+
+import pytest
+
+from alertwire import Secret
+from alertwire._secret import redact
+from tests.support.keys import MIXED_CASE_ROUTING_KEY as KEY
+
+
+def test_renderings_show_only_last_four() -> None:
+    secret = Secret(KEY)
+    for text in (
+        repr(secret),
+        str(secret),
+        f"{secret}",
+        f"{secret!r}",
+        f"{secret:>50}",
+        "%s" % (secret,),  # noqa: UP031 (the logging-style rendering)
+    ):
+        assert KEY not in text
+        assert KEY[:-4] not in text
+        assert "CDEF" in text
+    assert repr(secret) == "Secret('…CDEF')"
+
+
+def test_reveal_and_wrap() -> None:
+    secret = Secret(KEY)
+    assert secret.reveal() == KEY
+    assert Secret(secret).reveal() == KEY
+    assert len(secret) == 32
+
+
+def test_short_values_show_nothing() -> None:
+    # Four characters of an eight-character secret would be half of it.
+    assert repr(Secret("abcdefgh")) == "Secret('…')"
+    assert "abcd" not in repr(Secret("abcd"))
+    assert redact("abcdefgh") == "…"
+    assert redact(KEY) == "…CDEF"
+
+
+def test_equality_and_hash() -> None:
+    assert Secret(KEY) == Secret(KEY)
+    assert Secret(KEY) != Secret(KEY.lower())
+    assert Secret(KEY) != KEY  # never equal to the bare string: no accidental comparisons
+    assert len({Secret(KEY), Secret(KEY)}) == 1
+
+
+def test_not_a_str() -> None:
+    with pytest.raises(TypeError):
+        Secret(1234)  # type: ignore[arg-type]
+
+
+def test_not_picklable() -> None:
+    with pytest.raises(TypeError):
+        pickle.dumps(Secret(KEY))
+
+
+def test_containers_and_copies_stay_redacted() -> None:
+    secret = Secret(KEY)
+    assert KEY not in repr([secret, {"key": secret}])
+    # Immutable, so a copy is the same object (deepcopy of a settings object must work).
+    assert copy.copy(secret) is secret
+    assert copy.deepcopy({"k": secret})["k"] is secret
+
+
+def test_logging_a_secret(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("test").debug("key is %s / %r", Secret(KEY), Secret(KEY))
+    assert KEY not in caplog.text
+    assert "CDEF" in caplog.text
+
+
+def test_no_dict_to_leak_through() -> None:
+    secret = Secret(KEY)
+    assert not hasattr(secret, "__dict__")
+    assert KEY not in str(vars(type(secret)))
+
+
+def test_scrub() -> None:
+    secret = Secret(KEY)
+    assert secret.scrub(f'{{"routing_key":"{KEY}"}} and {KEY}') == (
+        "{\"routing_key\":\"Secret('…CDEF')\"} and Secret('…CDEF')"
+    )
+    assert secret.scrub("nothing here") == "nothing here"
+    assert Secret("").scrub("abc") == "abc"

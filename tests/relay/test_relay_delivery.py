@@ -1,0 +1,328 @@
+"""The relay against a real HTTP server on loopback: order, dead letters, outages,
+two relays on one outbox, stopping, logs, metrics, and the CLI around it.
+
+The upstream is :mod:`tests.support.relay_upstream` (records arrival order, injects
+faults, watches for a key in flight twice). Waits are bounded by event
+counts with a generous safety deadline; nothing asserts on time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alertwire import AcknowledgeAlert, ResolveAlert, RetryPolicy, TriggerAlert
+from alertwire.cli.main import main as cli_main
+from alertwire.models.bigpanda import BigPandaAlert
+from alertwire.outbox import Outbox
+from alertwire.outbox.metrics import OutboxMetrics
+from alertwire.relay import MetricsEndpoint, Relay
+from tests.support.keys import BIGPANDA_TOKEN as TOKEN
+from tests.support.keys import ROUTING_KEY as KEY
+from tests.support.relay_upstream import OK, Arrival, Fault, Upstream
+from tests.support.waiting import wait_for
+
+KEY2 = "Q0123456789abcdef0123456789abcde"
+ACTIONS = ("trigger", "acknowledge", "resolve")
+SAFETY = 30.0  # seconds: a bound on a hang, never an expectation
+
+
+@pytest.fixture(autouse=True)
+def plain_logging() -> Iterator[None]:
+    """CLI tests leave handlers on the ``alertwire`` logger bound to their captured
+    stderr; the relay's lines must reach caplog here, not a closed stream."""
+    logger = logging.getLogger("alertwire")
+    saved = (logger.handlers[:], logger.propagate, logger.level)
+    logger.handlers, logger.propagate = [], True
+    yield
+    logger.handlers, logger.propagate, logger.level = saved[0], saved[1], saved[2]
+
+
+def relay(outbox: Outbox, upstream: Upstream, **kw: Any) -> Relay:
+    kw.setdefault("rate_limit_per_minute", 0)
+    kw.setdefault("poll_interval", 0.02)
+    kw.setdefault("concurrency", 8)
+    return Relay(outbox, pagerduty_url=upstream.url, bigpanda_url=upstream.url, **kw)
+
+
+def enqueue_lifecycles(outbox: Outbox, keys: int, routing_key: str = KEY) -> None:
+    events: list[Any] = []
+    for i in range(keys):
+        k = f"key-{i:03d}"
+        events += [TriggerAlert(f"problem {i}", dedup_key=k), AcknowledgeAlert(k), ResolveAlert(k)]
+    outbox.enqueue_many(events, routing_key=routing_key)
+
+
+def per_key(arrivals: list[Arrival]) -> dict[str, list[str]]:
+    seen: dict[str, list[str]] = defaultdict(list)
+    for a in sorted(arrivals, key=lambda a: a.seq):
+        assert a.key is not None and a.action is not None
+        seen[a.key].append(a.action)
+    return seen
+
+
+def test_every_key_in_order_and_keys_concurrently(outbox: Outbox, upstream: Upstream) -> None:
+    upstream.delay = 0.01
+    enqueue_lifecycles(outbox, 20)
+    report = relay(outbox, upstream).run(drain=True)
+    assert report.delivered == 60 and report.dead == 0
+    assert per_key(upstream.accepted()) == {f"key-{i:03d}": list(ACTIONS) for i in range(20)}
+    assert upstream.max_inflight > 1  # different keys really went at once
+    assert upstream.overlapping_keys == 0
+    stats = outbox.stats()
+    assert (stats.pending, stats.leased, stats.delivered) == (0, 0, 60)
+
+
+def test_400_dead_letters_with_the_service_text_and_the_key_moves_on(
+    outbox: Outbox, upstream: Upstream, capsys: pytest.CaptureFixture[str]
+) -> None:
+    refusal = {
+        "status": "invalid event",
+        "message": "Event object is invalid",
+        "errors": ["'payload.source' is missing or blank"],
+    }
+    upstream.plan = lambda seq, body: (
+        Fault(400, body=refusal) if body.get("event_action") == "trigger" else OK
+    )
+    enqueue_lifecycles(outbox, 1)
+    report = relay(outbox, upstream).run(drain=True)
+    assert (report.delivered, report.dead) == (2, 1)
+    (dead,) = outbox.dead()
+    assert dead.http_status == 400 and "'payload.source' is missing or blank" in dead.error
+
+    path = outbox.location
+    assert cli_main(["queue", "dead", "--outbox", path]) == 0
+    listed = capsys.readouterr().out
+    assert "'payload.source' is missing or blank" in listed and KEY not in listed
+    assert cli_main(["queue", "status", "--json", "--outbox", path]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["pending"], status["delivered"], status["dead"]) == (0, 2, 1)
+    assert cli_main(["queue", "retry", "--all", "--outbox", path]) == 0
+    assert "1 dead letter queued again" in capsys.readouterr().out
+
+    upstream.plan = lambda seq, body: OK
+    assert relay(outbox, upstream).run(drain=True).delivered == 1
+    assert outbox.stats().dead == 0
+    assert cli_main(["queue", "purge", "--delivered-before", "0s", "--outbox", path]) == 0
+    assert "3 delivered events purged" in capsys.readouterr().out
+
+
+def test_429_and_5xx_and_resets_are_retried_and_counted(outbox: Outbox, upstream: Upstream) -> None:
+    faults = {1: Fault(429, retry_after=0), 2: Fault(503), 3: Fault(reset=True)}
+    upstream.plan = lambda seq, body: faults.get(seq, OK)
+    enqueue_lifecycles(outbox, 3)
+    metrics = OutboxMetrics(outbox.store)
+    report = relay(outbox, upstream, metrics=metrics, concurrency=1).run(drain=True)
+    assert (report.delivered, report.retried, report.dead) == (9, 3, 0)
+    assert per_key(upstream.accepted()) == {f"key-{i:03d}": list(ACTIONS) for i in range(3)}
+    text = metrics.exposition().decode()
+    assert 'alertwire_relay_rate_limited_total{destination="pagerduty"} 1.0' in text
+    assert 'alertwire_relay_delivered_total{destination="pagerduty"} 9.0' in text
+    assert 'alertwire_outbox_events{state="delivered"} 9.0' in text
+    assert KEY not in text
+
+
+@pytest.mark.usefixtures("real_retry_delays")
+def test_outage_then_recovery_delivers_everything(outbox: Outbox, upstream: Upstream) -> None:
+    port = upstream.port
+    upstream.stop()  # the endpoint is down
+    enqueue_lifecycles(outbox, 10)
+    r = relay(
+        outbox,
+        upstream,
+        retry=RetryPolicy(max_attempts=1_000_000, initial_backoff=0.02, max_backoff=0.05),
+    )
+    r.start()
+    try:
+        wait_for("failed attempts during the outage", lambda: r._counts["retried"] >= 20)
+        assert outbox.stats().delivered == 0
+        upstream.port = port
+        upstream.start()  # back, on the same address
+        wait_for("delivery after the outage", lambda: outbox.stats().delivered == 30)
+    finally:
+        report = r.stop(timeout=SAFETY)
+    assert report is not None and report.dead == 0
+    assert per_key(upstream.accepted()) == {f"key-{i:03d}": list(ACTIONS) for i in range(10)}
+
+
+def test_two_relays_never_send_one_event_or_key_at_once(outbox: Outbox, upstream: Upstream) -> None:
+    upstream.delay = 0.02  # widen the window in which an overlap would show
+    enqueue_lifecycles(outbox, 15, KEY)
+    enqueue_lifecycles(outbox, 15, KEY2)
+    relays = [relay(outbox, upstream, concurrency=6) for _ in range(2)]
+    threads = [threading.Thread(target=r.run, kwargs={"drain": True}) for r in relays]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(SAFETY)
+    assert not any(t.is_alive() for t in threads)
+    reports = [r.report for r in relays]
+    assert all(rep is not None for rep in reports)
+    assert upstream.overlapping_events == 0 and upstream.overlapping_keys == 0
+    # Each event delivered by exactly one relay: no lease expired, so no duplicate.
+    assert sum(rep.delivered for rep in reports if rep) == 90 == len(upstream.accepted())
+    print(f"\ntwo relays: {[rep.delivered for rep in reports if rep]} events each")
+
+
+def test_stop_finishes_the_send_in_flight(outbox: Outbox, upstream: Upstream) -> None:
+    upstream.delay = 0.5
+    outbox.enqueue(TriggerAlert("slow", dedup_key="slow"), routing_key=KEY)
+    r = relay(outbox, upstream)
+    r.start()
+    wait_for("the send to start", lambda: upstream.begun == 1)
+    report = r.stop(timeout=SAFETY)
+    assert report is not None and report.delivered == 1
+    stats = outbox.stats()
+    assert (stats.leased, stats.delivered) == (0, 1)
+
+
+def test_bigpanda_alerts_go_with_the_bearer_token(outbox: Outbox, upstream: Upstream) -> None:
+    outbox.enqueue_bigpanda_many(
+        [
+            BigPandaAlert("critical", host="db1", check="disk"),
+            BigPandaAlert("ok", host="db1", check="disk"),
+        ],
+        token=TOKEN,
+        app_key="app1",
+    )
+    report = relay(outbox, upstream).run(drain=True)
+    assert report.delivered == 2
+    arrivals = sorted(upstream.accepted(), key=lambda a: a.seq)
+    assert [a.path for a in arrivals] == ["/data/v2/alerts"] * 2
+    assert [a.body["status"] for a in arrivals] == ["critical", "ok"]
+    assert arrivals[0].headers["Authorization"] == f"Bearer {TOKEN}"
+    assert arrivals[0].body["app_key"] == "app1"
+
+
+def test_log_lines_are_structured_and_never_carry_keys(
+    outbox: Outbox, upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    upstream.plan = lambda seq, body: Fault(503) if seq == 1 else OK
+    outbox.enqueue(TriggerAlert("x", dedup_key="k"), routing_key=KEY)
+    outbox.enqueue_bigpanda(BigPandaAlert("ok", host="h"), token=TOKEN, app_key="app1")
+    with caplog.at_level(logging.INFO, logger="alertwire"):
+        relay(outbox, upstream).run(drain=True)
+    text = caplog.text
+    assert "event=delivered" in text and "event=attempt_failed" in text
+    assert KEY not in text and TOKEN not in text
+
+
+def test_metrics_are_served_over_http(outbox: Outbox) -> None:
+    outbox.enqueue(TriggerAlert("x"), routing_key=KEY)
+    metrics = OutboxMetrics(outbox.store)
+    endpoint = MetricsEndpoint(metrics)
+    port = endpoint.serve("127.0.0.1", 0)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            text = answer.read().decode()
+    finally:
+        endpoint.close()
+    assert 'alertwire_outbox_events{state="pending"} 1.0' in text
+    assert "alertwire_outbox_oldest_pending_age_seconds" in text
+    assert KEY not in text
+
+
+def test_relay_refuses_a_lease_shorter_than_the_timeout(outbox: Outbox) -> None:
+    from alertwire import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="lease"):
+        Relay(outbox, lease_seconds=5, timeout=10)
+
+
+def test_sigterm_finishes_in_flight_then_exits_0(outbox: Outbox, upstream: Upstream) -> None:
+    upstream.delay = 0.5
+    outbox.enqueue(TriggerAlert("slow", dedup_key="slow"), routing_key=KEY)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "alertwire.cli.main",
+            "relay",
+            "--outbox",
+            outbox.location,
+            "--pagerduty-url",
+            upstream.url,
+            "--rate-limit",
+            "0",
+            "--poll-interval",
+            "0.05",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for("the relay's first send", lambda: upstream.begun == 1)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=SAFETY)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    stats = outbox.stats()
+    assert (stats.leased, stats.delivered) == (0, 1)
+    assert "event=relay_stopped delivered=1" in stderr
+    assert KEY not in stderr
+
+
+def test_every_queue_and_relay_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (
+        ["relay"],
+        ["queue"],
+        ["queue", "status"],
+        ["queue", "dead"],
+        ["queue", "retry"],
+        ["queue", "purge"],
+    ):
+        with pytest.raises(SystemExit) as exited:
+            cli_main([*argv, "--help"])
+        assert exited.value.code == 0
+        assert "exit codes" in capsys.readouterr().out
+
+
+def test_queue_status_plain_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env_path = str(tmp_path / "o.sqlite3")
+    os.environ["ALERTWIRE_OUTBOX"] = env_path
+    try:
+        with Outbox.open() as ob:
+            ob.enqueue(TriggerAlert("x"), routing_key=KEY)
+        assert cli_main(["queue", "status"]) == 0
+    finally:
+        del os.environ["ALERTWIRE_OUTBOX"]
+    out = capsys.readouterr().out
+    assert "pending:   1" in out and env_path in out
+
+
+class _CrashingTransport:
+    """A transport with a bug: raises something that is not a delivery answer."""
+
+    async def send(self, request: Any, *, timeout: float) -> Any:
+        raise RuntimeError("bug in a transport")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_a_crashing_send_is_logged_and_the_event_is_not_lost(
+    outbox: Outbox, upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    outbox.enqueue(TriggerAlert("x", dedup_key="k"), routing_key=KEY)
+    broken = relay(outbox, upstream, http_client=_CrashingTransport(), lease_seconds=1.5, timeout=1)
+    broken.start()
+    wait_for("the crash to be logged", lambda: "event=send_crashed" in caplog.text)
+    broken.stop(timeout=SAFETY)
+    assert outbox.stats().leased == 1  # nothing recorded: the lease will lapse
+    report = relay(outbox, upstream, lease_seconds=1.5, timeout=1).run(drain=True)
+    assert report.delivered == 1 and [a.key for a in upstream.accepted()] == ["k"]

@@ -1,0 +1,190 @@
+"""``alertwire sandbox`` and ``alertwire demo`` as the user runs them: subprocesses."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support.sandbox_http import KEY, post, trigger
+
+COMMAND = [sys.executable, "-m", "alertwire.cli.main"]
+
+
+def start(*args: str) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [*COMMAND, "sandbox", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if m := re.search(r"listening on (\S+)", line):
+            return process, m.group(1)
+    process.wait(timeout=10)
+    raise AssertionError(f"the sandbox did not start (exit {process.returncode})")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sandbox_command_serves_and_exits_cleanly_on_signal(sig: signal.Signals) -> None:
+    process, url = start("--rate-limit", "2")
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        assert [post(url + "/v2/enqueue", trigger()).status for _ in range(3)] == [202, 202, 429]
+        with urllib.request.urlopen(url + "/sandbox/alerts") as r:
+            alerts = json.loads(r.read())
+        assert len(alerts) == 2 and KEY not in json.dumps(alerts, ensure_ascii=False)
+        with urllib.request.urlopen(url + "/") as r:
+            assert b"alertwire sandbox" in r.read()
+    finally:
+        process.send_signal(sig)
+        rest, _ = process.communicate(timeout=20)
+    assert process.returncode == 0, rest
+    assert "alertwire sandbox stopped" in rest
+    assert "Traceback" not in rest and KEY not in rest
+
+
+def test_sandbox_command_refuses_a_non_loopback_host() -> None:
+    done = subprocess.run(
+        [*COMMAND, "sandbox", "--host", "0.0.0.0", "--port", "0"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "not a loopback address" in done.stderr and "--allow-non-loopback" in done.stderr
+
+
+def test_sandbox_command_reports_a_busy_port() -> None:
+    process, url = start()
+    try:
+        port = url.rsplit(":", 1)[1]
+        done = subprocess.run(
+            [*COMMAND, "sandbox", "--port", port],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 2
+        assert "cannot listen" in done.stderr and "Traceback" not in done.stderr
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+
+
+def test_sandbox_help() -> None:
+    done = subprocess.run(
+        [*COMMAND, "sandbox", "--help"], check=False, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0
+    for option in (
+        "--host",
+        "--port",
+        "--tls",
+        "--rate-limit",
+        "--allow-non-loopback",
+        "--ca-file",
+    ):
+        assert option in done.stdout
+
+
+def test_demo_walks_the_whole_story_and_exits_0() -> None:
+    done = subprocess.run(
+        [*COMMAND, "demo"], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for step in (
+        "Trigger an alert",
+        "Acknowledge it",
+        "Resolve it",
+        "change event",
+        "BigPanda alert",
+        "retried",
+        "validation error",
+    ):
+        assert step in out
+    assert "UNEXPECTED" not in out
+    assert out.count("ok: ") == 8
+    assert "'payload.severity' is invalid" in out
+    # The final table: one resolved alert, one triggered (the retried one).
+    table = out.split("The sandbox's final state", 1)[1]
+    assert re.search(
+        r"^1\s+…\w{4}\s+[0-9a-f]{32}\s+resolved\s+warning\s+Disk 91% full on db1$", table, re.M
+    )
+    assert re.search(r"^2\s+…\w{4}\s+[0-9a-f]{32}\s+triggered\s+error\s+Replica lag", table, re.M)
+    from alertwire.cli.demo_cmd import DEMO_BIGPANDA_TOKEN, DEMO_ROUTING_KEY
+
+    assert (
+        DEMO_ROUTING_KEY not in out + done.stderr and DEMO_BIGPANDA_TOKEN not in out + done.stderr
+    )
+
+
+def test_sandbox_command_serves_rest_with_a_fixed_token_and_limit(tmp_path: Path) -> None:
+    token = "sandbox-cli-token-Z9Q1"
+    token_file = tmp_path / "token"
+    token_file.write_text(token + "\n")
+    process, url = start("--api-token-file", str(token_file), "--rest-rate-limit", "2")
+    assert process.stdout is not None
+    banner = []
+    # Read the rest of the banner through the same buffered pipe: communicate() with a
+    # timeout reads the raw descriptor and would miss lines already buffered here.
+    for line in process.stdout:
+        banner.append(line)
+        if "Stop with" in line:
+            break
+    try:
+        assert post(url + "/v2/enqueue", trigger("disk")).status == 202
+
+        def get(path: str, value: str) -> tuple[int, dict[str, str], object]:
+            req = urllib.request.Request(
+                url + path, headers={"Authorization": f"Token token={value}"}
+            )
+            try:
+                with urllib.request.urlopen(req) as r:
+                    return r.status, dict(r.headers), json.loads(r.read())
+            except urllib.error.HTTPError as exc:
+                return exc.code, dict(exc.headers), json.loads(exc.read())
+
+        status, headers, body = get("/incidents", token)
+        assert status == 200 and headers["ratelimit-limit"] == "2"
+        assert [i["incident_key"] for i in body["incidents"]] == ["disk"]  # type: ignore[index]
+        assert get("/incidents", "some-other-token")[0] == 401
+        assert get("/incidents", token)[0] == 200
+        assert get("/incidents", token)[0] == 429
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=20)
+    assert process.returncode == 0, rest
+    printed = "".join(banner) + rest
+    assert "REST API:" in printed and "REST limit: 2 requests per minute per token" in printed
+    assert token not in printed
+
+
+@pytest.mark.parametrize("content", [None, ""])
+def test_sandbox_command_refuses_a_missing_or_empty_token_file(
+    tmp_path: Path, content: str | None
+) -> None:
+    token_file = tmp_path / "token"
+    if content is not None:
+        token_file.write_text(content)
+    result = subprocess.run(
+        [*COMMAND, "sandbox", "--port", "0", "--api-token-file", str(token_file)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--api-token-file" in lines[0], result.stderr
