@@ -15,17 +15,15 @@ from .._config import (
     DEFAULT_REGION,
     DEFAULT_TIMEOUT,
     ENV_BIGPANDA_APP_KEY,
-    ENV_BIGPANDA_TOKEN,
-    ENV_BIGPANDA_TOKEN_FILE,
     ENV_BIGPANDA_URL,
     ENV_PAGERDUTY_URL,
     ENV_REGION,
     ENV_ROUTING_KEY,
-    ENV_ROUTING_KEY_FILE,
 )
 from .._retry import DEFAULT_INITIAL_BACKOFF, DEFAULT_MAX_ATTEMPTS
 from .._retry import DEFAULT_MAX_BACKOFF as DEFAULT_SEND_MAX_BACKOFF
 from . import _exit
+from ._credentials import BIGPANDA_TOKEN, ROUTING_KEY
 
 __all__ = [
     "MAX_CONCURRENCY",
@@ -214,11 +212,7 @@ def add_delivery_options(
     )
 
     if pagerduty:
-        pd = parser.add_argument_group(
-            "PagerDuty configuration",
-            f"The routing key comes from --routing-key-file, else ${ENV_ROUTING_KEY},\n"
-            f"else the file named by ${ENV_ROUTING_KEY_FILE}.",
-        )
+        pd = parser.add_argument_group("PagerDuty configuration", ROUTING_KEY.sources())
         key = pd.add_mutually_exclusive_group()
         key.add_argument(
             "--routing-key-file",
@@ -239,11 +233,7 @@ def add_delivery_options(
             " host); http:// only to loopback, e.g. a local sandbox or relay",
         )
     if bigpanda:
-        bp = parser.add_argument_group(
-            "BigPanda configuration",
-            f"The token comes from --token-file, else ${ENV_BIGPANDA_TOKEN},\n"
-            f"else the file named by ${ENV_BIGPANDA_TOKEN_FILE}.",
-        )
+        bp = parser.add_argument_group("BigPanda configuration", BIGPANDA_TOKEN.sources())
         bp.add_argument(
             "--token-file",
             metavar="PATH",

@@ -18,13 +18,12 @@ import argparse
 from typing import Any
 
 from .._config import (
-    ENV_PAGERDUTY_API_TOKEN,
-    ENV_PAGERDUTY_API_TOKEN_FILE,
     ENV_PAGERDUTY_API_URL,
     ENV_PAGERDUTY_FROM,
     ENV_REGION,
 )
 from . import _exit
+from ._credentials import REST_API_TOKEN
 from ._options import add_command, add_retry_options
 
 __all__ = ["register"]
@@ -36,11 +35,7 @@ def _add_api_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print a machine-readable JSON document on stdout"
     )
-    api = parser.add_argument_group(
-        "PagerDuty REST API configuration",
-        f"The token comes from --token-file, else ${ENV_PAGERDUTY_API_TOKEN},\n"
-        f"else the file named by ${ENV_PAGERDUTY_API_TOKEN_FILE}.",
-    )
+    api = parser.add_argument_group("PagerDuty REST API configuration", REST_API_TOKEN.sources())
     api.add_argument(
         "--token-file",
         metavar="PATH",
@@ -228,47 +223,21 @@ def _run(args: argparse.Namespace, work: Any) -> int:
 
 def make_api(args: argparse.Namespace, output: Any) -> Any:
     """The client for this run; the token is handed to ``output`` first, to be scrubbed."""
-    import ssl
-
     from .. import _config
-    from .._errors import ConfigurationError
     from ..rest import PagerDutyAPI
-    from ..transport import StdlibTransport
-    from ._clients import _region, _retry, _verify
+    from ._clients import client_settings, construct
 
-    what = "PagerDuty REST API token"
-    if args.token_file is not None:
-        token = _config.read_secret_file(args.token_file, what=what)
-    elif not (
-        _config.optional_env(ENV_PAGERDUTY_API_TOKEN)
-        or _config.optional_env(ENV_PAGERDUTY_API_TOKEN_FILE)
-    ):
-        raise ConfigurationError(
-            f"no {what}: pass --token-file PATH, or set {ENV_PAGERDUTY_API_TOKEN}"
-            f" (or {ENV_PAGERDUTY_API_TOKEN_FILE} to a file holding it)"
-        )
-    else:
-        token = _config.secret_from_env(
-            ENV_PAGERDUTY_API_TOKEN, ENV_PAGERDUTY_API_TOKEN_FILE, what=what
-        )
+    token = REST_API_TOKEN.read(args.token_file)
     output.add_secret(token)
-    verify = _verify(args)
-    settings: dict[str, Any] = {
-        "oauth": args.oauth,
-        "default_from": _config.resolve(args.from_email, ENV_PAGERDUTY_FROM, None),
-        "region": _region(args),
-        "base_url": _config.resolve(args.api_url, ENV_PAGERDUTY_API_URL, None),
-        "retry": _retry(args),
-        "verify": verify,
-    }
-    if args.timeout is not None:
-        settings["timeout"] = args.timeout
-    try:
-        # A command makes a request or two: http.client starts faster than urllib3.
-        settings["http_client"] = StdlibTransport(verify=verify)
-        return PagerDutyAPI(token, **settings)
-    except ssl.SSLError as exc:
-        raise ConfigurationError(f"--ca-file is not a usable CA bundle: {exc}") from None
+    settings = client_settings(args, single=True)  # a command makes a request or two
+    return construct(
+        PagerDutyAPI,
+        token,
+        oauth=args.oauth,
+        default_from=_config.resolve(args.from_email, ENV_PAGERDUTY_FROM, None),
+        base_url=_config.resolve(args.api_url, ENV_PAGERDUTY_API_URL, None),
+        **settings,
+    )
 
 
 def _print_incidents(output: Any, incidents: list[dict[str, Any]]) -> None:
