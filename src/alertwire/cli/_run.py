@@ -19,7 +19,7 @@ from ._clients import Clients
 from ._deliver import Job, Outcome, dispatch
 from ._output import Output, Preview, error_text, exit_code, outcome_record
 
-__all__ = ["logging_to", "preview_text", "run_one"]
+__all__ = ["logging_to", "message", "preview_text", "run_one"]
 
 
 class _Scrub(logging.Filter):
@@ -58,6 +58,11 @@ def preview_text(preview: Preview) -> str:
 
     body = json.dumps(preview.body, indent=2, ensure_ascii=False)
     return f"{preview.method} {preview.url}\n{body}"
+
+
+def message(result: EventResult) -> str:
+    """The success line of a command whose event has no key to print: the service's message."""
+    return result.message or result.status
 
 
 def run_one(
