@@ -28,6 +28,7 @@ from ._credentials import BIGPANDA_TOKEN, ROUTING_KEY
 __all__ = [
     "MAX_CONCURRENCY",
     "add_command",
+    "add_command_group",
     "add_delivery_options",
     "add_links_option",
     "add_retry_options",
@@ -96,8 +97,22 @@ def add_command(
     return parser
 
 
+def add_command_group(
+    subparsers: Any, name: str, *, help: str, description: str, epilog: str
+) -> Any:
+    """A command made of sub-commands (``queue status``, ``incidents list``), made by
+    :func:`add_command`: one sub-command is required, and ``args.<name>_command`` names it.
+    Returns what the sub-commands are added to."""
+    parser = add_command(subparsers, name, help=help, description=description, epilog=epilog)
+    return parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
+
+
 class _LinkAction(argparse.Action):
-    """``--link HREF`` starts a link; a ``--link-text`` right after it names it."""
+    """``--link HREF`` starts a link; a ``--link-text`` right after it names it.
+
+    Both flags build the one ``links`` list, in the order they are given, so one
+    action serves both: its ``const`` says which part of a link the flag gives.
+    """
 
     def __call__(
         self,
@@ -106,23 +121,14 @@ class _LinkAction(argparse.Action):
         values: Any,
         option_string: str | None = None,
     ) -> None:
-        links = list(getattr(namespace, self.dest, None) or [])
-        links.append({"href": values})
-        setattr(namespace, self.dest, links)
-
-
-class _LinkTextAction(argparse.Action):
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        links = getattr(namespace, "links", None)
-        if not links or "text" in links[-1]:
+        links = list(getattr(namespace, "links", None) or [])
+        if self.const == "href":
+            links.append({"href": values})
+        elif not links or "text" in links[-1]:
             parser.error("--link-text must follow the --link it describes")
-        links[-1]["text"] = values
+        else:
+            links[-1] = {**links[-1], "text": values}
+        namespace.links = links
 
 
 def add_links_option(parser: argparse.ArgumentParser) -> None:
@@ -130,12 +136,14 @@ def add_links_option(parser: argparse.ArgumentParser) -> None:
         "--link",
         dest="links",
         action=_LinkAction,
+        const="href",
         metavar="HREF",
         help="a link shown on the event (repeatable)",
     )
     parser.add_argument(
         "--link-text",
-        action=_LinkTextAction,
+        action=_LinkAction,
+        const="text",
         metavar="TEXT",
         default=argparse.SUPPRESS,
         help="the text of the --link just before it",

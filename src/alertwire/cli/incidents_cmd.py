@@ -24,7 +24,7 @@ from .._config import (
 )
 from . import _exit
 from ._credentials import REST_API_TOKEN
-from ._options import add_command, add_retry_options
+from ._options import add_command, add_command_group, add_retry_options
 
 __all__ = ["register"]
 
@@ -95,15 +95,14 @@ _EPILOG = _exit.epilog(
 
 
 def register(subparsers: Any) -> None:
-    top = subparsers.add_parser(
+    commands = add_command_group(
+        subparsers,
         "incidents",
         help="list, show, acknowledge or resolve PagerDuty incidents (REST API)",
         description="Work with PagerDuty incidents through the REST API: find the incident"
         " an event opened (--dedup-key), acknowledge or resolve it, list what is open.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = top.add_subparsers(dest="incidents_command", metavar="COMMAND", required=True)
 
     listing = add_command(
         commands,
@@ -206,7 +205,7 @@ def _details(incident: dict[str, Any]) -> str:
 def _run(args: argparse.Namespace, work: Any) -> int:
     """Make the client, run ``work(api, output)``, print errors the send commands' way."""
     from .._errors import AlertwireError
-    from ._output import Output, error_text, exit_code, outcome_record
+    from ._output import Output
     from ._run import logging_to
 
     output = Output(json=args.json)
@@ -214,10 +213,7 @@ def _run(args: argparse.Namespace, work: Any) -> int:
         with logging_to(output), make_api(args, output) as api:
             work(api, output)
     except AlertwireError as exc:
-        if output.json:
-            output.document(outcome_record(exc))
-        output.error(f"error: {error_text(exc)}")
-        return exit_code(exc)
+        return output.fail(exc)
     return 0
 
 
