@@ -83,8 +83,13 @@ def _signature(name: str) -> tuple[frozenset[str], frozenset[str]]:
     )
 
 
-def job_from_line(text: str, line: int) -> Job:
-    """One JSON line as a validated job; a ValidationError names the field at fault."""
+def job_from_line(raw: bytes, line: int) -> Job:
+    """One line of input, as read, as a validated job; a ValidationError names the field
+    at fault (or says the line is not UTF-8 text, or not JSON)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("event", "is not UTF-8 text") from None
     try:
         value = _json.loads(text)
     except _json.JSONDecodeError as exc:

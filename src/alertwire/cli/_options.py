@@ -31,6 +31,7 @@ __all__ = [
     "add_command_group",
     "add_delivery_options",
     "add_links_option",
+    "add_region_and_ca_options",
     "add_retry_options",
     "int_between",
     "key_value",
@@ -40,24 +41,20 @@ __all__ = [
 MAX_CONCURRENCY = 32
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
+def _seconds(*, zero: bool) -> Any:
+    """A number of seconds, more than zero (or, with ``zero``, zero or more); never inf."""
 
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+        if not (value >= 0 if zero else value > 0) or value == float("inf"):
+            rule = "zero or more seconds" if zero else "a positive number of seconds"
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
+        return value
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be zero or more seconds, got {text!r}")
-    return value
+    return parse
 
 
 def int_between(low: int, high: int) -> Any:
@@ -159,12 +156,29 @@ def add_retry_options(
     so the names and the rules that check them are written once; each caller words
     the help for what it retries (an event, a REST request).
     """
-    group.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help=timeout_help)
+    group.add_argument("--timeout", type=_seconds(zero=False), metavar="SECONDS", help=timeout_help)
     group.add_argument("--max-attempts", type=int_between(1, 100), metavar="N", help=attempts_help)
     group.add_argument(
-        "--max-backoff", type=_non_negative_float, metavar="SECONDS", help=backoff_help
+        "--max-backoff", type=_seconds(zero=True), metavar="SECONDS", help=backoff_help
     )
-    group.add_argument("--max-time", type=_non_negative_float, metavar="SECONDS", help=budget_help)
+    group.add_argument("--max-time", type=_seconds(zero=True), metavar="SECONDS", help=budget_help)
+
+
+def add_region_and_ca_options(group: Any) -> None:
+    """``--region`` and ``--ca-file``: every client the CLI makes reads them through the
+    same settings (``_clients.client_settings``), so they are declared once too."""
+    group.add_argument(
+        "--region",
+        choices=("us", "eu"),
+        type=str.lower,
+        help=f"the service region when no URL is given (default ${ENV_REGION},"
+        f" else {DEFAULT_REGION})",
+    )
+    group.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        help="trust this CA bundle for TLS (a private CA, such as `alertwire sandbox --tls`)",
+    )
 
 
 def add_delivery_options(
@@ -194,18 +208,7 @@ def add_delivery_options(
         budget_help="the retry budget: no try starts later than this after the first (default 120);"
         " a Retry-After longer than what is left is not waited for",
     )
-    delivery.add_argument(
-        "--region",
-        choices=("us", "eu"),
-        type=str.lower,
-        help=f"the service region when no URL is given (default ${ENV_REGION},"
-        f" else {DEFAULT_REGION})",
-    )
-    delivery.add_argument(
-        "--ca-file",
-        metavar="PATH",
-        help="trust this CA bundle for TLS (a private CA, such as `alertwire sandbox --tls`)",
-    )
+    add_region_and_ca_options(delivery)
     delivery.add_argument(
         "--queue",
         action="store_true",

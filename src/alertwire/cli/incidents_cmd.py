@@ -20,11 +20,15 @@ from typing import Any
 from .._config import (
     ENV_PAGERDUTY_API_URL,
     ENV_PAGERDUTY_FROM,
-    ENV_REGION,
 )
 from . import _exit
 from ._credentials import REST_API_TOKEN
-from ._options import add_command, add_command_group, add_retry_options
+from ._options import (
+    add_command,
+    add_command_group,
+    add_region_and_ca_options,
+    add_retry_options,
+)
 
 __all__ = ["register"]
 
@@ -58,17 +62,7 @@ def _add_api_options(parser: argparse.ArgumentParser) -> None:
         help=f"the PagerDuty user acting, sent as From (default ${ENV_PAGERDUTY_FROM});"
         " needed for updates made with an account-level token",
     )
-    api.add_argument(
-        "--region",
-        choices=("us", "eu"),
-        type=str.lower,
-        help=f"the service region when no URL is given (default ${ENV_REGION}, else us)",
-    )
-    api.add_argument(
-        "--ca-file",
-        metavar="PATH",
-        help="trust this CA bundle for TLS (a private CA, such as `alertwire sandbox --tls`)",
-    )
+    add_region_and_ca_options(api)
     add_retry_options(
         api,
         timeout_help="give up on one request after this long (default 10)",
@@ -249,10 +243,16 @@ def _document(output: Any, **content: Any) -> None:
     output.document({"ok": True, "exit_code": 0, **content})
 
 
-def _not_found(key: str) -> Exception:
+def _incident_for_key(api: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The incident ``--dedup-key`` opened (in the ``--service`` services); none is exit 3."""
     from .._errors import NotFound
 
-    return NotFound(f"PagerDuty has no incident with incident key (dedup key) {key!r}")
+    incident: dict[str, Any] | None = api.incident_for_dedup_key(args.dedup_key, args.service)
+    if incident is None:
+        raise NotFound(
+            f"PagerDuty has no incident with incident key (dedup key) {args.dedup_key!r}"
+        )
+    return incident
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -283,9 +283,7 @@ def _show(args: argparse.Namespace) -> int:
         if (args.incident_id is None) == (args.dedup_key is None):
             raise ConfigurationError("give an INCIDENT_ID or --dedup-key K (one of the two)")
         if args.dedup_key is not None:
-            incident = api.incident_for_dedup_key(args.dedup_key, args.service)
-            if incident is None:
-                raise _not_found(args.dedup_key)
+            incident = _incident_for_key(api, args)
         else:
             incident = api.rget(f"/incidents/{_checked_id(args.incident_id)}")
         if output.json:
@@ -313,9 +311,7 @@ def _update(args: argparse.Namespace) -> int:
             raise ConfigurationError("give INCIDENT_ID(s) or --dedup-key K")
         unchanged: list[dict[str, Any]] = []
         if args.dedup_key is not None:
-            incident = api.incident_for_dedup_key(args.dedup_key, args.service)
-            if incident is None:
-                raise _not_found(args.dedup_key)
+            incident = _incident_for_key(api, args)
             if incident.get("status") != "resolved":
                 ids.append(incident["id"])
             elif args.status == "resolved":

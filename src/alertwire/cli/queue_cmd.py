@@ -33,8 +33,7 @@ def _codes(bad_input: str, *, fail_on_dead: bool = False) -> str:
         *extra,
         say={
             _exit.BAD_INPUT: bad_input,
-            _exit.OUTBOX_UNAVAILABLE: "the outbox is temporarily unavailable (lock, disk"
-            " full, database down): run again later",
+            _exit.OUTBOX_UNAVAILABLE: _exit.OUTBOX_UNAVAILABLE_RUN_AGAIN,
             _exit.DEAD_LETTERS: "with --fail-on-dead: the outbox holds dead letters",
         },
     )

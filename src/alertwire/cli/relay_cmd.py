@@ -114,8 +114,7 @@ def register(subparsers: Any) -> None:
                 _exit.OK: "stopped by SIGTERM / Ctrl-C, or --drain delivered everything",
                 _exit.BAD_INPUT: "bad option or configuration (e.g. --metrics-listen on a"
                 " port in use); nothing was sent",
-                _exit.OUTBOX_UNAVAILABLE: "the outbox is temporarily unavailable (lock,"
-                " disk full, database down): run again later",
+                _exit.OUTBOX_UNAVAILABLE: _exit.OUTBOX_UNAVAILABLE_RUN_AGAIN,
             },
         ),
     )

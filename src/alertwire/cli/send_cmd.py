@@ -129,11 +129,7 @@ def _send_lines(args: argparse.Namespace, output: Output) -> int:
         if not raw.strip():
             continue
         try:
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ValidationError("event", "is not UTF-8 text") from None
-            jobs.append(job_from_line(text, number))
+            jobs.append(job_from_line(raw, number))
         except ValidationError as exc:
             outcomes[number] = exc
 
