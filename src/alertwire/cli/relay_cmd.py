@@ -280,16 +280,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
     import asyncio
-    import os
 
     from .. import _config
     from ..outbox import Outbox
     from ..outbox.metrics import OutboxMetrics
     from ..relay import MetricsEndpoint, Relay
+    from ._clients import _region, _verify
 
     listen = ingest_config(args)
-    if args.ca_file is not None and not os.path.isfile(args.ca_file):
-        raise ConfigurationError(f"--ca-file {args.ca_file!r} is not a readable file")
+    verify = _verify(args)  # the sending commands' rule: a readable file, else exit 2
     outbox = Outbox.open(args.outbox)
     metrics = None
     if args.metrics_listen is not None:
@@ -305,8 +304,8 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
         poll_interval=args.poll_interval,
         pagerduty_url=_config.resolve(args.pagerduty_url, _config.ENV_PAGERDUTY_URL, None),
         bigpanda_url=_config.resolve(args.bigpanda_url, _config.ENV_BIGPANDA_URL, None),
-        region=_config.resolve(args.region, _config.ENV_REGION, _config.DEFAULT_REGION).lower(),
-        verify=args.ca_file if args.ca_file is not None else True,
+        region=_region(args),
+        verify=verify,
         metrics=metrics,
         listen=listen,
     )
