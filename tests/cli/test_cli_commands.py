@@ -773,3 +773,13 @@ def test_unusable_ca_file_is_exit_2(tmp_path: Path) -> None:
     assert "--ca-file" in one_line_error(done)
     missing = run("trigger", "x", "--ca-file", str(tmp_path / "none.pem"), env=env)
     assert missing.returncode == 2
+
+
+def test_relay_checks_its_ca_file_like_the_sending_commands(tmp_path: Path) -> None:
+    """The same rule and the same words as ``trigger --ca-file``, before any outbox is made."""
+    outbox = tmp_path / "outbox.sqlite3"
+    missing = str(tmp_path / "none.pem")
+    done = run("relay", "--drain", "--outbox", str(outbox), "--ca-file", missing)
+    assert done.returncode == 2
+    assert one_line_error(done) == f"alertwire: error: --ca-file {missing!r} is not a readable file"
+    assert not outbox.exists()

@@ -26,9 +26,10 @@ from .. import _config
 from .._errors import ConfigurationError
 from .._retry import DEFAULT_INITIAL_BACKOFF, RetryPolicy
 from .._secret import Secret
+from ._credentials import BIGPANDA_TOKEN, ROUTING_KEY
 from ._output import Output
 
-__all__ = ["Clients", "Destination"]
+__all__ = ["Clients", "Destination", "client_settings", "construct"]
 
 Destination = Literal["pagerduty", "bigpanda"]
 
@@ -59,39 +60,11 @@ def _verify(args: argparse.Namespace) -> bool | str:
     return str(args.ca_file)
 
 
-def _secret(path: str | None, *, what: str, flag: str, env: str, env_file: str) -> Secret:
-    """A credential from ``flag``'s file, else from ``env`` / ``env_file``; without any,
-    one error that names every way to give it (the same rule for every credential)."""
-    if path is not None:
-        return _config.read_secret_file(path, what=what)
-    if not (_config.optional_env(env) or _config.optional_env(env_file)):
-        raise ConfigurationError(
-            f"no {what}: pass {flag} PATH, or set {env} (or {env_file} to a file holding it)"
-        )
-    return _config.secret_from_env(env, env_file, what=what)
-
-
 def _routing_key(args: argparse.Namespace) -> Secret:
     # --routing-key-file wins over --routing-key, which wins over the environment.
     if args.routing_key_file is None and args.routing_key is not None:
         return Secret(args.routing_key)
-    return _secret(
-        args.routing_key_file,
-        what="PagerDuty routing key",
-        flag="--routing-key-file",
-        env=_config.ENV_ROUTING_KEY,
-        env_file=_config.ENV_ROUTING_KEY_FILE,
-    )
-
-
-def _token(args: argparse.Namespace) -> Secret:
-    return _secret(
-        args.token_file,
-        what="BigPanda token",
-        flag="--token-file",
-        env=_config.ENV_BIGPANDA_TOKEN,
-        env_file=_config.ENV_BIGPANDA_TOKEN_FILE,
-    )
+    return ROUTING_KEY.read(args.routing_key_file)
 
 
 def _app_key(args: argparse.Namespace) -> str:
@@ -101,6 +74,30 @@ def _app_key(args: argparse.Namespace) -> str:
             f"no BigPanda app key: pass --app-key KEY or set {_config.ENV_BIGPANDA_APP_KEY}"
         )
     return str(app_key)
+
+
+def construct(client_class: Any, *positional: Any, **settings: Any) -> Any:
+    """``client_class(...)``, with a CA bundle that TLS cannot load reported as the
+    ``--ca-file`` setting it came from (exit 2), for every client the CLI makes."""
+    try:
+        return client_class(*positional, **settings)
+    except ssl.SSLError as exc:
+        raise ConfigurationError(f"--ca-file is not a usable CA bundle: {exc}") from None
+
+
+def client_settings(args: argparse.Namespace, *, single: bool) -> dict[str, Any]:
+    """What every client the CLI makes is given alike: region, retries, TLS trust and the
+    timeout; and for a command that makes one request or a few (``single``), the
+    http.client transport (one connection: it starts faster than urllib3, see its docstring)."""
+    verify = _verify(args)
+    settings: dict[str, Any] = {"region": _region(args), "retry": _retry(args), "verify": verify}
+    if single:
+        from ..transport import StdlibTransport
+
+        settings["http_client"] = construct(StdlibTransport, verify=verify)
+    if args.timeout is not None:
+        settings["timeout"] = args.timeout
+    return settings
 
 
 class Clients:
@@ -126,37 +123,22 @@ class Clients:
 
     def _make(self, destination: Destination) -> Any:
         args = self.args
-        verify = _verify(args)
-        common: dict[str, Any] = {"region": _region(args), "retry": _retry(args), "verify": verify}
-        if self._single:
-            # One event, one connection: http.client starts faster than urllib3 (see its docstring).
-            from ..transport import StdlibTransport
-
-            common["http_client"] = self._construct(StdlibTransport, verify=verify)
-        if args.timeout is not None:
-            common["timeout"] = args.timeout
+        common = client_settings(args, single=self._single)
         if destination == "pagerduty":
             from .._pagerduty_client import PagerDuty
 
             key = _routing_key(args)
             self._output.add_secret(key)
             url = _config.resolve(args.pagerduty_url, _config.ENV_PAGERDUTY_URL, None)
-            return self._construct(PagerDuty, key, base_url=url, **common)
+            return construct(PagerDuty, key, base_url=url, **common)
         from .._bigpanda_client import BigPanda
 
-        token = _token(args)
+        token = BIGPANDA_TOKEN.read(args.token_file)
         self._output.add_secret(token)
         url = _config.resolve(args.bigpanda_url, _config.ENV_BIGPANDA_URL, None)
         app_key = _app_key(args)
         self._output.add_secret(app_key)
-        return self._construct(BigPanda, token, app_key, base_url=url, **common)
-
-    @staticmethod
-    def _construct(client_class: Any, *positional: Any, **settings: Any) -> Any:
-        try:
-            return client_class(*positional, **settings)
-        except ssl.SSLError as exc:
-            raise ConfigurationError(f"--ca-file is not a usable CA bundle: {exc}") from None
+        return construct(BigPanda, token, app_key, base_url=url, **common)
 
     def close(self) -> None:
         for client in self._made.values():

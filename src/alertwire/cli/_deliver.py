@@ -60,19 +60,16 @@ def order_key(job: Job) -> Hashable | None:
         dedup_key = getattr(event, "dedup_key", None)
         return ("pagerduty", dedup_key) if dedup_key else None
     # Every property that can name the entity: alerts about the same one keep their order.
-    return ("bigpanda", *(getattr(event, name, None) for name in _BIGPANDA_IDENTITY))
+    # (A BigPanda event's model has loaded these rules already: this import costs nothing.)
+    from ..models.bigpanda_rules import DEFAULT_PRIMARY_PROPERTIES, DEFAULT_SECONDARY_PROPERTIES
 
-
-_BIGPANDA_IDENTITY = (
-    "primary_property",
-    "secondary_property",
-    "host",
-    "service",
-    "application",
-    "device",
-    "check",
-    "sensor",
-)
+    names = (
+        "primary_property",
+        "secondary_property",
+        *DEFAULT_PRIMARY_PROPERTIES,
+        *DEFAULT_SECONDARY_PROPERTIES,
+    )
+    return ("bigpanda", *(getattr(event, name, None) for name in names))
 
 
 def dispatch(

@@ -21,28 +21,23 @@ from .._errors import ValidationError
 from ._clients import Destination
 from ._deliver import Job
 
-__all__ = ["LINE_TYPES", "custom_details", "job_from_line", "optional_fields"]
-
-
-def optional_fields(args: argparse.Namespace, **names: str) -> dict[str, Any]:
-    """``{model_argument: value}`` for the flags the user gave (``names``: argument -> dest)."""
-    values = {arg: getattr(args, dest, None) for arg, dest in names.items()}
-    return {arg: value for arg, value in values.items() if value is not None}
+__all__ = ["LINE_TYPES", "custom_details", "job_from_args", "job_from_line"]
 
 
 def custom_details(args: argparse.Namespace) -> dict[str, Any] | str | None:
     """``--details-json`` (an object or a string), with each ``--detail KEY=VALUE`` set on top."""
     base: Any = None
-    if args.details_json is not None:
+    details_json = getattr(args, "details_json", None)  # a command without the flags: None
+    if details_json is not None:
         try:
-            base = _json.loads(args.details_json)
+            base = _json.loads(details_json)
         except _json.JSONDecodeError as exc:
             raise ValidationError("--details-json", f"must be valid JSON ({exc})") from None
         if not isinstance(base, (dict, str)):
             raise ValidationError(
                 "--details-json", f"must be a JSON object or string, not {type(base).__name__}"
             )
-    if args.detail:
+    if getattr(args, "detail", None):
         if isinstance(base, str):
             raise ValidationError("--detail", "cannot be added to a --details-json string")
         return {**(base or {}), **dict(args.detail)}
@@ -88,8 +83,13 @@ def _signature(name: str) -> tuple[frozenset[str], frozenset[str]]:
     )
 
 
-def job_from_line(text: str, line: int) -> Job:
-    """One JSON line as a validated job; a ValidationError names the field at fault."""
+def job_from_line(raw: bytes, line: int) -> Job:
+    """One line of input, as read, as a validated job; a ValidationError names the field
+    at fault (or says the line is not UTF-8 text, or not JSON)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("event", "is not UTF-8 text") from None
     try:
         value = _json.loads(text)
     except _json.JSONDecodeError as exc:
@@ -114,3 +114,19 @@ def job_from_line(text: str, line: int) -> Job:
         if name not in fields:
             raise ValidationError(name, f"is required for a {kind} event")
     return Job(LINE_TYPES[kind], _model(kind)(**fields), line)
+
+
+def job_from_args(args: argparse.Namespace, kind: str, **computed: Any) -> Job:
+    """One event of ``kind`` from a command's parsed flags, by the rule a JSON line follows.
+
+    A flag whose ``dest`` is a keyword argument of the model's constructor (read
+    from its signature, as for JSON lines) is that argument, when given;
+    ``computed`` holds what no single flag does (``custom_details`` from
+    ``--detail`` and ``--details-json``, BigPanda's ``tags``), ``None`` meaning
+    not given. So a command lists the fields it sets once, as its options.
+    """
+    allowed, _ = _signature(kind)
+    given = {name: getattr(args, name, None) for name in allowed}
+    given.update(computed)
+    fields = {name: value for name, value in given.items() if value is not None}
+    return Job(LINE_TYPES[kind], _model(kind)(**fields))

@@ -57,6 +57,13 @@ def epilog(*codes: int, say: Mapping[int, str] | None = None) -> str:
     return "\n".join(["exit codes:", *lines])
 
 
+#: What 5 means for a command that reads or delivers the outbox rather than storing an
+#: event (``relay``, ``queue ...``): nothing of the user's is lost, the command may just
+#: be run again.
+OUTBOX_UNAVAILABLE_RUN_AGAIN: Final = (
+    "the outbox is temporarily unavailable (lock, disk full, database down): run again later"
+)
+
 #: The sending commands' list (``trigger``, ``send``...; also the top-level help).
 EPILOG: Final = epilog(
     OK,

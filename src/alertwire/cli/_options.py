@@ -15,23 +15,23 @@ from .._config import (
     DEFAULT_REGION,
     DEFAULT_TIMEOUT,
     ENV_BIGPANDA_APP_KEY,
-    ENV_BIGPANDA_TOKEN,
-    ENV_BIGPANDA_TOKEN_FILE,
     ENV_BIGPANDA_URL,
     ENV_PAGERDUTY_URL,
     ENV_REGION,
     ENV_ROUTING_KEY,
-    ENV_ROUTING_KEY_FILE,
 )
 from .._retry import DEFAULT_INITIAL_BACKOFF, DEFAULT_MAX_ATTEMPTS
 from .._retry import DEFAULT_MAX_BACKOFF as DEFAULT_SEND_MAX_BACKOFF
 from . import _exit
+from ._credentials import BIGPANDA_TOKEN, ROUTING_KEY
 
 __all__ = [
     "MAX_CONCURRENCY",
     "add_command",
+    "add_command_group",
     "add_delivery_options",
     "add_links_option",
+    "add_region_and_ca_options",
     "add_retry_options",
     "int_between",
     "key_value",
@@ -41,24 +41,20 @@ __all__ = [
 MAX_CONCURRENCY = 32
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
+def _seconds(*, zero: bool) -> Any:
+    """A number of seconds, more than zero (or, with ``zero``, zero or more); never inf."""
 
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+        if not (value >= 0 if zero else value > 0) or value == float("inf"):
+            rule = "zero or more seconds" if zero else "a positive number of seconds"
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
+        return value
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be zero or more seconds, got {text!r}")
-    return value
+    return parse
 
 
 def int_between(low: int, high: int) -> Any:
@@ -98,8 +94,22 @@ def add_command(
     return parser
 
 
+def add_command_group(
+    subparsers: Any, name: str, *, help: str, description: str, epilog: str
+) -> Any:
+    """A command made of sub-commands (``queue status``, ``incidents list``), made by
+    :func:`add_command`: one sub-command is required, and ``args.<name>_command`` names it.
+    Returns what the sub-commands are added to."""
+    parser = add_command(subparsers, name, help=help, description=description, epilog=epilog)
+    return parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
+
+
 class _LinkAction(argparse.Action):
-    """``--link HREF`` starts a link; a ``--link-text`` right after it names it."""
+    """``--link HREF`` starts a link; a ``--link-text`` right after it names it.
+
+    Both flags build the one ``links`` list, in the order they are given, so one
+    action serves both: its ``const`` says which part of a link the flag gives.
+    """
 
     def __call__(
         self,
@@ -108,23 +118,14 @@ class _LinkAction(argparse.Action):
         values: Any,
         option_string: str | None = None,
     ) -> None:
-        links = list(getattr(namespace, self.dest, None) or [])
-        links.append({"href": values})
-        setattr(namespace, self.dest, links)
-
-
-class _LinkTextAction(argparse.Action):
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        links = getattr(namespace, "links", None)
-        if not links or "text" in links[-1]:
+        links = list(getattr(namespace, "links", None) or [])
+        if self.const == "href":
+            links.append({"href": values})
+        elif not links or "text" in links[-1]:
             parser.error("--link-text must follow the --link it describes")
-        links[-1]["text"] = values
+        else:
+            links[-1] = {**links[-1], "text": values}
+        namespace.links = links
 
 
 def add_links_option(parser: argparse.ArgumentParser) -> None:
@@ -132,12 +133,14 @@ def add_links_option(parser: argparse.ArgumentParser) -> None:
         "--link",
         dest="links",
         action=_LinkAction,
+        const="href",
         metavar="HREF",
         help="a link shown on the event (repeatable)",
     )
     parser.add_argument(
         "--link-text",
-        action=_LinkTextAction,
+        action=_LinkAction,
+        const="text",
         metavar="TEXT",
         default=argparse.SUPPRESS,
         help="the text of the --link just before it",
@@ -153,12 +156,29 @@ def add_retry_options(
     so the names and the rules that check them are written once; each caller words
     the help for what it retries (an event, a REST request).
     """
-    group.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help=timeout_help)
+    group.add_argument("--timeout", type=_seconds(zero=False), metavar="SECONDS", help=timeout_help)
     group.add_argument("--max-attempts", type=int_between(1, 100), metavar="N", help=attempts_help)
     group.add_argument(
-        "--max-backoff", type=_non_negative_float, metavar="SECONDS", help=backoff_help
+        "--max-backoff", type=_seconds(zero=True), metavar="SECONDS", help=backoff_help
     )
-    group.add_argument("--max-time", type=_non_negative_float, metavar="SECONDS", help=budget_help)
+    group.add_argument("--max-time", type=_seconds(zero=True), metavar="SECONDS", help=budget_help)
+
+
+def add_region_and_ca_options(group: Any) -> None:
+    """``--region`` and ``--ca-file``: every client the CLI makes reads them through the
+    same settings (``_clients.client_settings``), so they are declared once too."""
+    group.add_argument(
+        "--region",
+        choices=("us", "eu"),
+        type=str.lower,
+        help=f"the service region when no URL is given (default ${ENV_REGION},"
+        f" else {DEFAULT_REGION})",
+    )
+    group.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        help="trust this CA bundle for TLS (a private CA, such as `alertwire sandbox --tls`)",
+    )
 
 
 def add_delivery_options(
@@ -188,18 +208,7 @@ def add_delivery_options(
         budget_help="the retry budget: no try starts later than this after the first (default 120);"
         " a Retry-After longer than what is left is not waited for",
     )
-    delivery.add_argument(
-        "--region",
-        choices=("us", "eu"),
-        type=str.lower,
-        help=f"the service region when no URL is given (default ${ENV_REGION},"
-        f" else {DEFAULT_REGION})",
-    )
-    delivery.add_argument(
-        "--ca-file",
-        metavar="PATH",
-        help="trust this CA bundle for TLS (a private CA, such as `alertwire sandbox --tls`)",
-    )
+    add_region_and_ca_options(delivery)
     delivery.add_argument(
         "--queue",
         action="store_true",
@@ -214,11 +223,7 @@ def add_delivery_options(
     )
 
     if pagerduty:
-        pd = parser.add_argument_group(
-            "PagerDuty configuration",
-            f"The routing key comes from --routing-key-file, else ${ENV_ROUTING_KEY},\n"
-            f"else the file named by ${ENV_ROUTING_KEY_FILE}.",
-        )
+        pd = parser.add_argument_group("PagerDuty configuration", ROUTING_KEY.sources())
         key = pd.add_mutually_exclusive_group()
         key.add_argument(
             "--routing-key-file",
@@ -239,11 +244,7 @@ def add_delivery_options(
             " host); http:// only to loopback, e.g. a local sandbox or relay",
         )
     if bigpanda:
-        bp = parser.add_argument_group(
-            "BigPanda configuration",
-            f"The token comes from --token-file, else ${ENV_BIGPANDA_TOKEN},\n"
-            f"else the file named by ${ENV_BIGPANDA_TOKEN_FILE}.",
-        )
+        bp = parser.add_argument_group("BigPanda configuration", BIGPANDA_TOKEN.sources())
         bp.add_argument(
             "--token-file",
             metavar="PATH",

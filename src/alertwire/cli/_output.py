@@ -145,6 +145,14 @@ class Output:
     def error(self, text: str) -> None:
         print(f"alertwire: {self.scrub(text)}", file=self.stderr)
 
+    def fail(self, error: AlertwireError) -> int:
+        """A command stopped by ``error``: its ``--json`` document (with ``--json``), the
+        one line on stderr, and the documented exit code, alike for every command."""
+        if self.json:
+            self.document(outcome_record(error))
+        self.error(f"error: {error_text(error)}")
+        return exit_code(error)
+
     def progress(self, total: int | None, *, unit: str = "event") -> Progress | None:
         """A bar on stderr, or ``None`` when stderr is not a terminal (logs stay clean).
 

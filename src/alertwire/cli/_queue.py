@@ -28,7 +28,7 @@ from .. import _config
 from .._errors import AlertwireError, ValidationError
 from ..models.results import EventResult
 
-__all__ = ["enqueue_jobs", "explicit_url", "wants_queue"]
+__all__ = ["enqueue_jobs", "explicit_url", "prepare_row", "queued_result", "wants_queue"]
 
 
 def _args(clients: Any) -> argparse.Namespace:
@@ -51,6 +51,29 @@ def explicit_url(args: argparse.Namespace, destination: str, client: Any) -> str
     return str(client.base_url) if (url or region) else None
 
 
+def prepare_row(args: argparse.Namespace, job: Any, client: Any) -> Any:
+    """The outbox row for one validated job (``client`` holds its credentials); raises the
+    library's ValidationError (or ConfigurationError) that keeps it out."""
+    from ..outbox import Outbox
+
+    url = explicit_url(args, job.destination, client)
+    if job.destination == "pagerduty":
+        return Outbox.prepare_pagerduty(job.event, routing_key=client.routing_key, base_url=url)
+    return Outbox.prepare_bigpanda(
+        job.event, token=client.token, app_key=client.app_key, base_url=url
+    )
+
+
+def queued_result(item: Any) -> EventResult:
+    """A stored event's outcome: the outbox id and the dedup key, no HTTP exchange yet."""
+    return EventResult(
+        status="queued",
+        message=f"queued in the outbox as event {item.id}",
+        dedup_key=item.dedup_key,
+        http_status=0,
+    )
+
+
 def enqueue_jobs(jobs: Sequence[Any], clients: Any) -> list[Any]:
     """One outcome per job: a queued result, or the ValidationError that kept it out."""
     args = _args(clients)
@@ -61,17 +84,8 @@ def enqueue_jobs(jobs: Sequence[Any], clients: Any) -> list[Any]:
     rows: list[NewEvent] = []
     slots: list[int] = []
     for index, job in enumerate(jobs):
-        client = clients.get(job.destination)
-        url = explicit_url(args, job.destination, client)
         try:
-            if job.destination == "pagerduty":
-                row = Outbox.prepare_pagerduty(
-                    job.event, routing_key=client.routing_key, base_url=url
-                )
-            else:
-                row = Outbox.prepare_bigpanda(
-                    job.event, token=client.token, app_key=client.app_key, base_url=url
-                )
+            row = prepare_row(args, job, clients.get(job.destination))
         except ValidationError as exc:
             outcomes[index] = exc
             continue
@@ -81,11 +95,6 @@ def enqueue_jobs(jobs: Sequence[Any], clients: Any) -> list[Any]:
         with Outbox.open(getattr(args, "outbox", None)) as outbox:
             queued = outbox.put(rows)
         for index, item in zip(slots, queued, strict=True):
-            outcomes[index] = EventResult(
-                status="queued",
-                message=f"queued in the outbox as event {item.id}",
-                dedup_key=item.dedup_key,
-                http_status=0,
-            )
+            outcomes[index] = queued_result(item)
     assert all(isinstance(o, (EventResult, AlertwireError)) for o in outcomes)
     return outcomes

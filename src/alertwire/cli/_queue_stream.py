@@ -52,6 +52,7 @@ from ..models.results import EventResult
 from . import _exit
 from ._clients import Clients, Destination
 from ._output import Output, error_text, exit_code, outcome_record
+from ._queue import queued_result
 
 __all__ = [
     "CHUNK_BYTES",
@@ -170,18 +171,13 @@ class _Rows:
         self._unconfigured: dict[Destination, ConfigurationError] = {}
 
     def row(self, number: int, raw: bytes | _TooLong) -> Any:
-        from ..outbox import Outbox
         from ._events import job_from_line
-        from ._queue import explicit_url
+        from ._queue import prepare_row
 
         if isinstance(raw, _TooLong):
             return ValidationError("event", f"is longer than {MAX_LINE_BYTES} bytes")
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return ValidationError("event", "is not UTF-8 text")
-        try:
-            job = job_from_line(text, number)
+            job = job_from_line(raw, number)
         except ValidationError as exc:
             return exc
         destination = job.destination
@@ -192,15 +188,8 @@ class _Rows:
         except ConfigurationError as exc:
             self._unconfigured[destination] = exc
             return exc
-        url = explicit_url(self._args, destination, client)
         try:
-            if destination == "pagerduty":
-                return Outbox.prepare_pagerduty(
-                    job.event, routing_key=client.routing_key, base_url=url
-                )
-            return Outbox.prepare_bigpanda(
-                job.event, token=client.token, app_key=client.app_key, base_url=url
-            )
+            return prepare_row(self._args, job, client)
         except (ValidationError, ConfigurationError) as exc:
             return exc
 
@@ -322,15 +311,7 @@ def _store_all(args: argparse.Namespace, clients: Clients, output: Output, strea
                 report.outcome(line, row)
                 continue
             item = next(stored)
-            report.outcome(
-                line,
-                EventResult(
-                    status="queued",
-                    message=f"queued in the outbox as event {item.id}",
-                    dedup_key=item.dedup_key,
-                    http_status=0,
-                ),
-            )
+            report.outcome(line, queued_result(item))
         report.stored_through = chunk[-1][0]
         chunk, chunk_bytes = [], 0
 

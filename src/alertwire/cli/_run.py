@@ -17,9 +17,9 @@ from .._errors import AlertwireError
 from ..models.results import EventResult
 from ._clients import Clients
 from ._deliver import Job, Outcome, dispatch
-from ._output import Output, Preview, error_text, exit_code, outcome_record
+from ._output import Output, Preview, exit_code, outcome_record
 
-__all__ = ["logging_to", "preview_text", "run_one"]
+__all__ = ["logging_to", "message", "preview_text", "run_one"]
 
 
 class _Scrub(logging.Filter):
@@ -60,6 +60,11 @@ def preview_text(preview: Preview) -> str:
     return f"{preview.method} {preview.url}\n{body}"
 
 
+def message(result: EventResult) -> str:
+    """The success line of a command whose event has no key to print: the service's message."""
+    return result.message or result.status
+
+
 def run_one(
     args: argparse.Namespace,
     build: Callable[[], Job],
@@ -76,10 +81,10 @@ def run_one(
         outcome = exc
     finally:
         clients.close()
+    if isinstance(outcome, AlertwireError):
+        return output.fail(outcome)
     if output.json:
         output.document(outcome_record(outcome))
-    if isinstance(outcome, AlertwireError):
-        output.error(f"error: {error_text(outcome)}")
-    elif not output.json:
+    else:
         output.result(preview_text(outcome) if isinstance(outcome, Preview) else show(outcome))
     return exit_code(outcome)

@@ -66,24 +66,7 @@ def _tags(pairs: list[tuple[str, str]] | None) -> dict[str, Any] | None:
 
 
 def _bigpanda(args: argparse.Namespace) -> int:
-    from ..models.bigpanda import BigPandaAlert
-    from ._deliver import Job
-    from ._events import optional_fields
-    from ._run import run_one
+    from ._events import job_from_args
+    from ._run import message, run_one
 
-    def build() -> Job:
-        fields = optional_fields(
-            args,
-            host="host",
-            check="check",
-            description="description",
-            primary_property="primary_property",
-            secondary_property="secondary_property",
-            timestamp="timestamp",
-        )
-        tags = _tags(args.tag)
-        if tags is not None:
-            fields["tags"] = tags
-        return Job("bigpanda", BigPandaAlert(args.status, **fields))
-
-    return run_one(args, build, lambda result: result.message or result.status)
+    return run_one(args, lambda: job_from_args(args, "bigpanda", tags=_tags(args.tag)), message)

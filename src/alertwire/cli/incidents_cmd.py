@@ -18,14 +18,17 @@ import argparse
 from typing import Any
 
 from .._config import (
-    ENV_PAGERDUTY_API_TOKEN,
-    ENV_PAGERDUTY_API_TOKEN_FILE,
     ENV_PAGERDUTY_API_URL,
     ENV_PAGERDUTY_FROM,
-    ENV_REGION,
 )
 from . import _exit
-from ._options import add_command, add_retry_options
+from ._credentials import REST_API_TOKEN
+from ._options import (
+    add_command,
+    add_command_group,
+    add_region_and_ca_options,
+    add_retry_options,
+)
 
 __all__ = ["register"]
 
@@ -36,11 +39,7 @@ def _add_api_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print a machine-readable JSON document on stdout"
     )
-    api = parser.add_argument_group(
-        "PagerDuty REST API configuration",
-        f"The token comes from --token-file, else ${ENV_PAGERDUTY_API_TOKEN},\n"
-        f"else the file named by ${ENV_PAGERDUTY_API_TOKEN_FILE}.",
-    )
+    api = parser.add_argument_group("PagerDuty REST API configuration", REST_API_TOKEN.sources())
     api.add_argument(
         "--token-file",
         metavar="PATH",
@@ -63,17 +62,7 @@ def _add_api_options(parser: argparse.ArgumentParser) -> None:
         help=f"the PagerDuty user acting, sent as From (default ${ENV_PAGERDUTY_FROM});"
         " needed for updates made with an account-level token",
     )
-    api.add_argument(
-        "--region",
-        choices=("us", "eu"),
-        type=str.lower,
-        help=f"the service region when no URL is given (default ${ENV_REGION}, else us)",
-    )
-    api.add_argument(
-        "--ca-file",
-        metavar="PATH",
-        help="trust this CA bundle for TLS (a private CA, such as `alertwire sandbox --tls`)",
-    )
+    add_region_and_ca_options(api)
     add_retry_options(
         api,
         timeout_help="give up on one request after this long (default 10)",
@@ -100,15 +89,14 @@ _EPILOG = _exit.epilog(
 
 
 def register(subparsers: Any) -> None:
-    top = subparsers.add_parser(
+    commands = add_command_group(
+        subparsers,
         "incidents",
         help="list, show, acknowledge or resolve PagerDuty incidents (REST API)",
         description="Work with PagerDuty incidents through the REST API: find the incident"
         " an event opened (--dedup-key), acknowledge or resolve it, list what is open.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = top.add_subparsers(dest="incidents_command", metavar="COMMAND", required=True)
 
     listing = add_command(
         commands,
@@ -211,7 +199,7 @@ def _details(incident: dict[str, Any]) -> str:
 def _run(args: argparse.Namespace, work: Any) -> int:
     """Make the client, run ``work(api, output)``, print errors the send commands' way."""
     from .._errors import AlertwireError
-    from ._output import Output, error_text, exit_code, outcome_record
+    from ._output import Output
     from ._run import logging_to
 
     output = Output(json=args.json)
@@ -219,56 +207,27 @@ def _run(args: argparse.Namespace, work: Any) -> int:
         with logging_to(output), make_api(args, output) as api:
             work(api, output)
     except AlertwireError as exc:
-        if output.json:
-            output.document(outcome_record(exc))
-        output.error(f"error: {error_text(exc)}")
-        return exit_code(exc)
+        return output.fail(exc)
     return 0
 
 
 def make_api(args: argparse.Namespace, output: Any) -> Any:
     """The client for this run; the token is handed to ``output`` first, to be scrubbed."""
-    import ssl
-
     from .. import _config
-    from .._errors import ConfigurationError
     from ..rest import PagerDutyAPI
-    from ..transport import StdlibTransport
-    from ._clients import _region, _retry, _verify
+    from ._clients import client_settings, construct
 
-    what = "PagerDuty REST API token"
-    if args.token_file is not None:
-        token = _config.read_secret_file(args.token_file, what=what)
-    elif not (
-        _config.optional_env(ENV_PAGERDUTY_API_TOKEN)
-        or _config.optional_env(ENV_PAGERDUTY_API_TOKEN_FILE)
-    ):
-        raise ConfigurationError(
-            f"no {what}: pass --token-file PATH, or set {ENV_PAGERDUTY_API_TOKEN}"
-            f" (or {ENV_PAGERDUTY_API_TOKEN_FILE} to a file holding it)"
-        )
-    else:
-        token = _config.secret_from_env(
-            ENV_PAGERDUTY_API_TOKEN, ENV_PAGERDUTY_API_TOKEN_FILE, what=what
-        )
+    token = REST_API_TOKEN.read(args.token_file)
     output.add_secret(token)
-    verify = _verify(args)
-    settings: dict[str, Any] = {
-        "oauth": args.oauth,
-        "default_from": _config.resolve(args.from_email, ENV_PAGERDUTY_FROM, None),
-        "region": _region(args),
-        "base_url": _config.resolve(args.api_url, ENV_PAGERDUTY_API_URL, None),
-        "retry": _retry(args),
-        "verify": verify,
-    }
-    if args.timeout is not None:
-        settings["timeout"] = args.timeout
-    try:
-        # A command makes a request or two: http.client starts faster than urllib3.
-        settings["http_client"] = StdlibTransport(verify=verify)
-        return PagerDutyAPI(token, **settings)
-    except ssl.SSLError as exc:
-        raise ConfigurationError(f"--ca-file is not a usable CA bundle: {exc}") from None
+    settings = client_settings(args, single=True)  # a command makes a request or two
+    return construct(
+        PagerDutyAPI,
+        token,
+        oauth=args.oauth,
+        default_from=_config.resolve(args.from_email, ENV_PAGERDUTY_FROM, None),
+        base_url=_config.resolve(args.api_url, ENV_PAGERDUTY_API_URL, None),
+        **settings,
+    )
 
 
 def _print_incidents(output: Any, incidents: list[dict[str, Any]]) -> None:
@@ -284,10 +243,16 @@ def _document(output: Any, **content: Any) -> None:
     output.document({"ok": True, "exit_code": 0, **content})
 
 
-def _not_found(key: str) -> Exception:
+def _incident_for_key(api: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The incident ``--dedup-key`` opened (in the ``--service`` services); none is exit 3."""
     from .._errors import NotFound
 
-    return NotFound(f"PagerDuty has no incident with incident key (dedup key) {key!r}")
+    incident: dict[str, Any] | None = api.incident_for_dedup_key(args.dedup_key, args.service)
+    if incident is None:
+        raise NotFound(
+            f"PagerDuty has no incident with incident key (dedup key) {args.dedup_key!r}"
+        )
+    return incident
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -318,9 +283,7 @@ def _show(args: argparse.Namespace) -> int:
         if (args.incident_id is None) == (args.dedup_key is None):
             raise ConfigurationError("give an INCIDENT_ID or --dedup-key K (one of the two)")
         if args.dedup_key is not None:
-            incident = api.incident_for_dedup_key(args.dedup_key, args.service)
-            if incident is None:
-                raise _not_found(args.dedup_key)
+            incident = _incident_for_key(api, args)
         else:
             incident = api.rget(f"/incidents/{_checked_id(args.incident_id)}")
         if output.json:
@@ -348,9 +311,7 @@ def _update(args: argparse.Namespace) -> int:
             raise ConfigurationError("give INCIDENT_ID(s) or --dedup-key K")
         unchanged: list[dict[str, Any]] = []
         if args.dedup_key is not None:
-            incident = api.incident_for_dedup_key(args.dedup_key, args.service)
-            if incident is None:
-                raise _not_found(args.dedup_key)
+            incident = _incident_for_key(api, args)
             if incident.get("status") != "resolved":
                 ids.append(incident["id"])
             elif args.status == "resolved":

@@ -9,9 +9,13 @@ message. The library is imported inside the handlers, after parsing.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ._options import add_command, add_delivery_options, add_links_option, key_value
+
+if TYPE_CHECKING:
+    from ._deliver import Job
 
 __all__ = ["register"]
 
@@ -42,14 +46,7 @@ def _add_source_and_time(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def register(subparsers: Any) -> None:
-    trigger = add_command(
-        subparsers,
-        "trigger",
-        help="open a PagerDuty alert (prints its dedup key)",
-        description="Trigger a PagerDuty alert, or add to the open one with the same"
-        " dedup key. Prints the dedup key: pass it to `alertwire resolve` later.",
-    )
+def _add_trigger_options(trigger: argparse.ArgumentParser) -> None:
     trigger.add_argument("summary", metavar="SUMMARY", help="what is wrong (up to 1024 characters)")
     trigger.add_argument(
         "--severity",
@@ -76,89 +73,68 @@ def register(subparsers: Any) -> None:
     )
     trigger.add_argument("--client", metavar="NAME", help="the monitoring tool that sent it")
     trigger.add_argument("--client-url", metavar="URL", help="a link back to that tool")
-    add_delivery_options(trigger, pagerduty=True, bigpanda=False)
-    trigger.set_defaults(handler=_trigger)
 
-    for name, verb in (("acknowledge", "Acknowledge"), ("resolve", "Resolve")):
-        command = add_command(
-            subparsers,
-            name,
-            help=f"{name} a PagerDuty alert by its dedup key",
-            description=f"{verb} the open PagerDuty alert with this dedup key. PagerDuty"
-            " accepts (and drops) the event when no such alert is open. Prints the dedup key.",
-        )
-        command.add_argument("dedup_key", metavar="DEDUP_KEY")
-        add_delivery_options(command, pagerduty=True, bigpanda=False)
-        command.set_defaults(handler=_keyed, action=name)
 
-    change = add_command(
-        subparsers,
-        "change",
-        help="record a PagerDuty change event (a deploy, a config push)",
-        description="Send a PagerDuty change event: context for responders, never a page."
-        " Prints PagerDuty's message.",
-    )
+def _add_dedup_key(command: argparse.ArgumentParser) -> None:
+    command.add_argument("dedup_key", metavar="DEDUP_KEY")
+
+
+def _add_change_options(change: argparse.ArgumentParser) -> None:
     change.add_argument("summary", metavar="SUMMARY", help="what changed (up to 1024 characters)")
     _add_source_and_time(change)
     _add_details(change)
     add_links_option(change)
-    add_delivery_options(change, pagerduty=True, bigpanda=False)
-    change.set_defaults(handler=_change)
+
+
+def _keyed(verb: str) -> tuple[str, str, Callable[[argparse.ArgumentParser], None]]:
+    return (
+        f"{verb.lower()} a PagerDuty alert by its dedup key",
+        f"{verb} the open PagerDuty alert with this dedup key. PagerDuty accepts (and drops)"
+        " the event when no such alert is open. Prints the dedup key.",
+        _add_dedup_key,
+    )
+
+
+#: Each command (its name is the event's type): its one-line help, its description,
+#: and its own options; the delivery options and the handler are the same for all.
+_COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = {
+    "trigger": (
+        "open a PagerDuty alert (prints its dedup key)",
+        "Trigger a PagerDuty alert, or add to the open one with the same dedup key."
+        " Prints the dedup key: pass it to `alertwire resolve` later.",
+        _add_trigger_options,
+    ),
+    "acknowledge": _keyed("Acknowledge"),
+    "resolve": _keyed("Resolve"),
+    "change": (
+        "record a PagerDuty change event (a deploy, a config push)",
+        "Send a PagerDuty change event: context for responders, never a page."
+        " Prints PagerDuty's message.",
+        _add_change_options,
+    ),
+}
+
+
+def register(subparsers: Any) -> None:
+    for name, (help, description, add_options) in _COMMANDS.items():
+        command = add_command(subparsers, name, help=help, description=description)
+        add_options(command)
+        add_delivery_options(command, pagerduty=True, bigpanda=False)
+        command.set_defaults(handler=_send, kind=name)
 
 
 def _dedup_key(result: Any) -> str:
     return str(result.dedup_key)
 
 
-def _trigger(args: argparse.Namespace) -> int:
-    from ..models.pagerduty import TriggerAlert
-    from ._deliver import Job
-    from ._events import custom_details, optional_fields
-    from ._run import run_one
+def _send(args: argparse.Namespace) -> int:
+    """The event the command names, from its flags. A success prints the dedup key the
+    alert lives under (keep a generated one to resolve it later); a change event has
+    none, so PagerDuty's message."""
+    from ._events import custom_details, job_from_args
+    from ._run import message, run_one
 
     def build() -> Job:
-        fields = optional_fields(
-            args,
-            severity="severity",
-            source="source",
-            dedup_key="dedup_key",
-            timestamp="timestamp",
-            component="component",
-            group="group",
-            class_="class_",
-            images="images",
-            links="links",
-            client="client",
-            client_url="client_url",
-        )
-        details = custom_details(args)
-        if details is not None:
-            fields["custom_details"] = details
-        return Job("pagerduty", TriggerAlert(args.summary, **fields))
+        return job_from_args(args, args.kind, custom_details=custom_details(args))
 
-    return run_one(args, build, _dedup_key)
-
-
-def _keyed(args: argparse.Namespace) -> int:
-    from ..models.pagerduty import AcknowledgeAlert, ResolveAlert
-    from ._deliver import Job
-    from ._run import run_one
-
-    model = AcknowledgeAlert if args.action == "acknowledge" else ResolveAlert
-    return run_one(args, lambda: Job("pagerduty", model(args.dedup_key)), _dedup_key)
-
-
-def _change(args: argparse.Namespace) -> int:
-    from ..models.pagerduty import Change
-    from ._deliver import Job
-    from ._events import custom_details, optional_fields
-    from ._run import run_one
-
-    def build() -> Job:
-        fields = optional_fields(args, source="source", timestamp="timestamp", links="links")
-        details = custom_details(args)
-        if details is not None:
-            fields["custom_details"] = details
-        return Job("pagerduty", Change(args.summary, **fields))
-
-    return run_one(args, build, lambda result: result.message or result.status)
+    return run_one(args, build, message if args.kind == "change" else _dedup_key)

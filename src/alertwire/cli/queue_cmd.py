@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from .._errors import ValidationError
 from . import _exit
-from ._options import add_command
+from ._options import add_command, add_command_group
 from .relay_cmd import add_outbox_option
 
 __all__ = ["parse_age", "register"]
@@ -32,8 +33,7 @@ def _codes(bad_input: str, *, fail_on_dead: bool = False) -> str:
         *extra,
         say={
             _exit.BAD_INPUT: bad_input,
-            _exit.OUTBOX_UNAVAILABLE: "the outbox is temporarily unavailable (lock, disk"
-            " full, database down): run again later",
+            _exit.OUTBOX_UNAVAILABLE: _exit.OUTBOX_UNAVAILABLE_RUN_AGAIN,
             _exit.DEAD_LETTERS: "with --fail-on-dead: the outbox holds dead letters",
         },
     )
@@ -53,33 +53,43 @@ def parse_age(text: str) -> float:
 
 
 def _outbox_command(
-    commands: Any, name: str, *, help: str, description: str, epilog: str
+    commands: Any,
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+    *,
+    help: str,
+    description: str,
+    bad_input: str = _UNUSABLE,
+    fail_on_dead: bool = False,
 ) -> argparse.ArgumentParser:
     """A ``queue`` sub-command: every one of them works on an outbox, so each takes
-    ``--outbox`` first (the same option as ``alertwire relay``)."""
+    ``--outbox`` first (the same option as ``alertwire relay``); its exit codes are
+    :func:`_codes`, with what makes it exit 2 (``bad_input``)."""
+    epilog = _codes(bad_input, fail_on_dead=fail_on_dead)
     parser = add_command(commands, name, help=help, description=description, epilog=epilog)
     add_outbox_option(parser)
+    parser.set_defaults(handler=handler)
     return parser
 
 
 def register(subparsers: Any) -> None:
-    queue = add_command(
+    commands = add_command_group(
         subparsers,
         "queue",
         help="inspect and tend the outbox (status, dead letters, retry, purge)",
         description="Inspect and tend the outbox that `alertwire relay` delivers.",
         epilog=_codes(_UNUSABLE, fail_on_dead=True),
     )
-    commands = queue.add_subparsers(dest="queue_command", metavar="COMMAND", required=True)
 
     status = _outbox_command(
         commands,
         "status",
+        _status,
         help="counts by state and the oldest pending age",
         description="Counts by state and the oldest pending age. For monitoring:"
         " --fail-on-dead exits 7 while the outbox holds dead letters (--json has"
         ' "dead" and "has_dead_letters" too).',
-        epilog=_codes(_UNUSABLE, fail_on_dead=True),
+        fail_on_dead=True,
     )
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.add_argument(
@@ -87,39 +97,36 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="exit 7 when the outbox holds any dead letter (for monitoring and cron)",
     )
-    status.set_defaults(handler=_status)
 
     dead = _outbox_command(
         commands,
         "dead",
-        epilog=_codes(_UNUSABLE),
+        _dead,
         help="list dead letters with the reason",
         description="List dead-lettered events with the service's own error text.",
     )
     dead.add_argument("--json", action="store_true", help="print JSON lines")
     dead.add_argument("--limit", type=int, metavar="N", help="list at most N")
-    dead.set_defaults(handler=_dead)
 
     retry = _outbox_command(
         commands,
         "retry",
-        epilog=_codes(
-            "an id that is not a dead letter (then nothing is queued again), a bad option, or an outbox that cannot be used"
-        ),
+        _retry,
         help="send dead letters again",
         description="Move dead letters back to pending; their age counts afresh from now."
         " A retried event goes before any later event of its key still pending. An id"
         " that is not a dead letter is refused (exit 2) and nothing is queued again.",
+        bad_input="an id that is not a dead letter (then nothing is queued again), a bad"
+        " option, or an outbox that cannot be used",
     )
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("ids", nargs="*", type=int, default=[], metavar="ID", help="event ids")
     which.add_argument("--all", action="store_true", help="every dead letter")
-    retry.set_defaults(handler=_retry)
 
     purge = _outbox_command(
         commands,
         "purge",
-        epilog=_codes(_UNUSABLE),
+        _purge,
         help="delete delivered events older than an age",
         description="Delete delivered events whose delivery is older than AGE"
         " (dead letters and pending events are never purged). A SQLite outbox is then"
@@ -133,17 +140,15 @@ def register(subparsers: Any) -> None:
         metavar="AGE",
         help="e.g. 3600, 90m, 12h, 7d",
     )
-    purge.set_defaults(handler=_purge)
 
-    migrate = _outbox_command(
+    _outbox_command(
         commands,
         "migrate",
-        epilog=_codes(_UNUSABLE),
+        _migrate,
         help="create or upgrade the outbox schema (idempotent)",
         description="Create or upgrade the outbox's tables and record the schema version."
         " Relays do this on start too; run it first to do it ahead of a rollout.",
     )
-    migrate.set_defaults(handler=_migrate)
 
 
 def _open(args: argparse.Namespace, *, create: bool = False) -> Any:

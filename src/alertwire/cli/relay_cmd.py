@@ -114,8 +114,7 @@ def register(subparsers: Any) -> None:
                 _exit.OK: "stopped by SIGTERM / Ctrl-C, or --drain delivered everything",
                 _exit.BAD_INPUT: "bad option or configuration (e.g. --metrics-listen on a"
                 " port in use); nothing was sent",
-                _exit.OUTBOX_UNAVAILABLE: "the outbox is temporarily unavailable (lock,"
-                " disk full, database down): run again later",
+                _exit.OUTBOX_UNAVAILABLE: _exit.OUTBOX_UNAVAILABLE_RUN_AGAIN,
             },
         ),
     )
@@ -281,16 +280,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
     import asyncio
-    import os
 
     from .. import _config
     from ..outbox import Outbox
     from ..outbox.metrics import OutboxMetrics
     from ..relay import MetricsEndpoint, Relay
+    from ._clients import _region, _verify
 
     listen = ingest_config(args)
-    if args.ca_file is not None and not os.path.isfile(args.ca_file):
-        raise ConfigurationError(f"--ca-file {args.ca_file!r} is not a readable file")
+    verify = _verify(args)  # the sending commands' rule: a readable file, else exit 2
     outbox = Outbox.open(args.outbox)
     metrics = None
     if args.metrics_listen is not None:
@@ -306,8 +304,8 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
         poll_interval=args.poll_interval,
         pagerduty_url=_config.resolve(args.pagerduty_url, _config.ENV_PAGERDUTY_URL, None),
         bigpanda_url=_config.resolve(args.bigpanda_url, _config.ENV_BIGPANDA_URL, None),
-        region=_config.resolve(args.region, _config.ENV_REGION, _config.DEFAULT_REGION).lower(),
-        verify=args.ca_file if args.ca_file is not None else True,
+        region=_region(args),
+        verify=verify,
         metrics=metrics,
         listen=listen,
     )

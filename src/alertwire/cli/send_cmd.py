@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._config import DEFAULT_CONCURRENCY
 from ._options import MAX_CONCURRENCY, add_command, add_delivery_options, int_between
+
+if TYPE_CHECKING:
+    from ._output import Output
 
 __all__ = ["register"]
 
@@ -104,7 +107,7 @@ def _send(args: argparse.Namespace) -> int:
         return _send_lines(args, output)
 
 
-def _send_lines(args: argparse.Namespace, output: Any) -> int:
+def _send_lines(args: argparse.Namespace, output: Output) -> int:
     from .._errors import AlertwireError, ValidationError
     from ..models.results import EventResult
     from . import _exit
@@ -114,16 +117,10 @@ def _send_lines(args: argparse.Namespace, output: Any) -> int:
     from ._output import Preview, error_text, exit_code, outcome_record
     from ._run import preview_text
 
-    def fail(error: AlertwireError) -> int:
-        if output.json:
-            output.document(outcome_record(error))
-        output.error(f"error: {error_text(error)}")
-        return exit_code(error)
-
     try:
         data = _read(args.file)
     except AlertwireError as exc:
-        return fail(exc)
+        return output.fail(exc)
 
     jobs: list[Job] = []
     outcomes: dict[int, Outcome] = {}
@@ -132,11 +129,7 @@ def _send_lines(args: argparse.Namespace, output: Any) -> int:
         if not raw.strip():
             continue
         try:
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ValidationError("event", "is not UTF-8 text") from None
-            jobs.append(job_from_line(text, number))
+            jobs.append(job_from_line(raw, number))
         except ValidationError as exc:
             outcomes[number] = exc
 
@@ -152,7 +145,7 @@ def _send_lines(args: argparse.Namespace, output: Any) -> int:
                 (job.line or 0, outcome) for job, outcome in zip(jobs, sent, strict=True)
             )
     except AlertwireError as exc:
-        return fail(exc)
+        return output.fail(exc)
     finally:
         clients.close()
 
