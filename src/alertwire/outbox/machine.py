@@ -448,6 +448,14 @@ class Store(Protocol):
         :class:`~alertwire.OutboxError` when it cannot (a full disk, a read-only file)."""
         ...
 
+    def is_passing(self, exc: OutboxError) -> bool:
+        """Whether ``exc`` (raised by this store) should clear by itself: a lost
+        connection, a full disk, a lock. ``exc.retryable``, or a cause this store
+        knows to be passing that a path raised without the flag: the relay waits
+        such a failure out even before the store ever answered (docs/relay.md).
+        """
+        ...
+
     def explain(self, exc: BaseException) -> str:
         """What went wrong with this store, in words for a client or a health check.
 

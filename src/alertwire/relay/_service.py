@@ -183,7 +183,7 @@ class Relay:
         self._left_count: int | None = 0
         self.report: RelayReport | None = None
         #: Whether the store answers, as this relay last saw it (see :mod:`._outage`).
-        self.outage = StoreOutage(store.location)
+        self.outage = StoreOutage(store.location, passing=store.is_passing)
         if metrics is not None:
             self.outage.count_in(metrics.registry)
         self._delivery = DeliveryLoop(
@@ -281,7 +281,6 @@ class Relay:
             ingest = IngestServer(
                 self.store, self.listen, metrics=self.metrics, on_stored=self._delivery.wake_up
             )
-            ingest.store_outage = self.health
 
         async def call(fn: StoreCall, *args: Any) -> Any:
             return await loop.run_in_executor(db, functools.partial(fn, *args))

@@ -320,6 +320,11 @@ class PostgresStore(PostgresConnections):
         the ingest endpoint until the next one succeeds); raises OutboxError."""
         self.stats()
 
+    def is_passing(self, exc: OutboxError) -> bool:
+        """``retryable`` says it all: every failure is mapped with the passing rule of
+        its SQLSTATE or connection error (``_passing``) and raised without a cause."""
+        return exc.retryable
+
     def explain(self, exc: BaseException) -> str:
         """By kind only (:func:`~..machine.public_reason`): the server's words may name
         the host or the database, which a client of the ingest endpoint is not told."""

@@ -477,6 +477,14 @@ class SQLiteConnections:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             conn.execute(f"PRAGMA user_version = {version}")
 
+    def is_passing(self, exc: OutboxError) -> bool:
+        """``retryable``, or an SQLite cause :func:`is_retryable` calls passing (a full
+        disk, a refused write, a lock) on a path that raised without flagging it."""
+        if exc.retryable:
+            return True
+        cause = exc.__cause__
+        return isinstance(cause, sqlite3.Error) and is_retryable(cause)
+
     def explain(self, exc: BaseException) -> str:
         """SQLite's own diagnosis of a failure (``SQLITE_IOERR_WRITE`` from EFBIG, EPERM
         or EIO reads as "cannot be written (the disk is full, read-only or failing)";
