@@ -39,6 +39,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, TypeVar
 
 from .._errors import DeliveryError, OutboxError, RateLimited
@@ -72,41 +73,44 @@ def _log(event: str, **fields: object) -> None:
         logger.info("%s", " ".join([f"event={event}", *(f"{k}={v}" for k, v in fields.items())]))
 
 
+def _about(row: Claimed) -> dict[str, object]:
+    """What every line about one send of ``row`` names first: its id, kind, the
+    route as a digest prefix and the attempt (never the credential or the body)."""
+    return {"id": row.id, "kind": row.kind, "route": row.route[:8], "attempt": row.attempts}
+
+
+@dataclass(eq=False)
 class DeliveryLoop:
     """Claim → send → settle for one relay; the :class:`~alertwire.relay.Relay` runs it.
 
     Made once per relay (its counts and unrecorded outcomes outlive one run);
     :meth:`attach` binds it to the running asyncio loop at the start of a run.
+    The settings are the relay's, checked there.
     """
 
-    def __init__(
-        self,
-        store: Store,
-        machine: Machine,
-        destinations: Destinations,
-        *,
-        concurrency: int,
-        timeout: float,
-        poll_interval: float,
-        metrics: OutboxMetrics | None,
-        outage: StoreOutage,
-    ) -> None:
-        self.store = store
-        self.machine = machine
-        self.destinations = destinations
-        self.concurrency = concurrency
-        self.timeout = timeout
-        self.poll_interval = poll_interval
-        self.metrics = metrics
-        self.outage = outage
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
-        self._stopping = False
-        self._force = False
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._outcomes: list[tuple[Claimed, Outcome]] = []
-        self._counts = {"delivered": 0, "retried": 0, "dead": 0, "lost_leases": 0}
-        self._dead_log = DeadLetterLog(logger)
+    store: Store
+    machine: Machine
+    destinations: Destinations
+    _: KW_ONLY
+    concurrency: int
+    timeout: float
+    poll_interval: float
+    metrics: OutboxMetrics | None
+    outage: StoreOutage
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
+    _wake: asyncio.Event | None = field(default=None, init=False, repr=False)
+    _stopping: bool = field(default=False, init=False, repr=False)
+    _force: bool = field(default=False, init=False, repr=False)
+    _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+    _outcomes: list[tuple[Claimed, Outcome]] = field(default_factory=list, init=False, repr=False)
+    _counts: dict[str, int] = field(
+        default_factory=lambda: {"delivered": 0, "retried": 0, "dead": 0, "lost_leases": 0},
+        init=False,
+        repr=False,
+    )
+    _dead_log: DeadLetterLog = field(
+        default_factory=lambda: DeadLetterLog(logger), init=False, repr=False
+    )
 
     @property
     def counts(self) -> dict[str, int]:
@@ -338,10 +342,7 @@ class DeliveryLoop:
                 self.metrics.rate_limited.labels(destination).inc()
             _log(
                 "attempt_failed",
-                id=row.id,
-                kind=row.kind,
-                route=row.route[:8],
-                attempt=row.attempts,
+                **_about(row),
                 error=type(exc).__name__,
                 detail=repr(exc.message[:200]),
                 status=exc.http_status,
@@ -351,10 +352,7 @@ class DeliveryLoop:
             outcome = self.machine.delivered(row, result.http_status)
             _log(
                 "delivered",
-                id=row.id,
-                kind=row.kind,
-                route=row.route[:8],
-                attempt=row.attempts,
+                **_about(row),
                 status=result.http_status,
                 ms=round((time.monotonic() - started) * 1000, 1),
             )
