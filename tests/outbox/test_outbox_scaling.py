@@ -28,6 +28,7 @@ from alertwire._secret import Secret
 from alertwire.outbox import postgres as postgres_store
 from alertwire.outbox import sqlite as sqlite_store
 from alertwire.outbox.machine import (
+    ClaimTerms,
     Delivered,
     MarkDead,
     NewEvent,
@@ -124,7 +125,7 @@ def _random_workload(store: Any, check: Callable[[], None]) -> None:
             n += batch
         elif action < 0.75:
             claimed = store.claim(
-                owner="me", now=now, lease_until=now + 5, limit=4, pace_interval=0
+                ClaimTerms(owner="me", now=now, lease_until=now + 5, limit=4, pace_interval=0)
             )
             outcomes: list[Outcome] = []
             for c in claimed:
@@ -204,10 +205,12 @@ def test_sqlite_claim_skips_a_paused_route_without_reading_its_backlog(
     """A 429 pauses a route; the other routes' heads are still claimed, oldest first."""
     store = SQLiteStore(tmp_path / "o.sqlite3")
     ids = store.enqueue_many([_event(n, keys=backlog) for n in range(backlog)], now=1.0)
-    first = store.claim(owner="me", now=2.0, lease_until=60.0, limit=1, pace_interval=0)
+    first = store.claim(ClaimTerms(owner="me", now=2.0, lease_until=60.0, limit=1, pace_interval=0))
     assert [c.id for c in first] == [ids[0]]
     store.settle([Reschedule(first[0].id, 3.0, "429", 429, pause_route_until=100.0)], owner="me")
-    claimed = store.claim(owner="me", now=4.0, lease_until=60.0, limit=500, pace_interval=0)
+    claimed = store.claim(
+        ClaimTerms(owner="me", now=4.0, lease_until=60.0, limit=500, pace_interval=0)
+    )
     paused = first[0].route
     assert claimed and all(c.route != paused for c in claimed)
     assert [c.id for c in claimed] == sorted(c.id for c in claimed)

@@ -23,7 +23,14 @@ from typing import Any
 
 from alertwire import Secret
 from alertwire.outbox import Outbox
-from alertwire.outbox.machine import Delivered, MarkDead, NewEvent, Reschedule, Store
+from alertwire.outbox.machine import (
+    ClaimTerms,
+    Delivered,
+    MarkDead,
+    NewEvent,
+    Reschedule,
+    Store,
+)
 from alertwire.outbox.sqlite import SQLiteStore
 from alertwire.outbox.states import ACTIVE, FINISHED, TRANSITIONS, State
 
@@ -158,7 +165,7 @@ class _Driver:
     def claim(self, owner: str) -> list[int]:
         now = self.tick()
         rows = self.store.claim(
-            owner=owner, now=now, lease_until=now + _LEASE, limit=10, pace_interval=0
+            ClaimTerms(owner=owner, now=now, lease_until=now + _LEASE, limit=10, pace_interval=0)
         )
         return [r.id for r in rows]
 

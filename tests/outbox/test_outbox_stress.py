@@ -25,8 +25,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ from alertwire import AcknowledgeAlert, OutboxError, ResolveAlert, TriggerAlert
 from alertwire.outbox import Outbox
 from alertwire.sandbox import Sandbox
 from tests.support.ingest_process import RelayProcess
+from tests.support.waiting import wait_while_alive
 
 pytestmark = pytest.mark.slow
 
@@ -174,10 +173,13 @@ def run_round(
             thread.join(GUARD)
             assert not thread.is_alive(), "a producer hung"
         every = [k for kind in keys.values() for ks in kind for k in ks]
-        wait_until(
-            lambda: delivered_count(sandbox, tag) >= 3 * len(every),
+        assert relay.process is not None
+        wait_while_alive(
             f"round {tag}: everything delivered",
-            relay,
+            lambda: delivered_count(sandbox, tag) >= 3 * len(every),
+            [relay.process],
+            output=relay.output,
+            timeout=GUARD,
         )
         assert relay.terminate() == 0, relay.output()[-2000:]
     finally:
@@ -202,13 +204,6 @@ def ingest_sender(url: str, keys: list[str], refusals: Refusals) -> None:
 
 def delivered_count(sandbox: Sandbox, tag: str) -> int:
     return sum(1 for e in sandbox.events() if str(e.get("dedup_key", "")).startswith(f"{tag}-"))
-
-
-def wait_until(condition: Callable[[], bool], what: str, relay: RelayProcess) -> None:
-    deadline = time.monotonic() + GUARD
-    while not condition():
-        assert time.monotonic() < deadline, f"never happened: {what}\n{relay.output()[-2000:]}"
-        time.sleep(0.02)
 
 
 def test_producers_of_every_kind_and_a_relay_on_one_outbox_refuse_nothing_and_keep_order(

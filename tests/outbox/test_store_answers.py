@@ -19,6 +19,7 @@ from alertwire.outbox.sqlite import SQLiteStore
 def test_the_store_protocol_declares_the_probe_and_the_explanation() -> None:
     assert callable(getattr(Store, "check_writable", None))
     assert callable(getattr(Store, "explain", None))
+    assert callable(getattr(Store, "is_passing", None))
 
 
 def test_sqlite_probes_with_a_real_write_and_explains_a_damaged_file(tmp_path: Path) -> None:
@@ -47,4 +48,13 @@ def test_postgres_explains_by_kind_never_the_server() -> None:
     store = PostgresStore("postgresql://aw:hunter2@db.internal.example:5432/alerts")
     error = OutboxError("cannot enqueue in the outbox db.internal.example/alerts", retryable=True)
     assert store.explain(error) == "the outbox is unavailable for now"
+    store.close()
+
+
+def test_postgres_passing_is_its_flag() -> None:
+    """PostgreSQL maps each failure with its own passing rule and raises it without a
+    cause, so the flag is the whole answer (no server needed: nothing is opened)."""
+    store = PostgresStore("postgresql://aw@db.internal.example:5432/alerts")
+    assert store.is_passing(OutboxError("lost connection", retryable=True))
+    assert not store.is_passing(OutboxError("password authentication failed"))
     store.close()

@@ -30,8 +30,8 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -42,6 +42,7 @@ from alertwire.outbox import Outbox
 from tests.support.outbox_backends import drop_schema, fresh_pg_target
 from tests.support.relay_upstream import OK, Fault, Upstream
 from tests.support.services import PostgresCluster
+from tests.support.waiting import wait_while_alive
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -131,12 +132,8 @@ def enqueue(outbox: Outbox, batch: list[tuple[str, Any]]) -> None:
     outbox.enqueue_many([event for _, event in batch], routing_key=batch[0][0])
 
 
-def wait_until(predicate: Any, procs: list[subprocess.Popen[bytes]], what: str) -> None:
-    deadline = time.monotonic() + SAFETY
-    while not predicate():
-        assert all(p.poll() is None for p in procs), f"a relay exited while waiting for {what}"
-        assert time.monotonic() < deadline, f"no progress: {what}"
-        time.sleep(0.005)
+def accepted_at_least(upstream: Upstream, count: int) -> Callable[[], bool]:
+    return lambda: upstream.accepted_count() >= count
 
 
 def test_three_relays_sigkilled_at_random_lose_nothing_and_never_share_a_key(
@@ -160,7 +157,9 @@ def test_three_relays_sigkilled_at_random_lose_nothing_and_never_share_a_key(
         procs = [start_relay(url, upstream.url, env, logs[i]) for i in range(RELAYS)]
         while kills < KILLS:
             target = upstream.accepted_count() + rng.randint(15, 40)
-            wait_until(lambda t=target: upstream.accepted_count() >= t, procs, "deliveries")
+            wait_while_alive(
+                "deliveries", accepted_at_least(upstream, target), procs, timeout=SAFETY
+            )
             victim = rng.randrange(RELAYS)
             procs[victim].send_signal(signal.SIGKILL)
             procs[victim].wait()
@@ -175,7 +174,7 @@ def test_three_relays_sigkilled_at_random_lose_nothing_and_never_share_a_key(
             stats = outbox.stats()
             return stats.delivered + stats.dead == total and stats.pending + stats.leased == 0
 
-        wait_until(done, procs, "the outbox to drain")
+        wait_while_alive("the outbox to drain", done, procs, timeout=SAFETY)
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         for proc in procs:

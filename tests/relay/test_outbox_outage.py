@@ -26,8 +26,9 @@ from alertwire import AcknowledgeAlert, OutboxError, ResolveAlert, TriggerAlert
 from alertwire.outbox import Outbox
 from alertwire.outbox.machine import Store
 from alertwire.outbox.metrics import OutboxMetrics
+from alertwire.outbox.sqlite import SQLiteStore
 from alertwire.relay import MetricsEndpoint, Relay
-from alertwire.relay._outage import MAX_BACKOFF, StoreOutage, is_passing
+from alertwire.relay._outage import MAX_BACKOFF, StoreOutage
 from tests.support.keys import ROUTING_KEY as KEY
 from tests.support.relay_upstream import Upstream
 from tests.support.waiting import wait_for
@@ -123,7 +124,9 @@ def test_health_reason_hides_the_location() -> None:
     assert outage.reason is not None and "db.internal" in outage.reason
 
 
-def test_full_disk_is_passing_even_when_the_store_does_not_flag_it() -> None:
+def test_full_disk_is_passing_even_when_the_store_does_not_flag_it(tmp_path: Path) -> None:
+    """The SQLite store's own rule (``Store.is_passing``), which the relay asks."""
+    is_passing = SQLiteStore(tmp_path / "outbox.sqlite3").is_passing
     full = sqlite3.OperationalError("database or disk is full")
     full.sqlite_errorname = "SQLITE_FULL"  # type: ignore[attr-defined]
     write = sqlite3.OperationalError("disk I/O error")
@@ -141,6 +144,11 @@ def test_full_disk_is_passing_even_when_the_store_does_not_flag_it() -> None:
     assert not is_passing(raised(readonly))
     assert is_passing(OutboxError("lost connection", retryable=True))
     assert not is_passing(OutboxError("damaged"))
+    # The relay's outage asks that rule: an unflagged full disk at start is waited out,
+    # where the flag alone would have taken it for a configuration error.
+    assert StoreOutage("x", passing=is_passing).failed(raised(full)) > 0
+    with pytest.raises(OutboxError):
+        StoreOutage("x").failed(raised(full))
 
 
 # ---------------------------------------------------------------- a relay through one
@@ -154,6 +162,10 @@ class FailingStore:
         self.location = inner.location
         self.down = threading.Event()
         self.refused = 0
+
+    def is_passing(self, exc: OutboxError) -> bool:
+        """A question about an error, not a store call: answered even while ``down``."""
+        return self.inner.is_passing(exc)
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.inner, name)

@@ -146,7 +146,7 @@ def test_outage_then_recovery_delivers_everything(outbox: Outbox, upstream: Upst
     )
     r.start()
     try:
-        wait_for("failed attempts during the outage", lambda: r._counts["retried"] >= 20)
+        wait_for("failed attempts during the outage", lambda: r._delivery.counts["retried"] >= 20)
         assert outbox.stats().delivered == 0
         upstream.port = port
         upstream.start()  # back, on the same address

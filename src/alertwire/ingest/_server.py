@@ -204,8 +204,6 @@ class IngestServer:
         #: Connections dropped for a slow or surplus client, by reason: one count per
         #: metrics registry, so a relay that listens again keeps counting, not re-registering.
         self.connections_dropped = _dropped_counts(self.metrics)
-        #: Set by a relay serving this endpoint: its store outage, if any (``None``: none).
-        self.store_outage: Callable[[], str | None] | None = None
         self._temp_dir: Path | None = None
         self._ca_file: Path | None = None
         self.port: int | None = None
@@ -250,27 +248,21 @@ class IngestServer:
         return app
 
     async def health(self) -> str | None:
-        """``None`` when the outbox takes writes, else why not.
+        """``None`` when the outbox takes writes, else why not, in the store's words.
 
         A failed commit makes the endpoint unhealthy for ``Retry-After``
         seconds (what the refused clients were told), even if a probe's one
         small write would fit; after that, or after a successful commit, the
-        probe alone decides, so a cleared fault shows without traffic. When it
-        is unhealthy and the relay serving this endpoint is in an outbox outage,
-        the relay's reason is given for a store other than SQLite: the store's
-        own words (a lost database connection, say), where the probe only knows
-        a type name (for SQLite the probe's diagnosis is the more precise).
+        store's own probe (:meth:`~alertwire.outbox.machine.Store.check_writable`,
+        its failure put in words by :meth:`~alertwire.outbox.machine.Store.explain`)
+        alone decides, so a cleared fault shows without traffic. Nothing here
+        asks which store it is.
         """
         failure = self.sink.last_failure
         if failure is not None and time.monotonic() - failure[1] < UNAVAILABLE_RETRY_AFTER:
             # A commit just failed: a small probe write may still fit where events did not.
-            reason: str | None = failure[0]
-        else:
-            reason = await self.committer.call(self._probe.probe)
-        sqlite = getattr(self.outbox.store, "path", None) is not None
-        if reason is not None and not sqlite and self.store_outage is not None:
-            return self.store_outage() or reason
-        return reason
+            return failure[0]
+        return await self.committer.call(self._probe.probe)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         try:

@@ -76,6 +76,7 @@ __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "DEFAULT_MAX_AGE",
     "DEFAULT_RATE_LIMIT_PER_MINUTE",
+    "ClaimTerms",
     "Claimed",
     "DeadEvent",
     "DeadReason",
@@ -251,6 +252,39 @@ class MarkDead:
 Outcome: TypeAlias = Delivered | Reschedule | MarkDead
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimTerms:
+    """One claim as the machine decides it; a store only runs it (:meth:`Store.claim`).
+
+    Who leases (``owner``), at what time (``now``), until when
+    (``lease_until``), how many heads at most (``limit``) and the pacing
+    (``pace_interval`` seconds between two claims on one route, 0: off).
+    """
+
+    owner: str
+    now: float
+    lease_until: float
+    limit: int
+    pace_interval: float
+
+    @property
+    def paced(self) -> bool:
+        """At most one head per route, and each route claimed waits ``pace_interval``."""
+        return self.pace_interval > 0
+
+    @property
+    def next_allowed(self) -> float:
+        """When a route claimed now (paced) may be claimed again."""
+        return self.now + self.pace_interval
+
+    @property
+    def window(self) -> int:
+        """How many of the oldest due heads an unpaced claim looks at before it reads
+        route by route: enough to fill ``limit`` past heads of paused routes, and a
+        bounded index range read whatever the backlog."""
+        return max(self.limit * 4, 64)
+
+
 def outcome_params(outcome: Outcome, owner: str) -> dict[str, Any]:
     """The named parameters of the owner-checked statement that records ``outcome``.
 
@@ -378,17 +412,16 @@ class Store(Protocol):
         """Insert all rows in ONE transaction (group commit); ids in input order."""
         ...
 
-    def claim(
-        self, *, owner: str, now: float, lease_until: float, limit: int, pace_interval: float
-    ) -> list[Claimed]:
-        """Lease up to ``limit`` claimable heads, oldest first, and return them.
+    def claim(self, terms: ClaimTerms) -> list[Claimed]:
+        """Lease up to ``terms.limit`` claimable heads to ``terms.owner`` until
+        ``terms.lease_until``, oldest first, and return them.
 
-        Claimable: the smallest id of its ``order_key`` among PENDING/LEASED rows,
-        and either PENDING with ``not_before <= now`` or LEASED with
-        ``lease_expires <= now``; no other row of its key LEASED with
-        ``lease_expires > now``; its route not paused (``next_allowed > now``).
-        With ``pace_interval > 0``: at most one row per route, and the route's
-        ``next_allowed`` becomes ``now + pace_interval`` in the same transaction.
+        Claimable at ``now`` (``terms.now``): the smallest id of its ``order_key``
+        among PENDING/LEASED rows, and either PENDING with ``not_before <= now``
+        or LEASED with ``lease_expires <= now``; no other row of its key LEASED
+        with ``lease_expires > now``; its route not paused (``next_allowed > now``).
+        When ``terms.paced``: at most one row per route, and the route's
+        ``next_allowed`` becomes ``terms.next_allowed`` in the same transaction.
         Each claimed row gets ``attempts + 1``.
         """
         ...
@@ -403,16 +436,10 @@ class Store(Protocol):
         ...
 
     def settle_and_claim(
-        self,
-        outcomes: Sequence[Outcome],
-        *,
-        owner: str,
-        now: float,
-        lease_until: float,
-        limit: int,
-        pace_interval: float,
+        self, outcomes: Sequence[Outcome], terms: ClaimTerms
     ) -> tuple[list[bool], list[Claimed]]:
-        """:meth:`settle` then :meth:`claim` in ONE transaction: the relay's cycle.
+        """:meth:`settle` (owned by ``terms.owner``) then :meth:`claim` in ONE
+        transaction: the relay's cycle.
 
         Returns what each would. One transaction instead of two is one commit
         (on SQLite one fsync) per relay cycle, which bounds the relay's throughput.
@@ -446,6 +473,14 @@ class Store(Protocol):
     def check_writable(self) -> None:
         """Prove the store takes a write now (``/healthz``), changing no row; raise
         :class:`~alertwire.OutboxError` when it cannot (a full disk, a read-only file)."""
+        ...
+
+    def is_passing(self, exc: OutboxError) -> bool:
+        """Whether ``exc`` (raised by this store) should clear by itself: a lost
+        connection, a full disk, a lock. ``exc.retryable``, or a cause this store
+        knows to be passing that a path raised without the flag: the relay waits
+        such a failure out even before the store ever answered (docs/relay.md).
+        """
         ...
 
     def explain(self, exc: BaseException) -> str:
@@ -521,22 +556,22 @@ class Machine:
         Returns (applied per outcome, rows to send, rows dead of old age).
         """
         now = self.clock()
-        claim_args: dict[str, Any] = {
-            "owner": self.owner,
-            "now": now,
-            "lease_until": now + self.lease_seconds,
-            "limit": limit,
-            "pace_interval": self.pace_interval,
-        }
+        terms = ClaimTerms(
+            owner=self.owner,
+            now=now,
+            lease_until=now + self.lease_seconds,
+            limit=limit,
+            pace_interval=self.pace_interval,
+        )
         rows: list[Claimed]
         if limit <= 0:
             applied, rows = self.settle(outcomes), []
         elif outcomes:
-            applied, rows = self.store.settle_and_claim(outcomes, **claim_args)
+            applied, rows = self.store.settle_and_claim(outcomes, terms)
             self._warn_lost(outcomes, applied)
         else:
             applied = self.settle(outcomes)
-            rows = self.store.claim(**claim_args)
+            rows = self.store.claim(terms)
         fresh: list[Claimed] = []
         expired: list[tuple[Claimed, MarkDead]] = []
         for row in rows:

@@ -4,9 +4,11 @@ This package is the outbox's consumer, kept apart from it so the layers run
 one way (``relay`` -> ``outbox``, ``relay`` -> ``ingest`` -> ``outbox``; the
 outbox never imports who feeds or drains it):
 
-* :mod:`._loop`: :class:`Relay`, the delivery loop, and the service around it
-  (the ingest endpoint on the same event loop with ``listen=``, signals,
-  drains bounded in time);
+* :mod:`._service`: :class:`Relay`, the service: settings, a run in the
+  foreground or a thread, stop requests and signals, the ingest endpoint on
+  the same event loop with ``listen=``, drains bounded in time;
+* :mod:`._loop`: ``DeliveryLoop``, what a run does: claim heads, send
+  them, settle their outcomes (group commit), per-key order;
 * :mod:`._destinations`: where a stored row goes, and its request and answer
   through the sans-IO protocol modules;
 * :mod:`._outage`: how a store that stops answering is lived through
@@ -23,14 +25,14 @@ producer never needs: see docs/relay.md.
 
 from __future__ import annotations
 
-from ._loop import (
+from ._metrics_http import MetricsEndpoint
+from ._service import (
     DEFAULT_CONCURRENCY,
     DEFAULT_DRAIN_TIMEOUT,
     DEFAULT_MAX_BACKOFF,
     Relay,
     RelayReport,
 )
-from ._metrics_http import MetricsEndpoint
 
 __all__ = [
     "DEFAULT_CONCURRENCY",

@@ -1,4 +1,4 @@
-"""Relay: deliver what the outbox holds, at least once, in order per key.
+"""The delivery loop: claim heads, send them, settle their outcomes, until told to stop.
 
 One asyncio loop does three things in turn: record the outcomes of finished
 sends (one transaction for all of them: group commit), claim as many heads
@@ -10,21 +10,16 @@ order is strict.
 Nothing about the wire format is here: requests are built and answers
 classified by the sans-IO protocol modules (through :mod:`._destinations`), bytes moved by the shared
 aiohttp transport, and every decision (retry when, dead-letter why, pace how)
-is `alertwire.outbox.machine.Machine`'s. Store calls run in one
-dedicated worker thread, so a commit's fsync never stalls sends in flight.
+is `alertwire.outbox.machine.Machine`'s. Store calls run on the one store
+thread the service hands in as ``call``, so a commit's fsync never stalls
+sends in flight.
 
-Stopping (``stop()``, SIGTERM, Ctrl-C) claims nothing new, waits for the
-sends in flight, records their outcomes and returns: nothing is left
-leased. A second request (a second Ctrl-C) stops at once: the sends in
-flight are abandoned and their leases lapse, as after SIGKILL. A relay
-killed with SIGKILL leaves its claims leased until ``lease_seconds`` pass;
-then any relay takes them over. An event whose answer was lost with the
-process is sent again: that is the "at least once".
-
-A drain (``run(drain=True)``) is bounded by ``drain_timeout``: cron must
-never pile up relays while an upstream is down. At the bound the relay
-claims nothing new, lets the sends in flight finish, and returns with
-``RelayReport.incomplete`` set; what is left stays queued for the next run.
+Nothing here starts or owns anything long-lived: the service around it
+(:mod:`._service`, :class:`~alertwire.relay.Relay`) makes the store thread
+and the transport, handles signals, serves the ingest endpoint and bounds a
+drain in time, and hands this loop the deadline. A stop request claims
+nothing new; :meth:`DeliveryLoop.finish` then waits for the sends in flight
+(unless a second request says not to) and records their outcomes.
 
 Nothing is dead-lettered quietly: each dead letter is a WARNING (one summary
 line when many come at once, e.g. ``max_age`` expiring a backlog),
@@ -42,57 +37,33 @@ import asyncio
 import contextlib
 import functools
 import logging
-import signal
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any, TypeVar
 
-from .._config import (
-    DEFAULT_CONCURRENCY,
-    DEFAULT_DRAIN_TIMEOUT,
-    DEFAULT_MAX_BACKOFF,
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_TIMEOUT,
-)
-from .._delivery import async_transport_for
-from .._errors import ConfigurationError, DeliveryError, OutboxError, RateLimited
-from .._retry import RetryPolicy
-from ..outbox import Outbox
+from .._errors import DeliveryError, OutboxError, RateLimited
 from ..outbox.machine import (
-    DEFAULT_LEASE_SECONDS,
-    DEFAULT_MAX_AGE,
-    DEFAULT_RATE_LIMIT_PER_MINUTE,
-    RELAY_MAX_ATTEMPTS,
     Claimed,
     Delivered,
     Machine,
     MarkDead,
     Outcome,
     Store,
-    new_owner,
 )
 from ..outbox.metrics import OutboxMetrics, destination_of
-from ..transport import AsyncTransport, Verify
+from ..transport import AsyncTransport
 from ._dead_letters import DeadLetterLog
 from ._destinations import Destinations
 from ._outage import StoreOutage
 
-if TYPE_CHECKING:
-    from ..ingest import IngestConfig, IngestServer
-
-__all__ = [
-    "DEFAULT_CONCURRENCY",
-    "DEFAULT_DRAIN_TIMEOUT",
-    "DEFAULT_MAX_BACKOFF",
-    "Relay",
-    "RelayReport",
-]
+__all__ = ["DeliveryLoop", "StoreCall"]
 
 logger = logging.getLogger("alertwire.relay")
 T = TypeVar("T")
+
+#: Runs a store method on the service's store thread: ``await call(fn, *args)``.
+StoreCall = Callable[..., Any]
 
 
 def _log(event: str, **fields: object) -> None:
@@ -102,178 +73,69 @@ def _log(event: str, **fields: object) -> None:
         logger.info("%s", " ".join([f"event={event}", *(f"{k}={v}" for k, v in fields.items())]))
 
 
-@dataclass(frozen=True, slots=True)
-class RelayReport:
-    """What one run did (this process only).
+def _about(row: Claimed) -> dict[str, object]:
+    """What every line about one send of ``row`` names first: its id, kind, the
+    route as a digest prefix and the attempt (never the credential or the body)."""
+    return {"id": row.id, "kind": row.kind, "route": row.route[:8], "attempt": row.attempts}
 
-    ``incomplete``: a drain stopped at its ``drain_timeout`` with events still
-    queued; ``left`` is how many were pending or in flight then (``None`` when
-    the outbox could not be read to count them).
+
+@dataclass(eq=False)
+class DeliveryLoop:
+    """Claim → send → settle for one relay; the :class:`~alertwire.relay.Relay` runs it.
+
+    Made once per relay (its counts and unrecorded outcomes outlive one run);
+    :meth:`attach` binds it to the running asyncio loop at the start of a run.
+    The settings are the relay's, checked there.
     """
 
-    delivered: int
-    retried: int
-    dead: int
-    lost_leases: int
-    incomplete: bool = False
-    left: int | None = None
+    store: Store
+    machine: Machine
+    destinations: Destinations
+    _: KW_ONLY
+    concurrency: int
+    timeout: float
+    poll_interval: float
+    metrics: OutboxMetrics | None
+    outage: StoreOutage
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
+    _wake: asyncio.Event | None = field(default=None, init=False, repr=False)
+    _stopping: bool = field(default=False, init=False, repr=False)
+    _force: bool = field(default=False, init=False, repr=False)
+    _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+    _outcomes: list[tuple[Claimed, Outcome]] = field(default_factory=list, init=False, repr=False)
+    _counts: dict[str, int] = field(
+        default_factory=lambda: {"delivered": 0, "retried": 0, "dead": 0, "lost_leases": 0},
+        init=False,
+        repr=False,
+    )
+    _dead_log: DeadLetterLog = field(
+        default_factory=lambda: DeadLetterLog(logger), init=False, repr=False
+    )
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """Delivered, retried, dead and lost leases so far (this process only)."""
+        return dict(self._counts)
 
-class Relay:
-    """Deliver the outbox's events; ``run()`` in the foreground or ``start()`` in a thread.
+    def attach(self) -> None:
+        """Bind to the running asyncio loop (the start of a run)."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        if self._stopping:
+            self._wake.set()
 
-    ``outbox`` is an :class:`Outbox`, a :class:`Store`, a path or URL, or
-    ``None`` (``$ALERTWIRE_OUTBOX``, else the default file).
-    ``rate_limit_per_minute`` paces each routing key (0: off);
-    ``max_backoff`` caps the wait between tries unless ``retry`` is given;
-    events older than ``max_age`` seconds are dead-lettered. Destinations:
-    a row's own base URL if it was enqueued with one, else
-    ``pagerduty_url`` / ``bigpanda_url``, else the ``region``'s hosts.
-    ``listen`` (``"HOST:PORT"`` or an :class:`alertwire.ingest.IngestConfig`)
-    also serves the ingest endpoint on the relay's loop (``self.ingest`` once
-    ``self.listening`` is set; see docs/ingest.md).
-    """
+    def detach(self) -> None:
+        """The run is over: a stop request no longer has a loop to wake."""
+        self._loop = None
 
-    def __init__(
-        self,
-        outbox: Outbox | Store | str | None = None,
-        *,
-        concurrency: int = DEFAULT_CONCURRENCY,
-        rate_limit_per_minute: float = DEFAULT_RATE_LIMIT_PER_MINUTE,
-        max_backoff: float = DEFAULT_MAX_BACKOFF,
-        retry: RetryPolicy | None = None,
-        max_age: float = DEFAULT_MAX_AGE,
-        lease_seconds: float = DEFAULT_LEASE_SECONDS,
-        timeout: float = DEFAULT_TIMEOUT,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        pagerduty_url: str | None = None,
-        bigpanda_url: str | None = None,
-        region: str = "us",
-        verify: Verify = True,
-        http_client: Any = None,
-        metrics: OutboxMetrics | None = None,
-        owner: str | None = None,
-        listen: IngestConfig | str | tuple[str, int] | None = None,
-    ) -> None:
-        if isinstance(outbox, Outbox):
-            store = outbox.store
-        elif outbox is None or isinstance(outbox, str):
-            store = Outbox.open(outbox).store
-        else:
-            store = outbox
-        if concurrency < 1:
-            raise ConfigurationError("concurrency must be at least 1")
-        if timeout <= 0 or poll_interval <= 0:
-            raise ConfigurationError("timeout and poll_interval must be positive")
-        if lease_seconds <= timeout:
-            raise ConfigurationError(
-                f"lease_seconds ({lease_seconds:g}) must be longer than the HTTP timeout"
-                f" ({timeout:g}): a send must never outlive its lease"
-            )
-        if retry is None:
-            retry = RetryPolicy(
-                max_attempts=RELAY_MAX_ATTEMPTS,
-                initial_backoff=min(1.0, max_backoff),
-                max_backoff=max_backoff,
-                max_elapsed=max_age,
-            )
-        self.store = store
-        self.machine = Machine(
-            store,
-            owner=owner or new_owner(),
-            lease_seconds=lease_seconds,
-            max_age=max_age,
-            rate_limit_per_minute=rate_limit_per_minute,
-            retry=retry,
-        )
-        self.concurrency = concurrency
-        self.timeout = timeout
-        self.poll_interval = poll_interval
-        self.destinations = Destinations.resolve(
-            pagerduty_url=pagerduty_url, bigpanda_url=bigpanda_url, region=region
-        )
-        self.pagerduty_url = self.destinations.pagerduty_url
-        self.bigpanda_url = self.destinations.bigpanda_url
-        # ``listen`` ("HOST:PORT" or an alertwire.ingest.IngestConfig) also serves
-        # the ingest endpoint (PagerDuty/BigPanda routes, /healthz, /metrics) on this loop.
-        self.listen: IngestConfig | None = None
-        if listen is not None:
-            from ..ingest import IngestConfig
-
-            self.listen = IngestConfig.coerce(listen)
-            self.listen.check()
-            if metrics is None:
-                metrics = OutboxMetrics(store)
-        self.ingest: IngestServer | None = None
-        self.listening = threading.Event()
-        self.metrics = metrics
-        self._verify = verify
-        self._http_client = http_client
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
-        self._stopping = False
-        self._force = False
-        self._thread: threading.Thread | None = None
-        self._thread_error: BaseException | None = None
-        self._outcomes: list[tuple[Claimed, Outcome]] = []
-        self._counts = {"delivered": 0, "retried": 0, "dead": 0, "lost_leases": 0}
-        self._left_count: int | None = 0
-        self._dead_log = DeadLetterLog(logger)
-        self.report: RelayReport | None = None
-        #: Whether the store answers, as this relay last saw it (see :mod:`._outage`).
-        self.outage = StoreOutage(store.location)
-        if metrics is not None:
-            self.outage.count_in(metrics.registry)
-
-    def health(self) -> str | None:
-        """``None`` while the store answers, else why not (no path, no password)."""
-        return self.outage.public_reason
-
-    def __repr__(self) -> str:
-        return f"Relay({self.store.location!r}, owner={self.machine.owner!r})"
-
-    # ---------------------------------------------------------------- control
-
-    def run(
-        self, *, drain: bool = False, drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
-    ) -> RelayReport:
-        """Deliver until stopped (or, with ``drain``, until nothing is pending or
-        ``drain_timeout`` seconds have passed; 0 = no bound)."""
-        return asyncio.run(self.run_async(drain=drain, drain_timeout=drain_timeout))
-
-    def start(self, *, drain: bool = False, drain_timeout: float = DEFAULT_DRAIN_TIMEOUT) -> None:
-        """Run in a daemon thread of the caller's process (for services)."""
-        if self._thread is not None:
-            raise RuntimeError("this relay is already running")
-
-        def target() -> None:
-            try:
-                self.run(drain=drain, drain_timeout=drain_timeout)
-            except BaseException as exc:  # noqa: BLE001 - handed to stop(), which re-raises it
-                self._thread_error = exc
-
-        self._thread = threading.Thread(target=target, name="alertwire-relay", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float | None = None) -> RelayReport | None:
-        """Finish the sends in flight, then return (from any thread)."""
-        self.request_stop()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                raise TimeoutError("the relay did not stop in time")
-            self._thread = None
-            if self._thread_error is not None:
-                raise self._thread_error
-        return self.report
+    def wake_up(self) -> None:
+        """Look for work now rather than at the next poll (the ingest endpoint stored an event)."""
+        if self._wake is not None:
+            self._wake.set()
 
     def request_stop(self) -> None:
-        """Ask the loop to stop after in-flight sends; safe from threads and signal handlers.
-
-        A second request stops at once, abandoning the sends in flight (their leases
-        lapse and any relay sends them again): for a person whose Ctrl-C should not
-        wait out a slow upstream's timeout.
-        """
+        """Claim nothing new; a second request also abandons the sends in flight
+        (see :meth:`alertwire.relay.Relay.request_stop`). Safe from any thread."""
         if self._stopping:
             self._force = True
         self._stopping = True
@@ -282,117 +144,60 @@ class Relay:
             with contextlib.suppress(RuntimeError):  # the loop just closed
                 loop.call_soon_threadsafe(wake.set)
 
-    # ---------------------------------------------------------------- the loop
-
-    async def run_async(
-        self,
-        *,
-        drain: bool = False,
-        handle_signals: bool = False,
-        drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
-    ) -> RelayReport:
-        if not drain_timeout >= 0:  # NaN too
-            raise ConfigurationError(
-                f"drain_timeout must be 0 (no bound) or a positive number of seconds,"
-                f" got {drain_timeout!r}"
-            )
-        deadline = time.monotonic() + drain_timeout if drain and drain_timeout > 0 else None
-        timed_out = False
-        self._left_count = 0
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        if self._stopping:
-            self._wake.set()
-        db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alertwire-outbox")
-        transport = async_transport_for(
-            self._http_client, verify=self._verify, pool_size=self.concurrency
-        )
-        inflight: set[asyncio.Task[None]] = set()
-        if handle_signals:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self._loop.add_signal_handler(sig, self.request_stop)
-        _log("relay_started", owner=self.machine.owner, concurrency=self.concurrency)
-        ingest = None
-        if self.listen is not None:
-            from ..ingest import IngestServer
-
-            ingest = IngestServer(
-                self.store, self.listen, metrics=self.metrics, on_stored=self._wake.set
-            )
-            ingest.store_outage = self.health
-
-        async def call(fn: Callable[..., T], *args: Any) -> T:
-            return await self._loop.run_in_executor(db, functools.partial(fn, *args))  # type: ignore[union-attr]
-
-        try:
-            if ingest is not None:
-                await ingest.start()
-                self.ingest = ingest
-                self.listening.set()
-            while True:
-                if self._stopping:
-                    _log(
-                        "stopping",
-                        in_flight=len(inflight),
-                        note='"finishing the sends in flight; a second SIGTERM or Ctrl-C'
-                        ' stops at once"',
-                    )
-                    break
-                if deadline is not None and time.monotonic() >= deadline:
-                    timed_out = True
-                    break
-                free = self.concurrency - len(inflight)
-                claimed = await self._cycle(call, free)
-                if claimed is None:  # the store is unavailable; _cycle waited out the backoff
+    async def run(
+        self, call: StoreCall, transport: AsyncTransport, *, drain: bool, deadline: float | None
+    ) -> bool:
+        """Deliver until stopped, or (with ``drain``) until nothing is pending, or until
+        ``deadline`` (``time.monotonic()``); ``True`` when the deadline ended it."""
+        inflight = self._inflight
+        while True:
+            if self._stopping:
+                _log(
+                    "stopping",
+                    in_flight=len(inflight),
+                    note='"finishing the sends in flight; a second SIGTERM or Ctrl-C'
+                    ' stops at once"',
+                )
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                return True
+            free = self.concurrency - len(inflight)
+            claimed = await self._cycle(call, free)
+            if claimed is None:  # the store is unavailable; _cycle waited out the backoff
+                continue
+            for row in claimed:
+                task = asyncio.create_task(self._deliver(transport, row))
+                inflight.add(task)
+                task.add_done_callback(self._done(inflight))
+            if not inflight and not claimed and drain and not self._outcomes:
+                stats = await self._try_store(call, self.store.stats)
+                if stats is None:
                     continue
-                for row in claimed:
-                    task = asyncio.create_task(self._deliver(transport, row))
-                    inflight.add(task)
-                    task.add_done_callback(self._done(inflight))
-                if not inflight and not claimed and drain and not self._outcomes:
-                    stats = await self._try_store(call, self.store.stats)
-                    if stats is None:
-                        continue
-                    if stats.pending == 0 and stats.leased == 0:
-                        self._dead_log.flush()  # said before "drained", not after
-                        _log("drained", delivered=self._counts["delivered"])
-                        break
-                if claimed and len(claimed) == free:
-                    wait: float | None = None  # busy: wake when a send finishes
-                elif self._outcomes:
+                if stats.pending == 0 and stats.leased == 0:
+                    self._dead_log.flush()  # said before "drained", not after
+                    _log("drained", delivered=self._counts["delivered"])
+                    break
+            if claimed and len(claimed) == free:
+                wait: float | None = None  # busy: wake when a send finishes
+            elif self._outcomes:
+                continue
+            else:
+                wait = await self._try_store(
+                    call, functools.partial(self.machine.next_wait, ceiling=self.poll_interval)
+                )
+                if wait is None:
                     continue
-                else:
-                    wait = await self._try_store(
-                        call, functools.partial(self.machine.next_wait, ceiling=self.poll_interval)
-                    )
-                    if wait is None:
-                        continue
-                if deadline is not None:
-                    left = max(deadline - time.monotonic(), 0.0)
-                    wait = left if wait is None else min(wait, left)
-                await self._sleep(wait if wait is None or wait > 0 else 0.001)
-            if ingest is not None:  # refuse new connections, answer those in flight
-                await ingest.stop()
-            await self._finish(inflight)
-            await self._flush(call)
-            self._dead_log.flush()
-            if timed_out:
-                self._report_drain_bound(await self._left(call), drain_timeout)
-        finally:
-            if handle_signals:
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    self._loop.remove_signal_handler(sig)
-            if ingest is not None:
-                await ingest.stop()
-            self.listening.set()
-            await transport.aclose()
-            db.shutdown(wait=True)
-            self._loop = None
-        self.report = RelayReport(
-            **self._counts, incomplete=self._left_count != 0, left=self._left_count
-        )
-        _log("relay_stopped", **self._counts)
-        return self.report
+            if deadline is not None:
+                left = max(deadline - time.monotonic(), 0.0)
+                wait = left if wait is None else min(wait, left)
+            await self._sleep(wait if wait is None or wait > 0 else 0.001)
+        return False
+
+    async def finish(self, call: StoreCall) -> None:
+        """After the loop: wait for the sends in flight, then record their outcomes."""
+        await self._finish(self._inflight)
+        await self._flush(call)
+        self._dead_log.flush()
 
     async def _finish(self, inflight: set[asyncio.Task[None]]) -> None:
         """Wait for the sends in flight, unless a second stop request says not to."""
@@ -412,25 +217,6 @@ class Relay:
             for task in inflight:
                 task.cancel()
             await asyncio.gather(*inflight, return_exceptions=True)
-
-    async def _left(self, call: Callable[..., Any]) -> int | None:
-        try:
-            stats = await call(self.store.stats)
-        except OutboxError as exc:
-            logger.error("event=drain_count_failed error=%s", exc)
-            return None
-        return int(stats.pending + stats.leased)
-
-    def _report_drain_bound(self, left: int | None, drain_timeout: float) -> None:
-        """The drain's time bound was reached: say how much is left for the next run."""
-        self._left_count = left
-        if left == 0:
-            return  # the last sends in flight finished the work
-        logger.warning(
-            'event=drain_incomplete left=%s drain_timeout=%g note="left queued for the next run"',
-            "unknown" if left is None else left,
-            drain_timeout,
-        )
 
     def _done(self, inflight: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
         def callback(task: asyncio.Task[None]) -> None:
@@ -556,10 +342,7 @@ class Relay:
                 self.metrics.rate_limited.labels(destination).inc()
             _log(
                 "attempt_failed",
-                id=row.id,
-                kind=row.kind,
-                route=row.route[:8],
-                attempt=row.attempts,
+                **_about(row),
                 error=type(exc).__name__,
                 detail=repr(exc.message[:200]),
                 status=exc.http_status,
@@ -569,10 +352,7 @@ class Relay:
             outcome = self.machine.delivered(row, result.http_status)
             _log(
                 "delivered",
-                id=row.id,
-                kind=row.kind,
-                route=row.route[:8],
-                attempt=row.attempts,
+                **_about(row),
                 status=result.http_status,
                 ms=round((time.monotonic() - started) * 1000, 1),
             )

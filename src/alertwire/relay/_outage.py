@@ -27,10 +27,11 @@ there is nothing better to do than to try again later either way: a
 read-only file or a revoked password needs a person, but the relay cannot
 tell a fixed fault from a lasting one without trying, and a relay that stays
 up keeps ``/healthz`` answering with the reason. The start line says which
-kind it is: "passing" for a retryable cause (a lost connection, a full disk,
-a lock), "needs a person" otherwise. A full disk counts as passing even from
-a store that does not flag it (SQLite reports one as ``SQLITE_FULL`` or, for
-a file-size limit, a failed write).
+kind it is: "passing" for a cause that clears by itself (a lost connection,
+a full disk, a lock), "needs a person" otherwise. The store says which
+(:meth:`~alertwire.outbox.machine.Store.is_passing`): the relay knows no
+store's errors, and a full disk counts as passing even where SQLite raised
+it without the ``retryable`` flag.
 
 The one failure that is clearly permanent is a store that has never answered
 this relay and fails for a reason that is not passing (a wrong password, a
@@ -46,16 +47,14 @@ from __future__ import annotations
 
 import logging
 import random
-import sqlite3
 import time
 import weakref
 from collections.abc import Callable
 from typing import Any, Final
 
 from .._errors import OutboxError
-from ..outbox.sqlite import is_retryable as sqlite_is_retryable
 
-__all__ = ["INITIAL_BACKOFF", "MAX_BACKOFF", "StoreOutage", "is_passing"]
+__all__ = ["INITIAL_BACKOFF", "MAX_BACKOFF", "StoreOutage"]
 
 logger = logging.getLogger("alertwire.relay")
 
@@ -65,33 +64,32 @@ INITIAL_BACKOFF: Final = 0.5
 MAX_BACKOFF: Final = 30.0
 
 
-def is_passing(exc: OutboxError) -> bool:
-    """Whether the failure should clear by itself: ``retryable``, or an SQLite cause the
-    SQLite store's own rule calls passing (a full disk, a refused write, a lock) on a
-    path that raised without flagging it."""
-    if exc.retryable:
-        return True
-    cause = exc.__cause__
-    return isinstance(cause, sqlite3.Error) and sqlite_is_retryable(cause)
+def _flagged(exc: OutboxError) -> bool:
+    """The passing rule without a store to ask: the ``retryable`` flag alone."""
+    return exc.retryable
 
 
 class StoreOutage:
     """The outage state of one relay's store; not thread-safe (the relay's loop owns it).
 
     ``failed(exc)`` returns how long to wait before the next try;
-    ``succeeded()`` ends an outage, if one is going on.
+    ``succeeded()`` ends an outage, if one is going on. ``passing`` is the
+    store's own rule for which failures clear by themselves (the relay passes
+    :meth:`~alertwire.outbox.machine.Store.is_passing`).
     """
 
     def __init__(
         self,
         location: str,
         *,
+        passing: Callable[[OutboxError], bool] = _flagged,
         initial: float = INITIAL_BACKOFF,
         maximum: float = MAX_BACKOFF,
         clock: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.location = location
+        self._passing = passing
         self.initial = initial
         self.maximum = maximum
         self._clock = clock
@@ -144,7 +142,7 @@ class StoreOutage:
         Re-raises ``exc`` if the store never answered and the cause is not
         passing: a configuration error, not an outage (see the module docstring).
         """
-        if not self.answered and not is_passing(exc):
+        if not self.answered and not self._passing(exc):
             raise exc
         self.reason = str(exc)
         self.failures += 1
@@ -156,7 +154,7 @@ class StoreOutage:
             if self._outages_counter is not None:
                 self._outages_counter.inc()
             self._delay = self.initial
-            kind = "passing" if is_passing(exc) else "needs a person"
+            kind = "passing" if self._passing(exc) else "needs a person"
             logger.error(
                 "event=outbox_unavailable kind=%r retry_in=%gs reason=%r:"
                 " delivery paused; retrying with backoff up to %gs",

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final, TypeVar
 
 from ..._errors import ConfigurationError, OutboxError
-from .._schema_version import stored_version
+from .._schema_version import upgrade
 from ._redact import redact_url, scrub
 from ._schema import LOCK_CLASS, MIGRATIONS, SCHEMA_VERSION
 
@@ -163,15 +163,15 @@ class PostgresConnections:
         """Create or upgrade the tables, once, under an advisory lock; returns the version."""
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%(c)s, 0)", {"c": LOCK_CLASS})
-            conn.execute("CREATE TABLE IF NOT EXISTS alertwire_schema (version integer NOT NULL)")
-            row = conn.execute("SELECT max(version) FROM alertwire_schema").fetchone()
-            version = stored_version(row, location=self.location, supported=SCHEMA_VERSION)
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[step]:
-                    conn.execute(statement)
-                conn.execute("INSERT INTO alertwire_schema (version) VALUES (%(v)s)", {"v": step})
-                logger.info("event=outbox_migrated outbox=%s version=%d", self.location, step)
-        return SCHEMA_VERSION
+            return upgrade(
+                conn.execute,
+                MIGRATIONS,
+                supported=SCHEMA_VERSION,
+                location=self.location,
+                record=lambda step: conn.execute(
+                    "INSERT INTO alertwire_schema (version) VALUES (%(v)s)", {"v": step}
+                ),
+            )
 
     def migrate(self) -> int:
         """Create or upgrade the schema now (``alertwire queue migrate``); idempotent."""

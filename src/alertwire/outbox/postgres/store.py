@@ -81,6 +81,7 @@ from typing import Any, Final, cast
 from ..._errors import OutboxError
 from ..machine import (
     Claimed,
+    ClaimTerms,
     DeadEvent,
     Delivered,
     MarkDead,
@@ -320,6 +321,11 @@ class PostgresStore(PostgresConnections):
         the ingest endpoint until the next one succeeds); raises OutboxError."""
         self.stats()
 
+    def is_passing(self, exc: OutboxError) -> bool:
+        """``retryable`` says it all: every failure is mapped with the passing rule of
+        its SQLSTATE or connection error (``_passing``) and raised without a cause."""
+        return exc.retryable
+
     def explain(self, exc: BaseException) -> str:
         """By kind only (:func:`~..machine.public_reason`): the server's words may name
         the host or the database, which a client of the ingest endpoint is not told."""
@@ -377,28 +383,26 @@ class PostgresStore(PostgresConnections):
         return ids
 
     @staticmethod
-    def _claim_in(
-        conn: Any, *, owner: str, now: float, lease_until: float, limit: int, pace_interval: float
-    ) -> list[Claimed]:
+    def _claim_in(conn: Any, terms: ClaimTerms) -> list[Claimed]:
         params: dict[str, Any] = {
-            "owner": owner,
-            "now": now,
-            "lease_until": lease_until,
-            "limit": limit,
-            "per_route": limit,
+            "owner": terms.owner,
+            "now": terms.now,
+            "lease_until": terms.lease_until,
+            "limit": terms.limit,
+            "per_route": terms.limit,
         }
-        if pace_interval > 0:
+        if terms.paced:
             sql = _CLAIM_PACED
             params["per_route"] = 1
-            params["next_allowed"] = now + pace_interval
+            params["next_allowed"] = terms.next_allowed
         else:
             sql = _CLAIM
-        conn.execute(_RESCUE, {"now": now})
+        conn.execute(_RESCUE, {"now": terms.now})
         claimed: list[Claimed] = []
-        if pace_interval <= 0:
-            params["window"] = max(limit * 4, 64)
+        if not terms.paced:
+            params["window"] = terms.window
             claimed = [Claimed.from_row(r) for r in conn.execute(_CLAIM_OLDEST, params).fetchall()]
-            params["limit"] = params["per_route"] = limit - len(claimed)
+            params["limit"] = params["per_route"] = terms.limit - len(claimed)
         if params["limit"] > 0:
             claimed += [Claimed.from_row(r) for r in conn.execute(sql, params).fetchall()]
         claimed.sort(key=lambda c: c.id)
@@ -447,19 +451,10 @@ class PostgresStore(PostgresConnections):
             conn.execute(_PAUSE, {"route": route, "next_allowed": pauses[route]})
         return applied
 
-    def claim(
-        self, *, owner: str, now: float, lease_until: float, limit: int, pace_interval: float
-    ) -> list[Claimed]:
+    def claim(self, terms: ClaimTerms) -> list[Claimed]:
         def attempt() -> list[Claimed]:
             with self._tx("claim events") as conn:
-                return self._claim_in(
-                    conn,
-                    owner=owner,
-                    now=now,
-                    lease_until=lease_until,
-                    limit=limit,
-                    pace_interval=pace_interval,
-                )
+                return self._claim_in(conn, terms)
 
         return self._raced("claim events", attempt, lost=list)
 
@@ -471,14 +466,7 @@ class PostgresStore(PostgresConnections):
         return self._raced("record delivery outcomes", attempt)
 
     def settle_and_claim(
-        self,
-        outcomes: Sequence[Outcome],
-        *,
-        owner: str,
-        now: float,
-        lease_until: float,
-        limit: int,
-        pace_interval: float,
+        self, outcomes: Sequence[Outcome], terms: ClaimTerms
     ) -> tuple[list[bool], list[Claimed]]:
         """:meth:`settle` then :meth:`claim` in ONE transaction: one commit per relay cycle.
 
@@ -489,18 +477,11 @@ class PostgresStore(PostgresConnections):
 
         def attempt() -> tuple[list[bool], list[Claimed]]:
             with self._tx("record outcomes and claim events") as conn:
-                applied = self._settle_in(conn, outcomes, owner)
-                return applied, self._claim_in(
-                    conn,
-                    owner=owner,
-                    now=now,
-                    lease_until=lease_until,
-                    limit=limit,
-                    pace_interval=pace_interval,
-                )
+                applied = self._settle_in(conn, outcomes, terms.owner)
+                return applied, self._claim_in(conn, terms)
 
         def settle_only() -> tuple[list[bool], list[Claimed]]:
-            return self.settle(outcomes, owner=owner), []
+            return self.settle(outcomes, owner=terms.owner), []
 
         return self._raced("record outcomes and claim events", attempt, lost=settle_only)
 

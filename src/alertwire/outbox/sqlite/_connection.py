@@ -77,7 +77,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from ..._errors import OutboxError
-from .._schema_version import stored_version
+from .._schema_version import upgrade
 from ..machine import public_reason
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -134,6 +134,12 @@ _PASSING: Final = (
 def is_retryable(exc: BaseException) -> bool:
     """Whether the same operation may succeed later unchanged (see :data:`_PASSING`)."""
     return _error_name(exc).startswith(_PASSING)
+
+
+def _record_version(conn: sqlite3.Connection, step: int) -> None:
+    """One row: the version this file is at."""
+    conn.execute("DELETE FROM alertwire_schema")
+    conn.execute("INSERT INTO alertwire_schema (version) VALUES (:v)", {"v": step})
 
 
 def _explain(exc: sqlite3.Error, path: Path | None = None) -> str:
@@ -400,16 +406,13 @@ class SQLiteConnections:
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._refuse_foreign(conn)
-            conn.execute("CREATE TABLE IF NOT EXISTS alertwire_schema (version INTEGER NOT NULL)")
-            row = conn.execute("SELECT max(version) FROM alertwire_schema").fetchone()
-            version = stored_version(row, location=self.location, supported=SCHEMA_VERSION)
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[step]:
-                    conn.execute(statement)
-                # One row: the version this file is at.
-                conn.execute("DELETE FROM alertwire_schema")
-                conn.execute("INSERT INTO alertwire_schema (version) VALUES (:v)", {"v": step})
-                logger.info("event=outbox_migrated outbox=%s version=%d", self.location, step)
+            upgrade(
+                conn.execute,
+                MIGRATIONS,
+                supported=SCHEMA_VERSION,
+                location=self.location,
+                record=lambda step: _record_version(conn, step),
+            )
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -476,6 +479,14 @@ class SQLiteConnections:
         with self._tx("write") as conn:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             conn.execute(f"PRAGMA user_version = {version}")
+
+    def is_passing(self, exc: OutboxError) -> bool:
+        """``retryable``, or an SQLite cause :func:`is_retryable` calls passing (a full
+        disk, a refused write, a lock) on a path that raised without flagging it."""
+        if exc.retryable:
+            return True
+        cause = exc.__cause__
+        return isinstance(cause, sqlite3.Error) and is_retryable(cause)
 
     def explain(self, exc: BaseException) -> str:
         """SQLite's own diagnosis of a failure (``SQLITE_IOERR_WRITE`` from EFBIG, EPERM

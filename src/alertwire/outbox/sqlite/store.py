@@ -15,6 +15,7 @@ from typing import Final, cast
 from ..._errors import OutboxError
 from ..machine import (
     Claimed,
+    ClaimTerms,
     DeadEvent,
     Delivered,
     MarkDead,
@@ -182,55 +183,23 @@ class SQLiteStore(SQLiteConnections):
             raise OutboxError(f"{exc}; NOT queued", retryable=exc.retryable) from exc.__cause__
         return ids
 
-    def claim(
-        self, *, owner: str, now: float, lease_until: float, limit: int, pace_interval: float
-    ) -> list[Claimed]:
+    def claim(self, terms: ClaimTerms) -> list[Claimed]:
         with self._tx("claim events") as conn:
-            return self._claim_in(
-                conn,
-                owner=owner,
-                now=now,
-                lease_until=lease_until,
-                limit=limit,
-                pace_interval=pace_interval,
-            )
+            return self._claim_in(conn, terms)
 
     def settle_and_claim(
-        self,
-        outcomes: Sequence[Outcome],
-        *,
-        owner: str,
-        now: float,
-        lease_until: float,
-        limit: int,
-        pace_interval: float,
+        self, outcomes: Sequence[Outcome], terms: ClaimTerms
     ) -> tuple[list[bool], list[Claimed]]:
         """:meth:`settle` then :meth:`claim` in ONE transaction: one fsync per relay cycle.
 
         The relay's throughput on SQLite is bound by commits.
         """
         with self._tx("record outcomes and claim events") as conn:
-            applied = self._settle_in(conn, outcomes, owner)
-            return applied, self._claim_in(
-                conn,
-                owner=owner,
-                now=now,
-                lease_until=lease_until,
-                limit=limit,
-                pace_interval=pace_interval,
-            )
+            applied = self._settle_in(conn, outcomes, terms.owner)
+            return applied, self._claim_in(conn, terms)
 
-    def _claim_in(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        owner: str,
-        now: float,
-        lease_until: float,
-        limit: int,
-        pace_interval: float,
-    ) -> list[Claimed]:
-        paced = pace_interval > 0
+    def _claim_in(self, conn: sqlite3.Connection, terms: ClaimTerms) -> list[Claimed]:
+        now, limit, paced = terms.now, terms.limit, terms.paced
         # Candidates, oldest first: the first due heads of every route that is not paused
         # (one per route when paced), plus heads whose lease expired. Each step is an
         # index range read of at most `limit` rows, whatever the backlog.
@@ -246,7 +215,7 @@ class SQLiteStore(SQLiteConnections):
             return allowed[route]
 
         if not paced:
-            window = {"now": now, "window": max(limit * 4, 64)}
+            window = {"now": now, "window": terms.window}
             for event_id, route in conn.execute(_OLDEST_HEADS, window):
                 if route_open(route):
                     candidates.append((event_id, route))
@@ -275,13 +244,13 @@ class SQLiteStore(SQLiteConnections):
             chosen.append(event_id)
         rows = [
             conn.execute(
-                _LEASE, {"owner": owner, "lease_until": lease_until, "id": event_id}
+                _LEASE, {"owner": terms.owner, "lease_until": terms.lease_until, "id": event_id}
             ).fetchone()
             for event_id in chosen
         ]
         if paced:
             for route in sorted(taken):
-                conn.execute(_PACE, {"route": route, "next_allowed": now + pace_interval})
+                conn.execute(_PACE, {"route": route, "next_allowed": terms.next_allowed})
         claimed = [Claimed.from_row(r) for r in rows]
         claimed.sort(key=lambda c: c.id)
         return claimed

@@ -1,0 +1,331 @@
+"""The relay as a service: its settings, its run (foreground or thread), signals, ingest.
+
+:class:`Relay` is what users and ``alertwire relay`` hold. It checks the
+settings, makes the :class:`~alertwire.outbox.machine.Machine` and the
+:class:`._loop.DeliveryLoop` (claim → send → settle), and around each run
+owns what lives as long as the run: the one store thread (a commit's fsync
+never stalls sends in flight), the shared aiohttp transport, the signal
+handlers, the ingest endpoint with ``listen=`` (on the same asyncio loop, so
+a stored event wakes the loop at once) and the drain's time bound.
+
+Stopping (``stop()``, SIGTERM, Ctrl-C) claims nothing new, waits for the
+sends in flight, records their outcomes and returns: nothing is left
+leased. A second request (a second Ctrl-C) stops at once: the sends in
+flight are abandoned and their leases lapse, as after SIGKILL. A relay
+killed with SIGKILL leaves its claims leased until ``lease_seconds`` pass;
+then any relay takes them over. An event whose answer was lost with the
+process is sent again: that is the "at least once".
+
+A drain (``run(drain=True)``) is bounded by ``drain_timeout``: cron must
+never pile up relays while an upstream is down. At the bound the relay
+claims nothing new, lets the sends in flight finish, and returns with
+``RelayReport.incomplete`` set; what is left stays queued for the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .._config import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_MAX_BACKOFF,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_TIMEOUT,
+)
+from .._delivery import async_transport_for
+from .._errors import ConfigurationError, OutboxError
+from .._retry import RetryPolicy
+from ..outbox import Outbox
+from ..outbox.machine import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_AGE,
+    DEFAULT_RATE_LIMIT_PER_MINUTE,
+    RELAY_MAX_ATTEMPTS,
+    Machine,
+    Store,
+    new_owner,
+)
+from ..outbox.metrics import OutboxMetrics
+from ..transport import Verify
+from ._destinations import Destinations
+from ._loop import DeliveryLoop, StoreCall, _log, logger
+from ._outage import StoreOutage
+
+if TYPE_CHECKING:
+    from ..ingest import IngestConfig, IngestServer
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_DRAIN_TIMEOUT",
+    "DEFAULT_MAX_BACKOFF",
+    "Relay",
+    "RelayReport",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RelayReport:
+    """What one run did (this process only).
+
+    ``incomplete``: a drain stopped at its ``drain_timeout`` with events still
+    queued; ``left`` is how many were pending or in flight then (``None`` when
+    the outbox could not be read to count them).
+    """
+
+    delivered: int
+    retried: int
+    dead: int
+    lost_leases: int
+    incomplete: bool = False
+    left: int | None = None
+
+
+class Relay:
+    """Deliver the outbox's events; ``run()`` in the foreground or ``start()`` in a thread.
+
+    ``outbox`` is an :class:`Outbox`, a :class:`Store`, a path or URL, or
+    ``None`` (``$ALERTWIRE_OUTBOX``, else the default file).
+    ``rate_limit_per_minute`` paces each routing key (0: off);
+    ``max_backoff`` caps the wait between tries unless ``retry`` is given;
+    events older than ``max_age`` seconds are dead-lettered. Destinations:
+    a row's own base URL if it was enqueued with one, else
+    ``pagerduty_url`` / ``bigpanda_url``, else the ``region``'s hosts.
+    ``listen`` (``"HOST:PORT"`` or an :class:`alertwire.ingest.IngestConfig`)
+    also serves the ingest endpoint on the relay's loop (``self.ingest`` once
+    ``self.listening`` is set; see docs/ingest.md).
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox | Store | str | None = None,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rate_limit_per_minute: float = DEFAULT_RATE_LIMIT_PER_MINUTE,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        retry: RetryPolicy | None = None,
+        max_age: float = DEFAULT_MAX_AGE,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        timeout: float = DEFAULT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        pagerduty_url: str | None = None,
+        bigpanda_url: str | None = None,
+        region: str = "us",
+        verify: Verify = True,
+        http_client: Any = None,
+        metrics: OutboxMetrics | None = None,
+        owner: str | None = None,
+        listen: IngestConfig | str | tuple[str, int] | None = None,
+    ) -> None:
+        if isinstance(outbox, Outbox):
+            store = outbox.store
+        elif outbox is None or isinstance(outbox, str):
+            store = Outbox.open(outbox).store
+        else:
+            store = outbox
+        if concurrency < 1:
+            raise ConfigurationError("concurrency must be at least 1")
+        if timeout <= 0 or poll_interval <= 0:
+            raise ConfigurationError("timeout and poll_interval must be positive")
+        if lease_seconds <= timeout:
+            raise ConfigurationError(
+                f"lease_seconds ({lease_seconds:g}) must be longer than the HTTP timeout"
+                f" ({timeout:g}): a send must never outlive its lease"
+            )
+        if retry is None:
+            retry = RetryPolicy(
+                max_attempts=RELAY_MAX_ATTEMPTS,
+                initial_backoff=min(1.0, max_backoff),
+                max_backoff=max_backoff,
+                max_elapsed=max_age,
+            )
+        self.store = store
+        self.machine = Machine(
+            store,
+            owner=owner or new_owner(),
+            lease_seconds=lease_seconds,
+            max_age=max_age,
+            rate_limit_per_minute=rate_limit_per_minute,
+            retry=retry,
+        )
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self.destinations = Destinations.resolve(
+            pagerduty_url=pagerduty_url, bigpanda_url=bigpanda_url, region=region
+        )
+        self.pagerduty_url = self.destinations.pagerduty_url
+        self.bigpanda_url = self.destinations.bigpanda_url
+        # ``listen`` ("HOST:PORT" or an alertwire.ingest.IngestConfig) also serves
+        # the ingest endpoint (PagerDuty/BigPanda routes, /healthz, /metrics) on this loop.
+        self.listen: IngestConfig | None = None
+        if listen is not None:
+            from ..ingest import IngestConfig
+
+            self.listen = IngestConfig.coerce(listen)
+            self.listen.check()
+            if metrics is None:
+                metrics = OutboxMetrics(store)
+        self.ingest: IngestServer | None = None
+        self.listening = threading.Event()
+        self.metrics = metrics
+        self._verify = verify
+        self._http_client = http_client
+        self._thread: threading.Thread | None = None
+        self._thread_error: BaseException | None = None
+        self._left_count: int | None = 0
+        self.report: RelayReport | None = None
+        #: Whether the store answers, as this relay last saw it (see :mod:`._outage`).
+        self.outage = StoreOutage(store.location, passing=store.is_passing)
+        if metrics is not None:
+            self.outage.count_in(metrics.registry)
+        self._delivery = DeliveryLoop(
+            store,
+            self.machine,
+            self.destinations,
+            concurrency=concurrency,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            metrics=metrics,
+            outage=self.outage,
+        )
+
+    def health(self) -> str | None:
+        """``None`` while the store answers, else why not (no path, no password)."""
+        return self.outage.public_reason
+
+    def __repr__(self) -> str:
+        return f"Relay({self.store.location!r}, owner={self.machine.owner!r})"
+
+    # ---------------------------------------------------------------- control
+
+    def run(
+        self, *, drain: bool = False, drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
+    ) -> RelayReport:
+        """Deliver until stopped (or, with ``drain``, until nothing is pending or
+        ``drain_timeout`` seconds have passed; 0 = no bound)."""
+        return asyncio.run(self.run_async(drain=drain, drain_timeout=drain_timeout))
+
+    def start(self, *, drain: bool = False, drain_timeout: float = DEFAULT_DRAIN_TIMEOUT) -> None:
+        """Run in a daemon thread of the caller's process (for services)."""
+        if self._thread is not None:
+            raise RuntimeError("this relay is already running")
+
+        def target() -> None:
+            try:
+                self.run(drain=drain, drain_timeout=drain_timeout)
+            except BaseException as exc:  # noqa: BLE001 - handed to stop(), which re-raises it
+                self._thread_error = exc
+
+        self._thread = threading.Thread(target=target, name="alertwire-relay", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> RelayReport | None:
+        """Finish the sends in flight, then return (from any thread)."""
+        self.request_stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise TimeoutError("the relay did not stop in time")
+            self._thread = None
+            if self._thread_error is not None:
+                raise self._thread_error
+        return self.report
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop after in-flight sends; safe from threads and signal handlers.
+
+        A second request stops at once, abandoning the sends in flight (their leases
+        lapse and any relay sends them again): for a person whose Ctrl-C should not
+        wait out a slow upstream's timeout.
+        """
+        self._delivery.request_stop()
+
+    # ---------------------------------------------------------------- one run
+
+    async def run_async(
+        self,
+        *,
+        drain: bool = False,
+        handle_signals: bool = False,
+        drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
+    ) -> RelayReport:
+        if not drain_timeout >= 0:  # NaN too
+            raise ConfigurationError(
+                f"drain_timeout must be 0 (no bound) or a positive number of seconds,"
+                f" got {drain_timeout!r}"
+            )
+        deadline = time.monotonic() + drain_timeout if drain and drain_timeout > 0 else None
+        self._left_count = 0
+        self._delivery.attach()
+        loop = asyncio.get_running_loop()
+        db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alertwire-outbox")
+        transport = async_transport_for(
+            self._http_client, verify=self._verify, pool_size=self.concurrency
+        )
+        if handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.request_stop)
+        _log("relay_started", owner=self.machine.owner, concurrency=self.concurrency)
+        ingest = None
+        if self.listen is not None:
+            from ..ingest import IngestServer
+
+            ingest = IngestServer(
+                self.store, self.listen, metrics=self.metrics, on_stored=self._delivery.wake_up
+            )
+
+        async def call(fn: StoreCall, *args: Any) -> Any:
+            return await loop.run_in_executor(db, functools.partial(fn, *args))
+
+        try:
+            if ingest is not None:
+                await ingest.start()
+                self.ingest = ingest
+                self.listening.set()
+            timed_out = await self._delivery.run(call, transport, drain=drain, deadline=deadline)
+            if ingest is not None:  # refuse new connections, answer those in flight
+                await ingest.stop()
+            await self._delivery.finish(call)
+            if timed_out:
+                self._report_drain_bound(await self._left(call), drain_timeout)
+        finally:
+            if handle_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+            if ingest is not None:
+                await ingest.stop()
+            self.listening.set()
+            await transport.aclose()
+            db.shutdown(wait=True)
+            self._delivery.detach()
+        counts = self._delivery.counts
+        self.report = RelayReport(**counts, incomplete=self._left_count != 0, left=self._left_count)
+        _log("relay_stopped", **counts)
+        return self.report
+
+    async def _left(self, call: StoreCall) -> int | None:
+        try:
+            stats = await call(self.store.stats)
+        except OutboxError as exc:
+            logger.error("event=drain_count_failed error=%s", exc)
+            return None
+        return int(stats.pending + stats.leased)
+
+    def _report_drain_bound(self, left: int | None, drain_timeout: float) -> None:
+        """The drain's time bound was reached: say how much is left for the next run."""
+        self._left_count = left
+        if left == 0:
+            return  # the last sends in flight finished the work
+        logger.warning(
+            'event=drain_incomplete left=%s drain_timeout=%g note="left queued for the next run"',
+            "unknown" if left is None else left,
+            drain_timeout,
+        )
