@@ -20,13 +20,13 @@ import functools
 import logging
 import socket
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
 
 from .. import _json
 from .._errors import ValidationError
-from ._time import format_iso8601, parse_iso8601
+from ._time import format_iso8601, is_iso8601
 from .limits import ELLIPSIS, ROUTING_KEY_OVERHEAD, SUMMARY_MAX
 from .pagerduty_rules import (
     Problem,
@@ -140,13 +140,8 @@ def wire_timestamp(value: object) -> str | None:
             raise ValidationError(
                 "timestamp", f"is out of range for a local time: {value!r:.60}"
             ) from None
-    if isinstance(value, str):
-        try:
-            parse_iso8601(value)
-        except ValueError:
-            pass
-        else:
-            return value.strip()
+    if is_iso8601(value):
+        return value.strip()
     raise ValidationError(
         "timestamp",
         "must be an aware datetime or an ISO 8601 string such as 2015-07-17T08:42:58.315+0000",
@@ -193,6 +188,27 @@ def _wire_bytes(wire: dict[str, Any]) -> bytes:
     return data
 
 
+_Part = TypeVar("_Part", "Link", "Image")
+
+
+def _coerce(cls: type[_Part], value: object, name: str) -> _Part:
+    """``cls`` from itself, a bare URL, or a mapping of its fields (absent ones ``None``).
+
+    One rule for :class:`Link` and :class:`Image`: their constructors take
+    their fields in declaration order, the first being the URL.
+    """
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        return cls(value)
+    if isinstance(value, Mapping):
+        given: list[Any] = [value.get(f.name) for f in fields(cls)]  # checked by cls
+        return cls(*given)
+    raise ValidationError(
+        name, f"items must be {cls.__name__}, mapping or URL, not {type(value).__name__}"
+    )
+
+
 @dataclass(frozen=True, slots=True, init=False)
 class Link:
     """A link shown on the alert: ``href`` required, ``text`` optional."""
@@ -209,15 +225,7 @@ class Link:
     @classmethod
     def coerce(cls, value: Link | Mapping[str, Any] | str) -> Link:
         """Accept a Link, ``{"href": ..., "text": ...}`` or a bare URL."""
-        if isinstance(value, Link):
-            return value
-        if isinstance(value, str):
-            return cls(value)
-        if isinstance(value, Mapping):
-            return cls(value.get("href"), value.get("text"))  # type: ignore[arg-type]
-        raise ValidationError(
-            "links", f"items must be Link, mapping or URL, not {type(value).__name__}"
-        )
+        return _coerce(cls, value, "links")
 
     def wire(self) -> dict[str, str]:
         return {"href": self.href} if self.text is None else {"href": self.href, "text": self.text}
@@ -243,15 +251,7 @@ class Image:
     @classmethod
     def coerce(cls, value: Image | Mapping[str, Any] | str) -> Image:
         """Accept an Image, ``{"src": ..., "href": ..., "alt": ...}`` or a bare URL."""
-        if isinstance(value, Image):
-            return value
-        if isinstance(value, str):
-            return cls(value)
-        if isinstance(value, Mapping):
-            return cls(value.get("src"), value.get("href"), value.get("alt"))  # type: ignore[arg-type]
-        raise ValidationError(
-            "images", f"items must be Image, mapping or URL, not {type(value).__name__}"
-        )
+        return _coerce(cls, value, "images")
 
     def wire(self) -> dict[str, str]:
         out = {"src": self.src}

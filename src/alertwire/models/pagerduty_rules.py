@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from .._errors import ValidationError
 from .._secret import Secret
-from ._time import parse_iso8601
+from ._time import is_iso8601
 from .limits import (
     DEDUP_KEY_MAX,
     EVENT_MAX_BYTES,
@@ -117,15 +117,8 @@ def check_routing_key(key: object) -> list[Problem]:
 
 
 def _check_timestamp(value: object, field: str) -> list[Problem]:
-    if value is None:
+    if value is None or is_iso8601(value):
         return []
-    if isinstance(value, str):
-        try:
-            parse_iso8601(value)
-        except ValueError:
-            pass
-        else:
-            return []
     return [
         Problem(
             field,
@@ -176,55 +169,51 @@ def _check_optional_strings(
     return problems
 
 
-def _check_links(links: object) -> list[Problem]:
-    if links is None:
+def _check_objects(
+    value: object, name: str, check: Callable[[Mapping[str, Any], str], list[Problem]]
+) -> list[Problem]:
+    """``links`` or ``images``: absent, or a list of objects, each checked by ``check``.
+
+    ``check`` gets the object and its field path (``links[0]``), so every
+    problem names the element it is about.
+    """
+    if value is None:
         return []
-    if not isinstance(links, list):
+    if not isinstance(value, list):
         return [
-            Problem("links", "must be a list of links", "'links' is invalid (must be an array)")
+            Problem(name, f"must be a list of {name}", f"'{name}' is invalid (must be an array)")
         ]
     problems: list[Problem] = []
-    for i, link in enumerate(links):
-        field = f"links[{i}]"
-        if not isinstance(link, Mapping):
+    for i, item in enumerate(value):
+        field = f"{name}[{i}]"
+        if isinstance(item, Mapping):
+            problems += check(item, field)
+        else:
             problems.append(
                 Problem(field, "must be an object", f"'{field}' is invalid (must be an object)")
             )
-            continue
-        if _blank(link.get("href")):
-            problems.append(_missing(f"{field}.href"))
-        problems += _check_optional_strings(link, ("text",), f"{field}.")
     return problems
 
 
-def _check_images(images: object) -> list[Problem]:
-    if images is None:
-        return []
-    if not isinstance(images, list):
-        return [
-            Problem("images", "must be a list of images", "'images' is invalid (must be an array)")
-        ]
+def _check_link(link: Mapping[str, Any], field: str) -> list[Problem]:
+    problems = [_missing(f"{field}.href")] if _blank(link.get("href")) else []
+    return problems + _check_optional_strings(link, ("text",), f"{field}.")
+
+
+def _check_image(image: Mapping[str, Any], field: str) -> list[Problem]:
     problems: list[Problem] = []
-    for i, image in enumerate(images):
-        field = f"images[{i}]"
-        if not isinstance(image, Mapping):
-            problems.append(
-                Problem(field, "must be an object", f"'{field}' is invalid (must be an object)")
+    src = image.get("src")
+    if _blank(src):
+        problems.append(_missing(f"{field}.src"))
+    elif not str(src).lower().startswith("https://"):
+        problems.append(
+            Problem(
+                f"{field}.src",
+                "must be an https:// URL",
+                f"'{field}.src' is invalid (must be an HTTPS URL)",
             )
-            continue
-        src = image.get("src")
-        if _blank(src):
-            problems.append(_missing(f"{field}.src"))
-        elif not str(src).lower().startswith("https://"):
-            problems.append(
-                Problem(
-                    f"{field}.src",
-                    "must be an https:// URL",
-                    f"'{field}.src' is invalid (must be an HTTPS URL)",
-                )
-            )
-        problems += _check_optional_strings(image, ("href", "alt"), f"{field}.")
-    return problems
+        )
+    return problems + _check_optional_strings(image, ("href", "alt"), f"{field}.")
 
 
 def _check_dedup_key(body: Mapping[str, Any], *, required: bool) -> list[Problem]:
@@ -278,8 +267,8 @@ def check_alert_event(body: Mapping[str, Any], *, check_key: bool = True) -> lis
         )
     problems += _check_dedup_key(body, required=action in ("acknowledge", "resolve"))
     problems += _check_optional_strings(body, ("client", "client_url"), "")
-    problems += _check_links(body.get("links"))
-    problems += _check_images(body.get("images"))
+    problems += _check_objects(body.get("links"), "links", _check_link)
+    problems += _check_objects(body.get("images"), "images", _check_image)
     if action != "trigger":
         return problems
     payload, payload_problems = _check_payload_object(body)
@@ -310,7 +299,7 @@ def check_alert_event(body: Mapping[str, Any], *, check_key: bool = True) -> lis
 def check_change_event(body: Mapping[str, Any], *, check_key: bool = True) -> list[Problem]:
     """Every rule a change event breaks; empty when valid."""
     problems = check_routing_key(body.get("routing_key")) if check_key else []
-    problems += _check_links(body.get("links"))
+    problems += _check_objects(body.get("links"), "links", _check_link)
     payload, payload_problems = _check_payload_object(body)
     problems += payload_problems
     if payload is None:
