@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
 
 from .. import _json
 from .._errors import ValidationError
+from ._spelling import Spellings
 from ._time import format_iso8601, is_iso8601
 from .limits import ELLIPSIS, ROUTING_KEY_OVERHEAD, SUMMARY_MAX
 from .pagerduty_rules import (
@@ -67,24 +68,12 @@ class Severity(str, enum.Enum):
     @classmethod
     def parse(cls, value: object, *, field_name: str = "severity") -> Severity:
         """Case-insensitive; also the level spellings ``crit``, ``warn`` and ``err``."""
-        if isinstance(value, Severity):
-            return value
-        if isinstance(value, str):
-            found = _SEVERITY_SPELLINGS.get(value.strip().lower())
-            if found is not None:
-                return found
-        raise ValidationError(
-            field_name,
-            f"must be one of critical, error, warning, info (or crit, warn, err); got {value!r:.40}",
-        )
+        return _SEVERITY_SPELLINGS.parse(value, field_name)
 
 
-_SEVERITY_SPELLINGS = {
-    **{s.value: s for s in Severity},
-    "crit": Severity.CRITICAL,
-    "warn": Severity.WARNING,
-    "err": Severity.ERROR,
-}
+_SEVERITY_SPELLINGS = Spellings(
+    Severity, crit=Severity.CRITICAL, warn=Severity.WARNING, err=Severity.ERROR
+)
 
 
 @functools.cache
