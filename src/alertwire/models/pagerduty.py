@@ -251,20 +251,13 @@ class Image:
         return out
 
 
-def _links(values: Sequence[Link | Mapping[str, Any] | str] | None) -> tuple[Link, ...]:
+def _parts(cls: type[_Part], values: object, name: str) -> tuple[_Part, ...]:
+    """An event's ``links`` or ``images``: none, or a sequence of what :func:`_coerce` takes."""
     if values is None or (values.__class__ is tuple and not values):  # the default: no ABC checks
         return ()
     if isinstance(values, (str, Mapping)) or not isinstance(values, Iterable):
-        raise ValidationError("links", "must be a sequence of links")
-    return tuple(Link.coerce(v) for v in values)
-
-
-def _images(values: Sequence[Image | Mapping[str, Any] | str] | None) -> tuple[Image, ...]:
-    if values is None or (values.__class__ is tuple and not values):  # the default: no ABC checks
-        return ()
-    if isinstance(values, (str, Mapping)) or not isinstance(values, Iterable):
-        raise ValidationError("images", "must be a sequence of images")
-    return tuple(Image.coerce(v) for v in values)
+        raise ValidationError(name, f"must be a sequence of {name}")
+    return tuple(_coerce(cls, v, name) for v in values)
 
 
 class _Event:
@@ -333,8 +326,8 @@ class TriggerAlert(_Event):
         set_(self, "group", _require_str(group, "group"))
         set_(self, "class_", _require_str(class_, "class_"))
         set_(self, "custom_details", _custom_details(custom_details))
-        set_(self, "images", _images(images))
-        set_(self, "links", _links(links))
+        set_(self, "images", _parts(Image, images, "images"))
+        set_(self, "links", _parts(Link, links, "links"))
         set_(self, "client", _require_str(client, "client"))
         set_(self, "client_url", _require_str(client_url, "client_url"))
         wire = self._build_wire()
@@ -425,7 +418,7 @@ class Change(_Event):
         )
         object.__setattr__(self, "timestamp", wire_timestamp(timestamp))
         object.__setattr__(self, "custom_details", _custom_details(custom_details))
-        object.__setattr__(self, "links", _links(links))
+        object.__setattr__(self, "links", _parts(Link, links, "links"))
         payload: dict[str, Any] = {"summary": self.summary, "source": self.source}
         if self.timestamp is not None:
             payload["timestamp"] = self.timestamp

@@ -128,20 +128,23 @@ def _check_timestamp(value: object, field: str) -> list[Problem]:
     ]
 
 
-def _check_summary(payload: Mapping[str, Any]) -> list[Problem]:
-    summary = payload.get("summary")
-    if _blank(summary):
-        return [_missing("payload.summary")]
-    assert isinstance(summary, str)
-    if len(summary) > SUMMARY_MAX:
-        return [
-            Problem(
-                "payload.summary",
-                f"must be at most {SUMMARY_MAX} characters",
-                f"'summary' is too long (maiximum is {SUMMARY_MAX} characters)",
-            )
-        ]
+def _check_text(value: object, field: str, limit: int, too_long: str) -> list[Problem]:
+    """A required string of at most ``limit`` characters; ``too_long`` is PagerDuty's wording."""
+    if _blank(value):
+        return [_missing(field)]
+    assert isinstance(value, str)
+    if len(value) > limit:
+        return [Problem(field, f"must be at most {limit} characters", too_long)]
     return []
+
+
+def _check_summary(payload: Mapping[str, Any]) -> list[Problem]:
+    return _check_text(
+        payload.get("summary"),
+        "payload.summary",
+        SUMMARY_MAX,
+        f"'summary' is too long (maiximum is {SUMMARY_MAX} characters)",  # sic, as PagerDuty says
+    )
 
 
 def _check_custom_details(payload: Mapping[str, Any]) -> list[Problem]:
@@ -220,18 +223,12 @@ def _check_dedup_key(body: Mapping[str, Any], *, required: bool) -> list[Problem
     key = body.get("dedup_key")
     if key is None and not required:
         return []
-    if _blank(key):
-        return [_missing("dedup_key")]
-    assert isinstance(key, str)
-    if len(key) > DEDUP_KEY_MAX:
-        return [
-            Problem(
-                "dedup_key",
-                f"must be at most {DEDUP_KEY_MAX} characters",
-                f"'dedup_key' is too long (maximum is {DEDUP_KEY_MAX} characters)",
-            )
-        ]
-    return []
+    return _check_text(
+        key,
+        "dedup_key",
+        DEDUP_KEY_MAX,
+        f"'dedup_key' is too long (maximum is {DEDUP_KEY_MAX} characters)",
+    )
 
 
 def _check_payload_object(
