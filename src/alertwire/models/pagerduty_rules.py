@@ -138,6 +138,17 @@ def _check_text(value: object, field: str, limit: int, too_long: str) -> list[Pr
     return []
 
 
+def _check_choice(
+    value: object, field: str, choices: tuple[str, ...], unknown_text: str
+) -> list[Problem]:
+    """A required word from ``choices``; ``unknown_text`` is PagerDuty's wording for any other."""
+    if _blank(value):
+        return [_missing(field)]
+    if value not in choices:
+        return [Problem(field, f"must be one of {', '.join(choices)}", unknown_text)]
+    return []
+
+
 def _check_summary(payload: Mapping[str, Any]) -> list[Problem]:
     return _check_text(
         payload.get("summary"),
@@ -252,16 +263,12 @@ def check_alert_event(body: Mapping[str, Any], *, check_key: bool = True) -> lis
     """
     problems = check_routing_key(body.get("routing_key")) if check_key else []
     action = body.get("event_action")
-    if _blank(action):
-        problems.append(_missing("event_action"))
-    elif action not in EVENT_ACTIONS:
-        problems.append(
-            Problem(
-                "event_action",
-                "must be one of trigger, acknowledge, resolve",
-                "'event_action' is invalid (must be one of the following: 'trigger', 'acknowledge' or 'resolve')",
-            )
-        )
+    problems += _check_choice(
+        action,
+        "event_action",
+        EVENT_ACTIONS,
+        "'event_action' is invalid (must be one of the following: 'trigger', 'acknowledge' or 'resolve')",
+    )
     problems += _check_dedup_key(body, required=action in ("acknowledge", "resolve"))
     problems += _check_optional_strings(body, ("client", "client_url"), "")
     problems += _check_objects(body.get("links"), "links", _check_link)
@@ -275,18 +282,13 @@ def check_alert_event(body: Mapping[str, Any], *, check_key: bool = True) -> lis
     problems += _check_summary(payload)
     if _blank(payload.get("source")):
         problems.append(_missing("payload.source"))
-    severity = payload.get("severity")
-    if _blank(severity):
-        problems.append(_missing("payload.severity"))
-    elif severity not in SEVERITIES:
-        problems.append(
-            Problem(
-                "payload.severity",
-                "must be one of critical, error, warning, info",
-                "'payload.severity' is invalid (must be one of the following: "
-                "'critical', 'warning', 'error' or 'info')",
-            )
-        )
+    problems += _check_choice(
+        payload.get("severity"),
+        "payload.severity",
+        SEVERITIES,
+        "'payload.severity' is invalid (must be one of the following: "
+        "'critical', 'warning', 'error' or 'info')",
+    )
     problems += _check_timestamp(payload.get("timestamp"), "payload.timestamp")
     problems += _check_optional_strings(payload, ("component", "group", "class"), "payload.")
     problems += _check_custom_details(payload)
