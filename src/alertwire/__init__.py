@@ -112,6 +112,9 @@ _WHERE: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
     from ._bigpanda_client import AsyncBigPanda, BigPanda
     from ._errors import (
         AlertwireError,
@@ -148,21 +151,38 @@ if TYPE_CHECKING:
     from .models.results import EventResult
 
 
-def _load(name: str) -> object:
-    """Load a public name from its module on first access, then keep it here."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
+def _lazy_exports(
+    namespace: dict[str, Any], where: Mapping[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A package's PEP 562 ``__getattr__`` and ``__dir__`` for the names in ``where``.
 
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    ``where`` maps each public name to the module, relative to the package,
+    that defines it. A name is imported on first access and then kept in the
+    package's ``namespace``, so later reads are plain lookups; a name not
+    listed stays an ``AttributeError``. This package and its sub-packages
+    (``alertwire.airflow``, ``alertwire.transport``) share it. It lives here
+    rather than in a module of its own so that ``import alertwire`` still
+    loads none of the library's modules (tests/test_import_light.py).
+    """
+    package = namespace["__name__"]
+
+    def load(name: str) -> Any:
+        module = where.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        from importlib import import_module
+
+        value = getattr(import_module(module, package), name)
+        namespace[name] = value
+        return value
+
+    def listing() -> list[str]:
+        return sorted({*namespace, *namespace["__all__"]})
+
+    return load, listing
 
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
+_load, __dir__ = _lazy_exports(globals(), _WHERE)
 
 if not TYPE_CHECKING:
     # Hidden from type checkers, which see the imports above instead: a

@@ -8,8 +8,8 @@ to Airflow itself is tested with real Airflow in tests/airflow/test_airflow_real
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
-import inspect
 import json
 import logging
 import subprocess
@@ -25,6 +25,7 @@ from alertwire import (
     BigPandaStatus,
     ConfigurationError,
     NetworkError,
+    PagerDutyEvent,
     ResolveAlert,
     RetryPolicy,
     Secret,
@@ -35,7 +36,6 @@ from alertwire.airflow import _deliver
 from alertwire.airflow._events import (
     EVENT_ARGUMENTS,
     bigpanda_status,
-    pagerduty_event,
     pagerduty_event_from,
 )
 from alertwire.airflow._settings import (
@@ -154,6 +154,41 @@ def test_region_from_the_connection_or_environment_and_its_url_goes_with_queued_
 
 # ---------------------------------------------------------------- the official arguments
 
+AIRFLOW_SRC = Path(_deliver.__file__).parent
+
+#: Where alertwire takes the official ``send_event`` arguments (module: class.method).
+OFFICIAL_SIGNATURES = (
+    ("hooks", "PagerdutyEventsHook", "send_event"),
+    ("hooks", "PagerdutyEventsHook", "create_event"),
+    ("hooks", "PagerdutyHook", "create_event"),
+    ("notifications", "PagerdutyNotifier", "__init__"),
+)
+
+
+def _arguments_of(module: str, cls: str, method: str) -> ast.arguments:
+    """A method's parameters, read from the source: importing the hooks needs Airflow."""
+    tree = ast.parse((AIRFLOW_SRC / f"{module}.py").read_text(encoding="utf-8"))
+    [owner] = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls]
+    [function] = [n for n in owner.body if isinstance(n, ast.FunctionDef) and n.name == method]
+    return function.args
+
+
+def _send_event_defaults() -> dict[str, Any]:
+    """``send_event``'s parameters with their defaults (``None`` for the two required ones)."""
+    args = _arguments_of("hooks", "PagerdutyEventsHook", "send_event")
+    named = args.args[1:]  # without self
+    defaults = [None] * (len(named) - len(args.defaults)) + list(args.defaults)
+    return {
+        a.arg: None if d is None else ast.literal_eval(d)
+        for a, d in zip(named, defaults, strict=True)
+    }
+
+
+def pagerduty_event(summary: str, severity: str, **given: Any) -> PagerDutyEvent:
+    """What the hooks build from ``send_event(summary, severity, **given)``."""
+    arguments = {**_send_event_defaults(), "summary": summary, "severity": severity, **given}
+    return pagerduty_event_from({**arguments, "self": object()})
+
 
 def test_official_send_event_arguments_become_the_same_event() -> None:
     event = pagerduty_event(
@@ -181,7 +216,11 @@ def test_official_send_event_arguments_become_the_same_event() -> None:
 
 def test_event_arguments_passed_on_by_name_are_exactly_pagerduty_events_parameters() -> None:
     """The hooks and the notifier forward the official arguments by these names: none may drop."""
-    assert tuple(inspect.signature(pagerduty_event).parameters) == EVENT_ARGUMENTS
+    for module, cls, method in OFFICIAL_SIGNATURES:
+        args = _arguments_of(module, cls, method)
+        spelled = [a.arg for a in (*args.args, *args.kwonlyargs) if a.arg in EVENT_ARGUMENTS]
+        assert tuple(spelled) == EVENT_ARGUMENTS, f"{cls}.{method}"
+    assert tuple(_send_event_defaults()) == EVENT_ARGUMENTS
     given: dict[str, Any] = {
         "summary": "disk full",
         "severity": "critical",
@@ -199,6 +238,9 @@ def test_event_arguments_passed_on_by_name_are_exactly_pagerduty_events_paramete
     assert pagerduty_event_from(scope) == pagerduty_event(
         given.pop("summary"), given.pop("severity"), **given
     )
+    for name in EVENT_ARGUMENTS:  # a trigger reads every one of them: none is dropped
+        with pytest.raises(KeyError, match=name):
+            pagerduty_event_from({k: v for k, v in scope.items() if k != name})
 
 
 def test_official_arguments_that_cannot_be_sent_name_the_field() -> None:

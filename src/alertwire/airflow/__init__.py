@@ -12,7 +12,9 @@ stored. See docs/airflow.md.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .. import _lazy_exports
 
 __all__ = [
     "BigPandaHook",
@@ -24,14 +26,14 @@ __all__ = [
     "send_pagerduty_notification",
 ]
 
-_WHERE = {
-    "BigPandaHook": "hooks",
-    "PagerdutyEventsHook": "hooks",
-    "PagerdutyHook": "hooks",
-    "BigPandaNotifier": "notifications",
-    "PagerdutyNotifier": "notifications",
-    "send_bigpanda_notification": "notifications",
-    "send_pagerduty_notification": "notifications",
+_WHERE: dict[str, str] = {
+    "BigPandaHook": ".hooks",
+    "PagerdutyEventsHook": ".hooks",
+    "PagerdutyHook": ".hooks",
+    "BigPandaNotifier": ".notifications",
+    "PagerdutyNotifier": ".notifications",
+    "send_bigpanda_notification": ".notifications",
+    "send_pagerduty_notification": ".notifications",
 }
 
 if TYPE_CHECKING:
@@ -44,16 +46,8 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
+_load, __dir__ = _lazy_exports(globals(), _WHERE)
 
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+if not TYPE_CHECKING:
+    # Hidden from type checkers, which see the imports above instead.
+    __getattr__ = _load

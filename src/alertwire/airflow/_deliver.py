@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from .._errors import AlertwireError, ConfigurationError, OutboxError, ValidationError
@@ -51,21 +52,13 @@ logger = logging.getLogger("alertwire.airflow")
 _T = TypeVar("_T")
 
 
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class PageOutcome:
     """What happened to a page: delivered now (``result``) or stored (``outbox_id``)."""
 
-    __slots__ = ("dedup_key", "outbox_id", "result")
-
-    def __init__(
-        self,
-        *,
-        dedup_key: str | None,
-        result: EventResult | None = None,
-        outbox_id: int | None = None,
-    ) -> None:
-        self.dedup_key = dedup_key
-        self.result = result
-        self.outbox_id = outbox_id
+    dedup_key: str | None
+    result: EventResult | None = None
+    outbox_id: int | None = None
 
     @property
     def queued(self) -> bool:

@@ -14,12 +14,12 @@ from ..models.bigpanda import BigPandaStatus
 from ..models.levels import bigpanda_status_from_level
 from ..models.pagerduty import AcknowledgeAlert, PagerDutyEvent, ResolveAlert, TriggerAlert
 
-__all__ = ["EVENT_ARGUMENTS", "bigpanda_status", "pagerduty_event", "pagerduty_event_from"]
+__all__ = ["EVENT_ARGUMENTS", "bigpanda_status", "pagerduty_event_from"]
 
 _ACTIONS = ("trigger", "acknowledge", "resolve")
 
-#: The official ``send_event`` arguments, in the official order: the
-#: parameters of :func:`pagerduty_event`, and the notifier's template fields.
+#: The official ``send_event`` arguments, in the official order: what
+#: :func:`pagerduty_event_from` reads, and the notifier's template fields.
 EVENT_ARGUMENTS: Final = (
     "summary",
     "severity",
@@ -35,50 +35,36 @@ EVENT_ARGUMENTS: Final = (
 )
 
 
-def pagerduty_event(
-    summary: str,
-    severity: str,
-    *,
-    source: str = "airflow",
-    action: str = "trigger",
-    dedup_key: str | None = None,
-    custom_details: Any | None = None,
-    group: str | None = None,
-    component: str | None = None,
-    class_type: str | None = None,
-    images: list[Any] | None = None,
-    links: list[Any] | None = None,
-) -> PagerDutyEvent:
-    """The official ``send_event`` arguments as an alertwire model (validated now)."""
+def pagerduty_event_from(arguments: Mapping[str, Any]) -> PagerDutyEvent:
+    """The official ``send_event`` arguments as an alertwire model (validated now).
+
+    ``arguments`` holds every name in :data:`EVENT_ARGUMENTS`; other names
+    (``self``, ``routing_key``, ...) are left alone. The hooks and the
+    notifier must spell the official arguments out in their signatures
+    (they are drop-in replacements), but need not spell them out again to
+    pass them on: they hand over ``locals()``, and this is the one place
+    that turns them into an event.
+    """
+    action = arguments["action"]
+    dedup_key = arguments["dedup_key"]
     if action == "trigger":
         return TriggerAlert(
-            summary,
-            source=source,
-            severity=severity,
+            arguments["summary"],
+            source=arguments["source"],
+            severity=arguments["severity"],
             dedup_key=dedup_key or None,
-            custom_details=custom_details,
-            group=group,
-            component=component,
-            class_=class_type,
-            images=images,
-            links=links,
+            custom_details=arguments["custom_details"],
+            group=arguments["group"],
+            component=arguments["component"],
+            class_=arguments["class_type"],
+            images=arguments["images"],
+            links=arguments["links"],
         )
     if action not in _ACTIONS:
         raise ValidationError("action", f"must be one of {', '.join(_ACTIONS)}; got {action!r:.40}")
     if not dedup_key:
         raise ValidationError("dedup_key", f"is required for action={action}")
     return AcknowledgeAlert(dedup_key) if action == "acknowledge" else ResolveAlert(dedup_key)
-
-
-def pagerduty_event_from(arguments: Mapping[str, Any]) -> PagerDutyEvent:
-    """:func:`pagerduty_event` from a mapping that holds every name in :data:`EVENT_ARGUMENTS`.
-
-    The hooks must spell the official arguments out in their signatures
-    (they are drop-in replacements), but need not spell them out again to
-    pass them on: they hand over ``locals()``, and the names not listed
-    (``self``, ``routing_key``, ...) are left out here.
-    """
-    return pagerduty_event(**{name: arguments[name] for name in EVENT_ARGUMENTS})
 
 
 def bigpanda_status(value: str | BigPandaStatus) -> BigPandaStatus:

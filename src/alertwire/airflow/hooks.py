@@ -20,8 +20,10 @@ Two families of methods, on purpose:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from .. import _config
 from .._errors import AlertwireError, ConfigurationError
@@ -50,6 +52,8 @@ if TYPE_CHECKING:
     from alertwire.rest import PagerDutyAPI
 
 __all__ = ["BigPandaHook", "PagerdutyEventsHook", "PagerdutyHook"]
+
+_Credential = TypeVar("_Credential", Secret, str)
 
 
 def _response(result: EventResult) -> dict[str, Any]:
@@ -81,16 +85,46 @@ def _read_connection(
     return fields, extras, key or _key(fields.password if fields else None)
 
 
-def _missing(what: str, argument: str, field: str, conn_id: str | None) -> ConfigurationError:
-    """The error for a credential found neither in the arguments nor in the connection."""
-    return ConfigurationError(
-        f"no {what}: pass {argument}= or set {field} of connection {conn_id!r}"
+def _required(
+    value: _Credential | None, what: str, argument: str, field: str, conn_id: str | None
+) -> _Credential:
+    """``value``, or the error for a credential found neither in the arguments nor in the connection."""
+    if value is None:
+        raise ConfigurationError(
+            f"no {what}: pass {argument}= or set {field} of connection {conn_id!r}"
+        )
+    return value
+
+
+def _sending_destination(
+    key: Secret,
+    extras: Mapping[str, str],
+    conn_id: str | None,
+    *,
+    url_variable: str,
+    outbox: str | os.PathLike[str] | None,
+    retry: RetryPolicy | None,
+    app_key: str | None = None,
+) -> Destination:
+    """Where a hook that honours the outbox delivers: one rule for PagerDuty's and BigPanda's.
+
+    The region and URL come from the connection, else the environment
+    (``url_variable``, ``ALERTWIRE_REGION``); the outbox from the argument,
+    the connection or ``ALERTWIRE_OUTBOX``.
+    """
+    return Destination(
+        key=key,
+        region=region_of(extras, conn_id),
+        base_url=extras.get("base_url") or _config.optional_env(url_variable),
+        outbox=resolve_outbox(outbox, extras),
+        retry=retry,
+        app_key=app_key,
     )
 
 
 def _create_event(dest: Destination, event: PagerDutyEvent) -> dict[str, Any]:
     """Send now, whatever the outbox setting, and return the service's answer."""
-    what = f"PagerDuty {event.event_action}"
+    what = f"PagerDuty {event.event_action or 'change event'}"
     return _response(_deliver.send_now(what, lambda: _deliver.send_pagerduty(event, dest)))
 
 
@@ -120,18 +154,19 @@ class PagerdutyEventsHook(BaseHook):
         super().__init__()
         self.pagerduty_events_conn_id = pagerduty_events_conn_id
         _, extras, key = _read_connection(integration_key, pagerduty_events_conn_id, EVENTS_EXTRAS)
-        if key is None:
-            raise _missing(
-                "PagerDuty integration key",
-                "integration_key",
-                "the password",
-                pagerduty_events_conn_id,
-            )
-        self.destination = Destination(
-            key=require_routing_key(key),
-            region=region_of(extras, pagerduty_events_conn_id),
-            base_url=extras.get("base_url") or _config.optional_env(_config.ENV_PAGERDUTY_URL),
-            outbox=resolve_outbox(outbox, extras),
+        key = _required(
+            key,
+            "PagerDuty integration key",
+            "integration_key",
+            "the password",
+            pagerduty_events_conn_id,
+        )
+        self.destination = _sending_destination(
+            require_routing_key(key),
+            extras,
+            pagerduty_events_conn_id,
+            url_variable=_config.ENV_PAGERDUTY_URL,
+            outbox=outbox,
             retry=retry,
         )
 
@@ -204,25 +239,13 @@ class PagerdutyEventsHook(BaseHook):
         event = Change(
             summary, source=source, custom_details=custom_details, timestamp=timestamp, links=links
         )
-        return _response(
-            _deliver.send_now(
-                "PagerDuty change event", lambda: _deliver.send_pagerduty(event, self.destination)
-            )
-        )
+        return _create_event(self.destination, event)
 
     def test_connection(self) -> tuple[bool, str]:
         """Resolve a dedup key that matches no alert (a no-op for PagerDuty), as the official hook does."""
         try:
-            _deliver.send_pagerduty(
-                ResolveAlert("alertwire-connection-test"),
-                Destination(
-                    key=self.destination.key,
-                    region=self.destination.region,
-                    base_url=self.destination.base_url,
-                    outbox=None,
-                    retry=RetryPolicy.never(),
-                ),
-            )
+            direct_once = replace(self.destination, outbox=None, retry=RetryPolicy.never())
+            _deliver.send_pagerduty(ResolveAlert("alertwire-connection-test"), direct_once)
         except AlertwireError as exc:
             return False, f"connection test failed: {type(exc).__name__}: {exc}"
         return True, "connection tested successfully"
@@ -265,11 +288,9 @@ class PagerdutyHook(BaseHook):
 
     @property
     def token(self) -> Secret:
-        if self._token is None:
-            raise _missing(
-                "PagerDuty REST API token", "token", "the password", self.pagerduty_conn_id
-            )
-        return self._token
+        return _required(
+            self._token, "PagerDuty REST API token", "token", "the password", self.pagerduty_conn_id
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(pagerduty_conn_id={self.pagerduty_conn_id!r})"
@@ -301,11 +322,13 @@ class PagerdutyHook(BaseHook):
     ) -> dict[str, Any]:
         """Send an Events API event now; the routing key defaults to the connection's extra."""
         arguments = locals()  # the official arguments, passed on by name
-        key = _key(routing_key) or self.routing_key
-        if key is None:
-            raise _missing(
-                "routing key", "routing_key", "extra 'routing_key'", self.pagerduty_conn_id
-            )
+        key = _required(
+            _key(routing_key) or self.routing_key,
+            "routing key",
+            "routing_key",
+            "extra 'routing_key'",
+            self.pagerduty_conn_id,
+        )
         dest = Destination(
             key=require_routing_key(key),
             region=self.region,
@@ -336,16 +359,15 @@ class BigPandaHook(BaseHook):
         super().__init__()
         self.bigpanda_conn_id = bigpanda_conn_id
         fields, extras, key = _read_connection(token, bigpanda_conn_id, BIGPANDA_EXTRAS)
-        if key is None:
-            raise _missing("BigPanda token", "token", "the password", bigpanda_conn_id)
+        key = _required(key, "BigPanda token", "token", "the password", bigpanda_conn_id)
         app = (app_key or (fields.login if fields else None) or "").strip()
-        if not app:
-            raise _missing("BigPanda app key", "app_key", "the login", bigpanda_conn_id)
-        self.destination = Destination(
-            key=require_token(key),
-            region=region_of(extras, bigpanda_conn_id),
-            base_url=extras.get("base_url") or _config.optional_env(_config.ENV_BIGPANDA_URL),
-            outbox=resolve_outbox(outbox, extras),
+        app = _required(app or None, "BigPanda app key", "app_key", "the login", bigpanda_conn_id)
+        self.destination = _sending_destination(
+            require_token(key),
+            extras,
+            bigpanda_conn_id,
+            url_variable=_config.ENV_BIGPANDA_URL,
+            outbox=outbox,
             retry=retry,
             app_key=require_app_key(app),
         )

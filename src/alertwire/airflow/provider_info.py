@@ -39,6 +39,26 @@ _OUTBOX = _text_field(
 _REGION = _text_field("Region", "us (default) or eu")
 
 
+def _connection_type(
+    conn_type: str, hook: str, name: str, *, relabeling: dict[str, str], **fields: dict[str, Any]
+) -> dict[str, Any]:
+    """One connection form: the hook that serves it, the fields it shows and their labels.
+
+    Host, port and schema are never used; the login only where ``relabeling``
+    gives it a meaning (BigPanda's app key).
+    """
+    unused = (
+        ["host", "port", "schema"] if "login" in relabeling else ["host", "port", "login", "schema"]
+    )
+    return {
+        "connection-type": conn_type,
+        "hook-class-name": f"{_HOOKS}.{hook}",
+        "hook-name": name,
+        "ui-field-behaviour": {"hidden-fields": unused, "relabeling": relabeling},
+        "conn-fields": fields,
+    }
+
+
 def get_provider_info() -> dict[str, Any]:
     """The provider description, validated by Airflow against ``provider_info.schema.json``."""
     return {
@@ -62,49 +82,34 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "alertwire PagerDuty", "python-modules": [_HOOKS]},
         ],
         "connection-types": [
-            {
-                "connection-type": "alertwire_pagerduty_events",
-                "hook-class-name": f"{_HOOKS}.PagerdutyEventsHook",
-                "hook-name": "PagerDuty Events (alertwire)",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["host", "port", "login", "schema"],
-                    "relabeling": {"password": "Integration key"},
-                },
-                "conn-fields": {
-                    "region": _REGION,
-                    "base_url": _text_field("Events API URL", "instead of the region's"),
-                    "outbox": _OUTBOX,
-                },
-            },
-            {
-                "connection-type": "alertwire_pagerduty",
-                "hook-class-name": f"{_HOOKS}.PagerdutyHook",
-                "hook-name": "PagerDuty REST API (alertwire)",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["host", "port", "login", "schema"],
-                    "relabeling": {"password": "REST API token"},
-                },
-                "conn-fields": {
-                    "routing_key": _text_field("Routing key", "integration key for create_event"),
-                    "region": _REGION,
-                    "base_url": _text_field("REST API URL", "instead of the region's"),
-                    "events_base_url": _text_field("Events API URL", "instead of the region's"),
-                },
-            },
-            {
-                "connection-type": "alertwire_bigpanda",
-                "hook-class-name": f"{_HOOKS}.BigPandaHook",
-                "hook-name": "BigPanda (alertwire)",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["host", "port", "schema"],
-                    "relabeling": {"login": "App key", "password": "Bearer token"},
-                },
-                "conn-fields": {
-                    "region": _REGION,
-                    "base_url": _text_field("Alerts API URL", "instead of the region's"),
-                    "outbox": _OUTBOX,
-                },
-            },
+            _connection_type(
+                "alertwire_pagerduty_events",
+                "PagerdutyEventsHook",
+                "PagerDuty Events (alertwire)",
+                relabeling={"password": "Integration key"},
+                region=_REGION,
+                base_url=_text_field("Events API URL", "instead of the region's"),
+                outbox=_OUTBOX,
+            ),
+            _connection_type(
+                "alertwire_pagerduty",
+                "PagerdutyHook",
+                "PagerDuty REST API (alertwire)",
+                relabeling={"password": "REST API token"},
+                routing_key=_text_field("Routing key", "integration key for create_event"),
+                region=_REGION,
+                base_url=_text_field("REST API URL", "instead of the region's"),
+                events_base_url=_text_field("Events API URL", "instead of the region's"),
+            ),
+            _connection_type(
+                "alertwire_bigpanda",
+                "BigPandaHook",
+                "BigPanda (alertwire)",
+                relabeling={"login": "App key", "password": "Bearer token"},
+                region=_REGION,
+                base_url=_text_field("Alerts API URL", "instead of the region's"),
+                outbox=_OUTBOX,
+            ),
         ],
         "notifications": [
             f"{_NOTIFICATIONS}.PagerdutyNotifier",

@@ -45,7 +45,7 @@ from .._errors import ConfigurationError
 from ..outbox import Outbox
 from ..outbox.machine import Store
 from ..outbox.metrics import OutboxMetrics
-from ..protocol.http import is_loopback_host
+from ..protocol.http import base_url_of, is_loopback_host
 from ..wire import (
     BIGPANDA_PATH,
     WIRE_PATHS,
@@ -212,9 +212,7 @@ class IngestServer:
     def url(self) -> str:
         if self.port is None:
             raise RuntimeError("the ingest server is not running")
-        scheme = "https" if self.config.uses_tls else "http"
-        host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
-        return f"{scheme}://{host}:{self.port}"
+        return base_url_of(self.config.host, self.port, tls=self.config.uses_tls)
 
     @property
     def ca_file(self) -> str | None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from typing import TypeGuard
 
-__all__ = ["format_iso8601", "parse_iso8601", "to_aware"]
+__all__ = ["format_iso8601", "is_iso8601", "parse_iso8601", "to_aware"]
 
 _ISO8601 = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})"
@@ -18,6 +19,17 @@ _ISO8601 = re.compile(
     r"(?P<tz>Z|z|[+-]\d{2}(?::?\d{2})?)?",
     re.ASCII,  # \d must not match other scripts' digits: PagerDuty's parser would not
 )
+
+
+def is_iso8601(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is a string :func:`parse_iso8601` accepts (what the wire rules allow)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_iso8601(value)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_iso8601(text: str) -> datetime:

@@ -35,6 +35,7 @@ from typing import Any, TypeAlias
 
 from .. import _json
 from .._errors import ValidationError
+from ._spelling import Spellings
 from ._time import to_aware
 from .bigpanda_rules import RESERVED_FIELDS, TIMESTAMP_CEILING, Problem, check_alert
 from .limits import BIGPANDA_APP_KEY_ROOM, BIGPANDA_DESCRIPTION_MAX, ELLIPSIS
@@ -63,25 +64,15 @@ class BigPandaStatus(str, enum.Enum):
     @classmethod
     def parse(cls, value: object, *, field_name: str = "status") -> BigPandaStatus:
         """Case-insensitive; also the level spellings ``crit``, ``warn`` and ``ack``."""
-        if isinstance(value, BigPandaStatus):
-            return value
-        if isinstance(value, str):
-            found = _STATUS_SPELLINGS.get(value.strip().lower())
-            if found is not None:
-                return found
-        raise ValidationError(
-            field_name,
-            "must be one of ok, critical, warning, acknowledged, unknown"
-            f" (or crit, warn, ack); got {value!r:.40}",
-        )
+        return _STATUS_SPELLINGS.parse(value, field_name)
 
 
-_STATUS_SPELLINGS = {
-    **{s.value: s for s in BigPandaStatus},
-    "crit": BigPandaStatus.CRITICAL,
-    "warn": BigPandaStatus.WARNING,
-    "ack": BigPandaStatus.ACKNOWLEDGED,
-}
+_STATUS_SPELLINGS = Spellings(
+    BigPandaStatus,
+    crit=BigPandaStatus.CRITICAL,
+    warn=BigPandaStatus.WARNING,
+    ack=BigPandaStatus.ACKNOWLEDGED,
+)
 
 #: Model attributes in wire order (``status`` first, custom attributes last).
 _TEXT_ARGS = (

@@ -20,13 +20,14 @@ import functools
 import logging
 import socket
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
 
 from .. import _json
 from .._errors import ValidationError
-from ._time import format_iso8601, parse_iso8601
+from ._spelling import Spellings
+from ._time import format_iso8601, is_iso8601
 from .limits import ELLIPSIS, ROUTING_KEY_OVERHEAD, SUMMARY_MAX
 from .pagerduty_rules import (
     Problem,
@@ -67,24 +68,12 @@ class Severity(str, enum.Enum):
     @classmethod
     def parse(cls, value: object, *, field_name: str = "severity") -> Severity:
         """Case-insensitive; also the level spellings ``crit``, ``warn`` and ``err``."""
-        if isinstance(value, Severity):
-            return value
-        if isinstance(value, str):
-            found = _SEVERITY_SPELLINGS.get(value.strip().lower())
-            if found is not None:
-                return found
-        raise ValidationError(
-            field_name,
-            f"must be one of critical, error, warning, info (or crit, warn, err); got {value!r:.40}",
-        )
+        return _SEVERITY_SPELLINGS.parse(value, field_name)
 
 
-_SEVERITY_SPELLINGS = {
-    **{s.value: s for s in Severity},
-    "crit": Severity.CRITICAL,
-    "warn": Severity.WARNING,
-    "err": Severity.ERROR,
-}
+_SEVERITY_SPELLINGS = Spellings(
+    Severity, crit=Severity.CRITICAL, warn=Severity.WARNING, err=Severity.ERROR
+)
 
 
 @functools.cache
@@ -140,13 +129,8 @@ def wire_timestamp(value: object) -> str | None:
             raise ValidationError(
                 "timestamp", f"is out of range for a local time: {value!r:.60}"
             ) from None
-    if isinstance(value, str):
-        try:
-            parse_iso8601(value)
-        except ValueError:
-            pass
-        else:
-            return value.strip()
+    if is_iso8601(value):
+        return value.strip()
     raise ValidationError(
         "timestamp",
         "must be an aware datetime or an ISO 8601 string such as 2015-07-17T08:42:58.315+0000",
@@ -193,6 +177,27 @@ def _wire_bytes(wire: dict[str, Any]) -> bytes:
     return data
 
 
+_Part = TypeVar("_Part", "Link", "Image")
+
+
+def _coerce(cls: type[_Part], value: object, name: str) -> _Part:
+    """``cls`` from itself, a bare URL, or a mapping of its fields (absent ones ``None``).
+
+    One rule for :class:`Link` and :class:`Image`: their constructors take
+    their fields in declaration order, the first being the URL.
+    """
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        return cls(value)
+    if isinstance(value, Mapping):
+        given: list[Any] = [value.get(f.name) for f in fields(cls)]  # checked by cls
+        return cls(*given)
+    raise ValidationError(
+        name, f"items must be {cls.__name__}, mapping or URL, not {type(value).__name__}"
+    )
+
+
 @dataclass(frozen=True, slots=True, init=False)
 class Link:
     """A link shown on the alert: ``href`` required, ``text`` optional."""
@@ -209,15 +214,7 @@ class Link:
     @classmethod
     def coerce(cls, value: Link | Mapping[str, Any] | str) -> Link:
         """Accept a Link, ``{"href": ..., "text": ...}`` or a bare URL."""
-        if isinstance(value, Link):
-            return value
-        if isinstance(value, str):
-            return cls(value)
-        if isinstance(value, Mapping):
-            return cls(value.get("href"), value.get("text"))  # type: ignore[arg-type]
-        raise ValidationError(
-            "links", f"items must be Link, mapping or URL, not {type(value).__name__}"
-        )
+        return _coerce(cls, value, "links")
 
     def wire(self) -> dict[str, str]:
         return {"href": self.href} if self.text is None else {"href": self.href, "text": self.text}
@@ -243,15 +240,7 @@ class Image:
     @classmethod
     def coerce(cls, value: Image | Mapping[str, Any] | str) -> Image:
         """Accept an Image, ``{"src": ..., "href": ..., "alt": ...}`` or a bare URL."""
-        if isinstance(value, Image):
-            return value
-        if isinstance(value, str):
-            return cls(value)
-        if isinstance(value, Mapping):
-            return cls(value.get("src"), value.get("href"), value.get("alt"))  # type: ignore[arg-type]
-        raise ValidationError(
-            "images", f"items must be Image, mapping or URL, not {type(value).__name__}"
-        )
+        return _coerce(cls, value, "images")
 
     def wire(self) -> dict[str, str]:
         out = {"src": self.src}
@@ -262,20 +251,13 @@ class Image:
         return out
 
 
-def _links(values: Sequence[Link | Mapping[str, Any] | str] | None) -> tuple[Link, ...]:
+def _parts(cls: type[_Part], values: object, name: str) -> tuple[_Part, ...]:
+    """An event's ``links`` or ``images``: none, or a sequence of what :func:`_coerce` takes."""
     if values is None or (values.__class__ is tuple and not values):  # the default: no ABC checks
         return ()
     if isinstance(values, (str, Mapping)) or not isinstance(values, Iterable):
-        raise ValidationError("links", "must be a sequence of links")
-    return tuple(Link.coerce(v) for v in values)
-
-
-def _images(values: Sequence[Image | Mapping[str, Any] | str] | None) -> tuple[Image, ...]:
-    if values is None or (values.__class__ is tuple and not values):  # the default: no ABC checks
-        return ()
-    if isinstance(values, (str, Mapping)) or not isinstance(values, Iterable):
-        raise ValidationError("images", "must be a sequence of images")
-    return tuple(Image.coerce(v) for v in values)
+        raise ValidationError(name, f"must be a sequence of {name}")
+    return tuple(_coerce(cls, v, name) for v in values)
 
 
 class _Event:
@@ -344,8 +326,8 @@ class TriggerAlert(_Event):
         set_(self, "group", _require_str(group, "group"))
         set_(self, "class_", _require_str(class_, "class_"))
         set_(self, "custom_details", _custom_details(custom_details))
-        set_(self, "images", _images(images))
-        set_(self, "links", _links(links))
+        set_(self, "images", _parts(Image, images, "images"))
+        set_(self, "links", _parts(Link, links, "links"))
         set_(self, "client", _require_str(client, "client"))
         set_(self, "client_url", _require_str(client_url, "client_url"))
         wire = self._build_wire()
@@ -436,7 +418,7 @@ class Change(_Event):
         )
         object.__setattr__(self, "timestamp", wire_timestamp(timestamp))
         object.__setattr__(self, "custom_details", _custom_details(custom_details))
-        object.__setattr__(self, "links", _links(links))
+        object.__setattr__(self, "links", _parts(Link, links, "links"))
         payload: dict[str, Any] = {"summary": self.summary, "source": self.source}
         if self.timestamp is not None:
             payload["timestamp"] = self.timestamp

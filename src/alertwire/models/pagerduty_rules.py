@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from .._errors import ValidationError
 from .._secret import Secret
-from ._time import parse_iso8601
+from ._time import is_iso8601
 from .limits import (
     DEDUP_KEY_MAX,
     EVENT_MAX_BYTES,
@@ -117,15 +117,8 @@ def check_routing_key(key: object) -> list[Problem]:
 
 
 def _check_timestamp(value: object, field: str) -> list[Problem]:
-    if value is None:
+    if value is None or is_iso8601(value):
         return []
-    if isinstance(value, str):
-        try:
-            parse_iso8601(value)
-        except ValueError:
-            pass
-        else:
-            return []
     return [
         Problem(
             field,
@@ -135,20 +128,34 @@ def _check_timestamp(value: object, field: str) -> list[Problem]:
     ]
 
 
-def _check_summary(payload: Mapping[str, Any]) -> list[Problem]:
-    summary = payload.get("summary")
-    if _blank(summary):
-        return [_missing("payload.summary")]
-    assert isinstance(summary, str)
-    if len(summary) > SUMMARY_MAX:
-        return [
-            Problem(
-                "payload.summary",
-                f"must be at most {SUMMARY_MAX} characters",
-                f"'summary' is too long (maiximum is {SUMMARY_MAX} characters)",
-            )
-        ]
+def _check_text(value: object, field: str, limit: int, too_long: str) -> list[Problem]:
+    """A required string of at most ``limit`` characters; ``too_long`` is PagerDuty's wording."""
+    if _blank(value):
+        return [_missing(field)]
+    assert isinstance(value, str)
+    if len(value) > limit:
+        return [Problem(field, f"must be at most {limit} characters", too_long)]
     return []
+
+
+def _check_choice(
+    value: object, field: str, choices: tuple[str, ...], unknown_text: str
+) -> list[Problem]:
+    """A required word from ``choices``; ``unknown_text`` is PagerDuty's wording for any other."""
+    if _blank(value):
+        return [_missing(field)]
+    if value not in choices:
+        return [Problem(field, f"must be one of {', '.join(choices)}", unknown_text)]
+    return []
+
+
+def _check_summary(payload: Mapping[str, Any]) -> list[Problem]:
+    return _check_text(
+        payload.get("summary"),
+        "payload.summary",
+        SUMMARY_MAX,
+        f"'summary' is too long (maiximum is {SUMMARY_MAX} characters)",  # sic, as PagerDuty says
+    )
 
 
 def _check_custom_details(payload: Mapping[str, Any]) -> list[Problem]:
@@ -176,73 +183,63 @@ def _check_optional_strings(
     return problems
 
 
-def _check_links(links: object) -> list[Problem]:
-    if links is None:
+def _check_objects(
+    value: object, name: str, check: Callable[[Mapping[str, Any], str], list[Problem]]
+) -> list[Problem]:
+    """``links`` or ``images``: absent, or a list of objects, each checked by ``check``.
+
+    ``check`` gets the object and its field path (``links[0]``), so every
+    problem names the element it is about.
+    """
+    if value is None:
         return []
-    if not isinstance(links, list):
+    if not isinstance(value, list):
         return [
-            Problem("links", "must be a list of links", "'links' is invalid (must be an array)")
+            Problem(name, f"must be a list of {name}", f"'{name}' is invalid (must be an array)")
         ]
     problems: list[Problem] = []
-    for i, link in enumerate(links):
-        field = f"links[{i}]"
-        if not isinstance(link, Mapping):
+    for i, item in enumerate(value):
+        field = f"{name}[{i}]"
+        if isinstance(item, Mapping):
+            problems += check(item, field)
+        else:
             problems.append(
                 Problem(field, "must be an object", f"'{field}' is invalid (must be an object)")
             )
-            continue
-        if _blank(link.get("href")):
-            problems.append(_missing(f"{field}.href"))
-        problems += _check_optional_strings(link, ("text",), f"{field}.")
     return problems
 
 
-def _check_images(images: object) -> list[Problem]:
-    if images is None:
-        return []
-    if not isinstance(images, list):
-        return [
-            Problem("images", "must be a list of images", "'images' is invalid (must be an array)")
-        ]
+def _check_link(link: Mapping[str, Any], field: str) -> list[Problem]:
+    problems = [_missing(f"{field}.href")] if _blank(link.get("href")) else []
+    return problems + _check_optional_strings(link, ("text",), f"{field}.")
+
+
+def _check_image(image: Mapping[str, Any], field: str) -> list[Problem]:
     problems: list[Problem] = []
-    for i, image in enumerate(images):
-        field = f"images[{i}]"
-        if not isinstance(image, Mapping):
-            problems.append(
-                Problem(field, "must be an object", f"'{field}' is invalid (must be an object)")
+    src = image.get("src")
+    if _blank(src):
+        problems.append(_missing(f"{field}.src"))
+    elif not str(src).lower().startswith("https://"):
+        problems.append(
+            Problem(
+                f"{field}.src",
+                "must be an https:// URL",
+                f"'{field}.src' is invalid (must be an HTTPS URL)",
             )
-            continue
-        src = image.get("src")
-        if _blank(src):
-            problems.append(_missing(f"{field}.src"))
-        elif not str(src).lower().startswith("https://"):
-            problems.append(
-                Problem(
-                    f"{field}.src",
-                    "must be an https:// URL",
-                    f"'{field}.src' is invalid (must be an HTTPS URL)",
-                )
-            )
-        problems += _check_optional_strings(image, ("href", "alt"), f"{field}.")
-    return problems
+        )
+    return problems + _check_optional_strings(image, ("href", "alt"), f"{field}.")
 
 
 def _check_dedup_key(body: Mapping[str, Any], *, required: bool) -> list[Problem]:
     key = body.get("dedup_key")
     if key is None and not required:
         return []
-    if _blank(key):
-        return [_missing("dedup_key")]
-    assert isinstance(key, str)
-    if len(key) > DEDUP_KEY_MAX:
-        return [
-            Problem(
-                "dedup_key",
-                f"must be at most {DEDUP_KEY_MAX} characters",
-                f"'dedup_key' is too long (maximum is {DEDUP_KEY_MAX} characters)",
-            )
-        ]
-    return []
+    return _check_text(
+        key,
+        "dedup_key",
+        DEDUP_KEY_MAX,
+        f"'dedup_key' is too long (maximum is {DEDUP_KEY_MAX} characters)",
+    )
 
 
 def _check_payload_object(
@@ -266,20 +263,16 @@ def check_alert_event(body: Mapping[str, Any], *, check_key: bool = True) -> lis
     """
     problems = check_routing_key(body.get("routing_key")) if check_key else []
     action = body.get("event_action")
-    if _blank(action):
-        problems.append(_missing("event_action"))
-    elif action not in EVENT_ACTIONS:
-        problems.append(
-            Problem(
-                "event_action",
-                "must be one of trigger, acknowledge, resolve",
-                "'event_action' is invalid (must be one of the following: 'trigger', 'acknowledge' or 'resolve')",
-            )
-        )
+    problems += _check_choice(
+        action,
+        "event_action",
+        EVENT_ACTIONS,
+        "'event_action' is invalid (must be one of the following: 'trigger', 'acknowledge' or 'resolve')",
+    )
     problems += _check_dedup_key(body, required=action in ("acknowledge", "resolve"))
     problems += _check_optional_strings(body, ("client", "client_url"), "")
-    problems += _check_links(body.get("links"))
-    problems += _check_images(body.get("images"))
+    problems += _check_objects(body.get("links"), "links", _check_link)
+    problems += _check_objects(body.get("images"), "images", _check_image)
     if action != "trigger":
         return problems
     payload, payload_problems = _check_payload_object(body)
@@ -289,18 +282,13 @@ def check_alert_event(body: Mapping[str, Any], *, check_key: bool = True) -> lis
     problems += _check_summary(payload)
     if _blank(payload.get("source")):
         problems.append(_missing("payload.source"))
-    severity = payload.get("severity")
-    if _blank(severity):
-        problems.append(_missing("payload.severity"))
-    elif severity not in SEVERITIES:
-        problems.append(
-            Problem(
-                "payload.severity",
-                "must be one of critical, error, warning, info",
-                "'payload.severity' is invalid (must be one of the following: "
-                "'critical', 'warning', 'error' or 'info')",
-            )
-        )
+    problems += _check_choice(
+        payload.get("severity"),
+        "payload.severity",
+        SEVERITIES,
+        "'payload.severity' is invalid (must be one of the following: "
+        "'critical', 'warning', 'error' or 'info')",
+    )
     problems += _check_timestamp(payload.get("timestamp"), "payload.timestamp")
     problems += _check_optional_strings(payload, ("component", "group", "class"), "payload.")
     problems += _check_custom_details(payload)
@@ -310,7 +298,7 @@ def check_alert_event(body: Mapping[str, Any], *, check_key: bool = True) -> lis
 def check_change_event(body: Mapping[str, Any], *, check_key: bool = True) -> list[Problem]:
     """Every rule a change event breaks; empty when valid."""
     problems = check_routing_key(body.get("routing_key")) if check_key else []
-    problems += _check_links(body.get("links"))
+    problems += _check_objects(body.get("links"), "links", _check_link)
     payload, payload_problems = _check_payload_object(body)
     problems += payload_problems
     if payload is None:

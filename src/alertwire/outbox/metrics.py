@@ -73,43 +73,26 @@ class OutboxMetrics:
         from prometheus_client import CollectorRegistry, Counter
 
         self.registry = CollectorRegistry(auto_describe=True)
-        self.accepted = Counter(
-            "alertwire_outbox_accepted",
-            "Events durably stored in the outbox",
-            ["destination"],
-            registry=self.registry,
-        )
-        self.refused = Counter(
+
+        def counter(name: str, documentation: str, *labels: str) -> Counter:
+            """A counter in this registry, by ``destination`` (and ``labels``), as all are."""
+            return Counter(name, documentation, ["destination", *labels], registry=self.registry)
+
+        self.accepted = counter("alertwire_outbox_accepted", "Events durably stored in the outbox")
+        self.refused = counter(
             "alertwire_outbox_refused",
             "Events refused at enqueue (invalid, or the outbox could not store them)",
-            ["destination", "reason"],
-            registry=self.registry,
+            "reason",
         )
-        self.delivered = Counter(
-            "alertwire_relay_delivered",
-            "Events the destination accepted",
-            ["destination"],
-            registry=self.registry,
-        )
-        self.dead = Counter(
+        self.delivered = counter("alertwire_relay_delivered", "Events the destination accepted")
+        self.dead = counter(
             "alertwire_relay_dead",
             "Events dead-lettered, by reason: rejected (refused by the destination),"
             " max_age (too old, tried or not) or attempts (the retry policy's tries ran out)",
-            ["destination", "reason"],
-            registry=self.registry,
+            "reason",
         )
-        self.retried = Counter(
-            "alertwire_relay_retried",
-            "Failed attempts scheduled for a retry",
-            ["destination"],
-            registry=self.registry,
-        )
-        self.rate_limited = Counter(
-            "alertwire_relay_rate_limited",
-            "HTTP 429 answers received",
-            ["destination"],
-            registry=self.registry,
-        )
+        self.retried = counter("alertwire_relay_retried", "Failed attempts scheduled for a retry")
+        self.rate_limited = counter("alertwire_relay_rate_limited", "HTTP 429 answers received")
         if store is not None:
             self.registry.register(_QueueCollector(store))
 

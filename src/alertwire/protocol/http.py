@@ -35,6 +35,7 @@ from ..transport import Response
 
 __all__ = [
     "JSON_HEADERS",
+    "base_url_of",
     "check_base_url",
     "error_for_response",
     "is_loopback_host",
@@ -55,6 +56,12 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def base_url_of(host: str, port: int, *, tls: bool) -> str:
+    """The base URL clients reach a server of ours by (an IPv6 literal goes in brackets)."""
+    scheme = "https" if tls else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 def check_base_url(url: str, *, setting: str) -> str:

@@ -33,6 +33,16 @@ def _secret(value: str | Secret | None) -> Secret | None:
     return None if value is None else Secret(value)
 
 
+def _faults(statuses: tuple[int | str, ...], retry_after: float | None) -> list[Any]:
+    """``fail_next``'s statuses as fault entries: each with ``retry_after`` when given.
+
+    A ``"reset"`` (a dropped connection) carries no answer, so no Retry-After either.
+    """
+    if retry_after is None:
+        return list(statuses)
+    return [s if s == "reset" else {"status": s, "retry_after": retry_after} for s in statuses]
+
+
 async def _cancel_leftovers() -> None:
     """Cancel what the server left on the loop (idle keep-alive handlers) and let it finish."""
     current = asyncio.current_task()
@@ -188,23 +198,11 @@ class Sandbox:
 
     def fail_next(self, *statuses: int | str, retry_after: float | None = None) -> None:
         """Answer the next requests with these statuses (``"reset"`` drops the connection)."""
-        entries: list[Any] = [
-            {"status": s, "retry_after": retry_after}
-            if retry_after is not None and s != "reset"
-            else s
-            for s in statuses
-        ]
-        self._server.control.configure_faults({"fail_next": entries})
+        self._server.control.configure_faults({"fail_next": _faults(statuses, retry_after)})
 
     def fail_next_rest(self, *statuses: int | str, retry_after: float | None = None) -> None:
         """Answer the next REST requests with these statuses (a 429 carries ``ratelimit-*``)."""
-        entries: list[Any] = [
-            {"status": s, "retry_after": retry_after}
-            if retry_after is not None and s != "reset"
-            else s
-            for s in statuses
-        ]
-        self._server.control.configure_faults({"rest_fail_next": entries})
+        self._server.control.configure_faults({"rest_fail_next": _faults(statuses, retry_after)})
 
     def faults(self, **spec: Any) -> dict[str, Any]:
         """Set any fault (``latency_ms=``, ``reset_next=``, ``fail_rate=``, ``rate_limit=``...)."""

@@ -135,28 +135,17 @@ def build_app(control: SandboxControl) -> web.Application:
     app.add_routes(rest_routes(control.state, control.faults, control.rest))
     state = control.state
 
-    async def alerts(request: web.Request) -> web.Response:
-        return _json_response(
-            state.alerts(routing_key=_key_filter(request, "X-Routing-Key", "routing_key"))
-        )
+    def by_routing_key(listing: Callable[..., list[dict[str, Any]]]) -> Handler:
+        """A listing, narrowed to one routing key by ``X-Routing-Key`` or ``?routing_key=``."""
 
-    async def incidents(request: web.Request) -> web.Response:
-        return _json_response(
-            state.incidents(routing_key=_key_filter(request, "X-Routing-Key", "routing_key"))
-        )
+        async def handler(request: web.Request) -> web.Response:
+            key = _key_filter(request, "X-Routing-Key", "routing_key")
+            return _json_response(listing(routing_key=key))
+
+        return handler
 
     async def services(request: web.Request) -> web.Response:
         return _json_response(state.services())
-
-    async def events(request: web.Request) -> web.Response:
-        return _json_response(
-            state.events(routing_key=_key_filter(request, "X-Routing-Key", "routing_key"))
-        )
-
-    async def changes(request: web.Request) -> web.Response:
-        return _json_response(
-            state.changes(routing_key=_key_filter(request, "X-Routing-Key", "routing_key"))
-        )
 
     async def bigpanda(request: web.Request) -> web.Response:
         return _json_response(
@@ -199,11 +188,11 @@ def build_app(control: SandboxControl) -> web.Application:
     app.add_routes(
         [
             web.get("/", dashboard),
-            web.get("/sandbox/alerts", alerts),
-            web.get("/sandbox/incidents", incidents),
+            web.get("/sandbox/alerts", by_routing_key(state.alerts)),
+            web.get("/sandbox/incidents", by_routing_key(state.incidents)),
             web.get("/sandbox/services", services),
-            web.get("/sandbox/events", events),
-            web.get("/sandbox/changes", changes),
+            web.get("/sandbox/events", by_routing_key(state.events)),
+            web.get("/sandbox/changes", by_routing_key(state.changes)),
             web.get("/sandbox/bigpanda", bigpanda),
             web.post("/sandbox/reset", reset),
             web.get("/sandbox/faults", get_faults),

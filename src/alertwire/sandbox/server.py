@@ -18,7 +18,7 @@ from typing import Final
 
 from .._errors import ConfigurationError
 from .._secret import Secret
-from ..protocol.http import is_loopback_host
+from ..protocol.http import base_url_of, is_loopback_host
 from ..wire import RunningServer, ServerLimits, ServerTLS, make_server_tls, start_server
 from .app import SandboxControl, build_app
 
@@ -84,9 +84,7 @@ class SandboxServer:
     def url(self) -> str:
         if self.port is None:
             raise RuntimeError("the sandbox is not running")
-        scheme = "https" if self.tls else "http"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{host}:{self.port}"
+        return base_url_of(self.host, self.port, tls=self.tls)
 
     @property
     def rate_limit(self) -> int | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .. import _lazy_exports
 from ._base import AsyncTransport, Request, Response, Transport, Verify
 from ._mock import Handler, MockTransport
 
@@ -55,20 +56,7 @@ if TYPE_CHECKING:
     from ._urllib3 import Urllib3Transport
 
 
-def _load(name: str) -> object:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
+_load, __dir__ = _lazy_exports(globals(), _WHERE)
 
 if not TYPE_CHECKING:
     __getattr__ = _load

@@ -29,8 +29,8 @@ Decisions where the services' behaviour is unconfirmed:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, NamedTuple, TypeVar
 
 from aiohttp import web
 
@@ -90,6 +90,43 @@ def _unparseable_text(exc: Unparseable) -> str:
     return _answers.NESTED_TOO_DEEP if exc.too_deep else _answers.PARSE_ERROR
 
 
+class _Answers(NamedTuple):
+    """One API's answers to a body it will not take: unreadable, or against its rules."""
+
+    unrecognized: Callable[..., web.Response]  # (error=PARSE_ERROR)
+    invalid: Callable[[Sequence[Problem]], web.Response]
+
+
+_PAGERDUTY: Final = _Answers(_answers.unrecognized_object, _answers.invalid_event)
+_BIGPANDA: Final = _Answers(_answers.bigpanda_unrecognized, _answers.bigpanda_invalid)
+
+_In = TypeVar("_In", IncomingPagerDuty, IncomingBigPanda)
+
+
+def _checked(
+    raw: bytes, size: int, build: Callable[[], _In], answers: _Answers, what: str
+) -> _In | web.Response:
+    """What ``build`` makes of a body of ``size`` bytes, or the answer saying why it cannot.
+
+    The same order for both APIs: the size first (the connection then closes,
+    as the rest of the body was never read), then parsing and the rules.
+    """
+    too_large = check_event_size(size)
+    if too_large:
+        return _closing(answers.invalid(too_large))
+    try:
+        return build()
+    except Unparseable as exc:
+        return answers.unrecognized(_unparseable_text(exc))
+    except NotAnObject:
+        return answers.unrecognized(_answers.NOT_AN_OBJECT)
+    except _Invalid as exc:
+        return answers.invalid(exc.problems)
+    except Exception:  # no client input may become a 5xx
+        logger.exception("unexpected failure checking a %s request", what)
+        return answers.unrecognized()
+
+
 class _Handlers:
     def __init__(self, sink: Sink) -> None:
         self._sink = sink
@@ -105,20 +142,11 @@ class _Handlers:
             raw, size = await read_capped(request)
         except BrokenBody:
             return _closing(_answers.unrecognized_object())
-        too_large = check_event_size(size)
-        if too_large:
-            return _closing(_answers.invalid_event(too_large))
-        try:
-            incoming = self._pagerduty_event(kind, raw)
-        except Unparseable as exc:
-            return _answers.unrecognized_object(_unparseable_text(exc))
-        except NotAnObject:
-            return _answers.unrecognized_object(_answers.NOT_AN_OBJECT)
-        except _Invalid as exc:
-            return _answers.invalid_event(exc.problems)
-        except Exception:  # no client input may become a 5xx
-            logger.exception("unexpected failure checking a PagerDuty %s event", kind)
-            return _answers.unrecognized_object()
+        incoming = _checked(
+            raw, size, lambda: self._pagerduty_event(kind, raw), _PAGERDUTY, f"PagerDuty {kind}"
+        )
+        if not isinstance(incoming, IncomingPagerDuty):
+            return incoming
         refused = await self._deliver(self._sink.accept_pagerduty, incoming)
         if refused is not None:
             return refused
@@ -171,20 +199,11 @@ class _Handlers:
             raw, size = await read_capped(request)
         except BrokenBody:
             return _closing(_answers.bigpanda_unrecognized())
-        too_large = check_event_size(size)
-        if too_large:
-            return _closing(_answers.bigpanda_invalid(too_large))
-        try:
-            incoming = self._bigpanda_request(Secret(token), raw)
-        except Unparseable as exc:
-            return _answers.bigpanda_unrecognized(_unparseable_text(exc))
-        except NotAnObject:
-            return _answers.bigpanda_unrecognized(_answers.NOT_AN_OBJECT)
-        except _Invalid as exc:
-            return _answers.bigpanda_invalid(exc.problems)
-        except Exception:  # no client input may become a 5xx
-            logger.exception("unexpected failure checking a BigPanda request")
-            return _answers.bigpanda_unrecognized()
+        incoming = _checked(
+            raw, size, lambda: self._bigpanda_request(Secret(token), raw), _BIGPANDA, "BigPanda"
+        )
+        if not isinstance(incoming, IncomingBigPanda):
+            return incoming
         refused = await self._deliver(
             self._sink.accept_bigpanda, incoming, _answers.bigpanda_refusal
         )
