@@ -162,7 +162,7 @@ def _lazy_exports(
     listed stays an ``AttributeError``. This package and its sub-packages
     (``alertwire.airflow``, ``alertwire.transport``) share it. It lives here
     rather than in a module of its own so that ``import alertwire`` still
-    loads none of the library's modules (tests/test_import_light.py).
+    loads none of the library's modules (tests/project/test_import_light.py).
     """
     package = namespace["__name__"]
 
