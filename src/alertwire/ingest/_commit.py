@@ -89,6 +89,11 @@ class GroupCommitter:
         with self._ready:
             return sum(len(rows) for rows, _ in self._waiting)
 
+    @property
+    def closed(self) -> bool:
+        """``close()`` has begun: nothing new is taken (what was submitted is still committed)."""
+        return self._closed
+
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._writer, name="alertwire-ingest", daemon=True)
