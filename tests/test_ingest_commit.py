@@ -46,6 +46,16 @@ class _GatedPut:
         return [Enqueued(len(self.batches) * 1000 + i, None) for i in range(len(rows))]
 
 
+async def _commit_held() -> tuple[_GatedPut, GroupCommitter, asyncio.Task[list[Enqueued]]]:
+    """A running committer whose first commit (one row) is inside ``put``, held there."""
+    put = _GatedPut()
+    committer = GroupCommitter(put)
+    committer.start()
+    first = asyncio.create_task(committer.submit([_row()]))
+    await asyncio.get_running_loop().run_in_executor(None, put.entered.wait, 30)
+    return put, committer, first
+
+
 async def test_an_answer_means_the_rows_are_committed(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite3"
     outbox = Outbox(path)
@@ -64,11 +74,7 @@ async def test_an_answer_means_the_rows_are_committed(tmp_path: Path) -> None:
 
 
 async def test_calls_run_on_the_writer_thread_between_commits() -> None:
-    put = _GatedPut()
-    committer = GroupCommitter(put)
-    committer.start()
-    first = asyncio.create_task(committer.submit([_row()]))
-    await asyncio.get_running_loop().run_in_executor(None, put.entered.wait, 30)
+    put, committer, first = await _commit_held()
     # The writer is inside a commit: the call waits for it, then runs on that thread.
     call = asyncio.create_task(committer.call(threading.get_ident))
     put.release.set()
@@ -94,11 +100,7 @@ async def test_a_failing_call_fails_only_its_caller() -> None:
 
 
 async def test_close_answers_what_was_submitted_and_refuses_what_comes_after() -> None:
-    put = _GatedPut()
-    committer = GroupCommitter(put)
-    committer.start()
-    first = asyncio.create_task(committer.submit([_row()]))
-    await asyncio.get_running_loop().run_in_executor(None, put.entered.wait, 30)
+    put, committer, first = await _commit_held()
     rest = [asyncio.create_task(committer.submit([_row()])) for _ in range(3)]
     await async_wait_for("the three submissions queued", lambda: committer.waiting_rows == 3)
     closing = asyncio.create_task(committer.close())
