@@ -1,0 +1,116 @@
+"""The group committer's contract beyond batching (tests/test_ingest_http.py covers that):
+an answer means committed, calls share the writer's thread, and closing answers
+what was submitted and refuses what comes after.
+
+A real SQLite outbox where durability is the point; a gated ``put`` (a pure
+stand-in for ``Outbox.put``) where the test must hold a commit in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from alertwire.ingest import GroupCommitter
+from alertwire.ingest._commit import CommitterClosed
+from alertwire.outbox import Enqueued, Outbox
+from alertwire.outbox.machine import NewEvent
+from tests.sandbox_http import trigger
+from tests.waiting import async_wait_for
+
+
+def _row(dedup: str = "g") -> NewEvent:
+    return Outbox.prepare_pagerduty_raw(json.dumps(trigger(dedup)).encode())
+
+
+class _GatedPut:
+    """Records the thread of every commit; the first waits until released."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.threads: list[int] = []
+        self.batches: list[int] = []
+
+    def __call__(self, rows: Sequence[NewEvent]) -> list[Enqueued]:
+        self.threads.append(threading.get_ident())
+        self.entered.set()
+        self.release.wait(30)
+        self.batches.append(len(rows))
+        return [Enqueued(len(self.batches) * 1000 + i, None) for i in range(len(rows))]
+
+
+async def _commit_held() -> tuple[_GatedPut, GroupCommitter, asyncio.Task[list[Enqueued]]]:
+    """A running committer whose first commit (one row) is inside ``put``, held there."""
+    put = _GatedPut()
+    committer = GroupCommitter(put)
+    committer.start()
+    first = asyncio.create_task(committer.submit([_row()]))
+    await asyncio.get_running_loop().run_in_executor(None, put.entered.wait, 30)
+    return put, committer, first
+
+
+async def test_an_answer_means_the_rows_are_committed(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path)
+    committer = GroupCommitter(outbox.put)
+    committer.start()
+    try:
+        results = await asyncio.gather(*(committer.submit([_row(f"k{i}")]) for i in range(5)))
+        # Another connection, as a process after a crash would open it: every answered id is there.
+        with sqlite3.connect(path) as conn:
+            ids = {row[0] for row in conn.execute("SELECT id FROM events")}
+        assert {r[0].id for r in results} == ids
+        assert len(ids) == 5
+    finally:
+        await committer.close()
+        outbox.close()
+
+
+async def test_calls_run_on_the_writer_thread_between_commits() -> None:
+    put, committer, first = await _commit_held()
+    # The writer is inside a commit: the call waits for it, then runs on that thread.
+    call = asyncio.create_task(committer.call(threading.get_ident))
+    put.release.set()
+    assert len(await first) == 1
+    assert await call == put.threads[0]
+    assert threading.get_ident() != put.threads[0]
+    await committer.close()
+
+
+async def test_a_failing_call_fails_only_its_caller() -> None:
+    put = _GatedPut()
+    put.release.set()
+    committer = GroupCommitter(put)
+    committer.start()
+
+    def broken() -> None:
+        raise ValueError("probe failed")
+
+    with pytest.raises(ValueError, match="probe failed"):
+        await committer.call(broken)
+    assert len(await committer.submit([_row()])) == 1  # the writer carries on
+    await committer.close()
+
+
+async def test_close_answers_what_was_submitted_and_refuses_what_comes_after() -> None:
+    put, committer, first = await _commit_held()
+    rest = [asyncio.create_task(committer.submit([_row()])) for _ in range(3)]
+    await async_wait_for("the three submissions queued", lambda: committer.waiting_rows == 3)
+    closing = asyncio.create_task(committer.close())
+    await async_wait_for("the committer closed to new work", lambda: committer.closed)
+    with pytest.raises(CommitterClosed):
+        await committer.submit([_row()])
+    with pytest.raises(RuntimeError):
+        await committer.call(threading.get_ident)
+    put.release.set()
+    results = await asyncio.gather(first, *rest)
+    await closing
+    assert put.batches == [1, 3]
+    assert [len(r) for r in results] == [1, 1, 1, 1]
