@@ -1,4 +1,4 @@
-"""The group committer's contract beyond batching (tests/test_ingest_http.py covers that):
+"""The group committer's contract beyond batching (tests/ingest/test_ingest_http.py covers that):
 an answer means committed, calls share the writer's thread, and closing answers
 what was submitted and refuses what comes after.
 
@@ -21,8 +21,8 @@ from alertwire.ingest import GroupCommitter
 from alertwire.ingest._commit import CommitterClosed
 from alertwire.outbox import Enqueued, Outbox
 from alertwire.outbox.machine import NewEvent
-from tests.sandbox_http import trigger
-from tests.waiting import async_wait_for
+from tests.support.sandbox_http import trigger
+from tests.support.waiting import async_wait_for
 
 
 def _row(dedup: str = "g") -> NewEvent:
