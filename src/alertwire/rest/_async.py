@@ -18,7 +18,7 @@ from .._errors import ResponseError
 from .._retry import RetryPolicy
 from .._secret import Secret
 from ..transport import Verify
-from ._base import OPEN_STATUSES, APIBase, Prepared, matches
+from ._base import OPEN_STATUSES, APIBase, Prepared, matches, post_policy
 from ._response import RestResponse
 
 __all__ = ["AsyncPagerDutyAPI"]
@@ -51,17 +51,9 @@ class AsyncPagerDutyAPI(APIBase, AsyncClientBase):
         http_client: Any = None,
         max_connections: int = 100,
     ) -> None:
-        super().__init__(
-            token,
-            oauth=oauth,
-            default_from=default_from,
-            region=region,
-            base_url=base_url,
-            timeout=timeout,
-            retry=retry,
-            verify=verify,
-        )
-        self._init_sender(http_client, verify=verify, max_connections=max_connections)
+        self._set_credentials(token, oauth=oauth, default_from=default_from)
+        self._configure(region=region, base_url=base_url, timeout=timeout, retry=retry)
+        self._connect(http_client, verify=verify, pool_size=max_connections)
         self._once: AsyncSender | None = None
 
     @classmethod
@@ -73,9 +65,8 @@ class AsyncPagerDutyAPI(APIBase, AsyncClientBase):
         sender = self._get_sender()
         if not prepared.idempotent:
             if self._once is None:
-                self._once = AsyncSender(
-                    sender.transport, timeout=self.timeout, retry=self._post_retry
-                )
+                once = post_policy(self.retry)
+                self._once = AsyncSender(sender.transport, timeout=self.timeout, retry=once)
             sender = self._once
         return await sender.deliver(prepared.request, prepared.parse)
 

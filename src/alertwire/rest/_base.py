@@ -22,7 +22,7 @@ from .._retry import RetryPolicy
 from .._secret import Secret
 from ..protocol import rest as protocol
 from ..protocol.http import scrubbed
-from ..transport import Request, Response, Verify
+from ..transport import Request, Response
 from ._response import RestResponse
 
 __all__ = ["APIBase", "Prepared", "matches", "post_policy"]
@@ -103,30 +103,17 @@ class Prepared:
 class APIBase(ClientSettings):
     """Settings both clients share; validated once, at construction."""
 
-    def __init__(
-        self,
-        token: str | Secret,
-        *,
-        oauth: bool = False,
-        default_from: str | None = None,
-        region: str = "us",
-        base_url: str | None = None,
-        timeout: float,
-        retry: RetryPolicy | None,
-        verify: Verify,
+    _REGIONS = protocol.REGIONS
+    token: Secret
+    oauth: bool
+    default_from: str | None
+
+    def _set_credentials(
+        self, token: str | Secret, *, oauth: bool, default_from: str | None
     ) -> None:
         self.token = protocol.check_token(token, oauth=oauth)
         self.oauth = bool(oauth)
         self.default_from = _check_from(default_from)
-        self._configure(
-            region=region,
-            base_url=base_url,
-            regions=protocol.REGIONS,
-            timeout=timeout,
-            retry=retry,
-            verify=verify,
-        )
-        self._post_retry = post_policy(self.retry)
         self._headers = protocol.build_headers(
             self.token, oauth=self.oauth, default_from=self.default_from
         )

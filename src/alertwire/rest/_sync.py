@@ -17,7 +17,7 @@ from .._errors import ResponseError
 from .._retry import RetryPolicy
 from .._secret import Secret
 from ..transport import Verify
-from ._base import OPEN_STATUSES, APIBase, Prepared, matches
+from ._base import OPEN_STATUSES, APIBase, Prepared, matches, post_policy
 from ._response import RestResponse
 
 __all__ = ["PagerDutyAPI"]
@@ -54,18 +54,11 @@ class PagerDutyAPI(APIBase, SyncClientBase):
         verify: Verify = True,
         http_client: Any = None,
     ) -> None:
-        super().__init__(
-            token,
-            oauth=oauth,
-            default_from=default_from,
-            region=region,
-            base_url=base_url,
-            timeout=timeout,
-            retry=retry,
-            verify=verify,
-        )
-        self._open_sender(http_client, verify=verify)
-        self._once = SyncSender(self._sender.transport, timeout=timeout, retry=self._post_retry)
+        self._set_credentials(token, oauth=oauth, default_from=default_from)
+        self._configure(region=region, base_url=base_url, timeout=timeout, retry=retry)
+        self._connect(http_client, verify=verify)
+        once = post_policy(self.retry)
+        self._once = SyncSender(self._sender.transport, timeout=timeout, retry=once)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> PagerDutyAPI:
