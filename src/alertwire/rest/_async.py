@@ -18,15 +18,20 @@ from .._errors import ResponseError
 from .._retry import RetryPolicy
 from .._secret import Secret
 from ..transport import Verify
-from ._base import OPEN_STATUSES, APIBase, Prepared, matches, post_policy
+from ._base import (
+    OPEN_STATUSES,
+    APIBase,
+    Headers,
+    Ids,
+    Params,
+    Path,
+    Prepared,
+    matches,
+    post_policy,
+)
 from ._response import RestResponse
 
 __all__ = ["AsyncPagerDutyAPI"]
-
-Path = str | Mapping[str, Any]
-Params = Mapping[str, Any] | None
-Headers = Mapping[str, str] | None
-Ids = str | Sequence[str] | None
 
 
 class AsyncPagerDutyAPI(APIBase, AsyncClientBase):
@@ -93,10 +98,8 @@ class AsyncPagerDutyAPI(APIBase, AsyncClientBase):
         prepared = self._raw(method, path, params, json, headers)
         try:
             response: RestResponse = await self._deliver(prepared)
-        except ResponseError:
-            if not prepared.last:
-                raise
-            return RestResponse(prepared.request, prepared.last[-1])
+        except ResponseError as exc:
+            return prepared.answer_after(exc)
         return response
 
     async def get(
@@ -158,13 +161,12 @@ class AsyncPagerDutyAPI(APIBase, AsyncClientBase):
         self, path: Path, params: Params = None, *, page_size: int | None = None
     ) -> AsyncGenerator[Any, None]:
         """``async for incident in api.iter_all("/incidents"): ...`` (arguments checked at once)."""
-        url, pager = self._pager(path, params, page_size)
+        pages = self._pages(path, params, page_size)
 
         async def walk() -> AsyncGenerator[Any, None]:
-            while (query := pager.next_query()) is not None:
-                for item in pager.take(await self._deliver(self._page(url, query))):
+            for page in pages:
+                for item in pages.take(await self._deliver(page)):
                     yield item
-            self._walk_ended(pager)
 
         return walk()
 
