@@ -37,6 +37,8 @@ class _BigPandaBase(ClientSettings):
     """Configuration both clients share; validated once, at construction."""
 
     _REGIONS = protocol.REGIONS
+    _CREDENTIAL = _config.BIGPANDA_TOKEN
+    _ENV_URL = _config.ENV_BIGPANDA_URL
     token: Secret
     app_key: str
 
@@ -56,18 +58,13 @@ class _BigPandaBase(ClientSettings):
     ) -> dict[str, Any]:
         settings: dict[str, Any] = {}
         if "token" not in overrides:
-            settings["token"] = _config.secret_from_env(
-                _config.ENV_BIGPANDA_TOKEN,
-                _config.ENV_BIGPANDA_TOKEN_FILE,
-                what="BigPanda token",
-                env=env,
-            )
+            settings["token"] = cls._CREDENTIAL.from_env(env)
         if "app_key" not in overrides:
             app_key = _config.optional_env(_config.ENV_BIGPANDA_APP_KEY, env)
             if app_key is None:
                 raise ConfigurationError(f"no BigPanda app key: set {_config.ENV_BIGPANDA_APP_KEY}")
             settings["app_key"] = app_key
-        settings.update(cls._env_destination(env, _config.ENV_BIGPANDA_URL))
+        settings.update(cls._env_destination(env))
         return {**settings, **overrides}
 
     def _request(self, alerts: Alerts) -> Request:

@@ -37,6 +37,9 @@ class ClientSettings:
 
     #: The destination's regions (name -> base URL), set by each destination's base class.
     _REGIONS: ClassVar[Mapping[str, str]]
+    #: For ``from_env``: the credential's variables, and the variable that overrides the base URL.
+    _CREDENTIAL: ClassVar[_config.Credential]
+    _ENV_URL: ClassVar[str]
     base_url: str
     timeout: float
     retry: RetryPolicy
@@ -48,12 +51,12 @@ class ClientSettings:
         self.timeout = timeout
         self.retry = retry if retry is not None else RetryPolicy()
 
-    @staticmethod
-    def _env_destination(env: Mapping[str, str] | None, url_variable: str) -> dict[str, Any]:
-        """``base_url`` from ``url_variable`` and ``region`` from ``ALERTWIRE_REGION``, the
+    @classmethod
+    def _env_destination(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
+        """``base_url`` from ``_ENV_URL`` and ``region`` from ``ALERTWIRE_REGION``, the
         ones that are set: every client's ``from_env`` reads its destination this way."""
         settings: dict[str, Any] = {}
-        url = _config.optional_env(url_variable, env)
+        url = _config.optional_env(cls._ENV_URL, env)
         if url is not None:
             settings["base_url"] = url
         region = _config.optional_env(_config.ENV_REGION, env)

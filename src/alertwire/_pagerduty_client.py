@@ -52,6 +52,8 @@ class _PagerDutyBase(ClientSettings):
     """Configuration both clients share; validated once, at construction."""
 
     _REGIONS = protocol.REGIONS
+    _CREDENTIAL = _config.ROUTING_KEY
+    _ENV_URL = _config.ENV_PAGERDUTY_URL
     routing_key: Secret
 
     def __repr__(self) -> str:
@@ -61,15 +63,7 @@ class _PagerDutyBase(ClientSettings):
 
     @classmethod
     def _env_settings(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
-        key = _config.secret_from_env(
-            _config.ENV_ROUTING_KEY,
-            _config.ENV_ROUTING_KEY_FILE,
-            what="PagerDuty routing key",
-            env=env,
-        )
-        settings: dict[str, Any] = {"routing_key": key}
-        settings.update(cls._env_destination(env, _config.ENV_PAGERDUTY_URL))
-        return settings
+        return {"routing_key": cls._CREDENTIAL.from_env(env), **cls._env_destination(env)}
 
     def _request(self, event: PagerDutyEvent) -> tuple[Request, str | None]:
         return protocol.build_request(self.base_url, self.routing_key, _check_event(event))

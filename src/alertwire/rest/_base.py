@@ -161,6 +161,8 @@ class APIBase(ClientSettings):
     """Settings both clients share; validated once, at construction."""
 
     _REGIONS = protocol.REGIONS
+    _CREDENTIAL = _config.PAGERDUTY_API_TOKEN
+    _ENV_URL = _config.ENV_PAGERDUTY_API_URL
     token: Secret
     oauth: bool
     default_from: str | None
@@ -180,14 +182,7 @@ class APIBase(ClientSettings):
 
     @classmethod
     def _env_settings(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
-        token = _config.secret_from_env(
-            _config.ENV_PAGERDUTY_API_TOKEN,
-            _config.ENV_PAGERDUTY_API_TOKEN_FILE,
-            what="PagerDuty REST API token",
-            env=env,
-        )
-        settings: dict[str, Any] = {"token": token}
-        settings.update(cls._env_destination(env, _config.ENV_PAGERDUTY_API_URL))
+        settings = {"token": cls._CREDENTIAL.from_env(env), **cls._env_destination(env)}
         sender = _config.optional_env(_config.ENV_PAGERDUTY_FROM, env)
         if sender is not None:
             settings["default_from"] = sender
