@@ -39,8 +39,6 @@ class _BigPandaBase(ClientSettings):
     _REGIONS = protocol.REGIONS
     _CREDENTIAL = _config.BIGPANDA_TOKEN
     _ENV_URL = _config.ENV_BIGPANDA_URL
-    token: Secret
-    app_key: str
 
     def _set_credentials(self, token: str | Secret, app_key: str) -> None:
         self.token = require_token(token)

@@ -163,9 +163,6 @@ class APIBase(ClientSettings):
     _REGIONS = protocol.REGIONS
     _CREDENTIAL = _config.PAGERDUTY_API_TOKEN
     _ENV_URL = _config.ENV_PAGERDUTY_API_URL
-    token: Secret
-    oauth: bool
-    default_from: str | None
 
     def _set_credentials(
         self, token: str | Secret, *, oauth: bool, default_from: str | None
