@@ -18,18 +18,9 @@ from .._errors import ResponseError
 from .._retry import RetryPolicy
 from .._secret import Secret
 from ..transport import Verify
-from ._base import (
-    OPEN_STATUSES,
-    APIBase,
-    Headers,
-    Ids,
-    Params,
-    Path,
-    Prepared,
-    matches,
-    post_policy,
-)
+from ._base import OPEN_STATUSES, APIBase, Prepared, matches, post_policy
 from ._response import RestResponse
+from ._types import Headers, Ids, Params, Path
 
 __all__ = ["AsyncPagerDutyAPI"]
 

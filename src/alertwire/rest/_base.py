@@ -24,18 +24,9 @@ from ..protocol import rest as protocol
 from ..protocol.http import scrubbed
 from ..transport import Request, Response
 from ._response import RestResponse
+from ._types import Headers, Ids, Params, Path
 
-__all__ = [
-    "APIBase",
-    "Headers",
-    "Ids",
-    "Pages",
-    "Params",
-    "Path",
-    "Prepared",
-    "matches",
-    "post_policy",
-]
+__all__ = ["APIBase", "Pages", "Prepared", "matches", "post_policy"]
 
 logger = logging.getLogger("alertwire.rest")
 
@@ -45,11 +36,6 @@ _STATUSES: Final = ("triggered", "acknowledged", "resolved")
 OPEN_STATUSES: Final = ("triggered", "acknowledged")
 
 Parse = Callable[[Response], Any]
-#: The argument types of the clients' methods, the same for the sync and the async one.
-Path = str | Mapping[str, Any]
-Params = Mapping[str, Any] | None
-Headers = Mapping[str, str] | None
-Ids = str | Sequence[str] | None
 
 
 @dataclass(frozen=True, slots=True)
