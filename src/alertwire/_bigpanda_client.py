@@ -36,27 +36,13 @@ Alerts = BigPandaAlert | Sequence[BigPandaAlert]
 class _BigPandaBase(ClientSettings):
     """Configuration both clients share; validated once, at construction."""
 
-    def __init__(
-        self,
-        token: str | Secret,
-        app_key: str,
-        *,
-        region: str = "us",
-        base_url: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        verify: Verify = True,
-    ) -> None:
+    _REGIONS = protocol.REGIONS
+    _CREDENTIAL = _config.BIGPANDA_TOKEN
+    _ENV_URL = _config.ENV_BIGPANDA_URL
+
+    def _set_credentials(self, token: str | Secret, app_key: str) -> None:
         self.token = require_token(token)
         self.app_key = require_app_key(app_key)
-        self._configure(
-            region=region,
-            base_url=base_url,
-            regions=protocol.REGIONS,
-            timeout=timeout,
-            retry=retry,
-            verify=verify,
-        )
 
     def __repr__(self) -> str:
         return (
@@ -70,18 +56,13 @@ class _BigPandaBase(ClientSettings):
     ) -> dict[str, Any]:
         settings: dict[str, Any] = {}
         if "token" not in overrides:
-            settings["token"] = _config.secret_from_env(
-                _config.ENV_BIGPANDA_TOKEN,
-                _config.ENV_BIGPANDA_TOKEN_FILE,
-                what="BigPanda token",
-                env=env,
-            )
+            settings["token"] = cls._CREDENTIAL.from_env(env)
         if "app_key" not in overrides:
             app_key = _config.optional_env(_config.ENV_BIGPANDA_APP_KEY, env)
             if app_key is None:
                 raise ConfigurationError(f"no BigPanda app key: set {_config.ENV_BIGPANDA_APP_KEY}")
             settings["app_key"] = app_key
-        settings.update(cls._env_destination(env, _config.ENV_BIGPANDA_URL))
+        settings.update(cls._env_destination(env))
         return {**settings, **overrides}
 
     def _request(self, alerts: Alerts) -> Request:
@@ -124,16 +105,9 @@ class BigPanda(_BigPandaBase, SyncClientBase):
         http_client: Any = None,
         verify: Verify = True,
     ) -> None:
-        super().__init__(
-            token,
-            app_key,
-            region=region,
-            base_url=base_url,
-            timeout=timeout,
-            retry=retry,
-            verify=verify,
-        )
-        self._open_sender(http_client, verify=verify)
+        self._set_credentials(token, app_key)
+        self._configure(region=region, base_url=base_url, timeout=timeout, retry=retry)
+        self._connect(http_client, verify=verify)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> BigPanda:
@@ -172,16 +146,9 @@ class AsyncBigPanda(_BigPandaBase, AsyncClientBase):
         verify: Verify = True,
         max_connections: int = 100,
     ) -> None:
-        super().__init__(
-            token,
-            app_key,
-            region=region,
-            base_url=base_url,
-            timeout=timeout,
-            retry=retry,
-            verify=verify,
-        )
-        self._init_sender(http_client, verify=verify, max_connections=max_connections)
+        self._set_credentials(token, app_key)
+        self._configure(region=region, base_url=base_url, timeout=timeout, retry=retry)
+        self._connect(http_client, verify=verify, pool_size=max_connections)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> AsyncBigPanda:

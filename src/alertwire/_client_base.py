@@ -1,18 +1,19 @@
-"""What every client shares, whatever its destination: sender life cycle and context managers.
+"""What every client shares, whatever its destination: settings and sender life cycle.
 
-The PagerDuty and BigPanda clients differ only in their protocol module; the
-way a sync client owns its sender, and an async client creates its own on
-first use (aiohttp needs a running loop) and closes it on ``async with``
-exit, is written here once.
+The PagerDuty, BigPanda and REST clients differ only in their credentials and
+protocol module; how a constructor's connection options are resolved, how a
+sync client owns its sender, and how an async client creates its own on first
+use (aiohttp needs a running loop) and closes it on ``async with`` exit
+(:mod:`alertwire._closing`), is written here once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, ClassVar
 
 from . import _config
+from ._closing import AsyncClosing, Closing
 from ._delivery import AsyncSender, SyncSender, async_transport_for, sync_transport_for
 from ._retry import RetryPolicy
 from .protocol.http import resolve_base_url
@@ -24,38 +25,38 @@ __all__ = ["AsyncClientBase", "ClientSettings", "SyncClientBase"]
 DEFAULT_POOL_SIZE = 32
 DEFAULT_MAX_CONNECTIONS = 100
 
-_S = TypeVar("_S", bound="SyncClientBase")
-_A = TypeVar("_A", bound="AsyncClientBase")
-
 
 class ClientSettings:
-    """Destination, timeout and retry policy: validated once, at construction."""
+    """Destination, timeout and retry policy: validated once, at construction.
 
+    Every constructor takes the same connection options after its credentials;
+    it hands the destination options to :meth:`_configure` and the transport
+    options to the sync or async base's ``_connect``, so how each is resolved
+    (region or URL, default policy, which transport) is decided here only.
+    """
+
+    #: The destination's regions (name -> base URL), set by each destination's base class.
+    _REGIONS: ClassVar[Mapping[str, str]]
+    #: For ``from_env``: the credential's variables, and the variable that overrides the base URL.
+    _CREDENTIAL: ClassVar[_config.Credential]
+    _ENV_URL: ClassVar[str]
     base_url: str
     timeout: float
     retry: RetryPolicy
 
     def _configure(
-        self,
-        *,
-        region: str,
-        base_url: str | None,
-        regions: Mapping[str, str],
-        timeout: float,
-        retry: RetryPolicy | None,
-        verify: Verify,
+        self, *, region: str, base_url: str | None, timeout: float, retry: RetryPolicy | None
     ) -> None:
-        self.base_url = resolve_base_url(region, base_url, regions=regions)
+        self.base_url = resolve_base_url(region, base_url, regions=self._REGIONS)
         self.timeout = timeout
         self.retry = retry if retry is not None else RetryPolicy()
-        self._verify = verify
 
-    @staticmethod
-    def _env_destination(env: Mapping[str, str] | None, url_variable: str) -> dict[str, Any]:
-        """``base_url`` from ``url_variable`` and ``region`` from ``ALERTWIRE_REGION``, the
+    @classmethod
+    def _env_destination(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
+        """``base_url`` from ``_ENV_URL`` and ``region`` from ``ALERTWIRE_REGION``, the
         ones that are set: every client's ``from_env`` reads its destination this way."""
         settings: dict[str, Any] = {}
-        url = _config.optional_env(url_variable, env)
+        url = _config.optional_env(cls._ENV_URL, env)
         if url is not None:
             settings["base_url"] = url
         region = _config.optional_env(_config.ENV_REGION, env)
@@ -64,13 +65,13 @@ class ClientSettings:
         return settings
 
 
-class SyncClientBase:
+class SyncClientBase(Closing):
     """A synchronous client: one sender over a urllib3 (or the caller's httpx) transport."""
 
     timeout: float
     retry: RetryPolicy
 
-    def _open_sender(
+    def _connect(
         self, http_client: Any, *, verify: Verify, pool_size: int = DEFAULT_POOL_SIZE
     ) -> None:
         transport = sync_transport_for(http_client, verify=verify, pool_size=pool_size)
@@ -79,30 +80,21 @@ class SyncClientBase:
     def close(self) -> None:
         self._sender.close()
 
-    def __enter__(self: _S) -> _S:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class AsyncClientBase:
+class AsyncClientBase(AsyncClosing):
     """An asynchronous client: its sender is made on first send and closed by :meth:`aclose`."""
 
     timeout: float
     retry: RetryPolicy
 
-    def _init_sender(
-        self, http_client: Any, *, verify: Verify, max_connections: int = DEFAULT_MAX_CONNECTIONS
+    def _connect(
+        self, http_client: Any, *, verify: Verify, pool_size: int = DEFAULT_MAX_CONNECTIONS
     ) -> None:
+        """Remember the transport options: aiohttp needs a running loop, so the sender (and
+        its connection pool) is made on the first send, by :meth:`_get_sender`."""
         self._http_client = http_client
         self._verify = verify
-        self._max_connections = max_connections
+        self._max_connections = pool_size
         self._sender: AsyncSender | None = None
 
     def _get_sender(self) -> AsyncSender:
@@ -117,14 +109,3 @@ class AsyncClientBase:
         if self._sender is not None:
             await self._sender.aclose()
             self._sender = None
-
-    async def __aenter__(self: _A) -> _A:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

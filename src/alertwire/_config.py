@@ -15,6 +15,7 @@ from ._errors import ConfigurationError
 from ._secret import Secret
 
 __all__ = [
+    "BIGPANDA_TOKEN",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_DRAIN_TIMEOUT",
     "DEFAULT_LEASE_SECONDS",
@@ -39,6 +40,9 @@ __all__ = [
     "ENV_REGION",
     "ENV_ROUTING_KEY",
     "ENV_ROUTING_KEY_FILE",
+    "PAGERDUTY_API_TOKEN",
+    "ROUTING_KEY",
+    "Credential",
     "optional_env",
     "parse_host_port",
     "read_secret_file",
@@ -130,6 +134,29 @@ def secret_from_env(
     if path:
         return read_secret_file(path, what=what)
     raise ConfigurationError(f"no {what}: set {variable} (or {file_variable} to a file holding it)")
+
+
+class Credential:
+    """A secret the environment may hold: its variable, the ``_FILE`` variable naming a file
+    that holds it instead, and what errors call it. One per credential, so ``from_env()``
+    and the command line read and name each the same way."""
+
+    __slots__ = ("file_variable", "variable", "what")
+
+    def __init__(self, variable: str, file_variable: str, what: str) -> None:
+        self.variable = variable
+        self.file_variable = file_variable
+        self.what = what
+
+    def from_env(self, env: Mapping[str, str] | None = None) -> Secret:
+        return secret_from_env(self.variable, self.file_variable, what=self.what, env=env)
+
+
+ROUTING_KEY: Final = Credential(ENV_ROUTING_KEY, ENV_ROUTING_KEY_FILE, "PagerDuty routing key")
+BIGPANDA_TOKEN: Final = Credential(ENV_BIGPANDA_TOKEN, ENV_BIGPANDA_TOKEN_FILE, "BigPanda token")
+PAGERDUTY_API_TOKEN: Final = Credential(
+    ENV_PAGERDUTY_API_TOKEN, ENV_PAGERDUTY_API_TOKEN_FILE, "PagerDuty REST API token"
+)
 
 
 def optional_env(variable: str, env: Mapping[str, str] | None = None) -> str | None:

@@ -51,25 +51,10 @@ def _check_event(event: object) -> PagerDutyEvent:
 class _PagerDutyBase(ClientSettings):
     """Configuration both clients share; validated once, at construction."""
 
-    def __init__(
-        self,
-        routing_key: str | Secret,
-        *,
-        region: str = "us",
-        base_url: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        verify: Verify = True,
-    ) -> None:
-        self.routing_key = require_routing_key(routing_key)
-        self._configure(
-            region=region,
-            base_url=base_url,
-            regions=protocol.REGIONS,
-            timeout=timeout,
-            retry=retry,
-            verify=verify,
-        )
+    _REGIONS = protocol.REGIONS
+    _CREDENTIAL = _config.ROUTING_KEY
+    _ENV_URL = _config.ENV_PAGERDUTY_URL
+    routing_key: Secret
 
     def __repr__(self) -> str:
         return (
@@ -78,15 +63,7 @@ class _PagerDutyBase(ClientSettings):
 
     @classmethod
     def _env_settings(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
-        key = _config.secret_from_env(
-            _config.ENV_ROUTING_KEY,
-            _config.ENV_ROUTING_KEY_FILE,
-            what="PagerDuty routing key",
-            env=env,
-        )
-        settings: dict[str, Any] = {"routing_key": key}
-        settings.update(cls._env_destination(env, _config.ENV_PAGERDUTY_URL))
-        return settings
+        return {"routing_key": cls._CREDENTIAL.from_env(env), **cls._env_destination(env)}
 
     def _request(self, event: PagerDutyEvent) -> tuple[Request, str | None]:
         return protocol.build_request(self.base_url, self.routing_key, _check_event(event))
@@ -124,15 +101,9 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
         http_client: Any = None,
         verify: Verify = True,
     ) -> None:
-        super().__init__(
-            routing_key,
-            region=region,
-            base_url=base_url,
-            timeout=timeout,
-            retry=retry,
-            verify=verify,
-        )
-        self._open_sender(http_client, verify=verify, pool_size=DEFAULT_CONCURRENCY * 2)
+        self.routing_key = require_routing_key(routing_key)
+        self._configure(region=region, base_url=base_url, timeout=timeout, retry=retry)
+        self._connect(http_client, verify=verify, pool_size=DEFAULT_CONCURRENCY * 2)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> PagerDuty:
@@ -197,15 +168,9 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
         verify: Verify = True,
         max_connections: int = 100,
     ) -> None:
-        super().__init__(
-            routing_key,
-            region=region,
-            base_url=base_url,
-            timeout=timeout,
-            retry=retry,
-            verify=verify,
-        )
-        self._init_sender(http_client, verify=verify, max_connections=max_connections)
+        self.routing_key = require_routing_key(routing_key)
+        self._configure(region=region, base_url=base_url, timeout=timeout, retry=retry)
+        self._connect(http_client, verify=verify, pool_size=max_connections)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> AsyncPagerDuty:

@@ -56,3 +56,30 @@ def test_stop_closes_an_idle_tls_keep_alive_connection() -> None:
         tls.close()
         raw.close()
     assert closed, "the sandbox stopped but kept the TLS connection's socket open"
+
+
+def _refuses_connections(url: str) -> bool:
+    """Nothing listens at ``url`` any more (only asked of a stopped sandbox: a connection
+    that sent no request would be left to the server to close)."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=BOUND):
+            return False
+    except ConnectionRefusedError:
+        return True
+
+
+def test_leaving_with_and_close_both_stop_the_sandbox() -> None:
+    """``with`` exit goes through :meth:`Sandbox.close`, which is :meth:`Sandbox.stop`."""
+    with Sandbox() as sandbox:
+        url = sandbox.url
+        assert repr(sandbox) == f"Sandbox({url})"
+    assert repr(sandbox) == "Sandbox(stopped)"
+    assert _refuses_connections(url)
+
+    other = Sandbox().start()
+    url = other.url
+    other.close()
+    assert repr(other) == "Sandbox(stopped)"
+    assert _refuses_connections(url)

@@ -18,63 +18,49 @@ __all__ = ["BIGPANDA_TOKEN", "REST_API_TOKEN", "ROUTING_KEY", "Credential"]
 
 
 class Credential:
-    """One secret the CLI reads: what it is called, and the flag and variables that give it.
+    """One secret the CLI reads: its variables and name, as ``from_env()`` reads them
+    (:class:`alertwire._config.Credential`), and the flag naming a file that holds it.
 
     A plain class, not a NamedTuple or dataclass: making one of those costs a cron
     job's ``alertwire trigger`` a few hundred microseconds at start-up, for nothing.
     """
 
-    __slots__ = ("env", "env_file", "flag", "noun", "what")
+    __slots__ = ("flag", "noun", "variables")
 
-    def __init__(self, what: str, noun: str, flag: str, env: str, env_file: str) -> None:
-        #: The name in error messages ("PagerDuty routing key").
-        self.what = what
+    def __init__(self, variables: _config.Credential, noun: str, flag: str) -> None:
+        #: The name in error messages ("PagerDuty routing key") and the variable holding
+        #: it and the one naming a file that holds it: the library's, declared once.
+        self.variables = variables
         #: The short name in ``--help`` ("routing key").
         self.noun = noun
         #: The flag naming a file that holds it.
         self.flag = flag
-        #: The variable holding it, and the one naming a file that holds it.
-        self.env = env
-        self.env_file = env_file
 
     def sources(self) -> str:
         """The precedence, as the ``--help`` of an option group states it."""
+        env, env_file = self.variables.variable, self.variables.file_variable
         return (
-            f"The {self.noun} comes from {self.flag}, else ${self.env},\n"
-            f"else the file named by ${self.env_file}."
+            f"The {self.noun} comes from {self.flag}, else ${env},\n"
+            f"else the file named by ${env_file}."
         )
 
     def read(self, path: str | None) -> Secret:
         """From ``path`` (the flag's file), else from the variables; without any of them,
         one error that names every way to give it."""
+        what, env, env_file = (
+            self.variables.what,
+            self.variables.variable,
+            self.variables.file_variable,
+        )
         if path is not None:
-            return _config.read_secret_file(path, what=self.what)
-        if not (_config.optional_env(self.env) or _config.optional_env(self.env_file)):
+            return _config.read_secret_file(path, what=what)
+        if not (_config.optional_env(env) or _config.optional_env(env_file)):
             raise ConfigurationError(
-                f"no {self.what}: pass {self.flag} PATH, or set {self.env}"
-                f" (or {self.env_file} to a file holding it)"
+                f"no {what}: pass {self.flag} PATH, or set {env} (or {env_file} to a file holding it)"
             )
-        return _config.secret_from_env(self.env, self.env_file, what=self.what)
+        return self.variables.from_env()
 
 
-ROUTING_KEY = Credential(
-    "PagerDuty routing key",
-    "routing key",
-    "--routing-key-file",
-    _config.ENV_ROUTING_KEY,
-    _config.ENV_ROUTING_KEY_FILE,
-)
-BIGPANDA_TOKEN = Credential(
-    "BigPanda token",
-    "token",
-    "--token-file",
-    _config.ENV_BIGPANDA_TOKEN,
-    _config.ENV_BIGPANDA_TOKEN_FILE,
-)
-REST_API_TOKEN = Credential(
-    "PagerDuty REST API token",
-    "token",
-    "--token-file",
-    _config.ENV_PAGERDUTY_API_TOKEN,
-    _config.ENV_PAGERDUTY_API_TOKEN_FILE,
-)
+ROUTING_KEY = Credential(_config.ROUTING_KEY, "routing key", "--routing-key-file")
+BIGPANDA_TOKEN = Credential(_config.BIGPANDA_TOKEN, "token", "--token-file")
+REST_API_TOKEN = Credential(_config.PAGERDUTY_API_TOKEN, "token", "--token-file")

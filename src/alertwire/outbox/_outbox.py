@@ -32,10 +32,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 
 from .. import _config, _json
+from .._closing import Closing
 from .._errors import ConfigurationError, ValidationError
 from .._secret import Secret
 from ..models.bigpanda import BigPandaAlert
@@ -315,7 +315,7 @@ class _PagerDutyRows:
         )
 
 
-class Outbox:
+class Outbox(Closing):
     """A durable outbox. ``Outbox(path)`` for SQLite, :meth:`Outbox.open` for a path or URL.
 
     Thread-safe (the store keeps one connection per thread). Credentials are
@@ -352,17 +352,6 @@ class Outbox:
 
     def close(self) -> None:
         self.store.close()
-
-    def __enter__(self) -> Outbox:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ---------------------------------------------------------------- preparing rows
 

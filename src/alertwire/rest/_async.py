@@ -18,15 +18,11 @@ from .._errors import ResponseError
 from .._retry import RetryPolicy
 from .._secret import Secret
 from ..transport import Verify
-from ._base import OPEN_STATUSES, APIBase, Prepared, matches
+from ._base import OPEN_STATUSES, APIBase, Prepared, matches, post_policy
 from ._response import RestResponse
+from ._types import Headers, Ids, Params, Path
 
 __all__ = ["AsyncPagerDutyAPI"]
-
-Path = str | Mapping[str, Any]
-Params = Mapping[str, Any] | None
-Headers = Mapping[str, str] | None
-Ids = str | Sequence[str] | None
 
 
 class AsyncPagerDutyAPI(APIBase, AsyncClientBase):
@@ -51,17 +47,9 @@ class AsyncPagerDutyAPI(APIBase, AsyncClientBase):
         http_client: Any = None,
         max_connections: int = 100,
     ) -> None:
-        super().__init__(
-            token,
-            oauth=oauth,
-            default_from=default_from,
-            region=region,
-            base_url=base_url,
-            timeout=timeout,
-            retry=retry,
-            verify=verify,
-        )
-        self._init_sender(http_client, verify=verify, max_connections=max_connections)
+        self._set_credentials(token, oauth=oauth, default_from=default_from)
+        self._configure(region=region, base_url=base_url, timeout=timeout, retry=retry)
+        self._connect(http_client, verify=verify, pool_size=max_connections)
         self._once: AsyncSender | None = None
 
     @classmethod
@@ -73,9 +61,8 @@ class AsyncPagerDutyAPI(APIBase, AsyncClientBase):
         sender = self._get_sender()
         if not prepared.idempotent:
             if self._once is None:
-                self._once = AsyncSender(
-                    sender.transport, timeout=self.timeout, retry=self._post_retry
-                )
+                once = post_policy(self.retry)
+                self._once = AsyncSender(sender.transport, timeout=self.timeout, retry=once)
             sender = self._once
         return await sender.deliver(prepared.request, prepared.parse)
 
@@ -102,10 +89,8 @@ class AsyncPagerDutyAPI(APIBase, AsyncClientBase):
         prepared = self._raw(method, path, params, json, headers)
         try:
             response: RestResponse = await self._deliver(prepared)
-        except ResponseError:
-            if not prepared.last:
-                raise
-            return RestResponse(prepared.request, prepared.last[-1])
+        except ResponseError as exc:
+            return prepared.answer_after(exc)
         return response
 
     async def get(
@@ -167,13 +152,12 @@ class AsyncPagerDutyAPI(APIBase, AsyncClientBase):
         self, path: Path, params: Params = None, *, page_size: int | None = None
     ) -> AsyncGenerator[Any, None]:
         """``async for incident in api.iter_all("/incidents"): ...`` (arguments checked at once)."""
-        url, pager = self._pager(path, params, page_size)
+        pages = self._pages(path, params, page_size)
 
         async def walk() -> AsyncGenerator[Any, None]:
-            while (query := pager.next_query()) is not None:
-                for item in pager.take(await self._deliver(self._page(url, query))):
+            for page in pages:
+                for item in pages.take(await self._deliver(page)):
                     yield item
-            self._walk_ended(pager)
 
         return walk()
 

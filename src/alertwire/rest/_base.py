@@ -11,21 +11,22 @@ line or two around the same preparation.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Final
 
 from .. import _config
 from .._client_base import ClientSettings
-from .._errors import DeliveryError, RateLimited, ValidationError
+from .._errors import DeliveryError, RateLimited, ResponseError, ValidationError
 from .._retry import RetryPolicy
 from .._secret import Secret
 from ..protocol import rest as protocol
 from ..protocol.http import scrubbed
-from ..transport import Request, Response, Verify
+from ..transport import Request, Response
 from ._response import RestResponse
+from ._types import Headers, Ids, Params, Path
 
-__all__ = ["APIBase", "Prepared", "matches", "post_policy"]
+__all__ = ["APIBase", "Pages", "Prepared", "matches", "post_policy"]
 
 logger = logging.getLogger("alertwire.rest")
 
@@ -80,13 +81,18 @@ def _ids(incidents: Iterable[str | Mapping[str, Any]]) -> list[str]:
     return out
 
 
-def _id_list(name: str, values: str | Sequence[str] | None) -> list[str] | None:
-    if values is None:
-        return None
-    listed = [values] if isinstance(values, str) else list(values)
-    if not all(isinstance(v, str) and v.strip() for v in listed):
-        raise ValidationError(name, "must be ids (non-blank strings)")
-    return listed
+def _id_filters(query: dict[str, Any], **ids: Ids) -> dict[str, Any]:
+    """``query`` with a ``name[]`` filter for each id list given: one id or several, checked;
+    an empty list filters nothing."""
+    for name, values in ids.items():
+        if values is None:
+            continue
+        listed = [values] if isinstance(values, str) else list(values)
+        if not all(isinstance(v, str) and v.strip() for v in listed):
+            raise ValidationError(name, "must be ids (non-blank strings)")
+        if listed:
+            query[f"{name}[]"] = listed
+    return query
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,34 +105,57 @@ class Prepared:
     #: For ``get``/``post``/...: the last answer seen, returned when retries run out.
     last: list[Response]
 
+    def answer_after(self, error: ResponseError) -> RestResponse:
+        """For ``get``/``post``/...: once retries ran out on a 429 or 5xx, that last answer
+        is what the caller gets; any other error (no answer at all) is raised."""
+        if not self.last:
+            raise error
+        return RestResponse(self.request, self.last[-1])
+
+
+@dataclass(frozen=True, slots=True)
+class Pages:
+    """One walk of a list endpoint, sans-IO: iterate for each page's request, in order, and
+    hand each page's decoded body to :meth:`take` for its results.
+
+    The sync and async ``iter_all`` differ only in whether they await the delivery between
+    the two; when to stop, the next query and the truncation warning are decided here.
+    """
+
+    url: str
+    pager: protocol.Pager
+    page: Callable[[str, Mapping[str, Any]], Prepared]
+
+    def __iter__(self) -> Iterator[Prepared]:
+        while (query := self.pager.next_query()) is not None:
+            yield self.page(self.url, query)
+        if self.pager.truncated:
+            logger.warning(
+                "stopped listing %s after %d results: PagerDuty serves at most %d"
+                " through offset pagination; narrow the query (since/until, filters)"
+                " to see the rest",
+                self.pager.path,
+                self.pager.seen,
+                protocol.ITERATION_LIMIT,
+            )
+
+    def take(self, body: Any) -> list[Any]:
+        return self.pager.take(body)
+
 
 class APIBase(ClientSettings):
     """Settings both clients share; validated once, at construction."""
 
-    def __init__(
-        self,
-        token: str | Secret,
-        *,
-        oauth: bool = False,
-        default_from: str | None = None,
-        region: str = "us",
-        base_url: str | None = None,
-        timeout: float,
-        retry: RetryPolicy | None,
-        verify: Verify,
+    _REGIONS = protocol.REGIONS
+    _CREDENTIAL = _config.PAGERDUTY_API_TOKEN
+    _ENV_URL = _config.ENV_PAGERDUTY_API_URL
+
+    def _set_credentials(
+        self, token: str | Secret, *, oauth: bool, default_from: str | None
     ) -> None:
         self.token = protocol.check_token(token, oauth=oauth)
         self.oauth = bool(oauth)
         self.default_from = _check_from(default_from)
-        self._configure(
-            region=region,
-            base_url=base_url,
-            regions=protocol.REGIONS,
-            timeout=timeout,
-            retry=retry,
-            verify=verify,
-        )
-        self._post_retry = post_policy(self.retry)
         self._headers = protocol.build_headers(
             self.token, oauth=self.oauth, default_from=self.default_from
         )
@@ -136,14 +165,7 @@ class APIBase(ClientSettings):
 
     @classmethod
     def _env_settings(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
-        token = _config.secret_from_env(
-            _config.ENV_PAGERDUTY_API_TOKEN,
-            _config.ENV_PAGERDUTY_API_TOKEN_FILE,
-            what="PagerDuty REST API token",
-            env=env,
-        )
-        settings: dict[str, Any] = {"token": token}
-        settings.update(cls._env_destination(env, _config.ENV_PAGERDUTY_API_URL))
+        settings = {"token": cls._CREDENTIAL.from_env(env), **cls._env_destination(env)}
         sender = _config.optional_env(_config.ENV_PAGERDUTY_FROM, env)
         if sender is not None:
             settings["default_from"] = sender
@@ -151,18 +173,13 @@ class APIBase(ClientSettings):
 
     # --- preparing requests -----------------------------------------------------
 
-    def _url(self, path: str | Mapping[str, Any]) -> tuple[str, str]:
+    def _url(self, path: Path) -> tuple[str, str]:
         """(absolute URL, canonical path) of ``path``."""
         url = protocol.resolve_path(self.base_url, path)
         return url, protocol.canonical_path(self.base_url, url)
 
     def _request(
-        self,
-        method: str,
-        url: str,
-        params: Mapping[str, Any] | None,
-        json: Any,
-        headers: Mapping[str, str] | None,
+        self, method: str, url: str, params: Params, json: Any, headers: Headers
     ) -> Request:
         merged = self._headers
         if headers:
@@ -172,12 +189,7 @@ class APIBase(ClientSettings):
         return protocol.build_request(method, url, merged, params=params, json=json)
 
     def _raw(
-        self,
-        method: str,
-        path: str | Mapping[str, Any],
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
+        self, method: str, path: Path, params: Params, json: Any, headers: Headers
     ) -> Prepared:
         """For ``get``/``post``/...: any answer is returned; 429 and 5xx are retried first."""
         url, _ = self._url(path)
@@ -199,14 +211,7 @@ class APIBase(ClientSettings):
         return Prepared(request, parse, request.method in _IDEMPOTENT, last)
 
     def _decoded(
-        self,
-        method: str,
-        path: str | Mapping[str, Any],
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-        *,
-        entity: bool,
+        self, method: str, path: Path, params: Params, json: Any, headers: Headers, *, entity: bool
     ) -> Prepared:
         """For ``j*`` (the JSON body) and ``r*`` (``entity=True``: the entity, unwrapped)."""
         url, canonical = self._url(path)
@@ -230,71 +235,40 @@ class APIBase(ClientSettings):
 
         return Prepared(request, parse, request.method in _IDEMPOTENT, [])
 
-    def _pager(
-        self, path: str | Mapping[str, Any], params: Mapping[str, Any] | None, page_size: int | None
-    ) -> tuple[str, protocol.Pager]:
+    def _pages(self, path: Path, params: Params, page_size: int | None) -> Pages:
+        """The walk of a list endpoint; its arguments are checked now, not at the first page."""
         url, canonical = self._url(path)
-        return url, protocol.Pager.for_path(canonical, params, page_size)
+        return Pages(url, protocol.Pager.for_path(canonical, params, page_size), self._page)
 
     def _page(self, url: str, query: Mapping[str, Any]) -> Prepared:
-        return self._decoded("GET", url, query, entity=False)
-
-    @staticmethod
-    def _walk_ended(pager: protocol.Pager) -> None:
-        if pager.truncated:
-            logger.warning(
-                "stopped listing %s after %d results: PagerDuty serves at most %d"
-                " through offset pagination; narrow the query (since/until, filters)"
-                " to see the rest",
-                pager.path,
-                pager.seen,
-                protocol.ITERATION_LIMIT,
-            )
+        return self._decoded("GET", url, query, None, None, entity=False)
 
     # --- the alerting loop's queries ------------------------------------------------
 
     @staticmethod
-    def _incident_key_query(
-        dedup_key: str, service_ids: str | Sequence[str] | None
-    ) -> dict[str, Any]:
+    def _incident_key_query(dedup_key: str, service_ids: Ids) -> dict[str, Any]:
         if not isinstance(dedup_key, str) or not dedup_key.strip():
             raise ValidationError("dedup_key", "is required and must not be blank")
-        query: dict[str, Any] = {"incident_key": dedup_key, "date_range": "all"}
-        services = _id_list("service_ids", service_ids)
-        if services:
-            query["service_ids[]"] = services
-        return query
+        query = {"incident_key": dedup_key, "date_range": "all"}
+        return _id_filters(query, service_ids=service_ids)
 
     @staticmethod
-    def _incidents_query(
-        statuses: Sequence[str], service_ids: str | Sequence[str] | None
-    ) -> dict[str, Any]:
+    def _incidents_query(statuses: Sequence[str], service_ids: Ids) -> dict[str, Any]:
         bad = [s for s in statuses if s not in _STATUSES]
         if bad or not statuses:
             raise ValidationError("statuses", "must be triggered, acknowledged or resolved")
-        query: dict[str, Any] = {"statuses[]": list(statuses)}
-        services = _id_list("service_ids", service_ids)
-        if services:
-            query["service_ids[]"] = services
-        return query
+        return _id_filters({"statuses[]": list(statuses)}, service_ids=service_ids)
 
     @staticmethod
     def _oncalls_query(
-        schedule_ids: str | Sequence[str] | None,
-        escalation_policy_ids: str | Sequence[str] | None,
-        user_ids: str | Sequence[str] | None,
-        params: Mapping[str, Any] | None,
+        schedule_ids: Ids, escalation_policy_ids: Ids, user_ids: Ids, params: Params
     ) -> dict[str, Any]:
-        query: dict[str, Any] = dict(params or {})
-        for name, values in (
-            ("schedule_ids", schedule_ids),
-            ("escalation_policy_ids", escalation_policy_ids),
-            ("user_ids", user_ids),
-        ):
-            listed = _id_list(name, values)
-            if listed:
-                query[f"{name}[]"] = listed
-        return query
+        return _id_filters(
+            dict(params or {}),
+            schedule_ids=schedule_ids,
+            escalation_policy_ids=escalation_policy_ids,
+            user_ids=user_ids,
+        )
 
     @staticmethod
     def _pick(incidents: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
@@ -307,7 +281,7 @@ class APIBase(ClientSettings):
         """One bulk ``PUT /incidents`` per 250 incidents (PagerDuty's limit)."""
         return [
             self._decoded(
-                "PUT", "/incidents", json=protocol.status_updates(batch, status), entity=True
+                "PUT", "/incidents", None, protocol.status_updates(batch, status), None, entity=True
             )
             for batch in protocol.chunks(_ids(incidents))
         ]

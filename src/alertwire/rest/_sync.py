@@ -17,15 +17,11 @@ from .._errors import ResponseError
 from .._retry import RetryPolicy
 from .._secret import Secret
 from ..transport import Verify
-from ._base import OPEN_STATUSES, APIBase, Prepared, matches
+from ._base import OPEN_STATUSES, APIBase, Prepared, matches, post_policy
 from ._response import RestResponse
+from ._types import Headers, Ids, Params, Path
 
 __all__ = ["PagerDutyAPI"]
-
-Path = str | Mapping[str, Any]
-Params = Mapping[str, Any] | None
-Headers = Mapping[str, str] | None
-Ids = str | Sequence[str] | None
 
 
 class PagerDutyAPI(APIBase, SyncClientBase):
@@ -54,18 +50,11 @@ class PagerDutyAPI(APIBase, SyncClientBase):
         verify: Verify = True,
         http_client: Any = None,
     ) -> None:
-        super().__init__(
-            token,
-            oauth=oauth,
-            default_from=default_from,
-            region=region,
-            base_url=base_url,
-            timeout=timeout,
-            retry=retry,
-            verify=verify,
-        )
-        self._open_sender(http_client, verify=verify)
-        self._once = SyncSender(self._sender.transport, timeout=timeout, retry=self._post_retry)
+        self._set_credentials(token, oauth=oauth, default_from=default_from)
+        self._configure(region=region, base_url=base_url, timeout=timeout, retry=retry)
+        self._connect(http_client, verify=verify)
+        once = post_policy(self.retry)
+        self._once = SyncSender(self._sender.transport, timeout=timeout, retry=once)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> PagerDutyAPI:
@@ -92,10 +81,8 @@ class PagerDutyAPI(APIBase, SyncClientBase):
         prepared = self._raw(method, path, params, json, headers)
         try:
             response: RestResponse = self._deliver(prepared)
-        except ResponseError:
-            if not prepared.last:
-                raise
-            return RestResponse(prepared.request, prepared.last[-1])
+        except ResponseError as exc:
+            return prepared.answer_after(exc)
         return response
 
     def get(self, path: Path, *, params: Params = None, headers: Headers = None) -> RestResponse:
@@ -157,12 +144,11 @@ class PagerDutyAPI(APIBase, SyncClientBase):
         self, path: Path, params: Params = None, *, page_size: int | None = None
     ) -> Iterator[Any]:
         """Every result of a list endpoint, page after page (offset or cursor, as the path uses)."""
-        url, pager = self._pager(path, params, page_size)
+        pages = self._pages(path, params, page_size)
 
         def walk() -> Iterator[Any]:
-            while (query := pager.next_query()) is not None:
-                yield from pager.take(self._deliver(self._page(url, query)))
-            self._walk_ended(pager)
+            for page in pages:
+                yield from pages.take(self._deliver(page))
 
         return walk()
 

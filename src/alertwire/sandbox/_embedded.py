@@ -14,9 +14,9 @@ import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, TypeVar
 
+from .._closing import Closing
 from .._secret import Secret
 from ..wire import ServerLimits
 from .server import DEFAULT_HOST, SandboxServer
@@ -52,7 +52,7 @@ async def _cancel_leftovers() -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-class Sandbox:
+class Sandbox(Closing):
     """A local PagerDuty + BigPanda on a free loopback port.
 
     ``url`` is its base URL (give it to a client as ``base_url``): the
@@ -137,12 +137,8 @@ class Sandbox:
     def __enter__(self) -> Sandbox:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """The same as :meth:`stop`; leaving ``with Sandbox() as sb:`` calls it."""
         self.stop()
 
     # --- where -----------------------------------------------------------

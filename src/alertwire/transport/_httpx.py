@@ -23,6 +23,16 @@ def _network_error(request: Request, exc: BaseException) -> NetworkError:
     return NetworkError(f"no answer from {request.url.split('/')[2]}: {reason}")
 
 
+def _build(
+    client: httpx.Client | httpx.AsyncClient, request: Request, timeout: float
+) -> httpx.Request:
+    """Our request as the caller's client's own (``build_request`` is synchronous on both
+    client types), so its defaults apply exactly as they would to ``client.request``."""
+    return client.build_request(
+        request.method, request.url, content=request.body, headers=request.headers, timeout=timeout
+    )
+
+
 class HttpxTransport:
     def __init__(self, client: httpx.Client) -> None:
         self._client = client
@@ -31,13 +41,7 @@ class HttpxTransport:
         import httpx
 
         try:
-            answer = self._client.request(
-                request.method,
-                request.url,
-                content=request.body,
-                headers=request.headers,
-                timeout=timeout,
-            )
+            answer = self._client.send(_build(self._client, request, timeout))
         except httpx.TransportError as exc:
             raise _network_error(request, exc) from exc
         return Response(answer.status_code, answer.headers, answer.content)
@@ -54,13 +58,7 @@ class AsyncHttpxTransport:
         import httpx
 
         try:
-            answer = await self._client.request(
-                request.method,
-                request.url,
-                content=request.body,
-                headers=request.headers,
-                timeout=timeout,
-            )
+            answer = await self._client.send(_build(self._client, request, timeout))
         except httpx.TransportError as exc:
             raise _network_error(request, exc) from exc
         return Response(answer.status_code, answer.headers, answer.content)
