@@ -43,6 +43,7 @@ SCENARIOS = (
     "postgres",
     "ingest",
     "import",
+    "send-queue",
 )
 
 
@@ -69,6 +70,10 @@ class Sizes:
     ingest_rounds: int = 1
     # Fresh interpreters per import measured (bench/import_time.py).
     import_rounds: int = 3
+    # `alertwire send --queue` of a JSON-lines file (bench/send_queue_bench.py); tiny
+    # defaults, FULL sets real sizes (the goal's 1,000,000 lines take minutes today).
+    send_queue_lines: int = 200
+    send_queue_rounds: int = 1
 
 
 FULL = Sizes(
@@ -82,6 +87,8 @@ FULL = Sizes(
     ingest_events=2000,
     ingest_rounds=3,
     import_rounds=41,
+    send_queue_lines=100_000,
+    send_queue_rounds=3,
 )
 QUICK = Sizes(
     sequential_events=30,
@@ -157,6 +164,16 @@ def run_suite(
                             workdir=Path(tmp),
                         )
                     )
+        if "send-queue" in only:
+            from bench.send_queue_bench import run_send_queue
+
+            log(f"send-queue: {sizes.send_queue_rounds} rounds x {sizes.send_queue_lines:,} lines")
+            with tempfile.TemporaryDirectory(prefix="alertwire-bench-send-") as tmp:
+                results += run_send_queue(
+                    lines=sizes.send_queue_lines,
+                    rounds=sizes.send_queue_rounds,
+                    workdir=Path(tmp),
+                )
     return results
 
 

@@ -106,6 +106,19 @@ def test_memory_scenario_reports_a_peak_from_a_real_relay(results: list[Scenario
     assert 5 < peak < 10_000  # MiB: a real process, not a placeholder
 
 
+def test_send_queue_scenario_measures_a_real_cli_run_against_both_goals(tmp_path: Path) -> None:
+    from bench.send_queue_bench import run_send_queue
+
+    rate, memory = run_send_queue(lines=40, rounds=2, workdir=tmp_path)
+    assert rate.events == memory.events == 40
+    assert len(rate.values(rate.subject)) == len(memory.values(memory.subject)) == 2
+    assert all(v > 0 and math.isfinite(v) for v in rate.values(rate.subject))
+    assert all(5 < v < 10_000 for v in memory.values(memory.subject))  # MiB: a real process
+    assert [g.text() for g in rate.goals + memory.goals] == [">= 20000 lines/s", "<= 95.4 MiB"]
+    table = report.results_table([rate, memory])
+    assert ">= 20000 lines/s" in table and "<= 95.4 MiB" in table
+
+
 def test_cli_scenario_either_measures_or_says_why(results: list[ScenarioResult]) -> None:
     (cli,) = [r for r in results if r.key == "cli"]
     if cli.unavailable is None:

@@ -38,12 +38,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import queue
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any, Final
 
 from .. import _json
@@ -68,8 +67,14 @@ CHUNK_SECONDS: Final = 0.5
 #: Longer than any event the services accept (PagerDuty's limit is 512 KB).
 MAX_LINE_BYTES: Final = 1024 * 1024
 BOM: Final = b"\xef\xbb\xbf"
-#: Lines read ahead of the chunk being built: bounds memory when storing is slower.
+#: Lines (and bytes of them) read ahead of the chunk being built: bound memory when
+#: storing is slower than reading. At least one line is always let through.
 _READ_AHEAD: Final = 1024
+_READ_AHEAD_BYTES: Final = 8 * 1024 * 1024
+#: The input's read buffer: one read per megabyte, not per 8 KiB. The reading thread
+#: waits for the interpreter lock after every read while lines are being stored, so
+#: fewer reads is what keeps it ahead.
+_READ_BUFFER: Final = 1024 * 1024
 
 _END: Final = (0, b"")
 
@@ -101,48 +106,80 @@ def _read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | _TooLong]]:
 
 class _Reader:
     """Reads lines on a thread of its own, so a chunk can be committed on time
-    while the input is quiet (a slow pipe); ``get(timeout)`` returns ``None`` then."""
+    while the input is quiet (a slow pipe); ``take(timeout)`` returns ``[]`` then.
+
+    Lines are handed over in batches, every line read so far at each
+    ``take``, not one by one: a hand-over per line (a queue put and a wake-up)
+    cost more than storing the line, and the two threads took turns at the
+    interpreter lock for each. A line is still handed over as soon as it is
+    read when the other side is waiting for one.
+    """
 
     def __init__(self, stream: IO[bytes]) -> None:
-        self._queue: queue.Queue[tuple[int, bytes | _TooLong] | BaseException] = queue.Queue(
-            _READ_AHEAD
-        )
-        self._stop = threading.Event()
+        self._ready = threading.Condition(threading.Lock())
+        self._items: list[tuple[int, bytes | _TooLong]] = []
+        self._ahead = 0  # bytes of the lines in _items
+        self._error: BaseException | None = None
+        self._stop = False
         self._thread = threading.Thread(
             target=self._run, args=(stream,), name="alertwire-send-reader", daemon=True
         )
         self._thread.start()
 
-    def _put(self, item: tuple[int, bytes | _TooLong] | BaseException) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-            except queue.Full:
-                continue
+    def _put(self, item: tuple[int, bytes | _TooLong]) -> bool:
+        size = len(item[1]) if isinstance(item[1], bytes) else 0
+        with self._ready:
+            while self._items and (
+                len(self._items) >= _READ_AHEAD or self._ahead + size > _READ_AHEAD_BYTES
+            ):
+                if self._stop:
+                    return False
+                self._ready.wait(0.1)
+            if self._stop:
+                return False
+            self._items.append(item)
+            self._ahead += size
+            if len(self._items) == 1:
+                self._ready.notify()  # the storing side may be waiting for a line
             return True
-        return False
 
     def _run(self, stream: IO[bytes]) -> None:
+        error: BaseException | None = None
         try:
             for item in _read_lines(stream):
                 if not self._put(item):
                     return
         except (OSError, ValueError) as exc:  # a read error, a stream closed under us
-            self._put(exc)
+            error = exc
         finally:
-            self._put(_END)  # whatever happened, the reading side never waits forever
+            # Whatever happened, the storing side never waits forever: after the
+            # last line comes the end, or the read error.
+            with self._ready:
+                if error is None:
+                    self._items.append(_END)
+                else:
+                    self._error = error
+                self._ready.notify()
 
-    def get(self, timeout: float | None) -> tuple[int, bytes | _TooLong] | None:
-        try:
-            item = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if isinstance(item, BaseException):
-            raise ConfigurationError(f"cannot read the input: {item}") from item
-        return item
+    def take(self, timeout: float | None) -> list[tuple[int, bytes | _TooLong]]:
+        """The lines read since the last call, in order (the last one :data:`_END` at the
+        end of the input); waits up to ``timeout`` for one (``None``: until one comes),
+        else ``[]``. A read error is raised once every line before it was taken."""
+        with self._ready:
+            if not self._items and self._error is None:
+                self._ready.wait(timeout)
+            items, self._items, self._ahead = self._items, [], 0
+            if items:
+                self._ready.notify()  # room again for the reading side
+                return items
+            if self._error is not None:
+                raise ConfigurationError(f"cannot read the input: {self._error}") from self._error
+            return items
 
     def close(self) -> None:
-        self._stop.set()
+        with self._ready:
+            self._stop = True
+            self._ready.notify_all()
 
 
 def _open_input(name: str, *, rewindable: bool) -> IO[bytes]:
@@ -150,12 +187,12 @@ def _open_input(name: str, *, rewindable: bool) -> IO[bytes]:
     be read twice (``--strict``)."""
     if name != "-":
         try:
-            return open(name, "rb")
+            return open(name, "rb", buffering=_READ_BUFFER)
         except OSError as exc:
             raise ConfigurationError(f"cannot read {name!r}: {exc.strerror}") from None
     if not rewindable:
         return sys.stdin.buffer
-    spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller
+    spool = tempfile.TemporaryFile(buffering=_READ_BUFFER)  # noqa: SIM115 - closed by the caller
     while chunk := sys.stdin.buffer.read(1 << 20):
         spool.write(chunk)
     spool.seek(0)
@@ -163,16 +200,27 @@ def _open_input(name: str, *, rewindable: bool) -> IO[bytes]:
 
 
 class _Rows:
-    """A line's outbox row, or the error that keeps it out (per line, never raised)."""
+    """A line's outbox row, or the error that keeps it out (per line, never raised).
+
+    What is the same for every line of a destination (its client, the URL to
+    store, a PagerDuty preparer with the routing key checked and the route
+    digested) is looked up once per chunk, not once per line; lines of one
+    chunk without a timestamp share its enqueue time (see
+    :meth:`~alertwire.outbox.Outbox.pagerduty_preparer`).
+    """
 
     def __init__(self, args: argparse.Namespace, clients: Clients) -> None:
         self._args = args
         self._clients = clients
         self._unconfigured: dict[Destination, ConfigurationError] = {}
+        self._pagerduty: Callable[[Any], Any] | None = None
+
+    def new_chunk(self) -> None:
+        """The next line starts a chunk: stamp its events with a time of their own."""
+        self._pagerduty = None
 
     def row(self, number: int, raw: bytes | _TooLong) -> Any:
         from ._events import job_from_line
-        from ._queue import prepare_row
 
         if isinstance(raw, _TooLong):
             return ValidationError("event", f"is longer than {MAX_LINE_BYTES} bytes")
@@ -184,14 +232,39 @@ class _Rows:
         if destination in self._unconfigured:
             return self._unconfigured[destination]
         try:
-            client = self._clients.get(destination)
-        except ConfigurationError as exc:
-            self._unconfigured[destination] = exc
-            return exc
-        try:
-            return prepare_row(self._args, job, client)
+            if destination == "pagerduty":
+                prepare = self._pagerduty
+                if prepare is None:
+                    prepare = self._pagerduty = self._pagerduty_preparer()
+                return prepare(job.event)
+            return self._bigpanda(job.event)
         except (ValidationError, ConfigurationError) as exc:
             return exc
+
+    def _client(self, destination: Destination) -> Any:
+        try:
+            return self._clients.get(destination)
+        except ConfigurationError as exc:
+            self._unconfigured[destination] = exc
+            raise
+
+    def _pagerduty_preparer(self) -> Callable[[Any], Any]:
+        from ..outbox import Outbox
+        from ._queue import explicit_url
+
+        client = self._client("pagerduty")
+        url = explicit_url(self._args, "pagerduty", client)
+        return Outbox.pagerduty_preparer(client.routing_key, base_url=url)
+
+    def _bigpanda(self, event: Any) -> Any:
+        from ..outbox import Outbox
+        from ._queue import explicit_url
+
+        client = self._client("bigpanda")
+        url = explicit_url(self._args, "bigpanda", client)
+        return Outbox.prepare_bigpanda(
+            event, token=client.token, app_key=client.app_key, base_url=url
+        )
 
 
 class _Report:
@@ -297,6 +370,7 @@ def _store_all(args: argparse.Namespace, clients: Clients, output: Output, strea
     chunk_bytes = 0
     chunk_started = 0.0
     last_line = 0
+    finished = False
     stopped: tuple[int, str, int] | None = None  # (first line not stored, why, exit code)
 
     def commit(outbox: Outbox) -> None:
@@ -318,37 +392,41 @@ def _store_all(args: argparse.Namespace, clients: Clients, output: Output, strea
     try:
         with Outbox.open(getattr(args, "outbox", None)) as outbox:
             try:
-                while True:
+                while not finished:
                     timeout = (
                         None
                         if not chunk
                         else max(0.0, chunk_started + CHUNK_SECONDS - time.monotonic())
                     )
-                    item = reader.get(timeout)
-                    if item is None:  # the input is quiet and the chunk's time is up
+                    items = reader.take(timeout)
+                    if not items:  # the input is quiet and the chunk's time is up
                         commit(outbox)
                         continue
-                    number, raw = item
-                    if item == _END:
-                        commit(outbox)
-                        break
-                    last_line = number
-                    if progress is not None:
-                        progress.advance(len(raw) if isinstance(raw, bytes) else MAX_LINE_BYTES)
-                    if isinstance(raw, bytes) and not raw.strip():
-                        continue
-                    row = rows.row(number, raw)
-                    if not chunk:
-                        chunk_started = time.monotonic()
-                    chunk.append((number, row))
-                    if not isinstance(row, AlertwireError):
-                        chunk_bytes += len(row.body)
-                    if (
-                        len(chunk) >= CHUNK_EVENTS
-                        or chunk_bytes >= CHUNK_BYTES
-                        or time.monotonic() - chunk_started >= CHUNK_SECONDS
-                    ):
-                        commit(outbox)
+                    for item in items:
+                        number, raw = item
+                        if item == _END:
+                            commit(outbox)
+                            finished = True
+                            break
+                        last_line = number
+                        if progress is not None:
+                            progress.advance(len(raw) if isinstance(raw, bytes) else MAX_LINE_BYTES)
+                        if isinstance(raw, bytes) and not raw.strip():
+                            continue
+                        if not chunk:
+                            rows.new_chunk()
+                        row = rows.row(number, raw)
+                        if not chunk:
+                            chunk_started = time.monotonic()
+                        chunk.append((number, row))
+                        if not isinstance(row, AlertwireError):
+                            chunk_bytes += len(row.body)
+                        if (
+                            len(chunk) >= CHUNK_EVENTS
+                            or chunk_bytes >= CHUNK_BYTES
+                            or time.monotonic() - chunk_started >= CHUNK_SECONDS
+                        ):
+                            commit(outbox)
             except OutboxError as exc:
                 # The chunk being stored is not; its invalid lines never were going to be.
                 first = next((n for n, r in chunk if not isinstance(r, AlertwireError)), 0)

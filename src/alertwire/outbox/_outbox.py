@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -365,7 +365,27 @@ class Outbox(Closing):
     ) -> NewEvent:
         """A row for a PagerDuty model: dedup key assigned, timestamp stamped if absent."""
         _require_model(event)
-        return _PagerDutyRows(require_routing_key(routing_key), base_url, now).row(event)
+        return Outbox.pagerduty_preparer(routing_key, base_url=base_url, now=now)(event)
+
+    @staticmethod
+    def pagerduty_preparer(
+        routing_key: str | Secret,
+        *,
+        base_url: str | None = None,
+        now: datetime | None = None,
+    ) -> Callable[[PagerDutyEvent], NewEvent]:
+        """:meth:`prepare_pagerduty` for many events to one routing key and destination.
+
+        What is the same for every event is worked out once, not per event:
+        the routing key is validated here, the base URL checked at the first
+        event, the route digested once, and an event without a timestamp is
+        stamped with ``now``, else with the time the first such event was
+        prepared (so a batch shares one enqueue time, as
+        :meth:`enqueue_many` does). Each call returns one row or raises for
+        that event alone, so a caller streaming events (``send --queue``)
+        keeps one bad event from spoiling the others.
+        """
+        return _PagerDutyRows(require_routing_key(routing_key), base_url, now).row
 
     @staticmethod
     def prepare_pagerduty_raw(

@@ -7,10 +7,11 @@ errors) is :mod:`._connection`; the tables, indexes and triggers are
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from collections.abc import Sequence
-from typing import Final, cast
+from typing import Final
 
 from ..._errors import OutboxError
 from ..machine import (
@@ -131,6 +132,34 @@ UPDATE events SET state = :state, finished_at = :at, last_error = :error,
 WHERE id = :id AND state = {SQL_LEASED} AND lease_owner = :owner
 """  # noqa: S608 - state numbers from states.py only
 
+#: Rows per INSERT statement: one statement per group, not per row, because each
+#: statement on a table with triggers pays for a statement journal and the trigger
+#: program's set-up (measured: 100 rows cost about half of 100 single-row
+#: statements). 128 rows of 7 parameters stay under 999, the lowest variable limit
+#: an SQLite build may have.
+_INSERT_ROWS: Final = 128
+
+
+@functools.lru_cache(maxsize=_INSERT_ROWS)
+def _insert(rows: int) -> str:
+    """``INSERT`` of ``rows`` new pending events, in the order given: ``?1`` is the
+    enqueue time (created, age counted from, due), and each row has 7 parameters.
+
+    The triggers (:mod:`._schema`) run for each row as it is inserted, so a row
+    sees the rows before it in the same statement: the head rule is the same as
+    for one row per statement. It returns the new ids; ids only grow, so sorted
+    they are the rows' ids in the order given."""
+    values = ", ".join(
+        f"({SQL_PENDING}, ?{p + 2}, ?{p + 3}, ?{p + 4}, ?{p + 5}, ?{p + 6}, ?{p + 7}, ?{p + 8},"
+        " ?1, ?1, ?1)"
+        for p in range(0, rows * 7, 7)
+    )
+    return (
+        "INSERT INTO events (state, kind, route, order_key, dedup_key, base_url, credential,"  # noqa: S608 - placeholders and state numbers only
+        f" body, created_at, age_from, not_before) VALUES {values} RETURNING id"
+    )
+
+
 #: The statement that records each kind of outcome (values from ``outcome_params``).
 _SETTLE: Final[dict[type[Outcome], str]] = {
     Delivered: _DELIVER,
@@ -160,25 +189,23 @@ class SQLiteStore(SQLiteConnections):
         what = "store the event" if len(events) == 1 else f"store {len(events)} events"
         try:
             with self._tx(what) as conn:
-                for event in events:
-                    cur = conn.execute(
-                        "INSERT INTO events (state, kind, route, order_key, dedup_key, base_url,"
-                        " credential, body, created_at, age_from, not_before)"
-                        " VALUES (:state, :kind, :route, :order_key, :dedup_key, :base_url,"
-                        " :credential, :body, :now, :now, :now)",
-                        {
-                            "state": int(State.PENDING),
-                            "kind": event.kind,
-                            "route": event.route,
-                            "order_key": event.order_key,
-                            "dedup_key": event.dedup_key,
-                            "base_url": event.base_url,
-                            "credential": event.credential.reveal(),
-                            "body": event.body,
-                            "now": now,
-                        },
-                    )
-                    ids.append(cast(int, cur.lastrowid))
+                for start in range(0, len(events), _INSERT_ROWS):
+                    group = events[start : start + _INSERT_ROWS]
+                    params: list[object] = [now]
+                    for event in group:
+                        params += (
+                            event.kind,
+                            event.route,
+                            event.order_key,
+                            event.dedup_key,
+                            event.base_url,
+                            event.credential.reveal(),
+                            event.body,
+                        )
+                    inserted = sorted(row[0] for row in conn.execute(_insert(len(group)), params))
+                    if len(inserted) != len(group):  # pragma: no cover - SQLite inserts every row
+                        raise OutboxError(f"stored {len(inserted)} of {len(group)} rows")
+                    ids += inserted
         except OutboxError as exc:
             raise OutboxError(f"{exc}; NOT queued", retryable=exc.retryable) from exc.__cause__
         return ids

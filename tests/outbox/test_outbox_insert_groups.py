@@ -1,0 +1,75 @@
+"""The SQLite store inserts a batch in groups of rows per statement, with the same rules.
+
+``enqueue_many`` writes up to 128 rows per ``INSERT`` (one statement per row
+paid for a statement journal and the triggers' set-up each time). What must
+not change with it: ids in the order given, the head flag on exactly the
+first active row of each key (the triggers see the rows before them in the
+same statement), the state counters, and all or nothing for the whole batch.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from alertwire import OutboxError
+from alertwire._secret import Secret
+from alertwire.outbox.machine import NewEvent, State, order_key, route_key
+from alertwire.outbox.sqlite import SQLiteStore
+
+KEYS = [f"R{n:031d}" for n in range(3)]
+#: More than two groups of 128 rows, with keys repeated inside each group and across them.
+BATCH = 300
+
+
+def _event(n: int) -> NewEvent:
+    credential = Secret(KEYS[n % len(KEYS)])
+    route = route_key("pagerduty.alert", credential)
+    return NewEvent(
+        kind="pagerduty.alert",
+        route=route,
+        order_key=order_key(route, f"k{n % 11}"),
+        credential=credential,
+        body=f'{{"n":{n}}}'.encode(),
+        dedup_key=f"k{n % 11}",
+    )
+
+
+def test_a_batch_of_several_groups_keeps_order_heads_and_counters(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "o.sqlite3")
+    events = [_event(n) for n in range(BATCH)]
+    ids = store.enqueue_many(events, now=1000.0)
+    later = store.enqueue_many([_event(BATCH)], now=1001.0)
+    store.close()
+
+    assert ids == list(range(ids[0], ids[0] + BATCH))
+    assert later == [ids[-1] + 1]
+    conn = sqlite3.connect(tmp_path / "o.sqlite3")
+    rows = conn.execute("SELECT id, body, order_key, head, created_at FROM events ORDER BY id")
+    stored = rows.fetchall()
+    assert [(r[0], r[1]) for r in stored[:BATCH]] == [
+        (i, e.body) for i, e in zip(ids, events, strict=True)
+    ]
+    assert {r[4] for r in stored[:BATCH]} == {1000.0}
+    first_of_key: dict[str, int] = {}
+    for event_id, _, key, _, _ in stored:
+        first_of_key.setdefault(key, event_id)
+    assert [r[0] for r in stored if r[3] == 1] == sorted(first_of_key.values())
+    counts = dict(conn.execute("SELECT state, n FROM counts").fetchall())
+    assert counts[int(State.PENDING)] == BATCH + 1
+    conn.close()
+
+
+def test_a_row_refused_in_a_later_group_stores_nothing_of_the_batch(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "o.sqlite3")
+    events = [_event(n) for n in range(BATCH)]
+    events[200] = replace(events[200], body=cast(bytes, None))  # NOT NULL: SQLite refuses it
+    with pytest.raises(OutboxError, match=f"store {BATCH} events.*NOT queued"):
+        store.enqueue_many(events, now=1000.0)
+    assert store.stats().pending == 0
+    assert store.enqueue_many([_event(0)], now=1001.0) == [1]
+    store.close()
