@@ -182,10 +182,19 @@ class StdlibTransport:
         try:
             connection = self._checkout(origin, timeout)
             body = request.body
-            connection.putrequest(request.method, path)
-            for name, value in request.headers.items():
+            headers = request.headers
+            # As http.client's request() does: a caller's own Host, Accept-Encoding or
+            # Content-Length replaces the one that would be added.
+            given = {name.lower() for name in headers}
+            connection.putrequest(
+                request.method,
+                path,
+                skip_host="host" in given,
+                skip_accept_encoding="accept-encoding" in given,
+            )
+            for name, value in headers.items():
                 connection.putheader(name, value)
-            if body or request.method in _BODY_METHODS:
+            if "content-length" not in given and (body or request.method in _BODY_METHODS):
                 connection.putheader("Content-Length", str(len(body)))
             if body:
                 connection.body = body

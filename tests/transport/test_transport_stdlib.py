@@ -1,7 +1,8 @@
 """StdlibTransport, the sync default, on real sockets: keep-alive, TLS trust, threads, failures.
 
-The client tests (tests/test_clients_pagerduty.py, tests/test_bigpanda_clients.py,
-tests/test_rest_client.py) run every status path through it; these pin what
+The client tests (tests/clients/test_clients_pagerduty.py,
+tests/clients/test_bigpanda_clients.py, tests/rest/test_rest_client.py) run
+every status path through it; these pin what
 is the transport's own job: which connection a request travels on, whose
 certificates are trusted, that a silently closed idle connection is not
 reused, that threads can share it, and that the head and body leave in one
@@ -23,8 +24,8 @@ from alertwire import NetworkError
 from alertwire.sandbox import Sandbox
 from alertwire.transport import Request, Response, StdlibTransport
 from alertwire.transport._stdlib import _OneWrite
-from tests.loopback_server import Answer, LoopbackServer, serve
-from tests.sandbox_http import trigger
+from tests.support.loopback_server import Answer, LoopbackServer, serve
+from tests.support.sandbox_http import trigger
 
 server = pytest.fixture(serve)
 
@@ -77,6 +78,55 @@ def test_a_query_string_and_a_get_without_body_travel_as_given(
     [received] = server.received
     assert (received.method, received.path, received.body) == ("GET", "/incidents?limit=2", b"")
     assert "content-length" not in received.headers
+
+
+def _request_head_as_sent(transport: StdlibTransport, headers: dict[str, str]) -> list[bytes]:
+    """Send one POST to a bare socket server; the request's header lines, byte for byte
+    (the loopback server folds repeated headers into one, so it cannot show a doubled one)."""
+    heads: list[bytes] = []
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def answer_once() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, rest = data.partition(b"\r\n\r\n")
+                lines = head.split(b"\r\n")[1:]
+                length = max(
+                    int(v)
+                    for k, _, v in (x.partition(b":") for x in lines)
+                    if k.lower() == b"content-length"
+                )
+                while len(rest) < length:
+                    rest += conn.recv(65536)
+                heads.extend(lines)
+                conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")
+
+        thread = threading.Thread(target=answer_once)
+        thread.start()
+        request = Request("POST", f"http://127.0.0.1:{port}/v2/enqueue", headers, b'{"a":1}')
+        try:
+            assert transport.send(request, timeout=5).status == 202
+        finally:
+            thread.join(timeout=10)
+    return heads
+
+
+def test_a_callers_host_and_length_headers_are_not_doubled(transport: StdlibTransport) -> None:
+    """As http.client's own request() does, the caller's Host and Content-Length replace ours."""
+    heads = _request_head_as_sent(
+        transport, {**HEADERS, "host": "example.test", "Content-Length": "7"}
+    )
+    names = [line.partition(b":")[0].lower() for line in heads]
+    assert names.count(b"host") == 1
+    assert names.count(b"content-length") == 1
+    assert b"host: example.test" in heads
+    default = _request_head_as_sent(transport, HEADERS)
+    assert [line for line in default if line.lower().startswith(b"host:")] != []
+    assert b"Content-Length: 7" in default
 
 
 def test_an_idle_connection_the_server_closed_is_not_reused(
