@@ -36,12 +36,12 @@ def _is_httpx(client: object, name: str) -> bool:
 
 
 def sync_transport_for(http_client: Any, *, verify: Verify, pool_size: int) -> Transport:
-    """The default urllib3 transport, an adapter for the caller's ``httpx.Client``, or
+    """The default ``http.client`` transport, an adapter for the caller's ``httpx.Client``, or
     the caller's own :class:`~alertwire.transport.Transport` (a ``MockTransport`` in tests)."""
     if http_client is None:
-        from .transport import Urllib3Transport
+        from .transport import StdlibTransport
 
-        return Urllib3Transport(maxsize=pool_size, verify=verify)
+        return StdlibTransport(maxsize=pool_size, verify=verify)
     if _is_httpx(http_client, "Client"):
         from .transport import HttpxTransport
 

@@ -1,6 +1,6 @@
 """PagerDuty / AsyncPagerDuty against a real HTTP server on loopback.
 
-Every test runs four ways: the sync client (urllib3), the async client
+Every test runs four ways: the sync client (http.client), the async client
 (aiohttp), and each with the caller's own httpx client. The server
 (``tests/support/loopback_server.py``) scripts each answer, so every status path,
 Retry-After, resets, silent closes and timeouts are staged on real sockets.

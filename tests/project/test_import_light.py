@@ -90,6 +90,7 @@ NOT_FOR_ONE_EVENT = (
     "importlib.metadata",
     "pathlib",
     "hmac",
+    "shutil",  # argparse's help formatters would import it; cli/main.py sizes them itself
 )
 
 
@@ -183,3 +184,30 @@ def test_the_version_is_a_constant_that_matches_the_installed_package() -> None:
     import alertwire
 
     assert alertwire.__version__ == version("alertwire")
+
+
+def _help_lines(columns: int) -> list[str]:
+    code = (
+        "import contextlib, io, sys\n"
+        "from alertwire.cli.main import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
+        "    main(['trigger', '--help'])\n"
+        "print(out.getvalue(), end='')\n"
+    )
+    env = {**os.environ, "COLUMNS": str(columns)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    return done.stdout.splitlines()
+
+
+def test_help_still_follows_the_terminal_width_without_shutil() -> None:
+    """The formatters sized by cli/main.py wrap the options' help at COLUMNS, as argparse's
+    own do (the description and exit-code table are pre-formatted and may be wider)."""
+    narrow, wide = _help_lines(60), _help_lines(160)
+    assert len(narrow) > len(wide)
+    options = narrow[narrow.index("options:") + 1 :]
+    options = options[: options.index("")]
+    assert max(len(line) for line in options) <= 60
+    assert max(len(line) for line in wide) > 80

@@ -7,8 +7,8 @@ library's ``from_env()`` uses, so the two can never disagree.
 
 A client is made only for a destination that is actually used, so a file
 of PagerDuty events needs no BigPanda token. A one-event command
-(``single=True``) gets the standard library's ``http.client`` transport,
-which imports faster than urllib3; ``send`` keeps the thread-safe default. Every key and token read here
+(``single=True``) is given a ``StdlibTransport`` (``http.client``) made
+here; ``send`` keeps the clients' default, which is the same transport. Every key and token read here
 is also handed to the :class:`~alertwire.cli._output.Output`, which scrubs it
 from anything printed: a service that echoes a key in an error body cannot
 make the CLI print it.
@@ -88,7 +88,7 @@ def construct(client_class: Any, *positional: Any, **settings: Any) -> Any:
 def client_settings(args: argparse.Namespace, *, single: bool) -> dict[str, Any]:
     """What every client the CLI makes is given alike: region, retries, TLS trust and the
     timeout; and for a command that makes one request or a few (``single``), the
-    http.client transport (one connection: it starts faster than urllib3, see its docstring)."""
+    http.client transport (the clients' default is the same, pooled; see its docstring)."""
     verify = _verify(args)
     settings: dict[str, Any] = {"region": _region(args), "retry": _retry(args), "verify": verify}
     if single:

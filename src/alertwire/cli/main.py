@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -46,11 +47,62 @@ COMMAND_HOMES: dict[str, str] = {
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMAND_HOMES.values()))
 
 
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns`` (``COLUMNS``, else the terminal, else 80),
+    without importing ``shutil``.
+
+    argparse imports ``shutil`` (with ``zlib``, ``bz2`` and ``lzma``) to size each help
+    formatter, and it makes one for every option added: a one-event command would
+    pay a few milliseconds for it without ever printing help.
+    """
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+_SIZED: dict[type[argparse.HelpFormatter], type[argparse.HelpFormatter]] = {}
+
+
+def _sized(formatter: type[argparse.HelpFormatter]) -> type[argparse.HelpFormatter]:
+    """``formatter``, given its width by :func:`_terminal_columns` (see there); one class each."""
+    if getattr(formatter, "sized", False):
+        return formatter
+    sized = _SIZED.get(formatter)
+    if sized is None:
+
+        class Sized(formatter):  # type: ignore[valid-type,misc]
+            def __init__(
+                self,
+                prog: str,
+                indent_increment: int = 2,
+                max_help_position: int = 24,
+                width: int | None = None,
+            ) -> None:
+                if width is None:
+                    width = _terminal_columns() - 2  # what HelpFormatter takes off
+                super().__init__(prog, indent_increment, max_help_position, width)
+
+        Sized.sized = True
+        Sized.unsized = formatter
+        Sized.__name__ = Sized.__qualname__ = formatter.__name__
+        sized = _SIZED[formatter] = Sized
+    return sized
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and still exit code 2), like every other error.
 
     A cron mail or a CI log then shows what was wrong, not a usage dump;
     ``--help`` still gives the full usage.
+
+    Its help formatters are sized without importing ``shutil`` (:func:`_terminal_columns`).
 
     It also keeps the sub-command groups made on it (``command_groups``), so
     the commands can be walked without argparse's private fields; the
@@ -59,6 +111,7 @@ class _Parser(argparse.ArgumentParser):
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["formatter_class"] = _sized(kwargs.get("formatter_class", argparse.HelpFormatter))
         super().__init__(*args, **kwargs)
         #: What :meth:`add_subparsers` returned, in order: each maps names to commands.
         self.command_groups: list[Any] = []
@@ -92,8 +145,8 @@ def _with_exit_codes(parser: argparse.ArgumentParser) -> None:
         if "exit codes:" in (command.epilog or ""):
             continue
         command.epilog = f"{command.epilog}\n\n{_exit.EPILOG}" if command.epilog else _exit.EPILOG
-        if command.formatter_class is argparse.HelpFormatter:
-            command.formatter_class = argparse.RawDescriptionHelpFormatter
+        if getattr(command.formatter_class, "unsized", None) is argparse.HelpFormatter:
+            command.formatter_class = _sized(argparse.RawDescriptionHelpFormatter)
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""PagerDutyAPI: the synchronous REST API v2 session (urllib3, keep-alive, thread-safe).
+"""PagerDutyAPI: the synchronous REST API v2 session (``http.client``, keep-alive, thread-safe).
 
 Method names are those of PagerDuty's official ``RestApiV2Client`` for the
 common subset, so code moves over by changing the constructor; where the

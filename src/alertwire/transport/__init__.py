@@ -4,10 +4,9 @@ A transport sends one :class:`Request` and returns its :class:`Response`.
 It never retries, never reads the answer, never logs a header: the clients
 above it do that, once. Every client takes one through ``http_client=``:
 
-* the default, made for you: :class:`Urllib3Transport` (sync, pooled,
-  thread-safe) or :class:`AiohttpTransport` (async);
-* :class:`StdlibTransport` (``http.client``): starts faster, for a process
-  that sends one event; not thread-safe;
+* the default, made for you: :class:`StdlibTransport` (sync, ``http.client``,
+  pooled, thread-safe) or :class:`AiohttpTransport` (async);
+* :class:`Urllib3Transport`: urllib3's pools, for a caller who prefers them;
 * your own ``httpx.Client`` / ``httpx.AsyncClient`` (wrapped for you in
   :class:`HttpxTransport` / :class:`AsyncHttpxTransport`), for proxies;
 * :class:`MockTransport` (``handler(request) -> Response``), for unit tests;

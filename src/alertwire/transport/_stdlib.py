@@ -1,79 +1,223 @@
-"""A sync transport on the standard library's ``http.client``: for one-shot processes.
+"""The default sync transport: the standard library's ``http.client``, pooled, keep-alive.
 
-``import urllib3`` costs more than the request it makes when a cron job or a
-shell loop sends a single alert (docs/architecture.md, "Transports": ``import urllib3`` about
-110-146 ms against about 67 ms for ``http.client``, ``ssl`` and ``json``
-together), and a process that sends one event has no use for a pool. So the
-command line's single-event commands use this; everything else, including
-``alertwire send``, keeps the urllib3 default, which is thread-safe.
+Why not urllib3 (still available as :class:`~alertwire.transport.Urllib3Transport`):
+measured against a local keep-alive endpoint (docs/architecture.md,
+"Transports"), a request through ``http.client`` costs well under half the
+client CPU of urllib3's ``HTTPConnectionPool.urlopen``, whose own layers
+(its header dict, retry and timeout objects, connection checks, response
+wrapper) sit on top of the same ``http.client`` calls. And ``import urllib3``
+costs a one-event ``alertwire trigger`` more than its request.
 
-One keep-alive connection per origin, reopened after a failure; not
-thread-safe. Like every transport it never retries and maps every failure to
-get an answer to :class:`~alertwire.NetworkError`.
+What is done here beyond calling ``http.client``, and why:
+
+* **One write per request.** ``http.client`` sends the head and the body in
+  two ``send`` calls; on a keep-alive connection that wakes the server twice
+  and costs a second system call. :class:`_OneWrite` joins them (the body of
+  an alert is a few hundred bytes).
+* **A pool per origin, thread-safe.** Idle connections wait in a list under a
+  lock; a thread that finds none opens its own, and at most ``maxsize`` idle
+  ones are kept (urllib3's ``block=False`` does the same), so ``send_many``
+  on threads works as it did.
+* **A dropped connection is not reused.** A server closes idle keep-alive
+  connections (PagerDuty's load balancers do, silently); before reusing one,
+  a zero-timeout poll sees the close and a fresh connection is opened instead
+  of failing the request, as urllib3 checks.
+
+What stays exactly as before: TLS verification (``verify=True`` is
+``ssl.create_default_context()``: the system store, ``SSL_CERT_FILE`` /
+``SSL_CERT_DIR`` honoured, host names checked; a CA path or an
+``SSLContext`` as given), no redirects followed, no retries (the client's
+``RetryPolicy`` decides), every failure to get an answer a
+:class:`~alertwire.NetworkError`. Like urllib3's ``PoolManager`` before it,
+this transport reads no proxy variables (``HTTPS_PROXY``, ``NO_PROXY``): a
+caller who needs a proxy passes an ``httpx.Client`` (docs/transports.md).
 """
 
 from __future__ import annotations
 
 import http.client
-from urllib.parse import urlsplit
+import select
+import threading
+from typing import TYPE_CHECKING
 
 from .._errors import NetworkError
 from ._base import Request, Response, Verify, ssl_context
 
+if TYPE_CHECKING:
+    import ssl
+
 __all__ = ["StdlibTransport"]
 
+#: scheme, host, port
 _Origin = tuple[str, str, int]
+
+#: Methods whose empty body still gets ``Content-Length: 0`` (what ``http.client.request`` does).
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+_HAS_POLL = hasattr(select, "poll")
+
+
+class _OneWrite(http.client.HTTPConnection):
+    """``http.client``'s connection, writing the request's head and body in one ``send``.
+
+    ``http.client`` sends the head from ``endheaders`` and the body in a
+    second ``send``. The transport sets :attr:`body` before ``endheaders``
+    (with the connection already open, so no other write can come between);
+    the head's ``send`` then carries the body along.
+    """
+
+    body: bytes | None = None
+
+    def send(self, data: object) -> None:
+        body = self.body
+        if body is not None and isinstance(data, bytes):
+            self.body = None
+            data = data + body
+        super().send(data)  # type: ignore[arg-type]
+
+
+class _OneWriteTLS(_OneWrite, http.client.HTTPSConnection):
+    """The same over TLS."""
+
+
+def _dropped(connection: http.client.HTTPConnection) -> bool:
+    """Whether an idle keep-alive connection was closed by the other side (or is gone).
+
+    An idle connection has nothing to read; if it polls readable, the server
+    closed it (or sent something unasked): either way it must not be reused.
+    """
+    sock = connection.sock
+    if sock is None:
+        return True
+    try:
+        if _HAS_POLL:
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])  # Windows: no poll()
+    except (OSError, ValueError):
+        return True
 
 
 class StdlibTransport:
-    """``http.client`` connections, one per origin, for a single thread."""
+    """Keep-alive ``http.client`` connections, pooled per origin; safe to share between threads.
 
-    def __init__(self, *, verify: Verify = True) -> None:
-        self._context = ssl_context(verify)
-        self._connections: dict[_Origin, http.client.HTTPConnection] = {}
+    ``maxsize`` bounds the idle connections kept per origin (more threads
+    than that still send, each on a connection of its own, closed after).
+    """
 
-    def _connection(self, origin: _Origin, timeout: float) -> http.client.HTTPConnection:
-        connection = self._connections.get(origin)
-        if connection is None:
-            scheme, host, port = origin
-            if scheme == "https":
-                connection = http.client.HTTPSConnection(
-                    host, port, timeout=timeout, context=self._context
-                )
-            else:
-                connection = http.client.HTTPConnection(host, port, timeout=timeout)
-            self._connections[origin] = connection
-        connection.timeout = timeout
-        if connection.sock is not None:
-            connection.sock.settimeout(timeout)
+    def __init__(self, *, maxsize: int = 32, verify: Verify = True) -> None:
+        # A CA path is read now, so an unusable one fails at construction (the CLI's
+        # exit 2), not at the first send; the system store loads on first https use.
+        self._context: ssl.SSLContext | None = ssl_context(verify) if verify is not True else None
+        self._maxsize = maxsize
+        self._lock = threading.Lock()
+        self._idle: dict[_Origin, list[_OneWrite]] = {}
+        #: URL (without its query) -> origin and path: split once per URL, not per request.
+        self._routes: dict[str, tuple[_Origin, str]] = {}
+
+    def _route(self, url: str) -> tuple[_Origin, str]:
+        route = self._routes.get(url)
+        if route is None:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(url)
+            scheme = parts.scheme
+            if scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"not an http(s) URL: {url!r:.80}")
+            port = parts.port or (443 if scheme == "https" else 80)
+            if len(self._routes) >= 1024:
+                # REST paths carry ids (/incidents/PXXXX): the cache must not grow for ever.
+                self._routes.clear()
+            route = self._routes[url] = ((scheme, parts.hostname, port), parts.path or "/")
+        return route
+
+    def _tls(self) -> ssl.SSLContext:
+        """One context for every TLS connection (making one loads the CA store: milliseconds)."""
+        if self._context is None:
+            import ssl
+
+            self._context = ssl.create_default_context()
+        return self._context
+
+    def _checkout(self, origin: _Origin, timeout: float) -> _OneWrite:
+        """An open idle connection to ``origin``, else a new one (connected here)."""
+        with self._lock:
+            idle = self._idle.get(origin)
+            connection = idle.pop() if idle else None
+        while connection is not None and _dropped(connection):
+            connection.close()
+            with self._lock:
+                idle = self._idle.get(origin)
+                connection = idle.pop() if idle else None
+        if connection is not None:
+            if connection.timeout != timeout:
+                connection.timeout = timeout
+                if connection.sock is not None:
+                    connection.sock.settimeout(timeout)
+            return connection
+        scheme, host, port = origin
+        if scheme == "https":
+            connection = _OneWriteTLS(host, port, timeout=timeout, context=self._tls())
+        else:
+            connection = _OneWrite(host, port, timeout=timeout)
+        connection.connect()
         return connection
 
-    def send(self, request: Request, *, timeout: float) -> Response:
-        parts = urlsplit(request.url)
-        scheme = parts.scheme
-        host = parts.hostname or ""
-        port = parts.port or (443 if scheme == "https" else 80)
-        origin = (scheme, host, port)
-        connection = self._connection(origin, timeout)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        try:
-            connection.request(request.method, path, body=request.body, headers=request.headers)
-            answer = connection.getresponse()
-            body = answer.read()
-        except (OSError, http.client.HTTPException) as exc:
-            self._drop(origin)
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise NetworkError(f"no answer from {host}:{port}: {reason}") from exc
-        if answer.will_close:
-            self._drop(origin)
-        headers = {name.lower(): value for name, value in answer.getheaders()}
-        return Response(answer.status, headers, body)
+    def _checkin(self, origin: _Origin, connection: _OneWrite) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(origin, [])
+            if len(idle) < self._maxsize:
+                idle.append(connection)
+                return
+        connection.close()
 
-    def _drop(self, origin: _Origin) -> None:
-        connection = self._connections.pop(origin, None)
-        if connection is not None:
-            connection.close()
+    def send(self, request: Request, *, timeout: float) -> Response:
+        url, mark, query = request.url.partition("?")
+        origin, path = self._route(url)
+        if mark:
+            path = f"{path}?{query}"
+        connection: _OneWrite | None = None
+        reusable = False
+        try:
+            connection = self._checkout(origin, timeout)
+            body = request.body
+            headers = request.headers
+            # As http.client's request() does: a caller's own Host, Accept-Encoding or
+            # Content-Length replaces the one that would be added.
+            given = {name.lower() for name in headers}
+            connection.putrequest(
+                request.method,
+                path,
+                skip_host="host" in given,
+                skip_accept_encoding="accept-encoding" in given,
+            )
+            for name, value in headers.items():
+                connection.putheader(name, value)
+            if "content-length" not in given and (body or request.method in _BODY_METHODS):
+                connection.putheader("Content-Length", str(len(body)))
+            if body:
+                connection.body = body
+            connection.endheaders()
+            answer = connection.getresponse()
+            data = answer.read()
+            reusable = not answer.will_close
+        except (OSError, http.client.HTTPException) as exc:
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise NetworkError(f"no answer from {origin[1]}:{origin[2]}: {reason}") from exc
+        finally:
+            if connection is not None:
+                if reusable:
+                    self._checkin(origin, connection)
+                else:
+                    connection.close()
+        headers = {name.lower(): value for name, value in answer.getheaders()}
+        return Response(answer.status, headers, data)
 
     def close(self) -> None:
-        for origin in list(self._connections):
-            self._drop(origin)
+        """Close the idle connections; a later send opens new ones."""
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                connection.close()

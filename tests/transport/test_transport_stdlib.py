@@ -1,0 +1,285 @@
+"""StdlibTransport, the sync default, on real sockets: keep-alive, TLS trust, threads, failures.
+
+The client tests (tests/clients/test_clients_pagerduty.py,
+tests/clients/test_bigpanda_clients.py, tests/rest/test_rest_client.py) run
+every status path through it; these pin what
+is the transport's own job: which connection a request travels on, whose
+certificates are trusted, that a silently closed idle connection is not
+reused, that threads can share it, and that the head and body leave in one
+write.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alertwire import NetworkError
+from alertwire.sandbox import Sandbox
+from alertwire.transport import Request, Response, StdlibTransport
+from alertwire.transport._stdlib import _OneWrite
+from tests.support.loopback_server import Answer, LoopbackServer, serve
+from tests.support.sandbox_http import trigger
+
+server = pytest.fixture(serve)
+
+HEADERS = {"Content-Type": "application/json"}
+
+
+def _post(url: str, body: dict[str, Any] | None = None) -> Request:
+    data = json.dumps(body if body is not None else trigger("stdlib")).encode()
+    return Request("POST", url + "/v2/enqueue", HEADERS, data)
+
+
+@pytest.fixture
+def transport() -> Iterator[StdlibTransport]:
+    t = StdlibTransport()
+    yield t
+    t.close()
+
+
+def test_requests_share_one_keep_alive_connection(
+    server: LoopbackServer, transport: StdlibTransport
+) -> None:
+    for n in range(5):
+        answer = transport.send(_post(server.url, trigger(f"k{n}")), timeout=5)
+        assert answer.status == 202
+    assert len(server.received) == 5
+    assert len(server.connections) == 1
+    assert [r.json()["dedup_key"] for r in server.received] == [f"k{n}" for n in range(5)]
+
+
+def test_the_request_arrives_whole_with_its_length_and_the_answer_headers_lowercased(
+    server: LoopbackServer, transport: StdlibTransport
+) -> None:
+    server.script(Answer(status=429, headers={"Retry-After": "7"}, body="slow down"))
+    request = _post(server.url)
+    answer = transport.send(request, timeout=5)
+    assert (answer.status, answer.body, answer.header("Retry-After")) == (429, b"slow down", "7")
+    assert answer.headers["retry-after"] == "7"
+    [received] = server.received
+    assert received.body == request.body
+    assert received.headers["content-length"] == str(len(request.body))
+    assert received.headers["content-type"] == "application/json"
+
+
+def test_a_query_string_and_a_get_without_body_travel_as_given(
+    server: LoopbackServer, transport: StdlibTransport
+) -> None:
+    server.script(Answer(status=200, body={"ok": True}))
+    answer = transport.send(Request("GET", server.url + "/incidents?limit=2", {}, b""), timeout=5)
+    assert answer.status == 200
+    [received] = server.received
+    assert (received.method, received.path, received.body) == ("GET", "/incidents?limit=2", b"")
+    assert "content-length" not in received.headers
+
+
+def _request_head_as_sent(transport: StdlibTransport, headers: dict[str, str]) -> list[bytes]:
+    """Send one POST to a bare socket server; the request's header lines, byte for byte
+    (the loopback server folds repeated headers into one, so it cannot show a doubled one)."""
+    heads: list[bytes] = []
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def answer_once() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, rest = data.partition(b"\r\n\r\n")
+                lines = head.split(b"\r\n")[1:]
+                length = max(
+                    int(v)
+                    for k, _, v in (x.partition(b":") for x in lines)
+                    if k.lower() == b"content-length"
+                )
+                while len(rest) < length:
+                    rest += conn.recv(65536)
+                heads.extend(lines)
+                conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")
+
+        thread = threading.Thread(target=answer_once)
+        thread.start()
+        request = Request("POST", f"http://127.0.0.1:{port}/v2/enqueue", headers, b'{"a":1}')
+        try:
+            assert transport.send(request, timeout=5).status == 202
+        finally:
+            thread.join(timeout=10)
+    return heads
+
+
+def test_a_callers_host_and_length_headers_are_not_doubled(transport: StdlibTransport) -> None:
+    """As http.client's own request() does, the caller's Host and Content-Length replace ours."""
+    heads = _request_head_as_sent(
+        transport, {**HEADERS, "host": "example.test", "Content-Length": "7"}
+    )
+    names = [line.partition(b":")[0].lower() for line in heads]
+    assert names.count(b"host") == 1
+    assert names.count(b"content-length") == 1
+    assert b"host: example.test" in heads
+    default = _request_head_as_sent(transport, HEADERS)
+    assert [line for line in default if line.lower().startswith(b"host:")] != []
+    assert b"Content-Length: 7" in default
+
+
+def test_an_idle_connection_the_server_closed_is_not_reused(
+    server: LoopbackServer, transport: StdlibTransport
+) -> None:
+    """PagerDuty's load balancers close idle connections without ``Connection: close``."""
+    server.script(Answer(action="answer_then_close"))
+    assert transport.send(_post(server.url), timeout=5).status == 202
+    # Wait (on the server's own record, not a sleep) until the close is visible to a poll.
+    [idle] = transport._idle[("http", "127.0.0.1", int(server.url.rsplit(":", 1)[1]))]
+    assert idle.sock is not None
+    assert idle.sock.recv(1, socket.MSG_PEEK) == b""  # blocks until the FIN has arrived
+    assert transport.send(_post(server.url), timeout=5).status == 202
+    assert len(server.connections) == 2
+
+
+def test_threads_share_it_and_idle_connections_are_bounded(server: LoopbackServer) -> None:
+    transport = StdlibTransport(maxsize=2)
+    failures: list[BaseException] = []
+    statuses: list[int] = []
+    start = threading.Barrier(6)
+
+    def sender(n: int) -> None:
+        start.wait()
+        try:
+            for i in range(10):
+                statuses.append(
+                    transport.send(_post(server.url, trigger(f"t{n}-{i}")), timeout=5).status
+                )
+        except BaseException as exc:  # reported by the assert below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert statuses == [202] * 60
+    assert {r.json()["dedup_key"] for r in server.received} == {
+        f"t{n}-{i}" for n in range(6) for i in range(10)
+    }
+    assert len(server.connections) <= 6
+    assert sum(len(idle) for idle in transport._idle.values()) <= 2
+    transport.close()
+    assert transport._idle == {}
+    assert transport.send(_post(server.url), timeout=5).status == 202  # reopens after close()
+    transport.close()
+
+
+def test_no_answer_is_a_network_error_naming_the_host_and_the_connection_is_dropped(
+    server: LoopbackServer, transport: StdlibTransport
+) -> None:
+    server.script(Answer(action="reset"))
+    with pytest.raises(NetworkError, match=r"no answer from 127\.0\.0\.1:\d+"):
+        transport.send(_post(server.url), timeout=5)
+    assert transport._idle.get(("http", "127.0.0.1", int(server.url.rsplit(":", 1)[1]))) in (
+        None,
+        [],
+    )
+    assert transport.send(_post(server.url), timeout=5).status == 202
+
+
+def test_a_refused_connection_is_a_network_error(transport: StdlibTransport) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with pytest.raises(NetworkError, match=f"127.0.0.1:{port}"):
+        transport.send(_post(f"http://127.0.0.1:{port}"), timeout=5)
+
+
+def test_proxy_variables_are_not_read(
+    server: LoopbackServer, transport: StdlibTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As urllib3's PoolManager before it: a proxy is configured with an httpx.Client."""
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # the discard port: nothing listens
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert transport.send(_post(server.url), timeout=5).status == 202
+    assert len(server.received) == 1
+
+
+# --- TLS: whose certificates are trusted ---------------------------------------------------
+
+
+def _tls_send(sandbox: Sandbox, transport: StdlibTransport) -> Response:
+    try:
+        return transport.send(_post(sandbox.url), timeout=5)
+    finally:
+        transport.close()
+
+
+def test_tls_default_trust_refuses_a_private_ca(alertwire_sandbox_tls: Sandbox) -> None:
+    with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED"):
+        _tls_send(alertwire_sandbox_tls, StdlibTransport())
+
+
+def test_tls_trusts_a_ca_file_given_as_verify(alertwire_sandbox_tls: Sandbox) -> None:
+    assert alertwire_sandbox_tls.ca_file is not None
+    transport = StdlibTransport(verify=alertwire_sandbox_tls.ca_file)
+    assert _tls_send(alertwire_sandbox_tls, transport).status == 202
+
+
+def test_tls_default_trust_honours_ssl_cert_file(
+    alertwire_sandbox_tls: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert alertwire_sandbox_tls.ca_file is not None
+    monkeypatch.setenv("SSL_CERT_FILE", alertwire_sandbox_tls.ca_file)
+    assert _tls_send(alertwire_sandbox_tls, StdlibTransport()).status == 202
+
+
+def test_tls_checks_host_names_with_the_default_and_a_ca_file(tmp_path: Path) -> None:
+    """The server is bound to 127.0.0.1 only, so a wrong name cannot be staged on loopback:
+    the context every connection uses is checked instead."""
+    import ssl
+
+    from alertwire.wire import make_server_tls
+
+    ca_file = make_server_tls("127.0.0.1", tmp_path / "ca.pem").ca_file
+    for verify in (True, str(ca_file)):
+        context = StdlibTransport(verify=verify)._tls()
+        assert context.check_hostname is True
+        assert context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_tls_verify_false_skips_the_check(alertwire_sandbox_tls: Sandbox) -> None:
+    assert _tls_send(alertwire_sandbox_tls, StdlibTransport(verify=False)).status == 202
+
+
+# --- one write per request ------------------------------------------------------------------
+
+
+class _RecordingSocket:
+    """Stands in for the socket in a pure unit test of how ``send`` is called."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def sendall(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+
+def test_the_head_and_the_body_leave_in_one_write() -> None:
+    connection = _OneWrite("127.0.0.1", 9)
+    sock = _RecordingSocket()
+    connection.sock = sock
+    connection.putrequest("POST", "/v2/enqueue")
+    connection.putheader("Content-Length", "7")
+    connection.body = b'{"a":1}'
+    connection.endheaders()
+    [write] = sock.writes
+    assert write.startswith(b"POST /v2/enqueue HTTP/1.1\r\n")
+    assert write.endswith(b'\r\n\r\n{"a":1}')
+    assert connection.body is None
+    connection.sock = None
