@@ -304,33 +304,16 @@ class SettleSQL:
         sql: str
         values: dict[str, Any]
         if isinstance(outcome, Delivered):
-            sql = self.deliver
-            values = {
-                "state": int(State.DELIVERED),
-                "at": outcome.at,
-                "status": outcome.http_status,
-            }
+            sql, values = self.deliver, {"state": int(State.DELIVERED), "at": outcome.at}
         elif isinstance(outcome, Reschedule):
-            sql = self.reschedule
-            values = {
-                "state": int(State.PENDING),
-                "not_before": outcome.not_before,
-                "error": outcome.error,
-                "status": outcome.http_status,
-            }
+            sql, values = self.reschedule, {"state": int(State.PENDING), "error": outcome.error}
+            values["not_before"] = outcome.not_before
         elif isinstance(outcome, MarkDead):
-            sql = self.bury
-            values = {
-                "state": int(State.DEAD),
-                "at": outcome.at,
-                "error": outcome.error,
-                "status": outcome.http_status,
-                "body": outcome.body,
-                "unsent": outcome.unsent,
-            }
+            sql, values = self.bury, {"state": int(State.DEAD), "error": outcome.error}
+            values.update(at=outcome.at, body=outcome.body, unsent=outcome.unsent)
         else:  # pragma: no cover - the Outcome union is closed
             raise TypeError(f"unknown outcome {type(outcome).__name__}")
-        values.update(id=outcome.id, owner=owner)
+        values.update(status=outcome.http_status, id=outcome.id, owner=owner)
         return sql, values
 
 
