@@ -43,6 +43,7 @@ __all__ = [
     "parse_retry_after",
     "resolve_base_url",
     "scrubbed",
+    "served_url",
 ]
 
 #: The headers of every JSON request (one object: a transport may convert it once).
@@ -62,6 +63,14 @@ def base_url_of(host: str, port: int, *, tls: bool) -> str:
     """The base URL clients reach a server of ours by (an IPv6 literal goes in brackets)."""
     scheme = "https" if tls else "http"
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+def served_url(server: str, host: str, port: int | None, *, tls: bool) -> str:
+    """:func:`base_url_of` for one of our servers, which has a port only while it runs:
+    before it started or after it stopped, ``RuntimeError`` naming ``server``."""
+    if port is None:
+        raise RuntimeError(f"{server} is not running")
+    return base_url_of(host, port, tls=tls)
 
 
 def check_base_url(url: str, *, setting: str) -> str:
