@@ -41,6 +41,7 @@ __all__ = [
     "is_loopback_host",
     "json_body",
     "parse_retry_after",
+    "rate_limited",
     "resolve_base_url",
     "scrubbed",
     "served_url",
@@ -165,6 +166,19 @@ def scrubbed(response: Response, secret: Secret | None) -> Response:
     )
 
 
+def rate_limited(
+    service: str, what: str, retry_after: float | None, detail: str, *, body: str
+) -> RateLimited:
+    """A 429 as :class:`RateLimited`, worded the same for every API we call: the delay
+    the service asked for, when it gave one, goes into the message and ``retry_after``."""
+    hint = f"; retry after {retry_after:g} s" if retry_after is not None else ""
+    return RateLimited(
+        f"{service} rate-limited {what} (HTTP 429){hint}: {detail}",
+        retry_after=retry_after,
+        body=body,
+    )
+
+
 def error_for_response(
     response: Response,
     *,
@@ -200,12 +214,7 @@ def error_for_response(
         )
     if status == 429:
         retry_after = parse_retry_after(response.header("retry-after"))
-        hint = f"; retry after {retry_after:g} s" if retry_after is not None else ""
-        return RateLimited(
-            f"{service} rate-limited the event (HTTP 429){hint}: {detail}",
-            retry_after=retry_after,
-            body=text,
-        )
+        return rate_limited(service, "the event", retry_after, detail, body=text)
     if 500 <= status <= 599:
         return ServerError(
             f"{service} had a server error (HTTP {status}): {detail}", http_status=status, body=text
