@@ -29,17 +29,14 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ENV_BIGPANDA_APP_KEY",
     "ENV_BIGPANDA_TOKEN",
-    "ENV_BIGPANDA_TOKEN_FILE",
     "ENV_BIGPANDA_URL",
     "ENV_OUTBOX",
     "ENV_PAGERDUTY_API_TOKEN",
-    "ENV_PAGERDUTY_API_TOKEN_FILE",
     "ENV_PAGERDUTY_API_URL",
     "ENV_PAGERDUTY_FROM",
     "ENV_PAGERDUTY_URL",
     "ENV_REGION",
     "ENV_ROUTING_KEY",
-    "ENV_ROUTING_KEY_FILE",
     "PAGERDUTY_API_TOKEN",
     "ROUTING_KEY",
     "Credential",
@@ -53,11 +50,9 @@ __all__ = [
 T = TypeVar("T")
 
 ENV_ROUTING_KEY: Final = "ALERTWIRE_ROUTING_KEY"
-ENV_ROUTING_KEY_FILE: Final = "ALERTWIRE_ROUTING_KEY_FILE"
 ENV_PAGERDUTY_URL: Final = "ALERTWIRE_PAGERDUTY_URL"
 ENV_REGION: Final = "ALERTWIRE_REGION"
 ENV_BIGPANDA_TOKEN: Final = "ALERTWIRE_BIGPANDA_TOKEN"
-ENV_BIGPANDA_TOKEN_FILE: Final = "ALERTWIRE_BIGPANDA_TOKEN_FILE"
 ENV_BIGPANDA_APP_KEY: Final = "ALERTWIRE_BIGPANDA_APP_KEY"
 ENV_BIGPANDA_URL: Final = "ALERTWIRE_BIGPANDA_URL"
 ENV_OUTBOX: Final = "ALERTWIRE_OUTBOX"
@@ -66,7 +61,6 @@ ENV_OUTBOX: Final = "ALERTWIRE_OUTBOX"
 #: email sent as ``From`` (PagerDuty needs it on incident updates made with an
 #: account-level token).
 ENV_PAGERDUTY_API_TOKEN: Final = "ALERTWIRE_PAGERDUTY_API_TOKEN"
-ENV_PAGERDUTY_API_TOKEN_FILE: Final = "ALERTWIRE_PAGERDUTY_API_TOKEN_FILE"
 ENV_PAGERDUTY_API_URL: Final = "ALERTWIRE_PAGERDUTY_API_URL"
 ENV_PAGERDUTY_FROM: Final = "ALERTWIRE_PAGERDUTY_FROM"
 
@@ -139,24 +133,23 @@ def secret_from_env(
 class Credential:
     """A secret the environment may hold: its variable, the ``_FILE`` variable naming a file
     that holds it instead, and what errors call it. One per credential, so ``from_env()``
-    and the command line read and name each the same way."""
+    and the command line read and name each the same way. The file variable is always the
+    variable's name with ``_FILE`` appended; the convention is kept here alone."""
 
     __slots__ = ("file_variable", "variable", "what")
 
-    def __init__(self, variable: str, file_variable: str, what: str) -> None:
+    def __init__(self, variable: str, what: str) -> None:
         self.variable = variable
-        self.file_variable = file_variable
+        self.file_variable = f"{variable}_FILE"
         self.what = what
 
     def from_env(self, env: Mapping[str, str] | None = None) -> Secret:
         return secret_from_env(self.variable, self.file_variable, what=self.what, env=env)
 
 
-ROUTING_KEY: Final = Credential(ENV_ROUTING_KEY, ENV_ROUTING_KEY_FILE, "PagerDuty routing key")
-BIGPANDA_TOKEN: Final = Credential(ENV_BIGPANDA_TOKEN, ENV_BIGPANDA_TOKEN_FILE, "BigPanda token")
-PAGERDUTY_API_TOKEN: Final = Credential(
-    ENV_PAGERDUTY_API_TOKEN, ENV_PAGERDUTY_API_TOKEN_FILE, "PagerDuty REST API token"
-)
+ROUTING_KEY: Final = Credential(ENV_ROUTING_KEY, "PagerDuty routing key")
+BIGPANDA_TOKEN: Final = Credential(ENV_BIGPANDA_TOKEN, "BigPanda token")
+PAGERDUTY_API_TOKEN: Final = Credential(ENV_PAGERDUTY_API_TOKEN, "PagerDuty REST API token")
 
 
 def optional_env(variable: str, env: Mapping[str, str] | None = None) -> str | None:

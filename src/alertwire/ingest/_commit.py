@@ -40,6 +40,8 @@ from ..outbox.machine import NewEvent
 __all__ = ["DEFAULT_MAX_BATCH", "GroupCommitter"]
 
 T = TypeVar("T")
+X = TypeVar("X")
+R = TypeVar("R")
 
 #: Most rows in one transaction: bounds the time one commit holds the write lock.
 DEFAULT_MAX_BATCH: Final = 512
@@ -102,32 +104,47 @@ class GroupCommitter:
 
     async def submit(self, rows: Sequence[NewEvent]) -> list[Enqueued]:
         """Store ``rows`` (atomically, with whoever else is waiting); returns once committed."""
-        loop = self._loop
-        if loop is None:
-            raise CommitterClosed("the relay is shutting down")
-        future: asyncio.Future[list[Enqueued]] = loop.create_future()
-        with self._ready:
-            if self._closed:
-                raise CommitterClosed("the relay is shutting down")
-            self._waiting.append((rows, future))
-            self._ready.notify()
-        return await future
+        shutting_down = "the relay is shutting down"
+        return await self._hand_over(
+            self._waiting, rows, CommitterClosed, shutting_down, shutting_down
+        )
 
     async def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the writer thread, between commits.
 
         Raises :class:`RuntimeError` once the committer is closed (the writer is gone).
         """
+        future: asyncio.Future[T] = self._hand_over(
+            self._calls,
+            fn,
+            RuntimeError,
+            "the ingest writer is not running",
+            "the ingest writer has stopped",
+        )
+        return await future
+
+    def _hand_over(
+        self,
+        queue: list[tuple[X, asyncio.Future[R]]],
+        item: X,
+        error: type[Exception],
+        not_started: str,
+        closed: str,
+    ) -> asyncio.Future[R]:
+        """Queue ``item`` for the writer with the future it will answer: one append under
+        the lock and one wake-up, the whole hand-over (the module's docstring says why).
+        ``error`` is raised with ``not_started`` before :meth:`start`, with ``closed``
+        once :meth:`close` has begun."""
         loop = self._loop
         if loop is None:
-            raise RuntimeError("the ingest writer is not running")
-        future: asyncio.Future[T] = loop.create_future()
+            raise error(not_started)
+        future: asyncio.Future[R] = loop.create_future()
         with self._ready:
             if self._closed:
-                raise RuntimeError("the ingest writer has stopped")
-            self._calls.append((fn, future))
+                raise error(closed)
+            queue.append((item, future))
             self._ready.notify()
-        return await future
+        return future
 
     # ------------------------------------------------------------ the writer thread
 

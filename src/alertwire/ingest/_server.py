@@ -45,7 +45,7 @@ from .._errors import ConfigurationError
 from ..outbox import Outbox
 from ..outbox.machine import Store
 from ..outbox.metrics import OutboxMetrics
-from ..protocol.http import base_url_of, is_loopback_host
+from ..protocol.http import is_loopback_host, served_url
 from ..wire import (
     BIGPANDA_PATH,
     WIRE_PATHS,
@@ -210,9 +210,9 @@ class IngestServer:
 
     @property
     def url(self) -> str:
-        if self.port is None:
-            raise RuntimeError("the ingest server is not running")
-        return base_url_of(self.config.host, self.port, tls=self.config.uses_tls)
+        return served_url(
+            "the ingest server", self.config.host, self.port, tls=self.config.uses_tls
+        )
 
     @property
     def ca_file(self) -> str | None:

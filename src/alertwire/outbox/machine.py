@@ -88,11 +88,11 @@ __all__ = [
     "Outcome",
     "QueueStats",
     "Reschedule",
+    "SettleSQL",
     "State",
     "Store",
     "new_owner",
     "order_key",
-    "outcome_params",
     "route_key",
 ]
 
@@ -285,37 +285,36 @@ class ClaimTerms:
         return max(self.limit * 4, 64)
 
 
-def outcome_params(outcome: Outcome, owner: str) -> dict[str, Any]:
-    """The named parameters of the owner-checked statement that records ``outcome``.
+@dataclass(frozen=True, slots=True)
+class SettleSQL:
+    """A store's three owner-checked statements that record an outcome, one per kind.
 
-    Both stores write an outcome with the same names (``state``, ``at``,
+    Both stores write an outcome with the same named parameters (``state``, ``at``,
     ``not_before``, ``error``, ``status``, ``body``, ``unsent``, ``id``, ``owner``);
-    only their SQL differs, so each store picks its own statement by the
-    outcome's type and takes the values from here.
+    only their SQL differs, so which statement records which outcome, and with
+    what values, is decided here once (:meth:`for_outcome`).
     """
-    values: dict[str, Any]
-    if isinstance(outcome, Delivered):
-        values = {"state": int(State.DELIVERED), "at": outcome.at, "status": outcome.http_status}
-    elif isinstance(outcome, Reschedule):
-        values = {
-            "state": int(State.PENDING),
-            "not_before": outcome.not_before,
-            "error": outcome.error,
-            "status": outcome.http_status,
-        }
-    elif isinstance(outcome, MarkDead):
-        values = {
-            "state": int(State.DEAD),
-            "at": outcome.at,
-            "error": outcome.error,
-            "status": outcome.http_status,
-            "body": outcome.body,
-            "unsent": outcome.unsent,
-        }
-    else:  # pragma: no cover - the Outcome union is closed
-        raise TypeError(f"unknown outcome {type(outcome).__name__}")
-    values.update(id=outcome.id, owner=owner)
-    return values
+
+    deliver: str
+    reschedule: str
+    bury: str
+
+    def for_outcome(self, outcome: Outcome, owner: str) -> tuple[str, dict[str, Any]]:
+        """The statement that records ``outcome`` for ``owner``, and its parameters."""
+        sql: str
+        values: dict[str, Any]
+        if isinstance(outcome, Delivered):
+            sql, values = self.deliver, {"state": int(State.DELIVERED), "at": outcome.at}
+        elif isinstance(outcome, Reschedule):
+            sql, values = self.reschedule, {"state": int(State.PENDING), "error": outcome.error}
+            values["not_before"] = outcome.not_before
+        elif isinstance(outcome, MarkDead):
+            sql, values = self.bury, {"state": int(State.DEAD), "error": outcome.error}
+            values.update(at=outcome.at, body=outcome.body, unsent=outcome.unsent)
+        else:  # pragma: no cover - the Outcome union is closed
+            raise TypeError(f"unknown outcome {type(outcome).__name__}")
+        values.update(status=outcome.http_status, id=outcome.id, owner=owner)
+        return sql, values
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,8 +41,10 @@ __all__ = [
     "is_loopback_host",
     "json_body",
     "parse_retry_after",
+    "rate_limited",
     "resolve_base_url",
     "scrubbed",
+    "served_url",
 ]
 
 #: The headers of every JSON request (one object: a transport may convert it once).
@@ -62,6 +64,14 @@ def base_url_of(host: str, port: int, *, tls: bool) -> str:
     """The base URL clients reach a server of ours by (an IPv6 literal goes in brackets)."""
     scheme = "https" if tls else "http"
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+def served_url(server: str, host: str, port: int | None, *, tls: bool) -> str:
+    """:func:`base_url_of` for one of our servers, which has a port only while it runs:
+    before it started or after it stopped, ``RuntimeError`` naming ``server``."""
+    if port is None:
+        raise RuntimeError(f"{server} is not running")
+    return base_url_of(host, port, tls=tls)
 
 
 def check_base_url(url: str, *, setting: str) -> str:
@@ -156,6 +166,19 @@ def scrubbed(response: Response, secret: Secret | None) -> Response:
     )
 
 
+def rate_limited(
+    service: str, what: str, retry_after: float | None, detail: str, *, body: str
+) -> RateLimited:
+    """A 429 as :class:`RateLimited`, worded the same for every API we call: the delay
+    the service asked for, when it gave one, goes into the message and ``retry_after``."""
+    hint = f"; retry after {retry_after:g} s" if retry_after is not None else ""
+    return RateLimited(
+        f"{service} rate-limited {what} (HTTP 429){hint}: {detail}",
+        retry_after=retry_after,
+        body=body,
+    )
+
+
 def error_for_response(
     response: Response,
     *,
@@ -191,12 +214,7 @@ def error_for_response(
         )
     if status == 429:
         retry_after = parse_retry_after(response.header("retry-after"))
-        hint = f"; retry after {retry_after:g} s" if retry_after is not None else ""
-        return RateLimited(
-            f"{service} rate-limited the event (HTTP 429){hint}: {detail}",
-            retry_after=retry_after,
-            body=text,
-        )
+        return rate_limited(service, "the event", retry_after, detail, body=text)
     if 500 <= status <= 599:
         return ServerError(
             f"{service} had a server error (HTTP {status}): {detail}", http_status=status, body=text

@@ -22,7 +22,6 @@ from .._errors import (
     BadRequest,
     Forbidden,
     NotFound,
-    RateLimited,
     ResponseError,
     ServerError,
     Unauthorized,
@@ -32,7 +31,7 @@ from .._errors import (
 from .._secret import Secret
 from ..models.limits import REST_TOKEN_LENGTH, ROUTING_KEY_LENGTH
 from ..transport import Request, Response
-from .http import json_body, parse_retry_after, scrubbed
+from .http import json_body, parse_retry_after, rate_limited, scrubbed
 
 __all__ = [
     "ACCEPT",
@@ -403,13 +402,7 @@ def error_for_rest_response(
             body=text,
         )
     if status == 429:
-        delay = rate_limit_delay(response)
-        hint = f"; retry after {delay:g} s" if delay is not None else ""
-        return RateLimited(
-            f"{SERVICE} rate-limited {where} (HTTP 429){hint}: {said}",
-            retry_after=delay,
-            body=text,
-        )
+        return rate_limited(SERVICE, where, rate_limit_delay(response), said, body=text)
     if 500 <= status <= 599:
         return ServerError(
             f"{SERVICE} had a server error on {where} (HTTP {status}): {said}",

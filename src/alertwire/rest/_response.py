@@ -37,11 +37,11 @@ class RestResponse:
     @property
     def status_code(self) -> int:
         """The official client's (httpx's) name for :attr:`status`."""
-        return self._response.status
+        return self.status
 
     @property
     def ok(self) -> bool:
-        return 200 <= self._response.status <= 299
+        return 200 <= self.status <= 299
 
     @property
     def headers(self) -> Mapping[str, str]:

@@ -18,7 +18,7 @@ from typing import Final
 
 from .._errors import ConfigurationError
 from .._secret import Secret
-from ..protocol.http import base_url_of, is_loopback_host
+from ..protocol.http import is_loopback_host, served_url
 from ..wire import RunningServer, ServerLimits, ServerTLS, make_server_tls, start_server
 from .app import SandboxControl, build_app
 
@@ -82,9 +82,7 @@ class SandboxServer:
 
     @property
     def url(self) -> str:
-        if self.port is None:
-            raise RuntimeError("the sandbox is not running")
-        return base_url_of(self.host, self.port, tls=self.tls)
+        return served_url("the sandbox", self.host, self.port, tls=self.tls)
 
     @property
     def rate_limit(self) -> int | None:

@@ -160,31 +160,23 @@ class _Handlers:
         problems = _CHECKS[kind](body)
         if problems:
             raise _Invalid(problems)
-        routing_key = Secret(body["routing_key"])
-        if kind == "change":
-            return IncomingPagerDuty(
-                kind=kind, routing_key=routing_key, body=body, raw=raw, wire=raw, dedup_key=None
-            )
-        dedup_key = body.get("dedup_key")
-        if isinstance(dedup_key, str):
-            return IncomingPagerDuty(
-                kind=kind,
-                routing_key=routing_key,
-                body=body,
-                raw=raw,
-                wire=raw,
-                dedup_key=dedup_key,
-            )
-        dedup_key = new_dedup_key()
-        wire = with_dedup_key(raw, body, dedup_key)
+        # One event, three cases: a change has no dedup key; an alert keeps the client's,
+        # or gets one assigned and spliced into the bytes to forward.
+        dedup_key = body.get("dedup_key") if kind == "alert" else None
+        wire, assigned = raw, False
+        if kind == "alert" and not isinstance(dedup_key, str):
+            dedup_key = new_dedup_key()
+            wire = with_dedup_key(raw, body, dedup_key)
+            body = {**body, "dedup_key": dedup_key}
+            assigned = True
         return IncomingPagerDuty(
             kind=kind,
-            routing_key=routing_key,
-            body={**body, "dedup_key": dedup_key},
+            routing_key=Secret(body["routing_key"]),
+            body=body,
             raw=raw,
             wire=wire,
             dedup_key=dedup_key,
-            dedup_key_assigned=True,
+            dedup_key_assigned=assigned,
         )
 
     async def bigpanda(self, request: web.Request) -> web.StreamResponse:

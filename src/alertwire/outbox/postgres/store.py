@@ -79,19 +79,7 @@ from collections.abc import Sequence
 from typing import Any, Final, cast
 
 from ..._errors import OutboxError
-from ..machine import (
-    Claimed,
-    ClaimTerms,
-    DeadEvent,
-    Delivered,
-    MarkDead,
-    NewEvent,
-    Outcome,
-    QueueStats,
-    Reschedule,
-    outcome_params,
-    public_reason,
-)
+from .. import machine
 from ..states import SQL_ACTIVE, SQL_LEASED, SQL_PENDING, State
 from ._connection import PostgresConnections, _CommitUnknown
 from ._schema import LOCK_CLASS, lock_key
@@ -295,12 +283,8 @@ WHERE id = %(id)s AND state = {SQL_LEASED} AND lease_owner = %(owner)s
 RETURNING route
 """  # noqa: S608 - state numbers from states.py only
 
-#: The statement that records each kind of outcome (values from ``outcome_params``).
-_SETTLE: Final[dict[type[Outcome], str]] = {
-    Delivered: _DELIVER,
-    Reschedule: _RESCHEDULE,
-    MarkDead: _BURY,
-}
+#: The statements that record each kind of outcome (chosen by ``SettleSQL.for_outcome``).
+_SETTLE: Final = machine.SettleSQL(deliver=_DELIVER, reschedule=_RESCHEDULE, bury=_BURY)
 
 
 class PostgresStore(PostgresConnections):
@@ -329,11 +313,11 @@ class PostgresStore(PostgresConnections):
     def explain(self, exc: BaseException) -> str:
         """By kind only (:func:`~..machine.public_reason`): the server's words may name
         the host or the database, which a client of the ingest endpoint is not told."""
-        return public_reason(exc)
+        return machine.public_reason(exc)
 
     # ------------------------------------------------------------ operations
 
-    def enqueue_many(self, events: Sequence[NewEvent], *, now: float) -> list[int]:
+    def enqueue_many(self, events: Sequence[machine.NewEvent], *, now: float) -> list[int]:
         if not events:
             return []
         what = "store the event" if len(events) == 1 else f"store {len(events)} events"
@@ -383,7 +367,7 @@ class PostgresStore(PostgresConnections):
         return ids
 
     @staticmethod
-    def _claim_in(conn: Any, terms: ClaimTerms) -> list[Claimed]:
+    def _claim_in(conn: Any, terms: machine.ClaimTerms) -> list[machine.Claimed]:
         params: dict[str, Any] = {
             "owner": terms.owner,
             "now": terms.now,
@@ -398,13 +382,15 @@ class PostgresStore(PostgresConnections):
         else:
             sql = _CLAIM
         conn.execute(_RESCUE, {"now": terms.now})
-        claimed: list[Claimed] = []
+        claimed: list[machine.Claimed] = []
         if not terms.paced:
             params["window"] = terms.window
-            claimed = [Claimed.from_row(r) for r in conn.execute(_CLAIM_OLDEST, params).fetchall()]
+            claimed = [
+                machine.Claimed.from_row(r) for r in conn.execute(_CLAIM_OLDEST, params).fetchall()
+            ]
             params["limit"] = params["per_route"] = terms.limit - len(claimed)
         if params["limit"] > 0:
-            claimed += [Claimed.from_row(r) for r in conn.execute(sql, params).fetchall()]
+            claimed += [machine.Claimed.from_row(r) for r in conn.execute(sql, params).fetchall()]
         claimed.sort(key=lambda c: c.id)
         return claimed
 
@@ -432,33 +418,32 @@ class PostgresStore(PostgresConnections):
             )
 
     @classmethod
-    def _settle_in(cls, conn: Any, outcomes: Sequence[Outcome], owner: str) -> list[bool]:
+    def _settle_in(cls, conn: Any, outcomes: Sequence[machine.Outcome], owner: str) -> list[bool]:
         # Delivered and dead rows hand their key's head on (the trigger, under the lock).
-        cls._lock_keys_of(conn, [o.id for o in outcomes if not isinstance(o, Reschedule)])
+        cls._lock_keys_of(conn, [o.id for o in outcomes if not isinstance(o, machine.Reschedule)])
         applied: list[bool] = []
         pauses: dict[str, float] = {}
         for o in outcomes:
-            values = outcome_params(o, owner)
-            row = conn.execute(_SETTLE[type(o)], values).fetchone()
+            row = conn.execute(*_SETTLE.for_outcome(o, owner)).fetchone()
             applied.append(row is not None)
-            paused = isinstance(o, Reschedule) and o.pause_route_until is not None
+            paused = isinstance(o, machine.Reschedule) and o.pause_route_until is not None
             if row is not None and paused:
                 route = str(row[0])
-                until = cast(Reschedule, o).pause_route_until or 0.0
+                until = cast(machine.Reschedule, o).pause_route_until or 0.0
                 pauses[route] = max(pauses.get(route, 0.0), until)
         # Route rows last and in order: no lock cycle with a concurrent claim.
         for route in sorted(pauses):
             conn.execute(_PAUSE, {"route": route, "next_allowed": pauses[route]})
         return applied
 
-    def claim(self, terms: ClaimTerms) -> list[Claimed]:
-        def attempt() -> list[Claimed]:
+    def claim(self, terms: machine.ClaimTerms) -> list[machine.Claimed]:
+        def attempt() -> list[machine.Claimed]:
             with self._tx("claim events") as conn:
                 return self._claim_in(conn, terms)
 
         return self._raced("claim events", attempt, lost=list)
 
-    def settle(self, outcomes: Sequence[Outcome], *, owner: str) -> list[bool]:
+    def settle(self, outcomes: Sequence[machine.Outcome], *, owner: str) -> list[bool]:
         def attempt() -> list[bool]:
             with self._tx("record delivery outcomes") as conn:
                 return self._settle_in(conn, outcomes, owner)
@@ -466,8 +451,8 @@ class PostgresStore(PostgresConnections):
         return self._raced("record delivery outcomes", attempt)
 
     def settle_and_claim(
-        self, outcomes: Sequence[Outcome], terms: ClaimTerms
-    ) -> tuple[list[bool], list[Claimed]]:
+        self, outcomes: Sequence[machine.Outcome], terms: machine.ClaimTerms
+    ) -> tuple[list[bool], list[machine.Claimed]]:
         """:meth:`settle` then :meth:`claim` in ONE transaction: one commit per relay cycle.
 
         A lost race in the claim (unique index, deadlock victim) rolls back the
@@ -475,12 +460,12 @@ class PostgresStore(PostgresConnections):
         owner-checked, so applying them a second time is the same as once.
         """
 
-        def attempt() -> tuple[list[bool], list[Claimed]]:
+        def attempt() -> tuple[list[bool], list[machine.Claimed]]:
             with self._tx("record outcomes and claim events") as conn:
                 applied = self._settle_in(conn, outcomes, terms.owner)
                 return applied, self._claim_in(conn, terms)
 
-        def settle_only() -> tuple[list[bool], list[Claimed]]:
+        def settle_only() -> tuple[list[bool], list[machine.Claimed]]:
             return self.settle(outcomes, owner=terms.owner), []
 
         return self._raced("record outcomes and claim events", attempt, lost=settle_only)
@@ -493,7 +478,7 @@ class PostgresStore(PostgresConnections):
         row = self._read(_NEXT_DUE)
         return None if not row or row[0][0] is None else float(row[0][0])
 
-    def stats(self) -> QueueStats:
+    def stats(self) -> machine.QueueStats:
         counts = dict.fromkeys(State, 0)
         with self._tx("read") as conn:
             # Counters kept by the trigger, and a partial index's minimum: no counting.
@@ -502,7 +487,7 @@ class PostgresStore(PostgresConnections):
                 counts[State.LEASED] = int(leased)
             counts[State.PENDING] -= counts[State.LEASED]
             oldest = conn.execute(_OLDEST_OPEN).fetchone()
-        return QueueStats.from_counts(counts, None if oldest is None else oldest[0])
+        return machine.QueueStats.from_counts(counts, None if oldest is None else oldest[0])
 
     def open_counts(self, *, per_route: bool) -> tuple[int, dict[str, int]]:
         # The trigger counts PENDING and LEASED together, as "open", under state 0.
@@ -518,14 +503,14 @@ class PostgresStore(PostgresConnections):
             ).fetchall()
         return total, {route: int(n) for route, n in routes}
 
-    def list_dead(self, *, limit: int | None = None) -> list[DeadEvent]:
+    def list_dead(self, *, limit: int | None = None) -> list[machine.DeadEvent]:
         rows = self._read(
             "SELECT id, kind, dedup_key, created_at, finished_at, attempts, last_error,"
             " http_status FROM alertwire_events WHERE state = %(state)s ORDER BY id"
             " LIMIT %(limit)s",
             {"state": int(State.DEAD), "limit": limit},
         )
-        return [DeadEvent.from_row(r) for r in rows]
+        return [machine.DeadEvent.from_row(r) for r in rows]
 
     def retry_dead(self, ids: Sequence[int] | None, *, now: float) -> int:
         sql = (

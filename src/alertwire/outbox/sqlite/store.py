@@ -14,18 +14,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from ..._errors import OutboxError
-from ..machine import (
-    Claimed,
-    ClaimTerms,
-    DeadEvent,
-    Delivered,
-    MarkDead,
-    NewEvent,
-    Outcome,
-    QueueStats,
-    Reschedule,
-    outcome_params,
-)
+from .. import machine
 from ..states import SQL_ACTIVE, SQL_LEASED, SQL_PENDING, State
 from ._connection import SQLiteConnections, _explain
 
@@ -160,12 +149,8 @@ def _insert(rows: int) -> str:
     )
 
 
-#: The statement that records each kind of outcome (values from ``outcome_params``).
-_SETTLE: Final[dict[type[Outcome], str]] = {
-    Delivered: _DELIVER,
-    Reschedule: _RESCHEDULE,
-    MarkDead: _BURY,
-}
+#: The statements that record each kind of outcome (chosen by ``SettleSQL.for_outcome``).
+_SETTLE: Final = machine.SettleSQL(deliver=_DELIVER, reschedule=_RESCHEDULE, bury=_BURY)
 
 
 class SQLiteStore(SQLiteConnections):
@@ -182,7 +167,7 @@ class SQLiteStore(SQLiteConnections):
 
     # ------------------------------------------------------------ operations
 
-    def enqueue_many(self, events: Sequence[NewEvent], *, now: float) -> list[int]:
+    def enqueue_many(self, events: Sequence[machine.NewEvent], *, now: float) -> list[int]:
         if not events:
             return []
         ids: list[int] = []
@@ -210,13 +195,13 @@ class SQLiteStore(SQLiteConnections):
             raise OutboxError(f"{exc}; NOT queued", retryable=exc.retryable) from exc.__cause__
         return ids
 
-    def claim(self, terms: ClaimTerms) -> list[Claimed]:
+    def claim(self, terms: machine.ClaimTerms) -> list[machine.Claimed]:
         with self._tx("claim events") as conn:
             return self._claim_in(conn, terms)
 
     def settle_and_claim(
-        self, outcomes: Sequence[Outcome], terms: ClaimTerms
-    ) -> tuple[list[bool], list[Claimed]]:
+        self, outcomes: Sequence[machine.Outcome], terms: machine.ClaimTerms
+    ) -> tuple[list[bool], list[machine.Claimed]]:
         """:meth:`settle` then :meth:`claim` in ONE transaction: one fsync per relay cycle.
 
         The relay's throughput on SQLite is bound by commits.
@@ -225,7 +210,9 @@ class SQLiteStore(SQLiteConnections):
             applied = self._settle_in(conn, outcomes, terms.owner)
             return applied, self._claim_in(conn, terms)
 
-    def _claim_in(self, conn: sqlite3.Connection, terms: ClaimTerms) -> list[Claimed]:
+    def _claim_in(
+        self, conn: sqlite3.Connection, terms: machine.ClaimTerms
+    ) -> list[machine.Claimed]:
         now, limit, paced = terms.now, terms.limit, terms.paced
         # Candidates, oldest first: the first due heads of every route that is not paused
         # (one per route when paced), plus heads whose lease expired. Each step is an
@@ -278,22 +265,25 @@ class SQLiteStore(SQLiteConnections):
         if paced:
             for route in sorted(taken):
                 conn.execute(_PACE, {"route": route, "next_allowed": terms.next_allowed})
-        claimed = [Claimed.from_row(r) for r in rows]
+        claimed = [machine.Claimed.from_row(r) for r in rows]
         claimed.sort(key=lambda c: c.id)
         return claimed
 
-    def settle(self, outcomes: Sequence[Outcome], *, owner: str) -> list[bool]:
+    def settle(self, outcomes: Sequence[machine.Outcome], *, owner: str) -> list[bool]:
         with self._tx("record delivery outcomes") as conn:
             return self._settle_in(conn, outcomes, owner)
 
     def _settle_in(
-        self, conn: sqlite3.Connection, outcomes: Sequence[Outcome], owner: str
+        self, conn: sqlite3.Connection, outcomes: Sequence[machine.Outcome], owner: str
     ) -> list[bool]:
         applied: list[bool] = []
         for o in outcomes:
-            values = outcome_params(o, owner)
-            cur = conn.execute(_SETTLE[type(o)], values)
-            if isinstance(o, Reschedule) and cur.rowcount and o.pause_route_until is not None:
+            cur = conn.execute(*_SETTLE.for_outcome(o, owner))
+            if (
+                isinstance(o, machine.Reschedule)
+                and cur.rowcount
+                and o.pause_route_until is not None
+            ):
                 conn.execute(_PAUSE, {"id": o.id, "next_allowed": o.pause_route_until})
             applied.append(cur.rowcount == 1)
         return applied
@@ -338,13 +328,13 @@ class SQLiteStore(SQLiteConnections):
         ).fetchone()
         return 0.0 if row is None else float(row[0])
 
-    def stats(self) -> QueueStats:
+    def stats(self) -> machine.QueueStats:
         counts = dict.fromkeys(State, 0)
         # Counters kept by triggers, and the minimum of a partial index: no counting.
         for state, count in self._read(_COUNTS):
             counts[State(state)] = count
         oldest = self._read(_OLDEST_OPEN)[0][0]
-        return QueueStats.from_counts(counts, oldest)
+        return machine.QueueStats.from_counts(counts, oldest)
 
     def open_counts(self, *, per_route: bool) -> tuple[int, dict[str, int]]:
         rows = self._read(
@@ -361,13 +351,13 @@ class SQLiteStore(SQLiteConnections):
         )
         return total, {route: int(n) for route, n in routes}
 
-    def list_dead(self, *, limit: int | None = None) -> list[DeadEvent]:
+    def list_dead(self, *, limit: int | None = None) -> list[machine.DeadEvent]:
         rows = self._read(
             "SELECT id, kind, dedup_key, created_at, finished_at, attempts, last_error,"
             " http_status FROM events WHERE state = :state ORDER BY id LIMIT :limit",
             {"state": int(State.DEAD), "limit": -1 if limit is None else limit},
         )
-        return [DeadEvent.from_row(r) for r in rows]
+        return [machine.DeadEvent.from_row(r) for r in rows]
 
     def retry_dead(self, ids: Sequence[int] | None, *, now: float) -> int:
         sql = (
