@@ -442,7 +442,7 @@ def _rate_after_warm(outbox: Any, procs: list[Any], warm: int, timed: int) -> fl
     timed in the same steady state whatever their backlog.
     """
     _wait_delivered(outbox, warm, procs)
-    first = outbox.stats().delivered  # a few more than warm: the poll is not instant
+    first: int = outbox.stats().delivered  # a few more than warm: the poll is not instant
     started = time.perf_counter()
     _wait_delivered(outbox, warm + timed, procs)
     return (warm + timed - first) / (time.perf_counter() - started)
