@@ -86,6 +86,7 @@ __all__ = [
     "NewEvent",
     "Outcome",
     "QueueStats",
+    "Release",
     "Reschedule",
     "State",
     "Store",
@@ -248,14 +249,24 @@ class MarkDead:
         return 0 if self.sent else 1
 
 
-Outcome: TypeAlias = Delivered | Reschedule | MarkDead
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Give a leased row back unsent: PENDING again at once, the claim's count of tries
+    taken back, nothing else changed (a relay that claimed ahead of its free send slots
+    and stops before sending it; the row is due now, for any relay)."""
+
+    id: int
+
+
+Outcome: TypeAlias = Delivered | Reschedule | MarkDead | Release
 
 
 def outcome_params(outcome: Outcome, owner: str) -> dict[str, Any]:
     """The named parameters of the owner-checked statement that records ``outcome``.
 
     Both stores write an outcome with the same names (``state``, ``at``,
-    ``not_before``, ``error``, ``status``, ``body``, ``unsent``, ``id``, ``owner``);
+    ``not_before``, ``error``, ``status``, ``body``, ``unsent``, ``id``, ``owner``;
+    a :class:`Release` writes only ``state`` and takes back its claim's try);
     only their SQL differs, so each store picks its own statement by the
     outcome's type and takes the values from here.
     """
@@ -278,6 +289,8 @@ def outcome_params(outcome: Outcome, owner: str) -> dict[str, Any]:
             "body": outcome.body,
             "unsent": outcome.unsent,
         }
+    elif isinstance(outcome, Release):
+        values = {"state": int(State.PENDING)}
     else:  # pragma: no cover - the Outcome union is closed
         raise TypeError(f"unknown outcome {type(outcome).__name__}")
     values.update(id=outcome.id, owner=owner)
@@ -398,7 +411,8 @@ class Store(Protocol):
 
         Returns, per outcome, whether it was applied (``False``: the lease was lost).
         A :class:`Reschedule` with ``pause_route_until`` also pushes the route's
-        ``next_allowed`` to at least that time.
+        ``next_allowed`` to at least that time; a :class:`Release` makes the row
+        PENDING with ``attempts - 1`` and changes nothing else.
         """
         ...
 
@@ -564,6 +578,10 @@ class Machine:
                 f" (queued {age:.0f} s ago, {tries} tr{'y' if tries == 1 else 'ies'})"
             )
         return MarkDead(row.id, now, text, None, reason="max_age", sent=False)
+
+    def release(self, row: Claimed) -> Release:
+        """``row`` was claimed but will not be sent by this relay (it is stopping)."""
+        return Release(row.id)
 
     def delivered(self, row: Claimed, http_status: int) -> Delivered:
         return Delivered(row.id, self.clock(), http_status)

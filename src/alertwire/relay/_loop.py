@@ -7,6 +7,17 @@ deliver concurrently (up to ``concurrency``); a key's next event becomes
 claimable only once the outcome of the previous one is committed, so per-key
 order is strict.
 
+Claiming ahead: each cycle also claims up to ``concurrency`` more heads than
+there are free slots, held ready in memory, and a send that finishes starts
+the next ready one at once. Without them every slot that freed up stayed
+idle for the whole next cycle (a commit: on SQLite an fsync of a few ms),
+and the relay delivered about 0.4x what the same sends from memory do. A
+ready row waits for a free slot, at most one send (``timeout``), so this is
+done only when the lease covers that wait and the send after it
+(``lease_seconds > 2 * timeout``; the default 60 s over 10 s does). Rows
+still ready when the relay stops are given back (``Release``: pending again,
+the try not counted), never sent after a stop.
+
 Nothing about the wire format is here: requests are built and answers
 classified by the sans-IO protocol modules (through :mod:`._destinations`), bytes moved by the shared
 aiohttp transport, and every decision (retry when, dead-letter why, pace how)
@@ -39,6 +50,7 @@ each, and reports it on the health checks (see there).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -71,6 +83,7 @@ from ..outbox.machine import (
     Machine,
     MarkDead,
     Outcome,
+    Release,
     Store,
     new_owner,
 )
@@ -187,6 +200,9 @@ class Relay:
             retry=retry,
         )
         self.concurrency = concurrency
+        #: Heads claimed beyond the free send slots (see the module docstring): only when
+        #: a ready row's lease outlasts its wait for a slot (one send) plus its own send.
+        self.claim_ahead = concurrency if lease_seconds > 2 * timeout else 0
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.destinations = Destinations.resolve(
@@ -216,6 +232,7 @@ class Relay:
         self._thread: threading.Thread | None = None
         self._thread_error: BaseException | None = None
         self._outcomes: list[tuple[Claimed, Outcome]] = []
+        self._ready: collections.deque[Claimed] = collections.deque()
         self._counts = {"delivered": 0, "retried": 0, "dead": 0, "lost_leases": 0}
         self._left_count: int | None = 0
         self._dead_log = DeadLetterLog(logger)
@@ -341,14 +358,12 @@ class Relay:
                 if deadline is not None and time.monotonic() >= deadline:
                     timed_out = True
                     break
-                free = self.concurrency - len(inflight)
-                claimed = await self._cycle(call, free)
+                want = self.concurrency - len(inflight) + self.claim_ahead - len(self._ready)
+                claimed = await self._cycle(call, want)
                 if claimed is None:  # the store is unavailable; _cycle waited out the backoff
                     continue
-                for row in claimed:
-                    task = asyncio.create_task(self._deliver(transport, row))
-                    inflight.add(task)
-                    task.add_done_callback(self._done(inflight))
+                self._ready.extend(claimed)
+                self._start_ready(transport, inflight)
                 if not inflight and not claimed and drain and not self._outcomes:
                     stats = await self._try_store(call, self.store.stats)
                     if stats is None:
@@ -357,7 +372,7 @@ class Relay:
                         self._dead_log.flush()  # said before "drained", not after
                         _log("drained", delivered=self._counts["delivered"])
                         break
-                if claimed and len(claimed) == free:
+                if len(inflight) >= self.concurrency:
                     wait: float | None = None  # busy: wake when a send finishes
                 elif self._outcomes:
                     continue
@@ -371,6 +386,7 @@ class Relay:
                     left = max(deadline - time.monotonic(), 0.0)
                     wait = left if wait is None else min(wait, left)
                 await self._sleep(wait if wait is None or wait > 0 else 0.001)
+            self._release_ready()
             if ingest is not None:  # refuse new connections, answer those in flight
                 await ingest.stop()
             await self._finish(inflight)
@@ -432,9 +448,27 @@ class Relay:
             drain_timeout,
         )
 
-    def _done(self, inflight: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    def _start_ready(self, transport: AsyncTransport, inflight: set[asyncio.Task[None]]) -> None:
+        """Start sends of ready rows, oldest first, while a send slot is free."""
+        while self._ready and len(inflight) < self.concurrency:
+            task = asyncio.create_task(self._deliver(transport, self._ready.popleft()))
+            inflight.add(task)
+            task.add_done_callback(self._done(inflight, transport))
+
+    def _release_ready(self) -> None:
+        """Stopping: the rows claimed ahead and not sent go back to the queue with the
+        next commit (the final one), instead of waiting out their lease."""
+        while self._ready:
+            row = self._ready.popleft()
+            self._outcomes.append((row, self.machine.release(row)))
+
+    def _done(
+        self, inflight: set[asyncio.Task[None]], transport: AsyncTransport
+    ) -> Callable[[asyncio.Task[None]], None]:
         def callback(task: asyncio.Task[None]) -> None:
             inflight.discard(task)
+            # The freed slot takes the next ready row now, not after the next commit.
+            self._start_ready(transport, inflight)
             if not task.cancelled() and task.exception() is not None:
                 # A bug, not a delivery answer: nothing is recorded, so the lease lapses
                 # and the event is tried again; say so instead of losing the traceback.
@@ -527,6 +561,8 @@ class Relay:
                     self.metrics.delivered.labels(destination).inc()
             elif isinstance(outcome, MarkDead):
                 dead.append((row, outcome))
+            elif isinstance(outcome, Release):
+                continue  # not tried: nothing to count
             else:
                 self._counts["retried"] += 1
                 if self.metrics is not None:

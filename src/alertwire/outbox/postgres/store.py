@@ -87,6 +87,7 @@ from ..machine import (
     NewEvent,
     Outcome,
     QueueStats,
+    Release,
     Reschedule,
     outcome_params,
     public_reason,
@@ -315,6 +316,7 @@ _SETTLE: Final[dict[type[Outcome], tuple[tuple[str, ...], str]]] = {
         " error_body = v.body, attempts = e.attempts - v.unsent",
         *("id", "state", "at", "error", "status", "body", "unsent"),
     ),
+    Release: _settle_many("state = v.state, attempts = e.attempts - 1", *("id", "state")),
 }
 
 
@@ -446,7 +448,7 @@ class PostgresStore(PostgresConnections):
     @classmethod
     def _settle_in(cls, conn: Any, outcomes: Sequence[Outcome], owner: str) -> list[bool]:
         # Delivered and dead rows hand their key's head on (the trigger, under the lock);
-        # a rescheduled row stays active, so its key's head stays where it is.
+        # a reschedule or a release stays active, so its key's head stays where it is.
         cls._lock_keys_of(conn, [o.id for o in outcomes if isinstance(o, Delivered | MarkDead)])
         routes: dict[int, str] = {}  # id -> route of every outcome applied
         for kind, (names, sql) in _SETTLE.items():

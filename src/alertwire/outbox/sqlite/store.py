@@ -21,6 +21,7 @@ from ..machine import (
     NewEvent,
     Outcome,
     QueueStats,
+    Release,
     Reschedule,
     outcome_params,
 )
@@ -130,11 +131,18 @@ UPDATE events SET state = :state, finished_at = :at, last_error = :error,
 WHERE id = :id AND state = {SQL_LEASED} AND lease_owner = :owner
 """  # noqa: S608 - state numbers from states.py only
 
+_RELEASE: Final = f"""
+UPDATE events SET state = :state, lease_owner = NULL, lease_expires = NULL,
+       attempts = attempts - 1
+WHERE id = :id AND state = {SQL_LEASED} AND lease_owner = :owner
+"""  # noqa: S608 - state numbers from states.py only
+
 #: The statement that records each kind of outcome (values from ``outcome_params``).
 _SETTLE: Final[dict[type[Outcome], str]] = {
     Delivered: _DELIVER,
     Reschedule: _RESCHEDULE,
     MarkDead: _BURY,
+    Release: _RELEASE,
 }
 
 
