@@ -193,10 +193,13 @@ _CLAIM: Final = f"""
 _CLAIM_OLDEST: Final = f"""
 WITH picked AS (
     SELECT e.id FROM alertwire_events e
-    WHERE e.id IN (
+    -- An array, not "IN (subquery)": the window's ids are read first and each row then
+    -- by its key. With IN, the planner read every due head of the heads_due index and
+    -- sorted them to meet the window (0.28 s a claim at 100,000 pending).
+    WHERE e.id = ANY (ARRAY(
         SELECT w.id FROM alertwire_events w
         WHERE w.head AND w.state = {SQL_PENDING} ORDER BY w.id LIMIT %(window)s
-    )
+    ))
       AND e.head AND e.state = {SQL_PENDING} AND e.not_before <= %(now)s
       AND NOT EXISTS (
           SELECT 1 FROM alertwire_events f WHERE f.order_key = e.order_key AND f.state = {SQL_LEASED}
