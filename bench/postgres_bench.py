@@ -37,7 +37,7 @@ from typing import Any
 from ._harness import Goal, ScenarioResult, rotated
 from .outbox_bench import _percentile, filesystem_of, routing_keys
 
-__all__ = ["run_postgres"]
+__all__ = ["run_postgres", "run_postgres_backlog"]
 
 RELAY_KEYS = 100
 PG = "PostgreSQL"
@@ -425,3 +425,103 @@ if __name__ == "__main__":
         asyncio.run(_serve_slow(float(sys.argv[2])))
     else:
         sys.exit("usage: python -m bench.postgres_bench serve LATENCY_SECONDS")
+
+
+BACKLOG = "PostgreSQL, 1 relay, large backlog"
+#: Events past the timed ones, so neither relay's timed window includes its last sends
+#: (fewer than 16 in flight).
+TAIL = 100
+SMALL = "PostgreSQL, 1 relay, small backlog"
+
+
+def _rate_after_warm(outbox: Any, procs: list[Any], warm: int, timed: int) -> float:
+    """Events/s over ``timed`` deliveries, counted from the ``warm``-th delivered event.
+
+    The clock starts once the relay has delivered ``warm`` events (process
+    started, connections open, first claims done), so both contenders are
+    timed in the same steady state whatever their backlog.
+    """
+    _wait_delivered(outbox, warm, procs)
+    first: int = outbox.stats().delivered  # a few more than warm: the poll is not instant
+    started = time.perf_counter()
+    _wait_delivered(outbox, warm + timed, procs)
+    return (warm + timed - first) / (time.perf_counter() - started)
+
+
+def _put_chunked(outbox: Any, rows: Sequence[Any], chunk: int = 2000) -> None:
+    for start in range(0, len(rows), chunk):
+        outbox.put(rows[start : start + chunk])
+
+
+def run_postgres_backlog(
+    base_url: str,
+    *,
+    pending: int,
+    timed: int,
+    warm: int,
+    rounds: int,
+    workdir: Path,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> ScenarioResult:
+    """One relay draining a PostgreSQL outbox holding ``pending`` events, against the
+    same relay draining only what it is timed on: what a big backlog costs per event."""
+    from alertwire.outbox import Outbox
+
+    from ._harness import make_event_specs
+
+    result = ScenarioResult(
+        key="postgres-backlog",
+        title=f"PostgreSQL relay with {pending:,} pending events",
+        unit="events/s",
+        subject=BACKLOG,
+        contenders=[BACKLOG, SMALL],
+        goals=[Goal(SMALL, ">=", 0.9)],
+        notes=[
+            f"One `alertwire relay --rate-limit 0` process (concurrency 16) on a PostgreSQL"
+            f" outbox holding {pending:,} events over {RELAY_KEYS} routing keys (queued"
+            f" before it starts, untimed), against the same relay on an outbox holding only"
+            f" {warm + timed + TAIL:,}. Each is timed over {timed:,} deliveries after its first"
+            f" {warm:,} (process started, connections open), against the fast local"
+            " endpoint.",
+            "Goal: a backlog costs a relay at most a tenth of its rate (every query the"
+            " relay runs per cycle is meant to cost the same at any backlog).",
+            "PostgreSQL with fsync on, synchronous_commit on.",
+        ],
+    )
+    with ExitStack() as stack:
+        try:
+            cluster = stack.enter_context(_cluster())
+        except Exception as exc:  # reported in the page, never hidden
+            result.unavailable = f"no PostgreSQL server ({exc})"
+            return result
+        keys = routing_keys(RELAY_KEYS)
+        specs = make_event_specs(max(pending, warm + timed + TAIL))
+        rows = _rows(specs, keys)
+        for index in range(rounds):
+            values: dict[str, float] = {}
+            for name in rotated(result.contenders, index):
+                size = pending if name == BACKLOG else warm + timed + TAIL
+                log(f"postgres-backlog: round {index + 1}, {size:,} pending")
+                target = _fresh_pg(cluster)
+                logdir = Path(tempfile.mkdtemp(dir=workdir))
+                with Outbox.open(target) as outbox:
+                    outbox.store.migrate()
+                    _put_chunked(outbox, rows[:size])
+                    procs = _start_relays(target, base_url, 1, logdir)
+                    try:
+                        values[name] = _rate_after_warm(outbox, procs, warm, timed)
+                    finally:
+                        _stop_relays(procs)
+                    _drop_schema(cluster, target)
+            result.rounds.append(values)
+        result.events = timed
+    return result
+
+
+def _drop_schema(cluster: Any, target: str) -> None:
+    """Free the big backlog's disk before the next round (the URL names the schema)."""
+    import psycopg
+
+    schema = target.rsplit("%3D", 1)[1]
+    with psycopg.connect(cluster.dsn, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")

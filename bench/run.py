@@ -41,6 +41,7 @@ SCENARIOS = (
     "relay",
     "memory",
     "postgres",
+    "postgres-backlog",
     "ingest",
     "import",
     "send-queue",
@@ -65,6 +66,10 @@ class Sizes:
     postgres_events: int = 20
     postgres_rounds: int = 1
     postgres_enqueue_events: int = 5
+    # One PostgreSQL relay with a large backlog vs a small one (postgres_bench.py).
+    postgres_backlog_pending: int = 400
+    postgres_backlog_timed: int = 40
+    postgres_backlog_warm: int = 10
     # The ingest endpoint (bench/ingest_bench.py): events at 32 senders; a quarter at 1.
     ingest_events: int = 40
     ingest_rounds: int = 1
@@ -84,6 +89,9 @@ FULL = Sizes(
     postgres_events=1500,
     postgres_rounds=3,
     postgres_enqueue_events=300,
+    postgres_backlog_pending=100_000,
+    postgres_backlog_timed=3000,
+    postgres_backlog_warm=200,
     ingest_events=2000,
     ingest_rounds=3,
     import_rounds=41,
@@ -148,7 +156,7 @@ def run_suite(
         if "import" in only:
             log(f"import: {sizes.import_rounds} rounds")
             results += run_import(rounds=sizes.import_rounds)
-        if {"enqueue", "relay", "memory", "postgres"} & set(only):
+        if {"enqueue", "relay", "memory", "postgres", "postgres-backlog"} & set(only):
             results += _outbox_scenarios(sizes, only, url, check, log)
         if "ingest" in only:
             from bench.ingest_bench import run_ingest
@@ -224,6 +232,25 @@ def _outbox_scenarios(
                 check=check,
                 log=log,
             )
+        if "postgres-backlog" in only:
+            from bench.postgres_bench import run_postgres_backlog
+
+            log(
+                f"postgres-backlog: {sizes.postgres_rounds} rounds,"
+                f" {sizes.postgres_backlog_pending:,} pending"
+            )
+            results.append(
+                run_postgres_backlog(
+                    url,
+                    pending=sizes.postgres_backlog_pending,
+                    timed=sizes.postgres_backlog_timed,
+                    warm=sizes.postgres_backlog_warm,
+                    rounds=sizes.postgres_rounds,
+                    workdir=workdir,
+                    log=log,
+                )
+            )
+            check.resync()
     return results
 
 

@@ -87,6 +87,7 @@ __all__ = [
     "NewEvent",
     "Outcome",
     "QueueStats",
+    "Release",
     "Reschedule",
     "SettleSQL",
     "State",
@@ -249,7 +250,16 @@ class MarkDead:
         return 0 if self.sent else 1
 
 
-Outcome: TypeAlias = Delivered | Reschedule | MarkDead
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Give a leased row back unsent: PENDING again at once, the claim's count of tries
+    taken back, nothing else changed (a relay that claimed ahead of its free send slots
+    and stops before sending it; the row is due now, for any relay)."""
+
+    id: int
+
+
+Outcome: TypeAlias = Delivered | Reschedule | MarkDead | Release
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,36 +295,65 @@ class ClaimTerms:
         return max(self.limit * 4, 64)
 
 
+def outcome_params(outcome: Outcome, owner: str) -> dict[str, Any]:
+    """The named parameters of the owner-checked statement that records ``outcome``.
+
+    Both stores write an outcome with the same names (``state``, ``at``,
+    ``not_before``, ``error``, ``status``, ``body``, ``unsent``, ``id``, ``owner``;
+    a :class:`Release` writes only ``state`` and takes back its claim's try);
+    only their SQL differs, so the values are decided here once, whether a
+    store records outcomes one by one (:meth:`SettleSQL.for_outcome`) or a
+    kind at a time.
+    """
+    values: dict[str, Any]
+    if isinstance(outcome, Delivered):
+        values = {"state": int(State.DELIVERED), "at": outcome.at, "status": outcome.http_status}
+    elif isinstance(outcome, Reschedule):
+        values = {
+            "state": int(State.PENDING),
+            "not_before": outcome.not_before,
+            "error": outcome.error,
+            "status": outcome.http_status,
+        }
+    elif isinstance(outcome, MarkDead):
+        values = {
+            "state": int(State.DEAD),
+            "at": outcome.at,
+            "error": outcome.error,
+            "status": outcome.http_status,
+            "body": outcome.body,
+            "unsent": outcome.unsent,
+        }
+    elif isinstance(outcome, Release):
+        values = {"state": int(State.PENDING)}
+    else:  # pragma: no cover - the Outcome union is closed
+        raise TypeError(f"unknown outcome {type(outcome).__name__}")
+    values.update(id=outcome.id, owner=owner)
+    return values
+
+
 @dataclass(frozen=True, slots=True)
 class SettleSQL:
-    """A store's three owner-checked statements that record an outcome, one per kind.
+    """A store's four owner-checked statements that record an outcome, one per kind.
 
-    Both stores write an outcome with the same named parameters (``state``, ``at``,
-    ``not_before``, ``error``, ``status``, ``body``, ``unsent``, ``id``, ``owner``);
-    only their SQL differs, so which statement records which outcome, and with
-    what values, is decided here once (:meth:`for_outcome`).
+    Which statement records which outcome is decided here once
+    (:meth:`for_outcome`), with the values of :func:`outcome_params`.
     """
 
     deliver: str
     reschedule: str
     bury: str
+    release: str
 
     def for_outcome(self, outcome: Outcome, owner: str) -> tuple[str, dict[str, Any]]:
         """The statement that records ``outcome`` for ``owner``, and its parameters."""
-        sql: str
-        values: dict[str, Any]
-        if isinstance(outcome, Delivered):
-            sql, values = self.deliver, {"state": int(State.DELIVERED), "at": outcome.at}
-        elif isinstance(outcome, Reschedule):
-            sql, values = self.reschedule, {"state": int(State.PENDING), "error": outcome.error}
-            values["not_before"] = outcome.not_before
-        elif isinstance(outcome, MarkDead):
-            sql, values = self.bury, {"state": int(State.DEAD), "error": outcome.error}
-            values.update(at=outcome.at, body=outcome.body, unsent=outcome.unsent)
-        else:  # pragma: no cover - the Outcome union is closed
-            raise TypeError(f"unknown outcome {type(outcome).__name__}")
-        values.update(status=outcome.http_status, id=outcome.id, owner=owner)
-        return sql, values
+        sql = {
+            Delivered: self.deliver,
+            Reschedule: self.reschedule,
+            MarkDead: self.bury,
+            Release: self.release,
+        }[type(outcome)]
+        return sql, outcome_params(outcome, owner)
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,7 +469,8 @@ class Store(Protocol):
 
         Returns, per outcome, whether it was applied (``False``: the lease was lost).
         A :class:`Reschedule` with ``pause_route_until`` also pushes the route's
-        ``next_allowed`` to at least that time.
+        ``next_allowed`` to at least that time; a :class:`Release` makes the row
+        PENDING with ``attempts - 1`` and changes nothing else.
         """
         ...
 
@@ -598,6 +638,10 @@ class Machine:
                 f" (queued {age:.0f} s ago, {tries} tr{'y' if tries == 1 else 'ies'})"
             )
         return MarkDead(row.id, now, text, None, reason="max_age", sent=False)
+
+    def release(self, row: Claimed) -> Release:
+        """``row`` was claimed but will not be sent by this relay (it is stopping)."""
+        return Release(row.id)
 
     def delivered(self, row: Claimed, http_status: int) -> Delivered:
         return Delivered(row.id, self.clock(), http_status)

@@ -7,6 +7,17 @@ deliver concurrently (up to ``concurrency``); a key's next event becomes
 claimable only once the outcome of the previous one is committed, so per-key
 order is strict.
 
+Claiming ahead: each cycle also claims up to ``claim_ahead`` more heads than
+there are free slots, held ready in memory, and a send that finishes starts
+the next ready one at once. Without them every slot that freed up stayed
+idle for the whole next cycle (a commit: on SQLite an fsync of a few ms),
+and the relay delivered about 0.4x what the same sends from memory do. A
+ready row waits for a free slot, at most one send (``timeout``), so the
+relay does this only when the lease covers that wait and the send after it
+(``lease_seconds > 2 * timeout``; the default 60 s over 10 s does). Rows
+still ready when the relay stops are given back (``Release``: pending again,
+the try not counted), never sent after a stop.
+
 Nothing about the wire format is here: requests are built and answers
 classified by the sans-IO protocol modules (through :mod:`._destinations`), bytes moved by the shared
 aiohttp transport, and every decision (retry when, dead-letter why, pace how)
@@ -34,6 +45,7 @@ each, and reports it on the health checks (see there).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -49,6 +61,7 @@ from ..outbox.machine import (
     Machine,
     MarkDead,
     Outcome,
+    Release,
     Store,
 )
 from ..outbox.metrics import OutboxMetrics, destination_of
@@ -93,6 +106,7 @@ class DeliveryLoop:
     destinations: Destinations
     _: KW_ONLY
     concurrency: int
+    claim_ahead: int
     timeout: float
     poll_interval: float
     metrics: OutboxMetrics | None
@@ -102,6 +116,9 @@ class DeliveryLoop:
     _stopping: bool = field(default=False, init=False, repr=False)
     _force: bool = field(default=False, init=False, repr=False)
     _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+    _ready: collections.deque[Claimed] = field(
+        default_factory=collections.deque, init=False, repr=False
+    )
     _outcomes: list[tuple[Claimed, Outcome]] = field(default_factory=list, init=False, repr=False)
     _counts: dict[str, int] = field(
         default_factory=lambda: {"delivered": 0, "retried": 0, "dead": 0, "lost_leases": 0},
@@ -161,14 +178,12 @@ class DeliveryLoop:
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 return True
-            free = self.concurrency - len(inflight)
-            claimed = await self._cycle(call, free)
+            want = self.concurrency - len(inflight) + self.claim_ahead - len(self._ready)
+            claimed = await self._cycle(call, want)
             if claimed is None:  # the store is unavailable; _cycle waited out the backoff
                 continue
-            for row in claimed:
-                task = asyncio.create_task(self._deliver(transport, row))
-                inflight.add(task)
-                task.add_done_callback(self._done(inflight))
+            self._ready.extend(claimed)
+            self._start_ready(transport, inflight)
             if not inflight and not claimed and drain and not self._outcomes:
                 stats = await self._try_store(call, self.store.stats)
                 if stats is None:
@@ -177,7 +192,7 @@ class DeliveryLoop:
                     self._dead_log.flush()  # said before "drained", not after
                     _log("drained", delivered=self._counts["delivered"])
                     break
-            if claimed and len(claimed) == free:
+            if len(inflight) >= self.concurrency:
                 wait: float | None = None  # busy: wake when a send finishes
             elif self._outcomes:
                 continue
@@ -195,6 +210,7 @@ class DeliveryLoop:
 
     async def finish(self, call: StoreCall) -> None:
         """After the loop: wait for the sends in flight, then record their outcomes."""
+        self._release_ready()
         await self._finish(self._inflight)
         await self._flush(call)
         self._dead_log.flush()
@@ -218,9 +234,27 @@ class DeliveryLoop:
                 task.cancel()
             await asyncio.gather(*inflight, return_exceptions=True)
 
-    def _done(self, inflight: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    def _start_ready(self, transport: AsyncTransport, inflight: set[asyncio.Task[None]]) -> None:
+        """Start sends of ready rows, oldest first, while a send slot is free."""
+        while self._ready and len(inflight) < self.concurrency:
+            task = asyncio.create_task(self._deliver(transport, self._ready.popleft()))
+            inflight.add(task)
+            task.add_done_callback(self._done(inflight, transport))
+
+    def _release_ready(self) -> None:
+        """Stopping: the rows claimed ahead and not sent go back to the queue with the
+        next commit (the final one), instead of waiting out their lease."""
+        while self._ready:
+            row = self._ready.popleft()
+            self._outcomes.append((row, self.machine.release(row)))
+
+    def _done(
+        self, inflight: set[asyncio.Task[None]], transport: AsyncTransport
+    ) -> Callable[[asyncio.Task[None]], None]:
         def callback(task: asyncio.Task[None]) -> None:
             inflight.discard(task)
+            # The freed slot takes the next ready row now, not after the next commit.
+            self._start_ready(transport, inflight)
             if not task.cancelled() and task.exception() is not None:
                 # A bug, not a delivery answer: nothing is recorded, so the lease lapses
                 # and the event is tried again; say so instead of losing the traceback.
@@ -313,6 +347,8 @@ class DeliveryLoop:
                     self.metrics.delivered.labels(destination).inc()
             elif isinstance(outcome, MarkDead):
                 dead.append((row, outcome))
+            elif isinstance(outcome, Release):
+                continue  # not tried: nothing to count
             else:
                 self._counts["retried"] += 1
                 if self.metrics is not None:

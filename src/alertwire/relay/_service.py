@@ -156,6 +156,9 @@ class Relay:
             retry=retry,
         )
         self.concurrency = concurrency
+        #: Heads claimed beyond the free send slots (see :mod:`._loop`): only when a ready
+        #: row's lease outlasts its wait for a slot (one send) plus its own send.
+        self.claim_ahead = concurrency if lease_seconds > 2 * timeout else 0
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.destinations = Destinations.resolve(
@@ -191,6 +194,7 @@ class Relay:
             self.machine,
             self.destinations,
             concurrency=concurrency,
+            claim_ahead=self.claim_ahead,
             timeout=timeout,
             poll_interval=poll_interval,
             metrics=metrics,

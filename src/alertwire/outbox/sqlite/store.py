@@ -149,8 +149,16 @@ def _insert(rows: int) -> str:
     )
 
 
+_RELEASE: Final = f"""
+UPDATE events SET state = :state, lease_owner = NULL, lease_expires = NULL,
+       attempts = attempts - 1
+WHERE id = :id AND state = {SQL_LEASED} AND lease_owner = :owner
+"""  # noqa: S608 - state numbers from states.py only
+
 #: The statements that record each kind of outcome (chosen by ``SettleSQL.for_outcome``).
-_SETTLE: Final = machine.SettleSQL(deliver=_DELIVER, reschedule=_RESCHEDULE, bury=_BURY)
+_SETTLE: Final = machine.SettleSQL(
+    deliver=_DELIVER, reschedule=_RESCHEDULE, bury=_BURY, release=_RELEASE
+)
 
 
 class SQLiteStore(SQLiteConnections):
