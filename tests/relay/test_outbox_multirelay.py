@@ -40,7 +40,7 @@ import pytest
 from alertwire import AcknowledgeAlert, ResolveAlert, TriggerAlert
 from alertwire.outbox import Outbox
 from tests.support.outbox_backends import drop_schema, fresh_pg_target
-from tests.support.relay_upstream import OK, Fault, Upstream
+from tests.support.relay_upstream import RANK, Upstream, random_faults
 from tests.support.services import PostgresCluster
 from tests.support.waiting import wait_while_alive
 
@@ -55,27 +55,6 @@ ROUTING_KEYS = (
 )
 KILLS = 8
 SAFETY = 60.0  # a bound on a hang, never an expectation
-RANK = {"trigger": 0, "acknowledge": 1, "resolve": 2}
-
-
-def fault_plan(seed: int) -> Any:
-    rng = random.Random(seed)
-    table: dict[int, Fault] = {}
-
-    def plan(seq: int, body: dict[str, Any]) -> Fault:
-        if seq not in table:
-            roll = rng.random()
-            if roll < 0.07:
-                table[seq] = Fault(503)
-            elif roll < 0.12:
-                table[seq] = Fault(429, retry_after=0.05)
-            elif roll < 0.17:
-                table[seq] = Fault(reset=True)
-            else:
-                table[seq] = OK
-        return table[seq]
-
-    return plan
 
 
 def start_relay(
@@ -143,7 +122,7 @@ def test_three_relays_sigkilled_at_random_lose_nothing_and_never_share_a_key(
     url, schema = fresh_pg_target(postgres_cluster)
     env = {**os.environ, "PGPASSFILE": str(pg_passfile)}
     os.environ["PGPASSFILE"] = str(pg_passfile)  # this process enqueues too
-    upstream = Upstream(fault_plan(seed=10), delay=0.003).start()
+    upstream = Upstream(random_faults(seed=10), delay=0.003).start()
     batches = lifecycle_batches(range(KEYS))
     total = KEYS * 3
     logs = [(tmp_path / f"relay-{i}.log").open("ab") for i in range(RELAYS)]

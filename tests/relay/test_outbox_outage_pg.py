@@ -37,7 +37,7 @@ from tests.support.pg_cluster import (
     stop_postgres,
     throwaway_cluster,
 )
-from tests.support.relay_upstream import Upstream
+from tests.support.relay_upstream import RANK, Upstream
 from tests.support.sandbox_http import fetch
 from tests.support.services import free_port
 from tests.support.waiting import wait_while_alive
@@ -45,7 +45,6 @@ from tests.support.waiting import wait_while_alive
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 KEYS = 100  # x 3 actions = 300 events
-RANK = {"trigger": 0, "acknowledge": 1, "resolve": 2}
 CONCURRENCY = 4
 SAFETY = 90.0  # seconds: a bound on a hang, never an expectation
 

@@ -17,7 +17,6 @@ event whose 202 was received by a relay killed before it recorded it.
 from __future__ import annotations
 
 import itertools
-import random
 import signal
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import pytest
 
 from alertwire import AcknowledgeAlert, ResolveAlert, TriggerAlert
 from alertwire.outbox import Outbox
-from tests.support.relay_upstream import OK, Fault, Upstream
+from tests.support.relay_upstream import RANK, Upstream, random_faults
 
 pytestmark = pytest.mark.slow
 
@@ -39,27 +38,6 @@ ROUTING_KEYS = ("R0123456789abcdef0123456789abcde", "Q0123456789abcdef0123456789
 KILLS = 6
 KILL_EVERY = 35
 SAFETY = 45.0  # a bound on a hang, never an expectation
-RANK = {"trigger": 0, "acknowledge": 1, "resolve": 2}
-
-
-def fault_plan(seed: int) -> Any:
-    rng = random.Random(seed)
-    table: dict[int, Fault] = {}
-
-    def plan(seq: int, body: dict[str, Any]) -> Fault:
-        if seq not in table:
-            roll = rng.random()
-            if roll < 0.07:
-                table[seq] = Fault(503)
-            elif roll < 0.12:
-                table[seq] = Fault(429, retry_after=0.05)
-            elif roll < 0.17:
-                table[seq] = Fault(reset=True)
-            else:
-                table[seq] = OK
-        return table[seq]
-
-    return plan
 
 
 def start_relay(outbox: str, url: str, log: Any) -> subprocess.Popen[bytes]:
@@ -103,7 +81,7 @@ def test_sigkill_mid_drain_loses_nothing_and_keeps_order(tmp_path: Path) -> None
                 events += [TriggerAlert(f"p{i}", dedup_key=k), AcknowledgeAlert(k), ResolveAlert(k)]
             outbox.enqueue_many(events, routing_key=routing_key)
     total = KEYS * 3
-    upstream = Upstream(fault_plan(seed=6), delay=0.003).start()
+    upstream = Upstream(random_faults(seed=6), delay=0.003).start()
     kills = 0
     log_path = tmp_path / "relay.log"
     log = log_path.open("ab")

@@ -10,6 +10,7 @@ a port that can be closed and reopened (the outage test).
 from __future__ import annotations
 
 import json
+import random
 import socket
 import struct
 import threading
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["Arrival", "Fault", "Upstream", "upstream"]
+__all__ = ["OK", "RANK", "Arrival", "Fault", "Upstream", "random_faults", "upstream"]
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,33 @@ def _ident(body: dict[str, Any]) -> str:
         # routing keys is two independent keys that may rightly be in flight together.
         return json.dumps([body.get("routing_key"), key])
     return json.dumps([body.get(n) for n in ("app_key", "host", "check")])
+
+
+#: Where each action stands in an incident's life: a key's arrivals must never go back.
+RANK = {"trigger": 0, "acknowledge": 1, "resolve": 2}
+
+
+def random_faults(seed: int) -> Callable[[int, dict[str, Any]], Fault]:
+    """A fault plan for crash and several-relay tests: about 7 % 503, 5 % 429 (0.05 s
+    Retry-After), 5 % connection resets, the rest accepted; the same request number
+    always gets the same answer, and the same seed the same plan."""
+    rng = random.Random(seed)
+    table: dict[int, Fault] = {}
+
+    def plan(seq: int, body: dict[str, Any]) -> Fault:
+        if seq not in table:
+            roll = rng.random()
+            if roll < 0.07:
+                table[seq] = Fault(503)
+            elif roll < 0.12:
+                table[seq] = Fault(429, retry_after=0.05)
+            elif roll < 0.17:
+                table[seq] = Fault(reset=True)
+            else:
+                table[seq] = OK
+        return table[seq]
+
+    return plan
 
 
 @pytest.fixture
