@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._config import (
     DEFAULT_REGION,
@@ -27,8 +27,7 @@ from ._credentials import BIGPANDA_TOKEN, ROUTING_KEY
 
 __all__ = [
     "MAX_CONCURRENCY",
-    "add_command",
-    "add_command_group",
+    "Command",
     "add_delivery_options",
     "add_links_option",
     "add_region_and_ca_options",
@@ -78,30 +77,41 @@ def key_value(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
-def add_command(
-    subparsers: Any, name: str, *, help: str, description: str, epilog: str = _exit.EPILOG
-) -> argparse.ArgumentParser:
-    """A sub-command whose ``--help`` ends with the exit codes it can return (by default
-    the sending commands' list; others pass their own, made by ``_exit.epilog``)."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        name,
-        help=help,
-        # Raw formatting keeps the exit-code table intact, so wrap the prose here.
-        description=textwrap.fill(description, width=79),
-        epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    return parser
+class Command(NamedTuple):
+    """One command as ``alertwire --help`` and its own ``--help`` present it.
 
+    Each command module declares its commands as data (name, one-line help,
+    description, exit codes) and makes them with :meth:`add_to` or
+    :meth:`add_group_to`, so every command's help is built in this one place: the
+    description wrapped, the exit-code table kept as written.
+    """
 
-def add_command_group(
-    subparsers: Any, name: str, *, help: str, description: str, epilog: str
-) -> Any:
-    """A command made of sub-commands (``queue status``, ``incidents list``), made by
-    :func:`add_command`: one sub-command is required, and ``args.<name>_command`` names it.
-    Returns what the sub-commands are added to."""
-    parser = add_command(subparsers, name, help=help, description=description, epilog=epilog)
-    return parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
+    name: str
+    #: The line ``alertwire --help`` (or the group's ``--help``) shows for it.
+    help: str
+    #: Prose; wrapped here, since raw formatting keeps the exit-code table intact.
+    description: str
+    #: The exit codes it can return: by default the sending commands' list; others give
+    #: their own, made by ``_exit.epilog``.
+    epilog: str = _exit.EPILOG
+
+    def add_to(self, subparsers: Any) -> argparse.ArgumentParser:
+        """The command's parser, added to ``subparsers``; its options are the caller's."""
+        parser: argparse.ArgumentParser = subparsers.add_parser(
+            self.name,
+            help=self.help,
+            description=textwrap.fill(self.description, width=79),
+            epilog=self.epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        return parser
+
+    def add_group_to(self, subparsers: Any) -> Any:
+        """A command made of sub-commands (``queue status``, ``incidents list``): one
+        sub-command is required, and ``args.<name>_command`` names it. Returns what the
+        sub-commands are added to."""
+        parser = self.add_to(subparsers)
+        return parser.add_subparsers(dest=f"{self.name}_command", metavar="COMMAND", required=True)
 
 
 class _LinkAction(argparse.Action):

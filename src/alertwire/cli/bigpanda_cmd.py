@@ -10,19 +10,20 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._options import add_command, add_delivery_options, key_value
+from ._options import Command, add_delivery_options, key_value
 
-__all__ = ["register"]
+__all__ = ["COMMAND", "register"]
+
+COMMAND = Command(
+    "bigpanda",
+    help="send a BigPanda alert",
+    description="Send one alert to BigPanda's Alerts API. STATUS is ok, critical,"
+    " warning, acknowledged or unknown (also crit, warn, ack).",
+)
 
 
 def register(subparsers: Any) -> None:
-    command = add_command(
-        subparsers,
-        "bigpanda",
-        help="send a BigPanda alert",
-        description="Send one alert to BigPanda's Alerts API. STATUS is ok, critical,"
-        " warning, acknowledged or unknown (also crit, warn, ack).",
-    )
+    command = COMMAND.add_to(subparsers)
     command.add_argument("status", metavar="STATUS")
     command.add_argument("--host", required=True, metavar="H", help="the host the alert is about")
     command.add_argument("--check", metavar="C", help="what was checked (the secondary property)")

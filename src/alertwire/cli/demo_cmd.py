@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import _exit
-from ._options import add_command
+from ._options import Command
 
-__all__ = ["register"]
+__all__ = ["COMMAND", "register"]
 
 #: Demo credentials: 32 alphanumeric characters, as PagerDuty requires. Not a real key.
 DEMO_ROUTING_KEY = "DEMO0routing0key0for0the0sandbox"
@@ -24,27 +24,28 @@ DEMO_BIGPANDA_TOKEN = "demo-bigpanda-token-0000"  # noqa: S105 - a demo value, n
 DEMO_APP_KEY = "demo-app-key"
 
 
+COMMAND = Command(
+    "demo",
+    help="walk through alertwire against an embedded sandbox (no account needed)",
+    description="Start a local sandbox and send a trigger, acknowledge, resolve, a"
+    " change event, a BigPanda alert, a retried failure and an invalid event to it,"
+    " printing what happens and the sandbox's final state.",
+    epilog=_exit.epilog(
+        _exit.OK,
+        _exit.DEMO_STEP_FAILED,
+        _exit.BAD_INPUT,
+        say={
+            _exit.OK: "every step behaved as expected",
+            _exit.DEMO_STEP_FAILED: "a step did not behave as expected (a bug: please"
+            " report it with the output)",
+            _exit.BAD_INPUT: "bad option",
+        },
+    ),
+)
+
+
 def register(subparsers: Any) -> None:
-    command = add_command(
-        subparsers,
-        "demo",
-        help="walk through alertwire against an embedded sandbox (no account needed)",
-        description="Start a local sandbox and send a trigger, acknowledge, resolve, a"
-        " change event, a BigPanda alert, a retried failure and an invalid event to it,"
-        " printing what happens and the sandbox's final state.",
-        epilog=_exit.epilog(
-            _exit.OK,
-            _exit.DEMO_STEP_FAILED,
-            _exit.BAD_INPUT,
-            say={
-                _exit.OK: "every step behaved as expected",
-                _exit.DEMO_STEP_FAILED: "a step did not behave as expected (a bug: please"
-                " report it with the output)",
-                _exit.BAD_INPUT: "bad option",
-            },
-        ),
-    )
-    command.set_defaults(handler=_demo)
+    COMMAND.add_to(subparsers).set_defaults(handler=_demo)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -23,14 +23,9 @@ from .._config import (
 )
 from . import _exit
 from ._credentials import REST_API_TOKEN
-from ._options import (
-    add_command,
-    add_command_group,
-    add_region_and_ca_options,
-    add_retry_options,
-)
+from ._options import Command, add_region_and_ca_options, add_retry_options
 
-__all__ = ["register"]
+__all__ = ["COMMAND", "register"]
 
 STATUSES = ("triggered", "acknowledged", "resolved")
 
@@ -88,24 +83,47 @@ _EPILOG = _exit.epilog(
 )
 
 
-def register(subparsers: Any) -> None:
-    commands = add_command_group(
-        subparsers,
-        "incidents",
-        help="list, show, acknowledge or resolve PagerDuty incidents (REST API)",
-        description="Work with PagerDuty incidents through the REST API: find the incident"
-        " an event opened (--dedup-key), acknowledge or resolve it, list what is open.",
+COMMAND = Command(
+    "incidents",
+    help="list, show, acknowledge or resolve PagerDuty incidents (REST API)",
+    description="Work with PagerDuty incidents through the REST API: find the incident"
+    " an event opened (--dedup-key), acknowledge or resolve it, list what is open.",
+    epilog=_EPILOG,
+)
+
+_LIST = Command(
+    "list",
+    help="list incidents (default: the open ones)",
+    description="List incidents, one per line: id, status, number, service, title."
+    " By default the open ones (triggered and acknowledged).",
+    epilog=_EPILOG,
+)
+
+_SHOW = Command(
+    "show",
+    help="show one incident, by id or by dedup key",
+    description="Show one incident. With --dedup-key, the incident that key opened:"
+    " the open one, else the newest. Exit 3 when there is none.",
+    epilog=_EPILOG,
+)
+
+
+def _update_command(name: str, verb: str) -> Command:
+    """``ack`` and ``resolve``: the same command but for the verb."""
+    return Command(
+        name,
+        help=f"{verb.lower()} incidents by id or by dedup key",
+        description=f"{verb} incidents (bulk, 250 per request), given by id or by the"
+        " dedup key of the event that opened them. Prints each updated incident."
+        " A resolved incident found by --dedup-key is never re-opened.",
         epilog=_EPILOG,
     )
 
-    listing = add_command(
-        commands,
-        "list",
-        help="list incidents (default: the open ones)",
-        description="List incidents, one per line: id, status, number, service, title."
-        " By default the open ones (triggered and acknowledged).",
-        epilog=_EPILOG,
-    )
+
+def register(subparsers: Any) -> None:
+    commands = COMMAND.add_group_to(subparsers)
+
+    listing = _LIST.add_to(commands)
     listing.add_argument(
         "--status",
         action="append",
@@ -124,14 +142,7 @@ def register(subparsers: Any) -> None:
     _add_api_options(listing)
     listing.set_defaults(handler=_list)
 
-    show = add_command(
-        commands,
-        "show",
-        help="show one incident, by id or by dedup key",
-        description="Show one incident. With --dedup-key, the incident that key opened:"
-        " the open one, else the newest. Exit 3 when there is none.",
-        epilog=_EPILOG,
-    )
+    show = _SHOW.add_to(commands)
     show.add_argument("incident_id", nargs="?", metavar="INCIDENT_ID")
     show.add_argument("--dedup-key", metavar="K", help="the Events API dedup key of its alert")
     show.add_argument(
@@ -144,15 +155,7 @@ def register(subparsers: Any) -> None:
         ("ack", "acknowledged", "Acknowledge"),
         ("resolve", "resolved", "Resolve"),
     ):
-        command = add_command(
-            commands,
-            name,
-            help=f"{verb.lower()} incidents by id or by dedup key",
-            description=f"{verb} incidents (bulk, 250 per request), given by id or by the"
-            " dedup key of the event that opened them. Prints each updated incident."
-            " A resolved incident found by --dedup-key is never re-opened.",
-            epilog=_EPILOG,
-        )
+        command = _update_command(name, verb).add_to(commands)
         command.add_argument("incident_ids", nargs="*", metavar="INCIDENT_ID")
         command.add_argument(
             "--dedup-key", metavar="K", help="the incident this dedup key opened (its open one)"

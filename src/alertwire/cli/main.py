@@ -1,8 +1,10 @@
 """Entry point: builds the parser from the command modules and maps errors to exit codes.
 
-Each command module exposes ``register(subparsers)``, which adds its
-sub-commands and sets ``handler`` on them: a function taking the parsed
-arguments and returning an exit code. Command modules import the heavy parts
+Each command module declares what its commands' help says as data
+(:class:`._options.Command`: name, help, description, exit codes) and exposes
+``register(subparsers)``, which makes them from it, adds their options and
+sets ``handler`` on them: a function taking the parsed arguments and
+returning an exit code. Command modules import the heavy parts
 of the library (aiohttp, sqlite, the sandbox) inside their handlers, so that
 a one-event ``alertwire trigger`` pays only for what it uses: start-up time
 is part of the contract with cron jobs and shell loops.

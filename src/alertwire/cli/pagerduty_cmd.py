@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._options import add_command, add_delivery_options, add_links_option, key_value
+from ._options import Command, add_delivery_options, add_links_option, key_value
 
 if TYPE_CHECKING:
     from ._deliver import Job
@@ -86,41 +86,47 @@ def _add_change_options(change: argparse.ArgumentParser) -> None:
     add_links_option(change)
 
 
-def _keyed(verb: str) -> tuple[str, str, Callable[[argparse.ArgumentParser], None]]:
-    return (
-        f"{verb.lower()} a PagerDuty alert by its dedup key",
-        f"{verb} the open PagerDuty alert with this dedup key. PagerDuty accepts (and drops)"
-        " the event when no such alert is open. Prints the dedup key.",
-        _add_dedup_key,
+def _keyed(verb: str) -> Command:
+    return Command(
+        verb.lower(),
+        help=f"{verb.lower()} a PagerDuty alert by its dedup key",
+        description=f"{verb} the open PagerDuty alert with this dedup key. PagerDuty accepts"
+        " (and drops) the event when no such alert is open. Prints the dedup key.",
     )
 
 
-#: Each command (its name is the event's type): its one-line help, its description,
-#: and its own options; the delivery options and the handler are the same for all.
-_COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = {
-    "trigger": (
-        "open a PagerDuty alert (prints its dedup key)",
-        "Trigger a PagerDuty alert, or add to the open one with the same dedup key."
-        " Prints the dedup key: pass it to `alertwire resolve` later.",
+#: Each command (its name is the event's type) and its own options; the delivery options
+#: and the handler are the same for all.
+_COMMANDS: tuple[tuple[Command, Callable[[argparse.ArgumentParser], None]], ...] = (
+    (
+        Command(
+            "trigger",
+            help="open a PagerDuty alert (prints its dedup key)",
+            description="Trigger a PagerDuty alert, or add to the open one with the same dedup"
+            " key. Prints the dedup key: pass it to `alertwire resolve` later.",
+        ),
         _add_trigger_options,
     ),
-    "acknowledge": _keyed("Acknowledge"),
-    "resolve": _keyed("Resolve"),
-    "change": (
-        "record a PagerDuty change event (a deploy, a config push)",
-        "Send a PagerDuty change event: context for responders, never a page."
-        " Prints PagerDuty's message.",
+    (_keyed("Acknowledge"), _add_dedup_key),
+    (_keyed("Resolve"), _add_dedup_key),
+    (
+        Command(
+            "change",
+            help="record a PagerDuty change event (a deploy, a config push)",
+            description="Send a PagerDuty change event: context for responders, never a page."
+            " Prints PagerDuty's message.",
+        ),
         _add_change_options,
     ),
-}
+)
 
 
 def register(subparsers: Any) -> None:
-    for name, (help, description, add_options) in _COMMANDS.items():
-        command = add_command(subparsers, name, help=help, description=description)
+    for declared, add_options in _COMMANDS:
+        command = declared.add_to(subparsers)
         add_options(command)
         add_delivery_options(command, pagerduty=True, bigpanda=False)
-        command.set_defaults(handler=_send, kind=name)
+        command.set_defaults(handler=_send, kind=declared.name)
 
 
 def _dedup_key(result: Any) -> str:

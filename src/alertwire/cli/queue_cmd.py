@@ -15,10 +15,10 @@ from typing import Any
 
 from .._errors import ValidationError
 from . import _exit
-from ._options import add_command, add_command_group
+from ._options import Command
 from .relay_cmd import add_outbox_option
 
-__all__ = ["parse_age", "register"]
+__all__ = ["COMMAND", "parse_age", "register"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -66,20 +66,22 @@ def _outbox_command(
     ``--outbox`` first (the same option as ``alertwire relay``); its exit codes are
     :func:`_codes`, with what makes it exit 2 (``bad_input``)."""
     epilog = _codes(bad_input, fail_on_dead=fail_on_dead)
-    parser = add_command(commands, name, help=help, description=description, epilog=epilog)
+    parser = Command(name, help=help, description=description, epilog=epilog).add_to(commands)
     add_outbox_option(parser)
     parser.set_defaults(handler=handler)
     return parser
 
 
+COMMAND = Command(
+    "queue",
+    help="inspect and tend the outbox (status, dead letters, retry, purge)",
+    description="Inspect and tend the outbox that `alertwire relay` delivers.",
+    epilog=_codes(_UNUSABLE, fail_on_dead=True),
+)
+
+
 def register(subparsers: Any) -> None:
-    commands = add_command_group(
-        subparsers,
-        "queue",
-        help="inspect and tend the outbox (status, dead letters, retry, purge)",
-        description="Inspect and tend the outbox that `alertwire relay` delivers.",
-        epilog=_codes(_UNUSABLE, fail_on_dead=True),
-    )
+    commands = COMMAND.add_group_to(subparsers)
 
     status = _outbox_command(
         commands,

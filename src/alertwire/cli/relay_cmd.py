@@ -40,9 +40,9 @@ from .._config import (
 from .._errors import ConfigurationError
 from . import _exit
 from ._ingest_options import add_ingest_options, ingest_config
-from ._options import add_command
+from ._options import Command
 
-__all__ = ["register"]
+__all__ = ["COMMAND", "register"]
 
 
 def _number(kind: type, *, minimum: float, allow_zero: bool = False) -> Any:
@@ -94,30 +94,32 @@ def _add_seconds(parser: argparse.ArgumentParser, flag: str, *, default: float, 
     )
 
 
+COMMAND = Command(
+    "relay",
+    help="deliver the events queued in the outbox",
+    description="Deliver the outbox's events at least once, in order per (routing key,"
+    " dedup key), with retries scheduled in the outbox. SIGTERM / Ctrl-C finish the"
+    " sends in flight, then exit 0; a second SIGTERM / Ctrl-C stops at once (the sends"
+    " in flight are sent again after their lease). Dead letters are logged at WARNING,"
+    " also with --quiet.",
+    epilog=_exit.epilog(
+        _exit.OK,
+        _exit.BAD_INPUT,
+        _exit.OUTBOX_UNAVAILABLE,
+        _exit.DRAIN_INCOMPLETE,
+        _exit.DEAD_LETTERS,
+        say={
+            _exit.OK: "stopped by SIGTERM / Ctrl-C, or --drain delivered everything",
+            _exit.BAD_INPUT: "bad option or configuration (e.g. --metrics-listen on a"
+            " port in use); nothing was sent",
+            _exit.OUTBOX_UNAVAILABLE: _exit.OUTBOX_UNAVAILABLE_RUN_AGAIN,
+        },
+    ),
+)
+
+
 def register(subparsers: Any) -> None:
-    parser = add_command(
-        subparsers,
-        "relay",
-        help="deliver the events queued in the outbox",
-        description="Deliver the outbox's events at least once, in order per (routing key,"
-        " dedup key), with retries scheduled in the outbox. SIGTERM / Ctrl-C finish the"
-        " sends in flight, then exit 0; a second SIGTERM / Ctrl-C stops at once (the sends"
-        " in flight are sent again after their lease). Dead letters are logged at WARNING,"
-        " also with --quiet.",
-        epilog=_exit.epilog(
-            _exit.OK,
-            _exit.BAD_INPUT,
-            _exit.OUTBOX_UNAVAILABLE,
-            _exit.DRAIN_INCOMPLETE,
-            _exit.DEAD_LETTERS,
-            say={
-                _exit.OK: "stopped by SIGTERM / Ctrl-C, or --drain delivered everything",
-                _exit.BAD_INPUT: "bad option or configuration (e.g. --metrics-listen on a"
-                " port in use); nothing was sent",
-                _exit.OUTBOX_UNAVAILABLE: _exit.OUTBOX_UNAVAILABLE_RUN_AGAIN,
-            },
-        ),
-    )
+    parser = COMMAND.add_to(subparsers)
     add_outbox_option(parser)
     parser.add_argument(
         "--drain", action="store_true", help="exit once nothing is pending (for cron and tests)"

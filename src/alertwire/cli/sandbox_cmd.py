@@ -16,31 +16,31 @@ import sys
 from typing import Any
 
 from . import _exit
-from ._options import add_command, int_between
+from ._options import Command, int_between
 
-__all__ = ["register"]
+__all__ = ["COMMAND", "register"]
+
+COMMAND = Command(
+    "sandbox",
+    help="run a local PagerDuty + BigPanda sandbox with a dashboard",
+    description="Serve PagerDuty's Events API v2 (/v2/enqueue, /v2/change/enqueue), a"
+    " subset of its REST API (/incidents, /services, /oncalls) and BigPanda's Alerts"
+    " API (/data/v2/alerts) locally, with real answers and alert and incident state,"
+    " an inspection API under /sandbox/ and a dashboard at /. Stops on SIGTERM or"
+    " Ctrl-C.",
+    epilog=_exit.epilog(
+        _exit.OK,
+        _exit.BAD_INPUT,
+        say={
+            _exit.OK: "stopped by SIGTERM or Ctrl-C",
+            _exit.BAD_INPUT: "bad option (e.g. a non-loopback --host without --allow-non-loopback)",
+        },
+    ),
+)
 
 
 def register(subparsers: Any) -> None:
-    command = add_command(
-        subparsers,
-        "sandbox",
-        help="run a local PagerDuty + BigPanda sandbox with a dashboard",
-        description="Serve PagerDuty's Events API v2 (/v2/enqueue, /v2/change/enqueue), a"
-        " subset of its REST API (/incidents, /services, /oncalls) and BigPanda's Alerts"
-        " API (/data/v2/alerts) locally, with real answers and alert and incident state,"
-        " an inspection API under /sandbox/ and a dashboard at /. Stops on SIGTERM or"
-        " Ctrl-C.",
-        epilog=_exit.epilog(
-            _exit.OK,
-            _exit.BAD_INPUT,
-            say={
-                _exit.OK: "stopped by SIGTERM or Ctrl-C",
-                _exit.BAD_INPUT: "bad option (e.g. a non-loopback --host without"
-                " --allow-non-loopback)",
-            },
-        ),
-    )
+    command = COMMAND.add_to(subparsers)
     command.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; loopback only)"
     )

@@ -32,35 +32,36 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from .._config import DEFAULT_CONCURRENCY
-from ._options import MAX_CONCURRENCY, add_command, add_delivery_options, int_between
+from . import _exit
+from ._options import MAX_CONCURRENCY, Command, add_delivery_options, int_between
 
 if TYPE_CHECKING:
     from ._output import Output
 
-__all__ = ["register"]
+__all__ = ["COMMAND", "register"]
+
+
+COMMAND = Command(
+    "send",
+    help="send many events from a JSON-lines file (or stdin)",
+    description="Send events from JSON lines, one event per line, concurrently"
+    ' (events with the same dedup key in file order). Each line has a "type"'
+    " (trigger, acknowledge, resolve, change or bigpanda) and that event's fields,"
+    ' e.g. {"type": "trigger", "summary": "disk full", "severity": "critical",'
+    ' "dedup_key": "disk-db1"}. Prints a summary and reports each failed line by'
+    " number; invalid lines are never sent (the valid ones are, unless --strict)."
+    " A progress bar is shown on stderr when it is a terminal. The exit code is"
+    " the worst line's. With --queue the input is streamed into the outbox in"
+    " chunks of up to 500 lines, each stored whole or not at all, in file order;"
+    " if storing stops half way the last line says which lines are queued.",
+    epilog="For send, each line has its own outcome and the exit code is the highest:\n"
+    "an invalid line (2) is never sent, but the valid lines are (unless --strict).\n\n"
+    f"{_exit.EPILOG}",
+)
 
 
 def register(subparsers: Any) -> None:
-    command = add_command(
-        subparsers,
-        "send",
-        help="send many events from a JSON-lines file (or stdin)",
-        description="Send events from JSON lines, one event per line, concurrently"
-        ' (events with the same dedup key in file order). Each line has a "type"'
-        " (trigger, acknowledge, resolve, change or bigpanda) and that event's fields,"
-        ' e.g. {"type": "trigger", "summary": "disk full", "severity": "critical",'
-        ' "dedup_key": "disk-db1"}. Prints a summary and reports each failed line by'
-        " number; invalid lines are never sent (the valid ones are, unless --strict)."
-        " A progress bar is shown on stderr when it is a terminal. The exit code is"
-        " the worst line's. With --queue the input is streamed into the outbox in"
-        " chunks of up to 500 lines, each stored whole or not at all, in file order;"
-        " if storing stops half way the last line says which lines are queued.",
-    )
-    command.epilog = (
-        "For send, each line has its own outcome and the exit code is the highest:\n"
-        "an invalid line (2) is never sent, but the valid lines are (unless --strict).\n\n"
-        f"{command.epilog}"
-    )
+    command = COMMAND.add_to(subparsers)
     command.add_argument(
         "file",
         nargs="?",
@@ -110,7 +111,6 @@ def _send(args: argparse.Namespace) -> int:
 def _send_lines(args: argparse.Namespace, output: Output) -> int:
     from .._errors import AlertwireError, ValidationError
     from ..models.results import EventResult
-    from . import _exit
     from ._clients import Clients
     from ._deliver import Job, Outcome, dispatch
     from ._events import job_from_line
