@@ -21,6 +21,7 @@ __all__ = [
 ]
 
 from .._config import DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_PER_KEY
+from ._options import add_throwaway_tls_options
 
 
 def add_ingest_options(parser: argparse.ArgumentParser) -> None:
@@ -35,14 +36,7 @@ def add_ingest_options(parser: argparse.ArgumentParser) -> None:
         help="serve /v2/enqueue, /v2/change/enqueue, /data/v2/alerts, /healthz and /metrics"
         " here (e.g. 127.0.0.1:8765; loopback unless --tls)",
     )
-    group.add_argument(
-        "--tls",
-        action="store_true",
-        help="serve https with a throwaway certificate authority (its CA file is printed)",
-    )
-    group.add_argument(
-        "--tls-ca-file", metavar="PATH", help="with --tls: where to write the CA certificate"
-    )
+    add_throwaway_tls_options(group, ca_flag="--tls-ca-file", tls_note=" (its CA file is printed)")
     group.add_argument("--tls-cert", metavar="PATH", help="serve https with this certificate")
     group.add_argument("--tls-key", metavar="PATH", help="the private key of --tls-cert")
     group.add_argument(

@@ -29,9 +29,11 @@ __all__ = [
     "MAX_CONCURRENCY",
     "Command",
     "add_delivery_options",
+    "add_key_value_option",
     "add_links_option",
     "add_region_and_ca_options",
     "add_retry_options",
+    "add_throwaway_tls_options",
     "int_between",
     "key_value",
 ]
@@ -75,6 +77,29 @@ def key_value(text: str) -> tuple[str, str]:
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key.strip(), value
+
+
+def add_key_value_option(parser: argparse.ArgumentParser, flag: str, *, help: str) -> None:
+    """A repeatable ``KEY=VALUE`` option (``--detail``, ``--tag``): each use adds one pair,
+    checked by :func:`key_value`, so every such option reads and fails alike."""
+    parser.add_argument(flag, action="append", type=key_value, metavar="KEY=VALUE", help=help)
+
+
+def add_throwaway_tls_options(group: Any, *, ca_flag: str, tls_note: str = "") -> None:
+    """``--tls`` and the option naming where its CA certificate is written.
+
+    ``alertwire sandbox`` and ``alertwire relay --listen`` serve https with the same
+    throwaway certificate authority, so the two options are declared once; each
+    command names its CA option (``--ca-file``, ``--tls-ca-file``) and may add a note.
+    """
+    group.add_argument(
+        "--tls",
+        action="store_true",
+        help=f"serve https with a throwaway certificate authority{tls_note}",
+    )
+    group.add_argument(
+        ca_flag, metavar="PATH", help="with --tls: where to write the CA certificate"
+    )
 
 
 class Command(NamedTuple):

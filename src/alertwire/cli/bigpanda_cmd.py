@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._options import Command, add_delivery_options, key_value
+from ._options import Command, add_delivery_options, add_key_value_option
 
 __all__ = ["COMMAND", "register"]
 
@@ -28,12 +28,8 @@ def register(subparsers: Any) -> None:
     command.add_argument("--host", required=True, metavar="H", help="the host the alert is about")
     command.add_argument("--check", metavar="C", help="what was checked (the secondary property)")
     command.add_argument("--description", metavar="D", help="details (up to 2048 characters)")
-    command.add_argument(
-        "--tag",
-        action="append",
-        type=key_value,
-        metavar="KEY=VALUE",
-        help="a custom attribute (repeatable; a repeated KEY makes a list)",
+    add_key_value_option(
+        command, "--tag", help="a custom attribute (repeatable; a repeated KEY makes a list)"
     )
     command.add_argument(
         "--primary-property",

@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._options import Command, add_delivery_options, add_links_option, key_value
+from ._options import Command, add_delivery_options, add_key_value_option, add_links_option
 
 if TYPE_CHECKING:
     from ._deliver import Job
@@ -21,11 +21,9 @@ __all__ = ["register"]
 
 
 def _add_details(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    add_key_value_option(
+        parser,
         "--detail",
-        action="append",
-        type=key_value,
-        metavar="KEY=VALUE",
         help="a custom detail shown on the event (repeatable; values are strings)",
     )
     parser.add_argument(

@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from . import _exit
-from ._options import Command, int_between
+from ._options import Command, add_throwaway_tls_options, int_between
 
 __all__ = ["COMMAND", "register"]
 
@@ -50,12 +50,7 @@ def register(subparsers: Any) -> None:
         default=8765,
         help="port to listen on (default 8765; 0 picks a free one)",
     )
-    command.add_argument(
-        "--tls", action="store_true", help="serve https with a throwaway certificate authority"
-    )
-    command.add_argument(
-        "--ca-file", metavar="PATH", help="with --tls: where to write the CA certificate"
-    )
+    add_throwaway_tls_options(command, ca_flag="--ca-file")
     command.add_argument(
         "--rate-limit",
         type=int_between(1, 1_000_000),
