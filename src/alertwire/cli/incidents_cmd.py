@@ -69,6 +69,15 @@ def _add_api_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_lookup_by_key(parser: argparse.ArgumentParser, *, dedup_help: str) -> None:
+    """``--dedup-key`` and the ``--service`` list it is looked up in: ``show``, ``ack`` and
+    ``resolve`` find incidents by key the same way (``PagerDutyAPI.incident_for_dedup_key``)."""
+    parser.add_argument("--dedup-key", metavar="K", help=dedup_help)
+    parser.add_argument(
+        "--service", action="append", metavar="ID", help="look the key up in these services"
+    )
+
+
 #: What an ``incidents`` command can return: no outbox is involved, so never 5.
 _EPILOG = _exit.epilog(
     _exit.OK,
@@ -144,10 +153,7 @@ def register(subparsers: Any) -> None:
 
     show = _SHOW.add_to(commands)
     show.add_argument("incident_id", nargs="?", metavar="INCIDENT_ID")
-    show.add_argument("--dedup-key", metavar="K", help="the Events API dedup key of its alert")
-    show.add_argument(
-        "--service", action="append", metavar="ID", help="look the key up in these services"
-    )
+    _add_lookup_by_key(show, dedup_help="the Events API dedup key of its alert")
     _add_api_options(show)
     show.set_defaults(handler=_show)
 
@@ -157,12 +163,7 @@ def register(subparsers: Any) -> None:
     ):
         command = _update_command(name, verb).add_to(commands)
         command.add_argument("incident_ids", nargs="*", metavar="INCIDENT_ID")
-        command.add_argument(
-            "--dedup-key", metavar="K", help="the incident this dedup key opened (its open one)"
-        )
-        command.add_argument(
-            "--service", action="append", metavar="ID", help="look the key up in these services"
-        )
+        _add_lookup_by_key(command, dedup_help="the incident this dedup key opened (its open one)")
         _add_api_options(command)
         command.set_defaults(handler=_update, status=status)
 
