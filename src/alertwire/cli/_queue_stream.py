@@ -202,11 +202,11 @@ def _open_input(name: str, *, rewindable: bool) -> IO[bytes]:
 class _Rows:
     """A line's outbox row, or the error that keeps it out (per line, never raised).
 
-    What is the same for every line of a destination (its client, the URL to
-    store, a PagerDuty preparer with the routing key checked and the route
-    digested) is looked up once per chunk, not once per line; lines of one
-    chunk without a timestamp share its enqueue time (see
-    :meth:`~alertwire.outbox.Outbox.pagerduty_preparer`).
+    PagerDuty lines (the bulk of a large input) get their client, the URL to
+    store, the routing key's check and the route digest once per chunk, not once
+    per line, through one preparer; lines of one chunk without a timestamp share
+    its enqueue time (see :meth:`~alertwire.outbox.Outbox.pagerduty_preparer`).
+    BigPanda lines go through :func:`._queue.prepare_row`, as ``--queue`` does.
     """
 
     def __init__(self, args: argparse.Namespace, clients: Clients) -> None:
@@ -221,6 +221,7 @@ class _Rows:
 
     def row(self, number: int, raw: bytes | _TooLong) -> Any:
         from ._events import job_from_line
+        from ._queue import prepare_row
 
         if isinstance(raw, _TooLong):
             return ValidationError("event", f"is longer than {MAX_LINE_BYTES} bytes")
@@ -237,7 +238,7 @@ class _Rows:
                 if prepare is None:
                     prepare = self._pagerduty = self._pagerduty_preparer()
                 return prepare(job.event)
-            return self._bigpanda(job.event)
+            return prepare_row(self._args, job, self._client(destination))
         except (ValidationError, ConfigurationError) as exc:
             return exc
 
@@ -255,16 +256,6 @@ class _Rows:
         client = self._client("pagerduty")
         url = explicit_url(self._args, "pagerduty", client)
         return Outbox.pagerduty_preparer(client.routing_key, base_url=url)
-
-    def _bigpanda(self, event: Any) -> Any:
-        from ..outbox import Outbox
-        from ._queue import explicit_url
-
-        client = self._client("bigpanda")
-        url = explicit_url(self._args, "bigpanda", client)
-        return Outbox.prepare_bigpanda(
-            event, token=client.token, app_key=client.app_key, base_url=url
-        )
 
 
 class _Report:
