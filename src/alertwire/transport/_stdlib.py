@@ -142,14 +142,10 @@ class StdlibTransport:
 
     def _checkout(self, origin: _Origin, timeout: float) -> _OneWrite:
         """An open idle connection to ``origin``, else a new one (connected here)."""
-        with self._lock:
-            idle = self._idle.get(origin)
-            connection = idle.pop() if idle else None
+        connection = self._take_idle(origin)
         while connection is not None and _dropped(connection):
             connection.close()
-            with self._lock:
-                idle = self._idle.get(origin)
-                connection = idle.pop() if idle else None
+            connection = self._take_idle(origin)
         if connection is not None:
             if connection.timeout != timeout:
                 connection.timeout = timeout
@@ -163,6 +159,12 @@ class StdlibTransport:
             connection = _OneWrite(host, port, timeout=timeout)
         connection.connect()
         return connection
+
+    def _take_idle(self, origin: _Origin) -> _OneWrite | None:
+        """The most recently used idle connection to ``origin``, if any (unchecked)."""
+        with self._lock:
+            idle = self._idle.get(origin)
+            return idle.pop() if idle else None
 
     def _checkin(self, origin: _Origin, connection: _OneWrite) -> None:
         with self._lock:
