@@ -334,10 +334,13 @@ def outcome_params(outcome: Outcome, owner: str) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class SettleSQL:
-    """A store's four owner-checked statements that record an outcome, one per kind.
+    """A store's four owner-checked statements that record one outcome, one per kind.
 
-    Which statement records which outcome is decided here once
-    (:meth:`for_outcome`), with the values of :func:`outcome_params`.
+    For a store that records outcomes one by one (SQLite, where a statement
+    costs no round trip): which statement records which outcome is decided
+    here (:meth:`for_outcome`), with the values of :func:`outcome_params`. The
+    PostgreSQL store records a kind at a time (one statement per kind, not per
+    outcome) and takes the same values from :func:`outcome_params`.
     """
 
     deliver: str
