@@ -16,16 +16,14 @@ from typing import Any
 
 import pytest
 
+from tests.support.doc_examples import python_blocks, run_block
+
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 #: The pages whose ```python blocks are complete programs, run as a reader would paste them.
 #: (Other docs pages show fragments that need a caller's own names: not listed.)
 PAGES = [README, ROOT / "docs" / "bigpanda.md"]
-EXAMPLES = [
-    (page, code)
-    for page in PAGES
-    for code in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.DOTALL)
-]
+EXAMPLES = [(page, code) for page in PAGES for code in python_blocks(page)]
 BLOCKS = [code for page, code in EXAMPLES if page == README]
 
 
@@ -45,20 +43,7 @@ def _ids() -> list[str]:
 
 @pytest.mark.parametrize("code", [code for _, code in EXAMPLES], ids=_ids())
 def test_readme_block_runs(code: str, tmp_path: Path) -> None:
-    if re.search(r"^def test_", code, re.MULTILINE):
-        script = tmp_path / "test_from_readme.py"
-        script.write_text(code, encoding="utf-8")
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(script)]
-    else:
-        script = tmp_path / "example.py"
-        script.write_text(code, encoding="utf-8")
-        command = [sys.executable, str(script)]
-    done = subprocess.run(
-        command, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-    if "print(" in code:
-        assert done.stdout.strip(), "the example prints something"
+    run_block(code, tmp_path)
 
 
 CONSOLE = re.findall(r"```console\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)

@@ -2,20 +2,19 @@
 
 Each block starts its own sandbox, so the page's promise ("every example
 runs against the local sandbox") is checked, and a block that prints must
-print something (as tests/project/test_readme.py does for the README).
+print something (tests/support/doc_examples.py, as for every checked page).
 """
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.doc_examples import python_blocks, run_block
+
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "rest.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", PAGE.read_text(encoding="utf-8"), re.DOTALL)
+BLOCKS = python_blocks(PAGE)
 
 
 def test_the_page_has_the_examples_it_promises() -> None:
@@ -25,16 +24,4 @@ def test_the_page_has_the_examples_it_promises() -> None:
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_rest_doc_block_runs(code: str, tmp_path: Path) -> None:
-    script = tmp_path / "example.py"
-    script.write_text(code, encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-    if "print(" in code:
-        assert done.stdout.strip(), "the example prints something"
+    run_block(code, tmp_path)

@@ -2,20 +2,20 @@
 
 A block that defines tests (``def test_…``) is saved as a test file and run by
 pytest in a subprocess, the way a user's own suite would run it (as
-tests/project/test_readme.py does for the README); any other block runs as a script.
+every checked page does: tests/support/doc_examples.py); any other block runs as a script.
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.doc_examples import python_blocks, run_block
+
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "transports.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", PAGE.read_text(encoding="utf-8"), re.DOTALL)
+BLOCKS = python_blocks(PAGE)
 
 
 def test_the_page_has_the_examples_it_promises() -> None:
@@ -29,20 +29,4 @@ def test_the_page_has_the_examples_it_promises() -> None:
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_transport_doc_block_runs(code: str, tmp_path: Path) -> None:
-    tests = len(re.findall(r"^def test_", code, re.MULTILINE))
-    if tests:
-        script = tmp_path / "test_from_docs.py"
-        script.write_text(code, encoding="utf-8")
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(script)]
-    else:
-        script = tmp_path / "example.py"
-        script.write_text(code, encoding="utf-8")
-        command = [sys.executable, str(script)]
-    done = subprocess.run(
-        command, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-    if tests:
-        assert f"{tests} passed" in done.stdout, done.stdout
-    if "print(" in code:
-        assert done.stdout.strip(), "the example prints something"
+    run_block(code, tmp_path)
