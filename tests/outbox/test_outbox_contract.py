@@ -318,6 +318,10 @@ def test_redact_url_removes_every_password_form() -> None:
         "postgres://h/db?password=***&sslmode=require"
     )
     assert "p@ss" not in redact_url("postgresql://u:p@ss@h/db")
+    # A URL pasted into the database name, or a parameter, brings its password again.
+    doubled = "postgresql://u:p4ss@h:5432/postgresql://u:p4ss@h:5432/db?application_name=p4ss"
+    assert "p4ss" not in redact_url(doubled)
+    assert "p4ss" not in redact_url("postgres://h/p4ss?password=p4ss")
 
 
 # ---------------------------------------------------------------- the CLI, both stores

@@ -17,22 +17,35 @@ def redact_url(url: str) -> str:
     Written without parsing libpq's full grammar on purpose: whatever the URL
     looks like, the text between ``user:`` and ``@`` and every ``password=``
     value go, so a malformed URL cannot smuggle its password into a message.
+    A password found there is then removed wherever else it appears too: a URL
+    pasted by mistake into the database name or a parameter carries it again.
+    (A very short password may blank out more text than itself: this text is
+    for people to read, never for connecting.)
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
         return "postgresql://?"
+    passwords: list[str] = []
     authority, slash, tail = rest.partition("/")
     if "@" in authority:
         userinfo, _, hosts = authority.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        authority = f"{user}:***@{hosts}" if ":" in userinfo else f"{user}@{hosts}"
+        user, colon, password = userinfo.partition(":")
+        if colon:
+            passwords.append(password)
+        authority = f"{user}:***@{hosts}" if colon else f"{user}@{hosts}"
     path, qmark, query = tail.partition("?")
     if qmark:
-        parts = [
-            "password=***" if p.lower().startswith("password=") else p for p in query.split("&")
-        ]
+        parts = []
+        for part in query.split("&"):
+            name, _, value = part.partition("=")
+            if name.lower() == "password":
+                passwords.append(value)
+            parts.append("password=***" if name.lower() == "password" else part)
         query = "&".join(parts)
-    return f"{scheme}://{authority}{slash}{path}{qmark}{query}"
+    redacted = f"{scheme}://{authority}{slash}{path}{qmark}{query}"
+    for password in sorted(passwords, key=len, reverse=True):
+        redacted = scrub(redacted, password)
+    return redacted
 
 
 def scrub(text: str, password: str) -> str:
