@@ -272,6 +272,33 @@ def test_a_stop_cuts_the_backoff_short_and_exits_cleanly(tmp_path: Path) -> None
     outbox.close()
 
 
+def test_a_drain_in_an_outage_ends_at_its_bound_not_after_the_backoff(tmp_path: Path) -> None:
+    """A cron drain whose store fails ends at ``drain_timeout``: the outage's backoff
+    (here an hour) is cut at the bound, and the drain says it is incomplete."""
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    outbox.enqueue(TriggerAlert("p"), routing_key=KEY)
+    store = FailingStore(outbox.store)
+    store.down.set()
+    upstream = Upstream().start()
+    relay = Relay(cast(Store, store), pagerduty_url=upstream.url, rate_limit_per_minute=0)
+    relay.outage.initial = relay.outage.maximum = 3600.0
+    drain = threading.Thread(target=relay.run, kwargs={"drain": True, "drain_timeout": 0.5})
+    drain.start()
+    try:
+        drain.join(SAFETY)
+        ended = not drain.is_alive()
+    finally:
+        relay.request_stop()
+        drain.join(SAFETY)
+        upstream.stop()
+    assert ended, "the drain waited out the backoff past its bound"
+    assert relay.report is not None and relay.report.incomplete
+    assert relay.report.left is None  # the store could not be asked how many are left
+    store.down.clear()
+    assert outbox.stats().pending == 1  # still queued for the next run
+    outbox.close()
+
+
 def get(url: str) -> tuple[int, str, dict[str, str]]:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:

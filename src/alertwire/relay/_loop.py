@@ -115,6 +115,8 @@ class DeliveryLoop:
     _wake: asyncio.Event | None = field(default=None, init=False, repr=False)
     _stopping: bool = field(default=False, init=False, repr=False)
     _force: bool = field(default=False, init=False, repr=False)
+    #: The drain's deadline (``time.monotonic()``) while a bounded drain runs.
+    _deadline: float | None = field(default=None, init=False, repr=False)
     _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
     _ready: collections.deque[Claimed] = field(
         default_factory=collections.deque, init=False, repr=False
@@ -167,6 +169,7 @@ class DeliveryLoop:
         """Deliver until stopped, or (with ``drain``) until nothing is pending, or until
         ``deadline`` (``time.monotonic()``); ``True`` when the deadline ended it."""
         inflight = self._inflight
+        self._deadline = deadline
         while True:
             if self._stopping:
                 _log(
@@ -276,8 +279,12 @@ class DeliveryLoop:
         self._wake.clear()
 
     async def _pause(self, seconds: float) -> None:
-        """Wait out an outage backoff: finished sends do not cut it short, a stop does."""
+        """Wait out an outage backoff: finished sends do not cut it short; a stop does,
+        and so does a drain's deadline (a cron drain must end at its bound, not one
+        backoff of up to 30 s after it)."""
         loop = asyncio.get_running_loop()
+        if self._deadline is not None:
+            seconds = min(seconds, max(self._deadline - time.monotonic(), 0.0))
         deadline = loop.time() + seconds
         while not self._stopping and (remaining := deadline - loop.time()) > 0:
             await self._sleep(remaining)
