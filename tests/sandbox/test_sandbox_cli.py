@@ -108,6 +108,7 @@ def test_demo_walks_the_whole_story_and_exits_0() -> None:
         "Trigger an alert",
         "Acknowledge it",
         "Resolve it",
+        "Find its incident through the REST API",
         "change event",
         "BigPanda alert",
         "retried",
@@ -115,19 +116,21 @@ def test_demo_walks_the_whole_story_and_exits_0() -> None:
     ):
         assert step in out
     assert "UNEXPECTED" not in out
-    assert out.count("ok: ") == 8
+    assert out.count("ok: ") == 9
     assert "'payload.severity' is invalid" in out
+    assert re.search(
+        r"incident P\w+ 'resolved'\n\s+its log entries: trigger, acknowledge, resolve", out
+    )
     # The final table: one resolved alert, one triggered (the retried one).
     table = out.split("The sandbox's final state", 1)[1]
     assert re.search(
         r"^1\s+…\w{4}\s+[0-9a-f]{32}\s+resolved\s+warning\s+Disk 91% full on db1$", table, re.M
     )
     assert re.search(r"^2\s+…\w{4}\s+[0-9a-f]{32}\s+triggered\s+error\s+Replica lag", table, re.M)
-    from alertwire.cli.demo_cmd import DEMO_BIGPANDA_TOKEN, DEMO_ROUTING_KEY
+    from alertwire.cli.demo_cmd import DEMO_BIGPANDA_TOKEN, DEMO_REST_TOKEN, DEMO_ROUTING_KEY
 
-    assert (
-        DEMO_ROUTING_KEY not in out + done.stderr and DEMO_BIGPANDA_TOKEN not in out + done.stderr
-    )
+    for secret in (DEMO_ROUTING_KEY, DEMO_BIGPANDA_TOKEN, DEMO_REST_TOKEN):
+        assert secret not in out + done.stderr
 
 
 def test_sandbox_command_serves_rest_with_a_fixed_token_and_limit(tmp_path: Path) -> None:

@@ -2,9 +2,9 @@
 
 Nothing leaves the machine: a sandbox starts on a free loopback port, and
 alertwire's own clients walk through what on-call tooling does (trigger,
-acknowledge, resolve, a change event, a BigPanda alert, a 503 that is
-retried, a validation error), printing each step and the sandbox's final
-state as a table. Exit 0 when every step behaved as expected, 1 otherwise.
+acknowledge, resolve, the incident found through the REST API, a change
+event, a BigPanda alert, a 503 that is retried, a validation error),
+printing each step and the sandbox's final state as a table. Exit 0 when every step behaved as expected, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -22,13 +22,15 @@ __all__ = ["COMMAND", "register"]
 DEMO_ROUTING_KEY = "DEMO0routing0key0for0the0sandbox"
 DEMO_BIGPANDA_TOKEN = "demo-bigpanda-token-0000"  # noqa: S105 - a demo value, not a secret
 DEMO_APP_KEY = "demo-app-key"
+#: The sandbox's REST API takes any token; a real key is never needed for the demo.
+DEMO_REST_TOKEN = "demo-rest-api-token-0000"  # noqa: S105 - a demo value, not a secret
 
 
 COMMAND = Command(
     "demo",
     help="walk through alertwire against an embedded sandbox (no account needed)",
-    description="Start a local sandbox and send a trigger, acknowledge, resolve, a"
-    " change event, a BigPanda alert, a retried failure and an invalid event to it,"
+    description="Start a local sandbox and send a trigger, acknowledge, resolve (then"
+    " find the incident through the REST API), a change event, a BigPanda alert, a retried failure and an invalid event to it,"
     " printing what happens and the sandbox's final state.",
     epilog=_exit.epilog(
         _exit.OK,
@@ -98,6 +100,7 @@ def _walk_through() -> int:
 
     from .. import BigPanda, PagerDuty, RetryPolicy, TriggerAlert, ValidationError
     from .._json import loads
+    from ..rest import PagerDutyAPI
     from ..sandbox import Sandbox
 
     steps = _Steps()
@@ -129,6 +132,20 @@ def _walk_through() -> int:
             result = pd.resolve(key)
             steps.say(f"HTTP {result.http_status} {result.message!r}")
             steps.check(status_of(key) == "resolved", f"now {status_of(key)}")
+
+            steps.step("Find its incident through the REST API")
+            with PagerDutyAPI(
+                DEMO_REST_TOKEN, base_url=sb.url, default_from="demo@example.com"
+            ) as api:
+                incident = api.incident_for_dedup_key(key) or {}
+                entries = api.list_all(f"/incidents/{incident.get('id', '-')}/log_entries")
+                kinds = [entry["type"].removesuffix("_log_entry") for entry in entries]
+                steps.say(f"incident {incident.get('id')} {incident.get('status')!r}")
+                steps.say(f"its log entries: {', '.join(kinds)}")
+                steps.check(
+                    incident.get("status") == "resolved" and api.open_incidents() == [],
+                    "the incident is resolved and nothing is left open",
+                )
 
             steps.step("Send a change event (a deploy)")
             result = pd.change("Deployed api v2.4.1", source="ci")
