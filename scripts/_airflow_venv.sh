@@ -8,12 +8,16 @@
 # only through subprocesses (`.venv-airflow/bin/airflow ...`), so it never
 # shares an interpreter with the suite.
 #
-# Cached like .venv: the stamp records the Airflow version, a hash of
-# pyproject.toml and the interpreter; while they match and both packages import,
-# nothing is installed (a cold install takes about a minute and a half).
+# Installed against scripts/airflow-constraints.txt (every package pinned, so a
+# new release of one of Airflow's dependencies cannot break CI overnight; the
+# file says how to move the pins). Cached like .venv: the stamp records the
+# Airflow version, the constraints, a hash of pyproject.toml and the
+# interpreter; while they match and both packages import, nothing is
+# installed (a cold install takes about a minute and a half).
 
 ALERTWIRE_AIRFLOW_VERSION="${ALERTWIRE_AIRFLOW_VERSION:-3.3.2}"
 ALERTWIRE_AIRFLOW_VENV="${ALERTWIRE_AIRFLOW_VENV:-$alertwire_root/.venv-airflow}"
+ALERTWIRE_AIRFLOW_CONSTRAINTS="${ALERTWIRE_AIRFLOW_CONSTRAINTS:-$alertwire_root/scripts/airflow-constraints.txt}"
 
 aw_ensure_airflow_venv() {
     local base_python="${PYTHON:-python3}"
@@ -28,6 +32,7 @@ aw_ensure_airflow_venv() {
     want="$(
         {
             printf 'apache-airflow==%s\n' "$ALERTWIRE_AIRFLOW_VERSION"
+            cat "$ALERTWIRE_AIRFLOW_CONSTRAINTS"
             cat "$alertwire_root/pyproject.toml"
             "$ALERTWIRE_AIRFLOW_VENV/bin/python" -c 'import sys; print(sys.version)'
         } | sha256sum | cut -d' ' -f1
@@ -40,7 +45,7 @@ aw_ensure_airflow_venv() {
     # which the first install already put there at the version we test.
     _aw_log "installing apache-airflow==$ALERTWIRE_AIRFLOW_VERSION and alertwire into $ALERTWIRE_AIRFLOW_VENV"
     (cd "$alertwire_root" && "$ALERTWIRE_AIRFLOW_VENV/bin/python" -m pip install \
-        --disable-pip-version-check --quiet \
+        --disable-pip-version-check --quiet -c "$ALERTWIRE_AIRFLOW_CONSTRAINTS" \
         "apache-airflow==$ALERTWIRE_AIRFLOW_VERSION" -e .) >&2 || return 1
     printf '%s\n' "$want" >"$stamp"
 }
