@@ -32,7 +32,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # chromium means printer, desktop and GPU packages headless runs never use);
 # fonts-liberation, one of those Recommends, is named so that screenshots render
 # text with the same metric-compatible fonts on every machine.
-APT_PACKAGES=(postgresql prometheus-alertmanager chromium fonts-liberation curl)
+APT_PACKAGES=(postgresql prometheus-alertmanager chromium fonts-liberation curl tinyproxy)
 
 aw_missing_packages() {
     local pkg status
@@ -100,10 +100,13 @@ aw_install_packages() {
             fi
         done < <(pg_lsclusters -h 2>/dev/null)
     fi
-    if printf '%s\n' "${missing[@]}" | grep -qx prometheus-alertmanager \
-        && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-        "${sudo[@]}" systemctl disable --now prometheus-alertmanager >/dev/null 2>&1 || true
-    fi
+    local service
+    for service in prometheus-alertmanager tinyproxy; do
+        if printf '%s\n' "${missing[@]}" | grep -qx "$service" \
+            && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+            "${sudo[@]}" systemctl disable --now "$service" >/dev/null 2>&1 || true
+        fi
+    done
 }
 
 # --- the checks ------------------------------------------------------------

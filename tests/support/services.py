@@ -1,4 +1,4 @@
-"""Real external servers for the tests: PostgreSQL, Prometheus Alertmanager, Chromium.
+"""Real external servers for the tests: PostgreSQL, Prometheus Alertmanager, Chromium, tinyproxy.
 
 Why real programs instead of fakes: the project promises delivery through a
 real PostgreSQL, alerts from a real Alertmanager webhook and a dashboard that
@@ -22,6 +22,10 @@ Fixtures (registered in ``tests/conftest.py``):
   ``run_alertmanager(config_yaml) -> RunningAlertmanager(base_url, process)``.
 - ``chromium_bin`` (session) and ``chromium`` (session): a :class:`Chromium`
   with ``dump_dom(url)`` and ``screenshot(url, out_png, width, height)``.
+- ``run_tinyproxy`` (function): a factory ``run_tinyproxy(login=None) ->
+  RunningProxy(url, log)``: Debian's tinyproxy, an HTTP proxy with CONNECT,
+  optionally asking for Basic credentials ``(user, password)``; ``log`` is the
+  text of its log so far (each request it was asked for is a line there).
 
 Helpers: :func:`free_port`.
 """
@@ -58,6 +62,7 @@ __all__ = [
     "postgres_cluster",
     "postgres_dsn",
     "run_alertmanager",
+    "run_tinyproxy",
 ]
 
 #: How long a server may take to come up before the fixture gives up.
@@ -67,6 +72,7 @@ CHROMIUM_TIMEOUT = 60.0
 
 ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
 CHROMIUM_BIN = "/usr/bin/chromium"
+TINYPROXY_BIN = "/usr/bin/tinyproxy"
 
 
 def free_port() -> int:
@@ -195,6 +201,76 @@ def run_alertmanager(
             if "address already in use" not in text:
                 raise RuntimeError(f"alertmanager exited: {text[-2000:]}")
         raise RuntimeError("alertmanager could not bind a free port in 5 tries")
+
+    try:
+        yield start
+    finally:
+        for proc in started:
+            _kill_group(proc)
+        for tmp in dirs:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- tinyproxy -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunningProxy:
+    """What ``run_tinyproxy`` returns: its ``http://127.0.0.1:PORT`` URL and log file."""
+
+    url: str
+    log_file: Path
+
+    def log(self) -> str:
+        """Everything the proxy logged so far (requests appear as ``Request ...`` lines)."""
+        return self.log_file.read_text(errors="replace")
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def run_tinyproxy() -> Iterator[Callable[..., RunningProxy]]:
+    """Factory: start Debian's tinyproxy on a free loopback port; stopped at teardown.
+
+    Every port may be tunnelled to (no ``ConnectPort`` line), so the tests'
+    TLS sandbox on a high port is reachable through ``CONNECT``.
+    """
+    if not os.access(TINYPROXY_BIN, os.X_OK):
+        pytest.skip(f"{TINYPROXY_BIN} not found (Debian package tinyproxy)")
+    started: list[subprocess.Popen[bytes]] = []
+    dirs: list[Path] = []
+
+    def start(login: tuple[str, str] | None = None) -> RunningProxy:
+        tmp = Path(tempfile.mkdtemp(prefix="alertwire-proxy-"))
+        dirs.append(tmp)
+        log = tmp / "tinyproxy.log"
+        for _ in range(5):
+            port = free_port()
+            config = tmp / "tinyproxy.conf"
+            config.write_text(
+                f"Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 64\n"
+                f'LogFile "{log}"\nLogLevel Info\n'
+                + (f"BasicAuth {login[0]} {login[1]}\n" if login else "")
+            )
+            proc = subprocess.Popen(
+                [TINYPROXY_BIN, "-d", "-c", str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            started.append(proc)
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            while proc.poll() is None and not _accepts(port) and time.monotonic() < deadline:
+                time.sleep(0.02)  # polling an observable condition: the port accepts
+            if proc.poll() is None and _accepts(port):
+                return RunningProxy(f"http://127.0.0.1:{port}", log)
+            _kill_group(proc)
+        text = log.read_text(errors="replace") if log.exists() else ""
+        raise RuntimeError(f"tinyproxy did not start in 5 tries: {text[-2000:]}")
 
     try:
         yield start

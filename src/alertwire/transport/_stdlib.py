@@ -28,9 +28,14 @@ What stays exactly as before: TLS verification (``verify=True`` is
 ``SSL_CERT_DIR`` honoured, host names checked; a CA path or an
 ``SSLContext`` as given), no redirects followed, no retries (the client's
 ``RetryPolicy`` decides), every failure to get an answer a
-:class:`~alertwire.NetworkError`. Like urllib3's ``PoolManager`` before it,
-this transport reads no proxy variables (``HTTPS_PROXY``, ``NO_PROXY``): a
-caller who needs a proxy passes an ``httpx.Client`` (docs/transports.md).
+:class:`~alertwire.NetworkError`.
+
+Proxies: ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` are
+honoured (``trust_env=False`` ignores them), with loopback always direct;
+``proxy=`` names one proxy for every origin. The rules are
+:mod:`alertwire.transport._proxy`'s. ``https://`` goes through a ``CONNECT``
+tunnel (``http.client``'s ``set_tunnel``), so certificates are checked
+against the service's name exactly as without a proxy.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from typing import TYPE_CHECKING
 
 from .._errors import NetworkError
 from ._base import Request, Response, Verify, ssl_context
+from ._proxy import Proxy, ProxySettings, proxy_settings
 
 if TYPE_CHECKING:
     import ssl
@@ -104,9 +110,20 @@ class StdlibTransport:
 
     ``maxsize`` bounds the idle connections kept per origin (more threads
     than that still send, each on a connection of its own, closed after).
+    ``trust_env`` reads the proxy variables when the transport is made;
+    ``proxy`` (``http://[user:password@]host:port``) overrides them for every
+    origin. A proxy setting we cannot use is a
+    :class:`~alertwire.ConfigurationError` here.
     """
 
-    def __init__(self, *, maxsize: int = 32, verify: Verify = True) -> None:
+    def __init__(
+        self,
+        *,
+        maxsize: int = 32,
+        verify: Verify = True,
+        trust_env: bool = True,
+        proxy: str | None = None,
+    ) -> None:
         # A CA path is read now, so an unusable one fails at construction (the CLI's
         # exit 2), not at the first send; the system store loads on first https use.
         self._context: ssl.SSLContext | None = ssl_context(verify) if verify is not True else None
@@ -115,6 +132,22 @@ class StdlibTransport:
         self._idle: dict[_Origin, list[_OneWrite]] = {}
         #: URL (without its query) -> origin and path: split once per URL, not per request.
         self._routes: dict[str, tuple[_Origin, str]] = {}
+        self._proxies: ProxySettings | None = (
+            ProxySettings.everywhere(proxy)
+            if proxy is not None
+            else proxy_settings()
+            if trust_env
+            else None
+        )
+        #: origin -> the proxy it goes through (None: direct), decided once per origin.
+        self._via: dict[_Origin, Proxy | None] = {}
+
+    def _proxy_for(self, origin: _Origin) -> Proxy | None:
+        if self._proxies is None:
+            return None
+        if origin not in self._via:
+            self._via[origin] = self._proxies.for_origin(*origin)
+        return self._via[origin]
 
     def _route(self, url: str) -> tuple[_Origin, str]:
         route = self._routes.get(url)
@@ -129,7 +162,11 @@ class StdlibTransport:
             if len(self._routes) >= 1024:
                 # REST paths carry ids (/incidents/PXXXX): the cache must not grow for ever.
                 self._routes.clear()
-            route = self._routes[url] = ((scheme, parts.hostname, port), parts.path or "/")
+            origin = (scheme, parts.hostname, port)
+            path = parts.path or "/"
+            if scheme == "http" and self._proxy_for(origin) is not None:
+                path = f"http://{parts.netloc.rpartition('@')[2]}{path}"  # a proxy's absolute form
+            route = self._routes[url] = (origin, path)
         return route
 
     def _tls(self) -> ssl.SSLContext:
@@ -153,10 +190,17 @@ class StdlibTransport:
                     connection.sock.settimeout(timeout)
             return connection
         scheme, host, port = origin
+        proxy = self._proxy_for(origin)
+        to_host, to_port = (host, port) if proxy is None else (proxy.host, proxy.port)
         if scheme == "https":
-            connection = _OneWriteTLS(host, port, timeout=timeout, context=self._tls())
+            connection = _OneWriteTLS(to_host, to_port, timeout=timeout, context=self._tls())
+            if proxy is not None:
+                login = (
+                    {"Proxy-Authorization": proxy.authorization} if proxy.authorization else None
+                )
+                connection.set_tunnel(host, port, headers=login)
         else:
-            connection = _OneWrite(host, port, timeout=timeout)
+            connection = _OneWrite(to_host, to_port, timeout=timeout)
         connection.connect()
         return connection
 
@@ -196,6 +240,11 @@ class StdlibTransport:
             )
             for name, value in headers.items():
                 connection.putheader(name, value)
+            if self._proxies is not None and origin[0] == "http":
+                # Plain HTTP through a proxy: the proxy reads each request's own head.
+                proxy = self._proxy_for(origin)
+                if proxy is not None and proxy.authorization:
+                    connection.putheader("Proxy-Authorization", proxy.authorization)
             if "content-length" not in given and (body or request.method in _BODY_METHODS):
                 connection.putheader("Content-Length", str(len(body)))
             if body:
@@ -206,7 +255,11 @@ class StdlibTransport:
             reusable = not answer.will_close
         except (OSError, http.client.HTTPException) as exc:
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise NetworkError(f"no answer from {origin[1]}:{origin[2]}: {reason}") from exc
+            via = self._proxy_for(origin)
+            through = "" if via is None else f" (through the proxy {via.host}:{via.port})"
+            raise NetworkError(
+                f"no answer from {origin[1]}:{origin[2]}{through}: {reason}"
+            ) from exc
         finally:
             if connection is not None:
                 if reusable:

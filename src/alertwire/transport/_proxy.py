@@ -1,0 +1,210 @@
+"""Which proxy, if any, a default transport goes through for one origin.
+
+Scripts and cron jobs behind a corporate proxy set ``HTTPS_PROXY`` (and
+``NO_PROXY``) once for every tool, as curl, requests and PagerDuty's own CLI
+honour them; a page that cannot leave the network because *our* tool ignores
+them is the failure this module exists to prevent. The rules, decided here
+once and written in docs/transports.md:
+
+* ``https://`` origins use ``HTTPS_PROXY``, ``http://`` origins ``HTTP_PROXY``;
+  either falls back to ``ALL_PROXY``. Lower-case names win over upper-case
+  and ``HTTP_PROXY`` is ignored in a CGI request, as in the standard library.
+* ``NO_PROXY`` lists what is reached directly: ``*``, names (each with its
+  subdomains; ``.example.com`` and ``example.com`` alike), ``name:port``,
+  and for IP addresses an address or a network (``10.0.0.0/8``), as curl and
+  requests read it (:func:`_listed`).
+* **Loopback is always direct** (``localhost``, ``127.0.0.0/8``, ``::1``), as
+  in Go's standard library: the sandbox, a local relay's ingest endpoint and
+  Alertmanager's neighbours are on this machine, and a proxy cannot reach
+  them there.
+* A proxy is spoken to in plain HTTP (``http://host:port``, the scheme may be
+  left out); TLS to the service goes through a ``CONNECT`` tunnel, verified
+  end to end as without a proxy. Credentials in the proxy URL
+  (``http://user:password@proxy:3128``) become a ``Proxy-Authorization:
+  Basic`` header and are never shown. An ``https://`` or ``socks`` proxy is
+  refused with a :class:`~alertwire.ConfigurationError` (a ``ValueError``)
+  naming the variable, not silently skipped: the CLI exits 2 with it.
+
+The environment is read when a transport is made, once; ``urllib.parse`` is
+imported only if a proxy variable is set, so a one-shot ``alertwire
+trigger`` pays nothing for this otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Final
+
+from .._errors import ConfigurationError
+
+__all__ = ["Proxy", "ProxySettings", "proxy_settings"]
+
+#: Names whose presence (any case) means the environment configures a proxy.
+_NAMES: Final = frozenset({"https_proxy", "http_proxy", "all_proxy", "no_proxy"})
+
+
+class Proxy:
+    """A proxy to go through: where it is, and the header that logs in to it, if any.
+
+    (Plain classes, not dataclasses, here: this module is imported by every
+    start of the CLI, and a dataclass costs a fraction of a millisecond to make.)
+    """
+
+    __slots__ = ("authorization", "host", "port")
+
+    def __init__(self, host: str, port: int, authorization: str | None = None) -> None:
+        self.host = host
+        self.port = port
+        #: ``Basic ...`` for ``Proxy-Authorization``; a credential, never in a repr.
+        self.authorization = authorization
+
+    def __repr__(self) -> str:
+        return f"Proxy(host={self.host!r}, port={self.port})"
+
+
+class ProxySettings:
+    """The proxies the environment names, checked: ``scheme -> Proxy`` and ``NO_PROXY``.
+
+    ``loopback_direct`` is ``False`` for a proxy given explicitly (``proxy=``):
+    it is used for loopback too.
+    """
+
+    __slots__ = ("by_scheme", "loopback_direct", "no_proxy")
+
+    def __init__(
+        self,
+        by_scheme: Mapping[str, Proxy],
+        no_proxy: str | None = None,
+        *,
+        loopback_direct: bool = True,
+    ) -> None:
+        self.by_scheme = by_scheme
+        self.no_proxy = no_proxy
+        self.loopback_direct = loopback_direct
+
+    def __repr__(self) -> str:
+        return f"ProxySettings(by_scheme={self.by_scheme!r}, no_proxy={self.no_proxy!r})"
+
+    @classmethod
+    def everywhere(cls, url: str) -> ProxySettings:
+        """One proxy for every origin, loopback included (a transport's ``proxy=``)."""
+        return cls({"all": _parse(url, "proxy")}, loopback_direct=False)
+
+    def for_origin(self, scheme: str, host: str, port: int) -> Proxy | None:
+        """The proxy for ``scheme://host:port``, or ``None`` to connect directly."""
+        proxy = self.by_scheme.get(scheme) or self.by_scheme.get("all")
+        if proxy is None or (self.loopback_direct and _is_loopback(host)):
+            return None
+        if self.no_proxy and _listed(self.no_proxy, host, port):
+            return None
+        return proxy
+
+
+def proxy_settings(environ: Mapping[str, str] | None = None) -> ProxySettings | None:
+    """The proxy settings in ``environ`` (the process environment by default); ``None``
+    when no proxy variable is set. A proxy URL we cannot use is a
+    :class:`~alertwire.ConfigurationError` now, when the transport is made,
+    naming the variable.
+
+    Read as ``urllib.request.getproxies_environment`` reads ``os.environ``
+    (every ``*_proxy`` name, lower case winning, an empty lower-case one
+    unsetting, ``http`` dropped in a CGI request), over any mapping.
+    """
+    env = os.environ if environ is None else environ
+    found: dict[str, tuple[str, str]] = {}  # scheme -> (variable, value)
+    for lower_case_wins in (False, True):
+        for name, value in env.items():
+            if name.lower() in _NAMES and (name == name.lower()) == lower_case_wins:
+                scheme = name.lower().removesuffix("_proxy")
+                if value:
+                    found[scheme] = (name, value)
+                elif lower_case_wins:
+                    found.pop(scheme, None)
+    if "REQUEST_METHOD" in env:
+        found.pop("http", None)  # CGI: HTTP_PROXY may come from a request's Proxy: header
+    no_proxy = found.pop("no", None)
+    if not found:
+        return None
+    by_scheme = {scheme: _parse(value, name) for scheme, (name, value) in found.items()}
+    return ProxySettings(by_scheme, no_proxy[1] if no_proxy else None)
+
+
+def _listed(no_proxy: str, host: str, port: int) -> bool:
+    """Whether ``NO_PROXY`` names ``host`` (or ``host:port``).
+
+    Entries are comma-separated: ``*`` (everything), a name (itself and its
+    subdomains; a leading dot changes nothing), ``name:port`` (that port
+    only), or for an IP address an address or a network (``10.0.0.0/8``), as
+    curl and requests read them. Written here rather than borrowed: the
+    standard library's matcher is not a documented API.
+    """
+    import ipaddress
+
+    name = host.strip("[]").rstrip(".").lower()
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(name)
+    except ValueError:
+        address = None
+    for entry in (part.strip() for part in no_proxy.lower().split(",")):
+        if entry == "*":
+            return True
+        if not entry:
+            continue
+        if address is not None and not entry.startswith("["):
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+                continue
+            except ValueError:
+                pass
+        entry_host, _, entry_port = entry.rpartition(":") if _has_port(entry) else (entry, "", "")
+        if entry_port and entry_port != str(port):
+            continue
+        entry_host = entry_host.strip("[]").lstrip(".").rstrip(".")
+        if entry_host and (name == entry_host or name.endswith("." + entry_host)):
+            return True
+    return False
+
+
+def _has_port(entry: str) -> bool:
+    """``host:port`` or ``[v6]:port``, not a bare IPv6 address."""
+    head, colon, tail = entry.rpartition(":")
+    return bool(colon) and tail.isdigit() and (head.endswith("]") or ":" not in head)
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress  # only with a proxy set: not a cost of every start-up
+
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _parse(url: str, variable: str) -> Proxy:
+    """``http://[user:password@]host[:port]`` -> :class:`Proxy`; anything else is refused."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme.lower() != "http":
+        raise ConfigurationError(
+            f"{variable}: only http:// proxies are supported (TLS to the service goes"
+            f" through a CONNECT tunnel); got a {parts.scheme}:// proxy"
+        )
+    try:
+        port = parts.port or 80
+    except ValueError:
+        port = -1
+    if not parts.hostname or port <= 0:
+        raise ConfigurationError(f"{variable}: not a proxy address (want http://host:port)")
+    authorization = None
+    if parts.username is not None:
+        import base64
+
+        login = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        authorization = "Basic " + base64.b64encode(login.encode()).decode("ascii")
+    return Proxy(parts.hostname, port, authorization)
