@@ -43,15 +43,19 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from .. import _json
 from .._errors import AlertwireError, ConfigurationError, OutboxError, ValidationError
 from ..models.results import EventResult
 from . import _exit
 from ._clients import Clients, Destination
+from ._events import job_from_line
 from ._output import Output, error_text, exit_code, outcome_record
-from ._queue import queued_result
+from ._queue import prepare_row, queued_result
+
+if TYPE_CHECKING:
+    from ..outbox import Enqueued
 
 __all__ = [
     "CHUNK_BYTES",
@@ -224,9 +228,6 @@ class _Rows:
         self._pagerduty = None
 
     def row(self, number: int, raw: bytes | _TooLong) -> Any:
-        from ._events import job_from_line
-        from ._queue import prepare_row
-
         if isinstance(raw, _TooLong):
             return ValidationError("event", f"is longer than {MAX_LINE_BYTES} bytes")
         try:
@@ -274,6 +275,16 @@ class _Report:
         self._first = True
         if output.json:
             output.stdout.write('{"results": [')
+
+    def stored(self, line: int, item: Enqueued) -> None:
+        """A line stored in the outbox: counted; its record built only for ``--json``
+        (a result object per stored line cost more than counting it)."""
+        if self.output.json:
+            self.outcome(line, queued_result(item))
+            return
+        self.events += 1
+        self.queued += 1
+        self.codes[_exit.OK] = self.codes.get(_exit.OK, 0) + 1
 
     def outcome(self, line: int, outcome: Any) -> None:
         self.events += 1
@@ -379,8 +390,7 @@ def _store_all(args: argparse.Namespace, clients: Clients, output: Output, strea
             if isinstance(row, AlertwireError):
                 report.outcome(line, row)
                 continue
-            item = next(stored)
-            report.outcome(line, queued_result(item))
+            report.stored(line, next(stored))
         report.stored_through = chunk[-1][0]
         chunk, chunk_bytes = [], 0
 
