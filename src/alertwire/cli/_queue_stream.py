@@ -11,9 +11,9 @@ at 1.6 GB RSS, and a concurrent ``trigger --queue`` was refused. Now:
   assigned) outside any transaction and committed in chunks of at most
   :data:`CHUNK_EVENTS` events, :data:`CHUNK_BYTES` bytes of bodies, or
   :data:`CHUNK_SECONDS` seconds since the chunk's first line was read,
-  whichever comes first. A chunk holds the write lock for a few
-  milliseconds plus one fsync, far below the 10 s busy timeout, so other
-  producers never wait long; and a slow pipe (``tail -f ... | alertwire
+  whichever comes first. A chunk holds the write lock for about a
+  tenth of a second (one fsync included), far below the 10 s busy timeout,
+  so other producers never wait long; and a slow pipe (``tail -f ... | alertwire
   send --queue -``) has its lines stored within half a second, because the
   input is read on a thread of its own and a waiting chunk is committed when
   its time is up even if no further line comes.
@@ -26,6 +26,9 @@ at 1.6 GB RSS, and a concurrent ``trigger --queue`` was refused. Now:
   with ``tail -n +N+1 FILE | alertwire send --queue -``. A run killed
   outright (SIGKILL) prints nothing; ``alertwire queue status`` shows what
   arrived, always a prefix of the file's valid lines.
+* **Its own connection is tuned for bulk writes** (a bigger page cache,
+  rarer checkpoints; same durability): see :func:`_tune_for_bulk_writes`.
+  Why these choices, and the figures: docs/cli.md, ``send --queue``.
 * A line whose destination is not configured (a BigPanda line without a
   token) is reported as that line's error (exit 2) and never stored; the
   other lines are. With ``--strict`` every line is checked first (stdin is
