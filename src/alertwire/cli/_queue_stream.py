@@ -11,9 +11,9 @@ at 1.6 GB RSS, and a concurrent ``trigger --queue`` was refused. Now:
   assigned) outside any transaction and committed in chunks of at most
   :data:`CHUNK_EVENTS` events, :data:`CHUNK_BYTES` bytes of bodies, or
   :data:`CHUNK_SECONDS` seconds since the chunk's first line was read,
-  whichever comes first. A chunk holds the write lock for a few
-  milliseconds plus one fsync, far below the 10 s busy timeout, so other
-  producers never wait long; and a slow pipe (``tail -f ... | alertwire
+  whichever comes first. A chunk holds the write lock for about a
+  tenth of a second (one fsync included), far below the 10 s busy timeout,
+  so other producers never wait long; and a slow pipe (``tail -f ... | alertwire
   send --queue -``) has its lines stored within half a second, because the
   input is read on a thread of its own and a waiting chunk is committed when
   its time is up even if no further line comes.
@@ -26,6 +26,9 @@ at 1.6 GB RSS, and a concurrent ``trigger --queue`` was refused. Now:
   with ``tail -n +N+1 FILE | alertwire send --queue -``. A run killed
   outright (SIGKILL) prints nothing; ``alertwire queue status`` shows what
   arrived, always a prefix of the file's valid lines.
+* **Its own connection is tuned for bulk writes** (a bigger page cache,
+  rarer checkpoints; same durability): see :func:`_tune_for_bulk_writes`.
+  Why these choices, and the figures: docs/cli.md, ``send --queue``.
 * A line whose destination is not configured (a BigPanda line without a
   token) is reported as that line's error (exit 2) and never stored; the
   other lines are. With ``--strict`` every line is checked first (stdin is
@@ -43,15 +46,19 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from .. import _json
 from .._errors import AlertwireError, ConfigurationError, OutboxError, ValidationError
 from ..models.results import EventResult
 from . import _exit
 from ._clients import Clients, Destination
+from ._events import job_from_line
 from ._output import Output, error_text, exit_code, outcome_record
-from ._queue import queued_result
+from ._queue import prepare_row, queued_result
+
+if TYPE_CHECKING:
+    from ..outbox import Enqueued
 
 __all__ = [
     "CHUNK_BYTES",
@@ -61,7 +68,11 @@ __all__ = [
     "queue_lines",
 ]
 
-CHUNK_EVENTS: Final = 500
+#: 5,000, not 500: a commit's cost is mostly per commit (an fsync; index pages that
+#: many chunks touch written to the WAL again each time), so 500-event chunks spent
+#: about twice as long storing as 5,000-event ones (docs/cli.md, ``send --queue``),
+#: while a 5,000-event chunk still holds the write lock for about a tenth of a second.
+CHUNK_EVENTS: Final = 5000
 CHUNK_BYTES: Final = 4 * 1024 * 1024
 CHUNK_SECONDS: Final = 0.5
 #: Longer than any event the services accept (PagerDuty's limit is 512 KB).
@@ -220,9 +231,6 @@ class _Rows:
         self._pagerduty = None
 
     def row(self, number: int, raw: bytes | _TooLong) -> Any:
-        from ._events import job_from_line
-        from ._queue import prepare_row
-
         if isinstance(raw, _TooLong):
             return ValidationError("event", f"is longer than {MAX_LINE_BYTES} bytes")
         try:
@@ -270,6 +278,16 @@ class _Report:
         self._first = True
         if output.json:
             output.stdout.write('{"results": [')
+
+    def stored(self, line: int, item: Enqueued) -> None:
+        """A line stored in the outbox: counted; its record built only for ``--json``
+        (a result object per stored line cost more than counting it)."""
+        if self.output.json:
+            self.outcome(line, queued_result(item))
+            return
+        self.events += 1
+        self.queued += 1
+        self.codes[_exit.OK] = self.codes.get(_exit.OK, 0) + 1
 
     def outcome(self, line: int, outcome: Any) -> None:
         self.events += 1
@@ -375,13 +393,13 @@ def _store_all(args: argparse.Namespace, clients: Clients, output: Output, strea
             if isinstance(row, AlertwireError):
                 report.outcome(line, row)
                 continue
-            item = next(stored)
-            report.outcome(line, queued_result(item))
+            report.stored(line, next(stored))
         report.stored_through = chunk[-1][0]
         chunk, chunk_bytes = [], 0
 
     try:
         with Outbox.open(getattr(args, "outbox", None)) as outbox:
+            _tune_for_bulk_writes(outbox)
             try:
                 while not finished:
                     timeout = (
@@ -448,6 +466,16 @@ def _store_all(args: argparse.Namespace, clients: Clients, output: Output, strea
     return report.finish(
         max(worst, code), extra={"stored_through_line": stored, "stopped_at_line": first}
     )
+
+
+def _tune_for_bulk_writes(outbox: Any) -> None:
+    """This run's own SQLite connection gets a bigger page cache and rarer checkpoints
+    (see :meth:`~alertwire.outbox.sqlite.SQLiteStore.tune_for_bulk_writes`: same
+    durability); other users of the file keep the defaults. PostgreSQL: nothing."""
+    from ..outbox.sqlite import SQLiteStore
+
+    if isinstance(outbox.store, SQLiteStore):
+        outbox.store.tune_for_bulk_writes()
 
 
 def _size(stream: Any) -> int | None:

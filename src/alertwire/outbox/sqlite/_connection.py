@@ -102,6 +102,15 @@ _PRAGMAS: Final = (
     "PRAGMA trusted_schema=OFF",
 )
 
+#: Added on a bulk producer's connections (:meth:`SQLiteConnections.tune_for_bulk_writes`):
+#: a 16 MiB page cache instead of SQLite's 2 MB, and a checkpoint every 4,000 WAL pages
+#: (16 MiB at 4 KiB pages) instead of every 1,000. Both are per connection, never stored
+#: in the file.
+_BULK_PRAGMAS: Final = (
+    "PRAGMA cache_size=-16384",
+    "PRAGMA wal_autocheckpoint=4000",
+)
+
 
 def _writable(path: Path) -> bool:
     return all(os.access(p, os.W_OK) for p in (path, path.parent) if p.exists())
@@ -239,6 +248,7 @@ class SQLiteConnections:
         self._lock = threading.Lock()
         self._ready = False
         self._warned_mode = False
+        self._tuning: tuple[str, ...] = ()
 
     # ------------------------------------------------------------ errors and waiting
 
@@ -387,6 +397,8 @@ class SQLiteConnections:
             conn.execute(f"PRAGMA busy_timeout={round(self.busy_timeout * 1000)}")
             self._refuse_foreign(conn)
             configure(conn, busy_timeout_ms=round(self.busy_timeout * 1000))
+            for pragma in self._tuning:
+                conn.execute(pragma)
             with self._lock:
                 if not self._ready:
                     self._migrate(conn)
@@ -395,6 +407,26 @@ class SQLiteConnections:
             conn.close()
             raise
         return conn
+
+    def tune_for_bulk_writes(self) -> None:
+        """Connections this store opens from now on write many events in a row.
+
+        For one process storing a large input (``alertwire send --queue``), not for
+        every user of the file, so a store made for that opts in. Each chunk's index
+        entries land on pages all over the order-key indexes: with SQLite's 2 MB page
+        cache those pages were read back from the OS again and again, and a
+        checkpoint every 1,000 WAL pages copied them to the database file (and
+        fsynced it) every few chunks. With 5,000-event chunks, a 16 MiB cache and a
+        checkpoint every 4,000 pages measured about a sixth less CPU per line (system
+        CPU 2.3 s -> 1.1 s per 100,000 lines; docs/cli.md, ``send --queue``).
+
+        Durability is unchanged: ``synchronous=FULL`` still fsyncs the WAL at every
+        commit, and a committed transaction is durable in the WAL whether or not it
+        was checkpointed yet. The costs: up to 16 MiB more memory in this process,
+        and a WAL file that may grow to about 16 MiB before a checkpoint (SQLite
+        checkpoints it when the last connection closes).
+        """
+        self._tuning = _BULK_PRAGMAS
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         """Create or upgrade the schema, step by step, in one transaction; idempotent and
