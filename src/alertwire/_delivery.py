@@ -36,7 +36,7 @@ def _is_httpx(client: object, name: str) -> bool:
 
 
 def sync_transport_for(http_client: Any, *, verify: Verify, pool_size: int) -> Transport:
-    """The default ``http.client`` transport, an adapter for the caller's ``httpx.Client``, or
+    """The default transport (pooled HTTP/1.1 on sockets), an adapter for the caller's ``httpx.Client``, or
     the caller's own :class:`~alertwire.transport.Transport` (a ``MockTransport`` in tests)."""
     if http_client is None:
         from .transport import StdlibTransport

@@ -7,7 +7,7 @@ library's ``from_env()`` uses, so the two can never disagree.
 
 A client is made only for a destination that is actually used, so a file
 of PagerDuty events needs no BigPanda token. A one-event command
-(``single=True``) is given a ``StdlibTransport`` (``http.client``) made
+(``single=True``) is given a ``StdlibTransport`` (pooled HTTP/1.1) made
 here; ``send`` keeps the clients' default, which is the same transport. Every key and token read here
 is also handed to the :class:`~alertwire.cli._output.Output`, which scrubs it
 from anything printed: a service that echoes a key in an error body cannot
@@ -88,7 +88,7 @@ def construct(client_class: Any, *positional: Any, **settings: Any) -> Any:
 def client_settings(args: argparse.Namespace, *, single: bool) -> dict[str, Any]:
     """What every client the CLI makes is given alike: region, retries, TLS trust and the
     timeout; and for a command that makes one request or a few (``single``), the
-    http.client transport (the clients' default is the same, pooled; see its docstring)."""
+    sync transport (the clients' default is the same, pooled; see its docstring)."""
     verify = _verify(args)
     settings: dict[str, Any] = {"region": _region(args), "retry": _retry(args), "verify": verify}
     if single:

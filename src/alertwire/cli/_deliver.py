@@ -9,7 +9,7 @@ Decisions:
 
 * Configuration is checked for every destination a run uses before the
   first event leaves, so exit code 2 always means nothing was sent.
-* One event is sent by the synchronous client (``http.client``): no event loop and
+* One event is sent by the synchronous client (HTTP/1.1 on the standard library's sockets): no event loop and
   no aiohttp import, which keeps a one-alert cron job's start-up small.
 * Many events go on a thread pool over the same synchronous clients, with
   retries inside each client's ``send``. Events that must arrive in order
