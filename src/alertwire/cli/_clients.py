@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import ssl
+import sys
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -78,11 +78,19 @@ def _app_key(args: argparse.Namespace) -> str:
 
 def construct(client_class: Any, *positional: Any, **settings: Any) -> Any:
     """``client_class(...)``, with a CA bundle that TLS cannot load reported as the
-    ``--ca-file`` setting it came from (exit 2), for every client the CLI makes."""
+    ``--ca-file`` setting it came from (exit 2), for every client the CLI makes.
+
+    ``ssl`` is not imported for this: only loading a CA bundle can raise its
+    error, and that loads ``ssl`` first; a one-event command to an ``http://``
+    URL (a local relay, the sandbox) then never imports it.
+    """
     try:
         return client_class(*positional, **settings)
-    except ssl.SSLError as exc:
-        raise ConfigurationError(f"--ca-file is not a usable CA bundle: {exc}") from None
+    except OSError as exc:
+        ssl = sys.modules.get("ssl")
+        if ssl is not None and isinstance(exc, ssl.SSLError):
+            raise ConfigurationError(f"--ca-file is not a usable CA bundle: {exc}") from None
+        raise
 
 
 def client_settings(args: argparse.Namespace, *, single: bool) -> dict[str, Any]:
