@@ -8,11 +8,11 @@ sans-IO protocol module.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from . import _log
 from ._config import DEFAULT_TIMEOUT
 from ._errors import DeliveryError
 from ._retry import RetryPolicy
@@ -26,7 +26,6 @@ __all__ = [
     "sync_transport_for",
 ]
 
-logger = logging.getLogger("alertwire")
 T = TypeVar("T")
 
 
@@ -95,7 +94,7 @@ def _retry_step(
         if exc.retryable:
             exc.gave_up = retry.gave_up(exc, attempt, elapsed)
         return None
-    logger.warning(
+    _log.warning(
         "attempt %d to %s failed (%s); retrying in %.2f s",
         attempt,
         request.url,
