@@ -27,8 +27,7 @@ Decisions:
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 from .. import _json
 from .._errors import AlertwireError, DeliveryError
@@ -44,9 +43,12 @@ __all__ = ["Job", "Outcome", "dispatch"]
 Outcome: TypeAlias = EventResult | Preview | AlertwireError
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One validated event, where it goes, and the input line it came from (``send``)."""
+class Job(NamedTuple):
+    """One validated event, where it goes, and the input line it came from (``send``).
+
+    A ``NamedTuple``, not a frozen dataclass: making one of those costs a one-event
+    ``alertwire trigger`` about half a millisecond of start-up (docs/cli.md, "Start-up cost").
+    """
 
     destination: Destination
     event: Any
