@@ -213,6 +213,10 @@ def test_the_request_head_is_as_http_client_wrote_it(transport: StdlibTransport)
         (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "IncompleteRead"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad chunk size"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 10", "ended in its head"),
+        (b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 101 + b"\r\n", "more than 100 headers"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70000 + b"\r\n\r\n", "65536 bytes"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70000, "65536 bytes"),
+        (b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 200_000, "bytes of answer head"),
     ],
 )
 def test_a_malformed_answer_is_a_network_error_and_the_connection_dropped(

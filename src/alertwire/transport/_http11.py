@@ -22,7 +22,8 @@ known by the close, or that is followed by bytes nobody asked for, ends it.
 What is refused, as ``http.client`` refuses it: a header name or value that
 could split the head (a CR or LF), a method or path with control
 characters or spaces, an answer head over 64 KiB per line or over 100
-header lines. Lines must end in CRLF, as RFC 9112 requires of a server.
+header lines (and, not in ``http.client``, a head over 1 MiB). Lines must
+end in CRLF, as RFC 9112 requires of a server.
 
 Anything malformed in an answer is an :class:`AnswerError`; the transport
 turns it, like an ``OSError``, into a :class:`~alertwire.NetworkError`.
@@ -40,9 +41,12 @@ if TYPE_CHECKING:
 
 __all__ = ["AnswerError", "Connection", "RemoteDisconnected"]
 
-#: The longest answer line and the most header lines read (``http.client``'s limits).
+#: The longest answer line and the most header lines read (``http.client``'s limits),
+#: and the most bytes of head buffered while waiting for its end (a head never comes
+#: near it; a server that sends header lines for ever is cut off there).
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
+_MAX_HEAD = 1 << 20
 #: What one ``recv`` asks for.
 _CHUNK = 65536
 
@@ -219,8 +223,10 @@ class Connection:
             end = buffer.find(b"\r\n\r\n", searched)
             if end >= 0:
                 break
-            if len(buffer) > _MAX_LINE * 2 and buffer.find(b"\r\n", searched) < 0:
+            if len(buffer) - buffer.rfind(b"\r\n") - 2 > _MAX_LINE:
                 raise AnswerError("got more than 65536 bytes in one answer line")
+            if len(buffer) > _MAX_HEAD:
+                raise AnswerError(f"got more than {_MAX_HEAD} bytes of answer head")
             searched = max(len(buffer) - 3, 0)
             data = self._recv()
             if not data:
@@ -232,7 +238,7 @@ class Connection:
         lines = buffer[:end].decode("latin-1").split("\r\n")
         if len(lines) > _MAX_HEADERS + 1:
             raise AnswerError(f"got more than {_MAX_HEADERS} headers")
-        if any(len(line) > _MAX_LINE for line in lines):
+        if end > _MAX_LINE and any(len(line) > _MAX_LINE for line in lines):
             raise AnswerError("got more than 65536 bytes in one answer line")
         version, _, rest = lines[0].partition(" ")
         code = rest[:3]
