@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 
 from tests.support.loopback_server import LoopbackServer, serve
+from tests.support.services import free_port
 
 server = pytest.fixture(serve)
 
@@ -210,27 +208,27 @@ def test_a_one_event_send_over_http_loads_neither_ssl_nor_logging(server: Loopba
 
 def test_a_one_event_send_still_prints_its_warnings_once_logging_loads() -> None:
     """The CLI's handler waits for the first warning (cli/_run.logging_to, lazily)."""
-    with socket_unused() as port:
-        code = _trigger_code(
-            "trigger",
-            "x" * 1100,
-            "--source",
-            "h",
-            "--pagerduty-url",
-            f"http://127.0.0.1:{port}",
-            "--max-attempts",
-            "2",
-            "--max-backoff",
-            "0.01",
-        )
-        done = subprocess.run(
-            [sys.executable, "-c", code + "sys.exit(code)\n"],
-            capture_output=True,
-            text=True,
-            env=_ONE_EVENT_ENV,
-            timeout=60,
-            check=False,
-        )
+    port = free_port()  # nothing listens there: every attempt is refused
+    code = _trigger_code(
+        "trigger",
+        "x" * 1100,
+        "--source",
+        "h",
+        "--pagerduty-url",
+        f"http://127.0.0.1:{port}",
+        "--max-attempts",
+        "2",
+        "--max-backoff",
+        "0.01",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code + "sys.exit(code)\n"],
+        capture_output=True,
+        text=True,
+        env=_ONE_EVENT_ENV,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 4
     lines = done.stderr.splitlines()
     assert lines[0] == (
@@ -238,15 +236,6 @@ def test_a_one_event_send_still_prints_its_warnings_once_logging_loads() -> None
     )
     assert lines[1].startswith(f"alertwire: attempt 1 to http://127.0.0.1:{port}/v2/enqueue failed")
     assert lines[2].startswith("alertwire: error: retries exhausted after 2 attempts")
-
-
-@contextlib.contextmanager
-def socket_unused() -> Iterator[int]:
-    """A loopback port nothing listens on (bound, then closed: connections are refused)."""
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
-    yield port
 
 
 def test_the_version_is_a_constant_that_matches_the_installed_package() -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from alertwire import NetworkError
 from alertwire.transport import Request, Response, StdlibTransport
+from tests.support.raw_http import read_message
 
 BODY = b'{"a":1}'
 
@@ -51,26 +52,11 @@ class RawServer:
             with conn:
                 data = b""
                 while self._answers:
-                    while b"\r\n\r\n" not in data:
-                        more = conn.recv(65536)
-                        if not more:
-                            break
-                        data += more
-                    if b"\r\n\r\n" not in data:
+                    message = read_message(conn, data)
+                    if message is None:
                         break  # the client closed this connection
-                    head, _, data = data.partition(b"\r\n\r\n")
+                    head, _, data = message
                     self.heads.append(head)
-                    length = next(
-                        (
-                            int(line.split(b":", 1)[1])
-                            for line in head.split(b"\r\n")
-                            if line.lower().startswith(b"content-length:")
-                        ),
-                        0,
-                    )
-                    while len(data) < length:
-                        data += conn.recv(65536)
-                    data = data[length:]
                     answer = self._answers.pop(0)
                     if answer is None:
                         break
@@ -78,7 +64,10 @@ class RawServer:
                     if isinstance(answer, ThenClose):
                         break
 
-    def close(self) -> None:
+    def __enter__(self) -> RawServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
         self._listener.close()
         self._thread.join(timeout=10)
 
@@ -95,89 +84,69 @@ def _post(server: RawServer, transport: StdlibTransport) -> Response:
     return transport.send(request, timeout=5)
 
 
-def _serving(answers: Sequence[bytes | None]) -> RawServer:
-    return RawServer(answers)
-
-
 def test_a_chunked_body_is_joined_and_the_connection_kept(transport: StdlibTransport) -> None:
     chunked = (
         b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n"
         b'4;name=value\r\n{"a"\r\n3\r\n:1}\r\n0\r\nX-Trailer: t\r\n\r\n'
     )
-    server = _serving([chunked, chunked])
-    try:
+    with RawServer([chunked, chunked]) as server:
         for _ in range(2):
             answer = _post(server, transport)
             assert (answer.status, answer.body) == (202, b'{"a":1}')
         assert server.connections == 1
-    finally:
-        server.close()
 
 
 def test_a_body_without_length_is_read_to_the_close_and_the_connection_not_reused(
     transport: StdlibTransport,
 ) -> None:
-    server = _serving(
+    with RawServer(
         [ThenClose(b"HTTP/1.1 200 OK\r\n\r\nall of it"), b"HTTP/1.1 204 No Content\r\n\r\n"]
-    )
-    try:
+    ) as server:
         assert _post(server, transport).body == b"all of it"
         assert _post(server, transport).status == 204
         assert server.connections == 2
-    finally:
-        server.close()
 
 
 def test_an_interim_100_is_skipped(transport: StdlibTransport) -> None:
-    server = _serving(
+    with RawServer(
         [b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"]
-    )
-    try:
+    ) as server:
         answer = _post(server, transport)
         assert (answer.status, answer.body) == (201, b"ok")
-    finally:
-        server.close()
 
 
 def test_http_1_0_closes_unless_kept_alive(transport: StdlibTransport) -> None:
-    server = _serving(
+    with RawServer(
         [
             b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\nConnection: keep-alive\r\n\r\na",
             b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nb",
             b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nc",
         ]
-    )
-    try:
+    ) as server:
         assert [_post(server, transport).body for _ in range(3)] == [b"a", b"b", b"c"]
         assert server.connections == 2  # the plain HTTP/1.0 answer ended the first
-    finally:
-        server.close()
 
 
 def test_connection_close_ends_the_connection(transport: StdlibTransport) -> None:
-    server = _serving(
+    with RawServer(
         [
             b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: Close\r\n\r\na",
             b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb",
         ]
-    )
-    try:
+    ) as server:
         assert [_post(server, transport).body for _ in range(2)] == [b"a", b"b"]
         assert server.connections == 2
-    finally:
-        server.close()
 
 
 def test_header_names_are_lowercased_values_trimmed_folded_lines_joined(
     transport: StdlibTransport,
 ) -> None:
-    server = _serving(
+    with RawServer(
         [
             b"HTTP/1.1 429 Too Many Requests\r\nRetry-After:  7 \r\nX-Long: one\r\n\ttwo\r\n"
             b"X-Twice: first\r\nx-twice: second\r\nContent-Length: 0\r\n\r\n"
         ]
-    )
-    try:
+    ) as server:
         answer = _post(server, transport)
         assert answer.status == 429
         assert answer.headers == {
@@ -187,13 +156,10 @@ def test_header_names_are_lowercased_values_trimmed_folded_lines_joined(
             "content-length": "0",
         }
         assert answer.body == b""
-    finally:
-        server.close()
 
 
 def test_the_request_head_is_as_http_client_wrote_it(transport: StdlibTransport) -> None:
-    server = _serving([b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"])
-    try:
+    with RawServer([b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"]) as server:
         _post(server, transport)
         port = server.url.rsplit(":", 1)[1]
         assert server.heads == [
@@ -201,8 +167,6 @@ def test_the_request_head_is_as_http_client_wrote_it(transport: StdlibTransport)
             + f"Host: 127.0.0.1:{port}\r\n".encode()
             + b"Accept-Encoding: identity\r\nContent-Type: x\r\nContent-Length: 7"
         ]
-    finally:
-        server.close()
 
 
 @pytest.mark.parametrize(
@@ -222,23 +186,18 @@ def test_the_request_head_is_as_http_client_wrote_it(transport: StdlibTransport)
 def test_a_malformed_answer_is_a_network_error_and_the_connection_dropped(
     transport: StdlibTransport, answer: bytes, reason: str
 ) -> None:
-    server = _serving([ThenClose(answer), b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
-    try:
+    with RawServer(
+        [ThenClose(answer), b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]
+    ) as server:
         with pytest.raises(NetworkError, match=f"no answer from 127.0.0.1:.*{reason}"):
             _post(server, transport)
         assert _post(server, transport).body == b"ok"
         assert server.connections == 2
-    finally:
-        server.close()
 
 
 def test_a_close_before_any_answer_is_remote_disconnected(transport: StdlibTransport) -> None:
-    server = _serving([None])
-    try:
-        with pytest.raises(NetworkError, match="RemoteDisconnected"):
-            _post(server, transport)
-    finally:
-        server.close()
+    with RawServer([None]) as server, pytest.raises(NetworkError, match="RemoteDisconnected"):
+        _post(server, transport)
 
 
 @pytest.mark.parametrize(
@@ -248,20 +207,14 @@ def test_a_close_before_any_answer_is_remote_disconnected(transport: StdlibTrans
 def test_a_header_that_could_split_the_head_is_refused_before_sending(
     transport: StdlibTransport, headers: dict[str, str]
 ) -> None:
-    server = _serving([b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"])
-    try:
+    with RawServer([b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]) as server:
         with pytest.raises(ValueError, match="Invalid header"):
             transport.send(Request("POST", server.url + "/", headers, BODY), timeout=5)
         assert server.heads == []
-    finally:
-        server.close()
 
 
 def test_a_path_with_a_space_is_refused_before_sending(transport: StdlibTransport) -> None:
-    server = _serving([b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"])
-    try:
+    with RawServer([b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]) as server:
         with pytest.raises(NetworkError, match="control characters"):
             transport.send(Request("GET", server.url + "/a b", {}, b""), timeout=5)
         assert server.heads == []
-    finally:
-        server.close()
