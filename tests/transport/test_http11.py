@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator, Sequence
+from typing import cast
 
 import pytest
 
@@ -218,3 +219,14 @@ def test_a_path_with_a_space_is_refused_before_sending(transport: StdlibTranspor
         with pytest.raises(NetworkError, match="control characters"):
             transport.send(Request("GET", server.url + "/a b", {}, b""), timeout=5)
         assert server.heads == []
+
+
+def test_a_number_or_bytes_as_a_header_value_is_sent_as_http_client_sent_it(
+    transport: StdlibTransport,
+) -> None:
+    """``Request.headers`` is typed ``str``, but a caller's transport code may pass these."""
+    headers = cast("dict[str, str]", {"X-Count": 3, "X-Raw": b"v\xe9"})
+    with RawServer([b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]) as server:
+        transport.send(Request("POST", server.url + "/", headers, BODY), timeout=5)
+        [head] = server.heads
+        assert b"\r\nX-Count: 3\r\nX-Raw: v\xe9\r\n" in head

@@ -70,6 +70,9 @@ class RemoteDisconnected(AnswerError):
 
 
 def _header_line(name: str, value: str) -> str:
+    if value.__class__ is not str:
+        # As http.client took them: bytes as Latin-1, a number as its digits.
+        value = value.decode("latin-1") if isinstance(value, bytes) else str(value)
     if name not in _CHECKED_NAMES:
         if not (name.isascii() and _LEGAL_NAME(name)):
             raise ValueError(f"Invalid header name {name!r}")
