@@ -84,7 +84,7 @@ class _BigPandaBase(ClientSettings):
 
 
 class BigPanda(_BigPandaBase, SyncClientBase):
-    """Synchronous BigPanda Alerts API client (``http.client``, keep-alive, thread-safe).
+    """Synchronous BigPanda Alerts API client (HTTP/1.1 on sockets, keep-alive, thread-safe).
 
     ``region`` is ``"us"`` or ``"eu"``; ``base_url`` overrides it (http://
     only to loopback, e.g. the sandbox). ``http_client`` may be an

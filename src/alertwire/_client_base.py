@@ -66,7 +66,7 @@ class ClientSettings:
 
 
 class SyncClientBase(Closing):
-    """A synchronous client: one sender over an ``http.client`` (or the caller's httpx) transport."""
+    """A synchronous client: one sender over the pooled HTTP/1.1 (or the caller's httpx) transport."""
 
     timeout: float
     retry: RetryPolicy

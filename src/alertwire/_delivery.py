@@ -8,11 +8,11 @@ sans-IO protocol module.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from . import _log
 from ._config import DEFAULT_TIMEOUT
 from ._errors import DeliveryError
 from ._retry import RetryPolicy
@@ -26,7 +26,6 @@ __all__ = [
     "sync_transport_for",
 ]
 
-logger = logging.getLogger("alertwire")
 T = TypeVar("T")
 
 
@@ -36,7 +35,7 @@ def _is_httpx(client: object, name: str) -> bool:
 
 
 def sync_transport_for(http_client: Any, *, verify: Verify, pool_size: int) -> Transport:
-    """The default ``http.client`` transport, an adapter for the caller's ``httpx.Client``, or
+    """The default transport (pooled HTTP/1.1 on sockets), an adapter for the caller's ``httpx.Client``, or
     the caller's own :class:`~alertwire.transport.Transport` (a ``MockTransport`` in tests)."""
     if http_client is None:
         from .transport import StdlibTransport
@@ -95,7 +94,7 @@ def _retry_step(
         if exc.retryable:
             exc.gave_up = retry.gave_up(exc, attempt, elapsed)
         return None
-    logger.warning(
+    _log.warning(
         "attempt %d to %s failed (%s); retrying in %.2f s",
         attempt,
         request.url,

@@ -31,7 +31,7 @@ case a service or a proxy between quotes it back.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "AlertwireError",
@@ -101,13 +101,15 @@ def _tries(n: int) -> str:
     return f"{n} attempt{'s' if n != 1 else ''}"
 
 
-@dataclass(frozen=True, slots=True)
-class GiveUp:
+class GiveUp(NamedTuple):
     """Why a retryable failure was not tried again: the bound that stopped it, in numbers.
 
     The senders (:mod:`alertwire._retry`) attach it to the error they raise (``DeliveryError.gave_up``),
     so that a message can name the bound instead of a bare "retries exhausted"
     (a 429 asking for 600 s against a 120 s budget is never retried at all).
+
+    A ``NamedTuple``, not a frozen dataclass: making one of those costs a one-event
+    ``alertwire trigger`` about half a millisecond of start-up (docs/cli.md, "Start-up cost").
     """
 
     attempts: int

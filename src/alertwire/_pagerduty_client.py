@@ -82,7 +82,7 @@ class _PagerDutyBase(ClientSettings):
 
 
 class PagerDuty(_PagerDutyBase, SyncClientBase):
-    """Synchronous Events API v2 client (``http.client``, keep-alive, thread-safe).
+    """Synchronous Events API v2 client (HTTP/1.1 on sockets, keep-alive, thread-safe).
 
     ``http_client`` may be an ``httpx.Client`` (for proxies) or any
     :class:`~alertwire.transport.Transport`, such as a

@@ -17,7 +17,6 @@ Tests can make every delay zero with :func:`instant_retries` (as stamina's
 from __future__ import annotations
 
 import contextlib
-import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
@@ -84,6 +83,11 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """The jittered exponential delay after the ``attempt``-th failed try (1-based)."""
+        # ``random`` is imported on the first retry, not with the module: a one-event
+        # ``alertwire trigger`` that is answered at once never needs it (a millisecond
+        # and a half of its start-up; docs/cli.md, "Start-up cost").
+        import random
+
         ceiling = min(self.max_backoff, self.initial_backoff * 2 ** max(attempt - 1, 0))
         return random.uniform(0, ceiling)
 

@@ -9,6 +9,11 @@ import sys
 
 import pytest
 
+from tests.support.loopback_server import LoopbackServer, serve
+from tests.support.services import free_port
+
+server = pytest.fixture(serve)
+
 HEAVY = ("aiohttp", "urllib3", "httpx")
 
 
@@ -175,6 +180,62 @@ def test_a_one_event_command_loads_no_other_command_module() -> None:
     commands = [m for m in loaded if m.startswith("alertwire.cli.") and m.endswith("_cmd")]
     assert commands == ["alertwire.cli.pagerduty_cmd"]
     assert [m for m in NOT_FOR_ONE_EVENT if m in loaded] == []
+
+
+#: What a one-event send to an http:// URL must leave unloaded on top of NOT_FOR_ONE_EVENT:
+#: ``ssl`` is for https only, ``logging`` for a warning only, ``random`` for a retry only,
+#: and the transport writes HTTP/1.1 itself (no ``http.client`` or ``email``).
+NOT_FOR_ONE_HTTP_SEND = ("ssl", "http.client", "email.parser", "logging", "random")
+
+_ONE_EVENT_ENV = {**os.environ, "ALERTWIRE_ROUTING_KEY": "R0uT1nGkEy0123456789abcdefABCDEF"}
+
+
+def _trigger_code(*argv: str) -> str:
+    return (
+        "import contextlib, io, sys\n"
+        "from alertwire.cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main({list(argv)!r})\n"
+    )
+
+
+def test_a_one_event_send_over_http_loads_neither_ssl_nor_logging(server: LoopbackServer) -> None:
+    code = _trigger_code("trigger", "disk full", "--source", "h", "--pagerduty-url", server.url)
+    loaded = _loaded_after(code + "assert code == 0, code\n", _ONE_EVENT_ENV)
+    assert len(server.received) == 1
+    assert [m for m in (*NOT_FOR_ONE_EVENT, *NOT_FOR_ONE_HTTP_SEND) if m in loaded] == []
+
+
+def test_a_one_event_send_still_prints_its_warnings_once_logging_loads() -> None:
+    """The CLI's handler waits for the first warning (cli/_run.logging_to, lazily)."""
+    port = free_port()  # nothing listens there: every attempt is refused
+    code = _trigger_code(
+        "trigger",
+        "x" * 1100,
+        "--source",
+        "h",
+        "--pagerduty-url",
+        f"http://127.0.0.1:{port}",
+        "--max-attempts",
+        "2",
+        "--max-backoff",
+        "0.01",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code + "sys.exit(code)\n"],
+        capture_output=True,
+        text=True,
+        env=_ONE_EVENT_ENV,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 4
+    lines = done.stderr.splitlines()
+    assert lines[0] == (
+        "alertwire: summary of 1100 characters shortened to 1024 (PagerDuty refuses longer ones)"
+    )
+    assert lines[1].startswith(f"alertwire: attempt 1 to http://127.0.0.1:{port}/v2/enqueue failed")
+    assert lines[2].startswith("alertwire: error: retries exhausted after 2 attempts")
 
 
 def test_the_version_is_a_constant_that_matches_the_installed_package() -> None:

@@ -14,24 +14,16 @@ import ssl
 from urllib.parse import urlsplit
 
 from alertwire.sandbox import Sandbox
+from tests.support.raw_http import read_message
 
 #: A bound on a wait for the server's end of the connection, never an expectation of speed.
 BOUND = 15.0
 
 
 def _read_response(tls: ssl.SSLSocket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += tls.recv(4096)
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    while len(body) < length:
-        body += tls.recv(4096)
-    return head
+    message = read_message(tls)
+    assert message is not None
+    return message[0]
 
 
 def test_stop_closes_an_idle_tls_keep_alive_connection() -> None:

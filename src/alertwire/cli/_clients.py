@@ -7,7 +7,7 @@ library's ``from_env()`` uses, so the two can never disagree.
 
 A client is made only for a destination that is actually used, so a file
 of PagerDuty events needs no BigPanda token. A one-event command
-(``single=True``) is given a ``StdlibTransport`` (``http.client``) made
+(``single=True``) is given a ``StdlibTransport`` (pooled HTTP/1.1) made
 here; ``send`` keeps the clients' default, which is the same transport. Every key and token read here
 is also handed to the :class:`~alertwire.cli._output.Output`, which scrubs it
 from anything printed: a service that echoes a key in an error body cannot
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import ssl
+import sys
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -78,17 +78,25 @@ def _app_key(args: argparse.Namespace) -> str:
 
 def construct(client_class: Any, *positional: Any, **settings: Any) -> Any:
     """``client_class(...)``, with a CA bundle that TLS cannot load reported as the
-    ``--ca-file`` setting it came from (exit 2), for every client the CLI makes."""
+    ``--ca-file`` setting it came from (exit 2), for every client the CLI makes.
+
+    ``ssl`` is not imported for this: only loading a CA bundle can raise its
+    error, and that loads ``ssl`` first; a one-event command to an ``http://``
+    URL (a local relay, the sandbox) then never imports it.
+    """
     try:
         return client_class(*positional, **settings)
-    except ssl.SSLError as exc:
-        raise ConfigurationError(f"--ca-file is not a usable CA bundle: {exc}") from None
+    except OSError as exc:
+        ssl = sys.modules.get("ssl")
+        if ssl is not None and isinstance(exc, ssl.SSLError):
+            raise ConfigurationError(f"--ca-file is not a usable CA bundle: {exc}") from None
+        raise
 
 
 def client_settings(args: argparse.Namespace, *, single: bool) -> dict[str, Any]:
     """What every client the CLI makes is given alike: region, retries, TLS trust and the
     timeout; and for a command that makes one request or a few (``single``), the
-    http.client transport (the clients' default is the same, pooled; see its docstring)."""
+    sync transport (the clients' default is the same, pooled; see its docstring)."""
     verify = _verify(args)
     settings: dict[str, Any] = {"region": _region(args), "retry": _retry(args), "verify": verify}
     if single:

@@ -10,47 +10,82 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
+from .. import _log
 from .._errors import AlertwireError
 from ..models.results import EventResult
 from ._clients import Clients
 from ._deliver import Job, Outcome, dispatch
 from ._output import Output, Preview, exit_code, outcome_record
+from ._queue import wants_queue
+
+if TYPE_CHECKING:
+    import logging
 
 __all__ = ["logging_to", "message", "preview_text", "run_one"]
 
 
-class _Scrub(logging.Filter):
-    def __init__(self, output: Output) -> None:
-        super().__init__()
-        self._output = output
+def _handler(output: Output) -> logging.Handler:
+    """``alertwire: <message>`` on the command's stderr, WARNING and up, secrets scrubbed."""
+    import logging
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self._output.scrub(record.getMessage())
-        record.args = None
-        return True
+    class Scrub(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            record.msg = output.scrub(record.getMessage())
+            record.args = None
+            return True
+
+    handler = logging.StreamHandler(output.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("alertwire: %(message)s"))
+    handler.addFilter(Scrub())
+    return handler
+
+
+def _no_op() -> None:
+    pass
 
 
 @contextlib.contextmanager
-def logging_to(output: Output) -> Iterator[None]:
+def logging_to(output: Output, *, lazily: bool = False) -> Iterator[None]:
     """Library warnings (a retry, a shortened summary) as ``alertwire: ...`` lines on stderr.
 
     Only for the duration of one command, and nothing else about the logger
     changes: a program (or a test) that calls ``main()`` in-process keeps
     its own logging configuration.
+
+    ``lazily``: if ``logging`` is not loaded yet, the handler waits in
+    :func:`alertwire._log.when_logging` until the first warning, so a
+    one-event send that is answered at once never imports it (docs/cli.md,
+    "Start-up cost"). Only for a command whose every warning goes through
+    :mod:`alertwire._log` (a client's send, its models): a module that logs
+    on its own (the outbox, the REST client) would write past a handler
+    still waiting, so every other command installs it at once.
     """
-    logger = logging.getLogger("alertwire")
-    handler = logging.StreamHandler(output.stderr)
-    handler.setLevel(logging.WARNING)
-    handler.setFormatter(logging.Formatter("alertwire: %(message)s"))
-    handler.addFilter(_Scrub(output))
-    logger.addHandler(handler)
+    installed: list[logging.Handler] = []
+
+    def install() -> None:
+        import logging
+
+        handler = _handler(output)
+        logging.getLogger(_log.LOGGER).addHandler(handler)
+        installed.append(handler)
+
+    if lazily:
+        cancel = _log.when_logging(install)
+    else:
+        install()
+        cancel = _no_op
     try:
         yield
     finally:
-        logger.removeHandler(handler)
+        cancel()
+        if installed:
+            import logging
+
+            logging.getLogger(_log.LOGGER).removeHandler(installed[0])
 
 
 def preview_text(preview: Preview) -> str:
@@ -75,7 +110,8 @@ def run_one(
     clients = Clients(args, output, single=True)
     outcome: Outcome
     try:
-        with logging_to(output):
+        # Lazily only for a direct send: --queue reaches the outbox, which logs on its own.
+        with logging_to(output, lazily=not wants_queue(clients)):
             outcome = dispatch([build()], clients, output, dry_run=args.dry_run)[0]
     except AlertwireError as exc:
         outcome = exc

@@ -25,7 +25,6 @@ Decisions:
 from __future__ import annotations
 
 import enum
-import logging
 import math
 import types
 from collections.abc import Mapping, Sequence
@@ -33,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
 
-from .. import _json
+from .. import _json, _log
 from .._errors import ValidationError
 from ._spelling import Spellings
 from ._time import to_aware
@@ -43,7 +42,6 @@ from .pagerduty_rules import check_event_size, raise_for
 
 __all__ = ["BigPandaAlert", "BigPandaStatus", "TagValue"]
 
-logger = logging.getLogger("alertwire")
 
 #: A custom attribute's value as the model holds it (lists become tuples: immutable).
 TagValue: TypeAlias = "str | int | tuple[str | int, ...]"
@@ -113,7 +111,7 @@ def _text(value: object, name: str) -> str | None:
 def _description(value: object) -> str | None:
     text = _text(value, "description")
     if text is not None and len(text) > BIGPANDA_DESCRIPTION_MAX:
-        logger.warning(
+        _log.warning(
             "description of %d characters shortened to %d (BigPanda refuses longer ones)",
             len(text),
             BIGPANDA_DESCRIPTION_MAX,

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import enum
 import functools
-import logging
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
 
-from .. import _json
+from .. import _json, _log
 from .._errors import ValidationError
 from ._spelling import Spellings
 from ._time import format_iso8601, is_iso8601
@@ -50,8 +49,6 @@ __all__ = [
     "TriggerAlert",
     "wire_timestamp",
 ]
-
-logger = logging.getLogger("alertwire")
 
 
 class Severity(str, enum.Enum):
@@ -104,7 +101,7 @@ def _shorten_summary(summary: object) -> str:
     text = _require_str(summary, "summary", optional=False)
     assert text is not None
     if len(text) > SUMMARY_MAX:
-        logger.warning(
+        _log.warning(
             "summary of %d characters shortened to %d (PagerDuty refuses longer ones)",
             len(text),
             SUMMARY_MAX,

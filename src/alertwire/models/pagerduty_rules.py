@@ -29,8 +29,7 @@ that the sandbox fails a test rather than production):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from .._errors import ValidationError
 from .._secret import Secret
@@ -62,9 +61,12 @@ EVENT_ACTIONS: Final = ("trigger", "acknowledge", "resolve")
 SEVERITIES: Final = ("critical", "error", "warning", "info")
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One broken rule: ``field`` (dotted wire name), ``rule`` (ours), ``wire_text`` (PagerDuty's)."""
+class Problem(NamedTuple):
+    """One broken rule: ``field`` (dotted wire name), ``rule`` (ours), ``wire_text`` (PagerDuty's).
+
+    A ``NamedTuple``, not a frozen dataclass: making one of those costs a one-event
+    ``alertwire trigger`` about half a millisecond of start-up (docs/cli.md, "Start-up cost").
+    """
 
     field: str
     rule: str

@@ -4,7 +4,7 @@ A transport sends one :class:`Request` and returns its :class:`Response`.
 It never retries, never reads the answer, never logs a header: the clients
 above it do that, once. Every client takes one through ``http_client=``:
 
-* the default, made for you: :class:`StdlibTransport` (sync, ``http.client``,
+* the default, made for you: :class:`StdlibTransport` (sync, HTTP/1.1 on sockets,
   pooled, thread-safe) or :class:`AiohttpTransport` (async);
 * :class:`Urllib3Transport`: urllib3's pools, for a caller who prefers them;
 * your own ``httpx.Client`` / ``httpx.AsyncClient`` (wrapped for you in

@@ -1,19 +1,22 @@
-"""The default sync transport: the standard library's ``http.client``, pooled, keep-alive.
+"""The default sync transport: HTTP/1.1 on the standard library's sockets, pooled, keep-alive.
 
 Why not urllib3 (still available as :class:`~alertwire.transport.Urllib3Transport`):
 measured against a local keep-alive endpoint (docs/architecture.md,
-"Transports"), a request through ``http.client`` costs well under half the
-client CPU of urllib3's ``HTTPConnectionPool.urlopen``, whose own layers
-(its header dict, retry and timeout objects, connection checks, response
-wrapper) sit on top of the same ``http.client`` calls. And ``import urllib3``
-costs a one-event ``alertwire trigger`` more than its request.
+"Transports"), urllib3's ``HTTPConnectionPool.urlopen`` layers (its header
+dict, retry and timeout objects, connection checks, response wrapper) sit
+on top of ``http.client`` calls, and ``import urllib3`` costs a one-event
+``alertwire trigger`` more than its request. Why not ``http.client`` either
+(this transport's connection until 2026-12): its header writing and its
+``email``-based answer parsing cost more client CPU than the rest of a send,
+and its import (``email``, ``ssl``) more than a one-event command's request;
+:mod:`._http11` writes and reads the same HTTP/1.1 in a few lines (what it
+reads and refuses: its docstring).
 
-What is done here beyond calling ``http.client``, and why:
+What is done here, and why:
 
-* **One write per request.** ``http.client`` sends the head and the body in
-  two ``send`` calls; on a keep-alive connection that wakes the server twice
-  and costs a second system call. :class:`_OneWrite` joins them (the body of
-  an alert is a few hundred bytes).
+* **One write per request.** The head and the body leave in one ``sendall``
+  (:class:`._http11.Connection`); two writes on a keep-alive connection
+  wake the server twice and cost a second system call.
 * **A pool per origin, thread-safe.** Idle connections wait in a list under a
   lock; a thread that finds none opens its own, and at most ``maxsize`` idle
   ones are kept (urllib3's ``block=False`` does the same), so ``send_many``
@@ -22,6 +25,8 @@ What is done here beyond calling ``http.client``, and why:
   connections (PagerDuty's load balancers do, silently); before reusing one,
   a zero-timeout poll sees the close and a fresh connection is opened instead
   of failing the request, as urllib3 checks.
+* **``ssl`` only for https.** It is imported when the first TLS connection
+  is made, so an ``http://`` URL (a local relay, the sandbox) never loads it.
 
 What stays exactly as before: TLS verification (``verify=True`` is
 ``ssl.create_default_context()``: the system store, ``SSL_CERT_FILE`` /
@@ -34,19 +39,19 @@ Proxies: ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` are
 honoured (``trust_env=False`` ignores them), with loopback always direct;
 ``proxy=`` names one proxy for every origin. The rules are
 :mod:`alertwire.transport._proxy`'s. ``https://`` goes through a ``CONNECT``
-tunnel (``http.client``'s ``set_tunnel``), so certificates are checked
+tunnel (:meth:`._http11.Connection.connect`), so certificates are checked
 against the service's name exactly as without a proxy.
 """
 
 from __future__ import annotations
 
-import http.client
 import select
 import threading
 from typing import TYPE_CHECKING
 
 from .._errors import NetworkError
 from ._base import Request, Response, Verify, ssl_context
+from ._http11 import AnswerError, Connection
 from ._proxy import Proxy, ProxySettings, proxy_settings
 
 if TYPE_CHECKING:
@@ -62,31 +67,11 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 _HAS_POLL = hasattr(select, "poll")
 
-
-class _OneWrite(http.client.HTTPConnection):
-    """``http.client``'s connection, writing the request's head and body in one ``send``.
-
-    ``http.client`` sends the head from ``endheaders`` and the body in a
-    second ``send``. The transport sets :attr:`body` before ``endheaders``
-    (with the connection already open, so no other write can come between);
-    the head's ``send`` then carries the body along.
-    """
-
-    body: bytes | None = None
-
-    def send(self, data: object) -> None:
-        body = self.body
-        if body is not None and isinstance(data, bytes):
-            self.body = None
-            data = data + body
-        super().send(data)  # type: ignore[arg-type]
+#: The pooled connection (the name the one-write test knows it by).
+_OneWrite = Connection
 
 
-class _OneWriteTLS(_OneWrite, http.client.HTTPSConnection):
-    """The same over TLS."""
-
-
-def _dropped(connection: http.client.HTTPConnection) -> bool:
+def _dropped(connection: Connection) -> bool:
     """Whether an idle keep-alive connection was closed by the other side (or is gone).
 
     An idle connection has nothing to read; if it polls readable, the server
@@ -106,7 +91,7 @@ def _dropped(connection: http.client.HTTPConnection) -> bool:
 
 
 class StdlibTransport:
-    """Keep-alive ``http.client`` connections, pooled per origin; safe to share between threads.
+    """Keep-alive HTTP/1.1 connections, pooled per origin; safe to share between threads.
 
     ``maxsize`` bounds the idle connections kept per origin (more threads
     than that still send, each on a connection of its own, closed after).
@@ -190,17 +175,8 @@ class StdlibTransport:
                     connection.sock.settimeout(timeout)
             return connection
         scheme, host, port = origin
-        proxy = self._proxy_for(origin)
-        to_host, to_port = (host, port) if proxy is None else (proxy.host, proxy.port)
-        if scheme == "https":
-            connection = _OneWriteTLS(to_host, to_port, timeout=timeout, context=self._tls())
-            if proxy is not None:
-                login = (
-                    {"Proxy-Authorization": proxy.authorization} if proxy.authorization else None
-                )
-                connection.set_tunnel(host, port, headers=login)
-        else:
-            connection = _OneWrite(to_host, to_port, timeout=timeout)
+        context = self._tls() if scheme == "https" else None
+        connection = Connection(host, port, timeout, context, self._proxy_for(origin))
         connection.connect()
         return connection
 
@@ -228,32 +204,19 @@ class StdlibTransport:
         try:
             connection = self._checkout(origin, timeout)
             body = request.body
-            headers = request.headers
-            # As http.client's request() does: a caller's own Host, Accept-Encoding or
+            method = request.method
+            # As http.client's request() did: a caller's own Host, Accept-Encoding or
             # Content-Length replaces the one that would be added.
-            given = {name.lower() for name in headers}
-            connection.putrequest(
-                request.method,
-                path,
-                skip_host="host" in given,
-                skip_accept_encoding="accept-encoding" in given,
-            )
-            for name, value in headers.items():
-                connection.putheader(name, value)
+            headers = request.headers
             if self._proxies is not None and origin[0] == "http":
                 # Plain HTTP through a proxy: the proxy reads each request's own head.
                 proxy = self._proxy_for(origin)
                 if proxy is not None and proxy.authorization:
-                    connection.putheader("Proxy-Authorization", proxy.authorization)
-            if "content-length" not in given and (body or request.method in _BODY_METHODS):
-                connection.putheader("Content-Length", str(len(body)))
-            if body:
-                connection.body = body
-            connection.endheaders()
-            answer = connection.getresponse()
-            data = answer.read()
-            reusable = not answer.will_close
-        except (OSError, http.client.HTTPException) as exc:
+                    headers = {**headers, "Proxy-Authorization": proxy.authorization}
+            connection.request(method, path, headers, body, bool(body) or method in _BODY_METHODS)
+            status, headers, data, will_close = connection.getresponse(method)
+            reusable = not will_close
+        except (OSError, AnswerError) as exc:
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             via = self._proxy_for(origin)
             through = "" if via is None else f" (through the proxy {via.host}:{via.port})"
@@ -266,8 +229,7 @@ class StdlibTransport:
                     self._checkin(origin, connection)
                 else:
                     connection.close()
-        headers = {name.lower(): value for name, value in answer.getheaders()}
-        return Response(answer.status, headers, data)
+        return Response(status, headers, data)
 
     def close(self) -> None:
         """Close the idle connections; a later send opens new ones."""
