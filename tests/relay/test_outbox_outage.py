@@ -252,51 +252,53 @@ def test_relay_waits_out_an_outage_keeps_its_outcomes_and_delivers_everything_on
     assert relay.outage.outages == 1
 
 
-def test_a_stop_cuts_the_backoff_short_and_exits_cleanly(tmp_path: Path) -> None:
+@pytest.fixture
+def outage_with_an_hour_of_backoff(
+    tmp_path: Path,
+) -> Iterator[tuple[Outbox, FailingStore, Relay]]:
+    """One queued event, a store that is down, and a relay whose next try is an hour away."""
     outbox = Outbox(tmp_path / "outbox.sqlite3")
     outbox.enqueue(TriggerAlert("p"), routing_key=KEY)
     store = FailingStore(outbox.store)
     store.down.set()
     upstream = Upstream().start()
     relay = Relay(cast(Store, store), pagerduty_url=upstream.url, rate_limit_per_minute=0)
-    relay.outage.initial = relay.outage.maximum = 3600.0  # a stop must not wait for this
-    relay.start()
+    relay.outage.initial = relay.outage.maximum = 3600.0  # nothing may wait for this
     try:
-        wait_for("the outage", lambda: relay.health() is not None)
-        report = relay.stop(timeout=SAFETY)
-    finally:
-        upstream.stop()
-    assert report is not None and report.delivered == 0
-    store.down.clear()
-    assert outbox.stats().pending == 1  # still queued for the next run
-    outbox.close()
-
-
-def test_a_drain_in_an_outage_ends_at_its_bound_not_after_the_backoff(tmp_path: Path) -> None:
-    """A cron drain whose store fails ends at ``drain_timeout``: the outage's backoff
-    (here an hour) is cut at the bound, and the drain says it is incomplete."""
-    outbox = Outbox(tmp_path / "outbox.sqlite3")
-    outbox.enqueue(TriggerAlert("p"), routing_key=KEY)
-    store = FailingStore(outbox.store)
-    store.down.set()
-    upstream = Upstream().start()
-    relay = Relay(cast(Store, store), pagerduty_url=upstream.url, rate_limit_per_minute=0)
-    relay.outage.initial = relay.outage.maximum = 3600.0
-    drain = threading.Thread(target=relay.run, kwargs={"drain": True, "drain_timeout": 0.5})
-    drain.start()
-    try:
-        drain.join(SAFETY)
-        ended = not drain.is_alive()
+        yield outbox, store, relay
     finally:
         relay.request_stop()
-        drain.join(SAFETY)
         upstream.stop()
+        store.down.clear()
+        assert outbox.stats().pending == 1  # still queued for the next run
+        outbox.close()
+
+
+def test_a_stop_cuts_the_backoff_short_and_exits_cleanly(
+    outage_with_an_hour_of_backoff: tuple[Outbox, FailingStore, Relay],
+) -> None:
+    _, _, relay = outage_with_an_hour_of_backoff
+    relay.start()
+    wait_for("the outage", lambda: relay.health() is not None)
+    report = relay.stop(timeout=SAFETY)
+    assert report is not None and report.delivered == 0
+
+
+def test_a_drain_in_an_outage_ends_at_its_bound_not_after_the_backoff(
+    outage_with_an_hour_of_backoff: tuple[Outbox, FailingStore, Relay],
+) -> None:
+    """A cron drain whose store fails ends at ``drain_timeout``: the outage's backoff
+    (an hour) is cut at the bound, and the drain says it is incomplete."""
+    _, _, relay = outage_with_an_hour_of_backoff
+    drain = threading.Thread(target=relay.run, kwargs={"drain": True, "drain_timeout": 0.5})
+    drain.start()
+    drain.join(SAFETY)
+    ended = not drain.is_alive()
+    relay.request_stop()
+    drain.join(SAFETY)
     assert ended, "the drain waited out the backoff past its bound"
     assert relay.report is not None and relay.report.incomplete
     assert relay.report.left is None  # the store could not be asked how many are left
-    store.down.clear()
-    assert outbox.stats().pending == 1  # still queued for the next run
-    outbox.close()
 
 
 def get(url: str) -> tuple[int, str, dict[str, str]]:

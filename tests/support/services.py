@@ -101,6 +101,18 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
+@contextlib.contextmanager
+def _cleaned_up(started: list[subprocess.Popen[bytes]], dirs: list[Path]) -> Iterator[None]:
+    """A server factory's teardown: every process it started stopped, every directory gone."""
+    try:
+        yield
+    finally:
+        for proc in started:
+            _kill_group(proc)
+        for tmp in dirs:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 # --- PostgreSQL ------------------------------------------------------------
 
 
@@ -202,13 +214,8 @@ def run_alertmanager(
                 raise RuntimeError(f"alertmanager exited: {text[-2000:]}")
         raise RuntimeError("alertmanager could not bind a free port in 5 tries")
 
-    try:
+    with _cleaned_up(started, dirs):
         yield start
-    finally:
-        for proc in started:
-            _kill_group(proc)
-        for tmp in dirs:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --- tinyproxy -------------------------------------------------------------
@@ -272,13 +279,8 @@ def run_tinyproxy() -> Iterator[Callable[..., RunningProxy]]:
         text = log.read_text(errors="replace") if log.exists() else ""
         raise RuntimeError(f"tinyproxy did not start in 5 tries: {text[-2000:]}")
 
-    try:
+    with _cleaned_up(started, dirs):
         yield start
-    finally:
-        for proc in started:
-            _kill_group(proc)
-        for tmp in dirs:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --- Chromium --------------------------------------------------------------
