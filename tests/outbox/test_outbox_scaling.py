@@ -176,9 +176,9 @@ def test_sqlite_version_1_file_is_migrated_in_place_once(tmp_path: Path) -> None
     conn.close()
 
     store = SQLiteStore(path)
-    assert store.migrate() == SCHEMA_VERSION == 2
+    assert store.migrate() == SCHEMA_VERSION == 3
     check = sqlite3.connect(path)
-    assert check.execute("SELECT version FROM alertwire_schema").fetchall() == [(2,)]
+    assert check.execute("SELECT version FROM alertwire_schema").fetchall() == [(3,)]
     assert [r[0] for r in check.execute("SELECT id FROM events WHERE head = 1 ORDER BY id")] == [
         2,
         5,
@@ -189,7 +189,77 @@ def test_sqlite_version_1_file_is_migrated_in_place_once(tmp_path: Path) -> None
     assert (stats.pending, stats.leased, stats.delivered, stats.dead) == (3, 1, 1, 1)
     store.close()
     again = SQLiteStore(path)
-    assert again.migrate() == 2
+    assert again.migrate() == 3
+    _scan_invariants(check)
+    assert check.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
+    ).fetchone() == (3,)
+    again.close()
+    check.close()
+
+
+_SQLITE_SCHEMA_V2 = Path(__file__).resolve().parents[1] / "data" / "outbox_sqlite_schema_v2.sql"
+
+
+def _sqlite_v2_file(path: Path) -> None:
+    """An outbox as version 2 made it: its schema text as released, version 2 recorded."""
+    # The file lists "-- <type> <name>" then the statement, sorted by type: indexes
+    # and triggers need their tables first.
+    entries = []
+    for entry in _SQLITE_SCHEMA_V2.read_text().split(";\n\n"):
+        head, body = entry.split("\n", 1)
+        entries.append((head.split()[1], body.rstrip().rstrip(";")))
+    rank = {"table": 0, "index": 1, "trigger": 2}
+    conn = sqlite3.connect(path, isolation_level=None)
+    for _kind, body in sorted(entries, key=lambda entry: rank[entry[0]]):
+        if not body.startswith("CREATE TABLE sqlite_sequence"):  # SQLite makes it itself
+            conn.execute(body)
+    zeros = ", ".join(f"({int(state)}, 0)" for state in State)
+    conn.execute(f"INSERT INTO counts (state, n) VALUES {zeros}")  # noqa: S608 - numbers only
+    conn.execute("INSERT INTO alertwire_schema VALUES (2)")
+    conn.close()
+
+
+def test_sqlite_version_2_file_is_migrated_to_version_3_in_place_once(tmp_path: Path) -> None:
+    """Version 3 drops the ``events_key_head`` index and finds a retried row's later head
+    through ``events_active``: rows, flags and counters written by version 2 carry
+    over, and the workload that moves every head (``queue retry`` included) keeps
+    them equal to a full scan on the migrated file."""
+    path = tmp_path / "o.sqlite3"
+    _sqlite_v2_file(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    insert = (
+        "INSERT INTO events (state, kind, route, order_key, credential, body, created_at,"
+        " age_from, not_before) VALUES (?, 'pagerduty.alert', 'r', ?, 'c', x'00', ?, ?, ?)"
+    )
+    # key a: delivered, pending, pending; key b: dead, leased; key c: pending (the v2
+    # triggers keep the flags and counters as they are inserted)
+    for state, key in [(2, "a"), (0, "a"), (0, "a"), (3, "b"), (1, "b"), (0, "c")]:
+        conn.execute(insert, (state, key, 1.0, 1.0, 1.0))
+    assert conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'events_key_head'"
+    ).fetchone() == (1,)
+    conn.close()
+
+    store = SQLiteStore(path)
+    assert store.migrate() == SCHEMA_VERSION == 3
+    check = sqlite3.connect(path)
+    assert check.execute("SELECT version FROM alertwire_schema").fetchall() == [(3,)]
+    assert check.execute(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'events_key_head'"
+    ).fetchone() == (0,)
+    assert [r[0] for r in check.execute("SELECT id FROM events WHERE head = 1 ORDER BY id")] == [
+        2,
+        5,
+        6,
+    ]
+    _scan_invariants(check)
+    stats = store.stats()
+    assert (stats.pending, stats.leased, stats.delivered, stats.dead) == (3, 1, 1, 1)
+    _random_workload(store, lambda: _scan_invariants(check))
+    store.close()
+    again = SQLiteStore(path)
+    assert again.migrate() == 3
     _scan_invariants(check)
     assert check.execute(
         "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"

@@ -16,7 +16,7 @@ from ..states import SQL_ACTIVE, SQL_FINISHED, SQL_LEASED, SQL_PENDING, State
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 #: One counter row per state, all zero: ``(0, 0), (1, 0), ...``.
 _ZERO_COUNTS: Final = ", ".join(f"({int(state)}, 0)" for state in State)
@@ -127,6 +127,43 @@ _V2: Final = (
     """,  # noqa: S608 - state numbers from states.py only
 )
 
-MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {1: _EVENTS_V1, 2: _V2}
+# Version 3: one index fewer to write. ``events_key_head`` (the head of each key, by
+# key) served one statement only, the trigger's "take the head back" on ``queue
+# retry``; every head is active, so that statement finds it as well in
+# ``events_active`` (order_key, id) once it says ``state IN (active)``. The index
+# was written whenever a head flag moved, i.e. at nearly every insert and every
+# delivery, at a random place (order keys are digests). Measured on a relay cycle
+# (settle 16 + claim 16 in one transaction, 3,000 events over 100 keys): 10% less
+# SQLite CPU per event, most of it in the commit (fewer dirty pages).
+_V3: Final = (
+    "DROP INDEX events_key_head",
+    "DROP TRIGGER events_moved",
+    f"""
+    CREATE TRIGGER events_moved AFTER UPDATE OF state ON events
+    WHEN old.state <> new.state BEGIN
+        UPDATE counts SET n = n - 1 WHERE state = old.state;
+        UPDATE counts SET n = n + 1 WHERE state = new.state;
+        -- Left the active states: no longer the head; the next active row of its key is.
+        UPDATE events SET head = 0 WHERE id = new.id AND new.state IN ({SQL_FINISHED}) AND head = 1;
+        UPDATE events SET head = 1
+        WHERE old.state IN ({SQL_ACTIVE}) AND new.state IN ({SQL_FINISHED})
+          AND id = (SELECT min(x.id) FROM events x
+                    WHERE x.order_key = new.order_key AND x.state IN ({SQL_ACTIVE}));
+        -- Active again (queue retry): the head if nothing earlier of its key is active
+        -- (a head is always active: found through events_active).
+        UPDATE events SET head = 0
+        WHERE old.state IN ({SQL_FINISHED}) AND new.state IN ({SQL_ACTIVE})
+          AND order_key = new.order_key AND state IN ({SQL_ACTIVE}) AND head = 1
+          AND id > new.id;
+        UPDATE events SET head = 1
+        WHERE old.state IN ({SQL_FINISHED}) AND new.state IN ({SQL_ACTIVE}) AND id = new.id
+          AND NOT EXISTS (SELECT 1 FROM events x
+                          WHERE x.order_key = new.order_key AND x.state IN ({SQL_ACTIVE})
+                            AND x.id < new.id);
+    END
+    """,  # noqa: S608 - state numbers from states.py only
+)
+
+MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {1: _EVENTS_V1, 2: _V2, 3: _V3}
 #: The whole current schema, from nothing (the benchmarks' bare-SQLite baseline uses it).
-_SCHEMA: Final = _EVENTS_V1 + _V2
+_SCHEMA: Final = _EVENTS_V1 + _V2 + _V3
