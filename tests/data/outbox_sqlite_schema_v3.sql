@@ -61,16 +61,11 @@ CREATE TABLE routes (
 -- table sqlite_sequence
 CREATE TABLE sqlite_sequence(name,seq);
 
--- trigger events_deleted
-CREATE TRIGGER events_deleted AFTER DELETE ON events BEGIN
-        UPDATE counts SET n = n - 1 WHERE state = old.state;
-    END;
-
 -- trigger events_inserted
-CREATE TRIGGER events_inserted AFTER INSERT ON events BEGIN
-        UPDATE counts SET n = n + 1 WHERE state = new.state;
+CREATE TRIGGER events_inserted AFTER INSERT ON events
+    WHEN new.state IN (0, 1) BEGIN
         UPDATE events SET head = 1
-        WHERE id = new.id AND new.state IN (0, 1)
+        WHERE id = new.id
           AND NOT EXISTS (SELECT 1 FROM events x
                           WHERE x.order_key = new.order_key AND x.state IN (0, 1)
                             AND x.id < new.id);
@@ -78,23 +73,21 @@ CREATE TRIGGER events_inserted AFTER INSERT ON events BEGIN
 
 -- trigger events_moved
 CREATE TRIGGER events_moved AFTER UPDATE OF state ON events
-    WHEN old.state <> new.state BEGIN
-        UPDATE counts SET n = n - 1 WHERE state = old.state;
-        UPDATE counts SET n = n + 1 WHERE state = new.state;
-        -- Left the active states: no longer the head; the next active row of its key is.
-        UPDATE events SET head = 0 WHERE id = new.id AND new.state IN (2, 3) AND head = 1;
+    WHEN (old.state IN (2, 3)) <> (new.state IN (2, 3)) BEGIN
+        -- Left the active states (its own flag cleared by the statement that finished
+        -- it): the next active row of its key is the head.
         UPDATE events SET head = 1
-        WHERE old.state IN (0, 1) AND new.state IN (2, 3)
+        WHERE new.state IN (2, 3)
           AND id = (SELECT min(x.id) FROM events x
                     WHERE x.order_key = new.order_key AND x.state IN (0, 1));
         -- Active again (queue retry): the head if nothing earlier of its key is active
-        -- (a head is always active: found through events_active).
+        -- (a head is always active: the later one is found through events_active).
         UPDATE events SET head = 0
-        WHERE old.state IN (2, 3) AND new.state IN (0, 1)
+        WHERE new.state IN (0, 1)
           AND order_key = new.order_key AND state IN (0, 1) AND head = 1
           AND id > new.id;
         UPDATE events SET head = 1
-        WHERE old.state IN (2, 3) AND new.state IN (0, 1) AND id = new.id
+        WHERE new.state IN (0, 1) AND id = new.id
           AND NOT EXISTS (SELECT 1 FROM events x
                           WHERE x.order_key = new.order_key AND x.state IN (0, 1)
                             AND x.id < new.id);
