@@ -13,8 +13,8 @@ CREATE INDEX events_heads ON events (route, id) WHERE head = 1 AND state = 0;
 -- index events_heads_due
 CREATE INDEX events_heads_due ON events (route, not_before) WHERE head = 1 AND state = 0;
 
--- index events_inflight
-CREATE INDEX events_inflight ON events (order_key) WHERE state = 1;
+-- index events_in_flight
+CREATE INDEX events_in_flight ON events (order_key) WHERE state = 1;
 
 -- index events_leased
 CREATE INDEX events_leased ON events (lease_expires) WHERE state = 1;
@@ -62,10 +62,10 @@ CREATE TABLE routes (
 CREATE TABLE sqlite_sequence(name,seq);
 
 -- trigger events_inserted
-CREATE TRIGGER events_inserted AFTER INSERT ON events
-    WHEN new.state IN (0, 1) BEGIN
+CREATE TRIGGER events_inserted AFTER INSERT ON events BEGIN
+        UPDATE counts SET n = n + 1 WHERE state = new.state;
         UPDATE events SET head = 1
-        WHERE id = new.id
+        WHERE id = new.id AND new.state IN (0, 1)
           AND NOT EXISTS (SELECT 1 FROM events x
                           WHERE x.order_key = new.order_key AND x.state IN (0, 1)
                             AND x.id < new.id);
@@ -74,6 +74,10 @@ CREATE TRIGGER events_inserted AFTER INSERT ON events
 -- trigger events_moved
 CREATE TRIGGER events_moved AFTER UPDATE OF state ON events
     WHEN (old.state IN (2, 3)) <> (new.state IN (2, 3)) BEGIN
+        -- Finished rows clear their head flag in the same write: one that did not was
+        -- written by an older alertwire, which counts and flags by the old rules.
+        SELECT RAISE(ABORT, 'the outbox was upgraded to a newer schema: restart this process')
+        WHERE new.state IN (2, 3) AND new.head = 1;
         -- Left the active states (its own flag cleared by the statement that finished
         -- it): the next active row of its key is the head.
         UPDATE events SET head = 1

@@ -198,7 +198,7 @@ def _check_migrated_once(path: Path) -> None:
     _scan_invariants(check)
     assert check.execute(
         "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
-    ).fetchone() == (2,)  # events_inserted, events_moved (counts: store._count)
+    ).fetchone() == (2,)  # events_inserted (head, insert count), events_moved (head)
     again.close()
     check.close()
 
@@ -250,6 +250,47 @@ def test_sqlite_version_2_file_is_migrated_to_version_3_in_place_once(tmp_path: 
     ).fetchone() == (1,)
     conn.close()
     _check_migrated_once(path)
+
+
+def test_sqlite_a_version_2_process_still_running_after_the_migration_cannot_write(
+    tmp_path: Path,
+) -> None:
+    """A relay of version 2 that opened the file before a version-3 process migrated
+    it keeps its own SQL, which neither counts moves nor clears a finished row's
+    head flag: its claims fail (the index they name is gone) and its outcomes are
+    refused, rather than written by the old rules. Its statements, as released."""
+    path = tmp_path / "o.sqlite3"
+    store = SQLiteStore(path)
+    (event_id,) = store.enqueue_many([_event(0)], now=1.0)
+    claimed = store.claim(
+        ClaimTerms(owner="me", now=2.0, lease_until=60.0, limit=1, pace_interval=0)
+    )
+    assert [c.id for c in claimed] == [event_id]
+    conn = sqlite3.connect(path, isolation_level=None)
+    v2_not_blocked = (
+        "SELECT 1 FROM events f INDEXED BY events_inflight WHERE f.order_key = 'k'"
+        " AND f.state = 1 AND f.lease_expires > 0"
+    )
+    with pytest.raises(sqlite3.OperationalError, match="no such index: events_inflight"):
+        conn.execute(v2_not_blocked)
+    v2_deliver = """
+UPDATE events SET state = :state, finished_at = :at, http_status = :status,
+       lease_owner = NULL, lease_expires = NULL, last_error = NULL, error_body = NULL
+WHERE id = :id AND state = 1 AND lease_owner = :owner
+"""
+    with pytest.raises(sqlite3.IntegrityError, match="upgraded to a newer schema"):
+        conn.execute(
+            v2_deliver, {"state": 2, "at": 3.0, "status": 202, "id": event_id, "owner": "me"}
+        )
+    assert conn.execute("SELECT state, head FROM events WHERE id = ?", (event_id,)).fetchone() == (
+        1,
+        1,
+    )
+    _scan_invariants(conn)
+    assert store.settle([Delivered(event_id, 3.0, 202)], owner="me") == [True]
+    _scan_invariants(conn)
+    conn.close()
+    store.close()
 
 
 @pytest.mark.parametrize("backlog", [200])

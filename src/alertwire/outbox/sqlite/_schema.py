@@ -131,9 +131,12 @@ _V2: Final = (
 # cycle (settle 16 + claim 16 in one transaction, 3,000 events over 100 keys) from
 # about 71 to 54 us of SQLite CPU per event, a quarter less:
 #
-# * ``counts`` is kept by the store's statements, one ``UPDATE`` per state a
+# * A state move is counted by the store's statements, one ``UPDATE`` per state a
 #   transaction changed (``store._count``), not by two ``UPDATE``\ s per row in a
-#   trigger (a claim or a settle of 16 rows ran 32 counter statements).
+#   trigger (a claim or a settle of 16 rows ran 32 counter statements). Inserts
+#   are still counted by their trigger, so that a producer of an older version
+#   still running when the file is migrated (a service using the library) counts
+#   the events it adds; only relays and the queue commands move or delete rows.
 # * The trigger runs only when a row enters or leaves the active states (a
 #   delivery, a dead letter, ``queue retry``), not on a claim, a retry or a
 #   release, which move a row between PENDING and LEASED and never move a head.
@@ -144,24 +147,27 @@ _V2: Final = (
 #   is active, so that statement finds it in ``events_active`` (order_key, id) once
 #   it says ``state IN (active)``. It was written at nearly every insert and
 #   delivery, at a random place (order keys are digests).
+#
+# An older alertwire that opened the file before the migration keeps running with
+# its own SQL, which leaves moves uncounted and finished rows flagged, so it is
+# stopped rather than let write: ``events_inflight`` is renamed ``events_in_flight``
+# (every claim of version 2 names it: "no such index", an outage it reports and
+# waits out), and a row finished with its head flag still set (a version-2 settle)
+# is refused by the trigger. Such a relay's events are claimed again once their
+# lease runs out: sent twice, never lost.
 _V3: Final = (
     "DROP INDEX events_key_head",
-    "DROP TRIGGER events_inserted",
+    "DROP INDEX events_inflight",
+    f"CREATE INDEX events_in_flight ON events (order_key) WHERE state = {SQL_LEASED}",
     "DROP TRIGGER events_deleted",
     "DROP TRIGGER events_moved",
     f"""
-    CREATE TRIGGER events_inserted AFTER INSERT ON events
-    WHEN new.state IN ({SQL_ACTIVE}) BEGIN
-        UPDATE events SET head = 1
-        WHERE id = new.id
-          AND NOT EXISTS (SELECT 1 FROM events x
-                          WHERE x.order_key = new.order_key AND x.state IN ({SQL_ACTIVE})
-                            AND x.id < new.id);
-    END
-    """,  # noqa: S608 - state numbers from states.py only
-    f"""
     CREATE TRIGGER events_moved AFTER UPDATE OF state ON events
     WHEN (old.state IN ({SQL_FINISHED})) <> (new.state IN ({SQL_FINISHED})) BEGIN
+        -- Finished rows clear their head flag in the same write: one that did not was
+        -- written by an older alertwire, which counts and flags by the old rules.
+        SELECT RAISE(ABORT, 'the outbox was upgraded to a newer schema: restart this process')
+        WHERE new.state IN ({SQL_FINISHED}) AND new.head = 1;
         -- Left the active states (its own flag cleared by the statement that finished
         -- it): the next active row of its key is the head.
         UPDATE events SET head = 1

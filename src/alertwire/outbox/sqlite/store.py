@@ -33,7 +33,7 @@ WHERE head = 1 AND state = {SQL_PENDING} AND route > :after
 # (after `queue retry` made an earlier dead row the head): never two of one key at once.
 _NOT_BLOCKED: Final = f"""
 NOT EXISTS (
-    SELECT 1 FROM events f INDEXED BY events_inflight
+    SELECT 1 FROM events f INDEXED BY events_in_flight
     WHERE f.order_key = e.order_key AND f.state = {SQL_LEASED} AND f.id <> e.id
       AND f.lease_expires > :now
 )
@@ -85,10 +85,10 @@ _COUNT: Final = "UPDATE counts SET n = n + :n WHERE state = :state"
 def _count(conn: sqlite3.Connection, changes: Mapping[State, int]) -> None:
     """Add each state's change in rows to ``counts``, in the caller's transaction.
 
-    Every statement that inserts, moves or deletes rows reports here what it did
-    (``queue status`` reads the counters instead of counting): one ``UPDATE`` per
-    state a transaction changed, where triggers ran two per row (see _schema
-    version 3)."""
+    Every statement that moves or deletes rows reports here what it did (``queue
+    status`` reads the counters instead of counting): one ``UPDATE`` per state a
+    transaction changed, where triggers ran two per row. Inserts are counted by
+    their trigger (see _schema version 3 for why)."""
     rows = [{"state": int(state), "n": n} for state, n in changes.items() if n]
     if rows:
         conn.executemany(_COUNT, rows)
@@ -220,7 +220,6 @@ class SQLiteStore(SQLiteConnections):
                     if len(inserted) != len(group):  # pragma: no cover - SQLite inserts every row
                         raise OutboxError(f"stored {len(inserted)} of {len(group)} rows")
                     ids += inserted
-                _count(conn, {State.PENDING: len(ids)})
         except OutboxError as exc:
             raise OutboxError(f"{exc}; NOT queued", retryable=exc.retryable) from exc.__cause__
         return ids
