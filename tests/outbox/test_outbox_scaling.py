@@ -11,7 +11,8 @@ heads. These tests catch a regression without a stopwatch:
 * after a random workload (enqueue, claim, deliver, fail, bury, ``queue
   retry``, purge) the flags and counters equal what a full scan computes;
 * a version-1 file is migrated in place (flags and counters filled in), and
-  opening it again changes nothing.
+  opening it again changes nothing; so is a version-2 file (counters kept by
+  triggers then, by the store's statements since version 3).
 """
 
 from __future__ import annotations
@@ -159,13 +160,8 @@ def test_sqlite_head_flags_and_counters_match_a_full_scan_after_a_random_workloa
     conn.close()
 
 
-def test_sqlite_version_1_file_is_migrated_in_place_once(tmp_path: Path) -> None:
-    path = tmp_path / "o.sqlite3"
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("CREATE TABLE alertwire_schema (version INTEGER NOT NULL)")
-    for statement in sqlite_store._EVENTS_V1:
-        conn.execute(statement)
-    conn.execute("INSERT INTO alertwire_schema VALUES (1)")
+def _insert_rows(conn: sqlite3.Connection) -> None:
+    """Rows in every state, written by an older version's SQL (its triggers, if any)."""
     insert = (
         "INSERT INTO events (state, kind, route, order_key, credential, body, created_at,"
         " age_from, not_before) VALUES (?, 'pagerduty.alert', 'r', ?, 'c', x'00', ?, ?, ?)"
@@ -173,12 +169,20 @@ def test_sqlite_version_1_file_is_migrated_in_place_once(tmp_path: Path) -> None
     # key a: delivered, pending, pending; key b: dead, leased; key c: pending
     for state, key in [(2, "a"), (0, "a"), (0, "a"), (3, "b"), (1, "b"), (0, "c")]:
         conn.execute(insert, (state, key, 1.0, 1.0, 1.0))
-    conn.close()
 
+
+def _check_migrated_once(path: Path) -> None:
+    """Opening the file of :func:`_insert_rows` brings it to the current version with
+    flags and counters right; the random workload (``queue retry`` included, which
+    moves a head back) keeps them equal to a full scan; opening it again changes
+    nothing."""
     store = SQLiteStore(path)
-    assert store.migrate() == SCHEMA_VERSION == 2
+    assert store.migrate() == SCHEMA_VERSION == 3
     check = sqlite3.connect(path)
-    assert check.execute("SELECT version FROM alertwire_schema").fetchall() == [(2,)]
+    assert check.execute("SELECT version FROM alertwire_schema").fetchall() == [(3,)]
+    assert check.execute(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'events_key_head'"
+    ).fetchone() == (0,)
     assert [r[0] for r in check.execute("SELECT id FROM events WHERE head = 1 ORDER BY id")] == [
         2,
         5,
@@ -187,15 +191,106 @@ def test_sqlite_version_1_file_is_migrated_in_place_once(tmp_path: Path) -> None
     _scan_invariants(check)
     stats = store.stats()
     assert (stats.pending, stats.leased, stats.delivered, stats.dead) == (3, 1, 1, 1)
+    _random_workload(store, lambda: _scan_invariants(check))
     store.close()
     again = SQLiteStore(path)
-    assert again.migrate() == 2
+    assert again.migrate() == 3
     _scan_invariants(check)
     assert check.execute(
         "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
-    ).fetchone() == (3,)
+    ).fetchone() == (2,)  # events_inserted (head, insert count), events_moved (head)
     again.close()
     check.close()
+
+
+def test_sqlite_version_1_file_is_migrated_in_place_once(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE alertwire_schema (version INTEGER NOT NULL)")
+    for statement in sqlite_store._EVENTS_V1:
+        conn.execute(statement)
+    conn.execute("INSERT INTO alertwire_schema VALUES (1)")
+    _insert_rows(conn)
+    conn.close()
+    _check_migrated_once(path)
+
+
+_SQLITE_SCHEMA_V2 = Path(__file__).resolve().parents[1] / "data" / "outbox_sqlite_schema_v2.sql"
+
+
+def _sqlite_v2_file(path: Path) -> None:
+    """An outbox as version 2 made it: its schema text as released, version 2 recorded."""
+    # The file lists "-- <type> <name>" then the statement, sorted by type: indexes
+    # and triggers need their tables first.
+    entries = []
+    for entry in _SQLITE_SCHEMA_V2.read_text().split(";\n\n"):
+        head, body = entry.split("\n", 1)
+        entries.append((head.split()[1], body.rstrip().rstrip(";")))
+    rank = {"table": 0, "index": 1, "trigger": 2}
+    conn = sqlite3.connect(path, isolation_level=None)
+    for _kind, body in sorted(entries, key=lambda entry: rank[entry[0]]):
+        if not body.startswith("CREATE TABLE sqlite_sequence"):  # SQLite makes it itself
+            conn.execute(body)
+    zeros = ", ".join(f"({int(state)}, 0)" for state in State)
+    conn.execute(f"INSERT INTO counts (state, n) VALUES {zeros}")  # noqa: S608 - numbers only
+    conn.execute("INSERT INTO alertwire_schema VALUES (2)")
+    conn.close()
+
+
+def test_sqlite_version_2_file_is_migrated_to_version_3_in_place_once(tmp_path: Path) -> None:
+    """Version 3 keeps the counters in the store's statements instead of triggers and
+    drops the ``events_key_head`` index: rows, flags and counters written by version
+    2 (its triggers) carry over."""
+    path = tmp_path / "o.sqlite3"
+    _sqlite_v2_file(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    _insert_rows(conn)
+    assert conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'events_key_head'"
+    ).fetchone() == (1,)
+    conn.close()
+    _check_migrated_once(path)
+
+
+def test_sqlite_a_version_2_process_still_running_after_the_migration_cannot_write(
+    tmp_path: Path,
+) -> None:
+    """A relay of version 2 that opened the file before a version-3 process migrated
+    it keeps its own SQL, which neither counts moves nor clears a finished row's
+    head flag: its claims fail (the index they name is gone) and its outcomes are
+    refused, rather than written by the old rules. Its statements, as released."""
+    path = tmp_path / "o.sqlite3"
+    store = SQLiteStore(path)
+    (event_id,) = store.enqueue_many([_event(0)], now=1.0)
+    claimed = store.claim(
+        ClaimTerms(owner="me", now=2.0, lease_until=60.0, limit=1, pace_interval=0)
+    )
+    assert [c.id for c in claimed] == [event_id]
+    conn = sqlite3.connect(path, isolation_level=None)
+    v2_not_blocked = (
+        "SELECT 1 FROM events f INDEXED BY events_inflight WHERE f.order_key = 'k'"
+        " AND f.state = 1 AND f.lease_expires > 0"
+    )
+    with pytest.raises(sqlite3.OperationalError, match="no such index: events_inflight"):
+        conn.execute(v2_not_blocked)
+    v2_deliver = """
+UPDATE events SET state = :state, finished_at = :at, http_status = :status,
+       lease_owner = NULL, lease_expires = NULL, last_error = NULL, error_body = NULL
+WHERE id = :id AND state = 1 AND lease_owner = :owner
+"""
+    with pytest.raises(sqlite3.IntegrityError, match="upgraded to a newer schema"):
+        conn.execute(
+            v2_deliver, {"state": 2, "at": 3.0, "status": 202, "id": event_id, "owner": "me"}
+        )
+    assert conn.execute("SELECT state, head FROM events WHERE id = ?", (event_id,)).fetchone() == (
+        1,
+        1,
+    )
+    _scan_invariants(conn)
+    assert store.settle([Delivered(event_id, 3.0, 202)], owner="me") == [True]
+    _scan_invariants(conn)
+    conn.close()
+    store.close()
 
 
 @pytest.mark.parametrize("backlog", [200])

@@ -32,6 +32,7 @@ from alertwire.outbox.machine import (
     Store,
 )
 from alertwire.outbox.sqlite import SQLiteStore
+from alertwire.outbox.sqlite._schema import MIGRATIONS
 from alertwire.outbox.states import ACTIVE, FINISHED, TRANSITIONS, State
 
 # ---------------------------------------------------------------- no magic numbers
@@ -229,7 +230,9 @@ def test_the_stores_allow_exactly_the_named_transitions(outbox: Outbox, outbox_t
 
 # ---------------------------------------------------------------- the schema did not move
 
-_SQLITE_SCHEMA_V2 = Path(__file__).resolve().parents[1] / "data" / "outbox_sqlite_schema_v2.sql"
+_DATA = Path(__file__).resolve().parents[1] / "data"
+_SQLITE_SCHEMA_V2 = _DATA / "outbox_sqlite_schema_v2.sql"
+_SQLITE_SCHEMA_V3 = _DATA / "outbox_sqlite_schema_v3.sql"
 
 
 def _sqlite_master(path: Path) -> str:
@@ -243,13 +246,25 @@ def _sqlite_master(path: Path) -> str:
     return "\n".join(f"-- {kind} {name}\n{sql};\n" for kind, name, sql in rows)
 
 
-def test_a_fresh_sqlite_outbox_has_the_schema_text_of_version_2(tmp_path: Path) -> None:
+def test_the_sqlite_migrations_to_version_2_still_make_its_schema_text(tmp_path: Path) -> None:
     """Byte for byte what the hand-written SQL made (the file was written by the code
     before the states were named): building the SQL from the enum changed no
     schema, so existing outboxes need no migration. A released version's text
     never changes; a new version adds a migration and a new expected file."""
     path = tmp_path / "outbox.sqlite3"
-    store = SQLiteStore(path)
-    assert store.migrate() == 2
-    store.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE alertwire_schema (version INTEGER NOT NULL)")
+    for version in (1, 2):
+        for statement in MIGRATIONS[version]:
+            conn.execute(statement)
+    conn.close()
     assert _sqlite_master(path) == _SQLITE_SCHEMA_V2.read_text()
+
+
+def test_a_fresh_sqlite_outbox_has_the_schema_text_of_version_3(tmp_path: Path) -> None:
+    """The current version's text, as released (tests/data/outbox_sqlite_schema_v3.sql)."""
+    path = tmp_path / "outbox.sqlite3"
+    store = SQLiteStore(path)
+    assert store.migrate() == 3
+    store.close()
+    assert _sqlite_master(path) == _SQLITE_SCHEMA_V3.read_text()

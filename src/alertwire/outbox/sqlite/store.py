@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from ..._errors import OutboxError
@@ -32,7 +33,7 @@ WHERE head = 1 AND state = {SQL_PENDING} AND route > :after
 # (after `queue retry` made an earlier dead row the head): never two of one key at once.
 _NOT_BLOCKED: Final = f"""
 NOT EXISTS (
-    SELECT 1 FROM events f INDEXED BY events_inflight
+    SELECT 1 FROM events f INDEXED BY events_in_flight
     WHERE f.order_key = e.order_key AND f.state = {SQL_LEASED} AND f.id <> e.id
       AND f.lease_expires > :now
 )
@@ -78,6 +79,21 @@ WHERE state = {SQL_LEASED} AND lease_expires > :now
 """  # noqa: S608 - state numbers from states.py only
 
 _COUNTS: Final = "SELECT state, n FROM counts"
+_COUNT: Final = "UPDATE counts SET n = n + :n WHERE state = :state"
+
+
+def _count(conn: sqlite3.Connection, changes: Mapping[State, int]) -> None:
+    """Add each state's change in rows to ``counts``, in the caller's transaction.
+
+    Every statement that moves or deletes rows reports here what it did (``queue
+    status`` reads the counters instead of counting): one ``UPDATE`` per state a
+    transaction changed, where triggers ran two per row. Inserts are counted by
+    their trigger (see _schema version 3 for why)."""
+    rows = [{"state": int(state), "n": n} for state, n in changes.items() if n]
+    if rows:
+        conn.executemany(_COUNT, rows)
+
+
 _OLDEST_OPEN: Final = (
     f"SELECT min(created_at) FROM events INDEXED BY events_open WHERE state IN ({SQL_ACTIVE})"  # noqa: S608 - state numbers from states.py only
 )
@@ -101,9 +117,14 @@ VALUES ((SELECT route FROM events WHERE id = :id), :next_allowed)
 ON CONFLICT (route) DO UPDATE SET next_allowed = max(next_allowed, excluded.next_allowed)
 """
 
+# A row that leaves the active states (delivered, dead) is no head: cleared in the
+# statement's own write (the trigger then hands the head to the next active row of
+# its key; see _schema version 3).
+_NO_HEAD: Final = "head = 0"
+
 # Every outcome is owner-checked: a relay whose lease was taken over writes nothing.
 _DELIVER: Final = f"""
-UPDATE events SET state = :state, finished_at = :at, http_status = :status,
+UPDATE events SET state = :state, {_NO_HEAD}, finished_at = :at, http_status = :status,
        lease_owner = NULL, lease_expires = NULL, last_error = NULL, error_body = NULL
 WHERE id = :id AND state = {SQL_LEASED} AND lease_owner = :owner
 """  # noqa: S608 - state numbers from states.py only
@@ -115,7 +136,7 @@ WHERE id = :id AND state = {SQL_LEASED} AND lease_owner = :owner
 """  # noqa: S608 - state numbers from states.py only
 
 _BURY: Final = f"""
-UPDATE events SET state = :state, finished_at = :at, last_error = :error,
+UPDATE events SET state = :state, {_NO_HEAD}, finished_at = :at, last_error = :error,
        http_status = :status, error_body = :body, lease_owner = NULL, lease_expires = NULL,
        attempts = attempts - :unsent
 WHERE id = :id AND state = {SQL_LEASED} AND lease_owner = :owner
@@ -134,7 +155,7 @@ def _insert(rows: int) -> str:
     """``INSERT`` of ``rows`` new pending events, in the order given: ``?1`` is the
     enqueue time (created, age counted from, due), and each row has 7 parameters.
 
-    The triggers (:mod:`._schema`) run for each row as it is inserted, so a row
+    The insert trigger (:mod:`._schema`) runs for each row as it is inserted, so a row
     sees the rows before it in the same statement: the head rule is the same as
     for one row per statement. It returns the new ids; ids only grow, so sorted
     they are the rows' ids in the order given."""
@@ -251,9 +272,11 @@ class SQLiteStore(SQLiteConnections):
                     ):
                         if event_id not in seen:
                             candidates.append((event_id, route))
+        taken_over: set[int] = set()  # leased already (an expired lease): no state change
         for event_id, route, _ in conn.execute(_EXPIRED_HEADS, {"now": now}):
             if route_open(route):
                 candidates.append((event_id, route))
+                taken_over.add(event_id)
         candidates.sort()
         chosen: list[int] = []
         taken: set[str] = set()
@@ -270,6 +293,8 @@ class SQLiteStore(SQLiteConnections):
             ).fetchone()
             for event_id in chosen
         ]
+        leased = len(set(chosen) - taken_over)
+        _count(conn, {State.PENDING: -leased, State.LEASED: leased})
         if paced:
             for route in sorted(taken):
                 conn.execute(_PACE, {"route": route, "next_allowed": terms.next_allowed})
@@ -285,8 +310,13 @@ class SQLiteStore(SQLiteConnections):
         self, conn: sqlite3.Connection, outcomes: Sequence[machine.Outcome], owner: str
     ) -> list[bool]:
         applied: list[bool] = []
+        moved: Counter[State] = Counter()
         for o in outcomes:
-            cur = conn.execute(*_SETTLE.for_outcome(o, owner))
+            sql, params = _SETTLE.for_outcome(o, owner)
+            cur = conn.execute(sql, params)
+            if cur.rowcount == 1:  # from LEASED (owner-checked) to the outcome's state
+                moved[State.LEASED] -= 1
+                moved[State(params["state"])] += 1
             if (
                 isinstance(o, machine.Reschedule)
                 and cur.rowcount
@@ -294,6 +324,7 @@ class SQLiteStore(SQLiteConnections):
             ):
                 conn.execute(_PAUSE, {"id": o.id, "next_allowed": o.pause_route_until})
             applied.append(cur.rowcount == 1)
+        _count(conn, moved)
         return applied
 
     @staticmethod
@@ -338,7 +369,8 @@ class SQLiteStore(SQLiteConnections):
 
     def stats(self) -> machine.QueueStats:
         counts = dict.fromkeys(State, 0)
-        # Counters kept by triggers, and the minimum of a partial index: no counting.
+        # Counters kept by every writing statement (_count), and the minimum of a partial
+        # index: no counting.
         for state, count in self._read(_COUNTS):
             counts[State(state)] = count
         oldest = self._read(_OLDEST_OPEN)[0][0]
@@ -377,7 +409,9 @@ class SQLiteStore(SQLiteConnections):
                 cur = conn.execute(
                     sql, {"pending": int(State.PENDING), "dead": int(State.DEAD), "now": now}
                 )
-                return cur.rowcount
+                count = cur.rowcount
+                _count(conn, {State.DEAD: -count, State.PENDING: count})
+                return count
             count = 0
             for event_id in ids:
                 cur = conn.execute(
@@ -390,6 +424,7 @@ class SQLiteStore(SQLiteConnections):
                     },
                 )
                 count += cur.rowcount
+            _count(conn, {State.DEAD: -count, State.PENDING: count})
             return count
 
     def purge_delivered(self, *, before: float) -> int:
@@ -399,6 +434,7 @@ class SQLiteStore(SQLiteConnections):
                 {"state": int(State.DELIVERED), "before": before},
             )
             count = cur.rowcount
+            _count(conn, {State.DELIVERED: -count})
         if count:
             self._compact(conn)
         return count
