@@ -32,7 +32,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from ..outbox import Enqueued
 from ..outbox.machine import NewEvent
@@ -40,8 +40,6 @@ from ..outbox.machine import NewEvent
 __all__ = ["DEFAULT_MAX_BATCH", "GroupCommitter"]
 
 T = TypeVar("T")
-X = TypeVar("X")
-R = TypeVar("R")
 
 #: Most rows in one transaction: bounds the time one commit holds the write lock.
 DEFAULT_MAX_BATCH: Final = 512
@@ -105,9 +103,10 @@ class GroupCommitter:
     async def submit(self, rows: Sequence[NewEvent]) -> list[Enqueued]:
         """Store ``rows`` (atomically, with whoever else is waiting); returns once committed."""
         shutting_down = "the relay is shutting down"
-        return await self._hand_over(
-            self._waiting, rows, CommitterClosed, shutting_down, shutting_down
+        future: asyncio.Future[list[Enqueued]] = self._hand_over(
+            "_waiting", rows, CommitterClosed, shutting_down, shutting_down
         )
+        return await future
 
     async def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the writer thread, between commits.
@@ -115,7 +114,7 @@ class GroupCommitter:
         Raises :class:`RuntimeError` once the committer is closed (the writer is gone).
         """
         future: asyncio.Future[T] = self._hand_over(
-            self._calls,
+            "_calls",
             fn,
             RuntimeError,
             "the ingest writer is not running",
@@ -125,24 +124,31 @@ class GroupCommitter:
 
     def _hand_over(
         self,
-        queue: list[tuple[X, asyncio.Future[R]]],
-        item: X,
+        queue: Literal["_waiting", "_calls"],
+        item: Any,
         error: type[Exception],
         not_started: str,
         closed: str,
-    ) -> asyncio.Future[R]:
+    ) -> asyncio.Future[Any]:
         """Queue ``item`` for the writer with the future it will answer: one append under
         the lock and one wake-up, the whole hand-over (the module's docstring says why).
         ``error`` is raised with ``not_started`` before :meth:`start`, with ``closed``
-        once :meth:`close` has begun."""
+        once :meth:`close` has begun.
+
+        The queue is named, and looked up only under the lock: the writer replaces
+        ``_waiting`` and ``_calls`` with new lists when it takes from them, so a list
+        fetched before the lock may already be one the writer has let go of, and an
+        item appended to it would never be committed, nor its caller answered (seen
+        at 32 senders: one request in a few thousand hung, unanswered, and a pending
+        count lost that way would have held the pending bound's lock for good)."""
         loop = self._loop
         if loop is None:
             raise error(not_started)
-        future: asyncio.Future[R] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         with self._ready:
             if self._closed:
                 raise error(closed)
-            queue.append((item, future))
+            getattr(self, queue).append((item, future))
             self._ready.notify()
         return future
 
