@@ -17,8 +17,18 @@ asyncio task: at one sender every event pays the hand-over to the writer and
 back. Through a task and an executor that took two thread wake-ups, two more
 turns of the event loop and four futures, about 40% of the HTTP request's
 own time on a busy 2-core machine (docs/ingest.md, "Throughput"). Here a
-submission is one append under a lock (the writer wakes), and a commit's
-answers are one callback on the loop for the whole batch.
+submission is one append to a list on the loop, and a commit's answers are
+one callback on the loop for the whole batch.
+
+Why the loop hands over once per turn, not once per submission: requests
+arrive in bursts (one ``epoll`` turn reads many connections), and their
+handlers submit one after the other in the next turn. Waking the writer at
+the first of them made it take that one alone and spend a whole fsync on it
+while the rest of the burst queued behind. The first submission of a turn
+schedules a hand-over for the end of that turn (``call_soon``): every
+submission of the turn goes to the writer together, with one lock and one
+wake-up. A single sender pays one extra turn of the loop (microseconds), no
+timer.
 
 The commit never runs on the event loop: an fsync, a checkpoint or a lock
 another process holds would stall every connection and the relay's
@@ -32,7 +42,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, TypeVar
 
 from ..outbox import Enqueued
 from ..outbox.machine import NewEvent
@@ -76,6 +86,8 @@ class GroupCommitter:
         #: Guards ``_waiting``, ``_calls`` and ``_closed``; the writer waits on it.
         self._ready = threading.Condition(threading.Lock())
         self._waiting: list[_Submission] = []
+        #: Submissions of this turn of the loop, handed to the writer at its end (loop only).
+        self._this_turn: list[_Submission] = []
         self._calls: list[_Call] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -88,7 +100,8 @@ class GroupCommitter:
     def waiting_rows(self) -> int:
         """Rows submitted and not yet taken into a commit: the next batch, as it stands."""
         with self._ready:
-            return sum(len(rows) for rows, _ in self._waiting)
+            waiting = self._waiting + self._this_turn
+        return sum(len(rows) for rows, _ in waiting)
 
     @property
     def closed(self) -> bool:
@@ -102,55 +115,43 @@ class GroupCommitter:
 
     async def submit(self, rows: Sequence[NewEvent]) -> list[Enqueued]:
         """Store ``rows`` (atomically, with whoever else is waiting); returns once committed."""
-        shutting_down = "the relay is shutting down"
-        future: asyncio.Future[list[Enqueued]] = self._hand_over(
-            "_waiting", rows, CommitterClosed, shutting_down, shutting_down
-        )
+        loop = self._loop
+        if loop is None or self._closed:
+            raise CommitterClosed("the relay is shutting down")
+        future: asyncio.Future[list[Enqueued]] = loop.create_future()
+        if not self._this_turn:
+            loop.call_soon(self._hand_over_turn)
+        self._this_turn.append((rows, future))
         return await future
+
+    def _hand_over_turn(self) -> None:
+        """This turn's submissions to the writer: one lock, one wake-up (see the module's
+        docstring). On the loop, as :meth:`submit` and :meth:`close` are."""
+        turn, self._this_turn = self._this_turn, []
+        if turn:
+            with self._ready:
+                self._waiting += turn  # under the lock: the writer swaps the list
+                self._ready.notify()
 
     async def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the writer thread, between commits.
 
-        Raises :class:`RuntimeError` once the committer is closed (the writer is gone).
+        Raises :class:`RuntimeError` before :meth:`start` and once the committer
+        is closed (the writer is gone).
         """
-        future: asyncio.Future[T] = self._hand_over(
-            "_calls",
-            fn,
-            RuntimeError,
-            "the ingest writer is not running",
-            "the ingest writer has stopped",
-        )
-        return await future
-
-    def _hand_over(
-        self,
-        queue: Literal["_waiting", "_calls"],
-        item: Any,
-        error: type[Exception],
-        not_started: str,
-        closed: str,
-    ) -> asyncio.Future[Any]:
-        """Queue ``item`` for the writer with the future it will answer: one append under
-        the lock and one wake-up, the whole hand-over (the module's docstring says why).
-        ``error`` is raised with ``not_started`` before :meth:`start`, with ``closed``
-        once :meth:`close` has begun.
-
-        The queue is named, and looked up only under the lock: the writer replaces
-        ``_waiting`` and ``_calls`` with new lists when it takes from them, so a list
-        fetched before the lock may already be one the writer has let go of, and an
-        item appended to it would never be committed, nor its caller answered (seen
-        at 32 senders: one request in a few thousand hung, unanswered, and a pending
-        count lost that way would have held the pending bound's lock for good)."""
         loop = self._loop
         if loop is None:
-            raise error(not_started)
-        future: asyncio.Future[Any] = loop.create_future()
+            raise RuntimeError("the ingest writer is not running")
+        future: asyncio.Future[T] = loop.create_future()
         with self._ready:
             if self._closed:
-                raise error(closed)
-            getattr(self, queue).append((item, future))
+                raise RuntimeError("the ingest writer has stopped")
+            # Looked up under the lock: the writer swaps ``_calls`` for a new list when
+            # it takes them, and a call appended to the old one would never run (nor its
+            # caller be answered: a lost pending count would hold the bound's lock).
+            self._calls.append((fn, future))
             self._ready.notify()
-        return future
+        return await future
 
     # ------------------------------------------------------------ the writer thread
 
@@ -221,6 +222,7 @@ class GroupCommitter:
 
     async def close(self) -> None:
         """Commit what is waiting, then stop the writer thread."""
+        self._hand_over_turn()
         with self._ready:
             self._closed = True
             self._ready.notify()
