@@ -38,6 +38,7 @@ deliveries.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import threading
 import time
@@ -95,6 +96,9 @@ class GroupCommitter:
         #: Batches committed and rows in them (for tests, the benchmark and the docs).
         self.commits = 0
         self.rows = 0
+        #: Commits by rows in them (at most ``max_batch`` keys): the benchmark reports
+        #: their median, since a mean hides many one-row commits among a few big ones.
+        self.batch_sizes: collections.Counter[int] = collections.Counter()
 
     @property
     def waiting_rows(self) -> int:
@@ -188,6 +192,7 @@ class GroupCommitter:
             return
         self.commits += 1
         self.rows += len(rows)
+        self.batch_sizes[len(rows)] += 1
         self._answer(self._resolve_batch, batch, stored)
 
     def _take(self) -> list[_Submission]:
