@@ -6,6 +6,11 @@ arrives while that fsync runs forms the next batch. Under load, batches grow
 by themselves to the size the disk needs; a single sender pays one fsync and
 no added wait (a fixed "collect for N ms" window would tax every quiet-time
 alert). ``delay`` adds such a window for disks where it measures better.
+The one wait there is: right after a commit of three rows or more, the
+writer lets the next batch gather for a moment (at most half that commit's
+time and 2 ms, until half as many rows wait), because the senders it has
+just answered are on their way back (``GroupCommitter._gather`` says why);
+after a commit of one or two rows, as at one sender, it never waits.
 
 Durability is never traded: a submitter's future resolves only after
 :meth:`~alertwire.outbox.Outbox.put` returned, i.e. after ``COMMIT`` with the
@@ -55,6 +60,10 @@ T = TypeVar("T")
 #: Most rows in one transaction: bounds the time one commit holds the write lock.
 DEFAULT_MAX_BATCH: Final = 512
 
+#: The longest the writer waits for a batch to gather after a big commit (seconds;
+#: see ``GroupCommitter._gather``): about one fsync of a busy disk.
+MAX_GATHER: Final = 0.002
+
 _Submission = tuple[Sequence[NewEvent], "asyncio.Future[list[Enqueued]]"]
 _Call = tuple[Callable[[], Any], "asyncio.Future[Any]"]
 
@@ -93,6 +102,9 @@ class GroupCommitter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
+        #: Rows in the last commit and the time it took (the writer's own).
+        self._last_rows = 0
+        self._last_took = 0.0
         #: Batches committed and rows in them (for tests, the benchmark and the docs).
         self.commits = 0
         self.rows = 0
@@ -171,9 +183,39 @@ class GroupCommitter:
                 self._run_call(fn, call_future)
             if self._delay and self.waiting_rows < self._max_batch:
                 time.sleep(self._delay)
+            elif self._last_rows >= 3:
+                self._gather(self._last_rows // 2, self._last_took / 2)
             batch = self._take()
             if batch:
+                started = time.monotonic()
                 self._commit(batch)
+                self._last_took = time.monotonic() - started
+                self._last_rows = sum(len(rows) for rows, _ in batch)
+
+    def _gather(self, rows: int, wait: float) -> None:
+        """Wait until ``rows`` rows are waiting, for at most ``wait`` seconds (and never
+        more than :data:`MAX_GATHER`), or until a call or :meth:`close` comes in.
+
+        Why, after a commit of three rows or more: the senders it answered come back
+        one by one, spread over the time their client takes to turn the answers
+        round; committing the first one or two of them at once spent a whole fsync
+        on them while the rest queued behind it (at 32 senders, half the commits
+        held one or two rows). Waiting for half as many as the last commit held, at
+        most half as long as it took, gathers them (median rows per commit 1-4 ->
+        7-16, a third fewer fsyncs). A lone sender's commits hold one row: it never
+        waits, nor does anyone after a commit of one or two.
+        """
+        deadline = time.monotonic() + min(wait, MAX_GATHER)
+        with self._ready:
+            while (
+                sum(len(entry) for entry, _ in self._waiting) < rows
+                and not self._calls
+                and not self._closed
+            ):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._ready.wait(left)
 
     def _run_call(self, fn: Callable[[], Any], future: asyncio.Future[Any]) -> None:
         try:
