@@ -102,9 +102,10 @@ class GroupCommitter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
-        #: Rows in the last commit and the time it took (the writer's own).
+        #: Rows in the last commit, the time it took and when it ended (the writer's own).
         self._last_rows = 0
         self._last_took = 0.0
+        self._last_ended = 0.0
         #: Batches committed and rows in them (for tests, the benchmark and the docs).
         self.commits = 0
         self.rows = 0
@@ -183,13 +184,15 @@ class GroupCommitter:
                 self._run_call(fn, call_future)
             if self._delay and self.waiting_rows < self._max_batch:
                 time.sleep(self._delay)
-            elif self._last_rows >= 3:
+            elif self._last_rows >= 3 and time.monotonic() < self._last_ended + self._last_took:
+                # Right after a big commit (not the first event after a quiet spell).
                 self._gather(self._last_rows // 2, self._last_took / 2)
             batch = self._take()
             if batch:
                 started = time.monotonic()
                 self._commit(batch)
-                self._last_took = time.monotonic() - started
+                self._last_ended = time.monotonic()
+                self._last_took = self._last_ended - started
                 self._last_rows = sum(len(rows) for rows, _ in batch)
 
     def _gather(self, rows: int, wait: float) -> None:
@@ -203,7 +206,8 @@ class GroupCommitter:
         held one or two rows). Waiting for half as many as the last commit held, at
         most half as long as it took, gathers them (median rows per commit 1-4 ->
         7-16, a third fewer fsyncs). A lone sender's commits hold one row: it never
-        waits, nor does anyone after a commit of one or two.
+        waits, nor does anyone after a commit of one or two, nor the first event
+        after a quiet spell (more than that commit's time since it ended).
         """
         deadline = time.monotonic() + min(wait, MAX_GATHER)
         with self._ready:
