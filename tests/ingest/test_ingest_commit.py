@@ -114,3 +114,34 @@ async def test_close_answers_what_was_submitted_and_refuses_what_comes_after() -
     await closing
     assert put.batches == [1, 3]
     assert [len(r) for r in results] == [1, 1, 1, 1]
+
+
+async def test_no_submission_or_call_is_lost_while_the_writer_swaps_its_lists() -> None:
+    """Every submission and call is answered, however the threads interleave.
+
+    The writer swaps its waiting lists for new ones each time it takes a
+    batch; a hand-over that read a list before taking the lock could append
+    to one nobody reads again, and its sender waited for ever (seen about one
+    bench run in eight). Switching threads every microsecond makes such
+    interleavings common; the bound is a count of events, and a lost one
+    shows as the safety timeout, never as a slow pass.
+    """
+    import sys
+
+    def put(rows: Sequence[NewEvent]) -> list[Enqueued]:
+        return [Enqueued(i, None) for i in range(len(rows))]
+
+    committer = GroupCommitter(put)
+    committer.start()
+    row = [_row()]
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(200):  # 200 bursts of 40 submissions and 2 calls: 8,400 answers
+            stores = [committer.submit(row) for _ in range(40)]
+            calls = [committer.call(lambda: 1), committer.call(lambda: 2)]
+            await asyncio.wait_for(asyncio.gather(*stores, *calls), timeout=30)
+    finally:
+        sys.setswitchinterval(previous)
+        await committer.close()
+    assert committer.rows == 200 * 40
