@@ -120,6 +120,9 @@ class _RawServer:
             self._script(conn)
 
     def close(self) -> None:
+        # Closing a socket does not wake a thread blocked in accept(): shutting it down does.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         self._accepter.join(timeout=10)
         for thread in self._threads:
@@ -180,6 +183,32 @@ async def test_a_chunked_answer_in_pieces_is_read_whole_and_the_connection_reuse
         answer = await transport.send(_post(srv.url), timeout=5)
         assert (answer.status, answer.body) == (202, b'{"status":"success","dedup_key":"k"}')
     assert srv.connections == 1
+
+
+async def test_an_answer_framed_by_the_close_is_read_whole_and_the_next_one_reconnects(
+    raw_server: Callable[[Callable[[socket.socket], None]], _RawServer],
+    transport: AsyncioTransport,
+) -> None:
+    def answer_then_close(conn: socket.socket) -> None:
+        if _read_request(conn):
+            conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n\r\n")
+            conn.sendall(b'{"status":"success"}')
+
+    srv = raw_server(answer_then_close)
+    for _ in range(2):
+        answer = await transport.send(_post(srv.url), timeout=5)
+        assert (answer.status, answer.body) == (202, b'{"status":"success"}')
+    assert srv.connections == 2
+    assert transport._idle.get(("http", "127.0.0.1", _port(srv.url))) in (None, [])
+
+
+async def test_connection_close_in_the_answer_is_honoured(
+    server: LoopbackServer, transport: AsyncioTransport
+) -> None:
+    server.script(Answer(headers={"Connection": "close"}))
+    for _ in range(2):
+        assert (await transport.send(_post(server.url), timeout=5)).status == 202
+    assert len(server.connections) == 2
 
 
 async def test_a_close_in_the_middle_of_an_answer_is_a_network_error_and_not_reused(

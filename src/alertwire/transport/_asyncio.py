@@ -151,6 +151,16 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.lost is not None and not self.lost.done():
             self.lost.set_result(None)
+        parser = self._parser
+        if exc is None and parser is not None:
+            # A TLS server may close without a close_notify, so no eof_received came: an
+            # answer framed by the close is complete all the same.
+            try:
+                if parser.feed_eof():
+                    self._finish(parser)
+                    return
+            except H1Error as incomplete:
+                exc = incomplete
         self._fail(
             exc
             if exc is not None
