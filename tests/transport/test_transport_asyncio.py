@@ -1,12 +1,14 @@
-"""AsyncioTransport, the async default, on real sockets: keep-alive, framing, TLS, failures.
+"""AsyncioTransport, the async default, on real sockets: keep-alive, framing, failures.
 
 The client tests (tests/clients/test_clients_pagerduty.py,
 tests/clients/test_bigpanda_clients.py, tests/rest/test_rest_client.py) run
 every status path through it; these pin what is the transport's own job:
 which connection a request travels on, how an answer is framed on the wire
 (a chunked answer in pieces), that a connection the server closed or a
-request that failed is never reused, whose certificates are trusted, and
-that ``limit`` bounds the requests in flight.
+request that failed, timed out or was cancelled is never reused, and that
+``limit`` bounds the requests in flight. What it promises alike with the
+sync default (the request as sent, TLS trust, no proxy variables) is tested
+for both in tests/transport/test_transport_defaults.py.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import json
 import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,33 +60,6 @@ async def test_requests_share_one_keep_alive_connection(
         assert json.loads(answer.body)["dedup_key"] == f"k{n}"
     assert len(server.connections) == 1
     assert [r.json()["dedup_key"] for r in server.received] == [f"k{n}" for n in range(5)]
-
-
-async def test_the_request_arrives_whole_and_the_answer_headers_are_lowercased(
-    server: LoopbackServer, transport: AsyncioTransport
-) -> None:
-    server.script(Answer(status=429, headers={"Retry-After": "7"}, body="slow down"))
-    request = _post(server.url)
-    answer = await transport.send(request, timeout=5)
-    assert (answer.status, answer.body, answer.header("Retry-After")) == (429, b"slow down", "7")
-    assert answer.headers["retry-after"] == "7"
-    [received] = server.received
-    assert received.body == request.body
-    assert received.headers["content-length"] == str(len(request.body))
-    assert received.headers["content-type"] == "application/json"
-    assert received.headers["host"] == f"127.0.0.1:{_port(server.url)}"
-
-
-async def test_a_query_string_and_a_get_without_body_travel_as_given(
-    server: LoopbackServer, transport: AsyncioTransport
-) -> None:
-    server.script(Answer(status=200, body={"ok": True}))
-    request = Request("GET", server.url + "/incidents?limit=2", {}, b"")
-    answer = await transport.send(request, timeout=5)
-    assert (answer.status, json.loads(answer.body)) == (200, {"ok": True})
-    [received] = server.received
-    assert (received.method, received.path, received.body) == ("GET", "/incidents?limit=2", b"")
-    assert "content-length" not in received.headers
 
 
 # --- a server scripted byte by byte -----------------------------------------------------------
@@ -295,14 +269,6 @@ async def test_no_answer_is_a_network_error_and_the_connection_is_dropped(
     assert (await transport.send(_post(server.url), timeout=5)).status == 202
 
 
-async def test_a_refused_connection_is_a_network_error(transport: AsyncioTransport) -> None:
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
-    with pytest.raises(NetworkError, match=f"127.0.0.1:{port}"):
-        await transport.send(_post(f"http://127.0.0.1:{port}"), timeout=5)
-
-
 async def test_limit_bounds_the_requests_in_flight(server: LoopbackServer) -> None:
     transport = AsyncioTransport(limit=2)
     try:
@@ -359,7 +325,8 @@ def test_one_transport_serves_one_loop_after_another(server: LoopbackServer) -> 
 async def test_proxy_variables_are_not_read(
     server: LoopbackServer, transport: AsyncioTransport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As the aiohttp session before it: a proxy is configured with an httpx.AsyncClient."""
+    """Not yet, as the aiohttp session before it: a proxy is configured with an
+    httpx.AsyncClient (docs/transports.md)."""
     for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
         monkeypatch.setenv(name, "http://127.0.0.1:9")  # the discard port: nothing listens
     monkeypatch.delenv("NO_PROXY", raising=False)
@@ -377,33 +344,7 @@ async def test_a_header_that_would_smuggle_another_is_refused_before_sending(
     assert server.received == []
 
 
-# --- TLS: whose certificates are trusted ---------------------------------------------------
-
-
-async def _tls_send(sandbox: Sandbox, transport: AsyncioTransport) -> int:
-    try:
-        return (await transport.send(_post(sandbox.url), timeout=5)).status
-    finally:
-        await transport.aclose()
-
-
-async def test_tls_default_trust_refuses_a_private_ca(alertwire_sandbox_tls: Sandbox) -> None:
-    with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED"):
-        await _tls_send(alertwire_sandbox_tls, AsyncioTransport())
-
-
-async def test_tls_trusts_a_ca_file_given_as_verify(alertwire_sandbox_tls: Sandbox) -> None:
-    assert alertwire_sandbox_tls.ca_file is not None
-    transport = AsyncioTransport(verify=alertwire_sandbox_tls.ca_file)
-    assert await _tls_send(alertwire_sandbox_tls, transport) == 202
-
-
-async def test_tls_default_trust_honours_ssl_cert_file(
-    alertwire_sandbox_tls: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    assert alertwire_sandbox_tls.ca_file is not None
-    monkeypatch.setenv("SSL_CERT_FILE", alertwire_sandbox_tls.ca_file)
-    assert await _tls_send(alertwire_sandbox_tls, AsyncioTransport()) == 202
+# --- TLS (trust itself: tests/transport/test_transport_defaults.py) -----------------------
 
 
 async def test_tls_connections_are_kept_alive(alertwire_sandbox_tls: Sandbox) -> None:
@@ -415,26 +356,3 @@ async def test_tls_connections_are_kept_alive(alertwire_sandbox_tls: Sandbox) ->
         assert sum(len(idle) for idle in transport._idle.values()) == 1
     finally:
         await transport.aclose()
-
-
-def test_tls_checks_host_names_with_the_default_and_a_ca_file(tmp_path: Path) -> None:
-    """The server is bound to 127.0.0.1 only, so a wrong name cannot be staged on loopback:
-    the context every connection uses is checked instead."""
-    import ssl
-
-    from alertwire.wire import make_server_tls
-
-    ca_file = make_server_tls("127.0.0.1", tmp_path / "ca.pem").ca_file
-    for verify in (True, str(ca_file)):
-        context = AsyncioTransport(verify=verify)._tls()
-        assert context.check_hostname is True
-        assert context.verify_mode == ssl.CERT_REQUIRED
-
-
-async def test_tls_verify_false_skips_the_check(alertwire_sandbox_tls: Sandbox) -> None:
-    assert await _tls_send(alertwire_sandbox_tls, AsyncioTransport(verify=False)) == 202
-
-
-def test_an_unusable_ca_file_fails_when_the_transport_is_made(tmp_path: Path) -> None:
-    with pytest.raises(OSError):
-        AsyncioTransport(verify=str(tmp_path / "missing.pem"))
