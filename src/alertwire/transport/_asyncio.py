@@ -76,7 +76,7 @@ class _Route:
         self.tls = parts.scheme == "https"
         self.host = parts.hostname
         self.port = parts.port or (443 if self.tls else 80)
-        self.netloc = parts.netloc
+        self.netloc = parts.netloc.rpartition("@")[2]  # what errors name: never a userinfo
         self.origin = (parts.scheme, self.host, self.port)
         path = parts.path or "/"
         self.path = path if path.isascii() else quote(path, safe="/%:@!$&'()*+,;=~")

@@ -22,6 +22,7 @@ MAX_HEAD = 65536
 
 #: What may not appear in a header name or value, a method or a request target.
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
+_FORBIDDEN_NAME = re.compile(r"[\x00-\x20\x7f:]")
 _FORBIDDEN_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
@@ -46,7 +47,7 @@ def request_head(host: str, headers: Mapping[str, str]) -> tuple[bytes, bool]:
     if "accept-encoding" not in given:
         lines.append("Accept-Encoding: identity\r\n")
     for name, value in headers.items():
-        if not name or _FORBIDDEN.search(name) or _FORBIDDEN_VALUE.search(value):
+        if not name or _FORBIDDEN_NAME.search(name) or _FORBIDDEN_VALUE.search(value):
             raise ValueError(f"invalid HTTP header {name!r:.40}")
         lines.append(f"{name}: {value}\r\n")
     close = headers.get("Connection", headers.get("connection", "")).lower() == "close"
