@@ -66,6 +66,16 @@ def test_every_split_of_a_framed_answer_parses_to_the_same_body(answer: bytes, b
         assert parser.status in (200, 202)
 
 
+def test_a_large_chunk_in_many_reads_is_read_whole() -> None:
+    """A REST page may come as one big chunk over many reads."""
+    data = bytes(range(256)) * 4096  # 1 MiB
+    answer = _chunked(data, b"tail")
+    parser = ResponseParser()
+    pieces = [answer[i : i + 65536] for i in range(0, len(answer), 65536)]
+    assert [parser.feed(piece) for piece in pieces][-1] is True
+    assert parser.body() == data + b"tail"
+
+
 def test_headers_are_lower_cased_and_a_repeated_one_keeps_its_first_value() -> None:
     parser = _parse([_length(ACCEPTED, b"Retry-After: 7\r\n", b"retry-after: 9\r\n")])
     assert parser.headers["retry-after"] == "7"

@@ -239,6 +239,13 @@ class ResponseParser:
                 self._need = -2 if size == 0 else size + 2
                 continue
             if len(buffer) < need:
+                if len(buffer) <= need - 2:
+                    # Only chunk data so far: keep it now, so a large chunk arriving in many
+                    # reads is not joined again with every read.
+                    if buffer:
+                        self._chunks.append(buffer)
+                    self._need = need - len(buffer)
+                    buffer = b""
                 self._buffer = buffer
                 return False
             if buffer[need - 2 : need] != b"\r\n":
