@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import NetworkError
 from ._base import Request, Response, Verify, ssl_context
-from ._h1 import H1Error, ResponseParser, check_target, request_head
+from ._h1 import AnswerError, ResponseParser, check_target, request_head
 
 if TYPE_CHECKING:
     import ssl
@@ -81,8 +81,8 @@ class _Route:
         path = parts.path or "/"
         self.path = path if path.isascii() else quote(path, safe="/%:@!$&'()*+,;=~")
         check_target("GET", self.path)
-        #: Headers mapping (as a tuple of items) -> its encoded lines and "Connection: close".
-        self.heads: dict[tuple[tuple[str, str], ...], tuple[bytes, bool]] = {}
+        #: Headers (as a tuple of items) -> encoded lines, "Connection: close", length given.
+        self.heads: dict[tuple[tuple[str, str], ...], tuple[bytes, bool, bool]] = {}
 
     def host_header(self) -> str:
         host = self.host.encode("idna").decode("ascii") if not self.host.isascii() else self.host
@@ -91,7 +91,7 @@ class _Route:
         default = 443 if self.tls else 80
         return host if self.port == default else f"{host}:{self.port}"
 
-    def head(self, headers: Mapping[str, str]) -> tuple[bytes, bool]:
+    def head(self, headers: Mapping[str, str]) -> tuple[bytes, bool, bool]:
         """The header lines for ``headers``: encoded once per distinct set of headers."""
         key = tuple(headers.items())
         found = self.heads.get(key)
@@ -127,7 +127,7 @@ class _Connection(asyncio.Protocol):
             return
         try:
             done = parser.feed(data)
-        except H1Error as exc:
+        except AnswerError as exc:
             self._fail(exc)
             self.abort()
             return
@@ -140,7 +140,7 @@ class _Connection(asyncio.Protocol):
         if parser is not None:
             try:
                 done = parser.feed_eof()
-            except H1Error as exc:
+            except AnswerError as exc:
                 self._fail(exc)
             else:
                 if done:
@@ -159,7 +159,7 @@ class _Connection(asyncio.Protocol):
                 if parser.feed_eof():
                     self._finish(parser)
                     return
-            except H1Error as incomplete:
+            except AnswerError as incomplete:
                 exc = incomplete
         self._fail(
             exc
@@ -252,11 +252,11 @@ class AsyncioTransport:
         if mark:
             target = f"{target}?{query}"
             check_target(request.method, target)
-        head, close = route.head(request.headers)
+        head, close, length_given = route.head(request.headers)
         body = request.body
         method = request.method
         framing = b"\r\n"
-        if body or method in _BODY_METHODS:
+        if not length_given and (body or method in _BODY_METHODS):
             framing = b"Content-Length: %d\r\n\r\n" % len(body)
         data = b"".join((f"{method} {target} HTTP/1.1\r\n".encode("latin-1"), head, framing, body))
         deadline = loop.time() + timeout
@@ -276,7 +276,7 @@ class AsyncioTransport:
             finally:
                 timer.cancel()
             answer = Response(parser.status, parser.headers, parser.body())
-        except (OSError, asyncio.TimeoutError, H1Error) as exc:
+        except (OSError, asyncio.TimeoutError, AnswerError) as exc:
             if connection is not None:
                 self._busy.discard(connection)
                 connection.abort()

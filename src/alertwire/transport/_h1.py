@@ -1,13 +1,17 @@
 """HTTP/1.1 on the wire, without I/O: a request's bytes out, a response parsed from bytes in.
 
 :class:`~alertwire.transport.AsyncioTransport` speaks HTTP/1.1 itself
-(docs/transports.md, "The async default"), so what it writes and how it reads
-an answer live here, apart from the sockets, where a test can feed a parser
-any split of any answer. Only what a client of a JSON API needs: one request
-at a time per connection (no pipelining), answers framed by
-``Content-Length``, ``Transfer-Encoding: chunked`` or the connection's close,
-informational (1xx) answers skipped, ``gzip``/``deflate`` bodies decoded (we
-ask for ``identity``, as ``http.client`` does, but a server may not listen).
+(docs/transports.md, "The async default"): the event loop hands it bytes as
+they arrive, so its answers are read by a parser fed in pieces, here, apart
+from the sockets, where a test can feed any split of any answer. The rules
+are the sync default's, from ``transport/_http11.py`` (one place for them):
+its reading of a head (``parse_head``), of ``Content-Length`` and of
+``Connection``, and its check of request header lines. What only this
+parser does is framing the body as the bytes come (``Content-Length``,
+``Transfer-Encoding: chunked`` or the connection's close; informational
+1xx answers skipped), and decoding a ``gzip``/``deflate`` body (we ask for
+``identity``, but a server may not listen; aiohttp decoded them too). One
+request at a time per connection: no pipelining.
 """
 
 from __future__ import annotations
@@ -15,43 +19,39 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["H1Error", "ResponseParser", "request_head"]
+from ._http11 import AnswerError, content_length, header_line, parse_head, will_close
 
-#: A head longer than this is refused (aiohttp's and http.client's limits are of this order).
-MAX_HEAD = 65536
+__all__ = ["AnswerError", "ResponseParser", "check_target", "request_head"]
 
-#: What may not appear in a header name or value, a method or a request target.
+#: The most bytes of head buffered while waiting for its end (``_http11``'s bound).
+MAX_HEAD = 1 << 20
+#: The longest chunk-size line (``_http11``'s, and ``http.client``'s, line bound).
+MAX_LINE = 65536
+
+#: What may not appear in a method or a request target.
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
-_FORBIDDEN_NAME = re.compile(r"[\x00-\x20\x7f:]")
-_FORBIDDEN_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
-class H1Error(ValueError):
-    """The server's bytes are not an HTTP/1.1 answer (taken for a network failure above)."""
-
-
-def request_head(host: str, headers: Mapping[str, str]) -> tuple[bytes, bool]:
-    """The header lines every request with these ``headers`` to ``host`` carries, and whether
-    the caller asked for ``Connection: close``.
+def request_head(host: str, headers: Mapping[str, str]) -> tuple[bytes, bool, bool]:
+    """The header lines every request with these ``headers`` to ``host`` carries, whether
+    the caller asked for ``Connection: close``, and whether it gave a ``Content-Length``.
 
     Built once per (host, headers) by the transport, not per request. As
     ``http.client`` does, a caller's own ``Host`` or ``Accept-Encoding``
     replaces the default one; ``Content-Length`` is added per request unless
-    the caller gave one. A CR or LF in a name or value is a ``ValueError``:
-    it would let one header smuggle in another.
+    the caller gave one. A header line that could split the head is a
+    ``ValueError`` (``_http11.header_line``, the sync default's check).
     """
     given = {name.lower() for name in headers}
     lines: list[str] = []
     if "host" not in given:
-        lines.append(f"Host: {host}\r\n")
+        lines.append(f"Host: {host}")
     if "accept-encoding" not in given:
-        lines.append("Accept-Encoding: identity\r\n")
-    for name, value in headers.items():
-        if not name or _FORBIDDEN_NAME.search(name) or _FORBIDDEN_VALUE.search(value):
-            raise ValueError(f"invalid HTTP header {name!r:.40}")
-        lines.append(f"{name}: {value}\r\n")
+        lines.append("Accept-Encoding: identity")
+    lines.extend(header_line(name, value) for name, value in headers.items())
+    lines.append("")
     close = headers.get("Connection", headers.get("connection", "")).lower() == "close"
-    return "".join(lines).encode("latin-1"), close
+    return "\r\n".join(lines).encode("latin-1"), close, "content-length" in given
 
 
 def check_target(method: str, target: str) -> None:
@@ -68,10 +68,10 @@ class ResponseParser:
     """One answer, fed the bytes as they come: :meth:`feed` says when it is complete.
 
     After completion: :attr:`status`, :attr:`headers` (lower-case names; a
-    repeated header keeps its first value, as the aiohttp transport's
-    mapping did), :meth:`body`, and :attr:`reusable` (the connection may
-    carry another request: HTTP/1.1 without ``Connection: close``, framed by
-    length or chunks, nothing unasked after it).
+    repeated header keeps its last value, as the sync default's do),
+    :meth:`body`, and :attr:`reusable` (the connection may carry another
+    request: ``Connection`` allows it, framed by length or chunks, nothing
+    unasked after it).
     """
 
     __slots__ = (
@@ -106,7 +106,7 @@ class ResponseParser:
             end = buffer.find(b"\r\n\r\n")
             if end < 0:
                 if len(buffer) > MAX_HEAD:
-                    raise H1Error("answer head too long")
+                    raise AnswerError(f"got more than {MAX_HEAD} bytes of answer head")
                 self._buffer = buffer
                 return False
             buffer = self._head(buffer[:end], buffer[end + 4 :])
@@ -135,13 +135,13 @@ class ResponseParser:
         return True
 
     def feed_eof(self) -> bool:
-        """The server closed: ``True`` if that completes the answer, else :class:`H1Error`."""
+        """The server closed: ``True`` if that completes the answer, else :class:`AnswerError`."""
         if self._mode == _TO_CLOSE:
             self._mode = _DONE
             return True
         if self._mode == _DONE:
             return True
-        raise H1Error("the server closed the connection before the answer was complete")
+        raise AnswerError("the server closed the connection before the answer was complete")
 
     def body(self) -> bytes:
         """The body as sent (``gzip``/``deflate`` decoded)."""
@@ -153,53 +153,27 @@ class ResponseParser:
         return data
 
     def _head(self, head: bytes, rest: bytes) -> bytes:
-        """Parse one head; return the bytes after it. Sets the framing for the body."""
-        lines = head.decode("latin-1").split("\r\n")
-        version, _, status_and_reason = lines[0].partition(" ")
-        status_text = status_and_reason[:3]
-        if not version.startswith("HTTP/1.") or not status_text.isdigit():
-            raise H1Error(f"not an HTTP/1.x status line: {lines[0][:40]!r}")
-        status = int(status_text)
-        headers: dict[str, str] = {}
-        name = ""
-        for line in lines[1:]:
-            if line[:1] in (" ", "\t") and name:  # obsolete line folding
-                headers[name] += " " + line.strip()
-                continue
-            name, colon, value = line.partition(":")
-            if not colon:
-                raise H1Error("malformed header line in the answer")
-            name = name.strip().lower()
-            if name not in headers:
-                headers[name] = value.strip()
+        """Parse one head; return the bytes after it. Sets the framing for the body, by the
+        sync default's rules (``transport/_http11.py``, ``Connection.getresponse``)."""
+        version, status, headers = parse_head(head)
         if 100 <= status < 200 and status != 101:
             return rest  # informational: the real answer follows; _mode stays "before the head"
         self.status = status
         self.headers = headers
-        connection = headers.get("connection", "").lower()
-        if version == "HTTP/1.1":
-            self.reusable = "close" not in connection
-        else:
-            self.reusable = "keep-alive" in connection
-        encoding = headers.get("transfer-encoding")
-        length = headers.get("content-length")
-        if self._no_body or status in (204, 304):
+        self.reusable = not will_close(version, headers)
+        if self._no_body or status in (204, 304) or status < 200:
             self._mode = _DONE
-        elif encoding is not None:
-            if encoding.lower().rstrip().endswith("chunked"):
-                self._mode = _CHUNKED
-                self._need = -1  # next: a size line
-            else:
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            self._mode = _CHUNKED
+            self._need = -1  # next: a size line
+        else:
+            length = content_length(headers.get("content-length"))
+            if length is None:
                 self._mode = _TO_CLOSE
                 self.reusable = False
-        elif length is not None:
-            if not length.isdigit():
-                raise H1Error("malformed Content-Length in the answer")
-            self._mode = _LENGTH
-            self._need = int(length)
-        else:
-            self._mode = _TO_CLOSE
-            self.reusable = False
+            else:
+                self._mode = _LENGTH
+                self._need = length
         return rest
 
     def _chunked(self, buffer: bytes) -> bool:
@@ -224,17 +198,17 @@ class ResponseParser:
             if need == -1:
                 end = buffer.find(b"\r\n")
                 if end < 0:
-                    if len(buffer) > MAX_HEAD:
-                        raise H1Error("chunk size line too long")
+                    if len(buffer) > MAX_LINE:
+                        raise AnswerError("got more than 65536 bytes in one chunk line")
                     self._buffer = buffer
                     return False
                 size_text = buffer[:end].split(b";", 1)[0].strip()
                 try:
                     size = int(size_text, 16)
                 except ValueError:
-                    raise H1Error("malformed chunk size in the answer") from None
+                    raise AnswerError("malformed chunk size in the answer") from None
                 if size < 0:
-                    raise H1Error("malformed chunk size in the answer")
+                    raise AnswerError("malformed chunk size in the answer")
                 buffer = buffer[end + 2 :]
                 self._need = -2 if size == 0 else size + 2
                 continue
@@ -249,7 +223,7 @@ class ResponseParser:
                 self._buffer = buffer
                 return False
             if buffer[need - 2 : need] != b"\r\n":
-                raise H1Error("a chunk did not end with CRLF")
+                raise AnswerError("a chunk did not end with CRLF")
             self._chunks.append(buffer[: need - 2])
             buffer = buffer[need:]
             self._need = -1
@@ -269,5 +243,5 @@ def _decoded(data: bytes, coding: str) -> bytes:
             except zlib.error:
                 return zlib.decompress(data, -zlib.MAX_WBITS)  # raw deflate, as some servers send
     except zlib.error as exc:
-        raise H1Error(f"cannot decode the {coding} body: {exc}") from exc
+        raise AnswerError(f"cannot decode the {coding} body: {exc}") from exc
     return data
