@@ -8,7 +8,7 @@ its module on first access (PEP 562 ``__getattr__``), so ``import alertwire``
 in a DAG file, a plugin or a short script does not pay for the clients, the
 models or their standard-library dependencies until they are used, and
 ``from alertwire import TriggerAlert`` loads the models but no HTTP library.
-aiohttp (async transport) and ``socket`` (sync transport) are imported
+``asyncio`` (async transport) and ``socket`` (sync transport) are imported
 only when a client first needs them. Type checkers and IDEs see the ordinary imports
 below, under ``TYPE_CHECKING``.
 """

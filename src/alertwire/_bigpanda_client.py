@@ -125,7 +125,7 @@ class BigPanda(_BigPandaBase, SyncClientBase):
 
 
 class AsyncBigPanda(_BigPandaBase, AsyncClientBase):
-    """Asynchronous BigPanda Alerts API client (aiohttp, imported on first send).
+    """Asynchronous BigPanda Alerts API client (asyncio keep-alive connections, opened on first send).
 
     Use as ``async with AsyncBigPanda(token, app_key) as bp:`` so the
     connection pool is closed; ``http_client`` may be an ``httpx.AsyncClient``,

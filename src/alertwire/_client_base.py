@@ -3,7 +3,7 @@
 The PagerDuty, BigPanda and REST clients differ only in their credentials and
 protocol module; how a constructor's connection options are resolved, how a
 sync client owns its sender, and how an async client creates its own on first
-use (aiohttp needs a running loop) and closes it on ``async with`` exit
+use (its connections belong to the running loop) and closes it on ``async with`` exit
 (:mod:`alertwire._closing`), is written here once.
 """
 
@@ -90,7 +90,7 @@ class AsyncClientBase(AsyncClosing):
     def _connect(
         self, http_client: Any, *, verify: Verify, pool_size: int = DEFAULT_MAX_CONNECTIONS
     ) -> None:
-        """Remember the transport options: aiohttp needs a running loop, so the sender (and
+        """Remember the transport options: connections belong to a loop, so the sender (and
         its connection pool) is made on the first send, by :meth:`_get_sender`."""
         self._http_client = http_client
         self._verify = verify

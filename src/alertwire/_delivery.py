@@ -54,16 +54,16 @@ def sync_transport_for(http_client: Any, *, verify: Verify, pool_size: int) -> T
 
 
 def async_transport_for(http_client: Any, *, verify: Verify, pool_size: int) -> AsyncTransport:
-    """The default aiohttp transport, an adapter for the caller's ``httpx.AsyncClient``, or
+    """The default asyncio transport, an adapter for the caller's ``httpx.AsyncClient``, or
     the caller's own :class:`~alertwire.transport.AsyncTransport`.
 
     A :class:`~alertwire.transport.MockTransport` serves async clients too, as
     httpx's does: one mock, one handler, whichever client a test uses.
     """
     if http_client is None:
-        from .transport import AiohttpTransport
+        from .transport import AsyncioTransport
 
-        return AiohttpTransport(limit=pool_size, verify=verify)
+        return AsyncioTransport(limit=pool_size, verify=verify)
     if _is_httpx(http_client, "AsyncClient"):
         from .transport import AsyncHttpxTransport
 

@@ -148,7 +148,7 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
 
 
 class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
-    """Asynchronous Events API v2 client (aiohttp, imported on first send).
+    """Asynchronous Events API v2 client (asyncio keep-alive connections, opened on first send).
 
     Use as ``async with AsyncPagerDuty(key) as pd:`` so the connection pool
     is closed; ``http_client`` may be an ``httpx.AsyncClient``, an

@@ -1,7 +1,8 @@
 """PagerDuty / AsyncPagerDuty against a real HTTP server on loopback.
 
-Every test runs four ways: the sync client (http.client), the async client
-(aiohttp), and each with the caller's own httpx client. The server
+Every test runs five ways: the sync client (http.client), the async client
+(its default, AsyncioTransport, and AiohttpTransport, the default before it),
+and each with the caller's own httpx client. The server
 (``tests/support/loopback_server.py``) scripts each answer, so every status path,
 Retry-After, resets, silent closes and timeouts are staged on real sockets.
 Retries are instant suite-wide (``tests/conftest.py``); the one test of
@@ -42,11 +43,11 @@ from alertwire import (
     UnexpectedResponse,
     ValidationError,
 )
-from alertwire.transport import Request, Response
+from alertwire.transport import AiohttpTransport, Request, Response
 from tests.support.keys import MIXED_CASE_ROUTING_KEY as KEY
 from tests.support.loopback_server import Answer, LoopbackServer, Received, serve
 
-KINDS = ["sync", "sync-httpx", "async", "async-httpx"]
+KINDS = ["sync", "sync-httpx", "async", "async-aiohttp", "async-httpx"]
 
 server = pytest.fixture(serve)
 
@@ -72,7 +73,7 @@ def no_key_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 
 class Client:
-    """One face for the four client kinds: every call is awaited, sync ones run inline."""
+    """One face for the five client kinds: every call is awaited, sync ones run inline."""
 
     def __init__(self, kind: str, url: str, **options: Any) -> None:
         self.kind = kind
@@ -88,6 +89,8 @@ class Client:
             self.httpx = options["http_client"] = httpx.Client()
         elif self.kind == "async-httpx":
             self.httpx = options["http_client"] = httpx.AsyncClient()
+        elif self.kind == "async-aiohttp":
+            options["http_client"] = AiohttpTransport()  # closed by the client, as a default is
         cls = PagerDuty if self.kind.startswith("sync") else AsyncPagerDuty
         self.client = cls(KEY, **options)
         return self

@@ -38,6 +38,27 @@ def test_building_events_and_clients_stays_light() -> None:
     assert _imported_after(code) == set()
 
 
+def test_an_async_clients_send_loads_no_http_library() -> None:
+    """The async default speaks HTTP/1.1 over asyncio itself (docs/transports.md): an async
+    client's first send no longer pays aiohttp's import (about 0.4 s)."""
+    code = (
+        "import asyncio, alertwire\n"
+        "async def main():\n"
+        "    async with alertwire.AsyncPagerDuty('R0uT1nGkEy0123456789abcdefABCDEF',"
+        " base_url='http://127.0.0.1:9', retry=alertwire.RetryPolicy.never()) as pd:\n"
+        "        try:\n"
+        "            await pd.trigger('x')\n"
+        "        except alertwire.NetworkError:\n"
+        "            print('sent')\n"
+        "asyncio.run(main())\n"
+    )
+    probe = f"{code}import sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.split() == ["sent"]
+
+
 def test_the_public_transport_types_load_no_http_library() -> None:
     """``alertwire.transport`` names every adapter, but each loads its library on first use."""
     loaded = _loaded_after(

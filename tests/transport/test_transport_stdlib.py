@@ -1,12 +1,13 @@
-"""StdlibTransport, the sync default, on real sockets: keep-alive, TLS trust, threads, failures.
+"""StdlibTransport, the sync default, on real sockets: keep-alive, threads, failures.
 
 The client tests (tests/clients/test_clients_pagerduty.py,
 tests/clients/test_bigpanda_clients.py, tests/rest/test_rest_client.py) run
 every status path through it; these pin what
-is the transport's own job: which connection a request travels on, whose
-certificates are trusted, that a silently closed idle connection is not
-reused, that threads can share it, and that the head and body leave in one
-write.
+is the transport's own job: which connection a request travels on, that a
+silently closed idle connection is not reused, that threads can share it,
+and that the head and body leave in one write. What it promises alike with
+the async default (the request as sent, TLS trust, no proxy variables) is
+tested for both in tests/transport/test_transport_defaults.py.
 """
 
 from __future__ import annotations
@@ -15,14 +16,12 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from alertwire import NetworkError
-from alertwire.sandbox import Sandbox
-from alertwire.transport import Request, Response, StdlibTransport
+from alertwire.transport import Request, StdlibTransport
 from alertwire.transport._stdlib import _OneWrite
 from tests.support.loopback_server import Answer, LoopbackServer, serve
 from tests.support.sandbox_http import trigger
@@ -53,31 +52,6 @@ def test_requests_share_one_keep_alive_connection(
     assert len(server.received) == 5
     assert len(server.connections) == 1
     assert [r.json()["dedup_key"] for r in server.received] == [f"k{n}" for n in range(5)]
-
-
-def test_the_request_arrives_whole_with_its_length_and_the_answer_headers_lowercased(
-    server: LoopbackServer, transport: StdlibTransport
-) -> None:
-    server.script(Answer(status=429, headers={"Retry-After": "7"}, body="slow down"))
-    request = _post(server.url)
-    answer = transport.send(request, timeout=5)
-    assert (answer.status, answer.body, answer.header("Retry-After")) == (429, b"slow down", "7")
-    assert answer.headers["retry-after"] == "7"
-    [received] = server.received
-    assert received.body == request.body
-    assert received.headers["content-length"] == str(len(request.body))
-    assert received.headers["content-type"] == "application/json"
-
-
-def test_a_query_string_and_a_get_without_body_travel_as_given(
-    server: LoopbackServer, transport: StdlibTransport
-) -> None:
-    server.script(Answer(status=200, body={"ok": True}))
-    answer = transport.send(Request("GET", server.url + "/incidents?limit=2", {}, b""), timeout=5)
-    assert answer.status == 200
-    [received] = server.received
-    assert (received.method, received.path, received.body) == ("GET", "/incidents?limit=2", b"")
-    assert "content-length" not in received.headers
 
 
 def _request_head_as_sent(transport: StdlibTransport, headers: dict[str, str]) -> list[bytes]:
@@ -190,14 +164,6 @@ def test_no_answer_is_a_network_error_naming_the_host_and_the_connection_is_drop
     assert transport.send(_post(server.url), timeout=5).status == 202
 
 
-def test_a_refused_connection_is_a_network_error(transport: StdlibTransport) -> None:
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
-    with pytest.raises(NetworkError, match=f"127.0.0.1:{port}"):
-        transport.send(_post(f"http://127.0.0.1:{port}"), timeout=5)
-
-
 def test_loopback_is_reached_directly_whatever_the_proxy_variables_say(
     server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -213,53 +179,6 @@ def test_loopback_is_reached_directly_whatever_the_proxy_variables_say(
     finally:
         transport.close()
     assert len(server.received) == 1
-
-
-# --- TLS: whose certificates are trusted ---------------------------------------------------
-
-
-def _tls_send(sandbox: Sandbox, transport: StdlibTransport) -> Response:
-    try:
-        return transport.send(_post(sandbox.url), timeout=5)
-    finally:
-        transport.close()
-
-
-def test_tls_default_trust_refuses_a_private_ca(alertwire_sandbox_tls: Sandbox) -> None:
-    with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED"):
-        _tls_send(alertwire_sandbox_tls, StdlibTransport())
-
-
-def test_tls_trusts_a_ca_file_given_as_verify(alertwire_sandbox_tls: Sandbox) -> None:
-    assert alertwire_sandbox_tls.ca_file is not None
-    transport = StdlibTransport(verify=alertwire_sandbox_tls.ca_file)
-    assert _tls_send(alertwire_sandbox_tls, transport).status == 202
-
-
-def test_tls_default_trust_honours_ssl_cert_file(
-    alertwire_sandbox_tls: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    assert alertwire_sandbox_tls.ca_file is not None
-    monkeypatch.setenv("SSL_CERT_FILE", alertwire_sandbox_tls.ca_file)
-    assert _tls_send(alertwire_sandbox_tls, StdlibTransport()).status == 202
-
-
-def test_tls_checks_host_names_with_the_default_and_a_ca_file(tmp_path: Path) -> None:
-    """The server is bound to 127.0.0.1 only, so a wrong name cannot be staged on loopback:
-    the context every connection uses is checked instead."""
-    import ssl
-
-    from alertwire.wire import make_server_tls
-
-    ca_file = make_server_tls("127.0.0.1", tmp_path / "ca.pem").ca_file
-    for verify in (True, str(ca_file)):
-        context = StdlibTransport(verify=verify)._tls()
-        assert context.check_hostname is True
-        assert context.verify_mode == ssl.CERT_REQUIRED
-
-
-def test_tls_verify_false_skips_the_check(alertwire_sandbox_tls: Sandbox) -> None:
-    assert _tls_send(alertwire_sandbox_tls, StdlibTransport(verify=False)).status == 202
 
 
 # --- one write per request ------------------------------------------------------------------

@@ -20,7 +20,7 @@ the try not counted), never sent after a stop.
 
 Nothing about the wire format is here: requests are built and answers
 classified by the sans-IO protocol modules (through :mod:`._destinations`), bytes moved by the shared
-aiohttp transport, and every decision (retry when, dead-letter why, pace how)
+async transport, and every decision (retry when, dead-letter why, pace how)
 is `alertwire.outbox.machine.Machine`'s. Store calls run on the one store
 thread the service hands in as ``call``, so a commit's fsync never stalls
 sends in flight.

@@ -4,7 +4,7 @@
 settings, makes the :class:`~alertwire.outbox.machine.Machine` and the
 :class:`._loop.DeliveryLoop` (claim → send → settle), and around each run
 owns what lives as long as the run: the one store thread (a commit's fsync
-never stalls sends in flight), the shared aiohttp transport, the signal
+never stalls sends in flight), the shared async transport, the signal
 handlers, the ingest endpoint with ``listen=`` (on the same asyncio loop, so
 a stored event wakes the loop at once) and the drain's time bound.
 

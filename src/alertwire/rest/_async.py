@@ -1,4 +1,4 @@
-"""AsyncPagerDutyAPI: the asynchronous REST API v2 session (aiohttp, imported on first request).
+"""AsyncPagerDutyAPI: the asynchronous REST API v2 session (asyncio connections, opened on first request).
 
 The same methods as :class:`~alertwire.rest.PagerDutyAPI`, awaited; lists
 iterate with ``async for``. Every request is prepared by the code the sync
@@ -28,8 +28,8 @@ __all__ = ["AsyncPagerDutyAPI"]
 class AsyncPagerDutyAPI(APIBase, AsyncClientBase):
     """``async with AsyncPagerDutyAPI(token) as api: await api.rget(...)``.
 
-    Same constructor as :class:`~alertwire.rest.PagerDutyAPI`; the aiohttp
-    session is made on the first request (inside the running loop) and
+    Same constructor as :class:`~alertwire.rest.PagerDutyAPI`; the
+    connection pool is made on the first request (inside the running loop) and
     closed by ``async with`` exit or :meth:`aclose`.
     """
 

@@ -5,7 +5,10 @@ It never retries, never reads the answer, never logs a header: the clients
 above it do that, once. Every client takes one through ``http_client=``:
 
 * the default, made for you: :class:`StdlibTransport` (sync, HTTP/1.1 on sockets,
-  pooled, thread-safe) or :class:`AiohttpTransport` (async);
+  pooled, thread-safe) or :class:`AsyncioTransport` (async, HTTP/1.1 over
+  asyncio's own sockets, pooled);
+* :class:`AiohttpTransport`: one aiohttp session (the async default before
+  :class:`AsyncioTransport` measured cheaper);
 * :class:`Urllib3Transport`: urllib3's pools, for a caller who prefers them;
 * your own ``httpx.Client`` / ``httpx.AsyncClient`` (wrapped for you in
   :class:`HttpxTransport` / :class:`AsyncHttpxTransport`), for proxies;
@@ -28,6 +31,7 @@ __all__ = [
     "AiohttpTransport",
     "AsyncHttpxTransport",
     "AsyncTransport",
+    "AsyncioTransport",
     "Handler",
     "HttpxTransport",
     "MockTransport",
@@ -43,6 +47,7 @@ __all__ = [
 _WHERE: dict[str, str] = {
     "AiohttpTransport": "._aiohttp",
     "AsyncHttpxTransport": "._httpx",
+    "AsyncioTransport": "._asyncio",
     "HttpxTransport": "._httpx",
     "StdlibTransport": "._stdlib",
     "Urllib3Transport": "._urllib3",
@@ -50,6 +55,7 @@ _WHERE: dict[str, str] = {
 
 if TYPE_CHECKING:
     from ._aiohttp import AiohttpTransport
+    from ._asyncio import AsyncioTransport
     from ._httpx import AsyncHttpxTransport, HttpxTransport
     from ._stdlib import StdlibTransport
     from ._urllib3 import Urllib3Transport

@@ -41,7 +41,15 @@ if TYPE_CHECKING:
 
     from ._proxy import Proxy
 
-__all__ = ["AnswerError", "Connection", "RemoteDisconnected"]
+__all__ = [
+    "AnswerError",
+    "Connection",
+    "RemoteDisconnected",
+    "content_length",
+    "header_line",
+    "parse_head",
+    "will_close",
+]
 
 #: The longest answer line and the most header lines read (``http.client``'s limits),
 #: and the most bytes of head buffered while waiting for its end (a head never comes
@@ -71,7 +79,9 @@ class RemoteDisconnected(AnswerError):
     """The server closed the connection before answering (``http.client``'s name for it)."""
 
 
-def _header_line(name: str, value: str) -> str:
+def header_line(name: str, value: str) -> str:
+    """``name: value`` for a request head; a name or value that could split the head is a
+    ``ValueError`` (the one check for both default transports)."""
     if value.__class__ is not str:
         # As http.client took them: bytes as Latin-1, a number as its digits.
         value = value.decode("latin-1") if isinstance(value, bytes) else str(value)
@@ -193,7 +203,7 @@ class Connection:
             head.append("Accept-Encoding: identity")
 
     def putheader(self, name: str, value: str) -> None:
-        self._head.append(_header_line(name, value))
+        self._head.append(header_line(name, value))
 
     def endheaders(self) -> None:
         """Send the head and :attr:`body` in one write."""
@@ -217,7 +227,7 @@ class Connection:
         given = {name.lower() for name in headers}
         self.putrequest(method, path, "host" in given, "accept-encoding" in given)
         head = self._head
-        head.extend([_header_line(name, value) for name, value in headers.items()])
+        head.extend([header_line(name, value) for name, value in headers.items()])
         if length and "content-length" not in given:
             head.append(f"Content-Length: {len(body)}")
         self.body = body
@@ -232,21 +242,21 @@ class Connection:
             version, status, headers = self._read_head()
             if not (100 <= status < 200) or status == 101:
                 break  # an interim 1xx answer is skipped: the real one follows
-        will_close = _will_close(version, headers)
+        closing = will_close(version, headers)
         if method == "HEAD" or status in (204, 304) or status < 200:
             body = b""
         elif "chunked" in headers.get("transfer-encoding", "").lower():
             body = self._read_chunked()
         else:
-            length = _content_length(headers.get("content-length"))
+            length = content_length(headers.get("content-length"))
             if length is None:
                 body = self._read_to_close()
-                will_close = True
+                closing = True
             else:
                 body = self._read_exactly(length)
         if self._buffer:
-            will_close = True  # bytes nobody asked for: the next answer could not be told apart
-        return status, headers, body, will_close
+            closing = True  # bytes nobody asked for: the next answer could not be told apart
+        return status, headers, body, closing
 
     def _recv(self) -> bytes:
         data: bytes = self.sock.recv(_CHUNK)
@@ -271,26 +281,7 @@ class Connection:
                 raise RemoteDisconnected("Remote end closed connection without response")
             buffer += data
         self._buffer = buffer[end + 4 :]
-        lines = buffer[:end].decode("latin-1").split("\r\n")
-        if len(lines) > _MAX_HEADERS + 1:
-            raise AnswerError(f"got more than {_MAX_HEADERS} headers")
-        if end > _MAX_LINE and any(len(line) > _MAX_LINE for line in lines):
-            raise AnswerError("got more than 65536 bytes in one answer line")
-        version, _, rest = lines[0].partition(" ")
-        code = rest[:3]
-        if not (version.startswith("HTTP/") and code.isdigit() and rest[3:4] in ("", " ")):
-            raise AnswerError(f"bad status line: {lines[0][:80]!r}")
-        headers: dict[str, str] = {}
-        name = ""
-        for line in lines[1:]:
-            if line[:1] in (" ", "\t") and name:
-                headers[name] = f"{headers[name]} {line.strip(_BLANKS)}"  # obsolete folding
-                continue
-            key, colon, value = line.partition(":")
-            if colon:
-                name = key.strip().lower()
-                headers[name] = value.strip(_BLANKS)
-        return version, int(code), headers
+        return parse_head(buffer[:end])
 
     def _read_exactly(self, length: int) -> bytes:
         buffer = self._buffer
@@ -347,7 +338,34 @@ class Connection:
         return b"".join(parts)
 
 
-def _content_length(value: str | None) -> int | None:
+def parse_head(head: bytes) -> tuple[str, int, dict[str, str]]:
+    """An answer's head (up to, not with, its blank line): version, status, headers.
+
+    The one reading of a head for both default transports (this module's
+    :class:`Connection` and the async ``transport/_h1.py`` parser)."""
+    lines = head.decode("latin-1").split("\r\n")
+    if len(lines) > _MAX_HEADERS + 1:
+        raise AnswerError(f"got more than {_MAX_HEADERS} headers")
+    if len(head) > _MAX_LINE and any(len(line) > _MAX_LINE for line in lines):
+        raise AnswerError("got more than 65536 bytes in one answer line")
+    version, _, rest = lines[0].partition(" ")
+    code = rest[:3]
+    if not (version.startswith("HTTP/") and code.isdigit() and rest[3:4] in ("", " ")):
+        raise AnswerError(f"bad status line: {lines[0][:80]!r}")
+    headers: dict[str, str] = {}
+    name = ""
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t") and name:
+            headers[name] = f"{headers[name]} {line.strip(_BLANKS)}"  # obsolete folding
+            continue
+        key, colon, value = line.partition(":")
+        if colon:
+            name = key.strip().lower()
+            headers[name] = value.strip(_BLANKS)
+    return version, int(code), headers
+
+
+def content_length(value: str | None) -> int | None:
     """The body's length, or ``None`` (read to the close) when absent or not a number."""
     if value is None:
         return None
@@ -358,7 +376,8 @@ def _content_length(value: str | None) -> int | None:
     return length if length >= 0 else None
 
 
-def _will_close(version: str, headers: dict[str, str]) -> bool:
+def will_close(version: str, headers: dict[str, str]) -> bool:
+    """Whether the connection ends after this answer, by its version and ``Connection``."""
     connection = headers.get("connection", "").lower()
     if version == "HTTP/1.1":
         return "close" in connection
