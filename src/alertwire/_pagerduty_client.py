@@ -84,7 +84,7 @@ class _PagerDutyBase(ClientSettings):
 class PagerDuty(_PagerDutyBase, SyncClientBase):
     """Synchronous Events API v2 client (HTTP/1.1 on sockets, keep-alive, thread-safe).
 
-    ``http_client`` may be an ``httpx.Client`` (for proxies) or any
+    ``http_client`` may be an ``httpx.Client`` (for HTTP/2 or SOCKS) or any
     :class:`~alertwire.transport.Transport`, such as a
     :class:`~alertwire.transport.MockTransport` in unit tests (docs/transports.md);
     ``verify`` takes a CA bundle path for a private CA such as the sandbox's.

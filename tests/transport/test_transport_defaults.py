@@ -37,17 +37,23 @@ def _post(url: str) -> Request:
 
 def _send(kind: str, request: Request, **options: Any) -> Response:
     """``request`` through a new default transport of ``kind``, closed afterwards."""
+    return send_each(kind, [request], **options)[0]
+
+
+def send_each(kind: str, requests: list[Request], **options: Any) -> list[Response]:
+    """``requests`` one after the other through one new default transport of ``kind``
+    (so keep-alive is used), closed afterwards; the first failure is raised."""
     if kind == "sync":
         transport = StdlibTransport(**options)
         try:
-            return transport.send(request, timeout=5)
+            return [transport.send(request, timeout=10) for request in requests]
         finally:
             transport.close()
 
-    async def send() -> Response:
+    async def send() -> list[Response]:
         transport = AsyncioTransport(**options)
         try:
-            return await transport.send(request, timeout=5)
+            return [await transport.send(request, timeout=10) for request in requests]
         finally:
             await transport.aclose()
 

@@ -23,12 +23,13 @@ import pytest
 
 from alertwire import NetworkError
 from alertwire.sandbox import Sandbox
-from alertwire.transport import Request, StdlibTransport
+from alertwire.transport import AsyncioTransport, Request, StdlibTransport
 from alertwire.transport._proxy import ProxySettings, proxy_settings
 from tests.support.keys import ROUTING_KEY
 from tests.support.sandbox_http import trigger
 from tests.support.services import RunningProxy
 from tests.support.waiting import wait_for
+from tests.transport.test_transport_defaults import KINDS, send_each
 
 UNRESOLVABLE = "alertwire-proxy-test.invalid"
 HEADERS = {"Content-Type": "application/json"}
@@ -135,82 +136,77 @@ def test_proxy_credentials_never_show() -> None:
     assert "s3cret" not in str(refused.value)
 
 
-# --- through a real proxy ------------------------------------------------------------------
+# --- through a real proxy, with each default transport -----------------------------------
 
 
+@pytest.mark.parametrize("kind", KINDS)
 def test_tls_through_the_proxy_is_verified_end_to_end(
-    alertwire_sandbox_tls: Sandbox, proxy: RunningProxy
+    alertwire_sandbox_tls: Sandbox, proxy: RunningProxy, kind: str
 ) -> None:
     """CONNECT tunnel: the sandbox's certificate is checked against its own name."""
     ca_file = alertwire_sandbox_tls.ca_file
     assert ca_file is not None
     before = len(alertwire_sandbox_tls.events())
-    transport = StdlibTransport(proxy=proxy.url, verify=ca_file)
-    try:
-        assert transport.send(_post(alertwire_sandbox_tls.url), timeout=10).status == 202
-        assert transport.send(_post(alertwire_sandbox_tls.url), timeout=10).status == 202
-    finally:
-        transport.close()
+    request = _post(alertwire_sandbox_tls.url)
+    answers = send_each(kind, [request, request], proxy=proxy.url, verify=ca_file)
+    assert [answer.status for answer in answers] == [202, 202]
     assert len(alertwire_sandbox_tls.events()) == before + 2
     port = alertwire_sandbox_tls.url.rsplit(":", 1)[1]
     assert proxy.log().count(f"CONNECT 127.0.0.1:{port}") == 1  # one tunnel, kept alive
-    untrusted = StdlibTransport(proxy=proxy.url)  # the system store does not know this CA
     with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED"):
-        untrusted.send(_post(alertwire_sandbox_tls.url), timeout=10)
+        send_each(kind, [request], proxy=proxy.url)  # the system store does not know this CA
 
 
-def test_plain_http_through_the_proxy(alertwire_sandbox: Sandbox, proxy: RunningProxy) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_plain_http_through_the_proxy(
+    alertwire_sandbox: Sandbox, proxy: RunningProxy, kind: str
+) -> None:
     before = len(alertwire_sandbox.events())
-    transport = StdlibTransport(proxy=proxy.url)
-    try:
-        assert transport.send(_post(alertwire_sandbox.url), timeout=10).status == 202
-    finally:
-        transport.close()
+    assert send_each(kind, [_post(alertwire_sandbox.url)], proxy=proxy.url)[0].status == 202
     assert len(alertwire_sandbox.events()) == before + 1
     assert f"POST {alertwire_sandbox.url}/v2/enqueue" in proxy.log()
 
 
+@pytest.mark.parametrize("kind", KINDS)
 def test_proxy_credentials_log_in_and_never_show(
-    alertwire_sandbox_tls: Sandbox, run_tinyproxy: Callable[..., RunningProxy]
+    alertwire_sandbox_tls: Sandbox, run_tinyproxy: Callable[..., RunningProxy], kind: str
 ) -> None:
     guarded = run_tinyproxy(login=("alice", "s3cret"))
     ca_file = alertwire_sandbox_tls.ca_file
     assert ca_file is not None
-    anonymous = StdlibTransport(proxy=guarded.url, verify=ca_file)
+    request = _post(alertwire_sandbox_tls.url)
     with pytest.raises(NetworkError, match=r"through the proxy 127\.0\.0\.1:.*407") as refused:
-        anonymous.send(_post(alertwire_sandbox_tls.url), timeout=10)
+        send_each(kind, [request], proxy=guarded.url, verify=ca_file)
     assert "s3cret" not in str(refused.value)
     logged_in_url = guarded.url.replace("http://", "http://alice:s3cret@")
-    logged_in = StdlibTransport(proxy=logged_in_url, verify=ca_file)
-    try:
-        assert logged_in.send(_post(alertwire_sandbox_tls.url), timeout=10).status == 202
-    finally:
-        logged_in.close()
-    assert "s3cret" not in repr(logged_in.__dict__)
+    assert send_each(kind, [request], proxy=logged_in_url, verify=ca_file)[0].status == 202
+    made = StdlibTransport if kind == "sync" else AsyncioTransport
+    assert "s3cret" not in repr(vars(made(proxy=logged_in_url)))
 
 
+@pytest.mark.parametrize("kind", KINDS)
 def test_https_proxy_variable_routes_through_the_proxy(
-    proxy: RunningProxy, no_proxy_variables: pytest.MonkeyPatch
+    proxy: RunningProxy, no_proxy_variables: pytest.MonkeyPatch, kind: str
 ) -> None:
     no_proxy_variables.setenv("HTTPS_PROXY", proxy.url)
-    transport = StdlibTransport()
     with pytest.raises(NetworkError, match=r"through the proxy 127\.0\.0\.1:\d+") as failed:
-        transport.send(_post(f"https://{UNRESOLVABLE}"), timeout=10)
+        send_each(kind, [_post(f"https://{UNRESOLVABLE}")])
     assert f"CONNECT {UNRESOLVABLE}:443" in proxy.log(), str(failed.value)
 
 
+@pytest.mark.parametrize("kind", KINDS)
 def test_no_proxy_and_trust_env_false_go_direct(
-    proxy: RunningProxy, no_proxy_variables: pytest.MonkeyPatch
+    proxy: RunningProxy, no_proxy_variables: pytest.MonkeyPatch, kind: str
 ) -> None:
     no_proxy_variables.setenv("HTTPS_PROXY", proxy.url)
     no_proxy_variables.setenv("NO_PROXY", ".invalid")
-    for transport in (StdlibTransport(), StdlibTransport(trust_env=False)):
+    for options in ({}, {"trust_env": False}):
         with pytest.raises(NetworkError) as failed:  # our own name lookup fails
-            transport.send(_post(f"https://{UNRESOLVABLE}"), timeout=10)
+            send_each(kind, [_post(f"https://{UNRESOLVABLE}")], **options)
         assert "through the proxy" not in str(failed.value)
     no_proxy_variables.delenv("NO_PROXY")
     with pytest.raises(NetworkError):
-        StdlibTransport(trust_env=False).send(_post(f"https://{UNRESOLVABLE}"), timeout=10)
+        send_each(kind, [_post(f"https://{UNRESOLVABLE}")], trust_env=False)
     assert UNRESOLVABLE not in proxy.log()
 
 

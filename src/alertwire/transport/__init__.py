@@ -4,14 +4,15 @@ A transport sends one :class:`Request` and returns its :class:`Response`.
 It never retries, never reads the answer, never logs a header: the clients
 above it do that, once. Every client takes one through ``http_client=``:
 
-* the default, made for you: :class:`StdlibTransport` (sync, HTTP/1.1 on sockets,
-  pooled, thread-safe) or :class:`AsyncioTransport` (async, HTTP/1.1 over
-  asyncio's own sockets, pooled);
+* the default, made for you: :class:`StdlibTransport` (sync, HTTP/1.1 on
+  sockets, pooled, thread-safe) or :class:`AsyncioTransport` (async,
+  HTTP/1.1 over asyncio's own sockets, pooled); both honour the proxy
+  variables (``HTTPS_PROXY``, ``NO_PROXY``...);
 * :class:`AiohttpTransport`: one aiohttp session (the async default before
   :class:`AsyncioTransport` measured cheaper);
 * :class:`Urllib3Transport`: urllib3's pools, for a caller who prefers them;
 * your own ``httpx.Client`` / ``httpx.AsyncClient`` (wrapped for you in
-  :class:`HttpxTransport` / :class:`AsyncHttpxTransport`), for proxies;
+  :class:`HttpxTransport` / :class:`AsyncHttpxTransport`), for HTTP/2 or SOCKS;
 * :class:`MockTransport` (``handler(request) -> Response``), for unit tests;
 * anything with the :class:`Transport` (or :class:`AsyncTransport`) methods.
 

@@ -34,9 +34,13 @@ What stays as it was with aiohttp: TLS verification (``verify=True`` is
 ``SSL_CERT_DIR`` honoured, host names checked; a CA path or an ``SSLContext``
 as given), no redirects followed, no retries (the client's ``RetryPolicy``
 decides), every failure to get an answer a :class:`~alertwire.NetworkError`
-naming the host, header names in the :class:`Response` in lower case. Like
-the aiohttp session before it (``trust_env=False``), it reads no proxy
-variables: a caller who needs a proxy passes an ``httpx.AsyncClient``.
+naming the host, header names in the :class:`Response` in lower case.
+
+Proxies, as the sync default: ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``
+and ``NO_PROXY`` honoured (``trust_env=False`` ignores them), loopback always
+direct, ``proxy=`` for every origin (the rules: :mod:`._proxy`). ``https://``
+goes through a ``CONNECT`` tunnel, then TLS runs inside it with
+``loop.start_tls``, verified against the service's own name.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ from typing import TYPE_CHECKING, Any
 from .._errors import NetworkError
 from ._base import Request, Response, Verify, ssl_context
 from ._h1 import AnswerError, ResponseParser, check_target, request_head
+from ._http11 import parse_head
+from ._proxy import Proxy, ProxySettings, check_tunnel, proxy_settings
 
 if TYPE_CHECKING:
     import ssl
@@ -65,9 +71,9 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 class _Route:
     """What a URL (without its query) resolves to, worked out once per URL."""
 
-    __slots__ = ("heads", "host", "netloc", "origin", "path", "port", "tls")
+    __slots__ = ("heads", "host", "netloc", "origin", "path", "port", "proxy", "tls")
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, proxies: ProxySettings | None = None) -> None:
         from urllib.parse import quote, urlsplit
 
         parts = urlsplit(url)
@@ -81,6 +87,10 @@ class _Route:
         path = parts.path or "/"
         self.path = path if path.isascii() else quote(path, safe="/%:@!$&'()*+,;=~")
         check_target("GET", self.path)
+        #: The proxy this origin goes through (``None``: direct).
+        self.proxy: Proxy | None = None if proxies is None else proxies.for_origin(*self.origin)
+        if self.proxy is not None and not self.tls:
+            self.path = f"http://{self.netloc}{self.path}"  # a proxy's absolute form
         #: Headers (as a tuple of items) -> encoded lines, "Connection: close", length given.
         self.heads: dict[tuple[tuple[str, str], ...], tuple[bytes, bool, bool]] = {}
 
@@ -199,6 +209,56 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+class _TunnelAnswer(asyncio.Protocol):
+    """Reads a proxy's answer to ``CONNECT``: its head, up to the blank line. ``extra``
+    is what came after it: nothing, after a 2xx (the service's TLS bytes come only
+    after our ClientHello); a refusal's body, which nobody reads."""
+
+    def __init__(self) -> None:
+        self.head: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.extra = b""
+        self._buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        if self.head.done():
+            self.extra += data
+            return
+        self._buffer += data
+        end = self._buffer.find(b"\r\n\r\n")
+        if end >= 0:
+            self.head.set_result(self._buffer[:end])
+            self.extra = self._buffer[end + 4 :]
+        elif len(self._buffer) > 65536:
+            self.head.set_exception(AnswerError("the proxy's answer head is too long"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.head.done():
+            self.head.set_exception(exc or ConnectionError("the proxy closed the connection"))
+
+
+async def _tunnel(
+    loop: asyncio.AbstractEventLoop, proxy: Proxy, host: str, port: int, context: ssl.SSLContext
+) -> _Connection:
+    """A connection to ``host:port`` through ``proxy``: ``CONNECT``, then TLS inside the
+    tunnel (``loop.start_tls``), checked against ``host`` as a direct one is."""
+    raw, answer = await loop.create_connection(_TunnelAnswer, proxy.host, proxy.port)
+    try:
+        raw.write(proxy.tunnel_request(host, port))
+        _, status, _ = parse_head(await answer.head)
+        check_tunnel(status)
+        if answer.extra:
+            raise AnswerError("the proxy sent bytes after accepting the tunnel")
+        connection = _Connection()
+        tls = await loop.start_tls(raw, connection, context, server_hostname=host)
+    except BaseException:
+        raw.abort()
+        raise
+    if tls is None:  # the loop closed the transport meanwhile
+        raise ConnectionError("the tunnel closed during the TLS handshake")
+    connection.connection_made(tls)
+    return connection
+
+
 def _expire(waiter: asyncio.Future[Any]) -> None:
     """The deadline passed: the awaiting send fails with ``TimeoutError`` (unless done)."""
     if not waiter.done():
@@ -209,10 +269,25 @@ class AsyncioTransport:
     """Keep-alive HTTP/1.1 connections over asyncio, pooled per origin; ``limit`` bounds the
     requests in flight. Made on the loop of its first send, like the aiohttp session was."""
 
-    def __init__(self, *, limit: int = 100, verify: Verify = True) -> None:
+    def __init__(
+        self,
+        *,
+        limit: int = 100,
+        verify: Verify = True,
+        trust_env: bool = True,
+        proxy: str | None = None,
+    ) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         self._limit = limit
+        #: Read now: a proxy setting we cannot use is a ConfigurationError here.
+        self._proxies: ProxySettings | None = (
+            ProxySettings.everywhere(proxy)
+            if proxy is not None
+            else proxy_settings()
+            if trust_env
+            else None
+        )
         # A CA path is read now, so an unusable one fails when the transport is made (the
         # client's first send), not as a retryable NetworkError; the system store loads
         # on first https use.
@@ -231,7 +306,7 @@ class AsyncioTransport:
             if len(self._routes) >= 1024:
                 # REST paths carry ids (/incidents/PXXXX): the cache must not grow for ever.
                 self._routes.clear()
-            route = self._routes[url] = _Route(url)
+            route = self._routes[url] = _Route(url, self._proxies)
         return route
 
     def _tls(self) -> ssl.SSLContext:
@@ -252,7 +327,11 @@ class AsyncioTransport:
         if mark:
             target = f"{target}?{query}"
             check_target(request.method, target)
-        head, close, length_given = route.head(request.headers)
+        headers = request.headers
+        if route.proxy is not None and route.proxy.authorization and not route.tls:
+            # Plain HTTP through a proxy: the proxy reads each request's own head.
+            headers = {**headers, "Proxy-Authorization": route.proxy.authorization}
+        head, close, length_given = route.head(headers)
         body = request.body
         method = request.method
         framing = b"\r\n"
@@ -281,7 +360,9 @@ class AsyncioTransport:
                 self._busy.discard(connection)
                 connection.abort()
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise NetworkError(f"no answer from {route.netloc}: {reason}") from exc
+            via = route.proxy
+            through = "" if via is None else f" (through the proxy {via.host}:{via.port})"
+            raise NetworkError(f"no answer from {route.netloc}{through}: {reason}") from exc
         except BaseException:  # cancelled: the answer may still come, so never reuse this one
             if connection is not None:
                 self._busy.discard(connection)
@@ -328,10 +409,17 @@ class AsyncioTransport:
         self, route: _Route, loop: asyncio.AbstractEventLoop, deadline: float
     ) -> _Connection:
         context = self._tls() if route.tls else None
+        proxy = route.proxy
+        if proxy is not None and context is not None:
+            return await asyncio.wait_for(
+                _tunnel(loop, proxy, route.host, route.port, context),
+                max(deadline - loop.time(), 0.0),
+            )
+        host, port = (route.host, route.port) if proxy is None else (proxy.host, proxy.port)
         opening = loop.create_connection(
             _Connection,
-            route.host,
-            route.port,
+            host,
+            port,
             ssl=context,
             server_hostname=route.host if context is not None else None,
         )

@@ -161,19 +161,16 @@ class Connection:
         """Ask the proxy for a tunnel to ``host:port`` (``CONNECT``); TLS then runs inside
         it, end to end. Anything but a 2xx is an ``OSError`` naming the proxy's answer,
         as ``http.client`` words it."""
+        from ._proxy import check_tunnel
+
         assert self.proxy is not None
-        target = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-        lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
-        if self.proxy.authorization:
-            lines.append(f"Proxy-Authorization: {self.proxy.authorization}")
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        sock.sendall(self.proxy.tunnel_request(self.host, self.port))
         self.sock, self._buffer = sock, b""
         try:
             _, status, _ = self._read_head()
         finally:
             self.sock = None
-        if not 200 <= status < 300:
-            raise OSError(f"Tunnel connection failed: {status}")
+        check_tunnel(status)
         if self._buffer:
             raise AnswerError("the proxy sent bytes after accepting the tunnel")
 

@@ -62,6 +62,22 @@ class Proxy:
     def __repr__(self) -> str:
         return f"Proxy(host={self.host!r}, port={self.port})"
 
+    def tunnel_request(self, host: str, port: int) -> bytes:
+        """The ``CONNECT`` request that asks this proxy for a tunnel to ``host:port``
+        (both default transports send it, then run TLS inside the tunnel)."""
+        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+        if self.authorization:
+            lines.append(f"Proxy-Authorization: {self.authorization}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def check_tunnel(status: int) -> None:
+    """A proxy's answer to ``CONNECT``: anything but a 2xx is an ``OSError`` (a network
+    failure, retried like one), worded as ``http.client`` words it."""
+    if not 200 <= status < 300:
+        raise OSError(f"Tunnel connection failed: {status}")
+
 
 class ProxySettings:
     """The proxies the environment names, checked: ``scheme -> Proxy`` and ``NO_PROXY``.
