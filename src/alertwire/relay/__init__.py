@@ -19,8 +19,7 @@ outbox never imports who feeds or drains it):
   on a port of their own (``--metrics-listen``).
 
 ``from alertwire.outbox import Relay`` keeps working (a lazy alias to this
-package). Importing this package imports aiohttp, which an enqueue-only
-producer never needs: see docs/relay.md.
+package), and an enqueue-only producer never imports this package at all.
 """
 
 from __future__ import annotations
