@@ -12,7 +12,7 @@ together they are a large part of the package's import time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _config
 from ._client_base import AsyncClientBase, ClientSettings, SyncClientBase
@@ -21,17 +21,15 @@ from ._delivery import DEFAULT_TIMEOUT
 from ._errors import DeliveryError
 from ._retry import RetryPolicy
 from ._secret import Secret
-from .models.pagerduty import (
-    AcknowledgeAlert,
-    Change,
-    PagerDutyEvent,
-    ResolveAlert,
-    TriggerAlert,
-)
+from .models import pagerduty as models
+from .models.pagerduty import TriggerAlert
 from .models.pagerduty_rules import require_routing_key
 from .models.results import EventResult
 from .protocol import pagerduty as protocol
 from .transport import Request, Response, Verify
+
+if TYPE_CHECKING:
+    from .models.pagerduty import PagerDutyEvent
 
 __all__ = ["AsyncPagerDuty", "PagerDuty", "SendOutcome"]
 
@@ -40,7 +38,10 @@ SendOutcome = EventResult | DeliveryError
 
 
 def _check_event(event: object) -> PagerDutyEvent:
-    if not isinstance(event, (TriggerAlert, AcknowledgeAlert, ResolveAlert, Change)):
+    # A TriggerAlert first: the other classes load on first use (models.pagerduty's _WHERE).
+    if not isinstance(event, TriggerAlert) and not isinstance(
+        event, (models.AcknowledgeAlert, models.ResolveAlert, models.Change)
+    ):
         raise TypeError(
             "send() takes a TriggerAlert, AcknowledgeAlert, ResolveAlert or Change,"
             f" not {type(event).__name__}"
@@ -119,13 +120,13 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
         return self.send(TriggerAlert(summary, **fields))
 
     def acknowledge(self, dedup_key: str) -> EventResult:
-        return self.send(AcknowledgeAlert(dedup_key))
+        return self.send(models.AcknowledgeAlert(dedup_key))
 
     def resolve(self, dedup_key: str) -> EventResult:
-        return self.send(ResolveAlert(dedup_key))
+        return self.send(models.ResolveAlert(dedup_key))
 
     def change(self, summary: str, **fields: Any) -> EventResult:
-        return self.send(Change(summary, **fields))
+        return self.send(models.Change(summary, **fields))
 
     def send_many(
         self, events: Iterable[PagerDutyEvent], *, concurrency: int = DEFAULT_CONCURRENCY
@@ -185,13 +186,13 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
         return await self.send(TriggerAlert(summary, **fields))
 
     async def acknowledge(self, dedup_key: str) -> EventResult:
-        return await self.send(AcknowledgeAlert(dedup_key))
+        return await self.send(models.AcknowledgeAlert(dedup_key))
 
     async def resolve(self, dedup_key: str) -> EventResult:
-        return await self.send(ResolveAlert(dedup_key))
+        return await self.send(models.ResolveAlert(dedup_key))
 
     async def change(self, summary: str, **fields: Any) -> EventResult:
-        return await self.send(Change(summary, **fields))
+        return await self.send(models.Change(summary, **fields))
 
     async def send_many(
         self, events: Iterable[PagerDutyEvent], *, concurrency: int = DEFAULT_CONCURRENCY

@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from .. import _json
 from .._errors import UnexpectedResponse
 from .._secret import Secret
-from ..models.pagerduty import Change, PagerDutyEvent, TriggerAlert
+from ..models import pagerduty as models
+from ..models.pagerduty import TriggerAlert
 from ..models.results import EventResult
 from ..transport import Request, Response
 from .http import JSON_HEADERS, error_for_response, json_body, resolve_base_url, scrubbed
+
+if TYPE_CHECKING:
+    from ..models.pagerduty import PagerDutyEvent
 
 __all__ = [
     "ALERT_PATH",
@@ -135,16 +139,19 @@ def build_body(
     dedup_key: str | None = None
     members = b'"routing_key":"' + routing_key.reveal().encode("ascii") + b'"'
     wire = event.wire_bytes
-    if isinstance(event, Change):
-        if timestamp is not None and event.timestamp is None:
-            wire = _stamped(wire, timestamp)
-    else:
+    # A TriggerAlert first: the other event classes load on first use (models.pagerduty).
+    if isinstance(event, TriggerAlert):
         dedup_key = event.dedup_key
         if dedup_key is None:
             dedup_key = new_dedup_key()
             members += b',"dedup_key":"' + dedup_key.encode("ascii") + b'"'
-        if timestamp is not None and isinstance(event, TriggerAlert) and event.timestamp is None:
+        if timestamp is not None and event.timestamp is None:
             wire = _stamped(wire, timestamp)
+    elif isinstance(event, models.Change):
+        if timestamp is not None and event.timestamp is None:
+            wire = _stamped(wire, timestamp)
+    else:
+        dedup_key = event.dedup_key  # required: acknowledge and resolve always carry one
     return splice_members(wire, members), dedup_key
 
 
