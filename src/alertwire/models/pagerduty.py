@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .. import _json, _lazy_exports, _log
 from .._errors import ValidationError
+from .._record_methods import dataclass_eq, dataclass_hash, dataclass_repr
 from ._spelling import Spellings
 from ._time import format_iso8601, is_iso8601
 from .limits import ELLIPSIS, ROUTING_KEY_OVERHEAD, SUMMARY_MAX
@@ -213,7 +214,7 @@ class _Event:
         return self._wire  # type: ignore[attr-defined,no-any-return]
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, slots=True, init=False, eq=False, repr=False)
 class TriggerAlert(_Event):
     """Open an alert, or add to the open one with the same ``dedup_key``."""
 
@@ -233,6 +234,12 @@ class TriggerAlert(_Event):
     _wire: bytes = field(repr=False, compare=False)
 
     event_action: ClassVar[str] = "trigger"
+
+    # eq=False, repr=False above and these instead: the same methods, not compiled at import
+    # (alertwire._record_methods says why; docs/cli.md, "Start-up cost", the figures).
+    __eq__ = dataclass_eq
+    __hash__ = dataclass_hash
+    __repr__ = dataclass_repr
 
     def __init__(
         self,
