@@ -284,16 +284,17 @@ class TriggerAlert(_Event):
             "source": self.source,
             "severity": self.severity.value,
         }
-        for name, wire_name in (
-            ("timestamp", "timestamp"),
-            ("component", "component"),
-            ("group", "group"),
-            ("class_", "class"),
-            ("custom_details", "custom_details"),
-        ):
-            value = getattr(self, name)
-            if value is not None:
-                payload[wire_name] = value
+        # Unrolled, in wire order: this runs once per event on the enqueue and send hot paths.
+        if self.timestamp is not None:
+            payload["timestamp"] = self.timestamp
+        if self.component is not None:
+            payload["component"] = self.component
+        if self.group is not None:
+            payload["group"] = self.group
+        if self.class_ is not None:
+            payload["class"] = self.class_
+        if self.custom_details is not None:
+            payload["custom_details"] = self.custom_details
         wire: dict[str, Any] = {"event_action": "trigger", "payload": payload}
         if self.dedup_key is not None:
             wire["dedup_key"] = self.dedup_key
