@@ -16,9 +16,9 @@ scenario's floor row), cost about 0.43x of ``pagerduty --help``: argparse,
 writes HTTP/1.1 itself), ``ssl`` (https only), ``logging`` (only when the
 send warns) and ``random`` (only for a retry). alertwire's own modules, the
 parser and the send add the rest (the "vs its libraries alone" row). Since
-2026-12 a trigger creates five frozen dataclasses, not eleven (the other
-event classes load on first use), and those five take eq/hash/repr from
-``alertwire._record_methods`` instead of compiling them: 0.636x to 0.584x of
+2026-12 a trigger creates seven frozen dataclasses, not eleven (the other
+event classes load on first use), and those seven take eq/hash/repr from
+``alertwire._record_methods`` instead of compiling them: 0.636x to 0.591x of
 the official CLI's instructions. Much further needs hand-written model
 classes instead of dataclasses, or no orjson or argparse on this path.
 

@@ -12,7 +12,7 @@ together they are a large part of the package's import time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import _config
 from ._client_base import AsyncClientBase, ClientSettings, SyncClientBase
@@ -28,16 +28,13 @@ from .models.results import EventResult
 from .protocol import pagerduty as protocol
 from .transport import Request, Response, Verify
 
-if TYPE_CHECKING:
-    from .models.pagerduty import PagerDutyEvent
-
 __all__ = ["AsyncPagerDuty", "PagerDuty", "SendOutcome"]
 
 #: What ``send_many`` returns for each event: its result, or the error that stopped it.
 SendOutcome = EventResult | DeliveryError
 
 
-def _check_event(event: object) -> PagerDutyEvent:
+def _check_event(event: object) -> models.PagerDutyEvent:
     # A TriggerAlert first: the other classes load on first use (models.pagerduty's _WHERE).
     if not isinstance(event, TriggerAlert) and not isinstance(
         event, (models.AcknowledgeAlert, models.ResolveAlert, models.Change)
@@ -66,7 +63,7 @@ class _PagerDutyBase(ClientSettings):
     def _env_settings(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
         return {"routing_key": cls._CREDENTIAL.from_env(env), **cls._env_destination(env)}
 
-    def _request(self, event: PagerDutyEvent) -> tuple[Request, str | None]:
+    def _request(self, event: models.PagerDutyEvent) -> tuple[Request, str | None]:
         return protocol.build_request(self.base_url, self.routing_key, _check_event(event))
 
     def _parser(
@@ -111,7 +108,7 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
         """Read ``ALERTWIRE_ROUTING_KEY`` (or ``_FILE``), ``ALERTWIRE_PAGERDUTY_URL``, ``ALERTWIRE_REGION``."""
         return cls(**{**cls._env_settings(env), **overrides})
 
-    def send(self, event: PagerDutyEvent) -> EventResult:
+    def send(self, event: models.PagerDutyEvent) -> EventResult:
         """Deliver one event, retrying per the policy; raises a DeliveryError when it can't."""
         request, dedup_key = self._request(event)
         return self._sender.deliver(request, self._parser(event.kind, dedup_key))
@@ -129,12 +126,12 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
         return self.send(models.Change(summary, **fields))
 
     def send_many(
-        self, events: Iterable[PagerDutyEvent], *, concurrency: int = DEFAULT_CONCURRENCY
+        self, events: Iterable[models.PagerDutyEvent], *, concurrency: int = DEFAULT_CONCURRENCY
     ) -> list[SendOutcome]:
         """Send on ``concurrency`` threads; outcomes in input order, failures as values."""
         batch = [_check_event(e) for e in events]
 
-        def one(event: PagerDutyEvent) -> SendOutcome:
+        def one(event: models.PagerDutyEvent) -> SendOutcome:
             try:
                 return self.send(event)
             except DeliveryError as exc:
@@ -178,7 +175,7 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
         """Read the same variables as :meth:`PagerDuty.from_env`."""
         return cls(**{**cls._env_settings(env), **overrides})
 
-    async def send(self, event: PagerDutyEvent) -> EventResult:
+    async def send(self, event: models.PagerDutyEvent) -> EventResult:
         request, dedup_key = self._request(event)
         return await self._get_sender().deliver(request, self._parser(event.kind, dedup_key))
 
@@ -195,7 +192,7 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
         return await self.send(models.Change(summary, **fields))
 
     async def send_many(
-        self, events: Iterable[PagerDutyEvent], *, concurrency: int = DEFAULT_CONCURRENCY
+        self, events: Iterable[models.PagerDutyEvent], *, concurrency: int = DEFAULT_CONCURRENCY
     ) -> list[SendOutcome]:
         """Send with at most ``concurrency`` in flight; outcomes in input order.
 

@@ -3,9 +3,10 @@
 Why: ``@dataclass`` writes every method it generates as source text and
 compiles it; a frozen dataclass gets five (``__eq__``, ``__hash__``,
 ``__repr__``, ``__setattr__``, ``__delattr__``), plus ``__init__``. A
-one-event ``alertwire trigger`` defines five public dataclasses (TriggerAlert,
-EventResult, RetryPolicy, Request, Response), and those compilations were
-the largest part of alertwire's own start-up (docs/cli.md, "Start-up cost").
+one-event ``alertwire trigger`` defines seven public dataclasses
+(TriggerAlert, Link, Image, EventResult, RetryPolicy, Request, Response),
+and those compilations were the largest part of alertwire's own start-up
+(docs/cli.md, "Start-up cost").
 
 A class that passes ``eq=False, repr=False`` to ``@dataclass`` and assigns
 these functions in its body instead gets the same methods without their

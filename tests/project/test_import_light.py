@@ -232,7 +232,6 @@ def test_a_one_event_send_over_http_loads_neither_ssl_nor_logging(server: Loopba
 NOT_FOR_A_TRIGGER = (
     "alertwire.models.pagerduty_keyed",
     "alertwire.models.pagerduty_change",
-    "alertwire.models.pagerduty_links",
     "alertwire.models.pagerduty_event",
 )
 
@@ -246,7 +245,7 @@ def test_a_trigger_creates_no_other_event_class(server: LoopbackServer) -> None:
 
 
 def test_the_other_event_classes_still_load_from_the_models_module() -> None:
-    """Lazy, not missing: ``models.pagerduty`` exports them, and a link loads its class."""
+    """Lazy, not missing: ``models.pagerduty`` exports them, and their field types resolve."""
     loaded = _loaded_after(
         "from alertwire.models.pagerduty import TriggerAlert\n"
         "import alertwire.models.pagerduty as m\n"
@@ -255,6 +254,12 @@ def test_the_other_event_classes_still_load_from_the_models_module() -> None:
         "assert isinstance(Change('x', source='h'), PagerDutyEvent)\n"
         "assert m.ResolveAlert('k').dedup_key == 'k' and m.Image is m.Image\n"
         "assert {'Change', 'Link', 'PagerDutyEvent'} <= set(dir(m))\n"
+        "import typing\n"
+        "for cls in (TriggerAlert, AcknowledgeAlert, m.ResolveAlert, Change, m.Link, m.Image):\n"
+        "    assert typing.get_type_hints(cls), cls\n"
+        "from alertwire import AsyncPagerDuty, PagerDuty\n"
+        "assert typing.get_type_hints(PagerDuty.send)['event'] is PagerDutyEvent\n"
+        "assert typing.get_type_hints(AsyncPagerDuty.send)['event'] is PagerDutyEvent\n"
     )
     assert [m for m in NOT_FOR_A_TRIGGER if m not in loaded] == []
 

@@ -1,6 +1,6 @@
 """The hand-over methods of alertwire._record_methods behave as @dataclass's generated ones.
 
-Five public dataclasses on the one-event path take ``__eq__``, ``__hash__``
+The seven public dataclasses on the one-event path take ``__eq__``, ``__hash__``
 and ``__repr__`` from there instead of letting ``@dataclass`` compile them
 (docs/cli.md, "Start-up cost"). Each is compared here with a twin that
 ``@dataclass`` generates from the same fields.
@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from alertwire import EventResult, RetryPolicy, TriggerAlert
+from alertwire import EventResult, Image, Link, RetryPolicy, TriggerAlert
 from alertwire.transport import Request, Response
 
-CLASSES: list[type[Any]] = [TriggerAlert, EventResult, RetryPolicy, Request, Response]
+CLASSES: list[type[Any]] = [TriggerAlert, Link, Image, EventResult, RetryPolicy, Request, Response]
 
 
 _TWINS: dict[type[Any], type[Any]] = {}
@@ -47,6 +47,9 @@ def _samples() -> list[tuple[Any, Any, Any]]:
     return [
         (trigger, TriggerAlert("disk full", source="h", dedup_key="k", custom_details="text"),
          TriggerAlert("disk fuller", source="h", dedup_key="k", custom_details="text")),
+        (Link("https://x.example", "x"), Link("https://x.example", "x"), Link("https://x.example")),
+        (Image("https://x.example/i.png"), Image("https://x.example/i.png"),
+         Image("https://x.example/i.png", alt="graph")),
         (EventResult("success", "Event processed", "k", 202),
          EventResult("success", "Event processed", "k", 202),
          EventResult("success", "Event processed", None, 202)),

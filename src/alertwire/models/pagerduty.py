@@ -18,10 +18,10 @@ from __future__ import annotations
 import enum
 import functools
 import socket
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from .. import _json, _lazy_exports, _log
 from .._errors import ValidationError
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from .pagerduty_change import Change
     from .pagerduty_event import PagerDutyEvent
     from .pagerduty_keyed import AcknowledgeAlert, ResolveAlert
-    from .pagerduty_links import Image, Link
 
 __all__ = [
     "AcknowledgeAlert",
@@ -180,22 +179,99 @@ def _wire_bytes(wire: dict[str, Any]) -> bytes:
     return data
 
 
-def _links(values: object) -> tuple[Link, ...]:
-    """An event's ``links``: none (the default, settled without loading :class:`Link`), or many."""
+_Part = TypeVar("_Part", "Link", "Image")
+
+
+def _coerce(cls: type[_Part], value: object, name: str) -> _Part:
+    """``cls`` from itself, a bare URL, or a mapping of its fields (absent ones ``None``).
+
+    One rule for :class:`Link` and :class:`Image`: their constructors take
+    their fields in declaration order, the first being the URL.
+    """
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        return cls(value)
+    if isinstance(value, Mapping):
+        given: list[Any] = [value.get(f.name) for f in fields(cls)]  # checked by cls
+        return cls(*given)
+    raise ValidationError(
+        name, f"items must be {cls.__name__}, mapping or URL, not {type(value).__name__}"
+    )
+
+
+@dataclass(frozen=True, slots=True, init=False, eq=False, repr=False)
+class Link:
+    """A link shown on the alert: ``href`` required, ``text`` optional."""
+
+    href: str
+    text: str | None = None
+
+    # eq=False, repr=False above and these instead: the same methods, not compiled at import
+    # (alertwire._record_methods says why; docs/cli.md, "Start-up cost", the figures).
+    __eq__ = dataclass_eq
+    __hash__ = dataclass_hash
+    __repr__ = dataclass_repr
+
+    def __init__(self, href: str, text: str | None = None) -> None:
+        if not isinstance(href, str) or not href.strip():
+            raise ValidationError("links.href", "is required and must not be blank")
+        object.__setattr__(self, "href", href)
+        object.__setattr__(self, "text", _require_str(text, "links.text"))
+
+    @classmethod
+    def coerce(cls, value: Link | Mapping[str, Any] | str) -> Link:
+        """Accept a Link, ``{"href": ..., "text": ...}`` or a bare URL."""
+        return _coerce(cls, value, "links")
+
+    def wire(self) -> dict[str, str]:
+        return {"href": self.href} if self.text is None else {"href": self.href, "text": self.text}
+
+
+@dataclass(frozen=True, slots=True, init=False, eq=False, repr=False)
+class Image:
+    """An image shown on the alert: ``src`` must be an https:// URL (PagerDuty's rule)."""
+
+    src: str
+    href: str | None = None
+    alt: str | None = None
+
+    # eq=False, repr=False above and these instead: the same methods, not compiled at import
+    # (alertwire._record_methods says why; docs/cli.md, "Start-up cost", the figures).
+    __eq__ = dataclass_eq
+    __hash__ = dataclass_hash
+    __repr__ = dataclass_repr
+
+    def __init__(self, src: str, href: str | None = None, alt: str | None = None) -> None:
+        if not isinstance(src, str) or not src.strip():
+            raise ValidationError("images.src", "is required and must not be blank")
+        if not src.lower().startswith("https://"):
+            raise ValidationError("images.src", "must be an https:// URL")
+        object.__setattr__(self, "src", src)
+        object.__setattr__(self, "href", _require_str(href, "images.href"))
+        object.__setattr__(self, "alt", _require_str(alt, "images.alt"))
+
+    @classmethod
+    def coerce(cls, value: Image | Mapping[str, Any] | str) -> Image:
+        """Accept an Image, ``{"src": ..., "href": ..., "alt": ...}`` or a bare URL."""
+        return _coerce(cls, value, "images")
+
+    def wire(self) -> dict[str, str]:
+        out = {"src": self.src}
+        if self.href is not None:
+            out["href"] = self.href
+        if self.alt is not None:
+            out["alt"] = self.alt
+        return out
+
+
+def _parts(cls: type[_Part], values: object, name: str) -> tuple[_Part, ...]:
+    """An event's ``links`` or ``images``: none, or a sequence of what :func:`_coerce` takes."""
     if values is None or (values.__class__ is tuple and not values):  # the default: no ABC checks
         return ()
-    from .pagerduty_links import links
-
-    return links(values)
-
-
-def _images(values: object) -> tuple[Image, ...]:
-    """An event's ``images``: none (the default, settled without loading :class:`Image`), or many."""
-    if values is None or (values.__class__ is tuple and not values):
-        return ()
-    from .pagerduty_links import images
-
-    return images(values)
+    if isinstance(values, (str, Mapping)) or not isinstance(values, Iterable):
+        raise ValidationError(name, f"must be a sequence of {name}")
+    return tuple(_coerce(cls, v, name) for v in values)
 
 
 class _Event:
@@ -270,8 +346,8 @@ class TriggerAlert(_Event):
         set_(self, "group", _require_str(group, "group"))
         set_(self, "class_", _require_str(class_, "class_"))
         set_(self, "custom_details", _custom_details(custom_details))
-        set_(self, "images", _images(images))
-        set_(self, "links", _links(links))
+        set_(self, "images", _parts(Image, images, "images"))
+        set_(self, "links", _parts(Link, links, "links"))
         set_(self, "client", _require_str(client, "client"))
         set_(self, "client_url", _require_str(client_url, "client_url"))
         wire = self._build_wire()
@@ -309,16 +385,16 @@ class TriggerAlert(_Event):
         return wire
 
 
-#: The other events, the link and image classes and the union of all events load on first
-#: access (PEP 562): a one-event ``alertwire trigger`` then creates only :class:`TriggerAlert`
-#: of this module's dataclasses, each of which costs its start-up about half a millisecond
-#: (docs/cli.md, "Start-up cost"). ``from alertwire.models.pagerduty import Change`` works as before.
+#: The other events and the union of all events load on first access (PEP 562): a one-event
+#: ``alertwire trigger`` then creates none of their dataclasses, each of which costs its
+#: start-up about half a millisecond (docs/cli.md, "Start-up cost").
+#: ``from alertwire.models.pagerduty import Change`` works as before. :class:`Link` and
+#: :class:`Image` stay here: ``TriggerAlert``'s field types name them, and
+#: ``typing.get_type_hints`` resolves those in this module's namespace.
 _WHERE: dict[str, str] = {
     "AcknowledgeAlert": "alertwire.models.pagerduty_keyed",
     "ResolveAlert": "alertwire.models.pagerduty_keyed",
     "Change": "alertwire.models.pagerduty_change",
-    "Link": "alertwire.models.pagerduty_links",
-    "Image": "alertwire.models.pagerduty_links",
     "PagerDutyEvent": "alertwire.models.pagerduty_event",
 }
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from .pagerduty import (
+    Link,
     _custom_details,
     _Event,
-    _links,
+    _parts,
     _raise_problems,
     _require_str,
     _shorten_summary,
@@ -25,9 +26,6 @@ from .pagerduty import (
     wire_timestamp,
 )
 from .pagerduty_rules import check_change_event
-
-if TYPE_CHECKING:
-    from .pagerduty_links import Link
 
 __all__ = ["Change"]
 
@@ -60,7 +58,7 @@ class Change(_Event):
         )
         object.__setattr__(self, "timestamp", wire_timestamp(timestamp))
         object.__setattr__(self, "custom_details", _custom_details(custom_details))
-        object.__setattr__(self, "links", _links(links))
+        object.__setattr__(self, "links", _parts(Link, links, "links"))
         payload: dict[str, Any] = {"summary": self.summary, "source": self.source}
         if self.timestamp is not None:
             payload["timestamp"] = self.timestamp

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal
 
 from .. import _json
 from .._errors import UnexpectedResponse
@@ -25,9 +25,6 @@ from ..models.pagerduty import TriggerAlert
 from ..models.results import EventResult
 from ..transport import Request, Response
 from .http import JSON_HEADERS, error_for_response, json_body, resolve_base_url, scrubbed
-
-if TYPE_CHECKING:
-    from ..models.pagerduty import PagerDutyEvent
 
 __all__ = [
     "ALERT_PATH",
@@ -125,7 +122,7 @@ def _stamped(wire: bytes, timestamp: str) -> bytes:
 
 
 def build_body(
-    routing_key: Secret, event: PagerDutyEvent, *, timestamp: str | None = None
+    routing_key: Secret, event: models.PagerDutyEvent, *, timestamp: str | None = None
 ) -> tuple[bytes, str | None]:
     """The wire body for ``event``, and the dedup key it carries (``None`` for changes).
 
@@ -156,7 +153,7 @@ def build_body(
 
 
 def build_request(
-    base_url: str, routing_key: Secret, event: PagerDutyEvent
+    base_url: str, routing_key: Secret, event: models.PagerDutyEvent
 ) -> tuple[Request, str | None]:
     """The request for ``event``, and the dedup key it carries (see :func:`build_body`)."""
     body, dedup_key = build_body(routing_key, event)
