@@ -21,13 +21,8 @@ from ._delivery import DEFAULT_TIMEOUT
 from ._errors import DeliveryError
 from ._retry import RetryPolicy
 from ._secret import Secret
-from .models.pagerduty import (
-    AcknowledgeAlert,
-    Change,
-    PagerDutyEvent,
-    ResolveAlert,
-    TriggerAlert,
-)
+from .models import pagerduty as models
+from .models.pagerduty import TriggerAlert
 from .models.pagerduty_rules import require_routing_key
 from .models.results import EventResult
 from .protocol import pagerduty as protocol
@@ -39,8 +34,11 @@ __all__ = ["AsyncPagerDuty", "PagerDuty", "SendOutcome"]
 SendOutcome = EventResult | DeliveryError
 
 
-def _check_event(event: object) -> PagerDutyEvent:
-    if not isinstance(event, (TriggerAlert, AcknowledgeAlert, ResolveAlert, Change)):
+def _check_event(event: object) -> models.PagerDutyEvent:
+    # A TriggerAlert first: the other classes load on first use (models.pagerduty's _WHERE).
+    if not isinstance(event, TriggerAlert) and not isinstance(
+        event, (models.AcknowledgeAlert, models.ResolveAlert, models.Change)
+    ):
         raise TypeError(
             "send() takes a TriggerAlert, AcknowledgeAlert, ResolveAlert or Change,"
             f" not {type(event).__name__}"
@@ -65,7 +63,7 @@ class _PagerDutyBase(ClientSettings):
     def _env_settings(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
         return {"routing_key": cls._CREDENTIAL.from_env(env), **cls._env_destination(env)}
 
-    def _request(self, event: PagerDutyEvent) -> tuple[Request, str | None]:
+    def _request(self, event: models.PagerDutyEvent) -> tuple[Request, str | None]:
         return protocol.build_request(self.base_url, self.routing_key, _check_event(event))
 
     def _parser(
@@ -110,7 +108,7 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
         """Read ``ALERTWIRE_ROUTING_KEY`` (or ``_FILE``), ``ALERTWIRE_PAGERDUTY_URL``, ``ALERTWIRE_REGION``."""
         return cls(**{**cls._env_settings(env), **overrides})
 
-    def send(self, event: PagerDutyEvent) -> EventResult:
+    def send(self, event: models.PagerDutyEvent) -> EventResult:
         """Deliver one event, retrying per the policy; raises a DeliveryError when it can't."""
         request, dedup_key = self._request(event)
         return self._sender.deliver(request, self._parser(event.kind, dedup_key))
@@ -119,21 +117,21 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
         return self.send(TriggerAlert(summary, **fields))
 
     def acknowledge(self, dedup_key: str) -> EventResult:
-        return self.send(AcknowledgeAlert(dedup_key))
+        return self.send(models.AcknowledgeAlert(dedup_key))
 
     def resolve(self, dedup_key: str) -> EventResult:
-        return self.send(ResolveAlert(dedup_key))
+        return self.send(models.ResolveAlert(dedup_key))
 
     def change(self, summary: str, **fields: Any) -> EventResult:
-        return self.send(Change(summary, **fields))
+        return self.send(models.Change(summary, **fields))
 
     def send_many(
-        self, events: Iterable[PagerDutyEvent], *, concurrency: int = DEFAULT_CONCURRENCY
+        self, events: Iterable[models.PagerDutyEvent], *, concurrency: int = DEFAULT_CONCURRENCY
     ) -> list[SendOutcome]:
         """Send on ``concurrency`` threads; outcomes in input order, failures as values."""
         batch = [_check_event(e) for e in events]
 
-        def one(event: PagerDutyEvent) -> SendOutcome:
+        def one(event: models.PagerDutyEvent) -> SendOutcome:
             try:
                 return self.send(event)
             except DeliveryError as exc:
@@ -177,7 +175,7 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
         """Read the same variables as :meth:`PagerDuty.from_env`."""
         return cls(**{**cls._env_settings(env), **overrides})
 
-    async def send(self, event: PagerDutyEvent) -> EventResult:
+    async def send(self, event: models.PagerDutyEvent) -> EventResult:
         request, dedup_key = self._request(event)
         return await self._get_sender().deliver(request, self._parser(event.kind, dedup_key))
 
@@ -185,16 +183,16 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
         return await self.send(TriggerAlert(summary, **fields))
 
     async def acknowledge(self, dedup_key: str) -> EventResult:
-        return await self.send(AcknowledgeAlert(dedup_key))
+        return await self.send(models.AcknowledgeAlert(dedup_key))
 
     async def resolve(self, dedup_key: str) -> EventResult:
-        return await self.send(ResolveAlert(dedup_key))
+        return await self.send(models.ResolveAlert(dedup_key))
 
     async def change(self, summary: str, **fields: Any) -> EventResult:
-        return await self.send(Change(summary, **fields))
+        return await self.send(models.Change(summary, **fields))
 
     async def send_many(
-        self, events: Iterable[PagerDutyEvent], *, concurrency: int = DEFAULT_CONCURRENCY
+        self, events: Iterable[models.PagerDutyEvent], *, concurrency: int = DEFAULT_CONCURRENCY
     ) -> list[SendOutcome]:
         """Send with at most ``concurrency`` in flight; outcomes in input order.
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ._errors import DeliveryError, GiveUp, RateLimited
+from ._record_methods import dataclass_eq, dataclass_hash, dataclass_repr
 
 __all__ = ["GiveUp", "RetryPolicy", "instant_retries"]
 
@@ -52,7 +53,7 @@ def set_instant_retries(on: bool) -> None:
     _testing = on
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class RetryPolicy:
     """Jittered exponential backoff, bounded in attempts and in elapsed time.
 
@@ -66,6 +67,12 @@ class RetryPolicy:
     initial_backoff: float = DEFAULT_INITIAL_BACKOFF
     max_backoff: float = DEFAULT_MAX_BACKOFF
     max_elapsed: float = DEFAULT_MAX_ELAPSED
+
+    # eq=False, repr=False above and these instead: the same methods, not compiled at import
+    # (alertwire._record_methods says why; docs/cli.md, "Start-up cost", the figures).
+    __eq__ = dataclass_eq
+    __hash__ = dataclass_hash
+    __repr__ = dataclass_repr
 
     def __post_init__(self) -> None:
         from ._errors import ValidationError

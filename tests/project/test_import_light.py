@@ -227,6 +227,43 @@ def test_a_one_event_send_over_http_loads_neither_ssl_nor_logging(server: Loopba
     assert [m for m in (*NOT_FOR_ONE_EVENT, *NOT_FOR_ONE_HTTP_SEND) if m in loaded] == []
 
 
+#: The model modules a trigger never needs: each defines dataclasses, and making one costs a
+#: one-event ``alertwire trigger`` about half a millisecond (docs/cli.md, "Start-up cost").
+NOT_FOR_A_TRIGGER = (
+    "alertwire.models.pagerduty_keyed",
+    "alertwire.models.pagerduty_change",
+    "alertwire.models.pagerduty_event",
+)
+
+
+def test_a_trigger_creates_no_other_event_class(server: LoopbackServer) -> None:
+    code = _trigger_code("trigger", "disk full", "--source", "h", "--pagerduty-url", server.url)
+    loaded = _loaded_after(code + "assert code == 0, code\n", _ONE_EVENT_ENV)
+    assert len(server.received) == 1
+    assert "alertwire.models.pagerduty" in loaded
+    assert [m for m in NOT_FOR_A_TRIGGER if m in loaded] == []
+
+
+def test_the_other_event_classes_still_load_from_the_models_module() -> None:
+    """Lazy, not missing: ``models.pagerduty`` exports them, and their field types resolve."""
+    loaded = _loaded_after(
+        "from alertwire.models.pagerduty import TriggerAlert\n"
+        "import alertwire.models.pagerduty as m\n"
+        "assert TriggerAlert('x', source='h', links=['https://x.example']).links[0].href\n"
+        "from alertwire.models.pagerduty import AcknowledgeAlert, Change, PagerDutyEvent\n"
+        "assert isinstance(Change('x', source='h'), PagerDutyEvent)\n"
+        "assert m.ResolveAlert('k').dedup_key == 'k' and m.Image is m.Image\n"
+        "assert {'Change', 'Link', 'PagerDutyEvent'} <= set(dir(m))\n"
+        "import typing\n"
+        "for cls in (TriggerAlert, AcknowledgeAlert, m.ResolveAlert, Change, m.Link, m.Image):\n"
+        "    assert typing.get_type_hints(cls), cls\n"
+        "from alertwire import AsyncPagerDuty, PagerDuty\n"
+        "assert typing.get_type_hints(PagerDuty.send)['event'] is PagerDutyEvent\n"
+        "assert typing.get_type_hints(AsyncPagerDuty.send)['event'] is PagerDutyEvent\n"
+    )
+    assert [m for m in NOT_FOR_A_TRIGGER if m not in loaded] == []
+
+
 def test_a_one_event_send_still_prints_its_warnings_once_logging_loads() -> None:
     """The CLI's handler waits for the first warning (cli/_run.logging_to, lazily)."""
     port = free_port()  # nothing listens there: every attempt is refused

@@ -52,12 +52,16 @@ def _model(name: str) -> Any:
         return BigPandaAlert
     from ..models import pagerduty
 
-    return {
-        "trigger": pagerduty.TriggerAlert,
-        "acknowledge": pagerduty.AcknowledgeAlert,
-        "resolve": pagerduty.ResolveAlert,
-        "change": pagerduty.Change,
-    }[name]
+    # Only the one asked for: the others load on first access (models.pagerduty's _WHERE).
+    return getattr(pagerduty, _MODEL_NAMES[name])
+
+
+_MODEL_NAMES: Mapping[str, str] = {
+    "trigger": "TriggerAlert",
+    "acknowledge": "AcknowledgeAlert",
+    "resolve": "ResolveAlert",
+    "change": "Change",
+}
 
 
 #: The ``"type"`` of a JSON line, and where that event goes.

@@ -21,22 +21,27 @@ import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
-from .. import _json, _log
+from .. import _json, _lazy_exports, _log
 from .._errors import ValidationError
+from .._record_methods import dataclass_eq, dataclass_hash, dataclass_repr
 from ._spelling import Spellings
 from ._time import format_iso8601, is_iso8601
 from .limits import ELLIPSIS, ROUTING_KEY_OVERHEAD, SUMMARY_MAX
 from .pagerduty_rules import (
     Problem,
     check_alert_event,
-    check_change_event,
     check_event_nesting,
     check_event_size,
     nesting_problem,
     raise_for,
 )
+
+if TYPE_CHECKING:
+    from .pagerduty_change import Change
+    from .pagerduty_event import PagerDutyEvent
+    from .pagerduty_keyed import AcknowledgeAlert, ResolveAlert
 
 __all__ = [
     "AcknowledgeAlert",
@@ -195,12 +200,18 @@ def _coerce(cls: type[_Part], value: object, name: str) -> _Part:
     )
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, slots=True, init=False, eq=False, repr=False)
 class Link:
     """A link shown on the alert: ``href`` required, ``text`` optional."""
 
     href: str
     text: str | None = None
+
+    # eq=False, repr=False above and these instead: the same methods, not compiled at import
+    # (alertwire._record_methods says why; docs/cli.md, "Start-up cost", the figures).
+    __eq__ = dataclass_eq
+    __hash__ = dataclass_hash
+    __repr__ = dataclass_repr
 
     def __init__(self, href: str, text: str | None = None) -> None:
         if not isinstance(href, str) or not href.strip():
@@ -217,13 +228,19 @@ class Link:
         return {"href": self.href} if self.text is None else {"href": self.href, "text": self.text}
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, slots=True, init=False, eq=False, repr=False)
 class Image:
     """An image shown on the alert: ``src`` must be an https:// URL (PagerDuty's rule)."""
 
     src: str
     href: str | None = None
     alt: str | None = None
+
+    # eq=False, repr=False above and these instead: the same methods, not compiled at import
+    # (alertwire._record_methods says why; docs/cli.md, "Start-up cost", the figures).
+    __eq__ = dataclass_eq
+    __hash__ = dataclass_hash
+    __repr__ = dataclass_repr
 
     def __init__(self, src: str, href: str | None = None, alt: str | None = None) -> None:
         if not isinstance(src, str) or not src.strip():
@@ -273,7 +290,7 @@ class _Event:
         return self._wire  # type: ignore[attr-defined,no-any-return]
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, slots=True, init=False, eq=False, repr=False)
 class TriggerAlert(_Event):
     """Open an alert, or add to the open one with the same ``dedup_key``."""
 
@@ -293,6 +310,12 @@ class TriggerAlert(_Event):
     _wire: bytes = field(repr=False, compare=False)
 
     event_action: ClassVar[str] = "trigger"
+
+    # eq=False, repr=False above and these instead: the same methods, not compiled at import
+    # (alertwire._record_methods says why; docs/cli.md, "Start-up cost", the figures).
+    __eq__ = dataclass_eq
+    __hash__ = dataclass_hash
+    __repr__ = dataclass_repr
 
     def __init__(
         self,
@@ -337,16 +360,17 @@ class TriggerAlert(_Event):
             "source": self.source,
             "severity": self.severity.value,
         }
-        for name, wire_name in (
-            ("timestamp", "timestamp"),
-            ("component", "component"),
-            ("group", "group"),
-            ("class_", "class"),
-            ("custom_details", "custom_details"),
-        ):
-            value = getattr(self, name)
-            if value is not None:
-                payload[wire_name] = value
+        # Unrolled, in wire order: this runs once per event on the enqueue and send hot paths.
+        if self.timestamp is not None:
+            payload["timestamp"] = self.timestamp
+        if self.component is not None:
+            payload["component"] = self.component
+        if self.group is not None:
+            payload["group"] = self.group
+        if self.class_ is not None:
+            payload["class"] = self.class_
+        if self.custom_details is not None:
+            payload["custom_details"] = self.custom_details
         wire: dict[str, Any] = {"event_action": "trigger", "payload": payload}
         if self.dedup_key is not None:
             wire["dedup_key"] = self.dedup_key
@@ -361,71 +385,20 @@ class TriggerAlert(_Event):
         return wire
 
 
-@dataclass(frozen=True, slots=True, init=False)
-class _KeyedAction(_Event):
-    dedup_key: str
-    _wire: bytes = field(repr=False, compare=False)
+#: The other events and the union of all events load on first access (PEP 562): a one-event
+#: ``alertwire trigger`` then creates none of their dataclasses, each of which costs its
+#: start-up about half a millisecond (docs/cli.md, "Start-up cost").
+#: ``from alertwire.models.pagerduty import Change`` works as before. :class:`Link` and
+#: :class:`Image` stay here: ``TriggerAlert``'s field types name them, and
+#: ``typing.get_type_hints`` resolves those in this module's namespace.
+_WHERE: dict[str, str] = {
+    "AcknowledgeAlert": "alertwire.models.pagerduty_keyed",
+    "ResolveAlert": "alertwire.models.pagerduty_keyed",
+    "Change": "alertwire.models.pagerduty_change",
+    "PagerDutyEvent": "alertwire.models.pagerduty_event",
+}
 
-    def __init__(self, dedup_key: str) -> None:
-        object.__setattr__(self, "dedup_key", _require_str(dedup_key, "dedup_key", optional=False))
-        wire = {"event_action": self.event_action, "dedup_key": self.dedup_key}
-        _raise_problems(check_alert_event(wire, check_key=False))
-        object.__setattr__(self, "_wire", _dumps(wire))
+_load, __dir__ = _lazy_exports(globals(), _WHERE)
 
-
-@dataclass(frozen=True, slots=True, init=False)
-class AcknowledgeAlert(_KeyedAction):
-    """Acknowledge the open alert with this ``dedup_key`` (dropped by PagerDuty if none is open)."""
-
-    event_action: ClassVar[str] = "acknowledge"
-
-
-@dataclass(frozen=True, slots=True, init=False)
-class ResolveAlert(_KeyedAction):
-    """Resolve the open alert with this ``dedup_key`` (dropped by PagerDuty if none is open)."""
-
-    event_action: ClassVar[str] = "resolve"
-
-
-@dataclass(frozen=True, slots=True, init=False)
-class Change(_Event):
-    """A change event (a deploy, a config push): context for responders, never a page."""
-
-    summary: str
-    source: str
-    timestamp: str | None
-    custom_details: dict[str, Any] | str | None
-    links: tuple[Link, ...]
-    _wire: bytes = field(repr=False, compare=False)
-
-    kind: ClassVar[Literal["alert", "change"]] = "change"
-
-    def __init__(
-        self,
-        summary: str,
-        *,
-        source: str | None = None,
-        timestamp: datetime | str | None = None,
-        custom_details: Mapping[str, Any] | str | None = None,
-        links: Sequence[Link | Mapping[str, Any] | str] | None = (),
-    ) -> None:
-        object.__setattr__(self, "summary", _shorten_summary(summary))
-        object.__setattr__(
-            self, "source", default_source() if source is None else _require_str(source, "source")
-        )
-        object.__setattr__(self, "timestamp", wire_timestamp(timestamp))
-        object.__setattr__(self, "custom_details", _custom_details(custom_details))
-        object.__setattr__(self, "links", _parts(Link, links, "links"))
-        payload: dict[str, Any] = {"summary": self.summary, "source": self.source}
-        if self.timestamp is not None:
-            payload["timestamp"] = self.timestamp
-        if self.custom_details is not None:
-            payload["custom_details"] = self.custom_details
-        wire: dict[str, Any] = {"payload": payload}
-        if self.links:
-            wire["links"] = [link.wire() for link in self.links]
-        _raise_problems(check_change_event(wire, check_key=False))
-        object.__setattr__(self, "_wire", _wire_bytes(wire))
-
-
-PagerDutyEvent: TypeAlias = TriggerAlert | AcknowledgeAlert | ResolveAlert | Change
+if not TYPE_CHECKING:
+    __getattr__ = _load

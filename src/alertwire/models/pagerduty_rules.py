@@ -151,13 +151,13 @@ def _check_choice(
     return []
 
 
+#: PagerDuty's texts for a too-long summary and dedup key, formatted once, not at every check.
+_SUMMARY_TOO_LONG: Final = f"'summary' is too long (maiximum is {SUMMARY_MAX} characters)"  # sic
+_DEDUP_KEY_TOO_LONG: Final = f"'dedup_key' is too long (maximum is {DEDUP_KEY_MAX} characters)"
+
+
 def _check_summary(payload: Mapping[str, Any]) -> list[Problem]:
-    return _check_text(
-        payload.get("summary"),
-        "payload.summary",
-        SUMMARY_MAX,
-        f"'summary' is too long (maiximum is {SUMMARY_MAX} characters)",  # sic, as PagerDuty says
-    )
+    return _check_text(payload.get("summary"), "payload.summary", SUMMARY_MAX, _SUMMARY_TOO_LONG)
 
 
 def _check_custom_details(payload: Mapping[str, Any]) -> list[Problem]:
@@ -236,12 +236,7 @@ def _check_dedup_key(body: Mapping[str, Any], *, required: bool) -> list[Problem
     key = body.get("dedup_key")
     if key is None and not required:
         return []
-    return _check_text(
-        key,
-        "dedup_key",
-        DEDUP_KEY_MAX,
-        f"'dedup_key' is too long (maximum is {DEDUP_KEY_MAX} characters)",
-    )
+    return _check_text(key, "dedup_key", DEDUP_KEY_MAX, _DEDUP_KEY_TOO_LONG)
 
 
 def _check_payload_object(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .._record_methods import dataclass_eq, dataclass_hash, dataclass_repr
+
 __all__ = ["EventResult"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class EventResult:
     """The service accepted the event.
 
@@ -21,6 +23,12 @@ class EventResult:
     message: str
     dedup_key: str | None
     http_status: int
+
+    # eq=False, repr=False above and these instead: the same methods, not compiled at import
+    # (alertwire._record_methods says why; docs/cli.md, "Start-up cost", the figures).
+    __eq__ = dataclass_eq
+    __hash__ = dataclass_hash
+    __repr__ = dataclass_repr
 
     @property
     def ok(self) -> bool:

@@ -20,7 +20,8 @@ from typing import Any, Final, Literal
 from .. import _json
 from .._errors import UnexpectedResponse
 from .._secret import Secret
-from ..models.pagerduty import Change, PagerDutyEvent, TriggerAlert
+from ..models import pagerduty as models
+from ..models.pagerduty import TriggerAlert
 from ..models.results import EventResult
 from ..transport import Request, Response
 from .http import JSON_HEADERS, error_for_response, json_body, resolve_base_url, scrubbed
@@ -121,7 +122,7 @@ def _stamped(wire: bytes, timestamp: str) -> bytes:
 
 
 def build_body(
-    routing_key: Secret, event: PagerDutyEvent, *, timestamp: str | None = None
+    routing_key: Secret, event: models.PagerDutyEvent, *, timestamp: str | None = None
 ) -> tuple[bytes, str | None]:
     """The wire body for ``event``, and the dedup key it carries (``None`` for changes).
 
@@ -135,21 +136,24 @@ def build_body(
     dedup_key: str | None = None
     members = b'"routing_key":"' + routing_key.reveal().encode("ascii") + b'"'
     wire = event.wire_bytes
-    if isinstance(event, Change):
-        if timestamp is not None and event.timestamp is None:
-            wire = _stamped(wire, timestamp)
-    else:
+    # A TriggerAlert first: the other event classes load on first use (models.pagerduty).
+    if isinstance(event, TriggerAlert):
         dedup_key = event.dedup_key
         if dedup_key is None:
             dedup_key = new_dedup_key()
             members += b',"dedup_key":"' + dedup_key.encode("ascii") + b'"'
-        if timestamp is not None and isinstance(event, TriggerAlert) and event.timestamp is None:
+        if timestamp is not None and event.timestamp is None:
             wire = _stamped(wire, timestamp)
+    elif isinstance(event, models.Change):
+        if timestamp is not None and event.timestamp is None:
+            wire = _stamped(wire, timestamp)
+    else:
+        dedup_key = event.dedup_key  # required: acknowledge and resolve always carry one
     return splice_members(wire, members), dedup_key
 
 
 def build_request(
-    base_url: str, routing_key: Secret, event: PagerDutyEvent
+    base_url: str, routing_key: Secret, event: models.PagerDutyEvent
 ) -> tuple[Request, str | None]:
     """The request for ``event``, and the dedup key it carries (see :func:`build_body`)."""
     body, dedup_key = build_body(routing_key, event)

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
+from .._record_methods import dataclass_eq, dataclass_hash, dataclass_repr
+
 if TYPE_CHECKING:
     import ssl
 
@@ -26,7 +28,7 @@ __all__ = ["AsyncTransport", "Request", "Response", "Transport", "Verify"]
 Verify: TypeAlias = "bool | str | ssl.SSLContext"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Request:
     """One HTTP request to make. ``headers`` may carry a credential: never log them."""
 
@@ -35,11 +37,16 @@ class Request:
     headers: Mapping[str, str]
     body: bytes = field(repr=False)
 
+    # eq=False, repr=False above and these instead: the same methods, not compiled at import
+    # (alertwire._record_methods says why; docs/cli.md, "Start-up cost", the figures).
+    __eq__ = dataclass_eq
+    __hash__ = dataclass_hash
+
     def __repr__(self) -> str:
         return f"Request({self.method} {self.url}, {len(self.body)} bytes)"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Response:
     """What a transport received: status, headers (lower-case names) and raw body.
 
@@ -51,6 +58,12 @@ class Response:
     status: int
     headers: Mapping[str, str]
     body: bytes
+
+    # eq=False, repr=False above and these instead: the same methods, not compiled at import
+    # (alertwire._record_methods says why; docs/cli.md, "Start-up cost", the figures).
+    __eq__ = dataclass_eq
+    __hash__ = dataclass_hash
+    __repr__ = dataclass_repr
 
     @property
     def text(self) -> str:
