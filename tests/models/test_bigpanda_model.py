@@ -6,7 +6,7 @@ import dataclasses
 import json
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import given, settings
@@ -267,3 +267,12 @@ def test_valid_input_always_builds(
     body = json.loads(a.wire_bytes)
     assert body[entity] == name
     assert {k: body[k] for k in tags} == tags
+
+
+def test_dataclasses_replace_makes_a_new_checked_alert() -> None:
+    alert = BigPandaAlert("critical", host="web3", check="http", tags={"env": "prod"})
+    resolved = dataclasses.replace(alert, status=BigPandaStatus.OK)
+    assert resolved.status == "ok" and resolved.host == "web3"
+    assert b'"status":"ok"' in resolved.wire_bytes.replace(b" ", b"")
+    with pytest.raises(ValidationError):
+        dataclasses.replace(alert, status=cast(BigPandaStatus, "on fire"))

@@ -6,6 +6,7 @@ import json
 import logging
 import socket
 from datetime import datetime, timedelta, timezone
+from typing import Any, cast
 
 import pytest
 
@@ -444,3 +445,35 @@ def test_naive_datetimes_at_calendar_edges(when: datetime) -> None:
     else:
         assert event.timestamp is not None
         assert datetime.fromisoformat(event.timestamp).tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    ("event", "change", "expected"),
+    [
+        (
+            TriggerAlert("disk full", source="db1", links=["https://x.example"]),
+            {"severity": "critical"},
+            {"severity": "critical", "summary": "disk full"},
+        ),
+        (AcknowledgeAlert("k1"), {"dedup_key": "k2"}, {"dedup_key": "k2"}),
+        (ResolveAlert("k1"), {"dedup_key": "k2"}, {"dedup_key": "k2"}),
+        (Change("deployed", source="ci"), {"summary": "v2"}, {"summary": "v2", "source": "ci"}),
+    ],
+)
+def test_dataclasses_replace_makes_a_new_checked_event(
+    event: Any, change: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    """Frozen events are tweaked with ``dataclasses.replace``: the copy is built by the
+    constructor, so its wire body follows the change and the rules are checked again."""
+    import dataclasses
+
+    copy = dataclasses.replace(event, **change)
+    body = json.loads(copy.wire_bytes)
+    for name, value in expected.items():
+        assert getattr(copy, name) == value
+        assert (body.get("payload") or {}).get(name, body.get(name)) == value
+    with pytest.raises(ValueError):
+        dataclasses.replace(event, _wire=b"{}")  # the wire body is never given, only built
+    if isinstance(event, TriggerAlert):
+        with pytest.raises(ValidationError, match="severity"):
+            dataclasses.replace(event, severity=cast(Any, "fatal"))

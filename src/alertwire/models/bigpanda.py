@@ -189,7 +189,7 @@ class BigPandaAlert:
     incident_identifier: str | None
     cluster: str | None
     tags: Mapping[str, TagValue] = field(hash=False)
-    _wire: bytes = field(repr=False, compare=False)
+    _wire: bytes = field(repr=False, compare=False, init=False)
 
     def __init__(
         self,

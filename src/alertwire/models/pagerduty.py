@@ -307,7 +307,7 @@ class TriggerAlert(_Event):
     links: tuple[Link, ...]
     client: str | None
     client_url: str | None
-    _wire: bytes = field(repr=False, compare=False)
+    _wire: bytes = field(repr=False, compare=False, init=False)
 
     event_action: ClassVar[str] = "trigger"
 

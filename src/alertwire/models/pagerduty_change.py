@@ -39,7 +39,7 @@ class Change(_Event):
     timestamp: str | None
     custom_details: dict[str, Any] | str | None
     links: tuple[Link, ...]
-    _wire: bytes = field(repr=False, compare=False)
+    _wire: bytes = field(repr=False, compare=False, init=False)
 
     kind: ClassVar[Literal["alert", "change"]] = "change"
 

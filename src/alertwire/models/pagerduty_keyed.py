@@ -20,7 +20,7 @@ __all__ = ["AcknowledgeAlert", "ResolveAlert"]
 @dataclass(frozen=True, slots=True, init=False)
 class _KeyedAction(_Event):
     dedup_key: str
-    _wire: bytes = field(repr=False, compare=False)
+    _wire: bytes = field(repr=False, compare=False, init=False)
 
     def __init__(self, dedup_key: str) -> None:
         object.__setattr__(self, "dedup_key", _require_str(dedup_key, "dedup_key", optional=False))
