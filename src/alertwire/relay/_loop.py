@@ -111,6 +111,10 @@ class DeliveryLoop:
     poll_interval: float
     metrics: OutboxMetrics | None
     outage: StoreOutage
+    #: How far ``claim_ahead`` may grow while the send slots wait for the store (see
+    #: :meth:`_resize`); never below ``claim_ahead``.
+    claim_ahead_max: int = 0
+    _ahead: int = field(default=0, init=False, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
     _wake: asyncio.Event | None = field(default=None, init=False, repr=False)
     _stopping: bool = field(default=False, init=False, repr=False)
@@ -130,6 +134,10 @@ class DeliveryLoop:
     _dead_log: DeadLetterLog = field(
         default_factory=lambda: DeadLetterLog(logger), init=False, repr=False
     )
+
+    def __post_init__(self) -> None:
+        self.claim_ahead_max = max(self.claim_ahead_max, self.claim_ahead)
+        self._ahead = self.claim_ahead
 
     @property
     def counts(self) -> dict[str, int]:
@@ -181,10 +189,14 @@ class DeliveryLoop:
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 return True
-            want = self.concurrency - len(inflight) + self.claim_ahead - len(self._ready)
+            want = self.concurrency - len(inflight) + self._ahead - len(self._ready)
             claimed = await self._cycle(call, want)
             if claimed is None:  # the store is unavailable; _cycle waited out the backoff
                 continue
+            waiting = len(self._ready)
+            self._resize(
+                starved=not inflight and not waiting, full=len(claimed) >= want, waiting=waiting
+            )
             self._ready.extend(claimed)
             self._start_ready(transport, inflight)
             if not inflight and not claimed and drain and not self._outcomes:
@@ -236,6 +248,26 @@ class DeliveryLoop:
             for task in inflight:
                 task.cancel()
             await asyncio.gather(*inflight, return_exceptions=True)
+
+    def _resize(self, *, starved: bool, full: bool, waiting: int) -> None:
+        """Grow the claim-ahead window while the store is the bottleneck, shrink it while
+        the sends are.
+
+        A row is claimed in one cycle, sent during the next and settled in the one
+        after, so a window of ``concurrency + ahead`` rows delivers about half of
+        itself per cycle: one commit (an fsync) per that many events. ``starved``: every
+        send had finished and nothing was ready when the cycle's commit returned (the
+        slots sat idle waiting for the store); with ``full`` (the claim got all it asked
+        for: a backlog) the window doubles, up to ``claim_ahead_max``. ``waiting`` rows
+        still ready for a slot after a commit (a round of sends' worth) mean the sends
+        are the bottleneck: the window
+        halves back towards ``claim_ahead``, so a relay does not hold heads that other
+        relays sharing the store could be sending.
+        """
+        if starved and full:
+            self._ahead = min(max(self._ahead * 2, self.concurrency), self.claim_ahead_max)
+        elif waiting >= self.concurrency:
+            self._ahead = max(self._ahead // 2, self.claim_ahead)
 
     def _start_ready(self, transport: AsyncTransport, inflight: set[asyncio.Task[None]]) -> None:
         """Start sends of ready rows, oldest first, while a send slot is free."""
