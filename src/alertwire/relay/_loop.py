@@ -16,7 +16,11 @@ ready row waits for a free slot, at most one send (``timeout``), so the
 relay does this only when the lease covers that wait and the send after it
 (``lease_seconds > 2 * timeout``; the default 60 s over 10 s does). Rows
 still ready when the relay stops are given back (``Release``: pending again,
-the try not counted), never sent after a stop.
+the try not counted), never sent after a stop. While the store is the
+bottleneck (every send done before the commit returns) the number claimed
+ahead grows, up to ``claim_ahead_max`` (as far as the lease covers the longer
+wait), and shrinks back while rows wait for slots: see
+:meth:`DeliveryLoop._resize` and docs/relay.md.
 
 Nothing about the wire format is here: requests are built and answers
 classified by the sans-IO protocol modules (through :mod:`._destinations`), bytes moved by the shared
