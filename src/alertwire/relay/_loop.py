@@ -194,12 +194,15 @@ class DeliveryLoop:
             if deadline is not None and time.monotonic() >= deadline:
                 return True
             want = self.concurrency - len(inflight) + self._ahead - len(self._ready)
+            busy = bool(inflight)  # sends that might finish while the store works
             claimed = await self._cycle(call, want)
             if claimed is None:  # the store is unavailable; _cycle waited out the backoff
                 continue
             waiting = len(self._ready)
             self._resize(
-                starved=not inflight and not waiting, full=len(claimed) >= want, waiting=waiting
+                starved=busy and not inflight and not waiting,
+                full=len(claimed) >= want,
+                waiting=waiting,
             )
             self._ready.extend(claimed)
             self._start_ready(transport, inflight)
@@ -259,9 +262,10 @@ class DeliveryLoop:
 
         A row is claimed in one cycle, sent during the next and settled in the one
         after, so a window of ``concurrency + ahead`` rows delivers about half of
-        itself per cycle: one commit (an fsync) per that many events. ``starved``: every
-        send had finished and nothing was ready when the cycle's commit returned (the
-        slots sat idle waiting for the store); with ``full`` (the claim got all it asked
+        itself per cycle: one commit (an fsync) per that many events. ``starved``: sends
+        were in flight when the cycle began, and every one had finished with nothing
+        ready when its commit returned (the slots sat idle waiting for the store; not
+        the first cycle of a run, nor polling an idle outbox); with ``full`` (the claim got all it asked
         for: a backlog) the window doubles, up to ``claim_ahead_max``. ``waiting`` rows
         still ready for a slot after a commit (a round of sends' worth) mean the sends
         are the bottleneck: the window
