@@ -23,8 +23,8 @@ def test_the_window_may_grow_only_as_far_as_the_lease_covers(outbox: Outbox) -> 
     assert most(20) == 0  # no claiming ahead at all (claim_ahead 0)
     assert most(25) == 4  # one round ready: a wait of one send, then its own
     assert most(35) == 8
-    assert most(60) == 16  # the defaults: 4 rounds (50 s < 60 s)
-    assert most(3600) == 16  # never more than 4 rounds, however long the lease
+    assert most(60) == 12  # the defaults: 3 rounds (40 s < 60 s)
+    assert most(3600) == 12  # never more than 3 rounds, however long the lease
 
 
 def test_the_window_doubles_while_starved_and_halves_while_rows_wait(outbox: Outbox) -> None:
@@ -42,7 +42,7 @@ def test_the_window_doubles_while_starved_and_halves_while_rows_wait(outbox: Out
     ]:
         loop._resize(starved=starved, full=full, waiting=waiting)
         ahead.append(loop._ahead)
-    assert ahead == [4, 8, 16, 16, 16, 16, 8, 4, 4]
+    assert ahead == [4, 8, 12, 12, 12, 12, 6, 4, 4]
 
 
 def test_a_grown_window_keeps_each_keys_order_and_the_send_limit(
@@ -50,7 +50,7 @@ def test_a_grown_window_keeps_each_keys_order_and_the_send_limit(
 ) -> None:
     _relay.enqueue_lifecycles(outbox, keys=40)
     relay = _relay.relay(outbox, upstream, concurrency=2)
-    assert relay.claim_ahead_max == 8
+    assert relay.claim_ahead_max == 6
     report = relay.run(drain=True)
     assert report.delivered == 120
     assert all(
