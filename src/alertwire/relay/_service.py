@@ -59,6 +59,13 @@ from ._destinations import Destinations
 from ._loop import DeliveryLoop, StoreCall, _log, logger
 from ._outage import StoreOutage
 
+#: At most this many rounds of sends claimed ahead (``claim_ahead_max``): enough that a
+#: cycle's commit covers dozens of events (4 rounds measured no better on the bench), few
+#: enough that a relay holds at most ``4 * concurrency`` heads, and that the defaults
+#: (60 s lease, 10 s timeout: 40 s for a wait of 3 sends and its own) leave 20 s for the
+#: commit that records the outcome, more than SQLite's busy timeout (10 s).
+MAX_AHEAD_ROUNDS = 3
+
 if TYPE_CHECKING:
     from ..ingest import IngestConfig, IngestServer
 
@@ -159,6 +166,13 @@ class Relay:
         #: Heads claimed beyond the free send slots (see :mod:`._loop`): only when a ready
         #: row's lease outlasts its wait for a slot (one send) plus its own send.
         self.claim_ahead = concurrency if lease_seconds > 2 * timeout else 0
+        #: How far that grows while the send slots wait for the store (see
+        #: ``DeliveryLoop._resize``): ``k * concurrency`` rows ready wait at most ``k``
+        #: sends for a slot, so the lease must outlast ``k + 1`` timeouts (k at most 3).
+        self.claim_ahead_max = concurrency * max(
+            (k for k in range(MAX_AHEAD_ROUNDS + 1) if lease_seconds > (k + 1) * timeout),
+            default=0,
+        )
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.destinations = Destinations.resolve(
@@ -195,6 +209,7 @@ class Relay:
             self.destinations,
             concurrency=concurrency,
             claim_ahead=self.claim_ahead,
+            claim_ahead_max=self.claim_ahead_max,
             timeout=timeout,
             poll_interval=poll_interval,
             metrics=metrics,
