@@ -233,12 +233,16 @@ DIRECT = "AsyncPagerDuty.send_many (no outbox)"
 
 
 def _direct(base_url: str, events: Sequence[tuple[str, Any]], concurrency: int) -> None:
-    """Send (routing key, event) pairs from memory: one client per key, one shared pool."""
+    """Send (routing key, event) pairs from memory: one client per key, one shared pool.
+
+    The pool is the async default transport (``AsyncioTransport``), the one the
+    relay sends through, so the two sides differ only by the outbox.
+    """
     import alertwire
-    from alertwire.transport import AiohttpTransport
+    from alertwire.transport import AsyncioTransport
 
     async def send() -> None:
-        transport = AiohttpTransport(limit=concurrency)
+        transport = AsyncioTransport(limit=concurrency)
         clients = {
             key: alertwire.AsyncPagerDuty(key, base_url=base_url, http_client=transport)
             for key, _ in events
