@@ -206,8 +206,9 @@ class GroupCommitter:
         held one or two rows). Waiting for as many as the last commit held, at most
         as long as it took, gathers them. (Half as many for half as long took the
         median rows per commit from 1-4 to 7-16, a third fewer fsyncs; the whole
-        count and time then took it from 2 to 8-16 in the benchmark at 32 senders,
-        with less server CPU per event: docs/ingest.md, "Throughput".) A lone sender's commits hold one row: it never
+        count and time then took it from 2-14 to 7-17 in five benchmark pairs at 32
+        senders, with less server CPU per event in four: docs/ingest.md,
+        "Throughput".) A lone sender's commits hold one row: it never
         waits, nor does anyone after a commit of one or two, nor the first event
         after a quiet spell (more than that commit's time since it ended).
         """
