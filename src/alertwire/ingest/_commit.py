@@ -7,8 +7,8 @@ by themselves to the size the disk needs; a single sender pays one fsync and
 no added wait (a fixed "collect for N ms" window would tax every quiet-time
 alert). ``delay`` adds such a window for disks where it measures better.
 The one wait there is: right after a commit of three rows or more, the
-writer lets the next batch gather for a moment (at most half that commit's
-time and 2 ms, until half as many rows wait), because the senders it has
+writer lets the next batch gather for a moment (at most that commit's time
+and 2 ms, until as many rows wait), because the senders it has
 just answered are on their way back (``GroupCommitter._gather`` says why);
 after a commit of one or two rows, as at one sender, it never waits.
 
@@ -186,7 +186,7 @@ class GroupCommitter:
                 time.sleep(self._delay)
             elif self._last_rows >= 3 and time.monotonic() < self._last_ended + self._last_took:
                 # Right after a big commit (not the first event after a quiet spell).
-                self._gather(self._last_rows // 2, self._last_took / 2)
+                self._gather(self._last_rows, self._last_took)
             batch = self._take()
             if batch:
                 started = time.monotonic()
@@ -203,9 +203,12 @@ class GroupCommitter:
         one by one, spread over the time their client takes to turn the answers
         round; committing the first one or two of them at once spent a whole fsync
         on them while the rest queued behind it (at 32 senders, half the commits
-        held one or two rows). Waiting for half as many as the last commit held, at
-        most half as long as it took, gathers them (median rows per commit 1-4 ->
-        7-16, a third fewer fsyncs). A lone sender's commits hold one row: it never
+        held one or two rows). Waiting for as many as the last commit held, at most
+        as long as it took, gathers them. (Half as many for half as long took the
+        median rows per commit from 1-4 to 7-16, a third fewer fsyncs; the whole
+        count and time then took it from 2-14 to 7-17 in five benchmark pairs at 32
+        senders, with less server CPU per event in four: docs/ingest.md,
+        "Throughput".) A lone sender's commits hold one row: it never
         waits, nor does anyone after a commit of one or two, nor the first event
         after a quiet spell (more than that commit's time since it ended).
         """
