@@ -53,7 +53,7 @@ from .._errors import NetworkError
 from ._base import Request, Response, Verify, ssl_context
 from ._h1 import AnswerError, ResponseParser, check_target, request_head
 from ._http11 import parse_head
-from ._proxy import Proxy, ProxySettings, check_tunnel, proxy_settings
+from ._proxy import Proxy, ProxySettings, check_tunnel, transport_proxies
 
 if TYPE_CHECKING:
     import ssl
@@ -281,13 +281,7 @@ class AsyncioTransport:
             raise ValueError("limit must be at least 1")
         self._limit = limit
         #: Read now: a proxy setting we cannot use is a ConfigurationError here.
-        self._proxies: ProxySettings | None = (
-            ProxySettings.everywhere(proxy)
-            if proxy is not None
-            else proxy_settings()
-            if trust_env
-            else None
-        )
+        self._proxies = transport_proxies(trust_env=trust_env, proxy=proxy)
         # A CA path is read now, so an unusable one fails when the transport is made (the
         # client's first send), not as a retryable NetworkError; the system store loads
         # on first https use.

@@ -38,7 +38,7 @@ from typing import Final
 
 from .._errors import ConfigurationError
 
-__all__ = ["Proxy", "ProxySettings", "proxy_settings"]
+__all__ = ["Proxy", "ProxySettings", "check_tunnel", "proxy_settings", "transport_proxies"]
 
 #: Names whose presence (any case) means the environment configures a proxy.
 _NAMES: Final = frozenset({"https_proxy", "http_proxy", "all_proxy", "no_proxy"})
@@ -144,6 +144,14 @@ def proxy_settings(environ: Mapping[str, str] | None = None) -> ProxySettings | 
         return None
     by_scheme = {scheme: _parse(value, name) for scheme, (name, value) in found.items()}
     return ProxySettings(by_scheme, no_proxy[1] if no_proxy else None)
+
+
+def transport_proxies(*, trust_env: bool, proxy: str | None) -> ProxySettings | None:
+    """What a default transport's ``trust_env=`` and ``proxy=`` settle on: the one
+    proxy given, else the environment's, else none."""
+    if proxy is not None:
+        return ProxySettings.everywhere(proxy)
+    return proxy_settings() if trust_env else None
 
 
 def _listed(no_proxy: str, host: str, port: int) -> bool:

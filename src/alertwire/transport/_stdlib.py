@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING
 from .._errors import NetworkError
 from ._base import Request, Response, Verify, ssl_context
 from ._http11 import AnswerError, Connection
-from ._proxy import Proxy, ProxySettings, proxy_settings
+from ._proxy import Proxy, transport_proxies
 
 if TYPE_CHECKING:
     import ssl
@@ -117,13 +117,7 @@ class StdlibTransport:
         self._idle: dict[_Origin, list[_OneWrite]] = {}
         #: URL (without its query) -> origin and path: split once per URL, not per request.
         self._routes: dict[str, tuple[_Origin, str]] = {}
-        self._proxies: ProxySettings | None = (
-            ProxySettings.everywhere(proxy)
-            if proxy is not None
-            else proxy_settings()
-            if trust_env
-            else None
-        )
+        self._proxies = transport_proxies(trust_env=trust_env, proxy=proxy)
         #: origin -> the proxy it goes through (None: direct), decided once per origin.
         self._via: dict[_Origin, Proxy | None] = {}
 
