@@ -322,6 +322,16 @@ def test_redact_url_removes_every_password_form() -> None:
     doubled = "postgresql://u:p4ss@h:5432/postgresql://u:p4ss@h:5432/db?application_name=p4ss"
     assert "p4ss" not in redact_url(doubled)
     assert "p4ss" not in redact_url("postgres://h/p4ss?password=p4ss")
+    # A password with an unencoded "/" or "@" does not end the userinfo early.
+    for url in (
+        "postgresql://u:pa/ss@host/db",
+        "postgresql://u:pa@ss/x@host:5432/db?sslmode=require",
+    ):
+        shown = redact_url(url)
+        assert "pa/ss" not in shown and "ss/x" not in shown, shown
+        assert shown.startswith("postgresql://u:***@host") and shown.endswith(
+            "/db" if "?" not in url else "require"
+        )
 
 
 # ---------------------------------------------------------------- the CLI, both stores

@@ -26,13 +26,23 @@ def redact_url(url: str) -> str:
     if not sep:
         return "postgresql://?"
     passwords: list[str] = []
-    authority, slash, tail = rest.partition("/")
-    if "@" in authority:
-        userinfo, _, hosts = authority.rpartition("@")
+    # The userinfo ends at the last "@" before the query, not at the first "/": a
+    # password with an unencoded "/" or "@" must not end it early and be shown. The
+    # password up to its first "@" is scrubbed too (a URL pasted after another),
+    # when it is long enough not to blank out half the URL.
+    before_query = rest.partition("?")[0]
+    login = ""
+    if "@" in before_query:
+        last = before_query.rindex("@")
+        userinfo, rest = rest[:last], rest[last + 1 :]
         user, colon, password = userinfo.partition(":")
         if colon:
             passwords.append(password)
-        authority = f"{user}:***@{hosts}" if colon else f"{user}@{hosts}"
+            if len(first := password.partition("@")[0]) >= 4:
+                passwords.append(first)
+        login = f"{user}:***@" if colon else f"{user}@"
+    authority, slash, tail = rest.partition("/")
+    authority = login + authority
     path, qmark, query = tail.partition("?")
     if qmark:
         parts = []
