@@ -230,3 +230,23 @@ def test_a_number_or_bytes_as_a_header_value_is_sent_as_http_client_sent_it(
         transport.send(Request("POST", server.url + "/", headers, BODY), timeout=5)
         [head] = server.heads
         assert b"\r\nX-Count: 3\r\nX-Raw: v\xe9\r\n" in head
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "tls", "expected"),
+    [
+        ("bücher.example", 443, True, "xn--bcher-kva.example"),
+        ("bücher.example", 8443, True, "xn--bcher-kva.example:8443"),
+        ("events.pagerduty.com", 80, False, "events.pagerduty.com"),
+        ("::1", 8080, False, "[::1]:8080"),
+    ],
+)
+def test_the_host_header_is_written_as_http_client_wrote_it(
+    host: str, port: int, tls: bool, expected: str
+) -> None:
+    """A non-ASCII name goes out in its IDNA form, as http.client sent it (and as the
+    async default does): a raw one is not valid in a header."""
+    from alertwire.transport._http11 import Connection, host_header
+
+    assert host_header(host, port, tls=tls) == expected
+    assert Connection(host, port).host_header == host_header(host, port, tls=False)

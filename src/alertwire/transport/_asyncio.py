@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import NetworkError
 from ._base import Request, Response, Verify, ssl_context
 from ._h1 import AnswerError, ResponseParser, check_target, request_head
-from ._http11 import parse_head
+from ._http11 import host_header, parse_head
 from ._proxy import Proxy, ProxySettings, check_tunnel, transport_proxies
 
 if TYPE_CHECKING:
@@ -95,11 +95,7 @@ class _Route:
         self.heads: dict[tuple[tuple[str, str], ...], tuple[bytes, bool, bool]] = {}
 
     def host_header(self) -> str:
-        host = self.host.encode("idna").decode("ascii") if not self.host.isascii() else self.host
-        if ":" in host:
-            host = f"[{host}]"  # an IPv6 address
-        default = 443 if self.tls else 80
-        return host if self.port == default else f"{host}:{self.port}"
+        return host_header(self.host, self.port, tls=self.tls)
 
     def head(self, headers: Mapping[str, str]) -> tuple[bytes, bool, bool]:
         """The header lines for ``headers``: encoded once per distinct set of headers."""

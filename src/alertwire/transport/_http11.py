@@ -126,10 +126,8 @@ class Connection:
         #: The socket (an ``ssl.SSLSocket`` over TLS), ``None`` until connected or once
         #: closed. Typed ``Any`` as ``http.client``'s is: a unit test may put a stand-in here.
         self.sock: Any = None
-        default_port = 443 if context is not None else 80
-        netloc = f"[{host}]" if ":" in host else host
         #: The Host header's value (the port only when it is not the scheme's).
-        self.host_header = netloc if port == default_port else f"{netloc}:{port}"
+        self.host_header = host_header(host, port, tls=context is not None)
         self._head: list[str] = []
         self._buffer = b""
 
@@ -333,6 +331,17 @@ class Connection:
         while data := self._recv():
             parts.append(data)
         return b"".join(parts)
+
+
+def host_header(host: str, port: int, *, tls: bool) -> str:
+    """The ``Host`` header's value, as ``http.client`` writes it: a non-ASCII name in its
+    IDNA (``xn--``) form, an IPv6 address in brackets, the port only when it is not the
+    scheme's. (Both default transports write it from here.)"""
+    if not host.isascii():
+        host = host.encode("idna").decode("ascii")
+    if ":" in host:
+        host = f"[{host}]"
+    return host if port == (443 if tls else 80) else f"{host}:{port}"
 
 
 def parse_head(head: bytes) -> tuple[str, int, dict[str, str]]:
