@@ -118,6 +118,7 @@ def test_loopback_is_always_direct_unless_a_proxy_is_given_explicitly(host: str)
         ("https://proxy:3128", "only http:// proxies"),
         ("http://:3128", "not a proxy address"),
         ("http://proxy:99999", "not a proxy address"),
+        ("http://alice:12/34@proxy:3128", "the user or password in the proxy URL must be"),
     ],
 )
 def test_an_unusable_proxy_is_refused_naming_the_variable(value: str, says: str) -> None:
@@ -125,15 +126,25 @@ def test_an_unusable_proxy_is_refused_naming_the_variable(value: str, says: str)
         proxy_settings({"https_proxy": value})
 
 
+def _forms(user: str, password: str) -> list[str]:
+    """Every form a proxy password could leak in: as typed, and as its Basic header."""
+    import base64
+
+    return [password, base64.b64encode(f"{user}:{password}".encode()).decode()]
+
+
 def test_proxy_credentials_never_show() -> None:
     settings = proxy_settings({"HTTPS_PROXY": "http://alice:s3cr%40t@proxy:3128"})
     assert settings is not None
     chosen = settings.for_origin("https", "x.example", 443)
     assert chosen is not None and chosen.authorization is not None
-    assert "s3cr" not in repr(settings) and "s3cr" not in repr(chosen)
-    with pytest.raises(ValueError) as refused:
-        proxy_settings({"HTTPS_PROXY": "socks5://alice:s3cret@proxy:1080"})
-    assert "s3cret" not in str(refused.value)
+    assert chosen.authorization == "Basic " + _forms("alice", "s3cr@t")[1]
+    for shown in ["s3cr", *_forms("alice", "s3cr@t")]:
+        assert shown not in repr(settings) and shown not in repr(chosen)
+    for refused_url in ("socks5://alice:s3cret@proxy:1080", "http://alice:s3/cret@proxy:3128"):
+        with pytest.raises(ValueError) as refused:
+            proxy_settings({"HTTPS_PROXY": refused_url})
+        assert "s3" not in str(refused.value) and "cret" not in str(refused.value)
 
 
 # --- through a real proxy, with each default transport -----------------------------------
@@ -175,13 +186,18 @@ def test_proxy_credentials_log_in_and_never_show(
     ca_file = alertwire_sandbox_tls.ca_file
     assert ca_file is not None
     request = _post(alertwire_sandbox_tls.url)
-    with pytest.raises(NetworkError, match=r"through the proxy 127\.0\.0\.1:.*407") as refused:
+    with pytest.raises(NetworkError, match=r"through the proxy 127\.0\.0\.1:.*407"):
         send_each(kind, [request], proxy=guarded.url, verify=ca_file)
-    assert "s3cret" not in str(refused.value)
+    wrong_url = guarded.url.replace("http://", "http://alice:wr0ngpass@")
+    with pytest.raises(NetworkError, match=r"Tunnel connection failed: 40[17]") as refused:
+        send_each(kind, [request], proxy=wrong_url, verify=ca_file)
+    for shown in _forms("alice", "wr0ngpass"):
+        assert shown not in str(refused.value)
     logged_in_url = guarded.url.replace("http://", "http://alice:s3cret@")
     assert send_each(kind, [request], proxy=logged_in_url, verify=ca_file)[0].status == 202
     made = StdlibTransport if kind == "sync" else AsyncioTransport
-    assert "s3cret" not in repr(vars(made(proxy=logged_in_url)))
+    for shown in _forms("alice", "s3cret"):
+        assert shown not in repr(vars(made(proxy=logged_in_url)))
 
 
 @pytest.mark.parametrize("kind", KINDS)

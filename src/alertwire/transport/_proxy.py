@@ -213,7 +213,16 @@ def _parse(url: str, variable: str) -> Proxy:
     """``http://[user:password@]host[:port]`` -> :class:`Proxy`; anything else is refused."""
     from urllib.parse import unquote, urlsplit
 
-    parts = urlsplit(url if "://" in url else f"http://{url}")
+    url = url if "://" in url else f"http://{url}"
+    after_scheme = url.partition("://")[2]
+    if "@" in after_scheme and "/" in after_scheme[: after_scheme.rindex("@")]:
+        # An unencoded "/" in the user or password would end the address early and show
+        # part of the password as the proxy's host or port: refuse it, without showing it.
+        raise ConfigurationError(
+            f"{variable}: the user or password in the proxy URL must be percent-encoded"
+            " (a '/' in it is written %2F)"
+        )
+    parts = urlsplit(url)
     if parts.scheme.lower() != "http":
         raise ConfigurationError(
             f"{variable}: only http:// proxies are supported (TLS to the service goes"
