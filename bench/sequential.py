@@ -165,8 +165,8 @@ def run_sequential(
             " `_url` after construction to reach the local endpoint.",
             "alertwire's figure includes building and validating a TriggerAlert and"
             " generating a dedup key for every event.",
-            "alertwire sends on its default transport (pooled http.client, head and body in"
-            " one write); the bare loop uses urllib3's own send path (two writes per request),"
+            "alertwire sends on its default transport (StdlibTransport: HTTP/1.1 written and"
+            " read on pooled sockets, head and body in one write); the bare loop uses urllib3's own send path (two writes per request),"
             " as a user of urllib3 would.",
         ],
     )

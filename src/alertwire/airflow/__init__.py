@@ -6,8 +6,8 @@ Moving from ``apache-airflow-providers-pagerduty`` is one import line::
 
 Airflow parses DAG files all the time, so importing this package costs
 nothing: the classes are loaded on first use (PEP 562), and even then
-neither urllib3, aiohttp nor sqlite3 is imported until a page is sent or
-stored. See docs/airflow.md.
+neither the transport's sockets (nor ``ssl``) nor sqlite3 is imported
+until a page is sent or stored. See docs/airflow.md.
 """
 
 from __future__ import annotations
