@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
+
+if TYPE_CHECKING:
+    from alertwire.transport import Request
 
 KEY = "0123456789abcdef0123456789ABWXYZ"
 OTHER_KEY = "ffffffffffffffffffffffffffffQRST"
@@ -66,6 +69,15 @@ def trigger(dedup_key: str | None = None, *, key: str = KEY, **payload: Any) -> 
     if dedup_key is not None:
         body["dedup_key"] = dedup_key
     return body
+
+
+def enqueue_request(url: str, body: dict[str, Any] | None = None) -> Request:
+    """A transport-level ``POST {url}/v2/enqueue`` of ``body`` (a trigger by default):
+    what the transport tests send through each transport."""
+    from alertwire.transport import Request
+
+    data = json.dumps(body if body is not None else trigger("transport")).encode()
+    return Request("POST", url + "/v2/enqueue", {"Content-Type": "application/json"}, data)
 
 
 def action(event_action: str, dedup_key: str, *, key: str = KEY) -> dict[str, Any]:

@@ -19,7 +19,6 @@ import json
 import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
 
 import pytest
 
@@ -27,17 +26,10 @@ from alertwire import NetworkError
 from alertwire.sandbox import Sandbox
 from alertwire.transport import AsyncioTransport, Request
 from tests.support.loopback_server import Answer, LoopbackServer, serve
-from tests.support.sandbox_http import trigger
+from tests.support.sandbox_http import enqueue_request, trigger
 from tests.support.waiting import async_wait_for
 
 server = pytest.fixture(serve)
-
-HEADERS = {"Content-Type": "application/json"}
-
-
-def _post(url: str, body: dict[str, Any] | None = None) -> Request:
-    data = json.dumps(body if body is not None else trigger("asyncio")).encode()
-    return Request("POST", url + "/v2/enqueue", HEADERS, data)
 
 
 @pytest.fixture
@@ -55,7 +47,7 @@ async def test_requests_share_one_keep_alive_connection(
     server: LoopbackServer, transport: AsyncioTransport
 ) -> None:
     for n in range(5):
-        answer = await transport.send(_post(server.url, trigger(f"k{n}")), timeout=5)
+        answer = await transport.send(enqueue_request(server.url, trigger(f"k{n}")), timeout=5)
         assert answer.status == 202
         assert json.loads(answer.body)["dedup_key"] == f"k{n}"
     assert len(server.connections) == 1
@@ -154,7 +146,7 @@ async def test_a_chunked_answer_in_pieces_is_read_whole_and_the_connection_reuse
 
     srv = raw_server(chunked)
     for _ in range(3):
-        answer = await transport.send(_post(srv.url), timeout=5)
+        answer = await transport.send(enqueue_request(srv.url), timeout=5)
         assert (answer.status, answer.body) == (202, b'{"status":"success","dedup_key":"k"}')
     assert srv.connections == 1
 
@@ -170,7 +162,7 @@ async def test_an_answer_framed_by_the_close_is_read_whole_and_the_next_one_reco
 
     srv = raw_server(answer_then_close)
     for _ in range(2):
-        answer = await transport.send(_post(srv.url), timeout=5)
+        answer = await transport.send(enqueue_request(srv.url), timeout=5)
         assert (answer.status, answer.body) == (202, b'{"status":"success"}')
     assert srv.connections == 2
     assert transport._idle.get(("http", "127.0.0.1", _port(srv.url))) in (None, [])
@@ -181,7 +173,7 @@ async def test_connection_close_in_the_answer_is_honoured(
 ) -> None:
     server.script(Answer(headers={"Connection": "close"}))
     for _ in range(2):
-        assert (await transport.send(_post(server.url), timeout=5)).status == 202
+        assert (await transport.send(enqueue_request(server.url), timeout=5)).status == 202
     assert len(server.connections) == 2
 
 
@@ -225,8 +217,8 @@ async def test_a_close_in_the_middle_of_an_answer_is_a_network_error_and_not_reu
 
     srv = raw_server(cut_short_once)
     with pytest.raises(NetworkError, match=r"no answer from 127\.0\.0\.1:\d+: AnswerError"):
-        await transport.send(_post(srv.url), timeout=5)
-    answer = await transport.send(_post(srv.url), timeout=5)
+        await transport.send(enqueue_request(srv.url), timeout=5)
+    answer = await transport.send(enqueue_request(srv.url), timeout=5)
     assert (answer.status, answer.body) == (202, b"{}")
     assert srv.connections == 2
 
@@ -236,20 +228,20 @@ async def test_an_idle_connection_the_server_closed_is_not_reused(
 ) -> None:
     """PagerDuty's load balancers close idle connections without ``Connection: close``."""
     server.script(Answer(action="answer_then_close"))
-    assert (await transport.send(_post(server.url), timeout=5)).status == 202
+    assert (await transport.send(enqueue_request(server.url), timeout=5)).status == 202
     [idle] = transport._idle[("http", "127.0.0.1", _port(server.url))]
     await async_wait_for("the event loop to see the server's close", lambda: idle.closed)
-    assert (await transport.send(_post(server.url), timeout=5)).status == 202
+    assert (await transport.send(enqueue_request(server.url), timeout=5)).status == 202
     assert len(server.connections) == 2
 
 
 async def test_a_connection_idle_past_the_keep_alive_bound_is_not_reused(
     server: LoopbackServer, transport: AsyncioTransport
 ) -> None:
-    assert (await transport.send(_post(server.url), timeout=5)).status == 202
+    assert (await transport.send(enqueue_request(server.url), timeout=5)).status == 202
     [idle] = transport._idle[("http", "127.0.0.1", _port(server.url))]
     idle.idle_since -= 3600  # as if an hour had passed: a load balancer may have forgotten it
-    assert (await transport.send(_post(server.url), timeout=5)).status == 202
+    assert (await transport.send(enqueue_request(server.url), timeout=5)).status == 202
     assert len(server.connections) == 2
     assert idle.closed
 
@@ -259,9 +251,9 @@ async def test_a_slow_server_times_out_and_its_late_answer_is_never_read(
 ) -> None:
     server.script(Answer(delay=2.0))
     with pytest.raises(NetworkError, match=r"no answer from 127\.0\.0\.1:\d+: TimeoutError"):
-        await transport.send(_post(server.url, trigger("slow")), timeout=0.2)
+        await transport.send(enqueue_request(server.url, trigger("slow")), timeout=0.2)
     assert transport._idle.get(("http", "127.0.0.1", _port(server.url))) in (None, [])
-    answer = await transport.send(_post(server.url, trigger("next")), timeout=5)
+    answer = await transport.send(enqueue_request(server.url, trigger("next")), timeout=5)
     assert json.loads(answer.body)["dedup_key"] == "next"
     assert len(server.connections) == 2
 
@@ -270,13 +262,15 @@ async def test_a_cancelled_send_drops_its_connection(
     server: LoopbackServer, transport: AsyncioTransport
 ) -> None:
     server.script(Answer(delay=2.0))
-    sending = asyncio.ensure_future(transport.send(_post(server.url, trigger("late")), timeout=30))
+    sending = asyncio.ensure_future(
+        transport.send(enqueue_request(server.url, trigger("late")), timeout=30)
+    )
     await async_wait_for("the request to arrive", lambda: server.received)
     sending.cancel()
     with pytest.raises(asyncio.CancelledError):
         await sending
     assert transport._in_flight == 0
-    answer = await transport.send(_post(server.url, trigger("next")), timeout=5)
+    answer = await transport.send(enqueue_request(server.url, trigger("next")), timeout=5)
     assert json.loads(answer.body)["dedup_key"] == "next"
     assert len(server.connections) == 2
 
@@ -287,16 +281,19 @@ async def test_no_answer_is_a_network_error_and_the_connection_is_dropped(
 ) -> None:
     server.script(Answer(action=action))  # type: ignore[arg-type]
     with pytest.raises(NetworkError, match=r"no answer from 127\.0\.0\.1:\d+") as caught:
-        await transport.send(_post(server.url), timeout=5)
+        await transport.send(enqueue_request(server.url), timeout=5)
     assert caught.value.__cause__ is not None
     assert transport._idle.get(("http", "127.0.0.1", _port(server.url))) in (None, [])
-    assert (await transport.send(_post(server.url), timeout=5)).status == 202
+    assert (await transport.send(enqueue_request(server.url), timeout=5)).status == 202
 
 
 async def test_limit_bounds_the_requests_in_flight(server: LoopbackServer) -> None:
     transport = AsyncioTransport(limit=2)
     try:
-        sends = [transport.send(_post(server.url, trigger(f"c{n}")), timeout=10) for n in range(8)]
+        sends = [
+            transport.send(enqueue_request(server.url, trigger(f"c{n}")), timeout=10)
+            for n in range(8)
+        ]
         answers = await asyncio.gather(*sends)
     finally:
         await transport.aclose()
@@ -310,10 +307,10 @@ async def test_a_send_waiting_for_a_slot_times_out(server: LoopbackServer) -> No
     transport = AsyncioTransport(limit=1)
     server.script(Answer(delay=2.0))
     try:
-        slow = asyncio.ensure_future(transport.send(_post(server.url), timeout=30))
+        slow = asyncio.ensure_future(transport.send(enqueue_request(server.url), timeout=30))
         await async_wait_for("the first request to arrive", lambda: server.received)
         with pytest.raises(NetworkError, match="TimeoutError"):
-            await transport.send(_post(server.url), timeout=0.1)
+            await transport.send(enqueue_request(server.url), timeout=0.1)
         assert (await slow).status == 202
         assert transport._slot_waiters == type(transport._slot_waiters)()
     finally:
@@ -322,10 +319,10 @@ async def test_a_send_waiting_for_a_slot_times_out(server: LoopbackServer) -> No
 
 async def test_aclose_then_send_opens_a_new_connection(server: LoopbackServer) -> None:
     transport = AsyncioTransport()
-    assert (await transport.send(_post(server.url), timeout=5)).status == 202
+    assert (await transport.send(enqueue_request(server.url), timeout=5)).status == 202
     await transport.aclose()
     assert transport._idle == {}
-    assert (await transport.send(_post(server.url), timeout=5)).status == 202
+    assert (await transport.send(enqueue_request(server.url), timeout=5)).status == 202
     await transport.aclose()
     assert len(server.connections) == 2
 
@@ -337,7 +334,7 @@ def test_one_transport_serves_one_loop_after_another(server: LoopbackServer) -> 
 
     async def once() -> int:
         try:
-            return (await transport.send(_post(server.url), timeout=5)).status
+            return (await transport.send(enqueue_request(server.url), timeout=5)).status
         finally:
             await transport.aclose()
 
@@ -355,7 +352,7 @@ async def test_proxy_variables_are_not_read(
         monkeypatch.setenv(name, "http://127.0.0.1:9")  # the discard port: nothing listens
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    assert (await transport.send(_post(server.url), timeout=5)).status == 202
+    assert (await transport.send(enqueue_request(server.url), timeout=5)).status == 202
     assert len(server.received) == 1
 
 
@@ -376,7 +373,9 @@ async def test_tls_connections_are_kept_alive(alertwire_sandbox_tls: Sandbox) ->
     transport = AsyncioTransport(verify=alertwire_sandbox_tls.ca_file)
     try:
         for _ in range(3):
-            assert (await transport.send(_post(alertwire_sandbox_tls.url), timeout=5)).status == 202
+            assert (
+                await transport.send(enqueue_request(alertwire_sandbox_tls.url), timeout=5)
+            ).status == 202
         assert sum(len(idle) for idle in transport._idle.values()) == 1
     finally:
         await transport.aclose()

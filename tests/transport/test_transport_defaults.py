@@ -23,16 +23,11 @@ from alertwire import NetworkError
 from alertwire.sandbox import Sandbox
 from alertwire.transport import AsyncioTransport, Request, Response, StdlibTransport
 from tests.support.loopback_server import Answer, LoopbackServer, serve
-from tests.support.sandbox_http import trigger
+from tests.support.sandbox_http import enqueue_request
 
 server = pytest.fixture(serve)
 
 KINDS = ("sync", "async")
-
-
-def _post(url: str) -> Request:
-    data = json.dumps(trigger("defaults")).encode()
-    return Request("POST", url + "/v2/enqueue", {"Content-Type": "application/json"}, data)
 
 
 def _send(kind: str, request: Request, **options: Any) -> Response:
@@ -65,7 +60,7 @@ def test_the_request_arrives_whole_with_its_length_and_the_answer_headers_lowerc
     server: LoopbackServer, kind: str
 ) -> None:
     server.script(Answer(status=429, headers={"Retry-After": "7"}, body="slow down"))
-    request = _post(server.url)
+    request = enqueue_request(server.url)
     answer = _send(kind, request)
     assert (answer.status, answer.body, answer.header("Retry-After")) == (429, b"slow down", "7")
     assert answer.headers["retry-after"] == "7"
@@ -94,7 +89,7 @@ def test_a_refused_connection_is_a_network_error_naming_the_host(kind: str) -> N
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
     with pytest.raises(NetworkError, match=f"no answer from 127.0.0.1:{port}") as caught:
-        _send(kind, _post(f"http://127.0.0.1:{port}"))
+        _send(kind, enqueue_request(f"http://127.0.0.1:{port}"))
     assert caught.value.__cause__ is not None
 
 
@@ -104,13 +99,15 @@ def test_a_refused_connection_is_a_network_error_naming_the_host(kind: str) -> N
 @pytest.mark.parametrize("kind", KINDS)
 def test_tls_default_trust_refuses_a_private_ca(alertwire_sandbox_tls: Sandbox, kind: str) -> None:
     with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED"):
-        _send(kind, _post(alertwire_sandbox_tls.url))
+        _send(kind, enqueue_request(alertwire_sandbox_tls.url))
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_tls_trusts_a_ca_file_given_as_verify(alertwire_sandbox_tls: Sandbox, kind: str) -> None:
     assert alertwire_sandbox_tls.ca_file is not None
-    answer = _send(kind, _post(alertwire_sandbox_tls.url), verify=alertwire_sandbox_tls.ca_file)
+    answer = _send(
+        kind, enqueue_request(alertwire_sandbox_tls.url), verify=alertwire_sandbox_tls.ca_file
+    )
     assert answer.status == 202
 
 
@@ -120,7 +117,7 @@ def test_tls_default_trust_honours_ssl_cert_file(
 ) -> None:
     assert alertwire_sandbox_tls.ca_file is not None
     monkeypatch.setenv("SSL_CERT_FILE", alertwire_sandbox_tls.ca_file)
-    assert _send(kind, _post(alertwire_sandbox_tls.url)).status == 202
+    assert _send(kind, enqueue_request(alertwire_sandbox_tls.url)).status == 202
 
 
 @pytest.mark.parametrize("cls", [StdlibTransport, AsyncioTransport])
@@ -142,7 +139,7 @@ def test_tls_checks_host_names_with_the_default_and_a_ca_file(
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_tls_verify_false_skips_the_check(alertwire_sandbox_tls: Sandbox, kind: str) -> None:
-    assert _send(kind, _post(alertwire_sandbox_tls.url), verify=False).status == 202
+    assert _send(kind, enqueue_request(alertwire_sandbox_tls.url), verify=False).status == 202
 
 
 @pytest.mark.parametrize("cls", [StdlibTransport, AsyncioTransport])

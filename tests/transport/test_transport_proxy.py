@@ -14,7 +14,6 @@ error then comes from the proxy, and the proxy's log names the host.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -23,20 +22,15 @@ import pytest
 
 from alertwire import NetworkError
 from alertwire.sandbox import Sandbox
-from alertwire.transport import AsyncioTransport, Request, StdlibTransport
+from alertwire.transport import AsyncioTransport, StdlibTransport
 from alertwire.transport._proxy import ProxySettings, proxy_settings
 from tests.support.keys import ROUTING_KEY
-from tests.support.sandbox_http import trigger
+from tests.support.sandbox_http import enqueue_request
 from tests.support.services import RunningProxy
 from tests.support.waiting import wait_for
 from tests.transport.test_transport_defaults import KINDS, send_each
 
 UNRESOLVABLE = "alertwire-proxy-test.invalid"
-HEADERS = {"Content-Type": "application/json"}
-
-
-def _post(url: str) -> Request:
-    return Request("POST", url + "/v2/enqueue", HEADERS, json.dumps(trigger("proxy")).encode())
 
 
 @pytest.fixture
@@ -158,7 +152,7 @@ def test_tls_through_the_proxy_is_verified_end_to_end(
     ca_file = alertwire_sandbox_tls.ca_file
     assert ca_file is not None
     before = len(alertwire_sandbox_tls.events())
-    request = _post(alertwire_sandbox_tls.url)
+    request = enqueue_request(alertwire_sandbox_tls.url)
     answers = send_each(kind, [request, request], proxy=proxy.url, verify=ca_file)
     assert [answer.status for answer in answers] == [202, 202]
     assert len(alertwire_sandbox_tls.events()) == before + 2
@@ -173,7 +167,9 @@ def test_plain_http_through_the_proxy(
     alertwire_sandbox: Sandbox, proxy: RunningProxy, kind: str
 ) -> None:
     before = len(alertwire_sandbox.events())
-    assert send_each(kind, [_post(alertwire_sandbox.url)], proxy=proxy.url)[0].status == 202
+    assert (
+        send_each(kind, [enqueue_request(alertwire_sandbox.url)], proxy=proxy.url)[0].status == 202
+    )
     assert len(alertwire_sandbox.events()) == before + 1
     assert f"POST {alertwire_sandbox.url}/v2/enqueue" in proxy.log()
 
@@ -185,7 +181,7 @@ def test_proxy_credentials_log_in_and_never_show(
     guarded = run_tinyproxy(login=("alice", "s3cret"))
     ca_file = alertwire_sandbox_tls.ca_file
     assert ca_file is not None
-    request = _post(alertwire_sandbox_tls.url)
+    request = enqueue_request(alertwire_sandbox_tls.url)
     with pytest.raises(NetworkError, match=r"through the proxy 127\.0\.0\.1:.*407"):
         send_each(kind, [request], proxy=guarded.url, verify=ca_file)
     wrong_url = guarded.url.replace("http://", "http://alice:wr0ngpass@")
@@ -206,7 +202,7 @@ def test_https_proxy_variable_routes_through_the_proxy(
 ) -> None:
     no_proxy_variables.setenv("HTTPS_PROXY", proxy.url)
     with pytest.raises(NetworkError, match=r"through the proxy 127\.0\.0\.1:\d+") as failed:
-        send_each(kind, [_post(f"https://{UNRESOLVABLE}")])
+        send_each(kind, [enqueue_request(f"https://{UNRESOLVABLE}")])
     assert f"CONNECT {UNRESOLVABLE}:443" in proxy.log(), str(failed.value)
 
 
@@ -218,11 +214,11 @@ def test_no_proxy_and_trust_env_false_go_direct(
     no_proxy_variables.setenv("NO_PROXY", ".invalid")
     for options in ({}, {"trust_env": False}):
         with pytest.raises(NetworkError) as failed:  # our own name lookup fails
-            send_each(kind, [_post(f"https://{UNRESOLVABLE}")], **options)
+            send_each(kind, [enqueue_request(f"https://{UNRESOLVABLE}")], **options)
         assert "through the proxy" not in str(failed.value)
     no_proxy_variables.delenv("NO_PROXY")
     with pytest.raises(NetworkError):
-        send_each(kind, [_post(f"https://{UNRESOLVABLE}")], trust_env=False)
+        send_each(kind, [enqueue_request(f"https://{UNRESOLVABLE}")], trust_env=False)
     assert UNRESOLVABLE not in proxy.log()
 
 

@@ -12,11 +12,9 @@ tested for both in tests/transport/test_transport_defaults.py.
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -24,16 +22,11 @@ from alertwire import NetworkError
 from alertwire.transport import Request, StdlibTransport
 from alertwire.transport._stdlib import _OneWrite
 from tests.support.loopback_server import Answer, LoopbackServer, serve
-from tests.support.sandbox_http import trigger
+from tests.support.sandbox_http import enqueue_request, trigger
 
 server = pytest.fixture(serve)
 
 HEADERS = {"Content-Type": "application/json"}
-
-
-def _post(url: str, body: dict[str, Any] | None = None) -> Request:
-    data = json.dumps(body if body is not None else trigger("stdlib")).encode()
-    return Request("POST", url + "/v2/enqueue", HEADERS, data)
 
 
 @pytest.fixture
@@ -47,7 +40,7 @@ def test_requests_share_one_keep_alive_connection(
     server: LoopbackServer, transport: StdlibTransport
 ) -> None:
     for n in range(5):
-        answer = transport.send(_post(server.url, trigger(f"k{n}")), timeout=5)
+        answer = transport.send(enqueue_request(server.url, trigger(f"k{n}")), timeout=5)
         assert answer.status == 202
     assert len(server.received) == 5
     assert len(server.connections) == 1
@@ -108,12 +101,12 @@ def test_an_idle_connection_the_server_closed_is_not_reused(
 ) -> None:
     """PagerDuty's load balancers close idle connections without ``Connection: close``."""
     server.script(Answer(action="answer_then_close"))
-    assert transport.send(_post(server.url), timeout=5).status == 202
+    assert transport.send(enqueue_request(server.url), timeout=5).status == 202
     # Wait (on the server's own record, not a sleep) until the close is visible to a poll.
     [idle] = transport._idle[("http", "127.0.0.1", int(server.url.rsplit(":", 1)[1]))]
     assert idle.sock is not None
     assert idle.sock.recv(1, socket.MSG_PEEK) == b""  # blocks until the FIN has arrived
-    assert transport.send(_post(server.url), timeout=5).status == 202
+    assert transport.send(enqueue_request(server.url), timeout=5).status == 202
     assert len(server.connections) == 2
 
 
@@ -128,7 +121,9 @@ def test_threads_share_it_and_idle_connections_are_bounded(server: LoopbackServe
         try:
             for i in range(10):
                 statuses.append(
-                    transport.send(_post(server.url, trigger(f"t{n}-{i}")), timeout=5).status
+                    transport.send(
+                        enqueue_request(server.url, trigger(f"t{n}-{i}")), timeout=5
+                    ).status
                 )
         except BaseException as exc:  # reported by the assert below
             failures.append(exc)
@@ -147,7 +142,9 @@ def test_threads_share_it_and_idle_connections_are_bounded(server: LoopbackServe
     assert sum(len(idle) for idle in transport._idle.values()) <= 2
     transport.close()
     assert transport._idle == {}
-    assert transport.send(_post(server.url), timeout=5).status == 202  # reopens after close()
+    assert (
+        transport.send(enqueue_request(server.url), timeout=5).status == 202
+    )  # reopens after close()
     transport.close()
 
 
@@ -156,12 +153,12 @@ def test_no_answer_is_a_network_error_naming_the_host_and_the_connection_is_drop
 ) -> None:
     server.script(Answer(action="reset"))
     with pytest.raises(NetworkError, match=r"no answer from 127\.0\.0\.1:\d+"):
-        transport.send(_post(server.url), timeout=5)
+        transport.send(enqueue_request(server.url), timeout=5)
     assert transport._idle.get(("http", "127.0.0.1", int(server.url.rsplit(":", 1)[1]))) in (
         None,
         [],
     )
-    assert transport.send(_post(server.url), timeout=5).status == 202
+    assert transport.send(enqueue_request(server.url), timeout=5).status == 202
 
 
 def test_loopback_is_reached_directly_whatever_the_proxy_variables_say(
@@ -175,7 +172,7 @@ def test_loopback_is_reached_directly_whatever_the_proxy_variables_say(
     monkeypatch.delenv("no_proxy", raising=False)
     transport = StdlibTransport()
     try:
-        assert transport.send(_post(server.url), timeout=5).status == 202
+        assert transport.send(enqueue_request(server.url), timeout=5).status == 202
     finally:
         transport.close()
     assert len(server.received) == 1
