@@ -34,9 +34,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .._errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ipaddress import IPv4Address, IPv6Address
+
+    IPAddress = IPv4Address | IPv6Address
 
 __all__ = ["Proxy", "ProxySettings", "check_tunnel", "proxy_settings", "transport_proxies"]
 
@@ -110,9 +115,12 @@ class ProxySettings:
     def for_origin(self, scheme: str, host: str, port: int) -> Proxy | None:
         """The proxy for ``scheme://host:port``, or ``None`` to connect directly."""
         proxy = self.by_scheme.get(scheme) or self.by_scheme.get("all")
-        if proxy is None or (self.loopback_direct and _is_loopback(host)):
+        if proxy is None:
             return None
-        if self.no_proxy and _listed(self.no_proxy, host, port):
+        name, address = _host(host)
+        if self.loopback_direct and _is_loopback(name, address):
+            return None
+        if self.no_proxy and _listed(self.no_proxy, name, address, port):
             return None
         return proxy
 
@@ -154,8 +162,20 @@ def transport_proxies(*, trust_env: bool, proxy: str | None) -> ProxySettings | 
     return proxy_settings() if trust_env else None
 
 
-def _listed(no_proxy: str, host: str, port: int) -> bool:
-    """Whether ``NO_PROXY`` names ``host`` (or ``host:port``).
+def _host(host: str) -> tuple[str, IPAddress | None]:
+    """``host`` as both rules compare it (no brackets, no trailing dot, lower case),
+    and its IP address if it is one."""
+    import ipaddress  # only with a proxy set: not a cost of every start-up
+
+    name = host.strip("[]").rstrip(".").lower()
+    try:
+        return name, ipaddress.ip_address(name)
+    except ValueError:
+        return name, None
+
+
+def _listed(no_proxy: str, name: str, address: IPAddress | None, port: int) -> bool:
+    """Whether ``NO_PROXY`` names the host ``name`` (or ``name:port``).
 
     Entries are comma-separated: ``*`` (everything), a name (itself and its
     subdomains; a leading dot changes nothing), ``name:port`` (that port
@@ -165,11 +185,6 @@ def _listed(no_proxy: str, host: str, port: int) -> bool:
     """
     import ipaddress
 
-    name = host.strip("[]").rstrip(".").lower()
-    try:
-        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(name)
-    except ValueError:
-        address = None
     for entry in (part.strip() for part in no_proxy.lower().split(",")):
         if entry == "*":
             return True
@@ -197,16 +212,10 @@ def _has_port(entry: str) -> bool:
     return bool(colon) and tail.isdigit() and (head.endswith("]") or ":" not in head)
 
 
-def _is_loopback(host: str) -> bool:
-    import ipaddress  # only with a proxy set: not a cost of every start-up
-
-    name = host.strip("[]").rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+def _is_loopback(name: str, address: IPAddress | None) -> bool:
+    if address is not None:
+        return address.is_loopback
+    return name == "localhost" or name.endswith(".localhost")
 
 
 def _parse(url: str, variable: str) -> Proxy:
