@@ -33,6 +33,7 @@ Helpers: :func:`free_port`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -50,6 +51,7 @@ from typing import NamedTuple
 import pytest
 
 from tests.support.pg_cluster import ClusterUnavailable, PostgresCluster, throwaway_cluster
+from tests.support.waiting import wait_for
 
 __all__ = [
     "Chromium",
@@ -238,6 +240,11 @@ def _accepts(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _listening_or_gone(proc: subprocess.Popen[bytes], port: int) -> bool:
+    """The server came up (its port accepts) or will not (it exited)."""
+    return proc.poll() is not None or _accepts(port)
+
+
 @pytest.fixture
 def run_tinyproxy() -> Iterator[Callable[..., RunningProxy]]:
     """Factory: start Debian's tinyproxy on a free loopback port; stopped at teardown.
@@ -270,10 +277,12 @@ def run_tinyproxy() -> Iterator[Callable[..., RunningProxy]]:
                 start_new_session=True,
             )
             started.append(proc)
-            deadline = time.monotonic() + STARTUP_TIMEOUT
-            while proc.poll() is None and not _accepts(port) and time.monotonic() < deadline:
-                time.sleep(0.02)  # polling an observable condition: the port accepts
-            if proc.poll() is None and _accepts(port):
+            wait_for(
+                "tinyproxy to listen or exit",
+                functools.partial(_listening_or_gone, proc, port),
+                timeout=STARTUP_TIMEOUT,
+            )
+            if proc.poll() is None:
                 return RunningProxy(f"http://127.0.0.1:{port}", log)
             _kill_group(proc)
         text = log.read_text(errors="replace") if log.exists() else ""

@@ -135,13 +135,14 @@ class Connection:
         """Open the TCP connection (and the TLS session), with :attr:`timeout`."""
         # An ASCII host name goes to getaddrinfo as bytes: a str one would be encoded
         # with the "idna" codec, whose import alone costs a one-event command a millisecond.
-        host, port = (self.host, self.port) if self.proxy is None else self.proxy_address
+        proxy = self.proxy
+        host, port = (self.host, self.port) if proxy is None else (proxy.host, proxy.port)
         address = host.encode("ascii") if host.isascii() else host
         sock = socket.create_connection((address, port), self.timeout)  # type: ignore[arg-type]
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.context is not None:
-                if self.proxy is not None:
+                if proxy is not None:
                     self._tunnel(sock)
                 sock = self.context.wrap_socket(sock, server_hostname=self.host)
         except BaseException:
@@ -149,11 +150,6 @@ class Connection:
             raise
         self.sock = sock
         self._buffer = b""
-
-    @property
-    def proxy_address(self) -> tuple[str, int]:
-        assert self.proxy is not None
-        return self.proxy.host, self.proxy.port
 
     def _tunnel(self, sock: socket.socket) -> None:
         """Ask the proxy for a tunnel to ``host:port`` (``CONNECT``); TLS then runs inside
