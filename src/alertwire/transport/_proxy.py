@@ -91,7 +91,7 @@ class ProxySettings:
     it is used for loopback too.
     """
 
-    __slots__ = ("by_scheme", "loopback_direct", "no_proxy")
+    __slots__ = ("_decided", "by_scheme", "loopback_direct", "no_proxy")
 
     def __init__(
         self,
@@ -103,6 +103,9 @@ class ProxySettings:
         self.by_scheme = by_scheme
         self.no_proxy = no_proxy
         self.loopback_direct = loopback_direct
+        #: origin -> its proxy (``None``: direct), decided once per origin for the
+        #: transports, which ask per request or per URL.
+        self._decided: dict[tuple[str, str, int], Proxy | None] = {}
 
     def __repr__(self) -> str:
         return f"ProxySettings(by_scheme={self.by_scheme!r}, no_proxy={self.no_proxy!r})"
@@ -114,6 +117,14 @@ class ProxySettings:
 
     def for_origin(self, scheme: str, host: str, port: int) -> Proxy | None:
         """The proxy for ``scheme://host:port``, or ``None`` to connect directly."""
+        origin = (scheme, host, port)
+        if origin not in self._decided:
+            if len(self._decided) >= 1024:
+                self._decided.clear()  # origins are few; this only bounds a strange caller
+            self._decided[origin] = self._decide(scheme, host, port)
+        return self._decided[origin]
+
+    def _decide(self, scheme: str, host: str, port: int) -> Proxy | None:
         proxy = self.by_scheme.get(scheme) or self.by_scheme.get("all")
         if proxy is None:
             return None

@@ -118,15 +118,9 @@ class StdlibTransport:
         #: URL (without its query) -> origin and path: split once per URL, not per request.
         self._routes: dict[str, tuple[_Origin, str]] = {}
         self._proxies = transport_proxies(trust_env=trust_env, proxy=proxy)
-        #: origin -> the proxy it goes through (None: direct), decided once per origin.
-        self._via: dict[_Origin, Proxy | None] = {}
 
     def _proxy_for(self, origin: _Origin) -> Proxy | None:
-        if self._proxies is None:
-            return None
-        if origin not in self._via:
-            self._via[origin] = self._proxies.for_origin(*origin)
-        return self._via[origin]
+        return None if self._proxies is None else self._proxies.for_origin(*origin)
 
     def _route(self, url: str) -> tuple[_Origin, str]:
         route = self._routes.get(url)
