@@ -278,7 +278,11 @@ class DeliveryLoop:
             self._ahead = max(self._ahead // 2, self.claim_ahead)
 
     def _start_ready(self, transport: AsyncTransport, inflight: set[asyncio.Task[None]]) -> None:
-        """Start sends of ready rows, oldest first, while a send slot is free."""
+        """Start sends of ready rows, oldest first, while a send slot is free, unless the
+        store is in an outage: only the sends already in flight finish then, since no
+        outcome can be recorded; the ready rows wait for the store (or go back at stop)."""
+        if self.outage.ongoing:
+            return
         # The attached loop's create_task, not asyncio.create_task: that one looks up the
         # running loop per call, a getpid() system call each on CPython 3.11 (about 5% of
         # the relay's asyncio thread in a py-spy profile of the bench).
