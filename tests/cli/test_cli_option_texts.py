@@ -29,11 +29,35 @@ ALERTWIRE = str(Path(sys.executable).with_name("alertwire"))
         ),
         (["relay", "--rate-limit", "-1"], "argument --rate-limit: must be 0 or more, got '-1'"),
         (["relay", "--rate-limit", "x"], "argument --rate-limit: must be a number, got 'x'"),
-        (["relay", "--max-backoff", "0"], "argument --max-backoff: must be more than 0, got '0'"),
-        (["send", "--concurrency", "0"], "argument --concurrency: must be from 1 to 32, got 0"),
+        (
+            ["relay", "--max-backoff", "0"],
+            "argument --max-backoff: must be more than 0 seconds, got '0'",
+        ),
+        (["send", "--concurrency", "0"], "argument --concurrency: must be from 1 to 32, got '0'"),
+        (
+            ["relay", "--drain-timeout", "-1"],
+            "argument --drain-timeout: must be 0 seconds or more, got '-1'",
+        ),
+        (
+            ["relay", "--drain-timeout", "inf"],
+            "argument --drain-timeout: must be 0 seconds or more, got 'inf'",
+        ),
+        (["send", "--timeout", "0"], "argument --timeout: must be more than 0 seconds, got '0'"),
+        (
+            ["send", "--timeout", "soon"],
+            "argument --timeout: must be a number of seconds, got 'soon'",
+        ),
+        (
+            ["send", "--max-time", "nan"],
+            "argument --max-time: must be 0 seconds or more, got 'nan'",
+        ),
+        (
+            ["send", "--max-attempts", "101"],
+            "argument --max-attempts: must be from 1 to 100, got '101'",
+        ),
         (
             ["sandbox", "--rate-limit", "0"],
-            "argument --rate-limit: must be from 1 to 1000000, got 0",
+            "argument --rate-limit: must be from 1 to 1000000, got '0'",
         ),
     ],
 )
@@ -55,6 +79,9 @@ def test_a_refused_value_names_the_rule_in_one_line_with_exit_2(
     [
         (["relay", "--concurrency", "1"], "concurrency", 1),
         (["relay", "--rate-limit", "0"], "rate_limit", 0.0),
+        (["relay", "--drain-timeout", "0"], "drain_timeout", 0.0),
+        (["send", "--max-time", "0"], "max_time", 0.0),
+        (["send", "--max-attempts", "100"], "max_attempts", 100),
         (["send", "--concurrency", "32"], "concurrency", 32),
         (["sandbox", "--rate-limit", "1"], "rate_limit", 1),
     ],

@@ -8,6 +8,7 @@ parts of the library it does not use.
 from __future__ import annotations
 
 import argparse
+import math
 import textwrap
 from typing import Any, NamedTuple
 
@@ -36,22 +37,52 @@ __all__ = [
     "add_throwaway_tls_options",
     "int_between",
     "key_value",
+    "number",
 ]
 
 #: ``send`` runs at most this many requests at once: the size of the clients' connection pools.
 MAX_CONCURRENCY = 32
 
 
-def _seconds(*, zero: bool) -> Any:
-    """A number of seconds, more than zero (or, with ``zero``, zero or more); never inf."""
+def number(
+    kind: type[int] | type[float],
+    *,
+    low: float,
+    high: float | None = None,
+    above: bool = False,
+    unit: str = "",
+) -> Any:
+    """The CLI's one parser of a numeric option, its error naming the rule it enforces.
 
-    def parse(text: str) -> float:
+    ``kind`` is ``int`` (a whole number) or ``float``; the value must be ``low`` or
+    more (more than ``low`` with ``above``) and, with ``high``, at most ``high``.
+    Infinity and NaN are refused: no option of ours means "for ever" by ``inf``.
+    The refusal is one line that says the rule exactly ("at least 1", "0 or more",
+    "more than 0", "from 1 to 32"), so the boundary it names is always accepted.
+    """
+
+    def show(bound: float) -> str:
+        return str(int(bound)) if bound == int(bound) else f"{bound:g}"
+
+    what = "a whole number" if kind is int else "a number"
+    suffix = f" {unit}" if unit else ""
+    of_unit = f" of {unit}" if unit else ""
+    if high is not None:
+        rule = f"from {show(low)} to {show(high)}{suffix}"
+    elif above:
+        rule = f"more than {show(low)}{suffix}"
+    elif kind is int:
+        rule = f"at least {show(low)}{suffix}"
+    else:
+        rule = f"{show(low)}{suffix} or more"
+
+    def parse(text: str) -> float | int:
         try:
-            value = float(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-        if not (value >= 0 if zero else value > 0) or value == float("inf"):
-            rule = "zero or more seconds" if zero else "a positive number of seconds"
+            raise argparse.ArgumentTypeError(f"must be {what}{of_unit}, got {text!r}") from None
+        allowed = value > low if above else value >= low
+        if not allowed or (high is not None and value > high) or not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
         return value
 
@@ -59,16 +90,13 @@ def _seconds(*, zero: bool) -> Any:
 
 
 def int_between(low: int, high: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
-        return value
+    """A whole number from ``low`` to ``high``, both allowed."""
+    return number(int, low=low, high=high)
 
-    return parse
+
+def _seconds(*, zero: bool) -> Any:
+    """A number of seconds, more than zero (or, with ``zero``, zero or more)."""
+    return number(float, low=0, above=not zero, unit="seconds")
 
 
 def key_value(text: str) -> tuple[str, str]:

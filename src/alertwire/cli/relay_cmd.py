@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import math
 import signal
 import sys
 import threading
@@ -40,30 +39,9 @@ from .._config import (
 from .._errors import ConfigurationError
 from . import _exit
 from ._ingest_options import add_ingest_options, ingest_config
-from ._options import Command
+from ._options import Command, number
 
 __all__ = ["COMMAND", "register"]
-
-
-def _number(kind: type, *, minimum: float, allow_zero: bool = False) -> Any:
-    def parse(text: str) -> float | int:
-        try:
-            value = kind(text)
-        except ValueError:
-            what = "a whole number" if kind is int else "a number"
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
-        if not math.isfinite(value) or value < minimum or (value == 0 and not allow_zero):
-            # Say exactly the rule checked above: "at least 1", "zero or more", "more than 0".
-            if minimum > 0:
-                rule = f"at least {minimum:g}"
-            elif allow_zero:
-                rule = f"{minimum:g} or more"
-            else:
-                rule = f"more than {minimum:g}"
-            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
-        return value  # type: ignore[no-any-return]
-
-    return parse
 
 
 def _listen(text: str) -> tuple[str, int]:
@@ -87,7 +65,7 @@ def _add_seconds(parser: argparse.ArgumentParser, flag: str, *, default: float, 
     """A relay duration that must be more than zero (``SECONDS``), with its default."""
     parser.add_argument(
         flag,
-        type=_number(float, minimum=0),
+        type=number(float, low=0, above=True, unit="seconds"),
         default=default,
         metavar="SECONDS",
         help=help,
@@ -126,7 +104,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--drain-timeout",
-        type=_number(float, minimum=0, allow_zero=True),
+        type=number(float, low=0, unit="seconds"),
         default=DEFAULT_DRAIN_TIMEOUT,
         metavar="SECONDS",
         help=f"with --drain: stop claiming after this long, let the sends in flight finish,"
@@ -134,14 +112,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--concurrency",
-        type=_number(int, minimum=1),
+        type=number(int, low=1),
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help="sends in flight at once, over different keys (default %(default)s)",
     )
     parser.add_argument(
         "--rate-limit",
-        type=_number(float, minimum=0, allow_zero=True),
+        type=number(float, low=0),
         default=DEFAULT_RATE_LIMIT_PER_MINUTE,
         metavar="PER_MINUTE",
         help="events per minute per routing key (default %(default)s, PagerDuty's limit; 0 = off)",
