@@ -17,6 +17,7 @@ from .._config import (
     DEFAULT_TIMEOUT,
     ENV_BIGPANDA_APP_KEY,
     ENV_BIGPANDA_URL,
+    ENV_OUTBOX,
     ENV_PAGERDUTY_URL,
     ENV_REGION,
     ENV_ROUTING_KEY,
@@ -29,9 +30,12 @@ from ._credentials import BIGPANDA_TOKEN, ROUTING_KEY
 __all__ = [
     "MAX_CONCURRENCY",
     "Command",
+    "add_bigpanda_url_option",
     "add_delivery_options",
     "add_key_value_option",
     "add_links_option",
+    "add_outbox_option",
+    "add_pagerduty_url_option",
     "add_region_and_ca_options",
     "add_retry_options",
     "add_throwaway_tls_options",
@@ -244,6 +248,36 @@ def add_region_and_ca_options(group: Any) -> None:
     )
 
 
+def add_outbox_option(group: Any, *, what: str = "the outbox file or URL") -> None:
+    """``--outbox``: ``send --queue``, ``relay`` and ``queue`` open it through the same rule."""
+    group.add_argument(
+        "--outbox",
+        metavar="PATH|URL",
+        help=f"{what} (default ${ENV_OUTBOX}, else"
+        " $XDG_STATE_HOME/alertwire/outbox.sqlite3, i.e. ~/.local/state/...)",
+    )
+
+
+def add_pagerduty_url_option(group: Any) -> None:
+    """``--pagerduty-url``, for the commands that send and for the relay alike."""
+    group.add_argument(
+        "--pagerduty-url",
+        metavar="URL",
+        help=f"base URL of the Events API (default ${ENV_PAGERDUTY_URL}, else the region's"
+        " host); http:// only to loopback, e.g. a local sandbox or relay",
+    )
+
+
+def add_bigpanda_url_option(group: Any) -> None:
+    """``--bigpanda-url``, for the commands that send and for the relay alike."""
+    group.add_argument(
+        "--bigpanda-url",
+        metavar="URL",
+        help=f"base URL of the Alerts API (default ${ENV_BIGPANDA_URL}, else the region's"
+        " host); http:// only to loopback",
+    )
+
+
 def add_delivery_options(
     parser: argparse.ArgumentParser, *, pagerduty: bool, bigpanda: bool
 ) -> None:
@@ -278,12 +312,7 @@ def add_delivery_options(
         help="store in the durable outbox and return at once (printing the dedup key);"
         " `alertwire relay` delivers it",
     )
-    delivery.add_argument(
-        "--outbox",
-        metavar="PATH|URL",
-        help="the outbox for --queue (default $ALERTWIRE_OUTBOX, else"
-        " ~/.local/state/alertwire/outbox.sqlite3)",
-    )
+    add_outbox_option(delivery, what="the outbox for --queue")
 
     if pagerduty:
         pd = parser.add_argument_group("PagerDuty configuration", ROUTING_KEY.sources())
@@ -300,12 +329,7 @@ def add_delivery_options(
             " list (ps) and kept in shell history: prefer --routing-key-file or"
             f" ${ENV_ROUTING_KEY}",
         )
-        pd.add_argument(
-            "--pagerduty-url",
-            metavar="URL",
-            help=f"base URL of the Events API (default ${ENV_PAGERDUTY_URL}, else the region's"
-            " host); http:// only to loopback, e.g. a local sandbox or relay",
-        )
+        add_pagerduty_url_option(pd)
     if bigpanda:
         bp = parser.add_argument_group("BigPanda configuration", BIGPANDA_TOKEN.sources())
         bp.add_argument(
@@ -318,9 +342,4 @@ def add_delivery_options(
             metavar="KEY",
             help=f"the BigPanda integration's app key (default ${ENV_BIGPANDA_APP_KEY})",
         )
-        bp.add_argument(
-            "--bigpanda-url",
-            metavar="URL",
-            help=f"base URL of the Alerts API (default ${ENV_BIGPANDA_URL}, else the region's"
-            " host); http:// only to loopback",
-        )
+        add_bigpanda_url_option(bp)

@@ -15,8 +15,7 @@ from typing import Any
 
 from .._errors import ValidationError
 from . import _exit
-from ._options import Command
-from .relay_cmd import add_outbox_option
+from ._options import Command, add_outbox_option
 
 __all__ = ["COMMAND", "parse_age", "register"]
 

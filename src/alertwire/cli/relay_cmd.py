@@ -28,18 +28,20 @@ from .._config import (
     DEFAULT_MAX_BACKOFF,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_RATE_LIMIT_PER_MINUTE,
-    DEFAULT_REGION,
     DEFAULT_TIMEOUT,
-    ENV_BIGPANDA_URL,
-    ENV_OUTBOX,
-    ENV_PAGERDUTY_URL,
-    ENV_REGION,
     parse_host_port,
 )
 from .._errors import ConfigurationError
 from . import _exit
 from ._ingest_options import add_ingest_options, ingest_config
-from ._options import Command, number
+from ._options import (
+    Command,
+    add_bigpanda_url_option,
+    add_outbox_option,
+    add_pagerduty_url_option,
+    add_region_and_ca_options,
+    number,
+)
 
 __all__ = ["COMMAND", "register"]
 
@@ -50,15 +52,6 @@ def _listen(text: str) -> tuple[str, int]:
         return parse_host_port(text)
     except ConfigurationError:
         raise argparse.ArgumentTypeError(f"must be HOST:PORT, got {text!r}") from None
-
-
-def add_outbox_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--outbox",
-        metavar="PATH|URL",
-        help=f"the outbox file or URL (default ${ENV_OUTBOX}, else"
-        " $XDG_STATE_HOME/alertwire/outbox.sqlite3, i.e. ~/.local/state/...)",
-    )
 
 
 def _add_seconds(parser: argparse.ArgumentParser, flag: str, *, default: float, help: str) -> None:
@@ -157,23 +150,9 @@ def register(subparsers: Any) -> None:
         default=DEFAULT_POLL_INTERVAL,
         help=f"how often an idle relay looks for new events (default {DEFAULT_POLL_INTERVAL:g})",
     )
-    parser.add_argument(
-        "--pagerduty-url",
-        metavar="URL",
-        help=f"PagerDuty base URL (default ${ENV_PAGERDUTY_URL}, else the region's host)",
-    )
-    parser.add_argument(
-        "--bigpanda-url",
-        metavar="URL",
-        help=f"BigPanda base URL (default ${ENV_BIGPANDA_URL}, else the region's host)",
-    )
-    parser.add_argument(
-        "--region",
-        choices=("us", "eu"),
-        type=str.lower,
-        help=f"service region when no URL is given (default ${ENV_REGION}, else {DEFAULT_REGION})",
-    )
-    parser.add_argument("--ca-file", metavar="PATH", help="trust this CA bundle for TLS")
+    add_pagerduty_url_option(parser)
+    add_bigpanda_url_option(parser)
+    add_region_and_ca_options(parser)
     parser.add_argument(
         "--metrics-listen",
         type=_listen,
