@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+import alertwire
 from alertwire import (
     AsyncBigPanda,
     BadRequest,
@@ -115,6 +116,7 @@ async def test_single_alert(make: Callable[..., Client], server: FreshServer) ->
     assert got.path == "/data/v2/alerts"
     assert got.headers["authorization"] == f"Bearer {TOKEN}"
     assert got.headers["content-type"] == "application/json"
+    assert got.headers["user-agent"] == f"alertwire/{alertwire.__version__}"
     assert got.json() == {
         "app_key": APP_KEY,
         "status": "critical",

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
+import alertwire
 from alertwire import (
     AsyncPagerDuty,
     BadRequest,
@@ -147,6 +148,8 @@ async def test_trigger_success(pd: Client, server: LoopbackServer) -> None:
     assert seen.method == "POST"
     assert seen.path == "/v2/enqueue"
     assert seen.headers["content-type"] == "application/json"
+    # Every transport, the caller's own httpx client too, says who is calling.
+    assert seen.headers["user-agent"] == f"alertwire/{alertwire.__version__}"
     body = seen.json()
     assert body["routing_key"] == KEY
     assert body["payload"] == {"summary": "disk full", "source": "db-1", "severity": "critical"}

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import alertwire
 from alertwire import (
     BadRequest,
     ConfigurationError,
@@ -65,6 +66,7 @@ def test_headers_carry_token_accept_and_from() -> None:
     assert headers == {
         "Accept": "application/vnd.pagerduty+json;version=2",
         "Content-Type": "application/json",
+        "User-Agent": f"alertwire/{alertwire.__version__}",
         "From": "me@example.com",
         "Authorization": f"Token token={TOKEN}",
     }

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import alertwire
 from alertwire import (
     BadRequest,
     Forbidden,
@@ -281,6 +282,7 @@ def test_headers_on_the_wire() -> None:
     assert first.headers["authorization"] == f"Token token={TOKEN}"
     assert first.headers["accept"] == "application/vnd.pagerduty+json;version=2"
     assert first.headers["content-type"] == "application/json"
+    assert first.headers["user-agent"] == f"alertwire/{alertwire.__version__}"
     assert first.headers["from"] == ME
     assert second.headers["authorization"] == f"Bearer {TOKEN}"
     assert "from" not in second.headers

@@ -29,7 +29,7 @@ from .._secret import Secret
 from ..models.bigpanda import BigPandaAlert
 from ..models.results import EventResult
 from ..transport import Request, Response
-from .http import error_for_response, json_body, resolve_base_url
+from .http import JSON_HEADERS, error_for_response, json_body, resolve_base_url
 
 __all__ = [
     "ALERTS_PATH",
@@ -68,11 +68,7 @@ def base_url_for_region(region: str) -> str:
 
 def headers_for(token: Secret) -> dict[str, str]:
     """JSON headers plus the bearer token (a Request's headers are never logged)."""
-    return {
-        "Content-Type": "application/json",
-        "Accept": "application/json",
-        "Authorization": "Bearer " + token.reveal(),
-    }
+    return {**JSON_HEADERS, "Authorization": "Bearer " + token.reveal()}
 
 
 def _app_key_json(app_key: str) -> bytes:

@@ -17,10 +17,10 @@ import ipaddress
 import math
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
-from .. import _json
+from .. import __version__, _json
 from .._errors import (
     BadRequest,
     ConfigurationError,
@@ -35,6 +35,7 @@ from ..transport import Response
 
 __all__ = [
     "JSON_HEADERS",
+    "USER_AGENT",
     "base_url_of",
     "check_base_url",
     "error_for_response",
@@ -47,8 +48,17 @@ __all__ = [
     "served_url",
 ]
 
+#: Who is calling, on every request the library makes. A service's logs (and a
+#: proxy's or firewall's) can then tell alertwire's traffic apart, and edge
+#: filters that turn away requests with no ``User-Agent`` at all let it through.
+USER_AGENT: Final = f"alertwire/{__version__}"
+
 #: The headers of every JSON request (one object: a transport may convert it once).
-JSON_HEADERS: Mapping[str, str] = {"Content-Type": "application/json", "Accept": "application/json"}
+JSON_HEADERS: Mapping[str, str] = {
+    "Content-Type": "application/json",
+    "Accept": "application/json",
+    "User-Agent": USER_AGENT,
+}
 
 
 def is_loopback_host(host: str) -> bool:

@@ -31,7 +31,7 @@ from .._errors import (
 from .._secret import Secret
 from ..models.limits import REST_TOKEN_LENGTH, ROUTING_KEY_LENGTH
 from ..transport import Request, Response
-from .http import json_body, parse_retry_after, rate_limited, scrubbed
+from .http import USER_AGENT, json_body, parse_retry_after, rate_limited, scrubbed
 
 __all__ = [
     "ACCEPT",
@@ -155,6 +155,7 @@ def build_headers(
     headers = {
         "Accept": ACCEPT,
         "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
     }
     if default_from:
         headers["From"] = default_from
