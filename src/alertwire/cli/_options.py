@@ -30,15 +30,14 @@ from ._credentials import BIGPANDA_TOKEN, ROUTING_KEY
 __all__ = [
     "MAX_CONCURRENCY",
     "Command",
-    "add_bigpanda_url_option",
     "add_delivery_options",
     "add_key_value_option",
     "add_links_option",
     "add_outbox_option",
-    "add_pagerduty_url_option",
     "add_region_and_ca_options",
     "add_retry_options",
     "add_throwaway_tls_options",
+    "add_url_option",
     "int_between",
     "key_value",
     "number",
@@ -258,23 +257,26 @@ def add_outbox_option(group: Any, *, what: str = "the outbox file or URL") -> No
     )
 
 
-def add_pagerduty_url_option(group: Any) -> None:
-    """``--pagerduty-url``, for the commands that send and for the relay alike."""
-    group.add_argument(
+#: Each service's ``--*-url`` option: its API's name and the variable it defaults to.
+_URL_OPTIONS = {
+    "pagerduty": (
         "--pagerduty-url",
-        metavar="URL",
-        help=f"base URL of the Events API (default ${ENV_PAGERDUTY_URL}, else the region's"
-        " host); http:// only to loopback, e.g. a local sandbox or relay",
-    )
+        "the Events API",
+        ENV_PAGERDUTY_URL,
+        ", e.g. a local sandbox or relay",
+    ),
+    "bigpanda": ("--bigpanda-url", "the Alerts API", ENV_BIGPANDA_URL, ""),
+}
 
 
-def add_bigpanda_url_option(group: Any) -> None:
-    """``--bigpanda-url``, for the commands that send and for the relay alike."""
+def add_url_option(group: Any, service: str) -> None:
+    """``--pagerduty-url`` or ``--bigpanda-url``, for the sending commands and the relay alike."""
+    flag, api, variable, example = _URL_OPTIONS[service]
     group.add_argument(
-        "--bigpanda-url",
+        flag,
         metavar="URL",
-        help=f"base URL of the Alerts API (default ${ENV_BIGPANDA_URL}, else the region's"
-        " host); http:// only to loopback",
+        help=f"base URL of {api} (default ${variable}, else the region's"
+        f" host); http:// only to loopback{example}",
     )
 
 
@@ -329,7 +331,7 @@ def add_delivery_options(
             " list (ps) and kept in shell history: prefer --routing-key-file or"
             f" ${ENV_ROUTING_KEY}",
         )
-        add_pagerduty_url_option(pd)
+        add_url_option(pd, "pagerduty")
     if bigpanda:
         bp = parser.add_argument_group("BigPanda configuration", BIGPANDA_TOKEN.sources())
         bp.add_argument(
@@ -342,4 +344,4 @@ def add_delivery_options(
             metavar="KEY",
             help=f"the BigPanda integration's app key (default ${ENV_BIGPANDA_APP_KEY})",
         )
-        add_bigpanda_url_option(bp)
+        add_url_option(bp, "bigpanda")

@@ -36,10 +36,9 @@ from . import _exit
 from ._ingest_options import add_ingest_options, ingest_config
 from ._options import (
     Command,
-    add_bigpanda_url_option,
     add_outbox_option,
-    add_pagerduty_url_option,
     add_region_and_ca_options,
+    add_url_option,
     number,
 )
 
@@ -150,8 +149,8 @@ def register(subparsers: Any) -> None:
         default=DEFAULT_POLL_INTERVAL,
         help=f"how often an idle relay looks for new events (default {DEFAULT_POLL_INTERVAL:g})",
     )
-    add_pagerduty_url_option(parser)
-    add_bigpanda_url_option(parser)
+    add_url_option(parser, "pagerduty")
+    add_url_option(parser, "bigpanda")
     add_region_and_ca_options(parser)
     parser.add_argument(
         "--metrics-listen",
