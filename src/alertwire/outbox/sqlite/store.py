@@ -109,10 +109,10 @@ def _lease(rows: int) -> str:
     each as ``Claimed.from_row`` reads it.
 
     One statement for the cycle's claims, not one per row: each statement on this
-    table pays for its set-up, its trigger program and a hand-off of the GIL, so
-    32 single-row statements cost about a third more CPU per claimed event than one
-    (docs/relay.md, "Where a relay's CPU goes"). The rows come back in no
-    particular order; the claim sorts them."""
+    table pays for its set-up, its trigger program and a hand-off of the GIL;
+    leasing 32 heads one by one cost the store side about a third more
+    instructions per event (docs/relay.md, "Where a relay's CPU goes"). The
+    rows come back in no particular order; the claim sorts them."""
     ids = ", ".join(f":{name}" for name in _lease_ids(rows))
     return f"""
 UPDATE events
