@@ -12,7 +12,7 @@ import logging
 import sqlite3
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 
 from ..._errors import OutboxError
 from .. import machine
@@ -327,7 +327,7 @@ class SQLiteStore(SQLiteConnections):
                 continue
             taken.add(route)
             chosen.append(event_id)
-        rows: list[sqlite3.Row] = []
+        rows: list[Any] = []  # each as Claimed.from_row reads it
         for start in range(0, len(chosen), _LEASE_ROWS):
             group = chosen[start : start + _LEASE_ROWS]
             params: dict[str, object] = dict(zip(_lease_ids(len(group)), group, strict=True))
