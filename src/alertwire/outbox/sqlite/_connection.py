@@ -509,9 +509,10 @@ class SQLiteConnections:
         index pages each) always outgrew: a file created, written and deleted per
         cycle, about 5 KB of writes per event. The journal is never read after a
         crash (the WAL is what survives one): durability is unchanged. It holds the
-        pages one statement changes (a few MB at worst). Set once per connection,
-        outside a transaction; :meth:`_temp_on_disk` undoes it before a ``VACUUM``,
-        whose copy of the whole outbox must stay on disk.
+        pages one statement changes: the relay's statements update at most 32 rows
+        (``store._CYCLE_ROWS``), about 2 MiB more peak memory with 100,000 pending
+        events. Set once per connection, outside a transaction; :meth:`_temp_on_disk`
+        undoes it before a ``VACUUM``, whose copy of the whole outbox must stay on disk.
         """
         if not getattr(self._local, "journal_in_memory", False):
             conn.execute("PRAGMA temp_store=MEMORY")
