@@ -76,6 +76,7 @@ __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "DEFAULT_MAX_AGE",
     "DEFAULT_RATE_LIMIT_PER_MINUTE",
+    "OUTCOME_NAMES",
     "ClaimTerms",
     "Claimed",
     "DeadEvent",
@@ -89,7 +90,6 @@ __all__ = [
     "QueueStats",
     "Release",
     "Reschedule",
-    "SettleSQL",
     "State",
     "Store",
     "new_owner",
@@ -295,15 +295,25 @@ class ClaimTerms:
         return max(self.limit * 4, 64)
 
 
+#: The names of :func:`outcome_params` each kind of outcome writes (besides ``owner``),
+#: in the order a store binds them: both stores record a kind at a time, one
+#: statement for the batch's outcomes of that kind.
+OUTCOME_NAMES: Final[dict[type[Outcome], tuple[str, ...]]] = {
+    Delivered: ("id", "state", "at", "status"),
+    Reschedule: ("id", "state", "not_before", "error", "status"),
+    MarkDead: ("id", "state", "at", "error", "status", "body", "unsent"),
+    Release: ("id", "state"),
+}
+
+
 def outcome_params(outcome: Outcome, owner: str) -> dict[str, Any]:
     """The named parameters of the owner-checked statement that records ``outcome``.
 
     Both stores write an outcome with the same names (``state``, ``at``,
     ``not_before``, ``error``, ``status``, ``body``, ``unsent``, ``id``, ``owner``;
     a :class:`Release` writes only ``state`` and takes back its claim's try);
-    only their SQL differs, so the values are decided here once, whether a
-    store records outcomes one by one (:meth:`SettleSQL.for_outcome`) or a
-    kind at a time.
+    only their SQL differs, so the values are decided here once. Both record
+    outcomes a kind at a time, one statement per kind for the whole batch.
     """
     values: dict[str, Any]
     if isinstance(outcome, Delivered):
@@ -330,33 +340,6 @@ def outcome_params(outcome: Outcome, owner: str) -> dict[str, Any]:
         raise TypeError(f"unknown outcome {type(outcome).__name__}")
     values.update(id=outcome.id, owner=owner)
     return values
-
-
-@dataclass(frozen=True, slots=True)
-class SettleSQL:
-    """A store's four owner-checked statements that record one outcome, one per kind.
-
-    For a store that records outcomes one by one (SQLite, where a statement
-    costs no round trip): which statement records which outcome is decided
-    here (:meth:`for_outcome`), with the values of :func:`outcome_params`. The
-    PostgreSQL store records a kind at a time (one statement per kind, not per
-    outcome) and takes the same values from :func:`outcome_params`.
-    """
-
-    deliver: str
-    reschedule: str
-    bury: str
-    release: str
-
-    def for_outcome(self, outcome: Outcome, owner: str) -> tuple[str, dict[str, Any]]:
-        """The statement that records ``outcome`` for ``owner``, and its parameters."""
-        sql = {
-            Delivered: self.deliver,
-            Reschedule: self.reschedule,
-            MarkDead: self.bury,
-            Release: self.release,
-        }[type(outcome)]
-        return sql, outcome_params(outcome, owner)
 
 
 @dataclass(frozen=True, slots=True)

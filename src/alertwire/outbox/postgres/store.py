@@ -81,6 +81,7 @@ from typing import Any, Final
 from ..._errors import OutboxError
 from .. import machine
 from ..machine import (
+    OUTCOME_NAMES,
     Delivered,
     MarkDead,
     Outcome,
@@ -304,18 +305,18 @@ _SETTLE: Final[dict[type[Outcome], tuple[tuple[str, ...], str]]] = {
     Delivered: _settle_many(
         "state = v.state, finished_at = v.at, http_status = v.status,"
         " last_error = NULL, error_body = NULL",
-        *("id", "state", "at", "status"),
+        *OUTCOME_NAMES[Delivered],
     ),
     Reschedule: _settle_many(
         "state = v.state, not_before = v.not_before, last_error = v.error, http_status = v.status",
-        *("id", "state", "not_before", "error", "status"),
+        *OUTCOME_NAMES[Reschedule],
     ),
     MarkDead: _settle_many(
         "state = v.state, finished_at = v.at, last_error = v.error, http_status = v.status,"
         " error_body = v.body, attempts = e.attempts - v.unsent",
-        *("id", "state", "at", "error", "status", "body", "unsent"),
+        *OUTCOME_NAMES[MarkDead],
     ),
-    Release: _settle_many("state = v.state, attempts = e.attempts - 1", *("id", "state")),
+    Release: _settle_many("state = v.state, attempts = e.attempts - 1", *OUTCOME_NAMES[Release]),
 }
 
 
