@@ -76,7 +76,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from ..._errors import OutboxError
+from ..._errors import ConfigurationError, OutboxError
 from .._schema_version import upgrade
 from ..machine import public_reason
 from ._schema import MIGRATIONS, SCHEMA_VERSION
@@ -212,6 +212,23 @@ def _ensure_wal(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode=WAL")
 
 
+#: The oldest SQLite library the outbox runs on: its statements use ``RETURNING``
+#: (3.35) and ``UPDATE ... FROM`` (3.33). Python links whichever SQLite the system
+#: or the build gave it, so an older one is refused when the outbox is opened,
+#: by name, rather than as a syntax error at the first enqueue or relay cycle.
+MIN_SQLITE: Final = (3, 35, 0)
+
+
+def check_sqlite_library(version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
+    """Refuse a SQLite library older than :data:`MIN_SQLITE` (a ConfigurationError)."""
+    if version < MIN_SQLITE:
+        found = ".".join(map(str, version))
+        raise ConfigurationError(
+            f"the SQLite outbox needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer;"
+            f" this Python uses SQLite {found} (use a newer Python build, or a PostgreSQL outbox)"
+        )
+
+
 T = TypeVar("T")
 
 #: Backoff between retries of a lock SQLite's busy handler did not wait for:
@@ -239,6 +256,7 @@ class SQLiteConnections:
     ) -> None:
         if not busy_timeout > 0:
             raise ValueError("busy_timeout must be a positive number of seconds")
+        check_sqlite_library()
         self.path = Path(path).expanduser()
         self.location = str(self.path)
         self.create = create
