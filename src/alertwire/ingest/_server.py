@@ -182,7 +182,11 @@ class IngestServer:
         self.outbox = outbox if isinstance(outbox, Outbox) else Outbox(store=outbox)
         self.metrics = metrics if metrics is not None else OutboxMetrics(self.outbox.store)
         self.committer = GroupCommitter(
-            self.outbox.put, max_batch=config.max_batch, delay=config.commit_delay
+            self.outbox.put,
+            put_now=self.outbox.put_now if self.outbox.can_put_now else None,
+            alone=self._alone,
+            max_batch=config.max_batch,
+            delay=config.commit_delay,
         )
         self.sink = OutboxSink(
             self.outbox,
@@ -207,6 +211,12 @@ class IngestServer:
         self._temp_dir: Path | None = None
         self._ca_file: Path | None = None
         self.port: int | None = None
+
+    def _alone(self) -> bool:
+        """No request but the caller's is arriving or being handled (see
+        ``GroupCommitter``: only then may a commit run on the event loop)."""
+        running = self._running
+        return running is not None and running.guards.in_progress <= 1
 
     @property
     def url(self) -> str:

@@ -160,6 +160,10 @@ class Guards:
         #: Refused connections being closed gently (see _GuardedConnection._refuse).
         self.lingering = 0
         self.linger_max = limits.backlog()
+        #: Connections with a request arriving (some of its head read) or being
+        #: handled: the ingest endpoint commits on its event loop only while its own
+        #: request is the one (docs/ingest.md, "Throughput").
+        self.in_progress = 0
         #: Trouble seen so far, by kind (the ingest endpoint exports it as a metric and
         #: may replace the dict with its own, kept across restarts).
         self.counts: dict[str, int] = {}
@@ -217,6 +221,8 @@ class _GuardedConnection(asyncio.Protocol):
         self._request: web.Request | None = None
         self._lost = False
         self._lingering = False
+        #: Counted in ``Guards.in_progress`` (see :meth:`_recount`).
+        self._counted = False
 
     # ------------------------------------------------------------ asyncio protocol
 
@@ -237,6 +243,7 @@ class _GuardedConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
+        self._recount()
         self._cancel_timer()
         if self._lingering:
             self._guards.lingering -= 1
@@ -251,6 +258,7 @@ class _GuardedConnection(asyncio.Protocol):
         if request is None or request.content.is_eof():
             # Not body bytes of the request in progress: the start of the next head.
             self._head_pending = True
+            self._recount()
         self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -290,6 +298,7 @@ class _GuardedConnection(asyncio.Protocol):
     def request_started(self, request: web.Request) -> None:
         self._request = request
         self._head_pending = False
+        self._recount()
         self._cancel_timer()
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(
@@ -298,7 +307,16 @@ class _GuardedConnection(asyncio.Protocol):
 
     def request_ended(self) -> None:
         self._request = None
+        self._recount()
         self._arm_head_deadline()
+
+    def _recount(self) -> None:
+        """Keep ``Guards.in_progress`` in step: this connection counts while a head is
+        pending or a request is being handled, and never once it is lost."""
+        busy = not self._lost and (self._head_pending or self._request is not None)
+        if busy != self._counted:
+            self._counted = busy
+            self._guards.in_progress += 1 if busy else -1
 
     def _arm_head_deadline(self) -> None:
         self._cancel_timer()
