@@ -42,7 +42,8 @@ on a virtual machine an inter-processor interrupt) plus a wait for the GIL
 (about 0.15 ms and 90 µs of CPU per event on the benchmark's machine,
 docs/ingest.md, "Throughput"). So when the writer is asleep with nothing
 waiting, no other request is arriving at or being handled by the server
-(``alone``), and the last commit was small or a while ago (after a big one
+and no other client was answered just now (``alone``), and the last commit
+was small or a while ago (after a big one
 its senders are coming back, and belong in the writer's next batch), the
 submission is committed right there, with the same durability: the same
 transaction and fsync, answered only after ``COMMIT``. What that costs: the

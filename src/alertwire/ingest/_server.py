@@ -74,6 +74,11 @@ logger = logging.getLogger("alertwire.ingest")
 DEFAULT_LISTEN_PORT: Final = 8765
 #: How long a stop waits for requests in flight (each waits for at most one commit).
 SHUTDOWN_TIMEOUT: Final = 10.0
+#: A client answered on another connection this recently (seconds) may be about to
+#: send again, so a lone request is then committed by the writer, not on the loop:
+#: with 32 busy senders, all of them sometimes between two requests, commits on the
+#: loop otherwise blocked it while the others' requests arrived (docs/ingest.md).
+RECENT_ANSWER: Final = 0.01
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -213,10 +218,11 @@ class IngestServer:
         self.port: int | None = None
 
     def _alone(self) -> bool:
-        """No request but the caller's is arriving or being handled (see
-        ``GroupCommitter``: only then may a commit run on the event loop)."""
+        """No request but the caller's is arriving or being handled, and no other
+        client was answered just now (``Guards.alone``): only then may a commit run
+        on the event loop (``GroupCommitter``)."""
         running = self._running
-        return running is not None and running.guards.in_progress <= 1
+        return running is not None and running.guards.alone(RECENT_ANSWER)
 
     @property
     def url(self) -> str:

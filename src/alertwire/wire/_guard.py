@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
@@ -161,9 +162,10 @@ class Guards:
         self.lingering = 0
         self.linger_max = limits.backlog()
         #: Connections with a request arriving (some of its head read) or being
-        #: handled: the ingest endpoint commits on its event loop only while its own
-        #: request is the one (docs/ingest.md, "Throughput").
-        self.in_progress = 0
+        #: handled (see :meth:`alone`).
+        self._busy: set[_GuardedConnection] = set()
+        #: The connection answered last, and when (``time.monotonic``).
+        self._last_answer: tuple[_GuardedConnection | None, float] = (None, 0.0)
         #: Trouble seen so far, by kind (the ingest endpoint exports it as a metric and
         #: may replace the dict with its own, kept across restarts).
         self.counts: dict[str, int] = {}
@@ -171,6 +173,27 @@ class Guards:
     @property
     def open(self) -> int:
         return len(self._by_transport)
+
+    @property
+    def in_progress(self) -> int:
+        """Connections with a request arriving (some of its head read) or being handled."""
+        return len(self._busy)
+
+    def alone(self, recent: float) -> bool:
+        """No request but (at most) one is in progress, and no *other* connection was
+        answered in the last ``recent`` seconds.
+
+        The ingest endpoint commits on its event loop only then (docs/ingest.md,
+        "Committing on the loop when nobody else is waiting"): a client that was
+        just answered on another connection is likely to send again at once (a busy
+        sender waits for each answer), and its request belongs in the same commit.
+        """
+        if len(self._busy) > 1:
+            return False
+        answered, at = self._last_answer
+        if answered is None or answered in self._busy:
+            return True
+        return time.monotonic() - at >= recent
 
     def factory(self, inner: Callable[[], asyncio.Protocol]) -> Callable[[], asyncio.Protocol]:
         """A protocol factory for ``loop.create_server`` around aiohttp's own."""
@@ -307,6 +330,7 @@ class _GuardedConnection(asyncio.Protocol):
 
     def request_ended(self) -> None:
         self._request = None
+        self._guards._last_answer = (self, time.monotonic())
         self._recount()
         self._arm_head_deadline()
 
@@ -316,7 +340,10 @@ class _GuardedConnection(asyncio.Protocol):
         busy = not self._lost and (self._head_pending or self._request is not None)
         if busy != self._counted:
             self._counted = busy
-            self._guards.in_progress += 1 if busy else -1
+            if busy:
+                self._guards._busy.add(self)
+            else:
+                self._guards._busy.discard(self)
 
     def _arm_head_deadline(self) -> None:
         self._cancel_timer()
