@@ -162,32 +162,23 @@ class _NowPut:
         return [Enqueued(i, None) for i in range(len(rows))]
 
 
-async def test_an_idle_committer_commits_a_lone_submission_on_the_loop() -> None:
+@pytest.mark.parametrize("locked", [False, True], ids=["lock-free", "lock-held"])
+async def test_an_idle_committer_commits_a_lone_submission_on_the_loop_if_it_can_at_once(
+    locked: bool,
+) -> None:
+    """On the loop's own thread when the store takes the lock at once; else (tried
+    once, without waiting) by the writer thread."""
     put, now = _GatedPut(), _NowPut()
     put.release.set()
+    now.locked = locked
     committer = GroupCommitter(put, put_now=now, alone=lambda: True)
     committer.start()
     try:
         assert len(await committer.submit([_row()])) == 1
-        assert now.threads == [threading.get_ident()]  # the loop's own thread
-        assert put.threads == []
-        assert (committer.commits, committer.commits_here) == (1, 1)
-    finally:
-        await committer.close()
-
-
-async def test_a_held_lock_sends_the_submission_to_the_writer() -> None:
-    put, now = _GatedPut(), _NowPut()
-    put.release.set()
-    now.locked = True
-    committer = GroupCommitter(put, put_now=now, alone=lambda: True)
-    committer.start()
-    try:
-        assert len(await committer.submit([_row()])) == 1
-        assert len(now.threads) == 1  # tried once, without waiting
-        assert put.batches == [1]
-        assert put.threads[0] != threading.get_ident()
-        assert (committer.commits, committer.commits_here) == (1, 0)
+        assert now.threads == [threading.get_ident()]  # tried on the loop's own thread
+        assert put.batches == ([1] if locked else [])
+        assert all(thread != threading.get_ident() for thread in put.threads)
+        assert (committer.commits, committer.commits_here) == (1, 0 if locked else 1)
     finally:
         await committer.close()
 
