@@ -259,8 +259,8 @@ class GroupCommitter:
                 calls, self._calls = self._calls, []
                 if not calls and not self._waiting:
                     return  # closed, and everything submitted is answered
-            for fn, call_future in calls:
-                self._run_call(fn, call_future)
+            if calls:
+                self._run_calls(calls)
             if self._delay and self.waiting_rows < self._max_batch:
                 time.sleep(self._delay)
             elif self._last_rows >= 3 and time.monotonic() < self._last_ended + self._last_took:
@@ -303,13 +303,25 @@ class GroupCommitter:
                     return
                 self._ready.wait(left)
 
-    def _run_call(self, fn: Callable[[], Any], future: asyncio.Future[Any]) -> None:
-        try:
-            value = fn()
-        except Exception as exc:  # noqa: BLE001 - handed to the caller
-            self._answer(_fail_one, future, exc)
-        else:
-            self._answer(_resolve_one, future, value)
+    def _run_calls(self, calls: list[_Call]) -> None:
+        """Run ``calls``, then answer them; with nothing else waiting, the writer counts
+        as asleep before the answers go out.
+
+        Why in that order: a caller goes on at once (a pending count, then the same
+        request's submission), and would otherwise find the writer still marked busy,
+        and hand its event over rather than commit it on the loop.
+        """
+        answers: list[tuple[Callable[[Any, Any], None], asyncio.Future[Any], Any]] = []
+        for fn, future in calls:
+            try:
+                answers.append((_resolve_one, future, fn()))
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
+                answers.append((_fail_one, future, exc))
+        with self._ready:
+            if not self._waiting and not self._calls:
+                self._busy = False  # set again by _take, or when it wakes, if work comes
+        for answer, future, value in answers:
+            self._answer(answer, future, value)
 
     def _commit(self, batch: list[_Submission]) -> None:
         rows = [row for entry_rows, _ in batch for row in entry_rows]
@@ -334,6 +346,8 @@ class GroupCommitter:
                 count += len(rows)
                 taken += 1
             batch, self._waiting = self._waiting[:taken], self._waiting[taken:]
+            if batch:
+                self._busy = True
         return batch
 
     def _answer(self, fn: Callable[[Any, Any], None], target: Any, value: Any) -> None:
