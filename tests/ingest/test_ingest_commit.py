@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from alertwire import OutboxError
 from alertwire.ingest import GroupCommitter
 from alertwire.ingest._commit import CommitterClosed
 from alertwire.outbox import Enqueued, Outbox
@@ -145,3 +146,108 @@ async def test_no_submission_or_call_is_lost_while_the_writer_swaps_its_lists() 
         sys.setswitchinterval(previous)
         await committer.close()
     assert committer.rows == 200 * 40
+
+
+class _NowPut:
+    """A stand-in for ``Outbox.put_now``: records the thread; ``None`` while ``locked``."""
+
+    def __init__(self) -> None:
+        self.locked = False
+        self.threads: list[int] = []
+
+    def __call__(self, rows: Sequence[NewEvent]) -> list[Enqueued] | None:
+        self.threads.append(threading.get_ident())
+        if self.locked:
+            return None
+        return [Enqueued(i, None) for i in range(len(rows))]
+
+
+@pytest.mark.parametrize("locked", [False, True], ids=["lock-free", "lock-held"])
+async def test_an_idle_committer_commits_a_lone_submission_on_the_loop_if_it_can_at_once(
+    locked: bool,
+) -> None:
+    """On the loop's own thread when the store takes the lock at once; else (tried
+    once, without waiting) by the writer thread."""
+    put, now = _GatedPut(), _NowPut()
+    put.release.set()
+    now.locked = locked
+    committer = GroupCommitter(put, put_now=now, alone=lambda: True)
+    committer.start()
+    try:
+        assert len(await committer.submit([_row()])) == 1
+        assert now.threads == [threading.get_ident()]  # tried on the loop's own thread
+        assert put.batches == ([1] if locked else [])
+        assert all(thread != threading.get_ident() for thread in put.threads)
+        assert (committer.commits, committer.commits_here) == (1, 0 if locked else 1)
+    finally:
+        await committer.close()
+
+
+async def test_nothing_is_committed_on_the_loop_unless_the_request_is_alone() -> None:
+    put, now = _GatedPut(), _NowPut()
+    put.release.set()
+    others = True
+    committer = GroupCommitter(put, put_now=now, alone=lambda: not others)
+    committer.start()
+    try:
+        assert len(await committer.submit([_row()])) == 1
+        assert (now.threads, put.batches) == ([], [1])  # others in progress: the writer's
+        others = False
+        assert len(await committer.submit([_row()])) == 1
+        assert (now.threads, put.batches) == ([threading.get_ident()], [1])
+        assert (committer.commits, committer.commits_here) == (2, 1)
+    finally:
+        await committer.close()
+
+
+async def test_a_submission_meets_a_busy_writer_and_waits_for_its_batch() -> None:
+    put, now = _GatedPut(), _NowPut()
+    alone = False
+    committer = GroupCommitter(put, put_now=now, alone=lambda: alone)
+    committer.start()
+    first = asyncio.create_task(committer.submit([_row()]))
+    await asyncio.get_running_loop().run_in_executor(None, put.entered.wait, 30)
+    alone = True  # but the writer is inside a commit: nothing runs on the loop
+    second = asyncio.create_task(committer.submit([_row()]))
+    await async_wait_for("the second submission queued", lambda: committer.waiting_rows == 1)
+    put.release.set()
+    assert [len(r) for r in await asyncio.gather(first, second)] == [1, 1]
+    assert now.threads == []
+    assert put.batches == [1, 1]
+    await committer.close()
+
+
+async def test_a_failed_commit_on_the_loop_fails_only_its_submitter(tmp_path: Path) -> None:
+    def broken(rows: Sequence[NewEvent]) -> list[Enqueued] | None:
+        raise OutboxError("disk full")
+
+    put = _GatedPut()
+    put.release.set()
+    committer = GroupCommitter(put, put_now=broken, alone=lambda: True)
+    committer.start()
+    try:
+        with pytest.raises(OutboxError, match="disk full"):
+            await committer.submit([_row()])
+        assert (committer.commits, put.batches) == (0, [])
+    finally:
+        await committer.close()
+
+
+async def test_a_commit_on_the_loop_is_durable_and_leaves_the_lock_free(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path)
+    assert outbox.can_put_now
+    committer = GroupCommitter(outbox.put, put_now=outbox.put_now, alone=lambda: True)
+    committer.start()
+    try:
+        stored = await committer.submit([_row("on-loop")])
+        assert committer.commits_here == 1
+        # Another connection, as a process after a crash would open it; and it can write.
+        with sqlite3.connect(path, timeout=0) as conn:
+            rows = conn.execute("SELECT id, dedup_key FROM events").fetchall()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        assert rows == [(stored[0].id, "on-loop")]
+    finally:
+        await committer.close()
+        outbox.close()

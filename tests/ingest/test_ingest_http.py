@@ -512,6 +512,11 @@ class _GatedStore:
         self.release.wait(30)
         return self._store.enqueue_many(events, now=now)
 
+    def enqueue_many_now(self, events: Sequence[NewEvent], *, now: float) -> list[int] | None:
+        """As while another connection holds the lock: the event goes to the writer
+        thread (an idle server would otherwise commit it on the loop, not held)."""
+        return None
+
 
 async def test_stop_refuses_new_connections_and_answers_the_one_in_flight(tmp_path: Path) -> None:
     store = _GatedStore(tmp_path / "outbox.sqlite3")
@@ -746,3 +751,48 @@ async def test_each_request_is_parsed_once_and_stored_as_the_routes_read_it(
         )
         if want.kind != "pagerduty.change":  # a change is its own, random, order key
             assert row.order_key == want.order_key
+
+
+async def test_an_idle_server_commits_on_its_loop_but_never_waits_there_for_a_lock(
+    tmp_path: Path,
+) -> None:
+    """A lone request is committed on the event loop (no thread hand-over); while
+    another process holds the write lock it goes to the writer thread instead,
+    which waits for the lock, and the loop keeps serving meanwhile."""
+    import sqlite3
+
+    path = tmp_path / "outbox.sqlite3"
+    server = IngestServer(Outbox(path), IngestConfig(host="127.0.0.1", port=0))
+    await server.start()
+    committer = server.committer
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(server.url + "/v2/enqueue", json=trigger("idle")) as first:
+                assert first.status == 202
+            assert (committer.commits, committer.commits_here) == (1, 1)
+            holder = sqlite3.connect(path, isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")
+            try:
+                held = asyncio.create_task(
+                    session.post(server.url + "/v2/enqueue", json=trigger("held"))
+                )
+                await async_wait_for(
+                    "the writer waiting for the lock", lambda: committer.writer_busy
+                )
+                async with (
+                    aiohttp.ClientSession() as other,  # the loop is not blocked
+                    other.get(server.url + "/nowhere") as missing,
+                ):
+                    assert missing.status == 404
+                assert not held.done()
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+            async with await held as second:
+                assert second.status == 202
+                assert (await second.json())["dedup_key"] == "held"
+            assert (committer.commits, committer.commits_here) == (2, 1)
+    finally:
+        await server.stop()
+    with Outbox(path) as ob:
+        assert ob.stats().pending == 2

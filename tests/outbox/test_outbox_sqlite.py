@@ -391,6 +391,68 @@ def test_read_only_outbox_is_a_clear_error(tmp_path: Path, immutable: list[Path]
     assert KEY not in message
 
 
+def test_put_now_stores_only_while_the_lock_is_free_and_never_waits(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    # A long busy timeout: a put_now that waited would wait it out and then raise.
+    store = SQLiteStore(path, busy_timeout=60)
+    with Outbox(store=store) as ob:
+        assert ob.can_put_now
+        first = ob.put_now(
+            [ob.prepare_pagerduty(TriggerAlert("a", dedup_key="a"), routing_key=KEY)]
+        )
+        assert first is not None and [e.dedup_key for e in first] == ["a"]
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            row = ob.prepare_pagerduty(TriggerAlert("b", dedup_key="b"), routing_key=KEY)
+            assert ob.put_now([row]) is None
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert store._connect().execute("PRAGMA busy_timeout").fetchone()[0] == 60_000
+        again = ob.put_now([row])
+        assert again is not None and [e.dedup_key for e in again] == ["b"]
+        assert ob.stats().pending == 2
+
+
+@pytest.mark.skipif(shutil.which("chattr") is None, reason="needs chattr (e2fsprogs)")
+def test_put_now_recovers_once_a_read_only_outbox_is_writable_again(
+    tmp_path: Path, immutable: list[Path]
+) -> None:
+    """SQLite opens a file it cannot write read-only, and that connection stays so
+    (here a read opened it while the file was immutable): put_now drops it after a
+    failure, so the next call opens one that can write."""
+    path = tmp_path / "ro" / "outbox.sqlite3"
+    with Outbox(path) as other, Outbox(path) as ob:
+        other.enqueue(TriggerAlert("before"), routing_key=KEY)  # the WAL stays while open
+        # The -shm file is memory-mapped: making it immutable would crash SQLite (SIGBUS).
+        for p in (path, Path(f"{path}-wal"), path.parent):
+            subprocess.run(["chattr", "+i", str(p)], check=True)
+            immutable.append(p)
+        assert ob.stats().pending == 1  # this thread's connection, opened read-only
+        row = ob.prepare_pagerduty(TriggerAlert("after", dedup_key="after"), routing_key=KEY)
+        with pytest.raises(OutboxError, match="read-only"):
+            ob.put_now([row])
+        for p in reversed(immutable):
+            subprocess.run(["chattr", "-i", str(p)], check=True)
+        immutable.clear()
+        stored = ob.put_now([row])
+        assert stored is not None and [e.dedup_key for e in stored] == ["after"]
+
+
+def test_put_now_is_never_possible_on_a_store_without_a_non_waiting_write(tmp_path: Path) -> None:
+    class _WaitingOnly:
+        def __init__(self, store: SQLiteStore) -> None:
+            self.enqueue_many = store.enqueue_many
+            self.location = store.location
+
+    store = SQLiteStore(tmp_path / "outbox.sqlite3")
+    ob = Outbox(store=_WaitingOnly(store))  # type: ignore[arg-type]
+    assert not ob.can_put_now
+    assert ob.put_now([ob.prepare_pagerduty(TriggerAlert("x"), routing_key=KEY)]) is None
+    store.close()
+
+
 def test_an_unusable_location_is_an_outbox_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")

@@ -317,3 +317,73 @@ def test_a_relay_short_of_descriptors_refuses_cleanly_and_keeps_serving(tmp_path
     assert "Traceback" not in stderr
     assert "Too many open files" not in stderr
     assert len(stderr) < 20_000, stderr[-2000:]
+
+
+async def test_requests_in_progress_are_counted_from_the_first_byte_to_the_answer() -> None:
+    """``Guards.in_progress`` and ``Guards.alone``: what the ingest endpoint asks before
+    it commits on its loop."""
+    import asyncio
+
+    from aiohttp import web
+
+    from alertwire.wire import start_server
+    from tests.support.waiting import async_wait_for
+
+    release = asyncio.Event()
+
+    async def held(request: web.Request) -> web.Response:
+        await request.read()
+        await release.wait()
+        return web.Response(text="ok")
+
+    async def answer(reader: asyncio.StreamReader) -> bytes:
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert await reader.readexactly(2) == b"ok"
+        return head
+
+    app = web.Application()
+    app.router.add_post("/held", held)
+    running = await start_server(
+        app, host="127.0.0.1", port=0, ssl_context=None, limits=ServerLimits(), shutdown_timeout=5
+    )
+    guards = running.guards
+    request_bytes = b"POST /held HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+    try:
+        _, idle_writer = await asyncio.open_connection("127.0.0.1", running.port)
+        _, partial = await asyncio.open_connection("127.0.0.1", running.port)
+        partial.write(request_bytes[:10])
+        await async_wait_for("a partial head counted", lambda: guards.in_progress == 1)
+        assert guards.alone(3600)  # nobody answered yet
+        answered = []
+        for _ in range(2):
+            reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+            writer.write(request_bytes)
+            answered.append((reader, writer))
+        await async_wait_for("two requests held", lambda: guards.in_progress == 3)
+        assert not guards.alone(0)
+        partial.close()
+        await async_wait_for("a closed connection uncounted", lambda: guards.in_progress == 2)
+        release.set()
+        for reader, _ in answered:
+            assert (await answer(reader)).startswith(b"HTTP/1.1 200")
+        await async_wait_for("answered requests uncounted", lambda: guards.in_progress == 0)
+        assert not guards.alone(3600) and guards.alone(0)  # answered just now
+        (first_reader, first), (_, second) = answered
+        first.write(request_bytes)  # answered at once (released): the last answer is first's
+        assert (await answer(first_reader)).startswith(b"HTTP/1.1 200")
+        await async_wait_for("the answer uncounted", lambda: guards.in_progress == 0)
+        second.write(request_bytes[:10])
+        await async_wait_for("second's head counted", lambda: guards.in_progress == 1)
+        assert not guards.alone(3600)  # another connection was answered just now
+        first.write(request_bytes[:10])
+        await async_wait_for("both heads counted", lambda: guards.in_progress == 2)
+        second.close()
+        await async_wait_for("second gone", lambda: guards.in_progress == 1)
+        assert guards.alone(3600)  # the one in progress is the one answered last
+        assert guards.open == 2  # the idle one and first's
+        idle_writer.close()
+        first.close()
+        await async_wait_for("connections gone", lambda: guards.open == 0)
+        assert guards.in_progress == 0
+    finally:
+        await running.stop()

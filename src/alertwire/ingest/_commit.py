@@ -35,9 +35,28 @@ submission of the turn goes to the writer together, with one lock and one
 wake-up. A single sender pays one extra turn of the loop (microseconds), no
 timer.
 
-The commit never runs on the event loop: an fsync, a checkpoint or a lock
-another process holds would stall every connection and the relay's
-deliveries.
+Why an idle server commits on the event loop itself (``put_now``): a lone
+sender has nobody to share a commit with, and the hand-over to the writer
+and back cost it two thread wake-ups per event, each a context switch (and
+on a virtual machine an inter-processor interrupt) plus a wait for the GIL
+(about 0.15 ms and 90 µs of CPU per event on the benchmark's machine,
+docs/ingest.md, "Throughput"). So when the writer is asleep with nothing
+waiting, no other request is arriving at or being handled by the server
+and no other client was answered just now (``alone``), and the last commit
+was small or a while ago (after a big one
+its senders are coming back, and belong in the writer's next batch), the
+submission is committed right there, with the same durability: the same
+transaction and fsync, answered only after ``COMMIT``. What that costs: the
+loop is blocked for one commit, while nobody else is being served by this
+server; timers and the relay's deliveries on the same loop wait that long.
+What it never does is wait for a lock on the loop: ``put_now`` is the
+store's non-waiting write (SQLite ``BEGIN IMMEDIATE`` with a zero busy
+timeout), and when another connection holds the lock, or the store has no
+such write (PostgreSQL: a commit is a network round trip), the submission
+goes to the writer thread, which may wait. Anything else (a fsync, a
+checkpoint, another process's lock for the duration of a transaction)
+stays off the loop, as do busy periods: two requests in progress, and every
+commit is the writer's.
 """
 
 from __future__ import annotations
@@ -77,19 +96,25 @@ class GroupCommitter:
 
     ``put`` stores rows in one transaction and returns one :class:`Enqueued`
     per row (``Outbox.put``). The same thread also runs :meth:`call` (health
-    probes, pending counts), between commits, so nothing else ever competes
-    with the writer inside this process.
+    probes, pending counts), between commits. ``put_now`` (``Outbox.put_now``)
+    is the same without waiting for a lock (``None``: not stored), for an idle
+    committer's commit on the loop; ``alone`` says that no other request is in
+    progress. Neither: every commit is the writer's.
     """
 
     def __init__(
         self,
         put: Callable[[Sequence[NewEvent]], list[Enqueued]],
         *,
+        put_now: Callable[[Sequence[NewEvent]], list[Enqueued] | None] | None = None,
+        alone: Callable[[], bool] | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
         delay: float = 0.0,
         on_commit: Callable[[int, int], None] | None = None,
     ) -> None:
         self._put = put
+        self._put_now = put_now
+        self._alone = alone
         self._max_batch = max(1, max_batch)
         self._delay = max(0.0, delay)
         self._on_commit = on_commit
@@ -102,6 +127,9 @@ class GroupCommitter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
+        #: The writer is awake (taking, committing or answering): set and cleared by the
+        #: writer, under the lock, before it takes work and before it sleeps again.
+        self._busy = False
         #: Rows in the last commit, the time it took and when it ended (the writer's own).
         self._last_rows = 0
         self._last_took = 0.0
@@ -109,6 +137,8 @@ class GroupCommitter:
         #: Batches committed and rows in them (for tests, the benchmark and the docs).
         self.commits = 0
         self.rows = 0
+        #: Of ``commits``, those made on the event loop (an idle server's, see :meth:`submit`).
+        self.commits_here = 0
         #: Commits by rows in them (at most ``max_batch`` keys): the benchmark reports
         #: their median, since a mean hides many one-row commits among a few big ones.
         self.batch_sizes: collections.Counter[int] = collections.Counter()
@@ -121,6 +151,12 @@ class GroupCommitter:
         return sum(len(rows) for rows, _ in waiting)
 
     @property
+    def writer_busy(self) -> bool:
+        """The writer thread is awake: taking, committing or answering a batch, or running
+        a call (then nothing is committed on the loop)."""
+        return self._busy
+
+    @property
     def closed(self) -> bool:
         """``close()`` has begun: nothing new is taken (what was submitted is still committed)."""
         return self._closed
@@ -131,15 +167,56 @@ class GroupCommitter:
         self._thread.start()
 
     async def submit(self, rows: Sequence[NewEvent]) -> list[Enqueued]:
-        """Store ``rows`` (atomically, with whoever else is waiting); returns once committed."""
+        """Store ``rows`` (atomically, with whoever else is waiting); returns once committed.
+
+        On the loop's own thread when the committer is idle and the request alone
+        (see the module's docstring), else by the writer thread."""
         loop = self._loop
         if loop is None or self._closed:
             raise CommitterClosed("the relay is shutting down")
+        if self._put_now is not None and self._idle():
+            stored = self._commit_here(rows)
+            if stored is not None:
+                return stored
         future: asyncio.Future[list[Enqueued]] = loop.create_future()
         if not self._this_turn:
             loop.call_soon(self._hand_over_turn)
         self._this_turn.append((rows, future))
         return await future
+
+    def _idle(self) -> bool:
+        """Nobody to share a commit with: the writer asleep with nothing waiting, and the
+        last commit small or a while ago (after a big one, its senders are on their way
+        back and should meet in the writer's next batch). ``_waiting`` is read before
+        ``_busy``: the writer sets ``_busy`` before it takes from ``_waiting``."""
+        return (
+            not self._this_turn
+            and not self._waiting
+            and not self._calls
+            and not self._busy
+            and (self._last_rows < 3 or time.monotonic() >= self._last_ended + self._last_took)
+            and (self._alone is None or self._alone())
+        )
+
+    def _commit_here(self, rows: Sequence[NewEvent]) -> list[Enqueued] | None:
+        """Commit ``rows`` on the calling (loop) thread if the store can take the write
+        lock at once; ``None`` (nothing stored) when it cannot. A failure raises, as a
+        failed batch does for each of its submitters."""
+        assert self._put_now is not None
+        started = time.monotonic()
+        stored = self._put_now(rows)
+        if stored is None:
+            return None
+        self._last_ended = time.monotonic()
+        self._last_took = self._last_ended - started
+        self._last_rows = len(rows)
+        self.commits += 1
+        self.commits_here += 1
+        self.rows += len(rows)
+        self.batch_sizes[len(rows)] += 1
+        if self._on_commit is not None:
+            self._on_commit(1, len(stored))
+        return stored
 
     def _hand_over_turn(self) -> None:
         """This turn's submissions to the writer: one lock, one wake-up (see the module's
@@ -176,12 +253,14 @@ class GroupCommitter:
         while True:
             with self._ready:
                 while not self._waiting and not self._calls and not self._closed:
+                    self._busy = False
                     self._ready.wait()
+                self._busy = True
                 calls, self._calls = self._calls, []
                 if not calls and not self._waiting:
                     return  # closed, and everything submitted is answered
-            for fn, call_future in calls:
-                self._run_call(fn, call_future)
+            if calls:
+                self._run_calls(calls)
             if self._delay and self.waiting_rows < self._max_batch:
                 time.sleep(self._delay)
             elif self._last_rows >= 3 and time.monotonic() < self._last_ended + self._last_took:
@@ -190,10 +269,16 @@ class GroupCommitter:
             batch = self._take()
             if batch:
                 started = time.monotonic()
-                self._commit(batch)
+                answer = self._commit(batch)
                 self._last_ended = time.monotonic()
                 self._last_took = self._last_ended - started
                 self._last_rows = sum(len(rows) for rows, _ in batch)
+                # As for calls (_run_calls): asleep, unless more is waiting, before the
+                # answers go out, so a submitter that goes on at once finds it idle.
+                with self._ready:
+                    if not self._waiting and not self._calls:
+                        self._busy = False
+                self._answer(*answer)
 
     def _gather(self, rows: int, wait: float) -> None:
         """Wait until ``rows`` rows are waiting, for at most ``wait`` seconds (and never
@@ -224,25 +309,39 @@ class GroupCommitter:
                     return
                 self._ready.wait(left)
 
-    def _run_call(self, fn: Callable[[], Any], future: asyncio.Future[Any]) -> None:
-        try:
-            value = fn()
-        except Exception as exc:  # noqa: BLE001 - handed to the caller
-            self._answer(_fail_one, future, exc)
-        else:
-            self._answer(_resolve_one, future, value)
+    def _run_calls(self, calls: list[_Call]) -> None:
+        """Run ``calls``, then answer them; with nothing else waiting, the writer counts
+        as asleep before the answers go out.
 
-    def _commit(self, batch: list[_Submission]) -> None:
+        Why in that order: a caller goes on at once (a pending count, then the same
+        request's submission), and would otherwise find the writer still marked busy,
+        and hand its event over rather than commit it on the loop.
+        """
+        answers: list[tuple[Callable[[Any, Any], None], asyncio.Future[Any], Any]] = []
+        for fn, future in calls:
+            try:
+                answers.append((_resolve_one, future, fn()))
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
+                answers.append((_fail_one, future, exc))
+        with self._ready:
+            if not self._waiting and not self._calls:
+                self._busy = False  # set again by _take, or when it wakes, if work comes
+        for answer, future, value in answers:
+            self._answer(answer, future, value)
+
+    def _commit(
+        self, batch: list[_Submission]
+    ) -> tuple[Callable[[Any, Any], None], list[_Submission], Any]:
+        """Commit ``batch``; the answer for its submitters, for :meth:`_answer`."""
         rows = [row for entry_rows, _ in batch for row in entry_rows]
         try:
             stored = self._put(rows)
         except Exception as exc:  # noqa: BLE001 - handed to every submitter of the batch
-            self._answer(_fail_batch, batch, exc)
-            return
+            return _fail_batch, batch, exc
         self.commits += 1
         self.rows += len(rows)
         self.batch_sizes[len(rows)] += 1
-        self._answer(self._resolve_batch, batch, stored)
+        return self._resolve_batch, batch, stored
 
     def _take(self) -> list[_Submission]:
         """Whole submissions, oldest first, up to ``max_batch`` rows (at least one)."""
@@ -255,6 +354,8 @@ class GroupCommitter:
                 count += len(rows)
                 taken += 1
             batch, self._waiting = self._waiting[:taken], self._waiting[taken:]
+            if batch:
+                self._busy = True
         return batch
 
     def _answer(self, fn: Callable[[Any, Any], None], target: Any, value: Any) -> None:

@@ -74,6 +74,11 @@ logger = logging.getLogger("alertwire.ingest")
 DEFAULT_LISTEN_PORT: Final = 8765
 #: How long a stop waits for requests in flight (each waits for at most one commit).
 SHUTDOWN_TIMEOUT: Final = 10.0
+#: A client answered on another connection this recently (seconds) may be about to
+#: send again, so a lone request is then committed by the writer, not on the loop:
+#: with 32 busy senders, all of them sometimes between two requests, commits on the
+#: loop otherwise blocked it while the others' requests arrived (docs/ingest.md).
+RECENT_ANSWER: Final = 0.01
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -182,7 +187,11 @@ class IngestServer:
         self.outbox = outbox if isinstance(outbox, Outbox) else Outbox(store=outbox)
         self.metrics = metrics if metrics is not None else OutboxMetrics(self.outbox.store)
         self.committer = GroupCommitter(
-            self.outbox.put, max_batch=config.max_batch, delay=config.commit_delay
+            self.outbox.put,
+            put_now=self.outbox.put_now if self.outbox.can_put_now else None,
+            alone=self._alone,
+            max_batch=config.max_batch,
+            delay=config.commit_delay,
         )
         self.sink = OutboxSink(
             self.outbox,
@@ -207,6 +216,13 @@ class IngestServer:
         self._temp_dir: Path | None = None
         self._ca_file: Path | None = None
         self.port: int | None = None
+
+    def _alone(self) -> bool:
+        """No request but the caller's is arriving or being handled, and no other
+        client was answered just now (``Guards.alone``): only then may a commit run
+        on the event loop (``GroupCommitter``)."""
+        running = self._running
+        return running is not None and running.guards.alone(RECENT_ANSWER)
 
     @property
     def url(self) -> str:

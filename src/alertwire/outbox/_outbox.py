@@ -514,6 +514,27 @@ class Outbox(Closing):
         ids = self.store.enqueue_many(rows, now=time.time())
         return [Enqueued(i, r.dedup_key) for i, r in zip(ids, rows, strict=True)]
 
+    @property
+    def can_put_now(self) -> bool:
+        """Whether :meth:`put_now` can ever store (the store has a non-waiting write:
+        SQLite's ``enqueue_many_now``; a PostgreSQL commit is a network round trip,
+        never one to make on an event loop)."""
+        return callable(getattr(self.store, "enqueue_many_now", None))
+
+    def put_now(self, rows: Sequence[NewEvent]) -> list[Enqueued] | None:
+        """:meth:`put` if the store's write lock is free this instant, else ``None``
+        (nothing stored, nothing waited for; always ``None`` without
+        :attr:`can_put_now`). The ingest endpoint's idle-time commit on its event
+        loop (docs/ingest.md, "Throughput"), which must not wait for a lock another
+        process holds."""
+        now_write = getattr(self.store, "enqueue_many_now", None)
+        if now_write is None:
+            return None
+        ids: list[int] | None = now_write(rows, now=time.time())
+        if ids is None:
+            return None
+        return [Enqueued(i, r.dedup_key) for i, r in zip(ids, rows, strict=True)]
+
     def enqueue(
         self, event: PagerDutyEvent, *, routing_key: str | Secret, base_url: str | None = None
     ) -> Enqueued:

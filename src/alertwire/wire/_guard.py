@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
@@ -160,6 +161,11 @@ class Guards:
         #: Refused connections being closed gently (see _GuardedConnection._refuse).
         self.lingering = 0
         self.linger_max = limits.backlog()
+        #: Connections with a request arriving (some of its head read) or being
+        #: handled (see :meth:`alone`).
+        self._busy: set[_GuardedConnection] = set()
+        #: The connection answered last, and when (``time.monotonic``).
+        self._last_answer: tuple[_GuardedConnection | None, float] = (None, 0.0)
         #: Trouble seen so far, by kind (the ingest endpoint exports it as a metric and
         #: may replace the dict with its own, kept across restarts).
         self.counts: dict[str, int] = {}
@@ -167,6 +173,27 @@ class Guards:
     @property
     def open(self) -> int:
         return len(self._by_transport)
+
+    @property
+    def in_progress(self) -> int:
+        """Connections with a request arriving (some of its head read) or being handled."""
+        return len(self._busy)
+
+    def alone(self, recent: float) -> bool:
+        """No request but (at most) one is in progress, and no *other* connection was
+        answered in the last ``recent`` seconds.
+
+        The ingest endpoint commits on its event loop only then (docs/ingest.md,
+        "Committing on the loop when nobody else is waiting"): a client that was
+        just answered on another connection is likely to send again at once (a busy
+        sender waits for each answer), and its request belongs in the same commit.
+        """
+        if len(self._busy) > 1:
+            return False
+        answered, at = self._last_answer
+        if answered is None or answered in self._busy:
+            return True
+        return time.monotonic() - at >= recent
 
     def factory(self, inner: Callable[[], asyncio.Protocol]) -> Callable[[], asyncio.Protocol]:
         """A protocol factory for ``loop.create_server`` around aiohttp's own."""
@@ -217,6 +244,8 @@ class _GuardedConnection(asyncio.Protocol):
         self._request: web.Request | None = None
         self._lost = False
         self._lingering = False
+        #: Counted in ``Guards.in_progress`` (see :meth:`_recount`).
+        self._counted = False
 
     # ------------------------------------------------------------ asyncio protocol
 
@@ -237,6 +266,7 @@ class _GuardedConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
+        self._recount()
         self._cancel_timer()
         if self._lingering:
             self._guards.lingering -= 1
@@ -251,6 +281,7 @@ class _GuardedConnection(asyncio.Protocol):
         if request is None or request.content.is_eof():
             # Not body bytes of the request in progress: the start of the next head.
             self._head_pending = True
+            self._recount()
         self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -290,6 +321,7 @@ class _GuardedConnection(asyncio.Protocol):
     def request_started(self, request: web.Request) -> None:
         self._request = request
         self._head_pending = False
+        self._recount()
         self._cancel_timer()
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(
@@ -298,7 +330,20 @@ class _GuardedConnection(asyncio.Protocol):
 
     def request_ended(self) -> None:
         self._request = None
+        self._guards._last_answer = (self, time.monotonic())
+        self._recount()
         self._arm_head_deadline()
+
+    def _recount(self) -> None:
+        """Keep ``Guards.in_progress`` in step: this connection counts while a head is
+        pending or a request is being handled, and never once it is lost."""
+        busy = not self._lost and (self._head_pending or self._request is not None)
+        if busy != self._counted:
+            self._counted = busy
+            if busy:
+                self._guards._busy.add(self)
+            else:
+                self._guards._busy.discard(self)
 
     def _arm_head_deadline(self) -> None:
         self._cancel_timer()

@@ -507,6 +507,53 @@ class SQLiteConnections:
             self._retrying(doing, lambda: conn.execute("BEGIN IMMEDIATE"), started=started)
         except sqlite3.Error as exc:
             raise self._error(doing, exc) from exc
+        with self._committed(conn, doing) as began:
+            yield began
+
+    @contextlib.contextmanager
+    def _tx_now(self, doing: str) -> Iterator[sqlite3.Connection | None]:
+        """:meth:`_tx`, but only if the write lock is free this instant: ``None`` (no
+        transaction, nothing waited for) while another connection holds it.
+
+        For a caller that must not block on a lock (the ingest endpoint committing on
+        its event loop): it goes the waiting way instead. Only ``BEGIN IMMEDIATE``
+        skips the wait (``busy_timeout`` 0 for that one statement); opening this
+        thread's connection the first time still waits as :meth:`_tx` does.
+
+        Any other failure closes this thread's connection before it is raised, so
+        the next call opens a new one: SQLite opens a file it cannot write
+        read-only and keeps it so, and a connection first opened during a fault
+        (a read-only or immutable file) would otherwise fail for ever after it.
+        """
+        conn = self._connect(doing=doing)
+        try:
+            conn.execute("PRAGMA busy_timeout=0")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                if not is_busy(exc):
+                    raise
+                began = False
+            else:
+                began = True
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={round(self.busy_timeout * 1000)}")
+        except sqlite3.Error as exc:
+            self._drop_own_connection()
+            raise self._error(doing, exc) from exc
+        if not began:
+            yield None
+            return
+        with self._committed(conn, doing, drop=True) as ready:
+            yield ready
+
+    @contextlib.contextmanager
+    def _committed(
+        self, conn: sqlite3.Connection, doing: str, *, drop: bool = False
+    ) -> Iterator[sqlite3.Connection]:
+        """The body of a transaction begun on ``conn``: ``COMMIT`` after it, ``ROLLBACK``
+        on any exception, an SQLite error raised as OutboxError (with ``drop``, after
+        closing this thread's connection: see :meth:`_tx_now`)."""
         try:
             yield conn
             conn.execute("COMMIT")
@@ -514,6 +561,8 @@ class SQLiteConnections:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
+                if drop:
+                    self._drop_own_connection()
                 raise self._error(doing, exc) from exc
             raise
 
@@ -541,6 +590,19 @@ class SQLiteConnections:
         if getattr(self._local, "journal_in_memory", False):
             conn.execute("PRAGMA temp_store=DEFAULT")
             self._local.journal_in_memory = False
+
+    def _drop_own_connection(self) -> None:
+        """Close this thread's connection; its next operation opens a new one."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
+        self._local.journal_in_memory = False  # a setting of the connection closed here
+        with self._lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
 
     def _read(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
         started = time.monotonic()

@@ -215,6 +215,35 @@ RETURNING events.id
 """  # noqa: S608 - placeholders and state numbers only
 
 
+def _storing(events: Sequence[machine.NewEvent]) -> str:
+    return "store the event" if len(events) == 1 else f"store {len(events)} events"
+
+
+def _insert_all(
+    conn: sqlite3.Connection, events: Sequence[machine.NewEvent], now: float
+) -> list[int]:
+    """Insert ``events`` (in the caller's transaction); their ids in the order given."""
+    ids: list[int] = []
+    for start in range(0, len(events), _INSERT_ROWS):
+        group = events[start : start + _INSERT_ROWS]
+        params: list[object] = [now]
+        for event in group:
+            params += (
+                event.kind,
+                event.route,
+                event.order_key,
+                event.dedup_key,
+                event.base_url,
+                event.credential.reveal(),
+                event.body,
+            )
+        inserted = sorted(row[0] for row in conn.execute(_insert(len(group)), params))
+        if len(inserted) != len(group):  # pragma: no cover - SQLite inserts every row
+            raise OutboxError(f"stored {len(inserted)} of {len(group)} rows")
+        ids += inserted
+    return ids
+
+
 class SQLiteStore(SQLiteConnections):
     """One outbox file: the :class:`~alertwire.outbox.machine.Store` over SQLite.
 
@@ -232,30 +261,28 @@ class SQLiteStore(SQLiteConnections):
     def enqueue_many(self, events: Sequence[machine.NewEvent], *, now: float) -> list[int]:
         if not events:
             return []
-        ids: list[int] = []
-        what = "store the event" if len(events) == 1 else f"store {len(events)} events"
+        what = _storing(events)
         try:
             with self._tx(what) as conn:
-                for start in range(0, len(events), _INSERT_ROWS):
-                    group = events[start : start + _INSERT_ROWS]
-                    params: list[object] = [now]
-                    for event in group:
-                        params += (
-                            event.kind,
-                            event.route,
-                            event.order_key,
-                            event.dedup_key,
-                            event.base_url,
-                            event.credential.reveal(),
-                            event.body,
-                        )
-                    inserted = sorted(row[0] for row in conn.execute(_insert(len(group)), params))
-                    if len(inserted) != len(group):  # pragma: no cover - SQLite inserts every row
-                        raise OutboxError(f"stored {len(inserted)} of {len(group)} rows")
-                    ids += inserted
+                return _insert_all(conn, events, now)
         except OutboxError as exc:
             raise OutboxError(f"{exc}; NOT queued", retryable=exc.retryable) from exc.__cause__
-        return ids
+
+    def enqueue_many_now(
+        self, events: Sequence[machine.NewEvent], *, now: float
+    ) -> list[int] | None:
+        """:meth:`enqueue_many` if the write lock is free this instant, else ``None``
+        (nothing stored, nothing waited for): for a caller on an event loop, which
+        must not block for as long as another process holds the lock (up to the busy
+        timeout), and then hands the rows to a thread that may wait. A failure other
+        than a held lock raises as :meth:`enqueue_many` does."""
+        if not events:
+            return []
+        try:
+            with self._tx_now(_storing(events)) as conn:
+                return None if conn is None else _insert_all(conn, events, now)
+        except OutboxError as exc:
+            raise OutboxError(f"{exc}; NOT queued", retryable=exc.retryable) from exc.__cause__
 
     def claim(self, terms: machine.ClaimTerms) -> list[machine.Claimed]:
         with self._tx("claim events", many_rows=True) as conn:
