@@ -240,14 +240,18 @@ async def test_a_commit_on_the_loop_is_durable_and_leaves_the_lock_free(tmp_path
     committer = GroupCommitter(outbox.put, put_now=outbox.put_now, alone=lambda: True)
     committer.start()
     try:
+        # A file nobody has opened yet is opened by the writer (opening may wait for a
+        # lock: creating it, switching it to WAL, upgrading its schema), never on the loop.
+        first = await committer.submit([_row("by-the-writer")])
+        assert committer.commits_here == 0
         stored = await committer.submit([_row("on-loop")])
         assert committer.commits_here == 1
         # Another connection, as a process after a crash would open it; and it can write.
         with sqlite3.connect(path, timeout=0) as conn:
-            rows = conn.execute("SELECT id, dedup_key FROM events").fetchall()
+            rows = conn.execute("SELECT id, dedup_key FROM events ORDER BY id").fetchall()
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("ROLLBACK")
-        assert rows == [(stored[0].id, "on-loop")]
+        assert rows == [(first[0].id, "by-the-writer"), (stored[0].id, "on-loop")]
     finally:
         await committer.close()
         outbox.close()

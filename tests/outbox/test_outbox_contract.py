@@ -12,6 +12,7 @@ credentials, redaction, migration).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -25,7 +26,7 @@ import pytest
 from alertwire import BadRequest, OutboxError, TriggerAlert
 from alertwire.cli.main import main as cli_main
 from alertwire.outbox import Outbox
-from alertwire.outbox.machine import Claimed, Delivered, Machine
+from alertwire.outbox.machine import Claimed, Delivered, Machine, Outcome, Release
 from tests.support import outbox_rules as _rules
 from tests.support.outbox_backends import fresh_pg_target
 from tests.support.outbox_rules import KEY_A, KEY_B
@@ -125,6 +126,34 @@ def test_a_key_with_an_event_in_flight_waits_even_for_a_retried_earlier_one(
     m.settle([m.delivered(second, 202)])
     (retried,), _ = other.claim(5)
     assert retried.id == first.id
+
+
+def test_a_batch_a_store_cannot_record_a_kind_at_a_time_is_refused_whole(
+    outbox: Outbox,
+) -> None:
+    """Two outcomes for one event, or an outcome of a type no statement records, are
+    refused before anything is written (each store records a kind at a time)."""
+    clock = FixedClock(_rules.Clock().now)
+    _rules.lifecycle(outbox, "k1", KEY_A)
+    _rules.lifecycle(outbox, "k2", KEY_B)
+    m = Machine(outbox.store, owner="relay-1", clock=clock)
+    rows, _ = m.claim(2)
+    assert len(rows) == 2
+    one, other = rows
+    twice: list[Outcome] = [Delivered(one.id, clock.now, 202), Release(other.id), Release(one.id)]
+    with pytest.raises(ValueError, match=f"two outcomes for event {one.id}"):
+        outbox.store.settle(twice, owner="relay-1")
+
+    @dataclasses.dataclass(frozen=True)
+    class Sent(Delivered):
+        pass
+
+    with pytest.raises(TypeError, match="outcome of type Sent"):
+        outbox.store.settle([Sent(one.id, clock.now, 202)], owner="relay-1")
+    # Nothing was written: both rows are still leased by relay-1, and settle as usual.
+    assert outbox.stats().leased == 2
+    assert m.settle([m.delivered(r, 202) for r in rows]) == [True, True]
+    assert outbox.stats().delivered == 2
 
 
 # ---------------------------------------------------------------- PostgreSQL only

@@ -397,9 +397,12 @@ def test_put_now_stores_only_while_the_lock_is_free_and_never_waits(tmp_path: Pa
     store = SQLiteStore(path, busy_timeout=60)
     with Outbox(store=store) as ob:
         assert ob.can_put_now
-        first = ob.put_now(
-            [ob.prepare_pagerduty(TriggerAlert("a", dedup_key="a"), routing_key=KEY)]
-        )
+        row_a = ob.prepare_pagerduty(TriggerAlert("a", dedup_key="a"), routing_key=KEY)
+        # Nobody has opened the file yet (creating it, its WAL switch and schema may wait
+        # for a lock): that is left to a caller that may wait.
+        assert ob.put_now([row_a]) is None
+        assert ob.stats().pending == 0  # opened by this read, from now on put_now may store
+        first = ob.put_now([row_a])
         assert first is not None and [e.dedup_key for e in first] == ["a"]
         holder = sqlite3.connect(path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")

@@ -18,12 +18,12 @@ from alertwire.outbox import Outbox
 from alertwire.outbox.sqlite._connection import MIN_SQLITE, check_sqlite_library
 
 
-@pytest.mark.parametrize("version", [(3, 34, 1), (3, 31, 1), (3, 7, 17)])
+@pytest.mark.parametrize("version", [(3, 35, 3), (3, 34, 1), (3, 31, 1), (3, 7, 17)])
 def test_an_older_library_is_refused_by_name(version: tuple[int, int, int]) -> None:
     with pytest.raises(ConfigurationError) as caught:
         check_sqlite_library(version)
     text = str(caught.value)
-    assert "SQLite 3.35.0 or newer" in text
+    assert "SQLite 3.35.5 or newer" in text
     assert "SQLite " + ".".join(map(str, version)) in text
 
 

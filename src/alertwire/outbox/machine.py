@@ -306,6 +306,31 @@ OUTCOME_NAMES: Final[dict[type[Outcome], tuple[str, ...]]] = {
 }
 
 
+def params_by_kind(
+    outcomes: Sequence[Outcome], owner: str
+) -> dict[type[Outcome], list[dict[str, Any]]]:
+    """Each kind's :func:`outcome_params`, in the batch's order, for a store that
+    records a kind at a time (both do).
+
+    What such a write would get wrong is refused here, before anything is written:
+    two outcomes for one event (both would be reported recorded, and which one
+    the row keeps would depend on the order of the kinds, not of the batch) and an
+    outcome of a type no statement records (it would be skipped, reported as a lost
+    lease). The relay sends neither; a caller of ``Store.settle`` might.
+    """
+    grouped: dict[type[Outcome], list[dict[str, Any]]] = {}
+    seen: set[int] = set()
+    for outcome in outcomes:
+        kind = type(outcome)
+        if kind not in OUTCOME_NAMES:
+            raise TypeError(f"cannot record an outcome of type {kind.__name__}")
+        if outcome.id in seen:
+            raise ValueError(f"two outcomes for event {outcome.id} in one batch")
+        seen.add(outcome.id)
+        grouped.setdefault(kind, []).append(outcome_params(outcome, owner))
+    return grouped
+
+
 def outcome_params(outcome: Outcome, owner: str) -> dict[str, Any]:
     """The named parameters of the owner-checked statement that records ``outcome``.
 

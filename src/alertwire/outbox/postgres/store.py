@@ -87,7 +87,7 @@ from ..machine import (
     Outcome,
     Release,
     Reschedule,
-    outcome_params,
+    params_by_kind,
 )
 from ..states import SQL_ACTIVE, SQL_LEASED, SQL_PENDING, State
 from ._connection import PostgresConnections, _CommitUnknown
@@ -456,12 +456,11 @@ class PostgresStore(PostgresConnections):
         # a reschedule or a release stays active, so its key's head stays where it is.
         cls._lock_keys_of(conn, [o.id for o in outcomes if isinstance(o, Delivered | MarkDead)])
         routes: dict[int, str] = {}  # id -> route of every outcome applied
-        for kind, (names, sql) in _SETTLE.items():
-            batch = [outcome_params(o, owner) for o in outcomes if type(o) is kind]
-            if batch:
-                arrays: dict[str, Any] = {n: [v[n] for v in batch] for n in names}
-                arrays["owner"] = owner
-                routes.update((int(i), str(r)) for i, r in conn.execute(sql, arrays).fetchall())
+        for kind, batch in params_by_kind(outcomes, owner).items():
+            names, sql = _SETTLE[kind]
+            arrays: dict[str, Any] = {n: [v[n] for v in batch] for n in names}
+            arrays["owner"] = owner
+            routes.update((int(i), str(r)) for i, r in conn.execute(sql, arrays).fetchall())
         pauses: dict[str, float] = {}
         for o in outcomes:
             if isinstance(o, Reschedule) and o.pause_route_until is not None and o.id in routes:

@@ -213,10 +213,11 @@ def _ensure_wal(conn: sqlite3.Connection) -> None:
 
 
 #: The oldest SQLite library the outbox runs on: its statements use ``RETURNING``
-#: (3.35) and ``UPDATE ... FROM`` (3.33). Python links whichever SQLite the system
-#: or the build gave it, so an older one is refused when the outbox is opened,
-#: by name, rather than as a syntax error at the first enqueue or relay cycle.
-MIN_SQLITE: Final = (3, 35, 0)
+#: (3.35; 3.35.4 fixed a fault in it) and ``UPDATE ... FROM`` (3.33). Python links
+#: whichever SQLite the system or the build gave it, so an older one is refused when
+#: the outbox is opened, by name, rather than met as a syntax error at the first
+#: enqueue or relay cycle.
+MIN_SQLITE: Final = (3, 35, 5)
 
 
 def check_sqlite_library(version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
@@ -228,6 +229,11 @@ def check_sqlite_library(version: tuple[int, int, int] = sqlite3.sqlite_version_
             f" this Python uses SQLite {found} (use a newer Python build, or a PostgreSQL outbox)"
         )
 
+
+#: Prepared statements kept per connection (Python's default is 128): a relay cycle's
+#: multi-row statements come in one shape per row count and kind of outcome (up to
+#: about 170 with the rest), and a statement pushed out is prepared again.
+_CACHED_STATEMENTS: Final = 256
 
 T = TypeVar("T")
 
@@ -399,6 +405,7 @@ class SQLiteConnections:
                 isolation_level=None,
                 check_same_thread=False,
                 timeout=self.busy_timeout,
+                cached_statements=_CACHED_STATEMENTS,
             )
         else:
             # mode=rw: never create the file, even if it vanished since it was checked.
@@ -408,6 +415,7 @@ class SQLiteConnections:
                 isolation_level=None,
                 check_same_thread=False,
                 timeout=self.busy_timeout,
+                cached_statements=_CACHED_STATEMENTS,
             )
         try:
             # Before anything writes (the WAL switch rewrites the header): refuse what
@@ -518,13 +526,20 @@ class SQLiteConnections:
         For a caller that must not block on a lock (the ingest endpoint committing on
         its event loop): it goes the waiting way instead. Only ``BEGIN IMMEDIATE``
         skips the wait (``busy_timeout`` 0 for that one statement); opening this
-        thread's connection the first time still waits as :meth:`_tx` does.
+        thread's connection the first time is done here only once another thread has
+        opened the file (schema checked): that opening waits for no lock.
 
         Any other failure closes this thread's connection before it is raised, so
         the next call opens a new one: SQLite opens a file it cannot write
         read-only and keeps it so, and a connection first opened during a fault
         (a read-only or immutable file) would otherwise fail for ever after it.
         """
+        if getattr(self._local, "conn", None) is None and not self._ready:
+            # The file is not open anywhere yet: the first opening may create it,
+            # switch it to WAL or upgrade its schema, each of which may wait for a
+            # lock. That is left to a thread that may wait (the caller's fallback).
+            yield None
+            return
         conn = self._connect(doing=doing)
         try:
             conn.execute("PRAGMA busy_timeout=0")

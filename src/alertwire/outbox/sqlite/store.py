@@ -382,9 +382,8 @@ class SQLiteStore(SQLiteConnections):
         event in flight), so the order they are written in changes nothing."""
         done: set[int] = set()
         moved: Counter[State] = Counter()
-        for kind, assignments in _SETTLES.items():
-            names = machine.OUTCOME_NAMES[kind]
-            batch = [machine.outcome_params(o, owner) for o in outcomes if type(o) is kind]
+        for kind, batch in machine.params_by_kind(outcomes, owner).items():
+            names, assignments = machine.OUTCOME_NAMES[kind], _SETTLES[kind]
             for start in range(0, len(batch), _CYCLE_ROWS):
                 group = batch[start : start + _CYCLE_ROWS]
                 params: list[object] = [owner]
