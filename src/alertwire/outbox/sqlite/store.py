@@ -466,7 +466,15 @@ class SQLiteStore(SQLiteConnections):
         has no room for the copy) the purge still stands and this says so.
         """
         try:
-            conn.execute("VACUUM")
+            # The copy VACUUM builds is a temporary database, as big as the outbox: in
+            # a file, also on a connection tuned for bulk writes, whose temporaries are
+            # in memory (``tune_for_bulk_writes``).
+            (temp_store,) = conn.execute("PRAGMA temp_store").fetchone()
+            conn.execute("PRAGMA temp_store=FILE")
+            try:
+                conn.execute("VACUUM")
+            finally:
+                conn.execute(f"PRAGMA temp_store={int(temp_store)}")
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         except sqlite3.Error as exc:
             logger.warning(
