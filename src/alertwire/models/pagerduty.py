@@ -370,7 +370,9 @@ class TriggerAlert(_Event):
         payload: dict[str, Any] = {
             "summary": self.summary,
             "source": self.source,
-            "severity": self.severity.value,
+            # ``_value_``, the member's plain attribute: ``.value`` is a descriptor
+            # written in Python (enum.property), a call per event.
+            "severity": self.severity._value_,
         }
         # Unrolled, in wire order: this runs once per event on the enqueue and send hot paths.
         if self.timestamp is not None:
