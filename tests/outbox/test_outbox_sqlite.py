@@ -172,37 +172,6 @@ def test_pragmas_are_the_documented_ones(sqlite_outbox: Outbox) -> None:
     assert conn.isolation_level is None
 
 
-def test_a_purge_vacuums_with_its_copy_in_a_file_also_on_a_bulk_connection(
-    tmp_path: Path,
-) -> None:
-    """VACUUM's copy of the database is a temporary database as big as the outbox: it
-    goes to a file even where temporaries are kept in memory (a connection tuned for
-    bulk writes: statement journals), and that setting is back afterwards."""
-    store = SQLiteStore(tmp_path / "o.sqlite3")
-    store.tune_for_bulk_writes()
-    outbox = Outbox(store=store)
-    outbox.enqueue(TriggerAlert("x"), routing_key=KEY)
-    m = Machine(outbox.store, rate_limit_per_minute=0)
-    (row,), _ = m.claim(1)
-    m.settle([m.delivered(row, 202)])
-    conn = store._connect()
-    assert conn.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
-    statements: list[str] = []
-    conn.set_trace_callback(statements.append)
-    try:
-        assert outbox.purge_delivered(before=datetime.now(timezone.utc) + timedelta(seconds=1))
-    finally:
-        conn.set_trace_callback(None)
-    at = statements.index("VACUUM")
-    assert statements[at - 1 : at + 2] == [
-        "PRAGMA temp_store=FILE",
-        "VACUUM",
-        "PRAGMA temp_store=2",
-    ]
-    assert conn.execute("PRAGMA temp_store").fetchone()[0] == 2
-    outbox.close()
-
-
 def test_schema_version_is_recorded_and_a_newer_one_refused(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite3"
     with Outbox(path) as ob:

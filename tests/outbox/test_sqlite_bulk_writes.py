@@ -1,9 +1,8 @@
 """``SQLiteStore.tune_for_bulk_writes``: a bulk producer's own connections only, same durability.
 
 ``send --queue`` opts in for its connection (a bigger page cache, rarer
-checkpoints, statement journals in memory: docs/cli.md, ``send --queue``). What
-must hold: the store that opted in gets these settings on every connection it
-opens, on any thread;
+checkpoints: docs/cli.md, ``send --queue``). What must hold: the store that
+opted in gets both settings on every connection it opens, on any thread;
 another store on the same file keeps SQLite's defaults (the settings are
 per connection, never written to the file); and ``synchronous`` stays FULL,
 so a commit is fsynced exactly as before.
@@ -19,17 +18,13 @@ from alertwire.outbox.sqlite import SQLiteStore
 
 DEFAULT_CACHE = -2000  # SQLite's default: 2,000 KiB
 DEFAULT_CHECKPOINT = 1000
-DEFAULT_TEMP_STORE = 0  # as compiled: a statement journal spills to a file past 64 KiB
-BULK = (-16384, 4000, 2, 2)  # temp_store=MEMORY; synchronous=FULL kept
-DEFAULTS = (DEFAULT_CACHE, DEFAULT_CHECKPOINT, DEFAULT_TEMP_STORE, 2)
 
 
-def _settings(store: SQLiteStore) -> tuple[int, int, int, int]:
+def _settings(store: SQLiteStore) -> tuple[int, int, int]:
     conn = store._connect()
     return (
         conn.execute("PRAGMA cache_size").fetchone()[0],
         conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0],
-        conn.execute("PRAGMA temp_store").fetchone()[0],
         conn.execute("PRAGMA synchronous").fetchone()[0],
     )
 
@@ -39,8 +34,8 @@ def test_the_store_that_opts_in_is_tuned_on_every_thread_and_no_other(tmp_path: 
     with Outbox(path) as bulk, Outbox(path) as other:
         assert isinstance(bulk.store, SQLiteStore) and isinstance(other.store, SQLiteStore)
         bulk.store.tune_for_bulk_writes()
-        assert _settings(bulk.store) == BULK
-        seen: list[tuple[int, int, int, int]] = []
+        assert _settings(bulk.store) == (-16384, 4000, 2)  # synchronous=FULL kept
+        seen: list[tuple[int, int, int]] = []
         store = bulk.store
 
         def on_another_thread() -> None:
@@ -49,8 +44,8 @@ def test_the_store_that_opts_in_is_tuned_on_every_thread_and_no_other(tmp_path: 
         worker = threading.Thread(target=on_another_thread)
         worker.start()
         worker.join()
-        assert seen == [BULK]
-        assert _settings(other.store) == DEFAULTS
+        assert seen == [(-16384, 4000, 2)]
+        assert _settings(other.store) == (DEFAULT_CACHE, DEFAULT_CHECKPOINT, 2)
     with Outbox(path) as reopened:  # nothing of it was stored in the file
         assert isinstance(reopened.store, SQLiteStore)
-        assert _settings(reopened.store) == DEFAULTS
+        assert _settings(reopened.store) == (DEFAULT_CACHE, DEFAULT_CHECKPOINT, 2)

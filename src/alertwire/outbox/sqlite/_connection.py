@@ -103,14 +103,12 @@ _PRAGMAS: Final = (
 )
 
 #: Added on a bulk producer's connections (:meth:`SQLiteConnections.tune_for_bulk_writes`):
-#: a 16 MiB page cache instead of SQLite's 2 MB, a checkpoint every 4,000 WAL pages
-#: (16 MiB at 4 KiB pages) instead of every 1,000, and statement journals in memory
-#: (``temp_store=MEMORY``, see the method). All are per connection, never stored in
-#: the file.
+#: a 16 MiB page cache instead of SQLite's 2 MB, and a checkpoint every 4,000 WAL pages
+#: (16 MiB at 4 KiB pages) instead of every 1,000. Both are per connection, never stored
+#: in the file.
 _BULK_PRAGMAS: Final = (
     "PRAGMA cache_size=-16384",
     "PRAGMA wal_autocheckpoint=4000",
-    "PRAGMA temp_store=MEMORY",
 )
 
 
@@ -422,24 +420,11 @@ class SQLiteConnections:
         checkpoint every 4,000 pages measured about a sixth less CPU per line (system
         CPU 2.3 s -> 1.1 s per 100,000 lines; docs/cli.md, ``send --queue``).
 
-        ``temp_store=MEMORY`` keeps each statement's journal in memory. SQLite journals
-        every page a statement changes, so that it can undo that statement alone, and
-        writes that journal to a temporary file once it passes 64 KiB: a 128-row insert
-        (``store._insert``) touches a leaf page of the order-key index per row and went
-        past that every time. ``send --queue`` wrote 488 MB of statement journal per
-        100,000 lines (four pwrite calls in ten, beside 132 MB of WAL); in memory,
-        system CPU fell from about 7.5 to 3.4 us per line. Not for every connection:
-        SQLite's in-memory journal grows in 1 KiB pieces, which cost a one-row insert
-        more than the 64 KiB buffer it has before spilling (callgrind: the benchmarks'
-        bare loop of one-row inserts, 114k -> 144k instructions per row).
-
         Durability is unchanged: ``synchronous=FULL`` still fsyncs the WAL at every
         commit, and a committed transaction is durable in the WAL whether or not it
-        was checkpointed yet; a statement journal only ever undoes a statement that
-        failed, never serves recovery after a crash. The costs: up to 16 MiB more
-        memory in this process (and a statement's journal, a few hundred KiB, while it
-        runs), and a WAL file that may grow to about 16 MiB before a checkpoint
-        (SQLite checkpoints it when the last connection closes).
+        was checkpointed yet. The costs: up to 16 MiB more memory in this process,
+        and a WAL file that may grow to about 16 MiB before a checkpoint (SQLite
+        checkpoints it when the last connection closes).
         """
         self._tuning = _BULK_PRAGMAS
 
