@@ -64,6 +64,24 @@ def test_a_batch_of_several_groups_keeps_order_heads_and_counters(tmp_path: Path
     conn.close()
 
 
+def test_ids_are_the_stored_rows_after_the_newest_rows_were_deleted(tmp_path: Path) -> None:
+    """The ids come from the cursor (the last one and the count), not from the rows:
+    they must still be the rows' own when the newest ids were deleted (a purge), so
+    the next id is past every id the table ever had, not past the highest left."""
+    store = SQLiteStore(tmp_path / "o.sqlite3")
+    first = store.enqueue_many([_event(n) for n in range(BATCH)], now=1000.0)
+    conn = sqlite3.connect(tmp_path / "o.sqlite3")
+    with conn:
+        conn.execute("DELETE FROM events WHERE id > ?", (first[100],))
+    events = [replace(_event(n), body=f'{{"again":{n}}}'.encode()) for n in range(BATCH)]
+    ids = store.enqueue_many(events, now=1001.0)
+    store.close()
+    assert ids[0] == first[-1] + 1
+    stored = dict(conn.execute("SELECT body, id FROM events WHERE id > ?", (first[100],)))
+    conn.close()
+    assert [stored[e.body] for e in events] == ids
+
+
 def test_a_row_refused_in_a_later_group_stores_nothing_of_the_batch(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "o.sqlite3")
     events = [_event(n) for n in range(BATCH)]

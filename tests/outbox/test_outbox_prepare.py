@@ -30,7 +30,7 @@ from alertwire import (
 from alertwire.models.limits import EVENT_MAX_BYTES
 from alertwire.models.pagerduty import PagerDutyEvent
 from alertwire.outbox import Outbox
-from alertwire.outbox.machine import order_key, route_key
+from alertwire.outbox.machine import order_key, order_keys, route_key
 from alertwire.protocol import pagerduty as pd_protocol
 from alertwire.protocol.pagerduty import splice_members
 from tests.support.keys import ROUTING_KEY as KEY
@@ -177,6 +177,10 @@ def test_stored_digests_never_change() -> None:
     assert route_key("bigpanda.alert", key, "app1") == "d2792472aa5333d1cb2fc0d52ebd1522adf0f29f"
     assert order_key(route, "alert:abc") == "6cbdee6b184558e9f3fb2e8aa328195df8fd8390"
     assert order_key(route, 'bigpanda:["host","é"]') == "8db66e3222efa0a65baff223138503c5b14f042e"
+    keys = order_keys(route)  # the batch form: the route hashed once, the same keys
+    assert keys("alert:abc") == "6cbdee6b184558e9f3fb2e8aa328195df8fd8390"
+    assert keys('bigpanda:["host","é"]') == "8db66e3222efa0a65baff223138503c5b14f042e"
+    assert keys("alert:abc") == order_key(route, "alert:abc")  # a copy each time, not a tally
 
 
 TOKEN = "bp-token-0123456789abcdef"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -67,6 +69,35 @@ def test_each_keyless_trigger_gets_a_fresh_key() -> None:
     event = TriggerAlert("x")
     keys = {protocol.build_request(BASE, Secret(KEY), event)[1] for _ in range(20)}
     assert len(keys) == 20
+
+
+def test_generated_keys_are_uuid4_hex_and_distinct_across_draws() -> None:
+    # More keys than one draw of randomness holds, so a refill is crossed.
+    keys = [protocol.new_dedup_key() for _ in range(3 * 256 + 7)]
+    assert len(set(keys)) == len(keys)
+    for key in keys:
+        assert uuid.UUID(hex=key).version == 4
+        assert uuid.UUID(hex=key).variant == uuid.RFC_4122
+        assert key == key.lower() and len(key) == 32
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork only")
+def test_a_forked_child_does_not_repeat_its_parents_keys() -> None:
+    protocol.new_dedup_key()  # keys are drawn ahead now, in the parent
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next keys, to the parent
+        os.close(read_end)
+        os.write(write_end, "".join(protocol.new_dedup_key() for _ in range(10)).encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        text = pipe.read().decode()
+    assert os.waitpid(pid, 0)[1] == 0
+    child = {text[at : at + 32] for at in range(0, len(text), 32)}
+    parent = {protocol.new_dedup_key() for _ in range(10)}
+    assert len(child) == 10
+    assert not child & parent
 
 
 def test_trigger_with_key_keeps_it_and_is_not_given_a_second_one() -> None:

@@ -285,9 +285,13 @@ class _Report:
         if self.output.json:
             self.outcome(line, queued_result(item))
             return
-        self.events += 1
-        self.queued += 1
-        self.codes[_exit.OK] = self.codes.get(_exit.OK, 0) + 1
+        self.stored_quietly(1)
+
+    def stored_quietly(self, count: int) -> None:
+        """``count`` lines stored, none with anything to print (no ``--json``): counted."""
+        self.events += count
+        self.queued += count
+        self.codes[_exit.OK] = self.codes.get(_exit.OK, 0) + count
 
     def outcome(self, line: int, outcome: Any) -> None:
         self.events += 1
@@ -389,6 +393,11 @@ def _store_all(args: argparse.Namespace, clients: Clients, output: Output, strea
             return
         rows = [row for _, row in chunk if not isinstance(row, AlertwireError)]
         stored = iter(outbox.put(rows) if rows else [])
+        if len(rows) == len(chunk) and not report.output.json:  # the usual chunk: no errors
+            report.stored_quietly(len(rows))
+            report.stored_through = chunk[-1][0]
+            chunk, chunk_bytes = [], 0
+            return
         for line, row in chunk:
             if isinstance(row, AlertwireError):
                 report.outcome(line, row)
@@ -420,7 +429,7 @@ def _store_all(args: argparse.Namespace, clients: Clients, output: Output, strea
                         last_line = number
                         if progress is not None:
                             progress.advance(len(raw) if isinstance(raw, bytes) else MAX_LINE_BYTES)
-                        if isinstance(raw, bytes) and not raw.strip():
+                        if isinstance(raw, bytes) and (not raw or raw.isspace()):  # blank
                             continue
                         if not chunk:
                             rows.new_chunk()

@@ -174,8 +174,12 @@ def _dumps(wire: dict[str, Any]) -> bytes:
 def _wire_bytes(wire: dict[str, Any]) -> bytes:
     """The body's bytes, held to the limits the wire enforces (size, nesting) on the same bytes."""
     data = _dumps(wire)
-    _raise_problems(check_event_size(len(data) + ROUTING_KEY_OVERHEAD))
-    _raise_problems(check_event_nesting(data))
+    problems = check_event_size(len(data) + ROUTING_KEY_OVERHEAD)
+    if problems:
+        _raise_problems(problems)
+    problems = check_event_nesting(data)
+    if problems:
+        _raise_problems(problems)
     return data
 
 
@@ -335,30 +339,40 @@ class TriggerAlert(_Event):
         client_url: str | None = None,
     ) -> None:
         # Straight assignments in field order (same checks, same order as the
-        # fields): this runs once per event on the send hot path.
+        # fields): this runs once per event on the send hot path (``send --queue``:
+        # once per line). An absent optional field (None) is set as it is, without
+        # calling the check that would hand it back.
         set_ = object.__setattr__
         set_(self, "summary", _shorten_summary(summary))
         set_(self, "source", default_source() if source is None else _require_str(source, "source"))
-        set_(self, "severity", Severity.parse(severity))
-        set_(self, "dedup_key", _require_str(dedup_key, "dedup_key"))
-        set_(self, "timestamp", wire_timestamp(timestamp))
-        set_(self, "component", _require_str(component, "component"))
-        set_(self, "group", _require_str(group, "group"))
-        set_(self, "class_", _require_str(class_, "class_"))
+        set_(self, "severity", _SEVERITY_SPELLINGS.parse(severity, "severity"))
+        set_(self, "dedup_key", None if dedup_key is None else _require_str(dedup_key, "dedup_key"))
+        set_(self, "timestamp", None if timestamp is None else wire_timestamp(timestamp))
+        set_(self, "component", None if component is None else _require_str(component, "component"))
+        set_(self, "group", None if group is None else _require_str(group, "group"))
+        set_(self, "class_", None if class_ is None else _require_str(class_, "class_"))
         set_(self, "custom_details", _custom_details(custom_details))
         set_(self, "images", _parts(Image, images, "images"))
         set_(self, "links", _parts(Link, links, "links"))
-        set_(self, "client", _require_str(client, "client"))
-        set_(self, "client_url", _require_str(client_url, "client_url"))
+        set_(self, "client", None if client is None else _require_str(client, "client"))
+        set_(
+            self,
+            "client_url",
+            None if client_url is None else _require_str(client_url, "client_url"),
+        )
         wire = self._build_wire()
-        _raise_problems(check_alert_event(wire, check_key=False))
-        object.__setattr__(self, "_wire", _wire_bytes(wire))
+        problems = check_alert_event(wire, check_key=False)
+        if problems:
+            _raise_problems(problems)
+        set_(self, "_wire", _wire_bytes(wire))
 
     def _build_wire(self) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "summary": self.summary,
             "source": self.source,
-            "severity": self.severity.value,
+            # ``_value_``, the member's plain attribute: ``.value`` is a descriptor
+            # written in Python (enum.property), a call per event.
+            "severity": self.severity._value_,
         }
         # Unrolled, in wire order: this runs once per event on the enqueue and send hot paths.
         if self.timestamp is not None:

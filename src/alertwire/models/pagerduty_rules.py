@@ -151,6 +151,14 @@ def _check_choice(
     return []
 
 
+_UNKNOWN_ACTION: Final = (
+    "'event_action' is invalid (must be one of the following: 'trigger', 'acknowledge' or"
+    " 'resolve')"
+)
+_UNKNOWN_SEVERITY: Final = (
+    "'payload.severity' is invalid (must be one of the following: "
+    "'critical', 'warning', 'error' or 'info')"
+)
 #: PagerDuty's texts for a too-long summary and dedup key, formatted once, not at every check.
 _SUMMARY_TOO_LONG: Final = f"'summary' is too long (maiximum is {SUMMARY_MAX} characters)"  # sic
 _DEDUP_KEY_TOO_LONG: Final = f"'dedup_key' is too long (maximum is {DEDUP_KEY_MAX} characters)"
@@ -257,38 +265,45 @@ def check_alert_event(body: Mapping[str, Any], *, check_key: bool = True) -> lis
 
     ``check_key=False`` skips the routing key (the models validate a body
     before the client adds its key).
+
+    Every model construction runs this (``send --queue`` once per line), so a
+    check is called only where its field could break it: a present value for
+    the optional fields, anything but one of the accepted words (a ``str``) for
+    the choices (an accepted word is never blank). The checks and their order, and so the
+    problems and their order, are the same as calling each one always.
     """
     problems = check_routing_key(body.get("routing_key")) if check_key else []
     action = body.get("event_action")
-    problems += _check_choice(
-        action,
-        "event_action",
-        EVENT_ACTIONS,
-        "'event_action' is invalid (must be one of the following: 'trigger', 'acknowledge' or 'resolve')",
-    )
-    problems += _check_dedup_key(body, required=action in ("acknowledge", "resolve"))
+    if action.__class__ is not str or action not in EVENT_ACTIONS:
+        problems += _check_choice(action, "event_action", EVENT_ACTIONS, _UNKNOWN_ACTION)
+    if body.get("dedup_key") is not None or action in ("acknowledge", "resolve"):
+        problems += _check_dedup_key(body, required=True)
     problems += _check_optional_strings(body, ("client", "client_url"), "")
-    problems += _check_objects(body.get("links"), "links", _check_link)
-    problems += _check_objects(body.get("images"), "images", _check_image)
+    links = body.get("links")
+    if links is not None:
+        problems += _check_objects(links, "links", _check_link)
+    images = body.get("images")
+    if images is not None:
+        problems += _check_objects(images, "images", _check_image)
     if action != "trigger":
         return problems
     payload, payload_problems = _check_payload_object(body)
-    problems += payload_problems
+    if payload_problems:
+        problems += payload_problems
     if payload is None:
         return problems
     problems += _check_summary(payload)
     if _blank(payload.get("source")):
         problems.append(_missing("payload.source"))
-    problems += _check_choice(
-        payload.get("severity"),
-        "payload.severity",
-        SEVERITIES,
-        "'payload.severity' is invalid (must be one of the following: "
-        "'critical', 'warning', 'error' or 'info')",
-    )
-    problems += _check_timestamp(payload.get("timestamp"), "payload.timestamp")
+    severity = payload.get("severity")
+    if severity.__class__ is not str or severity not in SEVERITIES:
+        problems += _check_choice(severity, "payload.severity", SEVERITIES, _UNKNOWN_SEVERITY)
+    timestamp = payload.get("timestamp")
+    if timestamp is not None:
+        problems += _check_timestamp(timestamp, "payload.timestamp")
     problems += _check_optional_strings(payload, ("component", "group", "class"), "payload.")
-    problems += _check_custom_details(payload)
+    if payload.get("custom_details") is not None:
+        problems += _check_custom_details(payload)
     return problems
 
 

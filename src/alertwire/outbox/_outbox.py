@@ -58,7 +58,7 @@ from ..models.pagerduty_rules import check_event_size, raise_for, require_routin
 from ..protocol import bigpanda as bp_protocol
 from ..protocol import pagerduty as pd_protocol
 from ..protocol.http import check_base_url
-from .machine import DeadEvent, Kind, NewEvent, QueueStats, Store, order_key, route_key
+from .machine import DeadEvent, Kind, NewEvent, QueueStats, Store, order_key, order_keys, route_key
 
 __all__ = ["DEFAULT_FILENAME", "Enqueued", "Outbox", "default_outbox_path"]
 
@@ -262,6 +262,7 @@ class _PagerDutyRows:
         "_key",
         "_key_member",
         "_now",
+        "_order_keys",
         "_routes",
         "_timestamp",
         "_url",
@@ -281,6 +282,7 @@ class _PagerDutyRows:
         self._routes: dict[Kind, str] = {
             kind: route_key(kind, key) for kind in ("pagerduty.alert", "pagerduty.change")
         }
+        self._order_keys = {kind: order_keys(route) for kind, route in self._routes.items()}
 
     def _stamp(self) -> str:
         stamp = self._timestamp
@@ -301,17 +303,20 @@ class _PagerDutyRows:
         if stamp is not None or (isinstance(event, TriggerAlert) and event.dedup_key is None):
             # The model's own size check, applied to the event with these fields
             # set (the check rebuilding the model would make).
-            raise_for(check_event_size(len(body) - self._key_member + ROUTING_KEY_OVERHEAD))
+            problems = check_event_size(len(body) - self._key_member + ROUTING_KEY_OVERHEAD)
+            if problems:
+                raise_for(problems)
         kind: Kind = "pagerduty.change" if isinstance(event, Change) else "pagerduty.alert"
-        route = self._routes[kind]
+        # Positional, in NewEvent's field order (kind, route, order_key, credential,
+        # body, base_url, dedup_key): a third cheaper than keywords, once per event.
         return NewEvent(
-            kind=kind,
-            route=route,
-            order_key=order_key(route, _pd_identity(kind, dedup_key)),
-            credential=self._key,
-            body=body,
-            base_url=self._url,
-            dedup_key=dedup_key,
+            kind,
+            self._routes[kind],
+            self._order_keys[kind](_pd_identity(kind, dedup_key)),
+            self._key,
+            body,
+            self._url,
+            dedup_key,
         )
 
 

@@ -94,6 +94,7 @@ __all__ = [
     "Store",
     "new_owner",
     "order_key",
+    "order_keys",
     "route_key",
 ]
 
@@ -136,6 +137,19 @@ def route_key(kind: Kind, credential: Secret, scope: str = "") -> str:
 def order_key(route: str, identity: str) -> str:
     """The ordering unit: a route plus the event's identity (dedup key, incident...)."""
     return hashlib.sha256(_part(route) + _part(identity)).hexdigest()[:40]  # _digest, unrolled
+
+
+def order_keys(route: str) -> Callable[[str], str]:
+    """:func:`order_key` for many identities of one route: the same keys, with the
+    route's part hashed once (a copy of that hash state per key), not once per event."""
+    route_part = hashlib.sha256(_part(route))
+
+    def key(identity: str) -> str:
+        digest = route_part.copy()
+        digest.update(_part(identity))
+        return digest.hexdigest()[:40]
+
+    return key
 
 
 def new_owner() -> str:

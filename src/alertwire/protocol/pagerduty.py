@@ -56,12 +56,40 @@ _UUID4_CLEAR: Final = ~((0xC000 << 48) | (0xF000 << 64))
 _UUID4_SET: Final = (0x8000 << 48) | (4 << 76)
 
 
+#: Keys drawn per ``os.urandom`` call (4 KiB of randomness).
+_KEYS_PER_DRAW: Final = 256
+#: Keys drawn and not yet handed out; ``list.pop`` and ``list.extend`` are single
+#: steps under the GIL, so two threads never get the same key. Emptied in a forked
+#: child, which would otherwise hand out the very keys its parent does.
+_keys_ahead: list[str] = []
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_keys_ahead.clear)
+
+
+def _draw_keys() -> list[str]:
+    data = os.urandom(16 * _KEYS_PER_DRAW)
+    number = int.from_bytes
+    return [
+        f"{number(data[at : at + 16], 'big') & _UUID4_CLEAR | _UUID4_SET:032x}"
+        for at in range(0, len(data), 16)
+    ]
+
+
 def new_dedup_key() -> str:
-    """A fresh key in PagerDuty's own generated form: 32 lower-case hex digits."""
-    # uuid.uuid4().hex, computed directly: the same 122 random bits with the
-    # version-4 and RFC 4122 variant bits set, without building a UUID object
-    # (a third of the cost of a keyless trigger's request on the hot path).
-    return f"{int.from_bytes(os.urandom(16), 'big') & _UUID4_CLEAR | _UUID4_SET:032x}"
+    """A fresh key in PagerDuty's own generated form: 32 lower-case hex digits.
+
+    uuid.uuid4().hex, computed directly: the same 122 random bits from
+    ``os.urandom`` with the version-4 and RFC 4122 variant bits set, without
+    building a UUID object. The randomness is drawn for 256 keys at a time:
+    a draw per key was a system call (which also let go of the GIL) for every
+    keyless trigger, and ``send --queue`` makes one per line (0.96 instead of
+    1.7 us a key).
+    """
+    while True:
+        try:
+            return _keys_ahead.pop()
+        except IndexError:
+            _keys_ahead.extend(_draw_keys())
 
 
 def path_for(kind: Kind) -> str:
@@ -85,10 +113,20 @@ def splice_members(body: bytes, members: bytes) -> bytes:
     is ambiguous JSON). Only the opening brace is looked for, so ``body`` may
     also be an object's opening followed by more JSON (a nested ``payload``).
     """
-    at = body.index(b"{") + 1
-    rest = body[at:]
-    separator = b"" if rest.lstrip()[:1] == b"}" else b","
-    return body[:at] + members + separator + rest
+    return _splice_at(body, body.index(b"{") + 1, members)
+
+
+def _splice_at(body: bytes, at: int, members: bytes) -> bytes:
+    """:func:`splice_members` for the object whose opening brace ends at ``at``.
+
+    One join, and the object's first byte looked at alone (a model's bytes have
+    no spaces), not a copy of the rest stripped: this runs twice for every
+    keyless trigger the outbox stores.
+    """
+    first = body[at : at + 1]
+    if first.isspace():
+        first = body[at:].lstrip()[:1]
+    return b"".join((body[:at], members, b"" if first == b"}" else b",", body[at:]))
 
 
 def with_dedup_key(raw: bytes, body: Mapping[str, Any], dedup_key: str) -> bytes:
@@ -114,8 +152,7 @@ def _stamped(wire: bytes, timestamp: str) -> bytes:
     member = b'"timestamp":' + _json.dumps(timestamp)
     for head in _PAYLOAD_HEADS:
         if wire.startswith(head):
-            cut = len(head) - 1
-            return wire[:cut] + splice_members(wire[cut:], member)
+            return _splice_at(wire, len(head), member)
     body = _json.loads(wire)
     body["payload"]["timestamp"] = timestamp
     return _json.dumps(body)
