@@ -95,8 +95,8 @@ FULL = Sizes(
     ingest_events=2000,
     ingest_rounds=3,
     import_rounds=41,
-    send_queue_lines=100_000,
-    send_queue_rounds=3,
+    send_queue_lines=1_000_000,
+    send_queue_rounds=2,
 )
 QUICK = Sizes(
     sequential_events=30,

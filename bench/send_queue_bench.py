@@ -19,13 +19,12 @@ dedup key: the commonest line) is written once, untimed. After each run the
 outbox must hold every line, so a fast failure cannot look fast.
 
 Size: the goal is stated for 1,000,000 lines (at least 20,000 lines/s, at
-most 100 MB peak RSS). At today's speed 1,000,000 lines take several
-minutes, so the full run stores 100,000 lines per round, three rounds: that
-shows the rate and the memory bound. The rate does fall as the outbox
-grows: each stored event adds an entry to two indexes keyed by a hash (its
-order key), and a chunk's entries land on pages all over those indexes, so
-a commit writes more pages the bigger they are. A 1,000,000-line run is
-therefore slower per line than this figure, not faster.
+most 100 MB peak RSS), and the full run stores exactly that, twice (about a
+minute per round). The size matters: the rate falls as the outbox grows, since
+each stored event adds an entry to two indexes keyed by a hash (its order
+key), and a chunk's entries land on pages all over those indexes, so a commit
+writes more pages the bigger they are (100,000 lines ran at about twice the
+rate of 1,000,000 on this machine: docs/cli.md, ``send --queue``).
 
 Child usage (internal): ``python -m bench.send_queue_bench FILE OUTBOX``.
 """
