@@ -443,6 +443,29 @@ def test_put_now_recovers_once_a_read_only_outbox_is_writable_again(
         assert stored is not None and [e.dedup_key for e in stored] == ["after"]
 
 
+@pytest.mark.skipif(shutil.which("chattr") is None, reason="needs chattr (e2fsprogs)")
+def test_a_write_recovers_once_a_read_only_outbox_is_writable_again(
+    tmp_path: Path, immutable: list[Path]
+) -> None:
+    """The same for the waiting write (the relay's, the ingest writer's, enqueue): the
+    read-only refusal closes the connection a read opened during the fault."""
+    path = tmp_path / "ro" / "outbox.sqlite3"
+    with Outbox(path) as other, Outbox(path) as ob:
+        other.enqueue(TriggerAlert("before"), routing_key=KEY)  # the WAL stays while open
+        for p in (path, Path(f"{path}-wal"), path.parent):
+            subprocess.run(["chattr", "+i", str(p)], check=True)
+            immutable.append(p)
+        assert ob.stats().pending == 1  # this thread's connection, opened read-only
+        with pytest.raises(OutboxError, match="read-only"):
+            ob.enqueue(TriggerAlert("refused", dedup_key="refused"), routing_key=KEY)
+        for p in reversed(immutable):
+            subprocess.run(["chattr", "-i", str(p)], check=True)
+        immutable.clear()
+        stored = ob.enqueue(TriggerAlert("after", dedup_key="after"), routing_key=KEY)
+        assert stored.dedup_key == "after"
+        assert ob.stats().pending == 2
+
+
 def test_put_now_is_never_possible_on_a_store_without_a_non_waiting_write(tmp_path: Path) -> None:
     class _WaitingOnly:
         def __init__(self, store: SQLiteStore) -> None:

@@ -514,6 +514,8 @@ class SQLiteConnections:
                 self._journal_in_memory(conn)
             self._retrying(doing, lambda: conn.execute("BEGIN IMMEDIATE"), started=started)
         except sqlite3.Error as exc:
+            if _error_name(exc).startswith("SQLITE_READONLY"):
+                self._drop_own_connection()  # see _committed
             raise self._error(doing, exc) from exc
         with self._committed(conn, doing) as began:
             yield began
@@ -568,7 +570,13 @@ class SQLiteConnections:
     ) -> Iterator[sqlite3.Connection]:
         """The body of a transaction begun on ``conn``: ``COMMIT`` after it, ``ROLLBACK``
         on any exception, an SQLite error raised as OutboxError (with ``drop``, after
-        closing this thread's connection: see :meth:`_tx_now`)."""
+        closing this thread's connection: see :meth:`_tx_now`).
+
+        A read-only refusal always closes it: SQLite opens a file it cannot write
+        read-only and keeps that connection so, so a thread whose connection was
+        first opened while the file was read-only (a read during a fault, an
+        immutable file) would fail every write after the fault is gone; closed, its
+        next write opens a connection that can write."""
         try:
             yield conn
             conn.execute("COMMIT")
@@ -576,7 +584,7 @@ class SQLiteConnections:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
-                if drop:
+                if drop or _error_name(exc).startswith("SQLITE_READONLY"):
                     self._drop_own_connection()
                 raise self._error(doing, exc) from exc
             raise
