@@ -24,7 +24,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -418,13 +418,27 @@ def test_put_now_stores_only_while_the_lock_is_free_and_never_waits(tmp_path: Pa
         assert ob.stats().pending == 2
 
 
+def _put_now(ob: Outbox, dedup_key: str) -> list[str | None]:
+    row = ob.prepare_pagerduty(TriggerAlert(dedup_key, dedup_key=dedup_key), routing_key=KEY)
+    stored = ob.put_now([row])
+    assert stored is not None
+    return [e.dedup_key for e in stored]
+
+
+def _enqueue(ob: Outbox, dedup_key: str) -> list[str | None]:
+    return [ob.enqueue(TriggerAlert(dedup_key, dedup_key=dedup_key), routing_key=KEY).dedup_key]
+
+
 @pytest.mark.skipif(shutil.which("chattr") is None, reason="needs chattr (e2fsprogs)")
-def test_put_now_recovers_once_a_read_only_outbox_is_writable_again(
-    tmp_path: Path, immutable: list[Path]
+@pytest.mark.parametrize("write", [_put_now, _enqueue], ids=["put_now", "enqueue"])
+def test_a_write_recovers_once_a_read_only_outbox_is_writable_again(
+    tmp_path: Path, immutable: list[Path], write: Callable[[Outbox, str], list[str | None]]
 ) -> None:
     """SQLite opens a file it cannot write read-only, and that connection stays so
-    (here a read opened it while the file was immutable): put_now drops it after a
-    failure, so the next call opens one that can write."""
+    (here a read opened it while the file was immutable): the read-only refusal
+    closes it, so the next write opens one that can write. Both writes: the ingest
+    loop's non-waiting one and the waiting one (the relay's, the ingest writer's,
+    enqueue)."""
     path = tmp_path / "ro" / "outbox.sqlite3"
     with Outbox(path) as other, Outbox(path) as ob:
         other.enqueue(TriggerAlert("before"), routing_key=KEY)  # the WAL stays while open
@@ -433,36 +447,12 @@ def test_put_now_recovers_once_a_read_only_outbox_is_writable_again(
             subprocess.run(["chattr", "+i", str(p)], check=True)
             immutable.append(p)
         assert ob.stats().pending == 1  # this thread's connection, opened read-only
-        row = ob.prepare_pagerduty(TriggerAlert("after", dedup_key="after"), routing_key=KEY)
         with pytest.raises(OutboxError, match="read-only"):
-            ob.put_now([row])
+            write(ob, "refused")
         for p in reversed(immutable):
             subprocess.run(["chattr", "-i", str(p)], check=True)
         immutable.clear()
-        stored = ob.put_now([row])
-        assert stored is not None and [e.dedup_key for e in stored] == ["after"]
-
-
-@pytest.mark.skipif(shutil.which("chattr") is None, reason="needs chattr (e2fsprogs)")
-def test_a_write_recovers_once_a_read_only_outbox_is_writable_again(
-    tmp_path: Path, immutable: list[Path]
-) -> None:
-    """The same for the waiting write (the relay's, the ingest writer's, enqueue): the
-    read-only refusal closes the connection a read opened during the fault."""
-    path = tmp_path / "ro" / "outbox.sqlite3"
-    with Outbox(path) as other, Outbox(path) as ob:
-        other.enqueue(TriggerAlert("before"), routing_key=KEY)  # the WAL stays while open
-        for p in (path, Path(f"{path}-wal"), path.parent):
-            subprocess.run(["chattr", "+i", str(p)], check=True)
-            immutable.append(p)
-        assert ob.stats().pending == 1  # this thread's connection, opened read-only
-        with pytest.raises(OutboxError, match="read-only"):
-            ob.enqueue(TriggerAlert("refused", dedup_key="refused"), routing_key=KEY)
-        for p in reversed(immutable):
-            subprocess.run(["chattr", "-i", str(p)], check=True)
-        immutable.clear()
-        stored = ob.enqueue(TriggerAlert("after", dedup_key="after"), routing_key=KEY)
-        assert stored.dedup_key == "after"
+        assert write(ob, "after") == ["after"]
         assert ob.stats().pending == 2
 
 

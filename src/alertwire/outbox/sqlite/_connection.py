@@ -514,9 +514,7 @@ class SQLiteConnections:
                 self._journal_in_memory(conn)
             self._retrying(doing, lambda: conn.execute("BEGIN IMMEDIATE"), started=started)
         except sqlite3.Error as exc:
-            if _error_name(exc).startswith("SQLITE_READONLY"):
-                self._drop_own_connection()  # see _committed
-            raise self._error(doing, exc) from exc
+            raise self._write_failed(doing, exc) from exc
         with self._committed(conn, doing) as began:
             yield began
 
@@ -556,8 +554,7 @@ class SQLiteConnections:
             finally:
                 conn.execute(f"PRAGMA busy_timeout={round(self.busy_timeout * 1000)}")
         except sqlite3.Error as exc:
-            self._drop_own_connection()
-            raise self._error(doing, exc) from exc
+            raise self._write_failed(doing, exc, drop=True) from exc
         if not began:
             yield None
             return
@@ -569,14 +566,8 @@ class SQLiteConnections:
         self, conn: sqlite3.Connection, doing: str, *, drop: bool = False
     ) -> Iterator[sqlite3.Connection]:
         """The body of a transaction begun on ``conn``: ``COMMIT`` after it, ``ROLLBACK``
-        on any exception, an SQLite error raised as OutboxError (with ``drop``, after
-        closing this thread's connection: see :meth:`_tx_now`).
-
-        A read-only refusal always closes it: SQLite opens a file it cannot write
-        read-only and keeps that connection so, so a thread whose connection was
-        first opened while the file was read-only (a read during a fault, an
-        immutable file) would fail every write after the fault is gone; closed, its
-        next write opens a connection that can write."""
+        on any exception, an SQLite error raised as OutboxError (see
+        :meth:`_write_failed` for ``drop``)."""
         try:
             yield conn
             conn.execute("COMMIT")
@@ -584,9 +575,7 @@ class SQLiteConnections:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
-                if drop or _error_name(exc).startswith("SQLITE_READONLY"):
-                    self._drop_own_connection()
-                raise self._error(doing, exc) from exc
+                raise self._write_failed(doing, exc, drop=drop) from exc
             raise
 
     def _journal_in_memory(self, conn: sqlite3.Connection) -> None:
@@ -613,6 +602,20 @@ class SQLiteConnections:
         if getattr(self._local, "journal_in_memory", False):
             conn.execute("PRAGMA temp_store=DEFAULT")
             self._local.journal_in_memory = False
+
+    def _write_failed(self, doing: str, exc: sqlite3.Error, *, drop: bool = False) -> OutboxError:
+        """The OutboxError for a failed write, after closing this thread's connection
+        when it met a read-only file (always) or when ``drop`` (any failure: see
+        :meth:`_tx_now`).
+
+        Why a read-only refusal closes it: SQLite opens a file it cannot write
+        read-only and keeps that connection so, so a thread whose connection was
+        first opened while the file was read-only (a read during a fault, an
+        immutable file) would fail every write after the fault is gone; closed, its
+        next write opens a connection that can write."""
+        if drop or _error_name(exc).startswith("SQLITE_READONLY"):
+            self._drop_own_connection()
+        return self._error(doing, exc)
 
     def _drop_own_connection(self) -> None:
         """Close this thread's connection; its next operation opens a new one."""
