@@ -212,13 +212,9 @@ class GroupCommitter:
         stored = self._put_now(rows)
         if stored is None:
             return None
-        self._last_ended = time.monotonic()
-        self._last_took = self._last_ended - started
-        self._last_rows = len(rows)
-        self.commits += 1
+        self._ended(len(rows), started)
+        self._count(len(rows))
         self.commits_here += 1
-        self.rows += len(rows)
-        self.batch_sizes[len(rows)] += 1
         if self._on_commit is not None:
             self._on_commit(1, len(stored))
         return stored
@@ -275,14 +271,8 @@ class GroupCommitter:
             if batch:
                 started = time.monotonic()
                 answer = self._commit(batch)
-                self._last_ended = time.monotonic()
-                self._last_took = self._last_ended - started
-                self._last_rows = sum(len(rows) for rows, _ in batch)
-                # As for calls (_run_calls): asleep, unless more is waiting, before the
-                # answers go out, so a submitter that goes on at once finds it idle.
-                with self._ready:
-                    if not self._waiting and not self._calls:
-                        self._busy = False
+                self._ended(sum(len(rows) for rows, _ in batch), started)
+                self._asleep_unless_waiting()  # before the answers go out: see _run_calls
                 self._answer(*answer)
 
     def _gather(self, rows: int, wait: float) -> None:
@@ -328,9 +318,7 @@ class GroupCommitter:
                 answers.append((_resolve_one, future, fn()))
             except Exception as exc:  # noqa: BLE001 - handed to the caller
                 answers.append((_fail_one, future, exc))
-        with self._ready:
-            if not self._waiting and not self._calls:
-                self._busy = False  # set again by _take, or when it wakes, if work comes
+        self._asleep_unless_waiting()
         for answer, future, value in answers:
             self._answer(answer, future, value)
 
@@ -343,10 +331,29 @@ class GroupCommitter:
             stored = self._put(rows)
         except Exception as exc:  # noqa: BLE001 - handed to every submitter of the batch
             return _fail_batch, batch, exc
-        self.commits += 1
-        self.rows += len(rows)
-        self.batch_sizes[len(rows)] += 1
+        self._count(len(rows))
         return self._resolve_batch, batch, stored
+
+    def _ended(self, rows: int, started: float) -> None:
+        """A commit of ``rows`` rows begun at ``started`` ended now (failed or not): what
+        the next one decides by (gather after a big one, commit on the loop after a
+        small one; the writer's and the loop's commits alike)."""
+        self._last_ended = time.monotonic()
+        self._last_took = self._last_ended - started
+        self._last_rows = rows
+
+    def _count(self, rows: int) -> None:
+        """A commit of ``rows`` rows stored (the counts tests and the benchmark read)."""
+        self.commits += 1
+        self.rows += rows
+        self.batch_sizes[rows] += 1
+
+    def _asleep_unless_waiting(self) -> None:
+        """The writer counts as asleep unless more work is waiting (set busy again by
+        :meth:`_take`, or when it wakes, if work comes)."""
+        with self._ready:
+            if not self._waiting and not self._calls:
+                self._busy = False
 
     def _take(self) -> list[_Submission]:
         """Whole submissions, oldest first, up to ``max_batch`` rows (at least one)."""
