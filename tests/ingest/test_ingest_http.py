@@ -200,6 +200,30 @@ def test_bad_input_is_answered_as_by_the_sandbox_and_never_stored(
     assert sandbox.events() == [] and sandbox.bigpanda() == []
 
 
+def test_refusals_are_logged_at_warning_once_per_interval_without_a_credential(
+    start_relay: Callable[..., Running], sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A tool whose every event is refused once showed only in a counter.
+    caplog.set_level(logging.WARNING, logger="alertwire.ingest")
+    relay = start_relay(sandbox.url)
+    bad_severity = trigger("r-1", severity="loud")
+    assert post(relay.url + "/v2/enqueue", bad_severity).status == 400
+    assert post(relay.url + "/v2/enqueue", bad_severity).status == 400  # held back
+    answer = post(relay.url + "/data/v2/alerts", b"{", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status == 400
+    assert request("GET", relay.url + "/v2/change/enqueue").status == 405
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if "event=ingest_refused" in r.msg]
+    assert [level for level, _ in lines] == [logging.WARNING] * 3, lines
+    first, second, third = (text for _, text in lines)
+    assert "reason=invalid destination=pagerduty status=400 peer=127.0.0.1" in first
+    assert "error=\"'payload.severity' is invalid (must be one of" in first
+    assert "reason=invalid destination=bigpanda status=400" in second
+    assert "error='JSON parse error'" in second
+    assert "reason=method destination=pagerduty status=405" in third
+    assert not any(KEY in text or TOKEN in text for _, text in lines)
+    assert stored(relay.outbox) == 0
+
+
 @settings(
     max_examples=150,
     deadline=None,

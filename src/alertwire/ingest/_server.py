@@ -51,6 +51,7 @@ from ..wire import (
     WIRE_PATHS,
     RunningServer,
     ServerLimits,
+    Throttle,
     add_wire_routes,
     retry_after_value,
     start_server,
@@ -209,6 +210,8 @@ class IngestServer:
         )
         self.bounded = BoundedSink(self.sink, self.bound, metrics=self.metrics)
         self._probe = WriteProbe(self.outbox.store)
+        #: Refusals are logged at most once per interval per (destination, reason).
+        self._refusals_logged = Throttle()
         self._running: RunningServer | None = None
         #: Connections dropped for a slow or surplus client, by reason: one count per
         #: metrics registry, so a relay that listens again keeps counting, not re-registering.
@@ -249,17 +252,51 @@ class IngestServer:
                 response = await handler(request)
             except web.HTTPException as exc:  # 405 for a GET on a wire path
                 metrics.refused.labels(destination, "method").inc()
+                self._log_refusal(request, destination, "method", exc.status, None)
                 raise exc
-            # A 429 is the pending bound's, counted there with its reason.
+            # A 429 is the pending bound's, counted and logged there with its reason.
             if response.status >= 400 and response.status != 429:
                 reason = _REFUSAL_REASONS.get(response.status, str(response.status))
                 metrics.refused.labels(destination, reason).inc()
+                # A store failure (503) is logged by the sink itself, at ERROR.
+                if response.status != 503:
+                    self._log_refusal(request, destination, reason, response.status, response)
             return response
 
         app = web.Application(middlewares=[count_refusals])
         add_wire_routes(app, self.bounded if self.bound.active else self.sink)
         app.add_routes([web.get("/healthz", self._healthz), web.get("/metrics", self._metrics)])
         return app
+
+    def _log_refusal(
+        self,
+        request: web.Request,
+        destination: str,
+        reason: str,
+        status: int,
+        response: web.StreamResponse | None,
+    ) -> None:
+        """A refused request, at WARNING: the client was told, the relay's operator too.
+
+        A tool whose events are all refused (a mistyped routing key, a field it
+        fills wrongly) otherwise showed only in a counter. At most one line per
+        10 s per destination and reason, with the number held back. The line
+        names the first of the answer's ``errors`` (our own rule texts: a field
+        and its rule, never a value of the request's, so never a key or token)
+        and the peer; nothing of the request itself.
+        """
+        self._refusals_logged.log(
+            logger,
+            logging.WARNING,
+            f"{destination}:{reason}",
+            "event=ingest_refused reason=%s destination=%s status=%d peer=%s error=%r;"
+            " nothing stored",
+            reason,
+            destination,
+            status,
+            request.remote or "-",
+            _first_error(response),
+        )
 
     async def health(self) -> str | None:
         """``None`` when the outbox takes writes, else why not, in the store's words.
@@ -406,6 +443,22 @@ class _DroppedConnections:
 
     def describe(self) -> list[Any]:
         return []
+
+
+def _first_error(response: web.StreamResponse | None) -> str:
+    """The first of an error answer's ``errors`` (else its ``message``), at most 200 characters."""
+    body = getattr(response, "body", None)
+    if not isinstance(body, bytes):
+        return "-"
+    try:
+        parsed = _json.loads(body)
+    except _json.JSONDecodeError:
+        return "-"
+    if not isinstance(parsed, dict):
+        return "-"
+    errors = parsed.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors else parsed.get("message")
+    return first[:200] if isinstance(first, str) else "-"
 
 
 def _dumps(value: Any) -> str:
