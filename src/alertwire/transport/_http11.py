@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,9 @@ __all__ = [
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
 _MAX_HEAD = 1 << 20
+#: How far (seconds) a socket's timeout may differ from the time left before the
+#: deadline before it is set again.
+_SLACK = 0.001
 #: What one ``recv`` asks for.
 _CHUNK = 65536
 
@@ -108,6 +112,12 @@ class Connection:
 
     #: The request's body, sent with the head by :meth:`endheaders`, then cleared.
     body: bytes | None = None
+    #: When the exchange under way must be over (``time.monotonic()``), or ``None``. The
+    #: transport's ``timeout`` is per attempt and total (docs/transports.md), but a
+    #: socket's timeout bounds one call: a server trickling its answer a byte at a time,
+    #: each within the timeout, held a ``send`` for as long as it kept trickling. With a
+    #: deadline, every wait (the write, each read, a new connection) gets what is left.
+    deadline: float | None = None
 
     def __init__(
         self,
@@ -138,7 +148,8 @@ class Connection:
         proxy = self.proxy
         host, port = (self.host, self.port) if proxy is None else (proxy.host, proxy.port)
         address = host.encode("ascii") if host.isascii() else host
-        sock = socket.create_connection((address, port), self.timeout)  # type: ignore[arg-type]
+        timeout = self.timeout if self.deadline is None else self._left()
+        sock = socket.create_connection((address, port), timeout)  # type: ignore[arg-type]
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.context is not None:
@@ -208,6 +219,8 @@ class Connection:
             data += body
         if self.sock is None:
             self.connect()
+        if self.deadline is not None:
+            self._bound_wait()
         self.sock.sendall(data)
 
     def request(
@@ -250,8 +263,31 @@ class Connection:
         return status, headers, body, closing
 
     def _recv(self) -> bytes:
+        if self.deadline is not None:
+            self._bound_wait()
         data: bytes = self.sock.recv(_CHUNK)
         return data
+
+    def _left(self) -> float:
+        """Seconds left before :attr:`deadline`; a ``TimeoutError`` when none are."""
+        assert self.deadline is not None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out (the attempt's time is up)")
+        return left
+
+    def _bound_wait(self) -> None:
+        """Let the socket's next wait last no longer than what is left before the deadline.
+
+        Set only when it differs by more than :data:`_SLACK` from what the socket
+        already has: the first read of an answer follows its write by microseconds,
+        so one ``settimeout`` (a system call) per request is the usual cost.
+        """
+        left = self._left()
+        sock = self.sock
+        current = sock.gettimeout()
+        if current is None or abs(current - left) > _SLACK:
+            sock.settimeout(left)
 
     def _read_head(self) -> tuple[str, int, dict[str, str]]:
         buffer = self._buffer
