@@ -469,6 +469,19 @@ def test_clear_text_url_off_loopback_is_refused() -> None:
     assert "clear text" in one_line_error(done)
 
 
+@pytest.mark.parametrize("queue", [False, True], ids=["send", "queue"])
+def test_a_url_with_a_bad_port_is_exit_2_and_nothing_queued(queue: bool, tmp_path: Path) -> None:
+    # Once a traceback (exit 1) when sending, and stored when queued: the relay's
+    # every try of it then crashed, until max_age.
+    outbox = tmp_path / "outbox.sqlite3"
+    env = {"ALERTWIRE_ROUTING_KEY": KEY, "ALERTWIRE_OUTBOX": str(outbox)}
+    extra = ("--queue",) if queue else ()
+    done = run("trigger", "x", "--pagerduty-url", "http://127.0.0.1:187914", *extra, env=env)
+    assert done.returncode == 2, done.stderr
+    assert "Port out of range" in one_line_error(done)
+    assert done.stdout == "" and not outbox.exists()
+
+
 @pytest.mark.parametrize(
     "args",
     [
