@@ -482,6 +482,27 @@ def test_a_url_with_a_bad_port_is_exit_2_and_nothing_queued(queue: bool, tmp_pat
     assert done.stdout == "" and not outbox.exists()
 
 
+def test_a_reader_that_stops_early_ends_the_command_quietly_with_141(tmp_path: Path) -> None:
+    # `alertwire queue dead | head -1` once ended in a BrokenPipeError traceback and exit 1.
+    lines = tmp_path / "events.jsonl"
+    lines.write_text("".join(f'{{"type": "trigger", "summary": "s{n}"}}\n' for n in range(2000)))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    environment["ALERTWIRE_ROUTING_KEY"] = KEY
+    process = subprocess.Popen(
+        [ALERTWIRE, "send", "--dry-run", str(lines)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    with process.stdout, process.stderr:
+        assert process.stdout.readline() == b"# line 1\n"
+        process.stdout.close()  # far more than a pipe's buffer is still to come
+        errors = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141, errors
+    assert errors == ""
+
+
 @pytest.mark.parametrize(
     "args",
     [
