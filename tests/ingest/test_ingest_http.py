@@ -23,8 +23,9 @@ import aiohttp
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from alertwire import ConfigurationError, OutboxError
+from alertwire import ConfigurationError, OutboxError, TriggerAlert
 from alertwire.ingest import Allowlist, GroupCommitter, IngestConfig, IngestServer, load_allowlist
+from alertwire.models.bigpanda import BigPandaAlert
 from alertwire.outbox import Enqueued, Outbox
 from alertwire.outbox.machine import Machine, NewEvent
 from alertwire.protocol.pagerduty import with_dedup_key
@@ -222,6 +223,42 @@ def test_refusals_are_logged_at_warning_once_per_interval_without_a_credential(
     assert "reason=method destination=pagerduty status=405" in third
     assert not any(KEY in text or TOKEN in text for _, text in lines)
     assert stored(relay.outbox) == 0
+
+
+@pytest.mark.parametrize("destination", ["pagerduty", "bigpanda"])
+def test_an_event_the_relay_would_deliver_to_itself_is_dead_lettered_not_looped(
+    start_relay: Callable[..., Running], sandbox: Sandbox, destination: str
+) -> None:
+    # Its upstream URL being its own --listen address (a shared ALERTWIRE_PAGERDUTY_URL
+    # pointing producers at the relay), the relay stored and "delivered" each event to
+    # itself over and over (1,139 times in 3 s), and none reached the service.
+    relay = start_relay(sandbox.url)
+    with Outbox(relay.outbox) as producer:
+        if destination == "pagerduty":
+            producer.enqueue(
+                TriggerAlert("looped", dedup_key="loop-1"), routing_key=KEY, base_url=relay.url
+            )
+        else:
+            producer.enqueue_bigpanda(
+                BigPandaAlert("critical", host="h1"),
+                token=TOKEN,
+                app_key="app",
+                base_url=relay.url,
+            )
+
+        def buried() -> bool:
+            return producer.stats().dead == 1
+
+        wait_for("the looped event to be dead-lettered", buried)
+        stats = producer.stats()
+        [dead] = producer.dead()
+    assert (stats.pending, stats.leased, stats.delivered) == (0, 0, 0)  # stored once, never sent
+    assert dead.http_status == 400 and "deliver the event to itself" in dead.error
+    assert sandbox.events() == [] and sandbox.bigpanda() == []
+    metrics = request("GET", relay.url + "/metrics").body.decode()
+    assert f'alertwire_outbox_refused_total{{destination="{destination}",reason="loop"}} 1.0' in (
+        metrics
+    )
 
 
 @settings(

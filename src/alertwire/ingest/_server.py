@@ -45,7 +45,7 @@ from .._errors import ConfigurationError
 from ..outbox import Outbox
 from ..outbox.machine import Store
 from ..outbox.metrics import OutboxMetrics
-from ..protocol.http import is_loopback_host, served_url
+from ..protocol.http import RELAY_LOOP_HEADER, is_loopback_host, served_url
 from ..wire import (
     BIGPANDA_PATH,
     WIRE_PATHS,
@@ -53,6 +53,8 @@ from ..wire import (
     ServerLimits,
     Throttle,
     add_wire_routes,
+    bigpanda_refusal,
+    refusal,
     retry_after_value,
     start_server,
 )
@@ -182,9 +184,13 @@ class IngestServer:
         *,
         metrics: OutboxMetrics | None = None,
         on_stored: Callable[[], None] | None = None,
+        loop_mark: str | None = None,
     ) -> None:
         config.check()
         self.config = config
+        #: The mark the relay on this loop puts on its deliveries (``Relay(listen=...)``):
+        #: a request carrying it is that relay delivering to itself, refused with 400.
+        self.loop_mark = loop_mark
         self.outbox = outbox if isinstance(outbox, Outbox) else Outbox(store=outbox)
         self.metrics = metrics if metrics is not None else OutboxMetrics(self.outbox.store)
         self.committer = GroupCommitter(
@@ -248,6 +254,13 @@ class IngestServer:
             if request.path not in WIRE_PATHS:
                 return await handler(request)
             destination = "bigpanda" if request.path == BIGPANDA_PATH else "pagerduty"
+            if self.loop_mark is not None and (
+                request.headers.get(RELAY_LOOP_HEADER) == self.loop_mark
+            ):
+                metrics.refused.labels(destination, "loop").inc()
+                loop_answer = _delivered_to_itself(destination)
+                self._log_refusal(request, destination, "loop", loop_answer.status, loop_answer)
+                return loop_answer
             try:
                 response = await handler(request)
             except web.HTTPException as exc:  # 405 for a GET on a wire path
@@ -443,6 +456,21 @@ class _DroppedConnections:
 
     def describe(self) -> list[Any]:
         return []
+
+
+#: Why the relay's own delivery is refused: the relay dead-letters the event with it.
+LOOP_REFUSAL: Final = (
+    "this relay was about to deliver the event to itself: its upstream URL (--pagerduty-url,"
+    " --bigpanda-url, $ALERTWIRE_PAGERDUTY_URL or $ALERTWIRE_BIGPANDA_URL, or the URL the"
+    " event was queued with) is its own --listen address; point it at the service"
+)
+
+
+def _delivered_to_itself(destination: str) -> web.Response:
+    """400, in the destination's error shape: not retryable, so the relay dead-letters."""
+    if destination == "bigpanda":
+        return bigpanda_refusal(400, "invalid event", LOOP_REFUSAL, None)
+    return refusal(400, "invalid event", LOOP_REFUSAL, None)
 
 
 def _first_error(response: web.StreamResponse | None) -> str:
