@@ -155,6 +155,8 @@ class Connection:
             if self.context is not None:
                 if proxy is not None:
                     self._tunnel(sock)
+                if self.deadline is not None:
+                    sock.settimeout(self._left())  # the handshake gets what connecting left
                 sock = self.context.wrap_socket(sock, server_hostname=self.host)
         except BaseException:
             sock.close()
