@@ -18,6 +18,7 @@ import pytest
 
 from alertwire import NetworkError
 from alertwire.transport import Request, Response, StdlibTransport
+from alertwire.transport._http11 import MAX_BODY
 from tests.support.raw_http import read_message
 
 BODY = b'{"a":1}'
@@ -304,3 +305,19 @@ def test_the_timeout_bounds_the_whole_attempt_not_each_read(
         request = Request("POST", server.url + "/v2/enqueue", {}, BODY)
         with pytest.raises(NetworkError, match="TimeoutError"):
             transport.send(request, timeout=0.5)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY + 1),
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % (MAX_BODY + 1),
+    ],
+    ids=["declared", "chunk"],
+)
+def test_a_body_over_the_limit_is_refused_before_it_is_read(
+    transport: StdlibTransport, answer: bytes
+) -> None:
+    # Before, the transport read on, a declared 10 GB as far as the server sent it.
+    with RawServer([ThenClose(answer)]) as server, pytest.raises(NetworkError, match="over"):
+        _post(server, transport)

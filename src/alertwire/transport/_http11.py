@@ -43,9 +43,11 @@ if TYPE_CHECKING:
     from ._proxy import Proxy
 
 __all__ = [
+    "MAX_BODY",
     "AnswerError",
     "Connection",
     "RemoteDisconnected",
+    "check_body_size",
     "content_length",
     "header_line",
     "parse_head",
@@ -58,6 +60,12 @@ __all__ = [
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
 _MAX_HEAD = 1 << 20
+#: The largest answer body read (decoded, for the async default's gzip), in bytes. No
+#: answer of the Events API, BigPanda or the REST API comes near it (a page of 100
+#: incidents is about 1 MB); a server that sends more (a wrong URL serving a file, a
+#: hostile or broken proxy streaming for ever) is cut off here, not read until memory
+#: runs out (before: 18 GB of one endless answer before the process was stopped).
+MAX_BODY = 32 << 20
 #: How far (seconds) a socket's timeout may differ from the time left before the
 #: deadline before it is set again.
 _SLACK = 0.001
@@ -259,6 +267,7 @@ class Connection:
                 body = self._read_to_close()
                 closing = True
             else:
+                check_body_size(length)
                 body = self._read_exactly(length)
         if self._buffer:
             closing = True  # bytes nobody asked for: the next answer could not be told apart
@@ -343,6 +352,7 @@ class Connection:
 
     def _read_chunked(self) -> bytes:
         parts: list[bytes] = []
+        total = 0
         while True:
             size_line = self._read_line().split(b";", 1)[0].strip()
             try:
@@ -355,16 +365,28 @@ class Connection:
                 while self._read_line():  # trailer fields, up to the empty line
                     pass
                 return b"".join(parts)
+            total += size
+            check_body_size(total)
             parts.append(self._read_exactly(size))
             if self._read_exactly(2) != b"\r\n":
                 raise AnswerError("a chunk did not end in CRLF")
 
     def _read_to_close(self) -> bytes:
         parts = [self._buffer]
+        have = len(self._buffer)
         self._buffer = b""
         while data := self._recv():
             parts.append(data)
+            have += len(data)
+            check_body_size(have)
         return b"".join(parts)
+
+
+def check_body_size(size: int) -> None:
+    """An answer body of ``size`` bytes (declared, or read so far) is an :class:`AnswerError`
+    when it is over :data:`MAX_BODY`."""
+    if size > MAX_BODY:
+        raise AnswerError(f"the answer's body is over {MAX_BODY} bytes (got {size}); not read")
 
 
 def host_header(host: str, port: int, *, tls: bool) -> str:
