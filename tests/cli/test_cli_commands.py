@@ -469,6 +469,40 @@ def test_clear_text_url_off_loopback_is_refused() -> None:
     assert "clear text" in one_line_error(done)
 
 
+@pytest.mark.parametrize("queue", [False, True], ids=["send", "queue"])
+def test_a_url_with_a_bad_port_is_exit_2_and_nothing_queued(queue: bool, tmp_path: Path) -> None:
+    # Once a traceback (exit 1) when sending, and stored when queued: the relay's
+    # every try of it then crashed, until max_age.
+    outbox = tmp_path / "outbox.sqlite3"
+    env = {"ALERTWIRE_ROUTING_KEY": KEY, "ALERTWIRE_OUTBOX": str(outbox)}
+    extra = ("--queue",) if queue else ()
+    done = run("trigger", "x", "--pagerduty-url", "http://127.0.0.1:187914", *extra, env=env)
+    assert done.returncode == 2, done.stderr
+    assert "Port out of range" in one_line_error(done)
+    assert done.stdout == "" and not outbox.exists()
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly_with_141(tmp_path: Path) -> None:
+    # `alertwire queue dead | head -1` once ended in a BrokenPipeError traceback and exit 1.
+    lines = tmp_path / "events.jsonl"
+    lines.write_text("".join(f'{{"type": "trigger", "summary": "s{n}"}}\n' for n in range(2000)))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    environment["ALERTWIRE_ROUTING_KEY"] = KEY
+    process = subprocess.Popen(
+        [ALERTWIRE, "send", "--dry-run", str(lines)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    with process.stdout, process.stderr:
+        assert process.stdout.readline() == b"# line 1\n"
+        process.stdout.close()  # far more than a pipe's buffer is still to come
+        errors = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141, errors
+    assert errors == ""
+
+
 @pytest.mark.parametrize(
     "args",
     [

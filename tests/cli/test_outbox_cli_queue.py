@@ -236,3 +236,26 @@ def test_a_directory_or_a_foreign_database_as_outbox_is_refused_untouched(
         (line,) = done.stderr.splitlines()
         assert "is not an alertwire outbox" in line, line
     assert foreign.read_bytes() == before
+
+
+def test_queue_dead_limit_is_a_count_and_a_negative_one_is_refused(
+    env: Path, cli_env: dict[str, str]
+) -> None:
+    # "--limit -1" reached SQLite's LIMIT as "no limit" and listed every dead letter.
+    from alertwire import TriggerAlert
+    from alertwire.relay import Relay
+
+    with Outbox(env) as outbox:
+        for n in range(3):
+            outbox.enqueue(TriggerAlert(f"old {n}", dedup_key=f"old-{n}"), routing_key=KEY)
+        Relay(outbox, max_age=0.000001, rate_limit_per_minute=0).run(drain=True)
+        assert outbox.stats().dead == 3
+    listed = alertwire("queue", "dead", "--limit", "2", env=cli_env)
+    assert listed.returncode == 0, listed.stderr
+    assert len(listed.stdout.splitlines()) == 2
+    refused = alertwire("queue", "dead", "--limit", "-1", env=cli_env)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.strip().splitlines() == [
+        "alertwire: error: argument --limit: must be at least 0, got '-1'"
+        " (see alertwire queue dead --help)"
+    ]

@@ -23,8 +23,9 @@ import aiohttp
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from alertwire import ConfigurationError, OutboxError
+from alertwire import ConfigurationError, OutboxError, TriggerAlert
 from alertwire.ingest import Allowlist, GroupCommitter, IngestConfig, IngestServer, load_allowlist
+from alertwire.models.bigpanda import BigPandaAlert
 from alertwire.outbox import Enqueued, Outbox
 from alertwire.outbox.machine import Machine, NewEvent
 from alertwire.protocol.pagerduty import with_dedup_key
@@ -198,6 +199,66 @@ def test_bad_input_is_answered_as_by_the_sandbox_and_never_stored(
         assert (ours.status, ours.body) == (theirs.status, theirs.body), (method, path)
     assert stored(relay.outbox) == 0
     assert sandbox.events() == [] and sandbox.bigpanda() == []
+
+
+def test_refusals_are_logged_at_warning_once_per_interval_without_a_credential(
+    start_relay: Callable[..., Running], sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A tool whose every event is refused once showed only in a counter.
+    caplog.set_level(logging.WARNING, logger="alertwire.ingest")
+    relay = start_relay(sandbox.url)
+    bad_severity = trigger("r-1", severity="loud")
+    assert post(relay.url + "/v2/enqueue", bad_severity).status == 400
+    assert post(relay.url + "/v2/enqueue", bad_severity).status == 400  # held back
+    answer = post(relay.url + "/data/v2/alerts", b"{", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status == 400
+    assert request("GET", relay.url + "/v2/change/enqueue").status == 405
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if "event=ingest_refused" in r.msg]
+    assert [level for level, _ in lines] == [logging.WARNING] * 3, lines
+    first, second, third = (text for _, text in lines)
+    assert "reason=invalid destination=pagerduty status=400 peer=127.0.0.1" in first
+    assert "error=\"'payload.severity' is invalid (must be one of" in first
+    assert "reason=invalid destination=bigpanda status=400" in second
+    assert "error='JSON parse error'" in second
+    assert "reason=method destination=pagerduty status=405" in third
+    assert not any(KEY in text or TOKEN in text for _, text in lines)
+    assert stored(relay.outbox) == 0
+
+
+@pytest.mark.parametrize("destination", ["pagerduty", "bigpanda"])
+def test_an_event_the_relay_would_deliver_to_itself_is_dead_lettered_not_looped(
+    start_relay: Callable[..., Running], sandbox: Sandbox, destination: str
+) -> None:
+    # Its upstream URL being its own --listen address (a shared ALERTWIRE_PAGERDUTY_URL
+    # pointing producers at the relay), the relay stored and "delivered" each event to
+    # itself over and over (1,139 times in 3 s), and none reached the service.
+    relay = start_relay(sandbox.url)
+    with Outbox(relay.outbox) as producer:
+        if destination == "pagerduty":
+            producer.enqueue(
+                TriggerAlert("looped", dedup_key="loop-1"), routing_key=KEY, base_url=relay.url
+            )
+        else:
+            producer.enqueue_bigpanda(
+                BigPandaAlert("critical", host="h1"),
+                token=TOKEN,
+                app_key="app",
+                base_url=relay.url,
+            )
+
+        def buried() -> bool:
+            return producer.stats().dead == 1
+
+        wait_for("the looped event to be dead-lettered", buried)
+        stats = producer.stats()
+        [dead] = producer.dead()
+    assert (stats.pending, stats.leased, stats.delivered) == (0, 0, 0)  # stored once, never sent
+    assert dead.http_status == 400 and "deliver the event to itself" in dead.error
+    assert sandbox.events() == [] and sandbox.bigpanda() == []
+    metrics = request("GET", relay.url + "/metrics").body.decode()
+    assert f'alertwire_outbox_refused_total{{destination="{destination}",reason="loop"}} 1.0' in (
+        metrics
+    )
 
 
 @settings(

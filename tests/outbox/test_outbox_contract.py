@@ -361,6 +361,14 @@ def test_redact_url_removes_every_password_form() -> None:
         assert shown.startswith("postgresql://u:***@host") and shown.endswith(
             "/db" if "?" not in url else "require"
         )
+    # libpq reads a "?" before the "@" as part of the password: so must we.
+    for url in (
+        "postgresql://u:pa?ss-w0rd@host:5432/db",
+        "postgresql://u:pa?ss&w0rd=x@host/db?sslmode=require",
+    ):
+        shown = redact_url(url)
+        assert "ss-w0rd" not in shown and "w0rd" not in shown, shown
+        assert shown.startswith("postgresql://u:***@host"), shown
 
 
 # ---------------------------------------------------------------- the CLI, both stores

@@ -157,6 +157,10 @@ def test_base_url_accepted(url: str) -> None:
         ("https://user:pw@example.com", "credentials"),
         ("https://example.com/?a=b", "query"),
         ("example.com", "http"),
+        ("http://127.0.0.1:187914", "not a valid URL: Port out of range"),
+        ("https://example.com:abc", "not a valid URL: Port could not be cast"),
+        ("http://[::1", "not a valid URL: Invalid IPv6 URL"),
+        ("http://127.0.0.1:0", "not a valid URL: port 0"),
     ],
 )
 def test_base_url_refused(url: str, match: str) -> None:

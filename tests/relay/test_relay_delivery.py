@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -232,6 +233,20 @@ def test_metrics_are_served_over_http(outbox: Outbox) -> None:
     assert 'alertwire_outbox_events{state="pending"} 1.0' in text
     assert "alertwire_outbox_oldest_pending_age_seconds" in text
     assert KEY not in text
+
+
+def test_metrics_endpoint_closes_a_connection_whose_request_never_comes(outbox: Outbox) -> None:
+    # Before, a half-sent request held its connection (and a thread) for good.
+    endpoint = MetricsEndpoint(OutboxMetrics(outbox.store), read_timeout=0.2)
+    port = endpoint.serve("127.0.0.1", 0)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as stalled:
+            stalled.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # no blank line
+            assert stalled.recv(4096) == b""  # closed by the server, not by our timeout
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            assert answer.status == 200
+    finally:
+        endpoint.close()
 
 
 def test_relay_refuses_a_lease_shorter_than_the_timeout(outbox: Outbox) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -191,3 +192,33 @@ def test_sandbox_command_refuses_a_missing_or_empty_token_file(
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "--api-token-file" in lines[0], result.stderr
+
+
+def test_a_request_that_cannot_be_parsed_is_logged_without_its_bytes() -> None:
+    # aiohttp answers these 400 itself and logged them at ERROR with a traceback
+    # quoting the offending line: here a token with a stray control byte (a token
+    # file with a bad line ending) and a request line too long with a key in its query.
+    token, key = "bp-token-in-a-bad-header-Q7", "0123456789abcdef0123456789abQ7Q7"
+    process, url = start()
+    assert process.stdout is not None
+    for line in process.stdout:  # the rest of the banner, through the same buffered pipe
+        if "Stop with" in line:
+            break
+    port = int(url.rsplit(":", 1)[1])
+    heads = [
+        f"POST /data/v2/alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\x01\r\n"
+        "Content-Length: 2\r\n\r\n{}",
+        f"GET /sandbox/alerts?routing_key={key}&pad={'a' * 9000} HTTP/1.1\r\nHost: x\r\n\r\n",
+    ]
+    try:
+        for head in heads:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(head.encode())
+                assert re.match(rb"HTTP/1\.[01] 400 ", sock.recv(4096))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=20)
+    assert process.returncode == 0, rest
+    assert token not in rest and key not in rest, rest
+    assert "Traceback" not in rest, rest
+    assert re.search(r"event=bad_request error=\w+ status=400 peer=127\.0\.0\.1: ", rest), rest

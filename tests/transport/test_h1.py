@@ -14,6 +14,7 @@ import zlib
 import pytest
 
 from alertwire.transport._h1 import AnswerError, ResponseParser, check_target, request_head
+from alertwire.transport._http11 import MAX_BODY
 
 ACCEPTED = b'{"status":"success","dedup_key":"k1"}'
 
@@ -165,6 +166,38 @@ def test_a_compressed_body_is_decoded(coding: str, encode: object) -> None:
     packed = encode(ACCEPTED)
     parser = _parse([_length(packed, b"Content-Encoding: %s\r\n" % coding.encode())])
     assert parser.body() == ACCEPTED
+
+
+def test_a_body_over_the_limit_is_refused_however_it_is_framed() -> None:
+    # Before, an answer was read for as long as it came (18 GB of one before the test
+    # that found it was stopped), and a small gzip body decompressed to any size.
+    over = MAX_BODY + 1
+    declared = ResponseParser()
+    with pytest.raises(AnswerError, match="body is over"):
+        declared.feed(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % over)
+    chunked = ResponseParser()
+    with pytest.raises(AnswerError, match="body is over"):
+        chunked.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % over)
+    to_close = ResponseParser()
+    to_close.feed(b"HTTP/1.1 200 OK\r\n\r\n")
+    mebibyte = b"x" * (1 << 20)
+    with pytest.raises(AnswerError, match="body is over"):
+        for _ in range(over // len(mebibyte) + 1):
+            to_close.feed(mebibyte)
+    bomb = zlib.compress(b"\0" * over, 1)  # about 32 KB
+    packed = _parse([_length(bomb, b"Content-Encoding: deflate\r\n")])
+    with pytest.raises(AnswerError, match="body is over"):
+        packed.body()
+    exactly = _parse(
+        [_length(zlib.compress(b"\0" * MAX_BODY, 1), b"Content-Encoding: deflate\r\n")]
+    )
+    assert len(exactly.body()) == MAX_BODY
+
+
+def test_a_truncated_compressed_body_is_an_error() -> None:
+    parser = _parse([_length(gzip.compress(ACCEPTED)[:-3], b"Content-Encoding: gzip\r\n")])
+    with pytest.raises(AnswerError, match="truncated"):
+        parser.body()
 
 
 def test_a_body_that_is_not_what_its_coding_says_is_an_error() -> None:

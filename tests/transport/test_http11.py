@@ -18,6 +18,7 @@ import pytest
 
 from alertwire import NetworkError
 from alertwire.transport import Request, Response, StdlibTransport
+from alertwire.transport._http11 import MAX_BODY
 from tests.support.raw_http import read_message
 
 BODY = b'{"a":1}'
@@ -250,3 +251,73 @@ def test_the_host_header_is_written_as_http_client_wrote_it(
 
     assert host_header(host, port, tls=tls) == expected
     assert Connection(host, port).host_header == host_header(host, port, tls=False)
+
+
+class TricklingServer:
+    """Answers one request a byte at a time, each well within the client's timeout, for
+    far longer than it in all: a socket timeout (per call) never fires on it."""
+
+    def __init__(self, answer: bytes, *, every: float = 0.05) -> None:
+        self._answer = answer
+        self._every = every
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self._listener.accept()
+        with conn:
+            if read_message(conn) is None:
+                return
+            for i in range(len(self._answer)):
+                try:
+                    conn.sendall(self._answer[i : i + 1])
+                except OSError:
+                    return  # the client gave up
+                if self._stop.wait(self._every):  # pacing, not synchronisation
+                    return
+
+    def __enter__(self) -> TricklingServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._listener.close()
+        self._thread.join(timeout=10)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 202 Accepted\r\nContent-Length: 100\r\n\r\n" + b" " * 100,
+        b"HTTP/1.1 202 Accepted\r\nX-Pad: " + b"a" * 100 + b"\r\nContent-Length: 0\r\n\r\n",
+    ],
+    ids=["body", "head"],
+)
+def test_the_timeout_bounds_the_whole_attempt_not_each_read(
+    transport: StdlibTransport, answer: bytes
+) -> None:
+    # 100 bytes at one per 50 ms take 5 s; the attempt's timeout is 0.5 s. Before, each
+    # read waited up to the timeout afresh, so the answer was read to its end.
+    with TricklingServer(answer) as server:
+        request = Request("POST", server.url + "/v2/enqueue", {}, BODY)
+        with pytest.raises(NetworkError, match="TimeoutError"):
+            transport.send(request, timeout=0.5)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY + 1),
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % (MAX_BODY + 1),
+    ],
+    ids=["declared", "chunk"],
+)
+def test_a_body_over_the_limit_is_refused_before_it_is_read(
+    transport: StdlibTransport, answer: bytes
+) -> None:
+    # Before, the transport read on, a declared 10 GB as far as the server sent it.
+    with RawServer([ThenClose(answer)]) as server, pytest.raises(NetworkError, match="over"):
+        _post(server, transport)

@@ -409,6 +409,28 @@ def test_broken_chunked_body_is_a_400_not_a_5xx(alertwire_sandbox: Sandbox, path
 
 
 @pytest.mark.parametrize("path", ["/v2/enqueue", "/data/v2/alerts"])
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_body_that_does_not_decompress_is_a_400_not_a_5xx(
+    alertwire_sandbox: Sandbox, path: str, encoding: str
+) -> None:
+    # aiohttp decompresses a Content-Encoding while the body is read, and reports a
+    # body that is not what the header says with an error of its own (not an
+    # HttpProcessingError): once answered 500.
+    parts = urlsplit(alertwire_sandbox.url)
+    assert parts.hostname is not None and parts.port is not None
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer abcdefghijkl\r\n"
+            f"Content-Encoding: {encoding}\r\nContent-Length: 12\r\n\r\n".encode()
+            + b"not {encoded"
+        )
+        received = sock.recv(4096)
+    assert re.match(rb"HTTP/1\.[01] 400 ", received), received[:100]
+    assert alertwire_sandbox.events() == []
+    assert post(alertwire_sandbox.url + "/v2/enqueue", trigger()).status == 202
+
+
+@pytest.mark.parametrize("path", ["/v2/enqueue", "/data/v2/alerts"])
 def test_body_cut_off_midway_is_not_kept_and_the_server_carries_on(
     alertwire_sandbox: Sandbox, path: str
 ) -> None:

@@ -27,6 +27,10 @@ DRAIN_INCOMPLETE: Final = 6
 #: --fail-on-dead`` found dead letters: alerts that will not be delivered without
 #: a person (``alertwire queue dead`` / ``queue retry``). Wins over 6.
 DEAD_LETTERS: Final = 7
+#: Standard output was closed by its reader (``alertwire queue dead | head``): what
+#: the shell reports for a Unix tool that SIGPIPE ended (128 + 13), without a traceback.
+#: Not in the help's lists: it says nothing about the events, only about the pipe.
+OUTPUT_CLOSED: Final = 141
 
 #: What each code means, for the ``exit codes:`` list at the end of a command's help.
 MEANINGS: Final[dict[int, str]] = {

@@ -191,7 +191,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _exit.exit_code_for(exc)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _output_closed()
     return code
+
+
+def _output_closed() -> int:
+    """The reader of our output went away (``alertwire queue dead | head -1``).
+
+    A Unix tool is ended by SIGPIPE there, silently; Python turns it into a
+    ``BrokenPipeError``, which came out as a traceback and exit 1 (which
+    means a demo step failed here). SIGPIPE itself stays ignored: its default
+    action would also end the process on a write to a socket whose peer
+    closed, in the middle of a delivery. Standard output is pointed at
+    ``/dev/null`` so that the interpreter's last flush at exit does not
+    report the same pipe again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return _exit.OUTPUT_CLOSED
 
 
 if __name__ == "__main__":

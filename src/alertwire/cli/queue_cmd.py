@@ -15,7 +15,7 @@ from typing import Any
 
 from .._errors import ValidationError
 from . import _exit
-from ._options import Command, add_outbox_option
+from ._options import Command, add_outbox_option, number
 
 __all__ = ["COMMAND", "parse_age", "register"]
 
@@ -107,7 +107,7 @@ def register(subparsers: Any) -> None:
         description="List dead-lettered events with the service's own error text.",
     )
     dead.add_argument("--json", action="store_true", help="print JSON lines")
-    dead.add_argument("--limit", type=int, metavar="N", help="list at most N")
+    dead.add_argument("--limit", type=number(int, low=0), metavar="N", help="list at most N")
 
     retry = _outbox_command(
         commands,

@@ -45,13 +45,16 @@ from .._errors import ConfigurationError
 from ..outbox import Outbox
 from ..outbox.machine import Store
 from ..outbox.metrics import OutboxMetrics
-from ..protocol.http import is_loopback_host, served_url
+from ..protocol.http import RELAY_LOOP_HEADER, is_loopback_host, served_url
 from ..wire import (
     BIGPANDA_PATH,
     WIRE_PATHS,
     RunningServer,
     ServerLimits,
+    Throttle,
     add_wire_routes,
+    bigpanda_refusal,
+    refusal,
     retry_after_value,
     start_server,
 )
@@ -181,9 +184,13 @@ class IngestServer:
         *,
         metrics: OutboxMetrics | None = None,
         on_stored: Callable[[], None] | None = None,
+        loop_mark: str | None = None,
     ) -> None:
         config.check()
         self.config = config
+        #: The mark the relay on this loop puts on its deliveries (``Relay(listen=...)``):
+        #: a request carrying it is that relay delivering to itself, refused with 400.
+        self.loop_mark = loop_mark
         self.outbox = outbox if isinstance(outbox, Outbox) else Outbox(store=outbox)
         self.metrics = metrics if metrics is not None else OutboxMetrics(self.outbox.store)
         self.committer = GroupCommitter(
@@ -209,6 +216,8 @@ class IngestServer:
         )
         self.bounded = BoundedSink(self.sink, self.bound, metrics=self.metrics)
         self._probe = WriteProbe(self.outbox.store)
+        #: Refusals are logged at most once per interval per (destination, reason).
+        self._refusals_logged = Throttle()
         self._running: RunningServer | None = None
         #: Connections dropped for a slow or surplus client, by reason: one count per
         #: metrics registry, so a relay that listens again keeps counting, not re-registering.
@@ -245,21 +254,62 @@ class IngestServer:
             if request.path not in WIRE_PATHS:
                 return await handler(request)
             destination = "bigpanda" if request.path == BIGPANDA_PATH else "pagerduty"
+            if self.loop_mark is not None and (
+                request.headers.get(RELAY_LOOP_HEADER) == self.loop_mark
+            ):
+                metrics.refused.labels(destination, "loop").inc()
+                loop_answer = _delivered_to_itself(destination)
+                self._log_refusal(request, destination, "loop", loop_answer.status, loop_answer)
+                return loop_answer
             try:
                 response = await handler(request)
             except web.HTTPException as exc:  # 405 for a GET on a wire path
                 metrics.refused.labels(destination, "method").inc()
+                self._log_refusal(request, destination, "method", exc.status, None)
                 raise exc
-            # A 429 is the pending bound's, counted there with its reason.
+            # A 429 is the pending bound's, counted and logged there with its reason.
             if response.status >= 400 and response.status != 429:
                 reason = _REFUSAL_REASONS.get(response.status, str(response.status))
                 metrics.refused.labels(destination, reason).inc()
+                # A store failure (503) is logged by the sink itself, at ERROR.
+                if response.status != 503:
+                    self._log_refusal(request, destination, reason, response.status, response)
             return response
 
         app = web.Application(middlewares=[count_refusals])
         add_wire_routes(app, self.bounded if self.bound.active else self.sink)
         app.add_routes([web.get("/healthz", self._healthz), web.get("/metrics", self._metrics)])
         return app
+
+    def _log_refusal(
+        self,
+        request: web.Request,
+        destination: str,
+        reason: str,
+        status: int,
+        response: web.StreamResponse | None,
+    ) -> None:
+        """A refused request, at WARNING: the client was told, the relay's operator too.
+
+        A tool whose events are all refused (a mistyped routing key, a field it
+        fills wrongly) otherwise showed only in a counter. At most one line per
+        10 s per destination and reason, with the number held back. The line
+        names the first of the answer's ``errors`` (our own rule texts: a field
+        and its rule, never a value of the request's, so never a key or token)
+        and the peer; nothing of the request itself.
+        """
+        self._refusals_logged.log(
+            logger,
+            logging.WARNING,
+            f"{destination}:{reason}",
+            "event=ingest_refused reason=%s destination=%s status=%d peer=%s error=%r;"
+            " nothing stored",
+            reason,
+            destination,
+            status,
+            request.remote or "-",
+            _first_error(response),
+        )
 
     async def health(self) -> str | None:
         """``None`` when the outbox takes writes, else why not, in the store's words.
@@ -406,6 +456,37 @@ class _DroppedConnections:
 
     def describe(self) -> list[Any]:
         return []
+
+
+#: Why the relay's own delivery is refused: the relay dead-letters the event with it.
+LOOP_REFUSAL: Final = (
+    "this relay was about to deliver the event to itself: its upstream URL (--pagerduty-url,"
+    " --bigpanda-url, $ALERTWIRE_PAGERDUTY_URL or $ALERTWIRE_BIGPANDA_URL, or the URL the"
+    " event was queued with) is its own --listen address; point it at the service"
+)
+
+
+def _delivered_to_itself(destination: str) -> web.Response:
+    """400, in the destination's error shape: not retryable, so the relay dead-letters."""
+    if destination == "bigpanda":
+        return bigpanda_refusal(400, "invalid event", LOOP_REFUSAL, None)
+    return refusal(400, "invalid event", LOOP_REFUSAL, None)
+
+
+def _first_error(response: web.StreamResponse | None) -> str:
+    """The first of an error answer's ``errors`` (else its ``message``), at most 200 characters."""
+    body = getattr(response, "body", None)
+    if not isinstance(body, bytes):
+        return "-"
+    try:
+        parsed = _json.loads(body)
+    except _json.JSONDecodeError:
+        return "-"
+    if not isinstance(parsed, dict):
+        return "-"
+    errors = parsed.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors else parsed.get("message")
+    return first[:200] if isinstance(first, str) else "-"
 
 
 def _dumps(value: Any) -> str:

@@ -35,6 +35,7 @@ from ..transport import Response
 
 __all__ = [
     "JSON_HEADERS",
+    "RELAY_LOOP_HEADER",
     "USER_AGENT",
     "base_url_of",
     "check_base_url",
@@ -52,6 +53,10 @@ __all__ = [
 #: proxy's or firewall's) can then tell alertwire's traffic apart, and edge
 #: filters that turn away requests with no ``User-Agent`` at all let it through.
 USER_AGENT: Final = f"alertwire/{__version__}"
+#: Carries a listening relay's random mark on its deliveries, so that its own ingest
+#: endpoint can refuse an event the relay is about to deliver to itself (its upstream
+#: URL is its own --listen address): docs/ingest.md, "The guarantee".
+RELAY_LOOP_HEADER: Final = "X-Alertwire-Relay"
 
 #: The headers of every JSON request (one object: a transport may convert it once).
 JSON_HEADERS: Mapping[str, str] = {
@@ -91,11 +96,22 @@ def check_base_url(url: str, *, setting: str) -> str:
     across a network is never right, but a local sandbox or relay on
     loopback is exactly what http:// is for.
     """
-    parts = urlsplit(url.strip())
+    # A port out of range or not a number, or an unclosed IPv6 bracket, is urllib's
+    # ValueError, raised by urlsplit or only when .port is read: at the first send
+    # (a traceback, exit 1), or for a queued event inside the relay, for every try
+    # until max_age. Refused here, with urllib's words (they never quote the URL, so
+    # never a password in it).
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigurationError(f"{setting} is not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(f"{setting} must be an http(s) URL with a host, got {url!r:.80}")
     if parts.username or parts.password:
         raise ConfigurationError(f"{setting} must not contain credentials")
+    if port == 0:
+        raise ConfigurationError(f"{setting} is not a valid URL: port 0 cannot be connected to")
     if parts.query or parts.fragment:
         raise ConfigurationError(f"{setting} must not have a query string or fragment")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..models.results import EventResult
 from ..outbox.machine import Claimed
 from ..protocol import bigpanda as bp_protocol
 from ..protocol import pagerduty as pd_protocol
-from ..protocol.http import check_base_url
+from ..protocol.http import RELAY_LOOP_HEADER, check_base_url
 from ..transport import Request, Response
 
 __all__ = ["Destinations"]
@@ -25,10 +25,18 @@ __all__ = ["Destinations"]
 
 @dataclass(frozen=True, slots=True)
 class Destinations:
-    """The default base URLs, checked once (https, or http to loopback only)."""
+    """The default base URLs, checked once (https, or http to loopback only).
+
+    ``loop_mark``: set by a relay that listens (``Relay(listen=...)``); every
+    request then carries it in :data:`~alertwire.protocol.http.RELAY_LOOP_HEADER`
+    and the relay's own ingest endpoint refuses a request that does (400), so an
+    upstream URL that is the relay's own address dead-letters its events with
+    the reason instead of storing and sending them to itself for ever.
+    """
 
     pagerduty_url: str
     bigpanda_url: str
+    loop_mark: str | None = None
 
     @classmethod
     def resolve(
@@ -47,8 +55,19 @@ class Destinations:
             ),
         )
 
+    def with_loop_mark(self, mark: str) -> Destinations:
+        return replace(self, loop_mark=mark)
+
     def request_for(self, row: Claimed) -> tuple[Request, Callable[[Response], EventResult]]:
-        """The request for a stored row and the parser for its answer."""
+        """The request for a stored row and the parser for its answer (marked, when the
+        relay listens)."""
+        request, parse = self._request_for(row)
+        if self.loop_mark is not None:
+            headers = {**request.headers, RELAY_LOOP_HEADER: self.loop_mark}
+            request = Request(request.method, request.url, headers, request.body)
+        return request, parse
+
+    def _request_for(self, row: Claimed) -> tuple[Request, Callable[[Response], EventResult]]:
         if row.kind == "bigpanda.alert":
             request = bp_protocol.build_raw_request(
                 row.base_url or self.bigpanda_url, row.credential, row.body

@@ -23,6 +23,10 @@ __all__ = ["MetricsEndpoint"]
 
 #: Retry-After (seconds) on an unhealthy ``/healthz``, as the ingest endpoint says it.
 HEALTH_RETRY_AFTER = "10"
+#: How long (seconds) one read of a request may wait: the ingest endpoint's head deadline
+#: (``ServerLimits.header_timeout``). Without one, a client that opened a connection and
+#: sent half a request (or nothing) held it, and a thread, for good.
+READ_TIMEOUT = 10.0
 
 
 class MetricsEndpoint:
@@ -31,14 +35,20 @@ class MetricsEndpoint:
     ``health`` returns ``None`` when healthy, else the reason: ``GET /healthz``
     answers ``200 {"status": "ok"}`` or ``503 {"status": "unavailable",
     "reason": ...}`` with ``Retry-After``; without it every path serves the
-    metrics.
+    metrics. A connection whose request does not arrive is closed after
+    ``read_timeout`` seconds of silence.
     """
 
     def __init__(
-        self, metrics: OutboxMetrics, *, health: Callable[[], str | None] | None = None
+        self,
+        metrics: OutboxMetrics,
+        *,
+        health: Callable[[], str | None] | None = None,
+        read_timeout: float = READ_TIMEOUT,
     ) -> None:
         self.metrics = metrics
         self.health = health
+        self.read_timeout = read_timeout
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -70,6 +80,8 @@ class MetricsEndpoint:
             address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
         class Quiet(WSGIRequestHandler):
+            timeout = self.read_timeout  # StreamRequestHandler: the connection's timeout
+
             def log_message(self, format: str, *args: Any) -> None:
                 """No access log (as the ingest endpoint)."""
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import secrets
 import signal
 import threading
 import time
@@ -188,6 +189,9 @@ class Relay:
 
             self.listen = IngestConfig.coerce(listen)
             self.listen.check()
+            # Its deliveries carry this mark, which its own endpoint refuses: an upstream
+            # URL that is this relay's address dead-letters instead of looping.
+            self.destinations = self.destinations.with_loop_mark(secrets.token_hex(16))
             if metrics is None:
                 metrics = OutboxMetrics(store)
         self.ingest: IngestServer | None = None
@@ -298,7 +302,11 @@ class Relay:
             from ..ingest import IngestServer
 
             ingest = IngestServer(
-                self.store, self.listen, metrics=self.metrics, on_stored=self._delivery.wake_up
+                self.store,
+                self.listen,
+                metrics=self.metrics,
+                on_stored=self._delivery.wake_up,
+                loop_mark=self.destinations.loop_mark,
             )
 
         async def call(fn: StoreCall, *args: Any) -> Any:

@@ -19,7 +19,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from ._http11 import AnswerError, content_length, header_line, parse_head, will_close
+from ._http11 import (
+    MAX_BODY,
+    AnswerError,
+    check_body_size,
+    content_length,
+    header_line,
+    parse_head,
+    will_close,
+)
 
 __all__ = ["AnswerError", "ResponseParser", "check_target", "request_head"]
 
@@ -80,6 +88,7 @@ class ResponseParser:
         "_mode",
         "_need",
         "_no_body",
+        "_size",
         "headers",
         "reusable",
         "status",
@@ -91,6 +100,7 @@ class ResponseParser:
         self._chunks: list[bytes] = []
         self._mode = -1  # before the head
         self._need = 0
+        self._size = 0  # body bytes so far, where no Content-Length bounds them
         self.status = 0
         self.headers: dict[str, str] = {}
         self.reusable = False
@@ -127,6 +137,8 @@ class ResponseParser:
         if mode == _CHUNKED:
             return self._chunked(buffer)
         if mode == _TO_CLOSE:
+            self._size += len(buffer)
+            check_body_size(self._size)
             self._chunks.append(buffer)
             self._buffer = b""
             return False
@@ -172,6 +184,7 @@ class ResponseParser:
                 self._mode = _TO_CLOSE
                 self.reusable = False
             else:
+                check_body_size(length)
                 self._mode = _LENGTH
                 self._need = length
         return rest
@@ -210,6 +223,8 @@ class ResponseParser:
                 if size < 0:
                     raise AnswerError("malformed chunk size in the answer")
                 buffer = buffer[end + 2 :]
+                self._size += size
+                check_body_size(self._size)
                 self._need = -2 if size == 0 else size + 2
                 continue
             if len(buffer) < need:
@@ -236,12 +251,26 @@ def _decoded(data: bytes, coding: str) -> bytes:
     coding = coding.strip().lower()
     try:
         if coding in ("gzip", "x-gzip"):
-            return zlib.decompress(data, 16 + zlib.MAX_WBITS)
+            return _inflate(data, 16 + zlib.MAX_WBITS)
         if coding == "deflate":
             try:
-                return zlib.decompress(data)
+                return _inflate(data, zlib.MAX_WBITS)
             except zlib.error:
-                return zlib.decompress(data, -zlib.MAX_WBITS)  # raw deflate, as some servers send
+                return _inflate(data, -zlib.MAX_WBITS)  # raw deflate, as some servers send
     except zlib.error as exc:
         raise AnswerError(f"cannot decode the {coding} body: {exc}") from exc
     return data
+
+
+def _inflate(data: bytes, wbits: int) -> bytes:
+    """``data`` decompressed, at most :data:`MAX_BODY` bytes of it: a small compressed
+    body can stand for gigabytes, which are never made."""
+    import zlib
+
+    inflater = zlib.decompressobj(wbits)
+    out = inflater.decompress(data, MAX_BODY + 1)
+    if len(out) > MAX_BODY or inflater.unconsumed_tail:
+        check_body_size(MAX_BODY + 1)
+    if not inflater.eof:  # as zlib.decompress says it
+        raise zlib.error("Error -5 while decompressing data: incomplete or truncated stream")
+    return out

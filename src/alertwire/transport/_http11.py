@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -42,9 +43,11 @@ if TYPE_CHECKING:
     from ._proxy import Proxy
 
 __all__ = [
+    "MAX_BODY",
     "AnswerError",
     "Connection",
     "RemoteDisconnected",
+    "check_body_size",
     "content_length",
     "header_line",
     "parse_head",
@@ -57,6 +60,15 @@ __all__ = [
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
 _MAX_HEAD = 1 << 20
+#: The largest answer body read (decoded, for the async default's gzip), in bytes. No
+#: answer of the Events API, BigPanda or the REST API comes near it (a page of 100
+#: incidents is about 1 MB); a server that sends more (a wrong URL serving a file, a
+#: hostile or broken proxy streaming for ever) is cut off here, not read until memory
+#: runs out (before: 18 GB of one endless answer before the process was stopped).
+MAX_BODY = 32 << 20
+#: How far (seconds) a socket's timeout may differ from the time left before the
+#: deadline before it is set again.
+_SLACK = 0.001
 #: What one ``recv`` asks for.
 _CHUNK = 65536
 
@@ -108,6 +120,12 @@ class Connection:
 
     #: The request's body, sent with the head by :meth:`endheaders`, then cleared.
     body: bytes | None = None
+    #: When the exchange under way must be over (``time.monotonic()``), or ``None``. The
+    #: transport's ``timeout`` is per attempt and total (docs/transports.md), but a
+    #: socket's timeout bounds one call: a server trickling its answer a byte at a time,
+    #: each within the timeout, held a ``send`` for as long as it kept trickling. With a
+    #: deadline, every wait (the write, each read, a new connection) gets what is left.
+    deadline: float | None = None
 
     def __init__(
         self,
@@ -138,12 +156,15 @@ class Connection:
         proxy = self.proxy
         host, port = (self.host, self.port) if proxy is None else (proxy.host, proxy.port)
         address = host.encode("ascii") if host.isascii() else host
-        sock = socket.create_connection((address, port), self.timeout)  # type: ignore[arg-type]
+        timeout = self.timeout if self.deadline is None else self._left()
+        sock = socket.create_connection((address, port), timeout)  # type: ignore[arg-type]
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.context is not None:
                 if proxy is not None:
                     self._tunnel(sock)
+                if self.deadline is not None:
+                    sock.settimeout(self._left())  # the handshake gets what connecting left
                 sock = self.context.wrap_socket(sock, server_hostname=self.host)
         except BaseException:
             sock.close()
@@ -208,6 +229,8 @@ class Connection:
             data += body
         if self.sock is None:
             self.connect()
+        if self.deadline is not None:
+            self._bound_wait()
         self.sock.sendall(data)
 
     def request(
@@ -244,14 +267,38 @@ class Connection:
                 body = self._read_to_close()
                 closing = True
             else:
+                check_body_size(length)
                 body = self._read_exactly(length)
         if self._buffer:
             closing = True  # bytes nobody asked for: the next answer could not be told apart
         return status, headers, body, closing
 
     def _recv(self) -> bytes:
+        if self.deadline is not None:
+            self._bound_wait()
         data: bytes = self.sock.recv(_CHUNK)
         return data
+
+    def _left(self) -> float:
+        """Seconds left before :attr:`deadline`; a ``TimeoutError`` when none are."""
+        assert self.deadline is not None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out (the attempt's time is up)")
+        return left
+
+    def _bound_wait(self) -> None:
+        """Let the socket's next wait last no longer than what is left before the deadline.
+
+        Set only when it differs by more than :data:`_SLACK` from what the socket
+        already has: the first read of an answer follows its write by microseconds,
+        so one ``settimeout`` (a system call) per request is the usual cost.
+        """
+        left = self._left()
+        sock = self.sock
+        current = sock.gettimeout()
+        if current is None or abs(current - left) > _SLACK:
+            sock.settimeout(left)
 
     def _read_head(self) -> tuple[str, int, dict[str, str]]:
         buffer = self._buffer
@@ -305,6 +352,7 @@ class Connection:
 
     def _read_chunked(self) -> bytes:
         parts: list[bytes] = []
+        total = 0
         while True:
             size_line = self._read_line().split(b";", 1)[0].strip()
             try:
@@ -317,16 +365,28 @@ class Connection:
                 while self._read_line():  # trailer fields, up to the empty line
                     pass
                 return b"".join(parts)
+            total += size
+            check_body_size(total)
             parts.append(self._read_exactly(size))
             if self._read_exactly(2) != b"\r\n":
                 raise AnswerError("a chunk did not end in CRLF")
 
     def _read_to_close(self) -> bytes:
         parts = [self._buffer]
+        have = len(self._buffer)
         self._buffer = b""
         while data := self._recv():
             parts.append(data)
+            have += len(data)
+            check_body_size(have)
         return b"".join(parts)
+
+
+def check_body_size(size: int) -> None:
+    """An answer body of ``size`` bytes (declared, or read so far) is an :class:`AnswerError`
+    when it is over :data:`MAX_BODY`."""
+    if size > MAX_BODY:
+        raise AnswerError(f"the answer's body is over {MAX_BODY} bytes (got {size}); not read")
 
 
 def host_header(host: str, port: int, *, tls: bool) -> str:

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import select
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from .._errors import NetworkError
@@ -150,21 +151,21 @@ class StdlibTransport:
             self._context = ssl.create_default_context()
         return self._context
 
-    def _checkout(self, origin: _Origin, timeout: float) -> _OneWrite:
-        """An open idle connection to ``origin``, else a new one (connected here)."""
+    def _checkout(self, origin: _Origin, timeout: float, deadline: float) -> _OneWrite:
+        """An open idle connection to ``origin``, else a new one (connected here), with
+        this exchange's ``deadline``: every wait of it, connecting included, ends there."""
         connection = self._take_idle(origin)
         while connection is not None and _dropped(connection):
             connection.close()
             connection = self._take_idle(origin)
         if connection is not None:
-            if connection.timeout != timeout:
-                connection.timeout = timeout
-                if connection.sock is not None:
-                    connection.sock.settimeout(timeout)
+            connection.timeout = timeout
+            connection.deadline = deadline
             return connection
         scheme, host, port = origin
         context = self._tls() if scheme == "https" else None
         connection = Connection(host, port, timeout, context, self._proxy_for(origin))
+        connection.deadline = deadline
         connection.connect()
         return connection
 
@@ -190,7 +191,7 @@ class StdlibTransport:
         connection: _OneWrite | None = None
         reusable = False
         try:
-            connection = self._checkout(origin, timeout)
+            connection = self._checkout(origin, timeout, time.monotonic() + timeout)
             body = request.body
             method = request.method
             # As http.client's request() did: a caller's own Host, Accept-Encoding or

@@ -20,14 +20,15 @@ hostile client cannot hold the server; :func:`make_server_tls` gives either
 server https from a throwaway CA (the optional extra ``alertwire[tls]``).
 
 For routes of their own, both servers answer alike with :func:`refusal`
-(the JSON error body, with ``Retry-After`` from :func:`retry_after_value`),
+(the JSON error body, with ``Retry-After`` from :func:`retry_after_value`;
+:func:`bigpanda_refusal` in BigPanda's shape),
 and write repeated trouble to the log at most once per interval through a
 :class:`Throttle`.
 """
 
 from __future__ import annotations
 
-from ._answers import refusal, retry_after_value
+from ._answers import bigpanda_refusal, refusal, retry_after_value
 from ._body import MAX_DEPTH
 from ._guard import (
     DEFAULT_BODY_TIMEOUT,
@@ -68,6 +69,7 @@ __all__ = [
     "SinkUnavailable",
     "Throttle",
     "add_wire_routes",
+    "bigpanda_refusal",
     "make_server_tls",
     "refusal",
     "retry_after_value",

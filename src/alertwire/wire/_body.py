@@ -55,7 +55,8 @@ class NotAnObject(ValueError):
 
 
 class BrokenBody(ValueError):
-    """The body itself did not arrive intact: bad chunked encoding, a connection lost mid-body."""
+    """The body itself did not arrive intact: bad chunked encoding, a connection lost
+    mid-body, a compressed body that does not decompress."""
 
 
 async def read_capped(request: web.Request, cap: int = EVENT_MAX_BYTES) -> tuple[bytes, int]:
@@ -64,11 +65,20 @@ async def read_capped(request: web.Request, cap: int = EVENT_MAX_BYTES) -> tuple
     The second value is what the size rule is checked against: the declared
     ``Content-Length`` when it is larger than what was read, so a 10 MB body
     is refused without reading 10 MB. A body that breaks off raises
-    :class:`BrokenBody` (a client's fault, answered 400, never a 5xx).
+    :class:`BrokenBody` (a client's fault, answered 400, never a 5xx), and so
+    does a body that cannot be decoded as its ``Content-Encoding`` says
+    (``gzip``/``deflate`` that is not): aiohttp decompresses while we read and
+    raises its ``RequestPayloadError`` for that, which is not an
+    ``HttpProcessingError``.
     """
     try:
         return await _read_capped(request, cap)
-    except (HttpProcessingError, ConnectionError, asyncio.IncompleteReadError) as exc:
+    except (
+        HttpProcessingError,
+        web.RequestPayloadError,
+        ConnectionError,
+        asyncio.IncompleteReadError,
+    ) as exc:
         raise BrokenBody(type(exc).__name__) from exc
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .._errors import ConfigurationError
 from ._guard import Guards, ServerLimits
@@ -35,10 +36,43 @@ __all__ = ["RunningServer", "start_server"]
 _AIOHTTP_LOGGER = logging.getLogger("alertwire.wire.aiohttp")
 
 
+class _UnparsedRequestFilter(logging.Filter):
+    """aiohttp's report of a request it could not parse, without the client's bytes.
+
+    aiohttp answers a malformed request head (a header value with a control
+    character, a line over 8 KiB, a bad ``Content-Length`` or chunk size...)
+    with a 400 itself, and logs it at ERROR with a traceback whose message
+    quotes the offending line. That line may carry a secret: a token read from
+    a file with a stray ``\\r`` or control byte put ``Authorization: Bearer
+    <token>`` in our log, a long request line its ``?routing_key=`` or
+    ``?access_token=`` query. It is the client's fault, already answered: one
+    WARNING line (never raised above what aiohttp chose) naming the kind of
+    trouble and the peer, with no bytes and no traceback. Runs before the
+    throttle, which then counts each kind separately.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        peer = args[0] if len(args) == 1 else "?"
+        record.msg = (
+            f"event=bad_request error={type(exc).__name__} status={exc.code} peer=%s:"
+            " the request could not be parsed; answered without it, nothing stored"
+        )
+        record.args = (peer,)
+        record.exc_info = record.exc_text = None
+        if record.levelno > logging.WARNING:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def _throttled_logger() -> logging.Logger:
     # One logger for the process, so one throttle at the default interval: not the
     # interval of whichever server happened to start first.
     if not any(isinstance(f, ThrottleFilter) for f in _AIOHTTP_LOGGER.filters):
+        _AIOHTTP_LOGGER.addFilter(_UnparsedRequestFilter())
         _AIOHTTP_LOGGER.addFilter(ThrottleFilter(Throttle()))
     return _AIOHTTP_LOGGER
 

@@ -26,6 +26,15 @@ def redact_url(url: str) -> str:
     if not sep:
         return "postgresql://?"
     passwords: list[str] = []
+    # libpq's own reading first (fe-connect.c, conninfo_uri_parse_options): the
+    # userinfo runs to the first "@" unless a "/" comes before it, a "?" or "&"
+    # included, so "postgresql://u:pa?ss@host/db" connects with the password
+    # "pa?ss", which the reading below takes for a query and once showed whole.
+    first_at, first_slash = rest.find("@"), rest.find("/")
+    if first_at >= 0 and (first_slash < 0 or first_at < first_slash):
+        _, colon, password = rest[:first_at].partition(":")
+        if colon:
+            passwords.append(password)
     # The userinfo ends at the last "@" before the query, not at the first "/": a
     # password with an unencoded "/" or "@" must not end it early and be shown. The
     # password up to its first "@" is scrubbed too (a URL pasted after another),
