@@ -91,3 +91,42 @@ def test_a_row_refused_in_a_later_group_stores_nothing_of_the_batch(tmp_path: Pa
     assert store.stats().pending == 0
     assert store.enqueue_many([_event(0)], now=1001.0) == [1]
     store.close()
+
+
+@pytest.mark.parametrize("now", [False, True], ids=["enqueue_many", "enqueue_many_now"])
+def test_a_refused_row_of_a_one_statement_batch_leaves_no_transaction_open(
+    tmp_path: Path, now: bool
+) -> None:
+    """A batch of one ``INSERT`` is a transaction of its own (no BEGIN/COMMIT around
+    it): a refused row stores none of it, leaves this thread's connection outside any
+    transaction, and the next write (either way) stores as usual."""
+    store = SQLiteStore(tmp_path / "o.sqlite3")
+    assert store.enqueue_many([_event(0)], now=1000.0) == [1]
+    events = [_event(n) for n in range(1, 11)]
+    events[5] = replace(events[5], body=cast(bytes, None))  # NOT NULL: SQLite refuses it
+    write = store.enqueue_many_now if now else store.enqueue_many
+    with pytest.raises(OutboxError, match=r"store 10 events.*NOT queued"):
+        write(events, now=1001.0)
+    assert not store._connect().in_transaction
+    assert store.stats().pending == 1
+    assert write([_event(11)], now=1002.0) == [2]  # rolled back whole, ids included
+    assert store.enqueue_many([_event(12)], now=1003.0) == [3]
+    assert store.stats().pending == 3
+    store.close()
+
+
+def test_a_batch_of_more_than_one_statement_is_never_written_without_waiting(
+    tmp_path: Path,
+) -> None:
+    """The non-waiting write takes one ``INSERT`` (128 rows) at most: a bigger batch is
+    answered ``None`` (not stored, for the thread that may wait), which then stores
+    it whole."""
+    store = SQLiteStore(tmp_path / "o.sqlite3")
+    store.migrate()
+    events = [_event(n) for n in range(129)]
+    assert store.enqueue_many_now(events, now=1000.0) is None
+    assert store.stats().pending == 0
+    assert store.enqueue_many_now(events[:128], now=1000.0) == list(range(1, 129))
+    assert store.enqueue_many(events, now=1001.0) == list(range(129, 258))
+    assert store.stats().pending == 257
+    store.close()

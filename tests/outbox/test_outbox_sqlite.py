@@ -404,6 +404,11 @@ def test_put_now_stores_only_while_the_lock_is_free_and_never_waits(tmp_path: Pa
         assert ob.stats().pending == 0  # opened by this read, from now on put_now may store
         first = ob.put_now([row_a])
         assert first is not None and [e.dedup_key for e in first] == ["a"]
+        # The connection stays non-waiting for the next put_now (no switch per write)...
+        assert store._local.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+        # ...and waits again as soon as this thread uses it for anything else.
+        assert ob.stats().pending == 1
+        assert store._local.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 60_000
         holder = sqlite3.connect(path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
         try:
@@ -416,6 +421,7 @@ def test_put_now_stores_only_while_the_lock_is_free_and_never_waits(tmp_path: Pa
         again = ob.put_now([row])
         assert again is not None and [e.dedup_key for e in again] == ["b"]
         assert ob.stats().pending == 2
+        assert store._local.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 60_000
 
 
 def _put_now(ob: Outbox, dedup_key: str) -> list[str | None]:

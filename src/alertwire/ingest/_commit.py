@@ -50,9 +50,10 @@ transaction and fsync, answered only after ``COMMIT``. What that costs: the
 loop is blocked for one commit, while nobody else is being served by this
 server; timers and the relay's deliveries on the same loop wait that long.
 What it never does is wait for a lock on the loop: ``put_now`` is the
-store's non-waiting write (SQLite ``BEGIN IMMEDIATE`` with a zero busy
-timeout), and when another connection holds the lock, or the store has no
-such write (PostgreSQL: a commit is a network round trip), the submission
+store's non-waiting write (SQLite: the ``INSERT`` as a transaction of its
+own, with a zero busy timeout), and when another connection holds the lock,
+the request holds more rows than one statement takes (128), or the store has
+no such write (PostgreSQL: a commit is a network round trip), the submission
 goes to the writer thread, which may wait. What the lone commit does run on
 the loop: its own fsync and, about once in a thousand WAL pages (some 100
 events), SQLite's automatic checkpoint, which that commit then performs

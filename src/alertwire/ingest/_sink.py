@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .._errors import OutboxError
 from ..outbox import Outbox
@@ -41,6 +41,9 @@ from ..wire import (
 )
 from ._allow import Allowlist
 from ._commit import CommitterClosed, GroupCommitter
+
+if TYPE_CHECKING:  # imported where the metrics are made, not when this module is
+    from prometheus_client import Counter
 
 __all__ = ["UNAVAILABLE_RETRY_AFTER", "OutboxSink", "store_failure_reason"]
 
@@ -84,6 +87,9 @@ class OutboxSink:
         self._on_stored = on_stored
         #: The last store failure (reason, monotonic time), cleared by the next commit.
         self.last_failure: tuple[str, float] | None = None
+        #: ``metrics.accepted`` per destination, looked up once: ``labels()`` takes a
+        #: lock and builds a key on every call, for one of two children.
+        self._accepted: dict[str, Counter] = {}
 
     async def accept_pagerduty(self, event: IncomingPagerDuty) -> None:
         if self.allow_routing_keys is not None and not self.allow_routing_keys.allows(
@@ -123,6 +129,9 @@ class OutboxSink:
             ) from None
         self.last_failure = None
         if self.metrics is not None:
-            self.metrics.accepted.labels(destination).inc(len(rows))
+            accepted = self._accepted.get(destination)
+            if accepted is None:
+                accepted = self._accepted[destination] = self.metrics.accepted.labels(destination)
+            accepted.inc(len(rows))
         if self._on_stored is not None:
             self._on_stored()

@@ -193,8 +193,9 @@ def _insert(rows: int) -> str:
 def _inserted_ids(cursor: sqlite3.Cursor, rows: int) -> range:
     """The ids of the ``rows`` rows one :func:`_insert` statement just stored, in order.
 
-    ``events.id`` is ``AUTOINCREMENT`` and the statement runs under the write lock
-    (``BEGIN IMMEDIATE``), so SQLite gives its rows consecutive ids, each one more
+    ``events.id`` is ``AUTOINCREMENT`` and the statement holds the write lock from
+    its first row to its last (in a ``BEGIN IMMEDIATE`` transaction, or as a
+    transaction of its own), so SQLite gives its rows consecutive ids, each one more
     than any id the table ever had, in the order of the ``VALUES`` list: the last
     one is ``lastrowid`` (the insert trigger writes other rows but inserts none, so
     it does not change it). ``rowcount`` counts the statement's own rows only, not
@@ -250,6 +251,22 @@ def _storing(events: Sequence[machine.NewEvent]) -> str:
     return "store the event" if len(events) == 1 else f"store {len(events)} events"
 
 
+def _insert_params(group: Sequence[machine.NewEvent], now: float) -> list[object]:
+    """The parameters of :func:`_insert` for ``group`` (at most ``_INSERT_ROWS`` rows)."""
+    params: list[object] = [now]
+    for event in group:
+        params += (
+            event.kind,
+            event.route,
+            event.order_key,
+            event.dedup_key,
+            event.base_url,
+            event.credential.reveal(),
+            event.body,
+        )
+    return params
+
+
 def _insert_all(
     conn: sqlite3.Connection, events: Sequence[machine.NewEvent], now: float
 ) -> list[int]:
@@ -257,18 +274,9 @@ def _insert_all(
     ids: list[int] = []
     for start in range(0, len(events), _INSERT_ROWS):
         group = events[start : start + _INSERT_ROWS]
-        params: list[object] = [now]
-        for event in group:
-            params += (
-                event.kind,
-                event.route,
-                event.order_key,
-                event.dedup_key,
-                event.base_url,
-                event.credential.reveal(),
-                event.body,
-            )
-        ids += _inserted_ids(conn.execute(_insert(len(group)), params), len(group))
+        ids += _inserted_ids(
+            conn.execute(_insert(len(group)), _insert_params(group, now)), len(group)
+        )
     return ids
 
 
@@ -291,6 +299,10 @@ class SQLiteStore(SQLiteConnections):
             return []
         what = _storing(events)
         try:
+            if len(events) <= _INSERT_ROWS:
+                # One statement: its own transaction (``_write_alone`` says why).
+                cursor = self._write_alone(what, _insert(len(events)), _insert_params(events, now))
+                return list(_inserted_ids(cursor, len(events)))
             with self._tx(what) as conn:
                 return _insert_all(conn, events, now)
         except OutboxError as exc:
@@ -302,15 +314,22 @@ class SQLiteStore(SQLiteConnections):
         """:meth:`enqueue_many` if the write lock is free this instant, else ``None``
         (nothing stored, nothing waited for): for a caller on an event loop, which
         must not block for as long as another process holds the lock (up to the busy
-        timeout), and then hands the rows to a thread that may wait. A failure other
+        timeout), and then hands the rows to a thread that may wait. Also ``None``
+        for more than one ``INSERT`` holds (``_INSERT_ROWS``, a BigPanda batch of
+        that many alerts): only a single statement is written here, and a rare big
+        batch costs the waiting thread's hand-over, nothing else. A failure other
         than a held lock raises as :meth:`enqueue_many` does."""
         if not events:
             return []
+        if len(events) > _INSERT_ROWS:
+            return None
         try:
-            with self._tx_now(_storing(events)) as conn:
-                return None if conn is None else _insert_all(conn, events, now)
+            cursor = self._write_alone_now(
+                _storing(events), _insert(len(events)), _insert_params(events, now)
+            )
         except OutboxError as exc:
             raise OutboxError(f"{exc}; NOT queued", retryable=exc.retryable) from exc.__cause__
+        return None if cursor is None else list(_inserted_ids(cursor, len(events)))
 
     def claim(self, terms: machine.ClaimTerms) -> list[machine.Claimed]:
         with self._tx("claim events", many_rows=True) as conn:
