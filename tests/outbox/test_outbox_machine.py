@@ -16,6 +16,7 @@ from alertwire import (
     RateLimited,
     RetryPolicy,
     ServerError,
+    TriggerAlert,
     Unauthorized,
 )
 from alertwire.outbox import Outbox, State
@@ -210,6 +211,30 @@ def test_retry_dead_requeues_with_fresh_age(outbox: Outbox) -> None:
     assert outbox.retry([row.id]) == 0  # no longer dead
     stats = outbox.stats()
     assert (stats.dead, stats.pending) == (0, 3)
+
+
+def test_a_dead_letter_a_later_delivery_superseded_is_retried_only_when_asked_for(
+    outbox: Outbox,
+) -> None:
+    """Its key's resolve was delivered after it died: retried, the trigger would re-open
+    the incident. A dead letter with nothing delivered after it is retried as before."""
+    clock = Clock()
+    trigger, ack, resolve = lifecycle(outbox, "k1")
+    (alone,) = outbox.enqueue_many([TriggerAlert("x", dedup_key="k2")], routing_key=KEY_A)
+    m = machine(outbox, clock)
+    claimed, _ = m.claim(10)
+    assert sorted(r.id for r in claimed) == [trigger, alone.id]
+    m.settle([m.failed(r, BadRequest("no")) for r in claimed])
+    for expected in (ack, resolve):
+        (row,), _ = m.claim(10)
+        assert row.id == expected
+        m.settle([m.delivered(row, 202)])
+    assert {d.id: d.superseded for d in outbox.dead()} == {trigger: True, alone.id: False}
+    assert outbox.retry() == 1  # k2's only
+    assert [d.id for d in outbox.dead()] == [trigger]
+    assert outbox.retry([trigger]) == 0
+    assert outbox.retry([trigger], superseded=True) == 1
+    assert (outbox.stats().dead, outbox.stats().pending) == (0, 2)
 
 
 def test_state_values_are_stable() -> None:

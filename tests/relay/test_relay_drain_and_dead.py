@@ -25,7 +25,7 @@ from typing import IO
 
 import pytest
 
-from alertwire import AcknowledgeAlert, TriggerAlert
+from alertwire import AcknowledgeAlert, ResolveAlert, TriggerAlert
 from alertwire.outbox import Outbox
 from alertwire.outbox.metrics import OutboxMetrics
 from alertwire.relay import Relay
@@ -395,6 +395,35 @@ def test_queue_retry_of_an_unknown_id_is_exit_2_and_retries_nothing(
     assert outbox.stats().dead == 1
     again = queue_cmd(outbox, "retry", str(known))
     assert again.returncode == 0 and "1 dead letter queued again" in again.stdout
+
+
+def test_queue_retry_leaves_a_superseded_dead_letter_dead_unless_asked_for(
+    outbox: Outbox, upstream: Upstream
+) -> None:
+    """A trigger that died while its resolve went through must not re-open the incident."""
+    upstream.plan = lambda seq, body: (
+        Fault(400) if body.get("event_action") == "trigger" and body.get("dedup_key") == "k" else OK
+    )
+    outbox.enqueue_many([TriggerAlert("down", dedup_key="k"), ResolveAlert("k")], routing_key=KEY)
+    outbox.enqueue(TriggerAlert("other", dedup_key="other-key"), routing_key=KEY)
+    Relay(outbox, pagerduty_url=upstream.url, rate_limit_per_minute=0).run(drain=True)
+    stale = next(d.id for d in outbox.dead())
+    listed = [json.loads(line) for line in queue_cmd(outbox, "dead", "--json").stdout.splitlines()]
+    assert [(d["id"], d["superseded"]) for d in listed] == [(stale, True)]
+    assert "\tsuperseded: " in queue_cmd(outbox, "dead").stdout
+
+    named = queue_cmd(outbox, "retry", str(stale))
+    assert named.returncode == 2
+    (line,) = named.stderr.strip().splitlines()
+    assert f"dead letter {stale} is superseded" in line and "--superseded" in line
+    every = queue_cmd(outbox, "retry", "--all")
+    assert every.returncode == 0 and "0 dead letters queued again" in every.stdout
+    assert f"1 superseded dead letter left dead (id {stale})" in every.stderr
+    assert outbox.stats().dead == 1
+
+    forced = queue_cmd(outbox, "retry", "--superseded", str(stale))
+    assert forced.returncode == 0 and "1 dead letter queued again" in forced.stdout
+    assert (outbox.stats().dead, outbox.stats().pending) == (0, 1)
 
 
 def test_queue_purge_gives_the_space_back(outbox: Outbox, upstream: Upstream) -> None:

@@ -115,14 +115,24 @@ def register(subparsers: Any) -> None:
         _retry,
         help="send dead letters again",
         description="Move dead letters back to pending; their age counts afresh from now."
-        " A retried event goes before any later event of its key still pending. An id"
-        " that is not a dead letter is refused (exit 2) and nothing is queued again.",
-        bad_input="an id that is not a dead letter (then nothing is queued again), a bad"
-        " option, or an outbox that cannot be used",
+        " A retried event goes before any later event of its key still pending. A dead"
+        " letter whose key had a later event delivered is superseded (queue dead marks it):"
+        " sent now it would undo that event (a trigger after its resolve re-opens the"
+        " incident), so --all leaves it dead and says so, and naming it is refused unless"
+        " --superseded is given. An id that is not a dead letter is refused (exit 2) and"
+        " nothing is queued again.",
+        bad_input="an id that is not a dead letter or is superseded (then nothing is queued"
+        " again), a bad option, or an outbox that cannot be used",
     )
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("ids", nargs="*", type=int, default=[], metavar="ID", help="event ids")
     which.add_argument("--all", action="store_true", help="every dead letter")
+    retry.add_argument(
+        "--superseded",
+        action="store_true",
+        help="queue superseded dead letters too (each is then delivered after the later"
+        " event of its key that was already delivered)",
+    )
 
     purge = _outbox_command(
         commands,
@@ -208,6 +218,7 @@ def _dead(args: argparse.Namespace) -> int:
                         "attempts": d.attempts,
                         "http_status": d.http_status,
                         "error": d.error,
+                        "superseded": d.superseded,
                     }
                 )
             )
@@ -215,33 +226,59 @@ def _dead(args: argparse.Namespace) -> int:
             status = "-" if d.http_status is None else str(d.http_status)
             print(
                 f"{d.id}\t{d.kind}\t{d.dedup_key or '-'}\t{d.created_at:%Y-%m-%dT%H:%M:%SZ}"
-                f"\ttries={d.attempts}\tHTTP {status}\t{d.error}"
+                f"\ttries={d.attempts}\tHTTP {status}\t{'superseded: ' if d.superseded else ''}"
+                f"{d.error}"
             )
     return _exit.OK
 
 
 def _retry(args: argparse.Namespace) -> int:
+    import sys
+
     if not args.all and not args.ids:
         raise ValidationError("ID", "give event ids or --all")
     with _open(args) as outbox:
-        if not args.all:
-            _check_dead(outbox, args.ids)
-        count = outbox.retry(None if args.all else args.ids)
+        if args.all:
+            left = [] if args.superseded else [d.id for d in outbox.dead() if d.superseded]
+        else:
+            _check_dead(outbox, args.ids, superseded=args.superseded)
+            left = []
+        count = outbox.retry(None if args.all else args.ids, superseded=args.superseded)
     print(f"{count} dead letter{'s' if count != 1 else ''} queued again")
+    if left:
+        print(
+            f"alertwire: {len(left)} superseded dead letter{'s' if len(left) != 1 else ''}"
+            f" left dead (id {_listed(left)}): a later event of the same key was delivered,"
+            " and sending it now would undo that; add --superseded to send them anyway",
+            file=sys.stderr,
+        )
     return _exit.OK
 
 
-def _check_dead(outbox: Any, ids: list[int]) -> None:
-    """Refuse ids that are not dead letters before queueing any again: a typo must not
-    read as "done" (the old "0 dead letters queued again" and exit 0)."""
-    dead = {d.id for d in outbox.dead()}
+def _listed(ids: list[int]) -> str:
+    return ", ".join(str(i) for i in ids[:10]) + (", ..." if len(ids) > 10 else "")
+
+
+def _check_dead(outbox: Any, ids: list[int], *, superseded: bool) -> None:
+    """Refuse ids that are not dead letters, or are superseded ones without
+    ``--superseded``, before queueing any again: a typo must not read as "done" (the
+    old "0 dead letters queued again" and exit 0), nor a resolved incident re-open."""
+    dead = {d.id: d for d in outbox.dead()}
     missing = sorted({i for i in ids if i not in dead})
     if missing:
-        listed = ", ".join(str(i) for i in missing[:10]) + (", ..." if len(missing) > 10 else "")
         raise ValidationError(
             "ID",
-            f"no dead letter with id {listed} in {outbox.location} (see alertwire queue"
-            " dead); nothing was queued again",
+            f"no dead letter with id {_listed(missing)} in {outbox.location} (see alertwire"
+            " queue dead); nothing was queued again",
+        )
+    stale = sorted({i for i in ids if dead[i].superseded})
+    if stale and not superseded:
+        raise ValidationError(
+            "ID",
+            f"dead letter {_listed(stale)} is superseded: a later event of its key was"
+            " delivered, and sending it now would undo that (a trigger after its resolve"
+            " re-opens the incident); add --superseded to send it anyway; nothing was"
+            " queued again",
         )
 
 

@@ -603,9 +603,14 @@ class Outbox(Closing):
     def dead(self, *, limit: int | None = None) -> list[DeadEvent]:
         return self.store.list_dead(limit=limit)
 
-    def retry(self, ids: Sequence[int] | None = None) -> int:
-        """Dead letters back to pending (``None``: all); age counts afresh from now."""
-        return self.store.retry_dead(ids, now=time.time())
+    def retry(self, ids: Sequence[int] | None = None, *, superseded: bool = False) -> int:
+        """Dead letters back to pending (``None``: all); age counts afresh from now.
+
+        A dead letter a later delivered event of its key superseded
+        (:attr:`DeadEvent.superseded`) stays dead unless ``superseded``: sent now, it
+        would undo that event (a trigger after its resolve re-opens the incident).
+        Returns how many went back to pending."""
+        return self.store.retry_dead(ids, now=time.time(), superseded=superseded)
 
     def purge_delivered(self, *, before: datetime) -> int:
         """Delete delivered rows finished before ``before`` (an aware datetime)."""

@@ -70,7 +70,7 @@ from .._config import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_AGE, DEFAULT_RATE_LIMIT
 from .._errors import ConfigurationError, DeliveryError, OutboxError, RateLimited
 from .._retry import RetryPolicy
 from .._secret import Secret
-from .states import State
+from .states import SQL_DEAD, SQL_DELIVERED, State
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
@@ -383,7 +383,14 @@ def outcome_params(outcome: Outcome, owner: str) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class DeadEvent:
-    """A dead letter as ``queue dead`` lists it (no credential)."""
+    """A dead letter as ``queue dead`` lists it (no credential).
+
+    ``superseded``: a later event of its key (same dedup key and routing key, or
+    the same BigPanda alert) was delivered after it died. Sending it now would
+    undo that later event, the way a trigger sent after its resolve re-opens the
+    incident, so :meth:`Store.retry_dead` leaves it dead unless called with
+    ``superseded=True``.
+    """
 
     id: int
     kind: Kind
@@ -393,12 +400,13 @@ class DeadEvent:
     attempts: int
     error: str
     http_status: int | None
+    superseded: bool = False
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> DeadEvent:
         """A dead letter from a row selected by both stores as ``id, kind, dedup_key,
-        created_at, finished_at, attempts, last_error, http_status`` (times in epoch
-        seconds, as stored)."""
+        created_at, finished_at, attempts, last_error, http_status, superseded`` (times
+        in epoch seconds, as stored)."""
         created = to_datetime(row[3])
         assert created is not None
         return cls(
@@ -410,7 +418,23 @@ class DeadEvent:
             attempts=row[5],
             error=row[6] or "",
             http_status=row[7],
+            superseded=bool(row[8]),
         )
+
+
+def superseded_dead_sql(table: str) -> str:
+    """The ids of ``table``'s superseded dead letters (:attr:`DeadEvent.superseded`), as a
+    query without parameters that SQLite and PostgreSQL both take as it is.
+
+    One pass over the delivered rows (the last delivered id per key), joined to the
+    dead ones: ``queue dead`` and ``queue retry`` are run by people, and no index
+    keeps finished rows by key (none is worth writing at every delivery for them).
+    """
+    return (
+        f"SELECT d.id FROM {table} d JOIN (SELECT order_key, max(id) AS last FROM {table}"  # noqa: S608 - a table name and state numbers from this package only
+        f" WHERE state = {SQL_DELIVERED} GROUP BY order_key) l ON l.order_key = d.order_key"
+        f" WHERE d.state = {SQL_DEAD} AND l.last > d.id"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -524,8 +548,18 @@ class Store(Protocol):
 
     def list_dead(self, *, limit: int | None = None) -> list[DeadEvent]: ...
 
-    def retry_dead(self, ids: Sequence[int] | None, *, now: float) -> int:
-        """DEAD -> PENDING (``None``: all), attempts reset, age counted from ``now``."""
+    def retry_dead(self, ids: Sequence[int] | None, *, now: float, superseded: bool = False) -> int:
+        """DEAD -> PENDING (``None``: all), attempts reset, age counted from ``now``;
+        returns how many moved.
+
+        A superseded dead letter (:attr:`DeadEvent.superseded`: a later event of its
+        key is DELIVERED) stays dead unless ``superseded``: delivered after that
+        later event, it would undo it (a trigger after its resolve re-opens a
+        resolved incident). Only delivered rows say so: a later event still
+        pending or in flight has not reached the service, and the retried one goes
+        before it when still pending. Once delivered rows are purged, nothing is
+        known to supersede a dead letter any more.
+        """
         ...
 
     def purge_delivered(self, *, before: float) -> int: ...

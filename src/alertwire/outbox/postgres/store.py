@@ -97,6 +97,10 @@ __all__ = ["PostgresStore"]
 
 logger = logging.getLogger("alertwire.outbox")
 
+#: The superseded dead letters' ids (machine.superseded_dead_sql): read by ``queue dead``,
+#: skipped by ``queue retry`` unless asked for.
+_SUPERSEDED: Final = machine.superseded_dead_sql("alertwire_events")
+
 _LEASED = int(State.LEASED)
 
 _RESCUE: Final = f"""
@@ -540,18 +544,20 @@ class PostgresStore(PostgresConnections):
 
     def list_dead(self, *, limit: int | None = None) -> list[machine.DeadEvent]:
         rows = self._read(
-            "SELECT id, kind, dedup_key, created_at, finished_at, attempts, last_error,"
-            " http_status FROM alertwire_events WHERE state = %(state)s ORDER BY id"
-            " LIMIT %(limit)s",
+            "SELECT id, kind, dedup_key, created_at, finished_at, attempts, last_error,"  # noqa: S608 - a query from machine.py, no input
+            f" http_status, id IN ({_SUPERSEDED}) FROM alertwire_events WHERE state = %(state)s"
+            " ORDER BY id LIMIT %(limit)s",
             {"state": int(State.DEAD), "limit": limit},
         )
         return [machine.DeadEvent.from_row(r) for r in rows]
 
-    def retry_dead(self, ids: Sequence[int] | None, *, now: float) -> int:
+    def retry_dead(self, ids: Sequence[int] | None, *, now: float, superseded: bool = False) -> int:
         sql = (
             "UPDATE alertwire_events SET state = %(pending)s, attempts = 0, not_before = %(now)s,"
             " age_from = %(now)s, finished_at = NULL WHERE state = %(dead)s"
         )
+        if not superseded:
+            sql += f" AND id NOT IN ({_SUPERSEDED})"
         params: dict[str, Any] = {
             "pending": int(State.PENDING),
             "dead": int(State.DEAD),

@@ -23,6 +23,10 @@ __all__ = ["SQLiteStore"]
 
 logger = logging.getLogger("alertwire.outbox")
 
+#: The superseded dead letters' ids (machine.superseded_dead_sql): read by ``queue dead``,
+#: skipped by ``queue retry`` unless asked for.
+_SUPERSEDED: Final = machine.superseded_dead_sql("events")
+
 # The routes that have a pending head, one index probe each (a skip scan).
 _NEXT_ROUTE: Final = f"""
 SELECT min(route) FROM events INDEXED BY events_heads
@@ -519,17 +523,20 @@ class SQLiteStore(SQLiteConnections):
 
     def list_dead(self, *, limit: int | None = None) -> list[machine.DeadEvent]:
         rows = self._read(
-            "SELECT id, kind, dedup_key, created_at, finished_at, attempts, last_error,"
-            " http_status FROM events WHERE state = :state ORDER BY id LIMIT :limit",
+            "SELECT id, kind, dedup_key, created_at, finished_at, attempts, last_error,"  # noqa: S608 - a query from machine.py, no input
+            f" http_status, id IN ({_SUPERSEDED}) FROM events WHERE state = :state"
+            " ORDER BY id LIMIT :limit",
             {"state": int(State.DEAD), "limit": -1 if limit is None else limit},
         )
         return [machine.DeadEvent.from_row(r) for r in rows]
 
-    def retry_dead(self, ids: Sequence[int] | None, *, now: float) -> int:
+    def retry_dead(self, ids: Sequence[int] | None, *, now: float, superseded: bool = False) -> int:
         sql = (
             "UPDATE events SET state = :pending, attempts = 0, not_before = :now,"
             " age_from = :now, finished_at = NULL WHERE state = :dead"
         )
+        if not superseded:
+            sql += f" AND id NOT IN ({_SUPERSEDED})"
         with self._tx("retry dead events") as conn:
             if ids is None:
                 cur = conn.execute(
