@@ -671,6 +671,7 @@ def test_send_json_from_stdin(service: Service, mode: str) -> None:
         "invalid": 4,
         "rejected": 1,
         "retries_exhausted": 0,
+        "held_back": 0,
         "not_sent": 0,
     }
     by_line = {r["line"]: r for r in report["results"]}
@@ -738,6 +739,39 @@ def test_send_keeps_file_order_for_one_dedup_key(service: Service, mode: str) ->
     assert resolve.arrived > trigger.answered
     # ...while other keys did not wait for the slow one.
     assert min(h.arrived for h in hits if b"other" in h.body) < trigger.answered
+
+
+@pytest.mark.parametrize(("answer", "code"), [("ok", 3), ("s503", 4)])
+def test_a_failed_line_holds_back_the_rest_of_its_key(
+    service: Service, answer: str, code: int
+) -> None:
+    """Sent after its failed trigger, the resolve would be undone by re-sending the
+    failed line; held back, the failed and held lines re-send as the file meant."""
+    failing = "server-rejects" if code == 3 else "down"  # 400, or every answer a 503
+    lines = [
+        {"type": "trigger", "summary": failing, "dedup_key": "held"},  # 1: fails
+        {"type": "acknowledge", "dedup_key": "held"},  # 2: held back
+        {"type": "change", "summary": "unrelated", "source": "ci"},  # 3
+        {"type": "resolve", "dedup_key": "held"},  # 4: held back
+    ]
+    mode = answer + secrets.token_hex(4) if answer == "ok" else answer
+    before = len(service.hits(mode))
+    done = run(
+        "send", "--json", "--max-attempts", "1", env=pd_env(service, mode), stdin=_lines(lines)
+    )
+    assert done.returncode == code, done.stderr
+    report = json.loads(done.stdout)
+    by_line = {r["line"]: r for r in report["results"]}
+    for line in (2, 4):
+        assert by_line[line]["exit_code"] == code and by_line[line]["attempts"] == 0
+        assert by_line[line]["message"].startswith("not sent: line 1, an earlier event")
+    assert report["summary"]["held_back"] == 2
+    # Line 3 is delivered, or fails too when the service answers every request 503.
+    failed = {"rejected": 1, "retries_exhausted": 0} if code == 3 else {"retries_exhausted": 2}
+    assert {k: report["summary"][k] for k in failed} == failed
+    sent = [h.json() for h in service.hits(mode)[before:]]
+    assert [h.get("dedup_key") for h in sent if "event_action" in h] == ["held"]  # line 1 only
+    assert "line 4: not sent: line 1" in done.stderr
 
 
 def test_send_progress_bar_only_on_a_terminal(service: Service, mode: str) -> None:

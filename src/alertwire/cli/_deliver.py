@@ -17,9 +17,14 @@ Decisions:
   alert events with the same dedup key (a ``resolve`` overtaking its
   ``trigger`` would leave the incident open); for BigPanda, all alerts
   about the same primary and secondary property. Everything else runs
-  concurrently. A failure does not stop the rest of its chain: a later
-  ``resolve`` of a key whose ``trigger`` failed is harmless (PagerDuty drops
-  it), and each line gets its own outcome either way.
+  concurrently. A failure ends its chain: the later events of that key are
+  not sent and each gets a :class:`HeldBack` outcome naming the line that
+  failed, with that failure's exit code. Sent without it, they would leave
+  the key in a state the input never meant, and re-sending the failed line
+  alone afterwards (what a per-line report invites) would then undo them: a
+  ``trigger`` that failed in an outage, re-sent after its ``resolve`` went
+  through, opens an incident that was over. Re-sending the failed and the
+  held lines together, in order, replays the key as written.
 * ``--dry-run`` builds the exact request with the library's protocol module
   and shows it with the key or token redacted.
 """
@@ -37,7 +42,7 @@ from ._clients import Clients, Destination
 from ._output import Output, Preview
 from ._queue import enqueue_jobs, wants_queue
 
-__all__ = ["Job", "Outcome", "dispatch"]
+__all__ = ["HeldBack", "Job", "Outcome", "dispatch"]
 
 #: What each job ends as: delivered, previewed (``--dry-run``), or an error.
 Outcome: TypeAlias = EventResult | Preview | AlertwireError
@@ -72,6 +77,25 @@ def order_key(job: Job) -> Hashable | None:
         *DEFAULT_SECONDARY_PROPERTIES,
     )
     return ("bigpanda", *(getattr(event, name, None) for name in names))
+
+
+class HeldBack(DeliveryError):
+    """Not sent: an earlier event of the same key failed (``send``'s per-key chains).
+
+    Retryable exactly when that failure is, so the line's exit code is the
+    failure's (3 or 4) and the run's exit code is what it would be without
+    holding back. ``attempts`` is 0: the event never left.
+    """
+
+    def __init__(self, failed: Job, failure: DeliveryError) -> None:
+        where = "an earlier event" if failed.line is None else f"line {failed.line}"
+        super().__init__(
+            f"not sent: {where}, an earlier event of the same key, failed, and this one"
+            " sent without it would change what the key ends as; send them again"
+            " together, in order",
+            attempts=0,
+        )
+        self.retryable = failure.retryable
 
 
 def dispatch(
@@ -114,8 +138,15 @@ def _send_all(
     progress = output.progress(len(jobs))
 
     def run_chain(indices: list[int]) -> None:
+        failed: tuple[Job, DeliveryError] | None = None
         for index in indices:
-            outcomes[index] = _send(jobs[index], clients)
+            if failed is None:
+                outcome = _send(jobs[index], clients)
+                if isinstance(outcome, DeliveryError):
+                    failed = (jobs[index], outcome)
+            else:
+                outcome = HeldBack(*failed)
+            outcomes[index] = outcome
             if progress is not None:
                 progress.advance()
 

@@ -59,7 +59,7 @@ def error_text(error: AlertwireError) -> str:
     text = str(error)
     if isinstance(error, ValidationError):
         return f"invalid input: {text}"
-    if isinstance(error, DeliveryError) and error.retryable:
+    if isinstance(error, DeliveryError) and error.retryable and error.attempts:
         if error.gave_up is not None:  # name the bound, in the options' words
             why = error.gave_up.describe(budget="--max-time", attempts_limit="--max-attempts")
             return f"{why}: {text}"

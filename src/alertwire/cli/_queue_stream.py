@@ -314,6 +314,7 @@ class _Report:
             "invalid": self.codes.get(_exit.BAD_INPUT, 0),
             "rejected": 0,
             "retries_exhausted": 0,
+            "held_back": 0,
             "not_sent": 0,
             "queued": self.queued,
         }

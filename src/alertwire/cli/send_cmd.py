@@ -17,6 +17,10 @@ Decisions:
   line invalid, 3 some line rejected by the service, 4 some line's retries
   exhausted. ``--json`` gives every line's outcome, so a script can re-send
   exactly the lines that failed.
+* Lines of one key go in file order, and a failure ends its key: the later
+  lines of that key are held back (not sent; the failed line's code), so
+  re-sending the failed and held lines together replays the key as written
+  (:mod:`alertwire.cli._deliver`).
 * Blank lines are skipped but still counted for line numbers. A UTF-8 byte
   order mark at the start of the input (Windows editors write one) is
   dropped, so line 1 is read as the text it shows.
@@ -45,7 +49,8 @@ COMMAND = Command(
     "send",
     help="send many events from a JSON-lines file (or stdin)",
     description="Send events from JSON lines, one event per line, concurrently"
-    ' (events with the same dedup key in file order). Each line has a "type"'
+    " (events with the same dedup key in file order; after one of them fails, the"
+    ' rest of that key are held back, not sent). Each line has a "type"'
     " (trigger, acknowledge, resolve, change or bigpanda) and that event's fields,"
     ' e.g. {"type": "trigger", "summary": "disk full", "severity": "critical",'
     ' "dedup_key": "disk-db1"}. Prints a summary and reports each failed line by'
@@ -112,7 +117,7 @@ def _send_lines(args: argparse.Namespace, output: Output) -> int:
     from .._errors import AlertwireError, ValidationError
     from ..models.results import EventResult
     from ._clients import Clients
-    from ._deliver import Job, Outcome, dispatch
+    from ._deliver import HeldBack, Job, Outcome, dispatch
     from ._events import job_from_line
     from ._output import Preview, error_text, exit_code, outcome_record
     from ._run import preview_text
@@ -150,6 +155,8 @@ def _send_lines(args: argparse.Namespace, output: Output) -> int:
         clients.close()
 
     codes = [exit_code(o) for o in outcomes.values()]
+    # Not sent because an earlier line of their key failed: they carry its code.
+    held = [exit_code(o) for o in outcomes.values() if isinstance(o, HeldBack)]
     # --queue: stored in the outbox, not yet delivered (the relay does that).
     queued = sum(isinstance(o, EventResult) and o.status == "queued" for o in outcomes.values())
     summary = {
@@ -157,8 +164,10 @@ def _send_lines(args: argparse.Namespace, output: Output) -> int:
         "delivered": sum(isinstance(o, EventResult) for o in outcomes.values()) - queued,
         "previewed": sum(isinstance(o, Preview) for o in outcomes.values()),
         "invalid": codes.count(_exit.BAD_INPUT),
-        "rejected": codes.count(_exit.REJECTED),
-        "retries_exhausted": codes.count(_exit.RETRIES_EXHAUSTED),
+        "rejected": codes.count(_exit.REJECTED) - held.count(_exit.REJECTED),
+        "retries_exhausted": codes.count(_exit.RETRIES_EXHAUSTED)
+        - held.count(_exit.RETRIES_EXHAUSTED),
+        "held_back": len(held),
         "not_sent": len(jobs) if held_back else 0,
     }
     if getattr(args, "queue", False):
@@ -195,6 +204,7 @@ def summary_text(summary: dict[str, int]) -> str:
             ("invalid", "invalid"),
             ("rejected", "rejected"),
             ("retries_exhausted", "failed after retries"),
+            ("held_back", "held back (an earlier line of their key failed)"),
             ("not_sent", "not sent"),
         )
         if summary.get(name) or name == "delivered"
