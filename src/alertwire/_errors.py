@@ -15,7 +15,7 @@
             │   └── Forbidden  403: token valid, but not allowed (REST API)    not retryable
             ├── NotFound       404: no such object (REST API)                  not retryable
             ├── RateLimited    429: ``retry_after`` seconds when the service said  retryable
-            ├── ServerError    5xx                                             retryable
+            ├── ServerError    5xx, or 408 (a proxy's or edge's timeout)        retryable
             └── UnexpectedResponse  any other status, or garbage where JSON was due
 
 Transport failures and HTTP-status failures are separate branches (as httpx
@@ -243,7 +243,8 @@ class RateLimited(ResponseError):
 
 
 class ServerError(ResponseError):
-    """5xx: the service had a problem. Retryable after a delay."""
+    """5xx: the service had a problem; or 408: it (or a proxy on the way) stopped waiting
+    for the request, which no service we call defines otherwise. Retryable after a delay."""
 
     retryable = True
 

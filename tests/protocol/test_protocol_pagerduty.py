@@ -311,6 +311,14 @@ def test_5xx_server_error(status: int) -> None:
     assert "Bad Gateway" in str(info.value)
 
 
+def test_408_is_a_retryable_timeout_not_a_refusal() -> None:
+    """A proxy's request timeout: nothing processed, so sent again, never dead-lettered."""
+    with pytest.raises(ServerError) as info:
+        protocol.parse_response(response(408, "<html>Request Timeout</html>"), kind="alert")
+    assert info.value.retryable and info.value.http_status == 408
+    assert "stopped waiting for the request (HTTP 408)" in str(info.value)
+
+
 @pytest.mark.parametrize("status", [100, 301, 302, 304, 307, 404, 405, 409, 413, 418, 600])
 def test_other_statuses_unexpected(status: int) -> None:
     with pytest.raises(UnexpectedResponse) as info:

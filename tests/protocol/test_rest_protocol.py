@@ -261,6 +261,12 @@ def test_retry_after_wins_over_ratelimit_reset() -> None:
     assert error.retry_after == 3.0
 
 
+def test_408_is_a_retryable_timeout() -> None:
+    error = _error(408, b"Request Timeout")
+    assert isinstance(error, ServerError) and error.retryable and error.http_status == 408
+    assert "(HTTP 408)" in str(error)
+
+
 def test_5xx_is_a_retryable_server_error_and_plain_text_is_kept() -> None:
     error = _error(503, b"upstream unavailable")
     assert isinstance(error, ServerError)

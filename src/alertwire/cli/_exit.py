@@ -15,7 +15,7 @@ DEMO_STEP_FAILED: Final = 1
 BAD_INPUT: Final = 2
 #: The service refused the event and retrying cannot help (400, 401, ...): its own text is printed.
 REJECTED: Final = 3
-#: A retryable failure (network, 429, 5xx) outlasted the retries.
+#: A retryable failure (network, 408, 429, 5xx) outlasted the retries.
 RETRIES_EXHAUSTED: Final = 4
 #: Not stored, for a passing reason (outbox lock held past the busy timeout, disk
 #: full, database unreachable): the same command may succeed later; retry it.
@@ -37,7 +37,7 @@ MEANINGS: Final[dict[int, str]] = {
     OK: "success",
     BAD_INPUT: "bad input or configuration; nothing was sent",
     REJECTED: "rejected by the service, not retryable (the service's own error text is printed)",
-    RETRIES_EXHAUSTED: "retryable failure (network, 429, 5xx) and retries exhausted",
+    RETRIES_EXHAUSTED: "retryable failure (network, 408, 429, 5xx) and retries exhausted",
     OUTBOX_UNAVAILABLE: "outbox temporarily unavailable (lock, disk full, database down);"
     " NOT stored: retry",
     DRAIN_INCOMPLETE: "--drain reached --drain-timeout; the events left stay queued for"

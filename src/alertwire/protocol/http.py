@@ -205,6 +205,22 @@ def rate_limited(
     )
 
 
+def timed_out(service: str, what: str, detail: str, *, body: str) -> ServerError:
+    """A 408 as a retryable :class:`ServerError`, worded the same for every API we call.
+
+    No service we call defines 408; what sends one is the service's edge or a
+    proxy on the way that stopped waiting for the request, so nothing was
+    processed and the same request may be sent again (HTTP says a client may
+    repeat it). Taken as an undefined status it would dead-letter an alert
+    over a passing timeout.
+    """
+    return ServerError(
+        f"{service} (or a proxy on the way) stopped waiting for {what} (HTTP 408): {detail}",
+        http_status=408,
+        body=body,
+    )
+
+
 def error_for_response(
     response: Response,
     *,
@@ -241,6 +257,8 @@ def error_for_response(
     if status == 429:
         retry_after = parse_retry_after(response.header("retry-after"))
         return rate_limited(service, "the event", retry_after, detail, body=text)
+    if status == 408:
+        return timed_out(service, "the request", detail, body=text)
     if 500 <= status <= 599:
         return ServerError(
             f"{service} had a server error (HTTP {status}): {detail}", http_status=status, body=text

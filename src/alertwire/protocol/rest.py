@@ -31,7 +31,7 @@ from .._errors import (
 from .._secret import Secret
 from ..models.limits import REST_TOKEN_LENGTH, ROUTING_KEY_LENGTH
 from ..transport import Request, Response
-from .http import USER_AGENT, json_body, parse_retry_after, rate_limited, scrubbed
+from .http import USER_AGENT, json_body, parse_retry_after, rate_limited, scrubbed, timed_out
 
 __all__ = [
     "ACCEPT",
@@ -367,7 +367,8 @@ def error_for_rest_response(
     401 :class:`Unauthorized`, 403 :class:`Forbidden`, 404 :class:`NotFound`,
     400 (and other refusals of the request's content: 402, 409, 413, 422)
     :class:`BadRequest`, 429 :class:`RateLimited` with the delay PagerDuty
-    gave, 5xx :class:`ServerError`. The token is cut out of anything quoted.
+    gave, 5xx and 408 (:func:`~alertwire.protocol.http.timed_out`) :class:`ServerError`.
+    The token is cut out of anything quoted.
     """
     response = scrubbed(response, token)
     status = response.status
@@ -404,6 +405,8 @@ def error_for_rest_response(
         )
     if status == 429:
         return rate_limited(SERVICE, where, rate_limit_delay(response), said, body=text)
+    if status == 408:
+        return timed_out(SERVICE, where, said, body=text)
     if 500 <= status <= 599:
         return ServerError(
             f"{SERVICE} had a server error on {where} (HTTP {status}): {said}",
