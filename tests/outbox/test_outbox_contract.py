@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from alertwire import BadRequest, OutboxError, TriggerAlert
+from alertwire import BadRequest, ConfigurationError, OutboxError, TriggerAlert
 from alertwire.cli.main import main as cli_main
 from alertwire.outbox import Outbox
 from alertwire.outbox.machine import Claimed, Delivered, Machine, Outcome, Release
@@ -336,6 +336,26 @@ def test_postgres_and_postgresql_schemes_select_the_postgres_store(
             ob.enqueue(TriggerAlert("x"), routing_key=KEY_A)
     with Outbox.open(url) as ob:
         assert ob.stats().pending == 2
+
+
+@pytest.mark.parametrize(
+    "dsn", ["host=127.0.0.1 dbname=alerts password=hunter2-in-dsn", " PASSWORD = hunter2-in-dsn"]
+)
+def test_a_keyword_connection_string_is_refused_not_made_a_file_named_after_it(
+    dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Taken as a path, it became a file named after the password in the working directory."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ALERTWIRE_OUTBOX", dsn)
+    monkeypatch.setenv("ALERTWIRE_ROUTING_KEY", KEY_A)
+    assert cli_main(["trigger", "x", "--queue"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "keyword/value connection string" in line and "hunter2" not in line
+    with pytest.raises(ConfigurationError):
+        Outbox.open(dsn)
+    assert list(tmp_path.iterdir()) == []
+    with Outbox.open(str(tmp_path / "host=x")) as outbox:  # a path that says so is a path
+        assert outbox.stats().pending == 0
 
 
 def test_redact_url_removes_every_password_form() -> None:

@@ -27,6 +27,7 @@ how concurrent ingest requests share one fsync (group commit).
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -95,6 +96,15 @@ def _busy_timeout(env: Mapping[str, str] | None) -> float | None:
     return seconds
 
 
+#: The start of a libpq keyword/value connection string (``host=db dbname=alerts
+#: password=...``): a setting a path never starts with (``./host=x`` is a path).
+_KEYWORD_DSN: Final = re.compile(
+    r"\s*(host|hostaddr|port|dbname|user|password|passfile|service|sslmode|options"
+    r"|application_name|connect_timeout|target_session_attrs)\s*=",
+    re.IGNORECASE,
+)
+
+
 def store_for(
     target: str | os.PathLike[str] | None,
     env: Mapping[str, str] | None = None,
@@ -131,6 +141,15 @@ def store_for(
             ) from None
         store: Store = postgres.PostgresStore(text)
         return store
+    elif _KEYWORD_DSN.match(text):
+        # Taken as a path, it would become a file named after the connection string,
+        # password and all. Never quoted back: it may hold one.
+        raise ConfigurationError(
+            "the outbox looks like a PostgreSQL keyword/value connection string"
+            " (host=... dbname=...); give it as a postgresql://user@host/dbname URL"
+            " (the password in PGPASSWORD or ~/.pgpass), or write ./ before a file"
+            " path that really starts that way"
+        )
     elif "://" in text:
         raise ConfigurationError(
             "the outbox must be a file path, sqlite:///path or postgresql://...;"
