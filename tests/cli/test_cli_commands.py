@@ -20,6 +20,7 @@ import os
 import pty
 import secrets
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -501,6 +502,43 @@ def test_a_reader_that_stops_early_ends_the_command_quietly_with_141(tmp_path: P
         errors = process.stderr.read().decode()
     assert process.wait(timeout=60) == 141, errors
     assert errors == ""
+
+
+def test_ctrl_c_while_sending_says_what_it_leaves_behind() -> None:
+    """Once exit 130 and nothing else: was the page sent or not?"""
+    listener = socket.create_server(("127.0.0.1", 0))
+    received = threading.Event()
+
+    def swallow() -> None:  # reads the request, never answers
+        connection, _ = listener.accept()
+        with connection:
+            while b"\r\n\r\n" not in connection.recv(65536):
+                pass
+            received.set()
+            connection.recv(1)  # until the client is gone
+
+    server = threading.Thread(target=swallow, daemon=True)
+    server.start()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    environment["ALERTWIRE_ROUTING_KEY"] = KEY
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    process = subprocess.Popen(
+        [ALERTWIRE, "trigger", "x", "--timeout", "60", "--pagerduty-url", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+    )
+    try:
+        assert received.wait(timeout=60)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        listener.close()
+    assert process.returncode == 130
+    assert out == b""
+    (line,) = err.decode().splitlines()
+    assert line.startswith("alertwire: interrupted: an event being sent may or may not have")
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 from .._errors import AlertwireError
 from . import _exit
@@ -169,6 +169,16 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+#: What Ctrl-C leaves behind, said instead of nothing: a request in flight may have
+#: reached the service before its answer was read, and a write to the outbox is a
+#: transaction (stored whole or not at all).
+INTERRUPTED: Final = (
+    "alertwire: interrupted: an event being sent may or may not have reached the service"
+    " (sending it again with the same dedup key is safe); one being stored in the outbox"
+    " is stored whole or not at all (alertwire queue status shows which)"
+)
+
+
 def _version() -> str:
     from .. import __version__
 
@@ -190,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"alertwire: error: {exc}", file=sys.stderr)
         return _exit.exit_code_for(exc)
     except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     except BrokenPipeError:
         return _output_closed()
