@@ -549,8 +549,16 @@ def test_ctrl_c_while_sending_says_what_it_leaves_behind() -> None:
         ("trigger", "x", "--link-text", "orphan"),
         ("trigger", "x", "--max-attempts", "0"),
         ("nonsense",),
+        (),
     ],
-    ids=["no-summary", "unknown-option", "orphan-link-text", "zero-attempts", "no-command"],
+    ids=[
+        "no-summary",
+        "unknown-option",
+        "orphan-link-text",
+        "zero-attempts",
+        "unknown-command",
+        "no-command",
+    ],
 )
 def test_usage_errors_are_one_line_and_exit_2(args: tuple[str, ...]) -> None:
     done = run(*args)

@@ -161,7 +161,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # Required: a bare ``alertwire`` is a usage error of one line, like any other.
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     home = COMMAND_HOMES.get(argv[0]) if argv else None
     for name in COMMAND_MODULES if home is None else (home,):
         importlib.import_module(f"alertwire.cli.{name}").register(subparsers)
