@@ -110,7 +110,13 @@ def test_400_dead_letters_with_the_service_text_and_the_key_moves_on(
     assert cli_main(["queue", "status", "--json", "--outbox", path]) == 0
     status = json.loads(capsys.readouterr().out)
     assert (status["pending"], status["delivered"], status["dead"]) == (0, 2, 1)
+    # Its key's acknowledge and resolve went through after it: retried, the trigger would
+    # re-open the incident, so only --superseded queues it.
     assert cli_main(["queue", "retry", "--all", "--outbox", path]) == 0
+    said = capsys.readouterr()
+    assert "0 dead letters queued again" in said.out
+    assert f"1 superseded dead letter left dead (id {dead.id})" in said.err
+    assert cli_main(["queue", "retry", "--all", "--superseded", "--outbox", path]) == 0
     assert "1 dead letter queued again" in capsys.readouterr().out
 
     upstream.plan = lambda seq, body: OK
