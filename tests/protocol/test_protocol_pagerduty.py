@@ -127,6 +127,45 @@ def test_change_request_goes_to_change_path_without_dedup_key() -> None:
     assert check_change_event(body) == []
 
 
+STAMP = "2026-11-23T23:45:01.123+00:00"
+
+
+def test_a_stamped_body_is_the_models_bytes_with_the_members_spliced_in() -> None:
+    """The enqueue timestamp and the routing and dedup keys go in one splice; every
+    byte of the model's own body stays in place, in order."""
+    trigger = TriggerAlert("x", source="h", custom_details={"n": 1})
+    body, dedup_key = protocol.build_body(Secret(KEY), trigger, timestamp=STAMP)
+    head = b'{"event_action":"trigger","payload":{'
+    assert body == (
+        f'{{"routing_key":"{KEY}","dedup_key":"{dedup_key}",'.encode()
+        + head[1:]
+        + f'"timestamp":"{STAMP}",'.encode()
+        + trigger.wire_bytes[len(head) :]
+    )
+    change = Change("deployed")
+    body, dedup_key = protocol.build_body(Secret(KEY), change, timestamp=STAMP)
+    assert dedup_key is None
+    assert body == (
+        f'{{"routing_key":"{KEY}","payload":{{"timestamp":"{STAMP}",'.encode()
+        + change.wire_bytes[len(b'{"payload":{') :]
+    )
+
+
+def test_a_body_in_another_layout_is_stamped_by_serialising_it_again() -> None:
+    event = TriggerAlert("x", source="h", dedup_key="k")
+    spaced = b'{"dedup_key": "k", "payload": {"summary": "x"}, "event_action": "trigger"}'
+    object.__setattr__(event, "_wire", spaced)
+    body, dedup_key = protocol.build_body(Secret(KEY), event, timestamp=STAMP)
+    assert dedup_key == "k"
+    assert body.startswith(f'{{"routing_key":"{KEY}",'.encode())
+    assert json.loads(body) == {
+        "routing_key": KEY,
+        "dedup_key": "k",
+        "payload": {"summary": "x", "timestamp": STAMP},
+        "event_action": "trigger",
+    }
+
+
 def test_request_repr_hides_the_body() -> None:
     request, _ = protocol.build_request(BASE, Secret(KEY), TriggerAlert("x"))
     assert KEY not in repr(request)

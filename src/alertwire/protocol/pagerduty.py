@@ -33,13 +33,16 @@ __all__ = [
     "REGIONS",
     "SERVICE",
     "US_BASE_URL",
+    "body_with",
     "build_body",
     "build_raw_request",
     "build_request",
     "new_dedup_key",
     "parse_response",
     "path_for",
+    "routing_key_member",
     "splice_members",
+    "timestamp_member",
     "with_dedup_key",
 ]
 
@@ -112,17 +115,10 @@ def splice_members(body: bytes, members: bytes) -> bytes:
     caller makes sure none of the names is present already (a duplicate name
     is ambiguous JSON). Only the opening brace is looked for, so ``body`` may
     also be an object's opening followed by more JSON (a nested ``payload``).
+    The object's first byte is looked at alone (a model's bytes have no spaces),
+    not a copy of the rest stripped.
     """
-    return _splice_at(body, body.index(b"{") + 1, members)
-
-
-def _splice_at(body: bytes, at: int, members: bytes) -> bytes:
-    """:func:`splice_members` for the object whose opening brace ends at ``at``.
-
-    One join, and the object's first byte looked at alone (a model's bytes have
-    no spaces), not a copy of the rest stripped: this runs twice for every
-    keyless trigger the outbox stores.
-    """
+    at = body.index(b"{") + 1
     first = body[at : at + 1]
     if first.isspace():
         first = body[at:].lstrip()[:1]
@@ -147,15 +143,33 @@ def with_dedup_key(raw: bytes, body: Mapping[str, Any], dedup_key: str) -> bytes
 _PAYLOAD_HEADS: Final = (b'{"event_action":"trigger","payload":{', b'{"payload":{')
 
 
-def _stamped(wire: bytes, timestamp: str) -> bytes:
-    """``wire`` with ``payload.timestamp`` set, the payload's other bytes left in place."""
-    member = b'"timestamp":' + _json.dumps(timestamp)
+def routing_key_member(routing_key: Secret) -> bytes:
+    """``"routing_key":"<key>"``, as a body carries it: validated keys are
+    alphanumeric, so no escaping is needed."""
+    return b'"routing_key":"' + routing_key.reveal().encode("ascii") + b'"'
+
+
+def timestamp_member(timestamp: str) -> bytes:
+    """``"timestamp":"<timestamp>"``, as a payload carries it (wire form already)."""
+    return b'"timestamp":' + _json.dumps(timestamp)
+
+
+def _stamped(wire: bytes, members: bytes, stamp: bytes) -> bytes:
+    """``wire`` with ``members`` spliced in front and ``stamp`` in front of its payload.
+
+    :func:`splice_members` twice in one join (the body is copied once, not twice:
+    this runs for every unstamped event the outbox stores); the payload's bytes
+    stay in place. A layout other than the models' own is re-serialised instead.
+    """
     for head in _PAYLOAD_HEADS:
         if wire.startswith(head):
-            return _splice_at(wire, len(head), member)
+            at = len(head)
+            after = b"" if wire[at : at + 1] == b"}" else b","
+            # Both heads open with '{"': the members go after the brace, then a comma.
+            return b"".join((b"{", members, b",", wire[1:at], stamp, after, wire[at:]))
     body = _json.loads(wire)
-    body["payload"]["timestamp"] = timestamp
-    return _json.dumps(body)
+    body["payload"].update(_json.loads(b"{" + stamp + b"}"))
+    return splice_members(_json.dumps(body), members)
 
 
 def build_body(
@@ -164,26 +178,35 @@ def build_body(
     """The wire body for ``event``, and the dedup key it carries (``None`` for changes).
 
     The body is the model's cached wire bytes with the routing key (and, for
-    a keyless trigger, a generated dedup key) spliced in front: validated
-    keys are alphanumeric, so no escaping is needed, and the event is not
-    serialised a second time on the hot path. ``timestamp`` (the outbox's
-    enqueue time, already in wire form) is spliced into the payload of a
-    trigger or change that has none; an event's own timestamp wins.
+    a keyless trigger, a generated dedup key) spliced in front, so the event
+    is not serialised a second time on the hot path. ``timestamp`` (the
+    outbox's enqueue time, already in wire form) is spliced into the payload
+    of a trigger or change that has none; an event's own timestamp wins.
     """
+    stamp = None if timestamp is None else timestamp_member(timestamp)
+    return body_with(event, routing_key_member(routing_key), stamp)
+
+
+def body_with(
+    event: models.PagerDutyEvent, key_member: bytes, stamp: bytes | None
+) -> tuple[bytes, str | None]:
+    """:func:`build_body` with its routing key and timestamp already encoded
+    (:func:`routing_key_member`, :func:`timestamp_member`): for many events to one
+    key at one enqueue time, such as a batch the outbox stores, encoded once."""
     dedup_key: str | None = None
-    members = b'"routing_key":"' + routing_key.reveal().encode("ascii") + b'"'
+    members = key_member
     wire = event.wire_bytes
     # A TriggerAlert first: the other event classes load on first use (models.pagerduty).
     if isinstance(event, TriggerAlert):
         dedup_key = event.dedup_key
         if dedup_key is None:
             dedup_key = new_dedup_key()
-            members += b',"dedup_key":"' + dedup_key.encode("ascii") + b'"'
-        if timestamp is not None and event.timestamp is None:
-            wire = _stamped(wire, timestamp)
+            members = b"".join((key_member, b',"dedup_key":"', dedup_key.encode("ascii"), b'"'))
+        if stamp is not None and event.timestamp is None:
+            return _stamped(wire, members, stamp), dedup_key
     elif isinstance(event, models.Change):
-        if timestamp is not None and event.timestamp is None:
-            wire = _stamped(wire, timestamp)
+        if stamp is not None and event.timestamp is None:
+            return _stamped(wire, members, stamp), None
     else:
         dedup_key = event.dedup_key  # required: acknowledge and resolve always carry one
     return splice_members(wire, members), dedup_key
