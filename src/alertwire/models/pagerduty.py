@@ -21,11 +21,11 @@ import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeVar
 
 from .. import _json, _lazy_exports, _log
 from .._errors import ValidationError
-from .._record_methods import dataclass_eq, dataclass_hash, dataclass_repr
+from .._record_methods import dataclass_eq, dataclass_hash, dataclass_repr, slot_setters
 from ._spelling import Spellings
 from ._time import format_iso8601, is_iso8601
 from .limits import ELLIPSIS, ROUTING_KEY_OVERHEAD, SUMMARY_MAX
@@ -341,25 +341,37 @@ class TriggerAlert(_Event):
         # Straight assignments in field order (same checks, same order as the
         # fields): this runs once per event on the send hot path (``send --queue``:
         # once per line). An absent optional field (None) is set as it is, without
-        # calling the check that would hand it back.
-        set_ = object.__setattr__
-        set_(self, "summary", _shorten_summary(summary))
-        set_(self, "source", default_source() if source is None else _require_str(source, "source"))
-        set_(self, "severity", _SEVERITY_SPELLINGS.parse(severity, "severity"))
-        set_(self, "dedup_key", None if dedup_key is None else _require_str(dedup_key, "dedup_key"))
-        set_(self, "timestamp", None if timestamp is None else wire_timestamp(timestamp))
-        set_(self, "component", None if component is None else _require_str(component, "component"))
-        set_(self, "group", None if group is None else _require_str(group, "group"))
-        set_(self, "class_", None if class_ is None else _require_str(class_, "class_"))
-        set_(self, "custom_details", _custom_details(custom_details))
-        set_(self, "images", _parts(Image, images, "images"))
-        set_(self, "links", _parts(Link, links, "links"))
-        set_(self, "client", None if client is None else _require_str(client, "client"))
-        set_(
-            self,
-            "client_url",
-            None if client_url is None else _require_str(client_url, "client_url"),
-        )
+        # calling the check that would hand it back. Each field is stored through its
+        # slot's setter (_record_methods.slot_setters), not object.__setattr__.
+        (
+            set_summary,
+            set_source,
+            set_severity,
+            set_dedup_key,
+            set_timestamp,
+            set_component,
+            set_group,
+            set_class,
+            set_custom_details,
+            set_images,
+            set_links,
+            set_client,
+            set_client_url,
+            set_wire,
+        ) = _TRIGGER_SETTERS
+        set_summary(self, _shorten_summary(summary))
+        set_source(self, default_source() if source is None else _require_str(source, "source"))
+        set_severity(self, _SEVERITY_SPELLINGS.parse(severity, "severity"))
+        set_dedup_key(self, None if dedup_key is None else _require_str(dedup_key, "dedup_key"))
+        set_timestamp(self, None if timestamp is None else wire_timestamp(timestamp))
+        set_component(self, None if component is None else _require_str(component, "component"))
+        set_group(self, None if group is None else _require_str(group, "group"))
+        set_class(self, None if class_ is None else _require_str(class_, "class_"))
+        set_custom_details(self, _custom_details(custom_details))
+        set_images(self, _parts(Image, images, "images"))
+        set_links(self, _parts(Link, links, "links"))
+        set_client(self, None if client is None else _require_str(client, "client"))
+        set_client_url(self, None if client_url is None else _require_str(client_url, "client_url"))
         wire = self._build_wire()
         # The wire rules, on the body built from these fields. Every field was
         # checked for its type and normalised above (severity a member, links and
@@ -377,7 +389,7 @@ class TriggerAlert(_Event):
             problems = check_alert_event(wire, check_key=False)
             if problems:
                 _raise_problems(problems)
-        set_(self, "_wire", _wire_bytes(wire))
+        set_wire(self, _wire_bytes(wire))
 
     def _build_wire(self) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -410,6 +422,9 @@ class TriggerAlert(_Event):
         if self.client_url is not None:
             wire["client_url"] = self.client_url
         return wire
+
+
+_TRIGGER_SETTERS: Final = slot_setters(TriggerAlert)
 
 
 #: The other events and the union of all events load on first access (PEP 562): a one-event

@@ -38,6 +38,7 @@ from typing import Any, Final
 from .. import _config, _json
 from .._closing import Closing
 from .._errors import ConfigurationError, ValidationError
+from .._record_methods import slot_setters
 from .._secret import Secret
 from ..models.bigpanda import BigPandaAlert
 from ..models.bigpanda_rules import (
@@ -163,12 +164,20 @@ def store_for(
     return SQLiteStore(text, create=create, busy_timeout=busy_timeout)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Enqueued:
     """An event stored durably: its outbox id and (alerts only) the dedup key it carries."""
 
     id: int
     dedup_key: str | None
+
+    def __init__(self, id: int, dedup_key: str | None) -> None:
+        # Through the slots' setters, not object.__setattr__: one per event enqueued.
+        _set_id(self, id)
+        _set_dedup_key(self, dedup_key)
+
+
+_set_id, _set_dedup_key = slot_setters(Enqueued)
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
