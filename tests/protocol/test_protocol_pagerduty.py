@@ -81,6 +81,20 @@ def test_generated_keys_are_uuid4_hex_and_distinct_across_draws() -> None:
         assert key == key.lower() and len(key) == 32
 
 
+def test_each_generated_key_is_uuid4_of_its_own_16_random_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Exactly uuid.uuid4's bits: every random bit kept but the version's and the variant's."""
+    # 256 keys' worth, every byte value at every position of a key
+    randomness = b"".join(bytes((k + 17 * j) % 256 for j in range(16)) for k in range(256))
+    monkeypatch.setattr(os, "urandom", lambda size: randomness[:size])
+    keys = protocol._draw_keys()
+    assert keys == [
+        uuid.UUID(bytes=randomness[at : at + 16], version=4).hex
+        for at in range(0, len(randomness), 16)
+    ]
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork only")
 def test_a_forked_child_does_not_repeat_its_parents_keys() -> None:
     protocol.new_dedup_key()  # keys are drawn ahead now, in the parent
