@@ -325,12 +325,19 @@ class _PagerDutyRows:
         return stamp
 
     def row(self, event: PagerDutyEvent) -> NewEvent:
-        _require_model(event)
+        kind: Kind = "pagerduty.alert"
+        stamp: bytes | None = None
+        if event.__class__ is TriggerAlert:  # the common event, its kind known without asking
+            if event.timestamp is None:
+                stamp = self._stamp or self._stamped()
+        else:
+            _require_model(event)
+            if isinstance(event, Change):
+                kind = "pagerduty.change"
+            if isinstance(event, (TriggerAlert, Change)) and event.timestamp is None:
+                stamp = self._stamp or self._stamped()
         if not self._url_checked:
             self._url, self._url_checked = _base_url(self._base_url), True
-        stamp: bytes | None = None
-        if isinstance(event, (TriggerAlert, Change)) and event.timestamp is None:
-            stamp = self._stamp or self._stamped()
         body, dedup_key = pd_protocol.body_with(event, self._key_bytes, stamp)
         # The model's own size check, applied to the event with the fields set here
         # (the check rebuilding the model would make). An event given nothing (its
@@ -338,7 +345,6 @@ class _PagerDutyRows:
         problems = check_event_size(len(body) - self._key_member + ROUTING_KEY_OVERHEAD)
         if problems:
             raise_for(problems)
-        kind: Kind = "pagerduty.change" if isinstance(event, Change) else "pagerduty.alert"
         # Positional, in NewEvent's field order (kind, route, order_key, credential,
         # body, base_url, dedup_key): a third cheaper than keywords, once per event.
         return NewEvent(
