@@ -269,6 +269,10 @@ class Image:
         return out
 
 
+#: ``images`` and ``links``'s default, as the constructor receives it.
+_NO_PARTS: Final[tuple[()]] = ()
+
+
 def _parts(cls: type[_Part], values: object, name: str) -> tuple[_Part, ...]:
     """An event's ``links`` or ``images``: none, or a sequence of what :func:`_coerce` takes."""
     if values is None or (values.__class__ is tuple and not values):  # the default: no ABC checks
@@ -368,8 +372,9 @@ class TriggerAlert(_Event):
         set_group(self, None if group is None else _require_str(group, "group"))
         set_class(self, None if class_ is None else _require_str(class_, "class_"))
         set_custom_details(self, _custom_details(custom_details))
-        set_images(self, _parts(Image, images, "images"))
-        set_links(self, _parts(Link, links, "links"))
+        # The default (no images, no links) is the empty tuple itself: kept without a call.
+        set_images(self, images if images is _NO_PARTS else _parts(Image, images, "images"))
+        set_links(self, links if links is _NO_PARTS else _parts(Link, links, "links"))
         set_client(self, None if client is None else _require_str(client, "client"))
         set_client_url(self, None if client_url is None else _require_str(client_url, "client_url"))
         wire = self._build_wire()
