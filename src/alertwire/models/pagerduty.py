@@ -344,9 +344,11 @@ class TriggerAlert(_Event):
     ) -> None:
         # Straight assignments in field order (same checks, same order as the
         # fields): this runs once per event on the send hot path (``send --queue``:
-        # once per line). An absent optional field (None) is set as it is, without
-        # calling the check that would hand it back. Each field is stored through its
-        # slot's setter (_record_methods.slot_setters), not object.__setattr__.
+        # once per line). An absent optional field (None), and a summary, source or
+        # details object of exactly the expected class (a short enough summary), are
+        # set as they are, without calling the check that would hand them back
+        # (details are still copied). Each field is stored through its slot's setter
+        # (_record_methods.slot_setters), not object.__setattr__.
         (
             set_summary,
             set_source,
@@ -363,15 +365,24 @@ class TriggerAlert(_Event):
             set_client_url,
             set_wire,
         ) = _TRIGGER_SETTERS
-        set_summary(self, _shorten_summary(summary))
-        set_source(self, default_source() if source is None else _require_str(source, "source"))
+        if summary.__class__ is not str or len(summary) > SUMMARY_MAX:
+            summary = _shorten_summary(summary)
+        set_summary(self, summary)
+        if source.__class__ is not str:
+            source = default_source() if source is None else _require_str(source, "source")
+        set_source(self, source)
         set_severity(self, _SEVERITY_SPELLINGS.parse(severity, "severity"))
         set_dedup_key(self, None if dedup_key is None else _require_str(dedup_key, "dedup_key"))
         set_timestamp(self, None if timestamp is None else wire_timestamp(timestamp))
         set_component(self, None if component is None else _require_str(component, "component"))
         set_group(self, None if group is None else _require_str(group, "group"))
         set_class(self, None if class_ is None else _require_str(class_, "class_"))
-        set_custom_details(self, _custom_details(custom_details))
+        set_custom_details(
+            self,
+            dict(custom_details)
+            if custom_details.__class__ is dict
+            else _custom_details(custom_details),
+        )
         # The default (no images, no links) is the empty tuple itself: kept without a call.
         set_images(self, images if images is _NO_PARTS else _parts(Image, images, "images"))
         set_links(self, links if links is _NO_PARTS else _parts(Link, links, "links"))
