@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -130,3 +130,49 @@ def test_a_batch_of_more_than_one_statement_is_never_written_without_waiting(
     assert store.enqueue_many(events, now=1001.0) == list(range(129, 258))
     assert store.stats().pending == 257
     store.close()
+
+
+@pytest.mark.parametrize("size", [4, 200], ids=["one statement", "two statements"])
+@pytest.mark.parametrize("differing", ["kind", "base_url", "credential", "none"])
+def test_rows_that_differ_only_in_one_destination_field_each_keep_their_own(
+    tmp_path: Path, differing: str, size: int
+) -> None:
+    """A group whose rows all have one destination binds it once; a row that differs
+    in one field of it (kind, base URL, credential) must not take the first row's
+    value: each row is stored with its own (with 200 rows the row differs in the
+    second statement, the first being all one destination)."""
+    credential = Secret(KEYS[0])
+    route = route_key("pagerduty.alert", credential)
+    first = NewEvent(
+        kind="pagerduty.alert",
+        route=route,
+        order_key=order_key(route, "k0"),
+        credential=credential,
+        body=b'{"n":0}',
+        dedup_key="k0",
+    )
+    changes: dict[str, dict[str, Any]] = {
+        "kind": {"kind": "pagerduty.change"},
+        "base_url": {"base_url": "https://a.example"},
+        # The same key in another Secret is the same destination; another key is not.
+        "credential": {"credential": Secret(KEYS[1])},
+        "none": {"credential": Secret(KEYS[0])},
+    }
+    events = [
+        replace(first, order_key=order_key(route, f"k{n}"), body=f'{{"n":{n}}}'.encode())
+        for n in range(size)
+    ]
+    events[-2] = replace(events[-2], **changes[differing])
+    store = SQLiteStore(tmp_path / "o.sqlite3")
+    ids = store.enqueue_many(events, now=1000.0)
+    store.close()
+    conn = sqlite3.connect(tmp_path / "o.sqlite3")
+    stored = conn.execute(
+        "SELECT id, kind, route, order_key, dedup_key, base_url, credential, body"
+        " FROM events ORDER BY id"
+    ).fetchall()
+    conn.close()
+    assert stored == [
+        (i, e.kind, e.route, e.order_key, e.dedup_key, e.base_url, e.credential.reveal(), e.body)
+        for i, e in zip(ids, events, strict=True)
+    ]

@@ -13,7 +13,10 @@ from typing import Any
 
 import pytest
 
-from alertwire import EventResult, Image, Link, RetryPolicy, TriggerAlert
+from alertwire import EventResult, Image, Link, RetryPolicy, Secret, Severity, TriggerAlert
+from alertwire._record_methods import slot_setters
+from alertwire.outbox import Enqueued
+from alertwire.outbox.machine import NewEvent
 from alertwire.transport import Request, Response
 
 CLASSES: list[type[Any]] = [TriggerAlert, Link, Image, EventResult, RetryPolicy, Request, Response]
@@ -124,3 +127,61 @@ def test_they_stay_frozen_dataclasses(cls: type[Any]) -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(value, dataclasses.fields(cls)[0].name, None)
     assert list(dataclasses.asdict(value)) == [f.name for f in dataclasses.fields(cls)]
+
+
+def test_slot_setters_store_each_field_of_a_frozen_class_in_field_order() -> None:
+    """The hand-written __init__s (TriggerAlert, NewEvent, Enqueued) store through these:
+    each setter fills its own field, and the instance stays frozen."""
+
+    @dataclasses.dataclass(frozen=True, slots=True, init=False)
+    class Pair:
+        first: int
+        second: str
+
+        def __init__(self, first: int, second: str) -> None:
+            set_first, set_second = slot_setters(Pair)
+            set_first(self, first)
+            set_second(self, second)
+
+    pair = Pair(1, "two")
+    assert (pair.first, pair.second) == (1, "two")
+    assert pair == Pair(1, "two") and pair != Pair(1, "three")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        pair.first = 3  # type: ignore[misc]
+    assert dataclasses.replace(pair, second="three") == Pair(1, "three")
+
+
+def test_classes_with_hand_written_inits_build_as_the_generated_ones_would() -> None:
+    """Every field set, positionally and by keyword, defaults included; replace() works."""
+    key = Secret("R" + "0" * 31)
+    row = NewEvent("pagerduty.alert", "r", "o", key, b"{}")
+    assert dataclasses.astuple(row) == ("pagerduty.alert", "r", "o", key, b"{}", None, None)
+    by_name = NewEvent(
+        kind="pagerduty.alert",
+        route="r",
+        order_key="o",
+        credential=key,
+        body=b"{}",
+        base_url="https://x.example",
+        dedup_key="d",
+    )
+    assert dataclasses.replace(row, base_url="https://x.example", dedup_key="d") == by_name
+    assert Enqueued(7, "d") == Enqueued(id=7, dedup_key="d")
+    assert (Enqueued(7, None).id, Enqueued(7, None).dedup_key) == (7, None)
+    trigger = TriggerAlert("x", source="h", client="c", client_url="https://c.example")
+    assert [getattr(trigger, f.name) for f in dataclasses.fields(TriggerAlert)] == [
+        "x",
+        "h",
+        Severity.ERROR,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        (),
+        (),
+        "c",
+        "https://c.example",
+        trigger.wire_bytes,
+    ]

@@ -81,6 +81,20 @@ def test_generated_keys_are_uuid4_hex_and_distinct_across_draws() -> None:
         assert key == key.lower() and len(key) == 32
 
 
+def test_each_generated_key_is_uuid4_of_its_own_16_random_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Exactly uuid.uuid4's bits: every random bit kept but the version's and the variant's."""
+    # 256 keys' worth, every byte value at every position of a key
+    randomness = b"".join(bytes((k + 17 * j) % 256 for j in range(16)) for k in range(256))
+    monkeypatch.setattr(os, "urandom", lambda size: randomness[:size])
+    keys = protocol._draw_keys()
+    assert keys == [
+        uuid.UUID(bytes=randomness[at : at + 16], version=4).hex
+        for at in range(0, len(randomness), 16)
+    ]
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork only")
 def test_a_forked_child_does_not_repeat_its_parents_keys() -> None:
     protocol.new_dedup_key()  # keys are drawn ahead now, in the parent
@@ -125,6 +139,45 @@ def test_change_request_goes_to_change_path_without_dedup_key() -> None:
     assert "dedup_key" not in body and "event_action" not in body
     assert body["routing_key"] == KEY
     assert check_change_event(body) == []
+
+
+STAMP = "2026-11-23T23:45:01.123+00:00"
+
+
+def test_a_stamped_body_is_the_models_bytes_with_the_members_spliced_in() -> None:
+    """The enqueue timestamp and the routing and dedup keys go in one splice; every
+    byte of the model's own body stays in place, in order."""
+    trigger = TriggerAlert("x", source="h", custom_details={"n": 1})
+    body, dedup_key = protocol.build_body(Secret(KEY), trigger, timestamp=STAMP)
+    head = b'{"event_action":"trigger","payload":{'
+    assert body == (
+        f'{{"routing_key":"{KEY}","dedup_key":"{dedup_key}",'.encode()
+        + head[1:]
+        + f'"timestamp":"{STAMP}",'.encode()
+        + trigger.wire_bytes[len(head) :]
+    )
+    change = Change("deployed")
+    body, dedup_key = protocol.build_body(Secret(KEY), change, timestamp=STAMP)
+    assert dedup_key is None
+    assert body == (
+        f'{{"routing_key":"{KEY}","payload":{{"timestamp":"{STAMP}",'.encode()
+        + change.wire_bytes[len(b'{"payload":{') :]
+    )
+
+
+def test_a_body_in_another_layout_is_stamped_by_serialising_it_again() -> None:
+    event = TriggerAlert("x", source="h", dedup_key="k")
+    spaced = b'{"dedup_key": "k", "payload": {"summary": "x"}, "event_action": "trigger"}'
+    object.__setattr__(event, "_wire", spaced)
+    body, dedup_key = protocol.build_body(Secret(KEY), event, timestamp=STAMP)
+    assert dedup_key == "k"
+    assert body.startswith(f'{{"routing_key":"{KEY}",'.encode())
+    assert json.loads(body) == {
+        "routing_key": KEY,
+        "dedup_key": "k",
+        "payload": {"summary": "x", "timestamp": STAMP},
+        "event_action": "trigger",
+    }
 
 
 def test_request_repr_hides_the_body() -> None:

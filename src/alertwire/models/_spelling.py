@@ -30,6 +30,10 @@ class Spellings(Generic[_E]):
 
     def parse(self, value: object, field_name: str) -> _E:
         """The member ``value`` names; a :class:`~alertwire.ValidationError` on ``field_name`` if none."""
+        if value.__class__ is str:  # a spelling as accepted, the commonest input: one lookup
+            found = self._table.get(value)
+            if found is not None:
+                return found
         if isinstance(value, self._enum):
             return value
         if isinstance(value, str):

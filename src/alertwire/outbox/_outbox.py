@@ -38,6 +38,7 @@ from typing import Any, Final
 from .. import _config, _json
 from .._closing import Closing
 from .._errors import ConfigurationError, ValidationError
+from .._record_methods import slot_setters
 from .._secret import Secret
 from ..models.bigpanda import BigPandaAlert
 from ..models.bigpanda_rules import (
@@ -163,12 +164,20 @@ def store_for(
     return SQLiteStore(text, create=create, busy_timeout=busy_timeout)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Enqueued:
     """An event stored durably: its outbox id and (alerts only) the dedup key it carries."""
 
     id: int
     dedup_key: str | None
+
+    def __init__(self, id: int, dedup_key: str | None) -> None:
+        # Through the slots' setters, not object.__setattr__: one per event enqueued.
+        _set_id(self, id)
+        _set_dedup_key(self, dedup_key)
+
+
+_set_id, _set_dedup_key = slot_setters(Enqueued)
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -268,64 +277,74 @@ class _PagerDutyRows:
     """Rows for PagerDuty models to one routing key and destination.
 
     What is the same for every row is worked out once, not once per event:
-    the routing key was validated by the caller, the base URL is checked at
-    the first row (so a batch reports a wrong event type before a wrong URL,
-    as one event would), the route digests and the enqueue timestamp are
-    computed once. Each row's body is the model's cached wire bytes with the
-    routing key, a missing dedup key and a missing timestamp spliced in
-    (:func:`~alertwire.protocol.pagerduty.build_body`), not a rebuilt model.
+    the routing key was validated by the caller and is encoded once, the base
+    URL is checked at the first row (so a batch reports a wrong event type
+    before a wrong URL, as one event would), the route digests and the enqueue
+    timestamp are computed once. Each row's body is the model's cached wire
+    bytes with the routing key, a missing dedup key and a missing timestamp
+    spliced in (:func:`~alertwire.protocol.pagerduty.body_with`), not a rebuilt
+    model.
     """
 
     __slots__ = (
         "_base_url",
         "_key",
+        "_key_bytes",
         "_key_member",
         "_now",
         "_order_keys",
         "_routes",
-        "_timestamp",
+        "_stamp",
         "_url",
         "_url_checked",
     )
 
     def __init__(self, key: Secret, base_url: str | None, now: datetime | None) -> None:
         self._key = key
+        self._key_bytes = pd_protocol.routing_key_member(key)
         self._base_url = base_url
         self._url: str | None = None
         self._url_checked = False
         self._now = now
-        self._timestamp: str | None = None
+        self._stamp: bytes | None = None
         #: The bytes ``"routing_key":"<key>",`` takes in a body (the model's size check
         #: counts room for them separately, in ``ROUTING_KEY_OVERHEAD``).
-        self._key_member = len('"routing_key":"",') + len(key.reveal())
+        self._key_member = len(self._key_bytes) + 1
         self._routes: dict[Kind, str] = {
             kind: route_key(kind, key) for kind in ("pagerduty.alert", "pagerduty.change")
         }
         self._order_keys = {kind: order_keys(route) for kind, route in self._routes.items()}
 
-    def _stamp(self) -> str:
-        stamp = self._timestamp
+    def _stamped(self) -> bytes:
+        """The enqueue timestamp as a payload member, fixed at the first event it stamps."""
+        stamp = self._stamp
         if stamp is None:
-            stamp = wire_timestamp(self._now or datetime.now(timezone.utc))
-            assert stamp is not None  # a datetime always has a wire form
-            self._timestamp = stamp
+            text = wire_timestamp(self._now or datetime.now(timezone.utc))
+            assert text is not None  # a datetime always has a wire form
+            stamp = self._stamp = pd_protocol.timestamp_member(text)
         return stamp
 
     def row(self, event: PagerDutyEvent) -> NewEvent:
-        _require_model(event)
+        kind: Kind = "pagerduty.alert"
+        stamp: bytes | None = None
+        if event.__class__ is TriggerAlert:  # the common event, its kind known without asking
+            if event.timestamp is None:
+                stamp = self._stamp or self._stamped()
+        else:
+            _require_model(event)
+            if isinstance(event, Change):
+                kind = "pagerduty.change"
+            if isinstance(event, (TriggerAlert, Change)) and event.timestamp is None:
+                stamp = self._stamp or self._stamped()
         if not self._url_checked:
             self._url, self._url_checked = _base_url(self._base_url), True
-        stamp: str | None = None
-        if isinstance(event, (TriggerAlert, Change)) and event.timestamp is None:
-            stamp = self._stamp()
-        body, dedup_key = pd_protocol.build_body(self._key, event, timestamp=stamp)
-        if stamp is not None or (isinstance(event, TriggerAlert) and event.dedup_key is None):
-            # The model's own size check, applied to the event with these fields
-            # set (the check rebuilding the model would make).
-            problems = check_event_size(len(body) - self._key_member + ROUTING_KEY_OVERHEAD)
-            if problems:
-                raise_for(problems)
-        kind: Kind = "pagerduty.change" if isinstance(event, Change) else "pagerduty.alert"
+        body, dedup_key = pd_protocol.body_with(event, self._key_bytes, stamp)
+        # The model's own size check, applied to the event with the fields set here
+        # (the check rebuilding the model would make). An event given nothing (its
+        # own dedup key and timestamp) passes it, as its model did.
+        problems = check_event_size(len(body) - self._key_member + ROUTING_KEY_OVERHEAD)
+        if problems:
+            raise_for(problems)
         # Positional, in NewEvent's field order (kind, route, order_key, credential,
         # body, base_url, dedup_key): a third cheaper than keywords, once per event.
         return NewEvent(

@@ -68,6 +68,7 @@ from typing import Any, Final, Literal, Protocol, TypeAlias, cast, runtime_check
 
 from .._config import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_AGE, DEFAULT_RATE_LIMIT_PER_MINUTE
 from .._errors import ConfigurationError, DeliveryError, OutboxError, RateLimited
+from .._record_methods import slot_setters
 from .._retry import RetryPolicy
 from .._secret import Secret
 from .states import SQL_DEAD, SQL_DELIVERED, State
@@ -165,7 +166,7 @@ def to_datetime(epoch: float | None) -> datetime | None:
 # ---------------------------------------------------------------------------- values
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class NewEvent:
     """One delivery to store: everything the relay needs, nothing it must recompute.
 
@@ -182,6 +183,37 @@ class NewEvent:
     body: bytes = field(repr=False)
     base_url: str | None = None
     dedup_key: str | None = None
+
+    def __init__(  # noqa: PLR0917 - the generated __init__'s signature, positional as before
+        self,
+        kind: Kind,
+        route: str,
+        order_key: str,
+        credential: Secret,
+        body: bytes,
+        base_url: str | None = None,
+        dedup_key: str | None = None,
+    ) -> None:
+        # The generated __init__'s assignments, through the slots' own setters: one
+        # row per event enqueued (0.44 instead of 0.79 us; _record_methods.slot_setters).
+        _set_kind(self, kind)
+        _set_route(self, route)
+        _set_order_key(self, order_key)
+        _set_credential(self, credential)
+        _set_body(self, body)
+        _set_base_url(self, base_url)
+        _set_dedup_key(self, dedup_key)
+
+
+(
+    _set_kind,
+    _set_route,
+    _set_order_key,
+    _set_credential,
+    _set_body,
+    _set_base_url,
+    _set_dedup_key,
+) = slot_setters(NewEvent)
 
 
 @dataclass(frozen=True, slots=True)

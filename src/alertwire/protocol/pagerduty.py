@@ -33,13 +33,16 @@ __all__ = [
     "REGIONS",
     "SERVICE",
     "US_BASE_URL",
+    "body_with",
     "build_body",
     "build_raw_request",
     "build_request",
     "new_dedup_key",
     "parse_response",
     "path_for",
+    "routing_key_member",
     "splice_members",
+    "timestamp_member",
     "with_dedup_key",
 ]
 
@@ -52,8 +55,10 @@ SERVICE: Final = "PagerDuty"
 Kind = Literal["alert", "change"]
 
 
-_UUID4_CLEAR: Final = ~((0xC000 << 48) | (0xF000 << 64))
-_UUID4_SET: Final = (0x8000 << 48) | (4 << 76)
+#: uuid4's fixed bits, byte by byte: byte 6 starts with the version (4), byte 8 with
+#: the RFC 4122 variant (binary 10); ``bytes.translate`` tables setting them.
+_VERSION_4: Final = bytes(b & 0x0F | 0x40 for b in range(256))
+_VARIANT_RFC_4122: Final = bytes(b & 0x3F | 0x80 for b in range(256))
 
 
 #: Keys drawn per ``os.urandom`` call (4 KiB of randomness).
@@ -67,12 +72,17 @@ if hasattr(os, "register_at_fork"):  # POSIX
 
 
 def _draw_keys() -> list[str]:
-    data = os.urandom(16 * _KEYS_PER_DRAW)
-    number = int.from_bytes
-    return [
-        f"{number(data[at : at + 16], 'big') & _UUID4_CLEAR | _UUID4_SET:032x}"
-        for at in range(0, len(data), 16)
-    ]
+    """256 keys: each 16 bytes of randomness with uuid4's fixed bits set, in hex.
+
+    The bits are set for every key at once (a slice of the draw's sixth and
+    eighth bytes, translated) and the draw is written in hex once, then cut:
+    about 0.1 us a key, where formatting each key's number was about 0.4.
+    """
+    data = bytearray(os.urandom(16 * _KEYS_PER_DRAW))
+    data[6::16] = data[6::16].translate(_VERSION_4)
+    data[8::16] = data[8::16].translate(_VARIANT_RFC_4122)
+    text = data.hex()
+    return [text[at : at + 32] for at in range(0, len(text), 32)]
 
 
 def new_dedup_key() -> str:
@@ -112,17 +122,10 @@ def splice_members(body: bytes, members: bytes) -> bytes:
     caller makes sure none of the names is present already (a duplicate name
     is ambiguous JSON). Only the opening brace is looked for, so ``body`` may
     also be an object's opening followed by more JSON (a nested ``payload``).
+    The object's first byte is looked at alone (a model's bytes have no spaces),
+    not a copy of the rest stripped.
     """
-    return _splice_at(body, body.index(b"{") + 1, members)
-
-
-def _splice_at(body: bytes, at: int, members: bytes) -> bytes:
-    """:func:`splice_members` for the object whose opening brace ends at ``at``.
-
-    One join, and the object's first byte looked at alone (a model's bytes have
-    no spaces), not a copy of the rest stripped: this runs twice for every
-    keyless trigger the outbox stores.
-    """
+    at = body.index(b"{") + 1
     first = body[at : at + 1]
     if first.isspace():
         first = body[at:].lstrip()[:1]
@@ -147,15 +150,33 @@ def with_dedup_key(raw: bytes, body: Mapping[str, Any], dedup_key: str) -> bytes
 _PAYLOAD_HEADS: Final = (b'{"event_action":"trigger","payload":{', b'{"payload":{')
 
 
-def _stamped(wire: bytes, timestamp: str) -> bytes:
-    """``wire`` with ``payload.timestamp`` set, the payload's other bytes left in place."""
-    member = b'"timestamp":' + _json.dumps(timestamp)
+def routing_key_member(routing_key: Secret) -> bytes:
+    """``"routing_key":"<key>"``, as a body carries it: validated keys are
+    alphanumeric, so no escaping is needed."""
+    return b'"routing_key":"' + routing_key.reveal().encode("ascii") + b'"'
+
+
+def timestamp_member(timestamp: str) -> bytes:
+    """``"timestamp":"<timestamp>"``, as a payload carries it (wire form already)."""
+    return b'"timestamp":' + _json.dumps(timestamp)
+
+
+def _stamped(wire: bytes, members: bytes, stamp: bytes) -> bytes:
+    """``wire`` with ``members`` spliced in front and ``stamp`` in front of its payload.
+
+    :func:`splice_members` twice in one join (the body is copied once, not twice:
+    this runs for every unstamped event the outbox stores); the payload's bytes
+    stay in place. A layout other than the models' own is re-serialised instead.
+    """
     for head in _PAYLOAD_HEADS:
         if wire.startswith(head):
-            return _splice_at(wire, len(head), member)
+            at = len(head)
+            after = b"" if wire[at : at + 1] == b"}" else b","
+            # Both heads open with '{"': the members go after the brace, then a comma.
+            return b"".join((b"{", members, b",", wire[1:at], stamp, after, wire[at:]))
     body = _json.loads(wire)
-    body["payload"]["timestamp"] = timestamp
-    return _json.dumps(body)
+    body["payload"].update(_json.loads(b"{" + stamp + b"}"))
+    return splice_members(_json.dumps(body), members)
 
 
 def build_body(
@@ -164,26 +185,35 @@ def build_body(
     """The wire body for ``event``, and the dedup key it carries (``None`` for changes).
 
     The body is the model's cached wire bytes with the routing key (and, for
-    a keyless trigger, a generated dedup key) spliced in front: validated
-    keys are alphanumeric, so no escaping is needed, and the event is not
-    serialised a second time on the hot path. ``timestamp`` (the outbox's
-    enqueue time, already in wire form) is spliced into the payload of a
-    trigger or change that has none; an event's own timestamp wins.
+    a keyless trigger, a generated dedup key) spliced in front, so the event
+    is not serialised a second time on the hot path. ``timestamp`` (the
+    outbox's enqueue time, already in wire form) is spliced into the payload
+    of a trigger or change that has none; an event's own timestamp wins.
     """
+    stamp = None if timestamp is None else timestamp_member(timestamp)
+    return body_with(event, routing_key_member(routing_key), stamp)
+
+
+def body_with(
+    event: models.PagerDutyEvent, key_member: bytes, stamp: bytes | None
+) -> tuple[bytes, str | None]:
+    """:func:`build_body` with its routing key and timestamp already encoded
+    (:func:`routing_key_member`, :func:`timestamp_member`): for many events to one
+    key at one enqueue time, such as a batch the outbox stores, encoded once."""
     dedup_key: str | None = None
-    members = b'"routing_key":"' + routing_key.reveal().encode("ascii") + b'"'
+    members = key_member
     wire = event.wire_bytes
     # A TriggerAlert first: the other event classes load on first use (models.pagerduty).
     if isinstance(event, TriggerAlert):
         dedup_key = event.dedup_key
         if dedup_key is None:
             dedup_key = new_dedup_key()
-            members += b',"dedup_key":"' + dedup_key.encode("ascii") + b'"'
-        if timestamp is not None and event.timestamp is None:
-            wire = _stamped(wire, timestamp)
+            members = b"".join((key_member, b',"dedup_key":"', dedup_key.encode("ascii"), b'"'))
+        if stamp is not None and event.timestamp is None:
+            return _stamped(wire, members, stamp), dedup_key
     elif isinstance(event, models.Change):
-        if timestamp is not None and event.timestamp is None:
-            wire = _stamped(wire, timestamp)
+        if stamp is not None and event.timestamp is None:
+            return _stamped(wire, members, stamp), None
     else:
         dedup_key = event.dedup_key  # required: acknowledge and resolve always carry one
     return splice_members(wire, members), dedup_key
