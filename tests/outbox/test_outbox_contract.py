@@ -339,7 +339,13 @@ def test_postgres_and_postgresql_schemes_select_the_postgres_store(
 
 
 @pytest.mark.parametrize(
-    "dsn", ["host=127.0.0.1 dbname=alerts password=hunter2-in-dsn", " PASSWORD = hunter2-in-dsn"]
+    "dsn",
+    [
+        "host=127.0.0.1 dbname=alerts password=hunter2-in-dsn",
+        " PASSWORD = hunter2-in-dsn",
+        "keepalives=1 sslrootcert=/ca.pem host=db password=hunter2-in-dsn",
+        "client_encoding=UTF8 password=hunter2-in-dsn",
+    ],
 )
 def test_a_keyword_connection_string_is_refused_not_made_a_file_named_after_it(
     dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

@@ -211,7 +211,10 @@ def test_base_url_accepted(url: str) -> None:
         ("https://example.com/?a=b", "query"),
         ("example.com", "http"),
         ("http://127.0.0.1:187914", "not a valid URL: Port out of range"),
-        ("https://example.com:abc", "not a valid URL: Port could not be cast"),
+        ("https://example.com:abc", "not a valid URL: the port is not a number$"),
+        # The userinfo ends at the "/": urllib takes the password for the port, and
+        # quoted it ("... as 's3cret'").
+        ("https://user:s3cret/x@example.com", "not a valid URL: the port is not a number$"),
         ("http://[::1", "not a valid URL: Invalid IPv6 URL"),
         ("http://127.0.0.1:0", "not a valid URL: port 0"),
     ],

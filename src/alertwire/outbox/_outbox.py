@@ -98,10 +98,17 @@ def _busy_timeout(env: Mapping[str, str] | None) -> float | None:
 
 
 #: The start of a libpq keyword/value connection string (``host=db dbname=alerts
-#: password=...``): a setting a path never starts with (``./host=x`` is a path).
+#: password=...``): a setting a path never starts with (``./host=x`` is a path). Every
+#: keyword libpq takes (PostgreSQL 17's list): one that starts the string (say
+#: ``keepalives=1 host=db password=...``) must not make it a file name either.
 _KEYWORD_DSN: Final = re.compile(
-    r"\s*(host|hostaddr|port|dbname|user|password|passfile|service|sslmode|options"
-    r"|application_name|connect_timeout|target_session_attrs)\s*=",
+    r"\s*(host|hostaddr|port|dbname|user|password|passfile|require_auth|channel_binding"
+    r"|connect_timeout|client_encoding|options|application_name|fallback_application_name"
+    r"|keepalives|keepalives_idle|keepalives_interval|keepalives_count|tcp_user_timeout"
+    r"|replication|gssencmode|sslmode|sslnegotiation|requiressl|sslcompression|sslcert"
+    r"|sslkey|sslpassword|sslcertmode|sslrootcert|sslcrl|sslcrldir|sslsni|requirepeer"
+    r"|ssl_min_protocol_version|ssl_max_protocol_version|krbsrvname|gsslib|gssdelegation"
+    r"|service|target_session_attrs|load_balance_hosts)\s*=",
     re.IGNORECASE,
 )
 

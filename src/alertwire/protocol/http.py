@@ -99,13 +99,15 @@ def check_base_url(url: str, *, setting: str) -> str:
     # A port out of range or not a number, or an unclosed IPv6 bracket, is urllib's
     # ValueError, raised by urlsplit or only when .port is read: at the first send
     # (a traceback, exit 1), or for a queued event inside the relay, for every try
-    # until max_age. Refused here, with urllib's words (they never quote the URL, so
-    # never a password in it).
+    # until max_age. Refused here, with urllib's words unless they quote the text it
+    # took for a port: that may be a password ("https://user:pa/ss@host", whose
+    # userinfo ends at the "/", reads "pa" as the port).
     try:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as exc:
-        raise ConfigurationError(f"{setting} is not a valid URL: {exc}") from None
+        why = "the port is not a number" if "'" in str(exc) else str(exc)
+        raise ConfigurationError(f"{setting} is not a valid URL: {why}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(f"{setting} must be an http(s) URL with a host, got {url!r:.80}")
     if parts.username or parts.password:
