@@ -112,7 +112,8 @@ def test_pacing_holds_across_concurrent_relays(outbox: Outbox) -> None:
 def test_a_key_with_an_event_in_flight_waits_even_for_a_retried_earlier_one(
     outbox: Outbox, request: pytest.FixtureRequest
 ) -> None:
-    """``queue retry`` of an earlier dead event while a later one of its key is in flight."""
+    """``queue retry --superseded`` of an earlier dead event while a later one of its key
+    is in flight (without it, the in-flight one supersedes the dead one: it stays dead)."""
     clock = _rules.Clock()
     ids = _rules.lifecycle(outbox, "k1")
     m = _rules.machine(outbox, clock, owner="relay-1")
@@ -120,7 +121,10 @@ def test_a_key_with_an_event_in_flight_waits_even_for_a_retried_earlier_one(
     m.settle([m.failed(first, BadRequest("no"))])  # dead; the key moves on
     (second,), _ = m.claim(1)
     assert second.id == ids[1]
-    assert outbox.retry([first.id]) == 1  # now an earlier event of the key is pending again
+    assert [(d.id, d.superseded) for d in outbox.dead()] == [(first.id, True)]
+    assert outbox.retry([first.id]) == 0  # it would go out after the one being sent
+    # Asked for anyway: an earlier event of the key is pending again.
+    assert outbox.retry([first.id], superseded=True) == 1
     other = _rules.machine(outbox, clock, owner="relay-2")
     assert other.claim(5) == ([], [])  # the key is busy: never two of it in flight
     m.settle([m.delivered(second, 202)])

@@ -116,7 +116,8 @@ def register(subparsers: Any) -> None:
         help="send dead letters again",
         description="Move dead letters back to pending; their age counts afresh from now."
         " A retried event goes before any later event of its key still pending. A dead"
-        " letter whose key had a later event delivered is superseded (queue dead marks it):"
+        " letter whose key had a later event delivered (or being sent now) is superseded"
+        " (queue dead marks it):"
         " sent now it would undo that event (a trigger after its resolve re-opens the"
         " incident), so --all leaves it dead and says so, and naming it is refused unless"
         " --superseded is given. An id that is not a dead letter is refused (exit 2) and"
@@ -131,7 +132,7 @@ def register(subparsers: Any) -> None:
         "--superseded",
         action="store_true",
         help="queue superseded dead letters too (each is then delivered after the later"
-        " event of its key that was already delivered)",
+        " event of its key that was delivered or is being sent)",
     )
 
     purge = _outbox_command(
@@ -238,18 +239,24 @@ def _retry(args: argparse.Namespace) -> int:
     if not args.all and not args.ids:
         raise ValidationError("ID", "give event ids or --all")
     with _open(args) as outbox:
-        if args.all:
-            left = [] if args.superseded else [d.id for d in outbox.dead() if d.superseded]
-        else:
+        if not args.all:
             _check_dead(outbox, args.ids, superseded=args.superseded)
-            left = []
         count = outbox.retry(None if args.all else args.ids, superseded=args.superseded)
+        # Read after the retry: also a named one superseded between the check and the
+        # retry (a delivery landing in between) is said, not left as "0 queued again".
+        named = None if args.all else set(args.ids)
+        left = [
+            d.id
+            for d in ([] if args.superseded else outbox.dead())
+            if d.superseded and (named is None or d.id in named)
+        ]
     print(f"{count} dead letter{'s' if count != 1 else ''} queued again")
     if left:
         print(
             f"alertwire: {len(left)} superseded dead letter{'s' if len(left) != 1 else ''}"
-            f" left dead (id {_listed(left)}): a later event of the same key was delivered,"
-            " and sending it now would undo that; add --superseded to send them anyway",
+            f" left dead (id {_listed(left)}): a later event of the same key was delivered"
+            " or is being sent, and sending it now would undo that; add --superseded to"
+            " send them anyway",
             file=sys.stderr,
         )
     return _exit.OK
@@ -276,7 +283,7 @@ def _check_dead(outbox: Any, ids: list[int], *, superseded: bool) -> None:
         raise ValidationError(
             "ID",
             f"dead letter {_listed(stale)} is superseded: a later event of its key was"
-            " delivered, and sending it now would undo that (a trigger after its resolve"
+            " delivered or is being sent, and sending it now would undo that (a trigger after its resolve"
             " re-opens the incident); add --superseded to send it anyway; nothing was"
             " queued again",
         )

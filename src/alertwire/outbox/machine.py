@@ -71,7 +71,7 @@ from .._errors import ConfigurationError, DeliveryError, OutboxError, RateLimite
 from .._record_methods import slot_setters
 from .._retry import RetryPolicy
 from .._secret import Secret
-from .states import SQL_DEAD, SQL_DELIVERED, State
+from .states import SQL_DEAD, SQL_DELIVERED, SQL_LEASED, State
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
@@ -418,10 +418,11 @@ class DeadEvent:
     """A dead letter as ``queue dead`` lists it (no credential).
 
     ``superseded``: a later event of its key (same dedup key and routing key, or
-    the same BigPanda alert) was delivered after it died. Sending it now would
-    undo that later event, the way a trigger sent after its resolve re-opens the
-    incident, so :meth:`Store.retry_dead` leaves it dead unless called with
-    ``superseded=True``.
+    the same BigPanda alert) was delivered after it died, or is being sent now
+    (leased: it may reach the service any moment, and the retried one would only
+    go after it). Sending it would undo that later event, the way a trigger sent
+    after its resolve re-opens the incident, so :meth:`Store.retry_dead` leaves
+    it dead unless called with ``superseded=True``.
     """
 
     id: int
@@ -458,8 +459,8 @@ def superseded_dead_sql(table: str) -> str:
     """The ids of ``table``'s superseded dead letters (:attr:`DeadEvent.superseded`), as a
     query without parameters that SQLite and PostgreSQL both take as it is.
 
-    One pass over the delivered rows (the last delivered id per key), joined to the
-    dead ones: ``queue dead`` and ``queue retry`` are run by people, and no index
+    One pass over the delivered and leased rows (the last such id per key), joined to
+    the dead ones: ``queue dead`` and ``queue retry`` are run by people, and no index
     keeps finished rows by key (none is worth writing at every delivery for them).
 
     ``+d.id``, not ``d.id``: the unary plus keeps SQLite from taking ``l.last >
@@ -472,7 +473,8 @@ def superseded_dead_sql(table: str) -> str:
     """
     return (
         f"SELECT d.id FROM {table} d JOIN (SELECT order_key, max(id) AS last FROM {table}"  # noqa: S608 - a table name and state numbers from this package only
-        f" WHERE state = {SQL_DELIVERED} GROUP BY order_key) l ON l.order_key = d.order_key"
+        f" WHERE state IN ({SQL_DELIVERED}, {SQL_LEASED}) GROUP BY order_key) l"
+        " ON l.order_key = d.order_key"
         f" WHERE d.state = {SQL_DEAD} AND l.last > +d.id"
     )
 
@@ -593,12 +595,11 @@ class Store(Protocol):
         returns how many moved.
 
         A superseded dead letter (:attr:`DeadEvent.superseded`: a later event of its
-        key is DELIVERED) stays dead unless ``superseded``: delivered after that
-        later event, it would undo it (a trigger after its resolve re-opens a
-        resolved incident). Only delivered rows say so: a later event still
-        pending or in flight has not reached the service, and the retried one goes
-        before it when still pending. Once delivered rows are purged, nothing is
-        known to supersede a dead letter any more.
+        key is DELIVERED, or LEASED: being sent) stays dead unless ``superseded``:
+        delivered after that later event, it would undo it (a trigger after its
+        resolve re-opens a resolved incident). A later event still pending has not
+        reached the service, and the retried one goes before it. Once delivered
+        rows are purged, nothing is known to supersede a dead letter any more.
         """
         ...
 
