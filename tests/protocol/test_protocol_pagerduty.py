@@ -217,11 +217,16 @@ def test_base_url_accepted(url: str) -> None:
         ("https://user:s3cret/x@example.com", "not a valid URL: the port is not a number$"),
         ("http://[::1", "not a valid URL: Invalid IPv6 URL"),
         ("http://127.0.0.1:0", "not a valid URL: port 0"),
+        # Once quoted whole ("got 'ftp://user:pw@host'"), before the credentials check.
+        ("ftp://user:s3cret@example.com", "must not contain credentials$"),
+        ("gopher://s3cret.example.com", "got scheme 'gopher'$"),
+        ("R0123456789s3cretABCDEF01234567", "got no scheme and no host$"),
     ],
 )
 def test_base_url_refused(url: str, match: str) -> None:
-    with pytest.raises(alertwire.ConfigurationError, match=match):
+    with pytest.raises(alertwire.ConfigurationError, match=match) as info:
         check_base_url(url, setting="base_url")
+    assert "s3cret" not in str(info.value)
 
 
 # --- response classification -----------------------------------------------------------

@@ -108,10 +108,16 @@ def check_base_url(url: str, *, setting: str) -> str:
     except ValueError as exc:
         why = "the port is not a number" if "'" in str(exc) else str(exc)
         raise ConfigurationError(f"{setting} is not a valid URL: {why}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"{setting} must be an http(s) URL with a host, got {url!r:.80}")
+    # Never quoted back whole: it may carry credentials (checked first), and a key
+    # given where a URL belongs (arguments swapped) has neither scheme nor host.
     if parts.username or parts.password:
         raise ConfigurationError(f"{setting} must not contain credentials")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        got = f"scheme {parts.scheme[:10]!r}" if parts.scheme else "no scheme"
+        raise ConfigurationError(
+            f"{setting} must be an http(s) URL with a host, got {got}"
+            + ("" if parts.hostname else " and no host")
+        )
     if port == 0:
         raise ConfigurationError(f"{setting} is not a valid URL: port 0 cannot be connected to")
     if parts.query or parts.fragment:
