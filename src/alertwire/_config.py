@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_RATE_LIMIT_PER_MINUTE",
     "DEFAULT_REGION",
+    "DEFAULT_RESOLVE_MAX_AGE",
     "DEFAULT_TIMEOUT",
     "ENV_BIGPANDA_APP_KEY",
     "ENV_BIGPANDA_TOKEN",
@@ -89,6 +90,10 @@ DEFAULT_MAX_BACKOFF: Final = 300.0
 DEFAULT_POLL_INTERVAL: Final = 0.5
 #: Default age after which an undelivered event is dead-lettered instead of sent.
 DEFAULT_MAX_AGE: Final = 24 * 3600.0
+#: The same bound for an event that closes an incident (a PagerDuty resolve, a BigPanda
+#: alert whose every status is "ok"): a late resolve pages nobody, and not sending it
+#: leaves the incident open (docs/delivery-guarantee.md, "Old events").
+DEFAULT_RESOLVE_MAX_AGE: Final = 7 * 24 * 3600.0
 #: PagerDuty's documented limit per integration key: about 120 events per minute.
 DEFAULT_RATE_LIMIT_PER_MINUTE: Final = 120
 #: How long a claim is held; a relay killed mid-send holds its events no longer than this.

@@ -12,8 +12,10 @@ import pytest
 
 from alertwire import (
     BadRequest,
+    BigPandaAlert,
     NetworkError,
     RateLimited,
+    ResolveAlert,
     RetryPolicy,
     ServerError,
     TriggerAlert,
@@ -155,6 +157,83 @@ def test_retryable_failures_give_up_at_max_age(outbox: Outbox) -> None:
         assert outcome.not_before - clock.now <= 10
     else:
         assert "gave up after 1 tries" in outcome.error
+
+
+def _created(outbox: Outbox) -> float:
+    created = outbox.stats().oldest_pending_at
+    assert created is not None
+    return created.timestamp()
+
+
+def test_a_resolve_past_max_age_is_still_sent_a_trigger_is_not(outbox: Outbox) -> None:
+    clock = Clock()
+    (trigger,) = outbox.enqueue_many([TriggerAlert("old page", dedup_key="k1")], routing_key=KEY_A)
+    (resolve,) = outbox.enqueue_many([ResolveAlert("k2")], routing_key=KEY_A)
+    clock.now = _created(outbox) + 2 * 86400
+    m = machine(outbox, clock, max_age=86400, resolve_max_age=7 * 86400)
+    fresh, expired = m.claim(10)
+    # The resolve pages nobody and closes what its trigger opened before the outage.
+    assert [c.id for c in fresh] == [resolve.id]
+    assert [c.id for c, _ in expired] == [trigger.id]
+    assert "within max age 86400 s" in outbox.dead()[0].error
+
+
+def test_a_resolve_past_its_own_bound_is_dead_lettered_and_says_which_bound(
+    outbox: Outbox,
+) -> None:
+    clock = Clock()
+    outbox.enqueue_many([ResolveAlert("k1")], routing_key=KEY_A)
+    clock.now = _created(outbox) + 3 * 86400
+    m = machine(outbox, clock, max_age=3600, resolve_max_age=2 * 86400)
+    fresh, expired = m.claim(10)
+    assert fresh == [] and [mark.reason for _, mark in expired] == ["max_age"]
+    (dead,) = outbox.dead()
+    assert "within resolve max age 172800 s" in dead.error
+
+
+def test_resolve_max_age_never_shortens_max_age(outbox: Outbox) -> None:
+    clock = Clock()
+    outbox.enqueue_many([ResolveAlert("k1")], routing_key=KEY_A)
+    clock.now = _created(outbox) + 5000
+    m = machine(outbox, clock, max_age=10_000, resolve_max_age=60)
+    fresh, expired = m.claim(10)
+    assert len(fresh) == 1 and expired == []
+
+
+@pytest.mark.usefixtures("real_retry_delays")
+def test_a_resolve_past_max_age_keeps_being_retried_within_its_bound(outbox: Outbox) -> None:
+    clock = Clock()
+    outbox.enqueue_many([ResolveAlert("k1")], routing_key=KEY_A)
+    clock.now = _created(outbox) + 3590
+    retry = RetryPolicy(max_attempts=1000, initial_backoff=20, max_backoff=20, max_elapsed=3600)
+    m = machine(outbox, clock, max_age=3600, resolve_max_age=86400, retry=retry)
+    (row,), _ = m.claim(1)
+    clock.now += 11  # answered past max_age: a trigger would be given up here
+    outcome = m.failed(row, NetworkError("no answer"))
+    assert isinstance(outcome, Reschedule)
+    # A trigger in the same place gives up (test_retryable_failures_give_up_at_max_age);
+    # past the resolve's own bound, so does the resolve.
+    m.settle([outcome])
+    clock.now = _created(outbox) + 86400 - 5
+    (row,), _ = m.claim(1)
+    clock.now += 6  # the answer comes once the resolve's own bound has passed
+    final = m.failed(row, NetworkError("no answer"))
+    assert isinstance(final, MarkDead) and final.reason == "max_age"
+
+
+def test_a_bigpanda_ok_alert_is_a_resolve_too(outbox: Outbox) -> None:
+    clock = Clock()
+    outbox.enqueue_bigpanda(
+        BigPandaAlert(status="ok", host="db1", check="disk"), token="t" * 32, app_key="app"
+    )
+    outbox.enqueue_bigpanda(
+        BigPandaAlert(status="critical", host="db2", check="disk"), token="t" * 32, app_key="app"
+    )
+    clock.now = _created(outbox) + 2 * 86400
+    m = machine(outbox, clock, max_age=86400)
+    fresh, expired = m.claim(10)
+    assert [b'"status":"ok"' in c.body for c in fresh] == [True]
+    assert [b'"status":"critical"' in c.body for c, _ in expired] == [True]
 
 
 @pytest.mark.usefixtures("real_retry_delays")

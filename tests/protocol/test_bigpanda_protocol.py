@@ -85,3 +85,20 @@ def test_echoed_token_is_cut_from_errors() -> None:
     assert "org-token-abcdef123456" not in str(info.value)
     assert "org-token-abcdef123456" not in info.value.body
     assert "BigPanda rejected the token" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"app_key":"a","status":"ok","host":"h"}', True),
+        (b'{"app_key":"a","alerts":[{"status":"ok"},{"status":"ok"}]}', True),
+        # A batch that also pages is not a resolve: its other alert would page late.
+        (b'{"app_key":"a","alerts":[{"status":"ok"},{"status":"critical"}]}', False),
+        (b'{"app_key":"a","alerts":[]}', False),
+        (b'{"app_key":"a","status":"critical"}', False),
+        (b"[1]", False),
+        (b"{", False),
+    ],
+)
+def test_resolves_only_when_every_alert_is_ok(body: bytes, expected: bool) -> None:
+    assert protocol.resolves(body) is expected

@@ -440,3 +440,18 @@ def test_parse_response_cuts_the_routing_key_out_of_any_error(status: int) -> No
     texts = [str(error), repr(error), error.body, *getattr(error, "errors", ())]
     assert all(KEY_ECHO not in t for t in texts)
     assert "…echo" in error.body
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"event_action":"resolve","dedup_key":"k","routing_key":"r"}', True),
+        (b'{ "event_action" : "resolve", "dedup_key": "k" }', True),  # a sender's spacing
+        (b'{"event_action":"trigger","payload":{"summary":"resolve"}}', False),
+        (b'{"event_action":"acknowledge","dedup_key":"k"}', False),
+        (b"not json", False),
+        (b'["event_action", "resolve"]', False),
+    ],
+)
+def test_resolves_reads_the_action_not_the_bytes(body: bytes, expected: bool) -> None:
+    assert protocol.resolves(body) is expected

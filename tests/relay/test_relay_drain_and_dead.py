@@ -199,6 +199,19 @@ def test_max_age_expiry_before_any_try_is_said_and_counted_as_such(
     assert "\ttries=0\t" in listed and "expired before delivery" in listed
 
 
+def test_an_old_resolve_is_still_delivered_where_an_old_trigger_expires(
+    outbox: Outbox, upstream: Upstream
+) -> None:
+    outbox.enqueue(TriggerAlert("old news", dedup_key="page-1"), routing_key=KEY)
+    outbox.enqueue(ResolveAlert("page-2"), routing_key=KEY)
+    done = run_relay(outbox, upstream.url, "--drain", "--quiet", "--max-age", "0.001")
+    assert done.returncode == 7, done.stderr
+    (line,) = [w for w in warnings_of(done.stderr) if "event=dead " in w]
+    assert "reason=max_age tries=0 " in line
+    assert [(a.action, a.key) for a in upstream.accepted()] == [("resolve", "page-2")]
+    assert [d.dedup_key for d in outbox.dead()] == ["page-1"]
+
+
 def test_dead_letters_in_bulk_are_summarised_not_one_line_each(
     outbox: Outbox, upstream: Upstream
 ) -> None:

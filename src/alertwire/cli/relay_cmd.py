@@ -28,6 +28,7 @@ from .._config import (
     DEFAULT_MAX_BACKOFF,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_RATE_LIMIT_PER_MINUTE,
+    DEFAULT_RESOLVE_MAX_AGE,
     DEFAULT_TIMEOUT,
     parse_host_port,
 )
@@ -129,6 +130,13 @@ def register(subparsers: Any) -> None:
         default=DEFAULT_MAX_AGE,
         help="dead-letter events not delivered within this long of being queued"
         f" (default {DEFAULT_MAX_AGE:g})",
+    )
+    _add_seconds(
+        parser,
+        "--resolve-max-age",
+        default=DEFAULT_RESOLVE_MAX_AGE,
+        help="the same for resolves, which page nobody and close what a trigger opened"
+        f" (default {DEFAULT_RESOLVE_MAX_AGE:g}; never less than --max-age)",
     )
     _add_seconds(
         parser,
@@ -257,6 +265,7 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
         rate_limit_per_minute=args.rate_limit,
         max_backoff=args.max_backoff,
         max_age=args.max_age,
+        resolve_max_age=args.resolve_max_age,
         timeout=args.timeout,
         lease_seconds=args.lease,
         poll_interval=args.poll_interval,

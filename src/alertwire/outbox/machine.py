@@ -37,7 +37,10 @@ Rules (and why):
   status) is final: the row becomes DEAD with the service's own error text.
   A row older than ``max_age`` (default 24 h) is dead-lettered instead of
   sent: hours-old pages flooding on-call after an outage help nobody
-  (Alertmanager #5134).
+  (Alertmanager #5134). An event that only closes an incident (a resolve) is
+  held to ``resolve_max_age`` instead (default 7 days, never less than
+  ``max_age``): a late resolve pages nobody, while a dropped one leaves the
+  incident open that its trigger opened before the outage.
 * **Pacing per route.** A *route* is a destination credential (a PagerDuty
   routing key; a BigPanda token + app key). With pacing on, a route gets at
   most one claim per ``60 / rate`` seconds (PagerDuty allows about 120 events
@@ -54,6 +57,7 @@ relays' clocks must agree to well within a lease (NTP does).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -66,7 +70,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Final, Literal, Protocol, TypeAlias, cast, runtime_checkable
 
-from .._config import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_AGE, DEFAULT_RATE_LIMIT_PER_MINUTE
+from .._config import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_AGE,
+    DEFAULT_RATE_LIMIT_PER_MINUTE,
+    DEFAULT_RESOLVE_MAX_AGE,
+)
 from .._errors import ConfigurationError, DeliveryError, OutboxError, RateLimited
 from .._record_methods import slot_setters
 from .._retry import RetryPolicy
@@ -77,6 +86,7 @@ __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "DEFAULT_MAX_AGE",
     "DEFAULT_RATE_LIMIT_PER_MINUTE",
+    "DEFAULT_RESOLVE_MAX_AGE",
     "OUTCOME_NAMES",
     "ClaimTerms",
     "Claimed",
@@ -645,19 +655,38 @@ def public_reason(exc: BaseException) -> str:
 # ---------------------------------------------------------------------------- the rules
 
 
+def _resolves(row: Claimed) -> bool:
+    """Whether ``row`` only closes an incident (read from its stored body: the
+    wire format's own test, in :mod:`alertwire.protocol`)."""
+    if row.kind == "pagerduty.alert":
+        from ..protocol import pagerduty
+
+        return pagerduty.resolves(row.body)
+    if row.kind == "bigpanda.alert":
+        from ..protocol import bigpanda
+
+        return bigpanda.resolves(row.body)
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Machine:
     """The relay's decisions, applied to whatever :class:`Store` it is given.
 
     ``retry`` defaults to a policy bounded by ``max_age`` rather than by
     attempt count: an alert worth sending is worth trying for as long as it
-    is still news.
+    is still news. A resolve stays news longer: it is held to
+    ``max(max_age, resolve_max_age)``, both for being sent at all and for its
+    retries (the policy's ``max_elapsed`` is raised to that for it). Whether
+    a row is a resolve is read from its body only once it is past
+    ``max_age``, so delivery never parses a body.
     """
 
     store: Store
     owner: str = field(default_factory=new_owner)
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     max_age: float = DEFAULT_MAX_AGE
+    resolve_max_age: float = DEFAULT_RESOLVE_MAX_AGE
     rate_limit_per_minute: float = DEFAULT_RATE_LIMIT_PER_MINUTE
     retry: RetryPolicy = field(
         default_factory=lambda: RetryPolicy(
@@ -671,6 +700,8 @@ class Machine:
             raise ConfigurationError("lease_seconds must be positive")
         if self.max_age <= 0:
             raise ConfigurationError("max_age must be positive")
+        if self.resolve_max_age <= 0:
+            raise ConfigurationError("resolve_max_age must be positive")
         if self.rate_limit_per_minute < 0:
             raise ConfigurationError("rate_limit_per_minute must be 0 (off) or positive")
 
@@ -715,7 +746,7 @@ class Machine:
         expired: list[tuple[Claimed, MarkDead]] = []
         for row in rows:
             age = now - row.age_from
-            if age > self.max_age:
+            if age > self.max_age and age > self._late_bound(row):
                 expired.append((row, self._expired(row, now, age)))
             else:
                 fresh.append(row)
@@ -723,18 +754,29 @@ class Machine:
             self.store.settle([dead for _, dead in expired], owner=self.owner)
         return applied, fresh, expired
 
+    @property
+    def _resolve_bound(self) -> float:
+        """The age a resolve is held to: never shorter than everything else's."""
+        return max(self.max_age, self.resolve_max_age)
+
+    def _late_bound(self, row: Claimed) -> float:
+        """``row``'s max age, asked once it is past ``max_age`` (the body is read
+        only then): a resolve's own, longer bound, else ``max_age``."""
+        if self._resolve_bound > self.max_age and _resolves(row):
+            return self._resolve_bound
+        return self.max_age
+
     def _expired(self, row: Claimed, now: float, age: float) -> MarkDead:
         """Too old to send. ``row.attempts`` counts this claim, which sends nothing: the
         tries made are one fewer, and an event never tried says so in words."""
         tries = row.attempts - 1
+        bound = self._late_bound(row)
+        limit = f"max age {bound:g} s" if bound == self.max_age else f"resolve max age {bound:g} s"
         if tries == 0:
-            text = (
-                f"expired before delivery: not tried within max age {self.max_age:g} s"
-                f" (queued {age:.0f} s ago)"
-            )
+            text = f"expired before delivery: not tried within {limit} (queued {age:.0f} s ago)"
         else:
             text = (
-                f"not delivered within max age {self.max_age:g} s"
+                f"not delivered within {limit}"
                 f" (queued {age:.0f} s ago, {tries} tr{'y' if tries == 1 else 'ies'})"
             )
         return MarkDead(row.id, now, text, None, reason="max_age", sent=False)
@@ -751,7 +793,16 @@ class Machine:
         now = self.clock()
         elapsed = now - row.age_from
         wait = self.retry.next_delay(error, row.attempts, elapsed) if error.retryable else None
-        if wait is None or elapsed + (wait or 0.0) > self.max_age:
+        bound = self.max_age
+        if error.retryable and (wait is None or elapsed + wait > bound):
+            # Past max_age at the next try: a resolve is held to its own, longer bound.
+            bound = self._late_bound(row)
+            if bound > self.max_age:
+                policy = dataclasses.replace(
+                    self.retry, max_elapsed=max(self.retry.max_elapsed, bound)
+                )
+                wait = policy.next_delay(error, row.attempts, elapsed)
+        if wait is None or elapsed + (wait or 0.0) > bound:
             if not error.retryable:
                 return MarkDead(row.id, now, error.message, error.http_status, error.body)
             text = f"gave up after {row.attempts} tries over {elapsed:.0f} s: {error.message}"

@@ -45,6 +45,7 @@ __all__ = [
     "headers_for",
     "oldest_first",
     "parse_response",
+    "resolves",
 ]
 
 
@@ -102,6 +103,27 @@ def build_batch_request(
 def build_raw_request(base_url: str, token: Secret, body: bytes) -> Request:
     """A request for a body that is already complete wire JSON (the relay's stored alerts)."""
     return Request("POST", base_url + ALERTS_PATH, headers_for(token), body)
+
+
+def resolves(body: bytes) -> bool:
+    """Whether a stored body only closes incidents: its alert, or every alert of
+    its batch, has status ``"ok"``.
+
+    A batch that mixes ``ok`` with other statuses is not: its other alerts would
+    page. Called only on the relay's rare path (an event past its max age).
+    """
+    try:
+        doc = _json.loads(body)
+    except ValueError:
+        return False
+    if not isinstance(doc, Mapping):
+        return False
+    alerts = doc.get("alerts", [doc])
+    return (
+        isinstance(alerts, list)
+        and bool(alerts)
+        and all(isinstance(a, Mapping) and a.get("status") == "ok" for a in alerts)
+    )
 
 
 def parse_response(response: Response, *, token: Secret | None = None) -> EventResult:

@@ -40,6 +40,7 @@ __all__ = [
     "new_dedup_key",
     "parse_response",
     "path_for",
+    "resolves",
     "routing_key_member",
     "splice_members",
     "timestamp_member",
@@ -230,6 +231,20 @@ def build_request(
 def build_raw_request(base_url: str, kind: Kind, body: bytes) -> Request:
     """A request for a body that is already complete wire JSON (the relay's stored events)."""
     return Request("POST", base_url + path_for(kind), JSON_HEADERS, body)
+
+
+def resolves(body: bytes) -> bool:
+    """Whether a stored event body resolves its alert (``"event_action": "resolve"``).
+
+    Parsed, not searched: a body that came through the ingest endpoint keeps
+    its sender's spacing. Called only on the relay's rare path (an event past
+    its max age), so the parse costs nothing on delivery.
+    """
+    try:
+        event = _json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(event, Mapping) and event.get("event_action") == "resolve"
 
 
 #: How PagerDuty's 202 begins, up to the dedup key (docs/protocol.md); see parse_response.

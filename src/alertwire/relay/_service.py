@@ -49,6 +49,7 @@ from ..outbox.machine import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_AGE,
     DEFAULT_RATE_LIMIT_PER_MINUTE,
+    DEFAULT_RESOLVE_MAX_AGE,
     RELAY_MAX_ATTEMPTS,
     Machine,
     Store,
@@ -103,7 +104,9 @@ class Relay:
     ``None`` (``$ALERTWIRE_OUTBOX``, else the default file).
     ``rate_limit_per_minute`` paces each routing key (0: off);
     ``max_backoff`` caps the wait between tries unless ``retry`` is given;
-    events older than ``max_age`` seconds are dead-lettered. Destinations:
+    events older than ``max_age`` seconds are dead-lettered, resolves only past
+    ``max(max_age, resolve_max_age)`` (a late resolve pages nobody; a dropped
+    one leaves its incident open). Destinations:
     a row's own base URL if it was enqueued with one, else
     ``pagerduty_url`` / ``bigpanda_url``, else the ``region``'s hosts.
     ``listen`` (``"HOST:PORT"`` or an :class:`alertwire.ingest.IngestConfig`)
@@ -120,6 +123,7 @@ class Relay:
         max_backoff: float = DEFAULT_MAX_BACKOFF,
         retry: RetryPolicy | None = None,
         max_age: float = DEFAULT_MAX_AGE,
+        resolve_max_age: float = DEFAULT_RESOLVE_MAX_AGE,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         timeout: float = DEFAULT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -160,6 +164,7 @@ class Relay:
             owner=owner or new_owner(),
             lease_seconds=lease_seconds,
             max_age=max_age,
+            resolve_max_age=resolve_max_age,
             rate_limit_per_minute=rate_limit_per_minute,
             retry=retry,
         )
