@@ -504,6 +504,29 @@ def test_a_reader_that_stops_early_ends_the_command_quietly_with_141(tmp_path: P
     assert errors == ""
 
 
+def test_a_reader_that_stops_early_does_not_hide_a_failed_line(tmp_path: Path) -> None:
+    # `alertwire send events.jsonl | head` exited 141 where a line had failed: the 2
+    # (or 3, 4) a script checks for was lost, and so was the failed line's error.
+    lines = tmp_path / "events.jsonl"
+    valid = "".join(f'{{"type": "trigger", "summary": "s{n}"}}\n' for n in range(2000))
+    lines.write_text(valid + '{"type": "trigger", "severity": "bad"}\n')
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    environment["ALERTWIRE_ROUTING_KEY"] = KEY
+    process = subprocess.Popen(
+        [ALERTWIRE, "send", "--dry-run", str(lines)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    with process.stdout, process.stderr:
+        assert process.stdout.readline() == b"# line 1\n"
+        process.stdout.close()  # far more than a pipe's buffer is still to come
+        errors = process.stderr.read().decode().splitlines()
+    assert process.wait(timeout=60) == 2, errors
+    assert [e.split(":")[1].strip() for e in errors] == ["line 2001"]
+
+
 def test_ctrl_c_while_sending_says_what_it_leaves_behind() -> None:
     """Once exit 130 and nothing else: was the page sent or not?"""
     listener = socket.create_server(("127.0.0.1", 0))

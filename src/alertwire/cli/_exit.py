@@ -32,6 +32,21 @@ DEAD_LETTERS: Final = 7
 #: Not in the help's lists: it says nothing about the events, only about the pipe.
 OUTPUT_CLOSED: Final = 141
 
+
+class OutputClosedAfterRun(BrokenPipeError):
+    """Standard output closed while a command that had already run (``send``) was
+    reporting: its own exit code, when not 0, is what the caller gets instead of 141.
+
+    ``alertwire send events.jsonl | head`` with a refused line exited 141, which
+    hid the 3 a script checks for; the events were sent before a line of output
+    was written, so their outcome is the code worth keeping.
+    """
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"output closed after the run (exit {code})")
+        self.code = code
+
+
 #: What each code means, for the ``exit codes:`` list at the end of a command's help.
 MEANINGS: Final[dict[int, str]] = {
     OK: "success",

@@ -203,12 +203,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return _output_closed()
+    except BrokenPipeError as exc:
+        _output_closed()
+        if isinstance(exc, _exit.OutputClosedAfterRun) and exc.code != _exit.OK:
+            return exc.code
+        return _exit.OUTPUT_CLOSED
     return code
 
 
-def _output_closed() -> int:
+def _output_closed() -> None:
     """The reader of our output went away (``alertwire queue dead | head -1``).
 
     A Unix tool is ended by SIGPIPE there, silently; Python turns it into a
@@ -217,7 +220,8 @@ def _output_closed() -> int:
     action would also end the process on a write to a socket whose peer
     closed, in the middle of a delivery. Standard output is pointed at
     ``/dev/null`` so that the interpreter's last flush at exit does not
-    report the same pipe again.
+    report the same pipe again. The exit code is then 141, unless the command
+    had already run and failed (:class:`~._exit.OutputClosedAfterRun`).
     """
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -225,7 +229,6 @@ def _output_closed() -> int:
         os.close(devnull)
     except (OSError, ValueError):
         pass
-    return _exit.OUTPUT_CLOSED
 
 
 if __name__ == "__main__":

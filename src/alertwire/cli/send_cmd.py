@@ -40,6 +40,7 @@ from . import _exit
 from ._options import MAX_CONCURRENCY, Command, add_delivery_options, int_between
 
 if TYPE_CHECKING:
+    from ._deliver import Outcome
     from ._output import Output
 
 __all__ = ["COMMAND", "register"]
@@ -117,10 +118,9 @@ def _send_lines(args: argparse.Namespace, output: Output) -> int:
     from .._errors import AlertwireError, ValidationError
     from ..models.results import EventResult
     from ._clients import Clients
-    from ._deliver import HeldBack, Job, Outcome, dispatch
+    from ._deliver import HeldBack, Job, dispatch
     from ._events import job_from_line
-    from ._output import Preview, error_text, exit_code, outcome_record
-    from ._run import preview_text
+    from ._output import Preview, exit_code
 
     try:
         data = _read(args.file)
@@ -173,25 +173,61 @@ def _send_lines(args: argparse.Namespace, output: Output) -> int:
     if getattr(args, "queue", False):
         summary["queued"] = queued
     worst = max(codes, default=_exit.OK)
+    if _report(output, outcomes, summary, worst, not_sent=held_back, invalid=invalid):
+        raise _exit.OutputClosedAfterRun(worst)
+    return worst
+
+
+def _report(
+    output: Output,
+    outcomes: dict[int, Outcome],
+    summary: dict[str, int],
+    worst: int,
+    *,
+    not_sent: bool,
+    invalid: int,
+) -> bool:
+    """Each line's outcome, then the summary (after every line was sent).
+
+    Returns whether standard output was closed by its reader on the way. The
+    failed lines are still said on standard error then: they are what the
+    exit code is about, and a reader that stopped early (``| head``) did not
+    ask to lose them.
+    """
+    from .._errors import AlertwireError
+    from ._output import Preview, error_text, outcome_record
+    from ._run import preview_text
+
+    closed = False
+
+    def result(text: str) -> None:
+        nonlocal closed
+        if not closed:
+            try:
+                output.result(text)
+            except BrokenPipeError:
+                closed = True
 
     if output.json:
         results = [{"line": line, **outcome_record(outcomes[line])} for line in sorted(outcomes)]
-        output.document(
-            {"ok": worst == _exit.OK, "exit_code": worst, "summary": summary, "results": results}
-        )
+        document = {"ok": worst == _exit.OK, "exit_code": worst, "summary": summary}
+        try:
+            output.document({**document, "results": results})
+        except BrokenPipeError:
+            closed = True
     for line in sorted(outcomes):
         outcome = outcomes[line]
         if isinstance(outcome, AlertwireError):
             output.error(f"line {line}: {error_text(outcome)}")
         elif isinstance(outcome, Preview) and not output.json:
-            output.result(f"# line {line}\n{preview_text(outcome)}")
-    if held_back:
+            result(f"# line {line}\n{preview_text(outcome)}")
+    if not_sent:
         output.error(
             f"nothing sent: {invalid} invalid line{'s' if invalid != 1 else ''} and --strict"
         )
     if not output.json:
-        output.result(summary_text(summary))
-    return worst
+        result(summary_text(summary))
+    return closed
 
 
 def summary_text(summary: dict[str, int]) -> str:
