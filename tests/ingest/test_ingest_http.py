@@ -74,7 +74,7 @@ def start_relay(tmp_path: Path) -> Iterator[Callable[..., Running]]:
             bigpanda_url=upstream_url,
             rate_limit_per_minute=0,
             poll_interval=0.05,
-            listen=IngestConfig(host="127.0.0.1", port=0, **config),
+            listen=IngestConfig(**{"host": "127.0.0.1", "port": 0, **config}),
         )
         relay.start()
         started.append(relay)
@@ -261,6 +261,74 @@ def test_an_event_the_relay_would_deliver_to_itself_is_dead_lettered_not_looped(
     assert f'alertwire_outbox_refused_total{{destination="{destination}",reason="loop"}} 1.0' in (
         metrics
     )
+
+
+def _counts(paths: list[Path]) -> tuple[int, int, int]:
+    """(pending + leased, delivered, dead) over several outboxes."""
+    totals = [0, 0, 0]
+    for path in paths:
+        with Outbox(path) as ob:
+            s = ob.stats()
+            totals[0] += s.pending + s.leased
+            totals[1] += s.delivered
+            totals[2] += s.dead
+    return totals[0], totals[1], totals[2]
+
+
+def _ring(
+    start_relay: Callable[..., Running], sandbox: Sandbox, tmp: Path, size: int
+) -> list[Path]:
+    """``size`` relays, each delivering to the next and the last to the first: started as a
+    chain ending at the sandbox, then the last is restarted on its port pointed at the first."""
+    paths = [tmp / f"relay-{i}.sqlite3" for i in range(size)]
+    running = [start_relay(sandbox.url, outbox=paths[-1])]
+    for path in reversed(paths[:-1]):
+        running.insert(0, start_relay(running[0].url, outbox=path))
+    last = running[-1]
+    assert last.relay.ingest is not None
+    port = last.relay.ingest.port
+    last.relay.stop(timeout=30)
+    start_relay(running[0].url, outbox=paths[-1], port=port)
+    return paths
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_relays_pointed_at_each_other_dead_letter_the_event_instead_of_passing_it_round(
+    start_relay: Callable[..., Running], sandbox: Sandbox, tmp_path: Path, size: int
+) -> None:
+    # Each pointed at the next one's --listen address (an environment file shared by
+    # the wrong hosts), relays passed every event round for ever, each hop a 202.
+    paths = _ring(start_relay, sandbox, tmp_path, size)
+    with Outbox(paths[0]) as producer:
+        producer.enqueue(TriggerAlert("round and round", dedup_key="ring-1"), routing_key=KEY)
+
+    def buried() -> bool:
+        pending, _, dead = _counts(paths)
+        return dead == 1 and pending == 0
+
+    wait_for("the ringing event to be dead-lettered", buried)
+    (dead,) = [d for path in paths for d in Outbox(path).dead()]
+    assert dead.http_status == 400 and "in a ring" in dead.error and dead.dedup_key == "ring-1"
+    assert sandbox.events() == []
+
+
+def test_a_relay_in_front_of_another_is_not_taken_for_a_ring(
+    start_relay: Callable[..., Running], sandbox: Sandbox, tmp_path: Path
+) -> None:
+    central = start_relay(sandbox.url, outbox=tmp_path / "central.sqlite3")
+    edge = start_relay(central.url, outbox=tmp_path / "edge.sqlite3")
+    with Outbox(edge.outbox) as producer:
+        for n in range(3):
+            producer.enqueue(TriggerAlert(f"via two relays {n}"), routing_key=KEY)
+    central.wait_delivered(3)
+    assert _counts([edge.outbox, central.outbox]) == (0, 6, 0)
+    assert len(sandbox.events()) == 3
+    # The edge learned the central relay's mark from its answers; the central one, whose
+    # upstream is the service, learned that nothing lies behind it.
+    edge_guard, central_guard = (r.relay.destinations.loop_guard for r in (edge, central))
+    assert edge_guard is not None and central_guard is not None
+    assert edge_guard.downstream("pagerduty") == {central_guard.mark}
+    assert central_guard.downstream("pagerduty") == frozenset()
 
 
 @settings(

@@ -42,10 +42,17 @@ from aiohttp import web
 from .. import _json
 from .._config import parse_host_port
 from .._errors import ConfigurationError
+from .._relay_loop import (
+    RELAY_LOOP_HEADER,
+    RELAY_PATH_HEADER,
+    Destination,
+    Refusal,
+    RelayLoopGuard,
+)
 from ..outbox import Outbox
 from ..outbox.machine import Store
 from ..outbox.metrics import OutboxMetrics
-from ..protocol.http import RELAY_LOOP_HEADER, is_loopback_host, served_url
+from ..protocol.http import is_loopback_host, served_url
 from ..wire import (
     BIGPANDA_PATH,
     WIRE_PATHS,
@@ -184,13 +191,13 @@ class IngestServer:
         *,
         metrics: OutboxMetrics | None = None,
         on_stored: Callable[[], None] | None = None,
-        loop_mark: str | None = None,
+        loop_guard: RelayLoopGuard | None = None,
     ) -> None:
         config.check()
         self.config = config
-        #: The mark the relay on this loop puts on its deliveries (``Relay(listen=...)``):
-        #: a request carrying it is that relay delivering to itself, refused with 400.
-        self.loop_mark = loop_mark
+        #: The relay on this loop's mark and downstream (``Relay(listen=...)``): a request
+        #: marked by it, or by a relay it delivers to, would loop; refused with 400.
+        self.loop_guard = loop_guard
         self.outbox = outbox if isinstance(outbox, Outbox) else Outbox(store=outbox)
         self.metrics = metrics if metrics is not None else OutboxMetrics(self.outbox.store)
         self.committer = GroupCommitter(
@@ -253,20 +260,25 @@ class IngestServer:
         async def count_refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
             if request.path not in WIRE_PATHS:
                 return await handler(request)
-            destination = "bigpanda" if request.path == BIGPANDA_PATH else "pagerduty"
-            if self.loop_mark is not None and (
-                request.headers.get(RELAY_LOOP_HEADER) == self.loop_mark
-            ):
-                metrics.refused.labels(destination, "loop").inc()
-                loop_answer = _delivered_to_itself(destination)
-                self._log_refusal(request, destination, "loop", loop_answer.status, loop_answer)
-                return loop_answer
+            destination: Destination = "bigpanda" if request.path == BIGPANDA_PATH else "pagerduty"
+            guard = self.loop_guard
+            sender = None if guard is None else request.headers.get(RELAY_LOOP_HEADER)
+            if guard is not None and sender is not None:
+                why = guard.refusal(destination, sender)
+                if why is not None:
+                    metrics.refused.labels(destination, "loop").inc()
+                    loop_answer = _looped(destination, why)
+                    self._log_refusal(request, destination, "loop", loop_answer.status, loop_answer)
+                    return loop_answer
             try:
                 response = await handler(request)
             except web.HTTPException as exc:  # 405 for a GET on a wire path
                 metrics.refused.labels(destination, "method").inc()
                 self._log_refusal(request, destination, "method", exc.status, None)
                 raise exc
+            if guard is not None and sender is not None and response.status < 300:
+                # Another relay delivering here: tell it which relays lie behind this one.
+                response.headers[RELAY_PATH_HEADER] = guard.path(destination)
             # A 429 is the pending bound's, counted and logged there with its reason.
             if response.status >= 400 and response.status != 429:
                 reason = _REFUSAL_REASONS.get(response.status, str(response.status))
@@ -458,19 +470,26 @@ class _DroppedConnections:
         return []
 
 
-#: Why the relay's own delivery is refused: the relay dead-letters the event with it.
-LOOP_REFUSAL: Final = (
-    "this relay was about to deliver the event to itself: its upstream URL (--pagerduty-url,"
-    " --bigpanda-url, $ALERTWIRE_PAGERDUTY_URL or $ALERTWIRE_BIGPANDA_URL, or the URL the"
-    " event was queued with) is its own --listen address; point it at the service"
-)
+#: Why a relay's delivery is refused: the sending relay dead-letters the event with it.
+LOOP_REFUSALS: Final[dict[Refusal, str]] = {
+    "itself": (
+        "this relay was about to deliver the event to itself: its upstream URL (--pagerduty-url,"
+        " --bigpanda-url, $ALERTWIRE_PAGERDUTY_URL or $ALERTWIRE_BIGPANDA_URL, or the URL the"
+        " event was queued with) is its own --listen address; point it at the service"
+    ),
+    "ring": (
+        "the relay that sent this event is one this relay delivers to, directly or through"
+        " other relays: relays pointed at each other in a ring pass every event round for"
+        " ever; point one of them at the service"
+    ),
+}
 
 
-def _delivered_to_itself(destination: str) -> web.Response:
+def _looped(destination: Destination, why: Refusal) -> web.Response:
     """400, in the destination's error shape: not retryable, so the relay dead-letters."""
     if destination == "bigpanda":
-        return bigpanda_refusal(400, "invalid event", LOOP_REFUSAL, None)
-    return refusal(400, "invalid event", LOOP_REFUSAL, None)
+        return bigpanda_refusal(400, "invalid event", LOOP_REFUSALS[why], None)
+    return refusal(400, "invalid event", LOOP_REFUSALS[why], None)
 
 
 def _first_error(response: web.StreamResponse | None) -> str:

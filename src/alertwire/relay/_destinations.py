@@ -13,11 +13,12 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from .._relay_loop import RELAY_LOOP_HEADER, RELAY_PATH_HEADER, Destination, RelayLoopGuard
 from ..models.results import EventResult
 from ..outbox.machine import Claimed
 from ..protocol import bigpanda as bp_protocol
 from ..protocol import pagerduty as pd_protocol
-from ..protocol.http import RELAY_LOOP_HEADER, check_base_url
+from ..protocol.http import check_base_url
 from ..transport import Request, Response
 
 __all__ = ["Destinations"]
@@ -27,16 +28,17 @@ __all__ = ["Destinations"]
 class Destinations:
     """The default base URLs, checked once (https, or http to loopback only).
 
-    ``loop_mark``: set by a relay that listens (``Relay(listen=...)``); every
-    request then carries it in :data:`~alertwire.protocol.http.RELAY_LOOP_HEADER`
-    and the relay's own ingest endpoint refuses a request that does (400), so an
-    upstream URL that is the relay's own address dead-letters its events with
-    the reason instead of storing and sending them to itself for ever.
+    ``loop_guard``: set by a relay that listens (``Relay(listen=...)``); every
+    request then carries its mark in
+    :data:`~alertwire._relay_loop.RELAY_LOOP_HEADER`, and what the default
+    upstream answers about the relays behind it is learned, so that the
+    relay's own endpoint can refuse an event that would go round a ring of
+    relays (or to itself) for ever instead of storing it (:mod:`alertwire._relay_loop`).
     """
 
     pagerduty_url: str
     bigpanda_url: str
-    loop_mark: str | None = None
+    loop_guard: RelayLoopGuard | None = None
 
     @classmethod
     def resolve(
@@ -55,17 +57,28 @@ class Destinations:
             ),
         )
 
-    def with_loop_mark(self, mark: str) -> Destinations:
-        return replace(self, loop_mark=mark)
+    def with_loop_guard(self, guard: RelayLoopGuard) -> Destinations:
+        return replace(self, loop_guard=guard)
 
     def request_for(self, row: Claimed) -> tuple[Request, Callable[[Response], EventResult]]:
         """The request for a stored row and the parser for its answer (marked, when the
         relay listens)."""
         request, parse = self._request_for(row)
-        if self.loop_mark is not None:
-            headers = {**request.headers, RELAY_LOOP_HEADER: self.loop_mark}
-            request = Request(request.method, request.url, headers, request.body)
-        return request, parse
+        guard = self.loop_guard
+        if guard is None:
+            return request, parse
+        headers = {**request.headers, RELAY_LOOP_HEADER: guard.mark}
+        request = Request(request.method, request.url, headers, request.body)
+        if row.base_url is not None:  # not the default upstream: nothing to learn
+            return request, parse
+        destination: Destination = "bigpanda" if row.kind == "bigpanda.alert" else "pagerduty"
+
+        def learning(response: Response) -> EventResult:
+            if 200 <= response.status <= 299:
+                guard.learn(destination, response.header(RELAY_PATH_HEADER))
+            return parse(response)
+
+        return request, learning
 
     def _request_for(self, row: Claimed) -> tuple[Request, Callable[[Response], EventResult]]:
         if row.kind == "bigpanda.alert":

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import secrets
 import signal
 import threading
 import time
@@ -43,6 +42,7 @@ from .._config import (
 )
 from .._delivery import async_transport_for
 from .._errors import ConfigurationError, OutboxError
+from .._relay_loop import RelayLoopGuard
 from .._retry import RetryPolicy
 from ..outbox import Outbox
 from ..outbox.machine import (
@@ -194,9 +194,9 @@ class Relay:
 
             self.listen = IngestConfig.coerce(listen)
             self.listen.check()
-            # Its deliveries carry this mark, which its own endpoint refuses: an upstream
-            # URL that is this relay's address dead-letters instead of looping.
-            self.destinations = self.destinations.with_loop_mark(secrets.token_hex(16))
+            # Its deliveries carry its mark, and its endpoint refuses its own and those of
+            # relays it delivers to: a ring of relays dead-letters instead of looping.
+            self.destinations = self.destinations.with_loop_guard(RelayLoopGuard())
             if metrics is None:
                 metrics = OutboxMetrics(store)
         self.ingest: IngestServer | None = None
@@ -311,7 +311,7 @@ class Relay:
                 self.listen,
                 metrics=self.metrics,
                 on_stored=self._delivery.wake_up,
-                loop_mark=self.destinations.loop_mark,
+                loop_guard=self.destinations.loop_guard,
             )
 
         async def call(fn: StoreCall, *args: Any) -> Any:
