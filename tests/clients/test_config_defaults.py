@@ -53,6 +53,10 @@ RELAY_OPTIONS: dict[str, tuple[Any, Any]] = {
     ),
     "max_backoff": (_config.DEFAULT_MAX_BACKOFF, _signature_default(Relay, "max_backoff")),
     "max_age": (_config.DEFAULT_MAX_AGE, _signature_default(Relay, "max_age")),
+    "resolve_max_age": (
+        _config.DEFAULT_RESOLVE_MAX_AGE,
+        _signature_default(Relay, "resolve_max_age"),
+    ),
     "timeout": (_config.DEFAULT_TIMEOUT, _signature_default(Relay, "timeout")),
     "lease": (_config.DEFAULT_LEASE_SECONDS, _signature_default(Relay, "lease_seconds")),
     "poll_interval": (_config.DEFAULT_POLL_INTERVAL, _signature_default(Relay, "poll_interval")),
