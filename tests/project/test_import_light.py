@@ -189,6 +189,17 @@ def test_every_command_has_its_home_module_listed() -> None:
         assert _registered_by(module) == listed, module
 
 
+@pytest.mark.parametrize("command", ["trigger", "resolve", "change"])
+def test_an_invoked_command_is_the_only_one_built(command: str) -> None:
+    """``alertwire trigger`` builds the trigger's parser, not its module's three others."""
+    from alertwire.cli import main
+
+    built = main.build_parser([command, "--help"])
+    assert [c.prog for c in main.subcommands(built)] == [f"alertwire {command}"]
+    everything = [c.prog for c in main.subcommands(main.build_parser(["--help"]))]
+    assert len(everything) == len(main.COMMAND_HOMES)
+
+
 def test_a_one_event_command_loads_no_other_command_module() -> None:
     code = (
         "import contextlib, io\n"

@@ -2,9 +2,9 @@
 
 Each command module declares what its commands' help says as data
 (:class:`._options.Command`: name, help, description, exit codes) and exposes
-``register(subparsers)``, which makes them from it, adds their options and
-sets ``handler`` on them: a function taking the parsed arguments and
-returning an exit code. Command modules import the heavy parts
+``register(subparsers, only=None)``, which makes them from it (with ``only``,
+the command invoked, just that one), adds their options and sets ``handler``
+on them: a function taking the parsed arguments and returning an exit code. Command modules import the heavy parts
 of the library (aiohttp, sqlite, the sandbox) inside their handlers, so that
 a one-event ``alertwire trigger`` pays only for what it uses: start-up time
 is part of the contract with cron jobs and shell loops.
@@ -26,9 +26,9 @@ from .._errors import AlertwireError
 from . import _exit
 
 #: Every top-level command, in the order ``alertwire --help`` lists them, and the module
-#: that registers it, so that ``alertwire trigger`` imports and builds only
-#: ``pagerduty_cmd`` (the other modules' imports and sub-parsers cost a one-alert cron
-#: job several milliseconds for nothing). The one list of command modules too: a new
+#: that registers it, so that ``alertwire trigger`` imports only ``pagerduty_cmd`` and
+#: builds only its own sub-parser (the other modules' imports and sub-parsers cost a
+#: one-alert cron job several milliseconds for nothing). The one list of command modules too: a new
 #: module is added here with its commands. tests/project/test_import_light.py keeps it complete.
 COMMAND_HOMES: dict[str, str] = {
     "trigger": "pagerduty_cmd",
@@ -152,8 +152,9 @@ def _with_exit_codes(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The parser for ``argv``: only the invoked command's module when ``argv`` starts with
-    a known command, else every command (``--help``, ``--version``, a typo, no command)."""
+    """The parser for ``argv``: only the invoked command (from its module alone) when
+    ``argv`` starts with a known command, else every command (``--help``, ``--version``,
+    a typo, no command)."""
     parser = _Parser(
         prog="alertwire",
         description="Send alerts to PagerDuty and BigPanda reliably.",
@@ -163,9 +164,13 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     # Required: a bare ``alertwire`` is a usage error of one line, like any other.
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    home = COMMAND_HOMES.get(argv[0]) if argv else None
-    for name in COMMAND_MODULES if home is None else (home,):
-        importlib.import_module(f"alertwire.cli.{name}").register(subparsers)
+    invoked = argv[0] if argv and argv[0] in COMMAND_HOMES else None
+    if invoked is None:
+        for name in COMMAND_MODULES:
+            importlib.import_module(f"alertwire.cli.{name}").register(subparsers)
+    else:
+        module = importlib.import_module(f"alertwire.cli.{COMMAND_HOMES[invoked]}")
+        module.register(subparsers, only=invoked)
     _with_exit_codes(parser)
     return parser
 
