@@ -117,6 +117,7 @@ NOT_FOR_ONE_EVENT = (
     "pathlib",
     "hmac",
     "shutil",  # argparse's help formatters would import it; cli/main.py sizes them itself
+    "textwrap",  # for help texts only: cli/main.py's parser wraps them when --help reads them
 )
 
 

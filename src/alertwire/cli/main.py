@@ -16,11 +16,12 @@ documented exit code; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, NoReturn
 
 from .._errors import AlertwireError
@@ -99,6 +100,14 @@ def _sized(formatter: type[argparse.HelpFormatter]) -> type[argparse.HelpFormatt
     return sized
 
 
+#: A help text (a command's description or epilog), or a function that makes it.
+HelpText = str | Callable[[], str]
+
+
+def _text(text: HelpText | None) -> str | None:
+    return text() if callable(text) else text
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and still exit code 2), like every other error.
 
@@ -111,13 +120,40 @@ class _Parser(argparse.ArgumentParser):
     the commands can be walked without argparse's private fields; the
     commands of a group are made with this class too (argparse's default),
     so nested ones keep theirs.
+
+    Its ``description`` and ``epilog`` may be given as a function that makes the
+    text (:data:`HelpText`), called when the text is first read: only ``--help``
+    reads them. Wrapping them needs ``textwrap``, whose import and regular
+    expressions cost a one-event ``alertwire trigger`` about 2.5% of its
+    instructions for help it never prints (docs/cli.md, "Start-up cost").
     """
+
+    _description: HelpText | None
+    _epilog: HelpText | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["formatter_class"] = _sized(kwargs.get("formatter_class", argparse.HelpFormatter))
         super().__init__(*args, **kwargs)
         #: What :meth:`add_subparsers` returned, in order: each maps names to commands.
         self.command_groups: list[Any] = []
+
+    @property
+    def description(self) -> str | None:
+        self._description = _text(self._description)
+        return self._description
+
+    @description.setter
+    def description(self, text: HelpText | None) -> None:
+        self._description = text
+
+    @property
+    def epilog(self) -> str | None:
+        self._epilog = _text(self._epilog)
+        return self._epilog
+
+    @epilog.setter
+    def epilog(self, text: HelpText | None) -> None:
+        self._epilog = text
 
     def add_subparsers(self, **kwargs: Any) -> Any:
         group = super().add_subparsers(**kwargs)
@@ -141,15 +177,28 @@ def subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser
 def _with_exit_codes(parser: argparse.ArgumentParser) -> None:
     """Every command's ``--help`` ends with the exit codes, whichever module added it.
 
-    Nested commands (``alertwire queue status``) too.
+    Nested commands (``alertwire queue status``) too. The epilog is completed when
+    it is first read (``--help``), as the lists themselves are made (:class:`_Parser`).
     """
     for command in subcommands(parser):
         _with_exit_codes(command)
-        if "exit codes:" in (command.epilog or ""):
+        given = command._epilog if isinstance(command, _Parser) else command.epilog
+        if isinstance(given, str) and "exit codes:" in given:
             continue
-        command.epilog = f"{command.epilog}\n\n{_exit.EPILOG}" if command.epilog else _exit.EPILOG
+        if isinstance(command, _Parser):
+            command.epilog = functools.partial(_ending_with_codes, given)
+        else:
+            command.epilog = _ending_with_codes(given)
         if getattr(command.formatter_class, "unsized", None) is argparse.HelpFormatter:
             command.formatter_class = _sized(argparse.RawDescriptionHelpFormatter)
+
+
+def _ending_with_codes(given: HelpText | None) -> str:
+    """An epilog as given, with the sending commands' exit codes after it unless it has a list."""
+    text = _text(given)
+    if "exit codes:" in (text or ""):
+        return text  # type: ignore[return-value]
+    return f"{text}\n\n{_exit.EPILOG}" if text else _exit.EPILOG
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -159,7 +208,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="alertwire",
         description="Send alerts to PagerDuty and BigPanda reliably.",
-        epilog=_exit.ALL_CODES_EPILOG,
+        epilog=_exit.all_codes_epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
