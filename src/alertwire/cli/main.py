@@ -108,6 +108,22 @@ def _text(text: HelpText | None) -> str | None:
     return text() if callable(text) else text
 
 
+class _HelpTextField:
+    """A parser's ``description`` or ``epilog``, which may be set to a :data:`HelpText`
+    function: made into the text when first read (see :class:`_Parser`)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}"
+
+    def __get__(self, parser: object, owner: type | None = None) -> str | None:
+        text = _text(getattr(parser, self._slot))
+        setattr(parser, self._slot, text)
+        return text
+
+    def __set__(self, parser: object, text: HelpText | None) -> None:
+        setattr(parser, self._slot, text)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and still exit code 2), like every other error.
 
@@ -130,30 +146,14 @@ class _Parser(argparse.ArgumentParser):
 
     _description: HelpText | None
     _epilog: HelpText | None
+    description = _HelpTextField()
+    epilog = _HelpTextField()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["formatter_class"] = _sized(kwargs.get("formatter_class", argparse.HelpFormatter))
         super().__init__(*args, **kwargs)
         #: What :meth:`add_subparsers` returned, in order: each maps names to commands.
         self.command_groups: list[Any] = []
-
-    @property
-    def description(self) -> str | None:
-        self._description = _text(self._description)
-        return self._description
-
-    @description.setter
-    def description(self, text: HelpText | None) -> None:
-        self._description = text
-
-    @property
-    def epilog(self) -> str | None:
-        self._epilog = _text(self._epilog)
-        return self._epilog
-
-    @epilog.setter
-    def epilog(self, text: HelpText | None) -> None:
-        self._epilog = text
 
     def add_subparsers(self, **kwargs: Any) -> Any:
         group = super().add_subparsers(**kwargs)
