@@ -6,6 +6,7 @@ import importlib
 import os
 import subprocess
 import sys
+from importlib.metadata import entry_points
 
 import pytest
 
@@ -117,20 +118,23 @@ NOT_FOR_ONE_EVENT = (
     "pathlib",
     "hmac",
     "shutil",  # argparse's help formatters would import it; cli/main.py sizes them itself
+    "textwrap",  # for help texts only: cli/main.py's parser wraps them when --help reads them
 )
 
 
-def _loaded_after(code: str, env: dict[str, str] | None = None) -> list[str]:
-    probe = f"{code}\nimport sys\nprint(' '.join(sorted(sys.modules)))"
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env=env,
-    )
+def _ran(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60, env=env)
+
+
+def _printed_by(code: str, env: dict[str, str] | None = None) -> list[str]:
+    """The words a fresh interpreter running ``code`` prints (it must succeed)."""
+    out = _ran([sys.executable, "-c", code], env)
+    assert out.returncode == 0, out.stderr
     return out.stdout.split()
+
+
+def _loaded_after(code: str, env: dict[str, str] | None = None) -> list[str]:
+    return _printed_by(f"{code}\nimport sys\nprint(' '.join(sorted(sys.modules)))", env)
 
 
 def test_import_alertwire_loads_none_of_its_own_modules() -> None:
@@ -187,6 +191,17 @@ def test_every_command_has_its_home_module_listed() -> None:
     for module in main.COMMAND_MODULES:
         listed = [c for c, home in main.COMMAND_HOMES.items() if home == module]
         assert _registered_by(module) == listed, module
+
+
+@pytest.mark.parametrize("command", ["trigger", "resolve", "change"])
+def test_an_invoked_command_is_the_only_one_built(command: str) -> None:
+    """``alertwire trigger`` builds the trigger's parser, not its module's three others."""
+    from alertwire.cli import main
+
+    built = main.build_parser([command, "--help"])
+    assert [c.prog for c in main.subcommands(built)] == [f"alertwire {command}"]
+    everything = [c.prog for c in main.subcommands(main.build_parser(["--help"]))]
+    assert len(everything) == len(main.COMMAND_HOMES)
 
 
 def test_a_one_event_command_loads_no_other_command_module() -> None:
@@ -330,3 +345,44 @@ def test_help_still_follows_the_terminal_width_without_shutil() -> None:
     options = options[: options.index("")]
     assert max(len(line) for line in options) <= 60
     assert max(len(line) for line in wide) > 80
+
+
+# --- the ``alertwire`` program ends without the collector's last walk -------------------
+#
+# ``console()`` (the installed script's entry point) runs ``main()`` and then freezes
+# the cyclic garbage collector, since the process exits right after (docs/cli.md,
+# "Start-up cost"); ``main()`` itself, called in-process, leaves the collector as it was.
+
+_CONSOLE_PROBE = """
+import contextlib, gc, io, sys
+from alertwire.cli import main
+sys.argv = ["alertwire", "trigger", "disk full", "--source", "h", "--dry-run"]
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    code = main.{entry}()
+print(code, gc.get_freeze_count() > 0, gc.isenabled(), "POST" in out.getvalue())
+"""
+
+
+def test_the_installed_script_runs_console() -> None:
+    (script,) = entry_points(group="console_scripts", name="alertwire")
+    assert script.value == "alertwire.cli.main:console"
+
+
+def test_console_returns_mains_exit_code_and_freezes_the_collector() -> None:
+    code = _CONSOLE_PROBE.format(entry="console")
+    assert _printed_by(code, _ONE_EVENT_ENV) == ["0", "True", "True", "True"]
+
+
+def test_main_alone_leaves_the_collector_as_it_was() -> None:
+    code = _CONSOLE_PROBE.format(entry="main")
+    assert _printed_by(code, _ONE_EVENT_ENV) == ["0", "False", "True", "True"]
+
+
+def test_the_script_exits_with_mains_codes() -> None:
+    """Through the real script: a success, and a usage error (argparse's exit 2)."""
+    alertwire = os.path.join(os.path.dirname(sys.executable), "alertwire")
+    ok = _ran([alertwire, "trigger", "disk full", "--source", "h", "--dry-run"], _ONE_EVENT_ENV)
+    assert (ok.returncode, ok.stdout.startswith("POST ")) == (0, True), ok.stderr
+    bad = _ran([alertwire, "trigger"], _ONE_EVENT_ENV)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("alertwire: error: the following arguments are required")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import textwrap
+import functools
 from collections.abc import Mapping
 from typing import Final
 
@@ -68,6 +68,8 @@ def epilog(*codes: int, say: Mapping[int, str] | None = None) -> str:
 
     ``say`` gives a command's own wording for some codes (what success means, for one).
     """
+    import textwrap  # only for help: see all_codes_epilog
+
     texts = {**MEANINGS, **(say or {})}
     lines = [
         textwrap.fill(texts[code], 79, initial_indent=f"  {code}  ", subsequent_indent=" " * 5)
@@ -83,17 +85,43 @@ OUTBOX_UNAVAILABLE_RUN_AGAIN: Final = (
     "the outbox is temporarily unavailable (lock, disk full, database down): run again later"
 )
 
-#: The sending commands' list (``trigger``, ``send``...; also the top-level help).
-EPILOG: Final = epilog(
-    OK,
-    BAD_INPUT,
-    REJECTED,
-    RETRIES_EXHAUSTED,
-    OUTBOX_UNAVAILABLE,
-    say={OK: "delivered (or, with --queue, stored durably in the outbox)"},
-)
-#: Every code any command returns (the top-level ``alertwire --help``).
-ALL_CODES_EPILOG: Final = epilog(*MEANINGS)
+#: The sending commands' list (``trigger``, ``send``...): :func:`sending_epilog`.
+EPILOG: str
+#: Every code any command returns (the top-level ``alertwire --help``): :func:`all_codes_epilog`.
+ALL_CODES_EPILOG: str
+
+
+@functools.cache
+def sending_epilog() -> str:
+    """:data:`EPILOG`, made on first use, like :func:`all_codes_epilog`."""
+    return epilog(
+        OK,
+        BAD_INPUT,
+        REJECTED,
+        RETRIES_EXHAUSTED,
+        OUTBOX_UNAVAILABLE,
+        say={OK: "delivered (or, with --queue, stored durably in the outbox)"},
+    )
+
+
+@functools.cache
+def all_codes_epilog() -> str:
+    """:data:`ALL_CODES_EPILOG`, made on first use.
+
+    Why not at import: wrapping the lists imports ``textwrap``, and a one-event
+    command that prints no help should not pay for it (cli/main.py's ``_Parser``
+    reads its help texts only for ``--help``; docs/cli.md, "Start-up cost").
+    """
+    return epilog(*MEANINGS)
+
+
+def __getattr__(name: str) -> str:
+    """:data:`EPILOG` and :data:`ALL_CODES_EPILOG`, made on first access."""
+    if name == "EPILOG":
+        return sending_epilog()
+    if name == "ALL_CODES_EPILOG":
+        return all_codes_epilog()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def exit_code_for(error: AlertwireError) -> int:

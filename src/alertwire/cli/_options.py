@@ -8,8 +8,8 @@ parts of the library it does not use.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
-import textwrap
 from typing import Any, NamedTuple
 
 from .._config import (
@@ -24,7 +24,6 @@ from .._config import (
 )
 from .._retry import DEFAULT_INITIAL_BACKOFF, DEFAULT_MAX_ATTEMPTS
 from .._retry import DEFAULT_MAX_BACKOFF as DEFAULT_SEND_MAX_BACKOFF
-from . import _exit
 from ._credentials import BIGPANDA_TOKEN, ROUTING_KEY
 
 __all__ = [
@@ -147,16 +146,18 @@ class Command(NamedTuple):
     help: str
     #: Prose; wrapped here, since raw formatting keeps the exit-code table intact.
     description: str
-    #: The exit codes it can return: by default the sending commands' list; others give
-    #: their own, made by ``_exit.epilog``.
-    epilog: str = _exit.EPILOG
+    #: The exit codes it can return: by default (``None``) the sending commands' list,
+    #: which cli/main.py adds to every command without one; others give their own, made
+    #: by ``_exit.epilog``.
+    epilog: str | None = None
 
     def add_to(self, subparsers: Any) -> argparse.ArgumentParser:
         """The command's parser, added to ``subparsers``; its options are the caller's."""
         parser: argparse.ArgumentParser = subparsers.add_parser(
             self.name,
             help=self.help,
-            description=textwrap.fill(self.description, width=79),
+            # Wrapped when --help reads it (cli/main.py's _Parser says why).
+            description=functools.partial(_wrapped, self.description),
             epilog=self.epilog,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
@@ -168,6 +169,12 @@ class Command(NamedTuple):
         sub-commands are added to."""
         parser = self.add_to(subparsers)
         return parser.add_subparsers(dest=f"{self.name}_command", metavar="COMMAND", required=True)
+
+
+def _wrapped(text: str) -> str:
+    import textwrap
+
+    return textwrap.fill(text, width=79)
 
 
 class _LinkAction(argparse.Action):

@@ -22,7 +22,8 @@ COMMAND = Command(
 )
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, only: str | None = None) -> None:
+    """Adds this module's one command (``only``, the command invoked, cannot leave it out)."""
     command = COMMAND.add_to(subparsers)
     command.add_argument("status", metavar="STATUS")
     command.add_argument("--host", required=True, metavar="H", help="the host the alert is about")

@@ -46,7 +46,8 @@ COMMAND = Command(
 )
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, only: str | None = None) -> None:
+    """Adds this module's one command (``only``, the command invoked, cannot leave it out)."""
     COMMAND.add_to(subparsers).set_defaults(handler=_demo)
 
 

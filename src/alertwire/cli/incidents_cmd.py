@@ -129,7 +129,8 @@ def _update_command(name: str, verb: str) -> Command:
     )
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, only: str | None = None) -> None:
+    """Adds this module's one command (``only``, the command invoked, cannot leave it out)."""
     commands = COMMAND.add_group_to(subparsers)
 
     listing = _LIST.add_to(commands)

@@ -2,9 +2,9 @@
 
 Each command module declares what its commands' help says as data
 (:class:`._options.Command`: name, help, description, exit codes) and exposes
-``register(subparsers)``, which makes them from it, adds their options and
-sets ``handler`` on them: a function taking the parsed arguments and
-returning an exit code. Command modules import the heavy parts
+``register(subparsers, only=None)``, which makes them from it (with ``only``,
+the command invoked, just that one), adds their options and sets ``handler``
+on them: a function taking the parsed arguments and returning an exit code. Command modules import the heavy parts
 of the library (aiohttp, sqlite, the sandbox) inside their handlers, so that
 a one-event ``alertwire trigger`` pays only for what it uses: start-up time
 is part of the contract with cron jobs and shell loops.
@@ -16,19 +16,21 @@ documented exit code; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import functools
+import gc
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, NoReturn
 
 from .._errors import AlertwireError
 from . import _exit
 
 #: Every top-level command, in the order ``alertwire --help`` lists them, and the module
-#: that registers it, so that ``alertwire trigger`` imports and builds only
-#: ``pagerduty_cmd`` (the other modules' imports and sub-parsers cost a one-alert cron
-#: job several milliseconds for nothing). The one list of command modules too: a new
+#: that registers it, so that ``alertwire trigger`` imports only ``pagerduty_cmd`` and
+#: builds only its own sub-parser (the other modules' imports and sub-parsers cost a
+#: one-alert cron job several milliseconds for nothing). The one list of command modules too: a new
 #: module is added here with its commands. tests/project/test_import_light.py keeps it complete.
 COMMAND_HOMES: dict[str, str] = {
     "trigger": "pagerduty_cmd",
@@ -98,6 +100,30 @@ def _sized(formatter: type[argparse.HelpFormatter]) -> type[argparse.HelpFormatt
     return sized
 
 
+#: A help text (a command's description or epilog), or a function that makes it.
+HelpText = str | Callable[[], str]
+
+
+def _text(text: HelpText | None) -> str | None:
+    return text() if callable(text) else text
+
+
+class _HelpTextField:
+    """A parser's ``description`` or ``epilog``, which may be set to a :data:`HelpText`
+    function: made into the text when first read (see :class:`_Parser`)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}"
+
+    def __get__(self, parser: object, owner: type | None = None) -> str | None:
+        text = _text(getattr(parser, self._slot))
+        setattr(parser, self._slot, text)
+        return text
+
+    def __set__(self, parser: object, text: HelpText | None) -> None:
+        setattr(parser, self._slot, text)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and still exit code 2), like every other error.
 
@@ -110,7 +136,18 @@ class _Parser(argparse.ArgumentParser):
     the commands can be walked without argparse's private fields; the
     commands of a group are made with this class too (argparse's default),
     so nested ones keep theirs.
+
+    Its ``description`` and ``epilog`` may be given as a function that makes the
+    text (:data:`HelpText`), called when the text is first read: only ``--help``
+    reads them. Wrapping them needs ``textwrap``, whose import and regular
+    expressions cost a one-event ``alertwire trigger`` about 2.5% of its
+    instructions for help it never prints (docs/cli.md, "Start-up cost").
     """
+
+    _description: HelpText | None
+    _epilog: HelpText | None
+    description = _HelpTextField()
+    epilog = _HelpTextField()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["formatter_class"] = _sized(kwargs.get("formatter_class", argparse.HelpFormatter))
@@ -140,32 +177,50 @@ def subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser
 def _with_exit_codes(parser: argparse.ArgumentParser) -> None:
     """Every command's ``--help`` ends with the exit codes, whichever module added it.
 
-    Nested commands (``alertwire queue status``) too.
+    Nested commands (``alertwire queue status``) too. The epilog is completed when
+    it is first read (``--help``), as the lists themselves are made (:class:`_Parser`).
     """
     for command in subcommands(parser):
         _with_exit_codes(command)
-        if "exit codes:" in (command.epilog or ""):
+        given = command._epilog if isinstance(command, _Parser) else command.epilog
+        if isinstance(given, str) and "exit codes:" in given:
             continue
-        command.epilog = f"{command.epilog}\n\n{_exit.EPILOG}" if command.epilog else _exit.EPILOG
+        if isinstance(command, _Parser):
+            command.epilog = functools.partial(_ending_with_codes, given)
+        else:
+            command.epilog = _ending_with_codes(given)
         if getattr(command.formatter_class, "unsized", None) is argparse.HelpFormatter:
             command.formatter_class = _sized(argparse.RawDescriptionHelpFormatter)
 
 
+def _ending_with_codes(given: HelpText | None) -> str:
+    """An epilog as given, with the sending commands' exit codes after it unless it has a list."""
+    text = _text(given)
+    if "exit codes:" in (text or ""):
+        return text  # type: ignore[return-value]
+    return f"{text}\n\n{_exit.EPILOG}" if text else _exit.EPILOG
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The parser for ``argv``: only the invoked command's module when ``argv`` starts with
-    a known command, else every command (``--help``, ``--version``, a typo, no command)."""
+    """The parser for ``argv``: only the invoked command (from its module alone) when
+    ``argv`` starts with a known command, else every command (``--help``, ``--version``,
+    a typo, no command)."""
     parser = _Parser(
         prog="alertwire",
         description="Send alerts to PagerDuty and BigPanda reliably.",
-        epilog=_exit.ALL_CODES_EPILOG,
+        epilog=_exit.all_codes_epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     # Required: a bare ``alertwire`` is a usage error of one line, like any other.
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    home = COMMAND_HOMES.get(argv[0]) if argv else None
-    for name in COMMAND_MODULES if home is None else (home,):
-        importlib.import_module(f"alertwire.cli.{name}").register(subparsers)
+    invoked = argv[0] if argv and argv[0] in COMMAND_HOMES else None
+    if invoked is None:
+        for name in COMMAND_MODULES:
+            importlib.import_module(f"alertwire.cli.{name}").register(subparsers)
+    else:
+        module = importlib.import_module(f"alertwire.cli.{COMMAND_HOMES[invoked]}")
+        module.register(subparsers, only=invoked)
     _with_exit_codes(parser)
     return parser
 
@@ -211,6 +266,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def console() -> int:
+    """The ``alertwire`` program (pyproject's ``[project.scripts]``): :func:`main`, whose
+    exit code the process ends with right after.
+
+    The cyclic garbage collector is then told to leave every object alone
+    (``gc.freeze``): the interpreter's last act would otherwise be a full collection
+    over everything the command loaded (modules, classes, the parser), freeing nothing
+    that the process's end does not free anyway. It was about 8 % of the instructions of
+    a one-event ``alertwire trigger`` (docs/cli.md, "Start-up cost"). Nothing relies on
+    it: every command closes what it opened (connections, the outbox, files) before
+    :func:`main` returns, and standard output and error are flushed at exit as before.
+    Only here, not in :func:`main`: a program or a test that calls ``main()`` goes on
+    running, and keeps its collector as it was.
+    """
+    code = main()
+    gc.freeze()
+    return code
+
+
 def _output_closed() -> None:
     """The reader of our output went away (``alertwire queue dead | head -1``).
 
@@ -232,4 +306,4 @@ def _output_closed() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

@@ -119,8 +119,16 @@ _COMMANDS: tuple[tuple[Command, Callable[[argparse.ArgumentParser], None]], ...]
 )
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, only: str | None = None) -> None:
+    """Adds the four commands, or with ``only`` (the command invoked) just that one.
+
+    A command's parser is about twenty options: building the three a one-event
+    ``alertwire trigger`` does not run cost it more than the one it does
+    (docs/cli.md, "Start-up cost").
+    """
     for declared, add_options in _COMMANDS:
+        if only is not None and declared.name != only:
+            continue
         command = declared.add_to(subparsers)
         add_options(command)
         add_delivery_options(command, pagerduty=True, bigpanda=False)

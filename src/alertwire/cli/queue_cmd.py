@@ -79,7 +79,8 @@ COMMAND = Command(
 )
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, only: str | None = None) -> None:
+    """Adds this module's one command (``only``, the command invoked, cannot leave it out)."""
     commands = COMMAND.add_group_to(subparsers)
 
     status = _outbox_command(

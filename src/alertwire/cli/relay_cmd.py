@@ -89,7 +89,8 @@ COMMAND = Command(
 )
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, only: str | None = None) -> None:
+    """Adds this module's one command (``only``, the command invoked, cannot leave it out)."""
     parser = COMMAND.add_to(subparsers)
     add_outbox_option(parser)
     parser.add_argument(

@@ -39,7 +39,8 @@ COMMAND = Command(
 )
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, only: str | None = None) -> None:
+    """Adds this module's one command (``only``, the command invoked, cannot leave it out)."""
     command = COMMAND.add_to(subparsers)
     command.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; loopback only)"
