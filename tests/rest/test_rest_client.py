@@ -26,6 +26,7 @@ from alertwire import (
     RetryPolicy,
     ServerError,
     Unauthorized,
+    UnexpectedResponse,
     ValidationError,
 )
 from alertwire.rest import AsyncPagerDutyAPI, PagerDutyAPI
@@ -307,6 +308,30 @@ def test_cursor_paths_follow_next_cursor_over_http() -> None:
         "/users/PUSER01/audit/records?limit=2",
         "/users/PUSER01/audit/records?limit=2&cursor=c2",
     ]
+
+
+@pytest.mark.parametrize("cursors", [["same"], ["c1", "c2"]], ids=["repeated", "alternating"])
+def test_a_server_that_hands_back_a_cursor_already_walked_is_an_error_not_a_loop(
+    cursors: list[str],
+) -> None:
+    """A cursor is a place in the list: one given twice would walk the same pages for ever."""
+    served = 0
+
+    def answer(received: Received) -> Answer:
+        nonlocal served
+        served += 1
+        # The server gives up after a few pages, so that a client that loops ends too.
+        next_cursor = cursors[served % len(cursors)] if served < 10 else None
+        return Answer(200, {"records": [{"id": f"R{served}"}], "next_cursor": next_cursor})
+
+    with LoopbackServer() as server:
+        server.respond_with(answer)
+        with (
+            PagerDutyAPI(TOKEN, base_url=server.url) as api,
+            pytest.raises(UnexpectedResponse, match=r"next_cursor .* already"),
+        ):
+            api.list_all("/audit/records")
+    assert len(server.received) == len(cursors) + 1
 
 
 def test_a_server_that_always_says_more_is_walked_to_pagerdutys_bound_only(

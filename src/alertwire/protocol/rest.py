@@ -466,7 +466,9 @@ class Pager:
     cannot loop us forever); the offset advances by what the page actually
     held, never by the ``limit`` asked for, so a server that returns fewer
     neither skips nor repeats results. Cursor pagination sends
-    ``cursor`` and stops when ``next_cursor`` is empty. Classic pagination
+    ``cursor`` and stops when ``next_cursor`` is empty; a ``next_cursor``
+    already followed is an :class:`UnexpectedResponse` (a cursor is a place in
+    the list, so that server would hand us the same pages for ever). Classic pagination
     ends at PagerDuty's ``offset + limit`` bound of 10,000; ``truncated``
     then says results were left unread (the client logs a warning).
     """
@@ -481,6 +483,8 @@ class Pager:
     done: bool = False
     truncated: bool = False
     seen: int = field(default=0)
+    #: Every cursor followed so far: the walk never goes back to one.
+    followed: set[str] = field(default_factory=set)
 
     @classmethod
     def for_path(
@@ -539,6 +543,14 @@ class Pager:
             next_cursor = paging.get("next_cursor")
             self.cursor = next_cursor if isinstance(next_cursor, str) and next_cursor else None
             self.done = self.cursor is None or not results
+            if not self.done and self.cursor in self.followed:
+                raise UnexpectedResponse(
+                    f"{SERVICE} answered GET {self.path} with a next_cursor it had already"
+                    f" given (after {self.seen} results): stopped rather than list the same"
+                    " pages again"
+                )
+            if self.cursor is not None:
+                self.followed.add(self.cursor)
         else:
             self.offset += len(results)
             self.done = paging.get("more") is not True or not results
