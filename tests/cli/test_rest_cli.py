@@ -21,6 +21,7 @@ import pytest
 
 from alertwire import PagerDuty
 from alertwire.sandbox import Sandbox
+from tests.support.loopback_server import Answer, LoopbackServer
 
 ALERTWIRE = str(Path(sys.executable).with_name("alertwire"))
 TOKEN = "u+Cli7okenAbcdEfgh12"  # 20 characters, a REST API key's shape
@@ -131,6 +132,47 @@ def test_unknown_incidents_exit_3_with_pagerdutys_text(sb: Sandbox) -> None:
     assert no_key.code == 3
     assert no_key.json()["ok"] is False
     assert no_key.json()["error"] == "NotFound"
+
+
+MALFORMED = {
+    "not objects": [1, 2],
+    "no id": [{"status": "triggered", "title": "t"}],
+    "a service that is not an object": [
+        {"id": "P1", "status": "triggered", "service": "S", "title": "t"}
+    ],
+}
+
+
+@pytest.mark.parametrize("incidents", MALFORMED.values(), ids=MALFORMED.keys())
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("list",),
+        ("list", "--dedup-key", "k"),
+        ("show", "--dedup-key", "k"),
+        ("show", "P1"),
+        ("ack", "--dedup-key", "k"),
+        ("resolve", "P1"),
+    ],
+    ids=" ".join,
+)
+def test_a_malformed_answer_is_one_error_line_not_a_traceback(
+    sb: Sandbox, incidents: list[Any], command: tuple[str, ...]
+) -> None:
+    """Whatever a server answers in place of incidents, the command prints a line, never
+    a traceback (exit 1, which says a demo step failed)."""
+    answer = {"incidents": incidents, "incident": incidents[0], "more": False}
+    with LoopbackServer() as server:
+        server.respond_with(lambda _: Answer(200, answer))
+        done = run(sb, *command, env={"ALERTWIRE_PAGERDUTY_API_URL": server.url})
+    assert "Traceback" not in done.err
+    if incidents is MALFORMED["a service that is not an object"]:
+        # The incident is usable: shown without its service.
+        assert done.code == 0, done.err
+        assert done.out.startswith(("P1  triggered", "id: P1\n"))
+    else:
+        assert done.code == 3, done.err
+        assert "PagerDuty REST API answered" in done.err
 
 
 def test_token_from_a_file_and_a_wrong_token(sb: Sandbox, tmp_path: Path) -> None:

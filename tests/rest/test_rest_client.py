@@ -334,6 +334,33 @@ def test_a_server_that_hands_back_a_cursor_already_walked_is_an_error_not_a_loop
     assert len(server.received) == len(cursors) + 1
 
 
+@pytest.mark.parametrize(
+    "incidents", [[1], [{"status": "triggered"}], {"P1": {}}], ids=["int", "no id", "object"]
+)
+async def test_the_alerting_loop_says_when_an_answer_holds_no_incidents(
+    incidents: Any,
+) -> None:
+    """Not an AttributeError or KeyError from inside the client: an UnexpectedResponse."""
+    with LoopbackServer() as server:
+        server.respond_with(lambda _: Answer(200, {"incidents": incidents, "more": False}))
+        with PagerDutyAPI(TOKEN, base_url=server.url, default_from=ME) as api:
+            for call in (
+                lambda: api.incident_for_dedup_key("k"),
+                api.open_incidents,
+                lambda: api.incidents(["resolved"]),
+                lambda: api.acknowledge("P1"),
+            ):
+                with pytest.raises(UnexpectedResponse, match="PagerDuty REST API answered"):
+                    call()
+        async with AsyncPagerDutyAPI(TOKEN, base_url=server.url, default_from=ME) as aapi:
+            with pytest.raises(UnexpectedResponse):
+                await aapi.incident_for_dedup_key("k")
+            with pytest.raises(UnexpectedResponse):
+                await aapi.open_incidents()
+            with pytest.raises(UnexpectedResponse):
+                await aapi.resolve("P1")
+
+
 def test_a_server_that_always_says_more_is_walked_to_pagerdutys_bound_only(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

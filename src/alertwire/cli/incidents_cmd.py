@@ -171,8 +171,14 @@ def register(subparsers: Any) -> None:
 # --- handlers ---------------------------------------------------------------------
 
 
+def _service(incident: dict[str, Any]) -> dict[str, Any]:
+    """The incident's service reference; anything but an object (a malformed answer) is none."""
+    service = incident.get("service")
+    return service if isinstance(service, dict) else {}
+
+
 def _line(incident: dict[str, Any]) -> str:
-    service = incident.get("service") or {}
+    service = _service(incident)
     return "  ".join(
         [
             str(incident.get("id", "")),
@@ -185,7 +191,7 @@ def _line(incident: dict[str, Any]) -> str:
 
 
 def _details(incident: dict[str, Any]) -> str:
-    service = incident.get("service") or {}
+    service = _service(incident)
     rows = [
         ("id", incident.get("id")),
         ("number", incident.get("incident_number")),
@@ -261,6 +267,7 @@ def _incident_for_key(api: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 def _list(args: argparse.Namespace) -> int:
     from .._errors import ValidationError
+    from ..protocol.rest import incidents_from
 
     def work(api: Any, output: Any) -> None:
         if args.dedup_key is not None:
@@ -272,7 +279,7 @@ def _list(args: argparse.Namespace) -> int:
                 "statuses": args.status,
                 "service_ids": args.service,
             }
-            found = api.list_all("/incidents", params)
+            found = incidents_from(api.list_all("/incidents", params), what="GET /incidents")
         else:
             found = api.incidents(args.status or STATUSES[:2], args.service)
         _print_incidents(output, found)
@@ -282,6 +289,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     from .._errors import ConfigurationError
+    from ..protocol.rest import incidents_from
 
     def work(api: Any, output: Any) -> None:
         if (args.incident_id is None) == (args.dedup_key is None):
@@ -289,7 +297,8 @@ def _show(args: argparse.Namespace) -> int:
         if args.dedup_key is not None:
             incident = _incident_for_key(api, args)
         else:
-            incident = api.rget(f"/incidents/{_checked_id(args.incident_id)}")
+            path = f"/incidents/{_checked_id(args.incident_id)}"
+            [incident] = incidents_from([api.rget(path)], what=f"GET {path}")
         if output.json:
             _document(output, incident=incident)
         else:

@@ -53,6 +53,7 @@ __all__ = [
     "encode_params",
     "entity_wrappers",
     "error_for_rest_response",
+    "incidents_from",
     "is_cursor_path",
     "json_of",
     "pick_incident",
@@ -586,6 +587,30 @@ def status_updates(ids: Sequence[str], status: str) -> dict[str, Any]:
             for incident_id in ids
         ]
     }
+
+
+def incidents_from(found: Any, *, what: str) -> list[dict[str, Any]]:
+    """``found`` (an answer's incidents) checked: a list of objects, each with an ``id``.
+
+    The alerting loop reads an incident's ``id``, ``status`` and ``service``:
+    an answer holding anything else is the server's error, said as one
+    :class:`UnexpectedResponse`, not an ``AttributeError`` from deep inside.
+    """
+    if not isinstance(found, list):
+        raise UnexpectedResponse(
+            f"{SERVICE} answered {what} with {type(found).__name__} where a list of incidents"
+            " was expected"
+        )
+    for incident in found:
+        if not isinstance(incident, Mapping):
+            raise UnexpectedResponse(
+                f"{SERVICE} answered {what} with {type(incident).__name__} where an incident"
+                " (a JSON object) was expected"
+            )
+        incident_id = incident.get("id")
+        if not isinstance(incident_id, str) or not incident_id.strip():
+            raise UnexpectedResponse(f"{SERVICE} answered {what} with an incident without an id")
+    return [dict(incident) for incident in found]
 
 
 _OPEN = ("triggered", "acknowledged")

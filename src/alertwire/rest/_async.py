@@ -191,12 +191,14 @@ class AsyncPagerDutyAPI(APIBase, AsyncClientBase):
         return self._pick(await self.list_all("/incidents", query))
 
     async def open_incidents(self, service_ids: Ids = None) -> list[dict[str, Any]]:
-        return await self.list_all("/incidents", self._incidents_query(OPEN_STATUSES, service_ids))
+        found = await self.list_all("/incidents", self._incidents_query(OPEN_STATUSES, service_ids))
+        return self._incidents(found)
 
     async def incidents(
         self, statuses: Sequence[str] = OPEN_STATUSES, service_ids: Ids = None
     ) -> list[dict[str, Any]]:
-        return await self.list_all("/incidents", self._incidents_query(statuses, service_ids))
+        found = await self.list_all("/incidents", self._incidents_query(statuses, service_ids))
+        return self._incidents(found)
 
     async def acknowledge(self, *incidents: str | Mapping[str, Any]) -> list[dict[str, Any]]:
         return await self._set_status(incidents, "acknowledged")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Final
 
 from .. import _config
@@ -271,20 +271,33 @@ class APIBase(ClientSettings):
         )
 
     @staticmethod
-    def _pick(incidents: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-        found = protocol.pick_incident(incidents)
+    def _incidents(found: Any) -> list[dict[str, Any]]:
+        """A ``GET /incidents`` walk's results, checked to be incidents (each an object with
+        an id): the alerting loop's callers read them, so a malformed answer is said here."""
+        return protocol.incidents_from(found, what="GET /incidents")
+
+    @classmethod
+    def _pick(cls, incidents: Any) -> dict[str, Any] | None:
+        found = protocol.pick_incident(cls._incidents(incidents))
         return dict(found) if found is not None else None
 
     def _status_updates(
         self, incidents: Iterable[str | Mapping[str, Any]], status: str
     ) -> list[Prepared]:
-        """One bulk ``PUT /incidents`` per 250 incidents (PagerDuty's limit)."""
-        return [
+        """One bulk ``PUT /incidents`` per 250 incidents (PagerDuty's limit); each answer is
+        checked to be incidents, as :meth:`_incidents` checks a listing's."""
+        updates = [
             self._decoded(
                 "PUT", "/incidents", None, protocol.status_updates(batch, status), None, entity=True
             )
             for batch in protocol.chunks(_ids(incidents))
         ]
+        return [replace(update, parse=_updated_incidents(update.parse)) for update in updates]
+
+
+def _updated_incidents(parse: Parse) -> Parse:
+    """``parse`` of a bulk ``PUT /incidents``, its result checked to be incidents."""
+    return lambda response: protocol.incidents_from(parse(response), what="PUT /incidents")
 
 
 def _log(request: Request, response: Response) -> None:

@@ -183,12 +183,14 @@ class PagerDutyAPI(APIBase, SyncClientBase):
 
     def open_incidents(self, service_ids: Ids = None) -> list[dict[str, Any]]:
         """Triggered and acknowledged incidents, of these services only when given."""
-        return self.list_all("/incidents", self._incidents_query(OPEN_STATUSES, service_ids))
+        found = self.list_all("/incidents", self._incidents_query(OPEN_STATUSES, service_ids))
+        return self._incidents(found)
 
     def incidents(
         self, statuses: Sequence[str] = OPEN_STATUSES, service_ids: Ids = None
     ) -> list[dict[str, Any]]:
-        return self.list_all("/incidents", self._incidents_query(statuses, service_ids))
+        found = self.list_all("/incidents", self._incidents_query(statuses, service_ids))
+        return self._incidents(found)
 
     def acknowledge(self, *incidents: str | Mapping[str, Any]) -> list[dict[str, Any]]:
         """Acknowledge incidents (ids or incident dicts), 250 per request; the updated incidents."""
