@@ -174,6 +174,11 @@ class DeliveryError(AlertwireError):
         return str(self.args[0]) if self.args else ""
 
 
+def _escaped(character: str) -> str:
+    """A character that must not reach a terminal, written as Python writes it."""
+    return repr(character)[1:-1]
+
+
 class NetworkError(DeliveryError):
     """No answer: connection refused or reset, timeout, TLS failure. Always retryable."""
 
@@ -185,8 +190,19 @@ class ResponseError(DeliveryError):
 
     @staticmethod
     def excerpt(body: str) -> str:
-        body = body.strip()
-        return body if len(body) <= _BODY_EXCERPT else body[:_BODY_EXCERPT] + "…"
+        """``body`` quoted in an error message: one line, at most 500 characters.
+
+        A proxy's or load balancer's error page comes in lines: each run of
+        white space (line breaks included) is one space, so the error stays the
+        one line a log or the CLI shows. Other control characters are written
+        as ``\\x1b``: printed raw, a carriage return or an escape sequence
+        from the server would rewrite what the terminal shows. The answer
+        itself stays whole in ``.body``.
+        """
+        text = " ".join(body.split())
+        if not text.isprintable():
+            text = "".join(c if c.isprintable() else _escaped(c) for c in text)
+        return text if len(text) <= _BODY_EXCERPT else text[:_BODY_EXCERPT] + "…"
 
 
 class BadRequest(ResponseError):
