@@ -194,6 +194,25 @@ def test_sandbox_command_refuses_a_missing_or_empty_token_file(
     assert len(lines) == 1 and "--api-token-file" in lines[0], result.stderr
 
 
+@pytest.mark.parametrize("where", ["missing-dir/ca.pem", "."], ids=["no-directory", "a-directory"])
+def test_sandbox_command_says_where_it_cannot_write_the_ca(tmp_path: Path, where: str) -> None:
+    """``--tls --ca-file`` where no file can be written was a traceback and exit 1."""
+    path = tmp_path / where
+    result = subprocess.run(
+        [*COMMAND, "sandbox", "--port", "0", "--tls", "--ca-file", str(path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("alertwire: error: cannot write the CA certificate to")
+    assert str(path) in lines[0]
+    assert "listening" not in result.stdout
+
+
 def test_a_request_that_cannot_be_parsed_is_logged_without_its_bytes() -> None:
     # aiohttp answers these 400 itself and logged them at ERROR with a traceback
     # quoting the offending line: here a token with a stray control byte (a token
