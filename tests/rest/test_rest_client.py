@@ -361,6 +361,37 @@ async def test_the_alerting_loop_says_when_an_answer_holds_no_incidents(
                 await aapi.resolve("P1")
 
 
+async def test_a_bulk_update_that_fails_part_way_says_how_many_were_updated(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """251 incidents are two requests: when the second is refused, the first 250 have
+    changed already, and the error alone would say nothing of them."""
+    ids = [f"P{n:06d}" for n in range(251)]
+
+    def answer(received: Received) -> Answer:
+        sent = received.json()["incidents"]
+        if len(sent) == 1:
+            return Answer(404, {"error": {"message": "Not Found", "code": 2100}})
+        return Answer(200, {"incidents": [{**i, "type": "incident"} for i in sent]})
+
+    with LoopbackServer() as server:
+        server.respond_with(answer)
+        with (
+            PagerDutyAPI(TOKEN, base_url=server.url, default_from=ME) as api,
+            pytest.raises(NotFound),
+        ):
+            api.acknowledge(*ids)
+        async with AsyncPagerDutyAPI(TOKEN, base_url=server.url, default_from=ME) as aapi:
+            with pytest.raises(NotFound):
+                await aapi.resolve(*ids)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"the first 250 incidents given were set to {status} before this failure;"
+        " the others were not changed"
+        for status in ("acknowledged", "resolved")
+    ]
+
+
 def test_a_server_that_always_says_more_is_walked_to_pagerdutys_bound_only(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -87,7 +87,8 @@ _EPILOG = _exit.epilog(
     say={
         _exit.OK: "done (listed, shown or updated)",
         _exit.REJECTED: "refused by PagerDuty (401, 403, 400) or no such incident (404, or"
-        " none for the dedup key); nothing changed",
+        " none for the dedup key); nothing changed, but for the requests of 250 incidents"
+        " each before the refused one (a warning says how many)",
     },
 )
 

@@ -18,7 +18,7 @@ from .._errors import ResponseError
 from .._retry import RetryPolicy
 from .._secret import Secret
 from ..transport import Verify
-from ._base import OPEN_STATUSES, APIBase, Prepared, matches, post_policy
+from ._base import OPEN_STATUSES, APIBase, Prepared, matches, partial_updates, post_policy
 from ._response import RestResponse
 from ._types import Headers, Ids, Params, Path
 
@@ -210,8 +210,9 @@ class AsyncPagerDutyAPI(APIBase, AsyncClientBase):
         self, incidents: Sequence[str | Mapping[str, Any]], status: str
     ) -> list[dict[str, Any]]:
         updated: list[dict[str, Any]] = []
-        for prepared in self._status_updates(incidents, status):
-            updated += await self._deliver(prepared)
+        with partial_updates(updated, status):
+            for prepared in self._status_updates(incidents, status):
+                updated += await self._deliver(prepared)
         return updated
 
     async def oncalls(

@@ -10,6 +10,7 @@ line or two around the same preparation.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
@@ -17,7 +18,7 @@ from typing import Any, Final
 
 from .. import _config
 from .._client_base import ClientSettings
-from .._errors import DeliveryError, RateLimited, ResponseError, ValidationError
+from .._errors import AlertwireError, DeliveryError, RateLimited, ResponseError, ValidationError
 from .._retry import RetryPolicy
 from .._secret import Secret
 from ..protocol import rest as protocol
@@ -26,7 +27,7 @@ from ..transport import Request, Response
 from ._response import RestResponse
 from ._types import Headers, Ids, Params, Path
 
-__all__ = ["APIBase", "Pages", "Prepared", "matches", "post_policy"]
+__all__ = ["APIBase", "Pages", "Prepared", "matches", "partial_updates", "post_policy"]
 
 logger = logging.getLogger("alertwire.rest")
 
@@ -293,6 +294,24 @@ class APIBase(ClientSettings):
             for batch in protocol.chunks(_ids(incidents))
         ]
         return [replace(update, parse=_updated_incidents(update.parse)) for update in updates]
+
+
+@contextlib.contextmanager
+def partial_updates(updated: Sequence[Any], status: str) -> Iterator[None]:
+    """Around the bulk updates of one ``acknowledge``/``resolve``: when one fails after
+    others succeeded (more than 250 incidents make several requests), a WARNING says how
+    many changed already, which the error, about the failed request alone, does not."""
+    try:
+        yield
+    except AlertwireError:
+        if updated:
+            logger.warning(
+                "the first %d incidents given were set to %s before this failure;"
+                " the others were not changed",
+                len(updated),
+                status,
+            )
+        raise
 
 
 def _updated_incidents(parse: Parse) -> Parse:
