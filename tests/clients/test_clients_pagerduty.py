@@ -511,6 +511,41 @@ def test_bad_http_client_refused(cls: type[PagerDuty]) -> None:
             client._get_sender()
 
 
+def _client_makers() -> list[Any]:
+    """How to build one of each client class with a given timeout (nothing is sent)."""
+    from alertwire import AsyncBigPanda, BigPanda
+    from alertwire.rest import AsyncPagerDutyAPI, PagerDutyAPI
+
+    token = "y_NbAkKc66ryYTWUXYEu"
+    return [
+        lambda timeout: PagerDuty(KEY, timeout=timeout),
+        lambda timeout: AsyncPagerDuty(KEY, timeout=timeout),
+        lambda timeout: BigPanda("bp-token", "app", timeout=timeout),
+        lambda timeout: AsyncBigPanda("bp-token", "app", timeout=timeout),
+        lambda timeout: PagerDutyAPI(token, timeout=timeout),
+        lambda timeout: AsyncPagerDutyAPI(token, timeout=timeout),
+    ]
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), "5", None, True])
+def test_a_timeout_that_cannot_bound_a_request_is_refused_at_construction(timeout: Any) -> None:
+    """0 or less failed every send as a retryable network error (a relay or a script
+    retrying what can never work); a string, NaN or infinity raised TypeError, ValueError
+    or OverflowError from deep inside the first send."""
+    for make in _client_makers():
+        with pytest.raises(ValidationError, match="timeout") as info:
+            make(timeout)
+        assert info.value.field == "timeout"
+
+
+def test_a_timeout_in_seconds_is_kept() -> None:
+    for seconds in (2, 0.25):
+        clients = [make(seconds) for make in _client_makers()]
+        assert [c.timeout for c in clients] == [seconds] * 6
+        for sync_client in clients[0::2]:  # the async ones have no pool before a request
+            sync_client.close()
+
+
 # --- redaction --------------------------------------------------------------------------
 
 
