@@ -922,3 +922,9 @@ def test_relay_checks_its_ca_file_like_the_sending_commands(tmp_path: Path) -> N
     assert done.returncode == 2
     assert one_line_error(done) == f"alertwire: error: --ca-file {missing!r} is not a readable file"
     assert not outbox.exists()
+    # A file that holds no certificate: an ssl.SSLError traceback and exit 1 once.
+    bogus = tmp_path / "ca.pem"
+    bogus.write_text("not a certificate\n")
+    done = run("relay", "--drain", "--outbox", str(outbox), "--ca-file", str(bogus))
+    assert done.returncode == 2
+    assert f"cannot use {str(bogus)!r} as a CA bundle" in one_line_error(done)

@@ -546,6 +546,34 @@ def test_a_timeout_in_seconds_is_kept() -> None:
             sync_client.close()
 
 
+@pytest.mark.parametrize("what", ["missing", "not a certificate", "a directory"])
+def test_a_ca_bundle_that_cannot_be_read_is_a_configuration_error_naming_it(
+    tmp_path: Path, what: str
+) -> None:
+    """``verify=PATH`` of a missing file raised FileNotFoundError without the path, and
+    a file that holds no certificate ssl.SSLError: neither an AlertwireError."""
+    from alertwire import AsyncBigPanda, BigPanda
+    from alertwire.rest import AsyncPagerDutyAPI, PagerDutyAPI
+
+    path = tmp_path / "ca.pem"
+    if what == "not a certificate":
+        path.write_text("not a certificate\n")
+    elif what == "a directory":
+        path = tmp_path
+    token = "y_NbAkKc66ryYTWUXYEu"
+    for make in (
+        lambda: PagerDuty(KEY, verify=str(path)),
+        lambda: BigPanda("bp-token", "app", verify=str(path)),
+        lambda: PagerDutyAPI(token, verify=str(path)),
+        lambda: AsyncPagerDuty(KEY, verify=str(path))._get_sender(),
+        lambda: AsyncBigPanda("bp-token", "app", verify=str(path))._get_sender(),
+        lambda: AsyncPagerDutyAPI(token, verify=str(path))._get_sender(),
+    ):
+        with pytest.raises(ConfigurationError, match="CA bundle") as info:
+            make()
+        assert str(path) in str(info.value)
+
+
 # --- redaction --------------------------------------------------------------------------
 
 
