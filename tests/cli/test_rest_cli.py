@@ -21,7 +21,8 @@ import pytest
 
 from alertwire import PagerDuty
 from alertwire.sandbox import Sandbox
-from tests.support.loopback_server import Answer, LoopbackServer, Received
+from tests.support.loopback_server import Answer, LoopbackServer
+from tests.support.rest_answers import BULK_IDS, refuse_a_bulk_update_of_one
 
 ALERTWIRE = str(Path(sys.executable).with_name("alertwire"))
 TOKEN = "u+Cli7okenAbcdEfgh12"  # 20 characters, a REST API key's shape
@@ -178,17 +179,9 @@ def test_a_malformed_answer_is_one_error_line_not_a_traceback(
 def test_a_bulk_update_refused_part_way_says_what_changed_before(sb: Sandbox) -> None:
     """More than 250 ids are several requests: the error of a later one was all that was
     said, and the help said nothing changed."""
-    ids = [f"P{n:06d}" for n in range(251)]
-
-    def answer(received: Received) -> Answer:
-        sent = received.json()["incidents"]
-        if len(sent) == 1:
-            return Answer(404, {"error": {"message": "Not Found", "code": 2100}})
-        return Answer(200, {"incidents": [{**i, "type": "incident"} for i in sent]})
-
     with LoopbackServer() as server:
-        server.respond_with(answer)
-        done = run(sb, "ack", *ids, env={"ALERTWIRE_PAGERDUTY_API_URL": server.url})
+        server.respond_with(refuse_a_bulk_update_of_one)
+        done = run(sb, "ack", *BULK_IDS, env={"ALERTWIRE_PAGERDUTY_API_URL": server.url})
     assert done.code == 3
     warning, error = done.err.splitlines()
     assert warning == (

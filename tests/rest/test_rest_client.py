@@ -35,6 +35,7 @@ from alertwire.transport import Request, Response, Urllib3Transport
 from tests.support.keys import MIXED_CASE_ROUTING_KEY as KEY_A
 from tests.support.keys import REST_API_TOKEN as TOKEN
 from tests.support.loopback_server import Answer, LoopbackServer, Received
+from tests.support.rest_answers import BULK_IDS, refuse_a_bulk_update_of_one
 
 KEY_B = "SeCoNdKeY0123456789abcdefABCDEFx"[:32]
 ME = "oncall@example.com"
@@ -366,24 +367,16 @@ async def test_a_bulk_update_that_fails_part_way_says_how_many_were_updated(
 ) -> None:
     """251 incidents are two requests: when the second is refused, the first 250 have
     changed already, and the error alone would say nothing of them."""
-    ids = [f"P{n:06d}" for n in range(251)]
-
-    def answer(received: Received) -> Answer:
-        sent = received.json()["incidents"]
-        if len(sent) == 1:
-            return Answer(404, {"error": {"message": "Not Found", "code": 2100}})
-        return Answer(200, {"incidents": [{**i, "type": "incident"} for i in sent]})
-
     with LoopbackServer() as server:
-        server.respond_with(answer)
+        server.respond_with(refuse_a_bulk_update_of_one)
         with (
             PagerDutyAPI(TOKEN, base_url=server.url, default_from=ME) as api,
             pytest.raises(NotFound),
         ):
-            api.acknowledge(*ids)
+            api.acknowledge(*BULK_IDS)
         async with AsyncPagerDutyAPI(TOKEN, base_url=server.url, default_from=ME) as aapi:
             with pytest.raises(NotFound):
-                await aapi.resolve(*ids)
+                await aapi.resolve(*BULK_IDS)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == [
         f"the first 250 incidents given were set to {status} before this failure;"
