@@ -93,6 +93,12 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, b"Invalid routing key"
         if hit.mode == "s502html":  # a proxy's error page: lines, and a terminal escape
             return 502, PROXY_PAGE
+        if hit.mode == "s400lines":  # PagerDuty's JSON shape, its texts on several lines
+            return 400, {
+                "status": "invalid event",
+                "message": "Event object\nis invalid",
+                "errors": ["first\r\nproblem", "\x1b[2Ksecond"],
+            }
         if hit.mode == "s401":
             return 401, b"Unauthorized: the token is not valid"
         if hit.mode == "s429":
@@ -599,6 +605,16 @@ def test_a_proxys_error_page_is_quoted_on_the_one_error_line(
     assert "(HTTP 502): <html> <head><title>502 Bad Gateway</title></head> <body>" in line
     assert "<center>\\x1b[2Knginx</center> </body> </html>" in line
     assert "\r" not in done.stderr
+
+
+def test_a_refusals_texts_are_quoted_on_the_one_error_line(service: Service) -> None:
+    """The message and errors of a JSON refusal are the service's text too: their line
+    breaks and control characters are said the same way as a page's."""
+    done = run("trigger", "x", *FAST, env=pd_env(service, "s400lines"))
+    assert done.returncode == 3
+    assert one_line_error(done).endswith(
+        "(HTTP 400): Event object is invalid: first problem; \\x1b[2Ksecond"
+    )
 
 
 def test_400_plain_text_body_is_printed_verbatim(service: Service) -> None:

@@ -176,6 +176,17 @@ def test_a_malformed_answer_is_one_error_line_not_a_traceback(
         assert "PagerDuty REST API answered" in done.err
 
 
+def test_a_refusals_texts_are_quoted_on_the_one_error_line(sb: Sandbox) -> None:
+    """PagerDuty's error message and errors, should they hold line breaks or control
+    characters, are said on the one line the error is."""
+    refusal = {"error": {"message": "Invalid\nInput", "code": 2001, "errors": ["a\r\nb\x1b[2K"]}}
+    with LoopbackServer() as server:
+        server.respond_with(lambda _: Answer(400, refusal))
+        done = run(sb, "list", env={"ALERTWIRE_PAGERDUTY_API_URL": server.url})
+    assert done.code == 3
+    assert done.err.endswith("(HTTP 400): Invalid Input (code 2001): a b\\x1b[2K\n")
+
+
 def test_a_bulk_update_refused_part_way_says_what_changed_before(sb: Sandbox) -> None:
     """More than 250 ids are several requests: the error of a later one was all that was
     said, and the help said nothing changed."""

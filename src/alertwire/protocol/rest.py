@@ -346,18 +346,25 @@ _REFUSED: Final = frozenset({400, 402, 409, 413, 422})
 
 
 def _pagerduty_error(payload: Any) -> tuple[str | None, list[str], Any]:
-    """(message, errors, code) from PagerDuty's ``{"error": {...}}`` body."""
+    """(message, errors, code) from PagerDuty's ``{"error": {...}}`` body, each text
+    quoted as a body is (one line: see ``ResponseError.excerpt``)."""
+    quote = ResponseError.excerpt
     error = payload.get("error") if isinstance(payload, Mapping) else None
     if isinstance(error, str):
-        return error, [], None
+        return quote(error), [], None
     if not isinstance(error, Mapping):
         return None, [], None
     message = error.get("message")
     errors = error.get("errors")
-    listed = [str(e) for e in errors] if isinstance(errors, list) else []
+    listed = [quote(str(e)) for e in errors] if isinstance(errors, list) else []
     if isinstance(errors, str):
-        listed = [errors]
-    return (str(message) if message is not None else None), listed, error.get("code")
+        listed = [quote(errors)]
+    code = error.get("code")
+    return (
+        quote(str(message)) if message is not None else None,
+        listed,
+        quote(str(code)) if code is not None else None,
+    )
 
 
 def error_for_rest_response(
