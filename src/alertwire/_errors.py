@@ -174,9 +174,15 @@ class DeliveryError(AlertwireError):
         return str(self.args[0]) if self.args else ""
 
 
-def _escaped(character: str) -> str:
-    """A character that must not reach a terminal, written as Python writes it."""
-    return repr(character)[1:-1]
+def one_line(text: str) -> str:
+    """``text`` as one line that is safe to print: each run of white space (line breaks
+    included) is one space, and any other control character is written as Python writes
+    it (``\\x1b``), so a service's text (or an incident title anyone with a routing key
+    wrote) can neither break a line-per-item output nor move a terminal's cursor."""
+    text = " ".join(text.split())
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text
 
 
 class NetworkError(DeliveryError):
@@ -199,9 +205,7 @@ class ResponseError(DeliveryError):
         from the server would rewrite what the terminal shows. The answer
         itself stays whole in ``.body``.
         """
-        text = " ".join(body.split())
-        if not text.isprintable():
-            text = "".join(c if c.isprintable() else _escaped(c) for c in text)
+        text = one_line(body)
         return text if len(text) <= _BODY_EXCERPT else text[:_BODY_EXCERPT] + "…"
 
 

@@ -187,6 +187,22 @@ def test_a_refusals_texts_are_quoted_on_the_one_error_line(sb: Sandbox) -> None:
     assert done.err.endswith("(HTTP 400): Invalid Input (code 2001): a b\\x1b[2K\n")
 
 
+def test_listed_and_shown_fields_stay_on_their_line(sb: Sandbox) -> None:
+    """Anyone holding a routing key writes an incident's title: a line break in it split
+    the one-line-per-incident listing, and an escape sequence reached the reader's
+    terminal raw. --json keeps the title as it is."""
+    title = "disk full\non db-1 \x1b[31mRED\x1b[0m"
+    page(sb, title, "escapes")
+    listed = run(sb, "list")
+    assert listed.code == 0
+    [line] = listed.out.splitlines()
+    assert line.endswith("  disk full on db-1 \\x1b[31mRED\\x1b[0m")
+    shown = run(sb, "show", "--dedup-key", "escapes")
+    assert "title: disk full on db-1 \\x1b[31mRED\\x1b[0m\n" in shown.out
+    assert "\x1b" not in listed.out + shown.out
+    assert run(sb, "list", "--json").json()["incidents"][0]["title"] == title
+
+
 def test_a_bulk_update_refused_part_way_says_what_changed_before(sb: Sandbox) -> None:
     """More than 250 ids are several requests: the error of a later one was all that was
     said, and the help said nothing changed."""

@@ -179,14 +179,17 @@ def _service(incident: dict[str, Any]) -> dict[str, Any]:
 
 
 def _line(incident: dict[str, Any]) -> str:
+    """One incident, one line: every field through ``one_line`` (a title is anyone's text)."""
+    from .._errors import one_line
+
     service = _service(incident)
     return "  ".join(
         [
-            str(incident.get("id", "")),
-            f"{incident.get('status', '')!s:<12}",
-            f"#{incident.get('incident_number', '')}",
-            str(service.get("summary") or service.get("id") or ""),
-            str(incident.get("title") or incident.get("summary") or ""),
+            one_line(str(incident.get("id", ""))),
+            f"{one_line(str(incident.get('status', ''))):<12}",
+            one_line(f"#{incident.get('incident_number', '')}"),
+            one_line(str(service.get("summary") or service.get("id") or "")),
+            one_line(str(incident.get("title") or incident.get("summary") or "")),
         ]
     )
 
@@ -204,7 +207,11 @@ def _details(incident: dict[str, Any]) -> str:
         ("created_at", incident.get("created_at")),
         ("html_url", incident.get("html_url")),
     ]
-    return "\n".join(f"{name}: {'' if value is None else value}" for name, value in rows)
+    from .._errors import one_line
+
+    return "\n".join(
+        f"{name}: {'' if value is None else one_line(str(value))}" for name, value in rows
+    )
 
 
 def _run(args: argparse.Namespace, work: Any) -> int:
