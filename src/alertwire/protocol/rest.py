@@ -502,11 +502,13 @@ class Pager:
             raise ValidationError(
                 "path", f"{canonical} is one object, not a list: use rget() for it"
             )
+        given_as = "page_size"
         if page_size is None and params and params.get("limit") is not None:
             page_size = _whole(params["limit"], "params.limit")
+            given_as = "params.limit"
         size = MAX_PAGE_SIZE if page_size is None else page_size
         if not 1 <= size <= MAX_PAGE_SIZE:
-            raise ValidationError("page_size", f"must be from 1 to {MAX_PAGE_SIZE}")
+            raise ValidationError(given_as, f"must be from 1 to {MAX_PAGE_SIZE}")
         start = 0
         if params and params.get("offset") is not None:
             start = _whole(params["offset"], "params.offset")
