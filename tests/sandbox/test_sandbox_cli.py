@@ -213,6 +213,23 @@ def test_sandbox_command_says_where_it_cannot_write_the_ca(tmp_path: Path, where
     assert "listening" not in result.stdout
 
 
+def test_sandbox_command_refuses_a_ca_file_without_tls(tmp_path: Path) -> None:
+    """It served plain http and wrote no CA where the user waited for one; the relay's
+    --tls-ca-file without --tls is refused the same way."""
+    ca = tmp_path / "ca.pem"
+    result = subprocess.run(
+        [*COMMAND, "sandbox", "--port", "0", "--ca-file", str(ca)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr == "alertwire: error: --ca-file goes with --tls\n"
+    assert "listening" not in result.stdout
+    assert not ca.exists()
+
+
 def test_a_request_that_cannot_be_parsed_is_logged_without_its_bytes() -> None:
     # aiohttp answers these 400 itself and logged them at ERROR with a traceback
     # quoting the offending line: here a token with a stray control byte (a token
