@@ -113,7 +113,12 @@ class AsyncClientBase(AsyncClosing):
         self, http_client: Any, *, verify: Verify, pool_size: int = DEFAULT_MAX_CONNECTIONS
     ) -> None:
         """Remember the transport options: connections belong to a loop, so the sender (and
-        its connection pool) is made on the first send, by :meth:`_get_sender`."""
+        its connection pool) is made on the first send, by :meth:`_get_sender`. The limit is
+        checked now, as every other setting is, not by the pool at the first send."""
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            raise ValidationError(
+                "max_connections", f"must be a whole number, at least 1, got {pool_size!r:.40}"
+            )
         self._http_client = http_client
         self._verify = verify
         self._max_connections = pool_size

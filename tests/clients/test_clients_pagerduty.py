@@ -546,6 +546,23 @@ def test_a_timeout_in_seconds_is_kept() -> None:
             sync_client.close()
 
 
+@pytest.mark.parametrize("limit", [0, -1, 2.5, "10", True])
+def test_an_async_clients_max_connections_is_checked_at_construction(limit: Any) -> None:
+    """It raised ValueError ('limit must be at least 1') or TypeError at the first send,
+    not an AlertwireError, and only once a request was under way."""
+    from alertwire import AsyncBigPanda
+    from alertwire.rest import AsyncPagerDutyAPI
+
+    for make in (
+        lambda: AsyncPagerDuty(KEY, max_connections=limit),
+        lambda: AsyncBigPanda("bp-token", "app", max_connections=limit),
+        lambda: AsyncPagerDutyAPI("y_NbAkKc66ryYTWUXYEu", max_connections=limit),
+    ):
+        with pytest.raises(ValidationError) as info:
+            make()
+        assert info.value.field == "max_connections"
+
+
 @pytest.mark.parametrize("what", ["missing", "not a certificate", "a directory"])
 def test_a_ca_bundle_that_cannot_be_read_is_a_configuration_error_naming_it(
     tmp_path: Path, what: str
