@@ -9,12 +9,14 @@ use (its connections belong to the running loop) and closes it on ``async with``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from . import _config
 from ._closing import AsyncClosing, Closing
 from ._delivery import AsyncSender, SyncSender, async_transport_for, sync_transport_for
+from ._errors import ValidationError
 from ._retry import RetryPolicy
 from .protocol.http import resolve_base_url
 from .transport import Verify
@@ -24,6 +26,26 @@ __all__ = ["AsyncClientBase", "ClientSettings", "SyncClientBase"]
 #: Sync clients share one pool between threads; this many connections per origin.
 DEFAULT_POOL_SIZE = 32
 DEFAULT_MAX_CONNECTIONS = 100
+
+
+def _seconds(timeout: Any) -> float:
+    """``timeout`` checked: a finite number of seconds above 0.
+
+    A transport given 0 or less times every attempt out at once, which reads as
+    a retryable network error (a relay, or a script, would retry what can never
+    work); a string, NaN or infinity failed inside the first send with a
+    TypeError, ValueError or OverflowError. Either is said here, by name.
+    """
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise ValidationError(
+            "timeout", f"must be a number of seconds above 0, got {timeout!r:.40}"
+        )
+    return timeout
 
 
 class ClientSettings:
@@ -48,7 +70,7 @@ class ClientSettings:
         self, *, region: str, base_url: str | None, timeout: float, retry: RetryPolicy | None
     ) -> None:
         self.base_url = resolve_base_url(region, base_url, regions=self._REGIONS)
-        self.timeout = timeout
+        self.timeout = _seconds(timeout)
         self.retry = retry if retry is not None else RetryPolicy()
 
     @classmethod
@@ -91,7 +113,12 @@ class AsyncClientBase(AsyncClosing):
         self, http_client: Any, *, verify: Verify, pool_size: int = DEFAULT_MAX_CONNECTIONS
     ) -> None:
         """Remember the transport options: connections belong to a loop, so the sender (and
-        its connection pool) is made on the first send, by :meth:`_get_sender`."""
+        its connection pool) is made on the first send, by :meth:`_get_sender`. The limit is
+        checked now, as every other setting is, not by the pool at the first send."""
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            raise ValidationError(
+                "max_connections", f"must be a whole number, at least 1, got {pool_size!r:.40}"
+            )
         self._http_client = http_client
         self._verify = verify
         self._max_connections = pool_size

@@ -174,6 +174,17 @@ class DeliveryError(AlertwireError):
         return str(self.args[0]) if self.args else ""
 
 
+def one_line(text: str) -> str:
+    """``text`` as one line that is safe to print: each run of white space (line breaks
+    included) is one space, and any other control character is written as Python writes
+    it (``\\x1b``), so a service's text (or an incident title anyone with a routing key
+    wrote) can neither break a line-per-item output nor move a terminal's cursor."""
+    text = " ".join(text.split())
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text
+
+
 class NetworkError(DeliveryError):
     """No answer: connection refused or reset, timeout, TLS failure. Always retryable."""
 
@@ -185,8 +196,17 @@ class ResponseError(DeliveryError):
 
     @staticmethod
     def excerpt(body: str) -> str:
-        body = body.strip()
-        return body if len(body) <= _BODY_EXCERPT else body[:_BODY_EXCERPT] + "…"
+        """``body`` quoted in an error message: one line, at most 500 characters.
+
+        A proxy's or load balancer's error page comes in lines: each run of
+        white space (line breaks included) is one space, so the error stays the
+        one line a log or the CLI shows. Other control characters are written
+        as ``\\x1b``: printed raw, a carriage return or an escape sequence
+        from the server would rewrite what the terminal shows. The answer
+        itself stays whole in ``.body``.
+        """
+        text = one_line(body)
+        return text if len(text) <= _BODY_EXCERPT else text[:_BODY_EXCERPT] + "…"
 
 
 class BadRequest(ResponseError):

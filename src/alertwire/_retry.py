@@ -77,11 +77,17 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         from ._errors import ValidationError
 
-        if self.max_attempts < 1:
-            raise ValidationError("max_attempts", "must be at least 1")
+        attempts = self.max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise ValidationError("max_attempts", "must be a whole number, at least 1")
         for name in ("initial_backoff", "max_backoff", "max_elapsed"):
-            if getattr(self, name) < 0:
-                raise ValidationError(name, "must not be negative")
+            seconds = getattr(self, name)
+            # ``not seconds >= 0`` is true for NaN too, which compares false with
+            # everything: a NaN bound would never stop a retry.
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+                raise ValidationError(name, "must be a number of seconds")
+            if not seconds >= 0:
+                raise ValidationError(name, "must not be negative (or NaN)")
 
     @classmethod
     def never(cls) -> RetryPolicy:

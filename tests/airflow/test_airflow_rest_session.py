@@ -26,6 +26,11 @@ out["session"] = type(session).__name__
 out["client"] = type(by_argument.client()).__name__
 out["is_api"] = isinstance(session, PagerDutyAPI)
 out["repr_has_token"] = TOKEN in repr(session)
+# The hook's retry= bounds the session's requests too (it was the default policy).
+from alertwire import RetryPolicy
+once = PagerdutyHook(token=TOKEN, retry=RetryPolicy.never()).get_session()
+out["session_retry_attempts"] = once.retry.max_attempts
+out["default_retry_attempts"] = session.retry.max_attempts
 
 from_connection = PagerdutyHook()  # pagerduty_default: the token in the password
 out["from_connection"] = isinstance(from_connection.get_session(), PagerDutyAPI)
@@ -52,6 +57,8 @@ def test_get_session_and_client_return_the_rest_session(airflow: AirflowEnv) -> 
         "client": "PagerDutyAPI",
         "is_api": True,
         "repr_has_token": False,
+        "session_retry_attempts": 1,
+        "default_retry_attempts": 5,
         "from_connection": True,
         "no_token": "no PagerDuty REST API token: pass token= or set the password of"
         " connection 'no_token'",

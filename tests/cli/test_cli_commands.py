@@ -91,6 +91,14 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, PD_400
         if hit.mode == "s400text":
             return 400, b"Invalid routing key"
+        if hit.mode == "s502html":  # a proxy's error page: lines, and a terminal escape
+            return 502, PROXY_PAGE
+        if hit.mode == "s400lines":  # PagerDuty's JSON shape, its texts on several lines
+            return 400, {
+                "status": "invalid event",
+                "message": "Event object\nis invalid",
+                "errors": ["first\r\nproblem", "\x1b[2Ksecond"],
+            }
         if hit.mode == "s401":
             return 401, b"Unauthorized: the token is not valid"
         if hit.mode == "s429":
@@ -599,6 +607,39 @@ def test_400_prints_pagerdutys_error_text(service: Service) -> None:
     assert PD_400_TEXT in one_line_error(done)
 
 
+PROXY_PAGE = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>\x1b[2Knginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+
+
+@pytest.mark.parametrize("command", [("trigger", "x"), ("bigpanda", "critical", "--host", "h")])
+def test_a_proxys_error_page_is_quoted_on_the_one_error_line(
+    service: Service, command: tuple[str, ...]
+) -> None:
+    """Its line breaks were printed as they came (one error, eight lines), and its control
+    characters reached the terminal, where a carriage return or an escape rewrites what
+    the line says."""
+    env = {**pd_env(service, "s502html"), **bp_env(service, "s502html")}
+    done = run(*command, "--max-attempts", "1", env=env)
+    assert done.returncode == 4
+    line = one_line_error(done)
+    assert "(HTTP 502): <html> <head><title>502 Bad Gateway</title></head> <body>" in line
+    assert "<center>\\x1b[2Knginx</center> </body> </html>" in line
+    assert "\r" not in done.stderr
+
+
+def test_a_refusals_texts_are_quoted_on_the_one_error_line(service: Service) -> None:
+    """The message and errors of a JSON refusal are the service's text too: their line
+    breaks and control characters are said the same way as a page's."""
+    done = run("trigger", "x", *FAST, env=pd_env(service, "s400lines"))
+    assert done.returncode == 3
+    assert one_line_error(done).endswith(
+        "(HTTP 400): Event object is invalid: first problem; \\x1b[2Ksecond"
+    )
+
+
 def test_400_plain_text_body_is_printed_verbatim(service: Service) -> None:
     done = run("resolve", "k", "--json", *FAST, env=pd_env(service, "s400text"))
     assert done.returncode == 3
@@ -920,3 +961,9 @@ def test_relay_checks_its_ca_file_like_the_sending_commands(tmp_path: Path) -> N
     assert done.returncode == 2
     assert one_line_error(done) == f"alertwire: error: --ca-file {missing!r} is not a readable file"
     assert not outbox.exists()
+    # A file that holds no certificate: an ssl.SSLError traceback and exit 1 once.
+    bogus = tmp_path / "ca.pem"
+    bogus.write_text("not a certificate\n")
+    done = run("relay", "--drain", "--outbox", str(outbox), "--ca-file", str(bogus))
+    assert done.returncode == 2
+    assert f"cannot use {str(bogus)!r} as a CA bundle" in one_line_error(done)

@@ -21,6 +21,8 @@ import pytest
 
 from alertwire import PagerDuty
 from alertwire.sandbox import Sandbox
+from tests.support.loopback_server import Answer, LoopbackServer
+from tests.support.rest_answers import BULK_IDS, refuse_a_bulk_update_of_one
 
 ALERTWIRE = str(Path(sys.executable).with_name("alertwire"))
 TOKEN = "u+Cli7okenAbcdEfgh12"  # 20 characters, a REST API key's shape
@@ -131,6 +133,89 @@ def test_unknown_incidents_exit_3_with_pagerdutys_text(sb: Sandbox) -> None:
     assert no_key.code == 3
     assert no_key.json()["ok"] is False
     assert no_key.json()["error"] == "NotFound"
+
+
+MALFORMED = {
+    "not objects": [1, 2],
+    "no id": [{"status": "triggered", "title": "t"}],
+    "a service that is not an object": [
+        {"id": "P1", "status": "triggered", "service": "S", "title": "t"}
+    ],
+}
+
+
+@pytest.mark.parametrize("incidents", MALFORMED.values(), ids=MALFORMED.keys())
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("list",),
+        ("list", "--dedup-key", "k"),
+        ("show", "--dedup-key", "k"),
+        ("show", "P1"),
+        ("ack", "--dedup-key", "k"),
+        ("resolve", "P1"),
+    ],
+    ids=" ".join,
+)
+def test_a_malformed_answer_is_one_error_line_not_a_traceback(
+    sb: Sandbox, incidents: list[Any], command: tuple[str, ...]
+) -> None:
+    """Whatever a server answers in place of incidents, the command prints a line, never
+    a traceback (exit 1, which says a demo step failed)."""
+    answer = {"incidents": incidents, "incident": incidents[0], "more": False}
+    with LoopbackServer() as server:
+        server.respond_with(lambda _: Answer(200, answer))
+        done = run(sb, *command, env={"ALERTWIRE_PAGERDUTY_API_URL": server.url})
+    assert "Traceback" not in done.err
+    if incidents is MALFORMED["a service that is not an object"]:
+        # The incident is usable: shown without its service.
+        assert done.code == 0, done.err
+        assert done.out.startswith(("P1  triggered", "id: P1\n"))
+    else:
+        assert done.code == 3, done.err
+        assert "PagerDuty REST API answered" in done.err
+
+
+def test_a_refusals_texts_are_quoted_on_the_one_error_line(sb: Sandbox) -> None:
+    """PagerDuty's error message and errors, should they hold line breaks or control
+    characters, are said on the one line the error is."""
+    refusal = {"error": {"message": "Invalid\nInput", "code": 2001, "errors": ["a\r\nb\x1b[2K"]}}
+    with LoopbackServer() as server:
+        server.respond_with(lambda _: Answer(400, refusal))
+        done = run(sb, "list", env={"ALERTWIRE_PAGERDUTY_API_URL": server.url})
+    assert done.code == 3
+    assert done.err.endswith("(HTTP 400): Invalid Input (code 2001): a b\\x1b[2K\n")
+
+
+def test_listed_and_shown_fields_stay_on_their_line(sb: Sandbox) -> None:
+    """Anyone holding a routing key writes an incident's title: a line break in it split
+    the one-line-per-incident listing, and an escape sequence reached the reader's
+    terminal raw. --json keeps the title as it is."""
+    title = "disk full\non db-1 \x1b[31mRED\x1b[0m"
+    page(sb, title, "escapes")
+    listed = run(sb, "list")
+    assert listed.code == 0
+    [line] = listed.out.splitlines()
+    assert line.endswith("  disk full on db-1 \\x1b[31mRED\\x1b[0m")
+    shown = run(sb, "show", "--dedup-key", "escapes")
+    assert "title: disk full on db-1 \\x1b[31mRED\\x1b[0m\n" in shown.out
+    assert "\x1b" not in listed.out + shown.out
+    assert run(sb, "list", "--json").json()["incidents"][0]["title"] == title
+
+
+def test_a_bulk_update_refused_part_way_says_what_changed_before(sb: Sandbox) -> None:
+    """More than 250 ids are several requests: the error of a later one was all that was
+    said, and the help said nothing changed."""
+    with LoopbackServer() as server:
+        server.respond_with(refuse_a_bulk_update_of_one)
+        done = run(sb, "ack", *BULK_IDS, env={"ALERTWIRE_PAGERDUTY_API_URL": server.url})
+    assert done.code == 3
+    warning, error = done.err.splitlines()
+    assert warning == (
+        "alertwire: the first 250 incidents given were set to acknowledged before this"
+        " failure; the others were not changed"
+    )
+    assert "HTTP 404" in error
 
 
 def test_token_from_a_file_and_a_wrong_token(sb: Sandbox, tmp_path: Path) -> None:

@@ -511,6 +511,86 @@ def test_bad_http_client_refused(cls: type[PagerDuty]) -> None:
             client._get_sender()
 
 
+def _client_makers() -> list[Any]:
+    """How to build one of each client class with a given timeout (nothing is sent)."""
+    from alertwire import AsyncBigPanda, BigPanda
+    from alertwire.rest import AsyncPagerDutyAPI, PagerDutyAPI
+
+    token = "y_NbAkKc66ryYTWUXYEu"
+    return [
+        lambda timeout: PagerDuty(KEY, timeout=timeout),
+        lambda timeout: AsyncPagerDuty(KEY, timeout=timeout),
+        lambda timeout: BigPanda("bp-token", "app", timeout=timeout),
+        lambda timeout: AsyncBigPanda("bp-token", "app", timeout=timeout),
+        lambda timeout: PagerDutyAPI(token, timeout=timeout),
+        lambda timeout: AsyncPagerDutyAPI(token, timeout=timeout),
+    ]
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), "5", None, True])
+def test_a_timeout_that_cannot_bound_a_request_is_refused_at_construction(timeout: Any) -> None:
+    """0 or less failed every send as a retryable network error (a relay or a script
+    retrying what can never work); a string, NaN or infinity raised TypeError, ValueError
+    or OverflowError from deep inside the first send."""
+    for make in _client_makers():
+        with pytest.raises(ValidationError, match="timeout") as info:
+            make(timeout)
+        assert info.value.field == "timeout"
+
+
+def test_a_timeout_in_seconds_is_kept() -> None:
+    for seconds in (2, 0.25):
+        clients = [make(seconds) for make in _client_makers()]
+        assert [c.timeout for c in clients] == [seconds] * 6
+        for sync_client in clients[0::2]:  # the async ones have no pool before a request
+            sync_client.close()
+
+
+@pytest.mark.parametrize("limit", [0, -1, 2.5, "10", True])
+def test_an_async_clients_max_connections_is_checked_at_construction(limit: Any) -> None:
+    """It raised ValueError ('limit must be at least 1') or TypeError at the first send,
+    not an AlertwireError, and only once a request was under way."""
+    from alertwire import AsyncBigPanda
+    from alertwire.rest import AsyncPagerDutyAPI
+
+    for make in (
+        lambda: AsyncPagerDuty(KEY, max_connections=limit),
+        lambda: AsyncBigPanda("bp-token", "app", max_connections=limit),
+        lambda: AsyncPagerDutyAPI("y_NbAkKc66ryYTWUXYEu", max_connections=limit),
+    ):
+        with pytest.raises(ValidationError) as info:
+            make()
+        assert info.value.field == "max_connections"
+
+
+@pytest.mark.parametrize("what", ["missing", "not a certificate", "a directory"])
+def test_a_ca_bundle_that_cannot_be_read_is_a_configuration_error_naming_it(
+    tmp_path: Path, what: str
+) -> None:
+    """``verify=PATH`` of a missing file raised FileNotFoundError without the path, and
+    a file that holds no certificate ssl.SSLError: neither an AlertwireError."""
+    from alertwire import AsyncBigPanda, BigPanda
+    from alertwire.rest import AsyncPagerDutyAPI, PagerDutyAPI
+
+    path = tmp_path / "ca.pem"
+    if what == "not a certificate":
+        path.write_text("not a certificate\n")
+    elif what == "a directory":
+        path = tmp_path
+    token = "y_NbAkKc66ryYTWUXYEu"
+    for make in (
+        lambda: PagerDuty(KEY, verify=str(path)),
+        lambda: BigPanda("bp-token", "app", verify=str(path)),
+        lambda: PagerDutyAPI(token, verify=str(path)),
+        lambda: AsyncPagerDuty(KEY, verify=str(path))._get_sender(),
+        lambda: AsyncBigPanda("bp-token", "app", verify=str(path))._get_sender(),
+        lambda: AsyncPagerDutyAPI(token, verify=str(path))._get_sender(),
+    ):
+        with pytest.raises(ConfigurationError, match="CA bundle") as info:
+            make()
+        assert str(path) in str(info.value)
+
+
 # --- redaction --------------------------------------------------------------------------
 
 

@@ -37,7 +37,22 @@ def test_keyword_config_is_frozen() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"max_attempts": 0}, {"initial_backoff": -1}, {"max_backoff": -1}, {"max_elapsed": -0.1}],
+    [
+        {"max_attempts": 0},
+        {"initial_backoff": -1},
+        {"max_backoff": -1},
+        {"max_elapsed": -0.1},
+        # NaN compares false with everything: a NaN time bound never stopped a retry, and
+        # a NaN backoff slept for random.uniform(0, nan). A fractional or text count and
+        # a text duration raised TypeError, or counted tries as 2.5.
+        {"max_elapsed": float("nan")},
+        {"max_backoff": float("nan")},
+        {"initial_backoff": float("nan")},
+        {"max_attempts": 2.5},
+        {"max_attempts": "3"},
+        {"max_attempts": True},
+        {"max_elapsed": "120"},
+    ],
 )
 def test_invalid_policies_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValidationError) as info:

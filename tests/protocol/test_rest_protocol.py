@@ -354,6 +354,14 @@ def test_page_size_is_bounded(size: int) -> None:
     assert caught.value.field == "page_size"
 
 
+@pytest.mark.parametrize("size", [0, 101, 500])
+def test_a_limit_given_in_params_is_named_as_given(size: int) -> None:
+    """``params={"limit": 500}`` was refused as ``page_size``, an argument not given."""
+    with pytest.raises(ValidationError) as caught:
+        rest.Pager.for_path("/incidents", {"limit": size}, None)
+    assert caught.value.field == "params.limit"
+
+
 def test_a_page_that_is_not_a_list_is_an_error() -> None:
     pager = rest.Pager.for_path("/incidents", None, None)
     with pytest.raises(UnexpectedResponse):

@@ -26,6 +26,7 @@ from alertwire import (
     RetryPolicy,
     ServerError,
     Unauthorized,
+    UnexpectedResponse,
     ValidationError,
 )
 from alertwire.rest import AsyncPagerDutyAPI, PagerDutyAPI
@@ -34,6 +35,7 @@ from alertwire.transport import Request, Response, Urllib3Transport
 from tests.support.keys import MIXED_CASE_ROUTING_KEY as KEY_A
 from tests.support.keys import REST_API_TOKEN as TOKEN
 from tests.support.loopback_server import Answer, LoopbackServer, Received
+from tests.support.rest_answers import BULK_IDS, refuse_a_bulk_update_of_one
 
 KEY_B = "SeCoNdKeY0123456789abcdefABCDEFx"[:32]
 ME = "oncall@example.com"
@@ -306,6 +308,80 @@ def test_cursor_paths_follow_next_cursor_over_http() -> None:
     assert [r.path for r in server.received] == [
         "/users/PUSER01/audit/records?limit=2",
         "/users/PUSER01/audit/records?limit=2&cursor=c2",
+    ]
+
+
+@pytest.mark.parametrize("cursors", [["same"], ["c1", "c2"]], ids=["repeated", "alternating"])
+def test_a_server_that_hands_back_a_cursor_already_walked_is_an_error_not_a_loop(
+    cursors: list[str],
+) -> None:
+    """A cursor is a place in the list: one given twice would walk the same pages for ever."""
+    served = 0
+
+    def answer(received: Received) -> Answer:
+        nonlocal served
+        served += 1
+        # The server gives up after a few pages, so that a client that loops ends too.
+        next_cursor = cursors[served % len(cursors)] if served < 10 else None
+        return Answer(200, {"records": [{"id": f"R{served}"}], "next_cursor": next_cursor})
+
+    with LoopbackServer() as server:
+        server.respond_with(answer)
+        with (
+            PagerDutyAPI(TOKEN, base_url=server.url) as api,
+            pytest.raises(UnexpectedResponse, match=r"next_cursor .* already"),
+        ):
+            api.list_all("/audit/records")
+    assert len(server.received) == len(cursors) + 1
+
+
+@pytest.mark.parametrize(
+    "incidents", [[1], [{"status": "triggered"}], {"P1": {}}], ids=["int", "no id", "object"]
+)
+async def test_the_alerting_loop_says_when_an_answer_holds_no_incidents(
+    incidents: Any,
+) -> None:
+    """Not an AttributeError or KeyError from inside the client: an UnexpectedResponse."""
+    with LoopbackServer() as server:
+        server.respond_with(lambda _: Answer(200, {"incidents": incidents, "more": False}))
+        with PagerDutyAPI(TOKEN, base_url=server.url, default_from=ME) as api:
+            for call in (
+                lambda: api.incident_for_dedup_key("k"),
+                api.open_incidents,
+                lambda: api.incidents(["resolved"]),
+                lambda: api.acknowledge("P1"),
+            ):
+                with pytest.raises(UnexpectedResponse, match="PagerDuty REST API answered"):
+                    call()
+        async with AsyncPagerDutyAPI(TOKEN, base_url=server.url, default_from=ME) as aapi:
+            with pytest.raises(UnexpectedResponse):
+                await aapi.incident_for_dedup_key("k")
+            with pytest.raises(UnexpectedResponse):
+                await aapi.open_incidents()
+            with pytest.raises(UnexpectedResponse):
+                await aapi.resolve("P1")
+
+
+async def test_a_bulk_update_that_fails_part_way_says_how_many_were_updated(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """251 incidents are two requests: when the second is refused, the first 250 have
+    changed already, and the error alone would say nothing of them."""
+    with LoopbackServer() as server:
+        server.respond_with(refuse_a_bulk_update_of_one)
+        with (
+            PagerDutyAPI(TOKEN, base_url=server.url, default_from=ME) as api,
+            pytest.raises(NotFound),
+        ):
+            api.acknowledge(*BULK_IDS)
+        async with AsyncPagerDutyAPI(TOKEN, base_url=server.url, default_from=ME) as aapi:
+            with pytest.raises(NotFound):
+                await aapi.resolve(*BULK_IDS)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"the first 250 incidents given were set to {status} before this failure;"
+        " the others were not changed"
+        for status in ("acknowledged", "resolved")
     ]
 
 

@@ -34,6 +34,18 @@ def start(*args: str) -> tuple[subprocess.Popen[str], str]:
     raise AssertionError(f"the sandbox did not start (exit {process.returncode})")
 
 
+def refused(*args: str) -> subprocess.CompletedProcess[str]:
+    """``alertwire sandbox ARGS`` run to its end: for options it refuses before serving
+    (one that served instead fails the test at the timeout)."""
+    return subprocess.run(
+        [*COMMAND, "sandbox", "--port", "0", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_sandbox_command_serves_and_exits_cleanly_on_signal(sig: signal.Signals) -> None:
     process, url = start("--rate-limit", "2")
@@ -182,16 +194,34 @@ def test_sandbox_command_refuses_a_missing_or_empty_token_file(
     token_file = tmp_path / "token"
     if content is not None:
         token_file.write_text(content)
-    result = subprocess.run(
-        [*COMMAND, "sandbox", "--port", "0", "--api-token-file", str(token_file)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = refused("--api-token-file", str(token_file))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "--api-token-file" in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("where", ["missing-dir/ca.pem", "."], ids=["no-directory", "a-directory"])
+def test_sandbox_command_says_where_it_cannot_write_the_ca(tmp_path: Path, where: str) -> None:
+    """``--tls --ca-file`` where no file can be written was a traceback and exit 1."""
+    path = tmp_path / where
+    result = refused("--tls", "--ca-file", str(path))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("alertwire: error: cannot write the CA certificate to")
+    assert str(path) in lines[0]
+    assert "listening" not in result.stdout
+
+
+def test_sandbox_command_refuses_a_ca_file_without_tls(tmp_path: Path) -> None:
+    """It served plain http and wrote no CA where the user waited for one; the relay's
+    --tls-ca-file without --tls is refused the same way."""
+    ca = tmp_path / "ca.pem"
+    result = refused("--ca-file", str(ca))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr == "alertwire: error: --ca-file goes with --tls\n"
+    assert "listening" not in result.stdout
+    assert not ca.exists()
 
 
 def test_a_request_that_cannot_be_parsed_is_logged_without_its_bytes() -> None:

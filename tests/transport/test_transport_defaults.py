@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from alertwire import NetworkError
+from alertwire import ConfigurationError, NetworkError
 from alertwire.sandbox import Sandbox
 from alertwire.transport import AsyncioTransport, Request, Response, StdlibTransport
 from tests.support.loopback_server import Answer, LoopbackServer, serve
@@ -146,6 +146,7 @@ def test_tls_verify_false_skips_the_check(alertwire_sandbox_tls: Sandbox, kind: 
 def test_an_unusable_ca_file_fails_when_the_transport_is_made(
     tmp_path: Path, cls: type[StdlibTransport] | type[AsyncioTransport]
 ) -> None:
-    """Not at the first send as a retryable NetworkError: the CLI says exit 2 for it."""
-    with pytest.raises(OSError):
+    """Not at the first send as a retryable NetworkError: the CLI says exit 2 for it. A
+    ConfigurationError naming the file, not the loader's FileNotFoundError without it."""
+    with pytest.raises(ConfigurationError, match=r"missing\.pem"):
         cls(verify=str(tmp_path / "missing.pem"))

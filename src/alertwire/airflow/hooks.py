@@ -296,10 +296,13 @@ class PagerdutyHook(BaseHook):
         return f"{type(self).__name__}(pagerduty_conn_id={self.pagerduty_conn_id!r})"
 
     def get_session(self) -> PagerDutyAPI:
-        """A new :class:`alertwire.rest.PagerDutyAPI` session built with the token."""
+        """A new :class:`alertwire.rest.PagerDutyAPI` session built with the token (and the
+        hook's ``retry``, which bounds its requests as it bounds ``create_event``)."""
         from alertwire.rest import PagerDutyAPI
 
-        return PagerDutyAPI(self.token, region=self.region, base_url=self.base_url)
+        return PagerDutyAPI(
+            self.token, region=self.region, base_url=self.base_url, retry=self._retry
+        )
 
     def client(self) -> PagerDutyAPI:
         """Today's name for :meth:`get_session`."""

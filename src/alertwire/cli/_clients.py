@@ -86,10 +86,14 @@ def construct(client_class: Any, *positional: Any, **settings: Any) -> Any:
     """
     try:
         return client_class(*positional, **settings)
-    except OSError as exc:
+    except ConfigurationError as exc:
+        # The library's refusal of ``verify=`` (a CA bundle TLS cannot load) keeps the
+        # loader's error as its cause; here it is said as the option the user gave.
         ssl = sys.modules.get("ssl")
-        if ssl is not None and isinstance(exc, ssl.SSLError):
-            raise ConfigurationError(f"--ca-file is not a usable CA bundle: {exc}") from None
+        if ssl is not None and isinstance(exc.__cause__, ssl.SSLError):
+            raise ConfigurationError(
+                f"--ca-file is not a usable CA bundle: {exc.__cause__}"
+            ) from None
         raise
 
 

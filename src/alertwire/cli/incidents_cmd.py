@@ -87,7 +87,8 @@ _EPILOG = _exit.epilog(
     say={
         _exit.OK: "done (listed, shown or updated)",
         _exit.REJECTED: "refused by PagerDuty (401, 403, 400) or no such incident (404, or"
-        " none for the dedup key); nothing changed",
+        " none for the dedup key); nothing changed, but for the requests of 250 incidents"
+        " each before the refused one (a warning says how many)",
     },
 )
 
@@ -172,21 +173,30 @@ def register(subparsers: Any, only: str | None = None) -> None:
 # --- handlers ---------------------------------------------------------------------
 
 
+def _service(incident: dict[str, Any]) -> dict[str, Any]:
+    """The incident's service reference; anything but an object (a malformed answer) is none."""
+    service = incident.get("service")
+    return service if isinstance(service, dict) else {}
+
+
 def _line(incident: dict[str, Any]) -> str:
-    service = incident.get("service") or {}
+    """One incident, one line: every field through ``one_line`` (a title is anyone's text)."""
+    from .._errors import one_line
+
+    service = _service(incident)
     return "  ".join(
         [
-            str(incident.get("id", "")),
-            f"{incident.get('status', '')!s:<12}",
-            f"#{incident.get('incident_number', '')}",
-            str(service.get("summary") or service.get("id") or ""),
-            str(incident.get("title") or incident.get("summary") or ""),
+            one_line(str(incident.get("id", ""))),
+            f"{one_line(str(incident.get('status', ''))):<12}",
+            one_line(f"#{incident.get('incident_number', '')}"),
+            one_line(str(service.get("summary") or service.get("id") or "")),
+            one_line(str(incident.get("title") or incident.get("summary") or "")),
         ]
     )
 
 
 def _details(incident: dict[str, Any]) -> str:
-    service = incident.get("service") or {}
+    service = _service(incident)
     rows = [
         ("id", incident.get("id")),
         ("number", incident.get("incident_number")),
@@ -198,7 +208,11 @@ def _details(incident: dict[str, Any]) -> str:
         ("created_at", incident.get("created_at")),
         ("html_url", incident.get("html_url")),
     ]
-    return "\n".join(f"{name}: {'' if value is None else value}" for name, value in rows)
+    from .._errors import one_line
+
+    return "\n".join(
+        f"{name}: {'' if value is None else one_line(str(value))}" for name, value in rows
+    )
 
 
 def _run(args: argparse.Namespace, work: Any) -> int:
@@ -262,6 +276,7 @@ def _incident_for_key(api: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 def _list(args: argparse.Namespace) -> int:
     from .._errors import ValidationError
+    from ..protocol.rest import incidents_from
 
     def work(api: Any, output: Any) -> None:
         if args.dedup_key is not None:
@@ -273,7 +288,7 @@ def _list(args: argparse.Namespace) -> int:
                 "statuses": args.status,
                 "service_ids": args.service,
             }
-            found = api.list_all("/incidents", params)
+            found = incidents_from(api.list_all("/incidents", params), what="GET /incidents")
         else:
             found = api.incidents(args.status or STATUSES[:2], args.service)
         _print_incidents(output, found)
@@ -283,6 +298,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     from .._errors import ConfigurationError
+    from ..protocol.rest import incidents_from
 
     def work(api: Any, output: Any) -> None:
         if (args.incident_id is None) == (args.dedup_key is None):
@@ -290,7 +306,8 @@ def _show(args: argparse.Namespace) -> int:
         if args.dedup_key is not None:
             incident = _incident_for_key(api, args)
         else:
-            incident = api.rget(f"/incidents/{_checked_id(args.incident_id)}")
+            path = f"/incidents/{_checked_id(args.incident_id)}"
+            [incident] = incidents_from([api.rget(path)], what=f"GET {path}")
         if output.json:
             _document(output, incident=incident)
         else:

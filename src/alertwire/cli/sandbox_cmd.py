@@ -80,6 +80,12 @@ def register(subparsers: Any, only: str | None = None) -> None:
 def _sandbox(args: argparse.Namespace) -> int:
     import asyncio
 
+    if args.ca_file is not None and not args.tls:
+        # Served over plain http, it would write no CA where the user waits for one
+        # (the relay's --tls-ca-file without --tls is refused the same way).
+        from .._errors import ConfigurationError
+
+        raise ConfigurationError("--ca-file goes with --tls")
     token = None
     if args.api_token_file is not None:
         try:

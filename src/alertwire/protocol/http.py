@@ -179,12 +179,13 @@ def json_body(response: Response) -> Any:
 
 
 def _errors_list(payload: Any) -> list[str]:
+    """The service's ``errors``, each quoted as a body is (one line: see ``excerpt``)."""
     if isinstance(payload, Mapping):
         errors = payload.get("errors")
         if isinstance(errors, list):
-            return [str(e) for e in errors]
+            return [ResponseError.excerpt(str(e)) for e in errors]
         if isinstance(errors, str):
-            return [errors]
+            return [ResponseError.excerpt(errors)]
     return []
 
 
@@ -254,7 +255,8 @@ def error_for_response(
         errors = _errors_list(payload)
         head = f"{service} refused the event (HTTP 400)"
         if errors:
-            return BadRequest(f"{head}: {message or 'invalid event'}", errors=errors, body=text)
+            said = ResponseError.excerpt(str(message)) if message else "invalid event"
+            return BadRequest(f"{head}: {said}", errors=errors, body=text)
         return BadRequest(f"{head}: {detail}", body=text)
     if status in (401, 403):
         return Unauthorized(

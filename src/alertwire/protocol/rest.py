@@ -53,6 +53,7 @@ __all__ = [
     "encode_params",
     "entity_wrappers",
     "error_for_rest_response",
+    "incidents_from",
     "is_cursor_path",
     "json_of",
     "pick_incident",
@@ -345,18 +346,25 @@ _REFUSED: Final = frozenset({400, 402, 409, 413, 422})
 
 
 def _pagerduty_error(payload: Any) -> tuple[str | None, list[str], Any]:
-    """(message, errors, code) from PagerDuty's ``{"error": {...}}`` body."""
+    """(message, errors, code) from PagerDuty's ``{"error": {...}}`` body, each text
+    quoted as a body is (one line: see ``ResponseError.excerpt``)."""
+    quote = ResponseError.excerpt
     error = payload.get("error") if isinstance(payload, Mapping) else None
     if isinstance(error, str):
-        return error, [], None
+        return quote(error), [], None
     if not isinstance(error, Mapping):
         return None, [], None
     message = error.get("message")
     errors = error.get("errors")
-    listed = [str(e) for e in errors] if isinstance(errors, list) else []
+    listed = [quote(str(e)) for e in errors] if isinstance(errors, list) else []
     if isinstance(errors, str):
-        listed = [errors]
-    return (str(message) if message is not None else None), listed, error.get("code")
+        listed = [quote(errors)]
+    code = error.get("code")
+    return (
+        quote(str(message)) if message is not None else None,
+        listed,
+        quote(str(code)) if code is not None else None,
+    )
 
 
 def error_for_rest_response(
@@ -466,7 +474,9 @@ class Pager:
     cannot loop us forever); the offset advances by what the page actually
     held, never by the ``limit`` asked for, so a server that returns fewer
     neither skips nor repeats results. Cursor pagination sends
-    ``cursor`` and stops when ``next_cursor`` is empty. Classic pagination
+    ``cursor`` and stops when ``next_cursor`` is empty; a ``next_cursor``
+    already followed is an :class:`UnexpectedResponse` (a cursor is a place in
+    the list, so that server would hand us the same pages for ever). Classic pagination
     ends at PagerDuty's ``offset + limit`` bound of 10,000; ``truncated``
     then says results were left unread (the client logs a warning).
     """
@@ -481,6 +491,8 @@ class Pager:
     done: bool = False
     truncated: bool = False
     seen: int = field(default=0)
+    #: Every cursor followed so far: the walk never goes back to one.
+    followed: set[str] = field(default_factory=set)
 
     @classmethod
     def for_path(
@@ -490,11 +502,13 @@ class Pager:
             raise ValidationError(
                 "path", f"{canonical} is one object, not a list: use rget() for it"
             )
+        given_as = "page_size"
         if page_size is None and params and params.get("limit") is not None:
             page_size = _whole(params["limit"], "params.limit")
+            given_as = "params.limit"
         size = MAX_PAGE_SIZE if page_size is None else page_size
         if not 1 <= size <= MAX_PAGE_SIZE:
-            raise ValidationError("page_size", f"must be from 1 to {MAX_PAGE_SIZE}")
+            raise ValidationError(given_as, f"must be from 1 to {MAX_PAGE_SIZE}")
         start = 0
         if params and params.get("offset") is not None:
             start = _whole(params["offset"], "params.offset")
@@ -539,6 +553,14 @@ class Pager:
             next_cursor = paging.get("next_cursor")
             self.cursor = next_cursor if isinstance(next_cursor, str) and next_cursor else None
             self.done = self.cursor is None or not results
+            if not self.done and self.cursor in self.followed:
+                raise UnexpectedResponse(
+                    f"{SERVICE} answered GET {self.path} with a next_cursor it had already"
+                    f" given (after {self.seen} results): stopped rather than list the same"
+                    " pages again"
+                )
+            if self.cursor is not None:
+                self.followed.add(self.cursor)
         else:
             self.offset += len(results)
             self.done = paging.get("more") is not True or not results
@@ -574,6 +596,30 @@ def status_updates(ids: Sequence[str], status: str) -> dict[str, Any]:
             for incident_id in ids
         ]
     }
+
+
+def incidents_from(found: Any, *, what: str) -> list[dict[str, Any]]:
+    """``found`` (an answer's incidents) checked: a list of objects, each with an ``id``.
+
+    The alerting loop reads an incident's ``id``, ``status`` and ``service``:
+    an answer holding anything else is the server's error, said as one
+    :class:`UnexpectedResponse`, not an ``AttributeError`` from deep inside.
+    """
+    if not isinstance(found, list):
+        raise UnexpectedResponse(
+            f"{SERVICE} answered {what} with {type(found).__name__} where a list of incidents"
+            " was expected"
+        )
+    for incident in found:
+        if not isinstance(incident, Mapping):
+            raise UnexpectedResponse(
+                f"{SERVICE} answered {what} with {type(incident).__name__} where an incident"
+                " (a JSON object) was expected"
+            )
+        incident_id = incident.get("id")
+        if not isinstance(incident_id, str) or not incident_id.strip():
+            raise UnexpectedResponse(f"{SERVICE} answered {what} with an incident without an id")
+    return [dict(incident) for incident in found]
 
 
 _OPEN = ("triggered", "acknowledged")

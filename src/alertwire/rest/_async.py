@@ -18,7 +18,7 @@ from .._errors import ResponseError
 from .._retry import RetryPolicy
 from .._secret import Secret
 from ..transport import Verify
-from ._base import OPEN_STATUSES, APIBase, Prepared, matches, post_policy
+from ._base import OPEN_STATUSES, APIBase, Prepared, matches, partial_updates, post_policy
 from ._response import RestResponse
 from ._types import Headers, Ids, Params, Path
 
@@ -191,12 +191,14 @@ class AsyncPagerDutyAPI(APIBase, AsyncClientBase):
         return self._pick(await self.list_all("/incidents", query))
 
     async def open_incidents(self, service_ids: Ids = None) -> list[dict[str, Any]]:
-        return await self.list_all("/incidents", self._incidents_query(OPEN_STATUSES, service_ids))
+        found = await self.list_all("/incidents", self._incidents_query(OPEN_STATUSES, service_ids))
+        return self._incidents(found)
 
     async def incidents(
         self, statuses: Sequence[str] = OPEN_STATUSES, service_ids: Ids = None
     ) -> list[dict[str, Any]]:
-        return await self.list_all("/incidents", self._incidents_query(statuses, service_ids))
+        found = await self.list_all("/incidents", self._incidents_query(statuses, service_ids))
+        return self._incidents(found)
 
     async def acknowledge(self, *incidents: str | Mapping[str, Any]) -> list[dict[str, Any]]:
         return await self._set_status(incidents, "acknowledged")
@@ -208,8 +210,9 @@ class AsyncPagerDutyAPI(APIBase, AsyncClientBase):
         self, incidents: Sequence[str | Mapping[str, Any]], status: str
     ) -> list[dict[str, Any]]:
         updated: list[dict[str, Any]] = []
-        for prepared in self._status_updates(incidents, status):
-            updated += await self._deliver(prepared)
+        with partial_updates(updated, status):
+            for prepared in self._status_updates(incidents, status):
+                updated += await self._deliver(prepared)
         return updated
 
     async def oncalls(

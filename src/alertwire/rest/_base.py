@@ -10,14 +10,15 @@ line or two around the same preparation.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Final
 
 from .. import _config
 from .._client_base import ClientSettings
-from .._errors import DeliveryError, RateLimited, ResponseError, ValidationError
+from .._errors import AlertwireError, DeliveryError, RateLimited, ResponseError, ValidationError
 from .._retry import RetryPolicy
 from .._secret import Secret
 from ..protocol import rest as protocol
@@ -26,7 +27,7 @@ from ..transport import Request, Response
 from ._response import RestResponse
 from ._types import Headers, Ids, Params, Path
 
-__all__ = ["APIBase", "Pages", "Prepared", "matches", "post_policy"]
+__all__ = ["APIBase", "Pages", "Prepared", "matches", "partial_updates", "post_policy"]
 
 logger = logging.getLogger("alertwire.rest")
 
@@ -271,20 +272,51 @@ class APIBase(ClientSettings):
         )
 
     @staticmethod
-    def _pick(incidents: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-        found = protocol.pick_incident(incidents)
+    def _incidents(found: Any) -> list[dict[str, Any]]:
+        """A ``GET /incidents`` walk's results, checked to be incidents (each an object with
+        an id): the alerting loop's callers read them, so a malformed answer is said here."""
+        return protocol.incidents_from(found, what="GET /incidents")
+
+    @classmethod
+    def _pick(cls, incidents: Any) -> dict[str, Any] | None:
+        found = protocol.pick_incident(cls._incidents(incidents))
         return dict(found) if found is not None else None
 
     def _status_updates(
         self, incidents: Iterable[str | Mapping[str, Any]], status: str
     ) -> list[Prepared]:
-        """One bulk ``PUT /incidents`` per 250 incidents (PagerDuty's limit)."""
-        return [
+        """One bulk ``PUT /incidents`` per 250 incidents (PagerDuty's limit); each answer is
+        checked to be incidents, as :meth:`_incidents` checks a listing's."""
+        updates = [
             self._decoded(
                 "PUT", "/incidents", None, protocol.status_updates(batch, status), None, entity=True
             )
             for batch in protocol.chunks(_ids(incidents))
         ]
+        return [replace(update, parse=_updated_incidents(update.parse)) for update in updates]
+
+
+@contextlib.contextmanager
+def partial_updates(updated: Sequence[Any], status: str) -> Iterator[None]:
+    """Around the bulk updates of one ``acknowledge``/``resolve``: when one fails after
+    others succeeded (more than 250 incidents make several requests), a WARNING says how
+    many changed already, which the error, about the failed request alone, does not."""
+    try:
+        yield
+    except AlertwireError:
+        if updated:
+            logger.warning(
+                "the first %d incidents given were set to %s before this failure;"
+                " the others were not changed",
+                len(updated),
+                status,
+            )
+        raise
+
+
+def _updated_incidents(parse: Parse) -> Parse:
+    """``parse`` of a bulk ``PUT /incidents``, its result checked to be incidents."""
+    return lambda response: protocol.incidents_from(parse(response), what="PUT /incidents")
 
 
 def _log(request: Request, response: Response) -> None:

@@ -17,7 +17,7 @@ from .._errors import ResponseError
 from .._retry import RetryPolicy
 from .._secret import Secret
 from ..transport import Verify
-from ._base import OPEN_STATUSES, APIBase, Prepared, matches, post_policy
+from ._base import OPEN_STATUSES, APIBase, Prepared, matches, partial_updates, post_policy
 from ._response import RestResponse
 from ._types import Headers, Ids, Params, Path
 
@@ -183,12 +183,14 @@ class PagerDutyAPI(APIBase, SyncClientBase):
 
     def open_incidents(self, service_ids: Ids = None) -> list[dict[str, Any]]:
         """Triggered and acknowledged incidents, of these services only when given."""
-        return self.list_all("/incidents", self._incidents_query(OPEN_STATUSES, service_ids))
+        found = self.list_all("/incidents", self._incidents_query(OPEN_STATUSES, service_ids))
+        return self._incidents(found)
 
     def incidents(
         self, statuses: Sequence[str] = OPEN_STATUSES, service_ids: Ids = None
     ) -> list[dict[str, Any]]:
-        return self.list_all("/incidents", self._incidents_query(statuses, service_ids))
+        found = self.list_all("/incidents", self._incidents_query(statuses, service_ids))
+        return self._incidents(found)
 
     def acknowledge(self, *incidents: str | Mapping[str, Any]) -> list[dict[str, Any]]:
         """Acknowledge incidents (ids or incident dicts), 250 per request; the updated incidents."""
@@ -202,8 +204,9 @@ class PagerDutyAPI(APIBase, SyncClientBase):
         self, incidents: Sequence[str | Mapping[str, Any]], status: str
     ) -> list[dict[str, Any]]:
         updated: list[dict[str, Any]] = []
-        for prepared in self._status_updates(incidents, status):
-            updated += self._deliver(prepared)
+        with partial_updates(updated, status):
+            for prepared in self._status_updates(incidents, status):
+                updated += self._deliver(prepared)
         return updated
 
     def oncalls(

@@ -103,7 +103,17 @@ def ssl_context(verify: Verify) -> ssl.SSLContext | None:
     if isinstance(verify, ssl.SSLContext):
         return verify
     if isinstance(verify, str):
-        return ssl.create_default_context(cafile=verify)
+        try:
+            return ssl.create_default_context(cafile=verify)
+        except (OSError, ssl.SSLError) as exc:
+            # Raw, these are a FileNotFoundError without the path, or an SSLError:
+            # neither an AlertwireError a caller catches, and neither says which setting.
+            from .._errors import ConfigurationError
+
+            reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+            raise ConfigurationError(
+                f"verify: cannot use {verify!r} as a CA bundle (PEM certificates): {reason}"
+            ) from exc
     if verify is False:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False

@@ -75,5 +75,12 @@ def make_server_tls(host: str, ca_file: str | os.PathLike[str] | None = None) ->
         path = temp_dir / "ca.pem"
     else:
         path = Path(ca_file)
-    ca.cert_pem.write_to_path(str(path))
+    try:
+        ca.cert_pem.write_to_path(str(path))
+    except OSError as exc:
+        # A path the user chose (--ca-file): a one-line error naming it, not a traceback.
+        raise ConfigurationError(
+            f"cannot write the CA certificate to {os.fspath(path)!r}:"
+            f" {exc.strerror or type(exc).__name__}"
+        ) from None
     return ServerTLS(context=context, ca_file=path, temp_dir=temp_dir)
