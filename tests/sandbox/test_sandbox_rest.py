@@ -165,6 +165,22 @@ def test_a_resolved_incident_is_not_reopened(alertwire_sandbox: Sandbox) -> None
     assert sb.incidents()[0]["log_entries"] == ["trigger", "resolve"]
 
 
+def test_a_bulk_put_of_more_than_250_incidents_is_413_as_pagerduty_answers(
+    alertwire_sandbox: Sandbox,
+) -> None:
+    sb = alertwire_sandbox
+    send(sb, trigger("a"))
+    (incident_id,) = (i["id"] for i in by_key(sb).values())
+    item = {"id": incident_id, "type": "incident_reference", "status": "acknowledged"}
+    answer = rest(sb, "PUT", "/incidents", {"incidents": [item] * 251})
+    assert answer.status == 413
+    assert answer.json["error"]["errors"] == ["at most 250 incidents may be updated at a time"]
+    assert {i["status"] for i in sb.incidents()} == {"triggered"}
+    # 250 is within the bound: refused for what they say (the same incident again), not 413.
+    at_bound = rest(sb, "PUT", "/incidents", {"incidents": [item] * 250})
+    assert at_bound.status == 400 and "listed more than once" in at_bound.json["error"]["errors"][0]
+
+
 def test_bulk_put_is_all_or_nothing(alertwire_sandbox: Sandbox) -> None:
     sb = alertwire_sandbox
     for key in ("a", "b", "c"):

@@ -43,7 +43,7 @@ from .faults import Faults
 from .incidents import Incident, IncidentBook, Service
 from .ratelimit import SlidingWindowLimiter
 from .rest_query import IncidentQuery, InvalidInput, incident_query, page
-from .rest_updates import bulk_changes, single_change
+from .rest_updates import TooManyIncidents, bulk_changes, single_change
 from .rest_views import (
     Links,
     alert_json,
@@ -235,6 +235,8 @@ class _Routes:
             rendered = self.state.set_incident_status(
                 changes, sender or None, lambda incident: incident_json(incident, links)
             )
+        except TooManyIncidents as exc:
+            return rest_error(413, "Request Entity Too Large", None, exc.errors)
         except InvalidInput as exc:
             return _invalid(exc)
         except IncidentNotFound as exc:

@@ -15,16 +15,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final, cast
 
+from ..protocol.rest import BULK_UPDATE_MAX
 from .incidents import IncidentStatus
 from .rest_query import InvalidInput
 from .state import StatusChange
 
-__all__ = ["MAX_BULK", "bulk_changes", "single_change"]
+__all__ = ["MAX_BULK", "TooManyIncidents", "bulk_changes", "single_change"]
 
-#: Bulk updates above this many incidents are refused (PagerDuty caps bulk updates too).
-MAX_BULK: Final = 500
+#: Bulk updates above this many incidents are refused with 413, as PagerDuty does.
+MAX_BULK: Final = BULK_UPDATE_MAX
 _MODELLED: Final = frozenset({"id", "type", "status", "title", "urgency", "resolution"})
 _STATUSES: Final = ("triggered", "acknowledged", "resolved")
+
+
+class TooManyIncidents(InvalidInput):
+    """A bulk update of more incidents than PagerDuty takes at once: 413, not 400."""
 
 
 def _change(raw: object, where: str, incident_id: str | None) -> StatusChange:
@@ -75,8 +80,10 @@ def bulk_changes(body: Any) -> list[StatusChange]:
     if not isinstance(body, Mapping) or not isinstance(body.get("incidents"), list):
         raise InvalidInput("the body must be an object with an 'incidents' list")
     items = body["incidents"]
-    if not items or len(items) > MAX_BULK:
+    if not items:
         raise InvalidInput(f"incidents must list between 1 and {MAX_BULK} incidents")
+    if len(items) > MAX_BULK:
+        raise TooManyIncidents(f"at most {MAX_BULK} incidents may be updated at a time")
     changes: list[StatusChange] = []
     errors: list[str] = []
     for index, item in enumerate(items):
