@@ -267,3 +267,10 @@ def test_repr_and_json_safety(alertwire_sandbox: Sandbox) -> None:
         ][1]
         == 2.5
     )
+
+
+def test_a_ca_file_without_tls_is_refused_not_ignored(tmp_path: Any) -> None:
+    # Over plain http no CA is written: a caller waiting for the file got nothing.
+    with pytest.raises(ConfigurationError, match="ca_file goes with tls=True"):
+        Sandbox(ca_file=tmp_path / "ca.pem")
+    assert not (tmp_path / "ca.pem").exists()

@@ -65,6 +65,9 @@ class SandboxServer:
             raise ConfigurationError("api_token must not be blank (omit it to accept any token)")
         if not 0 <= port <= 65535:
             raise ConfigurationError(f"port must be between 0 and 65535, got {port}")
+        if ca_file is not None and not tls:
+            # Served over plain http, it would write no CA where the caller waits for one.
+            raise ConfigurationError("ca_file goes with tls=True (over http there is no CA)")
         self.host = host
         self.requested_port = port
         self.tls = tls
