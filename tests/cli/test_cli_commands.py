@@ -478,6 +478,37 @@ def test_clear_text_url_off_loopback_is_refused() -> None:
     assert "clear text" in one_line_error(done)
 
 
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (("trigger", "x", "--pagerduty-url", "ftp://h"), "--pagerduty-url"),
+        (
+            ("bigpanda", "critical", "--host", "h", "--app-key", "a", "--bigpanda-url", "ftp://h"),
+            "--bigpanda-url",
+        ),
+        (("incidents", "list", "--api-url", "ftp://h"), "--api-url"),
+        (("incidents", "ack", "P1", "--api-url", "http://127.0.0.1:9", "--from", "me"), "--from"),
+        (("relay", "--drain", "--pagerduty-url", "ftp://h"), "--pagerduty-url"),
+    ],
+)
+def test_a_bad_setting_is_named_as_the_option_the_user_gave(
+    args: tuple[str, ...], option: str, tmp_path: Path
+) -> None:
+    # Once "base_url must be ...", "default_from: must be ...", "pagerduty_url must be
+    # ...": names of the library's arguments, which the user never typed.
+    env = {
+        "ALERTWIRE_ROUTING_KEY": KEY,
+        "ALERTWIRE_BIGPANDA_TOKEN": "t" * 32,
+        "ALERTWIRE_PAGERDUTY_API_TOKEN": "u" * 20,
+        "ALERTWIRE_OUTBOX": str(tmp_path / "outbox.sqlite3"),
+    }
+    done = run(*args, env=env)
+    assert done.returncode == 2, done.stderr
+    error = one_line_error(done)
+    assert option in error, error
+    assert not any(name in error for name in ("base_url", "default_from", "pagerduty_url"))
+
+
 @pytest.mark.parametrize("queue", [False, True], ids=["send", "queue"])
 def test_a_url_with_a_bad_port_is_exit_2_and_nothing_queued(queue: bool, tmp_path: Path) -> None:
     # Once a traceback (exit 1) when sending, and stored when queued: the relay's

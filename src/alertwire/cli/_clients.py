@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from .. import _config
-from .._errors import ConfigurationError
+from .._errors import ConfigurationError, ValidationError
 from .._retry import DEFAULT_INITIAL_BACKOFF, RetryPolicy
 from .._secret import Secret
 from ._credentials import BIGPANDA_TOKEN, ROUTING_KEY
@@ -76,16 +76,31 @@ def _app_key(args: argparse.Namespace) -> str:
     return str(app_key)
 
 
-def construct(client_class: Any, *positional: Any, **settings: Any) -> Any:
-    """``client_class(...)``, with a CA bundle that TLS cannot load reported as the
-    ``--ca-file`` setting it came from (exit 2), for every client the CLI makes.
+def construct(
+    client_class: Any,
+    *positional: Any,
+    said_as: Mapping[str, str] | None = None,
+    **settings: Any,
+) -> Any:
+    """``client_class(...)``, its refusals said in the words the user typed, for every
+    client the CLI makes (exit 2 either way).
 
-    ``ssl`` is not imported for this: only loading a CA bundle can raise its
-    error, and that loads ``ssl`` first; a one-event command to an ``http://``
-    URL (a local relay, the sandbox) then never imports it.
+    ``said_as`` maps a library argument to the option (or variable) it came from:
+    ``base_url: must be ...`` reads ``--api-url (or $ALERTWIRE_PAGERDUTY_API_URL)
+    must be ...``, where ``base_url`` is a name the user never gave. A CA bundle
+    TLS cannot load is said as ``--ca-file``. ``ssl`` is not imported for this:
+    only loading a CA bundle can raise its error, and that loads ``ssl`` first; a
+    one-event command to an ``http://`` URL (a local relay, the sandbox) then
+    never imports it.
     """
+    names = said_as or {}
     try:
         return client_class(*positional, **settings)
+    except ValidationError as exc:
+        if not any(field in names for field, _ in exc.problems):
+            raise
+        problems = [(names.get(field, field), rule) for field, rule in exc.problems]
+        raise ValidationError(*problems[0], problems=problems) from None
     except ConfigurationError as exc:
         # The library's refusal of ``verify=`` (a CA bundle TLS cannot load) keeps the
         # loader's error as its cause; here it is said as the option the user gave.
@@ -94,6 +109,10 @@ def construct(client_class: Any, *positional: Any, **settings: Any) -> Any:
             raise ConfigurationError(
                 f"--ca-file is not a usable CA bundle: {exc.__cause__}"
             ) from None
+        text = str(exc)
+        for name, option in names.items():
+            if text.startswith(name + " "):
+                raise ConfigurationError(option + text[len(name) :]) from None
         raise
 
 
@@ -142,7 +161,8 @@ class Clients:
             key = _routing_key(args)
             self._output.add_secret(key)
             url = _config.resolve(args.pagerduty_url, _config.ENV_PAGERDUTY_URL, None)
-            return construct(PagerDuty, key, base_url=url, **common)
+            said_as = {"base_url": f"--pagerduty-url (or ${_config.ENV_PAGERDUTY_URL})"}
+            return construct(PagerDuty, key, base_url=url, said_as=said_as, **common)
         from .._bigpanda_client import BigPanda
 
         token = BIGPANDA_TOKEN.read(args.token_file)
@@ -150,7 +170,8 @@ class Clients:
         url = _config.resolve(args.bigpanda_url, _config.ENV_BIGPANDA_URL, None)
         app_key = _app_key(args)
         self._output.add_secret(app_key)
-        return construct(BigPanda, token, app_key, base_url=url, **common)
+        said_as = {"base_url": f"--bigpanda-url (or ${_config.ENV_BIGPANDA_URL})"}
+        return construct(BigPanda, token, app_key, base_url=url, said_as=said_as, **common)
 
     def close(self) -> None:
         for client in self._made.values():

@@ -245,6 +245,10 @@ def make_api(args: argparse.Namespace, output: Any) -> Any:
         oauth=args.oauth,
         default_from=_config.resolve(args.from_email, ENV_PAGERDUTY_FROM, None),
         base_url=_config.resolve(args.api_url, ENV_PAGERDUTY_API_URL, None),
+        said_as={
+            "base_url": f"--api-url (or ${ENV_PAGERDUTY_API_URL})",
+            "default_from": f"--from (or ${ENV_PAGERDUTY_FROM})",
+        },
         **settings,
     )
 

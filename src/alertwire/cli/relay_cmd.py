@@ -252,7 +252,7 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
     from ..outbox import Outbox
     from ..outbox.metrics import OutboxMetrics
     from ..relay import MetricsEndpoint, Relay
-    from ._clients import _region, _verify
+    from ._clients import _region, _verify, construct
 
     listen = ingest_config(args)
     verify = _verify(args)  # the sending commands' rule: a readable file, else exit 2
@@ -260,8 +260,14 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
     metrics = None
     if args.metrics_listen is not None:
         metrics = OutboxMetrics(outbox.store)
-    relay = Relay(
+    said_as = {
+        "pagerduty_url": f"--pagerduty-url (or ${_config.ENV_PAGERDUTY_URL})",
+        "bigpanda_url": f"--bigpanda-url (or ${_config.ENV_BIGPANDA_URL})",
+    }
+    relay: Relay = construct(
+        Relay,
         outbox,
+        said_as=said_as,
         concurrency=args.concurrency,
         rate_limit_per_minute=args.rate_limit,
         max_backoff=args.max_backoff,
