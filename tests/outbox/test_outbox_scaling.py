@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from alertwire import OutboxError
 from alertwire._secret import Secret
 from alertwire.outbox import postgres as postgres_store
 from alertwire.outbox import sqlite as sqlite_store
@@ -341,6 +342,36 @@ def test_sqlite_version_3_file_is_migrated_in_place_once(tmp_path: Path) -> None
     _check_older_file_migrated(
         tmp_path / "o.sqlite3", _sqlite_v3_file, ("events_active", "events_in_flight")
     )
+
+
+def test_sqlite_a_migration_that_fails_half_way_leaves_version_3_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """The steps of a migration and the version they record are one transaction: a
+    failure after version 4's first statements ran (here, an index already holding a
+    name it creates) undoes them all, so the file is version 3 with its rows and
+    indexes as they were, and the next open migrates it whole. A process killed in
+    the middle leaves the same: SQLite rolls back a transaction it never committed."""
+    path = tmp_path / "o.sqlite3"
+    _sqlite_v3_file(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    _insert_rows(conn)
+    conn.execute("CREATE INDEX events_open_since ON events (route)")  # in the way
+    before = conn.execute("SELECT * FROM events ORDER BY id").fetchall()
+    conn.close()
+    store = SQLiteStore(path)
+    with pytest.raises(OutboxError, match="index events_open_since already exists"):
+        store.migrate()
+    store.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert conn.execute("SELECT version FROM alertwire_schema").fetchall() == [(3,)]
+    assert conn.execute("SELECT * FROM events ORDER BY id").fetchall() == before
+    assert conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE name IN ('events_active', 'events_in_flight')"
+    ).fetchone() == (2,)
+    conn.execute("DROP INDEX events_open_since")
+    conn.close()
+    _check_migrated_once(path)
 
 
 # Version 3's statements, as released: its relay's blocking check and settle of one
