@@ -238,10 +238,12 @@ _V3: Final = (
 #
 # A process of version 3 still running after the migration cannot claim (the
 # ``events_in_flight`` index its claim names is gone: "no such index") nor read
-# ``queue status`` (``events_open``): it reports a store outage, and the events it
-# holds are claimed again once their lease runs out (sent twice, never lost). Its
-# inserts, outcomes, retries and purges keep the rules above (they set and clear
-# ``finished_at`` as version 4 does), so a producer of version 3 keeps working.
+# ``queue status`` (``events_open``): it reports a store outage. A relay records a
+# cycle's outcomes in its next claim's transaction, which fails with it, so the
+# events it holds are claimed again once their lease runs out (sent twice, never
+# lost). Its other writes (inserts, outcomes recorded alone, retries, purges) keep
+# the rules above (they set and clear ``finished_at`` as version 4 does), so a
+# producer of version 3 keeps working.
 _V4: Final = (
     f"""
     UPDATE events SET finished_at = NULL
