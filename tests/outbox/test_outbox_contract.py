@@ -323,7 +323,7 @@ def test_migrate_is_idempotent_and_records_the_version(
         Outbox.open(url).stats()
     sqlite_path = str(tmp_path / "o.sqlite3")
     assert cli_main(["queue", "migrate", "--outbox", sqlite_path]) == 0
-    assert "schema version 3" in capsys.readouterr().out
+    assert "schema version 4" in capsys.readouterr().out
 
 
 @pg

@@ -11,8 +11,9 @@ heads. These tests catch a regression without a stopwatch:
 * after a random workload (enqueue, claim, deliver, fail, bury, ``queue
   retry``, purge) the flags and counters equal what a full scan computes;
 * a version-1 file is migrated in place (flags and counters filled in), and
-  opening it again changes nothing; so is a version-2 file (counters kept by
-  triggers then, by the store's statements since version 3).
+  opening it again changes nothing; so are a version-2 file (counters kept by
+  triggers then, by the store's statements since version 3) and a version-3 file
+  (whose indexes of active rows and in-flight rows version 4 redefined).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from alertwire import OutboxError
 from alertwire._secret import Secret
 from alertwire.outbox import postgres as postgres_store
 from alertwire.outbox import sqlite as sqlite_store
@@ -42,6 +44,7 @@ from alertwire.outbox.machine import (
 from alertwire.outbox.postgres import PostgresStore
 from alertwire.outbox.postgres._schema import MIGRATIONS, lock_key
 from alertwire.outbox.sqlite import SCHEMA_VERSION, SQLiteStore
+from alertwire.outbox.sqlite._schema import MIGRATIONS as SQLITE_MIGRATIONS
 from tests.support.outbox_backends import drop_schema, fresh_pg_target
 from tests.support.services import PostgresCluster
 
@@ -70,6 +73,11 @@ def _scan_invariants(conn: sqlite3.Connection) -> None:
         for r in conn.execute("SELECT min(id) FROM events WHERE state IN (0, 1) GROUP BY order_key")
     }
     assert flagged == heads
+    # Version 4: a row is unfinished exactly while finished_at is NULL (its indexes of
+    # active rows are defined by that).
+    assert conn.execute(
+        "SELECT count(*) FROM events WHERE (state IN (0, 1)) = (finished_at IS NOT NULL)"
+    ).fetchone() == (0,)
     counted = dict(conn.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())
     kept = dict(conn.execute("SELECT state, n FROM counts").fetchall())
     assert kept == {int(s): counted.get(int(s), 0) for s in State}
@@ -177,12 +185,24 @@ def _check_migrated_once(path: Path) -> None:
     moves a head back) keeps them equal to a full scan; opening it again changes
     nothing."""
     store = SQLiteStore(path)
-    assert store.migrate() == SCHEMA_VERSION == 3
+    assert store.migrate() == SCHEMA_VERSION == 4
     check = sqlite3.connect(path)
-    assert check.execute("SELECT version FROM alertwire_schema").fetchall() == [(3,)]
+    assert check.execute("SELECT version FROM alertwire_schema").fetchall() == [(4,)]
+    gone = (
+        "events_key_head",
+        "events_inflight",
+        "events_in_flight",
+        "events_active",
+        "events_open",
+    )
     assert check.execute(
-        "SELECT count(*) FROM sqlite_master WHERE name = 'events_key_head'"
+        f"SELECT count(*) FROM sqlite_master WHERE name IN {gone}"  # noqa: S608 - constants
     ).fetchone() == (0,)
+    # The finished rows written without finished_at got their created_at (version 4).
+    assert check.execute("SELECT id, finished_at FROM events WHERE state IN (2, 3)").fetchall() == [
+        (1, 1.0),
+        (4, 1.0),
+    ]
     assert [r[0] for r in check.execute("SELECT id FROM events WHERE head = 1 ORDER BY id")] == [
         2,
         5,
@@ -194,13 +214,29 @@ def _check_migrated_once(path: Path) -> None:
     _random_workload(store, lambda: _scan_invariants(check))
     store.close()
     again = SQLiteStore(path)
-    assert again.migrate() == 3
+    assert again.migrate() == 4
     _scan_invariants(check)
     assert check.execute(
         "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
     ).fetchone() == (2,)  # events_inserted (head, insert count), events_moved (head)
     again.close()
     check.close()
+
+
+def _check_older_file_migrated(
+    path: Path, make: Callable[[Path], None], indexes: tuple[str, ...]
+) -> None:
+    """A file ``make`` builds as an older version made it (with ``indexes``), holding the
+    rows of :func:`_insert_rows`, then :func:`_check_migrated_once`."""
+    make(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    _insert_rows(conn)
+    names = ", ".join(f"'{name}'" for name in indexes)
+    assert conn.execute(
+        f"SELECT count(*) FROM sqlite_master WHERE name IN ({names})"  # noqa: S608 - constants
+    ).fetchone() == (len(indexes),)
+    conn.close()
+    _check_migrated_once(path)
 
 
 def test_sqlite_version_1_file_is_migrated_in_place_once(tmp_path: Path) -> None:
@@ -237,19 +273,12 @@ def _sqlite_v2_file(path: Path) -> None:
     conn.close()
 
 
-def test_sqlite_version_2_file_is_migrated_to_version_3_in_place_once(tmp_path: Path) -> None:
+def test_sqlite_version_2_file_is_migrated_in_place_once(tmp_path: Path) -> None:
     """Version 3 keeps the counters in the store's statements instead of triggers and
-    drops the ``events_key_head`` index: rows, flags and counters written by version
-    2 (its triggers) carry over."""
-    path = tmp_path / "o.sqlite3"
-    _sqlite_v2_file(path)
-    conn = sqlite3.connect(path, isolation_level=None)
-    _insert_rows(conn)
-    assert conn.execute(
-        "SELECT count(*) FROM sqlite_master WHERE name = 'events_key_head'"
-    ).fetchone() == (1,)
-    conn.close()
-    _check_migrated_once(path)
+    drops the ``events_key_head`` index (version 4 then redefines the indexes of active
+    and in-flight rows): rows, flags and counters written by version 2 (its triggers)
+    carry over."""
+    _check_older_file_migrated(tmp_path / "o.sqlite3", _sqlite_v2_file, ("events_key_head",))
 
 
 def test_sqlite_a_version_2_process_still_running_after_the_migration_cannot_write(
@@ -288,6 +317,147 @@ WHERE id = :id AND state = 1 AND lease_owner = :owner
     )
     _scan_invariants(conn)
     assert store.settle([Delivered(event_id, 3.0, 202)], owner="me") == [True]
+    _scan_invariants(conn)
+    conn.close()
+    store.close()
+
+
+def _sqlite_v3_file(path: Path) -> None:
+    """An outbox as version 3 made it: its migrations (their text is pinned to
+    tests/data/outbox_sqlite_schema_v3.sql by test_outbox_states), version 3 recorded."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE alertwire_schema (version INTEGER NOT NULL)")
+    for version in (1, 2, 3):
+        for statement in SQLITE_MIGRATIONS[version]:
+            conn.execute(statement)
+    conn.execute("INSERT INTO alertwire_schema VALUES (3)")
+    conn.close()
+
+
+def test_sqlite_version_3_file_is_migrated_in_place_once(tmp_path: Path) -> None:
+    """Version 4 defines the indexes of active rows by ``finished_at IS NULL`` and the
+    in-flight index by the leased rows that are not heads: rows, flags and counters
+    written by version 3 (its triggers) carry over, and finished rows written without
+    ``finished_at`` get one."""
+    _check_older_file_migrated(
+        tmp_path / "o.sqlite3", _sqlite_v3_file, ("events_active", "events_in_flight")
+    )
+
+
+def test_sqlite_a_migration_that_fails_half_way_leaves_version_3_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """The steps of a migration and the version they record are one transaction: a
+    failure after version 4's first statements ran (here, an index already holding a
+    name it creates) undoes them all, so the file is version 3 with its rows and
+    indexes as they were, and the next open migrates it whole. A process killed in
+    the middle leaves the same: SQLite rolls back a transaction it never committed."""
+    path = tmp_path / "o.sqlite3"
+    _sqlite_v3_file(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    _insert_rows(conn)
+    conn.execute("CREATE INDEX events_open_since ON events (route)")  # in the way
+    before = conn.execute("SELECT * FROM events ORDER BY id").fetchall()
+    conn.close()
+    store = SQLiteStore(path)
+    with pytest.raises(OutboxError, match="index events_open_since already exists"):
+        store.migrate()
+    store.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert conn.execute("SELECT version FROM alertwire_schema").fetchall() == [(3,)]
+    assert conn.execute("SELECT * FROM events ORDER BY id").fetchall() == before
+    assert conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE name IN ('events_active', 'events_in_flight')"
+    ).fetchone() == (2,)
+    conn.execute("DROP INDEX events_open_since")
+    conn.close()
+    _check_migrated_once(path)
+
+
+# Version 3's statements, as released: its relay's blocking check and settle of one
+# delivery, its `queue status` read, its count of a move, its insert.
+_V3_NOT_BLOCKED = (
+    "SELECT 1 FROM events f INDEXED BY events_in_flight WHERE f.order_key = ?"
+    " AND f.state = 1 AND f.id <> ? AND f.lease_expires > 0"
+)
+_V3_OLDEST_OPEN = "SELECT min(created_at) FROM events INDEXED BY events_open WHERE state IN (0, 1)"
+_V3_DELIVER = """
+UPDATE events SET state = v.state, head = 0, finished_at = v.at, http_status = v.status,
+ last_error = NULL, error_body = NULL, lease_owner = NULL, lease_expires = NULL
+FROM (SELECT column1 AS id, column2 AS state, column3 AS at, column4 AS status
+      FROM (VALUES (?2, ?3, ?4, ?5))) AS v
+WHERE events.id = v.id AND events.state = 1 AND events.lease_owner = ?1
+RETURNING events.id
+"""
+_V3_COUNT = "UPDATE counts SET n = n + :n WHERE state = :state"
+_V3_INSERT = (
+    "INSERT OR ROLLBACK INTO events (state, kind, route, order_key, dedup_key, base_url,"
+    " credential, body, created_at, age_from, not_before)"
+    " VALUES (0, 'pagerduty.alert', 'r', ?, NULL, NULL, 'c', x'00', ?, ?, ?)"
+)
+
+
+def test_sqlite_a_version_3_process_still_running_after_the_migration_cannot_claim(
+    tmp_path: Path,
+) -> None:
+    """A relay of version 3 that opened the file before a version-4 process migrated
+    it keeps its own SQL. Its claim names ``events_in_flight`` (every leased row),
+    which is gone: it stops with "no such index" (a store outage it reports) rather
+    than reading a blocked key through an index it does not know; ``queue status``
+    of version 3 (``events_open``) likewise. What it can still write keeps version
+    4's rules, so nothing drifts: its outcomes set ``finished_at`` and clear the head
+    flag (the trigger hands the head on), its inserts are flagged and counted."""
+    path = tmp_path / "o.sqlite3"
+    _sqlite_v3_file(path)
+    old = sqlite3.connect(path, isolation_level=None)
+    for _ in range(2):  # key k: ids 1, 2; id 1 leased by the old relay
+        old.execute(_V3_INSERT, ("k", 1.0, 1.0, 1.0))
+    old.execute("UPDATE events SET state = 1, lease_owner = 'old', lease_expires = 60 WHERE id = 1")
+    old.executemany(_V3_COUNT, [{"state": 0, "n": -1}, {"state": 1, "n": 1}])
+    store = SQLiteStore(path)
+    assert store.migrate() == 4
+    _scan_invariants(old)
+    with pytest.raises(sqlite3.OperationalError, match="no such index: events_in_flight"):
+        old.execute(_V3_NOT_BLOCKED, ("k", 2))
+    with pytest.raises(sqlite3.OperationalError, match="no such index: events_open"):
+        old.execute(_V3_OLDEST_OPEN)
+    assert old.execute(_V3_DELIVER, ("old", 1, 2, 5.0, 202)).fetchall() == [(1,)]
+    old.executemany(_V3_COUNT, [{"state": 1, "n": -1}, {"state": 2, "n": 1}])
+    old.execute(_V3_INSERT, ("k", 6.0, 6.0, 6.0))
+    _scan_invariants(old)
+    assert [r[0] for r in old.execute("SELECT id FROM events WHERE head = 1")] == [2]
+    claimed = store.claim(
+        ClaimTerms(owner="me", now=7.0, lease_until=60.0, limit=5, pace_interval=0)
+    )
+    assert [c.id for c in claimed] == [2]
+    assert store.settle([Delivered(2, 8.0, 202)], owner="me") == [True]
+    _scan_invariants(old)
+    stats = store.stats()
+    assert (stats.pending, stats.leased, stats.delivered, stats.dead) == (1, 0, 2, 0)
+    old.close()
+    store.close()
+
+
+def test_sqlite_a_row_that_finishes_without_finished_at_is_refused(tmp_path: Path) -> None:
+    """Version 4 finds a key's active rows by ``finished_at IS NULL``: a write that
+    moves a row into or out of the finished states without setting or clearing it
+    (no statement of alertwire does; a hand-written one might) is refused, so the
+    head flags cannot go wrong."""
+    path = tmp_path / "o.sqlite3"
+    store = SQLiteStore(path)
+    (event_id,) = store.enqueue_many([_event(0)], now=1.0)
+    conn = sqlite3.connect(path, isolation_level=None)
+    with pytest.raises(sqlite3.IntegrityError, match="upgraded to a newer schema"):
+        conn.execute("UPDATE events SET state = 3, head = 0 WHERE id = ?", (event_id,))
+    conn.execute("UPDATE events SET state = 3, head = 0, finished_at = 2 WHERE id = ?", (event_id,))
+    with pytest.raises(sqlite3.IntegrityError, match="upgraded to a newer schema"):
+        conn.execute("UPDATE events SET state = 0 WHERE id = ?", (event_id,))
+    assert conn.execute("SELECT state, head, finished_at FROM events").fetchall() == [(3, 0, 2.0)]
+    conn.execute(
+        "UPDATE counts SET n = n + (CASE state WHEN 3 THEN 1 ELSE -1 END) WHERE state IN (0, 3)"
+    )
+    _scan_invariants(conn)
+    assert store.retry_dead([event_id], now=3.0) == 1
     _scan_invariants(conn)
     conn.close()
     store.close()

@@ -233,6 +233,7 @@ def test_the_stores_allow_exactly_the_named_transitions(outbox: Outbox, outbox_t
 _DATA = Path(__file__).resolve().parents[1] / "data"
 _SQLITE_SCHEMA_V2 = _DATA / "outbox_sqlite_schema_v2.sql"
 _SQLITE_SCHEMA_V3 = _DATA / "outbox_sqlite_schema_v3.sql"
+_SQLITE_SCHEMA_V4 = _DATA / "outbox_sqlite_schema_v4.sql"
 
 
 def _sqlite_master(path: Path) -> str:
@@ -261,10 +262,23 @@ def test_the_sqlite_migrations_to_version_2_still_make_its_schema_text(tmp_path:
     assert _sqlite_master(path) == _SQLITE_SCHEMA_V2.read_text()
 
 
-def test_a_fresh_sqlite_outbox_has_the_schema_text_of_version_3(tmp_path: Path) -> None:
-    """The current version's text, as released (tests/data/outbox_sqlite_schema_v3.sql)."""
+def test_the_sqlite_migrations_to_version_3_still_make_its_schema_text(tmp_path: Path) -> None:
+    """Version 3's text, as released (tests/data/outbox_sqlite_schema_v3.sql): the
+    files version 4 migrates were built from it."""
+    path = tmp_path / "outbox.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE alertwire_schema (version INTEGER NOT NULL)")
+    for version in (1, 2, 3):
+        for statement in MIGRATIONS[version]:
+            conn.execute(statement)
+    conn.close()
+    assert _sqlite_master(path) == _SQLITE_SCHEMA_V3.read_text()
+
+
+def test_a_fresh_sqlite_outbox_has_the_schema_text_of_version_4(tmp_path: Path) -> None:
+    """The current version's text, as released (tests/data/outbox_sqlite_schema_v4.sql)."""
     path = tmp_path / "outbox.sqlite3"
     store = SQLiteStore(path)
-    assert store.migrate() == 3
+    assert store.migrate() == 4
     store.close()
-    assert _sqlite_master(path) == _SQLITE_SCHEMA_V3.read_text()
+    assert _sqlite_master(path) == _SQLITE_SCHEMA_V4.read_text()

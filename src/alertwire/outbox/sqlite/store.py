@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from ..._errors import OutboxError
 from .. import machine
-from ..states import SQL_ACTIVE, SQL_LEASED, SQL_PENDING, State
+from ..states import SQL_LEASED, SQL_PENDING, State
 from ._connection import SQLiteConnections, _explain
 
 __all__ = ["SQLiteStore"]
@@ -35,11 +35,13 @@ WHERE head = 1 AND state = {SQL_PENDING} AND route > :after
 
 # A pending head may go unless a later row of its key is in flight under a live lease
 # (after `queue retry` made an earlier dead row the head): never two of one key at once.
+# Such a row is never its key's head (``e`` is), so it is found among the leased rows
+# that are not heads (``head = 0``, the index's condition; _schema version 4 says why).
 _NOT_BLOCKED: Final = f"""
 NOT EXISTS (
-    SELECT 1 FROM events f INDEXED BY events_in_flight
-    WHERE f.order_key = e.order_key AND f.state = {SQL_LEASED} AND f.id <> e.id
-      AND f.lease_expires > :now
+    SELECT 1 FROM events f INDEXED BY events_in_flight_behind
+    WHERE f.order_key = e.order_key AND f.state = {SQL_LEASED} AND f.head = 0
+      AND f.id <> e.id AND f.lease_expires > :now
 )
 """  # noqa: S608 - state numbers from states.py only
 
@@ -98,8 +100,9 @@ def _count(conn: sqlite3.Connection, changes: Mapping[State, int]) -> None:
         conn.executemany(_COUNT, rows)
 
 
+# A row is open (PENDING or LEASED) exactly while it has no finished_at (_schema version 4).
 _OLDEST_OPEN: Final = (
-    f"SELECT min(created_at) FROM events INDEXED BY events_open WHERE state IN ({SQL_ACTIVE})"  # noqa: S608 - state numbers from states.py only
+    "SELECT min(created_at) FROM events INDEXED BY events_open_since WHERE finished_at IS NULL"
 )
 
 #: Rows per ``UPDATE`` of a relay cycle (a lease, a kind of outcome): a cycle's rows
@@ -551,10 +554,10 @@ class SQLiteStore(SQLiteConnections):
         total = int(rows[0][0] or 0)
         if not per_route or total == 0:
             return total, {}
-        # Literal states, as in the partial index events_open (a parameter would not match it).
+        # The condition of the partial index events_open_since, as it is written there.
         routes = self._read(
-            "SELECT route, count(*) FROM events INDEXED BY events_open"  # noqa: S608 - state numbers from states.py only
-            f" WHERE state IN ({SQL_ACTIVE}) GROUP BY route"
+            "SELECT route, count(*) FROM events INDEXED BY events_open_since"
+            " WHERE finished_at IS NULL GROUP BY route"
         )
         return total, {route: int(n) for route, n in routes}
 
