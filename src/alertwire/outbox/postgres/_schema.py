@@ -32,6 +32,45 @@ _COUNTED_BUCKETS: Final = ", ".join(
     f"({int(state)})" for state in (State.PENDING, State.DELIVERED, State.DEAD)
 )
 
+#: The trigger function's first half in every version: the counters (the head hand-over
+#: follows it). One text, so versions 2 and 3 cannot count differently.
+_TRACK_COUNTS: Final = f"""\
+        LANGUAGE plpgsql AS $fn$
+        DECLARE
+            my_shard smallint := pg_backend_pid() % 16;
+            old_bucket smallint := CASE WHEN TG_OP = 'INSERT' THEN NULL
+                                        WHEN OLD.state = {SQL_LEASED} THEN {SQL_PENDING} ELSE OLD.state END;
+            new_bucket smallint := CASE WHEN TG_OP = 'DELETE' THEN NULL
+                                        WHEN NEW.state = {SQL_LEASED} THEN {SQL_PENDING} ELSE NEW.state END;
+            was_active boolean := TG_OP <> 'INSERT' AND OLD.state IN ({SQL_ACTIVE});
+            is_active boolean := TG_OP <> 'DELETE' AND NEW.state IN ({SQL_ACTIVE});
+        BEGIN
+            IF TG_OP <> 'INSERT' THEN
+                INSERT INTO alertwire_counts AS c (state, shard, n) VALUES (old_bucket, my_shard, -1)
+                ON CONFLICT (state, shard) DO UPDATE SET n = c.n - 1;
+            END IF;
+            IF TG_OP = 'DELETE' THEN
+                RETURN NULL;
+            END IF;
+            INSERT INTO alertwire_counts AS c (state, shard, n) VALUES (new_bucket, my_shard, 1)
+            ON CONFLICT (state, shard) DO UPDATE SET n = c.n + 1;
+"""  # noqa: S608 - state numbers from states.py only
+
+#: Its last part in every version: a row that left the active states hands its key's
+#: head to the key's next active row.
+_TRACK_HAND_ON: Final = f"""\
+                UPDATE alertwire_events SET head = false WHERE id = NEW.id AND head;
+                UPDATE alertwire_events SET head = true
+                WHERE NOT head AND id = (
+                    SELECT min(x.id) FROM alertwire_events x
+                    WHERE x.order_key = NEW.order_key AND x.state IN ({SQL_ACTIVE})
+                );
+            END IF;
+            RETURN NULL;
+        END
+        $fn$
+"""  # noqa: S608 - state numbers from states.py only
+
 MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     1: (
         f"""
@@ -128,26 +167,7 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         """,  # noqa: S608 - state numbers from states.py only
         f"""
         CREATE FUNCTION alertwire_events_track() RETURNS trigger
-        LANGUAGE plpgsql AS $fn$
-        DECLARE
-            my_shard smallint := pg_backend_pid() % 16;
-            old_bucket smallint := CASE WHEN TG_OP = 'INSERT' THEN NULL
-                                        WHEN OLD.state = {SQL_LEASED} THEN {SQL_PENDING} ELSE OLD.state END;
-            new_bucket smallint := CASE WHEN TG_OP = 'DELETE' THEN NULL
-                                        WHEN NEW.state = {SQL_LEASED} THEN {SQL_PENDING} ELSE NEW.state END;
-            was_active boolean := TG_OP <> 'INSERT' AND OLD.state IN ({SQL_ACTIVE});
-            is_active boolean := TG_OP <> 'DELETE' AND NEW.state IN ({SQL_ACTIVE});
-        BEGIN
-            IF TG_OP <> 'INSERT' THEN
-                INSERT INTO alertwire_counts AS c (state, shard, n) VALUES (old_bucket, my_shard, -1)
-                ON CONFLICT (state, shard) DO UPDATE SET n = c.n - 1;
-            END IF;
-            IF TG_OP = 'DELETE' THEN
-                RETURN NULL;
-            END IF;
-            INSERT INTO alertwire_counts AS c (state, shard, n) VALUES (new_bucket, my_shard, 1)
-            ON CONFLICT (state, shard) DO UPDATE SET n = c.n + 1;
-            IF was_active = is_active THEN
+{_TRACK_COUNTS}            IF was_active = is_active THEN
                 RETURN NULL;
             END IF;
             PERFORM pg_advisory_xact_lock({LOCK_CLASS}, alertwire_lock_key(NEW.order_key));
@@ -161,17 +181,7 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
                     WHERE x.order_key = NEW.order_key AND x.state IN ({SQL_ACTIVE}) AND x.id < NEW.id
                 );
             ELSE
-                UPDATE alertwire_events SET head = false WHERE id = NEW.id AND head;
-                UPDATE alertwire_events SET head = true
-                WHERE NOT head AND id = (
-                    SELECT min(x.id) FROM alertwire_events x
-                    WHERE x.order_key = NEW.order_key AND x.state IN ({SQL_ACTIVE})
-                );
-            END IF;
-            RETURN NULL;
-        END
-        $fn$
-        """,  # noqa: S608 - a module constant, no value
+{_TRACK_HAND_ON}        """,  # noqa: S608 - a module constant, no value
         "CREATE TRIGGER alertwire_events_added AFTER INSERT OR DELETE ON alertwire_events"
         " FOR EACH ROW EXECUTE FUNCTION alertwire_events_track()",
         "CREATE TRIGGER alertwire_events_moved AFTER UPDATE OF state ON alertwire_events"
@@ -202,26 +212,7 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         "DROP INDEX IF EXISTS alertwire_events_key_head",
         f"""
         CREATE OR REPLACE FUNCTION alertwire_events_track() RETURNS trigger
-        LANGUAGE plpgsql AS $fn$
-        DECLARE
-            my_shard smallint := pg_backend_pid() % 16;
-            old_bucket smallint := CASE WHEN TG_OP = 'INSERT' THEN NULL
-                                        WHEN OLD.state = {SQL_LEASED} THEN {SQL_PENDING} ELSE OLD.state END;
-            new_bucket smallint := CASE WHEN TG_OP = 'DELETE' THEN NULL
-                                        WHEN NEW.state = {SQL_LEASED} THEN {SQL_PENDING} ELSE NEW.state END;
-            was_active boolean := TG_OP <> 'INSERT' AND OLD.state IN ({SQL_ACTIVE});
-            is_active boolean := TG_OP <> 'DELETE' AND NEW.state IN ({SQL_ACTIVE});
-        BEGIN
-            IF TG_OP <> 'INSERT' THEN
-                INSERT INTO alertwire_counts AS c (state, shard, n) VALUES (old_bucket, my_shard, -1)
-                ON CONFLICT (state, shard) DO UPDATE SET n = c.n - 1;
-            END IF;
-            IF TG_OP = 'DELETE' THEN
-                RETURN NULL;
-            END IF;
-            INSERT INTO alertwire_counts AS c (state, shard, n) VALUES (new_bucket, my_shard, 1)
-            ON CONFLICT (state, shard) DO UPDATE SET n = c.n + 1;
-            IF was_active = is_active OR (TG_OP = 'INSERT' AND NEW.head) THEN
+{_TRACK_COUNTS}            IF was_active = is_active OR (TG_OP = 'INSERT' AND NEW.head) THEN
                 -- no move in or out of the active states, or an enqueue that flagged its
                 -- row itself (under this lock): no head to hand over
                 RETURN NULL;
@@ -239,16 +230,6 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
                 );
             ELSE
                 -- finished: cleared by the settle itself (a writer of version 2 did not)
-                UPDATE alertwire_events SET head = false WHERE id = NEW.id AND head;
-                UPDATE alertwire_events SET head = true
-                WHERE NOT head AND id = (
-                    SELECT min(x.id) FROM alertwire_events x
-                    WHERE x.order_key = NEW.order_key AND x.state IN ({SQL_ACTIVE})
-                );
-            END IF;
-            RETURN NULL;
-        END
-        $fn$
-        """,  # noqa: S608 - a module constant, no value
+{_TRACK_HAND_ON}        """,  # noqa: S608 - a module constant, no value
     ),
 }
