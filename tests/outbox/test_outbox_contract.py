@@ -314,10 +314,10 @@ def test_migrate_is_idempotent_and_records_the_version(
     url, _schema = fresh_pg_target(postgres_cluster)
     for _ in range(2):
         assert cli_main(["queue", "migrate", "--outbox", url]) == 0
-        assert "schema version 2" in capsys.readouterr().out
+        assert "schema version 3" in capsys.readouterr().out
     with psycopg.connect(url) as conn:
         versions = conn.execute("SELECT version FROM alertwire_schema ORDER BY version")
-        assert versions.fetchall() == [(1,), (2,)]  # one row per step applied
+        assert versions.fetchall() == [(1,), (2,), (3,)]  # one row per step applied
         conn.execute("INSERT INTO alertwire_schema VALUES (99)")
     with pytest.raises(OutboxError, match="schema version 99, newer"):
         Outbox.open(url).stats()

@@ -567,7 +567,7 @@ def test_postgres_version_1_schema_is_migrated_in_place_once(pg_url: str) -> Non
             )
     for _ in range(2):
         store = PostgresStore(pg_url)
-        assert store.migrate() == 2
+        assert store.migrate() == 3
         stats = store.stats()
         assert (stats.pending, stats.leased, stats.delivered, stats.dead) == (3, 1, 1, 1)
         store.close()
@@ -576,7 +576,69 @@ def test_postgres_version_1_schema_is_migrated_in_place_once(pg_url: str) -> Non
         heads = conn.execute("SELECT id FROM alertwire_events WHERE head ORDER BY id").fetchall()
         assert heads == [(2,), (5,), (6,)]
         versions = conn.execute("SELECT version FROM alertwire_schema ORDER BY version")
-        assert versions.fetchall() == [(1,), (2,)]
+        assert versions.fetchall() == [(1,), (2,), (3,)]
+
+
+def _versions_written(url: str) -> int:
+    """Row versions written to the events table so far: on its only page, where nothing
+    is pruned (the page is nearly empty), each new version takes the next line pointer."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        places = [
+            tuple(int(x) for x in str(r[0]).strip("()").split(","))
+            for r in conn.execute("SELECT ctid FROM alertwire_events")
+        ]
+    assert {block for block, _ in places} == {0}
+    return max(item for _, item in places)
+
+
+@pg
+def test_postgres_enqueue_and_delivery_write_each_row_once(pg_url: str) -> None:
+    """Schema version 3: an enqueued row arrives flagged as its key's head, and a
+    delivered one is unflagged by the settle itself, so the trigger writes neither
+    again (version 2 wrote both twice: 12 versions here, not 8)."""
+    store = PostgresStore(pg_url)
+    store.enqueue_many([_event(0), _event(1), _event(21)], now=1.0)  # keys 0, 1, 0
+    assert _versions_written(pg_url) == 3
+    claimed = store.claim(
+        ClaimTerms(owner="me", now=2.0, lease_until=60.0, limit=8, pace_interval=0)
+    )
+    assert [c.id for c in claimed] == [1, 2]
+    assert _versions_written(pg_url) == 5
+    assert store.settle([Delivered(1, 3.0, 202), Delivered(2, 3.0, 202)], owner="me") == [
+        True,
+        True,
+    ]
+    assert _versions_written(pg_url) == 8  # two settled, and event 3 is k0's head now
+    store.close()
+    _pg_invariants(pg_url)
+
+
+@pg
+def test_postgres_rows_written_by_version_2_sql_still_get_their_heads(pg_url: str) -> None:
+    """A producer or relay of version 2 still running after the migration inserts rows
+    unflagged and finishes them without clearing the flag: the trigger still does both."""
+    import psycopg
+
+    store = PostgresStore(pg_url)
+    assert store.migrate() == 3
+    store.close()
+    with psycopg.connect(pg_url) as conn:
+        for key in ("a", "a", "b"):
+            conn.execute(
+                "INSERT INTO alertwire_events (state, kind, route, order_key, credential, body,"
+                " created_at, age_from, not_before) VALUES (0, 'pagerduty.alert', 'r',"
+                " %(k)s, 'c', '\\x00', 1, 1, 1)",
+                {"k": key},
+            )
+        conn.commit()
+        _pg_invariants(pg_url)
+        conn.execute("UPDATE alertwire_events SET state = 2, finished_at = 2 WHERE id = 1")
+        conn.commit()
+        _pg_invariants(pg_url)
+        heads = conn.execute("SELECT id FROM alertwire_events WHERE head ORDER BY id").fetchall()
+        assert heads == [(2,), (3,)]
 
 
 @pg

@@ -17,7 +17,7 @@ from ..states import SQL_ACTIVE, SQL_FINISHED, SQL_LEASED, SQL_PENDING, State
 
 __all__ = ["LOCK_CLASS", "MIGRATIONS", "SCHEMA_VERSION", "lock_key"]
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 #: The first key of every advisory lock we take: our locks never collide with an application's.
 LOCK_CLASS: Final = 0x61_77_6F_62  # "awob"
 
@@ -31,6 +31,45 @@ def lock_key(order_key: str) -> int:
 _COUNTED_BUCKETS: Final = ", ".join(
     f"({int(state)})" for state in (State.PENDING, State.DELIVERED, State.DEAD)
 )
+
+#: The trigger function's first half in every version: the counters (the head hand-over
+#: follows it). One text, so versions 2 and 3 cannot count differently.
+_TRACK_COUNTS: Final = f"""\
+        LANGUAGE plpgsql AS $fn$
+        DECLARE
+            my_shard smallint := pg_backend_pid() % 16;
+            old_bucket smallint := CASE WHEN TG_OP = 'INSERT' THEN NULL
+                                        WHEN OLD.state = {SQL_LEASED} THEN {SQL_PENDING} ELSE OLD.state END;
+            new_bucket smallint := CASE WHEN TG_OP = 'DELETE' THEN NULL
+                                        WHEN NEW.state = {SQL_LEASED} THEN {SQL_PENDING} ELSE NEW.state END;
+            was_active boolean := TG_OP <> 'INSERT' AND OLD.state IN ({SQL_ACTIVE});
+            is_active boolean := TG_OP <> 'DELETE' AND NEW.state IN ({SQL_ACTIVE});
+        BEGIN
+            IF TG_OP <> 'INSERT' THEN
+                INSERT INTO alertwire_counts AS c (state, shard, n) VALUES (old_bucket, my_shard, -1)
+                ON CONFLICT (state, shard) DO UPDATE SET n = c.n - 1;
+            END IF;
+            IF TG_OP = 'DELETE' THEN
+                RETURN NULL;
+            END IF;
+            INSERT INTO alertwire_counts AS c (state, shard, n) VALUES (new_bucket, my_shard, 1)
+            ON CONFLICT (state, shard) DO UPDATE SET n = c.n + 1;
+"""  # noqa: S608 - state numbers from states.py only
+
+#: Its last part in every version: a row that left the active states hands its key's
+#: head to the key's next active row.
+_TRACK_HAND_ON: Final = f"""\
+                UPDATE alertwire_events SET head = false WHERE id = NEW.id AND head;
+                UPDATE alertwire_events SET head = true
+                WHERE NOT head AND id = (
+                    SELECT min(x.id) FROM alertwire_events x
+                    WHERE x.order_key = NEW.order_key AND x.state IN ({SQL_ACTIVE})
+                );
+            END IF;
+            RETURN NULL;
+        END
+        $fn$
+"""  # noqa: S608 - state numbers from states.py only
 
 MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     1: (
@@ -128,26 +167,7 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         """,  # noqa: S608 - state numbers from states.py only
         f"""
         CREATE FUNCTION alertwire_events_track() RETURNS trigger
-        LANGUAGE plpgsql AS $fn$
-        DECLARE
-            my_shard smallint := pg_backend_pid() % 16;
-            old_bucket smallint := CASE WHEN TG_OP = 'INSERT' THEN NULL
-                                        WHEN OLD.state = {SQL_LEASED} THEN {SQL_PENDING} ELSE OLD.state END;
-            new_bucket smallint := CASE WHEN TG_OP = 'DELETE' THEN NULL
-                                        WHEN NEW.state = {SQL_LEASED} THEN {SQL_PENDING} ELSE NEW.state END;
-            was_active boolean := TG_OP <> 'INSERT' AND OLD.state IN ({SQL_ACTIVE});
-            is_active boolean := TG_OP <> 'DELETE' AND NEW.state IN ({SQL_ACTIVE});
-        BEGIN
-            IF TG_OP <> 'INSERT' THEN
-                INSERT INTO alertwire_counts AS c (state, shard, n) VALUES (old_bucket, my_shard, -1)
-                ON CONFLICT (state, shard) DO UPDATE SET n = c.n - 1;
-            END IF;
-            IF TG_OP = 'DELETE' THEN
-                RETURN NULL;
-            END IF;
-            INSERT INTO alertwire_counts AS c (state, shard, n) VALUES (new_bucket, my_shard, 1)
-            ON CONFLICT (state, shard) DO UPDATE SET n = c.n + 1;
-            IF was_active = is_active THEN
+{_TRACK_COUNTS}            IF was_active = is_active THEN
                 RETURN NULL;
             END IF;
             PERFORM pg_advisory_xact_lock({LOCK_CLASS}, alertwire_lock_key(NEW.order_key));
@@ -161,21 +181,55 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
                     WHERE x.order_key = NEW.order_key AND x.state IN ({SQL_ACTIVE}) AND x.id < NEW.id
                 );
             ELSE
-                UPDATE alertwire_events SET head = false WHERE id = NEW.id AND head;
-                UPDATE alertwire_events SET head = true
-                WHERE NOT head AND id = (
-                    SELECT min(x.id) FROM alertwire_events x
-                    WHERE x.order_key = NEW.order_key AND x.state IN ({SQL_ACTIVE})
-                );
-            END IF;
-            RETURN NULL;
-        END
-        $fn$
-        """,  # noqa: S608 - a module constant, no value
+{_TRACK_HAND_ON}        """,  # noqa: S608 - a module constant, no value
         "CREATE TRIGGER alertwire_events_added AFTER INSERT OR DELETE ON alertwire_events"
         " FOR EACH ROW EXECUTE FUNCTION alertwire_events_track()",
         "CREATE TRIGGER alertwire_events_moved AFTER UPDATE OF state ON alertwire_events"
         f" FOR EACH ROW WHEN ((OLD.state IN ({SQL_ACTIVE})) IS DISTINCT FROM (NEW.state IN ({SQL_ACTIVE})))"
         " EXECUTE FUNCTION alertwire_events_track()",
+    ),
+    # Version 3: a relay writes each event once per state move, and a backlog adds
+    # nothing a relay has to write around (docs/several-relays.md, "Heads on
+    # PostgreSQL"). With version 2 an enqueue wrote every row twice (inserted
+    # unflagged, then flagged by the trigger) and a delivery twice (finished, then
+    # unflagged by the trigger): every extra version is one more entry in each index
+    # the row belongs to, and 100,000 queued events left 100,000 dead rows for
+    # autovacuum to clear from every index while the relay drains them.
+    # * An enqueue decides the flag in its own INSERT (under the key's advisory lock,
+    #   which it already holds), and a settle that finishes a row clears it in its own
+    #   UPDATE; the trigger skips an insert that arrives flagged and finds nothing to
+    #   clear on a finished row. A row written by an alertwire of version 2 (still
+    #   running while another process migrates) is flagged and handed on by the
+    #   trigger as before: both versions keep the rule, only the old one writes more.
+    # * ``alertwire_events_key_head`` is gone: it served one statement of the trigger
+    #   (a key's later head, taken back on ``queue retry``), and every head is active,
+    #   so ``alertwire_events_active`` (order_key, id) finds it once that statement says
+    #   so. It took an entry at a random place (order keys are digests) at every
+    #   enqueue and every claim, and held one per pending event.
+    # Both statements are idempotent (IF EXISTS, OR REPLACE), so a database migrated by
+    # hand, or a re-run of this step, ends in the same place.
+    3: (
+        "DROP INDEX IF EXISTS alertwire_events_key_head",
+        f"""
+        CREATE OR REPLACE FUNCTION alertwire_events_track() RETURNS trigger
+{_TRACK_COUNTS}            IF was_active = is_active OR (TG_OP = 'INSERT' AND NEW.head) THEN
+                -- no move in or out of the active states, or an enqueue that flagged its
+                -- row itself (under this lock): no head to hand over
+                RETURN NULL;
+            END IF;
+            PERFORM pg_advisory_xact_lock({LOCK_CLASS}, alertwire_lock_key(NEW.order_key));
+            IF is_active THEN
+                -- inserted unflagged (always last of its key), or made active again by
+                -- queue retry: a later head of its key (always active) gives way
+                UPDATE alertwire_events SET head = false
+                WHERE order_key = NEW.order_key AND state IN ({SQL_ACTIVE}) AND head AND id > NEW.id;
+                UPDATE alertwire_events SET head = true
+                WHERE id = NEW.id AND NOT head AND NOT EXISTS (
+                    SELECT 1 FROM alertwire_events x
+                    WHERE x.order_key = NEW.order_key AND x.state IN ({SQL_ACTIVE}) AND x.id < NEW.id
+                );
+            ELSE
+                -- finished: cleared by the settle itself (a writer of version 2 did not)
+{_TRACK_HAND_ON}        """,  # noqa: S608 - a module constant, no value
     ),
 }

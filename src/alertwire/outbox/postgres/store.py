@@ -267,11 +267,16 @@ FROM alertwire_counts c GROUP BY c.state
 """  # noqa: S608 - state numbers from states.py only
 _OLDEST_OPEN: Final = f"SELECT min(created_at) FROM alertwire_events WHERE state IN ({SQL_ACTIVE})"  # noqa: S608 - state numbers from states.py only
 
+# The row arrives flagged if it is its key's head (no active row of its key yet: the
+# enqueue holds the key's advisory lock, so none can commit meanwhile), so the trigger
+# has nothing to write back: one version of the row, not two (schema version 3).
 _INSERT: Final = f"""
 INSERT INTO alertwire_events (state, kind, route, order_key, dedup_key, base_url,
-                              credential, body, created_at, age_from, not_before)
+                              credential, body, created_at, age_from, not_before, head)
 VALUES ({SQL_PENDING}, %(kind)s, %(route)s, %(order_key)s, %(dedup_key)s, %(base_url)s,
-        %(credential)s, %(body)s, %(now)s, %(now)s, %(now)s)
+        %(credential)s, %(body)s, %(now)s, %(now)s, %(now)s,
+        NOT EXISTS (SELECT 1 FROM alertwire_events x
+                    WHERE x.order_key = %(order_key)s AND x.state IN ({SQL_ACTIVE})))
 RETURNING id
 """  # noqa: S608 - state numbers from states.py only
 
@@ -305,10 +310,12 @@ RETURNING e.id, e.route
 
 
 #: Per kind of outcome: the ``outcome_params`` names it writes and its batched statement.
+#: A delivered or dead row is no longer its key's head: its flag is cleared in the same
+#: write, so the trigger (which hands the head on) has no second version to write.
 _SETTLE: Final[dict[type[Outcome], tuple[tuple[str, ...], str]]] = {
     Delivered: _settle_many(
         "state = v.state, finished_at = v.at, http_status = v.status,"
-        " last_error = NULL, error_body = NULL",
+        " last_error = NULL, error_body = NULL, head = false",
         *OUTCOME_NAMES[Delivered],
     ),
     Reschedule: _settle_many(
@@ -317,7 +324,7 @@ _SETTLE: Final[dict[type[Outcome], tuple[tuple[str, ...], str]]] = {
     ),
     MarkDead: _settle_many(
         "state = v.state, finished_at = v.at, last_error = v.error, http_status = v.status,"
-        " error_body = v.body, attempts = e.attempts - v.unsent",
+        " error_body = v.body, attempts = e.attempts - v.unsent, head = false",
         *OUTCOME_NAMES[MarkDead],
     ),
     Release: _settle_many("state = v.state, attempts = e.attempts - 1", *OUTCOME_NAMES[Release]),
