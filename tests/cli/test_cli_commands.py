@@ -522,10 +522,11 @@ def test_a_url_with_a_bad_port_is_exit_2_and_nothing_queued(queue: bool, tmp_pat
     assert done.stdout == "" and not outbox.exists()
 
 
-def test_a_reader_that_stops_early_ends_the_command_quietly_with_141(tmp_path: Path) -> None:
-    # `alertwire queue dead | head -1` once ended in a BrokenPipeError traceback and exit 1.
-    lines = tmp_path / "events.jsonl"
-    lines.write_text("".join(f'{{"type": "trigger", "summary": "s{n}"}}\n' for n in range(2000)))
+def _send_read_one_line(lines: Path, tail: str = "") -> tuple[int, str]:
+    """``alertwire send --dry-run`` of 2,000 valid lines (then ``tail``) whose reader
+    stops after the first line of output: its exit code and standard error."""
+    valid = "".join(f'{{"type": "trigger", "summary": "s{n}"}}\n' for n in range(2000))
+    lines.write_text(valid + tail)
     environment = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
     environment["ALERTWIRE_ROUTING_KEY"] = KEY
     process = subprocess.Popen(
@@ -539,31 +540,23 @@ def test_a_reader_that_stops_early_ends_the_command_quietly_with_141(tmp_path: P
         assert process.stdout.readline() == b"# line 1\n"
         process.stdout.close()  # far more than a pipe's buffer is still to come
         errors = process.stderr.read().decode()
-    assert process.wait(timeout=60) == 141, errors
+    return process.wait(timeout=60), errors
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly_with_141(tmp_path: Path) -> None:
+    # `alertwire queue dead | head -1` once ended in a BrokenPipeError traceback and exit 1.
+    code, errors = _send_read_one_line(tmp_path / "events.jsonl")
+    assert code == 141, errors
     assert errors == ""
 
 
 def test_a_reader_that_stops_early_does_not_hide_a_failed_line(tmp_path: Path) -> None:
     # `alertwire send events.jsonl | head` exited 141 where a line had failed: the 2
     # (or 3, 4) a script checks for was lost, and so was the failed line's error.
-    lines = tmp_path / "events.jsonl"
-    valid = "".join(f'{{"type": "trigger", "summary": "s{n}"}}\n' for n in range(2000))
-    lines.write_text(valid + '{"type": "trigger", "severity": "bad"}\n')
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
-    environment["ALERTWIRE_ROUTING_KEY"] = KEY
-    process = subprocess.Popen(
-        [ALERTWIRE, "send", "--dry-run", str(lines)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=environment,
-    )
-    assert process.stdout is not None and process.stderr is not None
-    with process.stdout, process.stderr:
-        assert process.stdout.readline() == b"# line 1\n"
-        process.stdout.close()  # far more than a pipe's buffer is still to come
-        errors = process.stderr.read().decode().splitlines()
-    assert process.wait(timeout=60) == 2, errors
-    assert [e.split(":")[1].strip() for e in errors] == ["line 2001"]
+    bad = '{"type": "trigger", "severity": "bad"}\n'
+    code, errors = _send_read_one_line(tmp_path / "events.jsonl", bad)
+    assert code == 2, errors
+    assert [e.split(":")[1].strip() for e in errors.splitlines()] == ["line 2001"]
 
 
 def test_ctrl_c_while_sending_says_what_it_leaves_behind() -> None:
