@@ -221,6 +221,19 @@ def test_a_resolve_past_max_age_keeps_being_retried_within_its_bound(outbox: Out
     assert isinstance(final, MarkDead) and final.reason == "max_age"
 
 
+@pytest.mark.usefixtures("real_retry_delays")
+def test_a_retry_budget_shorter_than_max_age_bounds_resolves_too(outbox: Outbox) -> None:
+    clock = Clock()
+    outbox.enqueue_many([ResolveAlert("k1")], routing_key=KEY_A)
+    clock.now = _created(outbox) + 590
+    retry = RetryPolicy(max_attempts=1000, initial_backoff=20, max_backoff=20, max_elapsed=600)
+    m = machine(outbox, clock, max_age=86400, resolve_max_age=7 * 86400, retry=retry)
+    (row,), _ = m.claim(1)
+    clock.now += 11  # past the caller's own budget, well within max_age
+    outcome = m.failed(row, NetworkError("no answer"))
+    assert isinstance(outcome, MarkDead) and "gave up after 1 tries" in outcome.error
+
+
 def test_a_bigpanda_ok_alert_is_a_resolve_too(outbox: Outbox) -> None:
     clock = Clock()
     outbox.enqueue_bigpanda(

@@ -677,7 +677,8 @@ class Machine:
     attempt count: an alert worth sending is worth trying for as long as it
     is still news. A resolve stays news longer: it is held to
     ``max(max_age, resolve_max_age)``, both for being sent at all and for its
-    retries (the policy's ``max_elapsed`` is raised to that for it). Whether
+    retries (the policy's ``max_elapsed`` is raised to that for it, unless it
+    was shorter than ``max_age``: a shorter budget is the caller's). Whether
     a row is a resolve is read from its body only once it is past
     ``max_age``, so delivery never parses a body.
     """
@@ -794,13 +795,17 @@ class Machine:
         elapsed = now - row.age_from
         wait = self.retry.next_delay(error, row.attempts, elapsed) if error.retryable else None
         bound = self.max_age
-        if error.retryable and (wait is None or elapsed + wait > bound):
+        if (
+            error.retryable
+            and (wait is None or elapsed + wait > bound)
+            and self.retry.max_elapsed >= self.max_age
+        ):
             # Past max_age at the next try: a resolve is held to its own, longer bound.
+            # Only when the policy's time budget is the age's: a caller who gave a
+            # shorter one asked to give up sooner, resolves included.
             bound = self._late_bound(row)
             if bound > self.max_age:
-                policy = dataclasses.replace(
-                    self.retry, max_elapsed=max(self.retry.max_elapsed, bound)
-                )
+                policy = dataclasses.replace(self.retry, max_elapsed=bound)
                 wait = policy.next_delay(error, row.attempts, elapsed)
         if wait is None or elapsed + (wait or 0.0) > bound:
             if not error.retryable:
