@@ -22,7 +22,7 @@ from alertwire import (
     Unauthorized,
 )
 from alertwire.outbox import Outbox, State
-from alertwire.outbox.machine import MarkDead, Reschedule
+from alertwire.outbox.machine import Claimed, Machine, MarkDead, Reschedule
 from tests.support.outbox_rules import KEY_A, KEY_B, Clock, lifecycle, machine
 
 
@@ -200,14 +200,23 @@ def test_resolve_max_age_never_shortens_max_age(outbox: Outbox) -> None:
     assert len(fresh) == 1 and expired == []
 
 
+def _resolve_claimed(
+    outbox: Outbox, clock: Clock, age: float, *, budget: float, **ages: float
+) -> tuple[Machine, Claimed]:
+    """A resolve claimed ``age`` seconds after it was queued, by a machine with these
+    ages whose retry policy gives up after ``budget`` seconds (fixed 20 s backoff)."""
+    outbox.enqueue_many([ResolveAlert("k1")], routing_key=KEY_A)
+    clock.now = _created(outbox) + age
+    retry = RetryPolicy(max_attempts=1000, initial_backoff=20, max_backoff=20, max_elapsed=budget)
+    m = machine(outbox, clock, retry=retry, **ages)
+    (row,), _ = m.claim(1)
+    return m, row
+
+
 @pytest.mark.usefixtures("real_retry_delays")
 def test_a_resolve_past_max_age_keeps_being_retried_within_its_bound(outbox: Outbox) -> None:
     clock = Clock()
-    outbox.enqueue_many([ResolveAlert("k1")], routing_key=KEY_A)
-    clock.now = _created(outbox) + 3590
-    retry = RetryPolicy(max_attempts=1000, initial_backoff=20, max_backoff=20, max_elapsed=3600)
-    m = machine(outbox, clock, max_age=3600, resolve_max_age=86400, retry=retry)
-    (row,), _ = m.claim(1)
+    m, row = _resolve_claimed(outbox, clock, 3590, budget=3600, max_age=3600, resolve_max_age=86400)
     clock.now += 11  # answered past max_age: a trigger would be given up here
     outcome = m.failed(row, NetworkError("no answer"))
     assert isinstance(outcome, Reschedule)
@@ -224,11 +233,9 @@ def test_a_resolve_past_max_age_keeps_being_retried_within_its_bound(outbox: Out
 @pytest.mark.usefixtures("real_retry_delays")
 def test_a_retry_budget_shorter_than_max_age_bounds_resolves_too(outbox: Outbox) -> None:
     clock = Clock()
-    outbox.enqueue_many([ResolveAlert("k1")], routing_key=KEY_A)
-    clock.now = _created(outbox) + 590
-    retry = RetryPolicy(max_attempts=1000, initial_backoff=20, max_backoff=20, max_elapsed=600)
-    m = machine(outbox, clock, max_age=86400, resolve_max_age=7 * 86400, retry=retry)
-    (row,), _ = m.claim(1)
+    m, row = _resolve_claimed(
+        outbox, clock, 590, budget=600, max_age=86400, resolve_max_age=7 * 86400
+    )
     clock.now += 11  # past the caller's own budget, well within max_age
     outcome = m.failed(row, NetworkError("no answer"))
     assert isinstance(outcome, MarkDead) and "gave up after 1 tries" in outcome.error
