@@ -747,8 +747,8 @@ class Machine:
         expired: list[tuple[Claimed, MarkDead]] = []
         for row in rows:
             age = now - row.age_from
-            if age > self.max_age and age > self._late_bound(row):
-                expired.append((row, self._expired(row, now, age)))
+            if age > self.max_age and age > (bound := self._late_bound(row)):
+                expired.append((row, self._expired(row, now, age, bound)))
             else:
                 fresh.append(row)
         if expired:
@@ -767,11 +767,11 @@ class Machine:
             return self._resolve_bound
         return self.max_age
 
-    def _expired(self, row: Claimed, now: float, age: float) -> MarkDead:
-        """Too old to send. ``row.attempts`` counts this claim, which sends nothing: the
-        tries made are one fewer, and an event never tried says so in words."""
+    def _expired(self, row: Claimed, now: float, age: float, bound: float) -> MarkDead:
+        """Too old to send (past ``bound``, its :meth:`_late_bound`). ``row.attempts``
+        counts this claim, which sends nothing: the tries made are one fewer, and an
+        event never tried says so in words."""
         tries = row.attempts - 1
-        bound = self._late_bound(row)
         limit = f"max age {bound:g} s" if bound == self.max_age else f"resolve max age {bound:g} s"
         if tries == 0:
             text = f"expired before delivery: not tried within {limit} (queued {age:.0f} s ago)"
