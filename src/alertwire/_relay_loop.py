@@ -32,8 +32,6 @@ from __future__ import annotations
 import secrets
 from typing import Final, Literal
 
-from .protocol.http import RELAY_LOOP_HEADER
-
 __all__ = [
     "MAX_PATH",
     "RELAY_LOOP_HEADER",
@@ -44,6 +42,8 @@ __all__ = [
     "parse_path",
 ]
 
+#: On every delivery of a listening relay: its mark (docs/ingest.md, "The guarantee").
+RELAY_LOOP_HEADER: Final = "X-Alertwire-Relay"
 #: On a listening relay's answers to another relay: its mark, then its downstream marks.
 RELAY_PATH_HEADER: Final = "X-Alertwire-Relay-Path"
 #: The most marks an answer carries (each 32 hex digits): a ring longer than this is missed.

@@ -35,7 +35,6 @@ from ..transport import Response
 
 __all__ = [
     "JSON_HEADERS",
-    "RELAY_LOOP_HEADER",
     "USER_AGENT",
     "base_url_of",
     "check_base_url",
@@ -53,10 +52,6 @@ __all__ = [
 #: proxy's or firewall's) can then tell alertwire's traffic apart, and edge
 #: filters that turn away requests with no ``User-Agent`` at all let it through.
 USER_AGENT: Final = f"alertwire/{__version__}"
-#: Carries a listening relay's random mark on its deliveries, so that its own ingest
-#: endpoint can refuse an event the relay is about to deliver to itself (its upstream
-#: URL is its own --listen address): docs/ingest.md, "The guarantee".
-RELAY_LOOP_HEADER: Final = "X-Alertwire-Relay"
 
 #: The headers of every JSON request (one object: a transport may convert it once).
 JSON_HEADERS: Mapping[str, str] = {
