@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -205,6 +206,77 @@ def test_a_slow_pipe_has_each_line_stored_without_waiting_for_more(tmp_path: Pat
     out, err = send.communicate(timeout=GUARD)
     assert send.returncode == 0, err
     assert out.decode() == "2 events: 0 delivered, 2 queued in the outbox\n"
+
+
+def test_ctrl_c_waits_for_the_chunk_being_stored_and_says_exactly_what_is_queued(
+    tmp_path: Path,
+) -> None:
+    """A chunk is stored on a thread of its own while the next is prepared: after
+    Ctrl-C the command waits for that write (here held up by another process's
+    lock until the test lets go), so the line it prints counts what landed. The
+    input is a pipe left open, so the run cannot end before the interrupt."""
+    outbox = tmp_path / "outbox.sqlite3"
+    lines = big_file(tmp_path / "events.jsonl").read_bytes()
+    env = cli_env(outbox, ALERTWIRE_OUTBOX_BUSY_TIMEOUT=str(GUARD))
+    send = subprocess.Popen(
+        [sys.executable, "-m", "alertwire.cli.main", "send", "--queue", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert send.stdin is not None
+    send.stdin.write(lines)
+    send.stdin.flush()
+    wait_for("a first chunk", lambda: pending(outbox) > 0 or send.poll() is not None)
+    holder = sqlite3.connect(outbox, isolation_level=None, timeout=GUARD)
+    holder.execute("BEGIN IMMEDIATE")  # the next write waits for this lock
+    try:
+        send.send_signal(signal.SIGINT)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    out, err = send.communicate(timeout=GUARD)
+    assert send.returncode == 130, err
+    last = err.decode().splitlines()[-1]
+    found = re.fullmatch(
+        r"alertwire: interrupted; lines up to (\d+) are queued; from line (\d+) on NOT queued",
+        last,
+    )
+    assert found, last
+    stored, first = int(found[1]), int(found[2])
+    assert pending(outbox) == stored > 0 and first == stored + 1
+    assert out.decode() == f"{stored} events: 0 delivered, {stored} queued in the outbox\n"
+
+
+def test_a_slow_pipe_has_a_bad_line_said_without_waiting_for_more(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox.sqlite3"
+    send = subprocess.Popen(
+        [sys.executable, "-m", "alertwire.cli.main", "send", "--queue", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(outbox),
+    )
+    assert send.stdin is not None and send.stderr is not None
+    said: list[bytes] = []
+    stderr = send.stderr
+    reading = threading.Thread(target=lambda: said.extend(iter(stderr.readline, b"")), daemon=True)
+    reading.start()
+    try:
+        send.stdin.write(b'{"type": "trigger"}\n')  # no summary
+        send.stdin.flush()
+        wait_for("the bad line said while the pipe is open", lambda: said)
+        assert said == [
+            b"alertwire: line 1: invalid input: summary: is required for a trigger event\n"
+        ]
+        assert send.poll() is None
+        send.communicate(timeout=GUARD)
+    finally:
+        send.kill()
+        send.wait(GUARD)
+    reading.join(GUARD)
+    assert send.returncode == 2
 
 
 @pytest.mark.parametrize("queue", [True, False])

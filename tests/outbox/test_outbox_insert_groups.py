@@ -20,6 +20,7 @@ from alertwire import OutboxError
 from alertwire._secret import Secret
 from alertwire.outbox.machine import NewEvent, State, order_key, route_key
 from alertwire.outbox.sqlite import SQLiteStore
+from alertwire.outbox.sqlite.store import _insert_all
 
 KEYS = [f"R{n:031d}" for n in range(3)]
 #: More than two groups of 128 rows, with keys repeated inside each group and across them.
@@ -176,3 +177,60 @@ def test_rows_that_differ_only_in_one_destination_field_each_keep_their_own(
         (i, e.kind, e.route, e.order_key, e.dedup_key, e.base_url, e.credential.reveal(), e.body)
         for i, e in zip(ids, events, strict=True)
     ]
+
+
+#: Two whole bulk statements and a rest, for one destination.
+BULK_BATCH = 2 * 5000 + 77
+
+
+def _one_destination(n: int) -> NewEvent:
+    return replace(_event(n * len(KEYS)), body=f'{{"n":{n}}}'.encode())  # always KEYS[0]
+
+
+@pytest.mark.parametrize(
+    ("variable_limit", "statements"),
+    # 5,000 rows per statement, then 77; with room for 331 rows only: 30 of those,
+    # then the rest 128 at a time (128 + 19).
+    [(None, 3), (999, 32)],
+    ids=["default limit", "limit lowered to 999"],
+)
+def test_a_big_batch_to_one_destination_goes_in_big_statements_within_the_limit(
+    tmp_path: Path, variable_limit: int | None, statements: int
+) -> None:
+    """``Outbox.put`` of a ``send --queue`` chunk: while 5,000 rows with one destination
+    are left they are one statement (one release of the GIL for all of them, so the
+    thread storing them and the one preparing the next chunk run side by side), never
+    more variables than the library allows, and the same ids, order and heads."""
+    store = SQLiteStore(tmp_path / "o.sqlite3")
+    conn = store._connect()
+    if variable_limit is not None:
+        cast(Any, conn).setlimit(cast(Any, sqlite3).SQLITE_LIMIT_VARIABLE_NUMBER, variable_limit)
+    inserts: list[int] = []
+
+    class Counting:
+        """The connection, counting the INSERT statements run on it."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(conn, name)
+
+        def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+            if sql.startswith("INSERT OR ROLLBACK INTO events"):
+                inserts.append(len(params))
+            return conn.execute(sql, params)
+
+    events = [_one_destination(n) for n in range(BULK_BATCH)]
+    conn.execute("BEGIN IMMEDIATE")
+    ids = _insert_all(cast(sqlite3.Connection, Counting()), events, 1000.0)
+    conn.execute("COMMIT")
+    store.close()
+
+    assert len(inserts) == statements
+    assert ids == list(range(1, BULK_BATCH + 1))
+    check = sqlite3.connect(tmp_path / "o.sqlite3")
+    stored = check.execute("SELECT id, body, order_key, head FROM events ORDER BY id").fetchall()
+    check.close()
+    assert [(r[0], r[1]) for r in stored] == [(i, e.body) for i, e in zip(ids, events, strict=True)]
+    first_of_key: dict[str, int] = {}
+    for event_id, _, key, _ in stored:
+        first_of_key.setdefault(key, event_id)
+    assert [r[0] for r in stored if r[3] == 1] == sorted(first_of_key.values())
