@@ -428,3 +428,26 @@ def test_a_postgresql_outbox_that_is_down_falls_back_without_showing_its_passwor
     assert "could not store it in the outbox" in warning.getMessage()
     for record in caplog.records:
         assert postgres_cluster.password not in record.getMessage()
+
+
+def test_a_postgresql_outbox_url_libpq_refuses_is_an_error_line_and_the_page_goes_out(
+    alertwire_sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No server needed: libpq refuses ``sslmode=bogus`` before it connects. That is a
+    configuration mistake (an ERROR a person must act on), not a store that is down."""
+    password = "pw-" + TOKEN[::-1]
+    url = f"postgresql://aw:{password}@127.0.0.1:{free_port()}/alertwire?sslmode=bogus"
+    event = TriggerAlert("disk full", dedup_key="pg-sslmode-1")
+    with caplog.at_level(logging.INFO, logger="alertwire.airflow"):
+        outcome = _deliver.deliver_pagerduty(
+            "page", event, _dest(alertwire_sandbox.url, outbox=url)
+        )
+    assert not outcome.queued
+    assert [a["dedup_key"] for a in alertwire_sandbox.alerts()] == ["pg-sslmode-1"]
+    assert [r for r in caplog.records if r.levelno == logging.WARNING] == []
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "the outbox setting is unusable" in error.getMessage()
+    assert 'invalid sslmode value: "bogus"' in error.getMessage()
+    for record in caplog.records:
+        assert password not in record.getMessage()
+    _no_key_logged(caplog)
