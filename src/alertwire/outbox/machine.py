@@ -93,6 +93,7 @@ __all__ = [
     "DeadEvent",
     "DeadReason",
     "Delivered",
+    "Destination",
     "Kind",
     "Machine",
     "MarkDead",
@@ -117,6 +118,9 @@ RELAY_MAX_ATTEMPTS: Final = 1_000_000
 #: What a row delivers to; the relay picks the sans-IO protocol module by it.
 Kind: TypeAlias = Literal["pagerduty.alert", "pagerduty.change", "bigpanda.alert"]
 KINDS: Final[tuple[Kind, ...]] = ("pagerduty.alert", "pagerduty.change", "bigpanda.alert")
+#: The service a row (or a CLI line, or an ingest request) goes to: a kind's first part.
+#: Spelled here only; the CLI, ingest, the relay's loop guard and the metrics' label import it.
+Destination: TypeAlias = Literal["pagerduty", "bigpanda"]
 
 
 def _part(text: str) -> bytes:
