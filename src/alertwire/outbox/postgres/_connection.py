@@ -183,9 +183,11 @@ class PostgresConnections:
                     raise
                 except Exception as exc:  # noqa: BLE001 - mapped, password scrubbed
                     if _misconfigured(exc):
+                        # "connection is bad:" is psycopg's word for libpq's state, not a reason.
+                        why = self._explain(exc).removeprefix("connection is bad: ")
                         raise OutboxSettingError(
                             f"cannot open the outbox {self.location}: the URL has a setting"
-                            f" libpq refuses: {self._explain(exc)}"
+                            f" libpq refuses: {why}"
                         ) from None
                     raise OutboxError(
                         f"cannot open the outbox {self.location}: {self._explain(exc)}",
