@@ -30,13 +30,15 @@ Marks are not secrets: random, per process, and they authorise nothing.
 from __future__ import annotations
 
 import secrets
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
+
+if TYPE_CHECKING:
+    from .outbox.machine import Destination
 
 __all__ = [
     "MAX_PATH",
     "RELAY_LOOP_HEADER",
     "RELAY_PATH_HEADER",
-    "Destination",
     "Refusal",
     "RelayLoopGuard",
     "parse_path",
@@ -49,7 +51,6 @@ RELAY_PATH_HEADER: Final = "X-Alertwire-Relay-Path"
 #: The most marks an answer carries (each 32 hex digits): a ring longer than this is missed.
 MAX_PATH: Final = 16
 
-Destination = Literal["pagerduty", "bigpanda"]
 Refusal = Literal["itself", "ring"]
 
 _HEX: Final = frozenset("0123456789abcdef")

@@ -71,6 +71,19 @@ def _dest(url: str, *, outbox: str | None = None, app_key: str | None = None) ->
     )
 
 
+def _falls_back(
+    sandbox: Sandbox, outbox: str, dedup_key: str, caplog: pytest.LogCaptureFixture
+) -> list[logging.LogRecord]:
+    """A page with an ``outbox`` that cannot store it: it is sent now all the same.
+    Returns what was logged (the tests judge the lines)."""
+    event = TriggerAlert("disk full", dedup_key=dedup_key)
+    with caplog.at_level(logging.INFO, logger="alertwire.airflow"):
+        outcome = _deliver.deliver_pagerduty("page", event, _dest(sandbox.url, outbox=outbox))
+    assert not outcome.queued
+    assert [a["dedup_key"] for a in sandbox.alerts()] == [dedup_key]
+    return caplog.records
+
+
 def _no_key_logged(caplog: pytest.LogCaptureFixture) -> None:
     for record in caplog.records:
         assert KEY not in record.getMessage()
@@ -294,14 +307,8 @@ def test_an_outbox_that_cannot_store_falls_back_to_sending_now(
 ) -> None:
     (tmp_path / "a-file").write_text("")
     unusable = str(tmp_path / "a-file" / "pages.sqlite3")
-    event = TriggerAlert("disk full", dedup_key="fallback-1")
-    with caplog.at_level(logging.INFO, logger="alertwire.airflow"):
-        outcome = _deliver.deliver_pagerduty(
-            "page", event, _dest(alertwire_sandbox.url, outbox=unusable)
-        )
-    assert not outcome.queued
-    assert [a["dedup_key"] for a in alertwire_sandbox.alerts()] == ["fallback-1"]
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    records = _falls_back(alertwire_sandbox, unusable, "fallback-1", caplog)
+    warnings = [r for r in records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "could not store it in the outbox" in warnings[0].getMessage()
     _no_key_logged(caplog)
@@ -417,14 +424,25 @@ def test_a_postgresql_outbox_that_is_down_falls_back_without_showing_its_passwor
     alertwire_sandbox: Sandbox, postgres_cluster: PostgresCluster, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = postgres_cluster.dsn.replace(f":{postgres_cluster.port}/", f":{free_port()}/")
-    event = TriggerAlert("disk full", dedup_key="pg-down-1")
-    with caplog.at_level(logging.INFO, logger="alertwire.airflow"):
-        outcome = _deliver.deliver_pagerduty(
-            "page", event, _dest(alertwire_sandbox.url, outbox=url)
-        )
-    assert not outcome.queued
-    assert [a["dedup_key"] for a in alertwire_sandbox.alerts()] == ["pg-down-1"]
-    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    records = _falls_back(alertwire_sandbox, url, "pg-down-1", caplog)
+    [warning] = [r for r in records if r.levelno == logging.WARNING]
     assert "could not store it in the outbox" in warning.getMessage()
-    for record in caplog.records:
+    for record in records:
         assert postgres_cluster.password not in record.getMessage()
+
+
+def test_a_postgresql_outbox_url_libpq_refuses_is_an_error_line_and_the_page_goes_out(
+    alertwire_sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No server needed: libpq refuses ``sslmode=bogus`` before it connects. That is a
+    configuration mistake (an ERROR a person must act on), not a store that is down."""
+    password = "pw-" + TOKEN[::-1]
+    url = f"postgresql://aw:{password}@127.0.0.1:{free_port()}/alertwire?sslmode=bogus"
+    records = _falls_back(alertwire_sandbox, url, "pg-sslmode-1", caplog)
+    assert [r for r in records if r.levelno == logging.WARNING] == []
+    [error] = [r for r in records if r.levelno == logging.ERROR]
+    assert "the outbox setting is unusable" in error.getMessage()
+    assert 'invalid sslmode value: "bogus"' in error.getMessage()
+    for record in caplog.records:
+        assert password not in record.getMessage()
+    _no_key_logged(caplog)

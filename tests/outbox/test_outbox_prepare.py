@@ -10,6 +10,7 @@ second.
 
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Iterator
 from dataclasses import fields
@@ -29,7 +30,7 @@ from alertwire import (
 )
 from alertwire.models.limits import EVENT_MAX_BYTES
 from alertwire.models.pagerduty import PagerDutyEvent
-from alertwire.outbox import Outbox
+from alertwire.outbox import Outbox, machine
 from alertwire.outbox.machine import order_key, order_keys, route_key
 from alertwire.protocol import pagerduty as pd_protocol
 from alertwire.protocol.pagerduty import splice_members
@@ -181,6 +182,17 @@ def test_stored_digests_never_change() -> None:
     assert keys("alert:abc") == "6cbdee6b184558e9f3fb2e8aa328195df8fd8390"
     assert keys('bigpanda:["host","é"]') == "8db66e3222efa0a65baff223138503c5b14f042e"
     assert keys("alert:abc") == order_key(route, "alert:abc")  # a copy each time, not a tally
+
+
+def test_every_stored_key_is_made_by_one_recipe() -> None:
+    """Route and order keys come from one function (``machine._digests``): a second
+    spelling of the hash (an unrolled copy for speed, a batch form) could drift from the
+    bytes existing outboxes were written with, and their keys would lose their order."""
+    tree = ast.parse(Path(machine.__file__).read_text(encoding="utf-8"))
+    hashed = [
+        n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "sha256"
+    ]
+    assert len(hashed) == 1, hashed
 
 
 TOKEN = "bp-token-0123456789abcdef"

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import socket
 import threading
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
@@ -340,6 +342,34 @@ def test_one_transport_serves_one_loop_after_another(server: LoopbackServer) -> 
 
     assert asyncio.run(once()) == 202
     assert asyncio.run(once()) == 202
+    assert len(server.connections) == 2
+
+
+def test_a_loop_that_ends_without_aclose_closes_its_pooled_connections(
+    server: LoopbackServer,
+) -> None:
+    """``asyncio.run`` twice with no ``aclose()``: the first loop's pooled connection is
+    closed while that loop still runs (``asyncio.run`` finishes the transport's guard
+    on its way out), not left to the garbage collector with an unclosed-transport
+    ResourceWarning; the second loop opens its own."""
+    transport = AsyncioTransport()
+    sockets: list[socket.socket] = []
+
+    async def once() -> int:
+        status = (await transport.send(enqueue_request(server.url), timeout=5)).status
+        [[connection]] = transport._idle.values()
+        assert connection.transport is not None
+        sockets.append(connection.transport.get_extra_info("socket"))
+        return status
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert asyncio.run(once()) == 202
+        assert sockets[0].fileno() == -1  # closed before the first loop ended
+        assert asyncio.run(once()) == 202
+        gc.collect()
+        assert sockets[1].fileno() == -1
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
     assert len(server.connections) == 2
 
 

@@ -20,7 +20,7 @@ import argparse
 import os
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from .. import _config
 from .._errors import ConfigurationError, ValidationError
@@ -29,9 +29,10 @@ from .._secret import Secret
 from ._credentials import BIGPANDA_TOKEN, ROUTING_KEY
 from ._output import Output
 
-__all__ = ["Clients", "Destination", "client_settings", "construct"]
+if TYPE_CHECKING:
+    from ..outbox.machine import Destination
 
-Destination = Literal["pagerduty", "bigpanda"]
+__all__ = ["Clients", "client_settings", "construct"]
 
 
 def _retry(args: argparse.Namespace) -> RetryPolicy:

@@ -32,15 +32,18 @@ Decisions:
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Any, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from .. import _json
 from .._errors import AlertwireError, DeliveryError
 from .._secret import redact
 from ..models.results import EventResult
-from ._clients import Clients, Destination
+from ._clients import Clients
 from ._output import Output, Preview
 from ._queue import enqueue_jobs, wants_queue
+
+if TYPE_CHECKING:
+    from ..outbox.machine import Destination
 
 __all__ = ["HeldBack", "Job", "Outcome", "dispatch"]
 

@@ -14,12 +14,14 @@ import argparse
 import functools
 import inspect
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _json
 from .._errors import ValidationError
-from ._clients import Destination
 from ._deliver import Job
+
+if TYPE_CHECKING:
+    from ..outbox.machine import Destination
 
 __all__ = ["LINE_TYPES", "custom_details", "job_from_args", "job_from_line"]
 

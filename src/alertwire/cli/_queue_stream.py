@@ -58,13 +58,14 @@ from .. import _json
 from .._errors import AlertwireError, ConfigurationError, OutboxError, ValidationError
 from ..models.results import EventResult
 from . import _exit
-from ._clients import Clients, Destination
+from ._clients import Clients
 from ._events import job_from_line
 from ._output import Output, error_text, exit_code, outcome_record
 from ._queue import prepare_row, queued_result
 
 if TYPE_CHECKING:
     from ..outbox import Enqueued
+    from ..outbox.machine import Destination
 
 __all__ = [
     "CHUNK_BYTES",

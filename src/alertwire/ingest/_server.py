@@ -45,12 +45,11 @@ from .._errors import ConfigurationError
 from .._relay_loop import (
     RELAY_LOOP_HEADER,
     RELAY_PATH_HEADER,
-    Destination,
     Refusal,
     RelayLoopGuard,
 )
 from ..outbox import Outbox
-from ..outbox.machine import Store
+from ..outbox.machine import Destination, Store
 from ..outbox.metrics import OutboxMetrics
 from ..protocol.http import is_loopback_host, served_url
 from ..wire import (

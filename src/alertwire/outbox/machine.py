@@ -93,6 +93,7 @@ __all__ = [
     "DeadEvent",
     "DeadReason",
     "Delivered",
+    "Destination",
     "Kind",
     "Machine",
     "MarkDead",
@@ -117,6 +118,9 @@ RELAY_MAX_ATTEMPTS: Final = 1_000_000
 #: What a row delivers to; the relay picks the sans-IO protocol module by it.
 Kind: TypeAlias = Literal["pagerduty.alert", "pagerduty.change", "bigpanda.alert"]
 KINDS: Final[tuple[Kind, ...]] = ("pagerduty.alert", "pagerduty.change", "bigpanda.alert")
+#: The service a row (or a CLI line, or an ingest request) goes to: a kind's first part.
+#: Spelled here only; the CLI, ingest, the relay's loop guard and the metrics' label import it.
+Destination: TypeAlias = Literal["pagerduty", "bigpanda"]
 
 
 def _part(text: str) -> bytes:
@@ -124,19 +128,30 @@ def _part(text: str) -> bytes:
     return len(data).to_bytes(4, "big") + data
 
 
-def _digest(*parts: str) -> str:
-    """A fixed-size, non-reversible key: credentials never appear in index values or logs.
+def _digests(*leading: str) -> Callable[[str], str]:
+    """The one recipe of every stored key (route and order keys): SHA-256 over the parts,
+    each length-prefixed (4 bytes, big-endian), first 40 hex digits. Fixed-size and
+    non-reversible, so credentials never appear in index values or logs; stored keys
+    depend on these exact bytes, so they never change (tests/outbox/test_outbox_prepare.py
+    pins them).
 
-    Each part is length-prefixed (4 bytes, big-endian) and the whole hashed at
-    once; stored keys depend on these exact bytes, so they never change.
+    Returns the digest of ``(*leading, last)`` for a ``last`` given later: the leading
+    parts are hashed once, and each key is a copy of that state (never a tally).
     """
-    return hashlib.sha256(b"".join([_part(p) for p in parts])).hexdigest()[:40]
+    leading_state = hashlib.sha256(b"".join([_part(p) for p in leading]))
+
+    def digest(last: str) -> str:
+        state = leading_state.copy()
+        state.update(_part(last))
+        return state.hexdigest()[:40]
+
+    return digest
 
 
 @functools.lru_cache(maxsize=1024)
 def _route_digest(family: str, credential: str, scope: str) -> str:
     # Producers send to a handful of credentials over and over: hash each once.
-    return _digest(family, credential, scope)
+    return _digests(family, credential)(scope)
 
 
 def route_key(kind: Kind, credential: Secret, scope: str = "") -> str:
@@ -147,20 +162,15 @@ def route_key(kind: Kind, credential: Secret, scope: str = "") -> str:
 
 def order_key(route: str, identity: str) -> str:
     """The ordering unit: a route plus the event's identity (dedup key, incident...)."""
-    return hashlib.sha256(_part(route) + _part(identity)).hexdigest()[:40]  # _digest, unrolled
+    return order_keys(route)(identity)
 
 
+@functools.lru_cache(maxsize=1024)
 def order_keys(route: str) -> Callable[[str], str]:
-    """:func:`order_key` for many identities of one route: the same keys, with the
-    route's part hashed once (a copy of that hash state per key), not once per event."""
-    route_part = hashlib.sha256(_part(route))
-
-    def key(identity: str) -> str:
-        digest = route_part.copy()
-        digest.update(_part(identity))
-        return digest.hexdigest()[:40]
-
-    return key
+    """:func:`order_key` for many identities of one route: the route's part hashed once
+    per route (a handful per process, as for :func:`_route_digest`; a route is itself a
+    digest, never a credential), not once per event."""
+    return _digests(route)
 
 
 def new_owner() -> str:

@@ -15,18 +15,26 @@ or :class:`alertwire.relay.MetricsEndpoint` for ``--metrics-listen``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
 
 from .._errors import OutboxError
-from .machine import Kind, Store
+from .machine import Destination, Kind, Store
 
 __all__ = ["OutboxMetrics", "destination_of"]
 
 
-def destination_of(kind: Kind | str) -> str:
+#: Each kind's destination (its first part), looked up rather than split so it is typed.
+_DESTINATIONS: Final[Mapping[Kind, Destination]] = {
+    "pagerduty.alert": "pagerduty",
+    "pagerduty.change": "pagerduty",
+    "bigpanda.alert": "bigpanda",
+}
+
+
+def destination_of(kind: Kind) -> Destination:
     """``pagerduty.alert`` -> ``pagerduty``: the only label that names where an event goes."""
-    return kind.split(".", 1)[0]
+    return _DESTINATIONS[kind]
 
 
 class _QueueCollector:

@@ -13,9 +13,10 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from .._relay_loop import RELAY_LOOP_HEADER, RELAY_PATH_HEADER, Destination, RelayLoopGuard
+from .._relay_loop import RELAY_LOOP_HEADER, RELAY_PATH_HEADER, RelayLoopGuard
 from ..models.results import EventResult
 from ..outbox.machine import Claimed
+from ..outbox.metrics import destination_of
 from ..protocol import bigpanda as bp_protocol
 from ..protocol import pagerduty as pd_protocol
 from ..protocol.http import check_base_url
@@ -71,7 +72,7 @@ class Destinations:
         request = Request(request.method, request.url, headers, request.body)
         if row.base_url is not None:  # not the default upstream: nothing to learn
             return request, parse
-        destination: Destination = "bigpanda" if row.kind == "bigpanda.alert" else "pagerduty"
+        destination = destination_of(row.kind)
 
         def learning(response: Response) -> EventResult:
             if 200 <= response.status <= 299:

@@ -25,6 +25,15 @@ What it does, and why:
 * **Any failure closes the connection.** A timeout, an error, a cancelled
   caller or an answer the parser refuses: that connection is aborted, never
   pooled, so a late answer can never be read as the next request's.
+* **A loop that ends closes its connections.** One transport may serve
+  one loop after another (``asyncio.run`` per batch). A loop that has
+  closed can close nothing, so a pooled connection left on it would reach
+  the garbage collector open (``ResourceWarning: unclosed transport``). So
+  the first send on a loop starts a guard, an async generator that loop
+  knows of: ``asyncio.run`` (and any owner calling ``shutdown_asyncgens()``)
+  finishes it on the way out, while the loop still runs, and it aborts that
+  loop's connections. ``aclose()`` (``async with``) remains the way to close
+  them at a time of one's choosing.
 * **The timeout is per attempt and total**: waiting for a slot, connecting,
   the TLS handshake, writing and reading all count (aiohttp's
   ``ClientTimeout(total=...)``).
@@ -57,7 +66,7 @@ from ._proxy import Proxy, ProxySettings, check_tunnel, transport_proxies
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import Mapping
+    from collections.abc import AsyncGenerator, Mapping
 
 __all__ = ["AsyncioTransport"]
 
@@ -287,6 +296,8 @@ class AsyncioTransport:
         self._busy: set[_Connection] = set()
         self._in_flight = 0
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
+        #: Alive while ``_loop`` runs; its end closes that loop's connections (``_closing_with``).
+        self._guard: AsyncGenerator[None, None] | None = None
         #: URL (without its query) -> its route: split once per URL, not per request.
         self._routes: dict[str, _Route] = {}
 
@@ -310,7 +321,7 @@ class AsyncioTransport:
     async def send(self, request: Request, *, timeout: float) -> Response:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
-            self._adopt(loop)
+            await self._adopt(loop)
         url, mark, query = request.url.partition("?")
         route = self._route(url)
         target = route.path
@@ -368,12 +379,13 @@ class AsyncioTransport:
             connection.close()
         return answer
 
-    def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
+    async def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
         """First send, or a send on another loop: connections of the old loop are unusable.
 
-        They are closed if their loop still runs; a closed loop can close nothing, so
-        its connections are left to the garbage collector (``aclose()`` before the loop
-        ends, as ``async with`` does, is what closes them cleanly).
+        They are aborted if their loop still runs (in another thread). A closed loop
+        can close nothing: its guard closed them as it ended, if its owner finished
+        its async generators (``asyncio.run`` does); if not, they are left to the
+        garbage collector. Then this loop gets its own guard (``_closing_with``).
         """
         if self._loop is not None:
             if self._loop.is_closed():
@@ -384,6 +396,19 @@ class AsyncioTransport:
         self._loop = loop
         self._in_flight = 0
         self._slot_waiters.clear()
+        guard = self._guard = self._closing_with(loop)
+        await guard.asend(None)  # first iterated here: ``loop`` now finishes it as it ends
+
+    async def _closing_with(self, loop: asyncio.AbstractEventLoop) -> AsyncGenerator[None, None]:
+        """Suspended for as long as ``loop`` runs; finished by the loop's owner on the way
+        out (``shutdown_asyncgens()``), when it aborts the connections made on ``loop``
+        and waits (briefly) for their sockets to close. A transport that has moved on
+        to another loop since has nothing of this loop's left to close."""
+        try:
+            yield
+        finally:
+            if self._loop is loop:
+                await self._close_all()
 
     def _take_idle(self, origin: tuple[str, str, int], now: float) -> _Connection | None:
         """The most recently used open idle connection to ``origin``, if any."""
@@ -471,8 +496,13 @@ class AsyncioTransport:
         connection, and a busy one is being given up anyway.
         """
         if self._loop is not asyncio.get_running_loop():
-            self._adopt(asyncio.get_running_loop())
+            await self._adopt(asyncio.get_running_loop())
             return
+        await self._close_all()
+
+    async def _close_all(self) -> None:
+        """Abort every connection of the current loop, and wait (at most a second) until
+        their sockets are closed."""
         lost = [c.lost for c in self._drop_all() if c.lost is not None and not c.lost.done()]
         if lost:
             await asyncio.wait(lost, timeout=1.0)

@@ -1,7 +1,9 @@
 """Connections to a PostgreSQL outbox: the pool, transactions, and what an error means.
 
 A passing failure (a lost connection, a server starting up or shutting down,
-a full disk, a lock timeout) is ``OutboxError(retryable=True)``; the pool is
+a full disk, a lock timeout) is ``OutboxError(retryable=True)``; a connection
+setting libpq refuses before it talks to any server (``sslmode=bogus``, a port
+out of range) is :class:`OutboxSettingError`, never passing; the pool is
 dropped when its connections are lost, so the next call reconnects afresh. A
 lost race on the in-flight unique index or a deadlock is tried again
 (:meth:`PostgresConnections._raced`). Error texts are the server's or libpq's
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +26,7 @@ from .._schema_version import upgrade
 from ._redact import redact_url, scrub
 from ._schema import LOCK_CLASS, MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["CONNECT_TIMEOUT", "POOL_MAX_SIZE", "PostgresConnections"]
+__all__ = ["CONNECT_TIMEOUT", "POOL_MAX_SIZE", "OutboxSettingError", "PostgresConnections"]
 
 logger = logging.getLogger("alertwire.outbox")
 T = TypeVar("T")
@@ -57,6 +60,49 @@ _PASSING_SQLSTATES: Final = (
     "57014",
     "40001",
 )
+
+#: libpq's (and psycopg's, for a host list) words for a connection setting that no
+#: server state can make work: an invalid value of an enumerated option (sslmode,
+#: gssencmode, channel_binding, target_session_attrs, ssl_min_protocol_version ...),
+#: a number or port that is not one, mismatched host/port/hostaddr lists, a hostaddr
+#: that is not an address, contradictory TLS or auth options, an unusable service
+#: definition. Each was produced by the real libpq (tests/outbox/test_outbox_settings_pg.py
+#: tries them all). A text with no SQLSTATE and no "FATAL:" that is NOT here is passing
+#: (refused, reset, a host name that does not resolve now, a missing Unix socket).
+_MISCONFIGURED: Final = re.compile(
+    "|".join(
+        (
+            r'invalid "?\w+"? value: "',
+            r'invalid integer value ".*" for connection option "',
+            r'invalid port number: "',
+            r"invalid SSL protocol version range",
+            r'"min_protocol_version" is greater than "max_protocol_version"',
+            r"could not match \d+ [\w ]+ (?:to|with) \d+ ",
+            r'could not parse network address "',
+            r'weak sslmode "',
+            r"cannot be mixed with (?:non-)?negative methods",
+            r'definition of service ".*" not found',
+            r'service file ".*" not found',
+            r'syntax error in service file "',
+            r"GSSAPI encryption required but it is not supported over a local socket",
+        )
+    )
+)
+
+
+class OutboxSettingError(OutboxError, ConfigurationError):
+    """The outbox URL (or libpq's environment) holds a setting libpq refuses outright.
+
+    Both kinds at once, on purpose: an :class:`OutboxError` that is never
+    ``retryable``, so every caller that handles a store failure still does
+    (``alertwire relay`` exits 2 at start, ``trigger --queue`` exits 2, ingest
+    answers 503), and a :class:`ConfigurationError`, so a caller that tells a
+    configuration mistake from a failed store (the Airflow hooks: an ERROR line,
+    not a WARNING) sees what it is, like an outbox URL that does not parse.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 class _CommitUnknown(OutboxError):
@@ -136,6 +182,13 @@ class PostgresConnections:
                 except OutboxError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - mapped, password scrubbed
+                    if _misconfigured(exc):
+                        # "connection is bad:" is psycopg's word for libpq's state, not a reason.
+                        why = self._explain(exc).removeprefix("connection is bad: ")
+                        raise OutboxSettingError(
+                            f"cannot open the outbox {self.location}: the URL has a setting"
+                            f" libpq refuses: {why}"
+                        ) from None
                     raise OutboxError(
                         f"cannot open the outbox {self.location}: {self._explain(exc)}",
                         retryable=self._passing(exc),
@@ -237,6 +290,8 @@ class PostgresConnections:
             return state.startswith(_PASSING_SQLSTATES)
         if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
             return False
+        if _misconfigured(exc):
+            return False
         # A refused connection carries no SQLSTATE: the server's FATAL says why. A wrong
         # password or an unknown database needs a person; a server starting up, shutting
         # down, recovering or out of connection slots does not.
@@ -287,3 +342,16 @@ class PostgresConnections:
             self._closed = True
         if pool is not None:
             pool.close()
+
+
+def _misconfigured(exc: BaseException) -> bool:
+    """Whether libpq refused the connection settings themselves (see ``_MISCONFIGURED``).
+
+    Only an error without a SQLSTATE counts: a server's own refusal carries one,
+    or its "FATAL:" words, and is judged by ``PostgresConnections._passing``.
+    """
+    import psycopg
+
+    if not isinstance(exc, psycopg.OperationalError) or exc.sqlstate is not None:
+        return False
+    return _MISCONFIGURED.search(str(exc)) is not None

@@ -90,7 +90,7 @@ from ..machine import (
     params_by_kind,
 )
 from ..states import SQL_ACTIVE, SQL_LEASED, SQL_PENDING, State
-from ._connection import PostgresConnections, _CommitUnknown
+from ._connection import OutboxSettingError, PostgresConnections, _CommitUnknown
 from ._schema import LOCK_CLASS, lock_key
 
 __all__ = ["PostgresStore"]
@@ -401,6 +401,8 @@ class PostgresStore(PostgresConnections):
                 " queued (queuing it again may deliver it twice)",
                 retryable=True,
             ) from None
+        except OutboxSettingError as exc:
+            raise OutboxSettingError(f"{exc}; NOT queued") from None  # still a setting error
         except OutboxError as exc:
             raise OutboxError(f"{exc}; NOT queued", retryable=exc.retryable) from None
         except Exception as exc:  # noqa: BLE001 - never let a failed enqueue look like success
