@@ -120,7 +120,8 @@ class GroupCommitter:
         self._max_batch = max(1, max_batch)
         self._delay = max(0.0, delay)
         self._on_commit = on_commit
-        #: Guards ``_waiting``, ``_calls`` and ``_closed``; the writer waits on it.
+        #: Guards ``_waiting`` (and ``_waiting_count``), ``_calls`` and ``_closed``; the
+        #: writer waits on it.
         self._ready = threading.Condition(threading.Lock())
         self._waiting: list[_Submission] = []
         #: Rows in ``_waiting`` (under the lock): kept, not summed, so that the gathering
