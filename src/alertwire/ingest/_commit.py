@@ -120,11 +120,17 @@ class GroupCommitter:
         self._max_batch = max(1, max_batch)
         self._delay = max(0.0, delay)
         self._on_commit = on_commit
-        #: Guards ``_waiting``, ``_calls`` and ``_closed``; the writer waits on it.
+        #: Guards ``_waiting`` (and ``_waiting_count``), ``_calls`` and ``_closed``; the
+        #: writer waits on it.
         self._ready = threading.Condition(threading.Lock())
         self._waiting: list[_Submission] = []
-        #: Submissions of this turn of the loop, handed to the writer at its end (loop only).
+        #: Rows in ``_waiting`` (under the lock): kept, not summed, so that the gathering
+        #: writer's check at each wake-up and each batch's size cost no pass over the list.
+        self._waiting_count = 0
+        #: Submissions of this turn of the loop, handed to the writer at its end (loop only),
+        #: and the rows in them.
         self._this_turn: list[_Submission] = []
+        self._this_turn_count = 0
         self._calls: list[_Call] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -149,8 +155,7 @@ class GroupCommitter:
     def waiting_rows(self) -> int:
         """Rows submitted and not yet taken into a commit: the next batch, as it stands."""
         with self._ready:
-            waiting = self._waiting + self._this_turn
-        return sum(len(rows) for rows, _ in waiting)
+            return self._waiting_count + self._this_turn_count
 
     @property
     def writer_busy(self) -> bool:
@@ -184,6 +189,7 @@ class GroupCommitter:
         if not self._this_turn:
             loop.call_soon(self._hand_over_turn)
         self._this_turn.append((rows, future))
+        self._this_turn_count += len(rows)
         return await future
 
     def _idle(self) -> bool:
@@ -225,8 +231,10 @@ class GroupCommitter:
         docstring). On the loop, as :meth:`submit` and :meth:`close` are."""
         turn, self._this_turn = self._this_turn, []
         if turn:
+            count, self._this_turn_count = self._this_turn_count, 0
             with self._ready:
                 self._waiting += turn  # under the lock: the writer swaps the list
+                self._waiting_count += count
                 self._ready.notify()
 
     async def call(self, fn: Callable[[], T]) -> T:
@@ -268,11 +276,11 @@ class GroupCommitter:
             elif self._last_rows >= 3 and time.monotonic() < self._last_ended + self._last_took:
                 # Right after a big commit (not the first event after a quiet spell).
                 self._gather(self._last_rows, self._last_took)
-            batch = self._take()
+            batch, count = self._take()
             if batch:
                 started = time.monotonic()
                 answer = self._commit(batch)
-                self._ended(sum(len(rows) for rows, _ in batch), started)
+                self._ended(count, started)
                 self._asleep_unless_waiting()  # before the answers go out: see _run_calls
                 self._answer(*answer)
 
@@ -295,11 +303,7 @@ class GroupCommitter:
         """
         deadline = time.monotonic() + min(wait, MAX_GATHER)
         with self._ready:
-            while (
-                sum(len(entry) for entry, _ in self._waiting) < rows
-                and not self._calls
-                and not self._closed
-            ):
+            while self._waiting_count < rows and not self._calls and not self._closed:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return
@@ -356,20 +360,27 @@ class GroupCommitter:
             if not self._waiting and not self._calls:
                 self._busy = False
 
-    def _take(self) -> list[_Submission]:
-        """Whole submissions, oldest first, up to ``max_batch`` rows (at least one)."""
+    def _take(self) -> tuple[list[_Submission], int]:
+        """Whole submissions, oldest first, up to ``max_batch`` rows (at least one), and
+        the rows in them."""
         with self._ready:
-            count = 0
-            taken = 0
-            for rows, _ in self._waiting:
-                if taken and count + len(rows) > self._max_batch:
-                    break
-                count += len(rows)
-                taken += 1
-            if taken:
+            if self._waiting_count <= self._max_batch:
+                # All of it (the usual case): no pass over the submissions.
+                batch, self._waiting = self._waiting, []
+                count, self._waiting_count = self._waiting_count, 0
+            else:
+                count = 0
+                taken = 0
+                for rows, _ in self._waiting:
+                    if taken and count + len(rows) > self._max_batch:
+                        break
+                    count += len(rows)
+                    taken += 1
+                batch, self._waiting = self._waiting[:taken], self._waiting[taken:]
+                self._waiting_count -= count
+            if batch:
                 self._busy = True  # in the same locked step as the taking (see _idle)
-            batch, self._waiting = self._waiting[:taken], self._waiting[taken:]
-        return batch
+        return batch, count
 
     def _answer(self, fn: Callable[[Any, Any], None], target: Any, value: Any) -> None:
         """``fn(target, value)`` on the event loop: one wake-up of the loop per commit."""

@@ -127,7 +127,9 @@ class PendingBound:
         if not self.active:
             return None
         try:
-            await self._refresh(n)
+            now = self._clock()
+            if self._stale_total(now) or self._stale_routes(now, n):
+                await self._refresh(n)
         except OutboxError:
             # Cannot read the store: storing will most likely fail too and answer 503
             # with the reason. A bound that cannot be read does not refuse.
@@ -159,9 +161,8 @@ class PendingBound:
         )
 
     async def _refresh(self, n: int) -> None:
-        now = self._clock()
-        if not self._stale_total(now) and not self._stale_routes(now, n):
-            return
+        """Read what is stale (the caller found something stale: checked there, so that a
+        request with fresh figures, nearly every one, makes no coroutine for this)."""
         async with self._lock:  # one read at a time; the others use its figures
             now = self._clock()
             if self._stale_total(now) and not self._stale_routes(now, n):
