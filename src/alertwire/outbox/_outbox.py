@@ -60,7 +60,18 @@ from ..models.pagerduty_rules import check_event_size, raise_for, require_routin
 from ..protocol import bigpanda as bp_protocol
 from ..protocol import pagerduty as pd_protocol
 from ..protocol.http import check_base_url
-from .machine import DeadEvent, Kind, NewEvent, QueueStats, Store, order_key, order_keys, route_key
+from .machine import (
+    DeadEvent,
+    Kind,
+    NewEvent,
+    QueueStats,
+    RowGroup,
+    RowParts,
+    Store,
+    order_key,
+    order_keys,
+    route_key,
+)
 
 __all__ = ["DEFAULT_FILENAME", "Enqueued", "Outbox", "default_outbox_path"]
 
@@ -345,6 +356,23 @@ class _PagerDutyRows:
 
     def row(self, event: PagerDutyEvent) -> NewEvent:
         """The row for ``event``, or a ValidationError / TypeError for it alone."""
+        kind, key, dedup_key, body = self.parts(event)
+        # Positional, in NewEvent's field order (kind, route, order_key, credential,
+        # body, base_url, dedup_key): a third cheaper than keywords, once per event.
+        return NewEvent(kind, self._routes[kind], key, self._key, body, self._url, dedup_key)
+
+    def group(self, events: Iterable[PagerDutyEvent]) -> RowGroup | list[NewEvent]:
+        """The rows for ``events``, in order: a :class:`RowGroup` (each row's own parts
+        only) when they are all alerts (one route), else one :class:`NewEvent` each."""
+        parts = [self.parts(e) for e in events]
+        if any(kind != "pagerduty.alert" for kind, _, _, _ in parts):
+            routes, url = self._routes, self._url
+            return [NewEvent(k, routes[k], o, self._key, b, url, d) for k, o, d, b in parts]
+        return RowGroup("pagerduty.alert", self._alert_route, self._key, self._url, parts)
+
+    def parts(self, event: PagerDutyEvent) -> RowParts:
+        """What is ``event``'s own in its row (kind, order key, dedup key, body), or a
+        ValidationError / TypeError for it alone."""
         if (
             type(event) is TriggerAlert
             and event.dedup_key is None
@@ -352,7 +380,7 @@ class _PagerDutyRows:
             and self._url_checked
         ):
             # The common event (every event of a batch after the first, every keyless
-            # line of ``send --queue``): what _row does for it, with nothing asked that
+            # line of ``send --queue``): what _parts does for it, with nothing asked that
             # is known already (its kind, its route, that it needs a dedup key and the
             # stamp, the base URL checked), in one call into the wire module, not
             # three. The benchmark's 100-event enqueue_many (callgrind, user space):
@@ -364,18 +392,15 @@ class _PagerDutyRows:
             problems = check_event_size(len(body) + self._size_delta)
             if problems:
                 raise_for(problems)
-            return NewEvent(
+            return (
                 "pagerduty.alert",
-                self._alert_route,
                 self._alert_order_key(_ALERT_IDENTITY + dedup_key),
-                self._key,
-                body,
-                self._url,
                 dedup_key,
+                body,
             )
-        return self._row(event)
+        return self._parts(event)
 
-    def _row(self, event: PagerDutyEvent) -> NewEvent:
+    def _parts(self, event: PagerDutyEvent) -> RowParts:
         kind: Kind = "pagerduty.alert"
         stamp: bytes | None = None
         if event.__class__ is TriggerAlert:  # the common event, its kind known without asking
@@ -396,17 +421,7 @@ class _PagerDutyRows:
         problems = check_event_size(len(body) - self._key_member + ROUTING_KEY_OVERHEAD)
         if problems:
             raise_for(problems)
-        # Positional, in NewEvent's field order (kind, route, order_key, credential,
-        # body, base_url, dedup_key): a third cheaper than keywords, once per event.
-        return NewEvent(
-            kind,
-            self._routes[kind],
-            self._order_keys[kind](_pd_identity(kind, dedup_key)),
-            self._key,
-            body,
-            self._url,
-            dedup_key,
-        )
+        return kind, self._order_keys[kind](_pd_identity(kind, dedup_key)), dedup_key, body
 
 
 class Outbox(Closing):
@@ -648,7 +663,15 @@ class Outbox(Closing):
         rows = _PagerDutyRows(
             require_routing_key(routing_key), base_url, datetime.now(timezone.utc)
         )
-        return self.put([rows.row(e) for e in events])
+        group = rows.group(events)
+        put_group = getattr(self.store, "enqueue_group", None)
+        if isinstance(group, list):
+            return self.put(group)
+        if put_group is None:  # a store without it (PostgreSQL) takes NewEvents
+            return self.put(group.events())
+        # Straight to the store, without a NewEvent per event (RowGroup says why).
+        ids: list[int] = put_group(group, now=time.time())
+        return [Enqueued(i, d) for i, (_, _, d, _) in zip(ids, group.parts, strict=True)]
 
     def enqueue_raw(
         self, body: bytes, *, change: bool = False, base_url: str | None = None
