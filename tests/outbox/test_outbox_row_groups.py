@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import pytest
 
-from alertwire import OutboxError, Secret, TriggerAlert
+from alertwire import Change, OutboxError, Secret, TriggerAlert
 from alertwire.outbox import Outbox
 from alertwire.outbox.machine import NewEvent, RowGroup, RowParts, order_keys, route_key
 from alertwire.outbox.sqlite import SQLiteStore
@@ -134,3 +134,18 @@ def test_enqueue_many_stores_and_answers_the_same_with_or_without_groups(
     assert len({r[5] for r in rows}) == 6
     assert all(r[2] == "pagerduty.alert" and r[12] == 1 for r in rows)  # six keys, six heads
     assert dict(counts)[0] == 6
+
+
+def test_a_batch_with_a_change_keeps_each_rows_kind(outbox: Outbox, tmp_path: Path) -> None:
+    """A change event is not an alert: a batch holding one is not a group of alerts."""
+    events: list[TriggerAlert | Change] = [
+        TriggerAlert("a", source="h"),
+        Change("deployed", source="ci"),
+        TriggerAlert("b"),
+    ]
+    queued = outbox.enqueue_many(events, routing_key=KEY)
+    assert queued[1].dedup_key is None
+    rows, _ = _stored(tmp_path / "o.sqlite3")
+    assert [r[2] for r in rows] == ["pagerduty.alert", "pagerduty.change", "pagerduty.alert"]
+    assert [r[5] for r in rows] == [q.dedup_key for q in queued]
+    assert len({r[4] for r in rows}) == 3

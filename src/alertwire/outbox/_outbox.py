@@ -384,7 +384,7 @@ class _PagerDutyRows:
             # is known already (its kind, its route, that it needs a dedup key and the
             # stamp, the base URL checked), in one call into the wire module, not
             # three. The benchmark's 100-event enqueue_many (callgrind, user space):
-            # preparing a row 33.1k -> 28.5k instructions (docs/cli.md, send --queue).
+            # preparing a row 33.1k -> 28.7k instructions (docs/cli.md, send --queue).
             dedup_key = pd_protocol.new_dedup_key()
             body = pd_protocol.new_trigger_body(
                 event.wire_bytes, self._key_bytes, dedup_key, self._stamp or self._stamped()

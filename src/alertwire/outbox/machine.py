@@ -251,7 +251,7 @@ class RowGroup:
     those: a store binds the shared values once per statement anyway (the SQLite
     store's shared ``INSERT``), and a :class:`NewEvent` per event (seven slot
     setters) plus the store comparing every row's destination with the first's
-    cost about 8,000 instructions of an event's 123,000 in the benchmark's
+    cost about 7,000 instructions of an event's 124,000 in the benchmark's
     100-event ``enqueue_many`` (callgrind, user space; docs/cli.md, ``send
     --queue``). A store with ``enqueue_group`` takes the group as it is; the others
     get :meth:`events`.
