@@ -31,7 +31,7 @@ from alertwire import (
 from alertwire.models.limits import EVENT_MAX_BYTES
 from alertwire.models.pagerduty import PagerDutyEvent
 from alertwire.outbox import Outbox, machine
-from alertwire.outbox.machine import order_key, order_keys, route_key
+from alertwire.outbox.machine import NewEvent, order_key, order_keys, route_key
 from alertwire.protocol import pagerduty as pd_protocol
 from alertwire.protocol.pagerduty import splice_members
 from tests.support.keys import ROUTING_KEY as KEY
@@ -84,9 +84,23 @@ EVENTS: list[PagerDutyEvent] = [
 ]
 
 
+def _prepared(event: PagerDutyEvent, *, after_another: bool) -> NewEvent:
+    """``event``'s row, alone or as the second event of a batch: a preparer that has
+    prepared an event takes a shorter way for the common one (a keyless, unstamped
+    trigger: ``_PagerDutyRows.row``), which must give the same row."""
+    if not after_another:
+        return Outbox.prepare_pagerduty(event, routing_key=KEY, now=NOW)
+    prepare = Outbox.pagerduty_preparer(KEY, now=NOW)
+    prepare(TriggerAlert("the batch's first event", source="h"))
+    return prepare(event)
+
+
+@pytest.mark.parametrize("after_another", [False, True], ids=["alone", "after-another"])
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
-def test_a_row_carries_what_a_rebuilt_model_would(event: PagerDutyEvent) -> None:
-    row = Outbox.prepare_pagerduty(event, routing_key=KEY, now=NOW)
+def test_a_row_carries_what_a_rebuilt_model_would(
+    event: PagerDutyEvent, after_another: bool
+) -> None:
+    row = _prepared(event, after_another=after_another)
     body = json.loads(row.body)
     assert body == _rebuilt_body(event, row.dedup_key)
     if isinstance(event, Change):
@@ -114,8 +128,10 @@ def test_a_batch_shares_one_timestamp_and_keeps_each_events_own(outbox: Outbox) 
     assert stamped == {"2026-11-23T23:45:01.123+00:00", "2015-07-17T08:42:58Z"}
 
 
-def test_the_size_limit_at_enqueue_is_the_rebuilt_models() -> None:
-    """A keyless, unstamped trigger near 512 KB: refused exactly when the rebuilt model was."""
+@pytest.mark.parametrize("after_another", [False, True], ids=["alone", "after-another"])
+def test_the_size_limit_at_enqueue_is_the_rebuilt_models(after_another: bool) -> None:
+    """A keyless, unstamped trigger near 512 KB: refused exactly when the rebuilt model
+    was, alone or in a batch."""
 
     def trigger(size: int, **extra: Any) -> TriggerAlert:
         return TriggerAlert("big", source="h", custom_details="x" * size, **extra)
@@ -131,16 +147,16 @@ def test_the_size_limit_at_enqueue_is_the_rebuilt_models() -> None:
         TriggerAlert(
             "big", source="h", custom_details="x" * (room + 1), timestamp=NOW, dedup_key="0" * 32
         )
-    assert Outbox.prepare_pagerduty(fits, routing_key=KEY, now=NOW).dedup_key
+    assert _prepared(fits, after_another=after_another).dedup_key
     with pytest.raises(ValidationError) as refused:
-        Outbox.prepare_pagerduty(too_big, routing_key=KEY, now=NOW)
+        _prepared(too_big, after_another=after_another)
     assert refused.value.field == "event"
     # With its own timestamp and dedup key nothing is added: an event at the model's
     # own limit is stored.
     overhead = len('"routing_key":"",') + 32 + len('"dedup_key":"",') + 32
     own_base = len(trigger(0, timestamp=NOW, dedup_key="0" * 32).wire_bytes)
     own = trigger(EVENT_MAX_BYTES - overhead - own_base, timestamp=NOW, dedup_key="0" * 32)
-    assert Outbox.prepare_pagerduty(own, routing_key=KEY, now=NOW).dedup_key == "0" * 32
+    assert _prepared(own, after_another=after_another).dedup_key == "0" * 32
 
 
 def _rebuilt_json_growth() -> str:

@@ -180,6 +180,27 @@ def test_a_body_in_another_layout_is_stamped_by_serialising_it_again() -> None:
     }
 
 
+def test_a_new_trigger_body_is_what_the_general_splice_gives() -> None:
+    """new_trigger_body (the outbox's way for a keyless, unstamped trigger) gives the
+    bytes build_body gives (pinned above), in the model's own layout and in any other."""
+    key_member = protocol.routing_key_member(Secret(KEY))
+    stamp = protocol.timestamp_member(STAMP)
+    for trigger in (TriggerAlert("x", source="h", custom_details={"n": 1}), TriggerAlert("x")):
+        body, dedup_key = protocol.build_body(Secret(KEY), trigger, timestamp=STAMP)
+        assert dedup_key is not None
+        assert protocol.new_trigger_body(trigger.wire_bytes, key_member, dedup_key, stamp) == body
+    dedup_key = "0123456789abcdef0123456789abcdef"
+    spaced = b'{"payload": {"summary": "x"}, "event_action": "trigger"}'
+    body = protocol.new_trigger_body(spaced, key_member, dedup_key, stamp)
+    assert body.startswith(f'{{"routing_key":"{KEY}","dedup_key":"{dedup_key}",'.encode())
+    assert json.loads(body) == {
+        "routing_key": KEY,
+        "dedup_key": dedup_key,
+        "payload": {"summary": "x", "timestamp": STAMP},
+        "event_action": "trigger",
+    }
+
+
 def test_request_repr_hides_the_body() -> None:
     request, _ = protocol.build_request(BASE, Secret(KEY), TriggerAlert("x"))
     assert KEY not in repr(request)
