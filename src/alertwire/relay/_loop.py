@@ -56,8 +56,12 @@ settles it (owner-checked, same owner). Each such claim is a WARNING
 ``alertwire_relay_leases_lapsed_total`` and ``RelayReport.leases_lapsed``. The
 re-claim also added a try to the row's stored ``attempts`` that was never made; the
 outcome of the send in flight is decided on its own claim's count (right), but the
-stored count stays one higher: the next retry's backoff is one step longer, and a
-custom ``RetryPolicy.max_attempts`` runs out one try early. An id is forgotten when
+stored count stays one higher per such claim: the next retry's backoff is that much
+longer, and a custom ``RetryPolicy.max_attempts`` runs out that much sooner (taking
+it back would need an outcome that also corrects ``attempts`` in both stores' SQL;
+the default bounds retries by age, not count). Such a claim happens only while a
+send slot is free (a relay with every slot busy claims nothing) or after an outage
+(ready rows wait for the store meanwhile). An id is forgotten when
 the cycle that carries its outcome commits (applied or not), when its send ends
 without an outcome (crashed, or abandoned at a stop: nothing is recorded, the lease
 lapses and the event is tried again, by this relay too), and after the final commit
