@@ -48,7 +48,9 @@ each, and reports it on the health checks (see there).
 One claim of an event at a time: an expired lease is claimable by any relay, this
 one included, so a send (or its wait for a slot, or an event loop stalled by load)
 that outlives ``lease_seconds`` gets its event handed back by a later cycle's claim
-while it is still in flight. The loop remembers every id it holds (ready, in flight,
+while it is still in flight. ``timeout`` bounds the send, but the lease counts from
+the start of the claim, so the claim's wait for the store's write lock and the
+loop's lag eat into the margin ``lease_seconds - timeout``. The loop remembers every id it holds (ready, in flight,
 or its outcome not yet committed: :attr:`DeliveryLoop._held`) and does not send such
 an event again: the claim only renewed this relay's lease, and the send in flight
 settles it (owner-checked, same owner). Each such claim is a WARNING
