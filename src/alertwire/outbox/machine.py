@@ -65,7 +65,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Final, Literal, Protocol, TypeAlias, cast, runtime_checkable
@@ -763,13 +763,17 @@ class Machine:
         return fresh, expired
 
     def cycle(
-        self, outcomes: Sequence[Outcome], limit: int
+        self, outcomes: Sequence[Outcome], limit: int, *, held: Container[int] = frozenset()
     ) -> tuple[list[bool], list[Claimed], list[tuple[Claimed, MarkDead]]]:
         """Record ``outcomes``, then claim up to ``limit`` heads: the relay's one step.
 
         With outcomes to record, both happen in one transaction
         (:meth:`Store.settle_and_claim`: on SQLite one fsync per cycle, not two).
         Returns (applied per outcome, rows to send, rows dead of old age).
+        ``held``: ids the caller is still sending (their leases lapsed, so the claim may
+        return them again); such a row is returned to send, never dead-lettered of old
+        age here, since the send in flight may be delivering it (the caller does not
+        send it twice: see ``alertwire.relay._loop``).
         """
         now = self.clock()
         terms = ClaimTerms(
@@ -792,7 +796,7 @@ class Machine:
         expired: list[tuple[Claimed, MarkDead]] = []
         for row in rows:
             age = now - row.age_from
-            if age > self.max_age and age > (bound := self._late_bound(row)):
+            if age > self.max_age and row.id not in held and age > (bound := self._late_bound(row)):
                 expired.append((row, self._expired(row, now, age, bound)))
             else:
                 fresh.append(row)

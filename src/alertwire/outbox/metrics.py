@@ -101,6 +101,11 @@ class OutboxMetrics:
         )
         self.retried = counter("alertwire_relay_retried", "Failed attempts scheduled for a retry")
         self.rate_limited = counter("alertwire_relay_rate_limited", "HTTP 429 answers received")
+        self.leases_lapsed = counter(
+            "alertwire_relay_leases_lapsed",
+            "Events claimed again while this relay was still sending them (a send outlived"
+            " its lease; not sent twice): raise --lease",
+        )
         if store is not None:
             self.registry.register(_QueueCollector(store))
 

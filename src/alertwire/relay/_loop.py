@@ -44,6 +44,30 @@ by reason (docs/relay.md).
 A store that stops answering (database restarted, disk full) is an outage,
 not a reason to exit: :mod:`._outage` backs off, logs its start and end once
 each, and reports it on the health checks (see there).
+
+One claim of an event at a time: an expired lease is claimable by any relay, this
+one included, so a send (or its wait for a slot, or an event loop stalled by load)
+that outlives ``lease_seconds`` gets its event handed back by a later cycle's claim
+while it is still in flight. ``timeout`` bounds the send, but the lease counts from
+the start of the claim, so the claim's wait for the store's write lock and the
+loop's lag eat into the margin ``lease_seconds - timeout``. The loop remembers every id it holds (ready, in flight,
+or its outcome not yet committed: :attr:`DeliveryLoop._held`) and does not send such
+an event again: the claim only renewed this relay's lease, and the send in flight
+settles it (owner-checked, same owner). Each such claim is a WARNING
+(``event=lease_lapsed``: raise ``--lease``) and counts in
+``alertwire_relay_leases_lapsed_total`` and ``RelayReport.leases_lapsed``. The
+re-claim also added a try to the row's stored ``attempts`` that was never made; the
+outcome of the send in flight is decided on its own claim's count (right), but the
+stored count stays one higher per such claim: the next retry's backoff is that much
+longer, and a custom ``RetryPolicy.max_attempts`` runs out that much sooner (taking
+it back would need an outcome that also corrects ``attempts`` in both stores' SQL;
+the default bounds retries by age, not count). Such a claim happens only while a
+send slot is free (a relay with every slot busy claims nothing) or after an outage
+(ready rows wait for the store meanwhile). An id is forgotten when
+the cycle that carries its outcome commits (applied or not), when its send ends
+without an outcome (crashed, or abandoned at a stop: nothing is recorded, the lease
+lapses and the event is tried again, by this relay too), and after the final commit
+at a stop. See docs/relay.md (leases).
 """
 
 from __future__ import annotations
@@ -130,8 +154,17 @@ class DeliveryLoop:
         default_factory=collections.deque, init=False, repr=False
     )
     _outcomes: list[tuple[Claimed, Outcome]] = field(default_factory=list, init=False, repr=False)
+    #: The ids this relay holds a claim of: ready, in flight, or with an outcome not yet
+    #: committed. A claim that returns one of them is not sent again (see the module).
+    _held: set[int] = field(default_factory=set, init=False, repr=False)
     _counts: dict[str, int] = field(
-        default_factory=lambda: {"delivered": 0, "retried": 0, "dead": 0, "lost_leases": 0},
+        default_factory=lambda: {
+            "delivered": 0,
+            "retried": 0,
+            "dead": 0,
+            "lost_leases": 0,
+            "leases_lapsed": 0,
+        },
         init=False,
         repr=False,
     )
@@ -145,7 +178,7 @@ class DeliveryLoop:
 
     @property
     def counts(self) -> dict[str, int]:
-        """Delivered, retried, dead and lost leases so far (this process only)."""
+        """Delivered, retried, dead, lost leases and lapsed leases so far (this process only)."""
         return dict(self._counts)
 
     def attach(self) -> None:
@@ -357,22 +390,85 @@ class DeliveryLoop:
         cycle (their events stay leased to this relay meanwhile, so their
         keys wait: order holds), and the outage backoff has been waited out.
         """
-        batch, self._outcomes = self._outcomes, []
+        batch, self._outcomes = self._one_outcome_each(self._outcomes), []
         result = await self._try_store(
-            call, self.machine.cycle, [o for _, o in batch], max(free, 0)
+            call,
+            functools.partial(self.machine.cycle, held=self._held),
+            [o for _, o in batch],
+            max(free, 0),
         )
         if result is None:
             self._outcomes = batch + self._outcomes
             return None
         applied, claimed, expired = result
+        # Committed (or lost to another relay): no longer held, before this claim is
+        # read, which may rightly hand back a rescheduled one that is due at once.
+        self._held.difference_update(row.id for row, _ in batch)
         self._report_dead([*self._account(batch, applied), *expired])
-        return list(claimed)
+        return self._take(claimed)
+
+    def _take(self, claimed: list[Claimed]) -> list[Claimed]:
+        """The claimed rows to send, now held; a row this relay already holds is not
+        sent again: its lease lapsed while it was ready or in flight, and the claim
+        only renewed it (this relay's outcome for it settles it)."""
+        held = self._held
+        fresh: list[Claimed] = []
+        for row in claimed:
+            if row.id in held:
+                self._lapsed(row)
+            else:
+                held.add(row.id)
+                fresh.append(row)
+        return fresh
+
+    def _lapsed(self, row: Claimed) -> None:
+        self._counts["leases_lapsed"] += 1
+        if self.metrics is not None:
+            self.metrics.leases_lapsed.labels(destination_of(row.kind)).inc()
+        logger.warning(
+            'event=lease_lapsed id=%d kind=%s route=%s attempt=%d note="claimed again while'
+            " this relay still held it (ready or sending): not sent twice; a send took longer"
+            ' than --lease %g s, raise --lease"',
+            row.id,
+            row.kind,
+            row.route[:8],
+            row.attempts,
+            self.machine.lease_seconds,
+        )
+
+    @staticmethod
+    def _one_outcome_each(batch: list[tuple[Claimed, Outcome]]) -> list[tuple[Claimed, Outcome]]:
+        """At most one outcome per event in a batch: two would be refused by the store
+        (``params_by_kind``), and that would crash the relay. :meth:`_take` sees that no
+        event is sent twice at once, so this should never drop one; if it does (a bug),
+        it says so at ERROR and keeps a delivery over anything else (the event reached
+        the service: recording that prevents another page), else the first outcome."""
+        if len({o.id for _, o in batch}) == len(batch):
+            return batch
+        kept: dict[int, tuple[Claimed, Outcome]] = {}
+        for pair in batch:
+            first = kept.setdefault(pair[1].id, pair)
+            if first is pair:
+                continue
+            later_delivered = isinstance(pair[1], Delivered) and not isinstance(first[1], Delivered)
+            keep, drop = (pair, first) if later_delivered else (first, pair)
+            kept[pair[1].id] = keep
+            logger.error(
+                'event=outcome_dropped id=%d kept=%s dropped=%s note="two outcomes for one'
+                ' event in one batch: one is recorded"',
+                pair[1].id,
+                type(keep[1]).__name__,
+                type(drop[1]).__name__,
+            )
+        return list(kept.values())
 
     async def _flush(self, call: Callable[..., Any]) -> None:
         """Commit every finished send's outcome (at stop: nothing new is claimed)."""
         if not self._outcomes:
             return
-        batch, self._outcomes = self._outcomes, []
+        batch, self._outcomes = self._one_outcome_each(self._outcomes), []
+        # Held no longer, whatever the commit does: recorded, or left to their leases.
+        self._held.difference_update(row.id for row, _ in batch)
         try:
             applied: list[bool] = await call(self.machine.settle, [o for _, o in batch])
         except OutboxError as exc:
@@ -421,6 +517,16 @@ class DeliveryLoop:
     # ---------------------------------------------------------------- one send
 
     async def _deliver(self, transport: AsyncTransport, row: Claimed) -> None:
+        try:
+            outcome = await self._send(transport, row)
+        except BaseException:
+            # Crashed or abandoned: nothing is recorded, the lease lapses and the event
+            # is tried again (by this relay too, so it must not be held any more).
+            self._held.discard(row.id)
+            raise
+        self._outcomes.append((row, outcome))
+
+    async def _send(self, transport: AsyncTransport, row: Claimed) -> Outcome:
         request, parse = self.destinations.request_for(row)
         started = time.monotonic()
         try:
@@ -446,4 +552,4 @@ class DeliveryLoop:
                     status=result.http_status,
                     ms=round((time.monotonic() - started) * 1000, 1),
                 )
-        self._outcomes.append((row, outcome))
+        return outcome

@@ -84,6 +84,8 @@ __all__ = [
 class RelayReport:
     """What one run did (this process only).
 
+    ``leases_lapsed``: events claimed again while this relay was still sending them
+    (a send outlived its lease; not sent twice, see docs/relay.md).
     ``incomplete``: a drain stopped at its ``drain_timeout`` with events still
     queued; ``left`` is how many were pending or in flight then (``None`` when
     the outbox could not be read to count them).
@@ -95,6 +97,7 @@ class RelayReport:
     lost_leases: int
     incomplete: bool = False
     left: int | None = None
+    leases_lapsed: int = 0
 
 
 class Relay:

@@ -1,0 +1,196 @@
+"""A send that outlives its lease: the relay claims its event again, and must not send it
+twice while the first send is in flight.
+
+An expired lease is claimable by any relay, this one included, so on a loaded
+machine (an event loop stalled past ``--lease``) a cycle's claim can hand back an
+event this relay is still sending. Sending it again was a duplicate page, and the
+two outcomes in one batch crashed the relay. The relay's clock (the machine's, the
+only one leases are read by) is pushed past the lease while the endpoint holds its
+answer, so the lapse happens at a point the test chooses, on a real outbox and a
+real socket; docs/relay.md (leases) says what the relay does then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from alertwire import ServerError, TriggerAlert
+from alertwire.outbox import Outbox
+from alertwire.outbox.metrics import OutboxMetrics
+from alertwire.relay import Relay
+from alertwire.transport import AsyncioTransport, Request, Response
+from tests.support.keys import ROUTING_KEY as KEY
+from tests.support.relay_upstream import OK, Fault, Upstream
+from tests.support.waiting import wait_for
+
+SAFETY = 30.0  # seconds: a bound on a hang, never an expectation
+LEASE = 60.0
+
+
+class HeldUpstream:
+    """An :class:`Upstream` whose answers wait until the test lets them go."""
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+        self.gate = threading.Event()
+        upstream.plan = self._plan
+
+    def _plan(self, seq: int, body: dict[str, Any]) -> Fault:
+        self.gate.wait(SAFETY)
+        return OK
+
+
+class Clock:
+    """The relay's wall clock, which the test may push forward (leases are read by it)."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead
+
+
+def relay_with(
+    outbox: Outbox, upstream: Upstream, clock: Clock, **options: Any
+) -> tuple[Relay, OutboxMetrics]:
+    metrics = OutboxMetrics(outbox.store)
+    relay = Relay(
+        outbox,
+        pagerduty_url=upstream.url,
+        rate_limit_per_minute=0,
+        concurrency=2,
+        lease_seconds=LEASE,
+        timeout=SAFETY,
+        poll_interval=0.05,
+        metrics=metrics,
+        **options,
+    )
+    # The relay's rules on the test's clock: its leases lapse when the test says.
+    relay.machine = dataclasses.replace(relay.machine, clock=clock)
+    relay._delivery.machine = relay.machine
+    return relay, metrics
+
+
+def lapsed(metrics: OutboxMetrics) -> float:
+    value = metrics.registry.get_sample_value(
+        "alertwire_relay_leases_lapsed_total", {"destination": "pagerduty"}
+    )
+    return value or 0.0
+
+
+def reclaimed(caplog: pytest.LogCaptureFixture) -> bool:
+    return any("event=lease_lapsed" in r.getMessage() for r in list(caplog.records))
+
+
+def test_an_event_claimed_again_while_in_flight_is_sent_once(
+    outbox: Outbox, upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="alertwire")
+    held = HeldUpstream(upstream)
+    clock = Clock()
+    (event,) = outbox.enqueue_many([TriggerAlert("slow", dedup_key="k")], routing_key=KEY)
+    relay, metrics = relay_with(outbox, upstream, clock)
+    relay.start()
+    try:
+        wait_for("the first send", lambda: upstream.begun == 1)
+        clock.ahead = LEASE + 1  # the send has now outlived its lease
+        wait_for(
+            "the relay to claim the event again",
+            lambda: reclaimed(caplog) or upstream.begun > 1,
+        )
+        assert upstream.begun == 1  # not sent a second time
+        (line,) = [r for r in caplog.records if "event=lease_lapsed" in r.getMessage()]
+        assert line.levelno == logging.WARNING
+        assert f"id={event.id}" in line.getMessage()
+        assert "--lease" in line.getMessage()
+        assert lapsed(metrics) == 1
+        held.gate.set()
+        wait_for("the delivery to be recorded", lambda: outbox.stats().delivered == 1)
+    finally:
+        held.gate.set()
+        report = relay.stop(timeout=SAFETY)  # raises what crashed the relay's thread
+    assert report is not None
+    assert (report.delivered, report.lost_leases, report.leases_lapsed) == (1, 0, 1)
+    stats = outbox.stats()
+    assert (stats.pending, stats.leased, stats.delivered, stats.dead) == (0, 0, 1, 0)
+    assert [a.key for a in upstream.accepted()] == ["k"]
+    assert upstream.begun == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+class CrashingOnce:
+    """A real transport with a bug in its first send, which crashes (not a delivery
+    answer) only when the test lets it: the send of a re-claimed event ends with no
+    outcome."""
+
+    def __init__(self) -> None:
+        self.inner = AsyncioTransport(limit=2)
+        self.calls = 0
+        self.gate = threading.Event()
+
+    async def send(self, request: Request, *, timeout: float) -> Response:
+        self.calls += 1
+        if self.calls == 1:
+            await asyncio.to_thread(self.gate.wait, SAFETY)
+            raise RuntimeError("bug in a transport")
+        return await self.inner.send(request, timeout=timeout)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_a_crashed_send_of_a_reclaimed_event_is_tried_again(
+    outbox: Outbox, upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A send that ends without an outcome records nothing, so the event must be tried
+    again once its lease lapses: the relay must not go on holding it as in flight."""
+    caplog.set_level(logging.WARNING, logger="alertwire")
+    transport = CrashingOnce()
+    clock = Clock()
+    outbox.enqueue_many([TriggerAlert("x", dedup_key="k")], routing_key=KEY)
+    relay, metrics = relay_with(outbox, upstream, clock, http_client=transport)
+    relay.start()
+    try:
+        wait_for("the first send", lambda: transport.calls == 1)
+        clock.ahead = LEASE + 1
+        wait_for("the relay to claim the event again", lambda: reclaimed(caplog))
+        transport.gate.set()  # the send crashes: nothing recorded
+        wait_for("the crash to be logged", lambda: "event=send_crashed" in caplog.text)
+        assert outbox.stats().leased == 1  # the re-claim's lease, left to lapse
+        clock.ahead = 2 * (LEASE + 1)  # ... and it has
+        wait_for("the event sent again and delivered", lambda: outbox.stats().delivered == 1)
+    finally:
+        transport.gate.set()
+        report = relay.stop(timeout=SAFETY)
+    assert report is not None
+    assert (report.delivered, report.lost_leases, report.leases_lapsed) == (1, 0, 1)
+    assert [a.key for a in upstream.accepted()] == ["k"]
+    assert transport.calls == 2
+    assert lapsed(metrics) == 1
+
+
+def test_two_outcomes_for_one_event_do_not_crash_the_relay(
+    outbox: Outbox, upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store refuses a batch with two outcomes for one event; whatever bug would
+    hand the relay such a batch, it records one (the delivery) and says so at ERROR."""
+    outbox.enqueue_many([TriggerAlert("x", dedup_key="k")], routing_key=KEY)
+    relay, _ = relay_with(outbox, upstream, Clock())
+    (row,), _ = relay.machine.claim(1)
+    retry = relay.machine.failed(row, ServerError("unavailable", http_status=503))
+    relay._delivery._outcomes += [(row, retry), (row, relay.machine.delivered(row, 202))]
+    report = relay.run(drain=True, drain_timeout=SAFETY)
+    assert (report.delivered, report.retried, report.lost_leases) == (1, 0, 0)
+    stats = outbox.stats()
+    assert (stats.pending, stats.leased, stats.delivered) == (0, 0, 1)
+    assert upstream.begun == 0
+    (line,) = [r for r in caplog.records if "event=outcome_dropped" in r.getMessage()]
+    assert line.levelno == logging.ERROR
+    assert f"id={row.id} kept=Delivered dropped=Reschedule" in line.getMessage()
