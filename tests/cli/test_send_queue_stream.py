@@ -56,6 +56,17 @@ def alertwire(
     )
 
 
+def piped_send(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``alertwire send --queue -`` reading a pipe the test writes and keeps open."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "alertwire.cli.main", "send", "--queue", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+
+
 def big_file(path: Path, lines: int = LINES) -> Path:
     with path.open("w") as out:
         for i in range(lines):
@@ -188,13 +199,7 @@ def test_a_slow_pipe_has_each_line_stored_without_waiting_for_more(tmp_path: Pat
     """``tail -f log | ... | alertwire send --queue -``: a line is stored within the
     chunk's time even though the pipe stays open and quiet."""
     outbox = tmp_path / "outbox.sqlite3"
-    send = subprocess.Popen(
-        [sys.executable, "-m", "alertwire.cli.main", "send", "--queue", "-"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=cli_env(outbox),
-    )
+    send = piped_send(cli_env(outbox))
     assert send.stdin is not None
     for n in (1, 2):
         send.stdin.write(json.dumps({"type": "trigger", "summary": f"line {n}"}).encode() + b"\n")
@@ -218,13 +223,7 @@ def test_ctrl_c_waits_for_the_chunk_being_stored_and_says_exactly_what_is_queued
     outbox = tmp_path / "outbox.sqlite3"
     lines = big_file(tmp_path / "events.jsonl").read_bytes()
     env = cli_env(outbox, ALERTWIRE_OUTBOX_BUSY_TIMEOUT=str(GUARD))
-    send = subprocess.Popen(
-        [sys.executable, "-m", "alertwire.cli.main", "send", "--queue", "-"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    send = piped_send(env)
     assert send.stdin is not None
     send.stdin.write(lines)
     send.stdin.flush()
@@ -251,13 +250,7 @@ def test_ctrl_c_waits_for_the_chunk_being_stored_and_says_exactly_what_is_queued
 
 def test_a_slow_pipe_has_a_bad_line_said_without_waiting_for_more(tmp_path: Path) -> None:
     outbox = tmp_path / "outbox.sqlite3"
-    send = subprocess.Popen(
-        [sys.executable, "-m", "alertwire.cli.main", "send", "--queue", "-"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=cli_env(outbox),
-    )
+    send = piped_send(cli_env(outbox))
     assert send.stdin is not None and send.stderr is not None
     said: list[bytes] = []
     stderr = send.stderr
