@@ -2,7 +2,7 @@
 
 What a user runs to queue a backlog (a replay, an export): every line is
 read, parsed and validated into a model, given its dedup key and timestamp,
-and stored in chunks of at most 5,000 events per transaction (one fsync each;
+and stored in chunks of at most 10,000 events per transaction (one fsync each;
 see ``alertwire.cli._queue_stream``). The figures are the CLI's own, as a
 user sees them:
 
@@ -137,7 +137,7 @@ def run_send_queue(*, lines: int, rounds: int, workdir: Path) -> list[ScenarioRe
         " without dedup key, into a fresh SQLite outbox on"
         f" {filesystem_of(str(workdir))} (WAL, synchronous=FULL; chunks of at most"
         f" {CHUNK_EVENTS:,} events per transaction; the command's own connection has a"
-        " 16 MiB page cache and checkpoints every 4,000 WAL pages). Timed from the"
+        " 16 MiB page cache and checkpoints every 16,000 WAL pages). Timed from the"
         " process's start to its exit.",
     ]
     if lines < GOAL_LINES:

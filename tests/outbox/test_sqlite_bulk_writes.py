@@ -34,7 +34,7 @@ def test_the_store_that_opts_in_is_tuned_on_every_thread_and_no_other(tmp_path: 
     with Outbox(path) as bulk, Outbox(path) as other:
         assert isinstance(bulk.store, SQLiteStore) and isinstance(other.store, SQLiteStore)
         bulk.store.tune_for_bulk_writes()
-        assert _settings(bulk.store) == (-16384, 4000, 2)  # synchronous=FULL kept
+        assert _settings(bulk.store) == (-16384, 16000, 2)  # synchronous=FULL kept
         seen: list[tuple[int, int, int]] = []
         store = bulk.store
 
@@ -44,7 +44,7 @@ def test_the_store_that_opts_in_is_tuned_on_every_thread_and_no_other(tmp_path: 
         worker = threading.Thread(target=on_another_thread)
         worker.start()
         worker.join()
-        assert seen == [(-16384, 4000, 2)]
+        assert seen == [(-16384, 16000, 2)]
         assert _settings(other.store) == (DEFAULT_CACHE, DEFAULT_CHECKPOINT, 2)
     with Outbox(path) as reopened:  # nothing of it was stored in the file
         assert isinstance(reopened.store, SQLiteStore)

@@ -12,7 +12,7 @@ at 1.6 GB RSS, and a concurrent ``trigger --queue`` was refused. Now:
   :data:`CHUNK_EVENTS` events, :data:`CHUNK_BYTES` bytes of bodies, or
   :data:`CHUNK_SECONDS` seconds since the chunk's first line was read,
   whichever comes first. A chunk holds the write lock for about a
-  tenth of a second (one fsync included), far below the 10 s busy timeout,
+  fifth of a second (one fsync included), far below the 10 s busy timeout,
   so other producers never wait long; and a slow pipe (``tail -f ... | alertwire
   send --queue -``) has its lines stored within half a second, because the
   input is read on a thread of its own and a waiting chunk is committed when
@@ -75,11 +75,13 @@ __all__ = [
     "queue_lines",
 ]
 
-#: 5,000, not 500: a commit's cost is mostly per commit (an fsync; index pages that
+#: 10,000, not 500: a commit's cost is mostly per commit (an fsync; index pages that
 #: many chunks touch written to the WAL again each time), so 500-event chunks spent
-#: about twice as long storing as 5,000-event ones (docs/cli.md, ``send --queue``),
-#: while a 5,000-event chunk still holds the write lock for about a tenth of a second.
-CHUNK_EVENTS: Final = 5000
+#: about twice as long storing as 5,000-event ones, and 10,000 (with rarer
+#: checkpoints) took 1,000,000 lines from about 48 s to 37 s (docs/cli.md, ``send
+#: --queue``), while a chunk still holds the write lock for about a fifth of a second.
+#: Two of the store's one-statement groups (``_BULK_INSERT_ROWS``).
+CHUNK_EVENTS: Final = 10_000
 CHUNK_BYTES: Final = 4 * 1024 * 1024
 CHUNK_SECONDS: Final = 0.5
 #: Longer than any event the services accept (PagerDuty's limit is 512 KB).

@@ -58,7 +58,7 @@ COMMAND = Command(
     " number; invalid lines are never sent (the valid ones are, unless --strict)."
     " A progress bar is shown on stderr when it is a terminal. The exit code is"
     " the worst line's. With --queue the input is streamed into the outbox in"
-    " chunks of up to 5,000 lines, each stored whole or not at all, in file order;"
+    " chunks of up to 10,000 lines, each stored whole or not at all, in file order;"
     " if storing stops half way the last line says which lines are queued.",
     epilog="For send, each line has its own outcome and the exit code is the highest:\n"
     "an invalid line (2) is never sent, but the valid lines are (unless --strict).\n\n"

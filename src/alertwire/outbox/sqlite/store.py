@@ -162,8 +162,9 @@ ON CONFLICT (route) DO UPDATE SET next_allowed = max(next_allowed, excluded.next
 _INSERT_ROWS: Final = 128
 
 #: Rows per INSERT in a transaction of many rows with one destination (``Outbox.put``
-#: of a chunk of ``alertwire send --queue``, 5,000 lines): one statement of this many
-#: rows when the connection's variable limit allows it (:func:`_bulk_rows`).
+#: of a chunk of ``alertwire send --queue``: 10,000 lines, two such statements): one
+#: statement of this many rows when the connection's variable limit allows it
+#: (:func:`_bulk_rows`).
 #: Each statement lets go of the GIL once, for all its rows, so a thread that
 #: stores while another prepares the next rows (``send --queue`` does) waits for
 #: the interpreter lock once per statement instead of once per 128 rows: with
