@@ -23,6 +23,7 @@ import pytest
 
 from alertwire import ServerError, TriggerAlert
 from alertwire.outbox import Outbox
+from alertwire.outbox.machine import new_owner
 from alertwire.outbox.metrics import OutboxMetrics
 from alertwire.relay import Relay
 from alertwire.transport import AsyncioTransport, Request, Response
@@ -61,16 +62,15 @@ def relay_with(
     outbox: Outbox, upstream: Upstream, clock: Clock, **options: Any
 ) -> tuple[Relay, OutboxMetrics]:
     metrics = OutboxMetrics(outbox.store)
+    settings: dict[str, Any] = {"concurrency": 2, "timeout": SAFETY, **options}
     relay = Relay(
         outbox,
         pagerduty_url=upstream.url,
         rate_limit_per_minute=0,
-        concurrency=2,
         lease_seconds=LEASE,
-        timeout=SAFETY,
         poll_interval=0.05,
         metrics=metrics,
-        **options,
+        **settings,
     )
     # The relay's rules on the test's clock: its leases lapse when the test says.
     relay.machine = dataclasses.replace(relay.machine, clock=clock)
@@ -122,6 +122,45 @@ def test_an_event_claimed_again_while_in_flight_is_sent_once(
     assert (stats.pending, stats.leased, stats.delivered, stats.dead) == (0, 0, 1, 0)
     assert [a.key for a in upstream.accepted()] == ["k"]
     assert upstream.begun == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_ready_event_whose_lease_ran_out_is_not_sent(
+    outbox: Outbox, upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Claimed ahead, an event waits for a send slot; if its lease runs out meanwhile
+    (here the one slot is held by a slow send; in service, a store outage), another
+    relay may claim it and send it, so this relay must not send it as well."""
+    caplog.set_level(logging.WARNING, logger="alertwire")
+    held = HeldUpstream(upstream)
+    clock = Clock()
+    events = [TriggerAlert("slow", dedup_key="a"), TriggerAlert("waiting", dedup_key="b")]
+    _, waiting = outbox.enqueue_many(events, routing_key=KEY)
+    # One slot, and a lease that covers a wait for it (lease > 2 x timeout): claims ahead.
+    relay, metrics = relay_with(outbox, upstream, clock, concurrency=1, timeout=LEASE / 3)
+    relay.start()
+    try:
+        wait_for("one sent, one ready", lambda: upstream.begun == 1 and outbox.stats().leased == 2)
+        clock.ahead = LEASE + 1  # both leases ran out: another relay takes both over
+        other = dataclasses.replace(relay.machine, owner=new_owner())
+        taken, _ = other.claim(10)
+        assert sorted(row.dedup_key or "" for row in taken) == ["a", "b"]
+        held.gate.set()  # the slot frees up; the ready event's lease is over
+        wait_for(
+            "the ready event dropped or sent",
+            lambda: "event=lease_lapsed" in caplog.text or upstream.begun > 1,
+        )
+        assert upstream.begun == 1  # not sent: the other relay has it
+        (line,) = [r for r in caplog.records if "event=lease_lapsed" in r.getMessage()]
+        assert line.levelno == logging.WARNING
+        assert f"id={waiting.id}" in line.getMessage() and "waited" in line.getMessage()
+        assert lapsed(metrics) == 1
+    finally:
+        held.gate.set()
+        report = relay.stop(timeout=SAFETY)
+    assert report is not None
+    # The slow send's outcome came after the other relay's claim: a lost lease.
+    assert (report.delivered, report.lost_leases, report.leases_lapsed) == (0, 1, 1)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 

@@ -104,7 +104,8 @@ class OutboxMetrics:
         self.leases_lapsed = counter(
             "alertwire_relay_leases_lapsed",
             "Events claimed again while this relay was still sending them (a send outlived"
-            " its lease; not sent twice): raise --lease",
+            " its lease; not sent twice), or whose lease ran out before their send could"
+            " start (not sent by this relay): raise --lease",
         )
         if store is not None:
             self.registry.register(_QueueCollector(store))

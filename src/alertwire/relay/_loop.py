@@ -80,7 +80,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from .._errors import DeliveryError, OutboxError, RateLimited
 from ..outbox.machine import (
@@ -102,6 +102,10 @@ __all__ = ["DeliveryLoop", "StoreCall"]
 
 logger = logging.getLogger("alertwire.relay")
 T = TypeVar("T")
+
+#: The lease start assumed for a ready row without one recorded (every ready row has
+#: one): such a row is sent.
+_NOT_RECORDED: Final = float("inf")
 
 #: Runs a store method on the service's store thread: ``await call(fn, *args)``.
 StoreCall = Callable[..., Any]
@@ -157,6 +161,9 @@ class DeliveryLoop:
     #: The ids this relay holds a claim of: ready, in flight, or with an outcome not yet
     #: committed. A claim that returns one of them is not sent again (see the module).
     _held: set[int] = field(default_factory=set, init=False, repr=False)
+    #: Each ready row's lease start (the machine's clock when its claim began: its lease
+    #: ends no sooner than this plus ``lease_seconds``); see :meth:`_start_ready`.
+    _lease_from: dict[int, float] = field(default_factory=dict, init=False, repr=False)
     _counts: dict[str, int] = field(
         default_factory=lambda: {
             "delivered": 0,
@@ -313,15 +320,27 @@ class DeliveryLoop:
     def _start_ready(self, transport: AsyncTransport, inflight: set[asyncio.Task[None]]) -> None:
         """Start sends of ready rows, oldest first, while a send slot is free, unless the
         store is in an outage: only the sends already in flight finish then, since no
-        outcome can be recorded; the ready rows wait for the store (or go back at stop)."""
-        if self.outage.ongoing:
+        outcome can be recorded; the ready rows wait for the store (or go back at stop).
+
+        A ready row whose lease ran out while it waited (an outage longer than the
+        lease, a stalled loop) is not sent: another relay may have claimed it and be
+        sending it, and a second send would page twice. It is forgotten instead
+        (:meth:`_stale`): whoever claims it next, this relay included, sends it. The
+        claim-ahead window is sized so that this never happens while sends finish
+        within ``timeout`` (``Relay``: the lease covers the wait and the send)."""
+        if self.outage.ongoing or not self._ready:
             return
         # The attached loop's create_task, not asyncio.create_task: that one looks up the
         # running loop per call, a getpid() system call each on CPython 3.11 (about 5% of
         # the relay's asyncio thread in a py-spy profile of the bench).
         assert self._loop is not None
+        ends = self.machine.clock() - self.machine.lease_seconds  # a lease from before: over
         while self._ready and len(inflight) < self.concurrency:
-            task = self._loop.create_task(self._deliver(transport, self._ready.popleft()))
+            row = self._ready.popleft()
+            if self._lease_from.pop(row.id, _NOT_RECORDED) <= ends:
+                self._stale(row)
+                continue
+            task = self._loop.create_task(self._deliver(transport, row))
             inflight.add(task)
             task.add_done_callback(self._done(inflight, transport))
 
@@ -330,6 +349,7 @@ class DeliveryLoop:
         next commit (the final one), instead of waiting out their lease."""
         while self._ready:
             row = self._ready.popleft()
+            self._lease_from.pop(row.id, None)
             self._outcomes.append((row, self.machine.release(row)))
 
     def _done(
@@ -391,6 +411,7 @@ class DeliveryLoop:
         keys wait: order holds), and the outage backoff has been waited out.
         """
         batch, self._outcomes = self._one_outcome_each(self._outcomes), []
+        began = self.machine.clock()  # no lease this cycle takes ends before this + the lease
         result = await self._try_store(
             call,
             functools.partial(self.machine.cycle, held=self._held),
@@ -405,21 +426,42 @@ class DeliveryLoop:
         # read, which may rightly hand back a rescheduled one that is due at once.
         self._held.difference_update(row.id for row, _ in batch)
         self._report_dead([*self._account(batch, applied), *expired])
-        return self._take(claimed)
+        return self._take(claimed, began)
 
-    def _take(self, claimed: list[Claimed]) -> list[Claimed]:
-        """The claimed rows to send, now held; a row this relay already holds is not
-        sent again: its lease lapsed while it was ready or in flight, and the claim
-        only renewed it (this relay's outcome for it settles it)."""
-        held = self._held
+    def _take(self, claimed: list[Claimed], began: float) -> list[Claimed]:
+        """The claimed rows to send, now held, their lease counted from ``began``; a row
+        this relay already holds is not sent again: its lease lapsed while it was ready
+        or in flight, and the claim only renewed it (this relay's outcome for it settles
+        it; a ready one keeps its place, with the renewed lease)."""
+        held, lease_from = self._held, self._lease_from
         fresh: list[Claimed] = []
         for row in claimed:
             if row.id in held:
+                if row.id in lease_from:
+                    lease_from[row.id] = began
                 self._lapsed(row)
             else:
                 held.add(row.id)
+                lease_from[row.id] = began
                 fresh.append(row)
         return fresh
+
+    def _stale(self, row: Claimed) -> None:
+        """A ready row whose lease ran out before a slot was free: not sent, forgotten."""
+        self._held.discard(row.id)
+        self._counts["leases_lapsed"] += 1
+        if self.metrics is not None:
+            self.metrics.leases_lapsed.labels(destination_of(row.kind)).inc()
+        logger.warning(
+            'event=lease_lapsed id=%d kind=%s route=%s attempt=%d note="its lease ran out'
+            " while it waited to be sent (a store outage, a stalled loop): not sent by this"
+            ' relay, which or another claims it again; raise --lease %g s if this repeats"',
+            row.id,
+            row.kind,
+            row.route[:8],
+            row.attempts,
+            self.machine.lease_seconds,
+        )
 
     def _lapsed(self, row: Claimed) -> None:
         self._counts["leases_lapsed"] += 1

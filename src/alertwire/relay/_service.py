@@ -85,7 +85,8 @@ class RelayReport:
     """What one run did (this process only).
 
     ``leases_lapsed``: events claimed again while this relay was still sending them
-    (a send outlived its lease; not sent twice, see docs/relay.md).
+    (a send outlived its lease; not sent twice), or whose lease ran out before their
+    send could start (not sent by this relay); see docs/relay.md.
     ``incomplete``: a drain stopped at its ``drain_timeout`` with events still
     queued; ``left`` is how many were pending or in flight then (``None`` when
     the outbox could not be read to count them).
