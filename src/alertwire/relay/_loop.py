@@ -449,33 +449,30 @@ class DeliveryLoop:
     def _stale(self, row: Claimed) -> None:
         """A ready row whose lease ran out before a slot was free: not sent, forgotten."""
         self._held.discard(row.id)
-        self._counts["leases_lapsed"] += 1
-        if self.metrics is not None:
-            self.metrics.leases_lapsed.labels(destination_of(row.kind)).inc()
-        logger.warning(
-            'event=lease_lapsed id=%d kind=%s route=%s attempt=%d note="its lease ran out'
-            " while it waited to be sent (a store outage, a stalled loop): not sent by this"
-            ' relay, which or another claims it again; raise --lease %g s if this repeats"',
-            row.id,
-            row.kind,
-            row.route[:8],
-            row.attempts,
-            self.machine.lease_seconds,
+        self._lapsed(
+            row,
+            "its lease ran out while it waited to be sent (a store outage, a stalled loop):"
+            " not sent by this relay, which or another claims it again; raise --lease",
         )
 
-    def _lapsed(self, row: Claimed) -> None:
+    def _lapsed(
+        self,
+        row: Claimed,
+        note: str = "claimed again while this relay still held it (ready or sending): not"
+        " sent twice; a send took longer than --lease, raise --lease",
+    ) -> None:
+        """Count and say (WARNING) a lease of ``row`` that ran out while this relay held it."""
         self._counts["leases_lapsed"] += 1
         if self.metrics is not None:
             self.metrics.leases_lapsed.labels(destination_of(row.kind)).inc()
         logger.warning(
-            'event=lease_lapsed id=%d kind=%s route=%s attempt=%d note="claimed again while'
-            " this relay still held it (ready or sending): not sent twice; a send took longer"
-            ' than --lease %g s, raise --lease"',
+            'event=lease_lapsed id=%d kind=%s route=%s attempt=%d lease=%g note="%s"',
             row.id,
             row.kind,
             row.route[:8],
             row.attempts,
             self.machine.lease_seconds,
+            note,
         )
 
     @staticmethod
