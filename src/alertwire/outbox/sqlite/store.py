@@ -325,10 +325,18 @@ def _insert_all(
     statement; the rest ``_INSERT_ROWS`` at a time."""
     ids: list[int] = []
     bulk = _bulk_rows(conn)
+    # Rows before this go ``_INSERT_ROWS`` at a time: the bulk group that began here had
+    # more than one destination, so it is not looked at again row group by row group
+    # (a batch of mixed destinations would be compared 5,000 rows per 128 written).
+    plain_until = 0
     start = 0
     while start < len(events):
-        group = events[start : start + bulk]
-        params = _shared_params(group, now) if len(group) == bulk else None
+        params = None
+        if start >= plain_until and len(events) - start >= bulk:
+            group = events[start : start + bulk]
+            params = _shared_params(group, now)
+            if params is None:
+                plain_until = start + bulk
         if params is None:
             group = events[start : start + _INSERT_ROWS]
             sql, params = _insert_statement(group, now)
