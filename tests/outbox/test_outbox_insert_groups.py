@@ -234,3 +234,86 @@ def test_a_big_batch_to_one_destination_goes_in_big_statements_within_the_limit(
     for event_id, _, key, _ in stored:
         first_of_key.setdefault(key, event_id)
     assert [r[0] for r in stored if r[3] == 1] == sorted(first_of_key.values())
+
+
+def _switching(n: int) -> NewEvent:
+    """Runs of 4,000 rows to one key, the next run to another: never 5,000 alike."""
+    return _one_destination(n) if n // 4000 % 2 == 0 else _event(n * len(KEYS) + 1)
+
+
+def _mixed_then_one(n: int) -> NewEvent:
+    """100 rows over three routing keys, then rows all to KEYS[0]."""
+    return _event(n) if n < 100 else _one_destination(n)
+
+
+@pytest.mark.parametrize(
+    ("make", "rows", "bulk_statements", "statements"),
+    [
+        # Checks at rows 0, 4,096, 8,064, 12,032 find the next run's first row; all
+        # 125 statements are of 128 rows (the last of 0).
+        (_switching, 16_000, 0, 125),
+        # The check at row 0 finds row 1 of another key: one statement of 128 rows,
+        # then 5,000 at row 128 and 5,128, and the last 1,972 in 16 statements.
+        (_mixed_then_one, 12_100, 2, 1 + 2 + 16),
+    ],
+    ids=["runs of 4,000", "100 mixed, then one destination"],
+)
+def test_a_big_batch_of_mixed_destinations_compares_each_row_about_once(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    make: Any,
+    rows: int,
+    bulk_statements: int,
+    statements: int,
+) -> None:
+    """A batch of more than 5,000 rows of several destinations: the bulk check
+    compares each row about once (a check again at every 128-row step compared up to
+    5,000 rows per 128 written), a run of one destination after mixed rows still
+    goes as one statement, and every row is stored with its own destination."""
+    from alertwire.outbox.sqlite import store as store_module
+
+    compared: list[int] = []
+    shared = store_module._shared
+
+    def counting(group: Any, now: float) -> list[object] | int:
+        found = shared(group, now)
+        if len(group) == 5000:
+            compared.append(found if isinstance(found, int) else len(group))
+        return found
+
+    monkeypatch.setattr(store_module, "_shared", counting)
+    store = SQLiteStore(tmp_path / "o.sqlite3")
+    conn = store._connect()
+    inserts: list[int] = []
+
+    class Counting:
+        """The connection, counting the parameters of each INSERT run on it."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(conn, name)
+
+        def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+            if sql.startswith("INSERT OR ROLLBACK INTO events"):
+                inserts.append(len(params))
+            return conn.execute(sql, params)
+
+    events = [make(n) for n in range(rows)]
+    conn.execute("BEGIN IMMEDIATE")
+    ids = _insert_all(cast(sqlite3.Connection, Counting()), events, 1000.0)
+    conn.execute("COMMIT")
+    store.close()
+
+    assert sum(compared) <= rows
+    assert inserts.count(5 + 3 * 5000) == bulk_statements
+    assert len(inserts) == statements
+    assert ids == list(range(1, rows + 1))
+    check = sqlite3.connect(tmp_path / "o.sqlite3")
+    stored = check.execute(
+        "SELECT id, kind, route, order_key, dedup_key, base_url, credential, body"
+        " FROM events ORDER BY id"
+    ).fetchall()
+    check.close()
+    assert stored == [
+        (i, e.kind, e.route, e.order_key, e.dedup_key, e.base_url, e.credential.reveal(), e.body)
+        for i, e in zip(ids, events, strict=True)
+    ]

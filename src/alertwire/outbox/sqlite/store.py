@@ -322,21 +322,27 @@ def _insert_all(
     """Insert ``events`` (in the caller's transaction); their ids in the order given.
 
     While :func:`_bulk_rows` rows with one destination are left, they go as one
-    statement; the rest ``_INSERT_ROWS`` at a time."""
+    statement; the rest ``_INSERT_ROWS`` at a time.
+
+    A bulk group found mixed says where its first row of another destination is;
+    no group of one destination can begin before that row, so the next bulk check
+    is at the first ``_INSERT_ROWS`` step at or after it. Each row is compared about
+    once however the destinations are mixed (checking again at every step compared
+    up to 5,000 rows per 128 written), and a run of one destination that starts
+    after mixed rows still goes in bulk."""
     ids: list[int] = []
     bulk = _bulk_rows(conn)
-    # Rows before this go ``_INSERT_ROWS`` at a time: the bulk group that began here had
-    # more than one destination, so it is not looked at again row group by row group
-    # (a batch of mixed destinations would be compared 5,000 rows per 128 written).
-    plain_until = 0
+    check_from = 0  # no bulk group of one destination begins before this row
     start = 0
     while start < len(events):
-        params = None
-        if start >= plain_until and len(events) - start >= bulk:
+        params: list[object] | None = None
+        if start >= check_from and len(events) - start >= bulk:
             group = events[start : start + bulk]
-            params = _shared_params(group, now)
-            if params is None:
-                plain_until = start + bulk
+            shared = _shared(group, now)
+            if isinstance(shared, int):
+                check_from = start + shared
+            else:
+                params = shared
         if params is None:
             group = events[start : start + _INSERT_ROWS]
             sql, params = _insert_statement(group, now)
@@ -372,6 +378,13 @@ def _insert_statement(group: Sequence[machine.NewEvent], now: float) -> tuple[st
 def _shared_params(group: Sequence[machine.NewEvent], now: float) -> list[object] | None:
     """The parameters of ``_insert(len(group), shared=True)``, or ``None`` if the rows
     of ``group`` do not all have the first row's destination."""
+    shared = _shared(group, now)
+    return None if isinstance(shared, int) else shared
+
+
+def _shared(group: Sequence[machine.NewEvent], now: float) -> list[object] | int:
+    """:func:`_shared_params`, or the index of the first row of ``group`` whose
+    destination is not the first row's."""
     first = group[0]
     kind, route, base_url, credential = first.kind, first.route, first.base_url, first.credential
     secret = credential.reveal()
@@ -383,7 +396,7 @@ def _shared_params(group: Sequence[machine.NewEvent], now: float) -> list[object
             or event.base_url != base_url
             or (event.credential is not credential and event.credential.reveal() != secret)
         ):
-            return None
+            return (len(params) - 5) // 3  # the rows before it added 3 each
         body = event.body
         params += (
             event.order_key,
