@@ -12,6 +12,7 @@ import ast
 import importlib.metadata
 import json
 import logging
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -302,15 +303,29 @@ def test_an_outbox_stores_the_page_with_its_destination_and_sends_nothing(
     assert [a["dedup_key"] for a in alertwire_sandbox.alerts()] == [outcome.dedup_key]
 
 
-def test_an_outbox_that_cannot_store_falls_back_to_sending_now(
-    alertwire_sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("what", ["under a file", "not an outbox", "damaged"])
+def test_an_outbox_that_can_never_store_is_an_error_line_and_the_page_goes_out(
+    alertwire_sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture, what: str
 ) -> None:
+    """A path that no retry can make work (the CLI exits 2 for it): an ERROR a person
+    must act on, since every page skips the outbox until the setting is changed; the
+    page is sent now all the same."""
     (tmp_path / "a-file").write_text("")
-    unusable = str(tmp_path / "a-file" / "pages.sqlite3")
-    records = _falls_back(alertwire_sandbox, unusable, "fallback-1", caplog)
-    warnings = [r for r in records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1
-    assert "could not store it in the outbox" in warnings[0].getMessage()
+    (tmp_path / "damaged.sqlite3").write_bytes(b"not SQLite at all " * 64)
+    other = sqlite3.connect(tmp_path / "other-app.db")
+    other.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    other.commit()
+    other.close()
+    unusable = {
+        "under a file": tmp_path / "a-file" / "pages.sqlite3",
+        "not an outbox": tmp_path / "other-app.db",
+        "damaged": tmp_path / "damaged.sqlite3",
+    }[what]
+    records = _falls_back(alertwire_sandbox, str(unusable), f"never-{what}", caplog)
+    assert [r for r in records if r.levelno == logging.WARNING] == []
+    [error] = [r for r in records if r.levelno == logging.ERROR]
+    assert "the outbox cannot store pages" in error.getMessage()
+    assert str(unusable) in error.getMessage()
     _no_key_logged(caplog)
 
 
@@ -328,10 +343,11 @@ def test_a_misconfigured_outbox_is_an_error_line_but_the_page_still_goes_out(
 
 
 def test_neither_stored_nor_delivered_logs_one_error_with_both_reasons_and_raises(
-    down_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    down_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (tmp_path / "a-file").write_text("")
-    unusable = str(tmp_path / "a-file" / "pages.sqlite3")
+    """The store fails for a passing reason (its database is down: a WARNING alone)
+    and so does the send: one ERROR line with both reasons."""
+    unusable = f"postgresql://aw:pw@127.0.0.1:{free_port()}/alertwire"
     with caplog.at_level(logging.INFO, logger="alertwire.airflow"), pytest.raises(NetworkError):
         _deliver.deliver_pagerduty(
             "PagerDuty page", TriggerAlert("disk full"), _dest(down_url, outbox=unusable)
@@ -429,6 +445,26 @@ def test_a_postgresql_outbox_that_is_down_falls_back_without_showing_its_passwor
     assert "could not store it in the outbox" in warning.getMessage()
     for record in records:
         assert postgres_cluster.password not in record.getMessage()
+
+
+@pytest.mark.postgres
+def test_a_wrong_postgresql_password_is_an_error_line_without_it_and_the_page_goes_out(
+    alertwire_sandbox: Sandbox, postgres_cluster: PostgresCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server refuses the password: no retry helps, so an ERROR (not the WARNING
+    of a database that is down), and neither password is in it."""
+    wrong = "wrong-" + postgres_cluster.password[::-1]
+    url = postgres_cluster.dsn.replace(f":{postgres_cluster.password}@", f":{wrong}@")
+    assert url != postgres_cluster.dsn
+    records = _falls_back(alertwire_sandbox, url, "pg-password-1", caplog)
+    assert [r for r in records if r.levelno == logging.WARNING] == []
+    [error] = [r for r in records if r.levelno == logging.ERROR]
+    assert "the outbox cannot store pages" in error.getMessage()
+    assert "password authentication failed" in error.getMessage()
+    for record in records:
+        assert postgres_cluster.password not in record.getMessage()
+        assert wrong not in record.getMessage()
+    _no_key_logged(caplog)
 
 
 def test_a_postgresql_outbox_url_libpq_refuses_is_an_error_line_and_the_page_goes_out(

@@ -10,8 +10,10 @@ The order of attempts, and why:
    callback can wait, and through a restart of the worker.
 2. **No outbox, or storing failed** (disk full, database down, bad URL):
    send directly, with the client's bounded retries. A failed store is
-   logged (WARNING, or ERROR for a configuration mistake) and is *not* the
-   end: the page may still get through.
+   logged (WARNING for a passing cause: a lock, a full disk, a database that
+   is down; ERROR for one that fails every page until a person acts: a bad
+   setting, a wrong password, a file that is not an outbox) and is *not*
+   the end: the page may still get through.
 3. **Neither worked**: one ERROR line with every reason (never the key),
    then the exception propagates, so Airflow records the callback as failed
    instead of a run that looks no different from one whose page arrived.
@@ -88,6 +90,16 @@ def _store(what: str, dest: Destination, put: Callable[[Outbox], _T]) -> tuple[_
         logger.error("%s: the outbox refused it (%s); sending directly", what, exc)
         return None, f"not stored ({describe(exc)})"
     except OutboxError as exc:
+        if not exc.retryable:
+            # Not a passing cause (a wrong password, a file that is no outbox, a
+            # path under a file): every page will fail the same way until a person
+            # changes the setting, as the CLI's exit code 2 says for it.
+            logger.error(
+                "%s: the outbox cannot store pages (%s); fix the outbox setting; sending directly",
+                what,
+                exc,
+            )
+            return None, f"outbox unusable ({describe(exc)})"
         logger.warning("%s: could not store it in the outbox (%s); sending directly", what, exc)
         return None, f"not stored ({describe(exc)})"
 
