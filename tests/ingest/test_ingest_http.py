@@ -454,6 +454,13 @@ def test_metrics_count_everything_and_name_no_credential(
     assert post(relay.url + "/v2/enqueue", b"{").status == 400
     assert request("GET", relay.url + "/v2/enqueue").status == 405
     relay.wait_delivered(2)
+    # The store says delivered once the outcomes' commit is done; the relay counts them
+    # when that commit's answer is back on its event loop, a moment later.
+    delivered = 'alertwire_relay_delivered_total{destination="pagerduty"} 2.0'
+    wait_for(
+        "the relay's counter at 2 deliveries",
+        lambda: delivered in request("GET", relay.url + "/metrics").body.decode(),
+    )
     answer = request("GET", relay.url + "/metrics")
     assert answer.status == 200
     assert answer.headers["content-type"].startswith("text/plain")
