@@ -84,6 +84,39 @@ def test_a_bad_line_names_the_field_and_the_rule(
     assert str(caught.value) == f"{field}: {rule}"
 
 
+@pytest.mark.parametrize(
+    ("raw", "rule"),
+    [
+        (b'{"type": "trigger", "summary": "x"\n', "unexpected end of data at column 35"),
+        (b'{"type": "trigger"\r\n', "unexpected end of data at column 19"),
+        (b'{"type": "trigger"', "unexpected end of data at column 19"),
+        (
+            b'{"type": "trigger",, "summary": "x"}\n',
+            "unexpected character, expected a string key at column 20",
+        ),
+        (
+            '{"summary": "\u00e9\u00e9" 1}\n'.encode(),
+            "unexpected character, expected ',' or '}' at column 18",
+        ),
+        (b"nope\n", "invalid literal, expected 'null' at column 1"),
+    ],
+    ids=[
+        "ends early",
+        "ends early, CRLF",
+        "ends early, last line",
+        "double comma",
+        "non-ASCII",
+        "not JSON",
+    ],
+)
+def test_a_line_that_is_not_json_says_at_which_column_of_that_line(raw: bytes, rule: str) -> None:
+    """The column within the line, counted in characters; never the parser's "line 2"
+    for the line's own newline."""
+    with pytest.raises(ValidationError) as caught:
+        job_from_line(raw, 1)
+    assert str(caught.value) == f"event: is not valid JSON: {rule}"
+
+
 @pytest.mark.parametrize("line", GOOD)
 def test_a_good_line_of_every_shape_passes(line: dict[str, object]) -> None:
     kind = line["type"]

@@ -90,6 +90,17 @@ def _signature(name: str) -> tuple[frozenset[str], frozenset[str]]:
     )
 
 
+def _not_json(text: str, exc: _json.JSONDecodeError) -> str:
+    """Where a line stops being JSON, as a column of that line.
+
+    The parser's own words count the line's newline as the start of a second
+    line: a line that simply ends too early (``{"type": "trigger"``) read "line 2
+    column 1", which points at nothing in the user's file. Its position is in
+    characters, so the column is one a text editor shows."""
+    end = len(text.rstrip("\r\n"))
+    return f"is not valid JSON: {exc.msg} at column {min(exc.pos, end) + 1}"
+
+
 def job_from_line(raw: bytes, line: int) -> Job:
     """One line of input, as read, as a validated job; a ValidationError names the field
     at fault (or says the line is not UTF-8 text, or not JSON)."""
@@ -100,7 +111,7 @@ def job_from_line(raw: bytes, line: int) -> Job:
     try:
         value = _json.loads(text)
     except _json.JSONDecodeError as exc:
-        raise ValidationError("event", f"is not valid JSON ({exc})") from None
+        raise ValidationError("event", _not_json(text, exc)) from None
     if not isinstance(value, dict):
         raise ValidationError("event", f"must be a JSON object, not {type(value).__name__}")
     fields = value  # the parser's own fresh dict: no copy needed
