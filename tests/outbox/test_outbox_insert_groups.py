@@ -133,6 +133,20 @@ def test_a_batch_of_more_than_one_statement_is_never_written_without_waiting(
     store.close()
 
 
+def _assert_stored_as_given(path: Path, ids: list[int], events: list[NewEvent]) -> None:
+    """Each row at ``path`` is the event given for its id, destination and all."""
+    conn = sqlite3.connect(path)
+    stored = conn.execute(
+        "SELECT id, kind, route, order_key, dedup_key, base_url, credential, body"
+        " FROM events ORDER BY id"
+    ).fetchall()
+    conn.close()
+    assert stored == [
+        (i, e.kind, e.route, e.order_key, e.dedup_key, e.base_url, e.credential.reveal(), e.body)
+        for i, e in zip(ids, events, strict=True)
+    ]
+
+
 @pytest.mark.parametrize("size", [4, 200], ids=["one statement", "two statements"])
 @pytest.mark.parametrize("differing", ["kind", "base_url", "credential", "none"])
 def test_rows_that_differ_only_in_one_destination_field_each_keep_their_own(
@@ -167,16 +181,36 @@ def test_rows_that_differ_only_in_one_destination_field_each_keep_their_own(
     store = SQLiteStore(tmp_path / "o.sqlite3")
     ids = store.enqueue_many(events, now=1000.0)
     store.close()
-    conn = sqlite3.connect(tmp_path / "o.sqlite3")
-    stored = conn.execute(
-        "SELECT id, kind, route, order_key, dedup_key, base_url, credential, body"
-        " FROM events ORDER BY id"
-    ).fetchall()
-    conn.close()
-    assert stored == [
-        (i, e.kind, e.route, e.order_key, e.dedup_key, e.base_url, e.credential.reveal(), e.body)
-        for i, e in zip(ids, events, strict=True)
-    ]
+    _assert_stored_as_given(tmp_path / "o.sqlite3", ids, events)
+
+
+def _insert_counting(
+    path: Path, events: list[NewEvent], variable_limit: int | None = None
+) -> tuple[list[int], list[int]]:
+    """``_insert_all(events)`` in one transaction on a new store at ``path``: the ids,
+    and the number of parameters of each INSERT statement it ran (in order)."""
+    store = SQLiteStore(path)
+    conn = store._connect()
+    if variable_limit is not None:
+        cast(Any, conn).setlimit(cast(Any, sqlite3).SQLITE_LIMIT_VARIABLE_NUMBER, variable_limit)
+    inserts: list[int] = []
+
+    class Counting:
+        """The connection, counting the parameters of each INSERT run on it."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(conn, name)
+
+        def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+            if sql.startswith("INSERT OR ROLLBACK INTO events"):
+                inserts.append(len(params))
+            return conn.execute(sql, params)
+
+    conn.execute("BEGIN IMMEDIATE")
+    ids = _insert_all(cast(sqlite3.Connection, Counting()), events, 1000.0)
+    conn.execute("COMMIT")
+    store.close()
+    return ids, inserts
 
 
 #: Two whole bulk statements and a rest, for one destination.
@@ -201,28 +235,8 @@ def test_a_big_batch_to_one_destination_goes_in_big_statements_within_the_limit(
     are left they are one statement (one release of the GIL for all of them, so the
     thread storing them and the one preparing the next chunk run side by side), never
     more variables than the library allows, and the same ids, order and heads."""
-    store = SQLiteStore(tmp_path / "o.sqlite3")
-    conn = store._connect()
-    if variable_limit is not None:
-        cast(Any, conn).setlimit(cast(Any, sqlite3).SQLITE_LIMIT_VARIABLE_NUMBER, variable_limit)
-    inserts: list[int] = []
-
-    class Counting:
-        """The connection, counting the INSERT statements run on it."""
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(conn, name)
-
-        def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
-            if sql.startswith("INSERT OR ROLLBACK INTO events"):
-                inserts.append(len(params))
-            return conn.execute(sql, params)
-
     events = [_one_destination(n) for n in range(BULK_BATCH)]
-    conn.execute("BEGIN IMMEDIATE")
-    ids = _insert_all(cast(sqlite3.Connection, Counting()), events, 1000.0)
-    conn.execute("COMMIT")
-    store.close()
+    ids, inserts = _insert_counting(tmp_path / "o.sqlite3", events, variable_limit)
 
     assert len(inserts) == statements
     assert ids == list(range(1, BULK_BATCH + 1))
@@ -282,38 +296,11 @@ def test_a_big_batch_of_mixed_destinations_compares_each_row_about_once(
         return found
 
     monkeypatch.setattr(store_module, "_shared", counting)
-    store = SQLiteStore(tmp_path / "o.sqlite3")
-    conn = store._connect()
-    inserts: list[int] = []
-
-    class Counting:
-        """The connection, counting the parameters of each INSERT run on it."""
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(conn, name)
-
-        def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
-            if sql.startswith("INSERT OR ROLLBACK INTO events"):
-                inserts.append(len(params))
-            return conn.execute(sql, params)
-
     events = [make(n) for n in range(rows)]
-    conn.execute("BEGIN IMMEDIATE")
-    ids = _insert_all(cast(sqlite3.Connection, Counting()), events, 1000.0)
-    conn.execute("COMMIT")
-    store.close()
+    ids, inserts = _insert_counting(tmp_path / "o.sqlite3", events)
 
     assert sum(compared) <= rows
     assert inserts.count(5 + 3 * 5000) == bulk_statements
     assert len(inserts) == statements
     assert ids == list(range(1, rows + 1))
-    check = sqlite3.connect(tmp_path / "o.sqlite3")
-    stored = check.execute(
-        "SELECT id, kind, route, order_key, dedup_key, base_url, credential, body"
-        " FROM events ORDER BY id"
-    ).fetchall()
-    check.close()
-    assert stored == [
-        (i, e.kind, e.route, e.order_key, e.dedup_key, e.base_url, e.credential.reveal(), e.body)
-        for i, e in zip(ids, events, strict=True)
-    ]
+    _assert_stored_as_given(tmp_path / "o.sqlite3", ids, events)
