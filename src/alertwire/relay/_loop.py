@@ -65,10 +65,12 @@ so the stored count is the tries made, and the next retry's backoff and a custom
 for it: with no such claim pending nothing is passed, and a store binds and writes
 the take-back only for the outcomes that have one. Not taken back: the claim of an
 event whose send then ends without an outcome (a crash: the event is forgotten, and
-the next claim sends it), and of one that another relay holds by the time the outcome
-comes (the owner check refuses the outcome, take-back included).
-Such a claim happens only while a send slot is free (a relay with every slot busy claims nothing) or after an outage
-(ready rows wait for the store meanwhile). An id is forgotten when
+the next claim sends it), of one that another relay holds by the time the outcome
+comes (the owner check refuses the outcome, take-back included), and of a ready row
+then forgotten unsent (:meth:`_stale`: its own claim's try stays counted too, as the
+row may be another relay's by then). Such a claim happens
+only while a send slot is free (a relay with every slot busy claims nothing) or after
+an outage (ready rows wait for the store meanwhile). An id is forgotten when
 the cycle that carries its outcome commits (applied or not), when its send ends
 without an outcome (crashed, or abandoned at a stop: nothing is recorded, the lease
 lapses and the event is tried again, by this relay too), and after the final commit
