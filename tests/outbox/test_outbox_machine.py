@@ -60,11 +60,18 @@ def test_a_head_waiting_for_retry_blocks_only_its_key(outbox: Outbox) -> None:
     assert again[0].attempts == 2
 
 
+def two_relays(outbox: Outbox, clock: Clock) -> tuple[Machine, Machine]:
+    """relay-1 and relay-2 sharing ``outbox``, each's leases 30 s long."""
+    return (
+        machine(outbox, clock, owner="relay-1", lease_seconds=30),
+        machine(outbox, clock, owner="relay-2", lease_seconds=30),
+    )
+
+
 def test_expired_lease_is_taken_over_and_the_old_owner_cannot_settle(outbox: Outbox) -> None:
     clock = Clock()
     lifecycle(outbox, "k1")
-    first = machine(outbox, clock, owner="relay-1", lease_seconds=30)
-    second = machine(outbox, clock, owner="relay-2", lease_seconds=30)
+    first, second = two_relays(outbox, clock)
     (row,), _ = first.claim(1)
     assert second.claim(1) == ([], [])  # leased: nobody else
     clock.now += 31  # relay-1 stalled past its lease
@@ -74,6 +81,74 @@ def test_expired_lease_is_taken_over_and_the_old_owner_cannot_settle(outbox: Out
     assert first.settle([first.delivered(row, 202)]) == [False]
     assert second.settle([second.delivered(taken, 202)]) == [True]
     assert outbox.stats().delivered == 1
+
+
+def test_an_outcome_takes_back_the_tries_its_relays_later_claims_counted(outbox: Outbox) -> None:
+    """A relay whose send outlived its lease claims the event again (it does not send it
+    twice: the send in flight settles it); that claim counted a try never made, and
+    the outcome takes it back, whatever its kind, next to outcomes that take none."""
+    clock = Clock()
+    keys = ["retried", "dead", "released", "plain"]
+    heads = [lifecycle(outbox, key)[0] for key in keys]
+    m = machine(outbox, clock, lease_seconds=30)
+    rows, _ = m.claim(10)
+    assert [r.id for r in rows] == heads
+    clock.now += 31  # every send outlived its lease
+    again, _ = m.claim(10)
+    assert [(r.id, r.attempts) for r in again] == [(h, 2) for h in heads]
+    retried, dead, released, plain = rows
+    outcomes = [
+        m.failed(retried, ServerError("boom", http_status=503)),
+        m.failed(dead, BadRequest("no")),
+        m.release(released),
+        m.failed(plain, ServerError("boom", http_status=503)),
+    ]
+    # One claim each taken back, but for `plain`'s (a retry that takes nothing back).
+    reclaims = {retried.id: 1, dead.id: 1, released.id: 1}
+    assert m.settle(outcomes, reclaims=reclaims) == [True] * 4
+    (lost,) = outbox.dead()
+    assert (lost.id, lost.attempts) == (dead.id, 1)  # the one try made
+    nxt, _ = m.claim(10)
+    # Tries made so far, plus this claim's: 1 + 1, the dead one's key moves on, 0 + 1
+    # (released unsent), and 2 + 1 where nothing was taken back.
+    assert [r.attempts for r in nxt] == [2, 1, 1, 3]
+    assert nxt[1].order_key == dead.order_key and nxt[1].id != dead.id
+
+
+def test_a_take_back_never_touches_a_row_another_relay_holds(outbox: Outbox) -> None:
+    clock = Clock()
+    lifecycle(outbox, "k1")
+    first, second = two_relays(outbox, clock)
+    (row,), _ = first.claim(1)
+    clock.now += 31
+    assert first.claim(1)[0][0].attempts == 2  # relay-1 again: a try not made
+    clock.now += 31
+    (taken,), _ = second.claim(1)  # relay-2 takes it over, and tries
+    assert taken.attempts == 3
+    # relay-1's send ends: its outcome, take-back included, is refused.
+    assert first.settle([first.delivered(row, 202)], reclaims={row.id: 1}) == [False]
+    assert second.settle([second.failed(taken, ServerError("boom", http_status=503))]) == [True]
+    (nxt,), _ = second.claim(1)
+    assert nxt.attempts == 4  # relay-2's row as relay-2 left it
+
+
+def test_a_take_back_keeps_a_try_another_relay_made_meanwhile(outbox: Outbox) -> None:
+    """relay-1's send outlives its lease; relay-2 takes the event over, tries, and
+    reschedules it; relay-1's claim takes it back while relay-1's send is still in
+    flight (not sent again). relay-1's outcome takes back that one claim, not the
+    difference to its own claim's count: relay-2's try was made."""
+    clock = Clock()
+    lifecycle(outbox, "k1")
+    first, second = two_relays(outbox, clock)
+    (row,), _ = first.claim(1)
+    clock.now += 31
+    (taken,), _ = second.claim(1)
+    assert second.settle([second.failed(taken, ServerError("boom", http_status=503))]) == [True]
+    assert first.claim(1)[0][0].attempts == 3
+    failed = first.failed(row, ServerError("boom", http_status=503))
+    assert first.settle([failed], reclaims={row.id: 1}) == [True]
+    (nxt,), _ = second.claim(1)
+    assert nxt.attempts == 3  # two tries made (relay-1's, relay-2's), and this one
 
 
 def test_non_retryable_answers_dead_letter_with_the_service_text(outbox: Outbox) -> None:

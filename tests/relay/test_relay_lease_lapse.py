@@ -13,15 +13,17 @@ real socket; docs/relay.md (leases) says what the relay does then.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
+import sqlite3
 import threading
 import time
 from typing import Any
 
 import pytest
 
-from alertwire import ServerError, TriggerAlert
+from alertwire import RetryPolicy, ServerError, TriggerAlert
 from alertwire.outbox import Outbox
 from alertwire.outbox.machine import new_owner
 from alertwire.outbox.metrics import OutboxMetrics
@@ -36,16 +38,27 @@ LEASE = 60.0
 
 
 class HeldUpstream:
-    """An :class:`Upstream` whose answers wait until the test lets them go."""
+    """An :class:`Upstream` whose answers (``answer``) wait until the test lets them go:
+    the first until ``gate`` is set, the second (with ``later``) until ``later`` is."""
 
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, answer: Fault = OK) -> None:
         self.upstream = upstream
+        self.answer = answer
         self.gate = threading.Event()
+        self.later = threading.Event()
+        self.later.set()
         upstream.plan = self._plan
 
     def _plan(self, seq: int, body: dict[str, Any]) -> Fault:
         self.gate.wait(SAFETY)
-        return OK
+        if seq == 2:
+            self.later.wait(SAFETY)
+        return self.answer
+
+    def open(self) -> None:
+        """Every answer goes (the end of a test, whatever happened)."""
+        self.gate.set()
+        self.later.set()
 
 
 class Clock:
@@ -78,6 +91,23 @@ def relay_with(
     return relay, metrics
 
 
+def stored_attempts(target: str, event_id: int) -> int:
+    """The row's ``attempts`` as the store holds it (no public API shows a delivered
+    row's): the tries the next retry's backoff and ``max_attempts`` count."""
+    if target.startswith(("postgres://", "postgresql://")):
+        import psycopg
+
+        with psycopg.connect(target) as pg:
+            row = pg.execute(
+                "SELECT attempts FROM alertwire_events WHERE id = %s", (event_id,)
+            ).fetchone()
+    else:
+        with contextlib.closing(sqlite3.connect(target)) as lite:
+            row = lite.execute("SELECT attempts FROM events WHERE id = ?", (event_id,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def lapsed(metrics: OutboxMetrics) -> float:
     value = metrics.registry.get_sample_value(
         "alertwire_relay_leases_lapsed_total", {"destination": "pagerduty"}
@@ -90,7 +120,7 @@ def reclaimed(caplog: pytest.LogCaptureFixture) -> bool:
 
 
 def test_an_event_claimed_again_while_in_flight_is_sent_once(
-    outbox: Outbox, upstream: Upstream, caplog: pytest.LogCaptureFixture
+    outbox: Outbox, outbox_target: str, upstream: Upstream, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="alertwire")
     held = HeldUpstream(upstream)
@@ -118,11 +148,59 @@ def test_an_event_claimed_again_while_in_flight_is_sent_once(
         report = relay.stop(timeout=SAFETY)  # raises what crashed the relay's thread
     assert report is not None
     assert (report.delivered, report.lost_leases, report.leases_lapsed) == (1, 0, 1)
+    # The claim that renewed the lease counted a try; the delivery took it back.
+    assert stored_attempts(outbox_target, event.id) == upstream.begun == 1
     stats = outbox.stats()
     assert (stats.pending, stats.leased, stats.delivered, stats.dead) == (0, 0, 1, 0)
     assert [a.key for a in upstream.accepted()] == ["k"]
     assert upstream.begun == 1
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_retry_after_a_lapsed_lease_counts_only_the_tries_made(
+    outbox: Outbox, outbox_target: str, upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The send in flight fails (retryably) after its event was claimed again: the
+    retry is recorded with the tries made, so the next try is the second (its backoff
+    counts two, not three) and ``max_attempts=3`` allows three sends, not two."""
+    caplog.set_level(logging.INFO, logger="alertwire")
+    held = HeldUpstream(upstream, Fault(503))
+    held.later.clear()  # the second send waits too: the count is read while it is out
+    clock = Clock()
+    (event,) = outbox.enqueue_many([TriggerAlert("slow", dedup_key="k")], routing_key=KEY)
+    policy = RetryPolicy(max_attempts=3, max_elapsed=3600)
+    relay, metrics = relay_with(outbox, upstream, clock, retry=policy)
+    relay.start()
+    try:
+        wait_for("the first send", lambda: upstream.begun == 1)
+        clock.ahead = LEASE + 1
+        wait_for(
+            "the relay to claim the event again",
+            lambda: reclaimed(caplog) or upstream.begun > 1,
+        )
+        assert upstream.begun == 1 and lapsed(metrics) == 1
+        held.gate.set()  # 503: a retry, due at once (the tests' retries wait 0 s)
+        wait_for("the second send", lambda: upstream.begun == 2)
+        # Two tries made (the second one out now), two counted.
+        assert stored_attempts(outbox_target, event.id) == 2
+        held.later.set()
+        wait_for("the event dead-lettered", lambda: outbox.stats().dead == 1)
+    finally:
+        held.open()
+        report = relay.stop(timeout=SAFETY)
+    assert report is not None
+    assert (report.retried, report.dead, report.lost_leases, report.leases_lapsed) == (2, 1, 0, 1)
+    assert upstream.begun == 3
+    tried = [
+        r.getMessage().split(" attempt=")[1].split()[0]
+        for r in caplog.records
+        if "event=attempt_failed" in r.getMessage()
+    ]
+    assert tried == ["1", "2", "3"]  # what each retry's backoff was computed from
+    (dead,) = outbox.dead()
+    assert (dead.id, dead.attempts) == (event.id, 3)
+    assert dead.error.startswith("gave up after 3 tries")
+    assert stored_attempts(outbox_target, event.id) == 3
 
 
 def test_a_ready_event_whose_lease_ran_out_is_not_sent(

@@ -88,6 +88,7 @@ __all__ = [
     "DEFAULT_RATE_LIMIT_PER_MINUTE",
     "DEFAULT_RESOLVE_MAX_AGE",
     "OUTCOME_NAMES",
+    "UNSENT",
     "ClaimTerms",
     "Claimed",
     "DeadEvent",
@@ -99,7 +100,9 @@ __all__ = [
     "MarkDead",
     "NewEvent",
     "Outcome",
+    "OutcomeGroup",
     "QueueStats",
+    "Reclaims",
     "Release",
     "Reschedule",
     "RowGroup",
@@ -398,20 +401,42 @@ class ClaimTerms:
 
 #: The names of :func:`outcome_params` each kind of outcome writes (besides ``owner``),
 #: in the order a store binds them: both stores record a kind at a time, one
-#: statement for the batch's outcomes of that kind.
+#: statement for the batch's outcomes of that kind (:func:`outcome_groups`).
 OUTCOME_NAMES: Final[dict[type[Outcome], tuple[str, ...]]] = {
     Delivered: ("id", "state", "at", "status"),
     Reschedule: ("id", "state", "not_before", "error", "status"),
     MarkDead: ("id", "state", "at", "error", "status", "body", "unsent"),
-    Release: ("id", "state"),
+    Release: ("id", "state", "unsent"),
 }
 
+#: The name of the tries a statement takes back from the row's ``attempts``: the tries
+#: its count holds that no send made. A statement that binds it (every one for a
+#: :class:`MarkDead` or a :class:`Release`; for the others, a group of outcomes that
+#: take tries back: :func:`outcome_groups`) sets ``attempts = attempts - unsent``;
+#: one that does not leaves ``attempts`` as the claim counted it.
+UNSENT: Final = "unsent"
 
-def params_by_kind(
-    outcomes: Sequence[Outcome], owner: str
-) -> dict[type[Outcome], list[dict[str, Any]]]:
-    """Each kind's :func:`outcome_params`, in the batch's order, for a store that
-    records a kind at a time (both do).
+#: Per event id, the tries its outcome takes back for claims that sent nothing
+#: (``reclaims`` of :meth:`Machine.cycle`); ``None``, nearly always: none.
+Reclaims: TypeAlias = Mapping[int, int] | None
+
+#: Outcomes of one kind that one owner-checked statement records: the kind, the names
+#: each row binds (in order; the statement takes tries back when :data:`UNSENT` is
+#: among them), and the rows' :func:`outcome_params`.
+OutcomeGroup: TypeAlias = tuple[type[Outcome], tuple[str, ...], list[dict[str, Any]]]
+
+
+def outcome_groups(
+    outcomes: Sequence[Outcome], owner: str, reclaims: Reclaims = None
+) -> list[OutcomeGroup]:
+    """The batch's :func:`outcome_params`, a group per kind, each in the batch's order,
+    for a store that records a group at a time (both do).
+
+    ``reclaims``: for an event id, how many times the relay recording its outcome
+    claimed it again while its send was in flight (see :meth:`Machine.cycle`): each
+    such claim counted a try no send made, and its outcome takes them back (adds
+    them to :data:`UNSENT`). Rare: only then do a delivery and a retry bind it, in
+    a group of their own; every other batch is grouped as if it were not there.
 
     What such a write would get wrong is refused here, before anything is written:
     two outcomes for one event (both would be reported recorded, and which one
@@ -429,7 +454,29 @@ def params_by_kind(
             raise ValueError(f"two outcomes for event {outcome.id} in one batch")
         seen.add(outcome.id)
         grouped.setdefault(kind, []).append(outcome_params(outcome, owner))
-    return grouped
+    groups = [(kind, OUTCOME_NAMES[kind], rows) for kind, rows in grouped.items()]
+    return _taking_back(groups, reclaims) if reclaims else groups
+
+
+def _taking_back(groups: list[OutcomeGroup], reclaims: Mapping[int, int]) -> list[OutcomeGroup]:
+    """``groups`` with the tries ``reclaims`` counts taken back (:func:`outcome_groups`):
+    a kind that binds :data:`UNSENT` anyway adds them to it; a delivery or a retry
+    that takes any back goes to a group of its kind that binds it (0 never)."""
+    taken: list[OutcomeGroup] = []
+    for kind, names, rows in groups:
+        plain: list[dict[str, Any]] = []
+        back: list[dict[str, Any]] = []
+        for values in rows:
+            if times := reclaims.get(values["id"], 0):
+                values[UNSENT] = values.get(UNSENT, 0) + times
+                back.append(values)
+            else:
+                plain.append(values)
+        if UNSENT in names:
+            taken.append((kind, names, rows))
+            continue
+        taken += [(kind, n, r) for n, r in ((names, plain), ((*names, UNSENT), back)) if r]
+    return taken
 
 
 def outcome_params(outcome: Outcome, owner: str) -> dict[str, Any]:
@@ -437,9 +484,10 @@ def outcome_params(outcome: Outcome, owner: str) -> dict[str, Any]:
 
     Both stores write an outcome with the same names (``state``, ``at``,
     ``not_before``, ``error``, ``status``, ``body``, ``unsent``, ``id``, ``owner``;
-    a :class:`Release` writes only ``state`` and takes back its claim's try);
+    a :class:`Release` writes only ``state``, and ``unsent`` for its claim's try);
     only their SQL differs, so the values are decided here once. Both record
-    outcomes a kind at a time, one statement per kind for the whole batch.
+    outcomes a group at a time (:func:`outcome_groups`), one statement per group
+    for the whole batch.
     """
     values: dict[str, Any]
     if isinstance(outcome, Delivered):
@@ -461,7 +509,7 @@ def outcome_params(outcome: Outcome, owner: str) -> dict[str, Any]:
             "unsent": outcome.unsent,
         }
     elif isinstance(outcome, Release):
-        values = {"state": int(State.PENDING)}
+        values = {"state": int(State.PENDING), "unsent": 1}  # its claim's try: not made
     else:  # pragma: no cover - the Outcome union is closed
         raise TypeError(f"unknown outcome {type(outcome).__name__}")
     values.update(id=outcome.id, owner=owner)
@@ -606,22 +654,30 @@ class Store(Protocol):
         with ``lease_expires > now``; its route not paused (``next_allowed > now``).
         When ``terms.paced``: at most one row per route, and the route's
         ``next_allowed`` becomes ``terms.next_allowed`` in the same transaction.
-        Each claimed row gets ``attempts + 1``.
+        Each claimed row gets ``attempts + 1`` (a try that a relay which only renewed
+        its own lease takes back with the outcome: ``reclaims`` of :meth:`Machine.cycle`).
         """
         ...
 
-    def settle(self, outcomes: Sequence[Outcome], *, owner: str) -> list[bool]:
+    def settle(
+        self, outcomes: Sequence[Outcome], *, owner: str, reclaims: Reclaims = None
+    ) -> list[bool]:
         """Apply outcomes in one transaction, each only if ``owner`` still holds the lease.
 
         Returns, per outcome, whether it was applied (``False``: the lease was lost).
         A :class:`Reschedule` with ``pause_route_until`` also pushes the route's
         ``next_allowed`` to at least that time; a :class:`Release` makes the row
-        PENDING with ``attempts - 1`` and changes nothing else.
+        PENDING and changes nothing else. A group of :func:`outcome_groups` (given
+        ``reclaims``) that binds :data:`UNSENT` also takes that many from ``attempts``.
         """
         ...
 
     def settle_and_claim(
-        self, outcomes: Sequence[Outcome], terms: ClaimTerms
+        self,
+        outcomes: Sequence[Outcome],
+        terms: ClaimTerms,
+        *,
+        reclaims: Reclaims = None,
     ) -> tuple[list[bool], list[Claimed]]:
         """:meth:`settle` (owned by ``terms.owner``) then :meth:`claim` in ONE
         transaction: the relay's cycle.
@@ -763,7 +819,12 @@ class Machine:
         return fresh, expired
 
     def cycle(
-        self, outcomes: Sequence[Outcome], limit: int, *, held: Container[int] = frozenset()
+        self,
+        outcomes: Sequence[Outcome],
+        limit: int,
+        *,
+        held: Container[int] = frozenset(),
+        reclaims: Reclaims = None,
     ) -> tuple[list[bool], list[Claimed], list[tuple[Claimed, MarkDead]]]:
         """Record ``outcomes``, then claim up to ``limit`` heads: the relay's one step.
 
@@ -774,6 +835,17 @@ class Machine:
         return them again); such a row is returned to send, never dead-lettered of old
         age here, since the send in flight may be delivering it (the caller does not
         send it twice: see ``alertwire.relay._loop``).
+
+        ``reclaims``: how many times the caller claimed an event of ``outcomes`` again
+        while it held it, by id (ids not claimed again need no entry). Each such claim
+        counted a try that no send made; recording the outcome takes them back, in
+        the same owner-checked statement (a row another relay holds now is not
+        touched), so the row's ``attempts`` is the tries made, and the next retry's
+        backoff and a custom ``RetryPolicy.max_attempts`` count only those. The
+        outcome itself was decided on the count of the claim that sent (right).
+        Taken back, not the sending claim's count written back: a try another relay
+        made meanwhile (it took the lapsed lease over, failed, and the caller's claim
+        took the row back) stays counted. See docs/relay.md (leases).
         """
         now = self.clock()
         terms = ClaimTerms(
@@ -785,9 +857,9 @@ class Machine:
         )
         rows: list[Claimed]
         if limit <= 0:
-            applied, rows = self.settle(outcomes), []
+            applied, rows = self.settle(outcomes, reclaims=reclaims), []
         elif outcomes:
-            applied, rows = self.store.settle_and_claim(outcomes, terms)
+            applied, rows = self.store.settle_and_claim(outcomes, terms, reclaims=reclaims)
             self._warn_lost(outcomes, applied)
         else:
             applied = self.settle(outcomes)
@@ -866,10 +938,11 @@ class Machine:
         pause = now + wait if isinstance(error, RateLimited) else None
         return Reschedule(row.id, now + wait, error.message, error.http_status, pause)
 
-    def settle(self, outcomes: Sequence[Outcome]) -> list[bool]:
+    def settle(self, outcomes: Sequence[Outcome], *, reclaims: Reclaims = None) -> list[bool]:
+        """Record ``outcomes`` (``reclaims``: see :meth:`cycle`)."""
         if not outcomes:
             return []
-        applied = self.store.settle(outcomes, owner=self.owner)
+        applied = self.store.settle(outcomes, owner=self.owner, reclaims=reclaims)
         self._warn_lost(outcomes, applied)
         return applied
 

@@ -56,14 +56,21 @@ an event again: the claim only renewed this relay's lease, and the send in fligh
 settles it (owner-checked, same owner). Each such claim is a WARNING
 (``event=lease_lapsed``: raise ``--lease``) and counts in
 ``alertwire_relay_leases_lapsed_total`` and ``RelayReport.leases_lapsed``. The
-re-claim also added a try to the row's stored ``attempts`` that was never made; the
-outcome of the send in flight is decided on its own claim's count (right), but the
-stored count stays one higher per such claim: the next retry's backoff is that much
-longer, and a custom ``RetryPolicy.max_attempts`` runs out that much sooner (taking
-it back would need an outcome that also corrects ``attempts`` in both stores' SQL;
-the default bounds retries by age, not count). Such a claim happens only while a
-send slot is free (a relay with every slot busy claims nothing) or after an outage
-(ready rows wait for the store meanwhile). An id is forgotten when
+re-claim also added a try to the row's stored ``attempts`` that was never made: the
+loop counts such claims per held id (:attr:`DeliveryLoop._reclaims`), and the outcome
+of the send in flight, decided on its own claim's count, takes them back when it is
+recorded (``reclaims`` of :meth:`Machine.cycle`, in the same owner-checked statement),
+so the stored count is the tries made, and the next retry's backoff and a custom
+``RetryPolicy.max_attempts`` count only those. A send that kept its lease pays nothing
+for it: with no such claim pending nothing is passed, and a store binds and writes
+the take-back only for the outcomes that have one. Not taken back: the claim of an
+event whose send then ends without an outcome (a crash: the event is forgotten, and
+the next claim sends it), of one that another relay holds by the time the outcome
+comes (the owner check refuses the outcome, take-back included), and of a ready row
+then forgotten unsent (:meth:`_stale`: its own claim's try stays counted too, as the
+row may be another relay's by then). Such a claim happens
+only while a send slot is free (a relay with every slot busy claims nothing) or after
+an outage (ready rows wait for the store meanwhile). An id is forgotten when
 the cycle that carries its outcome commits (applied or not), when its send ends
 without an outcome (crashed, or abandoned at a stop: nothing is recorded, the lease
 lapses and the event is tried again, by this relay too), and after the final commit
@@ -161,6 +168,10 @@ class DeliveryLoop:
     #: The ids this relay holds a claim of: ready, in flight, or with an outcome not yet
     #: committed. A claim that returns one of them is not sent again (see the module).
     _held: set[int] = field(default_factory=set, init=False, repr=False)
+    #: Of the held ids, those claimed again while held: how many times each (every such
+    #: claim counted a try no send made; their outcome takes them back). Nearly always
+    #: empty: see :meth:`_reclaimed`.
+    _reclaims: dict[int, int] = field(default_factory=dict, init=False, repr=False)
     #: Each ready row's lease start (the machine's clock when its claim began: its lease
     #: ends no sooner than this plus ``lease_seconds``); see :meth:`_start_ready`.
     _lease_from: dict[int, float] = field(default_factory=dict, init=False, repr=False)
@@ -414,7 +425,7 @@ class DeliveryLoop:
         began = self.machine.clock()  # no lease this cycle takes ends before this + the lease
         result = await self._try_store(
             call,
-            functools.partial(self.machine.cycle, held=self._held),
+            functools.partial(self.machine.cycle, held=self._held, reclaims=self._reclaimed()),
             [o for _, o in batch],
             max(free, 0),
         )
@@ -424,7 +435,7 @@ class DeliveryLoop:
         applied, claimed, expired = result
         # Committed (or lost to another relay): no longer held, before this claim is
         # read, which may rightly hand back a rescheduled one that is due at once.
-        self._held.difference_update(row.id for row, _ in batch)
+        self._forget(batch)
         self._report_dead([*self._account(batch, applied), *expired])
         return self._take(claimed, began)
 
@@ -432,13 +443,15 @@ class DeliveryLoop:
         """The claimed rows to send, now held, their lease counted from ``began``; a row
         this relay already holds is not sent again: its lease lapsed while it was ready
         or in flight, and the claim only renewed it (this relay's outcome for it settles
-        it; a ready one keeps its place, with the renewed lease)."""
+        it, and takes back the try the claim counted: :meth:`_reclaimed`; a ready one
+        keeps its place, with the renewed lease)."""
         held, lease_from = self._held, self._lease_from
         fresh: list[Claimed] = []
         for row in claimed:
             if row.id in held:
                 if row.id in lease_from:
                     lease_from[row.id] = began
+                self._reclaims[row.id] = self._reclaims.get(row.id, 0) + 1
                 self._lapsed(row)
             else:
                 held.add(row.id)
@@ -449,6 +462,7 @@ class DeliveryLoop:
     def _stale(self, row: Claimed) -> None:
         """A ready row whose lease ran out before a slot was free: not sent, forgotten."""
         self._held.discard(row.id)
+        self._reclaims.pop(row.id, None)
         self._lapsed(
             row,
             "its lease ran out while it waited to be sent (a store outage, a stalled loop):"
@@ -478,7 +492,7 @@ class DeliveryLoop:
     @staticmethod
     def _one_outcome_each(batch: list[tuple[Claimed, Outcome]]) -> list[tuple[Claimed, Outcome]]:
         """At most one outcome per event in a batch: two would be refused by the store
-        (``params_by_kind``), and that would crash the relay. :meth:`_take` sees that no
+        (``outcome_groups``), and that would crash the relay. :meth:`_take` sees that no
         event is sent twice at once, so this should never drop one; if it does (a bug),
         it says so at ERROR and keeps a delivery over anything else (the event reached
         the service: recording that prevents another page), else the first outcome."""
@@ -501,15 +515,30 @@ class DeliveryLoop:
             )
         return list(kept.values())
 
+    def _reclaimed(self) -> dict[int, int] | None:
+        """What the next commit's outcomes take back (``reclaims`` of
+        :meth:`Machine.cycle`): a copy, read on the store thread. Taken at each commit,
+        not when a send ends: an outcome waits for the next commit, and the claim of
+        the one before may take its event back meanwhile."""
+        return dict(self._reclaims) if self._reclaims else None  # nearly always None
+
+    def _forget(self, batch: list[tuple[Claimed, Outcome]]) -> None:
+        """``batch``'s events are held no longer (their outcomes committed, or given up)."""
+        self._held.difference_update(row.id for row, _ in batch)
+        if self._reclaims:
+            for row, _ in batch:
+                self._reclaims.pop(row.id, None)
+
     async def _flush(self, call: Callable[..., Any]) -> None:
         """Commit every finished send's outcome (at stop: nothing new is claimed)."""
         if not self._outcomes:
             return
         batch, self._outcomes = self._one_outcome_each(self._outcomes), []
+        settle = functools.partial(self.machine.settle, reclaims=self._reclaimed())
         # Held no longer, whatever the commit does: recorded, or left to their leases.
-        self._held.difference_update(row.id for row, _ in batch)
+        self._forget(batch)
         try:
-            applied: list[bool] = await call(self.machine.settle, [o for _, o in batch])
+            applied: list[bool] = await call(settle, [o for _, o in batch])
         except OutboxError as exc:
             # Stopping: no more tries. The leases lapse and the events are sent again
             # (a duplicate, never a loss).
@@ -562,6 +591,7 @@ class DeliveryLoop:
             # Crashed or abandoned: nothing is recorded, the lease lapses and the event
             # is tried again (by this relay too, so it must not be held any more).
             self._held.discard(row.id)
+            self._reclaims.pop(row.id, None)
             raise
         self._outcomes.append((row, outcome))
 

@@ -81,13 +81,13 @@ from typing import Any, Final
 from ..._errors import OutboxError
 from .. import machine
 from ..machine import (
-    OUTCOME_NAMES,
+    UNSENT,
     Delivered,
     MarkDead,
     Outcome,
     Release,
     Reschedule,
-    params_by_kind,
+    outcome_groups,
 )
 from ..states import SQL_ACTIVE, SQL_LEASED, SQL_PENDING, State
 from ._connection import OutboxSettingError, PostgresConnections, _CommitUnknown
@@ -281,7 +281,8 @@ RETURNING id
 """  # noqa: S608 - state numbers from states.py only
 
 # Every outcome is owner-checked: a relay whose lease was rescued writes nothing.
-# One statement per kind of outcome, whatever the batch's size: each parameter of
+# One statement per group of outcomes (a kind, and whether they take tries back),
+# whatever the batch's size: each parameter of
 # outcome_params arrives as an array (one element per outcome) and unnest joins them
 # back into rows by id. A relay cycle settles up to its concurrency at once; one
 # statement each was one round trip each.
@@ -297,38 +298,50 @@ _OUTCOME_COLUMNS: Final[dict[str, str]] = {
 }
 
 
-def _settle_many(assignments: str, *names: str) -> tuple[tuple[str, ...], str]:
-    """The ``outcome_params`` names a kind of outcome writes, and its batched statement."""
+def _settle_many(assignments: str, names: tuple[str, ...]) -> str:
+    """The batched statement that records a group of ``outcome_groups`` binding ``names``
+    (with ``unsent`` among them, it takes that many tries back)."""
+    if UNSENT in names:
+        assignments += ", attempts = e.attempts - v.unsent"
     arrays = ", ".join(f"%({n})s::{_OUTCOME_COLUMNS[n]}[]" for n in names)
-    sql = f"""
+    return f"""
 UPDATE alertwire_events e SET {assignments}, lease_owner = NULL, lease_expires = NULL
 FROM unnest({arrays}) AS v ({", ".join(names)})
 WHERE e.id = v.id AND e.state = {SQL_LEASED} AND e.lease_owner = %(owner)s
 RETURNING e.id, e.route
 """  # noqa: S608 - constant fragments only; every value is a bound parameter
-    return names, sql
 
 
-#: Per kind of outcome: the ``outcome_params`` names it writes and its batched statement.
-#: A delivered or dead row is no longer its key's head: its flag is cleared in the same
-#: write, so the trigger (which hands the head on) has no second version to write.
-_SETTLE: Final[dict[type[Outcome], tuple[tuple[str, ...], str]]] = {
-    Delivered: _settle_many(
+#: Per kind of outcome, what its statement sets. A delivered or dead row is no longer its
+#: key's head: its flag is cleared in the same write, so the trigger (which hands the
+#: head on) has no second version to write.
+_ASSIGNMENTS: Final[dict[type[Outcome], str]] = {
+    Delivered: (
         "state = v.state, finished_at = v.at, http_status = v.status,"
-        " last_error = NULL, error_body = NULL, head = false",
-        *OUTCOME_NAMES[Delivered],
+        " last_error = NULL, error_body = NULL, head = false"
     ),
-    Reschedule: _settle_many(
-        "state = v.state, not_before = v.not_before, last_error = v.error, http_status = v.status",
-        *OUTCOME_NAMES[Reschedule],
+    Reschedule: (
+        "state = v.state, not_before = v.not_before, last_error = v.error, http_status = v.status"
     ),
-    MarkDead: _settle_many(
+    MarkDead: (
         "state = v.state, finished_at = v.at, last_error = v.error, http_status = v.status,"
-        " error_body = v.body, attempts = e.attempts - v.unsent, head = false",
-        *OUTCOME_NAMES[MarkDead],
+        " error_body = v.body, head = false"
     ),
-    Release: _settle_many("state = v.state, attempts = e.attempts - 1", *OUTCOME_NAMES[Release]),
+    Release: "state = v.state",
 }
+
+
+#: The statements made so far, by kind and names (a handful: see :func:`_settle`).
+_SETTLES: Final[dict[tuple[type[Outcome], tuple[str, ...]], str]] = {}
+
+
+def _settle(kind: type[Outcome], names: tuple[str, ...]) -> str:
+    """The statement of a group (``outcome_groups``): a kind's usual names, or with the
+    tries to take back (``unsent``) added for a rare group of deliveries or retries."""
+    sql = _SETTLES.get((kind, names))
+    if sql is None:
+        sql = _SETTLES[kind, names] = _settle_many(_ASSIGNMENTS[kind], names)
+    return sql
 
 
 class PostgresStore(PostgresConnections):
@@ -464,15 +477,21 @@ class PostgresStore(PostgresConnections):
             )
 
     @classmethod
-    def _settle_in(cls, conn: Any, outcomes: Sequence[Outcome], owner: str) -> list[bool]:
+    def _settle_in(
+        cls,
+        conn: Any,
+        outcomes: Sequence[Outcome],
+        owner: str,
+        reclaims: machine.Reclaims,
+    ) -> list[bool]:
         # Delivered and dead rows hand their key's head on (the trigger, under the lock);
         # a reschedule or a release stays active, so its key's head stays where it is.
         cls._lock_keys_of(conn, [o.id for o in outcomes if isinstance(o, Delivered | MarkDead)])
         routes: dict[int, str] = {}  # id -> route of every outcome applied
-        for kind, batch in params_by_kind(outcomes, owner).items():
-            names, sql = _SETTLE[kind]
+        for kind, names, batch in outcome_groups(outcomes, owner, reclaims):
             arrays: dict[str, Any] = {n: [v[n] for v in batch] for n in names}
             arrays["owner"] = owner
+            sql = _settle(kind, names)
             routes.update((int(i), str(r)) for i, r in conn.execute(sql, arrays).fetchall())
         pauses: dict[str, float] = {}
         for o in outcomes:
@@ -491,15 +510,21 @@ class PostgresStore(PostgresConnections):
 
         return self._raced("claim events", attempt, lost=list)
 
-    def settle(self, outcomes: Sequence[machine.Outcome], *, owner: str) -> list[bool]:
+    def settle(
+        self, outcomes: Sequence[machine.Outcome], *, owner: str, reclaims: machine.Reclaims = None
+    ) -> list[bool]:
         def attempt() -> list[bool]:
             with self._tx("record delivery outcomes") as conn:
-                return self._settle_in(conn, outcomes, owner)
+                return self._settle_in(conn, outcomes, owner, reclaims)
 
         return self._raced("record delivery outcomes", attempt)
 
     def settle_and_claim(
-        self, outcomes: Sequence[machine.Outcome], terms: machine.ClaimTerms
+        self,
+        outcomes: Sequence[machine.Outcome],
+        terms: machine.ClaimTerms,
+        *,
+        reclaims: machine.Reclaims = None,
     ) -> tuple[list[bool], list[machine.Claimed]]:
         """:meth:`settle` then :meth:`claim` in ONE transaction: one commit per relay cycle.
 
@@ -510,11 +535,11 @@ class PostgresStore(PostgresConnections):
 
         def attempt() -> tuple[list[bool], list[machine.Claimed]]:
             with self._tx("record outcomes and claim events") as conn:
-                applied = self._settle_in(conn, outcomes, terms.owner)
+                applied = self._settle_in(conn, outcomes, terms.owner, reclaims)
                 return applied, self._claim_in(conn, terms)
 
         def settle_only() -> tuple[list[bool], list[machine.Claimed]]:
-            return self.settle(outcomes, owner=terms.owner), []
+            return self.settle(outcomes, owner=terms.owner, reclaims=reclaims), []
 
         return self._raced("record outcomes and claim events", attempt, lost=settle_only)
 

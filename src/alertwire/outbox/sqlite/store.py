@@ -245,6 +245,7 @@ def _inserted_ids(cursor: sqlite3.Cursor, rows: int) -> range:
 # cleared in the statement's own write (the trigger then hands the head to the next
 # active row of its key; see _schema version 3). Per kind of outcome: what it sets
 # from the values of outcome_params (``v``: one outcome's, named by OUTCOME_NAMES).
+# A group that binds machine.UNSENT (tries to take back) also sets _TAKE_BACK.
 _SETTLES: Final[dict[type[machine.Outcome], str]] = {
     machine.Delivered: (
         "state = v.state, head = 0, finished_at = v.at, http_status = v.status,"
@@ -255,10 +256,11 @@ _SETTLES: Final[dict[type[machine.Outcome], str]] = {
     ),
     machine.MarkDead: (
         "state = v.state, head = 0, finished_at = v.at, last_error = v.error,"
-        " http_status = v.status, error_body = v.body, attempts = attempts - v.unsent"
+        " http_status = v.status, error_body = v.body"
     ),
-    machine.Release: "state = v.state, attempts = attempts - 1",
+    machine.Release: "state = v.state",
 }
+_TAKE_BACK: Final = ", attempts = attempts - v.unsent"
 
 
 @functools.lru_cache(maxsize=256)
@@ -487,14 +489,18 @@ class SQLiteStore(SQLiteConnections):
             return self._claim_in(conn, terms)
 
     def settle_and_claim(
-        self, outcomes: Sequence[machine.Outcome], terms: machine.ClaimTerms
+        self,
+        outcomes: Sequence[machine.Outcome],
+        terms: machine.ClaimTerms,
+        *,
+        reclaims: machine.Reclaims = None,
     ) -> tuple[list[bool], list[machine.Claimed]]:
         """:meth:`settle` then :meth:`claim` in ONE transaction: one fsync per relay cycle.
 
         The relay's throughput on SQLite is bound by commits.
         """
         with self._tx("record outcomes and claim events", many_rows=True) as conn:
-            applied = self._settle_in(conn, outcomes, terms.owner)
+            applied = self._settle_in(conn, outcomes, terms.owner, reclaims)
             return applied, self._claim_in(conn, terms)
 
     def _claim_in(
@@ -567,21 +573,29 @@ class SQLiteStore(SQLiteConnections):
         claimed.sort(key=lambda c: c.id)
         return claimed
 
-    def settle(self, outcomes: Sequence[machine.Outcome], *, owner: str) -> list[bool]:
+    def settle(
+        self, outcomes: Sequence[machine.Outcome], *, owner: str, reclaims: machine.Reclaims = None
+    ) -> list[bool]:
         with self._tx("record delivery outcomes", many_rows=True) as conn:
-            return self._settle_in(conn, outcomes, owner)
+            return self._settle_in(conn, outcomes, owner, reclaims)
 
     def _settle_in(
-        self, conn: sqlite3.Connection, outcomes: Sequence[machine.Outcome], owner: str
+        self,
+        conn: sqlite3.Connection,
+        outcomes: Sequence[machine.Outcome],
+        owner: str,
+        reclaims: machine.Reclaims,
     ) -> list[bool]:
-        """Record ``outcomes`` a kind at a time: one owner-checked statement per kind (per
-        ``_CYCLE_ROWS`` outcomes), which returns the ids it changed; an id missing from
+        """Record ``outcomes`` a group at a time: one owner-checked statement per group
+        (per ``_CYCLE_ROWS`` outcomes), which returns the ids it changed; an id missing from
         its answer had lost its lease. Rows of one batch are of different keys (a key has one
         event in flight), so the order they are written in changes nothing."""
         done: set[int] = set()
         moved: Counter[State] = Counter()
-        for kind, batch in machine.params_by_kind(outcomes, owner).items():
-            names, assignments = machine.OUTCOME_NAMES[kind], _SETTLES[kind]
+        for kind, names, batch in machine.outcome_groups(outcomes, owner, reclaims):
+            assignments = _SETTLES[kind]
+            if machine.UNSENT in names:
+                assignments += _TAKE_BACK
             for start in range(0, len(batch), _CYCLE_ROWS):
                 group = batch[start : start + _CYCLE_ROWS]
                 params: list[object] = [owner]
