@@ -47,7 +47,7 @@ from typing import Any, Final
 
 from ..states import SQL_ACTIVE, SQL_PENDING
 
-__all__ = ["BULK_EVENTS", "LOOK_INTERVAL", "MIN_OPEN_ROWS", "StatisticsWatch"]
+__all__ = ["BULK_EVENTS", "LOOK_INTERVAL", "MIN_OPEN_ROWS", "OPEN_ROWS", "StatisticsWatch"]
 
 logger = logging.getLogger("alertwire.outbox")
 
@@ -59,8 +59,9 @@ LOOK_INTERVAL: Final = 5.0
 #: A producer looks after storing a batch of at least this many events.
 BULK_EVENTS: Final = 1_000
 
-# The trigger counts PENDING and LEASED together, as "open", under state 0.
-_OPEN_ROWS: Final = f"SELECT coalesce(sum(n), 0) FROM alertwire_counts WHERE state = {SQL_PENDING}"  # noqa: S608 - state numbers from states.py only
+#: The open rows (PENDING and LEASED: the trigger counts them together, under state 0),
+#: exact; ``open_counts`` reads the same.
+OPEN_ROWS: Final = f"SELECT coalesce(sum(n), 0) FROM alertwire_counts WHERE state = {SQL_PENDING}"  # noqa: S608 - state numbers from states.py only
 _PLANNED_OPEN: Final = (
     f"EXPLAIN (FORMAT JSON) SELECT 1 FROM alertwire_events WHERE state IN ({SQL_ACTIVE})"  # noqa: S608 - state numbers from states.py only
 )
@@ -106,7 +107,7 @@ class StatisticsWatch:
                 if not self.due(now):
                     return False
                 self._next_look = now + LOOK_INTERVAL
-            row = conn.execute(_OPEN_ROWS).fetchone()
+            row = conn.execute(OPEN_ROWS).fetchone()
             open_rows = int(row[0]) if row is not None else 0
             if open_rows < MIN_OPEN_ROWS:
                 return False

@@ -92,7 +92,7 @@ from ..machine import (
 from ..states import SQL_ACTIVE, SQL_LEASED, SQL_PENDING, State
 from ._connection import POOL_MAX_SIZE, OutboxSettingError, PostgresConnections, _CommitUnknown
 from ._schema import LOCK_CLASS, lock_key
-from ._statistics import BULK_EVENTS, StatisticsWatch
+from ._statistics import BULK_EVENTS, OPEN_ROWS, StatisticsWatch
 
 __all__ = ["PostgresStore"]
 
@@ -574,9 +574,7 @@ class PostgresStore(PostgresConnections):
     def open_counts(self, *, per_route: bool) -> tuple[int, dict[str, int]]:
         # The trigger counts PENDING and LEASED together, as "open", under state 0.
         with self._tx("read") as conn:
-            row = conn.execute(
-                f"SELECT coalesce(sum(n), 0) FROM alertwire_counts WHERE state = {SQL_PENDING}"  # noqa: S608 - state numbers from states.py only
-            ).fetchone()
+            row = conn.execute(OPEN_ROWS).fetchone()
             total = int(row[0]) if row is not None else 0
             if not per_route or total == 0:
                 return total, {}
