@@ -97,9 +97,10 @@ class StatisticsWatch:
         return not (self._next_look - LOOK_INTERVAL <= now < self._next_look)
 
     def keep_up(self, conn: Any, *, now: float | None = None) -> bool:
-        """Look (and analyze if stale) on ``conn``, an autocommit connection; returns
-        whether it analyzed. ``now``: a relay's clock, for :meth:`due`; None: a producer's
-        bulk batch, looked at every time."""
+        """Look (and analyze if stale) in ``conn``'s transaction, its own (``ANALYZE`` may
+        run in one; its lock lasts until the commit right after); returns whether it
+        analyzed. ``now``: a relay's clock, for :meth:`due`; None: a producer's bulk
+        batch, looked at every time."""
         if not self._lock.acquire(blocking=False):
             return False
         try:
