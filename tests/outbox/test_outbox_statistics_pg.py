@@ -11,6 +11,8 @@ switched off on the test's tables, so only alertwire can have analyzed them.
 
 from __future__ import annotations
 
+import logging
+import secrets
 from typing import Any
 
 import pytest
@@ -27,6 +29,7 @@ from alertwire.outbox.postgres._statistics import (
     planned_rows,
 )
 from tests.outbox.test_outbox_scaling import _event, pg_url
+from tests.support.services import PostgresCluster
 
 __all__ = ["pg_url"]  # the fixture: a fresh schema on the session's cluster
 
@@ -130,6 +133,45 @@ def test_a_small_backlog_is_left_to_autovacuum(pg_url: str) -> None:
         assert _analyzed(pg_url) == (-1.0, 0)
     finally:
         store.close()
+
+
+@pytest.mark.postgres
+def test_a_role_that_may_not_analyze_says_so_once(
+    pg_url: str, postgres_cluster: PostgresCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not the tables' owner: the server skips them (a WARNING in its own log); the
+    relay says so once, at WARNING, and does not try again at every look."""
+    import psycopg
+
+    store = _fresh_store(pg_url)
+    _fill(store, BULK_EVENTS - 1)
+    role, password = "r_" + secrets.token_hex(4), secrets.token_hex(12)
+    schema = pg_url.rsplit("%3D", 1)[1]
+    cluster = postgres_cluster
+    cluster.psql(f"CREATE ROLE {role} LOGIN PASSWORD '{password}';")
+    relay = None
+    try:
+        with psycopg.connect(pg_url, autocommit=True) as conn:  # the owner grants the rest
+            conn.execute(f"GRANT USAGE, CREATE ON SCHEMA {schema} TO {role}")
+            conn.execute(
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"
+            )
+        relay = PostgresStore(
+            pg_url.replace(f"{cluster.user}:{cluster.password}@", f"{role}:{password}@")
+        )
+        with caplog.at_level(logging.INFO, logger="alertwire.outbox"):
+            for n in range(3):
+                assert len(relay.claim(_terms(2.0 + n * LOOK_INTERVAL))) == 4
+        said = [r for r in caplog.records if "event=outbox_not_analyzed" in r.getMessage()]
+        assert len(said) == 1 and said[0].levelno == logging.WARNING
+        assert "their owner may" in said[0].getMessage()
+        assert not [r for r in caplog.records if "event=outbox_analyzed" in r.getMessage()]
+        assert _analyzed(pg_url) == (-1.0, 0)
+    finally:
+        if relay is not None:
+            relay.close()
+        store.close()
+        cluster.psql(f"DROP OWNED BY {role}; DROP ROLE {role};", database=cluster.database)
 
 
 def test_only_an_underestimate_of_enough_open_rows_is_stale() -> None:

@@ -32,8 +32,9 @@ rows (the default statistics target) whatever the table's size: 0.2 s at
 SELECT or claim waits for; ``SKIP_LOCKED`` passes over a table autovacuum is
 working on instead of waiting for it. A process analyzes again only once the
 open rows have doubled since its last try, so a role that may not analyze
-(not the tables' owner: the server skips them with a WARNING) does not try
-at every look.
+(not the tables' owner: the server skips them with a WARNING in its log) does
+not try at every look; the estimate read again after ``ANALYZE`` tells, and
+the process says so at WARNING (``event=outbox_not_analyzed``).
 """
 
 from __future__ import annotations
@@ -75,6 +76,11 @@ def planned_rows(plan: Any) -> float:
     return float(plan[0]["Plan"]["Plan Rows"])
 
 
+def _planned(conn: Any) -> float:
+    row = conn.execute(_PLANNED_OPEN).fetchone()
+    return planned_rows(row[0]) if row is not None else 0.0
+
+
 def is_stale(open_rows: int, planned: float, *, tried_at: int) -> bool:
     """Whether the planner underestimates the open rows enough to matter (see the module)."""
     return open_rows >= MIN_OPEN_ROWS and open_rows > 2 * max(planned, tried_at)
@@ -112,18 +118,31 @@ class StatisticsWatch:
             open_rows = int(row[0]) if row is not None else 0
             if open_rows < MIN_OPEN_ROWS:
                 return False
-            plan = conn.execute(_PLANNED_OPEN).fetchone()
-            planned = planned_rows(plan[0]) if plan is not None else 0.0
+            planned = _planned(conn)
             if not is_stale(open_rows, planned, tried_at=self._tried_at):
                 return False
             self._tried_at = open_rows
             started = time.monotonic()
             conn.execute(ANALYZE)
+            seconds = time.monotonic() - started
+            after = _planned(conn)
+            if is_stale(open_rows, after, tried_at=0):
+                # The server skipped the tables (with a WARNING of its own, in its log).
+                logger.warning(
+                    "event=outbox_not_analyzed open=%d planned=%d note=%s",
+                    open_rows,
+                    round(after),
+                    "\"this role may not analyze the outbox's tables (their owner may),"
+                    " or autovacuum held them: claims may read the whole backlog until"
+                    ' autovacuum analyzes them"',
+                )
+                return False
             logger.info(
-                "event=outbox_analyzed open=%d planned=%d seconds=%.3f",
+                "event=outbox_analyzed open=%d planned=%d was=%d seconds=%.3f",
                 open_rows,
+                round(after),
                 round(planned),
-                time.monotonic() - started,
+                seconds,
             )
             return True
         finally:
