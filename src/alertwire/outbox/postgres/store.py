@@ -90,8 +90,9 @@ from ..machine import (
     outcome_groups,
 )
 from ..states import SQL_ACTIVE, SQL_LEASED, SQL_PENDING, State
-from ._connection import OutboxSettingError, PostgresConnections, _CommitUnknown
+from ._connection import POOL_MAX_SIZE, OutboxSettingError, PostgresConnections, _CommitUnknown
 from ._schema import LOCK_CLASS, lock_key
+from ._statistics import BULK_EVENTS, OPEN_ROWS, StatisticsWatch
 
 __all__ = ["PostgresStore"]
 
@@ -351,10 +352,36 @@ class PostgresStore(PostgresConnections):
     first operation (so an unreachable server fails that operation with
     :class:`~alertwire.OutboxError`, like an unusable SQLite file).
     Thread-safe: each operation borrows a connection for one transaction.
+
+    A relay's first claim, then one every few seconds, and a producer's batch of
+    a thousand events or more, compare the planner's estimate of the open rows
+    with the trigger's exact count, and run ``ANALYZE`` when the estimate is
+    less than half of it: a table filled faster than autovacuum looks at it is
+    otherwise claimed from with plans that read the whole backlog
+    (:mod:`._statistics` says why, what it costs and what was measured).
     """
+
+    def __init__(self, url: str, *, pool_max_size: int = POOL_MAX_SIZE) -> None:
+        super().__init__(url, pool_max_size=pool_max_size)
+        self._statistics = StatisticsWatch()
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.location!r})"
+
+    def _keep_statistics(self, now: float | None) -> None:
+        """Look at the statistics (and analyze if stale): never raises, since the
+        caller's own work (a claim, or a batch already committed) does not depend on
+        it. A passing failure is the caller's to meet and report; any other is said."""
+        try:
+            with self._tx("refresh the statistics") as conn:
+                self._statistics.keep_up(conn, now=now)
+        except Exception as exc:  # noqa: BLE001 - best effort, see the docstring
+            passing = exc.retryable if isinstance(exc, OutboxError) else False
+            logger.log(
+                logging.DEBUG if passing else logging.WARNING,
+                "event=outbox_analyze_failed error=%s",
+                exc if isinstance(exc, OutboxError) else type(exc).__name__,
+            )
 
     def check_writable(self) -> None:
         """The health probe: a read of the queue statistics (a server that answers
@@ -423,6 +450,8 @@ class PostgresStore(PostgresConnections):
                 f"cannot {what} in the outbox {self.location}: {self._explain(exc)}; NOT queued",
                 retryable=self._passing(exc),
             ) from None
+        if len(events) >= BULK_EVENTS:
+            self._keep_statistics(None)
         return ids
 
     @staticmethod
@@ -504,6 +533,9 @@ class PostgresStore(PostgresConnections):
         return [o.id in routes for o in outcomes]
 
     def claim(self, terms: machine.ClaimTerms) -> list[machine.Claimed]:
+        if self._statistics.due(terms.now):
+            self._keep_statistics(terms.now)
+
         def attempt() -> list[machine.Claimed]:
             with self._tx("claim events") as conn:
                 return self._claim_in(conn, terms)
@@ -532,6 +564,8 @@ class PostgresStore(PostgresConnections):
         outcomes too, and the whole cycle is tried again: outcomes are
         owner-checked, so applying them a second time is the same as once.
         """
+        if self._statistics.due(terms.now):
+            self._keep_statistics(terms.now)
 
         def attempt() -> tuple[list[bool], list[machine.Claimed]]:
             with self._tx("record outcomes and claim events") as conn:
@@ -565,9 +599,7 @@ class PostgresStore(PostgresConnections):
     def open_counts(self, *, per_route: bool) -> tuple[int, dict[str, int]]:
         # The trigger counts PENDING and LEASED together, as "open", under state 0.
         with self._tx("read") as conn:
-            row = conn.execute(
-                f"SELECT coalesce(sum(n), 0) FROM alertwire_counts WHERE state = {SQL_PENDING}"  # noqa: S608 - state numbers from states.py only
-            ).fetchone()
+            row = conn.execute(OPEN_ROWS).fetchone()
             total = int(row[0]) if row is not None else 0
             if not per_route or total == 0:
                 return total, {}
