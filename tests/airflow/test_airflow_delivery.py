@@ -352,6 +352,10 @@ def test_neither_stored_nor_delivered_logs_one_error_with_both_reasons_and_raise
         _deliver.deliver_pagerduty(
             "PagerDuty page", TriggerAlert("disk full"), _dest(down_url, outbox=unusable)
         )
+    # The failed store is said at WARNING (a database that is down passes), not ERROR.
+    [warning] = [r for r in caplog.records if "sending directly" in r.getMessage()]
+    assert warning.levelno == logging.WARNING
+    assert "could not store it in the outbox" in warning.getMessage()
     [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
     message = error.getMessage()
     assert message.startswith("PagerDuty page was NOT delivered and NOT stored: not stored (")

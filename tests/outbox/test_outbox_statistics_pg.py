@@ -106,6 +106,31 @@ def test_a_relay_analyzes_a_never_analyzed_backlog_at_its_first_claim(pg_url: st
 
 
 @pytest.mark.postgres
+def test_a_burst_after_a_drain_is_analyzed_again_however_small(pg_url: str) -> None:
+    """An ``ANALYZE`` that took holds nothing back: once the backlog is gone and the
+    statistics say so (autovacuum's pass), a new burst no bigger than the first is
+    analyzed at the relay's next look, not only once twice as many rows are open."""
+    import psycopg
+
+    store = _fresh_store(pg_url)
+    _fill(store, BULK_EVENTS - 1)
+    relay = PostgresStore(pg_url)
+    try:
+        relay.claim(_terms(2.0))
+        assert _analyzed(pg_url) == (_ROWS, 1)
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM alertwire_events")  # delivered and purged
+            conn.execute("ANALYZE " + ", ".join(_TABLES))  # what autovacuum then does
+        assert _analyzed(pg_url) == (0.0, 2)
+        _fill(store, BULK_EVENTS - 1)  # as many as before, in batches the producer skips
+        relay.claim(_terms(2.0 + LOOK_INTERVAL))
+        assert _analyzed(pg_url) == (_ROWS, 3)
+    finally:
+        relay.close()
+        store.close()
+
+
+@pytest.mark.postgres
 def test_a_bulk_enqueue_into_a_table_analyzed_empty_analyzes_it(pg_url: str) -> None:
     """Statistics of an empty table made the enqueue's "no active row of this key"
     test a sequential scan on a connection that kept the plan: every batch slower

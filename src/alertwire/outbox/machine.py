@@ -400,8 +400,9 @@ class ClaimTerms:
 
 
 #: The names of :func:`outcome_params` each kind of outcome writes (besides ``owner``),
-#: in the order a store binds them: both stores record a kind at a time, one
-#: statement for the batch's outcomes of that kind (:func:`outcome_groups`).
+#: in the order a store binds them: both stores record a group at a time, one
+#: statement for the batch's outcomes of a kind (:func:`outcome_groups`; a delivery
+#: or a retry that takes tries back is in a group of its kind that adds :data:`UNSENT`).
 OUTCOME_NAMES: Final[dict[type[Outcome], tuple[str, ...]]] = {
     Delivered: ("id", "state", "at", "status"),
     Reschedule: ("id", "state", "not_before", "error", "status"),

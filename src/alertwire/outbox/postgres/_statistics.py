@@ -30,11 +30,15 @@ of at least :data:`BULK_EVENTS`. ``ANALYZE`` reads a sample of at most 30,000
 rows (the default statistics target) whatever the table's size: 0.2 s at
 100,000 rows here. It takes SHARE UPDATE EXCLUSIVE, which no INSERT, UPDATE,
 SELECT or claim waits for; ``SKIP_LOCKED`` passes over a table autovacuum is
-working on instead of waiting for it. A process analyzes again only once the
-open rows have doubled since its last try, so a role that may not analyze
-(not the tables' owner: the server skips them with a WARNING in its log) does
-not try at every look; the estimate read again after ``ANALYZE`` tells, and
-the process says so at WARNING (``event=outbox_not_analyzed``).
+working on instead of waiting for it. After a try the server skipped, a
+process tries again only once the open rows have doubled since, so a role
+that may not analyze (not the tables' owner: the server skips them with a
+WARNING in its log) does not try at every look; the estimate read again
+after ``ANALYZE`` tells, and the process says so at WARNING
+(``event=outbox_not_analyzed``). An ``ANALYZE`` that took holds back nothing:
+the next burst after a drain (whose statistics, from autovacuum or from this
+process, then say almost no row is open) is analyzed again however small it
+is beside the one before.
 """
 
 from __future__ import annotations
@@ -95,7 +99,7 @@ class StatisticsWatch:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._next_look = -math.inf
-        self._tried_at = 0  # open rows when this process last ran ANALYZE
+        self._tried_at = 0  # open rows at this process's last ANALYZE the server skipped
 
     def due(self, now: float) -> bool:
         """A relay's look is due: the first, then every :data:`LOOK_INTERVAL` (a clock
@@ -137,6 +141,7 @@ class StatisticsWatch:
                     ' autovacuum analyzes them"',
                 )
                 return False
+            self._tried_at = 0  # it took: a later underestimate is analyzed again at once
             logger.info(
                 "event=outbox_analyzed open=%d planned=%d was=%d seconds=%.3f",
                 open_rows,
