@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from alertwire import OutboxError
 from alertwire.outbox import postgres as postgres_store
 from alertwire.outbox.machine import ClaimTerms
 from alertwire.outbox.postgres import PostgresStore
@@ -29,7 +30,7 @@ from alertwire.outbox.postgres._statistics import (
     planned_rows,
 )
 from tests.outbox.test_outbox_scaling import _event, pg_url
-from tests.support.services import PostgresCluster
+from tests.support.services import PostgresCluster, free_port
 
 __all__ = ["pg_url"]  # the fixture: a fresh schema on the session's cluster
 
@@ -234,11 +235,34 @@ def test_a_relay_looks_at_its_first_claim_then_every_interval() -> None:
         (100.0 + LOOK_INTERVAL, True),
         (90.0, True),
     ):
-        assert watch.due(now) is due
-        looks = conn.looks
-        assert watch.keep_up(conn, now=now) is False  # 100 open rows: never analyzed
-        assert conn.looks == looks + due
-    assert watch.keep_up(conn) is False and conn.looks == 4  # a producer's batch: always
+        assert watch.take_look(now) is due
+        assert watch.take_look(now) is False  # taken: not due again at the same time
+    assert watch.keep_up(conn) is False  # 100 open rows: never analyzed
+    assert conn.looks == 1  # each keep_up looks (a producer's batch: every time)
+
+
+def test_in_an_outage_a_relay_cycle_tries_to_connect_once() -> None:
+    """A server nobody answers on: each claim fails to connect. The look due at the
+    first claim is taken all the same, so the next cycles (within the interval) try
+    the claim's connection only, not the look's before it (against a server that
+    drops packets each try costs the connect timeout)."""
+    store = PostgresStore(f"postgresql://aw:pw@127.0.0.1:{free_port()}/alertwire")
+    looks: list[None] = []
+    keep = store._keep_statistics
+
+    def counting(*args: Any) -> None:
+        looks.append(None)
+        keep(*args)
+
+    store._keep_statistics = counting  # type: ignore[method-assign]
+    try:
+        for n in range(3):
+            with pytest.raises(OutboxError) as caught:
+                store.claim(_terms(2.0 + n))
+            assert caught.value.retryable
+        assert len(looks) == 1
+    finally:
+        store.close()
 
 
 def test_planned_rows_reads_explains_json_as_text_or_decoded() -> None:

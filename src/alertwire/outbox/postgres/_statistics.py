@@ -101,23 +101,32 @@ class StatisticsWatch:
         self._next_look = -math.inf
         self._tried_at = 0  # open rows at this process's last ANALYZE the server skipped
 
-    def due(self, now: float) -> bool:
-        """A relay's look is due: the first, then every :data:`LOOK_INTERVAL` (a clock
-        set back starts the interval again)."""
-        return not (self._next_look - LOOK_INTERVAL <= now < self._next_look)
-
-    def keep_up(self, conn: Any, *, now: float | None = None) -> bool:
-        """Look (and analyze if stale) in ``conn``'s transaction, its own (``ANALYZE`` may
-        run in one; its lock lasts until the commit right after); returns whether it
-        analyzed. ``now``: a relay's clock, for :meth:`due`; None: a producer's bulk
-        batch, looked at every time."""
+    def take_look(self, now: float) -> bool:
+        """Whether a relay's look is due (the first, then every :data:`LOOK_INTERVAL`; a
+        clock set back starts the interval again); if it is, the next one is not due
+        for another interval, whether this one reaches the server or not. Taken before
+        the look opens its connection: in an outage every claim fails to connect, and a
+        look that was still due each time would make each cycle try to connect twice
+        (twice the connect timeout against a server that drops packets, and a stop
+        waiting as long). ``False`` while another thread's look is running."""
         if not self._lock.acquire(blocking=False):
             return False
         try:
-            if now is not None:
-                if not self.due(now):
-                    return False
-                self._next_look = now + LOOK_INTERVAL
+            if self._next_look - LOOK_INTERVAL <= now < self._next_look:
+                return False
+            self._next_look = now + LOOK_INTERVAL
+            return True
+        finally:
+            self._lock.release()
+
+    def keep_up(self, conn: Any) -> bool:
+        """Look (and analyze if stale) in ``conn``'s transaction, its own (``ANALYZE`` may
+        run in one; its lock lasts until the commit right after); returns whether it
+        analyzed. A relay calls it when :meth:`take_look` says so, a producer after each
+        bulk batch."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
             row = conn.execute(OPEN_ROWS).fetchone()
             open_rows = int(row[0]) if row is not None else 0
             if open_rows < MIN_OPEN_ROWS:

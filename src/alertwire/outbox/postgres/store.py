@@ -368,13 +368,13 @@ class PostgresStore(PostgresConnections):
     def __repr__(self) -> str:
         return f"PostgresStore({self.location!r})"
 
-    def _keep_statistics(self, now: float | None) -> None:
+    def _keep_statistics(self) -> None:
         """Look at the statistics (and analyze if stale): never raises, since the
         caller's own work (a claim, or a batch already committed) does not depend on
         it. A passing failure is the caller's to meet and report; any other is said."""
         try:
             with self._tx("refresh the statistics") as conn:
-                self._statistics.keep_up(conn, now=now)
+                self._statistics.keep_up(conn)
         except Exception as exc:  # noqa: BLE001 - best effort, see the docstring
             passing = exc.retryable if isinstance(exc, OutboxError) else False
             logger.log(
@@ -451,7 +451,7 @@ class PostgresStore(PostgresConnections):
                 retryable=self._passing(exc),
             ) from None
         if len(events) >= BULK_EVENTS:
-            self._keep_statistics(None)
+            self._keep_statistics()
         return ids
 
     @staticmethod
@@ -533,8 +533,8 @@ class PostgresStore(PostgresConnections):
         return [o.id in routes for o in outcomes]
 
     def claim(self, terms: machine.ClaimTerms) -> list[machine.Claimed]:
-        if self._statistics.due(terms.now):
-            self._keep_statistics(terms.now)
+        if self._statistics.take_look(terms.now):
+            self._keep_statistics()
 
         def attempt() -> list[machine.Claimed]:
             with self._tx("claim events") as conn:
@@ -564,8 +564,8 @@ class PostgresStore(PostgresConnections):
         outcomes too, and the whole cycle is tried again: outcomes are
         owner-checked, so applying them a second time is the same as once.
         """
-        if self._statistics.due(terms.now):
-            self._keep_statistics(terms.now)
+        if self._statistics.take_look(terms.now):
+            self._keep_statistics()
 
         def attempt() -> tuple[list[bool], list[machine.Claimed]]:
             with self._tx("record outcomes and claim events") as conn:
