@@ -488,11 +488,10 @@ def run_postgres_backlog(
             "PostgreSQL with fsync on, synchronous_commit on.",
             "After queuing and before the relay starts, both contenders' tables get"
             " `VACUUM (ANALYZE)`, what autovacuum does within a minute of any bulk"
-            " enqueue: a relay in service claims with statistics, not with the"
-            " planner's guesses on a table filled a second ago (which gave the two"
-            " backlog sizes different plans for the same claim), and the timed seconds"
-            " no longer include autovacuum's first pass over the fresh rows when it"
-            " happens to fall in them.",
+            " enqueue, so that the timed seconds never include autovacuum's first pass"
+            " over the fresh rows: the figure is a relay in service. (A relay started"
+            " on a table filled a second ago analyzes it at its first claim itself,"
+            " docs/several-relays.md; this scenario does not measure that.)",
         ],
     )
     with ExitStack() as stack:

@@ -95,7 +95,7 @@ def _store(what: str, dest: Destination, put: Callable[[Outbox], _T]) -> tuple[_
             # path under a file): every page will fail the same way until a person
             # changes the setting, as the CLI's exit code 2 says for it.
             logger.error(
-                "%s: the outbox cannot store pages (%s); fix the outbox setting; sending directly",
+                "%s: the outbox cannot store pages until someone acts (%s); sending directly",
                 what,
                 exc,
             )
