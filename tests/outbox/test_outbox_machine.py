@@ -151,6 +151,21 @@ def test_a_take_back_keeps_a_try_another_relay_made_meanwhile(outbox: Outbox) ->
     assert nxt.attempts == 3  # two tries made (relay-1's, relay-2's), and this one
 
 
+def test_a_take_back_never_leaves_fewer_than_no_tries(outbox: Outbox) -> None:
+    """More taken back than the row counts (a double lapse, a takeover, a dead letter
+    and a ``queue retry`` all within one send could come to that): the count stops at
+    0 tries made, never below, so backoff and ``max_attempts`` never see a negative."""
+    clock = Clock()
+    lifecycle(outbox, "k1")
+    m = machine(outbox, clock)
+    (row,), _ = m.claim(1)
+    assert row.attempts == 1
+    failed = m.failed(row, ServerError("boom", http_status=503))
+    assert m.settle([failed], reclaims={row.id: 3}) == [True]
+    (nxt,), _ = m.claim(1)
+    assert nxt.attempts == 1  # 0 stored, and this claim's
+
+
 def test_non_retryable_answers_dead_letter_with_the_service_text(outbox: Outbox) -> None:
     clock = Clock()
     lifecycle(outbox, "k1")

@@ -846,7 +846,9 @@ class Machine:
         outcome itself was decided on the count of the claim that sent (right).
         Taken back, not the sending claim's count written back: a try another relay
         made meanwhile (it took the lapsed lease over, failed, and the caller's claim
-        took the row back) stays counted. See docs/relay.md (leases).
+        took the row back) stays counted. The stored count never goes below 0 (more
+        to take back than counted can only come of several relays and a
+        ``queue retry`` within one send). See docs/relay.md (leases).
         """
         now = self.clock()
         terms = ClaimTerms(

@@ -303,7 +303,7 @@ def _settle_many(assignments: str, names: tuple[str, ...]) -> str:
     """The batched statement that records a group of ``outcome_groups`` binding ``names``
     (with ``unsent`` among them, it takes that many tries back)."""
     if UNSENT in names:
-        assignments += ", attempts = e.attempts - v.unsent"
+        assignments += ", attempts = greatest(e.attempts - v.unsent, 0)"  # never below 0
     arrays = ", ".join(f"%({n})s::{_OUTCOME_COLUMNS[n]}[]" for n in names)
     return f"""
 UPDATE alertwire_events e SET {assignments}, lease_owner = NULL, lease_expires = NULL

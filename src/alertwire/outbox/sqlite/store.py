@@ -260,7 +260,9 @@ _SETTLES: Final[dict[type[machine.Outcome], str]] = {
     ),
     machine.Release: "state = v.state",
 }
-_TAKE_BACK: Final = ", attempts = attempts - v.unsent"
+#: Never below 0 tries (more taken back than counted can only come of several relays
+#: and a person acting within one send: see Machine.cycle's ``reclaims``).
+_TAKE_BACK: Final = ", attempts = max(attempts - v.unsent, 0)"
 
 
 @functools.lru_cache(maxsize=256)
