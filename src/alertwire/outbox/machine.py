@@ -413,8 +413,8 @@ OUTCOME_NAMES: Final[dict[type[Outcome], tuple[str, ...]]] = {
 #: The name of the tries a statement takes back from the row's ``attempts``: the tries
 #: its count holds that no send made. A statement that binds it (every one for a
 #: :class:`MarkDead` or a :class:`Release`; for the others, a group of outcomes that
-#: take tries back: :func:`outcome_groups`) sets ``attempts = attempts - unsent``;
-#: one that does not leaves ``attempts`` as the claim counted it.
+#: take tries back: :func:`outcome_groups`) sets ``attempts = attempts - unsent``,
+#: never below 0; one that does not leaves ``attempts`` as the claim counted it.
 UNSENT: Final = "unsent"
 
 #: Per event id, the tries its outcome takes back for claims that sent nothing

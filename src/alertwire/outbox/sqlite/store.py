@@ -373,22 +373,16 @@ def _bulk_rows(conn: sqlite3.Connection) -> int:
 def _insert_statement(group: Sequence[machine.NewEvent], now: float) -> tuple[str, list[object]]:
     """The :func:`_insert` of ``group`` (at most ``_INSERT_ROWS`` rows) and its
     parameters: the shared form when every row has the first row's destination."""
-    params = _shared_params(group, now)
-    if params is None:
+    params = _shared(group, now)
+    if isinstance(params, int):
         return _insert(len(group)), _insert_params(group, now)
     return _insert(len(group), True), params
 
 
-def _shared_params(group: Sequence[machine.NewEvent], now: float) -> list[object] | None:
-    """The parameters of ``_insert(len(group), shared=True)``, or ``None`` if the rows
-    of ``group`` do not all have the first row's destination."""
-    shared = _shared(group, now)
-    return None if isinstance(shared, int) else shared
-
-
 def _shared(group: Sequence[machine.NewEvent], now: float) -> list[object] | int:
-    """:func:`_shared_params`, or the index of the first row of ``group`` whose
-    destination is not the first row's."""
+    """The parameters of ``_insert(len(group), shared=True)``, or, if the rows of
+    ``group`` do not all have the first row's destination, the index of the first
+    row that does not (:func:`_insert_all` checks again from there)."""
     first = group[0]
     kind, route, base_url, credential = first.kind, first.route, first.base_url, first.credential
     secret = credential.reveal()
