@@ -27,6 +27,7 @@ import pytest
 from alertwire import NetworkError
 from alertwire.sandbox import Sandbox
 from alertwire.transport import AsyncioTransport, Request
+from alertwire.transport._asyncio import READ_SIZE
 from tests.support.loopback_server import Answer, LoopbackServer, serve
 from tests.support.sandbox_http import enqueue_request, trigger
 from tests.support.waiting import async_wait_for
@@ -150,6 +151,27 @@ async def test_a_chunked_answer_in_pieces_is_read_whole_and_the_connection_reuse
     for _ in range(3):
         answer = await transport.send(enqueue_request(srv.url), timeout=5)
         assert (answer.status, answer.body) == (202, b'{"status":"success","dedup_key":"k"}')
+    assert srv.connections == 1
+
+
+async def test_answers_larger_than_a_read_arrive_byte_for_byte_one_after_another(
+    raw_server: Callable[[Callable[[socket.socket], None]], _RawServer],
+    transport: AsyncioTransport,
+) -> None:
+    """A connection reads into one buffer of its own, reused for every read: each
+    answer must still arrive exactly as sent, not overwritten by the next read."""
+    bodies = [bytes([ord("a") + n]) * (3 * READ_SIZE + 17 * n + 1) for n in range(3)]
+
+    def large_answers(conn: socket.socket) -> None:
+        for body in bodies:
+            if not _read_request(conn):
+                return
+            head = f"HTTP/1.1 400 Bad Request\r\nContent-Length: {len(body)}\r\n\r\n"
+            conn.sendall(head.encode() + body)
+
+    srv = raw_server(large_answers)
+    got = [(await transport.send(enqueue_request(srv.url), timeout=5)).body for _ in bodies]
+    assert got == bodies
     assert srv.connections == 1
 
 
