@@ -18,7 +18,9 @@ import contextlib
 import gc
 import json
 import socket
+import ssl
 import threading
+import urllib.request
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -428,6 +430,27 @@ async def test_tls_connections_are_kept_alive(alertwire_sandbox_tls: Sandbox) ->
             assert (
                 await transport.send(enqueue_request(alertwire_sandbox_tls.url), timeout=5)
             ).status == 202
+        assert sum(len(idle) for idle in transport._idle.values()) == 1
+    finally:
+        await transport.aclose()
+
+
+async def test_a_tls_answer_larger_than_a_read_arrives_whole(
+    alertwire_sandbox_tls: Sandbox,
+) -> None:
+    """TLS hands decrypted bytes to the connection's own buffer too: an answer of several
+    reads (the sandbox's schema, about 28 KB) arrives as the standard library reads it."""
+    assert alertwire_sandbox_tls.ca_file is not None
+    url = alertwire_sandbox_tls.url + "/sandbox/openapi.json"
+    context = ssl.create_default_context(cafile=str(alertwire_sandbox_tls.ca_file))
+    with urllib.request.urlopen(url, context=context, timeout=5) as answer:
+        expected = answer.read()
+    assert len(expected) > READ_SIZE
+    transport = AsyncioTransport(verify=alertwire_sandbox_tls.ca_file)
+    try:
+        for _ in range(2):
+            got = await transport.send(Request("GET", url, {}, b""), timeout=5)
+            assert (got.status, got.body) == (200, expected)
         assert sum(len(idle) for idle in transport._idle.values()) == 1
     finally:
         await transport.aclose()
