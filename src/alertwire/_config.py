@@ -38,6 +38,7 @@ __all__ = [
     "ENV_PAGERDUTY_URL",
     "ENV_REGION",
     "ENV_ROUTING_KEY",
+    "MAX_TIMEOUT",
     "PAGERDUTY_API_TOKEN",
     "ROUTING_KEY",
     "Credential",
@@ -81,6 +82,10 @@ DEFAULT_DRAIN_TIMEOUT: Final = 300.0
 DEFAULT_CONCURRENCY: Final = 16
 #: Seconds before one HTTP attempt is given up.
 DEFAULT_TIMEOUT: Final = 10.0
+#: The longest timeout a client takes for one attempt (a day): far beyond any use, and
+#: within what a socket can be given (about 292 years in nanoseconds; 1e300 seconds
+#: raised OverflowError from inside the first send).
+MAX_TIMEOUT: Final = 86400.0
 #: Service region when no base URL is given.
 DEFAULT_REGION: Final = "us"
 #: The relay's longest wait between two tries of one event (a 429's Retry-After may ask

@@ -42,7 +42,14 @@ ALERTWIRE = str(Path(sys.executable).with_name("alertwire"))
             ["relay", "--drain-timeout", "inf"],
             "argument --drain-timeout: must be 0 seconds or more, got 'inf'",
         ),
-        (["send", "--timeout", "0"], "argument --timeout: must be more than 0 seconds, got '0'"),
+        (
+            ["send", "--timeout", "0"],
+            "argument --timeout: must be more than 0 and at most 86400 seconds, got '0'",
+        ),
+        (  # too large for a socket: an OverflowError traceback, exit 1, once
+            ["trigger", "x", "--timeout", "1e300"],
+            "argument --timeout: must be more than 0 and at most 86400 seconds, got '1e300'",
+        ),
         (
             ["send", "--timeout", "soon"],
             "argument --timeout: must be a number of seconds, got 'soon'",
@@ -81,6 +88,7 @@ def test_a_refused_value_names_the_rule_in_one_line_with_exit_2(
         (["relay", "--rate-limit", "0"], "rate_limit", 0.0),
         (["relay", "--drain-timeout", "0"], "drain_timeout", 0.0),
         (["send", "--max-time", "0"], "max_time", 0.0),
+        (["send", "--timeout", "86400"], "timeout", 86400.0),
         (["send", "--max-attempts", "100"], "max_attempts", 100),
         (["send", "--concurrency", "32"], "concurrency", 32),
         (["sandbox", "--rate-limit", "1"], "rate_limit", 1),

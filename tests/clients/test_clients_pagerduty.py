@@ -527,11 +527,14 @@ def _client_makers() -> list[Any]:
     ]
 
 
-@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), "5", None, True])
+@pytest.mark.parametrize(
+    "timeout", [0, -1, float("nan"), float("inf"), "5", None, True, 1e300, 86400.5]
+)
 def test_a_timeout_that_cannot_bound_a_request_is_refused_at_construction(timeout: Any) -> None:
     """0 or less failed every send as a retryable network error (a relay or a script
-    retrying what can never work); a string, NaN or infinity raised TypeError, ValueError
-    or OverflowError from deep inside the first send."""
+    retrying what can never work); a string, NaN, infinity or a number beyond what a
+    socket takes (1e300) raised TypeError, ValueError or OverflowError from deep inside
+    the first send."""
     for make in _client_makers():
         with pytest.raises(ValidationError, match="timeout") as info:
             make(timeout)
@@ -539,7 +542,7 @@ def test_a_timeout_that_cannot_bound_a_request_is_refused_at_construction(timeou
 
 
 def test_a_timeout_in_seconds_is_kept() -> None:
-    for seconds in (2, 0.25):
+    for seconds in (2, 0.25, 86400):
         clients = [make(seconds) for make in _client_makers()]
         assert [c.timeout for c in clients] == [seconds] * 6
         for sync_client in clients[0::2]:  # the async ones have no pool before a request
