@@ -38,6 +38,7 @@ __all__ = [
     "ENV_PAGERDUTY_URL",
     "ENV_REGION",
     "ENV_ROUTING_KEY",
+    "MAX_SECRET_FILE_CHARS",
     "MAX_TIMEOUT",
     "PAGERDUTY_API_TOKEN",
     "ROUTING_KEY",
@@ -109,17 +110,27 @@ DEFAULT_MAX_PENDING: Final = 100_000
 DEFAULT_MAX_PENDING_PER_KEY: Final = 10_000
 
 
+#: The most of a key file that is read: keys and tokens are tens of characters. A
+#: path such as ``/dev/zero`` read whole never ended and took all the memory.
+MAX_SECRET_FILE_CHARS: Final = 64 * 1024
+
+
 def read_secret_file(path: str | os.PathLike[str], *, what: str) -> Secret:
     """The first line of a key file, whitespace stripped; errors never quote the content."""
     try:
         with open(path, encoding="utf-8") as file:  # not pathlib: start-up time
-            text = file.read()
+            text = file.read(MAX_SECRET_FILE_CHARS + 1)
     except OSError as exc:
         raise ConfigurationError(
             f"cannot read the {what} file {os.fspath(path)!r}: {exc.strerror}"
         ) from None
     except UnicodeDecodeError:
         raise ConfigurationError(f"the {what} file {os.fspath(path)!r} is not UTF-8 text") from None
+    if len(text) > MAX_SECRET_FILE_CHARS:
+        raise ConfigurationError(
+            f"the {what} file {os.fspath(path)!r} is larger than a key file"
+            f" ({MAX_SECRET_FILE_CHARS // 1024} KiB at most)"
+        )
     value = text.strip().splitlines()[0].strip() if text.strip() else ""
     if not value:
         raise ConfigurationError(f"the {what} file {os.fspath(path)!r} is empty")

@@ -448,6 +448,24 @@ def test_from_env_missing_variable_named(cls: type[PagerDuty], tmp_path: Path) -
         cls.from_env({"ALERTWIRE_ROUTING_KEY_FILE": str(empty)})
 
 
+@pytest.mark.parametrize("cls", [PagerDuty, AsyncPagerDuty])
+def test_from_env_reads_only_the_start_of_a_key_file(cls: type[PagerDuty], tmp_path: Path) -> None:
+    """A key file is read up to 64 KiB: read whole, a big file was held in memory and
+    ``/dev/zero`` (a device, not a file) was read for ever, until memory ran out."""
+    big = tmp_path / "big"
+    big.write_text(KEY + "\n" + "#" * (64 * 1024))
+    for path in (big, Path("/dev/zero")):
+        with pytest.raises(ConfigurationError, match="larger than a key file") as info:
+            cls.from_env({"ALERTWIRE_ROUTING_KEY_FILE": str(path)})
+        assert KEY not in str(info.value)
+    fits = tmp_path / "fits"
+    fits.write_text(KEY + "\n" + "#" * (64 * 1024 - len(KEY) - 1))
+    client = cls.from_env({"ALERTWIRE_ROUTING_KEY_FILE": str(fits)})
+    assert client.routing_key.reveal() == KEY
+    if isinstance(client, PagerDuty):
+        client.close()
+
+
 def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALERTWIRE_ROUTING_KEY", KEY)
     monkeypatch.delenv("ALERTWIRE_PAGERDUTY_URL", raising=False)
