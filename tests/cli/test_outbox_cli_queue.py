@@ -281,3 +281,24 @@ def test_a_limit_or_an_age_beyond_any_count_or_date_means_all_or_none(
         purged = alertwire("queue", "purge", "--delivered-before", age, env=cli_env)
         assert purged.returncode == 0, purged.stderr
         assert purged.stdout == "0 delivered events purged\n" and purged.stderr == ""
+
+
+def test_an_empty_outbox_option_counts_as_not_given(
+    env: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """``--outbox "$OUTBOX"`` with the variable unset: $ALERTWIRE_OUTBOX (or the
+    default) is used, as for every empty flag; it was refused as the directory '.'."""
+    stored = alertwire("trigger", "x", "--queue", "--outbox", "", env=cli_env)
+    assert stored.returncode == 0, stored.stderr
+    status = alertwire("queue", "status", "--json", "--outbox", "", env=cli_env)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["pending"] == 1 and json.loads(status.stdout)["outbox"] == str(
+        env
+    )
+    home = tmp_path / "home"
+    default = {k: v for k, v in cli_env.items() if k not in ("ALERTWIRE_OUTBOX", "XDG_STATE_HOME")}
+    drained = alertwire(
+        "relay", "--drain", "--quiet", "--outbox", "", env={**default, "HOME": str(home)}
+    )
+    assert drained.returncode == 0, drained.stderr
+    assert (home / ".local/state/alertwire/outbox.sqlite3").is_file()

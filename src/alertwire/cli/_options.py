@@ -262,10 +262,18 @@ def add_region_and_ca_options(group: Any) -> None:
     )
 
 
+def _outbox_or_default(text: str) -> str | None:
+    """An empty ``--outbox`` counts as not given, as every empty flag does (a script's
+    ``--outbox "$OUTBOX"`` with the variable unset); it was taken for the directory
+    ``.`` and refused."""
+    return text or None
+
+
 def add_outbox_option(group: Any, *, what: str = "the outbox file or URL") -> None:
     """``--outbox``: ``send --queue``, ``relay`` and ``queue`` open it through the same rule."""
     group.add_argument(
         "--outbox",
+        type=_outbox_or_default,
         metavar="PATH|URL",
         help=f"{what} (default ${ENV_OUTBOX}, else"
         " $XDG_STATE_HOME/alertwire/outbox.sqlite3, i.e. ~/.local/state/...)",
