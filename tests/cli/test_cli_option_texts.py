@@ -98,3 +98,23 @@ def test_the_boundary_each_rule_allows_is_accepted(
     args: list[str], dest: str, value: float
 ) -> None:
     assert getattr(build_parser().parse_args(args), dest) == value
+
+
+def test_a_lease_not_longer_than_the_timeout_is_said_as_the_option(tmp_path: Path) -> None:
+    """The relay's refusal named the library's argument, lease_seconds, which no
+    user typed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    env["ALERTWIRE_OUTBOX"] = str(tmp_path / "outbox.sqlite3")
+    done = subprocess.run(
+        [ALERTWIRE, "relay", "--drain", "--lease", "5", "--timeout", "10"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        "alertwire: error: --lease (5) must be longer than the HTTP timeout (10):"
+        " a send must never outlive its lease\n"
+    )
