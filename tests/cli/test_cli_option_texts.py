@@ -19,6 +19,15 @@ from alertwire.cli.main import build_parser
 ALERTWIRE = str(Path(sys.executable).with_name("alertwire"))
 
 
+def _alertwire(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """The command as a user runs it, with no ALERTWIRE_* setting but an outbox path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    env["ALERTWIRE_OUTBOX"] = str(tmp_path / "outbox.sqlite3")
+    return subprocess.run(
+        [ALERTWIRE, *args], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -71,11 +80,7 @@ ALERTWIRE = str(Path(sys.executable).with_name("alertwire"))
 def test_a_refused_value_names_the_rule_in_one_line_with_exit_2(
     args: list[str], message: str, tmp_path: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
-    env["ALERTWIRE_OUTBOX"] = str(tmp_path / "outbox.sqlite3")
-    done = subprocess.run(
-        [ALERTWIRE, *args], capture_output=True, text=True, env=env, timeout=60, check=False
-    )
+    done = _alertwire(args, tmp_path)
     assert done.returncode == 2
     assert done.stderr == f"alertwire: error: {message} (see alertwire {args[0]} --help)\n"
     assert not (tmp_path / "outbox.sqlite3").exists()
@@ -103,16 +108,7 @@ def test_the_boundary_each_rule_allows_is_accepted(
 def test_a_lease_not_longer_than_the_timeout_is_said_as_the_option(tmp_path: Path) -> None:
     """The relay's refusal named the library's argument, lease_seconds, which no
     user typed."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
-    env["ALERTWIRE_OUTBOX"] = str(tmp_path / "outbox.sqlite3")
-    done = subprocess.run(
-        [ALERTWIRE, "relay", "--drain", "--lease", "5", "--timeout", "10"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    done = _alertwire(["relay", "--drain", "--lease", "5", "--timeout", "10"], tmp_path)
     assert done.returncode == 2
     assert done.stderr == (
         "alertwire: error: --lease (5) must be longer than the HTTP timeout (10):"
