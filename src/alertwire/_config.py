@@ -118,7 +118,9 @@ MAX_SECRET_FILE_CHARS: Final = 64 * 1024
 def read_secret_file(path: str | os.PathLike[str], *, what: str) -> Secret:
     """The first line of a key file, whitespace stripped; errors never quote the content."""
     try:
-        with open(path, encoding="utf-8") as file:  # not pathlib: start-up time
+        # utf-8-sig: a byte order mark (Windows editors write one) is not part of the
+        # key; read as text, it made a good key "must contain only letters and digits".
+        with open(path, encoding="utf-8-sig") as file:  # not pathlib: start-up time
             text = file.read(MAX_SECRET_FILE_CHARS + 1)
     except OSError as exc:
         raise ConfigurationError(

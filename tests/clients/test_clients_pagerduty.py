@@ -466,6 +466,18 @@ def test_from_env_reads_only_the_start_of_a_key_file(cls: type[PagerDuty], tmp_p
         client.close()
 
 
+@pytest.mark.parametrize("cls", [PagerDuty, AsyncPagerDuty])
+def test_from_env_key_file_with_a_byte_order_mark(cls: type[PagerDuty], tmp_path: Path) -> None:
+    """Windows editors start a UTF-8 file with a byte order mark: read as part of the
+    key, a good key was refused as "must contain only letters and digits"."""
+    path = tmp_path / "notepad.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + KEY.encode() + b"\r\n")
+    client = cls.from_env({"ALERTWIRE_ROUTING_KEY_FILE": str(path)})
+    assert client.routing_key.reveal() == KEY
+    if isinstance(client, PagerDuty):
+        client.close()
+
+
 def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALERTWIRE_ROUTING_KEY", KEY)
     monkeypatch.delenv("ALERTWIRE_PAGERDUTY_URL", raising=False)
