@@ -7,6 +7,7 @@ parser enforces, and the boundary value the rule allows is accepted.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -114,3 +115,27 @@ def test_a_lease_not_longer_than_the_timeout_is_said_as_the_option(tmp_path: Pat
         "alertwire: error: --lease (5) must be longer than the HTTP timeout (10):"
         " a send must never outlive its lease\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["trigger", "x", "--json", "--timeout", "0"], "argument --timeout: must be more than 0"),
+        (["send", "--json", "--bogus"], "unrecognized arguments: --bogus"),
+        (["resolve", "--json"], "the following arguments are required: DEDUP_KEY"),
+    ],
+)
+def test_a_usage_error_with_json_is_a_json_document_too(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    """``--json`` prints a document for exit code 2 (docs/cli.md); a usage error printed
+    nothing on standard output, so a script parsing it failed on an empty string."""
+    done = _alertwire(args, tmp_path)
+    assert done.returncode == 2
+    document = json.loads(done.stdout)
+    assert document["ok"] is False and document["exit_code"] == 2
+    assert document["error"] == "UsageError" and document["message"].startswith(message)
+    assert done.stderr.startswith(f"alertwire: error: {message}")
+    assert len(done.stderr.splitlines()) == 1
+    without = _alertwire([a for a in args if a != "--json"], tmp_path)
+    assert without.returncode == 2 and without.stdout == ""
