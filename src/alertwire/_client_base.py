@@ -9,7 +9,6 @@ use (its connections belong to the running loop) and closes it on ``async with``
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -29,21 +28,23 @@ DEFAULT_MAX_CONNECTIONS = 100
 
 
 def _seconds(timeout: Any) -> float:
-    """``timeout`` checked: a finite number of seconds above 0.
+    """``timeout`` checked: a number of seconds above 0, at most a day.
 
     A transport given 0 or less times every attempt out at once, which reads as
     a retryable network error (a relay, or a script, would retry what can never
-    work); a string, NaN or infinity failed inside the first send with a
-    TypeError, ValueError or OverflowError. Either is said here, by name.
+    work); a string, NaN, infinity or a number too large for a socket's timeout
+    (``--timeout 1e300``) failed inside the first send with a TypeError,
+    ValueError or OverflowError. Either is said here, by name.
     """
     if (
         isinstance(timeout, bool)
         or not isinstance(timeout, (int, float))
-        or not math.isfinite(timeout)
-        or timeout <= 0
+        or not 0 < timeout <= _config.MAX_TIMEOUT  # NaN fails it too
     ):
         raise ValidationError(
-            "timeout", f"must be a number of seconds above 0, got {timeout!r:.40}"
+            "timeout",
+            f"must be a number of seconds above 0 and at most {_config.MAX_TIMEOUT:g},"
+            f" got {timeout!r:.40}",
         )
     return timeout
 

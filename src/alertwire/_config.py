@@ -38,6 +38,8 @@ __all__ = [
     "ENV_PAGERDUTY_URL",
     "ENV_REGION",
     "ENV_ROUTING_KEY",
+    "MAX_SECRET_FILE_CHARS",
+    "MAX_TIMEOUT",
     "PAGERDUTY_API_TOKEN",
     "ROUTING_KEY",
     "Credential",
@@ -81,6 +83,10 @@ DEFAULT_DRAIN_TIMEOUT: Final = 300.0
 DEFAULT_CONCURRENCY: Final = 16
 #: Seconds before one HTTP attempt is given up.
 DEFAULT_TIMEOUT: Final = 10.0
+#: The longest timeout a client takes for one attempt (a day): far beyond any use, and
+#: within what a socket can be given (about 292 years in nanoseconds; 1e300 seconds
+#: raised OverflowError from inside the first send).
+MAX_TIMEOUT: Final = 86400.0
 #: Service region when no base URL is given.
 DEFAULT_REGION: Final = "us"
 #: The relay's longest wait between two tries of one event (a 429's Retry-After may ask
@@ -104,17 +110,29 @@ DEFAULT_MAX_PENDING: Final = 100_000
 DEFAULT_MAX_PENDING_PER_KEY: Final = 10_000
 
 
+#: The most of a key file that is read: keys and tokens are tens of characters. A
+#: path such as ``/dev/zero`` read whole never ended and took all the memory.
+MAX_SECRET_FILE_CHARS: Final = 64 * 1024
+
+
 def read_secret_file(path: str | os.PathLike[str], *, what: str) -> Secret:
     """The first line of a key file, whitespace stripped; errors never quote the content."""
     try:
-        with open(path, encoding="utf-8") as file:  # not pathlib: start-up time
-            text = file.read()
+        # utf-8-sig: a byte order mark (Windows editors write one) is not part of the
+        # key; read as text, it made a good key "must contain only letters and digits".
+        with open(path, encoding="utf-8-sig") as file:  # not pathlib: start-up time
+            text = file.read(MAX_SECRET_FILE_CHARS + 1)
     except OSError as exc:
         raise ConfigurationError(
             f"cannot read the {what} file {os.fspath(path)!r}: {exc.strerror}"
         ) from None
     except UnicodeDecodeError:
         raise ConfigurationError(f"the {what} file {os.fspath(path)!r} is not UTF-8 text") from None
+    if len(text) > MAX_SECRET_FILE_CHARS:
+        raise ConfigurationError(
+            f"the {what} file {os.fspath(path)!r} is larger than a key file"
+            f" ({MAX_SECRET_FILE_CHARS // 1024} KiB at most)"
+        )
     value = text.strip().splitlines()[0].strip() if text.strip() else ""
     if not value:
         raise ConfigurationError(f"the {what} file {os.fspath(path)!r} is empty")

@@ -522,6 +522,29 @@ def test_a_url_with_a_bad_port_is_exit_2_and_nothing_queued(queue: bool, tmp_pat
     assert done.stdout == "" and not outbox.exists()
 
 
+@pytest.mark.parametrize("queue", [False, True], ids=["send", "queue"])
+def test_a_full_endpoint_url_is_exit_2_and_nothing_sent_or_queued(
+    queue: bool, service: Service, mode: str, tmp_path: Path
+) -> None:
+    """``$ALERTWIRE_PAGERDUTY_URL`` set to ``.../v2/enqueue`` (Alertmanager's ``url:``,
+    PagerDuty's own pages): the path was added again, a 404 and exit 3, and a queued
+    event was dead-lettered by the relay."""
+    outbox = tmp_path / "outbox.sqlite3"
+    env = {
+        **pd_env(service, mode),
+        "ALERTWIRE_PAGERDUTY_URL": service.url(mode) + "/v2/enqueue",
+        "ALERTWIRE_OUTBOX": str(outbox),
+    }
+    extra = ("--queue",) if queue else ()
+    done = run("trigger", "x", *extra, env=env)
+    assert done.returncode == 2, done.stderr
+    assert "without /v2/enqueue" in one_line_error(done)
+    assert done.stdout == "" and not outbox.exists()
+    assert service.hits(mode) == []
+    relay = run("relay", "--drain", env=env)
+    assert relay.returncode == 2 and "without /v2/enqueue" in one_line_error(relay)
+
+
 def _send_read_one_line(lines: Path, tail: str = "") -> tuple[int, str]:
     """``alertwire send --dry-run`` of 2,000 valid lines (then ``tail``) whose reader
     stops after the first line of output: its exit code and standard error."""

@@ -7,6 +7,7 @@ parser enforces, and the boundary value the rule allows is accepted.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,15 @@ import pytest
 from alertwire.cli.main import build_parser
 
 ALERTWIRE = str(Path(sys.executable).with_name("alertwire"))
+
+
+def _alertwire(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """The command as a user runs it, with no ALERTWIRE_* setting but an outbox path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    env["ALERTWIRE_OUTBOX"] = str(tmp_path / "outbox.sqlite3")
+    return subprocess.run(
+        [ALERTWIRE, *args], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
 
 
 @pytest.mark.parametrize(
@@ -42,7 +52,14 @@ ALERTWIRE = str(Path(sys.executable).with_name("alertwire"))
             ["relay", "--drain-timeout", "inf"],
             "argument --drain-timeout: must be 0 seconds or more, got 'inf'",
         ),
-        (["send", "--timeout", "0"], "argument --timeout: must be more than 0 seconds, got '0'"),
+        (
+            ["send", "--timeout", "0"],
+            "argument --timeout: must be more than 0 and at most 86400 seconds, got '0'",
+        ),
+        (  # too large for a socket: an OverflowError traceback, exit 1, once
+            ["trigger", "x", "--timeout", "1e300"],
+            "argument --timeout: must be more than 0 and at most 86400 seconds, got '1e300'",
+        ),
         (
             ["send", "--timeout", "soon"],
             "argument --timeout: must be a number of seconds, got 'soon'",
@@ -64,11 +81,7 @@ ALERTWIRE = str(Path(sys.executable).with_name("alertwire"))
 def test_a_refused_value_names_the_rule_in_one_line_with_exit_2(
     args: list[str], message: str, tmp_path: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
-    env["ALERTWIRE_OUTBOX"] = str(tmp_path / "outbox.sqlite3")
-    done = subprocess.run(
-        [ALERTWIRE, *args], capture_output=True, text=True, env=env, timeout=60, check=False
-    )
+    done = _alertwire(args, tmp_path)
     assert done.returncode == 2
     assert done.stderr == f"alertwire: error: {message} (see alertwire {args[0]} --help)\n"
     assert not (tmp_path / "outbox.sqlite3").exists()
@@ -81,6 +94,7 @@ def test_a_refused_value_names_the_rule_in_one_line_with_exit_2(
         (["relay", "--rate-limit", "0"], "rate_limit", 0.0),
         (["relay", "--drain-timeout", "0"], "drain_timeout", 0.0),
         (["send", "--max-time", "0"], "max_time", 0.0),
+        (["send", "--timeout", "86400"], "timeout", 86400.0),
         (["send", "--max-attempts", "100"], "max_attempts", 100),
         (["send", "--concurrency", "32"], "concurrency", 32),
         (["sandbox", "--rate-limit", "1"], "rate_limit", 1),
@@ -90,3 +104,38 @@ def test_the_boundary_each_rule_allows_is_accepted(
     args: list[str], dest: str, value: float
 ) -> None:
     assert getattr(build_parser().parse_args(args), dest) == value
+
+
+def test_a_lease_not_longer_than_the_timeout_is_said_as_the_option(tmp_path: Path) -> None:
+    """The relay's refusal named the library's argument, lease_seconds, which no
+    user typed."""
+    done = _alertwire(["relay", "--drain", "--lease", "5", "--timeout", "10"], tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "alertwire: error: --lease (5) must be longer than the HTTP timeout (10):"
+        " a send must never outlive its lease\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["trigger", "x", "--json", "--timeout", "0"], "argument --timeout: must be more than 0"),
+        (["send", "--json", "--bogus"], "unrecognized arguments: --bogus"),
+        (["resolve", "--json"], "the following arguments are required: DEDUP_KEY"),
+    ],
+)
+def test_a_usage_error_with_json_is_a_json_document_too(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    """``--json`` prints a document for exit code 2 (docs/cli.md); a usage error printed
+    nothing on standard output, so a script parsing it failed on an empty string."""
+    done = _alertwire(args, tmp_path)
+    assert done.returncode == 2
+    document = json.loads(done.stdout)
+    assert document["ok"] is False and document["exit_code"] == 2
+    assert document["error"] == "UsageError" and document["message"].startswith(message)
+    assert done.stderr.startswith(f"alertwire: error: {message}")
+    assert len(done.stderr.splitlines()) == 1
+    without = _alertwire([a for a in args if a != "--json"], tmp_path)
+    assert without.returncode == 2 and without.stdout == ""

@@ -259,3 +259,46 @@ def test_queue_dead_limit_is_a_count_and_a_negative_one_is_refused(
         "alertwire: error: argument --limit: must be at least 0, got '-1'"
         " (see alertwire queue dead --help)"
     ]
+
+
+def test_a_limit_or_an_age_beyond_any_count_or_date_means_all_or_none(
+    env: Path, cli_env: dict[str, str]
+) -> None:
+    """Both ended in an OverflowError traceback and exit 1: a limit past a 64-bit
+    integer (SQLite would not bind it) and an age older than year 1."""
+    from alertwire import TriggerAlert
+    from alertwire.relay import Relay
+
+    with Outbox(env) as outbox:
+        outbox.enqueue(TriggerAlert("delivered", dedup_key="d-1"), routing_key=KEY)
+        outbox.enqueue(TriggerAlert("old", dedup_key="d-2"), routing_key=KEY)
+        Relay(outbox, max_age=0.000001, rate_limit_per_minute=0).run(drain=True)
+        assert outbox.stats().dead == 2
+    listed = alertwire("queue", "dead", "--limit", str(10**30), env=cli_env)
+    assert listed.returncode == 0, listed.stderr
+    assert len(listed.stdout.splitlines()) == 2
+    for age in ("99999999999d", "800000d"):
+        purged = alertwire("queue", "purge", "--delivered-before", age, env=cli_env)
+        assert purged.returncode == 0, purged.stderr
+        assert purged.stdout == "0 delivered events purged\n" and purged.stderr == ""
+
+
+def test_an_empty_outbox_option_counts_as_not_given(
+    env: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """``--outbox "$OUTBOX"`` with the variable unset: $ALERTWIRE_OUTBOX (or the
+    default) is used, as for every empty flag; it was refused as the directory '.'."""
+    stored = alertwire("trigger", "x", "--queue", "--outbox", "", env=cli_env)
+    assert stored.returncode == 0, stored.stderr
+    status = alertwire("queue", "status", "--json", "--outbox", "", env=cli_env)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["pending"] == 1 and json.loads(status.stdout)["outbox"] == str(
+        env
+    )
+    home = tmp_path / "home"
+    default = {k: v for k, v in cli_env.items() if k not in ("ALERTWIRE_OUTBOX", "XDG_STATE_HOME")}
+    drained = alertwire(
+        "relay", "--drain", "--quiet", "--outbox", "", env={**default, "HOME": str(home)}
+    )
+    assert drained.returncode == 0, drained.stderr
+    assert (home / ".local/state/alertwire/outbox.sqlite3").is_file()

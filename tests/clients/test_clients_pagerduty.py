@@ -448,6 +448,36 @@ def test_from_env_missing_variable_named(cls: type[PagerDuty], tmp_path: Path) -
         cls.from_env({"ALERTWIRE_ROUTING_KEY_FILE": str(empty)})
 
 
+@pytest.mark.parametrize("cls", [PagerDuty, AsyncPagerDuty])
+def test_from_env_reads_only_the_start_of_a_key_file(cls: type[PagerDuty], tmp_path: Path) -> None:
+    """A key file is read up to 64 KiB: read whole, a big file was held in memory and
+    ``/dev/zero`` (a device, not a file) was read for ever, until memory ran out."""
+    big = tmp_path / "big"
+    big.write_text(KEY + "\n" + "#" * (64 * 1024))
+    for path in (big, Path("/dev/zero")):
+        with pytest.raises(ConfigurationError, match="larger than a key file") as info:
+            cls.from_env({"ALERTWIRE_ROUTING_KEY_FILE": str(path)})
+        assert KEY not in str(info.value)
+    fits = tmp_path / "fits"
+    fits.write_text(KEY + "\n" + "#" * (64 * 1024 - len(KEY) - 1))
+    client = cls.from_env({"ALERTWIRE_ROUTING_KEY_FILE": str(fits)})
+    assert client.routing_key.reveal() == KEY
+    if isinstance(client, PagerDuty):
+        client.close()
+
+
+@pytest.mark.parametrize("cls", [PagerDuty, AsyncPagerDuty])
+def test_from_env_key_file_with_a_byte_order_mark(cls: type[PagerDuty], tmp_path: Path) -> None:
+    """Windows editors start a UTF-8 file with a byte order mark: read as part of the
+    key, a good key was refused as "must contain only letters and digits"."""
+    path = tmp_path / "notepad.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + KEY.encode() + b"\r\n")
+    client = cls.from_env({"ALERTWIRE_ROUTING_KEY_FILE": str(path)})
+    assert client.routing_key.reveal() == KEY
+    if isinstance(client, PagerDuty):
+        client.close()
+
+
 def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALERTWIRE_ROUTING_KEY", KEY)
     monkeypatch.delenv("ALERTWIRE_PAGERDUTY_URL", raising=False)
@@ -527,11 +557,14 @@ def _client_makers() -> list[Any]:
     ]
 
 
-@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), "5", None, True])
+@pytest.mark.parametrize(
+    "timeout", [0, -1, float("nan"), float("inf"), "5", None, True, 1e300, 86400.5]
+)
 def test_a_timeout_that_cannot_bound_a_request_is_refused_at_construction(timeout: Any) -> None:
     """0 or less failed every send as a retryable network error (a relay or a script
-    retrying what can never work); a string, NaN or infinity raised TypeError, ValueError
-    or OverflowError from deep inside the first send."""
+    retrying what can never work); a string, NaN, infinity or a number beyond what a
+    socket takes (1e300) raised TypeError, ValueError or OverflowError from deep inside
+    the first send."""
     for make in _client_makers():
         with pytest.raises(ValidationError, match="timeout") as info:
             make(timeout)
@@ -539,7 +572,7 @@ def test_a_timeout_that_cannot_bound_a_request_is_refused_at_construction(timeou
 
 
 def test_a_timeout_in_seconds_is_kept() -> None:
-    for seconds in (2, 0.25):
+    for seconds in (2, 0.25, 86400):
         clients = [make(seconds) for make in _client_makers()]
         assert [c.timeout for c in clients] == [seconds] * 6
         for sync_client in clients[0::2]:  # the async ones have no pool before a request

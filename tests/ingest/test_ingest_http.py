@@ -427,6 +427,30 @@ def test_allowlists_answer_403_store_nothing_and_name_no_key(
     )
 
 
+def test_allowlist_files_written_with_a_byte_order_mark_allow_their_first_line(
+    start_relay: Callable[..., Running], sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Windows editors start the file with a byte order mark: it became part of the
+    first token, whose alerts were then answered 403 (a routing key: a refused file)."""
+    keys = tmp_path / "keys.txt"
+    keys.write_bytes(b"\xef\xbb\xbf" + f"{KEY}\r\n".encode())
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_bytes(b"\xef\xbb\xbf" + f"{TOKEN}\r\n".encode())
+    relay = start_relay(
+        sandbox.url,
+        allow_routing_keys=load_allowlist(keys, routing_keys=True),
+        allow_bigpanda_tokens=load_allowlist(tokens, routing_keys=False),
+    )
+    assert post(relay.url + "/v2/enqueue", trigger()).status == 202
+    answer = post(
+        relay.url + "/data/v2/alerts",
+        {"app_key": "a", "status": "ok", "host": "h"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert answer.status == 201
+    assert stored(relay.outbox) == 2
+
+
 def test_allowlist_files_are_checked_without_echoing_their_lines(tmp_path: Path) -> None:
     bad = tmp_path / "keys.txt"
     bad.write_text(f"{KEY}\nnot-a-key-SECRETISH\n")

@@ -368,6 +368,27 @@ def test_a_keyword_connection_string_is_refused_not_made_a_file_named_after_it(
         assert outbox.stats().pending == 0
 
 
+@pg
+def test_the_tls_key_passphrase_in_the_url_is_never_shown(
+    postgres_cluster: PostgresCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sslpassword`` (the client key's passphrase) is a secret like ``password``:
+    it was shown whole in the location, every error and the relay's log lines."""
+    url, _schema = fresh_pg_target(postgres_cluster)
+    passphrase = "k3y-Passphrase-9f"
+    wrong = url.replace("alertwire@", "alertwire:not-the-password@")
+    for target in (
+        f"{wrong}&sslpassword={passphrase}&sslmode=disable",
+        f"{wrong}&ssl%70assword={passphrase}&sslmode=disable",  # libpq decodes the name
+    ):
+        with Outbox.open(target) as ob, pytest.raises(OutboxError) as caught:
+            ob.stats()
+        assert "password authentication failed" in str(caught.value)
+        assert passphrase not in str(caught.value) + ob.location + repr(ob)
+        assert cli_main(["queue", "status", "--outbox", target]) == 2
+        assert passphrase not in "".join(capsys.readouterr())
+
+
 def test_redact_url_removes_every_password_form() -> None:
     from alertwire.outbox.postgres import redact_url
 
@@ -381,6 +402,10 @@ def test_redact_url_removes_every_password_form() -> None:
     doubled = "postgresql://u:p4ss@h:5432/postgresql://u:p4ss@h:5432/db?application_name=p4ss"
     assert "p4ss" not in redact_url(doubled)
     assert "p4ss" not in redact_url("postgres://h/p4ss?password=p4ss")
+    assert redact_url("postgresql://h/db?sslmode=require&sslpassword=p4ss") == (
+        "postgresql://h/db?sslmode=require&sslpassword=***"
+    )
+    assert "p4ss" not in redact_url("postgresql://h/db?ssl%70assword=p4ss")
     # A password with an unencoded "/" or "@" does not end the userinfo early.
     for url in (
         "postgresql://u:pa/ss@host/db",

@@ -217,6 +217,26 @@ def test_open_takes_env_path_and_sqlite_urls(tmp_path: Path) -> None:
         Outbox.open("mysql://db/x")
 
 
+@pytest.mark.parametrize("name", [":memory:", "file:x.sqlite3?mode=memory", "file:y.sqlite3"])
+def test_a_path_spelt_like_a_sqlite_uri_or_memory_is_a_file_by_that_name(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outbox is the file the path names, whatever SQLite would read into it.
+
+    Debian's SQLite takes a name starting ``file:`` as a URI even without
+    ``uri=True``, and ``:memory:`` names an in-memory database: both "stored"
+    an event where no process would ever see it again (``trigger --queue``
+    printed its dedup key and exited 0), while the empty file the outbox had
+    made for the path stayed empty.
+    """
+    monkeypatch.chdir(tmp_path)
+    with Outbox(name) as ob:
+        ob.enqueue(TriggerAlert("x"), routing_key=KEY)
+    with Outbox.open(tmp_path / name, create=False) as ob:
+        assert ob.stats().pending == 1
+    assert mode(tmp_path / name) == 0o600
+
+
 # ---------------------------------------------------------------- failures at enqueue
 
 _CHILD_PRELUDE = f"""

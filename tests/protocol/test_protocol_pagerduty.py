@@ -242,12 +242,26 @@ def test_base_url_accepted(url: str) -> None:
         ("ftp://user:s3cret@example.com", "must not contain credentials$"),
         ("gopher://s3cret.example.com", "got scheme 'gopher'$"),
         ("R0123456789s3cretABCDEF01234567", "got no scheme and no host$"),
+        # A full endpoint URL, as Alertmanager's url: and the services' pages give it:
+        # the path was added again (404, exit 3; every queued event dead-lettered).
+        ("https://events.pagerduty.com/v2/enqueue", "without /v2/enqueue"),
+        ("http://127.0.0.1:8765/v2/enqueue/", "without /v2/enqueue"),
+        ("https://proxy.example/pd/v2/change/enqueue", "without /v2/change/enqueue"),
+        ("https://api.bigpanda.io/data/v2/alerts", "without /data/v2/alerts"),
     ],
 )
 def test_base_url_refused(url: str, match: str) -> None:
     with pytest.raises(alertwire.ConfigurationError, match=match) as info:
         check_base_url(url, setting="base_url")
     assert "s3cret" not in str(info.value)
+
+
+def test_the_endpoint_paths_a_base_url_must_not_end_in_are_the_ones_requests_use() -> None:
+    from alertwire.protocol import bigpanda
+    from alertwire.protocol.http import ENDPOINT_PATHS
+
+    paths = (protocol.ALERT_PATH, protocol.CHANGE_PATH, bigpanda.ALERTS_PATH)
+    assert paths == ENDPOINT_PATHS
 
 
 # --- response classification -----------------------------------------------------------

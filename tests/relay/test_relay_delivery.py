@@ -241,18 +241,28 @@ def test_metrics_are_served_over_http(outbox: Outbox) -> None:
     assert KEY not in text
 
 
-def test_metrics_endpoint_closes_a_connection_whose_request_never_comes(outbox: Outbox) -> None:
-    # Before, a half-sent request held its connection (and a thread) for good.
+def test_metrics_endpoint_closes_a_connection_whose_request_never_comes(
+    outbox: Outbox, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before, a half-sent request held its connection (and a thread) for good; then it
+    # was closed, but socketserver printed a TimeoutError traceback on stderr for it.
     endpoint = MetricsEndpoint(OutboxMetrics(outbox.store), read_timeout=0.2)
     port = endpoint.serve("127.0.0.1", 0)
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as stalled:
+        with (
+            caplog.at_level("WARNING", logger="alertwire.relay"),
+            socket.create_connection(("127.0.0.1", port), timeout=30) as stalled,
+        ):
             stalled.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # no blank line
             assert stalled.recv(4096) == b""  # closed by the server, not by our timeout
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
             assert answer.status == 200
     finally:
         endpoint.close()
+    assert "Traceback" not in capsys.readouterr().err
+    assert [r.getMessage() for r in caplog.records] == [
+        "event=metrics_connection_dropped error=TimeoutError peer=127.0.0.1"
+    ]
 
 
 def test_relay_refuses_a_lease_shorter_than_the_timeout(outbox: Outbox) -> None:

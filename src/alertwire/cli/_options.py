@@ -21,6 +21,7 @@ from .._config import (
     ENV_PAGERDUTY_URL,
     ENV_REGION,
     ENV_ROUTING_KEY,
+    MAX_TIMEOUT,
 )
 from .._retry import DEFAULT_INITIAL_BACKOFF, DEFAULT_MAX_ATTEMPTS
 from .._retry import DEFAULT_MAX_BACKOFF as DEFAULT_SEND_MAX_BACKOFF
@@ -69,7 +70,9 @@ def number(
     what = "a whole number" if kind is int else "a number"
     suffix = f" {unit}" if unit else ""
     of_unit = f" of {unit}" if unit else ""
-    if high is not None:
+    if high is not None and above:
+        rule = f"more than {show(low)} and at most {show(high)}{suffix}"
+    elif high is not None:
         rule = f"from {show(low)} to {show(high)}{suffix}"
     elif above:
         rule = f"more than {show(low)}{suffix}"
@@ -229,7 +232,12 @@ def add_retry_options(
     so the names and the rules that check them are written once; each caller words
     the help for what it retries (an event, a REST request).
     """
-    group.add_argument("--timeout", type=_seconds(zero=False), metavar="SECONDS", help=timeout_help)
+    group.add_argument(
+        "--timeout",
+        type=number(float, low=0, above=True, high=MAX_TIMEOUT, unit="seconds"),
+        metavar="SECONDS",
+        help=timeout_help,
+    )
     group.add_argument("--max-attempts", type=int_between(1, 100), metavar="N", help=attempts_help)
     group.add_argument(
         "--max-backoff", type=_seconds(zero=True), metavar="SECONDS", help=backoff_help
@@ -254,10 +262,18 @@ def add_region_and_ca_options(group: Any) -> None:
     )
 
 
+def _outbox_or_default(text: str) -> str | None:
+    """An empty ``--outbox`` counts as not given, as every empty flag does (a script's
+    ``--outbox "$OUTBOX"`` with the variable unset); it was taken for the directory
+    ``.`` and refused."""
+    return text or None
+
+
 def add_outbox_option(group: Any, *, what: str = "the outbox file or URL") -> None:
     """``--outbox``: ``send --queue``, ``relay`` and ``queue`` open it through the same rule."""
     group.add_argument(
         "--outbox",
+        type=_outbox_or_default,
         metavar="PATH|URL",
         help=f"{what} (default ${ENV_OUTBOX}, else"
         " $XDG_STATE_HOME/alertwire/outbox.sqlite3, i.e. ~/.local/state/...)",

@@ -124,6 +124,13 @@ class _HelpTextField:
         setattr(parser, self._slot, text)
 
 
+#: Whether the command being parsed takes ``--json`` and was given it: then a usage
+#: error is also a JSON document on standard output, as every other exit-2 error of
+#: a command run with ``--json`` is (docs/cli.md, "Common options"). A script that
+#: parses the output got nothing to parse for ``--timeout 0`` or a mistyped option.
+_json_usage_errors = [False]
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and still exit code 2), like every other error.
 
@@ -160,7 +167,20 @@ class _Parser(argparse.ArgumentParser):
         self.command_groups.append(group)
         return group
 
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        takes_json = any("--json" in action.option_strings for action in self._actions)
+        if takes_json and args is not None and "--json" in args:
+            _json_usage_errors[0] = True
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> NoReturn:
+        if _json_usage_errors[0]:
+            from .. import _json
+
+            document = {"ok": False, "exit_code": _exit.BAD_INPUT, "error": "UsageError"}
+            print(_json.dumps({**document, "message": message}).decode("utf-8"))
         self.exit(_exit.BAD_INPUT, f"alertwire: error: {message} (see {self.prog} --help)\n")
 
 
@@ -244,6 +264,7 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
+    _json_usage_errors[0] = False
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)

@@ -293,7 +293,10 @@ def _check_dead(outbox: Any, ids: list[int], *, superseded: bool) -> None:
 def _purge(args: argparse.Namespace) -> int:
     from datetime import datetime, timedelta, timezone
 
-    cutoff = datetime.now(timezone.utc) - timedelta(seconds=args.delivered_before)
+    try:
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=args.delivered_before)
+    except OverflowError:  # older than the calendar goes: nothing delivered is that old
+        cutoff = datetime.min.replace(tzinfo=timezone.utc)
     with _open(args) as outbox:
         count = outbox.purge_delivered(before=cutoff)
     print(f"{count} delivered event{'s' if count != 1 else ''} purged")

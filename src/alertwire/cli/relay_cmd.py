@@ -261,6 +261,7 @@ def _run(args: argparse.Namespace, stop: _EarlyStop) -> int:
     if args.metrics_listen is not None:
         metrics = OutboxMetrics(outbox.store)
     said_as = {
+        "lease_seconds": "--lease",
         "pagerduty_url": f"--pagerduty-url (or ${_config.ENV_PAGERDUTY_URL})",
         "bigpanda_url": f"--bigpanda-url (or ${_config.ENV_BIGPANDA_URL})",
     }

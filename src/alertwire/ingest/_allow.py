@@ -49,7 +49,10 @@ def load_allowlist(path: str | os.PathLike[str], *, routing_keys: bool) -> Allow
     """Read an allow-list file; routing keys are checked with PagerDuty's own rules."""
     what = "routing keys" if routing_keys else "BigPanda tokens"
     try:
-        with open(path, encoding="utf-8") as handle:
+        # utf-8-sig: the byte order mark a Windows editor writes first is not part of the
+        # first line. Kept, it made the first token a different one: that BigPanda
+        # token's alerts were answered 403, which a sender does not retry.
+        with open(path, encoding="utf-8-sig") as handle:
             lines = handle.read().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or type(exc).__name__

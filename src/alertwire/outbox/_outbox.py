@@ -713,6 +713,10 @@ class Outbox(Closing):
         return self.store.stats()
 
     def dead(self, *, limit: int | None = None) -> list[DeadEvent]:
+        # A limit beyond any row count is no limit; as given, one past a 64-bit integer
+        # ended in an OverflowError (SQLite) or "bigint out of range" (PostgreSQL).
+        if limit is not None and limit >= 2**63:
+            limit = None
         return self.store.list_dead(limit=limit)
 
     def retry(self, ids: Sequence[int] | None = None, *, superseded: bool = False) -> int:

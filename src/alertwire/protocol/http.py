@@ -34,6 +34,7 @@ from .._secret import Secret
 from ..transport import Response
 
 __all__ = [
+    "ENDPOINT_PATHS",
     "JSON_HEADERS",
     "USER_AGENT",
     "base_url_of",
@@ -84,6 +85,13 @@ def served_url(server: str, host: str, port: int | None, *, tls: bool) -> str:
     return base_url_of(host, port, tls=tls)
 
 
+#: The paths a destination adds to its base URL (protocol/pagerduty.py's ``ALERT_PATH``
+#: and ``CHANGE_PATH``, protocol/bigpanda.py's ``ALERTS_PATH``: a test holds them
+#: equal). A base URL ending in one is a full endpoint URL, as the services' own pages
+#: and Alertmanager's ``url:`` spell it.
+ENDPOINT_PATHS: Final = ("/v2/enqueue", "/v2/change/enqueue", "/data/v2/alerts")
+
+
 def check_base_url(url: str, *, setting: str) -> str:
     """A base URL is scheme + host (+ port, + path prefix); ``http://`` only to loopback.
 
@@ -122,6 +130,16 @@ def check_base_url(url: str, *, setting: str) -> str:
             f"{setting} uses http:// to {parts.hostname}; keys would travel in clear text."
             " Use https:// (http:// is allowed only to a loopback address)"
         )
+    # The endpoint's path is added per event: taken as a base, ".../v2/enqueue" became
+    # ".../v2/enqueue/v2/enqueue", a 404 (exit 3), and the relay dead-lettered every
+    # event queued to it.
+    path = parts.path.rstrip("/")
+    for endpoint in ENDPOINT_PATHS:
+        if path.endswith(endpoint):
+            raise ConfigurationError(
+                f"{setting} must be the service's base URL, without {endpoint}"
+                " (the path of each request is added to it)"
+            )
     return url.strip().rstrip("/")
 
 

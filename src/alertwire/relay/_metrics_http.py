@@ -12,7 +12,9 @@ the ingest endpoint so both count under the same names.
 from __future__ import annotations
 
 import json
+import logging
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +22,8 @@ from typing import Any
 from ..outbox.metrics import OutboxMetrics
 
 __all__ = ["MetricsEndpoint"]
+
+logger = logging.getLogger("alertwire.relay")
 
 #: Retry-After (seconds) on an unhealthy ``/healthz``, as the ingest endpoint says it.
 HEALTH_RETRY_AFTER = "10"
@@ -78,6 +82,16 @@ class MetricsEndpoint:
         class Server(socketserver.ThreadingMixIn, WSGIServer):
             daemon_threads = True
             address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                """One WARNING line for a dropped connection, never socketserver's
+                traceback on stderr (a client silent past ``read_timeout`` printed
+                twenty lines of it into the relay's log)."""
+                logger.warning(
+                    "event=metrics_connection_dropped error=%s peer=%s",
+                    type(sys.exc_info()[1]).__name__,
+                    client_address[0] if client_address else "-",
+                )
 
         class Quiet(WSGIRequestHandler):
             timeout = self.read_timeout  # StreamRequestHandler: the connection's timeout

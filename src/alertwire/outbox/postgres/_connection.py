@@ -23,7 +23,7 @@ from typing import Any, Final, TypeVar
 
 from ..._errors import ConfigurationError, OutboxError
 from .._schema_version import upgrade
-from ._redact import redact_url, scrub
+from ._redact import SECRET_PARAMETERS, redact_url, scrub
 from ._schema import LOCK_CLASS, MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["CONNECT_TIMEOUT", "POOL_MAX_SIZE", "OutboxSettingError", "PostgresConnections"]
@@ -136,7 +136,8 @@ class PostgresConnections:
             raise ConfigurationError(
                 f"the outbox URL {self.location} is not a valid PostgreSQL URL"
             ) from None
-        self._password = str(params.get("password") or "")
+        # Longest first: a short one inside a longer one must not leave the rest shown.
+        self._secrets = sorted((str(params.get(n) or "") for n in SECRET_PARAMETERS), key=len)[::-1]
         self._url = url
         self._pool_max_size = pool_max_size
         self._pool: Any = None
@@ -146,7 +147,9 @@ class PostgresConnections:
     # ------------------------------------------------------------ connections
 
     def _scrub(self, text: str) -> str:
-        return scrub(text, self._password)
+        for secret in self._secrets:
+            text = scrub(text, secret)
+        return text
 
     def _explain(self, exc: BaseException) -> str:
         """The server's or libpq's own words (never row content), without the password."""

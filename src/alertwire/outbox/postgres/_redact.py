@@ -8,11 +8,19 @@ store's ``location``, its ``repr`` and every error text go through here.
 
 from __future__ import annotations
 
-__all__ = ["redact_url", "scrub"]
+from typing import Final
+from urllib.parse import unquote
+
+__all__ = ["SECRET_PARAMETERS", "redact_url", "scrub"]
+
+#: libpq's parameters that hold a secret: the password, and ``sslpassword``, the
+#: passphrase of the client's TLS key. Compared with the name as libpq reads it,
+#: percent-decoded and (for us) in any case.
+SECRET_PARAMETERS: Final = frozenset({"password", "sslpassword"})
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password removed (userinfo and ``password=`` parameters).
+    """The URL with any password removed (userinfo, ``password=`` and ``sslpassword=``).
 
     Written without parsing libpq's full grammar on purpose: whatever the URL
     looks like, the text between ``user:`` and ``@`` and every ``password=``
@@ -57,9 +65,10 @@ def redact_url(url: str) -> str:
         parts = []
         for part in query.split("&"):
             name, _, value = part.partition("=")
-            if name.lower() == "password":
+            secret = unquote(name).lower() in SECRET_PARAMETERS
+            if secret:
                 passwords.append(value)
-            parts.append("password=***" if name.lower() == "password" else part)
+            parts.append(f"{name}=***" if secret else part)
         query = "&".join(parts)
     redacted = f"{scheme}://{authority}{slash}{path}{qmark}{query}"
     for password in sorted(passwords, key=len, reverse=True):

@@ -421,25 +421,23 @@ class SQLiteConnections:
         return conn
 
     def _open_once(self) -> sqlite3.Connection:
-        """One try at connect + configure + migrate; the connection is closed if it fails."""
-        if self.create:
-            conn = sqlite3.connect(
-                self.path,
-                isolation_level=None,
-                check_same_thread=False,
-                timeout=self.busy_timeout,
-                cached_statements=_CACHED_STATEMENTS,
-            )
-        else:
-            # mode=rw: never create the file, even if it vanished since it was checked.
-            conn = sqlite3.connect(
-                f"{self.path.absolute().as_uri()}?mode=rw",
-                uri=True,
-                isolation_level=None,
-                check_same_thread=False,
-                timeout=self.busy_timeout,
-                cached_statements=_CACHED_STATEMENTS,
-            )
+        """One try at connect + configure + migrate; the connection is closed if it fails.
+
+        Always through a ``file:`` URI of the absolute path: given as it is, a name
+        such as ``:memory:`` or ``file:x?mode=memory`` (Debian's SQLite reads a
+        ``file:`` name as a URI even without ``uri=True``) opened a database other
+        than the file :meth:`_prepare_file` made, one that vanished with the process.
+        ``mode=rw`` without ``create``: never create the file, even if it vanished
+        since it was checked.
+        """
+        conn = sqlite3.connect(
+            f"{self.path.absolute().as_uri()}?mode={'rwc' if self.create else 'rw'}",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=self.busy_timeout,
+            cached_statements=_CACHED_STATEMENTS,
+        )
         try:
             # Before anything writes (the WAL switch rewrites the header): refuse what
             # is not ours while it is still byte for byte as we found it.
