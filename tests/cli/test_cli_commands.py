@@ -582,6 +582,65 @@ def test_a_reader_that_stops_early_does_not_hide_a_failed_line(tmp_path: Path) -
     assert [e.split(":")[1].strip() for e in errors.splitlines()] == ["line 2001"]
 
 
+def _run_into_full_disk(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    """``alertwire *args > /dev/full``: its exit code and standard error."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    with open(os.devnull, encoding="utf-8") as nothing, open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [ALERTWIRE, *args],
+            stdin=nothing,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**environment, **env},
+            timeout=60,
+            check=False,
+        )
+    assert "Traceback" not in done.stderr, done.stderr
+    for secret in SECRETS:
+        assert secret not in done.stderr
+    return done.returncode, done.stderr
+
+
+UNWRITABLE = "alertwire: error: could not write to standard output (No space left on device)"
+
+
+@pytest.mark.parametrize("json_output", [False, True], ids=["text", "json"])
+def test_an_output_on_a_full_disk_is_said_once_and_the_sent_event_not_failed(
+    json_output: bool, service: Service, mode: str
+) -> None:
+    """``alertwire trigger x > /dev/full`` sent the page, then ended in a traceback and
+    exit 1 (the demo's code). The page stays sent and is not reported as failed: 141, as
+    for a closed pipe, and one line on stderr says why the output is missing."""
+    extra = ("--json",) if json_output else ()
+    code, errors = _run_into_full_disk("trigger", "disk full", *extra, env=pd_env(service, mode))
+    assert code == 141, errors
+    (line,) = errors.splitlines()
+    assert line.startswith(UNWRITABLE)
+    assert [h.json()["payload"]["summary"] for h in service.hits(mode)] == ["disk full"]
+
+
+def test_a_refusal_on_a_full_disk_keeps_its_own_exit_code(service: Service) -> None:
+    """A refused event's code (3) wins over the output's failure, and its error line is
+    still said after the one about the output."""
+    code, errors = _run_into_full_disk("trigger", "x", "--json", env=pd_env(service, "s400"))
+    assert code == 3, errors
+    unwritable, refused = errors.splitlines()
+    assert unwritable.startswith(UNWRITABLE)
+    assert refused.startswith("alertwire: error: ")
+
+
+def test_a_listing_on_a_full_disk_is_said_once(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox.sqlite3"
+    env = {"ALERTWIRE_ROUTING_KEY": KEY, "ALERTWIRE_OUTBOX": str(outbox)}
+    stored = run("trigger", "x", "--queue", env=env)
+    assert stored.returncode == 0, stored.stderr
+    code, errors = _run_into_full_disk("queue", "status", env=env)
+    assert code == 141, errors
+    (line,) = errors.splitlines()
+    assert line.startswith(UNWRITABLE)
+
+
 def test_ctrl_c_while_sending_says_what_it_leaves_behind() -> None:
     """Once exit 130 and nothing else: was the page sent or not?"""
     listener = socket.create_server(("127.0.0.1", 0))

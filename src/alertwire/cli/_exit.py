@@ -47,6 +47,22 @@ class OutputClosedAfterRun(BrokenPipeError):
         self.code = code
 
 
+class OutputUnwritable(BrokenPipeError):
+    """Standard output refused a write for another reason than a closed pipe: a full
+    disk (``alertwire trigger x > /dev/full``), an I/O error. It ended in a traceback
+    and exit 1 (the demo's code), after the event had been sent.
+
+    Raised as a closed output (:class:`~._stdout.GuardedStdout`), so every command
+    treats both alike: the rest of the output is dropped, and the exit code is the
+    command's own when it failed, else 141 (never a code that says the event failed:
+    a script that retried on it would page twice). Unlike a reader that stopped early,
+    nobody asked for it, so it is said on stderr, once.
+    """
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error.errno, error.strerror)
+
+
 #: What each code means, for the ``exit codes:`` list at the end of a command's help.
 MEANINGS: Final[dict[int, str]] = {
     OK: "success",

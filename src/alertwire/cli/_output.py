@@ -13,6 +13,7 @@ stderr, and the bar only when stderr is a terminal.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -145,15 +146,23 @@ class Output:
         self.result(_json.dumps(value).decode("utf-8"))
 
     def error(self, text: str) -> None:
-        print(f"alertwire: {self.scrub(text)}", file=self.stderr)
+        # A standard error that refuses writes (``2>/dev/full``) can say nothing, a
+        # traceback included: the exit code is all that is left, so it must still come.
+        with contextlib.suppress(OSError, ValueError):
+            print(f"alertwire: {self.scrub(text)}", file=self.stderr)
 
     def fail(self, error: AlertwireError) -> int:
         """A command stopped by ``error``: its ``--json`` document (with ``--json``), the
         one line on stderr, and the documented exit code, alike for every command."""
+        code = exit_code(error)
         if self.json:
-            self.document(outcome_record(error))
+            try:
+                self.document(outcome_record(error))
+            except BrokenPipeError:  # the failure, not the pipe, is what the caller gets
+                self.error(f"error: {error_text(error)}")
+                raise _exit.OutputClosedAfterRun(code) from None
         self.error(f"error: {error_text(error)}")
-        return exit_code(error)
+        return code
 
     def progress(self, total: int | None, *, unit: str = "event") -> Progress | None:
         """A bar on stderr, or ``None`` when stderr is not a terminal (logs stay clean).

@@ -284,6 +284,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, _exit.OutputClosedAfterRun) and exc.code != _exit.OK:
             return exc.code
         return _exit.OUTPUT_CLOSED
+    # What the command printed may still be buffered (a file, not a terminal): written
+    # now, where a failure is still ours to report, not in the interpreter's last flush.
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # OutputUnwritable too (said on stderr by GuardedStdout)
+        _output_closed()
+        return code if code != _exit.OK else _exit.OUTPUT_CLOSED
     return code
 
 
@@ -300,7 +307,14 @@ def console() -> int:
     :func:`main` returns, and standard output and error are flushed at exit as before.
     Only here, not in :func:`main`: a program or a test that calls ``main()`` goes on
     running, and keeps its collector as it was.
+
+    Standard output is wrapped first (:class:`~._stdout.GuardedStdout`): a write it
+    refuses (a full disk) is then said once and handled as a closed output, whichever
+    command printed. Also only here: a caller of ``main()`` keeps its own streams.
     """
+    from ._stdout import GuardedStdout
+
+    sys.stdout = GuardedStdout(sys.stdout, sys.stderr)
     code = main()
     gc.freeze()
     return code
