@@ -22,6 +22,8 @@ import pytest
 
 from alertwire import ConfigurationError, OutboxError
 from alertwire.outbox import Outbox
+from tests.support.outbox_backends import fresh_pg_target
+from tests.support.pg_cluster import PostgresCluster
 from tests.support.services import free_port
 
 PASSWORD = "pw" + secrets.token_hex(8)
@@ -134,3 +136,23 @@ def test_the_cli_says_bad_configuration_in_one_line_without_the_password() -> No
     for done in (queued, relay):
         assert PASSWORD not in done.stdout + done.stderr
         assert "Traceback" not in done.stderr
+
+
+@pytest.mark.postgres
+def test_tls_required_of_a_server_without_tls_is_a_configuration_error(
+    postgres_cluster: PostgresCluster,
+) -> None:
+    """``sslmode=require`` against a server that does not speak TLS (the test cluster):
+    libpq's refusal has no SQLSTATE and no "FATAL:", so it was passing: ``trigger
+    --queue`` said "NOT queued, retry" (5) and a relay waited for ever for a server
+    that will never offer TLS by itself."""
+    url, _schema = fresh_pg_target(postgres_cluster)
+    url += "&sslmode=require"
+    with pytest.raises(OutboxError) as caught, Outbox.open(url) as box:
+        box.stats()
+    assert isinstance(caught.value, ConfigurationError) and not caught.value.retryable
+    assert "server does not support SSL, but SSL was required" in str(caught.value)
+    queued = _cli("trigger", "--queue", "--outbox", url, "disk full")
+    assert queued.returncode == 2, queued.stderr
+    [line] = queued.stderr.splitlines()
+    assert "server does not support SSL, but SSL was required" in line

@@ -85,6 +85,10 @@ _MISCONFIGURED: Final = re.compile(
             r'service file ".*" not found',
             r'syntax error in service file "',
             r"GSSAPI encryption required but it is not supported over a local socket",
+            # sslmode=require (or stronger) against a server without TLS: it will not
+            # grow TLS by itself, so waiting for it (exit 5, a relay retrying for ever)
+            # helps nobody; a person must change one side.
+            r"server does not support SSL, but SSL was required",
         )
     )
 )
