@@ -40,7 +40,8 @@ def _add_source_and_time(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timestamp",
         metavar="T",
-        help="when it was detected, ISO 8601 with offset (e.g. 2015-07-17T08:42:58.315+0000)",
+        help="when it was detected, ISO 8601 (e.g. 2015-07-17T08:42:58.315+0000; without"
+        " an offset it is UTC)",
     )
 
 
