@@ -202,6 +202,40 @@ def test_stopping_half_way_says_which_lines_were_stored_and_resuming_completes(
     assert pending(outbox) == LINES
 
 
+@pytest.mark.parametrize("json_output", [False, True], ids=["text", "json"])
+def test_a_run_whose_first_chunk_fails_counts_the_lines_it_did_not_store(
+    json_output: bool, tmp_path: Path
+) -> None:
+    """The outbox refuses the first chunk (its lock held past the busy timeout): the
+    summary said "0 events: 0 delivered", as for an empty input. It counts the lines
+    read and not stored."""
+    outbox = tmp_path / "outbox.sqlite3"
+    Outbox(outbox).close()  # an outbox that exists: opening it takes no write lock
+    events = big_file(tmp_path / "events.jsonl", lines=50)
+    extra = ("--json",) if json_output else ()
+    holder = sqlite3.connect(outbox, isolation_level=None, timeout=GUARD)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        done = alertwire(
+            "send",
+            "--queue",
+            str(events),
+            *extra,
+            env=cli_env(outbox, ALERTWIRE_OUTBOX_BUSY_TIMEOUT="0.3"),
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert done.returncode == 5, done.stderr
+    assert done.stderr.splitlines()[-1].endswith("nothing was queued (from line 1 on NOT queued)")
+    if json_output:
+        summary = json.loads(done.stdout)["summary"]
+        assert (summary["events"], summary["not_sent"], summary["queued"]) == (50, 50, 0)
+    else:
+        assert done.stdout == "50 events: 0 delivered, 50 not sent\n"
+    assert pending(outbox) == 0
+
+
 def test_a_slow_pipe_has_each_line_stored_without_waiting_for_more(tmp_path: Path) -> None:
     """``tail -f log | ... | alertwire send --queue -``: a line is stored within the
     chunk's time even though the pipe stays open and quiet."""
@@ -252,7 +286,13 @@ def test_ctrl_c_waits_for_the_chunk_being_stored_and_says_exactly_what_is_queued
     assert found, last
     stored, first = int(found[1]), int(found[2])
     assert pending(outbox) == stored > 0 and first == stored + 1
-    assert out.decode() == f"{stored} events: 0 delivered, {stored} queued in the outbox\n"
+    # Lines read after the stored ones are counted as not sent (they are not queued).
+    summary = re.fullmatch(
+        rf"(\d+) events: 0 delivered, {stored} queued in the outbox(?:, (\d+) not sent)?\n",
+        out.decode(),
+    )
+    assert summary, out
+    assert int(summary[1]) == stored + int(summary[2] or 0)
 
 
 def test_a_slow_pipe_has_a_bad_line_said_without_waiting_for_more(tmp_path: Path) -> None:

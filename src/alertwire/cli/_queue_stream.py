@@ -347,6 +347,8 @@ class _Report:
         self.output = output
         self.events = 0
         self.queued = 0
+        #: Valid lines read but not stored: the run stopped before their chunk landed.
+        self.not_stored = 0
         self.codes: dict[int, int] = {}
         self.stored_through = 0
         self._first = True
@@ -389,7 +391,7 @@ class _Report:
             "rejected": 0,
             "retries_exhausted": 0,
             "held_back": 0,
-            "not_sent": 0,
+            "not_sent": self.not_stored,
             "queued": self.queued,
         }
 
@@ -486,11 +488,15 @@ def _store_all(args: argparse.Namespace, clients: Clients, output: Output, strea
             chunk, chunk_bytes = [], 0
 
     def first_not_stored(storer: _Storer) -> int:
-        """The first valid line of the chunk whose storing failed or was cut short."""
-        for number, row in [*storer.in_flight, *chunk]:
-            if not isinstance(row, AlertwireError):
-                return number
-        return last_line + 1
+        """The first valid line of the chunk whose storing failed or was cut short; the
+        valid lines read and not stored are counted (the summary says "not sent",
+        where it said "0 events" when the first chunk failed)."""
+        unstored = [
+            n for n, row in [*storer.in_flight, *chunk] if not isinstance(row, AlertwireError)
+        ]
+        report.events += len(unstored)
+        report.not_stored += len(unstored)
+        return unstored[0] if unstored else last_line + 1
 
     try:
         with Outbox.open(getattr(args, "outbox", None)) as outbox:
