@@ -159,3 +159,34 @@ def test_send_queue_reports_the_same_errors_and_stores_every_good_line(tmp_path:
                 f"{len(lines)} events: 0 delivered, {good} queued in the outbox,"
                 f" {len(BAD)} invalid\n"
             )
+
+
+@pytest.mark.parametrize("queue", [False, True], ids=["send", "send-queue"])
+def test_a_line_over_a_megabyte_is_that_lines_error_and_never_read_whole(
+    queue: bool, tmp_path: Path
+) -> None:
+    """``send`` read its whole input and split it: a line of gigabytes (``send
+    /dev/zero``) was held in memory until it ran out. Both modes read a line up to a
+    megabyte and skip the rest of a longer one; the lines around it are handled."""
+    path = tmp_path / "events.jsonl"
+    first = json.dumps({"type": "trigger", "summary": "before"}).encode()
+    last = json.dumps({"type": "trigger", "summary": "after"}).encode()
+    path.write_bytes(first + b"\n" + b"x" * (3 * 1024 * 1024 + 5) + b"\n" + last)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    env.update(ALERTWIRE_ROUTING_KEY=KEY, ALERTWIRE_OUTBOX=str(tmp_path / "outbox.sqlite3"))
+    mode = "--queue" if queue else "--dry-run"
+    done = subprocess.run(
+        [sys.executable, "-m", "alertwire.cli.main", "send", mode, "--json", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "alertwire: line 2: invalid input: event: is longer than 1048576 bytes"
+    ]
+    report = json.loads(done.stdout)
+    assert [r["line"] for r in report["results"]] == [1, 2, 3]
+    assert [r["ok"] for r in report["results"]] == [True, False, True]

@@ -4,8 +4,8 @@ Why not one transaction: 300,000 lines held the outbox's write lock for 45 s
 at 1.6 GB RSS, and a concurrent ``trigger --queue`` was refused. Now:
 
 * **Bounded memory.** Lines are read one at a time (at most
-  :data:`MAX_LINE_BYTES` each; a longer line is invalid and skipped to its
-  end); each line's outcome is reported as soon as it is known and then
+  :data:`~._lines.MAX_LINE_BYTES` each; a longer line is invalid and skipped
+  to its end: :mod:`._lines`); each line's outcome is reported as soon as it is known and then
   forgotten; ``--json`` writes its document as it goes.
 * **Short transactions.** Valid lines are prepared (validated, dedup key
   assigned) outside any transaction and committed in chunks of at most
@@ -50,7 +50,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import IO, TYPE_CHECKING, Any, Final
 
@@ -60,6 +60,7 @@ from ..models.results import EventResult
 from . import _exit
 from ._clients import Clients
 from ._events import job_from_line
+from ._lines import MAX_LINE_BYTES, LineTooLong, read_lines
 from ._output import Output, error_text, exit_code, outcome_record
 from ._queue import prepare_row, queued_result
 
@@ -71,7 +72,6 @@ __all__ = [
     "CHUNK_BYTES",
     "CHUNK_EVENTS",
     "CHUNK_SECONDS",
-    "MAX_LINE_BYTES",
     "queue_lines",
 ]
 
@@ -84,9 +84,6 @@ __all__ = [
 CHUNK_EVENTS: Final = 10_000
 CHUNK_BYTES: Final = 4 * 1024 * 1024
 CHUNK_SECONDS: Final = 0.5
-#: Longer than any event the services accept (PagerDuty's limit is 512 KB).
-MAX_LINE_BYTES: Final = 1024 * 1024
-BOM: Final = b"\xef\xbb\xbf"
 #: Lines (and bytes of them) read ahead of the chunk being built: bound memory when
 #: storing is slower than reading. At least one line is always let through.
 _READ_AHEAD: Final = 1024
@@ -97,31 +94,6 @@ _READ_AHEAD_BYTES: Final = 8 * 1024 * 1024
 _READ_BUFFER: Final = 1024 * 1024
 
 _END: Final = (0, b"")
-
-
-class _TooLong(Exception):
-    """A line over :data:`MAX_LINE_BYTES`; the rest of it was skipped."""
-
-
-def _read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | _TooLong]]:
-    """``(line number, bytes)`` from 1, the UTF-8 BOM of line 1 dropped (editors
-    on Windows write one), each line at most :data:`MAX_LINE_BYTES`."""
-    number = 0
-    while True:
-        raw = stream.readline(MAX_LINE_BYTES + 1)
-        if not raw:
-            return
-        number += 1
-        if number == 1:
-            raw = raw.removeprefix(BOM)
-        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-            while True:  # skip to the end of this line, a bounded piece at a time
-                rest = stream.readline(MAX_LINE_BYTES)
-                if not rest or rest.endswith(b"\n"):
-                    break
-            yield number, _TooLong()
-            continue
-        yield number, raw
 
 
 class _Reader:
@@ -137,7 +109,7 @@ class _Reader:
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._ready = threading.Condition(threading.Lock())
-        self._items: list[tuple[int, bytes | _TooLong]] = []
+        self._items: list[tuple[int, bytes | LineTooLong]] = []
         self._ahead = 0  # bytes of the lines in _items
         self._error: BaseException | None = None
         self._stop = False
@@ -146,7 +118,7 @@ class _Reader:
         )
         self._thread.start()
 
-    def _put(self, item: tuple[int, bytes | _TooLong]) -> bool:
+    def _put(self, item: tuple[int, bytes | LineTooLong]) -> bool:
         size = len(item[1]) if isinstance(item[1], bytes) else 0
         with self._ready:
             while self._items and (
@@ -166,7 +138,7 @@ class _Reader:
     def _run(self, stream: IO[bytes]) -> None:
         error: BaseException | None = None
         try:
-            for item in _read_lines(stream):
+            for item in read_lines(stream):
                 if not self._put(item):
                     return
         except (OSError, ValueError) as exc:  # a read error, a stream closed under us
@@ -181,7 +153,7 @@ class _Reader:
                     self._error = error
                 self._ready.notify()
 
-    def take(self, timeout: float | None) -> list[tuple[int, bytes | _TooLong]]:
+    def take(self, timeout: float | None) -> list[tuple[int, bytes | LineTooLong]]:
         """The lines read since the last call, in order (the last one :data:`_END` at the
         end of the input); waits up to ``timeout`` for one (``None``: until one comes),
         else ``[]``. A read error is raised once every line before it was taken."""
@@ -304,9 +276,9 @@ class _Rows:
         """The next line starts a chunk: stamp its events with a time of their own."""
         self._pagerduty = None
 
-    def row(self, number: int, raw: bytes | _TooLong) -> Any:
-        if isinstance(raw, _TooLong):
-            return ValidationError("event", f"is longer than {MAX_LINE_BYTES} bytes")
+    def row(self, number: int, raw: bytes | LineTooLong) -> Any:
+        if isinstance(raw, LineTooLong):
+            return raw.error()
         try:
             job = job_from_line(raw, number)
         except ValidationError as exc:
@@ -439,7 +411,7 @@ def _check_all(args: argparse.Namespace, clients: Clients, output: Output, strea
     """``--strict``'s first pass: every line's error, nothing stored; the count."""
     rows = _Rows(args, clients)
     invalid = 0
-    for number, raw in _read_lines(stream):
+    for number, raw in read_lines(stream):
         if isinstance(raw, bytes) and not raw.strip():
             continue
         row = rows.row(number, raw)

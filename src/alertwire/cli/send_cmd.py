@@ -41,6 +41,7 @@ from ._options import MAX_CONCURRENCY, Command, add_delivery_options, int_betwee
 
 if TYPE_CHECKING:
     from ._deliver import Outcome
+    from ._lines import LineTooLong
     from ._output import Output
 
 __all__ = ["COMMAND", "register"]
@@ -90,14 +91,17 @@ def register(subparsers: Any, only: str | None = None) -> None:
     command.set_defaults(handler=_send)
 
 
-def _read(name: str) -> bytes:
+def _read(name: str) -> list[tuple[int, bytes | LineTooLong]]:
+    """The input's lines (:func:`~._lines.read_lines`: each at most a megabyte), all of
+    them: ``--strict`` sends nothing until every line is known to be valid."""
     from .._errors import ConfigurationError
+    from ._lines import read_lines
 
-    if name == "-":
-        return sys.stdin.buffer.read()
     try:
+        if name == "-":
+            return list(read_lines(sys.stdin.buffer))
         with open(name, "rb") as handle:
-            return handle.read()
+            return list(read_lines(handle))
     except OSError as exc:
         raise ConfigurationError(f"cannot read {name!r}: {exc.strerror}") from None
 
@@ -121,23 +125,27 @@ def _send_lines(args: argparse.Namespace, output: Output) -> int:
     from ._clients import Clients
     from ._deliver import HeldBack, Job, dispatch
     from ._events import job_from_line
+    from ._lines import LineTooLong
     from ._output import Preview, exit_code
 
     try:
-        data = _read(args.file)
+        lines = _read(args.file)
     except AlertwireError as exc:
         return output.fail(exc)
 
     jobs: list[Job] = []
     outcomes: dict[int, Outcome] = {}
-    data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 BOM is not part of line 1
-    for number, raw in enumerate(data.split(b"\n"), start=1):
+    for number, raw in lines:
+        if isinstance(raw, LineTooLong):
+            outcomes[number] = raw.error()
+            continue
         if not raw.strip():
             continue
         try:
             jobs.append(job_from_line(raw, number))
         except ValidationError as exc:
             outcomes[number] = exc
+    del lines
 
     invalid = len(outcomes)
     held_back = bool(invalid and args.strict)

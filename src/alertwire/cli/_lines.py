@@ -1,0 +1,50 @@
+"""Reading a JSON-lines input (``alertwire send``, with or without ``--queue``), one rule.
+
+Each line is read up to :data:`MAX_LINE_BYTES`; a longer one is skipped to its end a
+bounded piece at a time and stands as :class:`LineTooLong`, that line's error, never
+as a buffer the size of the input (``alertwire send /dev/zero`` grew to gigabytes
+before ``send`` read lines this way too). The UTF-8 byte order mark a Windows editor
+writes first is not part of line 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import IO, Final
+
+from .._errors import ValidationError
+
+__all__ = ["MAX_LINE_BYTES", "LineTooLong", "read_lines"]
+
+#: Longer than any event the services accept (PagerDuty's limit is 512 KB).
+MAX_LINE_BYTES: Final = 1024 * 1024
+_BOM: Final = b"\xef\xbb\xbf"
+
+
+class LineTooLong(Exception):
+    """A line over :data:`MAX_LINE_BYTES`; the rest of it was skipped."""
+
+    def error(self) -> ValidationError:
+        """What the line's outcome says."""
+        return ValidationError("event", f"is longer than {MAX_LINE_BYTES} bytes")
+
+
+def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | LineTooLong]]:
+    """``(line number, bytes)`` from 1, each line at most :data:`MAX_LINE_BYTES` (its
+    newline kept), a longer one as :class:`LineTooLong`."""
+    number = 0
+    while True:
+        raw = stream.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        number += 1
+        if number == 1:
+            raw = raw.removeprefix(_BOM)
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while True:  # skip to the end of this line, a bounded piece at a time
+                rest = stream.readline(MAX_LINE_BYTES)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield number, LineTooLong()
+            continue
+        yield number, raw
