@@ -351,6 +351,22 @@ def test_routing_key_file_and_flag(service: Service, mode: str, tmp_path: Path) 
     assert [h.json()["routing_key"] for h in service.hits(mode)] == [KEY] * 3
 
 
+def test_a_routing_key_flag_is_stripped_and_an_empty_one_is_not_given(
+    service: Service, mode: str
+) -> None:
+    """``--routing-key " $KEY"`` was refused (the variable's value is stripped, the
+    flag's was not), and ``--routing-key "$KEY"`` with the variable unset was refused
+    as an invalid key instead of falling back, as every empty flag does."""
+    url = ("--pagerduty-url", service.url(mode))
+    assert run("resolve", "a", "--routing-key", f" {KEY}\n", *url).returncode == 0
+    env = {"ALERTWIRE_ROUTING_KEY": KEY}
+    assert run("resolve", "b", "--routing-key", "", *url, env=env).returncode == 0
+    assert [h.json()["routing_key"] for h in service.hits(mode)] == [KEY] * 2
+    missing = run("resolve", "c", "--routing-key", "", *url)
+    assert missing.returncode == 2
+    assert "no PagerDuty routing key" in one_line_error(missing)
+
+
 def test_one_event_loads_no_async_or_pool_library(service: Service, mode: str) -> None:
     """Start-up cost: a one-event send needs neither asyncio/aiohttp nor urllib3's pool."""
     heavy = ("aiohttp", "asyncio", "urllib3", "httpx", "concurrent.futures", "sqlite3")

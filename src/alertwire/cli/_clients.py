@@ -62,9 +62,12 @@ def _verify(args: argparse.Namespace) -> bool | str:
 
 
 def _routing_key(args: argparse.Namespace) -> Secret:
-    # --routing-key-file wins over --routing-key, which wins over the environment.
-    if args.routing_key_file is None and args.routing_key is not None:
-        return Secret(args.routing_key)
+    # --routing-key-file wins over --routing-key, which wins over the environment. The
+    # flag's text is stripped as a file's or a variable's is, and an empty one counts as
+    # not given (``--routing-key "$KEY"`` with the variable unset), as every empty flag.
+    given = (args.routing_key or "").strip()
+    if args.routing_key_file is None and given:
+        return Secret(given)
     return ROUTING_KEY.read(args.routing_key_file)
 
 
