@@ -146,10 +146,15 @@ def test_demo_walks_the_whole_story_and_exits_0() -> None:
         assert secret not in out + done.stderr
 
 
-def test_sandbox_command_serves_rest_with_a_fixed_token_and_limit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mark", ["", "\ufeff"], ids=["plain", "byte-order-mark"])
+def test_sandbox_command_serves_rest_with_a_fixed_token_and_limit(
+    tmp_path: Path, mark: str
+) -> None:
+    """The token file is read as every key file is: a byte order mark (a Windows
+    editor's) is not part of the token; it was, and every request was refused."""
     token = "sandbox-cli-token-Z9Q1"
     token_file = tmp_path / "token"
-    token_file.write_text(token + "\n")
+    token_file.write_text(mark + token + "\n", encoding="utf-8")
     process, url = start("--api-token-file", str(token_file), "--rest-rate-limit", "2")
     assert process.stdout is not None
     banner = []

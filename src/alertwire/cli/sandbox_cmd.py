@@ -12,7 +12,6 @@ shows in ``ps`` or shell history. An unreadable or empty file exits 2.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from . import _exit
@@ -88,22 +87,13 @@ def _sandbox(args: argparse.Namespace) -> int:
         raise ConfigurationError("--ca-file goes with --tls")
     token = None
     if args.api_token_file is not None:
-        try:
-            with open(args.api_token_file, encoding="utf-8") as f:
-                token = f.read().strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            print(
-                f"alertwire sandbox: cannot read --api-token-file {args.api_token_file!r}:"
-                f" {getattr(exc, 'strerror', None) or exc}",
-                file=sys.stderr,
-            )
-            return _exit.BAD_INPUT
-        if not token:
-            print(
-                f"alertwire sandbox: --api-token-file {args.api_token_file!r} is empty",
-                file=sys.stderr,
-            )
-            return _exit.BAD_INPUT
+        from .._config import read_secret_file
+
+        # The key files' one rule: the first line, whitespace and a byte order mark
+        # dropped, at most 64 KiB read; errors name the file, never its content.
+        token = read_secret_file(
+            args.api_token_file, what="sandbox API token (--api-token-file)"
+        ).reveal()
     asyncio.run(_serve(args, token))
     return _exit.OK
 
