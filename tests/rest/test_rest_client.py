@@ -144,6 +144,31 @@ def test_iter_all_walks_every_page_once(sb: Sandbox) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("page_size", "params", "field"),
+    [
+        (True, None, "page_size"),  # went out as limit=true: PagerDuty's 400, naming no argument
+        (2.5, None, "page_size"),  # went out as limit=2.5
+        ("2", None, "page_size"),  # a bare TypeError from comparing str and int
+        (None, {"limit": True}, "params.limit"),
+        (None, {"offset": -3}, "params.offset"),  # went out as offset=-3
+    ],
+)
+def test_a_page_size_or_offset_that_is_no_count_is_refused_before_sending(
+    sb: Sandbox, page_size: Any, params: dict[str, Any] | None, field: str
+) -> None:
+    _page(sb, KEY_A, "one incident")
+    counting = Counting()
+    with (
+        PagerDutyAPI(TOKEN, base_url=sb.url, http_client=counting) as api,
+        pytest.raises(ValidationError) as caught,
+    ):
+        api.list_all("/incidents", params, page_size=page_size)
+    assert caught.value.field == field
+    assert "whole number" in str(caught.value) or "negative" in str(caught.value)
+    assert counting.sent == []
+
+
 def test_bulk_updates_go_in_chunks_of_250(sb: Sandbox) -> None:
     with PagerDuty(KEY_A, base_url=sb.url) as events:
         for n in range(260):
