@@ -136,6 +136,37 @@ def test_bad_fault_spec_is_400(alertwire_sandbox: Sandbox, spec: bytes) -> None:
     assert answer.json["status"] == "invalid"
 
 
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        # Answered 200 and did nothing: every fault stayed in place.
+        ({"clear": "yes"}, "clear must be true or false"),
+        ({"clear": 1}, "clear must be true or false"),
+        # Answered 200 and struck without the Retry-After the test meant to send.
+        (
+            {"fail_next": [{"status": 429, "retryAfter": 30}]},
+            "fail_next[0] has unknown key(s) retryAfter (known: status, retry_after)",
+        ),
+        (
+            {"rest_fail_next": [{"status": 429, "retry-after": 30}]},
+            "rest_fail_next[0] has unknown key(s) retry-after (known: status, retry_after)",
+        ),
+    ],
+)
+def test_a_fault_setting_that_would_be_ignored_is_400_and_changes_nothing(
+    alertwire_sandbox: Sandbox, spec: dict[str, Any], error: str
+) -> None:
+    url = alertwire_sandbox.url
+    alertwire_sandbox.fail_next(503)
+    answer = post(url + "/sandbox/faults", spec)
+    assert answer.status == 400
+    assert answer.json == {"status": "invalid", "errors": [error]}
+    assert request("GET", url + "/sandbox/faults").json["fail_next"] == [
+        {"status": 503, "retry_after": None}
+    ]
+    assert post(url + "/sandbox/faults", {"clear": True}).json["fail_next"] == []
+
+
 def test_rate_limit_per_routing_key() -> None:
     with Sandbox(rate_limit=3) as sb:
         url = sb.url + "/v2/enqueue"
