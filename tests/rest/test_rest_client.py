@@ -229,6 +229,30 @@ def test_an_update_without_from_gets_pagerdutys_refusal(sb: Sandbox) -> None:
     assert sb.incidents()[0]["status"] == "triggered"
 
 
+def test_default_from_set_after_construction_is_sent(sb: Sandbox) -> None:
+    """As on the official client's session, whose ``default_from`` code sets after
+    ``PagerdutyHook().get_session()`` (the hook takes no ``From``): it was ignored."""
+    _page(sb, KEY_A, "x")
+    with PagerDutyAPI(TOKEN, base_url=sb.url) as api:
+        api.default_from = ME
+        assert api.default_from == ME
+        [acknowledged] = api.acknowledge(api.open_incidents()[0])
+        with pytest.raises(ValidationError) as caught:
+            api.default_from = "not an address"
+        assert api.default_from == ME  # a refused value changes nothing
+    assert caught.value.field == "default_from"
+    assert acknowledged["status"] == "acknowledged"
+    assert sb.incidents()[0]["status"] == "acknowledged"
+
+
+async def test_async_default_from_set_after_construction_is_sent(sb: Sandbox) -> None:
+    _page(sb, KEY_A, "x")
+    async with AsyncPagerDutyAPI(TOKEN, base_url=sb.url) as api:
+        api.default_from = ME
+        [acknowledged] = await api.acknowledge(*await api.open_incidents())
+    assert acknowledged["status"] == "acknowledged"
+
+
 def test_an_integration_key_as_token_is_caught_before_sending(sb: Sandbox) -> None:
     with pytest.raises(ValidationError, match="integration"):
         PagerDutyAPI(KEY_A, base_url=sb.url)

@@ -156,10 +156,22 @@ class APIBase(ClientSettings):
     ) -> None:
         self.token = protocol.check_token(token, oauth=oauth)
         self.oauth = bool(oauth)
-        self.default_from = _check_from(default_from)
-        self._headers = protocol.build_headers(
-            self.token, oauth=self.oauth, default_from=self.default_from
-        )
+        self.default_from = default_from
+
+    @property
+    def default_from(self) -> str | None:
+        """The email sent as ``From`` on every request (``None``: no ``From``)."""
+        return self._default_from
+
+    @default_from.setter
+    def default_from(self, value: str | None) -> None:
+        """Settable after construction, as on the official client's session: code that
+        did ``session = PagerdutyHook().get_session(); session.default_from = ...`` (the
+        hook takes no ``From``) once kept sending none, and PagerDuty refused every
+        incident update made with an account key (400, code 2016)."""
+        checked = _check_from(value)
+        self._headers = protocol.build_headers(self.token, oauth=self.oauth, default_from=checked)
+        self._default_from = checked
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(token={self.token!r}, base_url={self.base_url!r})"
