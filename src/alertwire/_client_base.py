@@ -63,15 +63,46 @@ class ClientSettings:
     _CREDENTIAL: ClassVar[_config.Credential]
     _ENV_URL: ClassVar[str]
     base_url: str
-    timeout: float
-    retry: RetryPolicy
+    _timeout: float
+    _retry: RetryPolicy
 
     def _configure(
         self, *, region: str, base_url: str | None, timeout: float, retry: RetryPolicy | None
     ) -> None:
         self.base_url = resolve_base_url(region, base_url, regions=self._REGIONS)
-        self.timeout = _seconds(timeout)
-        self.retry = retry if retry is not None else RetryPolicy()
+        self.timeout = timeout
+        self.retry = retry
+
+    # ``timeout`` and ``retry`` may be set after construction, as on the official
+    # PagerDuty client's session (``session.timeout = 30``): the senders made from
+    # them once kept the old values, so such an assignment silently did nothing.
+
+    @property
+    def timeout(self) -> float:
+        """Seconds per attempt."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        self._timeout = _seconds(value)
+        self._settings_changed()
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy (``None`` given: the default :class:`RetryPolicy`)."""
+        return self._retry
+
+    @retry.setter
+    def retry(self, value: RetryPolicy | None) -> None:
+        self._retry = value if value is not None else RetryPolicy()
+        self._settings_changed()
+
+    def _settings_changed(self) -> None:
+        """Pass new settings on to the senders made from them (the sender bases, after
+        this class in a client's MRO, do that)."""
+        after = getattr(super(), "_settings_changed", None)
+        if after is not None:
+            after()
 
     @classmethod
     def _env_destination(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
@@ -98,6 +129,11 @@ class SyncClientBase(Closing):
     ) -> None:
         transport = sync_transport_for(http_client, verify=verify, pool_size=pool_size)
         self._sender = SyncSender(transport, timeout=self.timeout, retry=self.retry)
+
+    def _settings_changed(self) -> None:
+        sender: SyncSender | None = getattr(self, "_sender", None)  # none yet while constructing
+        if sender is not None:
+            sender.timeout, sender.retry = self.timeout, self.retry
 
     def close(self) -> None:
         self._sender.close()
@@ -131,6 +167,11 @@ class AsyncClientBase(AsyncClosing):
             )
             self._sender = AsyncSender(transport, timeout=self.timeout, retry=self.retry)
         return self._sender
+
+    def _settings_changed(self) -> None:
+        sender: AsyncSender | None = getattr(self, "_sender", None)  # made on first send
+        if sender is not None:
+            sender.timeout, sender.retry = self.timeout, self.retry
 
     async def aclose(self) -> None:
         if self._sender is not None:

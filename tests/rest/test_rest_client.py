@@ -72,9 +72,11 @@ class Counting:
     def __init__(self) -> None:
         self.inner = Urllib3Transport()
         self.sent: list[Request] = []
+        self.timeouts: list[float] = []
 
     def send(self, request: Request, *, timeout: float) -> Response:
         self.sent.append(request)
+        self.timeouts.append(timeout)
         return self.inner.send(request, timeout=timeout)
 
     def close(self) -> None:
@@ -251,6 +253,37 @@ async def test_async_default_from_set_after_construction_is_sent(sb: Sandbox) ->
         api.default_from = ME
         [acknowledged] = await api.acknowledge(*await api.open_incidents())
     assert acknowledged["status"] == "acknowledged"
+
+
+def test_timeout_and_retry_set_after_construction_are_used(sb: Sandbox) -> None:
+    """``session.timeout = 30`` works on the official client's session; here the senders
+    kept the values given at construction, so such an assignment silently did nothing."""
+    _page(sb, KEY_A, "x")
+    counting = Counting()
+    with PagerDutyAPI(TOKEN, base_url=sb.url, default_from=ME, http_client=counting) as api:
+        api.timeout = 2.5
+        api.retry = RetryPolicy.never()
+        [incident] = api.open_incidents()
+        api.acknowledge(incident)  # a PUT: the other sender
+        sb.fail_next_rest(503)
+        with pytest.raises(ServerError) as caught:
+            api.list_all("/incidents")  # retried (and answered) with the default policy
+        with pytest.raises(ValidationError) as refused:
+            api.timeout = 0
+        assert api.timeout == 2.5
+    assert caught.value.attempts == 1
+    assert refused.value.field == "timeout"
+    assert counting.timeouts == [2.5, 2.5, 2.5]
+
+
+async def test_async_retry_set_after_the_first_request_is_used(sb: Sandbox) -> None:
+    async with AsyncPagerDutyAPI(TOKEN, base_url=sb.url) as api:
+        assert await api.open_incidents() == []  # the sender is made now, with the default
+        api.retry = RetryPolicy.never()
+        sb.fail_next_rest(503)
+        with pytest.raises(ServerError) as caught:
+            await api.open_incidents()
+    assert caught.value.attempts == 1
 
 
 def test_an_integration_key_as_token_is_caught_before_sending(sb: Sandbox) -> None:
