@@ -9,6 +9,7 @@ that never leak.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -31,7 +32,7 @@ from alertwire import (
 )
 from alertwire.rest import AsyncPagerDutyAPI, PagerDutyAPI
 from alertwire.sandbox import Sandbox
-from alertwire.transport import Request, Response, Urllib3Transport
+from alertwire.transport import AsyncioTransport, Request, Response, Urllib3Transport
 from tests.support.keys import MIXED_CASE_ROUTING_KEY as KEY_A
 from tests.support.keys import REST_API_TOKEN as TOKEN
 from tests.support.loopback_server import Answer, LoopbackServer, Received
@@ -464,6 +465,45 @@ async def test_a_bulk_update_that_fails_part_way_says_how_many_were_updated(
         f"the first 250 incidents given were set to {status} before this failure;"
         " the others were not changed"
         for status in ("acknowledged", "resolved")
+    ]
+
+
+class _CancelledAtTheSecondPut:
+    """A real transport whose caller is cancelled (its timeout struck) as the second PUT goes."""
+
+    def __init__(self) -> None:
+        self.inner = AsyncioTransport()
+        self.puts = 0
+
+    async def send(self, request: Request, *, timeout: float) -> Response:
+        if request.method == "PUT":
+            self.puts += 1
+            if self.puts == 2:
+                raise asyncio.CancelledError
+        return await self.inner.send(request, timeout=timeout)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_bulk_update_cancelled_part_way_says_how_many_were_updated(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The WARNING came only for an alertwire error: a cancelled call said nothing of the
+    250 incidents it had resolved already."""
+    transport = _CancelledAtTheSecondPut()
+    with LoopbackServer() as server:
+        server.respond_with(refuse_a_bulk_update_of_one)
+        async with AsyncPagerDutyAPI(
+            TOKEN, base_url=server.url, default_from=ME, http_client=transport
+        ) as api:
+            with pytest.raises(asyncio.CancelledError):
+                await api.resolve(*BULK_IDS)
+        assert [len(r.json()["incidents"]) for r in server.received] == [250]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "the first 250 incidents given were set to resolved before this failure;"
+        " the others were not changed"
     ]
 
 

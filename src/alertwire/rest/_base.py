@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from .. import _config
 from .._client_base import ClientSettings
-from .._errors import AlertwireError, DeliveryError, RateLimited, ResponseError, ValidationError
+from .._errors import DeliveryError, RateLimited, ResponseError, ValidationError
 from .._retry import RetryPolicy
 from .._secret import Secret
 from ..protocol import rest as protocol
@@ -312,10 +312,14 @@ class APIBase(ClientSettings):
 def partial_updates(updated: Sequence[Any], status: str) -> Iterator[None]:
     """Around the bulk updates of one ``acknowledge``/``resolve``: when one fails after
     others succeeded (more than 250 incidents make several requests), a WARNING says how
-    many changed already, which the error, about the failed request alone, does not."""
+    many changed already, which the error, about the failed request alone, does not.
+
+    Any exception counts: a caller's timeout (``asyncio.timeout``, ``wait_for``) that
+    cancels the call part way, or a Ctrl-C, once left no word of the updates made.
+    """
     try:
         yield
-    except AlertwireError:
+    except BaseException:
         if updated:
             logger.warning(
                 "the first %d incidents given were set to %s before this failure;"
