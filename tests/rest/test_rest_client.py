@@ -287,6 +287,19 @@ async def test_async_retry_set_after_the_first_request_is_used(sb: Sandbox) -> N
     assert caught.value.attempts == 1
 
 
+def test_answer_headers_are_found_in_any_case(sb: Sandbox, api: PagerDutyAPI) -> None:
+    """As on the official client's (httpx's) response: they were a dict of lower-case
+    names, where ``headers["Content-Type"]`` was a KeyError and ``.get`` said None."""
+    sb.faults(rest_rate_limit=100)
+    headers = api.get("/incidents").headers
+    assert headers["Content-Type"] == "application/json"
+    assert headers.get("CONTENT-TYPE") == "application/json"
+    assert headers["RateLimit-Limit"] == headers["ratelimit-limit"] == "100"
+    assert "Content-Length" in headers
+    assert headers.get("X-No-Such-Header") is None
+    assert "content-type" in list(headers)  # iterated: the names as received, lower-case
+
+
 def test_an_integration_key_as_token_is_caught_before_sending(sb: Sandbox) -> None:
     with pytest.raises(ValidationError, match="integration"):
         PagerDutyAPI(KEY_A, base_url=sb.url)
