@@ -94,6 +94,12 @@ class ClientSettings:
 
     @retry.setter
     def retry(self, value: RetryPolicy | None) -> None:
+        if value is not None and not isinstance(value, RetryPolicy):
+            # The official client's ``retry`` is a dict of statuses: given here, it failed
+            # only inside the first send that needed a retry, with an AttributeError.
+            raise ValidationError(
+                "retry", f"must be an alertwire.RetryPolicy, got {type(value).__name__}"
+            )
         self._retry = value if value is not None else RetryPolicy()
         self._settings_changed()
 

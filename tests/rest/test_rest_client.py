@@ -272,8 +272,11 @@ def test_timeout_and_retry_set_after_construction_are_used(sb: Sandbox) -> None:
         with pytest.raises(ValidationError) as refused:
             api.timeout = 0
         assert api.timeout == 2.5
+        with pytest.raises(ValidationError) as not_a_policy:
+            api.retry = {500: 3}  # type: ignore[assignment]  # the official client's form
     assert caught.value.attempts == 1
     assert refused.value.field == "timeout"
+    assert not_a_policy.value.field == "retry"
     assert counting.timeouts == [2.5, 2.5, 2.5]
 
 
