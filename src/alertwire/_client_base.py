@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 from . import _config
 from ._closing import AsyncClosing, Closing
 from ._delivery import AsyncSender, SyncSender, async_transport_for, sync_transport_for
-from ._errors import ValidationError
+from ._errors import ConfigurationError, ValidationError
 from ._retry import RetryPolicy
-from .protocol.http import resolve_base_url
+from .protocol.http import check_base_url, resolve_base_url
 from .transport import Verify
 
 __all__ = ["AsyncClientBase", "ClientSettings", "SyncClientBase"]
@@ -62,20 +62,33 @@ class ClientSettings:
     #: For ``from_env``: the credential's variables, and the variable that overrides the base URL.
     _CREDENTIAL: ClassVar[_config.Credential]
     _ENV_URL: ClassVar[str]
-    base_url: str
+    _base_url: str
     _timeout: float
     _retry: RetryPolicy
 
     def _configure(
         self, *, region: str, base_url: str | None, timeout: float, retry: RetryPolicy | None
     ) -> None:
-        self.base_url = resolve_base_url(region, base_url, regions=self._REGIONS)
+        self._base_url = resolve_base_url(region, base_url, regions=self._REGIONS)
         self.timeout = timeout
         self.retry = retry
 
-    # ``timeout`` and ``retry`` may be set after construction, as on the official
-    # PagerDuty client's session (``session.timeout = 30``): the senders made from
-    # them once kept the old values, so such an assignment silently did nothing.
+    # ``base_url``, ``timeout`` and ``retry`` may be set after construction, as on the
+    # official PagerDuty client's session (``session.timeout = 30``), and are checked as
+    # the constructor checks them: the senders made from timeout and retry once kept
+    # the old values, so such an assignment silently did nothing, and an assigned
+    # base_url skipped the check that keeps keys off ``http://`` beyond loopback.
+
+    @property
+    def base_url(self) -> str:
+        """Where requests go (scheme, host, port, path prefix)."""
+        return self._base_url
+
+    @base_url.setter
+    def base_url(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise ConfigurationError(f"base_url must be a URL, got {type(value).__name__}")
+        self._base_url = check_base_url(value, setting="base_url")
 
     @property
     def timeout(self) -> float:

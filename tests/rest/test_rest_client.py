@@ -19,6 +19,7 @@ import pytest
 import alertwire
 from alertwire import (
     BadRequest,
+    ConfigurationError,
     Forbidden,
     NetworkError,
     NotFound,
@@ -301,6 +302,17 @@ def test_answer_headers_are_found_in_any_case(sb: Sandbox, api: PagerDutyAPI) ->
     assert "Content-Length" in headers
     assert headers.get("X-No-Such-Header") is None
     assert "content-type" in list(headers)  # iterated: the names as received, lower-case
+
+
+def test_base_url_set_after_construction_is_checked_as_the_constructor_does(sb: Sandbox) -> None:
+    """Assigned, it skipped the check that keeps the token off http:// beyond loopback."""
+    _page(sb, KEY_A, "x")
+    with PagerDutyAPI(TOKEN) as api:
+        with pytest.raises(ConfigurationError, match="clear text"):
+            api.base_url = "http://pagerduty.example.com"
+        assert api.base_url == "https://api.pagerduty.com"
+        api.base_url = sb.url  # loopback: a sandbox
+        assert [i["title"] for i in api.open_incidents()] == ["x"]
 
 
 def test_an_integration_key_as_token_is_caught_before_sending(sb: Sandbox) -> None:
