@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -533,6 +534,31 @@ async def test_a_bulk_update_cancelled_part_way_says_how_many_were_updated(
         "the first 250 incidents given were set to resolved before this failure;"
         " the others were not changed"
     ]
+
+
+def _pagerdutys_window(received: Received) -> Answer:
+    """``GET /incidents`` as PagerDuty answers it: without ``date_range=all`` (or
+    ``since``/``until``), only incidents of the last 30 days, whatever their status."""
+    query = parse_qs(urlsplit(received.path).query)
+    old = {"id": "POLD001", "status": "acknowledged", "created_at": "2026-01-02T03:04:05Z"}
+    new = {"id": "PNEW001", "status": "triggered", "created_at": "2026-12-01T00:00:00Z"}
+    found = [old, new] if query.get("date_range") == ["all"] else [new]
+    wanted = set(query.get("statuses[]", []))
+    listed = [i for i in found if not wanted or i["status"] in wanted]
+    return Answer(200, {"incidents": listed, "more": False, "offset": 0, "limit": 100})
+
+
+async def test_open_incidents_include_those_opened_more_than_30_days_ago() -> None:
+    """An incident acknowledged 40 days ago and still open was missing from
+    open_incidents() (and ``alertwire incidents list``): PagerDuty's default window."""
+    with LoopbackServer() as server:
+        server.respond_with(_pagerdutys_window)
+        with PagerDutyAPI(TOKEN, base_url=server.url) as api:
+            assert [i["id"] for i in api.open_incidents()] == ["POLD001", "PNEW001"]
+            assert [i["id"] for i in api.incidents(["acknowledged"])] == ["POLD001"]
+            assert api.incidents(["resolved"]) == []  # resolved: PagerDuty's window bounds it
+        async with AsyncPagerDutyAPI(TOKEN, base_url=server.url) as aapi:
+            assert [i["id"] for i in await aapi.open_incidents()] == ["POLD001", "PNEW001"]
 
 
 def test_a_server_that_always_says_more_is_walked_to_pagerdutys_bound_only(

@@ -267,10 +267,21 @@ class APIBase(ClientSettings):
 
     @staticmethod
     def _incidents_query(statuses: Sequence[str], service_ids: Ids) -> dict[str, Any]:
+        """The query of ``incidents``/``open_incidents``.
+
+        Without ``since``/``until``, PagerDuty lists the incidents of the last 30 days
+        only, whatever their status: an incident acknowledged 40 days ago and still
+        open was missing from ``open_incidents()`` (and ``alertwire incidents list``).
+        Open incidents are asked for with ``date_range=all``; a listing that includes
+        resolved ones keeps PagerDuty's window, which bounds it.
+        """
         bad = [s for s in statuses if s not in _STATUSES]
         if bad or not statuses:
             raise ValidationError("statuses", "must be triggered, acknowledged or resolved")
-        return _id_filters({"statuses[]": list(statuses)}, service_ids=service_ids)
+        query: dict[str, Any] = {"statuses[]": list(statuses)}
+        if "resolved" not in statuses:
+            query["date_range"] = "all"
+        return _id_filters(query, service_ids=service_ids)
 
     @staticmethod
     def _oncalls_query(
