@@ -40,9 +40,32 @@ class _BigPandaBase(ClientSettings):
     _CREDENTIAL = _config.BIGPANDA_TOKEN
     _ENV_URL = _config.ENV_BIGPANDA_URL
 
+    _token: Secret
+    _app_key: str
+
     def _set_credentials(self, token: str | Secret, app_key: str) -> None:
-        self.token = require_token(token)
-        self.app_key = require_app_key(app_key)
+        self.token = token
+        self.app_key = app_key
+
+    # Checked (and the token wrapped) when assigned after construction too: a plain
+    # string set as the token once showed in full in repr() and failed every send.
+
+    @property
+    def token(self) -> Secret:
+        """The org token, held as a :class:`~alertwire.Secret`."""
+        return self._token
+
+    @token.setter
+    def token(self, value: str | Secret) -> None:
+        self._token = require_token(value)
+
+    @property
+    def app_key(self) -> str:
+        return self._app_key
+
+    @app_key.setter
+    def app_key(self, value: str) -> None:
+        self._app_key = require_app_key(value)
 
     def __repr__(self) -> str:
         return (

@@ -52,7 +52,18 @@ class _PagerDutyBase(ClientSettings):
     _REGIONS = protocol.REGIONS
     _CREDENTIAL = _config.ROUTING_KEY
     _ENV_URL = _config.ENV_PAGERDUTY_URL
-    routing_key: Secret
+    _routing_key: Secret
+
+    @property
+    def routing_key(self) -> Secret:
+        """The integration key, held as a :class:`~alertwire.Secret`."""
+        return self._routing_key
+
+    @routing_key.setter
+    def routing_key(self, value: str | Secret) -> None:
+        # Checked and wrapped when assigned after construction too: a plain string set
+        # here once showed in full in repr() and failed every send with an AttributeError.
+        self._routing_key = require_routing_key(value)
 
     def __repr__(self) -> str:
         return (
@@ -99,7 +110,7 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
         http_client: Any = None,
         verify: Verify = True,
     ) -> None:
-        self.routing_key = require_routing_key(routing_key)
+        self.routing_key = routing_key
         self._configure(region=region, base_url=base_url, timeout=timeout, retry=retry)
         self._connect(http_client, verify=verify, pool_size=DEFAULT_CONCURRENCY * 2)
 
@@ -166,7 +177,7 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
         verify: Verify = True,
         max_connections: int = 100,
     ) -> None:
-        self.routing_key = require_routing_key(routing_key)
+        self.routing_key = routing_key
         self._configure(region=region, base_url=base_url, timeout=timeout, retry=retry)
         self._connect(http_client, verify=verify, pool_size=max_connections)
 

@@ -316,6 +316,24 @@ def test_base_url_set_after_construction_is_checked_as_the_constructor_does(sb: 
         assert [i["title"] for i in api.open_incidents()] == ["x"]
 
 
+def test_a_token_assigned_after_construction_is_checked_held_as_a_secret_and_sent(
+    sb: Sandbox,
+) -> None:
+    """A plain string assigned as the token showed in full in repr() and failed every
+    request with an AttributeError; oauth= assigned was never sent (headers made once)."""
+    _page(sb, KEY_A, "x")
+    with PagerDutyAPI("wrong-token-given-first", base_url=sb.url) as api:
+        api.token = TOKEN
+        assert TOKEN not in repr(api)
+        assert [i["title"] for i in api.open_incidents()] == ["x"]
+        with pytest.raises(ValidationError) as refused:
+            api.token = KEY_A  # an integration key where the REST token belongs
+        api.oauth = True  # Bearer: PagerDuty (and the sandbox) then need no From
+        [acknowledged] = api.acknowledge(api.open_incidents()[0])
+    assert refused.value.field == "token"
+    assert acknowledged["status"] == "acknowledged"
+
+
 def test_an_integration_key_as_token_is_caught_before_sending(sb: Sandbox) -> None:
     with pytest.raises(ValidationError, match="integration"):
         PagerDutyAPI(KEY_A, base_url=sb.url)

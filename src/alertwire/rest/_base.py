@@ -154,9 +154,35 @@ class APIBase(ClientSettings):
     def _set_credentials(
         self, token: str | Secret, *, oauth: bool, default_from: str | None
     ) -> None:
-        self.token = protocol.check_token(token, oauth=oauth)
-        self.oauth = bool(oauth)
+        self._oauth = bool(oauth)
+        self._token = protocol.check_token(token, oauth=self._oauth)
         self.default_from = default_from
+
+    # The token and its kind are checked, and the headers made again, when they are
+    # assigned after construction too: a plain string set as the token once showed in
+    # full in repr() and failed every request with an AttributeError, and a new token
+    # or oauth= was otherwise never sent (the headers are made once).
+
+    @property
+    def token(self) -> Secret:
+        """The REST API token, held as a :class:`~alertwire.Secret`."""
+        return self._token
+
+    @token.setter
+    def token(self, value: str | Secret) -> None:
+        self._token = protocol.check_token(value, oauth=self._oauth)
+        self.default_from = self._default_from  # the headers, with the new token
+
+    @property
+    def oauth(self) -> bool:
+        """Whether the token is an OAuth access token (``Bearer``) or an API key."""
+        return self._oauth
+
+    @oauth.setter
+    def oauth(self, value: bool) -> None:
+        self._token = protocol.check_token(self._token, oauth=bool(value))
+        self._oauth = bool(value)
+        self.default_from = self._default_from  # the headers, with the new scheme
 
     @property
     def default_from(self) -> str | None:
