@@ -282,6 +282,7 @@ def _rest_paths() -> dict[str, Any]:
     incident_filters = [
         _query("statuses[]", {"type": "array", "items": _STRING}),
         _query("service_ids[]", {"type": "array", "items": _STRING}),
+        _query("urgencies[]", {"type": "array", "items": _STRING}),
         _query("incident_key", _STRING),
         _query("since", _STRING),
         _query("until", _STRING),
