@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import _config
+from ._checked import Checked
 from ._client_base import AsyncClientBase, ClientSettings, SyncClientBase
 from ._delivery import DEFAULT_TIMEOUT
 from ._errors import ConfigurationError
@@ -40,32 +41,14 @@ class _BigPandaBase(ClientSettings):
     _CREDENTIAL = _config.BIGPANDA_TOKEN
     _ENV_URL = _config.ENV_BIGPANDA_URL
 
-    _token: Secret
-    _app_key: str
+    #: The org token (held as a Secret) and the app key; checked when assigned after
+    #: construction too (docs/rest.md).
+    token = Checked(require_token)
+    app_key = Checked(require_app_key)
 
     def _set_credentials(self, token: str | Secret, app_key: str) -> None:
         self.token = token
         self.app_key = app_key
-
-    # Checked (and the token wrapped) when assigned after construction too: a plain
-    # string set as the token once showed in full in repr() and failed every send.
-
-    @property
-    def token(self) -> Secret:
-        """The org token, held as a :class:`~alertwire.Secret`."""
-        return self._token
-
-    @token.setter
-    def token(self, value: str | Secret) -> None:
-        self._token = require_token(value)
-
-    @property
-    def app_key(self) -> str:
-        return self._app_key
-
-    @app_key.setter
-    def app_key(self, value: str) -> None:
-        self._app_key = require_app_key(value)
 
     def __repr__(self) -> str:
         return (

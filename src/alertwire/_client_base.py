@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from . import _config
+from ._checked import Checked
 from ._closing import AsyncClosing, Closing
 from ._delivery import AsyncSender, SyncSender, async_transport_for, sync_transport_for
 from ._errors import ConfigurationError, ValidationError
@@ -26,6 +27,28 @@ __all__ = ["AsyncClientBase", "ClientSettings", "SyncClientBase"]
 #: Sync clients share one pool between threads; this many connections per origin.
 DEFAULT_POOL_SIZE = 32
 DEFAULT_MAX_CONNECTIONS = 100
+
+
+def _url(value: Any) -> str:
+    """An assigned ``base_url``, checked as the constructor checks one."""
+    if not isinstance(value, str):
+        raise ConfigurationError(f"base_url must be a URL, got {type(value).__name__}")
+    return check_base_url(value, setting="base_url")
+
+
+def _policy(value: Any) -> RetryPolicy:
+    """``retry``: a :class:`RetryPolicy`, ``None`` for the default one.
+
+    The official client's ``retry`` is a dict of statuses: given here, it failed only
+    inside the first send that needed a retry, with an AttributeError.
+    """
+    if value is None:
+        return RetryPolicy()
+    if not isinstance(value, RetryPolicy):
+        raise ValidationError(
+            "retry", f"must be an alertwire.RetryPolicy, got {type(value).__name__}"
+        )
+    return value
 
 
 def _seconds(timeout: Any) -> float:
@@ -62,9 +85,6 @@ class ClientSettings:
     #: For ``from_env``: the credential's variables, and the variable that overrides the base URL.
     _CREDENTIAL: ClassVar[_config.Credential]
     _ENV_URL: ClassVar[str]
-    _base_url: str
-    _timeout: float
-    _retry: RetryPolicy
 
     def _configure(
         self, *, region: str, base_url: str | None, timeout: float, retry: RetryPolicy | None
@@ -79,42 +99,9 @@ class ClientSettings:
     # the old values, so such an assignment silently did nothing, and an assigned
     # base_url skipped the check that keeps keys off ``http://`` beyond loopback.
 
-    @property
-    def base_url(self) -> str:
-        """Where requests go (scheme, host, port, path prefix)."""
-        return self._base_url
-
-    @base_url.setter
-    def base_url(self, value: str) -> None:
-        if not isinstance(value, str):
-            raise ConfigurationError(f"base_url must be a URL, got {type(value).__name__}")
-        self._base_url = check_base_url(value, setting="base_url")
-
-    @property
-    def timeout(self) -> float:
-        """Seconds per attempt."""
-        return self._timeout
-
-    @timeout.setter
-    def timeout(self, value: float) -> None:
-        self._timeout = _seconds(value)
-        self._settings_changed()
-
-    @property
-    def retry(self) -> RetryPolicy:
-        """The retry policy (``None`` given: the default :class:`RetryPolicy`)."""
-        return self._retry
-
-    @retry.setter
-    def retry(self, value: RetryPolicy | None) -> None:
-        if value is not None and not isinstance(value, RetryPolicy):
-            # The official client's ``retry`` is a dict of statuses: given here, it failed
-            # only inside the first send that needed a retry, with an AttributeError.
-            raise ValidationError(
-                "retry", f"must be an alertwire.RetryPolicy, got {type(value).__name__}"
-            )
-        self._retry = value if value is not None else RetryPolicy()
-        self._settings_changed()
+    base_url = Checked(_url)
+    timeout = Checked(_seconds, changed=lambda client: client._settings_changed())
+    retry = Checked(_policy, changed=lambda client: client._settings_changed())
 
     def _settings_changed(self) -> None:
         """Pass new settings on to the senders made from them (the sender bases, after

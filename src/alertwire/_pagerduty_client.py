@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import _config
+from ._checked import Checked
 from ._client_base import AsyncClientBase, ClientSettings, SyncClientBase
 from ._config import DEFAULT_CONCURRENCY
 from ._delivery import DEFAULT_TIMEOUT
@@ -52,18 +53,8 @@ class _PagerDutyBase(ClientSettings):
     _REGIONS = protocol.REGIONS
     _CREDENTIAL = _config.ROUTING_KEY
     _ENV_URL = _config.ENV_PAGERDUTY_URL
-    _routing_key: Secret
-
-    @property
-    def routing_key(self) -> Secret:
-        """The integration key, held as a :class:`~alertwire.Secret`."""
-        return self._routing_key
-
-    @routing_key.setter
-    def routing_key(self, value: str | Secret) -> None:
-        # Checked and wrapped when assigned after construction too: a plain string set
-        # here once showed in full in repr() and failed every send with an AttributeError.
-        self._routing_key = require_routing_key(value)
+    #: The integration key, held as a Secret; checked when assigned after construction too.
+    routing_key = Checked(require_routing_key)
 
     def __repr__(self) -> str:
         return (

@@ -275,7 +275,7 @@ def test_timeout_and_retry_set_after_construction_are_used(sb: Sandbox) -> None:
             api.timeout = 0
         assert api.timeout == 2.5
         with pytest.raises(ValidationError) as not_a_policy:
-            api.retry = {500: 3}  # type: ignore[assignment]  # the official client's form
+            api.retry = {500: 3}  # the official client's form
     assert caught.value.attempts == 1
     assert refused.value.field == "timeout"
     assert not_a_policy.value.field == "retry"
