@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import _config
+from ._checked import Checked
 from ._client_base import AsyncClientBase, ClientSettings, SyncClientBase
 from ._delivery import DEFAULT_TIMEOUT
 from ._errors import ConfigurationError
@@ -40,9 +41,14 @@ class _BigPandaBase(ClientSettings):
     _CREDENTIAL = _config.BIGPANDA_TOKEN
     _ENV_URL = _config.ENV_BIGPANDA_URL
 
+    #: The org token (held as a Secret) and the app key; checked when assigned after
+    #: construction too (docs/rest.md).
+    token = Checked(require_token)
+    app_key = Checked(require_app_key)
+
     def _set_credentials(self, token: str | Secret, app_key: str) -> None:
-        self.token = require_token(token)
-        self.app_key = require_app_key(app_key)
+        self.token = token
+        self.app_key = app_key
 
     def __repr__(self) -> str:
         return (

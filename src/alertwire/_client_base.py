@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from . import _config
+from ._checked import Checked
 from ._closing import AsyncClosing, Closing
 from ._delivery import AsyncSender, SyncSender, async_transport_for, sync_transport_for
-from ._errors import ValidationError
+from ._errors import ConfigurationError, ValidationError
 from ._retry import RetryPolicy
-from .protocol.http import resolve_base_url
+from .protocol.http import check_base_url, resolve_base_url
 from .transport import Verify
 
 __all__ = ["AsyncClientBase", "ClientSettings", "SyncClientBase"]
@@ -25,6 +26,28 @@ __all__ = ["AsyncClientBase", "ClientSettings", "SyncClientBase"]
 #: Sync clients share one pool between threads; this many connections per origin.
 DEFAULT_POOL_SIZE = 32
 DEFAULT_MAX_CONNECTIONS = 100
+
+
+def _url(value: Any) -> str:
+    """An assigned ``base_url``, checked as the constructor checks one."""
+    if not isinstance(value, str):
+        raise ConfigurationError(f"base_url must be a URL, got {type(value).__name__}")
+    return check_base_url(value, setting="base_url")
+
+
+def _policy(value: Any) -> RetryPolicy:
+    """``retry``: a :class:`RetryPolicy`, ``None`` for the default one.
+
+    The official client's ``retry`` is a dict of statuses: given here, it failed only
+    inside the first send that needed a retry, with an AttributeError.
+    """
+    if value is None:
+        return RetryPolicy()
+    if not isinstance(value, RetryPolicy):
+        raise ValidationError(
+            "retry", f"must be an alertwire.RetryPolicy, got {type(value).__name__}"
+        )
+    return value
 
 
 def _seconds(timeout: Any) -> float:
@@ -63,16 +86,30 @@ class ClientSettings:
     #: For ``from_env``: the credential's variables, and the variable that overrides the base URL.
     _CREDENTIAL: ClassVar[_config.Credential]
     _ENV_URL: ClassVar[str]
-    base_url: str
-    timeout: float
-    retry: RetryPolicy
 
     def _configure(
         self, *, region: str, base_url: str | None, timeout: float, retry: RetryPolicy | None
     ) -> None:
-        self.base_url = resolve_base_url(region, base_url, regions=self._REGIONS)
-        self.timeout = _seconds(timeout)
-        self.retry = retry if retry is not None else RetryPolicy()
+        self._base_url = resolve_base_url(region, base_url, regions=self._REGIONS)
+        self.timeout = timeout
+        self.retry = retry
+
+    # ``base_url``, ``timeout`` and ``retry`` may be set after construction, as on the
+    # official PagerDuty client's session (``session.timeout = 30``), and are checked as
+    # the constructor checks them: the senders made from timeout and retry once kept
+    # the old values, so such an assignment silently did nothing, and an assigned
+    # base_url skipped the check that keeps keys off ``http://`` beyond loopback.
+
+    base_url = Checked(_url)
+    timeout = Checked(_seconds, changed=lambda client: client._settings_changed())
+    retry = Checked(_policy, changed=lambda client: client._settings_changed())
+
+    def _settings_changed(self) -> None:
+        """Pass new settings on to the senders made from them (the sender bases, after
+        this class in a client's MRO, do that)."""
+        after = getattr(super(), "_settings_changed", None)
+        if after is not None:
+            after()
 
     @classmethod
     def _env_destination(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
@@ -99,6 +136,11 @@ class SyncClientBase(Closing):
     ) -> None:
         transport = sync_transport_for(http_client, verify=verify, pool_size=pool_size)
         self._sender = SyncSender(transport, timeout=self.timeout, retry=self.retry)
+
+    def _settings_changed(self) -> None:
+        sender: SyncSender | None = getattr(self, "_sender", None)  # none yet while constructing
+        if sender is not None:
+            sender.timeout, sender.retry = self.timeout, self.retry
 
     def close(self) -> None:
         self._sender.close()
@@ -132,6 +174,11 @@ class AsyncClientBase(AsyncClosing):
             )
             self._sender = AsyncSender(transport, timeout=self.timeout, retry=self.retry)
         return self._sender
+
+    def _settings_changed(self) -> None:
+        sender: AsyncSender | None = getattr(self, "_sender", None)  # made on first send
+        if sender is not None:
+            sender.timeout, sender.retry = self.timeout, self.retry
 
     async def aclose(self) -> None:
         if self._sender is not None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import _config
+from ._checked import Checked
 from ._client_base import AsyncClientBase, ClientSettings, SyncClientBase
 from ._config import DEFAULT_CONCURRENCY
 from ._delivery import DEFAULT_TIMEOUT
@@ -52,7 +53,8 @@ class _PagerDutyBase(ClientSettings):
     _REGIONS = protocol.REGIONS
     _CREDENTIAL = _config.ROUTING_KEY
     _ENV_URL = _config.ENV_PAGERDUTY_URL
-    routing_key: Secret
+    #: The integration key, held as a Secret; checked when assigned after construction too.
+    routing_key = Checked(require_routing_key)
 
     def __repr__(self) -> str:
         return (
@@ -99,7 +101,7 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
         http_client: Any = None,
         verify: Verify = True,
     ) -> None:
-        self.routing_key = require_routing_key(routing_key)
+        self.routing_key = routing_key
         self._configure(region=region, base_url=base_url, timeout=timeout, retry=retry)
         self._connect(http_client, verify=verify, pool_size=DEFAULT_CONCURRENCY * 2)
 
@@ -166,7 +168,7 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
         verify: Verify = True,
         max_connections: int = 100,
     ) -> None:
-        self.routing_key = require_routing_key(routing_key)
+        self.routing_key = routing_key
         self._configure(region=region, base_url=base_url, timeout=timeout, retry=retry)
         self._connect(http_client, verify=verify, pool_size=max_connections)
 

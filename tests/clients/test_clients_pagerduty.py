@@ -251,6 +251,18 @@ async def test_retries_then_success_with_the_same_body(pd: Client, server: Loopb
     assert result.dedup_key == server.received[0].json()["dedup_key"]
 
 
+async def test_retry_set_after_construction_is_used(pd: Client, server: LoopbackServer) -> None:
+    """Once the sender existed, assigning ``retry`` (or ``timeout``) changed nothing."""
+    server.script(Answer(202))
+    await pd.call("trigger", "first")  # an async client makes its sender now
+    pd.client.retry = RetryPolicy.never()
+    server.script(Answer(503))
+    exc = await pd.fails(TriggerAlert("flaky", source="db1"))
+    assert isinstance(exc, ServerError)
+    assert exc.attempts == 1
+    assert len(server.received) == 2
+
+
 async def test_retry_after_respected(
     kind: str, server: LoopbackServer, caplog: pytest.LogCaptureFixture, real_retry_delays: None
 ) -> None:

@@ -8,8 +8,10 @@ import pickle
 
 import pytest
 
-from alertwire import Secret
+import alertwire
+from alertwire import Secret, ValidationError
 from alertwire._secret import redact
+from alertwire.sandbox import Sandbox
 from tests.support.keys import MIXED_CASE_ROUTING_KEY as KEY
 
 
@@ -89,3 +91,27 @@ def test_scrub() -> None:
     )
     assert secret.scrub("nothing here") == "nothing here"
     assert Secret("").scrub("abc") == "abc"
+
+
+def test_keys_assigned_after_construction_are_checked_held_as_secrets_and_used(
+    alertwire_sandbox: Sandbox,
+) -> None:
+    """A plain string assigned as a client's key once showed in full in repr() and failed
+    every send with an AttributeError ('str' object has no attribute 'reveal')."""
+    sb = alertwire_sandbox
+    new_key = "NewKey0123456789abcdefABCDEFWXYZ"
+    with alertwire.PagerDuty("OldKey0123456789abcdefABCDEFQRST", base_url=sb.url) as pd:
+        pd.routing_key = new_key
+        assert new_key not in repr(pd)
+        with pytest.raises(ValidationError) as refused:
+            pd.routing_key = "too-short"
+        pd.trigger("disk full", source="db1")
+    assert refused.value.field == "routing_key"
+    assert [a["routing_key"] for a in sb.alerts()] == ["…WXYZ"]
+
+    new_token = "bp-token-assigned-later-0000TKN7"
+    with alertwire.BigPanda("bp-token-given-first-00000000AAAA", "app", base_url=sb.url) as bp:
+        bp.token = new_token
+        assert new_token not in repr(bp)
+        bp.alert("critical", host="web-1")
+    assert [a["token"] for a in sb.bigpanda()] == ["…TKN7"]

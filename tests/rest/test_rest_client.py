@@ -9,15 +9,18 @@ that never leak.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 import alertwire
 from alertwire import (
     BadRequest,
+    ConfigurationError,
     Forbidden,
     NetworkError,
     NotFound,
@@ -31,7 +34,7 @@ from alertwire import (
 )
 from alertwire.rest import AsyncPagerDutyAPI, PagerDutyAPI
 from alertwire.sandbox import Sandbox
-from alertwire.transport import Request, Response, Urllib3Transport
+from alertwire.transport import AsyncioTransport, Request, Response, Urllib3Transport
 from tests.support.keys import MIXED_CASE_ROUTING_KEY as KEY_A
 from tests.support.keys import REST_API_TOKEN as TOKEN
 from tests.support.loopback_server import Answer, LoopbackServer, Received
@@ -72,9 +75,11 @@ class Counting:
     def __init__(self) -> None:
         self.inner = Urllib3Transport()
         self.sent: list[Request] = []
+        self.timeouts: list[float] = []
 
     def send(self, request: Request, *, timeout: float) -> Response:
         self.sent.append(request)
+        self.timeouts.append(timeout)
         return self.inner.send(request, timeout=timeout)
 
     def close(self) -> None:
@@ -144,6 +149,31 @@ def test_iter_all_walks_every_page_once(sb: Sandbox) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("page_size", "params", "field"),
+    [
+        (True, None, "page_size"),  # went out as limit=true: PagerDuty's 400, naming no argument
+        (2.5, None, "page_size"),  # went out as limit=2.5
+        ("2", None, "page_size"),  # a bare TypeError from comparing str and int
+        (None, {"limit": True}, "params.limit"),
+        (None, {"offset": -3}, "params.offset"),  # went out as offset=-3
+    ],
+)
+def test_a_page_size_or_offset_that_is_no_count_is_refused_before_sending(
+    sb: Sandbox, page_size: Any, params: dict[str, Any] | None, field: str
+) -> None:
+    _page(sb, KEY_A, "one incident")
+    counting = Counting()
+    with (
+        PagerDutyAPI(TOKEN, base_url=sb.url, http_client=counting) as api,
+        pytest.raises(ValidationError) as caught,
+    ):
+        api.list_all("/incidents", params, page_size=page_size)
+    assert caught.value.field == field
+    assert "whole number" in str(caught.value) or "negative" in str(caught.value)
+    assert counting.sent == []
+
+
 def test_bulk_updates_go_in_chunks_of_250(sb: Sandbox) -> None:
     with PagerDuty(KEY_A, base_url=sb.url) as events:
         for n in range(260):
@@ -202,6 +232,106 @@ def test_an_update_without_from_gets_pagerdutys_refusal(sb: Sandbox) -> None:
             api.acknowledge(incident)
     assert "From" in str(caught.value)
     assert sb.incidents()[0]["status"] == "triggered"
+
+
+def test_default_from_set_after_construction_is_sent(sb: Sandbox) -> None:
+    """As on the official client's session, whose ``default_from`` code sets after
+    ``PagerdutyHook().get_session()`` (the hook takes no ``From``): it was ignored."""
+    _page(sb, KEY_A, "x")
+    with PagerDutyAPI(TOKEN, base_url=sb.url) as api:
+        api.default_from = ME
+        assert api.default_from == ME
+        [acknowledged] = api.acknowledge(api.open_incidents()[0])
+        with pytest.raises(ValidationError) as caught:
+            api.default_from = "not an address"
+        assert api.default_from == ME  # a refused value changes nothing
+    assert caught.value.field == "default_from"
+    assert acknowledged["status"] == "acknowledged"
+    assert sb.incidents()[0]["status"] == "acknowledged"
+
+
+async def test_async_default_from_set_after_construction_is_sent(sb: Sandbox) -> None:
+    _page(sb, KEY_A, "x")
+    async with AsyncPagerDutyAPI(TOKEN, base_url=sb.url) as api:
+        api.default_from = ME
+        [acknowledged] = await api.acknowledge(*await api.open_incidents())
+    assert acknowledged["status"] == "acknowledged"
+
+
+def test_timeout_and_retry_set_after_construction_are_used(sb: Sandbox) -> None:
+    """``session.timeout = 30`` works on the official client's session; here the senders
+    kept the values given at construction, so such an assignment silently did nothing."""
+    _page(sb, KEY_A, "x")
+    counting = Counting()
+    with PagerDutyAPI(TOKEN, base_url=sb.url, default_from=ME, http_client=counting) as api:
+        api.timeout = 2.5
+        api.retry = RetryPolicy.never()
+        [incident] = api.open_incidents()
+        api.acknowledge(incident)  # a PUT: the other sender
+        sb.fail_next_rest(503)
+        with pytest.raises(ServerError) as caught:
+            api.list_all("/incidents")  # retried (and answered) with the default policy
+        with pytest.raises(ValidationError) as refused:
+            api.timeout = 0
+        assert api.timeout == 2.5
+        with pytest.raises(ValidationError) as not_a_policy:
+            api.retry = {500: 3}  # the official client's form
+    assert caught.value.attempts == 1
+    assert refused.value.field == "timeout"
+    assert not_a_policy.value.field == "retry"
+    assert counting.timeouts == [2.5, 2.5, 2.5]
+
+
+async def test_async_retry_set_after_the_first_request_is_used(sb: Sandbox) -> None:
+    async with AsyncPagerDutyAPI(TOKEN, base_url=sb.url) as api:
+        assert await api.open_incidents() == []  # the sender is made now, with the default
+        api.retry = RetryPolicy.never()
+        sb.fail_next_rest(503)
+        with pytest.raises(ServerError) as caught:
+            await api.open_incidents()
+    assert caught.value.attempts == 1
+
+
+def test_answer_headers_are_found_in_any_case(sb: Sandbox, api: PagerDutyAPI) -> None:
+    """As on the official client's (httpx's) response: they were a dict of lower-case
+    names, where ``headers["Content-Type"]`` was a KeyError and ``.get`` said None."""
+    sb.faults(rest_rate_limit=100)
+    headers = api.get("/incidents").headers
+    assert headers["Content-Type"] == "application/json"
+    assert headers.get("CONTENT-TYPE") == "application/json"
+    assert headers["RateLimit-Limit"] == headers["ratelimit-limit"] == "100"
+    assert "Content-Length" in headers
+    assert headers.get("X-No-Such-Header") is None
+    assert "content-type" in list(headers)  # iterated: the names as received, lower-case
+
+
+def test_base_url_set_after_construction_is_checked_as_the_constructor_does(sb: Sandbox) -> None:
+    """Assigned, it skipped the check that keeps the token off http:// beyond loopback."""
+    _page(sb, KEY_A, "x")
+    with PagerDutyAPI(TOKEN) as api:
+        with pytest.raises(ConfigurationError, match="clear text"):
+            api.base_url = "http://pagerduty.example.com"
+        assert api.base_url == "https://api.pagerduty.com"
+        api.base_url = sb.url  # loopback: a sandbox
+        assert [i["title"] for i in api.open_incidents()] == ["x"]
+
+
+def test_a_token_assigned_after_construction_is_checked_held_as_a_secret_and_sent(
+    sb: Sandbox,
+) -> None:
+    """A plain string assigned as the token showed in full in repr() and failed every
+    request with an AttributeError; oauth= assigned was never sent (headers made once)."""
+    _page(sb, KEY_A, "x")
+    with PagerDutyAPI("wrong-token-given-first", base_url=sb.url) as api:
+        api.token = TOKEN
+        assert TOKEN not in repr(api)
+        assert [i["title"] for i in api.open_incidents()] == ["x"]
+        with pytest.raises(ValidationError) as refused:
+            api.token = KEY_A  # an integration key where the REST token belongs
+        api.oauth = True  # Bearer: PagerDuty (and the sandbox) then need no From
+        [acknowledged] = api.acknowledge(api.open_incidents()[0])
+    assert refused.value.field == "token"
+    assert acknowledged["status"] == "acknowledged"
 
 
 def test_an_integration_key_as_token_is_caught_before_sending(sb: Sandbox) -> None:
@@ -383,6 +513,70 @@ async def test_a_bulk_update_that_fails_part_way_says_how_many_were_updated(
         " the others were not changed"
         for status in ("acknowledged", "resolved")
     ]
+
+
+class _CancelledAtTheSecondPut:
+    """A real transport whose caller is cancelled (its timeout struck) as the second PUT goes."""
+
+    def __init__(self) -> None:
+        self.inner = AsyncioTransport()
+        self.puts = 0
+
+    async def send(self, request: Request, *, timeout: float) -> Response:
+        if request.method == "PUT":
+            self.puts += 1
+            if self.puts == 2:
+                raise asyncio.CancelledError
+        return await self.inner.send(request, timeout=timeout)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_bulk_update_cancelled_part_way_says_how_many_were_updated(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The WARNING came only for an alertwire error: a cancelled call said nothing of the
+    250 incidents it had resolved already."""
+    transport = _CancelledAtTheSecondPut()
+    with LoopbackServer() as server:
+        server.respond_with(refuse_a_bulk_update_of_one)
+        async with AsyncPagerDutyAPI(
+            TOKEN, base_url=server.url, default_from=ME, http_client=transport
+        ) as api:
+            with pytest.raises(asyncio.CancelledError):
+                await api.resolve(*BULK_IDS)
+        assert [len(r.json()["incidents"]) for r in server.received] == [250]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "the first 250 incidents given were set to resolved before this failure;"
+        " the others were not changed"
+    ]
+
+
+def _pagerdutys_window(received: Received) -> Answer:
+    """``GET /incidents`` as PagerDuty answers it: without ``date_range=all`` (or
+    ``since``/``until``), only incidents of the last 30 days, whatever their status."""
+    query = parse_qs(urlsplit(received.path).query)
+    old = {"id": "POLD001", "status": "acknowledged", "created_at": "2026-01-02T03:04:05Z"}
+    new = {"id": "PNEW001", "status": "triggered", "created_at": "2026-12-01T00:00:00Z"}
+    found = [old, new] if query.get("date_range") == ["all"] else [new]
+    wanted = set(query.get("statuses[]", []))
+    listed = [i for i in found if not wanted or i["status"] in wanted]
+    return Answer(200, {"incidents": listed, "more": False, "offset": 0, "limit": 100})
+
+
+async def test_open_incidents_include_those_opened_more_than_30_days_ago() -> None:
+    """An incident acknowledged 40 days ago and still open was missing from
+    open_incidents() (and ``alertwire incidents list``): PagerDuty's default window."""
+    with LoopbackServer() as server:
+        server.respond_with(_pagerdutys_window)
+        with PagerDutyAPI(TOKEN, base_url=server.url) as api:
+            assert [i["id"] for i in api.open_incidents()] == ["POLD001", "PNEW001"]
+            assert [i["id"] for i in api.incidents(["acknowledged"])] == ["POLD001"]
+            assert api.incidents(["resolved"]) == []  # resolved: PagerDuty's window bounds it
+        async with AsyncPagerDutyAPI(TOKEN, base_url=server.url) as aapi:
+            assert [i["id"] for i in await aapi.open_incidents()] == ["POLD001", "PNEW001"]
 
 
 def test_a_server_that_always_says_more_is_walked_to_pagerdutys_bound_only(

@@ -19,6 +19,7 @@ import pytest
 
 import alertwire
 from alertwire.sandbox import Sandbox
+from alertwire.sandbox._dashboard import SHOWN
 from tests.support.sandbox_http import KEY, OTHER_KEY, TOKEN
 from tests.support.services import Chromium
 
@@ -112,6 +113,25 @@ def test_dashboard_shows_alerts_and_no_full_key(
     chromium.screenshot(alertwire_sandbox.url + "/", out, 1280, 840, virtual_time_budget_ms=3000)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.stat().st_size > 10_000
+
+
+def test_dashboard_counts_everything_but_lists_only_the_newest(
+    alertwire_sandbox: Sandbox, chromium: Chromium
+) -> None:
+    """It fetched every alert, incident and event each second to count and list them;
+    now the counters come from /sandbox/summary and each table from ?last=."""
+    total = SHOWN + 20
+    with alertwire.PagerDuty(KEY, base_url=alertwire_sandbox.url) as pd:
+        for n in range(total):
+            pd.trigger(f"alert number {n:03d}", source="db1", severity="warning")
+    dom = chromium.dump_dom(alertwire_sandbox.url + "/", virtual_time_budget_ms=3000)
+    assert f'id="n-triggered">{total}<' in dom
+    assert f'id="n-events">{total}<' in dom
+    assert dom.count(f"the newest {SHOWN} of {total}") == 2  # the incidents and the alerts
+    assert dom.count('<tr id="incident-') == SHOWN
+    assert f"alert number {total - 1:03d}" in dom  # the newest are shown ...
+    assert "alert number 000" not in dom  # ... the oldest are not
+    assert '<span id="status">updated ' in dom
 
 
 def test_dashboard_says_so_when_empty(alertwire_sandbox: Sandbox, chromium: Chromium) -> None:

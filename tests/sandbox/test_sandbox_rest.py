@@ -368,10 +368,29 @@ def test_oncalls_name_the_fixed_oncall_of_the_default_policy(alertwire_sandbox: 
 # --- errors, auth, faults --------------------------------------------------------
 
 
+def test_list_filters_by_urgency(alertwire_sandbox: Sandbox) -> None:
+    """``urgencies[]`` (PagerDuty's filter) was ignored: a test asking for the high-urgency
+    incidents got the low ones too, and passed or failed for the wrong reason."""
+    sb = alertwire_sandbox
+    send(sb, trigger("page-me", severity="critical"))  # critical, error: high
+    send(sb, trigger("fyi", severity="warning"))  # warning, info: low
+
+    def keys(query: str) -> list[str]:
+        answer = rest(sb, "GET", "/incidents" + query)
+        assert answer.status == 200, answer.body
+        return [i["incident_key"] for i in answer.json["incidents"]]
+
+    assert keys("?urgencies[]=high") == ["page-me"]
+    assert keys("?urgencies[]=low") == ["fyi"]
+    assert keys("?urgencies[]=high&urgencies[]=low") == ["page-me", "fyi"]
+    assert keys("?urgencies=low&statuses[]=triggered") == ["fyi"]
+
+
 @pytest.mark.parametrize(
     ("query", "error"),
     [
         ("statuses[]=open", "statuses[] 'open' is invalid"),
+        ("urgencies[]=medium", "urgencies[] 'medium' is invalid: use high or low"),
         ("limit=-1", "limit must be a non-negative integer"),
         ("offset=x", "offset must be a non-negative integer"),
         ("total=maybe", "total must be true or false"),

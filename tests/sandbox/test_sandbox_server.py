@@ -136,6 +136,71 @@ def test_bad_fault_spec_is_400(alertwire_sandbox: Sandbox, spec: bytes) -> None:
     assert answer.json["status"] == "invalid"
 
 
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        # Answered 200 and did nothing: every fault stayed in place.
+        ({"clear": "yes"}, "clear must be true or false"),
+        ({"clear": 1}, "clear must be true or false"),
+        # Answered 200 and struck without the Retry-After the test meant to send.
+        (
+            {"fail_next": [{"status": 429, "retryAfter": 30}]},
+            "fail_next[0] has unknown key(s) retryAfter (known: status, retry_after)",
+        ),
+        (
+            {"rest_fail_next": [{"status": 429, "retry-after": 30}]},
+            "rest_fail_next[0] has unknown key(s) retry-after (known: status, retry_after)",
+        ),
+    ],
+)
+def test_a_fault_setting_that_would_be_ignored_is_400_and_changes_nothing(
+    alertwire_sandbox: Sandbox, spec: dict[str, Any], error: str
+) -> None:
+    url = alertwire_sandbox.url
+    alertwire_sandbox.fail_next(503)
+    answer = post(url + "/sandbox/faults", spec)
+    assert answer.status == 400
+    assert answer.json == {"status": "invalid", "errors": [error]}
+    assert request("GET", url + "/sandbox/faults").json["fail_next"] == [
+        {"status": 503, "retry_after": None}
+    ]
+    assert post(url + "/sandbox/faults", {"clear": True}).json["fail_next"] == []
+
+
+def test_summary_counts_and_last_keeps_the_newest(alertwire_sandbox: Sandbox) -> None:
+    """What the dashboard reads: counters without the histories, and the newest rows."""
+    sb = alertwire_sandbox
+    url = sb.url
+    for n in range(5):
+        post(url + "/v2/enqueue", trigger(f"k{n}", summary=f"alert {n}"))
+    post(url + "/v2/enqueue", action("acknowledge", "k1"))
+    post(url + "/v2/enqueue", action("resolve", "k2"))
+    post(url + "/v2/change/enqueue", {"routing_key": KEY, "payload": {"summary": "deploy"}})
+    assert get(sb, "/sandbox/summary") == {
+        "alerts": {"triggered": 3, "acknowledged": 1, "resolved": 1},
+        "incidents": 5,
+        "changes": 1,
+        "bigpanda": 0,
+        "events": 8,
+    }
+    newest = get(sb, "/sandbox/alerts?last=2")
+    assert [a["dedup_key"] for a in newest] == ["k3", "k4"]  # still oldest first
+    assert [i["incident_key"] for i in get(sb, "/sandbox/incidents?last=1")] == ["k4"]
+    assert [e["event_action"] for e in get(sb, "/sandbox/events?last=3")] == [
+        "acknowledge",
+        "resolve",
+        None,
+    ]
+    assert get(sb, "/sandbox/events?last=0") == []
+    assert len(get(sb, "/sandbox/alerts?last=99")) == 5
+    assert get(sb, "/sandbox/changes?last=1")[0]["body"]["payload"]["summary"] == "deploy"
+    assert get(sb, "/sandbox/bigpanda?last=1") == []
+    for bad in ("-1", "x", "1.5", "9" * 5000):
+        answer = request("GET", f"{url}/sandbox/alerts?last={bad}")
+        assert answer.status == 400
+        assert answer.json["errors"][0].startswith("last must be a whole number (0 or more)")
+
+
 def test_rate_limit_per_routing_key() -> None:
     with Sandbox(rate_limit=3) as sb:
         url = sb.url + "/v2/enqueue"

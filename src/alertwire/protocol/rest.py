@@ -459,6 +459,15 @@ def is_cursor_path(path: str) -> bool:
 
 
 def _whole(value: Any, name: str) -> int:
+    """``value`` as an int: a whole number, or its text (a query string's ``"25"``).
+
+    ``True``, ``2.5`` or ``"2"`` given as ``page_size=`` once went out as
+    ``limit=true`` / ``limit=2.5`` (refused by PagerDuty with a 400 that named no
+    argument of ours) or failed with a bare ``TypeError``: refused here instead,
+    naming the argument and the rule.
+    """
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValidationError(name, "must be a whole number")
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -506,12 +515,18 @@ class Pager:
         if page_size is None and params and params.get("limit") is not None:
             page_size = _whole(params["limit"], "params.limit")
             given_as = "params.limit"
+        elif page_size is not None and (
+            isinstance(page_size, bool) or not isinstance(page_size, int)
+        ):
+            raise ValidationError("page_size", f"must be a whole number from 1 to {MAX_PAGE_SIZE}")
         size = MAX_PAGE_SIZE if page_size is None else page_size
         if not 1 <= size <= MAX_PAGE_SIZE:
             raise ValidationError(given_as, f"must be from 1 to {MAX_PAGE_SIZE}")
         start = 0
         if params and params.get("offset") is not None:
             start = _whole(params["offset"], "params.offset")
+            if start < 0:
+                raise ValidationError("params.offset", "must not be negative")
         return cls(
             path=canonical,
             params=params,

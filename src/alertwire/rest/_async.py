@@ -57,6 +57,10 @@ class AsyncPagerDutyAPI(APIBase, AsyncClientBase):
         """Read the same variables as :meth:`PagerDutyAPI.from_env`."""
         return cls(**{**cls._env_settings(env), **overrides})
 
+    def _settings_changed(self) -> None:
+        super()._settings_changed()
+        self._once = None  # made again, from the new settings, by the next POST
+
     async def _deliver(self, prepared: Prepared) -> Any:
         sender = self._get_sender()
         if not prepared.idempotent:

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from .. import _config
 from .._client_base import ClientSettings
-from .._errors import AlertwireError, DeliveryError, RateLimited, ResponseError, ValidationError
+from .._errors import DeliveryError, RateLimited, ResponseError, ValidationError
 from .._retry import RetryPolicy
 from .._secret import Secret
 from ..protocol import rest as protocol
@@ -154,12 +154,50 @@ class APIBase(ClientSettings):
     def _set_credentials(
         self, token: str | Secret, *, oauth: bool, default_from: str | None
     ) -> None:
-        self.token = protocol.check_token(token, oauth=oauth)
-        self.oauth = bool(oauth)
-        self.default_from = _check_from(default_from)
-        self._headers = protocol.build_headers(
-            self.token, oauth=self.oauth, default_from=self.default_from
-        )
+        self._oauth = bool(oauth)
+        self._token = protocol.check_token(token, oauth=self._oauth)
+        self.default_from = default_from
+
+    # The token and its kind are checked, and the headers made again, when they are
+    # assigned after construction too: a plain string set as the token once showed in
+    # full in repr() and failed every request with an AttributeError, and a new token
+    # or oauth= was otherwise never sent (the headers are made once).
+
+    @property
+    def token(self) -> Secret:
+        """The REST API token, held as a :class:`~alertwire.Secret`."""
+        return self._token
+
+    @token.setter
+    def token(self, value: str | Secret) -> None:
+        self._token = protocol.check_token(value, oauth=self._oauth)
+        self.default_from = self._default_from  # the headers, with the new token
+
+    @property
+    def oauth(self) -> bool:
+        """Whether the token is an OAuth access token (``Bearer``) or an API key."""
+        return self._oauth
+
+    @oauth.setter
+    def oauth(self, value: bool) -> None:
+        self._token = protocol.check_token(self._token, oauth=bool(value))
+        self._oauth = bool(value)
+        self.default_from = self._default_from  # the headers, with the new scheme
+
+    @property
+    def default_from(self) -> str | None:
+        """The email sent as ``From`` on every request (``None``: no ``From``)."""
+        return self._default_from
+
+    @default_from.setter
+    def default_from(self, value: str | None) -> None:
+        """Settable after construction, as on the official client's session: code that
+        did ``session = PagerdutyHook().get_session(); session.default_from = ...`` (the
+        hook takes no ``From``) once kept sending none, and PagerDuty refused every
+        incident update made with an account key (400, code 2016)."""
+        checked = _check_from(value)
+        self._headers = protocol.build_headers(self.token, oauth=self.oauth, default_from=checked)
+        self._default_from = checked
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(token={self.token!r}, base_url={self.base_url!r})"
@@ -255,10 +293,21 @@ class APIBase(ClientSettings):
 
     @staticmethod
     def _incidents_query(statuses: Sequence[str], service_ids: Ids) -> dict[str, Any]:
+        """The query of ``incidents``/``open_incidents``.
+
+        Without ``since``/``until``, PagerDuty lists the incidents of the last 30 days
+        only, whatever their status: an incident acknowledged 40 days ago and still
+        open was missing from ``open_incidents()`` (and ``alertwire incidents list``).
+        Open incidents are asked for with ``date_range=all``; a listing that includes
+        resolved ones keeps PagerDuty's window, which bounds it.
+        """
         bad = [s for s in statuses if s not in _STATUSES]
         if bad or not statuses:
             raise ValidationError("statuses", "must be triggered, acknowledged or resolved")
-        return _id_filters({"statuses[]": list(statuses)}, service_ids=service_ids)
+        query: dict[str, Any] = {"statuses[]": list(statuses)}
+        if "resolved" not in statuses:
+            query["date_range"] = "all"
+        return _id_filters(query, service_ids=service_ids)
 
     @staticmethod
     def _oncalls_query(
@@ -300,10 +349,14 @@ class APIBase(ClientSettings):
 def partial_updates(updated: Sequence[Any], status: str) -> Iterator[None]:
     """Around the bulk updates of one ``acknowledge``/``resolve``: when one fails after
     others succeeded (more than 250 incidents make several requests), a WARNING says how
-    many changed already, which the error, about the failed request alone, does not."""
+    many changed already, which the error, about the failed request alone, does not.
+
+    Any exception counts: a caller's timeout (``asyncio.timeout``, ``wait_for``) that
+    cancels the call part way, or a Ctrl-C, once left no word of the updates made.
+    """
     try:
         yield
-    except AlertwireError:
+    except BaseException:
         if updated:
             logger.warning(
                 "the first %d incidents given were set to %s before this failure;"

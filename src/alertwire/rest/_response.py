@@ -8,7 +8,7 @@ uses (``status_code``, ``headers``, ``json()``, ``text``, ``ok``) and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..protocol import rest as protocol
@@ -17,8 +17,37 @@ from ..transport import Request, Response
 __all__ = ["RestResponse"]
 
 
+class _Headers(Mapping[str, str]):
+    """An answer's headers, looked up in any case (``headers["Content-Type"]``), as the
+    official client's (httpx's) are; iterated, the names are lower-case.
+
+    Handing back the transport's lower-case dict made code written for the official
+    client (``response.headers["X-Request-Id"]``) fail with a ``KeyError``, and its
+    ``.get("Content-Type")`` quietly answer ``None``.
+    """
+
+    __slots__ = ("_lower",)
+
+    def __init__(self, lower: Mapping[str, str]) -> None:
+        self._lower = lower
+
+    def __getitem__(self, name: str) -> str:
+        if not isinstance(name, str):
+            raise KeyError(name)
+        return self._lower[name.lower()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lower)
+
+    def __len__(self) -> int:
+        return len(self._lower)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({dict(self._lower)!r})"
+
+
 class RestResponse:
-    """One answer of the REST API: ``status``, ``headers`` (lower-case names), ``json()``."""
+    """One answer of the REST API: ``status``, ``headers`` (any case), ``json()``."""
 
     __slots__ = ("_response", "method", "url")
 
@@ -45,7 +74,7 @@ class RestResponse:
 
     @property
     def headers(self) -> Mapping[str, str]:
-        return self._response.headers
+        return _Headers(self._response.headers)
 
     @property
     def content(self) -> bytes:

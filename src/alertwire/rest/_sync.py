@@ -62,6 +62,12 @@ class PagerDutyAPI(APIBase, SyncClientBase):
         ``ALERTWIRE_REGION`` and ``ALERTWIRE_PAGERDUTY_FROM``; keyword arguments win."""
         return cls(**{**cls._env_settings(env), **overrides})
 
+    def _settings_changed(self) -> None:
+        super()._settings_changed()
+        once: SyncSender | None = getattr(self, "_once", None)  # none yet while constructing
+        if once is not None:
+            once.timeout, once.retry = self.timeout, post_policy(self.retry)
+
     def _deliver(self, prepared: Prepared) -> Any:
         sender = self._sender if prepared.idempotent else self._once
         return sender.deliver(prepared.request, prepared.parse)

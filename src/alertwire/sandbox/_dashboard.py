@@ -4,15 +4,23 @@ No template engine and no external assets (the sandbox must work offline);
 every value is inserted with ``textContent``, never as HTML, because alert
 summaries are whatever a client sent. Keys come from the inspection API
 already shortened to ``…abcd``, so the page cannot show more.
+
+The page asks for the counters (``/sandbox/summary``) and the newest
+:data:`SHOWN` rows of each table (``?last=``), never whole histories, and
+asks again only once the previous answers are in: fetching every event and
+alert each second once cost a busy sandbox most of its event loop, which
+delayed the answers of the very clients under test.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["DASHBOARD_HTML", "REFRESH_MS"]
+__all__ = ["DASHBOARD_HTML", "REFRESH_MS", "SHOWN"]
 
 REFRESH_MS: Final = 1000
+#: Rows per table: the newest ones (the counters above the tables count them all).
+SHOWN: Final = 100
 
 DASHBOARD_HTML: Final = (
     """<!doctype html>
@@ -42,6 +50,7 @@ DASHBOARD_HTML: Final = (
   tr:last-child td { border-bottom:none; }
   td.mono, .mono { font-family:ui-monospace, SFMono-Regular, Menlo, monospace; font-size:12px; }
   .empty { color:var(--muted); padding:12px 14px; }
+  .more { color:var(--muted); padding:8px 14px 0; font-size:12px; }
   .badge { display:inline-block; padding:1px 8px; border-radius:10px; font-size:12px; font-weight:600; }
   .triggered { background:#fde2e1; color:#b42318; }
   .acknowledged { background:#fef0c7; color:#b54708; }
@@ -75,6 +84,9 @@ DASHBOARD_HTML: Final = (
 const REFRESH_MS = """
     + str(REFRESH_MS)
     + """;
+const SHOWN = """
+    + str(SHOWN)
+    + """;
 function cell(row, value, cls) {
   const td = document.createElement("td");
   if (value instanceof Node) { td.appendChild(value); } else { td.textContent = value == null ? "" : String(value); }
@@ -88,13 +100,18 @@ function badge(status) {
   return s;
 }
 function time(iso) { return iso ? new Date(iso).toLocaleTimeString([], {hour12: false}) : ""; }
-function table(target, headers, rows, fill) {
+function table(target, headers, rows, fill, total) {
   const box = document.getElementById(target);
   box.textContent = "";
   if (!rows.length) {
     const p = document.createElement("div");
     p.className = "empty"; p.textContent = "nothing yet";
     box.appendChild(p); return;
+  }
+  if (total > rows.length) {
+    const p = document.createElement("div");
+    p.className = "more"; p.textContent = "the newest " + rows.length + " of " + total;
+    box.appendChild(p);
   }
   const t = document.createElement("table");
   const head = t.createTHead().insertRow();
@@ -110,34 +127,37 @@ async function getJSON(path) {
 }
 async function refresh() {
   try {
-    const [alerts, changes, bigpanda, events, incidents] = await Promise.all([
-      getJSON("/sandbox/alerts"), getJSON("/sandbox/changes"),
-      getJSON("/sandbox/bigpanda"), getJSON("/sandbox/events"), getJSON("/sandbox/incidents")]);
+    const last = "?last=" + SHOWN;
+    const [n, alerts, changes, bigpanda, incidents] = await Promise.all([
+      getJSON("/sandbox/summary"), getJSON("/sandbox/alerts" + last),
+      getJSON("/sandbox/changes" + last), getJSON("/sandbox/bigpanda" + last),
+      getJSON("/sandbox/incidents" + last)]);
     for (const s of ["triggered", "acknowledged", "resolved"]) {
-      document.getElementById("n-" + s).textContent = alerts.filter(a => a.status === s).length;
+      document.getElementById("n-" + s).textContent = n.alerts[s];
     }
-    document.getElementById("n-changes").textContent = changes.length;
-    document.getElementById("n-bigpanda").textContent = bigpanda.length;
-    document.getElementById("n-events").textContent = events.length;
+    document.getElementById("n-changes").textContent = n.changes;
+    document.getElementById("n-bigpanda").textContent = n.bigpanda;
+    document.getElementById("n-events").textContent = n.events;
+    const nAlerts = n.alerts.triggered + n.alerts.acknowledged + n.alerts.resolved;
     table("incidents", ["#", "id", "title", "status", "urgency", "service", "alerts", "incident key", "updated"],
       incidents.slice().reverse(), (tr, i) => {
         tr.id = "incident-" + i.id;
         cell(tr, i.number); cell(tr, i.id, "mono"); cell(tr, i.title); cell(tr, badge(i.status));
         cell(tr, i.urgency); cell(tr, i.service); cell(tr, i.alerts); cell(tr, i.incident_key, "mono");
         cell(tr, time(i.updated_at));
-      });
+      }, n.incidents);
     table("alerts", ["#", "routing key", "dedup key", "status", "severity", "summary", "source", "triggers", "updated"],
       alerts.slice().reverse(), (tr, a) => {
         cell(tr, a.id); cell(tr, a.routing_key, "mono key"); cell(tr, a.dedup_key, "mono");
         cell(tr, badge(a.status)); cell(tr, a.severity, "sev-" + a.severity); cell(tr, a.summary);
         cell(tr, a.source); cell(tr, a.triggers); cell(tr, time(a.updated_at));
-      });
+      }, nAlerts);
     table("changes", ["#", "routing key", "summary", "source", "received"],
       changes.slice().reverse(), (tr, c) => {
         const p = c.body.payload || {};
         cell(tr, c.seq); cell(tr, c.routing_key, "mono key"); cell(tr, p.summary); cell(tr, p.source);
         cell(tr, time(c.received_at));
-      });
+      }, n.changes);
     table("bigpanda", ["#", "token", "app key", "status", "host / service", "check", "description", "received"],
       bigpanda.slice().reverse(), (tr, b) => {
         const a = b.body;
@@ -147,14 +167,16 @@ async function refresh() {
         cell(tr, a.host || a.service || a.application || a.device || a[a.primary_property]);
         cell(tr, a.check || a.sensor || a[a.secondary_property]); cell(tr, a.description);
         cell(tr, time(b.received_at));
-      });
+      }, n.bigpanda);
     document.getElementById("status").textContent = "updated " + new Date().toLocaleTimeString([], {hour12: false});
   } catch (e) {
     document.getElementById("status").textContent = "sandbox unreachable: " + e.message;
   }
 }
-refresh();
-setInterval(refresh, REFRESH_MS);
+// The next refresh is asked for once this one is done, never on a fixed beat: a slow
+// answer must not pile more requests onto a sandbox that is already busy.
+async function poll() { await refresh(); setTimeout(poll, REFRESH_MS); }
+poll();
 </script>
 </body>
 </html>

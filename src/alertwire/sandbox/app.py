@@ -11,6 +11,9 @@ state. This module adds only what a test stand-in needs besides:
   ``?routing_key=``), by BigPanda token with ``X-BigPanda-Token`` (or
   ``?token=``). The header is preferred: query strings end up in logs. Keys
   are never returned, only their last four characters.
+  ``?last=N`` keeps only the newest N entries (what the dashboard shows).
+* ``GET /sandbox/summary``: how many alerts (per status), incidents, change
+  events, BigPanda alerts and accepted requests there are (the dashboard's counters).
 * ``POST /sandbox/reset``: forget all state and faults, restore the rate limit
   the sandbox was started with.
 * ``GET``/``POST /sandbox/faults``: see :mod:`.faults`.
@@ -111,6 +114,27 @@ def _key_filter(request: web.Request, header: str, param: str) -> Secret | None:
     return Secret(value) if value else None
 
 
+class _BadQuery(ValueError):
+    """An inspection query parameter that makes no sense; answered 400 naming it."""
+
+
+def _last(request: web.Request) -> int | None:
+    """``?last=N``: only the newest N entries of a listing (``None``: all of them)."""
+    value = request.query.get("last")
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 9):
+        raise _BadQuery(f"last must be a whole number (0 or more), got {value!r:.40}")
+    return int(value)
+
+
+def _listing(read: Callable[[], list[dict[str, Any]]]) -> web.Response:
+    try:
+        return _json_response(read())
+    except _BadQuery as exc:
+        return _json_response({"status": "invalid", "errors": [str(exc)]}, status=400)
+
+
 def build_app(control: SandboxControl) -> web.Application:
     """The sandbox application for ``control`` (one per running server)."""
 
@@ -140,7 +164,7 @@ def build_app(control: SandboxControl) -> web.Application:
 
         async def handler(request: web.Request) -> web.Response:
             key = _key_filter(request, "X-Routing-Key", "routing_key")
-            return _json_response(listing(routing_key=key))
+            return _listing(lambda: listing(routing_key=key, last=_last(request)))
 
         return handler
 
@@ -148,9 +172,11 @@ def build_app(control: SandboxControl) -> web.Application:
         return _json_response(state.services())
 
     async def bigpanda(request: web.Request) -> web.Response:
-        return _json_response(
-            state.bigpanda(token=_key_filter(request, "X-BigPanda-Token", "token"))
-        )
+        token = _key_filter(request, "X-BigPanda-Token", "token")
+        return _listing(lambda: state.bigpanda(token=token, last=_last(request)))
+
+    async def summary(request: web.Request) -> web.Response:
+        return _json_response(state.summary())
 
     async def reset(request: web.Request) -> web.Response:
         control.reset()
@@ -191,6 +217,7 @@ def build_app(control: SandboxControl) -> web.Application:
             web.get("/sandbox/alerts", by_routing_key(state.alerts)),
             web.get("/sandbox/incidents", by_routing_key(state.incidents)),
             web.get("/sandbox/services", services),
+            web.get("/sandbox/summary", summary),
             web.get("/sandbox/events", by_routing_key(state.events)),
             web.get("/sandbox/changes", by_routing_key(state.changes)),
             web.get("/sandbox/bigpanda", bigpanda),

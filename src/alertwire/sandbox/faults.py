@@ -40,6 +40,8 @@ __all__ = ["Fault", "FaultSpecError", "Faults"]
 
 _MAX_LATENCY_MS: Final = 60_000
 _MAX_QUEUE: Final = 10_000
+#: What one ``fail_next`` / ``rest_fail_next`` entry may say besides a bare status.
+_ENTRY_KEYS: Final = frozenset({"status", "retry_after"})
 
 
 class FaultSpecError(ValueError):
@@ -65,6 +67,13 @@ def _fault(value: object, field: str) -> Fault:
     if value == "reset":
         return Fault(reset=True)
     if isinstance(value, Mapping):
+        # A misspelt key ("retryAfter", "retry-after") once went unnoticed: the fault
+        # struck without its Retry-After, and the test that relied on it proved nothing.
+        unknown = sorted(str(k) for k in value if k not in _ENTRY_KEYS)
+        if unknown:
+            raise FaultSpecError(
+                f"{field} has unknown key(s) {', '.join(unknown)[:200]} (known: status, retry_after)"
+            )
         retry_after = value.get("retry_after")
         if retry_after is not None and (
             isinstance(retry_after, bool)
@@ -151,7 +160,11 @@ class Faults:
         seed = spec.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise FaultSpecError("seed must be an integer")
-        if spec.get("clear") is True:
+        clear = spec.get("clear", False)
+        if not isinstance(clear, bool):
+            # {"clear": "yes"} or {"clear": 1} once left every fault in place, answered 200.
+            raise FaultSpecError("clear must be true or false")
+        if clear:
             self.clear()
         with self._lock:
             self._queue.extend(queue)

@@ -282,6 +282,7 @@ def _rest_paths() -> dict[str, Any]:
     incident_filters = [
         _query("statuses[]", {"type": "array", "items": _STRING}),
         _query("service_ids[]", {"type": "array", "items": _STRING}),
+        _query("urgencies[]", {"type": "array", "items": _STRING}),
         _query("incident_key", _STRING),
         _query("since", _STRING),
         _query("until", _STRING),
@@ -314,6 +315,16 @@ def _rest_paths() -> dict[str, Any]:
     }
 
 
+_LAST = {
+    "name": "last",
+    "in": "query",
+    "required": False,
+    "description": "Only the newest N entries, still oldest first",
+    "schema": {"type": "integer", "minimum": 0, "maximum": 999_999_999},
+}
+_BAD_LAST = {"400": {"description": "A last that is not a whole number"}}
+
+
 def _inspection(summary: str) -> dict[str, Any]:
     return {
         "get": {
@@ -331,9 +342,11 @@ def _inspection(summary: str) -> dict[str, Any]:
                     "required": False,
                     "schema": {"type": "string"},
                 },
+                _LAST,
             ],
             "responses": {
-                "200": _answer("The list; keys shown only as their last four characters", "List")
+                "200": _answer("The list; keys shown only as their last four characters", "List"),
+                **_BAD_LAST,
             },
         }
     }
@@ -407,8 +420,16 @@ def openapi_document() -> dict[str, Any]:
                             "required": False,
                             "schema": {"type": "string"},
                         },
+                        _LAST,
                     ],
-                    "responses": {"200": _answer("The list", "List")},
+                    "responses": {"200": _answer("The list", "List"), **_BAD_LAST},
+                }
+            },
+            "/sandbox/summary": {
+                "get": {
+                    "summary": "How many alerts (per status), incidents, change events,"
+                    " BigPanda alerts and accepted requests there are",
+                    "responses": {"200": {"description": "The counts"}},
                 }
             },
             "/sandbox/reset": {

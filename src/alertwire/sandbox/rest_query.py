@@ -87,6 +87,8 @@ class IncidentQuery:
     statuses: frozenset[str]
     service_ids: frozenset[str]
     incident_key: str | None
+    #: ``urgencies[]``: once ignored, so a test filtering on it saw every incident.
+    urgencies: frozenset[str]
     since: datetime | None
     until: datetime | None
     sort: tuple[tuple[str, bool], ...]  # (field, descending)
@@ -172,6 +174,10 @@ def incident_query(query: Query, now: datetime) -> IncidentQuery:
         errors.append(
             f"statuses[] {bad[0][:40]!r} is invalid: use triggered, acknowledged or resolved"
         )
+    urgencies = frozenset(_values(query, "urgencies"))
+    bad_urgencies = sorted(urgencies - {"high", "low"})
+    if bad_urgencies:
+        errors.append(f"urgencies[] {bad_urgencies[0][:40]!r} is invalid: use high or low")
     since = attempt(lambda: _time(query, "since"))
     until = attempt(lambda: _time(query, "until"))
     sort = attempt(lambda: _sort(query))
@@ -197,6 +203,7 @@ def incident_query(query: Query, now: datetime) -> IncidentQuery:
         statuses=statuses,
         service_ids=frozenset(_values(query, "service_ids")),
         incident_key=query.get("incident_key") or None,
+        urgencies=urgencies,
         since=since,
         until=until,
         sort=sort,

@@ -358,6 +358,7 @@ def _matches(incident: Incident, query: IncidentQuery) -> bool:
     return (
         (not query.statuses or incident.status in query.statuses)
         and (not query.service_ids or incident.service.id in query.service_ids)
+        and (not query.urgencies or incident.urgency in query.urgencies)
         and (query.incident_key is None or incident.incident_key == query.incident_key)
         and (query.since is None or incident.created_at >= query.since)
         and (query.until is None or incident.created_at <= query.until)
