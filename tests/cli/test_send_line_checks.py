@@ -125,22 +125,26 @@ def test_a_good_line_of_every_shape_passes(line: dict[str, object]) -> None:
     assert job.destination == ("bigpanda" if kind == "bigpanda" else "pagerduty")
 
 
+def _send(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``alertwire send *args`` with a routing key and an outbox in ``tmp_path``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    env.update(ALERTWIRE_ROUTING_KEY=KEY, ALERTWIRE_OUTBOX=str(tmp_path / "outbox.sqlite3"))
+    return subprocess.run(
+        [sys.executable, "-m", "alertwire.cli.main", "send", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
 def test_send_queue_reports_the_same_errors_and_stores_every_good_line(tmp_path: Path) -> None:
     lines = [*GOOD[:-1], *(line for line, _, _ in BAD)]  # no BigPanda token here
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"".join(_raw(line) for line in lines))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
-    env.update(ALERTWIRE_ROUTING_KEY=KEY, ALERTWIRE_OUTBOX=str(tmp_path / "outbox.sqlite3"))
     for json_output in (False, True):
-        done = subprocess.run(
-            [sys.executable, "-m", "alertwire.cli.main", "send", "--queue", str(path)]
-            + (["--json"] if json_output else []),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env=env,
-        )
+        done = _send(tmp_path, "--queue", str(path), *(["--json"] if json_output else []))
         assert done.returncode == 2, done.stderr
         good = len(GOOD) - 1
         expected = [
@@ -172,17 +176,7 @@ def test_a_line_over_a_megabyte_is_that_lines_error_and_never_read_whole(
     first = json.dumps({"type": "trigger", "summary": "before"}).encode()
     last = json.dumps({"type": "trigger", "summary": "after"}).encode()
     path.write_bytes(first + b"\n" + b"x" * (3 * 1024 * 1024 + 5) + b"\n" + last)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
-    env.update(ALERTWIRE_ROUTING_KEY=KEY, ALERTWIRE_OUTBOX=str(tmp_path / "outbox.sqlite3"))
-    mode = "--queue" if queue else "--dry-run"
-    done = subprocess.run(
-        [sys.executable, "-m", "alertwire.cli.main", "send", mode, "--json", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
+    done = _send(tmp_path, "--queue" if queue else "--dry-run", "--json", str(path))
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == [
         "alertwire: line 2: invalid input: event: is longer than 1048576 bytes"
