@@ -140,8 +140,26 @@ def test_extras_unknown_fields_are_named_in_a_warning_never_their_values(
 
 
 def test_extras_of_the_wrong_type_name_the_field() -> None:
-    with pytest.raises(ConfigurationError, match="extra field 'outbox' must be a string, not int"):
-        read_extras(ConnectionFields("pd", extra={"outbox": 5}), EVENTS_EXTRAS)
+    with pytest.raises(ConfigurationError, match="extra field 'region' must be a string, not int"):
+        read_extras(ConnectionFields("pd", extra={"region": 5}), EVENTS_EXTRAS)
+
+
+def test_an_outbox_extra_of_the_wrong_type_is_an_error_line_and_the_page_still_goes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``"extra": {"outbox": 5}`` stopped the hook from being made, so the page was not
+    sent at all; an outbox that cannot be used falls back, as one that cannot be opened."""
+    fields = ConnectionFields("pd", password=KEY, extra={"outbox": 5, "region": "eu"})
+    with caplog.at_level(logging.WARNING, logger="alertwire.airflow"):
+        extras = read_extras(fields, EVENTS_EXTRAS)
+    assert extras == {"region": "eu"}
+    [record] = caplog.records
+    assert record.levelno == logging.ERROR
+    assert (
+        "'pd'" in record.getMessage()
+        and "'outbox' must be a string, not int" in record.getMessage()
+    )
+    assert resolve_outbox(None, extras, {}) is None  # sent directly
 
 
 def test_outbox_argument_beats_the_connection_which_beats_the_environment() -> None:

@@ -15,7 +15,12 @@ documented in docs/airflow.md. Decisions:
 * An ``extra`` field we do not know is logged at WARNING (by name, never by
   value): a misspelt ``outbox`` would otherwise silently turn durable
   delivery off. A known field of the wrong type is a
-  :class:`~alertwire.ConfigurationError` naming it.
+  :class:`~alertwire.ConfigurationError` naming it, except ``outbox``: the
+  page must still go out, so an ``outbox`` that is not a string is logged at
+  ERROR and counts as not given (the next source, ``ALERTWIRE_OUTBOX``, else
+  a direct send), as an outbox that cannot be opened falls back to a direct
+  send. A ``region`` or ``base_url`` of the wrong type still stops the page:
+  guessing the destination could send a key to the wrong service region.
 * What the connection does not say, the environment may: the variables
   the command line reads (``ALERTWIRE_PAGERDUTY_URL``, ``ALERTWIRE_BIGPANDA_URL``,
   ``ALERTWIRE_REGION``, ``ALERTWIRE_OUTBOX``), so one worker-wide setting
@@ -94,6 +99,14 @@ def read_extras(fields: ConnectionFields | None, known: frozenset[str]) -> dict[
     for name in known:
         value = extra.get(name)
         if value is None or value == "":
+            continue
+        if not isinstance(value, str) and name == "outbox":
+            logger.error(
+                "connection %r: extra field 'outbox' must be a string, not %s: ignored"
+                " (ALERTWIRE_OUTBOX if set, else pages are sent directly)",
+                fields.conn_id,
+                type(value).__name__,
+            )
             continue
         if not isinstance(value, str):
             raise ConfigurationError(
