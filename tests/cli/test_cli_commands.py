@@ -657,6 +657,48 @@ def test_a_listing_on_a_full_disk_is_said_once(tmp_path: Path) -> None:
     assert line.startswith(UNWRITABLE)
 
 
+def test_a_closed_standard_output_changes_no_exit_code(tmp_path: Path) -> None:
+    """Cron and daemons start commands with standard output closed (``>&-``): Python
+    then has no ``sys.stdout`` at all, and every command ended in a traceback and exit
+    120 after storing its event (a wrapper retrying on it pages twice)."""
+    outbox = tmp_path / "outbox.sqlite3"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    env.update(ALERTWIRE_ROUTING_KEY=KEY, ALERTWIRE_OUTBOX=str(outbox))
+    for args, code in (
+        (["trigger", "x", "--queue"], 0),
+        (["trigger", "x", "--queue", "--severity", "bad"], 2),
+        (["trigger", "x", "--queue", "--json", "--timeout", "0"], 2),
+    ):
+        done = subprocess.run(
+            ["sh", "-c", 'exec "$@" >&-', "sh", ALERTWIRE, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == code, done.stderr
+        assert "Traceback" not in done.stderr
+    status = run("queue", "status", "--json", env={"ALERTWIRE_OUTBOX": str(outbox)})
+    assert json.loads(status.stdout)["pending"] == 1
+
+
+def test_a_mistyped_option_does_not_echo_its_value(service: Service, mode: str) -> None:
+    """``--routng-key KEY``: argparse's "unrecognized arguments" quoted the key on
+    stderr, and the ``--json`` usage document on stdout, which scripts capture."""
+    for extra in ((), ("--json",)):
+        done = run("trigger", "x", *extra, "--routng-key", KEY, env=pd_env(service, mode))
+        assert done.returncode == 2
+        assert KEY not in done.stdout + done.stderr
+        assert "unrecognized arguments: --routng-key and 1 value (not shown)" in done.stderr
+    assert service.hits(mode) == []
+
+
+def test_a_usage_error_on_a_full_disk_is_still_exit_2() -> None:
+    code, errors = _run_into_full_disk("trigger", "x", "--json", "--timeout", "0", env={})
+    assert code == 2, errors
+
+
 def test_ctrl_c_while_sending_says_what_it_leaves_behind() -> None:
     """Once exit 130 and nothing else: was the page sent or not?"""
     listener = socket.create_server(("127.0.0.1", 0))

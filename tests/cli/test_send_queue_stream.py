@@ -236,6 +236,50 @@ def test_a_run_whose_first_chunk_fails_counts_the_lines_it_did_not_store(
     assert pending(outbox) == 0
 
 
+def test_a_json_report_on_a_full_disk_still_stores_every_line(tmp_path: Path) -> None:
+    """``send --queue --json ... > /dev/full``: the report's first write failed and the
+    run stopped there, storing nothing, and exit 141 said nothing about the events.
+    Every line is stored; the report is what is lost, and said so once."""
+    outbox = tmp_path / "outbox.sqlite3"
+    events = big_file(tmp_path / "events.jsonl", lines=3000)
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "alertwire.cli.main", "send", "--queue", "--json", str(events)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=GUARD,
+            check=False,
+            env=cli_env(outbox),
+        )
+    assert done.returncode == 141, done.stderr
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("alertwire: error: could not write to standard output")
+    assert pending(outbox) == 3000
+
+
+def test_a_json_reader_that_stops_early_does_not_stop_the_storing(tmp_path: Path) -> None:
+    """``send --queue --json FILE | head -c 10``: the run stopped with the reader and left
+    most lines unstored, with nothing said. Every line is stored, quietly (as SIGPIPE)."""
+    outbox = tmp_path / "outbox.sqlite3"
+    events = big_file(tmp_path / "events.jsonl")
+    send = subprocess.Popen(
+        [sys.executable, "-m", "alertwire.cli.main", "send", "--queue", "--json", str(events)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(outbox),
+    )
+    assert send.stdout is not None and send.stderr is not None
+    with send.stdout, send.stderr:
+        assert send.stdout.read(10) == b'{"results"'
+        send.stdout.close()  # far more than a pipe's buffer is still to come
+        errors = send.stderr.read().decode()
+    assert send.wait(timeout=GUARD) == 141, errors
+    assert errors == ""
+    assert pending(outbox) == LINES
+
+
 def test_a_slow_pipe_has_each_line_stored_without_waiting_for_more(tmp_path: Path) -> None:
     """``tail -f log | ... | alertwire send --queue -``: a line is stored within the
     chunk's time even though the pipe stays open and quiet."""

@@ -324,8 +324,12 @@ class _Report:
         self.codes: dict[int, int] = {}
         self.stored_through = 0
         self._first = True
+        #: Standard output refused a write (a reader gone, a full disk): nothing more is
+        #: written to it, but every line is still stored, as ``send`` still sends every
+        #: line; the run's own exit code then wins (:class:`~._exit.OutputClosedAfterRun`).
+        self.closed = False
         if output.json:
-            output.stdout.write('{"results": [')
+            self._write('{"results": [')
 
     def stored(self, line: int, item: Enqueued) -> None:
         """A line stored in the outbox: counted; its record built only for ``--json``
@@ -349,7 +353,7 @@ class _Report:
             self.queued += 1
         if self.output.json:
             record = _json.dumps({"line": line, **outcome_record(outcome)}).decode("utf-8")
-            self.output.stdout.write(("" if self._first else ",\n") + self.output.scrub(record))
+            self._write(("" if self._first else ",\n") + self.output.scrub(record))
             self._first = False
         if isinstance(outcome, AlertwireError):
             self.output.error(f"line {line}: {error_text(outcome)}")
@@ -375,11 +379,25 @@ class _Report:
             tail = {"summary": summary, "ok": worst == _exit.OK, "exit_code": worst}
             tail.update(extra or {})
             rest = _json.dumps(tail).decode("utf-8")
-            self.output.stdout.write("],\n" + rest[1:] + "\n")
-            self.output.stdout.flush()
-        else:
-            self.output.result(summary_text(summary))
+            self._write("],\n" + rest[1:] + "\n", flush=True)
+        elif not self.closed:
+            try:
+                self.output.result(summary_text(summary))
+            except BrokenPipeError:
+                self.closed = True
+        if self.closed:
+            raise _exit.OutputClosedAfterRun(worst)
         return worst
+
+    def _write(self, text: str, *, flush: bool = False) -> None:
+        if self.closed:
+            return
+        try:
+            self.output.stdout.write(text)
+            if flush:
+                self.output.stdout.flush()
+        except BrokenPipeError:  # OutputUnwritable too: said once on stderr where raised
+            self.closed = True
 
 
 def queue_lines(args: argparse.Namespace, output: Output) -> int:

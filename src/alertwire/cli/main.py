@@ -176,12 +176,38 @@ class _Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
+        message = _without_stray_values(message)
         if _json_usage_errors[0]:
             from .. import _json
 
             document = {"ok": False, "exit_code": _exit.BAD_INPUT, "error": "UsageError"}
-            print(_json.dumps({**document, "message": message}).decode("utf-8"))
+            try:
+                print(_json.dumps({**document, "message": message}).decode("utf-8"))
+            except BrokenPipeError:  # a closed or full output: the exit code still says 2
+                _output_closed()
         self.exit(_exit.BAD_INPUT, f"alertwire: error: {message} (see {self.prog} --help)\n")
+
+
+_UNRECOGNIZED: Final = "unrecognized arguments: "
+
+
+def _without_stray_values(message: str) -> str:
+    """argparse's "unrecognized arguments: ..." without the values in it.
+
+    A mistyped option's value is a stray argument (``--routng-key R0123...``), and
+    argparse quoted it: a routing key on stderr and in ``--json``'s document, which
+    scripts capture and log. The options are named (up to an ``=``); the other
+    words are only counted.
+    """
+    if not message.startswith(_UNRECOGNIZED):
+        return message
+    words = message[len(_UNRECOGNIZED) :].split()
+    options = [word.split("=", 1)[0] for word in words if word.startswith("-")]
+    values = len(words) - len(options)
+    said = ", ".join(options)
+    if values:
+        said += f"{' and ' if said else ''}{values} value{'s' if values != 1 else ''} (not shown)"
+    return _UNRECOGNIZED + said
 
 
 def subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
@@ -287,7 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # What the command printed may still be buffered (a file, not a terminal): written
     # now, where a failure is still ours to report, not in the interpreter's last flush.
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:  # None: started with standard output closed (``>&-``)
+            sys.stdout.flush()
     except BrokenPipeError:  # OutputUnwritable too (said on stderr by GuardedStdout)
         _output_closed()
         return code if code != _exit.OK else _exit.OUTPUT_CLOSED
@@ -314,7 +341,8 @@ def console() -> int:
     """
     from ._stdout import GuardedStdout
 
-    sys.stdout = GuardedStdout(sys.stdout, sys.stderr)
+    if sys.stdout is not None:  # a closed standard output (``>&-``) stays None: print skips it
+        sys.stdout = GuardedStdout(sys.stdout, sys.stderr)
     code = main()
     gc.freeze()
     return code
