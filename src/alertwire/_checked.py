@@ -4,8 +4,10 @@ constructor checks it.
 The official PagerDuty client's sessions take ``session.timeout = 30`` and the like;
 ours once accepted such assignments and ignored them (senders and headers were made
 from the constructor's values), or took a plain string as a key and then showed it
-in ``repr()`` and failed every send. Each such setting is one of these descriptors:
-the value goes through the same check function the constructor uses (the rules stay
+in ``repr()`` and failed every send. The clients' shared settings (``base_url``,
+``timeout``, ``retry``) and the event clients' keys are these descriptors (the REST
+session's token, ``oauth`` and ``default_from`` are properties that also remake its
+headers): the value goes through the same check function the constructor uses (the rules stay
 in one place), is stored as ``_<name>``, and ``changed(client)`` runs after, for the
 settings other objects were made from (docs/rest.md).
 """

@@ -69,3 +69,15 @@ def test_a_read_error_comes_after_the_lines_before_it_and_is_not_the_end() -> No
     assert "cannot read the input" in str(error) and "Input/output error" in str(error)
     with pytest.raises(ConfigurationError, match="cannot read the input"):
         reader.take(0)
+
+
+def test_a_long_first_line_with_a_byte_order_mark_is_one_line_too_long() -> None:
+    """The mark was taken off before the length was measured: a first line of exactly
+    the bound plus the mark passed as a line cut short, and its end came as line 2."""
+    from alertwire.cli._lines import MAX_LINE_BYTES, LineTooLong, read_lines
+
+    first = b"\xef\xbb\xbf" + b"x" * MAX_LINE_BYTES + b"\n"
+    lines = list(read_lines(io.BytesIO(first + b'{"type": "trigger"}\n')))
+    assert [number for number, _ in lines] == [1, 2]
+    assert isinstance(lines[0][1], LineTooLong)
+    assert lines[1][1] == b'{"type": "trigger"}\n'

@@ -62,6 +62,18 @@ def test_a_non_loopback_listen_without_an_allow_list_is_refused(tmp_path: Path) 
     IngestConfig(host="127.0.0.1").check()  # loopback needs neither
 
 
+def test_an_allow_list_larger_than_any_real_one_is_refused_by_name(tmp_path: Path) -> None:
+    """Read whole, a device given by mistake (``--allow-routing-keys /dev/zero``) was read
+    for ever at start; now only up to the bound, and the file is named, not quoted."""
+    from alertwire.ingest._allow import MAX_ALLOWLIST_CHARS
+
+    huge = tmp_path / "keys.txt"
+    huge.write_text((KEY + "\n") * (MAX_ALLOWLIST_CHARS // (len(KEY) + 1) + 1))
+    with pytest.raises(ConfigurationError, match="is larger than an allow-list") as caught:
+        load_allowlist(huge, routing_keys=True)
+    assert str(huge) in str(caught.value) and KEY not in str(caught.value)
+
+
 def test_the_cli_refuses_it_in_one_line_with_exit_2_naming_the_opt_in(tmp_path: Path) -> None:
     result = relay_cli("--listen", "0.0.0.0:0", "--tls", "--outbox", str(tmp_path / "o.sqlite3"))
     assert result.returncode == 2, result

@@ -38,8 +38,8 @@ def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | LineTooLong]]:
         if not raw:
             return
         number += 1
-        if number == 1:
-            raw = raw.removeprefix(_BOM)
+        # Measured as read, mark included: a long first line with the mark taken off
+        # first would pass as a line cut short, and its rest be read as line 2.
         if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
             while True:  # skip to the end of this line, a bounded piece at a time
                 rest = stream.readline(MAX_LINE_BYTES)
@@ -47,4 +47,4 @@ def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | LineTooLong]]:
                     break
             yield number, LineTooLong()
             continue
-        yield number, raw
+        yield number, raw.removeprefix(_BOM) if number == 1 else raw

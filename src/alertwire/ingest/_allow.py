@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from typing import Final
 
 from .._errors import ConfigurationError
 from .._secret import Secret
@@ -45,6 +46,11 @@ class Allowlist:
         return f"Allowlist({self.what}, {len(self.digests)} entries)"
 
 
+#: The most of an allow-list file that is read: some hundred thousand keys, far beyond
+#: any real list. A path such as ``/dev/zero`` given by mistake was read for ever at start.
+MAX_ALLOWLIST_CHARS: Final = 16 * 1024 * 1024
+
+
 def load_allowlist(path: str | os.PathLike[str], *, routing_keys: bool) -> Allowlist:
     """Read an allow-list file; routing keys are checked with PagerDuty's own rules."""
     what = "routing keys" if routing_keys else "BigPanda tokens"
@@ -53,12 +59,18 @@ def load_allowlist(path: str | os.PathLike[str], *, routing_keys: bool) -> Allow
         # first line. Kept, it made the first token a different one: that BigPanda
         # token's alerts were answered 403, which a sender does not retry.
         with open(path, encoding="utf-8-sig") as handle:
-            lines = handle.read().splitlines()
+            text = handle.read(MAX_ALLOWLIST_CHARS + 1)
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or type(exc).__name__
         raise ConfigurationError(
             f"cannot read the allow-list of {what} {path!s}: {reason}"
         ) from None
+    if len(text) > MAX_ALLOWLIST_CHARS:
+        raise ConfigurationError(
+            f"the allow-list of {what} {path!s} is larger than an allow-list"
+            f" ({MAX_ALLOWLIST_CHARS // (1024 * 1024)} Mi characters at most)"
+        )
+    lines = text.splitlines()
     values: list[str | Secret] = []
     for number, line in enumerate(lines, start=1):
         value = line.strip()

@@ -84,14 +84,20 @@ class MetricsEndpoint:
             address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
             def handle_error(self, request: Any, client_address: Any) -> None:
-                """One WARNING line for a dropped connection, never socketserver's
-                traceback on stderr (a client silent past ``read_timeout`` printed
-                twenty lines of it into the relay's log)."""
-                logger.warning(
-                    "event=metrics_connection_dropped error=%s peer=%s",
-                    type(sys.exc_info()[1]).__name__,
-                    client_address[0] if client_address else "-",
-                )
+                """One WARNING line for a dropped connection (a timeout, a reset), never
+                socketserver's traceback on stderr (a client silent past
+                ``read_timeout`` printed twenty lines of it into the relay's log). Any
+                other error is a bug: logged at ERROR with its traceback."""
+                error = sys.exc_info()[1]
+                peer = client_address[0] if client_address else "-"
+                if isinstance(error, OSError):  # TimeoutError and resets are OSErrors
+                    logger.warning(
+                        "event=metrics_connection_dropped error=%s peer=%s",
+                        type(error).__name__,
+                        peer,
+                    )
+                else:
+                    logger.error("event=metrics_request_failed peer=%s", peer, exc_info=error)
 
         class Quiet(WSGIRequestHandler):
             timeout = self.read_timeout  # StreamRequestHandler: the connection's timeout

@@ -360,7 +360,7 @@ def partial_updates(updated: Sequence[Any], status: str) -> Iterator[None]:
         if updated:
             logger.warning(
                 "the first %d incidents given were set to %s before this failure;"
-                " the others were not changed",
+                " the others were not confirmed (a request in flight may have applied)",
                 len(updated),
                 status,
             )
