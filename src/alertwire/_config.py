@@ -131,7 +131,7 @@ def read_secret_file(path: str | os.PathLike[str], *, what: str) -> Secret:
     if len(text) > MAX_SECRET_FILE_CHARS:
         raise ConfigurationError(
             f"the {what} file {os.fspath(path)!r} is larger than a key file"
-            f" ({MAX_SECRET_FILE_CHARS // 1024} KiB at most)"
+            f" ({MAX_SECRET_FILE_CHARS // 1024} Ki characters at most)"
         )
     value = text.strip().splitlines()[0].strip() if text.strip() else ""
     if not value:

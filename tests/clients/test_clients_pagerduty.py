@@ -462,7 +462,7 @@ def test_from_env_missing_variable_named(cls: type[PagerDuty], tmp_path: Path) -
 
 @pytest.mark.parametrize("cls", [PagerDuty, AsyncPagerDuty])
 def test_from_env_reads_only_the_start_of_a_key_file(cls: type[PagerDuty], tmp_path: Path) -> None:
-    """A key file is read up to 64 KiB: read whole, a big file was held in memory and
+    """A key file is read up to 64 Ki characters: read whole, a big file was held in memory and
     ``/dev/zero`` (a device, not a file) was read for ever, until memory ran out."""
     big = tmp_path / "big"
     big.write_text(KEY + "\n" + "#" * (64 * 1024))

@@ -90,7 +90,7 @@ def _sandbox(args: argparse.Namespace) -> int:
         from .._config import read_secret_file
 
         # The key files' one rule: the first line, whitespace and a byte order mark
-        # dropped, at most 64 KiB read; errors name the file, never its content.
+        # dropped, at most 64 Ki characters read; errors name the file, never its content.
         token = read_secret_file(
             args.api_token_file, what="sandbox API token (--api-token-file)"
         ).reveal()
