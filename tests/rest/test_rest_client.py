@@ -550,7 +550,7 @@ async def test_a_bulk_update_cancelled_part_way_says_how_many_were_updated(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == [
         "the first 250 incidents given were set to resolved before this failure;"
-        " the others were not changed"
+        " the others were not confirmed (the request in flight may have applied)"
     ]
 
 

@@ -356,11 +356,19 @@ def partial_updates(updated: Sequence[Any], status: str) -> Iterator[None]:
     """
     try:
         yield
-    except BaseException:
+    except BaseException as exc:
         if updated:
+            # A refusal the service answered (4xx) changed nothing of its request; a lost
+            # connection, a 5xx or a cancelled call may have been applied all the same.
+            status_code = getattr(exc, "http_status", None)
+            refused = isinstance(status_code, int) and status_code < 500
             logger.warning(
-                "the first %d incidents given were set to %s before this failure;"
-                " the others were not confirmed (a request in flight may have applied)",
+                "the first %d incidents given were set to %s before this failure; the others"
+                + (
+                    " were not changed"
+                    if refused
+                    else " were not confirmed (the request in flight may have applied)"
+                ),
                 len(updated),
                 status,
             )
