@@ -380,11 +380,8 @@ class _Report:
             tail.update(extra or {})
             rest = _json.dumps(tail).decode("utf-8")
             self._write("],\n" + rest[1:] + "\n", flush=True)
-        elif not self.closed:
-            try:
-                self.output.result(summary_text(summary))
-            except BrokenPipeError:
-                self.closed = True
+        else:
+            self._write(self.output.scrub(summary_text(summary)) + "\n")
         if self.closed:
             raise _exit.OutputClosedAfterRun(worst)
         return worst
