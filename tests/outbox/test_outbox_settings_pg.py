@@ -133,7 +133,13 @@ def test_the_cli_says_bad_configuration_in_one_line_without_the_password() -> No
     assert relay.returncode == 2, relay.stderr
     assert 'invalid sslmode value: "bogus"' in relay.stderr
     assert "kind='passing'" not in relay.stderr
-    for done in (queued, relay):
+    # A listening relay refuses the setting before it says it listens: a banner, then an
+    # exit, told a reader (or a supervisor's log) that it was serving.
+    listener = _cli("relay", "--listen", "127.0.0.1:0", "--outbox", url)
+    assert listener.returncode == 2, listener.stderr
+    assert 'invalid sslmode value: "bogus"' in listener.stderr
+    assert "listening" not in listener.stdout + listener.stderr
+    for done in (queued, relay, listener):
         assert PASSWORD not in done.stdout + done.stderr
         assert "Traceback" not in done.stderr
 

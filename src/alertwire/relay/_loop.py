@@ -401,6 +401,22 @@ class DeliveryLoop:
         while not self._stopping and (remaining := deadline - loop.time()) > 0:
             await self._sleep(remaining)
 
+    async def meet_store(self, call: Callable[..., Any]) -> None:
+        """Reach the store once, before a listener opens in front of this loop.
+
+        Why: a store that can never work (a setting libpq refuses, a file that is
+        not a database) ends the run at its first call (:meth:`StoreOutage.failed`);
+        met only by the loop, that came after the listener had said it listens. A
+        passing failure (the server not up yet) is left to the loop, which reports
+        it and backs off while the listener answers 503."""
+        try:
+            await call(self.store.check_writable)
+        except OutboxError as exc:
+            if not self.store.is_passing(exc):
+                raise
+            return
+        self.outage.succeeded()
+
     async def _try_store(
         self, call: Callable[..., Any], fn: Callable[..., T], *args: Any
     ) -> T | None:

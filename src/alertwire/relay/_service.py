@@ -323,6 +323,7 @@ class Relay:
 
         try:
             if ingest is not None:
+                await self._delivery.meet_store(call)
                 await ingest.start()
                 self.ingest = ingest
                 self.listening.set()
