@@ -382,6 +382,44 @@ def test_a_utf8_byte_order_mark_does_not_spoil_line_1(queue: bool, tmp_path: Pat
             assert [a["dedup_key"] for a in sandbox.alerts()] == ["bom-1"]
 
 
+@pytest.mark.parametrize("strict", [False, True], ids=["send-queue", "strict"])
+def test_a_destination_without_settings_is_said_once_and_its_lines_counted(
+    strict: bool, tmp_path: Path
+) -> None:
+    """No routing key: every PagerDuty line is refused for the same reason. That reason
+    was said once per line (a million-line file, a million copies); now at the first
+    line, with the count of the later ones at the end. A line's own error is still said
+    at its line; the BigPanda lines around them (configured) are stored."""
+    outbox = tmp_path / "outbox.sqlite3"
+    bigpanda: dict[str, object] = {"type": "bigpanda", "host": "db-1", "status": "critical"}
+    later: list[dict[str, object]] = [{"type": "trigger", "summary": f"{i}"} for i in range(4)]
+    lines: list[dict[str, object]] = [
+        {"type": "trigger", "summary": "first"},
+        bigpanda,
+        {"type": "trigger", "nope": 1},
+        *later,
+        bigpanda,
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(json.dumps(x).encode() + b"\n" for x in lines))
+    env = cli_env(outbox, ALERTWIRE_BIGPANDA_TOKEN="t" * 32, ALERTWIRE_BIGPANDA_APP_KEY="app")
+    del env["ALERTWIRE_ROUTING_KEY"]
+    done = alertwire("send", "--queue", *(["--strict"] if strict else []), str(path), env=env)
+    assert done.returncode == 2, done.stderr
+    missing = "no PagerDuty routing key: pass --routing-key-file PATH"
+    said = done.stderr.splitlines()
+    assert said[0].startswith(f"alertwire: line 1: {missing}")
+    assert said[1].startswith("alertwire: line 3: invalid input: nope: is not a field")
+    assert said[2].startswith(f"alertwire: 4 more lines not queued: {missing}")
+    if strict:
+        assert said[3:] == ["alertwire: nothing sent: 6 invalid lines and --strict"]
+        assert done.stdout == ""
+    else:
+        assert said[3:] == []
+        assert done.stdout == "8 events: 0 delivered, 2 queued in the outbox, 6 invalid\n"
+    assert pending(outbox) == (0 if strict else 2)
+
+
 def test_send_queue_shows_a_bar_with_rate_and_eta_only_on_a_terminal(tmp_path: Path) -> None:
     import pty
     import select

@@ -35,8 +35,11 @@ at 1.6 GB RSS, and a concurrent ``trigger --queue`` was refused. Now:
   rarer checkpoints; same durability): see :func:`_tune_for_bulk_writes`.
   Why these choices, and the figures: docs/cli.md, ``send --queue``.
 * A line whose destination is not configured (a BigPanda line without a
-  token) is reported as that line's error (exit 2) and never stored; the
-  other lines are. With ``--strict`` every line is checked first (stdin is
+  token) is that line's error (exit 2) and never stored; the other lines
+  are. The error is said on stderr once, at the first such line, and the
+  count of later lines refused for it at the end (:class:`_ErrorLines`), not
+  once per line: a million-line file without a routing key printed a
+  million copies of it. ``--json`` still has every line's record. With ``--strict`` every line is checked first (stdin is
   spooled to an unlinked temporary file for that) and nothing is stored if
   any line is invalid or unroutable.
 """
@@ -312,11 +315,38 @@ class _Rows:
         return Outbox.pagerduty_preparer(client.routing_key, base_url=url)
 
 
+class _ErrorLines:
+    """A line's error on stderr, as it comes; a destination's missing configuration
+    (the same :class:`ConfigurationError` for each of its lines) only the first time,
+    and in :meth:`close` how many later lines it refused."""
+
+    def __init__(self, output: Output) -> None:
+        self._output = output
+        self._repeated: dict[ConfigurationError, int] = {}
+
+    def say(self, line: int, error: AlertwireError) -> None:
+        if isinstance(error, ConfigurationError):
+            if error in self._repeated:
+                self._repeated[error] += 1
+                return
+            self._repeated[error] = 0
+        self._output.error(f"line {line}: {error_text(error)}")
+
+    def close(self) -> None:
+        for error, later in self._repeated.items():
+            if later:
+                self._output.error(
+                    f"{later:,} more line{'s' if later != 1 else ''} not queued:"
+                    f" {error_text(error)}"
+                )
+
+
 class _Report:
     """Each line's outcome as it is known: errors on stderr, ``--json`` streamed."""
 
     def __init__(self, output: Output) -> None:
         self.output = output
+        self.errors = _ErrorLines(output)
         self.events = 0
         self.queued = 0
         #: Valid lines read but not stored: the run stopped before their chunk landed.
@@ -356,7 +386,7 @@ class _Report:
             self._write(("" if self._first else ",\n") + self.output.scrub(record))
             self._first = False
         if isinstance(outcome, AlertwireError):
-            self.output.error(f"line {line}: {error_text(outcome)}")
+            self.errors.say(line, outcome)
 
     def summary(self) -> dict[str, int]:
         return {
@@ -374,6 +404,7 @@ class _Report:
     def finish(self, worst: int, *, extra: dict[str, Any] | None = None) -> int:
         from .send_cmd import summary_text
 
+        self.errors.close()
         summary = self.summary()
         if self.output.json:
             tail = {"summary": summary, "ok": worst == _exit.OK, "exit_code": worst}
@@ -425,6 +456,7 @@ def queue_lines(args: argparse.Namespace, output: Output) -> int:
 def _check_all(args: argparse.Namespace, clients: Clients, output: Output, stream: Any) -> int:
     """``--strict``'s first pass: every line's error, nothing stored; the count."""
     rows = _Rows(args, clients)
+    errors = _ErrorLines(output)
     invalid = 0
     for number, raw in read_lines(stream):
         if isinstance(raw, bytes) and not raw.strip():
@@ -432,7 +464,8 @@ def _check_all(args: argparse.Namespace, clients: Clients, output: Output, strea
         row = rows.row(number, raw)
         if isinstance(row, AlertwireError):
             invalid += 1
-            output.error(f"line {number}: {error_text(row)}")
+            errors.say(number, row)
+    errors.close()
     return invalid
 
 
