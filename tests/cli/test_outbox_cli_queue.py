@@ -302,3 +302,27 @@ def test_an_empty_outbox_option_counts_as_not_given(
     )
     assert drained.returncode == 0, drained.stderr
     assert (home / ".local/state/alertwire/outbox.sqlite3").is_file()
+
+
+def test_queue_status_says_the_oldest_age_counts_events_in_flight(
+    env: Path, cli_env: dict[str, str]
+) -> None:
+    """``pending`` counts waiting events only; the age beside it counts the one a relay is
+    sending too (stuck in a send is what it should show), and the line says so: it
+    read "oldest pending" next to "pending: 0"."""
+    from alertwire.outbox.machine import Machine
+
+    assert alertwire("queue", "migrate", env=cli_env).returncode == 0
+    status = alertwire("queue", "status", env=cli_env)
+    assert status.returncode == 0, status.stderr
+    assert "oldest:    -\n" in status.stdout
+    assert alertwire("trigger", "--queue", "disk full", env=cli_env).returncode == 0
+    with Outbox(env) as ob:
+        [claimed] = Machine(ob.store, rate_limit_per_minute=0).claim(1)[0]
+        assert claimed.id
+    status = alertwire("queue", "status", env=cli_env)
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert "pending:   0" in lines and "in flight: 1" in lines
+    [oldest] = [line for line in lines if line.startswith("oldest")]
+    assert oldest.startswith("oldest:    ") and oldest.endswith(" s ago (pending or in flight)")

@@ -87,8 +87,9 @@ def register(subparsers: Any, only: str | None = None) -> None:
         commands,
         "status",
         _status,
-        help="counts by state and the oldest pending age",
-        description="Counts by state and the oldest pending age. For monitoring:"
+        help="counts by state and how long the oldest undelivered event has waited",
+        description="Counts by state and how long the oldest undelivered event (pending or"
+        " in flight; --json: oldest_pending_age_seconds) has waited. For monitoring:"
         " --fail-on-dead exits 7 while the outbox holds dead letters (--json has"
         ' "dead" and "has_dead_letters" too).',
         fail_on_dead=True,
@@ -200,7 +201,9 @@ def _status(args: argparse.Namespace) -> int:
     print(f"in flight: {stats.leased}")
     print(f"delivered: {stats.delivered}")
     print(f"dead:      {stats.dead}")
-    print(f"oldest pending: {'-' if age is None else f'{age:.1f} s ago'}")
+    # Not "oldest pending": the age counts in-flight events too (one stuck in a send is
+    # the one to notice), while "pending" above does not.
+    print(f"oldest:    {'-' if age is None else f'{age:.1f} s ago (pending or in flight)'}")
     return code
 
 
