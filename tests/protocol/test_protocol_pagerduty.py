@@ -256,14 +256,6 @@ def test_base_url_refused(url: str, match: str) -> None:
     assert "s3cret" not in str(info.value)
 
 
-def test_the_endpoint_paths_a_base_url_must_not_end_in_are_the_ones_requests_use() -> None:
-    from alertwire.protocol import bigpanda
-    from alertwire.protocol.http import ENDPOINT_PATHS
-
-    paths = (protocol.ALERT_PATH, protocol.CHANGE_PATH, bigpanda.ALERTS_PATH)
-    assert paths == ENDPOINT_PATHS
-
-
 # --- response classification -----------------------------------------------------------
 
 

@@ -29,7 +29,13 @@ from .._secret import Secret
 from ..models.bigpanda import BigPandaAlert
 from ..models.results import EventResult
 from ..transport import Request, Response
-from .http import JSON_HEADERS, error_for_response, json_body, resolve_base_url
+from .http import (
+    BIGPANDA_ALERTS_PATH,
+    JSON_HEADERS,
+    error_for_response,
+    json_body,
+    resolve_base_url,
+)
 
 __all__ = [
     "ALERTS_PATH",
@@ -59,7 +65,7 @@ def batch_items(app_key: str, alerts: Sequence[Mapping[str, Any]]) -> list[dict[
 US_BASE_URL: Final = "https://api.bigpanda.io"
 EU_BASE_URL: Final = "https://eu-api.bigpanda.io"
 REGIONS: Final = {"us": US_BASE_URL, "eu": EU_BASE_URL}
-ALERTS_PATH: Final = "/data/v2/alerts"
+ALERTS_PATH: Final = BIGPANDA_ALERTS_PATH
 SERVICE: Final = "BigPanda"
 
 

@@ -85,11 +85,16 @@ def served_url(server: str, host: str, port: int | None, *, tls: bool) -> str:
     return base_url_of(host, port, tls=tls)
 
 
-#: The paths a destination adds to its base URL (protocol/pagerduty.py's ``ALERT_PATH``
-#: and ``CHANGE_PATH``, protocol/bigpanda.py's ``ALERTS_PATH``: a test holds them
-#: equal). A base URL ending in one is a full endpoint URL, as the services' own pages
-#: and Alertmanager's ``url:`` spell it.
-ENDPOINT_PATHS: Final = ("/v2/enqueue", "/v2/change/enqueue", "/data/v2/alerts")
+#: The paths each destination adds to its base URL. Defined here, where the base-URL
+#: check reads them, and taken from here by protocol/pagerduty.py (``ALERT_PATH``,
+#: ``CHANGE_PATH``) and protocol/bigpanda.py (``ALERTS_PATH``), which import this
+#: module: the check refuses exactly the paths requests add. A base URL ending in
+#: one is a full endpoint URL, as the services' own pages and Alertmanager's
+#: ``url:`` spell it.
+PAGERDUTY_ALERT_PATH: Final = "/v2/enqueue"
+PAGERDUTY_CHANGE_PATH: Final = "/v2/change/enqueue"
+BIGPANDA_ALERTS_PATH: Final = "/data/v2/alerts"
+ENDPOINT_PATHS: Final = (PAGERDUTY_ALERT_PATH, PAGERDUTY_CHANGE_PATH, BIGPANDA_ALERTS_PATH)
 
 
 def check_base_url(url: str, *, setting: str) -> str:

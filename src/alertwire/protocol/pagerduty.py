@@ -24,7 +24,15 @@ from ..models import pagerduty as models
 from ..models.pagerduty import TriggerAlert
 from ..models.results import EventResult
 from ..transport import Request, Response
-from .http import JSON_HEADERS, error_for_response, json_body, resolve_base_url, scrubbed
+from .http import (
+    JSON_HEADERS,
+    PAGERDUTY_ALERT_PATH,
+    PAGERDUTY_CHANGE_PATH,
+    error_for_response,
+    json_body,
+    resolve_base_url,
+    scrubbed,
+)
 
 __all__ = [
     "ALERT_PATH",
@@ -50,8 +58,8 @@ __all__ = [
 
 US_BASE_URL: Final = "https://events.pagerduty.com"
 EU_BASE_URL: Final = "https://events.eu.pagerduty.com"
-ALERT_PATH: Final = "/v2/enqueue"
-CHANGE_PATH: Final = "/v2/change/enqueue"
+ALERT_PATH: Final = PAGERDUTY_ALERT_PATH
+CHANGE_PATH: Final = PAGERDUTY_CHANGE_PATH
 SERVICE: Final = "PagerDuty"
 
 Kind = Literal["alert", "change"]

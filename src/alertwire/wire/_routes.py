@@ -44,6 +44,7 @@ from ..models.pagerduty_rules import (
     check_event_size,
 )
 from ..protocol.bigpanda import batch_items
+from ..protocol.http import BIGPANDA_ALERTS_PATH, ENDPOINT_PATHS
 from ..protocol.pagerduty import ALERT_PATH, CHANGE_PATH, new_dedup_key, with_dedup_key
 from . import _answers
 from ._body import BrokenBody, NotAnObject, Unparseable, parse_object, read_capped
@@ -60,8 +61,9 @@ __all__ = ["BIGPANDA_PATH", "WIRE_PATHS", "add_wire_routes", "wire_routes"]
 
 logger = logging.getLogger("alertwire.wire")
 
-BIGPANDA_PATH: Final = "/data/v2/alerts"
-WIRE_PATHS: Final = (ALERT_PATH, CHANGE_PATH, BIGPANDA_PATH)
+#: The paths served are the paths the clients send to (one definition: protocol/http.py).
+BIGPANDA_PATH: Final = BIGPANDA_ALERTS_PATH
+WIRE_PATHS: Final = ENDPOINT_PATHS
 #: The Retry-After given when a sink fails unexpectedly.
 SINK_FAILURE_RETRY_AFTER: Final = 5.0
 
