@@ -767,6 +767,36 @@ def test_an_address_in_use_or_tls_without_listen_is_a_one_line_error(tmp_path: P
             assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
 
 
+def test_an_outbox_locked_by_another_process_does_not_hold_back_listening(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    """Before it listens, the relay meets its outbox once, so that a setting the outbox
+    can never take ends it before it says it listens. A lock another process holds
+    is not that: the relay listens after a short wait, not after its busy timeout
+    (here 120 s, four times the start-up bound), and delivers once the lock is gone."""
+    import sqlite3
+
+    outbox = tmp_path / "outbox.sqlite3"
+    with Outbox(outbox) as box:
+        box.enqueue(TriggerAlert("queued before", dedup_key="locked-1"), routing_key=KEY)
+    holder = sqlite3.connect(outbox, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    relay = RelayProcess(
+        tmp_path,
+        outbox=outbox,
+        pagerduty_url=upstream.url,
+        env={"ALERTWIRE_OUTBOX_BUSY_TIMEOUT": "120"},
+    )
+    try:
+        relay.start()  # the "listening" line, within STARTUP_TIMEOUT
+        holder.execute("ROLLBACK")
+        wait_for("the queued event delivered", lambda: len(upstream.accepted()) == 1)
+        assert relay.terminate() == 0, relay.output()
+    finally:
+        holder.close()
+        relay.close()
+
+
 async def test_healthz_before_any_event_creates_the_outbox_and_is_200(tmp_path: Path) -> None:
     """A /healthz that comes first (a supervisor checking right after start) must not
     report "the file cannot be opened" for an outbox nobody has created yet."""

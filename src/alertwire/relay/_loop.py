@@ -114,6 +114,10 @@ T = TypeVar("T")
 #: one): such a row is sent.
 _NOT_RECORDED: Final = float("inf")
 
+#: Seconds a listening relay waits for the store's first answer before it listens anyway
+#: (:meth:`DeliveryLoop.meet_store`): a refused setting answers at once.
+MEET_STORE_WAIT: Final = 2.0
+
 #: Runs a store method on the service's store thread: ``await call(fn, *args)``.
 StoreCall = Callable[..., Any]
 
@@ -408,9 +412,15 @@ class DeliveryLoop:
         not a database) ends the run at its first call (:meth:`StoreOutage.failed`);
         met only by the loop, that came after the listener had said it listens. A
         passing failure (the server not up yet) is left to the loop, which reports
-        it and backs off while the listener answers 503."""
+        it and backs off while the listener answers 503. So is a store that takes
+        longer than :data:`MEET_STORE_WAIT` to answer (a server behind a network
+        that drops packets, a lock another process holds): the listener opens
+        then, rather than up to a connect or busy timeout later; the call goes on
+        on the store thread, and the loop's first call waits behind it."""
         try:
-            await call(self.store.check_writable)
+            await asyncio.wait_for(call(self.store.check_writable), MEET_STORE_WAIT)
+        except asyncio.TimeoutError:
+            return
         except OutboxError as exc:
             if not self.store.is_passing(exc):
                 raise
