@@ -1,6 +1,6 @@
 """``alertwire bigpanda STATUS --host H``: one BigPanda alert.
 
-Prints BigPanda's message (or ``success`` when its answer has none).
+Prints BigPanda's message, else the status its answer names (``created``), else ``success``.
 ``--tag KEY=VALUE`` given twice with the same key makes a list value, which
 BigPanda shows as one pipe-joined tag.
 """
