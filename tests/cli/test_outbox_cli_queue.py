@@ -7,6 +7,7 @@ subprocess (``alertwire relay --drain``) against a loopback server.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -326,3 +327,33 @@ def test_queue_status_says_the_oldest_age_counts_events_in_flight(
     assert "pending:   0" in lines and "in flight: 1" in lines
     [oldest] = [line for line in lines if line.startswith("oldest")]
     assert oldest.startswith("oldest:    ") and oldest.endswith(" s ago (pending or in flight)")
+
+
+@pytest.mark.parametrize(
+    ("args", "printed"),
+    [
+        (["trigger", "disk full"], r"[0-9a-f]{32}"),
+        (["resolve", "disk-db1"], r"disk-db1"),
+        (["change", "deployed"], r"queued in the outbox as event \d+"),
+        (["bigpanda", "critical", "--host", "db1"], r"queued in the outbox as event \d+"),
+    ],
+)
+def test_what_queue_prints_is_what_its_help_says(
+    args: list[str], printed: str, env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A change or a BigPanda alert has no dedup key: ``--queue`` prints its outbox id,
+    and the option's help says so (it promised a dedup key on every command)."""
+    assert cli_main([*args, "--queue"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert re.fullmatch(printed, out), out
+    with pytest.raises(SystemExit):
+        cli_main([args[0], "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    promise = re.search(
+        r"--queue store in the durable outbox and return at once \(printing (.*?)\);", help_text
+    )
+    assert promise, help_text
+    if "dedup key" in promise.group(1):
+        assert re.fullmatch(r"[0-9a-f]{32}|disk-db1", out)
+    else:
+        assert promise.group(1) == "'queued in the outbox as event N'"

@@ -2,7 +2,8 @@
 
 A block that defines a pytest test (``def test_…``) is saved as a test file
 and run by pytest in a subprocess, which also proves the ``alertwire_sandbox``
-fixture reaches users' own test suites through the plugin entry point.
+fixture reaches users' own test suites through the plugin entry point. The
+README's Command line block runs too, line by line, and prints what it shows.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.support.doc_examples import python_blocks, run_block
+from tests.support.keys import BIGPANDA_TOKEN, ROUTING_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -47,27 +49,65 @@ def test_readme_block_runs(code: str, tmp_path: Path) -> None:
 
 
 CONSOLE = re.findall(r"```console\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+#: What the Command line block's ``alertwire send events.jsonl`` reads: the two lines the
+#: README gives as the file's example.
+EVENTS_JSONL = (
+    '{"type": "trigger", "summary": "Disk full", "severity": "critical", "dedup_key": "disk-db1"}\n'
+    '{"type": "resolve", "dedup_key": "disk-db1"}\n'
+)
+DEDUP_KEY = re.compile(r"[0-9a-f]{32}")
 
 
-def test_readme_shows_what_resolve_prints(alertwire_sandbox: Any, tmp_path: Path) -> None:
-    """The Command line block shows each ``$ alertwire resolve`` with the line it prints."""
+def _command_line_steps() -> list[tuple[str, str]]:
+    """The Command line block as (command, what the page shows it printing) pairs."""
     [block] = [b for b in CONSOLE if "$ alertwire resolve " in b]
-    lines = block.splitlines()
-    at = next(i for i, line in enumerate(lines) if line.startswith("$ alertwire resolve "))
-    args = lines[at].removeprefix("$ alertwire ").split()
-    shown = lines[at + 1] if at + 1 < len(lines) and not lines[at + 1].startswith("$") else ""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    steps: list[tuple[str, str]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], ""))
+        else:
+            command, shown = steps[-1]
+            steps[-1] = (command, shown + line + "\n")
+    return steps
+
+
+def test_readme_command_line_block_runs(alertwire_sandbox: Any, tmp_path: Path) -> None:
+    """Every line of the Command line block runs against the sandbox, as a reader would
+    type it (key files in the home directory, the outbox in its default place), and
+    prints what the page shows; a line the page shows as a dedup key prints a new one."""
+    (tmp_path / ".config" / "alertwire").mkdir(parents=True)
+    (tmp_path / ".config" / "alertwire" / "routing-key").write_text(ROUTING_KEY + "\n")
+    (tmp_path / ".config" / "alertwire" / "bigpanda-token").write_text(BIGPANDA_TOKEN + "\n")
+    (tmp_path / "events.jsonl").write_text(EVENTS_JSONL, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALERTWIRE_", "XDG_"))}
     env.update(
-        ALERTWIRE_ROUTING_KEY="0123456789abcdef0123456789abcdef",
+        HOME=str(tmp_path),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         ALERTWIRE_PAGERDUTY_URL=alertwire_sandbox.url,
+        ALERTWIRE_BIGPANDA_URL=alertwire_sandbox.url,
     )
-    done = subprocess.run(
-        [str(Path(sys.executable).with_name("alertwire")), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == shown + "\n"
+    steps = _command_line_steps()
+    assert len(steps) >= 8
+    for at, (command, shown) in enumerate(steps):
+        # Each command runs after the block's earlier exports, as in one shell session.
+        exports = [c for c, _ in steps[:at] if c.startswith("export ")]
+        done = subprocess.run(
+            ["bash", "-e", "-c", "\n".join([*exports, command])],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, (command, done.stderr)
+        if DEDUP_KEY.fullmatch(shown.strip()) and "resolve" not in command:
+            assert DEDUP_KEY.fullmatch(done.stdout.strip()), (command, done.stdout)
+        else:
+            assert done.stdout == shown, (command, done.stdout)
+        assert ROUTING_KEY not in done.stdout + done.stderr
+        assert BIGPANDA_TOKEN not in done.stdout + done.stderr
+    assert [a["dedup_key"] for a in alertwire_sandbox.alerts() if a["status"] == "resolved"] == [
+        "disk-db1"
+    ]
+    assert len(alertwire_sandbox.bigpanda()) == 1

@@ -1,6 +1,6 @@
 """Running a docs page's ```python blocks as a reader would paste them.
 
-One rule for every page whose examples are checked (README, docs/bigpanda.md,
+One rule for every page whose examples are checked (README, docs/bigpanda.md, docs/sandbox.md,
 docs/transports.md, docs/rest.md): a block that defines tests (``def test_…``)
 is saved as a test file and run by pytest in a subprocess, the way a user's own
 suite would run it, and every one of its tests must pass; any other block runs

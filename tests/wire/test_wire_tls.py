@@ -19,6 +19,20 @@ def test_a_throwaway_ca_writes_its_certificate_and_serves_a_context(tmp_path: Pa
     assert made.temp_dir is None
 
 
+def test_a_ca_in_a_temporary_directory_names_no_one_server(tmp_path: Path) -> None:
+    """The relay's ``--tls`` prints this path too: a directory named after the sandbox
+    there made a reader wonder which server they were trusting."""
+    import shutil
+
+    made = make_server_tls("127.0.0.1")
+    try:
+        assert made.temp_dir is not None and made.ca_file.parent == made.temp_dir
+        assert made.temp_dir.name.startswith("alertwire-ca-")
+        assert made.ca_file.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    finally:
+        shutil.rmtree(made.temp_dir or tmp_path, ignore_errors=True)
+
+
 def test_without_trustme_the_error_names_the_extra(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

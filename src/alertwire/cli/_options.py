@@ -29,6 +29,7 @@ from ._credentials import BIGPANDA_TOKEN, ROUTING_KEY
 
 __all__ = [
     "MAX_CONCURRENCY",
+    "QUEUED_AS_EVENT",
     "Command",
     "add_delivery_options",
     "add_key_value_option",
@@ -303,10 +304,18 @@ def add_url_option(group: Any, service: str) -> None:
     )
 
 
+#: What ``--queue`` prints for an event without a dedup key (a change, a BigPanda alert):
+#: its outbox id, in the words ``cli/_queue.py`` prints.
+QUEUED_AS_EVENT = "'queued in the outbox as event N'"
+
+
 def add_delivery_options(
-    parser: argparse.ArgumentParser, *, pagerduty: bool, bigpanda: bool
+    parser: argparse.ArgumentParser, *, pagerduty: bool, bigpanda: bool, queue_prints: str
 ) -> None:
-    """``--json``, ``--dry-run``, timeouts and retries, and the destinations' settings."""
+    """``--json``, ``--dry-run``, timeouts and retries, and the destinations' settings.
+
+    ``queue_prints`` says what the command prints when ``--queue`` stored its events
+    (a dedup key only where the event has one), for ``--queue``'s help."""
     output = parser.add_argument_group("output")
     output.add_argument(
         "--json", action="store_true", help="print a machine-readable JSON result on stdout"
@@ -334,7 +343,7 @@ def add_delivery_options(
     delivery.add_argument(
         "--queue",
         action="store_true",
-        help="store in the durable outbox and return at once (printing the dedup key);"
+        help=f"store in the durable outbox and return at once (printing {queue_prints});"
         " `alertwire relay` delivers it",
     )
     add_outbox_option(delivery, what="the outbox for --queue")

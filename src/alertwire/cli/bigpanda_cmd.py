@@ -1,6 +1,6 @@
 """``alertwire bigpanda STATUS --host H``: one BigPanda alert.
 
-Prints BigPanda's message (or ``success`` when its answer has none).
+Prints BigPanda's message, else the status its answer names (``created``), else ``success``.
 ``--tag KEY=VALUE`` given twice with the same key makes a list value, which
 BigPanda shows as one pipe-joined tag.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._options import Command, add_delivery_options, add_key_value_option
+from ._options import QUEUED_AS_EVENT, Command, add_delivery_options, add_key_value_option
 
 __all__ = ["COMMAND", "register"]
 
@@ -46,7 +46,7 @@ def register(subparsers: Any, only: str | None = None) -> None:
         metavar="EPOCH",
         help="when it was detected, in Unix epoch seconds (default: when BigPanda receives it)",
     )
-    add_delivery_options(command, pagerduty=False, bigpanda=True)
+    add_delivery_options(command, pagerduty=False, bigpanda=True, queue_prints=QUEUED_AS_EVENT)
     command.set_defaults(handler=_bigpanda)
 
 

@@ -12,7 +12,13 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._options import Command, add_delivery_options, add_key_value_option, add_links_option
+from ._options import (
+    QUEUED_AS_EVENT,
+    Command,
+    add_delivery_options,
+    add_key_value_option,
+    add_links_option,
+)
 
 if TYPE_CHECKING:
     from ._deliver import Job
@@ -132,7 +138,13 @@ def register(subparsers: Any, only: str | None = None) -> None:
             continue
         command = declared.add_to(subparsers)
         add_options(command)
-        add_delivery_options(command, pagerduty=True, bigpanda=False)
+        add_delivery_options(
+            command,
+            pagerduty=True,
+            bigpanda=False,
+            # A change event has no dedup key: what it prints is its outbox id.
+            queue_prints=QUEUED_AS_EVENT if declared.name == "change" else "the dedup key",
+        )
         command.set_defaults(handler=_send, kind=declared.name)
 
 

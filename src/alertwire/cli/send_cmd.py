@@ -87,7 +87,12 @@ def register(subparsers: Any, only: str | None = None) -> None:
     command.add_argument(
         "--strict", action="store_true", help="send nothing at all if any line is invalid"
     )
-    add_delivery_options(command, pagerduty=True, bigpanda=True)
+    add_delivery_options(
+        command,
+        pagerduty=True,
+        bigpanda=True,
+        queue_prints="a summary, 'N events: 0 delivered, N queued in the outbox'",
+    )
     command.set_defaults(handler=_send)
 
 

@@ -71,7 +71,7 @@ def make_server_tls(host: str, ca_file: str | os.PathLike[str] | None = None) ->
     cert.configure_cert(context)
     temp_dir: Path | None = None
     if ca_file is None:
-        temp_dir = Path(tempfile.mkdtemp(prefix="alertwire-sandbox-"))
+        temp_dir = Path(tempfile.mkdtemp(prefix="alertwire-ca-"))
         path = temp_dir / "ca.pem"
     else:
         path = Path(ca_file)
