@@ -195,6 +195,50 @@ def test_stop_finishes_the_send_in_flight(outbox: Outbox, upstream: Upstream) ->
     assert (stats.leased, stats.delivered) == (0, 1)
 
 
+def test_a_relay_stopped_once_delivers_in_its_next_runs(outbox: Outbox, upstream: Upstream) -> None:
+    """A stop request is for one run: the run after it (in a thread or in the
+    foreground) delivers, and its report says so, not "drained" with events pending."""
+    r = relay(outbox, upstream)
+    r.start()
+    r.stop(timeout=SAFETY)
+    outbox.enqueue(TriggerAlert("after a restart", dedup_key="k1"), routing_key=KEY)
+    report = r.run(drain=True, drain_timeout=SAFETY)
+    assert (report.delivered, report.incomplete, report.left) == (1, False, 0)
+    r.start()
+    outbox.enqueue(TriggerAlert("in a thread again", dedup_key="k2"), routing_key=KEY)
+    wait_for("the second event to arrive", lambda: len(upstream.accepted()) == 2)
+    assert r.stop(timeout=SAFETY) is not None
+    assert outbox.stats().delivered == 2
+
+
+def test_stopping_an_idle_relay_leaves_no_request_for_its_next_run(
+    outbox: Outbox, upstream: Upstream
+) -> None:
+    r = relay(outbox, upstream)
+    assert r.stop() is None  # nothing ran, nothing to stop
+    outbox.enqueue(TriggerAlert("x"), routing_key=KEY)
+    assert r.run(drain=True, drain_timeout=SAFETY).delivered == 1
+    r.stop()  # after a run that ended by itself
+    outbox.enqueue(TriggerAlert("y"), routing_key=KEY)
+    assert r.run(drain=True, drain_timeout=SAFETY).delivered == 1
+    assert outbox.stats().pending == 0
+
+
+def test_each_run_reports_what_it_did_not_the_runs_before(
+    outbox: Outbox, upstream: Upstream
+) -> None:
+    """A service draining in a loop checks ``report.dead`` each time: a dead letter of
+    an earlier run must not be reported again by every later one."""
+    upstream.plan = lambda seq, body: Fault(400) if body.get("dedup_key") == "bad" else OK
+    outbox.enqueue(TriggerAlert("refused", dedup_key="bad"), routing_key=KEY)
+    r = relay(outbox, upstream)
+    first = r.run(drain=True, drain_timeout=SAFETY)
+    assert (first.delivered, first.dead) == (0, 1)
+    outbox.enqueue(TriggerAlert("fine", dedup_key="good"), routing_key=KEY)
+    second = r.run(drain=True, drain_timeout=SAFETY)
+    assert (second.delivered, second.dead, second.retried) == (1, 0, 0)
+
+
 def test_bigpanda_alerts_go_with_the_bearer_token(outbox: Outbox, upstream: Upstream) -> None:
     outbox.enqueue_bigpanda_many(
         [

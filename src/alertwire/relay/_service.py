@@ -82,7 +82,7 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class RelayReport:
-    """What one run did (this process only).
+    """What one run did (this process only; a later run of the same relay counts afresh).
 
     ``leases_lapsed``: events claimed again while this relay was still sending them
     (a send outlived its lease; not sent twice), or whose lease ran out before their
@@ -260,13 +260,21 @@ class Relay:
         self._thread.start()
 
     def stop(self, timeout: float | None = None) -> RelayReport | None:
-        """Finish the sends in flight, then return (from any thread)."""
+        """Finish the sends in flight, then return (from any thread); the last run's report.
+
+        With nothing running (a drain that finished by itself, a relay never
+        started) there is nothing to stop, and no request is left standing: the
+        next ``run()`` or ``start()`` delivers as usual.
+        """
+        if self._thread is None and not self._delivery.running:
+            return self.report
         self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 raise TimeoutError("the relay did not stop in time")
             self._thread = None
+            self._delivery.clear_stop()  # made after its run ended by itself, if so
             if self._thread_error is not None:
                 raise self._thread_error
         return self.report
@@ -276,7 +284,8 @@ class Relay:
 
         A second request stops at once, abandoning the sends in flight (their leases
         lapse and any relay sends them again): for a person whose Ctrl-C should not
-        wait out a slow upstream's timeout.
+        wait out a slow upstream's timeout. A request made before a run starts stops
+        that run as it starts; the end of the run consumes it.
         """
         self._delivery.request_stop()
 
