@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from alertwire import AcknowledgeAlert, ResolveAlert, RetryPolicy, TriggerAlert
+from alertwire import AcknowledgeAlert, OutboxError, ResolveAlert, RetryPolicy, TriggerAlert
 from alertwire.cli.main import main as cli_main
 from alertwire.models.bigpanda import BigPandaAlert
 from alertwire.outbox import Outbox
@@ -237,6 +237,28 @@ def test_each_run_reports_what_it_did_not_the_runs_before(
     outbox.enqueue(TriggerAlert("fine", dedup_key="good"), routing_key=KEY)
     second = r.run(drain=True, drain_timeout=SAFETY)
     assert (second.delivered, second.dead, second.retried) == (1, 0, 0)
+
+
+def test_a_relay_thread_that_fails_says_so_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A service calls start() and may never call stop(): the failure that ends the
+    thread is logged as it happens and its health check stops answering healthy."""
+    (tmp_path / "a-directory").mkdir()
+    r = Relay(str(tmp_path / "a-directory"), poll_interval=0.02)
+    with caplog.at_level(logging.ERROR, logger="alertwire.relay"):
+        r.start()
+        wait_for(
+            "the failure to be logged",
+            lambda: [rec for rec in caplog.records if "event=relay_failed" in rec.getMessage()],
+        )
+    (record,) = [rec for rec in caplog.records if "event=relay_failed" in rec.getMessage()]
+    assert record.levelno == logging.ERROR and record.exc_info is not None
+    assert "error=OutboxError" in record.getMessage()
+    assert r.health() == "the relay stopped on an error (OutboxError); see its log"
+    with pytest.raises(OutboxError, match="is a directory"):
+        r.stop(timeout=SAFETY)
+    assert r.stop() is None  # said once: a later stop() does not raise it again
 
 
 def test_bigpanda_alerts_go_with_the_bearer_token(outbox: Outbox, upstream: Upstream) -> None:

@@ -230,7 +230,12 @@ class Relay:
         )
 
     def health(self) -> str | None:
-        """``None`` while the store answers, else why not (no path, no password)."""
+        """``None`` while the store answers, else why not (no path, no password); also
+        not ``None`` once the thread of :meth:`start` has ended on an error, so a
+        health check served beside a dead relay does not answer 200."""
+        failed = self._thread_error
+        if failed is not None:
+            return f"the relay stopped on an error ({type(failed).__name__}); see its log"
         return self.outage.public_reason
 
     def __repr__(self) -> str:
@@ -246,15 +251,27 @@ class Relay:
         return asyncio.run(self.run_async(drain=drain, drain_timeout=drain_timeout))
 
     def start(self, *, drain: bool = False, drain_timeout: float = DEFAULT_DRAIN_TIMEOUT) -> None:
-        """Run in a daemon thread of the caller's process (for services)."""
+        """Run in a daemon thread of the caller's process (for services).
+
+        An error that ends the thread is logged at once (ERROR ``event=relay_failed``,
+        with its traceback), :meth:`health` says so, and :meth:`stop` raises it: kept
+        only for ``stop()``, it left a service delivering nothing with not a word said
+        and a health check answering 200.
+        """
         if self._thread is not None:
             raise RuntimeError("this relay is already running")
+        self._thread_error = None
 
         def target() -> None:
             try:
                 self.run(drain=drain, drain_timeout=drain_timeout)
             except BaseException as exc:  # noqa: BLE001 - handed to stop(), which re-raises it
                 self._thread_error = exc
+                logger.error(
+                    'event=relay_failed error=%s note="delivery has stopped; stop() raises it"',
+                    type(exc).__name__,
+                    exc_info=exc,
+                )
 
         self._thread = threading.Thread(target=target, name="alertwire-relay", daemon=True)
         self._thread.start()
@@ -275,8 +292,9 @@ class Relay:
                 raise TimeoutError("the relay did not stop in time")
             self._thread = None
             self._delivery.clear_stop()  # made after its run ended by itself, if so
-            if self._thread_error is not None:
-                raise self._thread_error
+            failed, self._thread_error = self._thread_error, None
+            if failed is not None:
+                raise failed
         return self.report
 
     def request_stop(self) -> None:
