@@ -19,7 +19,7 @@ from ._delivery import AsyncSender, SyncSender, async_transport_for, sync_transp
 from ._errors import ConfigurationError, ValidationError
 from ._retry import RetryPolicy
 from .protocol.http import check_base_url, resolve_base_url
-from .transport import Verify
+from .transport import Verify, check_verify
 
 __all__ = ["AsyncClientBase", "ClientSettings", "SyncClientBase"]
 
@@ -163,7 +163,7 @@ class AsyncClientBase(AsyncClosing):
                 "max_connections", f"must be a whole number, at least 1, got {pool_size!r:.40}"
             )
         self._http_client = http_client
-        self._verify = verify
+        self._verify = check_verify(verify)
         self._max_connections = pool_size
         self._sender: AsyncSender | None = None
 

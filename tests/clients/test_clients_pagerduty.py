@@ -636,6 +636,28 @@ def test_a_ca_bundle_that_cannot_be_read_is_a_configuration_error_naming_it(
         assert str(path) in str(info.value)
 
 
+@pytest.mark.parametrize("verify", [None, 0, b"ca.pem", object()])
+def test_verify_of_another_type_is_a_configuration_error_when_the_client_is_made(
+    verify: object,
+) -> None:
+    """Anything but True, False, a path or an SSLContext meant the system store,
+    without a word (an async client's too, whose transport comes at its first send)."""
+    from alertwire import AsyncBigPanda, BigPanda
+    from alertwire.rest import AsyncPagerDutyAPI, PagerDutyAPI
+
+    token = "y_NbAkKc66ryYTWUXYEu"
+    for make in (
+        lambda: PagerDuty(KEY, verify=verify),  # type: ignore[arg-type]
+        lambda: BigPanda("bp-token", "app", verify=verify),  # type: ignore[arg-type]
+        lambda: PagerDutyAPI(token, verify=verify),  # type: ignore[arg-type]
+        lambda: AsyncPagerDuty(KEY, verify=verify),  # type: ignore[arg-type]
+        lambda: AsyncBigPanda("bp-token", "app", verify=verify),  # type: ignore[arg-type]
+        lambda: AsyncPagerDutyAPI(token, verify=verify),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ConfigurationError, match="verify must be True, False, a CA bundle"):
+            make()
+
+
 # --- redaction --------------------------------------------------------------------------
 
 
