@@ -19,7 +19,7 @@ from ._checked import Checked
 from ._client_base import AsyncClientBase, ClientSettings, SyncClientBase
 from ._config import DEFAULT_CONCURRENCY
 from ._delivery import DEFAULT_TIMEOUT
-from ._errors import DeliveryError
+from ._errors import DeliveryError, ValidationError
 from ._retry import RetryPolicy
 from ._secret import Secret
 from .models import pagerduty as models
@@ -45,6 +45,17 @@ def _check_event(event: object) -> models.PagerDutyEvent:
             f" not {type(event).__name__}"
         )
     return event
+
+
+def _check_concurrency(concurrency: object) -> int:
+    """``send_many``'s ``concurrency``: a whole number, at least 1, checked before anything
+    is sent (a string or ``None`` failed with a bare comparison TypeError; 0 or less
+    ran one at a time in one client and the other)."""
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValidationError(
+            "concurrency", f"must be a whole number, at least 1, got {concurrency!r:.40}"
+        )
+    return concurrency
 
 
 class _PagerDutyBase(ClientSettings):
@@ -131,6 +142,7 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
         self, events: Iterable[models.PagerDutyEvent], *, concurrency: int = DEFAULT_CONCURRENCY
     ) -> list[SendOutcome]:
         """Send on ``concurrency`` threads; outcomes in input order, failures as values."""
+        concurrency = _check_concurrency(concurrency)
         batch = [_check_event(e) for e in events]
 
         def one(event: models.PagerDutyEvent) -> SendOutcome:
@@ -209,6 +221,7 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
         (docs/benchmarks.md). The request, the parse and the retry loop are
         exactly :meth:`send`'s.
         """
+        concurrency = _check_concurrency(concurrency)
         batch = [_check_event(e) for e in events]
         if not batch:
             return []

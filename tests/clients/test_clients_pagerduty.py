@@ -608,6 +608,28 @@ def test_an_async_clients_max_connections_is_checked_at_construction(limit: Any)
         assert info.value.field == "max_connections"
 
 
+@pytest.mark.parametrize("concurrency", [0, -1, 2.5, "10", None, True])
+def test_send_many_checks_its_concurrency_before_sending(
+    concurrency: Any, server: LoopbackServer
+) -> None:
+    """A string or None failed with a bare comparison TypeError; 0 or less was taken
+    as one at a time. Either is a ValidationError naming it, and nothing is sent."""
+    events = [TriggerAlert("a"), TriggerAlert("b")]
+    with PagerDuty(KEY, base_url=server.url) as sync_client:
+        with pytest.raises(ValidationError) as info:
+            sync_client.send_many(events, concurrency=concurrency)
+        assert info.value.field == "concurrency"
+
+    async def send_async() -> None:
+        async with AsyncPagerDuty(KEY, base_url=server.url) as async_client:
+            await async_client.send_many(events, concurrency=concurrency)
+
+    with pytest.raises(ValidationError) as info:
+        asyncio.run(send_async())
+    assert info.value.field == "concurrency"
+    assert server.received == []
+
+
 @pytest.mark.parametrize("what", ["missing", "not a certificate", "a directory"])
 def test_a_ca_bundle_that_cannot_be_read_is_a_configuration_error_naming_it(
     tmp_path: Path, what: str
