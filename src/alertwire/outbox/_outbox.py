@@ -424,6 +424,21 @@ class _PagerDutyRows:
         return kind, self._order_keys[kind](_pd_identity(kind, dedup_key)), dedup_key, body
 
 
+def _event_ids(ids: object) -> list[int]:
+    """Outbox ids as given to :meth:`Outbox.retry`, or a ValidationError naming ``ids``."""
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        raise ValidationError(
+            "ids", f"must be a list of outbox ids (whole numbers), got {type(ids).__name__}"
+        )
+    checked = list(ids)
+    for event_id in checked:
+        if isinstance(event_id, bool) or not isinstance(event_id, int):
+            raise ValidationError(
+                "ids", f"must hold whole numbers, got {type(event_id).__name__} {event_id!r:.40}"
+            )
+    return checked
+
+
 class Outbox(Closing):
     """A durable outbox. ``Outbox(path)`` for SQLite, :meth:`Outbox.open` for a path or URL.
 
@@ -725,7 +740,14 @@ class Outbox(Closing):
         A dead letter a later delivered event of its key superseded
         (:attr:`DeadEvent.superseded`) stays dead unless ``superseded``: sent now, it
         would undo that event (a trigger after its resolve re-opens the incident).
-        Returns how many went back to pending."""
+        Returns how many went back to pending.
+
+        ``ids`` are whole numbers, checked here for every store: SQLite matched the
+        string ``"12"`` to row 12 while the check for superseded ones compared it
+        with the number 12, so a superseded trigger was queued again (and re-opened
+        its incident); a string ``"12"`` itself was read as the ids 1 and 2."""
+        if ids is not None:
+            ids = _event_ids(ids)
         return self.store.retry_dead(ids, now=time.time(), superseded=superseded)
 
     def purge_delivered(self, *, before: datetime) -> int:
