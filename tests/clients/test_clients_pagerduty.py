@@ -721,6 +721,22 @@ async def test_callers_httpx_client_stays_open(kind: str, server: LoopbackServer
         assert not pd.httpx.is_closed
 
 
+@pytest.mark.parametrize("status", [200, 202])
+async def test_key_echoed_in_an_accepted_answer_is_redacted_in_the_result(
+    pd: Client, server: LoopbackServer, status: int
+) -> None:
+    """Errors were scrubbed of the key, results were not: a gateway quoting the request
+    in a 2xx put the key in ``EventResult.message`` and so in its repr and any log."""
+
+    def echo(received: Received) -> Answer:
+        return Answer(status, {"status": "success", "message": f"took {received.body.decode()}"})
+
+    server.respond_with(echo)
+    result = await pd.send(TriggerAlert("x"))
+    assert KEY not in repr(result) and KEY not in result.message
+    assert "…CDEF" in result.message  # the rest of the echo is kept
+
+
 @pytest.mark.parametrize("shape", ["text", "json"])
 async def test_key_echoed_by_the_server_is_redacted(
     pd: Client, server: LoopbackServer, shape: str

@@ -29,7 +29,7 @@ from .._secret import Secret
 from ..models.bigpanda import BigPandaAlert
 from ..models.results import EventResult
 from ..transport import Request, Response
-from .http import JSON_HEADERS, error_for_response, json_body, resolve_base_url
+from .http import JSON_HEADERS, error_for_response, json_body, resolve_base_url, scrubbed
 
 __all__ = [
     "ALERTS_PATH",
@@ -134,6 +134,7 @@ def parse_response(response: Response, *, token: Secret | None = None) -> EventR
     """
     if not 200 <= response.status <= 299:
         raise error_for_response(response, service=SERVICE, credential="token", secret=token)
+    response = scrubbed(response, token)  # a quoted token stays out of the result's message
     payload = json_body(response) if response.body else None
     status, message = "success", ""
     if isinstance(payload, Mapping):
