@@ -12,7 +12,7 @@ together they are a large part of the package's import time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _config
 from ._checked import Checked
@@ -28,6 +28,9 @@ from .models.pagerduty_rules import require_routing_key
 from .models.results import EventResult
 from .protocol import pagerduty as protocol
 from .transport import Request, Response, Verify
+
+if TYPE_CHECKING:
+    from threading import Event
 
 __all__ = ["AsyncPagerDuty", "PagerDuty", "SendOutcome"]
 
@@ -126,6 +129,14 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
         request, dedup_key = self._request(event)
         return self._sender.deliver(request, self._parser(event.kind, dedup_key))
 
+    def _send_unless(self, stop: Event, event: models.PagerDutyEvent) -> SendOutcome:
+        """:meth:`send` for one of ``send_many``'s threads: no retry once ``stop`` is set."""
+        request, dedup_key = self._request(event)
+        try:
+            return self._sender.deliver(request, self._parser(event.kind, dedup_key), stop=stop)
+        except DeliveryError as exc:
+            return exc
+
     def trigger(self, summary: str, **fields: Any) -> EventResult:
         return self.send(TriggerAlert(summary, **fields))
 
@@ -141,7 +152,13 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
     def send_many(
         self, events: Iterable[models.PagerDutyEvent], *, concurrency: int = DEFAULT_CONCURRENCY
     ) -> list[SendOutcome]:
-        """Send on ``concurrency`` threads; outcomes in input order, failures as values."""
+        """Send on ``concurrency`` threads; outcomes in input order, failures as values.
+
+        Interrupted (Ctrl-C, or any exception in the calling thread), it sends no
+        more: the events not yet started are dropped, and those in flight end after
+        their current try (a wait for a retry ends at once), so the interrupt is
+        raised within one ``timeout`` rather than after every retry has run out.
+        """
         concurrency = _check_concurrency(concurrency)
         batch = [_check_event(e) for e in events]
 
@@ -153,10 +170,18 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
 
         if concurrency <= 1 or len(batch) <= 1:
             return [one(e) for e in batch]
-        from concurrent.futures import ThreadPoolExecutor  # start-up: see the module docstring
+        # start-up: see the module docstring
+        from concurrent.futures import ThreadPoolExecutor
+        from functools import partial
+        from threading import Event
 
+        stop = Event()
         with ThreadPoolExecutor(max_workers=min(concurrency, len(batch))) as pool:
-            return list(pool.map(one, batch))
+            try:
+                return list(pool.map(partial(self._send_unless, stop), batch))
+            except BaseException:
+                stop.set()  # before leaving the block, which waits for the threads
+                raise
 
 
 class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):

@@ -17,7 +17,10 @@ the whole exception chain).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -606,6 +609,35 @@ def test_an_async_clients_max_connections_is_checked_at_construction(limit: Any)
         with pytest.raises(ValidationError) as info:
             make()
         assert info.value.field == "max_connections"
+
+
+def test_ctrl_c_during_send_many_makes_no_further_try(
+    server: LoopbackServer, real_retry_delays: None
+) -> None:
+    """Ctrl-C reaches the main thread only: the threads slept out their retries (two
+    minutes by default) before it took effect, and then sent again. Here each event's
+    first try is answered 429 with a 20 s Retry-After, and SIGINT comes with the
+    last of them: no event is tried a second time."""
+    events = [TriggerAlert(f"event {i}") for i in range(4)]
+    answered = itertools.count(1)
+
+    def slow_down(received: Received) -> Answer:
+        if next(answered) == len(events):
+            os.kill(os.getpid(), signal.SIGINT)
+        return Answer(429, {"status": "throttle"}, headers={"Retry-After": "20"})
+
+    server.respond_with(slow_down)
+    policy = RetryPolicy(max_attempts=2, max_elapsed=600)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with (
+            PagerDuty(KEY, base_url=server.url, retry=policy) as client,
+            pytest.raises(KeyboardInterrupt),
+        ):
+            client.send_many(events, concurrency=len(events))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert len(server.received) == len(events)
 
 
 @pytest.mark.parametrize("concurrency", [0, -1, 2.5, "10", None, True])
