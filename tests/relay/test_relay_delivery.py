@@ -338,6 +338,37 @@ def test_relay_refuses_a_lease_shorter_than_the_timeout(outbox: Outbox) -> None:
         Relay(outbox, lease_seconds=5, timeout=10)
 
 
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("concurrency", "16"),
+        ("concurrency", 2.5),
+        ("timeout", "10"),
+        ("timeout", None),
+        ("poll_interval", float("nan")),
+        ("lease_seconds", float("nan")),
+        ("max_age", -1),
+        ("resolve_max_age", float("inf")),
+        ("max_backoff", True),
+        ("rate_limit_per_minute", "120"),
+    ],
+)
+def test_relay_settings_are_refused_by_name(outbox: Outbox, setting: str, value: Any) -> None:
+    """A string failed with a bare TypeError, a NaN lease or poll interval was taken,
+    and a negative max_age was refused as 'max_elapsed', the retry policy's name."""
+    from alertwire import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=f"^{setting} must be "):
+        Relay(outbox, **{setting: value})
+
+
+def test_a_drain_timeout_that_is_not_a_number_is_refused_by_name(outbox: Outbox) -> None:
+    from alertwire import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"^drain_timeout must be"):
+        Relay(outbox).run(drain=True, drain_timeout="5")  # type: ignore[arg-type]
+
+
 def test_sigterm_finishes_in_flight_then_exits_0(outbox: Outbox, upstream: Upstream) -> None:
     upstream.delay = 0.5
     outbox.enqueue(TriggerAlert("slow", dedup_key="slow"), routing_key=KEY)

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .._config import (
     DEFAULT_CONCURRENCY,
@@ -101,6 +102,34 @@ class RelayReport:
     leases_lapsed: int = 0
 
 
+def _is_number(value: object) -> TypeGuard[float]:
+    """A real number (an int or a float; not a bool, which is an int too)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
+def _check_settings(concurrency: object, rate_limit: object, **seconds: object) -> None:
+    """A relay's numeric settings, each refused by name with its rule, as the CLI's options are.
+
+    Checked only for sign, they let a string through to a bare TypeError, a NaN
+    lease or poll interval through to the loop (NaN compares false with every
+    bound), and a negative ``max_age`` was refused as "max_elapsed", the retry
+    policy's name for it.
+    """
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigurationError(
+            f"concurrency must be a whole number, at least 1, got {concurrency!r:.40}"
+        )
+    if not _is_number(rate_limit) or not 0 <= rate_limit < math.inf:
+        raise ConfigurationError(
+            f"rate_limit_per_minute must be 0 (off) or a positive number, got {rate_limit!r:.40}"
+        )
+    for name, value in seconds.items():
+        if not _is_number(value) or not 0 < value < math.inf:
+            raise ConfigurationError(
+                f"{name} must be a number of seconds above 0, got {value!r:.40}"
+            )
+
+
 class Relay:
     """Deliver the outbox's events; ``run()`` in the foreground or ``start()`` in a thread.
 
@@ -146,10 +175,16 @@ class Relay:
             store = Outbox.open(outbox).store
         else:
             store = outbox
-        if concurrency < 1:
-            raise ConfigurationError("concurrency must be at least 1")
-        if timeout <= 0 or poll_interval <= 0:
-            raise ConfigurationError("timeout and poll_interval must be positive")
+        _check_settings(
+            concurrency,
+            rate_limit_per_minute,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            lease_seconds=lease_seconds,
+            max_age=max_age,
+            resolve_max_age=resolve_max_age,
+            max_backoff=max_backoff,
+        )
         if lease_seconds <= timeout:
             raise ConfigurationError(
                 f"lease_seconds ({lease_seconds:g}) must be longer than the HTTP timeout"
@@ -316,7 +351,7 @@ class Relay:
         handle_signals: bool = False,
         drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
     ) -> RelayReport:
-        if not drain_timeout >= 0:  # NaN too
+        if not _is_number(drain_timeout) or not drain_timeout >= 0:  # NaN too
             raise ConfigurationError(
                 f"drain_timeout must be 0 (no bound) or a positive number of seconds,"
                 f" got {drain_timeout!r}"
