@@ -690,6 +690,28 @@ def test_a_ca_bundle_that_cannot_be_read_is_a_configuration_error_naming_it(
         assert str(path) in str(info.value)
 
 
+@pytest.mark.parametrize("base_url", [8765, Path("/v2/enqueue"), b"http://127.0.0.1"])
+def test_a_base_url_that_is_not_a_string_is_a_configuration_error_naming_it(
+    base_url: object, tmp_path: Path
+) -> None:
+    """The constructors failed with an AttributeError ('int' object has no attribute
+    'strip'); only an assignment after construction was checked."""
+    from alertwire import AsyncBigPanda, BigPanda
+    from alertwire.relay import Relay
+    from alertwire.rest import PagerDutyAPI
+
+    for make, setting in (
+        (lambda: PagerDuty(KEY, base_url=base_url), "base_url"),  # type: ignore[arg-type]
+        (lambda: AsyncPagerDuty(KEY, base_url=base_url), "base_url"),  # type: ignore[arg-type]
+        (lambda: BigPanda("bp-token", "app", base_url=base_url), "base_url"),  # type: ignore[arg-type]
+        (lambda: AsyncBigPanda("bp-token", "app", base_url=base_url), "base_url"),  # type: ignore[arg-type]
+        (lambda: PagerDutyAPI("y_NbAkKc66ryYTWUXYEu", base_url=base_url), "base_url"),  # type: ignore[arg-type]
+        (lambda: Relay(str(tmp_path / "o.sqlite3"), pagerduty_url=base_url), "pagerduty_url"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ConfigurationError, match=f"^{setting} must be a URL string"):
+            make()
+
+
 @pytest.mark.parametrize("verify", [None, 0, b"ca.pem", object()])
 def test_verify_of_another_type_is_a_configuration_error_when_the_client_is_made(
     verify: object,

@@ -448,6 +448,33 @@ def test_retry_takes_whole_numbers_only(outbox: Outbox, ids: object) -> None:
     assert [(d.id, d.superseded) for d in outbox.dead()] == [(trigger, True)]
 
 
+@pytest.mark.parametrize("limit", ["3", -1, 2.5, True])
+def test_dead_takes_a_whole_number_limit(outbox: Outbox, limit: object) -> None:
+    """A str failed with a bare TypeError; -1 meant no limit on SQLite and an error on
+    PostgreSQL."""
+    with pytest.raises(ValidationError) as caught:
+        outbox.dead(limit=limit)  # type: ignore[arg-type]
+    assert caught.value.field == "limit"
+
+
+@pytest.mark.parametrize("before", [None, "7d", 1700000000])
+def test_purge_takes_an_aware_datetime_only(outbox: Outbox, before: object) -> None:
+    with pytest.raises(ValidationError) as caught:
+        outbox.purge_delivered(before=before)  # type: ignore[arg-type]
+    assert caught.value.field == "before"
+
+
+@pytest.mark.parametrize("base_url", [8765, b"http://127.0.0.1:8765"])
+def test_an_event_base_url_that_is_not_a_string_is_refused_by_name(
+    outbox: Outbox, base_url: object
+) -> None:
+    from alertwire import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"^base_url must be a URL string"):
+        outbox.enqueue(TriggerAlert("x"), routing_key=KEY_A, base_url=base_url)  # type: ignore[arg-type]
+    assert outbox.stats().pending == 0
+
+
 def test_state_values_are_stable() -> None:
     # Both stores and existing files depend on these numbers.
     assert [int(s) for s in State] == [0, 1, 2, 3]

@@ -730,6 +730,12 @@ class Outbox(Closing):
     def dead(self, *, limit: int | None = None) -> list[DeadEvent]:
         # A limit beyond any row count is no limit; as given, one past a 64-bit integer
         # ended in an OverflowError (SQLite) or "bigint out of range" (PostgreSQL).
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            # SQLite reads LIMIT -1 as no limit, PostgreSQL refuses it; a str failed
+            # with a bare TypeError.
+            raise ValidationError("limit", f"must be a whole number, 0 or more, got {limit!r:.40}")
         if limit is not None and limit >= 2**63:
             limit = None
         return self.store.list_dead(limit=limit)
@@ -752,6 +758,6 @@ class Outbox(Closing):
 
     def purge_delivered(self, *, before: datetime) -> int:
         """Delete delivered rows finished before ``before`` (an aware datetime)."""
-        if before.tzinfo is None:
+        if not isinstance(before, datetime) or before.tzinfo is None:
             raise ValidationError("before", "must be a timezone-aware datetime")
         return self.store.purge_delivered(before=before.timestamp())
