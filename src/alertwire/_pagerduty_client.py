@@ -266,5 +266,15 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
 
         import asyncio
 
-        await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(batch))))))
+        workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(batch)))]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            # A worker failed with something no DeliveryError (a custom transport's own
+            # exception): gather() raised it and left the other workers running, still
+            # sending the rest of the batch after this call had raised. They stop here.
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
         return outcomes

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import os
 import signal
@@ -47,7 +48,7 @@ from alertwire import (
     UnexpectedResponse,
     ValidationError,
 )
-from alertwire.transport import AiohttpTransport, Request, Response
+from alertwire.transport import AiohttpTransport, MockTransport, Request, Response
 from tests.support.keys import MIXED_CASE_ROUTING_KEY as KEY
 from tests.support.loopback_server import Answer, LoopbackServer, Received, serve
 
@@ -638,6 +639,31 @@ def test_ctrl_c_during_send_many_makes_no_further_try(
     finally:
         signal.signal(signal.SIGINT, previous)
     assert len(server.received) == len(events)
+
+
+def test_async_send_many_stops_its_other_workers_when_one_fails_outright() -> None:
+    """A custom transport's own exception (not a DeliveryError) ends the call: the other
+    workers went on sending the rest of the batch, unseen, after it had raised."""
+    started: list[str] = []
+
+    async def handler(request: Request) -> Response:
+        summary = json.loads(request.body)["payload"]["summary"]
+        started.append(summary)
+        if summary == "boom":
+            raise OSError("the custom transport's own failure")
+        await asyncio.Event().wait()  # in flight until cancelled
+        raise AssertionError("never answered")
+
+    async def run() -> None:
+        events = [TriggerAlert("slow"), TriggerAlert("boom")]
+        events += [TriggerAlert(f"later {i}") for i in range(10)]
+        async with AsyncPagerDuty(KEY, http_client=MockTransport(handler)) as client:
+            with pytest.raises(OSError, match="own failure"):
+                await client.send_many(events, concurrency=2)
+            assert asyncio.all_tasks() == {asyncio.current_task()}
+
+    asyncio.run(run())
+    assert started == ["slow", "boom"]
 
 
 @pytest.mark.parametrize("concurrency", [0, -1, 2.5, "10", None, True])
