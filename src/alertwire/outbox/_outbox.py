@@ -598,7 +598,7 @@ class Outbox(Closing):
         stored byte for byte. (The ingest endpoint has split the batch
         already and calls :meth:`prepare_incoming_bigpanda` directly.)
         """
-        secret = Secret(token)
+        secret = require_token(token)  # as every other producer's: a blank one only dead-letters
         wire = _json_object(body)
         app_key = require_app_key(wire.get("app_key"))
         url = _base_url(base_url)
