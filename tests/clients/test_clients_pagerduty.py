@@ -740,11 +740,12 @@ def test_a_base_url_that_is_not_a_string_is_a_configuration_error_naming_it(
 
 @pytest.mark.parametrize("verify", [None, 0, b"ca.pem", object()])
 def test_verify_of_another_type_is_a_configuration_error_when_the_client_is_made(
-    verify: object,
+    verify: object, tmp_path: Path
 ) -> None:
     """Anything but True, False, a path or an SSLContext meant the system store,
     without a word (an async client's too, whose transport comes at its first send)."""
     from alertwire import AsyncBigPanda, BigPanda
+    from alertwire.relay import Relay
     from alertwire.rest import AsyncPagerDutyAPI, PagerDutyAPI
 
     token = "y_NbAkKc66ryYTWUXYEu"
@@ -755,6 +756,7 @@ def test_verify_of_another_type_is_a_configuration_error_when_the_client_is_made
         lambda: AsyncPagerDuty(KEY, verify=verify),  # type: ignore[arg-type]
         lambda: AsyncBigPanda("bp-token", "app", verify=verify),  # type: ignore[arg-type]
         lambda: AsyncPagerDutyAPI(token, verify=verify),  # type: ignore[arg-type]
+        lambda: Relay(str(tmp_path / "o.sqlite3"), verify=verify),  # type: ignore[arg-type]
     ):
         with pytest.raises(ConfigurationError, match="verify must be True, False, a CA bundle"):
             make()

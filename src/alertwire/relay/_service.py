@@ -57,7 +57,7 @@ from ..outbox.machine import (
     new_owner,
 )
 from ..outbox.metrics import OutboxMetrics
-from ..transport import Verify
+from ..transport import Verify, check_verify
 from ._destinations import Destinations
 from ._loop import DeliveryLoop, StoreCall, _log, logger
 from ._outage import StoreOutage
@@ -241,7 +241,7 @@ class Relay:
         self.ingest: IngestServer | None = None
         self.listening = threading.Event()
         self.metrics = metrics
-        self._verify = verify
+        self._verify = check_verify(verify)  # refused now, not in the first run
         self._http_client = http_client
         self._thread: threading.Thread | None = None
         self._thread_error: BaseException | None = None
