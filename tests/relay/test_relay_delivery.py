@@ -211,6 +211,20 @@ def test_a_relay_stopped_once_delivers_in_its_next_runs(outbox: Outbox, upstream
     assert outbox.stats().delivered == 2
 
 
+def test_a_relay_runs_once_at_a_time(outbox: Outbox, upstream: Upstream) -> None:
+    """A second run beside the first shared its delivery loop's state and its leases."""
+    r = relay(outbox, upstream)
+    r.start()
+    wait_for("the run to start", lambda: r._delivery.running)
+    with pytest.raises(RuntimeError, match="already running"):
+        r.run(drain=True, drain_timeout=SAFETY)
+    with pytest.raises(RuntimeError, match="already running"):
+        r.start()
+    outbox.enqueue(TriggerAlert("still delivered"), routing_key=KEY)
+    wait_for("the event to arrive", lambda: len(upstream.accepted()) == 1)
+    assert r.stop(timeout=SAFETY) is not None
+
+
 def test_stopping_an_idle_relay_leaves_no_request_for_its_next_run(
     outbox: Outbox, upstream: Upstream
 ) -> None:

@@ -293,7 +293,7 @@ class Relay:
         only for ``stop()``, it left a service delivering nothing with not a word said
         and a health check answering 200.
         """
-        if self._thread is not None:
+        if self._thread is not None or self._delivery.running:
             raise RuntimeError("this relay is already running")
         self._thread_error = None
 
@@ -356,6 +356,10 @@ class Relay:
                 f"drain_timeout must be 0 (no bound) or a positive number of seconds,"
                 f" got {drain_timeout!r}"
             )
+        if self._delivery.running:
+            # Two runs would share one delivery loop's state (what is held, in flight,
+            # ready) and one owner's leases.
+            raise RuntimeError("this relay is already running: one run at a time")
         deadline = time.monotonic() + drain_timeout if drain and drain_timeout > 0 else None
         self._left_count = 0
         self._delivery.attach()
