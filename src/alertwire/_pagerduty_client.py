@@ -61,6 +61,23 @@ def _check_concurrency(concurrency: object) -> int:
     return concurrency
 
 
+def _chains(batch: list[models.PagerDutyEvent]) -> list[list[int]]:
+    """The batch's indices, one list per dedup key in input order, in order of first use.
+
+    ``send_many`` sends a key's events one after another and different keys at once:
+    sent side by side, a trigger and its resolve could reach PagerDuty in either
+    order, and a resolve that comes first is dropped (nothing is open yet), leaving
+    the incident its trigger then opens open, with every outcome a success. An
+    event without a key (a change event, a trigger whose key is assigned as it is
+    sent) is a chain of its own.
+    """
+    chains: dict[object, list[int]] = {}
+    for index, event in enumerate(batch):
+        key = getattr(event, "dedup_key", None)
+        chains.setdefault(index if key is None else key, []).append(index)
+    return list(chains.values())
+
+
 class _PagerDutyBase(ClientSettings):
     """Configuration both clients share; validated once, at construction."""
 
@@ -154,6 +171,10 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
     ) -> list[SendOutcome]:
         """Send on ``concurrency`` threads; outcomes in input order, failures as values.
 
+        The events of one dedup key go one after another, in input order, so a
+        resolve never overtakes its trigger; different keys go at once. A failed
+        event does not hold back the later ones of its key: each has its outcome.
+
         Interrupted (Ctrl-C, or any exception in the calling thread), it sends no
         more: the events not yet started are dropped, and those in flight end after
         their current try (a wait for a retry ends at once), so the interrupt is
@@ -176,12 +197,24 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
         from threading import Event
 
         stop = Event()
-        with ThreadPoolExecutor(max_workers=min(concurrency, len(batch))) as pool:
+        send = partial(self._send_unless, stop)
+        outcomes: list[SendOutcome] = [None] * len(batch)  # type: ignore[list-item]
+
+        def run_chain(chain: list[int]) -> None:
+            for index in chain:
+                if stop.is_set():
+                    return
+                outcomes[index] = send(batch[index])
+
+        chains = _chains(batch)
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(chains))) as pool:
             try:
-                return list(pool.map(partial(self._send_unless, stop), batch))
+                for _ in pool.map(run_chain, chains):
+                    pass
             except BaseException:
                 stop.set()  # before leaving the block, which waits for the threads
                 raise
+        return outcomes
 
 
 class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
@@ -235,6 +268,10 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
     ) -> list[SendOutcome]:
         """Send with at most ``concurrency`` in flight; outcomes in input order.
 
+        The events of one dedup key go one after another, in input order (a
+        resolve never overtakes its trigger), different keys at once, as in
+        :meth:`PagerDuty.send_many`.
+
         A fixed set of workers pulls from one iterator (no task per event), so
         a million-event batch costs ``concurrency`` tasks, not a million.
 
@@ -251,22 +288,25 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
         if not batch:
             return []
         outcomes: list[SendOutcome] = [None] * len(batch)  # type: ignore[list-item]
-        todo = iter(enumerate(batch))
+        chains = _chains(batch)
+        todo = iter(chains)
         deliver = self._get_sender().deliver
         build, parser = protocol.build_request, self._parser
         base_url, routing_key = self.base_url, self.routing_key
 
         async def worker() -> None:
-            for index, event in todo:
-                request, dedup_key = build(base_url, routing_key, event)
-                try:
-                    outcomes[index] = await deliver(request, parser(event.kind, dedup_key))
-                except DeliveryError as exc:
-                    outcomes[index] = exc
+            for chain in todo:
+                for index in chain:
+                    event = batch[index]
+                    request, dedup_key = build(base_url, routing_key, event)
+                    try:
+                        outcomes[index] = await deliver(request, parser(event.kind, dedup_key))
+                    except DeliveryError as exc:
+                        outcomes[index] = exc
 
         import asyncio
 
-        workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(batch)))]
+        workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(chains)))]
         try:
             await asyncio.gather(*workers)
         except BaseException:

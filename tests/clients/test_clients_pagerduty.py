@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import signal
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ import pytest
 
 import alertwire
 from alertwire import (
+    AcknowledgeAlert,
     AsyncPagerDuty,
     BadRequest,
     Change,
@@ -42,6 +44,7 @@ from alertwire import (
     RateLimited,
     ResolveAlert,
     RetryPolicy,
+    SendOutcome,
     ServerError,
     TriggerAlert,
     Unauthorized,
@@ -53,6 +56,7 @@ from tests.support.keys import MIXED_CASE_ROUTING_KEY as KEY
 from tests.support.loopback_server import Answer, LoopbackServer, Received, serve
 
 KINDS = ["sync", "sync-httpx", "async", "async-aiohttp", "async-httpx"]
+SAFETY = 30.0  # seconds: a bound on a hang, never an expectation
 
 server = pytest.fixture(serve)
 
@@ -639,6 +643,80 @@ def test_ctrl_c_during_send_many_makes_no_further_try(
     finally:
         signal.signal(signal.SIGINT, previous)
     assert len(server.received) == len(events)
+
+
+def _lifecycle_batch() -> list[Any]:
+    """Two keys' trigger, acknowledge and resolve, interleaved, and a change event."""
+    events: list[Any] = []
+    for action in (TriggerAlert, AcknowledgeAlert, ResolveAlert):
+        for key in ("k1", "k2"):
+            events.append(
+                TriggerAlert("x", dedup_key=key) if action is TriggerAlert else action(key)
+            )
+    return [*events, Change("deployed")]
+
+
+def _accepted(request: Request) -> Response:
+    return Response(202, {}, json.dumps({"status": "success", "message": "ok"}).encode())
+
+
+def test_async_send_many_keeps_each_keys_order() -> None:
+    """Side by side, a resolve could reach PagerDuty before its trigger: dropped (nothing
+    open yet), it left the incident the trigger then opened open, every outcome a success."""
+    in_flight: dict[str | None, int] = {}
+    overlaps: list[str | None] = []
+    arrived: list[tuple[str | None, str]] = []
+
+    async def handler(request: Request) -> Response:
+        body = json.loads(request.body)
+        key = body.get("dedup_key")
+        arrived.append((key, body.get("event_action", "change")))
+        in_flight[key] = in_flight.get(key, 0) + 1
+        if in_flight[key] > 1:
+            overlaps.append(key)
+        for _ in range(20):  # let the other workers start what they would
+            await asyncio.sleep(0)
+        in_flight[key] -= 1
+        return _accepted(request)
+
+    async def run() -> list[SendOutcome]:
+        async with AsyncPagerDuty(KEY, http_client=MockTransport(handler)) as client:
+            return await client.send_many(_lifecycle_batch(), concurrency=8)
+
+    outcomes = asyncio.run(run())
+    assert all(isinstance(o, EventResult) for o in outcomes)
+    assert overlaps == []
+    for key in ("k1", "k2"):
+        assert [a for k, a in arrived if k == key] == ["trigger", "acknowledge", "resolve"]
+
+
+def test_sync_send_many_keeps_each_keys_order() -> None:
+    lock = threading.Lock()
+    in_flight: dict[str | None, int] = {}
+    overlaps: list[str | None] = []
+    change_seen = threading.Event()
+
+    def handler(request: Request) -> Response:
+        body = json.loads(request.body)
+        key = body.get("dedup_key")
+        with lock:
+            in_flight[key] = in_flight.get(key, 0) + 1
+            if in_flight[key] > 1:
+                overlaps.append(key)
+        if body.get("event_action") is None:
+            change_seen.set()
+        elif body.get("event_action") == "trigger":
+            # Held until the last event of the batch has started: side by side, every
+            # other event (the resolves too) would be in flight by then.
+            change_seen.wait(SAFETY)
+        with lock:
+            in_flight[key] -= 1
+        return _accepted(request)
+
+    with PagerDuty(KEY, http_client=MockTransport(handler)) as client:
+        outcomes = client.send_many(_lifecycle_batch(), concurrency=8)
+    assert all(isinstance(o, EventResult) for o in outcomes)
+    assert overlaps == []
 
 
 def test_async_send_many_stops_its_other_workers_when_one_fails_outright() -> None:
