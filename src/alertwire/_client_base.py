@@ -16,10 +16,10 @@ from . import _config
 from ._checked import Checked
 from ._closing import AsyncClosing, Closing
 from ._delivery import AsyncSender, SyncSender, async_transport_for, sync_transport_for
-from ._errors import ConfigurationError, ValidationError
+from ._errors import ValidationError
 from ._retry import RetryPolicy
 from .protocol.http import check_base_url, resolve_base_url
-from .transport import Verify
+from .transport import Verify, check_verify
 
 __all__ = ["AsyncClientBase", "ClientSettings", "SyncClientBase"]
 
@@ -30,8 +30,6 @@ DEFAULT_MAX_CONNECTIONS = 100
 
 def _url(value: Any) -> str:
     """An assigned ``base_url``, checked as the constructor checks one."""
-    if not isinstance(value, str):
-        raise ConfigurationError(f"base_url must be a URL, got {type(value).__name__}")
     return check_base_url(value, setting="base_url")
 
 
@@ -163,7 +161,7 @@ class AsyncClientBase(AsyncClosing):
                 "max_connections", f"must be a whole number, at least 1, got {pool_size!r:.40}"
             )
         self._http_client = http_client
-        self._verify = verify
+        self._verify = check_verify(verify)
         self._max_connections = pool_size
         self._sender: AsyncSender | None = None
 

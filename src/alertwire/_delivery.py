@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _log
 from ._config import DEFAULT_TIMEOUT
@@ -25,6 +25,9 @@ __all__ = [
     "async_transport_for",
     "sync_transport_for",
 ]
+
+if TYPE_CHECKING:
+    from threading import Event
 
 T = TypeVar("T")
 
@@ -112,7 +115,16 @@ class SyncSender:
         self.timeout = timeout
         self.retry = retry
 
-    def deliver(self, request: Request, parse: Callable[[Response], T]) -> T:
+    def deliver(
+        self, request: Request, parse: Callable[[Response], T], *, stop: Event | None = None
+    ) -> T:
+        """The answer, parsed; the last error once the policy gives up.
+
+        ``stop`` (``send_many``'s threads): once it is set, no further try is made and
+        a wait between tries ends at once, raising the last error. Ctrl-C reaches only
+        the main thread; without it the threads slept out their retries (up to the
+        policy's ``max_elapsed``, two minutes by default) before Ctrl-C took effect.
+        """
         started = time.monotonic()
         attempt = 0
         while True:
@@ -123,7 +135,10 @@ class SyncSender:
                 wait = _retry_step(self.retry, request, exc, attempt, started)
                 if wait is None:
                     raise
-                time.sleep(wait)
+                if stop is None:
+                    time.sleep(wait)
+                elif stop.wait(wait):
+                    raise
 
     def close(self) -> None:
         self.transport.close()

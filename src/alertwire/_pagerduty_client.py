@@ -12,14 +12,14 @@ together they are a large part of the package's import time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _config
 from ._checked import Checked
 from ._client_base import AsyncClientBase, ClientSettings, SyncClientBase
 from ._config import DEFAULT_CONCURRENCY
 from ._delivery import DEFAULT_TIMEOUT
-from ._errors import DeliveryError
+from ._errors import DeliveryError, ValidationError
 from ._retry import RetryPolicy
 from ._secret import Secret
 from .models import pagerduty as models
@@ -28,6 +28,9 @@ from .models.pagerduty_rules import require_routing_key
 from .models.results import EventResult
 from .protocol import pagerduty as protocol
 from .transport import Request, Response, Verify
+
+if TYPE_CHECKING:
+    from threading import Event
 
 __all__ = ["AsyncPagerDuty", "PagerDuty", "SendOutcome"]
 
@@ -45,6 +48,34 @@ def _check_event(event: object) -> models.PagerDutyEvent:
             f" not {type(event).__name__}"
         )
     return event
+
+
+def _check_concurrency(concurrency: object) -> int:
+    """``send_many``'s ``concurrency``: a whole number, at least 1, checked before anything
+    is sent (a string or ``None`` failed with a bare comparison TypeError; 0 or less
+    ran one at a time in one client and the other)."""
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValidationError(
+            "concurrency", f"must be a whole number, at least 1, got {concurrency!r:.40}"
+        )
+    return concurrency
+
+
+def _chains(batch: list[models.PagerDutyEvent]) -> list[list[int]]:
+    """The batch's indices, one list per dedup key in input order, in order of first use.
+
+    ``send_many`` sends a key's events one after another and different keys at once:
+    sent side by side, a trigger and its resolve could reach PagerDuty in either
+    order, and a resolve that comes first is dropped (nothing is open yet), leaving
+    the incident its trigger then opens open, with every outcome a success. An
+    event without a key (a change event, a trigger whose key is assigned as it is
+    sent) is a chain of its own.
+    """
+    chains: dict[object, list[int]] = {}
+    for index, event in enumerate(batch):
+        key = getattr(event, "dedup_key", None)
+        chains.setdefault(index if key is None else key, []).append(index)
+    return list(chains.values())
 
 
 class _PagerDutyBase(ClientSettings):
@@ -115,6 +146,14 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
         request, dedup_key = self._request(event)
         return self._sender.deliver(request, self._parser(event.kind, dedup_key))
 
+    def _send_unless(self, stop: Event, event: models.PagerDutyEvent) -> SendOutcome:
+        """:meth:`send` for one of ``send_many``'s threads: no retry once ``stop`` is set."""
+        request, dedup_key = self._request(event)
+        try:
+            return self._sender.deliver(request, self._parser(event.kind, dedup_key), stop=stop)
+        except DeliveryError as exc:
+            return exc
+
     def trigger(self, summary: str, **fields: Any) -> EventResult:
         return self.send(TriggerAlert(summary, **fields))
 
@@ -130,7 +169,18 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
     def send_many(
         self, events: Iterable[models.PagerDutyEvent], *, concurrency: int = DEFAULT_CONCURRENCY
     ) -> list[SendOutcome]:
-        """Send on ``concurrency`` threads; outcomes in input order, failures as values."""
+        """Send on ``concurrency`` threads; outcomes in input order, failures as values.
+
+        The events of one dedup key go one after another, in input order, so a
+        resolve never overtakes its trigger; different keys go at once. A failed
+        event does not hold back the later ones of its key: each has its outcome.
+
+        Interrupted (Ctrl-C, or any exception in the calling thread), it sends no
+        more: the events not yet started are dropped, and those in flight end after
+        their current try (a wait for a retry ends at once), so the interrupt is
+        raised within one ``timeout`` rather than after every retry has run out.
+        """
+        concurrency = _check_concurrency(concurrency)
         batch = [_check_event(e) for e in events]
 
         def one(event: models.PagerDutyEvent) -> SendOutcome:
@@ -141,10 +191,30 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
 
         if concurrency <= 1 or len(batch) <= 1:
             return [one(e) for e in batch]
-        from concurrent.futures import ThreadPoolExecutor  # start-up: see the module docstring
+        # start-up: see the module docstring
+        from concurrent.futures import ThreadPoolExecutor
+        from functools import partial
+        from threading import Event
 
-        with ThreadPoolExecutor(max_workers=min(concurrency, len(batch))) as pool:
-            return list(pool.map(one, batch))
+        stop = Event()
+        send = partial(self._send_unless, stop)
+        outcomes: list[SendOutcome] = [None] * len(batch)  # type: ignore[list-item]
+
+        def run_chain(chain: list[int]) -> None:
+            for index in chain:
+                if stop.is_set():
+                    return
+                outcomes[index] = send(batch[index])
+
+        chains = _chains(batch)
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(chains))) as pool:
+            try:
+                for _ in pool.map(run_chain, chains):
+                    pass
+            except BaseException:
+                stop.set()  # before leaving the block, which waits for the threads
+                raise
+        return outcomes
 
 
 class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
@@ -198,6 +268,10 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
     ) -> list[SendOutcome]:
         """Send with at most ``concurrency`` in flight; outcomes in input order.
 
+        The events of one dedup key go one after another, in input order (a
+        resolve never overtakes its trigger), different keys at once, as in
+        :meth:`PagerDuty.send_many`.
+
         A fixed set of workers pulls from one iterator (no task per event), so
         a million-event batch costs ``concurrency`` tasks, not a million.
 
@@ -209,24 +283,38 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
         (docs/benchmarks.md). The request, the parse and the retry loop are
         exactly :meth:`send`'s.
         """
+        concurrency = _check_concurrency(concurrency)
         batch = [_check_event(e) for e in events]
         if not batch:
             return []
         outcomes: list[SendOutcome] = [None] * len(batch)  # type: ignore[list-item]
-        todo = iter(enumerate(batch))
+        chains = _chains(batch)
+        todo = iter(chains)
         deliver = self._get_sender().deliver
         build, parser = protocol.build_request, self._parser
         base_url, routing_key = self.base_url, self.routing_key
 
         async def worker() -> None:
-            for index, event in todo:
-                request, dedup_key = build(base_url, routing_key, event)
-                try:
-                    outcomes[index] = await deliver(request, parser(event.kind, dedup_key))
-                except DeliveryError as exc:
-                    outcomes[index] = exc
+            for chain in todo:
+                for index in chain:
+                    event = batch[index]
+                    request, dedup_key = build(base_url, routing_key, event)
+                    try:
+                        outcomes[index] = await deliver(request, parser(event.kind, dedup_key))
+                    except DeliveryError as exc:
+                        outcomes[index] = exc
 
         import asyncio
 
-        await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(batch))))))
+        workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(chains)))]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            # A worker failed with something no DeliveryError (a custom transport's own
+            # exception): gather() raised it and left the other workers running, still
+            # sending the rest of the batch after this call had raised. They stop here.
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
         return outcomes

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-__all__ = ["Secret", "redact"]
+__all__ = ["Secret", "credential", "redact"]
 
 _SHOWN: Final = 4
 
@@ -76,6 +76,24 @@ class Secret:
 
     def __reduce__(self) -> Any:
         raise TypeError("a Secret is not pickled: store it deliberately with reveal()")
+
+
+def credential(value: object, field: str) -> Secret:
+    """``value`` as a :class:`Secret`, or a :class:`~alertwire.ValidationError` naming
+    ``field`` when it is not a string at all.
+
+    Every client's key or token goes through here before its own rules: given
+    ``None`` (``PagerDuty(os.environ.get("PD_KEY"))`` with the variable unset)
+    it raised ``Secret``'s own TypeError, "a Secret holds a str, not NoneType",
+    which names neither the setting nor the rule.
+    """
+    if isinstance(value, (str, Secret)):
+        return Secret(value)
+    from ._errors import ValidationError
+
+    if value is None:
+        raise ValidationError(field, "is required and must not be blank, got None")
+    raise ValidationError(field, f"must be a string, not {type(value).__name__}")
 
 
 def redact(value: str) -> str:

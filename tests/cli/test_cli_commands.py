@@ -34,6 +34,8 @@ from typing import Any, cast
 
 import pytest
 
+from tests.support.waiting import wait_for
+
 ALERTWIRE = str(Path(sys.executable).with_name("alertwire"))
 KEY = secrets.token_hex(16)  # 32 alphanumeric characters, like an integration key
 TOKEN = "bptok" + secrets.token_hex(12)
@@ -734,6 +736,43 @@ def test_ctrl_c_while_sending_says_what_it_leaves_behind() -> None:
     assert out == b""
     (line,) = err.decode().splitlines()
     assert line.startswith("alertwire: interrupted: an event being sent may or may not have")
+
+
+def test_ctrl_c_during_send_of_many_lines_starts_no_further_line(
+    tmp_path: Path, alertwire_sandbox: Any
+) -> None:
+    """Leaving the thread pool ran every line already handed to it: Ctrl-C on a
+    mistaken ``send`` of hundreds of pages sent them all, then said "interrupted"."""
+    lines = 200
+    concurrency = 2
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        "".join(
+            json.dumps({"type": "trigger", "summary": f"page {i}", "source": "cron"}) + "\n"
+            for i in range(lines)
+        )
+    )
+    alertwire_sandbox.faults(latency_ms=100)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
+    environment["ALERTWIRE_ROUTING_KEY"] = KEY
+    argv = [ALERTWIRE, "send", str(events), "--concurrency", str(concurrency)]
+    process = subprocess.Popen(
+        [*argv, "--pagerduty-url", alertwire_sandbox.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+    )
+    try:
+        wait_for("a few pages to arrive", lambda: len(alertwire_sandbox.events()) >= 3)
+        seen = len(alertwire_sandbox.events())
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    # Those in flight when Ctrl-C came may still land (and one more per thread started
+    # while the signal was on its way); nothing after them.
+    assert len(alertwire_sandbox.events()) <= seen + 2 * concurrency < lines
 
 
 @pytest.mark.parametrize(

@@ -227,6 +227,15 @@ async def test_rejected_token(
     assert len(server.received) == 1
 
 
+async def test_token_echoed_in_an_accepted_answer_is_redacted_in_the_result(
+    make: Callable[..., Client], server: FreshServer
+) -> None:
+    server.script(Answer(201, body=f'{{"status":"created","message":"Bearer {TOKEN}"}}'))
+    result = await send(make(), alert())
+    assert TOKEN not in repr(result) and TOKEN not in result.message
+    assert result.message == "Bearer Secret('…cdef')"
+
+
 async def test_429_retry_after_then_success(
     make: Callable[..., Client], server: FreshServer
 ) -> None:

@@ -17,7 +17,12 @@ the whole exception chain).
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import logging
+import os
+import signal
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,7 @@ import pytest
 
 import alertwire
 from alertwire import (
+    AcknowledgeAlert,
     AsyncPagerDuty,
     BadRequest,
     Change,
@@ -38,17 +44,19 @@ from alertwire import (
     RateLimited,
     ResolveAlert,
     RetryPolicy,
+    SendOutcome,
     ServerError,
     TriggerAlert,
     Unauthorized,
     UnexpectedResponse,
     ValidationError,
 )
-from alertwire.transport import AiohttpTransport, Request, Response
+from alertwire.transport import AiohttpTransport, MockTransport, Request, Response
 from tests.support.keys import MIXED_CASE_ROUTING_KEY as KEY
 from tests.support.loopback_server import Answer, LoopbackServer, Received, serve
 
 KINDS = ["sync", "sync-httpx", "async", "async-aiohttp", "async-httpx"]
+SAFETY = 30.0  # seconds: a bound on a hang, never an expectation
 
 server = pytest.fixture(serve)
 
@@ -608,6 +616,156 @@ def test_an_async_clients_max_connections_is_checked_at_construction(limit: Any)
         assert info.value.field == "max_connections"
 
 
+def test_ctrl_c_during_send_many_makes_no_further_try(
+    server: LoopbackServer, real_retry_delays: None
+) -> None:
+    """Ctrl-C reaches the main thread only: the threads slept out their retries (two
+    minutes by default) before it took effect, and then sent again. Here each event's
+    first try is answered 429 with a 20 s Retry-After, and SIGINT comes with the
+    last of them: no event is tried a second time."""
+    events = [TriggerAlert(f"event {i}") for i in range(4)]
+    answered = itertools.count(1)
+
+    def slow_down(received: Received) -> Answer:
+        if next(answered) == len(events):
+            os.kill(os.getpid(), signal.SIGINT)
+        return Answer(429, {"status": "throttle"}, headers={"Retry-After": "20"})
+
+    server.respond_with(slow_down)
+    policy = RetryPolicy(max_attempts=2, max_elapsed=600)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with (
+            PagerDuty(KEY, base_url=server.url, retry=policy) as client,
+            pytest.raises(KeyboardInterrupt),
+        ):
+            client.send_many(events, concurrency=len(events))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert len(server.received) == len(events)
+
+
+def _lifecycle_batch() -> list[Any]:
+    """Two keys' trigger, acknowledge and resolve, interleaved, and a change event."""
+    events: list[Any] = []
+    for action in (TriggerAlert, AcknowledgeAlert, ResolveAlert):
+        for key in ("k1", "k2"):
+            events.append(
+                TriggerAlert("x", dedup_key=key) if action is TriggerAlert else action(key)
+            )
+    return [*events, Change("deployed")]
+
+
+def _accepted(request: Request) -> Response:
+    return Response(202, {}, json.dumps({"status": "success", "message": "ok"}).encode())
+
+
+def test_async_send_many_keeps_each_keys_order() -> None:
+    """Side by side, a resolve could reach PagerDuty before its trigger: dropped (nothing
+    open yet), it left the incident the trigger then opened open, every outcome a success."""
+    in_flight: dict[str | None, int] = {}
+    overlaps: list[str | None] = []
+    arrived: list[tuple[str | None, str]] = []
+
+    async def handler(request: Request) -> Response:
+        body = json.loads(request.body)
+        key = body.get("dedup_key")
+        arrived.append((key, body.get("event_action", "change")))
+        in_flight[key] = in_flight.get(key, 0) + 1
+        if in_flight[key] > 1:
+            overlaps.append(key)
+        for _ in range(20):  # let the other workers start what they would
+            await asyncio.sleep(0)
+        in_flight[key] -= 1
+        return _accepted(request)
+
+    async def run() -> list[SendOutcome]:
+        async with AsyncPagerDuty(KEY, http_client=MockTransport(handler)) as client:
+            return await client.send_many(_lifecycle_batch(), concurrency=8)
+
+    outcomes = asyncio.run(run())
+    assert all(isinstance(o, EventResult) for o in outcomes)
+    assert overlaps == []
+    for key in ("k1", "k2"):
+        assert [a for k, a in arrived if k == key] == ["trigger", "acknowledge", "resolve"]
+
+
+def test_sync_send_many_keeps_each_keys_order() -> None:
+    lock = threading.Lock()
+    in_flight: dict[str | None, int] = {}
+    overlaps: list[str | None] = []
+    change_seen = threading.Event()
+
+    def handler(request: Request) -> Response:
+        body = json.loads(request.body)
+        key = body.get("dedup_key")
+        with lock:
+            in_flight[key] = in_flight.get(key, 0) + 1
+            if in_flight[key] > 1:
+                overlaps.append(key)
+        if body.get("event_action") is None:
+            change_seen.set()
+        elif body.get("event_action") == "trigger":
+            # Held until the last event of the batch has started: side by side, every
+            # other event (the resolves too) would be in flight by then.
+            change_seen.wait(SAFETY)
+        with lock:
+            in_flight[key] -= 1
+        return _accepted(request)
+
+    with PagerDuty(KEY, http_client=MockTransport(handler)) as client:
+        outcomes = client.send_many(_lifecycle_batch(), concurrency=8)
+    assert all(isinstance(o, EventResult) for o in outcomes)
+    assert overlaps == []
+
+
+def test_async_send_many_stops_its_other_workers_when_one_fails_outright() -> None:
+    """A custom transport's own exception (not a DeliveryError) ends the call: the other
+    workers went on sending the rest of the batch, unseen, after it had raised."""
+    started: list[str] = []
+
+    async def handler(request: Request) -> Response:
+        summary = json.loads(request.body)["payload"]["summary"]
+        started.append(summary)
+        if summary == "boom":
+            raise OSError("the custom transport's own failure")
+        await asyncio.Event().wait()  # in flight until cancelled
+        raise AssertionError("never answered")
+
+    async def run() -> None:
+        events = [TriggerAlert("slow"), TriggerAlert("boom")]
+        events += [TriggerAlert(f"later {i}") for i in range(10)]
+        async with AsyncPagerDuty(KEY, http_client=MockTransport(handler)) as client:
+            with pytest.raises(OSError, match="own failure"):
+                await client.send_many(events, concurrency=2)
+            assert asyncio.all_tasks() == {asyncio.current_task()}
+
+    asyncio.run(run())
+    assert started == ["slow", "boom"]
+
+
+@pytest.mark.parametrize("concurrency", [0, -1, 2.5, "10", None, True])
+def test_send_many_checks_its_concurrency_before_sending(
+    concurrency: Any, server: LoopbackServer
+) -> None:
+    """A string or None failed with a bare comparison TypeError; 0 or less was taken
+    as one at a time. Either is a ValidationError naming it, and nothing is sent."""
+    events = [TriggerAlert("a"), TriggerAlert("b")]
+    with PagerDuty(KEY, base_url=server.url) as sync_client:
+        with pytest.raises(ValidationError) as info:
+            sync_client.send_many(events, concurrency=concurrency)
+        assert info.value.field == "concurrency"
+
+    async def send_async() -> None:
+        async with AsyncPagerDuty(KEY, base_url=server.url) as async_client:
+            await async_client.send_many(events, concurrency=concurrency)
+
+    with pytest.raises(ValidationError) as info:
+        asyncio.run(send_async())
+    assert info.value.field == "concurrency"
+    assert server.received == []
+
+
 @pytest.mark.parametrize("what", ["missing", "not a certificate", "a directory"])
 def test_a_ca_bundle_that_cannot_be_read_is_a_configuration_error_naming_it(
     tmp_path: Path, what: str
@@ -634,6 +792,52 @@ def test_a_ca_bundle_that_cannot_be_read_is_a_configuration_error_naming_it(
         with pytest.raises(ConfigurationError, match="CA bundle") as info:
             make()
         assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("base_url", [8765, Path("/v2/enqueue"), b"http://127.0.0.1"])
+def test_a_base_url_that_is_not_a_string_is_a_configuration_error_naming_it(
+    base_url: object, tmp_path: Path
+) -> None:
+    """The constructors failed with an AttributeError ('int' object has no attribute
+    'strip'); only an assignment after construction was checked."""
+    from alertwire import AsyncBigPanda, BigPanda
+    from alertwire.relay import Relay
+    from alertwire.rest import PagerDutyAPI
+
+    for make, setting in (
+        (lambda: PagerDuty(KEY, base_url=base_url), "base_url"),  # type: ignore[arg-type]
+        (lambda: AsyncPagerDuty(KEY, base_url=base_url), "base_url"),  # type: ignore[arg-type]
+        (lambda: BigPanda("bp-token", "app", base_url=base_url), "base_url"),  # type: ignore[arg-type]
+        (lambda: AsyncBigPanda("bp-token", "app", base_url=base_url), "base_url"),  # type: ignore[arg-type]
+        (lambda: PagerDutyAPI("y_NbAkKc66ryYTWUXYEu", base_url=base_url), "base_url"),  # type: ignore[arg-type]
+        (lambda: Relay(str(tmp_path / "o.sqlite3"), pagerduty_url=base_url), "pagerduty_url"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ConfigurationError, match=f"^{setting} must be a URL string"):
+            make()
+
+
+@pytest.mark.parametrize("verify", [None, 0, b"ca.pem", object()])
+def test_verify_of_another_type_is_a_configuration_error_when_the_client_is_made(
+    verify: object, tmp_path: Path
+) -> None:
+    """Anything but True, False, a path or an SSLContext meant the system store,
+    without a word (an async client's too, whose transport comes at its first send)."""
+    from alertwire import AsyncBigPanda, BigPanda
+    from alertwire.relay import Relay
+    from alertwire.rest import AsyncPagerDutyAPI, PagerDutyAPI
+
+    token = "y_NbAkKc66ryYTWUXYEu"
+    for make in (
+        lambda: PagerDuty(KEY, verify=verify),  # type: ignore[arg-type]
+        lambda: BigPanda("bp-token", "app", verify=verify),  # type: ignore[arg-type]
+        lambda: PagerDutyAPI(token, verify=verify),  # type: ignore[arg-type]
+        lambda: AsyncPagerDuty(KEY, verify=verify),  # type: ignore[arg-type]
+        lambda: AsyncBigPanda("bp-token", "app", verify=verify),  # type: ignore[arg-type]
+        lambda: AsyncPagerDutyAPI(token, verify=verify),  # type: ignore[arg-type]
+        lambda: Relay(str(tmp_path / "o.sqlite3"), verify=verify),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ConfigurationError, match="verify must be True, False, a CA bundle"):
+            make()
 
 
 # --- redaction --------------------------------------------------------------------------
@@ -675,6 +879,22 @@ async def test_callers_httpx_client_stays_open(kind: str, server: LoopbackServer
             await closing
         assert pd.httpx is not None
         assert not pd.httpx.is_closed
+
+
+@pytest.mark.parametrize("status", [200, 202])
+async def test_key_echoed_in_an_accepted_answer_is_redacted_in_the_result(
+    pd: Client, server: LoopbackServer, status: int
+) -> None:
+    """Errors were scrubbed of the key, results were not: a gateway quoting the request
+    in a 2xx put the key in ``EventResult.message`` and so in its repr and any log."""
+
+    def echo(received: Received) -> Answer:
+        return Answer(status, {"status": "success", "message": f"took {received.body.decode()}"})
+
+    server.respond_with(echo)
+    result = await pd.send(TriggerAlert("x"))
+    assert KEY not in repr(result) and KEY not in result.message
+    assert "…CDEF" in result.message  # the rest of the echo is kept
 
 
 @pytest.mark.parametrize("shape", ["text", "json"])

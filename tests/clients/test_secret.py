@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import logging
 import pickle
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -115,3 +117,37 @@ def test_keys_assigned_after_construction_are_checked_held_as_secrets_and_used(
         assert new_token not in repr(bp)
         bp.alert("critical", host="web-1")
     assert [a["token"] for a in sb.bigpanda()] == ["…TKN7"]
+
+
+def _credential_takers() -> list[tuple[str, Callable[[Any], object]]]:
+    from alertwire.outbox import Outbox
+    from alertwire.rest import PagerDutyAPI
+
+    return [
+        ("routing_key", alertwire.PagerDuty),
+        ("routing_key", alertwire.AsyncPagerDuty),
+        ("token", lambda v: alertwire.BigPanda(v, "app")),
+        ("token", PagerDutyAPI),
+        (
+            "routing_key",
+            lambda v: Outbox.prepare_pagerduty(alertwire.TriggerAlert("x"), routing_key=v),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("given", [None, 1234, b"R0123456789ABCDEF0123456789ABCDE"])
+def test_a_credential_that_is_not_a_string_is_a_validation_error_naming_it(given: object) -> None:
+    """``PagerDuty(os.environ.get("PD_KEY"))`` with the variable unset: the error names
+    the setting and the rule, not Secret's own "a Secret holds a str"."""
+    for field, take in _credential_takers():
+        with pytest.raises(ValidationError) as caught:
+            take(given)
+        assert caught.value.field == field
+        wanted = "is required" if given is None else f"must be a string, not {type(given).__name__}"
+        assert wanted in caught.value.rule
+
+
+def test_a_key_assigned_after_construction_is_checked_the_same_way() -> None:
+    with alertwire.PagerDuty(KEY) as pd, pytest.raises(ValidationError) as caught:
+        pd.routing_key = None
+    assert caught.value.field == "routing_key"

@@ -20,6 +20,7 @@ from alertwire import (
     ServerError,
     TriggerAlert,
     Unauthorized,
+    ValidationError,
 )
 from alertwire.outbox import Outbox, State
 from alertwire.outbox.machine import Claimed, Machine, MarkDead, Reschedule
@@ -424,6 +425,54 @@ def test_a_dead_letter_a_later_delivery_superseded_is_retried_only_when_asked_fo
     assert outbox.retry([trigger]) == 0
     assert outbox.retry([trigger], superseded=True) == 1
     assert (outbox.stats().dead, outbox.stats().pending) == (0, 2)
+
+
+@pytest.mark.parametrize("ids", [["1"], "1", 1, [1.0], [None], [True]])
+def test_retry_takes_whole_numbers_only(outbox: Outbox, ids: object) -> None:
+    """SQLite matched the id "1" to row 1 while the superseded check compared it with
+    the number 1: a superseded trigger went back to pending (and would have re-opened
+    its incident). A string "12" was read as the ids 1 and 2."""
+    clock = Clock()
+    trigger, ack, resolve = lifecycle(outbox, "k1")
+    assert trigger == 1
+    m = machine(outbox, clock)
+    (row,), _ = m.claim(10)
+    m.settle([m.failed(row, BadRequest("no"))])
+    for expected in (ack, resolve):
+        (row,), _ = m.claim(10)
+        assert row.id == expected
+        m.settle([m.delivered(row, 202)])
+    with pytest.raises(ValidationError) as caught:
+        outbox.retry(ids)  # type: ignore[arg-type]
+    assert caught.value.field == "ids"
+    assert [(d.id, d.superseded) for d in outbox.dead()] == [(trigger, True)]
+
+
+@pytest.mark.parametrize("limit", ["3", -1, 2.5, True])
+def test_dead_takes_a_whole_number_limit(outbox: Outbox, limit: object) -> None:
+    """A str failed with a bare TypeError; -1 meant no limit on SQLite and an error on
+    PostgreSQL."""
+    with pytest.raises(ValidationError) as caught:
+        outbox.dead(limit=limit)  # type: ignore[arg-type]
+    assert caught.value.field == "limit"
+
+
+@pytest.mark.parametrize("before", [None, "7d", 1700000000])
+def test_purge_takes_an_aware_datetime_only(outbox: Outbox, before: object) -> None:
+    with pytest.raises(ValidationError) as caught:
+        outbox.purge_delivered(before=before)  # type: ignore[arg-type]
+    assert caught.value.field == "before"
+
+
+@pytest.mark.parametrize("base_url", [8765, b"http://127.0.0.1:8765"])
+def test_an_event_base_url_that_is_not_a_string_is_refused_by_name(
+    outbox: Outbox, base_url: object
+) -> None:
+    from alertwire import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"^base_url must be a URL string"):
+        outbox.enqueue(TriggerAlert("x"), routing_key=KEY_A, base_url=base_url)  # type: ignore[arg-type]
+    assert outbox.stats().pending == 0
 
 
 def test_state_values_are_stable() -> None:

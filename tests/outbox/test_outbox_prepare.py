@@ -251,3 +251,15 @@ def test_incoming_rows_store_what_the_caller_read_and_parse_nothing() -> None:
         (r.kind, r.route, r.order_key, r.credential) for r in raw_rows
     ]
     assert TOKEN not in repr(rows) and KEY not in repr(row)
+
+
+@pytest.mark.parametrize(
+    ("token", "rule"), [("", "is required"), (None, "is required"), ("a b", "printable")]
+)
+def test_a_raw_bigpanda_body_needs_a_token_as_a_model_does(token: Any, rule: str) -> None:
+    """The token is no part of the body the caller validated: a blank one was stored,
+    and every delivery of it answered 401 until it was dead-lettered."""
+    body = json.dumps({"app_key": "app1", "status": "ok", "host": "h1"}).encode()
+    with pytest.raises(ValidationError, match=rule) as caught:
+        Outbox.prepare_bigpanda_raw(body, token=token)
+    assert caught.value.field == "token"

@@ -185,6 +185,34 @@ def test_schema_version_is_recorded_and_a_newer_one_refused(tmp_path: Path) -> N
         ob.stats()
 
 
+def test_a_thread_that_ended_leaves_no_connection_open(tmp_path: Path) -> None:
+    """Each thread's connection was kept until close(): a service enqueueing from a
+    thread per request held two file descriptors per thread that ever enqueued, until
+    "too many open files" refused every enqueue."""
+    path = tmp_path / "outbox.sqlite3"
+
+    def open_on_the_file() -> int:
+        fds = Path("/proc/self/fd")
+        return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path))
+
+    with Outbox(path) as box:
+        box.enqueue(TriggerAlert("from the main thread"), routing_key=KEY)
+        for i in range(20):
+            worker = threading.Thread(
+                target=box.enqueue,
+                args=(TriggerAlert(f"request {i}"),),
+                kwargs={"routing_key": KEY},
+            )
+            worker.start()
+            worker.join()
+        # The main thread's connection, the last thread's (closed at the next opening),
+        # and at most one descriptor SQLite keeps of a connection closed while others
+        # hold locks on the file (POSIX locks belong to the process: it reuses it).
+        assert open_on_the_file() <= 3
+        assert box.stats().pending == 21
+    assert open_on_the_file() == 0
+
+
 def test_ids_are_autoincrement_so_never_reused(outbox: Outbox, tmp_path: Path) -> None:
     first = outbox.enqueue(TriggerAlert("x"), routing_key=KEY)
     m = Machine(outbox.store, rate_limit_per_minute=0)

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from alertwire import AcknowledgeAlert, ResolveAlert, RetryPolicy, TriggerAlert
+from alertwire import AcknowledgeAlert, OutboxError, ResolveAlert, RetryPolicy, TriggerAlert
 from alertwire.cli.main import main as cli_main
 from alertwire.models.bigpanda import BigPandaAlert
 from alertwire.outbox import Outbox
@@ -195,6 +195,86 @@ def test_stop_finishes_the_send_in_flight(outbox: Outbox, upstream: Upstream) ->
     assert (stats.leased, stats.delivered) == (0, 1)
 
 
+def test_a_relay_stopped_once_delivers_in_its_next_runs(outbox: Outbox, upstream: Upstream) -> None:
+    """A stop request is for one run: the run after it (in a thread or in the
+    foreground) delivers, and its report says so, not "drained" with events pending."""
+    r = relay(outbox, upstream)
+    r.start()
+    r.stop(timeout=SAFETY)
+    outbox.enqueue(TriggerAlert("after a restart", dedup_key="k1"), routing_key=KEY)
+    report = r.run(drain=True, drain_timeout=SAFETY)
+    assert (report.delivered, report.incomplete, report.left) == (1, False, 0)
+    r.start()
+    outbox.enqueue(TriggerAlert("in a thread again", dedup_key="k2"), routing_key=KEY)
+    wait_for("the second event to arrive", lambda: len(upstream.accepted()) == 2)
+    assert r.stop(timeout=SAFETY) is not None
+    assert outbox.stats().delivered == 2
+
+
+def test_a_relay_runs_once_at_a_time(outbox: Outbox, upstream: Upstream) -> None:
+    """A second run beside the first shared its delivery loop's state and its leases."""
+    r = relay(outbox, upstream)
+    r.start()
+    wait_for("the run to start", lambda: r._delivery.running)
+    with pytest.raises(RuntimeError, match="already running"):
+        r.run(drain=True, drain_timeout=SAFETY)
+    with pytest.raises(RuntimeError, match="already running"):
+        r.start()
+    outbox.enqueue(TriggerAlert("still delivered"), routing_key=KEY)
+    wait_for("the event to arrive", lambda: len(upstream.accepted()) == 1)
+    assert r.stop(timeout=SAFETY) is not None
+
+
+def test_stopping_an_idle_relay_leaves_no_request_for_its_next_run(
+    outbox: Outbox, upstream: Upstream
+) -> None:
+    r = relay(outbox, upstream)
+    assert r.stop() is None  # nothing ran, nothing to stop
+    outbox.enqueue(TriggerAlert("x"), routing_key=KEY)
+    assert r.run(drain=True, drain_timeout=SAFETY).delivered == 1
+    r.stop()  # after a run that ended by itself
+    outbox.enqueue(TriggerAlert("y"), routing_key=KEY)
+    assert r.run(drain=True, drain_timeout=SAFETY).delivered == 1
+    assert outbox.stats().pending == 0
+
+
+def test_each_run_reports_what_it_did_not_the_runs_before(
+    outbox: Outbox, upstream: Upstream
+) -> None:
+    """A service draining in a loop checks ``report.dead`` each time: a dead letter of
+    an earlier run must not be reported again by every later one."""
+    upstream.plan = lambda seq, body: Fault(400) if body.get("dedup_key") == "bad" else OK
+    outbox.enqueue(TriggerAlert("refused", dedup_key="bad"), routing_key=KEY)
+    r = relay(outbox, upstream)
+    first = r.run(drain=True, drain_timeout=SAFETY)
+    assert (first.delivered, first.dead) == (0, 1)
+    outbox.enqueue(TriggerAlert("fine", dedup_key="good"), routing_key=KEY)
+    second = r.run(drain=True, drain_timeout=SAFETY)
+    assert (second.delivered, second.dead, second.retried) == (1, 0, 0)
+
+
+def test_a_relay_thread_that_fails_says_so_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A service calls start() and may never call stop(): the failure that ends the
+    thread is logged as it happens and its health check stops answering healthy."""
+    (tmp_path / "a-directory").mkdir()
+    r = Relay(str(tmp_path / "a-directory"), poll_interval=0.02)
+    with caplog.at_level(logging.ERROR, logger="alertwire.relay"):
+        r.start()
+        wait_for(
+            "the failure to be logged",
+            lambda: [rec for rec in caplog.records if "event=relay_failed" in rec.getMessage()],
+        )
+    (record,) = [rec for rec in caplog.records if "event=relay_failed" in rec.getMessage()]
+    assert record.levelno == logging.ERROR and record.exc_info is not None
+    assert "error=OutboxError" in record.getMessage()
+    assert r.health() == "the relay stopped on an error (OutboxError); see its log"
+    with pytest.raises(OutboxError, match="is a directory"):
+        r.stop(timeout=SAFETY)
+    assert r.stop() is None  # said once: a later stop() does not raise it again
+
+
 def test_bigpanda_alerts_go_with_the_bearer_token(outbox: Outbox, upstream: Upstream) -> None:
     outbox.enqueue_bigpanda_many(
         [
@@ -270,6 +350,37 @@ def test_relay_refuses_a_lease_shorter_than_the_timeout(outbox: Outbox) -> None:
 
     with pytest.raises(ConfigurationError, match="lease"):
         Relay(outbox, lease_seconds=5, timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("concurrency", "16"),
+        ("concurrency", 2.5),
+        ("timeout", "10"),
+        ("timeout", None),
+        ("poll_interval", float("nan")),
+        ("lease_seconds", float("nan")),
+        ("max_age", -1),
+        ("resolve_max_age", float("inf")),
+        ("max_backoff", True),
+        ("rate_limit_per_minute", "120"),
+    ],
+)
+def test_relay_settings_are_refused_by_name(outbox: Outbox, setting: str, value: Any) -> None:
+    """A string failed with a bare TypeError, a NaN lease or poll interval was taken,
+    and a negative max_age was refused as 'max_elapsed', the retry policy's name."""
+    from alertwire import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=f"^{setting} must be "):
+        Relay(outbox, **{setting: value})
+
+
+def test_a_drain_timeout_that_is_not_a_number_is_refused_by_name(outbox: Outbox) -> None:
+    from alertwire import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"^drain_timeout must be"):
+        Relay(outbox).run(drain=True, drain_timeout="5")  # type: ignore[arg-type]
 
 
 def test_sigterm_finishes_in_flight_then_exits_0(outbox: Outbox, upstream: Upstream) -> None:

@@ -112,6 +112,16 @@ def test_tls_trusts_a_ca_file_given_as_verify(alertwire_sandbox_tls: Sandbox, ki
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_tls_trusts_a_ca_file_given_as_a_path(alertwire_sandbox_tls: Sandbox, kind: str) -> None:
+    """A ``pathlib.Path`` was not read at all: the system store was used instead, and
+    the send failed certificate verification as a retryable NetworkError."""
+    assert alertwire_sandbox_tls.ca_file is not None
+    ca_file = Path(alertwire_sandbox_tls.ca_file)
+    answer = _send(kind, enqueue_request(alertwire_sandbox_tls.url), verify=ca_file)
+    assert answer.status == 202
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_tls_default_trust_honours_ssl_cert_file(
     alertwire_sandbox_tls: Sandbox, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:

@@ -131,7 +131,18 @@ def _send(job: Job, clients: Clients) -> Outcome:
 def _send_all(
     jobs: Sequence[Job], clients: Clients, output: Output, concurrency: int
 ) -> list[Outcome]:
+    """Each dedup key's jobs in order on one thread, ``concurrency`` threads at once.
+
+    Interrupted (Ctrl-C reaches the main thread only), no job starts after it: the
+    chains waiting for a thread are cancelled and the running ones stop before their
+    next job. Before, leaving the pool's block ran every chain already submitted, so
+    Ctrl-C on a mistaken ``send`` of thousands of pages sent them all, then said
+    "interrupted".
+    """
     from concurrent.futures import ThreadPoolExecutor
+    from threading import Event
+
+    stop = Event()
 
     chains: dict[Hashable, list[int]] = {}
     for index, job in enumerate(jobs):
@@ -143,6 +154,8 @@ def _send_all(
     def run_chain(indices: list[int]) -> None:
         failed: tuple[Job, DeliveryError] | None = None
         for index in indices:
+            if stop.is_set():
+                return
             if failed is None:
                 outcome = _send(jobs[index], clients)
                 if isinstance(outcome, DeliveryError):
@@ -155,8 +168,15 @@ def _send_all(
 
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(chains)))) as pool:
-            for future in [pool.submit(run_chain, chain) for chain in chains.values()]:
-                future.result()
+            futures = [pool.submit(run_chain, chain) for chain in chains.values()]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:
+                stop.set()  # before leaving the block, which waits for the threads
+                for future in futures:
+                    future.cancel()
+                raise
     finally:
         if progress is not None:
             progress.close()

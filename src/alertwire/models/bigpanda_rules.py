@@ -58,7 +58,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from .._errors import ValidationError
-from .._secret import Secret
+from .._secret import Secret, credential
 from .limits import BIGPANDA_DESCRIPTION_MAX, BIGPANDA_TAG_VALUE_MAX, BIGPANDA_TAG_VALUES_MAX
 from .pagerduty_rules import Problem, raise_for
 
@@ -386,7 +386,7 @@ def require_token(value: str | Secret) -> Secret:
 
     Errors never quote it: a rejected token is still a token.
     """
-    token = Secret(value)
+    token = credential(value, "token")
     raw = token.reveal()
     if not raw.strip():
         raise ValidationError("token", "is required and must not be blank")

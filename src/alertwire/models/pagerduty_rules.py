@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 from .._errors import ValidationError
-from .._secret import Secret
+from .._secret import Secret, credential
 from ._time import is_iso8601
 from .limits import (
     DEDUP_KEY_MAX,
@@ -375,6 +375,6 @@ def raise_for(problems: Sequence[Problem], rename: Callable[[str], str] = str) -
 
 def require_routing_key(value: str | Secret) -> Secret:
     """The key as a :class:`~alertwire.Secret`, or a ValidationError naming ``routing_key``."""
-    key = Secret(value)
+    key = credential(value, "routing_key")
     raise_for(check_routing_key(key.reveal()))
     return key

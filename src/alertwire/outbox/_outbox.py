@@ -424,6 +424,21 @@ class _PagerDutyRows:
         return kind, self._order_keys[kind](_pd_identity(kind, dedup_key)), dedup_key, body
 
 
+def _event_ids(ids: object) -> list[int]:
+    """Outbox ids as given to :meth:`Outbox.retry`, or a ValidationError naming ``ids``."""
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        raise ValidationError(
+            "ids", f"must be a list of outbox ids (whole numbers), got {type(ids).__name__}"
+        )
+    checked = list(ids)
+    for event_id in checked:
+        if isinstance(event_id, bool) or not isinstance(event_id, int):
+            raise ValidationError(
+                "ids", f"must hold whole numbers, got {type(event_id).__name__} {event_id!r:.40}"
+            )
+    return checked
+
+
 class Outbox(Closing):
     """A durable outbox. ``Outbox(path)`` for SQLite, :meth:`Outbox.open` for a path or URL.
 
@@ -583,7 +598,7 @@ class Outbox(Closing):
         stored byte for byte. (The ingest endpoint has split the batch
         already and calls :meth:`prepare_incoming_bigpanda` directly.)
         """
-        secret = Secret(token)
+        secret = require_token(token)  # as every other producer's: a blank one only dead-letters
         wire = _json_object(body)
         app_key = require_app_key(wire.get("app_key"))
         url = _base_url(base_url)
@@ -715,6 +730,12 @@ class Outbox(Closing):
     def dead(self, *, limit: int | None = None) -> list[DeadEvent]:
         # A limit beyond any row count is no limit; as given, one past a 64-bit integer
         # ended in an OverflowError (SQLite) or "bigint out of range" (PostgreSQL).
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            # SQLite reads LIMIT -1 as no limit, PostgreSQL refuses it; a str failed
+            # with a bare TypeError.
+            raise ValidationError("limit", f"must be a whole number, 0 or more, got {limit!r:.40}")
         if limit is not None and limit >= 2**63:
             limit = None
         return self.store.list_dead(limit=limit)
@@ -725,11 +746,18 @@ class Outbox(Closing):
         A dead letter a later delivered event of its key superseded
         (:attr:`DeadEvent.superseded`) stays dead unless ``superseded``: sent now, it
         would undo that event (a trigger after its resolve re-opens the incident).
-        Returns how many went back to pending."""
+        Returns how many went back to pending.
+
+        ``ids`` are whole numbers, checked here for every store: SQLite matched the
+        string ``"12"`` to row 12 while the check for superseded ones compared it
+        with the number 12, so a superseded trigger was queued again (and re-opened
+        its incident); a string ``"12"`` itself was read as the ids 1 and 2."""
+        if ids is not None:
+            ids = _event_ids(ids)
         return self.store.retry_dead(ids, now=time.time(), superseded=superseded)
 
     def purge_delivered(self, *, before: datetime) -> int:
         """Delete delivered rows finished before ``before`` (an aware datetime)."""
-        if before.tzinfo is None:
+        if not isinstance(before, datetime) or before.tzinfo is None:
             raise ValidationError("before", "must be a timezone-aware datetime")
         return self.store.purge_delivered(before=before.timestamp())

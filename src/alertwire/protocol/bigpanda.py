@@ -35,6 +35,7 @@ from .http import (
     error_for_response,
     json_body,
     resolve_base_url,
+    scrubbed,
 )
 
 __all__ = [
@@ -140,6 +141,7 @@ def parse_response(response: Response, *, token: Secret | None = None) -> EventR
     """
     if not 200 <= response.status <= 299:
         raise error_for_response(response, service=SERVICE, credential="token", secret=token)
+    response = scrubbed(response, token)  # a quoted token stays out of the result's message
     payload = json_body(response) if response.body else None
     status, message = "success", ""
     if isinstance(payload, Mapping):

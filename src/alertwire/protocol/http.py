@@ -104,6 +104,8 @@ def check_base_url(url: str, *, setting: str) -> str:
     across a network is never right, but a local sandbox or relay on
     loopback is exactly what http:// is for.
     """
+    if not isinstance(url, str):  # an int or a Path failed below with an AttributeError
+        raise ConfigurationError(f"{setting} must be a URL string, got {type(url).__name__}")
     # A port out of range or not a number, or an unclosed IPv6 bracket, is urllib's
     # ValueError, raised by urlsplit or only when .port is read: at the first send
     # (a traceback, exit 1), or for a queued event inside the relay, for every try

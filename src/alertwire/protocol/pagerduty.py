@@ -325,9 +325,11 @@ def parse_response(
                 return EventResult("success", "Event processed", key.decode("ascii"), 202)
     if not 200 <= status <= 299:
         raise error_for_response(response, service=SERVICE, secret=routing_key)
+    # Scrubbed for a result as for an error: a gateway quoting our request in a 2xx
+    # put the key in EventResult.message, and so in its repr and any log of it.
+    response = scrubbed(response, routing_key)
     payload = json_body(response)
     if not isinstance(payload, Mapping):
-        response = scrubbed(response, routing_key)
         raise UnexpectedResponse(
             f"{SERVICE} answered HTTP {response.status} without the JSON body it always sends:"
             f" {UnexpectedResponse.excerpt(response.text) or '(empty body)'}",

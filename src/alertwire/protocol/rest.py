@@ -28,7 +28,7 @@ from .._errors import (
     UnexpectedResponse,
     ValidationError,
 )
-from .._secret import Secret
+from .._secret import Secret, credential
 from ..models.limits import REST_TOKEN_LENGTH, ROUTING_KEY_LENGTH
 from ..transport import Request, Response
 from .http import USER_AGENT, json_body, parse_retry_after, rate_limited, scrubbed, timed_out
@@ -132,7 +132,7 @@ def check_token(token: str | Secret, *, oauth: bool) -> Secret:
     are about 20 characters): say so instead of letting PagerDuty answer
     an unexplained 401. Whitespace inside would end up in a header.
     """
-    secret = Secret(token)
+    secret = credential(token, "token")
     value = secret.reveal().strip()
     if not value:
         raise ValidationError("token", "is required and must not be blank")

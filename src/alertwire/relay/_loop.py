@@ -139,9 +139,15 @@ def _about(row: Claimed) -> dict[str, object]:
 class DeliveryLoop:
     """Claim → send → settle for one relay; the :class:`~alertwire.relay.Relay` runs it.
 
-    Made once per relay (its counts and unrecorded outcomes outlive one run);
-    :meth:`attach` binds it to the running asyncio loop at the start of a run.
-    The settings are the relay's, checked there.
+    Made once per relay (its unrecorded outcomes outlive one run);
+    :meth:`attach` binds it to the running asyncio loop at the start of a run
+    and starts its counts afresh, :meth:`detach` ends the run. A stop request
+    is for one run: made before a run starts (a SIGTERM while the CLI starts
+    up, ``Relay.start()`` then ``stop()`` at once) it stops that run as it
+    starts, and the run's end consumes it, so a later run of the same relay
+    delivers (a request left standing made every later run stop at once, and
+    a drain report "nothing left" with its events still pending). The
+    settings are the relay's, checked there.
     """
 
     store: Store
@@ -200,19 +206,32 @@ class DeliveryLoop:
 
     @property
     def counts(self) -> dict[str, int]:
-        """Delivered, retried, dead, lost leases and lapsed leases so far (this process only)."""
+        """Delivered, retried, dead, lost leases and lapsed leases in this run so far
+        (this process only)."""
         return dict(self._counts)
 
+    @property
+    def running(self) -> bool:
+        """A run is going on (between :meth:`attach` and :meth:`detach`)."""
+        return self._loop is not None
+
     def attach(self) -> None:
-        """Bind to the running asyncio loop (the start of a run)."""
+        """Bind to the running asyncio loop (the start of a run); the counts start at 0."""
+        self._counts = dict.fromkeys(self._counts, 0)
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         if self._stopping:
             self._wake.set()
 
     def detach(self) -> None:
-        """The run is over: a stop request no longer has a loop to wake."""
+        """The run is over: a stop request no longer has a loop to wake, and the one
+        that ended it is spent."""
         self._loop = None
+        self.clear_stop()
+
+    def clear_stop(self) -> None:
+        """Forget a stop request: the run it was for has ended."""
+        self._stopping = self._force = False
 
     def wake_up(self) -> None:
         """Look for work now rather than at the next poll (the ingest endpoint stored an event)."""

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .._config import (
     DEFAULT_CONCURRENCY,
@@ -56,7 +57,7 @@ from ..outbox.machine import (
     new_owner,
 )
 from ..outbox.metrics import OutboxMetrics
-from ..transport import Verify
+from ..transport import Verify, check_verify
 from ._destinations import Destinations
 from ._loop import DeliveryLoop, StoreCall, _log, logger
 from ._outage import StoreOutage
@@ -82,7 +83,7 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class RelayReport:
-    """What one run did (this process only).
+    """What one run did (this process only; a later run of the same relay counts afresh).
 
     ``leases_lapsed``: events claimed again while this relay was still sending them
     (a send outlived its lease; not sent twice), or whose lease ran out before their
@@ -99,6 +100,34 @@ class RelayReport:
     incomplete: bool = False
     left: int | None = None
     leases_lapsed: int = 0
+
+
+def _is_number(value: object) -> TypeGuard[float]:
+    """A real number (an int or a float; not a bool, which is an int too)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
+def _check_settings(concurrency: object, rate_limit: object, **seconds: object) -> None:
+    """A relay's numeric settings, each refused by name with its rule, as the CLI's options are.
+
+    Checked only for sign, they let a string through to a bare TypeError, a NaN
+    lease or poll interval through to the loop (NaN compares false with every
+    bound), and a negative ``max_age`` was refused as "max_elapsed", the retry
+    policy's name for it.
+    """
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigurationError(
+            f"concurrency must be a whole number, at least 1, got {concurrency!r:.40}"
+        )
+    if not _is_number(rate_limit) or not 0 <= rate_limit < math.inf:
+        raise ConfigurationError(
+            f"rate_limit_per_minute must be 0 (off) or a positive number, got {rate_limit!r:.40}"
+        )
+    for name, value in seconds.items():
+        if not _is_number(value) or not 0 < value < math.inf:
+            raise ConfigurationError(
+                f"{name} must be a number of seconds above 0, got {value!r:.40}"
+            )
 
 
 class Relay:
@@ -146,10 +175,16 @@ class Relay:
             store = Outbox.open(outbox).store
         else:
             store = outbox
-        if concurrency < 1:
-            raise ConfigurationError("concurrency must be at least 1")
-        if timeout <= 0 or poll_interval <= 0:
-            raise ConfigurationError("timeout and poll_interval must be positive")
+        _check_settings(
+            concurrency,
+            rate_limit_per_minute,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            lease_seconds=lease_seconds,
+            max_age=max_age,
+            resolve_max_age=resolve_max_age,
+            max_backoff=max_backoff,
+        )
         if lease_seconds <= timeout:
             raise ConfigurationError(
                 f"lease_seconds ({lease_seconds:g}) must be longer than the HTTP timeout"
@@ -206,7 +241,7 @@ class Relay:
         self.ingest: IngestServer | None = None
         self.listening = threading.Event()
         self.metrics = metrics
-        self._verify = verify
+        self._verify = check_verify(verify)  # refused now, not in the first run
         self._http_client = http_client
         self._thread: threading.Thread | None = None
         self._thread_error: BaseException | None = None
@@ -230,7 +265,12 @@ class Relay:
         )
 
     def health(self) -> str | None:
-        """``None`` while the store answers, else why not (no path, no password)."""
+        """``None`` while the store answers, else why not (no path, no password); also
+        not ``None`` once the thread of :meth:`start` has ended on an error, so a
+        health check served beside a dead relay does not answer 200."""
+        failed = self._thread_error
+        if failed is not None:
+            return f"the relay stopped on an error ({type(failed).__name__}); see its log"
         return self.outage.public_reason
 
     def __repr__(self) -> str:
@@ -246,29 +286,50 @@ class Relay:
         return asyncio.run(self.run_async(drain=drain, drain_timeout=drain_timeout))
 
     def start(self, *, drain: bool = False, drain_timeout: float = DEFAULT_DRAIN_TIMEOUT) -> None:
-        """Run in a daemon thread of the caller's process (for services)."""
-        if self._thread is not None:
+        """Run in a daemon thread of the caller's process (for services).
+
+        An error that ends the thread is logged at once (ERROR ``event=relay_failed``,
+        with its traceback), :meth:`health` says so, and :meth:`stop` raises it: kept
+        only for ``stop()``, it left a service delivering nothing with not a word said
+        and a health check answering 200.
+        """
+        if self._thread is not None or self._delivery.running:
             raise RuntimeError("this relay is already running")
+        self._thread_error = None
 
         def target() -> None:
             try:
                 self.run(drain=drain, drain_timeout=drain_timeout)
             except BaseException as exc:  # noqa: BLE001 - handed to stop(), which re-raises it
                 self._thread_error = exc
+                logger.error(
+                    'event=relay_failed error=%s note="delivery has stopped; stop() raises it"',
+                    type(exc).__name__,
+                    exc_info=exc,
+                )
 
         self._thread = threading.Thread(target=target, name="alertwire-relay", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float | None = None) -> RelayReport | None:
-        """Finish the sends in flight, then return (from any thread)."""
+        """Finish the sends in flight, then return (from any thread); the last run's report.
+
+        With nothing running (a drain that finished by itself, a relay never
+        started) there is nothing to stop, and no request is left standing: the
+        next ``run()`` or ``start()`` delivers as usual.
+        """
+        if self._thread is None and not self._delivery.running:
+            return self.report
         self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 raise TimeoutError("the relay did not stop in time")
             self._thread = None
-            if self._thread_error is not None:
-                raise self._thread_error
+            self._delivery.clear_stop()  # made after its run ended by itself, if so
+            failed, self._thread_error = self._thread_error, None
+            if failed is not None:
+                raise failed
         return self.report
 
     def request_stop(self) -> None:
@@ -276,7 +337,8 @@ class Relay:
 
         A second request stops at once, abandoning the sends in flight (their leases
         lapse and any relay sends them again): for a person whose Ctrl-C should not
-        wait out a slow upstream's timeout.
+        wait out a slow upstream's timeout. A request made before a run starts stops
+        that run as it starts; the end of the run consumes it.
         """
         self._delivery.request_stop()
 
@@ -289,11 +351,15 @@ class Relay:
         handle_signals: bool = False,
         drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
     ) -> RelayReport:
-        if not drain_timeout >= 0:  # NaN too
+        if not _is_number(drain_timeout) or not drain_timeout >= 0:  # NaN too
             raise ConfigurationError(
                 f"drain_timeout must be 0 (no bound) or a positive number of seconds,"
                 f" got {drain_timeout!r}"
             )
+        if self._delivery.running:
+            # Two runs would share one delivery loop's state (what is held, in flight,
+            # ready) and one owner's leases.
+            raise RuntimeError("this relay is already running: one run at a time")
         deadline = time.monotonic() + drain_timeout if drain and drain_timeout > 0 else None
         self._left_count = 0
         self._delivery.attach()

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import _lazy_exports
-from ._base import AsyncTransport, Request, Response, Transport, Verify
+from ._base import AsyncTransport, Request, Response, Transport, Verify, check_verify
 from ._mock import Handler, MockTransport
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "Transport",
     "Urllib3Transport",
     "Verify",
+    "check_verify",
 ]
 
 #: The adapters, each loaded with its HTTP library on first access.

@@ -13,6 +13,8 @@ transport carried them, which is what lets a test swap the network for a
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["AsyncTransport", "Request", "Response", "Transport", "Verify"]
 
 #: TLS verification: ``True`` (system trust store), a CA bundle path, or an SSLContext.
-Verify: TypeAlias = "bool | str | ssl.SSLContext"
+Verify: TypeAlias = "bool | str | os.PathLike[str] | ssl.SSLContext"
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
@@ -100,6 +102,7 @@ def ssl_context(verify: Verify) -> ssl.SSLContext | None:
     """
     import ssl
 
+    verify = check_verify(verify)
     if isinstance(verify, ssl.SSLContext):
         return verify
     if isinstance(verify, str):
@@ -120,3 +123,29 @@ def ssl_context(verify: Verify) -> ssl.SSLContext | None:
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
     return None
+
+
+def check_verify(verify: object) -> bool | str | ssl.SSLContext:
+    """``verify`` as :func:`ssl_context` takes it (a path-like as its ``str``), or a
+    :class:`~alertwire.ConfigurationError` naming it; no file is read here.
+
+    Anything else (a ``pathlib.Path`` once, ``None``, ``0``) meant the system store
+    without a word: a private CA given as a Path was ignored, and every https send
+    then failed certificate verification, as a retryable NetworkError. An async
+    client, whose transport is made at its first send, checks this when it is made.
+    """
+    if isinstance(verify, os.PathLike):
+        verify = os.fspath(verify)
+    if isinstance(verify, (bool, str)):
+        return verify
+    # An SSLContext exists only once ``ssl`` is imported: no import here for the others.
+    ssl_module = sys.modules.get("ssl")
+    if ssl_module is not None and isinstance(verify, ssl_module.SSLContext):
+        context: ssl.SSLContext = verify
+        return context
+    from .._errors import ConfigurationError
+
+    raise ConfigurationError(
+        "verify must be True, False, a CA bundle path or an ssl.SSLContext,"
+        f" got {type(verify).__name__}"
+    )

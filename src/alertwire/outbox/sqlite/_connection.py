@@ -75,6 +75,7 @@ import sqlite3
 import stat
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -255,6 +256,10 @@ _BACKOFF_FIRST: Final = 0.001
 _BACKOFF_MAX: Final = 0.05
 
 
+def _alive(thread: threading.Thread | None) -> bool:
+    return thread is not None and thread.is_alive()
+
+
 class SQLiteConnections:
     """One outbox file's connections: one per thread (sqlite3 connections are not shared).
 
@@ -279,7 +284,8 @@ class SQLiteConnections:
         self.create = create
         self.busy_timeout = float(busy_timeout)
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        #: Every open connection, with the thread it belongs to (see :meth:`_adopt`).
+        self._all: dict[sqlite3.Connection, weakref.ref[threading.Thread]] = {}
         self._lock = threading.Lock()
         self._ready = False
         self._warned_mode = False
@@ -416,9 +422,27 @@ class SQLiteConnections:
         if not created:
             self._warn_if_loose()  # an outbox now known to be ours, holding keys
         self._local.conn = conn
-        with self._lock:
-            self._all.append(conn)
+        self._adopt(conn)
         return conn
+
+    def _adopt(self, conn: sqlite3.Connection) -> None:
+        """Keep ``conn`` as this thread's, for :meth:`close`; close those of ended threads.
+
+        A thread's connection outlives the thread (this list holds it): a service
+        that enqueues from a thread per request (``ThreadingHTTPServer``, a
+        ``Thread`` per job) kept two file descriptors and a page cache open per
+        thread that ever enqueued, until "too many open files" refused every
+        enqueue. They are closed as the next thread opens its own: an ended
+        thread uses its connection no more.
+        """
+        with self._lock:
+            ended = [c for c, owner in self._all.items() if not _alive(owner())]
+            for old in ended:
+                del self._all[old]
+            self._all[conn] = weakref.ref(threading.current_thread())
+        for old in ended:
+            with contextlib.suppress(sqlite3.Error):
+                old.close()
 
     def _open_once(self) -> sqlite3.Connection:
         """One try at connect + configure + migrate; the connection is closed if it fails.
@@ -687,8 +711,7 @@ class SQLiteConnections:
         self._local.journal_in_memory = False  # settings of the connection closed here
         self._local.no_wait = False
         with self._lock:
-            if conn in self._all:
-                self._all.remove(conn)
+            self._all.pop(conn, None)
         with contextlib.suppress(sqlite3.Error):
             conn.close()
 
@@ -735,7 +758,7 @@ class SQLiteConnections:
 
     def close(self) -> None:
         with self._lock:
-            conns, self._all = self._all, []
+            conns, self._all = list(self._all), {}
         for conn in conns:
             conn.close()
         self._local = threading.local()
