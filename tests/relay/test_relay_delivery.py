@@ -214,8 +214,7 @@ def test_a_relay_stopped_once_delivers_in_its_next_runs(outbox: Outbox, upstream
 def test_a_relay_runs_once_at_a_time(outbox: Outbox, upstream: Upstream) -> None:
     """A second run beside the first shared its delivery loop's state and its leases."""
     r = relay(outbox, upstream)
-    r.start()
-    wait_for("the run to start", lambda: r._delivery.running)
+    r.start()  # claimed in this call: no waiting for its thread to reach its loop
     with pytest.raises(RuntimeError, match="already running"):
         r.run(drain=True, drain_timeout=SAFETY)
     with pytest.raises(RuntimeError, match="already running"):
@@ -223,6 +222,78 @@ def test_a_relay_runs_once_at_a_time(outbox: Outbox, upstream: Upstream) -> None
     outbox.enqueue(TriggerAlert("still delivered"), routing_key=KEY)
     wait_for("the event to arrive", lambda: len(upstream.accepted()) == 1)
     assert r.stop(timeout=SAFETY) is not None
+
+
+def test_a_run_that_fails_as_it_starts_leaves_the_relay_runnable(
+    outbox: Outbox, upstream: Upstream
+) -> None:
+    """Signal handlers outside the main thread fail before the first send; that run's
+    claim is released, so the next run delivers instead of "already running"."""
+    import asyncio
+
+    r = relay(outbox, upstream)
+    failed: list[BaseException] = []
+
+    def outside_the_main_thread() -> None:
+        try:
+            asyncio.run(r.run_async(drain=True, handle_signals=True))
+        except RuntimeError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=outside_the_main_thread)
+    thread.start()
+    thread.join(SAFETY)
+    assert [type(exc) for exc in failed] == [RuntimeError], failed
+    assert "already running" not in str(failed[0])
+    outbox.enqueue(TriggerAlert("after the failed start", dedup_key="k1"), routing_key=KEY)
+    assert r.run(drain=True, drain_timeout=SAFETY).delivered == 1
+
+
+def test_a_listening_relay_run_again_does_not_show_its_last_endpoint(
+    outbox: Outbox, upstream: Upstream
+) -> None:
+    """``listening`` and ``ingest`` are the current run's: after start() again they
+    held the stopped endpoint (its port closed) until the new one listened."""
+    r = relay(outbox, upstream, listen="127.0.0.1:0")
+    r.start()
+    assert r.listening.wait(SAFETY)
+    first = r.ingest
+    assert first is not None
+    r.stop(timeout=SAFETY)
+    r.start()
+    try:
+        assert r.ingest is not first
+        assert r.listening.wait(SAFETY)
+        assert r.ingest is not None and r.ingest is not first
+        with urllib.request.urlopen(r.ingest.url + "/healthz", timeout=SAFETY) as answer:
+            assert answer.status == 200
+    finally:
+        r.stop(timeout=SAFETY)
+
+
+def test_a_relay_stopped_while_it_waits_for_its_store_never_listens(
+    tmp_path: Path, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop (SIGTERM) that comes while a listening relay waits for its store's first
+    answer (here a lock another connection holds) ends the run without opening the
+    endpoint: it opened, said "listening", and closed again at once."""
+    import sqlite3
+
+    # Longer than the relay's wait for its store (2 s), shorter than SAFETY: the relay's
+    # own call gives up by itself, so stop() returns with the lock still held here.
+    monkeypatch.setenv("ALERTWIRE_OUTBOX_BUSY_TIMEOUT", "5")
+    with Outbox(tmp_path / "outbox.sqlite3") as box:
+        box.stats()
+        holder = sqlite3.connect(tmp_path / "outbox.sqlite3", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            r = relay(box, upstream, listen="127.0.0.1:0")
+            r.start()
+            r.stop(timeout=SAFETY)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+    assert r.ingest is None
 
 
 def test_stopping_an_idle_relay_leaves_no_request_for_its_next_run(

@@ -211,9 +211,9 @@ class DeliveryLoop:
         return dict(self._counts)
 
     @property
-    def running(self) -> bool:
-        """A run is going on (between :meth:`attach` and :meth:`detach`)."""
-        return self._loop is not None
+    def stop_requested(self) -> bool:
+        """A stop was asked for this run (it ends after the sends in flight)."""
+        return self._stopping
 
     def attach(self) -> None:
         """Bind to the running asyncio loop (the start of a run); the counts start at 0."""

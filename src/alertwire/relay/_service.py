@@ -25,6 +25,7 @@ claims nothing new, lets the sends in flight finish, and returns with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import math
 import signal
@@ -105,6 +106,14 @@ class RelayReport:
 def _is_number(value: object) -> TypeGuard[float]:
     """A real number (an int or a float; not a bool, which is an int too)."""
     return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
+def _check_drain_timeout(drain_timeout: object) -> None:
+    if not _is_number(drain_timeout) or not drain_timeout >= 0:  # NaN too
+        raise ConfigurationError(
+            f"drain_timeout must be 0 (no bound) or a positive number of seconds,"
+            f" got {drain_timeout!r}"
+        )
 
 
 def _check_settings(concurrency: object, rate_limit: object, **seconds: object) -> None:
@@ -245,6 +254,11 @@ class Relay:
         self._http_client = http_client
         self._thread: threading.Thread | None = None
         self._thread_error: BaseException | None = None
+        #: A run is claimed (:meth:`_claim`) from the call that begins it (``start``,
+        #: ``run``, ``run_async``) until it has ended (:meth:`_release`), under this lock;
+        #: ``stop`` reads the claim under it too.
+        self._run_lock = threading.Lock()
+        self._claimed = False
         self._left_count: int | None = 0
         self.report: RelayReport | None = None
         #: Whether the store answers, as this relay last saw it (see :mod:`._outage`).
@@ -293,13 +307,18 @@ class Relay:
         only for ``stop()``, it left a service delivering nothing with not a word said
         and a health check answering 200.
         """
-        if self._thread is not None or self._delivery.running:
-            raise RuntimeError("this relay is already running")
+        _check_drain_timeout(drain_timeout)
+        if self._thread is not None and not self._thread.is_alive():
+            raise RuntimeError(
+                "this relay's last run has ended: call stop() (for its report, or its error)"
+                " before starting it again"
+            )
+        self._claim()
         self._thread_error = None
 
         def target() -> None:
             try:
-                self.run(drain=drain, drain_timeout=drain_timeout)
+                asyncio.run(self._run_claimed(drain=drain, drain_timeout=drain_timeout))
             except BaseException as exc:  # noqa: BLE001 - handed to stop(), which re-raises it
                 self._thread_error = exc
                 logger.error(
@@ -309,28 +328,58 @@ class Relay:
                 )
 
         self._thread = threading.Thread(target=target, name="alertwire-relay", daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:
+            self._thread = None
+            self._release()
+            raise
 
     def stop(self, timeout: float | None = None) -> RelayReport | None:
         """Finish the sends in flight, then return (from any thread); the last run's report.
 
         With nothing running (a drain that finished by itself, a relay never
         started) there is nothing to stop, and no request is left standing: the
-        next ``run()`` or ``start()`` delivers as usual.
+        next ``run()`` or ``start()`` delivers as usual. A run is running from the
+        call that begins it, so a ``stop()`` right after ``start()``, or from
+        another thread right after ``run()`` was called, is never lost; and a request
+        made while a run is ending is spent with that run (see :meth:`_release`).
         """
-        if self._thread is None and not self._delivery.running:
-            return self.report
-        self.request_stop()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
+        with self._run_lock:
+            if self._claimed:
+                self.request_stop()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
                 raise TimeoutError("the relay did not stop in time")
             self._thread = None
-            self._delivery.clear_stop()  # made after its run ended by itself, if so
             failed, self._thread_error = self._thread_error, None
             if failed is not None:
                 raise failed
         return self.report
+
+    def _claim(self) -> None:
+        """Mark a run as begun, in the calling thread, before anything else of it runs.
+
+        Why here and not when the run reaches its event loop: two runs must never
+        share one delivery loop and one owner's leases, and a check made there let
+        ``start()`` and ``run()`` called together both through (or refused the
+        wrong one), and a ``stop()`` made in between was lost. Each run starts with
+        ``listening`` clear and no ``ingest`` (an earlier run's closed endpoint)."""
+        with self._run_lock:
+            if self._claimed:
+                raise RuntimeError("this relay is already running: one run at a time")
+            self._claimed = True
+            self.listening.clear()
+            self.ingest = None
+
+    def _release(self) -> None:
+        """The run has ended: a stop request made for it is spent with it (under the
+        same lock as :meth:`stop`'s check, so none is left standing for the next run)."""
+        with self._run_lock:
+            self._claimed = False
+            self._delivery.clear_stop()
 
     def request_stop(self) -> None:
         """Ask the loop to stop after in-flight sends; safe from threads and signal handlers.
@@ -351,48 +400,62 @@ class Relay:
         handle_signals: bool = False,
         drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
     ) -> RelayReport:
-        if not _is_number(drain_timeout) or not drain_timeout >= 0:  # NaN too
-            raise ConfigurationError(
-                f"drain_timeout must be 0 (no bound) or a positive number of seconds,"
-                f" got {drain_timeout!r}"
+        _check_drain_timeout(drain_timeout)
+        self._claim()
+        return await self._run_claimed(
+            drain=drain, handle_signals=handle_signals, drain_timeout=drain_timeout
+        )
+
+    async def _run_claimed(
+        self, *, drain: bool, drain_timeout: float, handle_signals: bool = False
+    ) -> RelayReport:
+        """One run, already claimed by the caller (:meth:`_claim`); released at its end,
+        however it ends: a failure before the first send (signal handlers outside the
+        main thread, the listener's settings) left the relay "running" for good."""
+        try:
+            return await self._one_run(
+                drain=drain, handle_signals=handle_signals, drain_timeout=drain_timeout
             )
-        if self._delivery.running:
-            # Two runs would share one delivery loop's state (what is held, in flight,
-            # ready) and one owner's leases.
-            raise RuntimeError("this relay is already running: one run at a time")
+        finally:
+            self._release()
+
+    async def _one_run(
+        self, *, drain: bool, handle_signals: bool, drain_timeout: float
+    ) -> RelayReport:
         deadline = time.monotonic() + drain_timeout if drain and drain_timeout > 0 else None
         self._left_count = 0
-        self._delivery.attach()
         loop = asyncio.get_running_loop()
         db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alertwire-outbox")
-        transport = async_transport_for(
-            self._http_client, verify=self._verify, pool_size=self.concurrency
-        )
-        if handle_signals:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self.request_stop)
-        _log("relay_started", owner=self.machine.owner, concurrency=self.concurrency)
+        transport = None
         ingest = None
-        if self.listen is not None:
-            from ..ingest import IngestServer
-
-            ingest = IngestServer(
-                self.store,
-                self.listen,
-                metrics=self.metrics,
-                on_stored=self._delivery.wake_up,
-                loop_guard=self.destinations.loop_guard,
-            )
 
         async def call(fn: StoreCall, *args: Any) -> Any:
             return await loop.run_in_executor(db, functools.partial(fn, *args))
 
+        self._delivery.attach()
         try:
-            if ingest is not None:
+            transport = async_transport_for(
+                self._http_client, verify=self._verify, pool_size=self.concurrency
+            )
+            if handle_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, self.request_stop)
+            _log("relay_started", owner=self.machine.owner, concurrency=self.concurrency)
+            if self.listen is not None:
+                from ..ingest import IngestServer
+
+                ingest = IngestServer(
+                    self.store,
+                    self.listen,
+                    metrics=self.metrics,
+                    on_stored=self._delivery.wake_up,
+                    loop_guard=self.destinations.loop_guard,
+                )
                 await self._delivery.meet_store(call)
-                await ingest.start()
-                self.ingest = ingest
-                self.listening.set()
+                if not self._delivery.stop_requested:  # a SIGTERM while it waited
+                    await ingest.start()
+                    self.ingest = ingest
+                    self.listening.set()
             timed_out = await self._delivery.run(call, transport, drain=drain, deadline=deadline)
             if ingest is not None:  # refuse new connections, answer those in flight
                 await ingest.stop()
@@ -402,11 +465,13 @@ class Relay:
         finally:
             if handle_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.remove_signal_handler(sig)
+                    with contextlib.suppress(RuntimeError, ValueError):  # never added
+                        loop.remove_signal_handler(sig)
             if ingest is not None:
                 await ingest.stop()
             self.listening.set()
-            await transport.aclose()
+            if transport is not None:
+                await transport.aclose()
             db.shutdown(wait=True)
             self._delivery.detach()
         counts = self._delivery.counts
