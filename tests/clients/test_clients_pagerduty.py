@@ -897,6 +897,20 @@ async def test_key_echoed_in_an_accepted_answer_is_redacted_in_the_result(
     assert "…CDEF" in result.message  # the rest of the echo is kept
 
 
+async def test_a_dedup_key_holding_the_routing_key_is_returned_as_it_is(
+    pd: Client, server: LoopbackServer
+) -> None:
+    """Only the answer's free text is scrubbed: the dedup key names the incident, and a
+    key scrubbed into ``Secret('…CDEF')-disk`` would send the acknowledge or resolve
+    that follows to an incident that does not exist."""
+    dedup_key = f"{KEY}-disk"
+    server.respond_with(
+        lambda received: Answer(202, {"status": "success", "message": "ok", "dedup_key": dedup_key})
+    )
+    result = await pd.send(TriggerAlert("x", dedup_key=dedup_key))
+    assert result.dedup_key == dedup_key
+
+
 @pytest.mark.parametrize("shape", ["text", "json"])
 async def test_key_echoed_by_the_server_is_redacted(
     pd: Client, server: LoopbackServer, shape: str

@@ -35,7 +35,6 @@ from .http import (
     error_for_response,
     json_body,
     resolve_base_url,
-    scrubbed,
 )
 
 __all__ = [
@@ -141,10 +140,12 @@ def parse_response(response: Response, *, token: Secret | None = None) -> EventR
     """
     if not 200 <= response.status <= 299:
         raise error_for_response(response, service=SERVICE, credential="token", secret=token)
-    response = scrubbed(response, token)  # a quoted token stays out of the result's message
     payload = json_body(response) if response.body else None
     status, message = "success", ""
     if isinstance(payload, Mapping):
+        # A quoted token stays out of the result's text (as out of an error's).
         status = str(payload.get("status", status))
         message = str(payload.get("message", message))
+        if token is not None:
+            status, message = token.scrub(status), token.scrub(message)
     return EventResult(status=status, message=message, dedup_key=None, http_status=response.status)

@@ -325,11 +325,9 @@ def parse_response(
                 return EventResult("success", "Event processed", key.decode("ascii"), 202)
     if not 200 <= status <= 299:
         raise error_for_response(response, service=SERVICE, secret=routing_key)
-    # Scrubbed for a result as for an error: a gateway quoting our request in a 2xx
-    # put the key in EventResult.message, and so in its repr and any log of it.
-    response = scrubbed(response, routing_key)
     payload = json_body(response)
     if not isinstance(payload, Mapping):
+        response = scrubbed(response, routing_key)
         raise UnexpectedResponse(
             f"{SERVICE} answered HTTP {response.status} without the JSON body it always sends:"
             f" {UnexpectedResponse.excerpt(response.text) or '(empty body)'}",
@@ -341,9 +339,17 @@ def parse_response(
         dedup_key = None
     elif not isinstance(dedup_key, str):
         dedup_key = sent_dedup_key
+    # The free text is scrubbed for a result as for an error (a gateway quoting our
+    # request in a 2xx put the key in EventResult.message, so in its repr and any log
+    # of it); the dedup key never is: it names the incident, whatever it contains.
     return EventResult(
-        status=str(payload.get("status", "success")),
-        message=str(payload.get("message", "")),
+        status=_scrubbed_text(payload.get("status", "success"), routing_key),
+        message=_scrubbed_text(payload.get("message", ""), routing_key),
         dedup_key=dedup_key,
         http_status=response.status,
     )
+
+
+def _scrubbed_text(value: object, secret: Secret | None) -> str:
+    text = str(value)
+    return text if secret is None else secret.scrub(text)
