@@ -43,6 +43,8 @@ from ._output import Output, Preview
 from ._queue import enqueue_jobs, wants_queue
 
 if TYPE_CHECKING:
+    from threading import Event
+
     from ..outbox.machine import Destination
 
 __all__ = ["HeldBack", "Job", "Outcome", "dispatch"]
@@ -120,9 +122,15 @@ def dispatch(
     return _send_all(jobs, clients, output, concurrency)
 
 
-def _send(job: Job, clients: Clients) -> Outcome:
+def _send(job: Job, clients: Clients, stop: Event | None = None) -> Outcome:
+    """``stop``: a send on one of :func:`_send_all`'s threads, which Ctrl-C reaches only
+    through it; once set, no further try is made and a wait for a retry ends at once."""
+    client = clients.get(job.destination)
     try:
-        result: EventResult = clients.get(job.destination).send(job.event)
+        if stop is None:
+            result: EventResult = client.send(job.event)
+        else:
+            result = client._send_unless(stop, job.event)
     except DeliveryError as exc:
         return exc
     return result
@@ -137,7 +145,9 @@ def _send_all(
     chains waiting for a thread are cancelled and the running ones stop before their
     next job. Before, leaving the pool's block ran every chain already submitted, so
     Ctrl-C on a mistaken ``send`` of thousands of pages sent them all, then said
-    "interrupted".
+    "interrupted". A job in flight ends after its current try: a wait for a retry
+    ends at once (the clients' stop-aware send); before, the threads slept out their
+    retries (a ``Retry-After`` of minutes) and then sent again, after the interrupt.
     """
     from concurrent.futures import ThreadPoolExecutor
     from threading import Event
@@ -157,7 +167,7 @@ def _send_all(
             if stop.is_set():
                 return
             if failed is None:
-                outcome = _send(jobs[index], clients)
+                outcome = _send(jobs[index], clients, stop)
                 if isinstance(outcome, DeliveryError):
                     failed = (jobs[index], outcome)
             else:
