@@ -91,3 +91,54 @@ def test_ctrl_c_ends_the_retry_waits_of_the_sends_in_flight(
     _, err = process.communicate(timeout=DEADLINE)  # a guard against a hang, far below RETRY_AFTER
     assert process.returncode == 130, err
     assert alertwire_sandbox.events() == []  # no try after the interrupt, no line started
+
+
+@pytest.mark.parametrize("json_output", [False, True], ids=["text", "json"])
+def test_ctrl_c_says_which_lines_were_answered_in_flight_and_never_sent(
+    json_output: bool,
+    tmp_path: Path,
+    alertwire_sandbox: Any,
+    started: list[subprocess.Popen[bytes]],
+) -> None:
+    """All Ctrl-C said was "an event being sent may or may not have reached the
+    service": nothing of the lines answered before it, nor of the lines never sent.
+
+    One thread, so the order is the file's: line 1 is refused (400, an answer), line 2
+    gets a 429 and waits for its retry when Ctrl-C comes, lines 3 to 6 never start.
+    """
+    alertwire_sandbox.fail_next(400, {"status": 429, "retry_after": RETRY_AFTER})
+    lines = [_line("pagerduty", i) for i in range(6)]
+    args = ["--concurrency", "1", *(["--json"] if json_output else [])]
+    process = _send(alertwire_sandbox, tmp_path, lines, *args)
+    started.append(process)
+    wait_for("line 2 to be answered 429", lambda: _no_fault_left(alertwire_sandbox))
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=DEADLINE)
+    assert process.returncode == 130, err
+    assert alertwire_sandbox.events() == []
+    said = err.decode().splitlines()
+    assert not [s for s in said if "an event being sent" in s]  # not the generic message
+    assert [s for s in said if s.startswith("alertwire: line 1: ")]  # the refusal, as usual
+    (in_flight,) = [s for s in said if s.startswith("alertwire: line 2: ")]
+    assert "interrupted (Ctrl-C) while being sent: it may or may not have reached" in in_flight
+    assert said[-1].startswith(
+        "alertwire: interrupted: 4 lines NOT sent (lines 3-6); 1 line in flight, which may or"
+        " may not have reached the service"
+    )
+    if not json_output:
+        assert out.decode() == (
+            "6 events: 0 delivered, 1 rejected,"
+            " 1 in flight at Ctrl-C (may or may not have arrived), 4 not sent\n"
+        )
+        return
+    document = json.loads(out)
+    assert (document["exit_code"], document["interrupted"]) == (130, True)
+    summary = document["summary"]
+    assert (summary["events"], summary["delivered"], summary["rejected"]) == (6, 0, 1)
+    assert (summary["in_flight"], summary["not_sent"]) == (1, 4)
+    results = {r["line"]: (r["exit_code"], r.get("error")) for r in document["results"]}
+    assert results == {
+        1: (3, "BadRequest"),
+        2: (130, "InFlight"),
+        **{line: (130, "NotSent") for line in range(3, 7)},
+    }
