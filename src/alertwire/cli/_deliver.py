@@ -25,6 +25,10 @@ Decisions:
   ``trigger`` that failed in an outage, re-sent after its ``resolve`` went
   through, opens an incident that was over. Re-sending the failed and the
   held lines together, in order, replays the key as written.
+* Ctrl-C starts no further job, and a send in flight ends after its current try
+  (the clients' stop-aware ``_send_unless``: a retry wait ends at once). What is
+  known then is raised to the command (:class:`SendInterrupted`): the answered
+  jobs' outcomes, and :class:`InFlight` or :class:`NotSent` for the others.
 * ``--dry-run`` builds the exact request with the library's protocol module
   and shows it with the key or token redacted.
 """

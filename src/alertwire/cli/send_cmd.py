@@ -21,6 +21,9 @@ Decisions:
   lines of that key are held back (not sent; the failed line's code), so
   re-sending the failed and held lines together replays the key as written
   (:mod:`alertwire.cli._deliver`).
+* Ctrl-C (exit 130) still reports: the lines answered as usual, each line in
+  flight by number (it may or may not have arrived), and the lines never sent
+  by ranges; ``--json`` has a record for every line (:func:`_report`).
 * Blank lines are skipped but still counted for line numbers. A UTF-8 byte
   order mark at the start of the input (Windows editors write one) is
   dropped, so line 1 is read as the text it shows.
