@@ -12,12 +12,12 @@ result is one :class:`~alertwire.EventResult`, like a single alert's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import _config
 from ._checked import Checked
-from ._client_base import AsyncClientBase, ClientSettings, SyncClientBase
+from ._client_base import AsyncClientBase, ClientSettings, SyncEventsClientBase
 from ._delivery import DEFAULT_TIMEOUT
 from ._errors import ConfigurationError
 from ._retry import RetryPolicy
@@ -88,8 +88,11 @@ class _BigPandaBase(ClientSettings):
     def _parse(self, response: Response) -> EventResult:
         return protocol.parse_response(response, token=self.token)
 
+    def _delivery(self, alerts: Alerts) -> tuple[Request, Callable[[Response], EventResult]]:
+        return self._request(alerts), self._parse
 
-class BigPanda(_BigPandaBase, SyncClientBase):
+
+class BigPanda(_BigPandaBase, SyncEventsClientBase):
     """Synchronous BigPanda Alerts API client (HTTP/1.1 on sockets, keep-alive, thread-safe).
 
     ``region`` is ``"us"`` or ``"eu"``; ``base_url`` overrides it (http://
@@ -123,7 +126,7 @@ class BigPanda(_BigPandaBase, SyncClientBase):
 
     def send(self, alerts: Alerts) -> EventResult:
         """Deliver one alert, or a list as one batch; raises a DeliveryError when it can't."""
-        return self._sender.deliver(self._request(alerts), self._parse)
+        return self._sender.deliver(*self._delivery(alerts))
 
     def alert(self, status: BigPandaStatus | str, **fields: Any) -> EventResult:
         """Shortcut: ``send(BigPandaAlert(status, **fields))``."""

@@ -9,8 +9,8 @@ use (its connections belong to the running loop) and closes it on ``async with``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import _config
 from ._checked import Checked
@@ -19,9 +19,14 @@ from ._delivery import AsyncSender, SyncSender, async_transport_for, sync_transp
 from ._errors import ValidationError
 from ._retry import RetryPolicy
 from .protocol.http import check_base_url, resolve_base_url
-from .transport import Verify, check_verify
+from .transport import Request, Response, Verify, check_verify
 
-__all__ = ["AsyncClientBase", "ClientSettings", "SyncClientBase"]
+if TYPE_CHECKING:
+    from threading import Event
+
+    from .models.results import EventResult
+
+__all__ = ["AsyncClientBase", "ClientSettings", "SyncClientBase", "SyncEventsClientBase"]
 
 #: Sync clients share one pool between threads; this many connections per origin.
 DEFAULT_POOL_SIZE = 32
@@ -142,6 +147,33 @@ class SyncClientBase(Closing):
 
     def close(self) -> None:
         self._sender.close()
+
+
+class SyncEventsClientBase(SyncClientBase):
+    """A synchronous client of an events API (PagerDuty's, BigPanda's): one event, one
+    request, one :class:`~alertwire.EventResult`.
+
+    Each client says how an event becomes a request and how the answer is read
+    (:meth:`_delivery`); sending it, with or without a stop, is written here once.
+    """
+
+    def _delivery(self, event: Any) -> tuple[Request, Callable[[Response], EventResult]]:
+        """The request for ``event`` and the parser of its answer (checks the event's type)."""
+        raise NotImplementedError
+
+    def send(self, event: Any) -> EventResult:
+        """Deliver one event, retrying per the policy; raises a DeliveryError when it can't."""
+        return self._sender.deliver(*self._delivery(event))
+
+    def _send_unless(self, stop: Event, event: Any) -> EventResult:
+        """:meth:`send` for a thread that the caller may have to stop (Ctrl-C reaches
+        only the main thread): once ``stop`` is set, no further try is made and a wait
+        for a retry ends at once, raising the last error. ``send_many`` and the CLI's
+        ``send`` of many lines use it, so Ctrl-C takes effect within one try (at most
+        one ``timeout``) instead of after the retries of every send in flight, which
+        then sent again after the interrupt.
+        """
+        return self._sender.deliver(*self._delivery(event), stop=stop)
 
 
 class AsyncClientBase(AsyncClosing):

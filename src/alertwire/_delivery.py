@@ -132,6 +132,11 @@ class SyncSender:
             try:
                 return parse(self.transport.send(request, timeout=self.timeout))
             except DeliveryError as exc:
+                if stop is not None and stop.is_set():
+                    # Stopped already: no retry to decide, nor to announce ("retrying
+                    # in X s" said, then the error raised at once, misled the reader).
+                    exc.attempts = attempt
+                    raise
                 wait = _retry_step(self.retry, request, exc, attempt, started)
                 if wait is None:
                     raise

@@ -12,11 +12,11 @@ together they are a large part of the package's import time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import _config
 from ._checked import Checked
-from ._client_base import AsyncClientBase, ClientSettings, SyncClientBase
+from ._client_base import AsyncClientBase, ClientSettings, SyncEventsClientBase
 from ._config import DEFAULT_CONCURRENCY
 from ._delivery import DEFAULT_TIMEOUT
 from ._errors import DeliveryError, ValidationError
@@ -28,9 +28,6 @@ from .models.pagerduty_rules import require_routing_key
 from .models.results import EventResult
 from .protocol import pagerduty as protocol
 from .transport import Request, Response, Verify
-
-if TYPE_CHECKING:
-    from threading import Event
 
 __all__ = ["AsyncPagerDuty", "PagerDuty", "SendOutcome"]
 
@@ -111,8 +108,14 @@ class _PagerDutyBase(ClientSettings):
 
         return parse
 
+    def _delivery(
+        self, event: models.PagerDutyEvent
+    ) -> tuple[Request, Callable[[Response], EventResult]]:
+        request, dedup_key = self._request(event)
+        return request, self._parser(event.kind, dedup_key)
 
-class PagerDuty(_PagerDutyBase, SyncClientBase):
+
+class PagerDuty(_PagerDutyBase, SyncEventsClientBase):
     """Synchronous Events API v2 client (HTTP/1.1 on sockets, keep-alive, thread-safe).
 
     ``http_client`` may be an ``httpx.Client`` (for HTTP/2 or SOCKS) or any
@@ -143,16 +146,7 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
 
     def send(self, event: models.PagerDutyEvent) -> EventResult:
         """Deliver one event, retrying per the policy; raises a DeliveryError when it can't."""
-        request, dedup_key = self._request(event)
-        return self._sender.deliver(request, self._parser(event.kind, dedup_key))
-
-    def _send_unless(self, stop: Event, event: models.PagerDutyEvent) -> SendOutcome:
-        """:meth:`send` for one of ``send_many``'s threads: no retry once ``stop`` is set."""
-        request, dedup_key = self._request(event)
-        try:
-            return self._sender.deliver(request, self._parser(event.kind, dedup_key), stop=stop)
-        except DeliveryError as exc:
-            return exc
+        return self._sender.deliver(*self._delivery(event))
 
     def trigger(self, summary: str, **fields: Any) -> EventResult:
         return self.send(TriggerAlert(summary, **fields))
@@ -204,7 +198,10 @@ class PagerDuty(_PagerDutyBase, SyncClientBase):
             for index in chain:
                 if stop.is_set():
                     return
-                outcomes[index] = send(batch[index])
+                try:
+                    outcomes[index] = send(batch[index])
+                except DeliveryError as exc:
+                    outcomes[index] = exc
 
         chains = _chains(batch)
         with ThreadPoolExecutor(max_workers=min(concurrency, len(chains))) as pool:

@@ -928,3 +928,25 @@ async def test_key_echoed_by_the_server_is_redacted(
     assert isinstance(exc, BadRequest)
     assert "…CDEF" in exc.body  # the rest of the echo is kept, the key shown as a Secret is
     assert all(KEY not in e for e in exc.errors)
+
+
+def test_a_stopped_send_does_not_announce_a_retry(caplog: pytest.LogCaptureFixture) -> None:
+    """Stopped (Ctrl-C in ``send_many`` or the CLI's ``send``), a failed try is the last:
+    the WARNING "retrying in X s" came all the same, then the error was raised at once."""
+    tries: list[Request] = []
+
+    def handler(request: Request) -> Response:
+        tries.append(request)
+        return Response(503, {}, b'{"status":"unavailable"}')
+
+    stop = threading.Event()
+    stop.set()
+    with (
+        caplog.at_level(logging.INFO, logger="alertwire"),
+        PagerDuty(KEY, http_client=MockTransport(handler)) as client,
+        pytest.raises(ServerError) as raised,
+    ):
+        client._send_unless(stop, TriggerAlert("disk full", source="db1"))
+    assert len(tries) == 1
+    assert raised.value.attempts == 1
+    assert not [r for r in caplog.records if "retrying" in r.getMessage()]

@@ -25,6 +25,10 @@ Decisions:
   ``trigger`` that failed in an outage, re-sent after its ``resolve`` went
   through, opens an incident that was over. Re-sending the failed and the
   held lines together, in order, replays the key as written.
+* Ctrl-C starts no further job, and a send in flight ends after its current try
+  (the clients' stop-aware ``_send_unless``: a retry wait ends at once). What is
+  known then is raised to the command (:class:`SendInterrupted`): the answered
+  jobs' outcomes, and :class:`InFlight` or :class:`NotSent` for the others.
 * ``--dry-run`` builds the exact request with the library's protocol module
   and shows it with the key or token redacted.
 """
@@ -32,20 +36,23 @@ Decisions:
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, TypeGuard
 
 from .. import _json
 from .._errors import AlertwireError, DeliveryError
 from .._secret import redact
 from ..models.results import EventResult
 from ._clients import Clients
+from ._exit import Interrupted
 from ._output import Output, Preview
 from ._queue import enqueue_jobs, wants_queue
 
 if TYPE_CHECKING:
+    from threading import Event
+
     from ..outbox.machine import Destination
 
-__all__ = ["HeldBack", "Job", "Outcome", "dispatch"]
+__all__ = ["HeldBack", "InFlight", "Job", "NotSent", "Outcome", "SendInterrupted", "dispatch"]
 
 #: What each job ends as: delivered, previewed (``--dry-run``), or an error.
 Outcome: TypeAlias = EventResult | Preview | AlertwireError
@@ -101,6 +108,39 @@ class HeldBack(DeliveryError):
         self.retryable = failure.retryable
 
 
+class NotSent(Interrupted):
+    """Never sent: Ctrl-C came before its turn (``send`` of many lines)."""
+
+    def __init__(self) -> None:
+        super().__init__("not sent: interrupted (Ctrl-C) before its turn")
+
+
+class InFlight(Interrupted):
+    """Being sent when Ctrl-C came, and not answered with a delivery: its last try may
+    have reached the service before the answer was read (a timeout, a reset), so
+    whether it arrived is not known. ``last``: that try's error, when it had one."""
+
+    def __init__(self, last: DeliveryError | None) -> None:
+        text = (
+            "interrupted (Ctrl-C) while being sent: it may or may not have reached the"
+            " service (sending it again with the same dedup key is safe)"
+        )
+        super().__init__(text if last is None else f"{text}; its last try: {last}")
+        self.last = last
+
+
+class SendInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`_send_all`, raised once the sends in flight have ended:
+    every job's outcome, a :class:`NotSent` or an :class:`InFlight` where it stopped.
+
+    A ``KeyboardInterrupt`` still, so a caller that does not report it exits 130 as before.
+    """
+
+    def __init__(self, outcomes: list[Outcome]) -> None:
+        super().__init__("interrupted")
+        self.outcomes = outcomes
+
+
 def dispatch(
     jobs: Sequence[Job],
     clients: Clients,
@@ -109,7 +149,8 @@ def dispatch(
     dry_run: bool,
     concurrency: int = 1,
 ) -> list[Outcome]:
-    """Outcomes in job order; raises only for configuration errors (nothing sent then)."""
+    """Outcomes in job order; raises for configuration errors (nothing sent then), and
+    :class:`SendInterrupted` for Ctrl-C while many jobs are sent."""
     clients.prepare(job.destination for job in jobs)
     if dry_run:
         return [_preview(job, clients) for job in jobs]
@@ -120,9 +161,15 @@ def dispatch(
     return _send_all(jobs, clients, output, concurrency)
 
 
-def _send(job: Job, clients: Clients) -> Outcome:
+def _send(job: Job, clients: Clients, stop: Event | None = None) -> Outcome:
+    """``stop``: a send on one of :func:`_send_all`'s threads, which Ctrl-C reaches only
+    through it; once set, no further try is made and a wait for a retry ends at once."""
+    client = clients.get(job.destination)
     try:
-        result: EventResult = clients.get(job.destination).send(job.event)
+        if stop is None:
+            result: EventResult = client.send(job.event)
+        else:
+            result = client._send_unless(stop, job.event)
     except DeliveryError as exc:
         return exc
     return result
@@ -137,9 +184,17 @@ def _send_all(
     chains waiting for a thread are cancelled and the running ones stop before their
     next job. Before, leaving the pool's block ran every chain already submitted, so
     Ctrl-C on a mistaken ``send`` of thousands of pages sent them all, then said
-    "interrupted".
+    "interrupted". A job in flight ends after its current try: a wait for a retry
+    ends at once (the clients' stop-aware send); before, the threads slept out their
+    retries (a ``Retry-After`` of minutes) and then sent again, after the interrupt.
+
+    Then :class:`SendInterrupted` says what is known: the jobs answered keep their
+    outcomes, the others are :class:`NotSent` or :class:`InFlight`. A second Ctrl-C
+    while the sends in flight end stops the wait: those are then in flight too.
+    Before, Ctrl-C said only that "an event being sent may or may not" have arrived,
+    nothing of the lines answered, or of those never sent.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor
     from threading import Event
 
     stop = Event()
@@ -149,15 +204,23 @@ def _send_all(
         key = order_key(job)
         chains.setdefault(index if key is None else key, []).append(index)
     outcomes: list[Outcome | None] = [None] * len(jobs)
+    # Lists, not sets: the main thread may read them while threads write (second Ctrl-C).
+    started = [False] * len(jobs)
+    cut_short: list[DeliveryError | None] = [None] * len(jobs)
     progress = output.progress(len(jobs))
 
     def run_chain(indices: list[int]) -> None:
         failed: tuple[Job, DeliveryError] | None = None
         for index in indices:
+            started[index] = True  # before the check: read after stop is set, it is exact
             if stop.is_set():
+                started[index] = False
                 return
             if failed is None:
-                outcome = _send(jobs[index], clients)
+                outcome = _send(jobs[index], clients, stop)
+                if _stopped(outcome, stop):
+                    cut_short[index] = outcome
+                    return
                 if isinstance(outcome, DeliveryError):
                     failed = (jobs[index], outcome)
             else:
@@ -166,21 +229,52 @@ def _send_all(
             if progress is not None:
                 progress.advance()
 
+    interrupted = False
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(chains)))) as pool:
-            futures = [pool.submit(run_chain, chain) for chain in chains.values()]
-            try:
-                for future in futures:
-                    future.result()
-            except BaseException:
-                stop.set()  # before leaving the block, which waits for the threads
-                for future in futures:
-                    future.cancel()
-                raise
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(chains)))) as pool:
+                futures: list[Future[None]] = []
+                try:
+                    for chain in chains.values():
+                        futures.append(pool.submit(run_chain, chain))
+                    for future in futures:
+                        future.result()
+                except BaseException as exc:
+                    stop.set()  # before leaving the block, which waits for the threads
+                    for future in futures:
+                        future.cancel()
+                    if not isinstance(exc, KeyboardInterrupt):
+                        raise
+                    interrupted = True
+        except KeyboardInterrupt:  # again, while the sends in flight ended: wait no more
+            stop.set()
+            interrupted = True
     finally:
         if progress is not None:
             progress.close()
+    if interrupted:
+        raise SendInterrupted(
+            [
+                _unfinished(cut_short[index], started[index]) if outcome is None else outcome
+                for index, outcome in enumerate(outcomes)
+            ]
+        ) from None
     return [o for o in outcomes if o is not None]
+
+
+def _stopped(outcome: Outcome, stop: Event) -> TypeGuard[DeliveryError]:
+    """Whether ``outcome`` is a retryable failure that ``stop`` kept from being retried:
+    not an answer to report, but a send cut short (a policy that gave up sets ``gave_up``)."""
+    return (
+        stop.is_set()
+        and isinstance(outcome, DeliveryError)
+        and outcome.retryable
+        and outcome.gave_up is None
+    )
+
+
+def _unfinished(last: DeliveryError | None, started: bool) -> Interrupted:
+    return InFlight(last) if started or last is not None else NotSent()
 
 
 def _preview(job: Job, clients: Clients) -> Preview:

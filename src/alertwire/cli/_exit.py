@@ -31,6 +31,17 @@ DEAD_LETTERS: Final = 7
 #: the shell reports for a Unix tool that SIGPIPE ended (128 + 13), without a traceback.
 #: Not in the help's lists: it says nothing about the events, only about the pipe.
 OUTPUT_CLOSED: Final = 141
+#: Ctrl-C: what a shell reports for a program SIGINT ended (128 + 2). Not in the help's
+#: lists either: the user stopped the run, and what it did is said as it stops.
+INTERRUPTED: Final = 130
+
+
+class Interrupted(AlertwireError):
+    """A line's outcome that Ctrl-C left undone or unknown (``send``): its code is 130.
+
+    An outcome like any other, so ``send``'s report gives every line one (``--json``
+    a record a script can act on) and the run's code, the highest, is 130.
+    """
 
 
 class OutputClosedAfterRun(BrokenPipeError):
@@ -142,6 +153,8 @@ def __getattr__(name: str) -> str:
 
 def exit_code_for(error: AlertwireError) -> int:
     """The documented exit code for an error; ``send`` takes the worst over all lines."""
+    if isinstance(error, Interrupted):
+        return INTERRUPTED
     if isinstance(error, DeliveryError):
         return RETRIES_EXHAUSTED if error.retryable else REJECTED
     if isinstance(error, OutboxError) and error.retryable:

@@ -304,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _exit.exit_code_for(exc)
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
-        return 130
+        return _exit.INTERRUPTED
     except BrokenPipeError as exc:
         _output_closed()
         if isinstance(exc, _exit.OutputClosedAfterRun) and exc.code != _exit.OK:

@@ -21,6 +21,9 @@ Decisions:
   lines of that key are held back (not sent; the failed line's code), so
   re-sending the failed and held lines together replays the key as written
   (:mod:`alertwire.cli._deliver`).
+* Ctrl-C (exit 130) still reports: the lines answered as usual, each line in
+  flight by number (it may or may not have arrived), and the lines never sent
+  by ranges; ``--json`` has a record for every line (:func:`_report`).
 * Blank lines are skipped but still counted for line numbers. A UTF-8 byte
   order mark at the start of the input (Windows editors write one) is
   dropped, so line 1 is read as the text it shows.
@@ -128,7 +131,7 @@ def _send_lines(args: argparse.Namespace, output: Output) -> int:
     from .._errors import AlertwireError, ValidationError
     from ..models.results import EventResult
     from ._clients import Clients
-    from ._deliver import HeldBack, Job, dispatch
+    from ._deliver import HeldBack, InFlight, Job, NotSent, SendInterrupted, dispatch
     from ._events import job_from_line
     from ._lines import LineTooLong
     from ._output import Preview, exit_code
@@ -155,11 +158,15 @@ def _send_lines(args: argparse.Namespace, output: Output) -> int:
     invalid = len(outcomes)
     held_back = bool(invalid and args.strict)
     clients = Clients(args, output)
+    interrupted = False
     try:
         if jobs and not held_back:
-            sent = dispatch(
-                jobs, clients, output, dry_run=args.dry_run, concurrency=args.concurrency
-            )
+            try:
+                sent = dispatch(
+                    jobs, clients, output, dry_run=args.dry_run, concurrency=args.concurrency
+                )
+            except SendInterrupted as stopped:  # Ctrl-C: report what is known, then exit 130
+                sent, interrupted = stopped.outcomes, True
             outcomes.update(
                 (job.line or 0, outcome) for job, outcome in zip(jobs, sent, strict=True)
             )
@@ -186,8 +193,19 @@ def _send_lines(args: argparse.Namespace, output: Output) -> int:
     }
     if getattr(args, "queue", False):
         summary["queued"] = queued
+    if interrupted:
+        summary["in_flight"] = sum(isinstance(o, InFlight) for o in outcomes.values())
+        summary["not_sent"] = sum(isinstance(o, NotSent) for o in outcomes.values())
     worst = max(codes, default=_exit.OK)
-    if _report(output, outcomes, summary, worst, not_sent=held_back, invalid=invalid):
+    if _report(
+        output,
+        outcomes,
+        summary,
+        worst,
+        not_sent=held_back,
+        invalid=invalid,
+        interrupted=interrupted,
+    ):
         raise _exit.OutputClosedAfterRun(worst)
     return worst
 
@@ -200,8 +218,14 @@ def _report(
     *,
     not_sent: bool,
     invalid: int,
+    interrupted: bool = False,
 ) -> bool:
     """Each line's outcome, then the summary (after every line was sent).
+
+    ``interrupted`` (Ctrl-C): the lines answered are reported as usual, each line in
+    flight is named (it may or may not have arrived), and the lines never sent, which
+    may be thousands, are one line that names them by ranges; ``--json`` has a
+    record for each (``NotSent``, ``InFlight``) and ``"interrupted": true``.
 
     Returns whether standard output was closed by its reader on the way. The
     failed lines are still said on standard error then: they are what the
@@ -209,6 +233,7 @@ def _report(
     ask to lose them.
     """
     from .._errors import AlertwireError
+    from ._deliver import NotSent
     from ._output import Preview, error_text, outcome_record
     from ._run import preview_text
 
@@ -224,14 +249,20 @@ def _report(
 
     if output.json:
         results = [{"line": line, **outcome_record(outcomes[line])} for line in sorted(outcomes)]
-        document = {"ok": worst == _exit.OK, "exit_code": worst, "summary": summary}
+        document: dict[str, object] = {"ok": worst == _exit.OK, "exit_code": worst}
+        if interrupted:
+            document["interrupted"] = True
+        document["summary"] = summary
         try:
             output.document({**document, "results": results})
         except BrokenPipeError:
             closed = True
+    never_sent: list[int] = []
     for line in sorted(outcomes):
         outcome = outcomes[line]
-        if isinstance(outcome, AlertwireError):
+        if isinstance(outcome, NotSent):
+            never_sent.append(line)
+        elif isinstance(outcome, AlertwireError):
             output.error(f"line {line}: {error_text(outcome)}")
         elif isinstance(outcome, Preview) and not output.json:
             result(f"# line {line}\n{preview_text(outcome)}")
@@ -239,9 +270,41 @@ def _report(
         output.error(
             f"nothing sent: {invalid} invalid line{'s' if invalid != 1 else ''} and --strict"
         )
+    if interrupted:
+        output.error(interrupted_text(never_sent, summary.get("in_flight", 0)))
     if not output.json:
         result(summary_text(summary))
     return closed
+
+
+def interrupted_text(never_sent: list[int], in_flight: int) -> str:
+    """The last word of a ``send`` stopped by Ctrl-C, in the spirit of ``send --queue``'s
+    "lines up to N are queued; from line M on NOT queued": what was not sent, by line."""
+    said: list[str] = []
+    if never_sent:
+        plural = "s" if len(never_sent) != 1 else ""
+        said.append(f"{len(never_sent)} line{plural} NOT sent ({line_ranges(never_sent)})")
+    if in_flight:
+        plural = "s" if in_flight != 1 else ""
+        said.append(
+            f"{in_flight} line{plural} in flight, which may or may not have reached the"
+            " service (named above)"
+        )
+    said.append("every other line was answered (the summary counts them)")
+    return f"interrupted: {'; '.join(said)}"
+
+
+def line_ranges(lines: list[int], most: int = 5) -> str:
+    """``"lines 4, 7-200"``: sorted line numbers as ranges, the first ``most`` of them."""
+    ranges: list[list[int]] = []
+    for line in lines:
+        if ranges and line == ranges[-1][1] + 1:
+            ranges[-1][1] = line
+        else:
+            ranges.append([line, line])
+    said = [f"{a}-{b}" if a != b else str(a) for a, b in ranges[:most]]
+    more = f" and {len(ranges) - most} more ranges" if len(ranges) > most else ""
+    return f"line{'s' if len(lines) != 1 else ''} {', '.join(said)}{more}"
 
 
 def summary_text(summary: dict[str, int]) -> str:
@@ -255,6 +318,7 @@ def summary_text(summary: dict[str, int]) -> str:
             ("rejected", "rejected"),
             ("retries_exhausted", "failed after retries"),
             ("held_back", "held back (an earlier line of their key failed)"),
+            ("in_flight", "in flight at Ctrl-C (may or may not have arrived)"),
             ("not_sent", "not sent"),
         )
         if summary.get(name) or name == "delivered"
