@@ -185,6 +185,29 @@ def one_line(text: str) -> str:
     return text
 
 
+class HeldBack(DeliveryError):
+    """Not sent: an earlier event of the same dedup key failed (``send_many``, ``alertwire send``).
+
+    Why not send it anyway: a resolve sent after its trigger failed is dropped
+    (nothing is open), and re-sending the failed trigger afterwards, which an
+    outcome per event invites, opens an incident that was over. Held back, the
+    key's failed event and the ones after it are re-sent together, in order.
+    Retryable exactly when that failure is (the CLI gives the line the
+    failure's exit code); ``attempts`` is 0: the event never left;
+    ``failure`` is the earlier event's error.
+    """
+
+    def __init__(self, failure: DeliveryError, *, earlier: str = "an earlier event") -> None:
+        super().__init__(
+            f"not sent: {earlier}, an earlier event of the same key, failed, and this one"
+            " sent without it would change what the key ends as; send them again"
+            " together, in order",
+            attempts=0,
+        )
+        self.retryable = failure.retryable
+        self.failure = failure
+
+
 class NetworkError(DeliveryError):
     """No answer: connection refused or reset, timeout, TLS failure. Always retryable."""
 

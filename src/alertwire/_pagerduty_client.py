@@ -12,6 +12,7 @@ together they are a large part of the package's import time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from threading import Event
 from typing import Any
 
 from . import _config
@@ -19,7 +20,7 @@ from ._checked import Checked
 from ._client_base import AsyncClientBase, ClientSettings, SyncEventsClientBase
 from ._config import DEFAULT_CONCURRENCY
 from ._delivery import DEFAULT_TIMEOUT
-from ._errors import DeliveryError, ValidationError
+from ._errors import DeliveryError, HeldBack, ValidationError
 from ._retry import RetryPolicy
 from ._secret import Secret
 from .models import pagerduty as models
@@ -73,6 +74,29 @@ def _chains(batch: list[models.PagerDutyEvent]) -> list[list[int]]:
         key = getattr(event, "dedup_key", None)
         chains.setdefault(index if key is None else key, []).append(index)
     return list(chains.values())
+
+
+def _send_chain(
+    chain: list[int],
+    batch: list[models.PagerDutyEvent],
+    outcomes: list[SendOutcome],
+    send: Callable[[models.PagerDutyEvent], EventResult],
+    stop: Event | None = None,
+) -> None:
+    """Send one key's events in order into ``outcomes``; once one fails, the later ones
+    are not sent and each is a :class:`~alertwire.HeldBack` (why: its docstring). With
+    ``stop`` set, the rest of the chain is left unsent (``None``)."""
+    failed: DeliveryError | None = None
+    for index in chain:
+        if stop is not None and stop.is_set():
+            return
+        if failed is not None:
+            outcomes[index] = HeldBack(failed)
+            continue
+        try:
+            outcomes[index] = send(batch[index])
+        except DeliveryError as exc:
+            outcomes[index] = failed = exc
 
 
 class _PagerDutyBase(ClientSettings):
@@ -166,8 +190,10 @@ class PagerDuty(_PagerDutyBase, SyncEventsClientBase):
         """Send on ``concurrency`` threads; outcomes in input order, failures as values.
 
         The events of one dedup key go one after another, in input order, so a
-        resolve never overtakes its trigger; different keys go at once. A failed
-        event does not hold back the later ones of its key: each has its outcome.
+        resolve never overtakes its trigger; different keys go at once. Once an
+        event fails, the later ones of its key are not sent: their outcome is a
+        :class:`~alertwire.HeldBack` (re-send the failed one and those together,
+        in order).
 
         Interrupted (Ctrl-C, or any exception in the calling thread), it sends no
         more: the events not yet started are dropped, and those in flight end after
@@ -176,34 +202,22 @@ class PagerDuty(_PagerDutyBase, SyncEventsClientBase):
         """
         concurrency = _check_concurrency(concurrency)
         batch = [_check_event(e) for e in events]
-
-        def one(event: models.PagerDutyEvent) -> SendOutcome:
-            try:
-                return self.send(event)
-            except DeliveryError as exc:
-                return exc
-
-        if concurrency <= 1 or len(batch) <= 1:
-            return [one(e) for e in batch]
+        outcomes: list[SendOutcome] = [None] * len(batch)  # type: ignore[list-item]
+        chains = _chains(batch)
+        if concurrency <= 1 or len(chains) <= 1:
+            for chain in chains:
+                _send_chain(chain, batch, outcomes, self.send)
+            return outcomes
         # start-up: see the module docstring
         from concurrent.futures import ThreadPoolExecutor
         from functools import partial
-        from threading import Event
 
         stop = Event()
         send = partial(self._send_unless, stop)
-        outcomes: list[SendOutcome] = [None] * len(batch)  # type: ignore[list-item]
 
         def run_chain(chain: list[int]) -> None:
-            for index in chain:
-                if stop.is_set():
-                    return
-                try:
-                    outcomes[index] = send(batch[index])
-                except DeliveryError as exc:
-                    outcomes[index] = exc
+            _send_chain(chain, batch, outcomes, send, stop)
 
-        chains = _chains(batch)
         with ThreadPoolExecutor(max_workers=min(concurrency, len(chains))) as pool:
             try:
                 for _ in pool.map(run_chain, chains):
@@ -266,8 +280,9 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
         """Send with at most ``concurrency`` in flight; outcomes in input order.
 
         The events of one dedup key go one after another, in input order (a
-        resolve never overtakes its trigger), different keys at once, as in
-        :meth:`PagerDuty.send_many`.
+        resolve never overtakes its trigger), different keys at once, and a
+        failed event holds back the later ones of its key
+        (:class:`~alertwire.HeldBack`), as in :meth:`PagerDuty.send_many`.
 
         A fixed set of workers pulls from one iterator (no task per event), so
         a million-event batch costs ``concurrency`` tasks, not a million.
@@ -292,14 +307,18 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
         base_url, routing_key = self.base_url, self.routing_key
 
         async def worker() -> None:
-            for chain in todo:
+            for chain in todo:  # as _send_chain, awaited
+                failed: DeliveryError | None = None
                 for index in chain:
+                    if failed is not None:
+                        outcomes[index] = HeldBack(failed)
+                        continue
                     event = batch[index]
                     request, dedup_key = build(base_url, routing_key, event)
                     try:
                         outcomes[index] = await deliver(request, parser(event.kind, dedup_key))
                     except DeliveryError as exc:
-                        outcomes[index] = exc
+                        outcomes[index] = failed = exc
 
         import asyncio
 

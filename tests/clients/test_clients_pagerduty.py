@@ -39,6 +39,7 @@ from alertwire import (
     ConfigurationError,
     DeliveryError,
     EventResult,
+    HeldBack,
     NetworkError,
     PagerDuty,
     RateLimited,
@@ -713,10 +714,64 @@ def test_sync_send_many_keeps_each_keys_order() -> None:
             in_flight[key] -= 1
         return _accepted(request)
 
-    with PagerDuty(KEY, http_client=MockTransport(handler)) as client:
+    arrived: list[tuple[str | None, str]] = []
+
+    def recording(request: Request) -> Response:
+        body = json.loads(request.body)
+        with lock:
+            arrived.append((body.get("dedup_key"), body.get("event_action", "change")))
+        return handler(request)
+
+    with PagerDuty(KEY, http_client=MockTransport(recording)) as client:
         outcomes = client.send_many(_lifecycle_batch(), concurrency=8)
     assert all(isinstance(o, EventResult) for o in outcomes)
     assert overlaps == []
+    for key in ("k1", "k2"):
+        assert [a for k, a in arrived if k == key] == ["trigger", "acknowledge", "resolve"]
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_send_many_holds_back_the_rest_of_a_key_after_a_failure(
+    kind: str, concurrency: int
+) -> None:
+    """A trigger refused: its acknowledge and resolve are not sent (each a HeldBack with
+    the trigger's failure), the other key goes on. Sent anyway, the resolve was dropped
+    (nothing open) and re-sending the failed trigger then opened an incident that was
+    over; the CLI's ``send`` already held them back."""
+    sent: list[tuple[str | None, str]] = []
+
+    def answer(request: Request) -> Response:
+        body = json.loads(request.body)
+        key, action = body.get("dedup_key"), body.get("event_action", "change")
+        sent.append((key, action))
+        if (key, action) == ("k1", "trigger"):
+            return Response(400, {}, json.dumps(PD_400).encode())
+        return _accepted(request)
+
+    async def answer_async(request: Request) -> Response:
+        return answer(request)
+
+    events = _lifecycle_batch()
+    if kind == "sync":
+        with PagerDuty(KEY, http_client=MockTransport(answer)) as client:
+            outcomes = client.send_many(events, concurrency=concurrency)
+    else:
+
+        async def run() -> list[SendOutcome]:
+            async with AsyncPagerDuty(KEY, http_client=MockTransport(answer_async)) as client:
+                return await client.send_many(events, concurrency=concurrency)
+
+        outcomes = asyncio.run(run())
+    assert [a for k, a in sent if k == "k1"] == ["trigger"]
+    assert [a for k, a in sent if k == "k2"] == ["trigger", "acknowledge", "resolve"]
+    refused = outcomes[0]
+    assert isinstance(refused, BadRequest)
+    for held in (outcomes[2], outcomes[4]):  # k1's acknowledge and resolve
+        assert isinstance(held, HeldBack) and held.failure is refused
+        assert not held.retryable and held.attempts == 0
+        assert "send them again together, in order" in str(held)
+    assert all(isinstance(outcomes[i], EventResult) for i in (1, 3, 5, 6))
 
 
 def test_async_send_many_stops_its_other_workers_when_one_fails_outright() -> None:

@@ -39,7 +39,7 @@ from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, TypeGuard
 
 from .. import _json
-from .._errors import AlertwireError, DeliveryError
+from .._errors import AlertwireError, DeliveryError, HeldBack
 from .._secret import redact
 from ..models.results import EventResult
 from ._clients import Clients
@@ -89,23 +89,13 @@ def order_key(job: Job) -> Hashable | None:
     return ("bigpanda", *(getattr(event, name, None) for name in names))
 
 
-class HeldBack(DeliveryError):
-    """Not sent: an earlier event of the same key failed (``send``'s per-key chains).
-
-    Retryable exactly when that failure is, so the line's exit code is the
-    failure's (3 or 4) and the run's exit code is what it would be without
-    holding back. ``attempts`` is 0: the event never left.
-    """
-
-    def __init__(self, failed: Job, failure: DeliveryError) -> None:
-        where = "an earlier event" if failed.line is None else f"line {failed.line}"
-        super().__init__(
-            f"not sent: {where}, an earlier event of the same key, failed, and this one"
-            " sent without it would change what the key ends as; send them again"
-            " together, in order",
-            attempts=0,
-        )
-        self.retryable = failure.retryable
+def held_back(failed: Job, failure: DeliveryError) -> HeldBack:
+    """The outcome of a job not sent because ``failed``, earlier in its chain, failed:
+    retryable exactly when that failure is, so the line's exit code is the failure's
+    (3 or 4) and the run's exit code is what it would be without holding back."""
+    return HeldBack(
+        failure, earlier="an earlier event" if failed.line is None else f"line {failed.line}"
+    )
 
 
 class NotSent(Interrupted):
@@ -224,7 +214,7 @@ def _send_all(
                 if isinstance(outcome, DeliveryError):
                     failed = (jobs[index], outcome)
             else:
-                outcome = HeldBack(*failed)
+                outcome = held_back(*failed)
             outcomes[index] = outcome
             if progress is not None:
                 progress.advance()
