@@ -427,11 +427,12 @@ def test_a_dead_letter_a_later_delivery_superseded_is_retried_only_when_asked_fo
     assert (outbox.stats().dead, outbox.stats().pending) == (0, 2)
 
 
-@pytest.mark.parametrize("ids", [["1"], "1", 1, [1.0], [None], [True]])
+@pytest.mark.parametrize("ids", [["1"], "1", 1, [1.0], [None], [True], [2**63], [0], [-1]])
 def test_retry_takes_whole_numbers_only(outbox: Outbox, ids: object) -> None:
     """SQLite matched the id "1" to row 1 while the superseded check compared it with
     the number 1: a superseded trigger went back to pending (and would have re-opened
-    its incident). A string "12" was read as the ids 1 and 2."""
+    its incident). A string "12" was read as the ids 1 and 2. An id past what a store
+    holds raised a bare OverflowError; an id below 1 is none."""
     clock = Clock()
     trigger, ack, resolve = lifecycle(outbox, "k1")
     assert trigger == 1

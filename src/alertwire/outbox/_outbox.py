@@ -436,7 +436,15 @@ def _event_ids(ids: object) -> list[int]:
             raise ValidationError(
                 "ids", f"must hold whole numbers, got {type(event_id).__name__} {event_id!r:.40}"
             )
+        if not 1 <= event_id <= _MAX_EVENT_ID:  # beyond it, SQLite raised OverflowError
+            raise ValidationError(
+                "ids", f"must hold outbox ids (1 to {_MAX_EVENT_ID}), got {event_id!r:.40}"
+            )
     return checked
+
+
+#: The largest id a store can hold (a signed 64-bit integer, in SQLite and PostgreSQL).
+_MAX_EVENT_ID: Final = 2**63 - 1
 
 
 class Outbox(Closing):
