@@ -316,28 +316,34 @@ class _Rows:
 
 
 class _ErrorLines:
-    """A line's error on stderr, as it comes; a destination's missing configuration
-    (the same :class:`ConfigurationError` for each of its lines) only the first time,
-    and in :meth:`close` how many later lines it refused."""
+    """A line's error on stderr, as it comes; a configuration error (a destination's
+    missing settings: the same for each of its lines) only the first time, and in
+    :meth:`close` how many later lines it refused. Counted by its text, so neither the
+    error objects nor the lines are kept."""
 
     def __init__(self, output: Output) -> None:
         self._output = output
-        self._repeated: dict[ConfigurationError, int] = {}
+        self._repeated: dict[str, int] = {}
+        self._closed = False
 
     def say(self, line: int, error: AlertwireError) -> None:
+        text = error_text(error)
         if isinstance(error, ConfigurationError):
-            if error in self._repeated:
-                self._repeated[error] += 1
+            if text in self._repeated:
+                self._repeated[text] += 1
                 return
-            self._repeated[error] = 0
-        self._output.error(f"line {line}: {error_text(error)}")
+            self._repeated[text] = 0
+        self._output.error(f"line {line}: {text}")
 
     def close(self) -> None:
-        for error, later in self._repeated.items():
+        """Say the counts (once: before a run's last line, which says where it stopped)."""
+        if self._closed:
+            return
+        self._closed = True
+        for text, later in self._repeated.items():
             if later:
                 self._output.error(
-                    f"{later:,} more line{'s' if later != 1 else ''} not queued:"
-                    f" {error_text(error)}"
+                    f"{later:,} more line{'s' if later != 1 else ''} not queued: {text}"
                 )
 
 
@@ -590,6 +596,7 @@ def _store_all(args: argparse.Namespace, clients: Clients, output: Output, strea
         if stored
         else f"nothing was queued (from line {first} on NOT queued)"
     )
+    report.errors.close()  # the counts before the line that says where the run stopped
     output.error(f"{why}; {where}")
     return report.finish(
         max(worst, code), extra={"stored_through_line": stored, "stopped_at_line": first}
