@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.doc_examples import run_bash
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 BLOCKS = re.findall(r"^```sh\n(.*?)^```", DOC.read_text(encoding="utf-8"), re.S | re.M)
@@ -38,15 +39,7 @@ def test_example_runs(block: str, alertwire_sandbox: Any, tmp_path: Path) -> Non
         ALERTWIRE_BIGPANDA_APP_KEY="sandbox-app-key",
         ALERTWIRE_BIGPANDA_URL=alertwire_sandbox.url,
     )
-    done = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", block],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
+    done = run_bash(block, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     printed = (done.stdout + done.stderr).splitlines()
     for line in block.splitlines():
@@ -81,15 +74,7 @@ def test_several_relays_producer_example_runs(command: str, tmp_path: Path) -> N
         ALERTWIRE_ROUTING_KEY=KEY,
         ALERTWIRE_OUTBOX=str(tmp_path / "outbox.sqlite3"),
     )
-    done = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", command],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
+    done = run_bash(command, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert KEY not in done.stdout + done.stderr
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.doc_examples import python_blocks, run_block
+from tests.support.doc_examples import python_blocks, run_bash, run_block
 from tests.support.keys import BIGPANDA_TOKEN, ROUTING_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,15 +90,7 @@ def test_readme_command_line_block_runs(alertwire_sandbox: Any, tmp_path: Path) 
     for at, (command, shown) in enumerate(steps):
         # Each command runs after the block's earlier exports, as in one shell session.
         exports = [c for c, _ in steps[:at] if c.startswith("export ")]
-        done = subprocess.run(
-            ["bash", "-e", "-c", "\n".join([*exports, command])],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=60,
-            check=False,
-        )
+        done = run_bash("\n".join([*exports, command]), env=env, cwd=tmp_path)
         assert done.returncode == 0, (command, done.stderr)
         if DEDUP_KEY.fullmatch(shown.strip()) and "resolve" not in command:
             assert DEDUP_KEY.fullmatch(done.stdout.strip()), (command, done.stdout)

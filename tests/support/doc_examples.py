@@ -1,4 +1,4 @@
-"""Running a docs page's ```python blocks as a reader would paste them.
+"""Running a docs page's ```python blocks (and shell blocks) as a reader would paste them.
 
 One rule for every page whose examples are checked (README, docs/bigpanda.md, docs/sandbox.md,
 docs/transports.md, docs/rest.md): a block that defines tests (``def test_…``)
@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["python_blocks", "run_block"]
+__all__ = ["python_blocks", "run_bash", "run_block"]
 
 
 def python_blocks(page: Path) -> list[str]:
@@ -40,3 +40,17 @@ def run_block(code: str, tmp_path: Path) -> None:
         assert f"{tests} passed" in done.stdout, done.stdout
     if "print(" in code:
         assert done.stdout.strip(), "the example prints something"
+
+
+def run_bash(script: str, *, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A shell block in ``bash -e -o pipefail`` with ``env`` in ``cwd``, output captured
+    (60 s: a bound on a hang); the caller asserts the exit code, with the output."""
+    return subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
