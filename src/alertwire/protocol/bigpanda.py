@@ -35,6 +35,7 @@ from .http import (
     error_for_response,
     json_body,
     resolve_base_url,
+    scrubbed_text,
 )
 
 __all__ = [
@@ -143,9 +144,6 @@ def parse_response(response: Response, *, token: Secret | None = None) -> EventR
     payload = json_body(response) if response.body else None
     status, message = "success", ""
     if isinstance(payload, Mapping):
-        # A quoted token stays out of the result's text (as out of an error's).
-        status = str(payload.get("status", status))
-        message = str(payload.get("message", message))
-        if token is not None:
-            status, message = token.scrub(status), token.scrub(message)
+        status = scrubbed_text(payload.get("status", status), token)
+        message = scrubbed_text(payload.get("message", message), token)
     return EventResult(status=status, message=message, dedup_key=None, http_status=response.status)

@@ -46,6 +46,7 @@ __all__ = [
     "rate_limited",
     "resolve_base_url",
     "scrubbed",
+    "scrubbed_text",
     "served_url",
 ]
 
@@ -219,6 +220,15 @@ def scrubbed(response: Response, secret: Secret | None) -> Response:
     return Response(
         response.status, response.headers, response.body.replace(raw, repr(secret).encode("utf-8"))
     )
+
+
+def scrubbed_text(value: object, secret: Secret | None) -> str:
+    """A field of a 2xx answer as a result's text (``status``, ``message``), with our
+    credential cut out: a gateway quoting the request in its answer put the key in
+    ``EventResult.message``, so in its repr and any log of it. Only free text: an
+    identifier the answer gives back (a dedup key) is never rewritten."""
+    text = str(value)
+    return text if secret is None else secret.scrub(text)
 
 
 def rate_limited(

@@ -32,6 +32,7 @@ from .http import (
     json_body,
     resolve_base_url,
     scrubbed,
+    scrubbed_text,
 )
 
 __all__ = [
@@ -339,17 +340,11 @@ def parse_response(
         dedup_key = None
     elif not isinstance(dedup_key, str):
         dedup_key = sent_dedup_key
-    # The free text is scrubbed for a result as for an error (a gateway quoting our
-    # request in a 2xx put the key in EventResult.message, so in its repr and any log
-    # of it); the dedup key never is: it names the incident, whatever it contains.
+    # The free text is scrubbed as an error's is; the dedup key never is: it names the
+    # incident, whatever it contains.
     return EventResult(
-        status=_scrubbed_text(payload.get("status", "success"), routing_key),
-        message=_scrubbed_text(payload.get("message", ""), routing_key),
+        status=scrubbed_text(payload.get("status", "success"), routing_key),
+        message=scrubbed_text(payload.get("message", ""), routing_key),
         dedup_key=dedup_key,
         http_status=response.status,
     )
-
-
-def _scrubbed_text(value: object, secret: Secret | None) -> str:
-    text = str(value)
-    return text if secret is None else secret.scrub(text)
