@@ -9,6 +9,7 @@ client forever fails the test instead of hanging it.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import socket
 import ssl
@@ -153,6 +154,81 @@ def test_a_body_that_stops_half_way_is_closed_without_a_5xx(
     assert b"HTTP/1.1 5" not in answer
     assert answer == b"" or answer.startswith(b"HTTP/1.1 4")
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def request_bytes(body: dict[str, object]) -> bytes:
+    data = json.dumps(body).encode()
+    return HEAD + b"Content-Length: %d\r\n\r\n" % len(data) + data
+
+
+def send_then_half_close(sock: socket.socket, data: bytes) -> None:
+    """``data`` and the end of the sending side in one segment (``TCP_CORK`` holds the
+    data until the shutdown flushes both), so the server meets the end before it
+    has started handling the request: the case that used to lose the answer."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    sock.sendall(data)
+    sock.shutdown(socket.SHUT_WR)
+
+
+def test_a_client_that_shuts_its_sending_side_after_the_request_gets_its_answer(
+    serve: Serve,
+) -> None:
+    """``nc -N`` and socat end a request with a half-close; the answer must still come,
+    or a client that retries an unanswered request pages twice."""
+    port = serve(ServerLimits())
+    with connect(port) as sock:
+        send_then_half_close(sock, request_bytes(trigger("half-closed-1")))
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 202 "), answer[:200]
+    assert b'"dedup_key":"half-closed-1"' in answer.replace(b" ", b"")
+
+
+def test_pipelined_requests_before_a_half_close_are_stored_only_if_answered(
+    tmp_path: Path,
+) -> None:
+    """The rule that matters: every stored event was answered, so a client that
+    sends again what got no answer never duplicates a page."""
+    with Sandbox() as upstream:
+        outbox = Outbox(tmp_path / "outbox.sqlite3")
+        relay = Relay(
+            outbox,
+            pagerduty_url=upstream.url,
+            listen=IngestConfig(host="127.0.0.1", port=0),
+        )
+        relay.start()
+        try:
+            assert relay.listening.wait(BOUND) and relay.ingest is not None
+            port = relay.ingest.port
+            assert port is not None
+            with connect(port) as sock:
+                piped = b"".join(request_bytes(trigger(f"piped-{n}")) for n in range(3))
+                send_then_half_close(sock, piped)
+                answer = read_until_closed(sock)
+        finally:
+            relay.stop(timeout=30)
+        stats = outbox.stats()
+        outbox.close()
+    answered = answer.count(b"HTTP/1.1 202 ")
+    assert answered >= 1, answer[:200]
+    assert stats.pending + stats.leased + stats.delivered + stats.dead == answered
+
+
+def test_a_body_cut_short_by_a_half_close_is_closed_at_once(serve: Serve) -> None:
+    """Without waiting for the body deadline: the rest can never arrive."""
+    port = serve(ServerLimits(body_timeout=BOUND * 4))
+    with connect(port) as sock:
+        send_then_half_close(sock, HEAD + b"Content-Length: 200\r\n\r\n" + b'{"routing_key": "')
+        answer = read_until_closed(sock)
+    assert b"HTTP/1.1 5" not in answer
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 4")
+
+
+def test_a_head_cut_short_by_a_half_close_is_closed_at_once(serve: Serve) -> None:
+    port = serve(ServerLimits(header_timeout=BOUND * 4))
+    with connect(port) as sock:
+        send_then_half_close(sock, HEAD + b"X-Cut: 1\r\n")
+        answer = read_until_closed(sock)
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 4")
 
 
 def test_a_stalled_tls_handshake_meets_the_head_deadline() -> None:

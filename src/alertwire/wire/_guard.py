@@ -241,9 +241,15 @@ class _GuardedConnection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         #: Bytes of a request head arrived that no request has started with yet.
         self._head_pending = False
+        #: The blank line that ends a head was among the bytes since the head began, and
+        #: the last bytes of them, for a blank line split across two reads.
+        self._head_ended = False
+        self._head_tail = b""
         self._request: web.Request | None = None
         self._lost = False
         self._lingering = False
+        #: The client shut its sending side while a request was arriving (:meth:`eof_received`).
+        self._client_done = False
         #: Counted in ``Guards.in_progress`` (see :meth:`_recount`).
         self._counted = False
 
@@ -280,12 +286,49 @@ class _GuardedConnection(asyncio.Protocol):
         request = self._request
         if request is None or request.content.is_eof():
             # Not body bytes of the request in progress: the start of the next head.
-            self._head_pending = True
-            self._recount()
+            if not self._head_pending:
+                self._head_pending = True
+                self._head_ended = False
+                self._head_tail = b""
+                self._recount()
+            if not self._head_ended:
+                seen = self._head_tail + data
+                self._head_ended = b"\r\n\r\n" in seen or b"\n\n" in seen
+                self._head_tail = seen[-3:]
         self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
-        return None if self._inner is None else self._inner.eof_received()
+        """The client shut its sending side (``shutdown(SHUT_WR)``, as ``nc -N``,
+        socat and some HTTP/1.0 clients do after the request).
+
+        aiohttp closes the whole connection then, even when a complete request
+        has arrived: the event is stored and the 202 is never written, so a
+        client that retries pages twice. Instead, a request that has arrived
+        (or is still arriving in this read) is answered on the open write side:
+        aiohttp is told to finish the request it has and take no more
+        (``close()``), then it closes. An idle connection, a head cut short or a
+        body cut short (they can never complete) is closed at once as before,
+        also when the request only starts after the end arrived
+        (:meth:`request_started`). Whether a whole head arrived is known by the
+        blank line that ends every head (:meth:`data_received` looks for it, and
+        parses nothing else); a client that closes for good looks the same as
+        one that half-closes, so the rule must not keep a dead client's
+        connection waiting for a deadline.
+        """
+        inner = self._inner
+        if inner is None:
+            return None
+        request = self._request
+        if request is None and not (self._head_pending and self._head_ended):
+            return inner.eof_received()
+        if request is not None and not request.content.is_eof():
+            return inner.eof_received()
+        close = getattr(inner, "close", None)
+        if close is None:
+            return inner.eof_received()
+        close()
+        self._client_done = True
+        return True
 
     def pause_writing(self) -> None:
         if self._inner is not None:
@@ -321,8 +364,13 @@ class _GuardedConnection(asyncio.Protocol):
     def request_started(self, request: web.Request) -> None:
         self._request = request
         self._head_pending = False
+        self._head_ended = False
         self._recount()
         self._cancel_timer()
+        if self._client_done and not request.content.is_eof() and self._transport is not None:
+            # The client has stopped sending and this body is not complete: it never will be.
+            self._transport.close()
+            return
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(
             self._guards.limits.body_timeout, self._body_deadline, request
