@@ -8,6 +8,7 @@ counts with a generous safety deadline; nothing asserts on time.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from collections import defaultdict
 from collections.abc import Iterator
@@ -414,6 +416,51 @@ def test_metrics_endpoint_closes_a_connection_whose_request_never_comes(
     assert [r.getMessage() for r in caplog.records] == [
         "event=metrics_connection_dropped error=TimeoutError peer=127.0.0.1"
     ]
+
+
+def scrape(port: int) -> int:
+    """The status of one ``GET /metrics``; 0 when the connection was cut instead."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as refused:
+        return refused.code
+    except (ConnectionError, http.client.HTTPException):
+        return 0
+
+
+def answer_to_silence(port: int) -> bytes:
+    """What the server says to a connection that sends nothing, until it closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        received = b""
+        while chunk := sock.recv(4096):
+            received += chunk
+        return received
+
+
+def test_metrics_endpoint_refuses_connections_beyond_its_cap_and_recovers(
+    outbox: Outbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each connection holds a thread; a flood of silent clients must not start
+    threads without bound, and a scraper gets in again once they leave."""
+    endpoint = MetricsEndpoint(OutboxMetrics(outbox.store), read_timeout=60, max_connections=2)
+    port = endpoint.serve("127.0.0.1", 0)
+    try:
+        with caplog.at_level("WARNING", logger="alertwire.relay"):
+            silent = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(2)]
+            try:
+                # Connections are accepted in order, each silent one taking a thread
+                # (and a slot) as it is; so the third is refused, at once.
+                assert answer_to_silence(port).startswith(b"HTTP/1.0 503 ")
+                assert answer_to_silence(port).startswith(b"HTTP/1.0 503 ")
+            finally:
+                for sock in silent:
+                    sock.close()
+            wait_for("a slot free again", lambda: scrape(port) == 200)
+    finally:
+        endpoint.close()
+    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert refusals == ["event=metrics_connection_refused reason=too_many_connections limit=2"]
 
 
 def test_relay_refuses_a_lease_shorter_than_the_timeout(outbox: Outbox) -> None:

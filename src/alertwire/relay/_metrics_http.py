@@ -11,6 +11,7 @@ the ingest endpoint so both count under the same names.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -31,6 +32,15 @@ HEALTH_RETRY_AFTER = "10"
 #: (``ServerLimits.header_timeout``). Without one, a client that opened a connection and
 #: sent half a request (or nothing) held it, and a thread, for good.
 READ_TIMEOUT = 10.0
+#: Connections served at once, one thread each. Beyond it a connection is answered
+#: ``503`` and closed at once, so a flood of clients (or of stalled ones, each held for
+#: up to ``read_timeout``) cannot start threads without bound. A scraper and a
+#: supervisor need a handful.
+MAX_CONNECTIONS = 64
+_BUSY = (
+    b"HTTP/1.0 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n"
+    b"Content-Type: text/plain\r\nContent-Length: 21\r\n\r\ntoo many connections\n"
+)
 
 
 class MetricsEndpoint:
@@ -40,7 +50,9 @@ class MetricsEndpoint:
     answers ``200 {"status": "ok"}`` or ``503 {"status": "unavailable",
     "reason": ...}`` with ``Retry-After``; without it every path serves the
     metrics. A connection whose request does not arrive is closed after
-    ``read_timeout`` seconds of silence.
+    ``read_timeout`` seconds of silence; beyond ``max_connections`` at once a
+    connection gets ``503`` and is closed. Dropped and refused connections are
+    logged at WARNING at most once per 10 s per kind, with the number held back.
     """
 
     def __init__(
@@ -49,10 +61,12 @@ class MetricsEndpoint:
         *,
         health: Callable[[], str | None] | None = None,
         read_timeout: float = READ_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.metrics = metrics
         self.health = health
         self.read_timeout = read_timeout
+        self.max_connections = max_connections
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -63,8 +77,13 @@ class MetricsEndpoint:
 
         from prometheus_client import make_wsgi_app
 
+        from ..wire._throttle import Throttle
+
         metrics_app = make_wsgi_app(self.metrics.registry)
         health = self.health
+        cap = self.max_connections
+        slots = threading.BoundedSemaphore(cap)
+        throttle = Throttle()
 
         def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
             if health is None or environ.get("PATH_INFO") != "/healthz":
@@ -83,6 +102,31 @@ class MetricsEndpoint:
             daemon_threads = True
             address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
+            def process_request(self, request: Any, client_address: Any) -> None:
+                if not slots.acquire(blocking=False):
+                    throttle.log(
+                        logger,
+                        logging.WARNING,
+                        "over_cap",
+                        "event=metrics_connection_refused reason=too_many_connections limit=%d",
+                        cap,
+                    )
+                    with contextlib.suppress(OSError):
+                        request.sendall(_BUSY)
+                    self.shutdown_request(request)
+                    return
+                try:
+                    super().process_request(request, client_address)
+                except BaseException:
+                    slots.release()  # no thread started to release it
+                    raise
+
+            def process_request_thread(self, request: Any, client_address: Any) -> None:
+                try:
+                    super().process_request_thread(request, client_address)
+                finally:
+                    slots.release()
+
             def handle_error(self, request: Any, client_address: Any) -> None:
                 """One WARNING line for a dropped connection (a timeout, a reset), never
                 socketserver's traceback on stderr (a client silent past
@@ -91,7 +135,10 @@ class MetricsEndpoint:
                 error = sys.exc_info()[1]
                 peer = client_address[0] if client_address else "-"
                 if isinstance(error, OSError):  # TimeoutError and resets are OSErrors
-                    logger.warning(
+                    throttle.log(
+                        logger,
+                        logging.WARNING,
+                        "dropped",
                         "event=metrics_connection_dropped error=%s peer=%s",
                         type(error).__name__,
                         peer,
