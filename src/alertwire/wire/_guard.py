@@ -324,7 +324,10 @@ class _GuardedConnection(asyncio.Protocol):
         if request is not None and not request.content.is_eof():
             return inner.eof_received()
         close = getattr(inner, "close", None)
-        if close is None:
+        transport = self._transport
+        if close is None or transport is None or transport.get_extra_info("sslcontext"):
+            # asyncio's TLS closes after the end whatever we return (and warns if we
+            # ask otherwise): a TLS client must keep its side open for the answer.
             return inner.eof_received()
         close()
         self._client_done = True
