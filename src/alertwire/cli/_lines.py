@@ -5,16 +5,21 @@ bounded piece at a time and stands as :class:`LineTooLong`, that line's error, n
 as a buffer the size of the input (``alertwire send /dev/zero`` grew to gigabytes
 before ``send`` read lines this way too). The UTF-8 byte order mark a Windows editor
 writes first is not part of line 1.
+
+Standard input at a terminal gets one line on stderr first (:func:`standard_input`):
+``alertwire send`` without a file otherwise sat there saying nothing, which looks
+like a hang to someone who forgot the file.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import IO, Final
 
 from .._errors import ValidationError
 
-__all__ = ["MAX_LINE_BYTES", "LineTooLong", "read_lines"]
+__all__ = ["MAX_LINE_BYTES", "LineTooLong", "read_lines", "standard_input"]
 
 #: Longer than any event the services accept (PagerDuty's limit is 512 KB).
 MAX_LINE_BYTES: Final = 1024 * 1024
@@ -27,6 +32,17 @@ class LineTooLong(Exception):
     def error(self) -> ValidationError:
         """What the line's outcome says."""
         return ValidationError("event", f"is longer than {MAX_LINE_BYTES} bytes")
+
+
+def standard_input() -> IO[bytes]:
+    """``sys.stdin`` as bytes, after telling a person at a terminal what it waits for."""
+    if sys.stdin.isatty():
+        print(
+            "alertwire: reading JSON lines from the terminal; end with Ctrl-D (or give a FILE)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return sys.stdin.buffer
 
 
 def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | LineTooLong]]:

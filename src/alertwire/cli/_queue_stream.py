@@ -63,7 +63,7 @@ from ..models.results import EventResult
 from . import _exit
 from ._clients import Clients
 from ._events import job_from_line
-from ._lines import MAX_LINE_BYTES, LineTooLong, read_lines
+from ._lines import MAX_LINE_BYTES, LineTooLong, read_lines, standard_input
 from ._output import Output, error_text, exit_code, outcome_record
 from ._queue import prepare_row, queued_result
 
@@ -185,10 +185,11 @@ def _open_input(name: str, *, rewindable: bool) -> IO[bytes]:
             return open(name, "rb", buffering=_READ_BUFFER)
         except OSError as exc:
             raise ConfigurationError(f"cannot read {name!r}: {exc.strerror}") from None
+    stdin = standard_input()
     if not rewindable:
-        return sys.stdin.buffer
+        return stdin
     spool = tempfile.TemporaryFile(buffering=_READ_BUFFER)  # noqa: SIM115 - closed by the caller
-    while chunk := sys.stdin.buffer.read(1 << 20):
+    while chunk := stdin.read(1 << 20):
         spool.write(chunk)
     spool.seek(0)
     return spool

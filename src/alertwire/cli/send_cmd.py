@@ -35,7 +35,6 @@ Decisions:
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING, Any
 
 from .._config import DEFAULT_CONCURRENCY
@@ -103,11 +102,11 @@ def _read(name: str) -> list[tuple[int, bytes | LineTooLong]]:
     """The input's lines (:func:`~._lines.read_lines`: each at most a megabyte), all of
     them: ``--strict`` sends nothing until every line is known to be valid."""
     from .._errors import ConfigurationError
-    from ._lines import read_lines
+    from ._lines import read_lines, standard_input
 
     try:
         if name == "-":
-            return list(read_lines(sys.stdin.buffer))
+            return list(read_lines(standard_input()))
         with open(name, "rb") as handle:
             return list(read_lines(handle))
     except OSError as exc:
