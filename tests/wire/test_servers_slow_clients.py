@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 
 from alertwire import ConfigurationError
+from alertwire._throttle import Throttle
 from alertwire.ingest import IngestConfig
 from alertwire.outbox import Outbox
 from alertwire.relay import Relay
 from alertwire.sandbox import Sandbox
 from alertwire.wire import ServerLimits
 from alertwire.wire._guard import default_connection_cap
-from alertwire.wire._throttle import Throttle
 from tests.support.ingest_process import RelayProcess
 from tests.support.sandbox_http import post, request, trigger
 

@@ -77,7 +77,7 @@ class MetricsEndpoint:
 
         from prometheus_client import make_wsgi_app
 
-        from ..wire._throttle import Throttle
+        from .._throttle import Throttle
 
         metrics_app = make_wsgi_app(self.metrics.registry)
         health = self.health

@@ -28,6 +28,7 @@ and write repeated trouble to the log at most once per interval through a
 
 from __future__ import annotations
 
+from .._throttle import Throttle
 from ._answers import bigpanda_refusal, refusal, retry_after_value
 from ._body import MAX_DEPTH
 from ._guard import (
@@ -47,7 +48,6 @@ from ._sink import (
     SinkRefused,
     SinkUnavailable,
 )
-from ._throttle import Throttle
 from ._tls import ServerTLS, make_server_tls
 
 __all__ = [

@@ -23,7 +23,7 @@ aiohttp's request handler, which enforces :class:`ServerLimits`:
   the outbox's own files, and flood the log).
 
 Each kind of trouble is logged at WARNING, at most once per
-:data:`~._throttle.DEFAULT_INTERVAL` seconds with a count (:mod:`._throttle`).
+:data:`~.._throttle.DEFAULT_INTERVAL` seconds with a count (:mod:`.._throttle`).
 
 How the wrapper learns that a head is complete without parsing HTTP a
 second time: a middleware (:meth:`Guards.middleware`), which aiohttp runs
@@ -45,7 +45,7 @@ from typing import Final
 from aiohttp import web
 
 from .._errors import ConfigurationError
-from ._throttle import DEFAULT_INTERVAL, Throttle
+from .._throttle import DEFAULT_INTERVAL, Throttle
 
 __all__ = [
     "DEFAULT_BODY_TIMEOUT",

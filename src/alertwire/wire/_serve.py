@@ -27,8 +27,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from .._errors import ConfigurationError
+from .._throttle import Throttle, ThrottleFilter
 from ._guard import Guards, ServerLimits
-from ._throttle import Throttle, ThrottleFilter
 
 __all__ = ["RunningServer", "start_server"]
 
