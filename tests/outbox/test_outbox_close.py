@@ -21,9 +21,13 @@ import pytest
 
 from alertwire import OutboxError, TriggerAlert
 from alertwire.outbox import Outbox
+from alertwire.outbox.postgres import PostgresStore
+from tests.outbox.test_outbox_scaling import pg_url
 from tests.support import thread_state
 from tests.support.keys import ROUTING_KEY as KEY
 from tests.support.waiting import wait_for
+
+__all__ = ["pg_url"]  # the fixture: a fresh schema on the session's cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,3 +128,43 @@ def test_a_thread_threading_never_sees_end_leaves_no_connection_open(tmp_path: P
         assert box.stats().pending == 2, answers
         # Its locals are cleared after the function returns, as the OS thread ends.
         wait_for("the raw thread's connection closed", lambda: descriptors_on(wal) == opened)
+
+
+def test_closing_a_postgres_outbox_lets_an_operation_under_way_finish(pg_url: str) -> None:
+    """The same race on PostgreSQL: the pool closes only idle connections, and one in
+    use is closed as its transaction gives it back, so the writer's rows are stored."""
+    import psycopg
+
+    box = Outbox(store=PostgresStore(pg_url))
+    box.store.migrate()
+    rows = [box.prepare_pagerduty(TriggerAlert(f"{i}"), routing_key=KEY) for i in range(200)]
+    answers: list[object] = []
+
+    def write() -> None:
+        try:
+            answers.append(len(box.put(rows)))
+        except BaseException as exc:
+            answers.append(exc)
+
+    with psycopg.connect(pg_url, autocommit=True) as holder:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE alertwire_events IN EXCLUSIVE MODE")
+        writer = threading.Thread(target=write)
+        writer.start()
+
+        def writer_waits() -> bool:
+            row = holder.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+            return row is not None and row[0] > 0
+
+        wait_for("the writer waiting for the table lock", writer_waits)
+        box.close()
+        holder.execute("COMMIT")
+    writer.join()
+    assert answers == [200]
+    with pytest.raises(OutboxError, match="is closed"):
+        box.stats()
+    with psycopg.connect(pg_url) as check:
+        assert check.execute("SELECT count(*) FROM alertwire_events").fetchone() == (200,)
