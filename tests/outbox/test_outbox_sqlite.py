@@ -205,9 +205,9 @@ def test_a_thread_that_ended_leaves_no_connection_open(tmp_path: Path) -> None:
             )
             worker.start()
             worker.join()
-        # The main thread's connection, the last thread's (closed at the next opening),
-        # and at most one descriptor SQLite keeps of a connection closed while others
-        # hold locks on the file (POSIX locks belong to the process: it reuses it).
+        # The main thread's connection (each thread's is closed as the thread ends),
+        # and at most two descriptors SQLite keeps of connections closed while others
+        # hold locks on the file (POSIX locks belong to the process: it reuses them).
         assert open_on_the_file() <= 3
         assert box.stats().pending == 21
     assert open_on_the_file() == 0
@@ -453,10 +453,10 @@ def test_put_now_stores_only_while_the_lock_is_free_and_never_waits(tmp_path: Pa
         first = ob.put_now([row_a])
         assert first is not None and [e.dedup_key for e in first] == ["a"]
         # The connection stays non-waiting for the next put_now (no switch per write)...
-        assert store._local.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+        assert store._local.slot.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0
         # ...and waits again as soon as this thread uses it for anything else.
         assert ob.stats().pending == 1
-        assert store._local.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 60_000
+        assert store._local.slot.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 60_000
         holder = sqlite3.connect(path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
         try:
@@ -469,7 +469,7 @@ def test_put_now_stores_only_while_the_lock_is_free_and_never_waits(tmp_path: Pa
         again = ob.put_now([row])
         assert again is not None and [e.dedup_key for e in again] == ["b"]
         assert ob.stats().pending == 2
-        assert store._local.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 60_000
+        assert store._local.slot.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 60_000
 
 
 def _put_now(ob: Outbox, dedup_key: str) -> list[str | None]:

@@ -483,6 +483,14 @@ class Outbox(Closing):
         return f"Outbox({self.location!r})"
 
     def close(self) -> None:
+        """Let go of the store's connections; every operation after it raises OutboxError.
+
+        Safe while other threads use the outbox (a relay's store thread, a producer
+        inside :meth:`enqueue`): an operation under way finishes first, on SQLite
+        waited for at most the busy timeout (a connection still busy then is closed
+        by its own thread as the operation ends). Closed means closed: an outbox
+        does not reopen itself behind its owner's back; open a new one instead.
+        """
         self.store.close()
 
     # ---------------------------------------------------------------- preparing rows

@@ -344,6 +344,14 @@ class PostgresConnections:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
+        """Close the pool; any operation after it raises OutboxError ("is closed").
+
+        Safe while other threads are inside an operation, unlike closing an SQLite
+        connection under its user: the pool closes only the connections it holds
+        idle, and one in use is closed when its transaction gives it back, so an
+        operation under way finishes (tested). One that took the pool just before
+        fails to get a connection from it, as an OutboxError naming the closed pool.
+        """
         with self._lock:
             pool, self._pool = self._pool, None
             self._closed = True

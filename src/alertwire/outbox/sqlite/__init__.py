@@ -2,7 +2,8 @@
 
 Split by job: :mod:`._schema` (tables, indexes, triggers, migrations),
 :mod:`._connection` (opening the file, durability, pragmas, locks and what
-an error means) and :mod:`.store` (the queries and operations of
+an error means), :mod:`._per_thread` (each thread's connection: closing it
+while the thread uses it, closing it when the thread ends) and :mod:`.store` (the queries and operations of
 :class:`SQLiteStore`). This module keeps the public names where they were.
 """
 

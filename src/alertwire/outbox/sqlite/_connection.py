@@ -83,6 +83,7 @@ from typing import Any, Final, TypeVar
 from ..._errors import ConfigurationError, OutboxError
 from .._schema_version import upgrade
 from ..machine import public_reason
+from ._per_thread import ThreadConnection, ThreadEnd, watch_thread_end
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = [
@@ -256,12 +257,12 @@ _BACKOFF_FIRST: Final = 0.001
 _BACKOFF_MAX: Final = 0.05
 
 
-def _alive(thread: threading.Thread | None) -> bool:
-    return thread is not None and thread.is_alive()
-
-
 class SQLiteConnections:
     """One outbox file's connections: one per thread (sqlite3 connections are not shared).
+
+    Each is held by its thread for the whole of an operation, so that :meth:`close`
+    from another thread waits for it, and is closed when its thread ends (see
+    :mod:`._per_thread`).
 
     The file is opened lazily, on the first operation, so that an unusable
     outbox fails at the operation (``enqueue``) with :class:`OutboxError`.
@@ -284,8 +285,9 @@ class SQLiteConnections:
         self.create = create
         self.busy_timeout = float(busy_timeout)
         self._local = threading.local()
-        #: Every open connection, with the thread it belongs to (see :meth:`_adopt`).
-        self._all: dict[sqlite3.Connection, weakref.ref[threading.Thread]] = {}
+        #: Every thread's connection (see :mod:`._per_thread`), for :meth:`close`.
+        self._slots: set[ThreadConnection] = set()
+        self._closed = False
         self._lock = threading.Lock()
         self._ready = False
         self._warned_mode = False
@@ -396,19 +398,95 @@ class SQLiteConnections:
                     mode,
                 )
 
+    # ------------------------------------------------------------ holding a connection
+
+    def _own(self) -> ThreadConnection:
+        """This thread's :class:`ThreadConnection`, made at its first operation."""
+        try:
+            slot: ThreadConnection = self._local.slot
+        except AttributeError:
+            slot = self._new_slot()
+        return slot
+
+    def _new_slot(self) -> ThreadConnection:
+        slot = ThreadConnection()
+        with self._lock:
+            if self._closed:
+                raise self._closed_error()
+            self._slots.add(slot)
+        store = weakref.ref(self)  # the watch must not keep a dropped store alive
+
+        def forget(ended: ThreadConnection) -> None:
+            owner = store()
+            if owner is not None:
+                with owner._lock:
+                    owner._slots.discard(ended)
+
+        end = ThreadEnd()
+        watch_thread_end(end, slot, forget)
+        self._local.slot = slot
+        self._local.end = end
+        return slot
+
+    def _closed_error(self) -> OutboxError:
+        return OutboxError(f"the outbox {self.location} is closed")
+
+    def _hold(self) -> ThreadConnection:
+        """Take this thread's connection for one operation; :meth:`_let_go` after it.
+
+        Held for the whole operation so that :meth:`close`, from any thread, never
+        closes the connection under it (see :mod:`._per_thread`). Raises
+        OutboxError once the outbox is closed."""
+        slot = self._own()
+        if slot.depth == 0:
+            slot.busy.acquire()
+            if self._closed:
+                self._let_go_of(slot)
+                raise self._closed_error()
+        slot.depth += 1
+        return slot
+
+    def _let_go(self, slot: ThreadConnection) -> None:
+        slot.depth -= 1
+        if slot.depth == 0:
+            self._let_go_of(slot)
+
+    def _let_go_of(self, slot: ThreadConnection) -> None:
+        if self._closed:
+            slot.close()  # close() could not wait for this operation: its thread closes it
+        slot.busy.release()
+
+    @contextlib.contextmanager
+    def _holding(self) -> Iterator[ThreadConnection]:
+        """:meth:`_hold` ... :meth:`_let_go` around a block (the operations that are not
+        hot paths; those call the two directly)."""
+        slot = self._hold()
+        try:
+            yield slot
+        finally:
+            self._let_go(slot)
+
     def _connect(
         self, *, started: float | None = None, doing: str = "open it"
     ) -> sqlite3.Connection:
-        """This thread's connection, opened if need be, waiting for locks as usual (its
-        busy timeout restored if the last write on it was :meth:`_write_alone_now`'s)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        """This thread's connection, opened if need be (see :meth:`_connection`)."""
+        with self._holding() as slot:
+            return self._connection(slot, started=started, doing=doing)
+
+    def _connection(
+        self, slot: ThreadConnection, *, started: float | None = None, doing: str = "open it"
+    ) -> sqlite3.Connection:
+        """``slot``'s connection (held by this thread), opened if need be, waiting for locks
+        as usual (its busy timeout restored if the last write on it was
+        :meth:`_write_alone_now`'s)."""
+        conn = slot.conn
         if conn is not None:
-            if getattr(self._local, "no_wait", False):
+            if slot.no_wait:
                 try:
                     conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
                 except sqlite3.Error as exc:
                     raise self._error(doing, exc) from exc
-                self._local.no_wait = False
+                slot.no_wait = False
             return conn
         started = time.monotonic() if started is None else started
         created = self._prepare_file()
@@ -421,28 +499,8 @@ class SQLiteConnections:
             ) from exc
         if not created:
             self._warn_if_loose()  # an outbox now known to be ours, holding keys
-        self._local.conn = conn
-        self._adopt(conn)
+        slot.conn = conn
         return conn
-
-    def _adopt(self, conn: sqlite3.Connection) -> None:
-        """Keep ``conn`` as this thread's, for :meth:`close`; close those of ended threads.
-
-        A thread's connection outlives the thread (this list holds it): a service
-        that enqueues from a thread per request (``ThreadingHTTPServer``, a
-        ``Thread`` per job) kept two file descriptors and a page cache open per
-        thread that ever enqueued, until "too many open files" refused every
-        enqueue. They are closed as the next thread opens its own: an ended
-        thread uses its connection no more.
-        """
-        with self._lock:
-            ended = [c for c, owner in self._all.items() if not _alive(owner())]
-            for old in ended:
-                del self._all[old]
-            self._all[conn] = weakref.ref(threading.current_thread())
-        for old in ended:
-            with contextlib.suppress(sqlite3.Error):
-                old.close()
 
     def _open_once(self) -> sqlite3.Connection:
         """One try at connect + configure + migrate; the connection is closed if it fails.
@@ -557,15 +615,19 @@ class SQLiteConnections:
         cycle), so this thread's connection keeps its statement journals in memory
         (see :meth:`_journal_in_memory`)."""
         started = time.monotonic()
-        conn = self._connect(started=started, doing=doing)
+        slot = self._hold()
         try:
-            if many_rows:
-                self._journal_in_memory(conn)
-            self._retrying(doing, lambda: conn.execute("BEGIN IMMEDIATE"), started=started)
-        except sqlite3.Error as exc:
-            raise self._write_failed(doing, exc) from exc
-        with self._committed(conn, doing) as began:
-            yield began
+            conn = self._connection(slot, started=started, doing=doing)
+            try:
+                if many_rows:
+                    self._journal_in_memory(conn)
+                self._retrying(doing, lambda: conn.execute("BEGIN IMMEDIATE"), started=started)
+            except sqlite3.Error as exc:
+                raise self._write_failed(doing, exc) from exc
+            with self._committed(conn, doing) as began:
+                yield began
+        finally:
+            self._let_go(slot)
 
     def _write_alone(self, doing: str, sql: str, params: Sequence[object]) -> sqlite3.Cursor:
         """``sql`` as a transaction of its own (SQLite's autocommit): the write lock, the
@@ -581,19 +643,23 @@ class SQLiteConnections:
         statement's transaction back (SQLite does; this makes sure). Only for one
         statement: anything that needs more goes through :meth:`_tx`."""
         started = time.monotonic()
-        conn = self._connect(started=started, doing=doing)
-
-        def attempt() -> sqlite3.Cursor:
-            try:
-                return conn.execute(sql, params)
-            except BaseException:
-                _roll_back(conn)  # before a retry, too: it must begin afresh
-                raise
-
+        slot = self._hold()
         try:
-            return self._retrying(doing, attempt, started=started)
-        except sqlite3.Error as exc:
-            raise self._write_failed(doing, exc) from exc
+            conn = self._connection(slot, started=started, doing=doing)
+
+            def attempt() -> sqlite3.Cursor:
+                try:
+                    return conn.execute(sql, params)
+                except BaseException:
+                    _roll_back(conn)  # before a retry, too: it must begin afresh
+                    raise
+
+            try:
+                return self._retrying(doing, attempt, started=started)
+            except sqlite3.Error as exc:
+                raise self._write_failed(doing, exc) from exc
+        finally:
+            self._let_go(slot)
 
     def _write_alone_now(
         self, doing: str, sql: str, params: Sequence[object]
@@ -606,7 +672,7 @@ class SQLiteConnections:
         ``busy_timeout`` 0, so a held lock fails it at once, before it changes
         anything (a checkpoint after the commit never waits for a lock either).
         The connection keeps that setting until the thread uses it otherwise
-        (:meth:`_connect` restores the busy timeout then): switching it there and
+        (:meth:`_connection` restores the busy timeout then): switching it there and
         back around every write was two more statements, about a seventh of the
         instructions of a one-row write. Opening this thread's connection the first time is done here only once
         another thread has opened the file (schema checked): that opening waits for
@@ -617,34 +683,38 @@ class SQLiteConnections:
         read-only and keeps it so, and a connection first opened during a fault
         (a read-only or immutable file) would otherwise fail for ever after it.
         """
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            if not self._ready:
-                # The file is not open anywhere yet: the first opening may create it,
-                # switch it to WAL or upgrade its schema, each of which may wait for a
-                # lock. That is left to a thread that may wait (the caller's fallback).
-                return None
-            conn = self._connect(doing=doing)
+        slot = self._hold()
         try:
-            if not getattr(self._local, "no_wait", False):
-                # Left at 0 until this thread's connection is used otherwise (then
-                # _connect restores it): a thread that writes only this way (the
-                # ingest's event loop) switches it once, not twice per write.
-                conn.execute("PRAGMA busy_timeout=0")
-                self._local.no_wait = True
+            conn = slot.conn
+            if conn is None:
+                if not self._ready:
+                    # The file is not open anywhere yet: the first opening may create it,
+                    # switch it to WAL or upgrade its schema, each of which may wait for a
+                    # lock. That is left to a thread that may wait (the caller's fallback).
+                    return None
+                conn = self._connection(slot, doing=doing)
             try:
-                return conn.execute(sql, params)
+                if not slot.no_wait:
+                    # Left at 0 until this thread's connection is used otherwise (then
+                    # _connection restores it): a thread that writes only this way (the
+                    # ingest's event loop) switches it once, not twice per write.
+                    conn.execute("PRAGMA busy_timeout=0")
+                    slot.no_wait = True
+                try:
+                    return conn.execute(sql, params)
+                except sqlite3.Error as exc:
+                    if not is_busy(exc):
+                        raise
+                    _roll_back(conn)  # (nothing was written: the lock is taken first)
+                    return None
             except sqlite3.Error as exc:
-                if not is_busy(exc):
-                    raise
-                _roll_back(conn)  # (nothing was written: the lock is taken first)
-                return None
-        except sqlite3.Error as exc:
-            _roll_back(conn)
-            raise self._write_failed(doing, exc, drop=True) from exc
-        except BaseException:
-            _roll_back(conn)
-            raise
+                _roll_back(conn)
+                raise self._write_failed(doing, exc, drop=True) from exc
+            except BaseException:
+                _roll_back(conn)
+                raise
+        finally:
+            self._let_go(slot)
 
     @contextlib.contextmanager
     def _committed(
@@ -678,15 +748,17 @@ class SQLiteConnections:
         events. Set once per connection, outside a transaction; :meth:`_temp_on_disk`
         undoes it before a ``VACUUM``, whose copy of the whole outbox must stay on disk.
         """
-        if not getattr(self._local, "journal_in_memory", False):
+        slot = self._own()
+        if not slot.journal_in_memory:
             conn.execute("PRAGMA temp_store=MEMORY")
-            self._local.journal_in_memory = True
+            slot.journal_in_memory = True
 
     def _temp_on_disk(self, conn: sqlite3.Connection) -> None:
         """Temporary files on disk again (SQLite's default), for a ``VACUUM``."""
-        if getattr(self._local, "journal_in_memory", False):
+        slot = self._own()
+        if slot.journal_in_memory:
             conn.execute("PRAGMA temp_store=DEFAULT")
-            self._local.journal_in_memory = False
+            slot.journal_in_memory = False
 
     def _write_failed(self, doing: str, exc: sqlite3.Error, *, drop: bool = False) -> OutboxError:
         """The OutboxError for a failed write, after closing this thread's connection
@@ -704,26 +776,21 @@ class SQLiteConnections:
 
     def _drop_own_connection(self) -> None:
         """Close this thread's connection; its next operation opens a new one."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            return
-        self._local.conn = None
-        self._local.journal_in_memory = False  # settings of the connection closed here
-        self._local.no_wait = False
-        with self._lock:
-            self._all.pop(conn, None)
-        with contextlib.suppress(sqlite3.Error):
-            conn.close()
+        self._own().close()  # (held: called inside an operation of this thread)
 
     def _read(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
         started = time.monotonic()
-        conn = self._connect(started=started, doing="read")
+        slot = self._hold()
         try:
-            return self._retrying(
-                "read", lambda: conn.execute(sql, params or {}).fetchall(), started=started
-            )
-        except sqlite3.Error as exc:
-            raise self._error("read", exc) from exc
+            conn = self._connection(slot, started=started, doing="read")
+            try:
+                return self._retrying(
+                    "read", lambda: conn.execute(sql, params or {}).fetchall(), started=started
+                )
+            except sqlite3.Error as exc:
+                raise self._error("read", exc) from exc
+        finally:
+            self._let_go(slot)
 
     def check_writable(self) -> None:
         """One real write that changes no row (``/healthz``): the database header's
@@ -757,8 +824,39 @@ class SQLiteConnections:
         return SCHEMA_VERSION
 
     def close(self) -> None:
+        """Close every thread's connection; any operation after it raises OutboxError.
+
+        An operation under way in another thread finishes first: each connection is
+        closed only with its lock (see :mod:`._per_thread`), waited for at most the
+        busy timeout, all connections together. One still busy after that is closed
+        by its own thread as its operation ends, and a WARNING says so. Idempotent.
+
+        Why an error after it rather than opening the file again: a closed outbox
+        that reopened itself would hold the file open again behind its owner's back
+        (after ``close()`` the owner may move, check or delete it), and the
+        PostgreSQL store refuses the same way.
+        """
         with self._lock:
-            conns, self._all = list(self._all), {}
-        for conn in conns:
-            conn.close()
-        self._local = threading.local()
+            self._closed = True
+            slots, self._slots = list(self._slots), set()
+        deadline = time.monotonic() + self.busy_timeout
+        busy = 0
+        for slot in slots:
+            if slot.ended is not None:
+                slot.ended.detach()  # nothing left for the thread's end to close
+            if slot.busy.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                try:
+                    slot.close()
+                finally:
+                    slot.busy.release()
+            else:
+                busy += 1
+        if busy:
+            logger.warning(
+                'event=outbox_close_deferred outbox=%s connections=%d note="still in an'
+                " operation after the busy timeout (%g s); each is closed by its own"
+                ' thread when that operation ends"',
+                self.location,
+                busy,
+                self.busy_timeout,
+            )

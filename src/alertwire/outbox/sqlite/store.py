@@ -712,15 +712,17 @@ class SQLiteStore(SQLiteConnections):
             return count
 
     def purge_delivered(self, *, before: float) -> int:
-        with self._tx("purge delivered events") as conn:
-            cur = conn.execute(
-                "DELETE FROM events WHERE state = :state AND finished_at < :before",
-                {"state": int(State.DELIVERED), "before": before},
-            )
-            count = cur.rowcount
-            _count(conn, {State.DELIVERED: -count})
-        if count:
-            self._compact(conn)
+        # One hold for the purge and its VACUUM: close() must not come between them.
+        with self._holding():
+            with self._tx("purge delivered events") as conn:
+                cur = conn.execute(
+                    "DELETE FROM events WHERE state = :state AND finished_at < :before",
+                    {"state": int(State.DELIVERED), "before": before},
+                )
+                count = cur.rowcount
+                _count(conn, {State.DELIVERED: -count})
+            if count:
+                self._compact(conn)
         return count
 
     def _compact(self, conn: sqlite3.Connection) -> None:

@@ -1,0 +1,170 @@
+"""Closing an SQLite outbox while other threads use it, and connections of ended threads.
+
+Why: ``Outbox.close()`` closed every thread's connection from the calling
+thread, and a thread inside a transaction at that moment (a relay's store
+thread whose ``BEGIN IMMEDIATE`` waited for a lock) ran its next statement on
+a half-closed connection: a segmentation fault. And a thread ``threading``
+does not know the end of (``_thread.start_new_thread``, a C extension's)
+kept its connection, two file descriptors, until ``close()``.
+"""
+
+from __future__ import annotations
+
+import _thread
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from alertwire import OutboxError, TriggerAlert
+from alertwire.outbox import Outbox
+from alertwire.outbox.postgres import PostgresStore
+from tests.outbox.test_outbox_scaling import pg_url
+from tests.support import thread_state
+from tests.support.keys import ROUTING_KEY as KEY
+from tests.support.waiting import wait_for
+
+__all__ = ["pg_url"]  # the fixture: a fresh schema on the session's cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def descriptors_on(path: Path) -> int:
+    """This process's open file descriptors to ``path``."""
+    count = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            if os.readlink(fd) == str(path):
+                count += 1
+        except OSError:
+            pass  # closed between the listing and the look
+    return count
+
+
+@pytest.mark.skipif(not thread_state.observable(), reason="needs /proc/<tid>/syscall (Linux)")
+def test_closing_while_another_thread_waits_in_a_transaction_does_not_crash(
+    tmp_path: Path,
+) -> None:
+    """The child process (tests/support/close_while_busy.py) closes the outbox while a
+    writer's ``BEGIN IMMEDIATE`` waits for a lock another connection holds, then lets
+    the lock go. The writer's transaction completes, close() waits for it, and the
+    outbox refuses use afterwards instead of reopening the file."""
+    path = tmp_path / "outbox.sqlite3"
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.support.close_while_busy", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert child.returncode == 0, (child.returncode, child.stdout, child.stderr[-3000:])
+    assert child.stdout.splitlines() == [
+        "stored 200",
+        "closed",
+        f"after close: the outbox {path} is closed",
+    ]
+    with Outbox(path) as box:
+        assert box.stats().pending == 201
+
+
+def test_every_operation_after_close_raises_and_close_is_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    box = Outbox(path)
+    box.enqueue(TriggerAlert("before"), routing_key=KEY)
+    box.close()
+    assert descriptors_on(path) == 0
+    for operation in (
+        lambda: box.enqueue(TriggerAlert("after"), routing_key=KEY),
+        box.stats,
+        box.store.migrate,
+    ):
+        with pytest.raises(OutboxError, match="is closed") as caught:
+            operation()
+        assert not caught.value.retryable
+    # A thread that never used it before is refused the same way.
+    answers: list[BaseException] = []
+
+    def from_a_new_thread() -> None:
+        try:
+            box.stats()
+        except OutboxError as exc:
+            answers.append(exc)
+
+    worker = threading.Thread(target=from_a_new_thread)
+    worker.start()
+    worker.join()
+    assert [str(a) for a in answers] == [f"the outbox {path} is closed"]
+    box.close()
+    assert descriptors_on(path) == 0
+
+
+def test_a_thread_threading_never_sees_end_leaves_no_connection_open(tmp_path: Path) -> None:
+    """A thread from ``_thread.start_new_thread`` is a ``_DummyThread`` to ``threading``,
+    alive for ever: its connection is closed when the thread's locals are cleared."""
+    path = tmp_path / "outbox.sqlite3"
+    with Outbox(path) as box:
+        box.enqueue(TriggerAlert("from the main thread"), routing_key=KEY)
+        # Each connection has its own descriptor of the -wal file, closed with it. (Its
+        # descriptor of the database file is kept by SQLite while other connections of
+        # the process hold POSIX locks on the file, for the next opening to reuse.)
+        wal = Path(f"{path}-wal")
+        opened = descriptors_on(wal)
+        done = threading.Event()
+        answers: list[object] = []
+
+        def enqueue() -> None:
+            try:
+                answers.append(box.enqueue(TriggerAlert("from a raw thread"), routing_key=KEY))
+            except BaseException as exc:
+                answers.append(exc)
+            done.set()
+
+        _thread.start_new_thread(enqueue, ())
+        wait_for("the raw thread's enqueue", done.is_set)
+        assert box.stats().pending == 2, answers
+        # Its locals are cleared after the function returns, as the OS thread ends.
+        wait_for("the raw thread's connection closed", lambda: descriptors_on(wal) == opened)
+
+
+def test_closing_a_postgres_outbox_lets_an_operation_under_way_finish(pg_url: str) -> None:
+    """The same race on PostgreSQL: the pool closes only idle connections, and one in
+    use is closed as its transaction gives it back, so the writer's rows are stored."""
+    import psycopg
+
+    box = Outbox(store=PostgresStore(pg_url))
+    box.store.migrate()
+    rows = [box.prepare_pagerduty(TriggerAlert(f"{i}"), routing_key=KEY) for i in range(200)]
+    answers: list[object] = []
+
+    def write() -> None:
+        try:
+            answers.append(len(box.put(rows)))
+        except BaseException as exc:
+            answers.append(exc)
+
+    with psycopg.connect(pg_url, autocommit=True) as holder:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE alertwire_events IN EXCLUSIVE MODE")
+        writer = threading.Thread(target=write)
+        writer.start()
+
+        def writer_waits() -> bool:
+            row = holder.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+            return row is not None and row[0] > 0
+
+        wait_for("the writer waiting for the table lock", writer_waits)
+        box.close()
+        holder.execute("COMMIT")
+    writer.join()
+    assert answers == [200]
+    with pytest.raises(OutboxError, match="is closed"):
+        box.stats()
+    with psycopg.connect(pg_url) as check:
+        assert check.execute("SELECT count(*) FROM alertwire_events").fetchone() == (200,)
