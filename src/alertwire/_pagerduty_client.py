@@ -21,6 +21,7 @@ from ._client_base import AsyncClientBase, ClientSettings, SyncEventsClientBase
 from ._config import DEFAULT_CONCURRENCY
 from ._delivery import DEFAULT_TIMEOUT
 from ._errors import DeliveryError, HeldBack, ValidationError
+from ._numbers import is_whole
 from ._retry import RetryPolicy
 from ._secret import Secret
 from .models import pagerduty as models
@@ -52,7 +53,7 @@ def _check_concurrency(concurrency: object) -> int:
     """``send_many``'s ``concurrency``: a whole number, at least 1, checked before anything
     is sent (a string or ``None`` failed with a bare comparison TypeError; 0 or less
     ran one at a time in one client and the other)."""
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+    if not is_whole(concurrency, minimum=1):
         raise ValidationError(
             "concurrency", f"must be a whole number, at least 1, got {concurrency!r:.40}"
         )
