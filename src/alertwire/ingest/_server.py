@@ -40,9 +40,8 @@ from typing import Any, Final
 from aiohttp import web
 
 from .. import _json
-from .._config import parse_host_port
+from .._config import check_port, parse_host_port
 from .._errors import ConfigurationError
-from .._numbers import is_whole
 from .._relay_loop import (
     RELAY_LOOP_HEADER,
     RELAY_PATH_HEADER,
@@ -155,8 +154,7 @@ class IngestConfig:
             raise ConfigurationError("--tls-cert and --tls-key go together")
         if self.tls and self.tls_cert is not None:
             raise ConfigurationError("--tls (a throwaway CA) and --tls-cert are alternatives")
-        if not is_whole(self.port, minimum=0, maximum=65535):
-            raise ConfigurationError(f"port must be between 0 and 65535, got {self.port!r:.40}")
+        check_port(self.port)
         check_bound("max_pending", self.max_pending)
         check_bound("max_pending_per_key", self.max_pending_per_key)
         if not is_loopback_host(self.host) and not self.uses_tls:

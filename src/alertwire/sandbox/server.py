@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Final
 
+from .._config import check_port
 from .._errors import ConfigurationError
 from .._numbers import is_whole
 from .._secret import Secret
@@ -72,8 +73,7 @@ class SandboxServer:
             )
         if api_token is not None and not Secret(api_token).reveal().strip():
             raise ConfigurationError("api_token must not be blank (omit it to accept any token)")
-        if not is_whole(port, minimum=0, maximum=65535):
-            raise ConfigurationError(f"port must be between 0 and 65535, got {port!r:.40}")
+        check_port(port)
         if ca_file is not None and not tls:
             # Served over plain http, it would write no CA where the caller waits for one.
             raise ConfigurationError("ca_file goes with tls=True (over http there is no CA)")
