@@ -20,10 +20,11 @@ send`` reads and validates every line first), so grouping up front takes nothing
 from streaming. (``send --queue`` streams lines into the outbox, which keeps each
 key's order itself, by its ``order_key``: no chains there.)
 
-The async client walks its chains in its own loop, the same rule awaited: driving
-it through :func:`send_chain` would need an ``await`` inside a synchronous
-function, and an async twin taking a coroutine callback would add a coroutine
-frame per event on a path measured to the microsecond (docs/benchmarks.md).
+The async client walks its chains in its own loop, the same rule awaited
+(``AsyncPagerDuty.send_many``). :func:`send_chain` cannot ``await``; an async
+twin here would be this walk written a second time all the same, and called
+through callbacks it would add a call or a coroutine frame per event to a path
+whose per-event cost was cut to the microsecond (docs/benchmarks.md).
 """
 
 from __future__ import annotations
