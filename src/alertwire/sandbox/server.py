@@ -61,16 +61,15 @@ class SandboxServer:
         check_host(host, allow_non_loopback=allow_non_loopback)
         # Whole numbers, as the control endpoint's own check has them (sandbox.app):
         # checked for sign only, True was a limit of 1 and "60" a bare TypeError.
-        if rate_limit is not None and not is_whole(rate_limit, minimum=1):
-            raise ConfigurationError(
-                f"rate_limit must be at least 1 event per minute (a whole number),"
-                f" got {rate_limit!r:.40}"
-            )
-        if rest_rate_limit is not None and not is_whole(rest_rate_limit, minimum=1):
-            raise ConfigurationError(
-                f"rest_rate_limit must be at least 1 request per minute (a whole number),"
-                f" got {rest_rate_limit!r:.40}"
-            )
+        for name, limit, unit in (
+            ("rate_limit", rate_limit, "event"),
+            ("rest_rate_limit", rest_rate_limit, "request"),
+        ):
+            if limit is not None and not is_whole(limit, minimum=1):
+                raise ConfigurationError(
+                    f"{name} must be at least 1 {unit} per minute (a whole number),"
+                    f" got {limit!r:.40}"
+                )
         if api_token is not None and not Secret(api_token).reveal().strip():
             raise ConfigurationError("api_token must not be blank (omit it to accept any token)")
         check_port(port)
