@@ -17,6 +17,7 @@ from ._checked import Checked
 from ._closing import AsyncClosing, Closing
 from ._delivery import AsyncSender, SyncSender, async_transport_for, sync_transport_for
 from ._errors import ValidationError
+from ._numbers import is_real, is_whole
 from ._retry import RetryPolicy
 from .protocol.http import check_base_url, resolve_base_url
 from .transport import Request, Response, Verify, check_verify
@@ -62,11 +63,7 @@ def _seconds(timeout: Any) -> float:
     (``--timeout 1e300``) failed inside the first send with a TypeError,
     ValueError or OverflowError. Either is said here, by name.
     """
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not 0 < timeout <= _config.MAX_TIMEOUT  # NaN fails it too
-    ):
+    if not is_real(timeout) or not 0 < timeout <= _config.MAX_TIMEOUT:  # NaN fails it too
         raise ValidationError(
             "timeout",
             f"must be a number of seconds above 0 and at most {_config.MAX_TIMEOUT:g},"
@@ -188,7 +185,7 @@ class AsyncClientBase(AsyncClosing):
         """Remember the transport options: connections belong to a loop, so the sender (and
         its connection pool) is made on the first send, by :meth:`_get_sender`. The limit is
         checked now, as every other setting is, not by the pool at the first send."""
-        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+        if not is_whole(pool_size, minimum=1):
             raise ValidationError(
                 "max_connections", f"must be a whole number, at least 1, got {pool_size!r:.40}"
             )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Final, TypeVar
 
 from ._errors import ConfigurationError
+from ._numbers import is_whole
 from ._secret import Secret
 
 __all__ = [
@@ -38,11 +39,13 @@ __all__ = [
     "ENV_PAGERDUTY_URL",
     "ENV_REGION",
     "ENV_ROUTING_KEY",
+    "MAX_PORT",
     "MAX_SECRET_FILE_CHARS",
     "MAX_TIMEOUT",
     "PAGERDUTY_API_TOKEN",
     "ROUTING_KEY",
     "Credential",
+    "check_port",
     "optional_env",
     "parse_host_port",
     "read_secret_file",
@@ -205,6 +208,19 @@ def resolve(
     return parse(text) if parse is not None else text  # type: ignore[return-value]  # T is str
 
 
+#: The highest TCP port; port 0 asks the system for a free one.
+MAX_PORT: Final = 65535
+
+
+def check_port(port: object) -> int:
+    """A ``port=`` to listen on (the ingest's, the sandbox's): a whole number from 0
+    to :data:`MAX_PORT`. Compared only, ``True`` listened on port 1 and a ``"8080"``
+    from a config file failed with a bare TypeError."""
+    if not is_whole(port, minimum=0, maximum=MAX_PORT):
+        raise ConfigurationError(f"port must be between 0 and {MAX_PORT}, got {port!r:.40}")
+    return port
+
+
 def parse_host_port(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:8765`` for IPv6) -> ``(host, port)``; the one parser of listen addresses.
 
@@ -213,6 +229,6 @@ def parse_host_port(text: str) -> tuple[str, int]:
     reports it as a bad option value and the library as a bad setting.
     """
     host, sep, port = text.strip().rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= MAX_PORT:
         raise ConfigurationError(f"listen address must be HOST:PORT, got {text!r:.80}")
     return host.strip("[]"), int(port)

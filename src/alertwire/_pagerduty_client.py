@@ -16,11 +16,13 @@ from threading import Event
 from typing import Any
 
 from . import _config
+from ._chains import chains, send_chain
 from ._checked import Checked
 from ._client_base import AsyncClientBase, ClientSettings, SyncEventsClientBase
 from ._config import DEFAULT_CONCURRENCY
 from ._delivery import DEFAULT_TIMEOUT
 from ._errors import DeliveryError, HeldBack, ValidationError
+from ._numbers import is_whole
 from ._retry import RetryPolicy
 from ._secret import Secret
 from .models import pagerduty as models
@@ -52,28 +54,21 @@ def _check_concurrency(concurrency: object) -> int:
     """``send_many``'s ``concurrency``: a whole number, at least 1, checked before anything
     is sent (a string or ``None`` failed with a bare comparison TypeError; 0 or less
     ran one at a time in one client and the other)."""
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+    if not is_whole(concurrency, minimum=1):
         raise ValidationError(
             "concurrency", f"must be a whole number, at least 1, got {concurrency!r:.40}"
         )
     return concurrency
 
 
-def _chains(batch: list[models.PagerDutyEvent]) -> list[list[int]]:
-    """The batch's indices, one list per dedup key in input order, in order of first use.
+def _dedup_key(event: models.PagerDutyEvent) -> str | None:
+    """An event's chain key (:mod:`alertwire._chains` says why chains): its dedup key;
+    none for a change event, or a trigger whose key is assigned as it is sent."""
+    return getattr(event, "dedup_key", None)
 
-    ``send_many`` sends a key's events one after another and different keys at once:
-    sent side by side, a trigger and its resolve could reach PagerDuty in either
-    order, and a resolve that comes first is dropped (nothing is open yet), leaving
-    the incident its trigger then opens open, with every outcome a success. An
-    event without a key (a change event, a trigger whose key is assigned as it is
-    sent) is a chain of its own.
-    """
-    chains: dict[object, list[int]] = {}
-    for index, event in enumerate(batch):
-        key = getattr(event, "dedup_key", None)
-        chains.setdefault(index if key is None else key, []).append(index)
-    return list(chains.values())
+
+def _held_back(_failed: int, failure: DeliveryError) -> SendOutcome:
+    return HeldBack(failure)
 
 
 def _send_chain(
@@ -83,20 +78,20 @@ def _send_chain(
     send: Callable[[models.PagerDutyEvent], EventResult],
     stop: Event | None = None,
 ) -> None:
-    """Send one key's events in order into ``outcomes``; once one fails, the later ones
-    are not sent and each is a :class:`~alertwire.HeldBack` (why: its docstring). With
-    ``stop`` set, the rest of the chain is left unsent (``None``)."""
-    failed: DeliveryError | None = None
-    for index in chain:
-        if stop is not None and stop.is_set():
-            return
-        if failed is not None:
-            outcomes[index] = HeldBack(failed)
-            continue
+    """Send one key's events in order into ``outcomes`` (:func:`alertwire._chains.send_chain`:
+    after a failure, the later ones are held back). With ``stop`` set, the rest of the
+    chain is left unsent (``None``)."""
+
+    def send_one(index: int) -> SendOutcome:
         try:
-            outcomes[index] = send(batch[index])
+            return send(batch[index])
         except DeliveryError as exc:
-            outcomes[index] = failed = exc
+            return exc
+
+    def record(index: int, outcome: SendOutcome) -> None:
+        outcomes[index] = outcome
+
+    send_chain(chain, send_one, record, hold=_held_back, stop=stop)
 
 
 class _PagerDutyBase(ClientSettings):
@@ -203,9 +198,9 @@ class PagerDuty(_PagerDutyBase, SyncEventsClientBase):
         concurrency = _check_concurrency(concurrency)
         batch = [_check_event(e) for e in events]
         outcomes: list[SendOutcome] = [None] * len(batch)  # type: ignore[list-item]
-        chains = _chains(batch)
-        if concurrency <= 1 or len(chains) <= 1:
-            for chain in chains:
+        key_chains = chains(batch, _dedup_key)
+        if concurrency <= 1 or len(key_chains) <= 1:
+            for chain in key_chains:
                 _send_chain(chain, batch, outcomes, self.send)
             return outcomes
         # start-up: see the module docstring
@@ -218,9 +213,9 @@ class PagerDuty(_PagerDutyBase, SyncEventsClientBase):
         def run_chain(chain: list[int]) -> None:
             _send_chain(chain, batch, outcomes, send, stop)
 
-        with ThreadPoolExecutor(max_workers=min(concurrency, len(chains))) as pool:
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(key_chains))) as pool:
             try:
-                for _ in pool.map(run_chain, chains):
+                for _ in pool.map(run_chain, key_chains):
                     pass
             except BaseException:
                 stop.set()  # before leaving the block, which waits for the threads
@@ -300,14 +295,15 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
         if not batch:
             return []
         outcomes: list[SendOutcome] = [None] * len(batch)  # type: ignore[list-item]
-        chains = _chains(batch)
-        todo = iter(chains)
+        key_chains = chains(batch, _dedup_key)
+        todo = iter(key_chains)
         deliver = self._get_sender().deliver
         build, parser = protocol.build_request, self._parser
         base_url, routing_key = self.base_url, self.routing_key
 
         async def worker() -> None:
-            for chain in todo:  # as _send_chain, awaited
+            # alertwire._chains.send_chain's walk, awaited (that module says why not shared)
+            for chain in todo:
                 failed: DeliveryError | None = None
                 for index in chain:
                     if failed is not None:
@@ -322,7 +318,9 @@ class AsyncPagerDuty(_PagerDutyBase, AsyncClientBase):
 
         import asyncio
 
-        workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(chains)))]
+        workers = [
+            asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(key_chains)))
+        ]
         try:
             await asyncio.gather(*workers)
         except BaseException:

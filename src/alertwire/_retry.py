@@ -76,15 +76,15 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         from ._errors import ValidationError
+        from ._numbers import is_real, is_whole
 
-        attempts = self.max_attempts
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+        if not is_whole(self.max_attempts, minimum=1):
             raise ValidationError("max_attempts", "must be a whole number, at least 1")
         for name in ("initial_backoff", "max_backoff", "max_elapsed"):
             seconds = getattr(self, name)
             # ``not seconds >= 0`` is true for NaN too, which compares false with
             # everything: a NaN bound would never stop a retry.
-            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            if not is_real(seconds):
                 raise ValidationError(name, "must be a number of seconds")
             if not seconds >= 0:
                 raise ValidationError(name, "must not be negative (or NaN)")

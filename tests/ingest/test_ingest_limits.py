@@ -100,6 +100,20 @@ def test_bad_bounds_are_refused_naming_the_option(tmp_path: Path) -> None:
         IngestConfig(max_pending_per_key=0).check()
 
 
+@pytest.mark.parametrize("value", [True, 2.5, "100"])
+def test_a_pending_bound_that_is_no_whole_number_is_refused_by_name(value: object) -> None:
+    """Checked for sign only, ``True`` was a bound of 1 and ``"100"`` a bare TypeError."""
+    for name in ("max_pending", "max_pending_per_key"):
+        with pytest.raises(ConfigurationError, match=f"^{name} must be at least 1 \\(a whole"):
+            IngestConfig(**{name: value}).check()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("port", [True, "8080", 65536, -1])
+def test_a_listen_port_that_is_no_whole_number_in_range_is_refused_by_name(port: object) -> None:
+    with pytest.raises(ConfigurationError, match=r"^port must be between 0 and 65535"):
+        IngestConfig(port=port).check()  # type: ignore[arg-type]
+
+
 def test_the_cli_defaults_are_the_librarys() -> None:
     assert _ingest_options.DEFAULT_MAX_PENDING == _limits.DEFAULT_MAX_PENDING
     assert _ingest_options.DEFAULT_MAX_PENDING_PER_KEY == _limits.DEFAULT_MAX_PENDING_PER_KEY

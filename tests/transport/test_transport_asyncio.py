@@ -454,3 +454,10 @@ async def test_a_tls_answer_larger_than_a_read_arrives_whole(
         assert sum(len(idle) for idle in transport._idle.values()) == 1
     finally:
         await transport.aclose()
+
+
+@pytest.mark.parametrize("limit", [True, 2.5, "8", 0])
+def test_a_limit_that_is_no_whole_number_from_1_is_refused_by_name(limit: object) -> None:
+    """``True`` was a limit of one request in flight; ``"8"`` a bare TypeError."""
+    with pytest.raises(ValueError, match="limit must be a whole number, at least 1"):
+        AsyncioTransport(limit=limit)  # type: ignore[arg-type]

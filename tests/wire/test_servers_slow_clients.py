@@ -331,6 +331,25 @@ def test_limits_are_checked(limits: dict[str, float]) -> None:
         ServerLimits(**limits)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"max_connections": True}, "max_connections must be a whole number, at least 1"),
+        ({"max_connections": "64"}, "max_connections must be a whole number, at least 1"),
+        ({"max_connections": 2.5}, "max_connections must be a whole number, at least 1"),
+        ({"header_timeout": True}, "header_timeout must be a positive number of seconds"),
+        ({"body_timeout": "5"}, "body_timeout must be a positive number of seconds"),
+    ],
+)
+def test_server_limits_that_are_no_number_are_refused_by_name(
+    kwargs: dict[str, object], says: str
+) -> None:
+    """Compared only, ``True`` was a cap of one connection (or a one-second deadline)
+    and a ``"64"`` a bare TypeError."""
+    with pytest.raises(ConfigurationError, match=says):
+        ServerLimits(**kwargs)  # type: ignore[arg-type]
+
+
 # ------------------------------------------------ a real relay with few file descriptors
 
 _NOFILE = """

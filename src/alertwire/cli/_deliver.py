@@ -24,7 +24,10 @@ Decisions:
   alone afterwards (what a per-line report invites) would then undo them: a
   ``trigger`` that failed in an outage, re-sent after its ``resolve`` went
   through, opens an incident that was over. Re-sending the failed and the
-  held lines together, in order, replays the key as written.
+  held lines together, in order, replays the key as written. The grouping and
+  the walk are ``alertwire._chains``', which ``send_many`` uses too; only the
+  key (:func:`order_key`: BigPanda alerts chain as well) and what Ctrl-C needs
+  to know (which jobs started) are this module's.
 * Ctrl-C starts no further job, and a send in flight ends after its current try
   (the clients' stop-aware ``_send_unless``: a retry wait ends at once). What is
   known then is raised to the command (:class:`SendInterrupted`): the answered
@@ -168,7 +171,8 @@ def _send(job: Job, clients: Clients, stop: Event | None = None) -> Outcome:
 def _send_all(
     jobs: Sequence[Job], clients: Clients, output: Output, concurrency: int
 ) -> list[Outcome]:
-    """Each dedup key's jobs in order on one thread, ``concurrency`` threads at once.
+    """Each key's jobs in order on one thread (:func:`alertwire._chains.send_chain`),
+    ``concurrency`` threads at once.
 
     Interrupted (Ctrl-C reaches the main thread only), no job starts after it: the
     chains waiting for a thread are cancelled and the running ones stop before their
@@ -187,45 +191,45 @@ def _send_all(
     from concurrent.futures import Future, ThreadPoolExecutor
     from threading import Event
 
-    stop = Event()
+    from .._chains import chains, send_chain
 
-    chains: dict[Hashable, list[int]] = {}
-    for index, job in enumerate(jobs):
-        key = order_key(job)
-        chains.setdefault(index if key is None else key, []).append(index)
+    stop = Event()
+    key_chains = chains(jobs, order_key)
     outcomes: list[Outcome | None] = [None] * len(jobs)
     # Lists, not sets: the main thread may read them while threads write (second Ctrl-C).
     started = [False] * len(jobs)
     cut_short: list[DeliveryError | None] = [None] * len(jobs)
     progress = output.progress(len(jobs))
 
-    def run_chain(indices: list[int]) -> None:
-        failed: tuple[Job, DeliveryError] | None = None
-        for index in indices:
-            started[index] = True  # before the check: read after stop is set, it is exact
-            if stop.is_set():
-                started[index] = False
-                return
-            if failed is None:
-                outcome = _send(jobs[index], clients, stop)
-                if _stopped(outcome, stop):
-                    cut_short[index] = outcome
-                    return
-                if isinstance(outcome, DeliveryError):
-                    failed = (jobs[index], outcome)
-            else:
-                outcome = held_back(*failed)
-            outcomes[index] = outcome
-            if progress is not None:
-                progress.advance()
+    def send_one(index: int) -> Outcome | None:
+        started[index] = True  # before the check: read after stop is set, it is exact
+        if stop.is_set():
+            started[index] = False
+            return None
+        outcome = _send(jobs[index], clients, stop)
+        if _stopped(outcome, stop):
+            cut_short[index] = outcome
+            return None
+        return outcome
+
+    def record(index: int, outcome: Outcome) -> None:
+        outcomes[index] = outcome
+        if progress is not None:
+            progress.advance()
+
+    def hold(failed: int, failure: DeliveryError) -> Outcome:
+        return held_back(jobs[failed], failure)
+
+    def run_chain(chain: list[int]) -> None:
+        send_chain(chain, send_one, record, hold=hold, stop=stop)
 
     interrupted = False
     try:
         try:
-            with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(chains)))) as pool:
+            with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(key_chains)))) as pool:
                 futures: list[Future[None]] = []
                 try:
-                    for chain in chains.values():
+                    for chain in key_chains:
                         futures.append(pool.submit(run_chain, chain))
                     for future in futures:
                         future.result()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .._config import MAX_PORT
 from . import _exit
 from ._options import Command, add_throwaway_tls_options, int_between
 
@@ -46,7 +47,7 @@ def register(subparsers: Any, only: str | None = None) -> None:
     )
     command.add_argument(
         "--port",
-        type=int_between(0, 65535),
+        type=int_between(0, MAX_PORT),
         default=8765,
         help="port to listen on (default 8765; 0 picks a free one)",
     )

@@ -43,6 +43,7 @@ from typing import Final
 
 from .._config import DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_PER_KEY
 from .._errors import ConfigurationError, OutboxError
+from .._numbers import is_whole
 from ..outbox.machine import Store, route_key
 from ..outbox.metrics import OutboxMetrics
 from ..wire import IncomingBigPanda, IncomingPagerDuty, SinkRateLimited, Throttle
@@ -74,8 +75,12 @@ REASON_KEY: Final = "pending_key"
 
 
 def check_bound(name: str, value: int | None) -> None:
-    if value is not None and value < 1:
-        raise ConfigurationError(f"{name} must be at least 1 (or None for no bound), got {value}")
+    """A pending bound: checked for sign only, ``True`` was a bound of 1 (nearly every
+    event answered 429) and a ``"100"`` from a config file a bare TypeError."""
+    if value is not None and not is_whole(value, minimum=1):
+        raise ConfigurationError(
+            f"{name} must be at least 1 (a whole number; or None for no bound), got {value!r:.40}"
+        )
 
 
 class PendingBound:

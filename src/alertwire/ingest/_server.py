@@ -40,7 +40,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from .. import _json
-from .._config import parse_host_port
+from .._config import check_port, parse_host_port
 from .._errors import ConfigurationError
 from .._relay_loop import (
     RELAY_LOOP_HEADER,
@@ -154,8 +154,7 @@ class IngestConfig:
             raise ConfigurationError("--tls-cert and --tls-key go together")
         if self.tls and self.tls_cert is not None:
             raise ConfigurationError("--tls (a throwaway CA) and --tls-cert are alternatives")
-        if not 0 <= self.port <= 65535:
-            raise ConfigurationError(f"port must be between 0 and 65535, got {self.port}")
+        check_port(self.port)
         check_bound("max_pending", self.max_pending)
         check_bound("max_pending_per_key", self.max_pending_per_key)
         if not is_loopback_host(self.host) and not self.uses_tls:

@@ -34,6 +34,7 @@ from typing import Any, TypeAlias
 
 from .. import _json, _log
 from .._errors import ValidationError
+from .._numbers import is_real
 from ._spelling import Spellings
 from ._time import to_aware
 from .bigpanda_rules import RESERVED_FIELDS, TIMESTAMP_CEILING, Problem, check_alert
@@ -131,7 +132,7 @@ def _timestamp(value: object) -> int | None:
         if not 0 <= seconds < TIMESTAMP_CEILING:
             raise ValidationError("timestamp", "must be a date between 1970 and 3000")
         return seconds
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+    if is_real(value) and math.isfinite(value):
         return math.floor(value)
     raise ValidationError(
         "timestamp", "must be an aware datetime or Unix epoch seconds (int or float)"

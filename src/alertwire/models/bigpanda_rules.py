@@ -58,6 +58,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from .._errors import ValidationError
+from .._numbers import is_whole
 from .._secret import Secret, credential
 from .limits import BIGPANDA_DESCRIPTION_MAX, BIGPANDA_TAG_VALUE_MAX, BIGPANDA_TAG_VALUES_MAX
 from .pagerduty_rules import Problem, raise_for
@@ -104,10 +105,6 @@ _INT64_MAX: Final = 2**63 - 1
 
 def _blank(value: object) -> bool:
     return not isinstance(value, str) or not value.strip()
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _missing(field: str) -> Problem:
@@ -177,7 +174,7 @@ def _check_text_fields(body: Mapping[str, Any], prefix: str) -> list[Problem]:
 
 
 def _usable_property_value(value: object) -> bool:
-    return (isinstance(value, str) and bool(value.strip())) or _is_int(value)
+    return (isinstance(value, str) and bool(value.strip())) or is_whole(value)
 
 
 def _check_named_property(body: Mapping[str, Any], prefix: str, setting: str) -> list[Problem]:
@@ -222,7 +219,7 @@ def _check_timestamp(body: Mapping[str, Any], prefix: str) -> list[Problem]:
     if value is None:
         return []
     field = f"{prefix}timestamp"
-    if not _is_int(value) or value < 0:
+    if not is_whole(value, minimum=0):
         return [
             _invalid(
                 field,
@@ -267,8 +264,7 @@ def _check_scalar_tag(value: object, field: str, *, item: bool) -> list[Problem]
                 )
             ]
         return []
-    if _is_int(value):
-        assert isinstance(value, int)
+    if is_whole(value):
         if not _INT64_MIN <= value <= _INT64_MAX:
             return [_invalid(field, "must fit in 64 bits", "integer out of range")]
         return []

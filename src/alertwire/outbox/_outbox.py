@@ -38,6 +38,7 @@ from typing import Any, Final
 from .. import _config, _json
 from .._closing import Closing
 from .._errors import ConfigurationError, ValidationError
+from .._numbers import is_whole
 from .._record_methods import slot_setters
 from .._secret import Secret
 from ..models.bigpanda import BigPandaAlert
@@ -432,7 +433,7 @@ def _event_ids(ids: object) -> list[int]:
         )
     checked = list(ids)
     for event_id in checked:
-        if isinstance(event_id, bool) or not isinstance(event_id, int):
+        if not is_whole(event_id):
             raise ValidationError(
                 "ids", f"must hold whole numbers, got {type(event_id).__name__} {event_id!r:.40}"
             )
@@ -746,9 +747,7 @@ class Outbox(Closing):
     def dead(self, *, limit: int | None = None) -> list[DeadEvent]:
         # A limit beyond any row count is no limit; as given, one past a 64-bit integer
         # ended in an OverflowError (SQLite) or "bigint out of range" (PostgreSQL).
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
-        ):
+        if limit is not None and not is_whole(limit, minimum=0):
             # SQLite reads LIMIT -1 as no limit, PostgreSQL refuses it; a str failed
             # with a bare TypeError.
             raise ValidationError("limit", f"must be a whole number, 0 or more, got {limit!r:.40}")

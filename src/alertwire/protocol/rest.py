@@ -28,6 +28,7 @@ from .._errors import (
     UnexpectedResponse,
     ValidationError,
 )
+from .._numbers import is_whole
 from .._secret import Secret, credential
 from ..models.limits import REST_TOKEN_LENGTH, ROUTING_KEY_LENGTH
 from ..transport import Request, Response
@@ -515,9 +516,7 @@ class Pager:
         if page_size is None and params and params.get("limit") is not None:
             page_size = _whole(params["limit"], "params.limit")
             given_as = "params.limit"
-        elif page_size is not None and (
-            isinstance(page_size, bool) or not isinstance(page_size, int)
-        ):
+        elif page_size is not None and not is_whole(page_size):
             raise ValidationError("page_size", f"must be a whole number from 1 to {MAX_PAGE_SIZE}")
         size = MAX_PAGE_SIZE if page_size is None else page_size
         if not 1 <= size <= MAX_PAGE_SIZE:

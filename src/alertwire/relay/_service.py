@@ -33,7 +33,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 
 from .._config import (
     DEFAULT_CONCURRENCY,
@@ -44,6 +44,7 @@ from .._config import (
 )
 from .._delivery import async_transport_for
 from .._errors import ConfigurationError, OutboxError
+from .._numbers import is_real, is_whole
 from .._relay_loop import RelayLoopGuard
 from .._retry import RetryPolicy
 from ..outbox import Outbox
@@ -103,13 +104,8 @@ class RelayReport:
     leases_lapsed: int = 0
 
 
-def _is_number(value: object) -> TypeGuard[float]:
-    """A real number (an int or a float; not a bool, which is an int too)."""
-    return not isinstance(value, bool) and isinstance(value, (int, float))
-
-
 def _check_drain_timeout(drain_timeout: object) -> None:
-    if not _is_number(drain_timeout) or not drain_timeout >= 0:  # NaN too
+    if not is_real(drain_timeout, minimum=0):  # NaN too
         raise ConfigurationError(
             f"drain_timeout must be 0 (no bound) or a positive number of seconds,"
             f" got {drain_timeout!r}"
@@ -124,16 +120,16 @@ def _check_settings(concurrency: object, rate_limit: object, **seconds: object) 
     bound), and a negative ``max_age`` was refused as "max_elapsed", the retry
     policy's name for it.
     """
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+    if not is_whole(concurrency, minimum=1):
         raise ConfigurationError(
             f"concurrency must be a whole number, at least 1, got {concurrency!r:.40}"
         )
-    if not _is_number(rate_limit) or not 0 <= rate_limit < math.inf:
+    if not is_real(rate_limit) or not 0 <= rate_limit < math.inf:
         raise ConfigurationError(
             f"rate_limit_per_minute must be 0 (off) or a positive number, got {rate_limit!r:.40}"
         )
     for name, value in seconds.items():
-        if not _is_number(value) or not 0 < value < math.inf:
+        if not is_real(value) or not 0 < value < math.inf:
             raise ConfigurationError(
                 f"{name} must be a number of seconds above 0, got {value!r:.40}"
             )

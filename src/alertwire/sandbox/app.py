@@ -33,6 +33,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from .. import _json
+from .._numbers import is_whole
 from .._secret import Secret
 from ..wire import WIRE_PATHS, add_wire_routes, refusal
 from ._dashboard import DASHBOARD_HTML
@@ -100,7 +101,7 @@ class SandboxControl:
 
 def _limit(spec: dict[str, Any], name: str, unit: str) -> int | None:
     value = spec.get(name)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+    if value is not None and not is_whole(value, minimum=1):
         raise FaultSpecError(f"{name} must be a positive integer ({unit} per minute) or null")
     return value
 

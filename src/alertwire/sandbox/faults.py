@@ -36,6 +36,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from .._numbers import is_real, is_whole
+
 __all__ = ["Fault", "FaultSpecError", "Faults"]
 
 _MAX_LATENCY_MS: Final = 60_000
@@ -58,7 +60,7 @@ class Fault:
 
 
 def _status(value: object, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 400 <= value <= 599:
+    if not is_whole(value, minimum=400, maximum=599):
         raise FaultSpecError(f"{field} must be an HTTP error status (400-599)")
     return value
 
@@ -75,11 +77,7 @@ def _fault(value: object, field: str) -> Fault:
                 f"{field} has unknown key(s) {', '.join(unknown)[:200]} (known: status, retry_after)"
             )
         retry_after = value.get("retry_after")
-        if retry_after is not None and (
-            isinstance(retry_after, bool)
-            or not isinstance(retry_after, (int, float))
-            or not 0 <= retry_after <= 86_400
-        ):
+        if retry_after is not None and not is_real(retry_after, minimum=0, maximum=86_400):
             raise FaultSpecError(f"{field}.retry_after must be seconds between 0 and 86400")
         return Fault(
             status=_status(value.get("status"), f"{field}.status"), retry_after=retry_after
@@ -88,7 +86,7 @@ def _fault(value: object, field: str) -> Fault:
 
 
 def _count(value: object, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_QUEUE:
+    if not is_whole(value, minimum=0, maximum=_MAX_QUEUE):
         raise FaultSpecError(f"{field} must be an integer between 0 and {_MAX_QUEUE}")
     return value
 
@@ -143,22 +141,16 @@ class Faults:
             raise FaultSpecError(f"rest_fail_next must be a list of at most {_MAX_QUEUE} statuses")
         rest_queue = [_fault(v, f"rest_fail_next[{i}]") for i, v in enumerate(rest_fail_next)]
         latency = spec.get("latency_ms")
-        if latency is not None and (
-            isinstance(latency, bool)
-            or not isinstance(latency, (int, float))
-            or not 0 <= latency <= _MAX_LATENCY_MS
-        ):
+        if latency is not None and not is_real(latency, minimum=0, maximum=_MAX_LATENCY_MS):
             raise FaultSpecError(f"latency_ms must be between 0 and {_MAX_LATENCY_MS}")
         rate = spec.get("fail_rate")
-        if rate is not None and (
-            isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1
-        ):
+        if rate is not None and not is_real(rate, minimum=0, maximum=1):
             raise FaultSpecError("fail_rate must be a number between 0 and 1")
         rate_status = spec.get("fail_rate_status")
         if rate_status is not None:
             rate_status = _status(rate_status, "fail_rate_status")
         seed = spec.get("seed")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        if seed is not None and not is_whole(seed):
             raise FaultSpecError("seed must be an integer")
         clear = spec.get("clear", False)
         if not isinstance(clear, bool):

@@ -16,7 +16,9 @@ import shutil
 from pathlib import Path
 from typing import Final
 
+from .._config import check_port
 from .._errors import ConfigurationError
+from .._numbers import is_whole
 from .._secret import Secret
 from ..protocol.http import is_loopback_host, served_url
 from ..wire import RunningServer, ServerLimits, ServerTLS, make_server_tls, start_server
@@ -57,14 +59,20 @@ class SandboxServer:
         limits: ServerLimits | None = None,
     ) -> None:
         check_host(host, allow_non_loopback=allow_non_loopback)
-        if rate_limit is not None and rate_limit < 1:
-            raise ConfigurationError("rate_limit must be at least 1 event per minute")
-        if rest_rate_limit is not None and rest_rate_limit < 1:
-            raise ConfigurationError("rest_rate_limit must be at least 1 request per minute")
+        # Whole numbers, as the control endpoint's own check has them (sandbox.app):
+        # checked for sign only, True was a limit of 1 and "60" a bare TypeError.
+        for name, limit, unit in (
+            ("rate_limit", rate_limit, "event"),
+            ("rest_rate_limit", rest_rate_limit, "request"),
+        ):
+            if limit is not None and not is_whole(limit, minimum=1):
+                raise ConfigurationError(
+                    f"{name} must be at least 1 {unit} per minute (a whole number),"
+                    f" got {limit!r:.40}"
+                )
         if api_token is not None and not Secret(api_token).reveal().strip():
             raise ConfigurationError("api_token must not be blank (omit it to accept any token)")
-        if not 0 <= port <= 65535:
-            raise ConfigurationError(f"port must be between 0 and 65535, got {port}")
+        check_port(port)
         if ca_file is not None and not tls:
             # Served over plain http, it would write no CA where the caller waits for one.
             raise ConfigurationError("ca_file goes with tls=True (over http there is no CA)")

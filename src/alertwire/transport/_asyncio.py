@@ -59,6 +59,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from .._errors import NetworkError
+from .._numbers import is_whole
 from ._base import Request, Response, Verify, ssl_context
 from ._h1 import AnswerError, ResponseParser, check_target, request_head
 from ._http11 import host_header, parse_head
@@ -296,8 +297,8 @@ class AsyncioTransport:
         trust_env: bool = True,
         proxy: str | None = None,
     ) -> None:
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
+        if not is_whole(limit, minimum=1):
+            raise ValueError(f"limit must be a whole number, at least 1, got {limit!r:.40}")
         self._limit = limit
         #: Read now: a proxy setting we cannot use is a ConfigurationError here.
         self._proxies = transport_proxies(trust_env=trust_env, proxy=proxy)

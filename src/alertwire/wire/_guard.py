@@ -45,6 +45,7 @@ from typing import Final
 from aiohttp import web
 
 from .._errors import ConfigurationError
+from .._numbers import is_real, is_whole
 from .._throttle import DEFAULT_INTERVAL, Throttle
 
 __all__ = [
@@ -110,12 +111,17 @@ class ServerLimits:
     log_interval: float = DEFAULT_INTERVAL
 
     def __post_init__(self) -> None:
+        # Checked by comparison only, True was a one-second deadline or a cap of one
+        # connection, and a "5" read from a config file a bare TypeError.
         for name in ("header_timeout", "body_timeout", "log_interval"):
             value = getattr(self, name)
-            if not value > 0:
+            if not is_real(value) or not value > 0:  # not NaN either
                 raise ConfigurationError(f"{name} must be a positive number of seconds")
-        if self.max_connections is not None and self.max_connections < 1:
-            raise ConfigurationError("max_connections must be at least 1")
+        if self.max_connections is not None and not is_whole(self.max_connections, minimum=1):
+            raise ConfigurationError(
+                f"max_connections must be a whole number, at least 1,"
+                f" got {self.max_connections!r:.40}"
+            )
 
     def connection_cap(self) -> int:
         if self.max_connections is not None:
