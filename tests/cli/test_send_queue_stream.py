@@ -25,6 +25,8 @@ from alertwire.outbox import Outbox
 from alertwire.outbox.machine import Machine
 from alertwire.sandbox import Sandbox
 from tests.support.keys import ROUTING_KEY as KEY
+from tests.support.outbox_backends import drop_schema, fresh_pg_target
+from tests.support.pg_cluster import PostgresCluster
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -36,7 +38,7 @@ RSS_LIMIT_MB = 100
 GUARD = 60.0  # seconds: a bound on a hang, never an expectation
 
 
-def cli_env(outbox: Path, **extra: str) -> dict[str, str]:
+def cli_env(outbox: Path | str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTWIRE_")}
     env.update(ALERTWIRE_ROUTING_KEY=KEY, ALERTWIRE_OUTBOX=str(outbox), **extra)
     return env
@@ -68,6 +70,10 @@ def piped_send(env: dict[str, str]) -> subprocess.Popen[bytes]:
         stderr=subprocess.PIPE,
         env=env,
     )
+
+
+def trigger_line(n: int) -> bytes:
+    return json.dumps({"type": "trigger", "summary": f"line {n}"}).encode() + b"\n"
 
 
 def big_file(path: Path, lines: int = LINES) -> Path:
@@ -298,45 +304,77 @@ def test_a_slow_pipe_has_each_line_stored_without_waiting_for_more(tmp_path: Pat
     assert out.decode() == "2 events: 0 delivered, 2 queued in the outbox\n"
 
 
+@pytest.mark.postgres
 def test_ctrl_c_waits_for_the_chunk_being_stored_and_says_exactly_what_is_queued(
-    tmp_path: Path,
+    postgres_cluster: PostgresCluster, pg_passfile: Path
 ) -> None:
     """A chunk is stored on a thread of its own while the next is prepared: after
-    Ctrl-C the command waits for that write (here held up by another process's
-    lock until the test lets go), so the line it prints counts what landed. The
-    input is a pipe left open, so the run cannot end before the interrupt."""
-    outbox = tmp_path / "outbox.sqlite3"
-    lines = big_file(tmp_path / "events.jsonl").read_bytes()
-    env = cli_env(outbox, ALERTWIRE_OUTBOX_BUSY_TIMEOUT=str(GUARD))
-    send = piped_send(env)
-    assert send.stdin is not None
-    send.stdin.write(lines)
-    send.stdin.flush()
-    wait_for("a first chunk", lambda: pending(outbox) > 0 or send.poll() is not None)
-    holder = sqlite3.connect(outbox, isolation_level=None, timeout=GUARD)
-    holder.execute("BEGIN IMMEDIATE")  # the next write waits for this lock
+    Ctrl-C the command waits for that write, so the line it prints counts what
+    landed, and nothing read after it.
+
+    Every step waits on something the test can see, so the numbers are exact: the
+    first chunk's rows in the outbox; then the second chunk's INSERT waiting for the
+    test's table lock (PostgreSQL shows it in ``pg_locks``; an SQLite writer waiting
+    for a lock shows nowhere), so at Ctrl-C that chunk is in flight and the lines
+    after it are read but never made part of a chunk. The input is a pipe left
+    open, so the run cannot end before the interrupt, and it is still open when the
+    command exits: the thread reading it is blocked in a read then, which made the
+    interpreter abort at exit (SIGABRT) when it read ``sys.stdin`` itself."""
+    import psycopg
+
+    url, schema = fresh_pg_target(postgres_cluster)
+    events = f"{schema}.alertwire_events"
     try:
-        send.send_signal(signal.SIGINT)
+        with (
+            psycopg.connect(postgres_cluster.dsn, autocommit=True) as watcher,
+            piped_send(cli_env(url, PGPASSFILE=str(pg_passfile))) as send,
+        ):
+
+            def stored() -> int:
+                """Rows in the outbox; 0 until the command has created its tables."""
+                exists = watcher.execute("SELECT to_regclass(%s)", (events,)).fetchone()
+                if not exists or exists[0] is None:
+                    return 0
+                row = watcher.execute(f"SELECT count(*) FROM {events}").fetchone()  # noqa: S608
+                return int(row[0]) if row else 0
+
+            def chunk_waiting_for_the_lock() -> bool:
+                row = watcher.execute(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass",
+                    (events,),
+                ).fetchone()
+                return bool(row and row[0])
+
+            def feed(first: int, last: int) -> None:
+                assert send.stdin is not None
+                send.stdin.write(b"".join(trigger_line(n) for n in range(first, last + 1)))
+                send.stdin.flush()
+
+            try:
+                feed(1, 3)
+                wait_for("lines 1-3 stored", lambda: stored() == 3)
+                with psycopg.connect(postgres_cluster.dsn) as holder:
+                    holder.execute(f"LOCK TABLE {events} IN SHARE MODE")  # no INSERT until rollback
+                    feed(4, 7)
+                    wait_for(
+                        "lines 4-7 being stored, held up by the lock", chunk_waiting_for_the_lock
+                    )
+                    feed(8, 9)  # in the pipe: the command is waiting for the chunk before them
+                    send.send_signal(signal.SIGINT)
+                    holder.rollback()  # the chunk in flight lands
+                # It ends with its input still open, its reading thread blocked in a read.
+                send.wait(timeout=GUARD)
+                out, err = send.communicate(timeout=GUARD)
+            finally:
+                send.kill()  # only if a step above failed: it has ended otherwise
+            assert stored() == 7
     finally:
-        holder.execute("ROLLBACK")
-        holder.close()
-    out, err = send.communicate(timeout=GUARD)
+        drop_schema(postgres_cluster, schema)
     assert send.returncode == 130, err
-    last = err.decode().splitlines()[-1]
-    found = re.fullmatch(
-        r"alertwire: interrupted; lines up to (\d+) are queued; from line (\d+) on NOT queued",
-        last,
+    assert err.decode().splitlines()[-1] == (
+        "alertwire: interrupted; lines up to 7 are queued; from line 8 on NOT queued"
     )
-    assert found, last
-    stored, first = int(found[1]), int(found[2])
-    assert pending(outbox) == stored > 0 and first == stored + 1
-    # Lines read after the stored ones are counted as not sent (they are not queued).
-    summary = re.fullmatch(
-        rf"(\d+) events: 0 delivered, {stored} queued in the outbox(?:, (\d+) not sent)?\n",
-        out.decode(),
-    )
-    assert summary, out
-    assert int(summary[1]) == stored + int(summary[2] or 0)
+    assert out.decode() == "7 events: 0 delivered, 7 queued in the outbox\n"
 
 
 def test_a_slow_pipe_has_a_bad_line_said_without_waiting_for_more(tmp_path: Path) -> None:

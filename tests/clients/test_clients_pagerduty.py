@@ -854,21 +854,28 @@ def test_a_base_url_that_is_not_a_string_is_a_configuration_error_naming_it(
     base_url: object, tmp_path: Path
 ) -> None:
     """The constructors failed with an AttributeError ('int' object has no attribute
-    'strip'); only an assignment after construction was checked."""
+    'strip'); only an assignment after construction was checked.
+
+    The relay's outbox is opened with no environment (``env={}``): given a path, it
+    read ``ALERTWIRE_OUTBOX_BUSY_TIMEOUT`` from the test process's, whose error (set to
+    something invalid) came before the one for the URL."""
     from alertwire import AsyncBigPanda, BigPanda
+    from alertwire.outbox import Outbox
     from alertwire.relay import Relay
     from alertwire.rest import PagerDutyAPI
 
+    outbox = Outbox.open(tmp_path / "o.sqlite3", env={})
     for make, setting in (
         (lambda: PagerDuty(KEY, base_url=base_url), "base_url"),  # type: ignore[arg-type]
         (lambda: AsyncPagerDuty(KEY, base_url=base_url), "base_url"),  # type: ignore[arg-type]
         (lambda: BigPanda("bp-token", "app", base_url=base_url), "base_url"),  # type: ignore[arg-type]
         (lambda: AsyncBigPanda("bp-token", "app", base_url=base_url), "base_url"),  # type: ignore[arg-type]
         (lambda: PagerDutyAPI("y_NbAkKc66ryYTWUXYEu", base_url=base_url), "base_url"),  # type: ignore[arg-type]
-        (lambda: Relay(str(tmp_path / "o.sqlite3"), pagerduty_url=base_url), "pagerduty_url"),  # type: ignore[arg-type]
+        (lambda: Relay(outbox, pagerduty_url=base_url), "pagerduty_url"),  # type: ignore[arg-type]
     ):
         with pytest.raises(ConfigurationError, match=f"^{setting} must be a URL string"):
             make()
+    outbox.close()
 
 
 @pytest.mark.parametrize("verify", [None, 0, b"ca.pem", object()])

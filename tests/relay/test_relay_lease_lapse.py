@@ -19,6 +19,7 @@ import logging
 import sqlite3
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -311,3 +312,81 @@ def test_two_outcomes_for_one_event_do_not_crash_the_relay(
     (line,) = [r for r in caplog.records if "event=outcome_dropped" in r.getMessage()]
     assert line.levelno == logging.ERROR
     assert f"id={row.id} kept=Delivered dropped=Reschedule" in line.getMessage()
+
+
+def test_a_ready_event_claimed_again_by_its_own_relay_is_sent_once_in_its_keys_order(
+    tmp_path: Path, upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Claimed ahead, two events wait for a slot; the store becomes unavailable (a lock
+    held past the busy timeout), so they go on waiting after every send has finished;
+    their leases run out meanwhile. The first cycle after the outage claims them again
+    (the slots are free): the relay must send each once, with its renewed lease, before
+    the rest of its key, and take back the try the claim counted.
+
+    Staged on a real SQLite outbox: the test holds the write lock (the outage), lets
+    the slow sends answer one at a time, and pushes the relay's clock past the lease."""
+    caplog.set_level(logging.INFO, logger="alertwire")
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox.open(path, env={"ALERTWIRE_OUTBOX_BUSY_TIMEOUT": "0.1"})
+    gates = {s: threading.Event() for s in ("a1", "b1", "c1", "d1")}
+
+    def plan(seq: int, body: dict[str, Any]) -> Fault:
+        gate = gates.get(body["payload"]["summary"])
+        if gate is not None:
+            gate.wait(SAFETY)
+        return OK
+
+    upstream.plan = plan
+    first = [TriggerAlert(s, dedup_key=s[0]) for s in ("a1", "b1", "c1", "d1", "e1", "f1")]
+    later = [TriggerAlert(s, dedup_key=s[0]) for s in ("e2", "f2", "e3")]
+    enqueued = outbox.enqueue_many([*first, *later], routing_key=KEY)
+    ids = {e.summary: row.id for e, row in zip([*first, *later], enqueued, strict=True)}
+    clock = Clock()
+    # Three slots and a lease over twice the timeout: three more claimed ahead.
+    relay, metrics = relay_with(outbox, upstream, clock, concurrency=3, timeout=LEASE / 3)
+
+    def delivered() -> int:
+        return sum("event=delivered" in r.getMessage() for r in list(caplog.records))
+
+    relay.start()
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        wait_for("a1-c1 sent, d1-f1 ready", lambda: upstream.begun == 3)
+        assert outbox.stats().leased == 6
+        holder.execute("BEGIN IMMEDIATE")  # the store is unavailable from the next call on
+        gates["a1"].set()  # its slot takes d1; the cycle after it fails
+        wait_for("the outage", lambda: "event=outbox_unavailable" in caplog.text)
+        for summary in ("b1", "c1", "d1"):
+            gates[summary].set()
+        wait_for("a1-d1 answered", lambda: delivered() == 4)
+        assert upstream.begun == 4  # e1 and f1 wait for the store, every slot free
+        clock.ahead = LEASE + 1  # their leases ran out while they waited
+        holder.execute("ROLLBACK")  # the store is back
+        wait_for("every event delivered", lambda: outbox.stats().delivered == 9)
+    finally:
+        for gate in gates.values():
+            gate.set()
+        holder.close()
+        report = relay.stop(timeout=SAFETY)
+        outbox.close()
+    assert report is not None
+    assert (report.delivered, report.lost_leases, report.leases_lapsed) == (9, 0, 2)
+    lapsed_ids = [
+        r.getMessage().split(" id=")[1].split()[0]
+        for r in caplog.records
+        if "event=lease_lapsed" in r.getMessage()
+    ]
+    assert sorted(lapsed_ids) == sorted([str(ids["e1"]), str(ids["f1"])])
+    assert lapsed(metrics) == 2
+    summaries = [a.body["payload"]["summary"] for a in upstream.accepted()]
+    assert sorted(summaries) == sorted(ids)  # each event once
+    assert upstream.begun == 9
+    for key in ("e", "f"):
+        assert [s for s in summaries if s[0] == key] == sorted(s for s in ids if s[0] == key)
+    # The claim that renewed e1's lease counted a try that was never made: taken back.
+    assert stored_attempts(str(path), ids["e1"]) == stored_attempts(str(path), ids["f1"]) == 1
+    assert not [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and "outbox_unavailable" not in r.getMessage()
+    ]

@@ -19,7 +19,13 @@ from typing import IO, Final
 
 from .._errors import ValidationError
 
-__all__ = ["MAX_LINE_BYTES", "LineTooLong", "read_lines", "standard_input"]
+__all__ = [
+    "MAX_LINE_BYTES",
+    "LineTooLong",
+    "read_lines",
+    "say_if_reading_a_terminal",
+    "standard_input",
+]
 
 #: Longer than any event the services accept (PagerDuty's limit is 512 KB).
 MAX_LINE_BYTES: Final = 1024 * 1024
@@ -34,14 +40,19 @@ class LineTooLong(Exception):
         return ValidationError("event", f"is longer than {MAX_LINE_BYTES} bytes")
 
 
-def standard_input() -> IO[bytes]:
-    """``sys.stdin`` as bytes, after telling a person at a terminal what it waits for."""
+def say_if_reading_a_terminal() -> None:
+    """Tell a person at a terminal what standard input is waited for."""
     if sys.stdin.isatty():
         print(
             "alertwire: reading JSON lines from the terminal; end with Ctrl-D (or give a FILE)",
             file=sys.stderr,
             flush=True,
         )
+
+
+def standard_input() -> IO[bytes]:
+    """``sys.stdin`` as bytes, after :func:`say_if_reading_a_terminal`."""
+    say_if_reading_a_terminal()
     return sys.stdin.buffer
 
 

@@ -63,7 +63,7 @@ from ..models.results import EventResult
 from . import _exit
 from ._clients import Clients
 from ._events import job_from_line
-from ._lines import MAX_LINE_BYTES, LineTooLong, read_lines, standard_input
+from ._lines import MAX_LINE_BYTES, LineTooLong, read_lines, say_if_reading_a_terminal
 from ._output import Output, error_text, exit_code, outcome_record
 from ._queue import prepare_row, queued_result
 
@@ -108,9 +108,15 @@ class _Reader:
     cost more than storing the line, and the two threads took turns at the
     interpreter lock for each. A line is still handed over as soon as it is
     read when the other side is waiting for one.
+
+    ``owned``: the stream is closed here, by the reading thread, once it has read its
+    last line, never by the storing side: after Ctrl-C that thread may be blocked in
+    a read of a pipe that stays open (``tail -f ... |``), holding the stream's lock,
+    and a close from the main thread would wait for it for ever.
     """
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], *, owned: bool = False) -> None:
+        self._owned = owned
         self._ready = threading.Condition(threading.Lock())
         self._items: list[tuple[int, bytes | LineTooLong]] = []
         self._ahead = 0  # bytes of the lines in _items
@@ -147,6 +153,9 @@ class _Reader:
         except (OSError, ValueError) as exc:  # a read error, a stream closed under us
             error = exc
         finally:
+            if self._owned:
+                with contextlib.suppress(OSError):
+                    stream.close()
             # Whatever happened, the storing side never waits forever: after the
             # last line comes the end, or the read error.
             with self._ready:
@@ -185,14 +194,31 @@ def _open_input(name: str, *, rewindable: bool) -> IO[bytes]:
             return open(name, "rb", buffering=_READ_BUFFER)
         except OSError as exc:
             raise ConfigurationError(f"cannot read {name!r}: {exc.strerror}") from None
-    stdin = standard_input()
+    say_if_reading_a_terminal()
     if not rewindable:
-        return stdin
+        return _stdin_of_our_own()
     spool = tempfile.TemporaryFile(buffering=_READ_BUFFER)  # noqa: SIM115 - closed by the caller
-    while chunk := stdin.read(1 << 20):
+    while chunk := sys.stdin.buffer.read(1 << 20):
         spool.write(chunk)
     spool.seek(0)
     return spool
+
+
+def _stdin_of_our_own() -> IO[bytes]:
+    """Standard input as a file object of this run's own, on the same descriptor.
+
+    Why not ``sys.stdin.buffer``: when Ctrl-C ends a run whose input is a pipe that
+    stays open, the reading thread (a daemon) is blocked in a read of it, holding
+    the file object's lock; at exit the interpreter closes ``sys.stdin`` and, unable
+    to take that lock, aborted ("Fatal Python error: _enter_buffered_busy", killed by
+    SIGABRT instead of exit 130). Nothing at exit closes a file object of our own.
+    ``closefd=False``: the descriptor stays the process's.
+    """
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by something without one
+        return sys.stdin.buffer
+    return open(fd, "rb", buffering=_READ_BUFFER, closefd=False)
 
 
 class _Storer:
@@ -449,13 +475,10 @@ def queue_lines(args: argparse.Namespace, output: Output) -> int:
                     )
                     return _exit.BAD_INPUT
                 stream.seek(0)
-                return _store_all(args, clients, output, stream)
-        stream = _open_input(args.file, rewindable=False)
-        try:
-            return _store_all(args, clients, output, stream)
-        finally:
-            if stream is not sys.stdin.buffer:
-                stream.close()
+                return _store_all(args, clients, output, stream, owned=False)
+        return _store_all(
+            args, clients, output, _open_input(args.file, rewindable=False), owned=True
+        )
     finally:
         clients.close()
 
@@ -476,13 +499,17 @@ def _check_all(args: argparse.Namespace, clients: Clients, output: Output, strea
     return invalid
 
 
-def _store_all(args: argparse.Namespace, clients: Clients, output: Output, stream: Any) -> int:
+def _store_all(
+    args: argparse.Namespace, clients: Clients, output: Output, stream: Any, *, owned: bool
+) -> int:
+    """``owned``: the stream is this run's to close (see :class:`_Reader`)."""
     from ..outbox import Outbox
 
+    size = _size(stream)  # before the reader may have closed it
+    reader = _Reader(stream, owned=owned)  # first: from here on, it closes an owned stream
     rows = _Rows(args, clients)
     report = _Report(output)
-    reader = _Reader(stream)
-    progress = output.progress(_size(stream), unit="B")
+    progress = output.progress(size, unit="B")
     chunk: list[tuple[int, Any]] = []
     chunk_bytes = 0
     chunk_started = 0.0

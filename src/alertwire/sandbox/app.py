@@ -19,6 +19,8 @@ state. This module adds only what a test stand-in needs besides:
 * ``GET``/``POST /sandbox/faults``: see :mod:`.faults`.
 * ``GET /sandbox/openapi.json``: the OpenAPI description (:mod:`.openapi`).
 * ``GET /``: the dashboard.
+* ``GET /dashboard/<plural>/<id>``: one incident's, service's, escalation
+  policy's or user's page, where its ``html_url`` leads (:mod:`._object_pages`).
 
 The server runs without an access log, so nothing a client sends (keys in
 query strings included) is written anywhere.
@@ -37,11 +39,14 @@ from .._numbers import is_whole
 from .._secret import Secret
 from ..wire import WIRE_PATHS, add_wire_routes, refusal
 from ._dashboard import DASHBOARD_HTML
+from ._object_pages import PAGE_CSP, PAGE_KINDS
+from ._object_pages import object_page as render_object_page
 from ._sink import SandboxSink
 from .faults import Faults, FaultSpecError
 from .openapi import openapi_document
 from .ratelimit import SlidingWindowLimiter
 from .rest_routes import RestSettings, rest_routes
+from .rest_views import Links
 from .state import SandboxState
 
 __all__ = ["SandboxControl", "build_app"]
@@ -202,6 +207,17 @@ def build_app(control: SandboxControl) -> web.Application:
     async def openapi(request: web.Request) -> web.Response:
         return _json_response(openapi_document())
 
+    async def object_page(request: web.Request) -> web.Response:
+        plural, object_id = request.match_info["kind"], request.match_info["id"]
+        links = Links(f"{request.scheme}://{request.host}")
+        page = state.read(lambda book: render_object_page(book, plural, object_id, links))
+        headers = {"Cache-Control": "no-store", "Content-Security-Policy": PAGE_CSP}
+        if page is None:
+            what = PAGE_KINDS.get(plural, "object")
+            text = f"<!doctype html><title>not found</title><p>no such {what} in this sandbox</p>"
+            return web.Response(text=text, status=404, content_type="text/html", headers=headers)
+        return web.Response(text=page, content_type="text/html", headers=headers)
+
     async def dashboard(request: web.Request) -> web.Response:
         return web.Response(
             text=DASHBOARD_HTML,
@@ -215,6 +231,7 @@ def build_app(control: SandboxControl) -> web.Application:
     app.add_routes(
         [
             web.get("/", dashboard),
+            web.get("/dashboard/{kind}/{id}", object_page),
             web.get("/sandbox/alerts", by_routing_key(state.alerts)),
             web.get("/sandbox/incidents", by_routing_key(state.incidents)),
             web.get("/sandbox/services", services),

@@ -6,9 +6,11 @@ every answer against its response schemas): every object carries ``id``,
 objects are ``{"id", "type": "<kind>_reference", "summary", "self",
 "html_url"}``. ``self`` is the sandbox's own URL for the object, so a client
 that follows it (the official client's ``rput(incident, ...)`` does) stays
-on the sandbox; ``html_url`` points at the dashboard. Objects the sandbox
-does not serve (users, escalation policies) still get a ``self`` under the
-sandbox's URL, which answers 404.
+on the sandbox; ``html_url`` is the object's page under the dashboard,
+``/dashboard/<plural>/<id>`` (an alert's: its incident's page,
+``#alert-<id>``), which every object has (:mod:`._object_pages`). Objects the
+sandbox does not serve over REST (users, escalation policies) still get a
+``self`` under the sandbox's URL, which answers 404.
 
 Times are UTC with a ``Z``, to the second, as PagerDuty writes them.
 """
@@ -63,7 +65,9 @@ class Links:
         return f"{self.base_url}/{_PLURAL[kind]}/{object_id}"
 
     def html(self, kind: str, object_id: str) -> str:
-        return f"{self.base_url}/#{kind}-{object_id}"
+        """The object's page (:mod:`._object_pages`), not an anchor on the dashboard:
+        that lists only the newest incidents, and no services, users or policies."""
+        return f"{self.base_url}/dashboard/{_PLURAL[kind]}/{object_id}"
 
     def reference(self, kind: str, object_id: str, summary: str) -> dict[str, Any]:
         return {
@@ -207,7 +211,7 @@ def alert_json(alert: IncidentAlert, incident: Incident, links: Links) -> dict[s
         "type": "alert",
         "summary": str(payload.get("summary", "")),
         "self": self_url,
-        "html_url": links.html("alert", alert.rest_id),
+        "html_url": f"{links.html('incident', incident.id)}#alert-{alert.rest_id}",
         "created_at": when(alert.created_at),
         "status": _alert_status(alert),
         "alert_key": alert.dedup_key,
