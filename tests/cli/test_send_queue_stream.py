@@ -8,6 +8,7 @@ a guard against a hang, never an expectation.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -178,17 +179,37 @@ def test_stopping_half_way_says_which_lines_were_stored_and_resuming_completes(
         text=True,
         env=env,
     )
-    assert send.stdin is not None
+    assert send.stdin is not None and send.stdout is not None and send.stderr is not None
+    # Its output is read from the start: --json writes a record per stored line as it
+    # goes, and a pipe nobody reads would stop it (and this test's writes) for good.
+    said: dict[str, str] = {}
+    stdout, stderr = send.stdout, send.stderr
+    readers = [
+        threading.Thread(target=lambda: said.update(out=stdout.read())),
+        threading.Thread(target=lambda: said.update(err=stderr.read())),
+    ]
+    for reader in readers:
+        reader.start()
     send.stdin.write("".join(lines[: 2 * LINES // 3]))
     send.stdin.flush()
     wait_for("a first chunk", lambda: pending(outbox) > 0 or send.poll() is not None)
     holder = sqlite3.connect(outbox, isolation_level=None, timeout=GUARD)
     holder.execute("BEGIN IMMEDIATE")  # held until send gives up
     try:
-        out, err = send.communicate("".join(lines[2 * LINES // 3 :]), timeout=GUARD)
+        with contextlib.suppress(BrokenPipeError):  # it may stop before reading the rest
+            send.stdin.write("".join(lines[2 * LINES // 3 :]))
+            send.stdin.close()
+        send.wait(timeout=GUARD)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+    for reader in readers:
+        reader.join(GUARD)
+    stdout.close()
+    stderr.close()
+    with contextlib.suppress(BrokenPipeError):
+        send.stdin.close()
+    out, err = said["out"], said["err"]
     assert send.returncode == 5, err
     report = json.loads(out)
     stored, first = report["stored_through_line"], report["stopped_at_line"]
