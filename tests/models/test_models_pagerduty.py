@@ -343,6 +343,25 @@ def test_custom_details_copied_not_aliased() -> None:
     assert wire(event)["payload"]["custom_details"] == {"a": 1}  # type: ignore[index]
 
 
+@pytest.mark.parametrize("cls", [TriggerAlert, Change])
+def test_custom_details_are_read_only_and_show_what_is_sent(cls: type[TriggerAlert]) -> None:
+    """The wire bytes are made once, at construction: a mutable copy would drift from them."""
+    tags = ["a"]
+    event = cls("x", custom_details={"n": 1, "tags": tags, "at": datetime(2026, 1, 2, 3, 4)})
+    with pytest.raises(TypeError, match="does not support item assignment"):
+        event.custom_details["n"] = 2  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        event.custom_details.clear()  # type: ignore[union-attr]
+    tags.append("b")  # the caller's own list is not the event's
+    sent = wire(event)["payload"]["custom_details"]  # type: ignore[index]
+    assert event.custom_details == sent == {"n": 1, "tags": ["a"], "at": "2026-01-02T03:04:00"}
+    assert repr(event).count("'tags': ['a']") == 1
+    flat = cls("x", custom_details={"n": 1, "s": "t", "b": True, "none": None})
+    assert flat.custom_details == {"n": 1, "s": "t", "b": True, "none": None}
+    with pytest.raises(TypeError):
+        flat.custom_details["n"] = 2  # type: ignore[index]
+
+
 # --- images and links -------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeVar
 
 from .. import _json, _lazy_exports, _log
@@ -149,6 +150,43 @@ def _custom_details(value: object) -> dict[str, Any] | str | None:
     # Serialisable and shallow enough are checked once, on the whole event (_wire_bytes):
     # serialising the details here too would walk a large payload twice.
     return dict(value)
+
+
+#: Values a shallow copy already keeps apart from the caller's, and sends as they are.
+_PLAIN_VALUES: Final = frozenset({str, int, bool, type(None)})
+_STR_ONLY: Final = frozenset({str})
+
+
+def read_only_details(
+    details: Mapping[str, Any] | str | None, wire_bytes: bytes
+) -> Mapping[str, Any] | str | None:
+    """An event's ``custom_details`` as it keeps them: read-only, and exactly what is sent.
+
+    Why read-only: the wire bytes are made once, at construction (the
+    validation boundary), so a change made afterwards could only ever show
+    in the repr, never reach PagerDuty. ``event.custom_details["k"] = v``
+    raises ``TypeError``; to send other details, build a new event
+    (``dataclasses.replace(event, custom_details=...)``).
+
+    Why read back from the bytes when anything is not a plain string,
+    integer, bool or ``None`` (a list, a nested object, a float, a
+    datetime): a nested list would otherwise be the caller's own object,
+    which could change under the event, and a NaN or a datetime now shows
+    as sent (``"NaN"``, an ISO string). Flat details are kept as copied (no
+    parse on the common path). Nested lists and objects stay plain lists and
+    dicts (frozen ones would no longer equal the lists callers compare them
+    with): they are the event's own copy, and changing one changes nothing
+    that is sent.
+    """
+    if not isinstance(details, dict):  # a string, None, or already read-only
+        return details
+    # Both tests are loops in C (per key and value in Python: twice the time).
+    if _PLAIN_VALUES.issuperset(map(type, details.values())) and _STR_ONLY.issuperset(
+        map(type, details)
+    ):
+        return MappingProxyType(details)
+    sent: dict[str, Any] = _json.loads(wire_bytes)["payload"]["custom_details"]
+    return MappingProxyType(sent)
 
 
 def _dumps(wire: dict[str, Any]) -> bytes:
@@ -310,7 +348,8 @@ class TriggerAlert(_Event):
     component: str | None
     group: str | None
     class_: str | None
-    custom_details: dict[str, Any] | str | None
+    #: Read-only (a ``MappingProxyType``), and what is sent: see :func:`read_only_details`.
+    custom_details: Mapping[str, Any] | str | None
     images: tuple[Image, ...]
     links: tuple[Link, ...]
     client: str | None
@@ -406,6 +445,8 @@ class TriggerAlert(_Event):
             if problems:
                 _raise_problems(problems)
         set_wire(self, _wire_bytes(wire))
+        if self.custom_details is not None:
+            set_custom_details(self, read_only_details(self.custom_details, self._wire))
 
     def _build_wire(self) -> dict[str, Any]:
         payload: dict[str, Any] = {
