@@ -33,8 +33,12 @@ _join = b"".join
 _NOTHING: Final = b""
 
 
-def dumps(value: Any) -> bytes:
+def dumps(value: Any, no_floats: bool = False) -> bytes:
     """``value`` as JSON bytes, in a bytes object no bigger than its text.
+
+    ``no_floats``: the caller knows ``value`` holds no float (a model whose
+    fields are all strings, or whose details it has looked at), so the search
+    for a NaN or an infinity is left out (0.2 us of a 3 us event).
 
     orjson writes into a buffer of 4 KiB and shrinks it in place when done;
     the allocator keeps the rest of the buffer's pages, and the next output
@@ -51,7 +55,7 @@ def dumps(value: Any) -> bytes:
         raise TypeError(str(exc)) from exc
     # orjson writes a non-finite float as null: only an output with a null can hold
     # one, and the search is a few nanoseconds where the walk below is microseconds.
-    if b"null" in data:
+    if not no_floats and b"null" in data:
         found: list[str] = []
         spelled = _spelled_out(value, "", found)
         if found:

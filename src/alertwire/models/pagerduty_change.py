@@ -23,6 +23,7 @@ from .pagerduty import (
     _shorten_summary,
     _wire_bytes,
     default_source,
+    plain_details,
     read_only_details,
     wire_timestamp,
 )
@@ -70,7 +71,7 @@ class Change(_Event):
         if self.links:
             wire["links"] = [link.wire() for link in self.links]
         _raise_problems(check_change_event(wire, check_key=False))
-        object.__setattr__(self, "_wire", _wire_bytes(wire))
-        if self.custom_details is not None:
-            details = read_only_details(self.custom_details, self._wire)
-            object.__setattr__(self, "custom_details", details)
+        plain = plain_details(self.custom_details)
+        object.__setattr__(self, "_wire", _wire_bytes(wire, no_floats=plain))
+        details = read_only_details(self.custom_details, self._wire, plain=plain)
+        object.__setattr__(self, "custom_details", details)
