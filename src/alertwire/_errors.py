@@ -171,7 +171,20 @@ class DeliveryError(AlertwireError):
 
     @property
     def message(self) -> str:
+        """The error's own text, without the retry bound that :meth:`__str__` adds."""
         return str(self.args[0]) if self.args else ""
+
+    def __str__(self) -> str:
+        """The message, then (when the retries stopped early) which bound stopped them.
+
+        Why here and not only in ``gave_up``: ``str(error)`` is what a script's
+        log line, an Airflow traceback or a relay's ``last_error`` shows, and a
+        429 asking for 600 s against a 120 s budget reads as a service that
+        never answered unless it says it was never retried. The bound is
+        numbers and setting names only, never a key.
+        """
+        text = super().__str__()
+        return text if self.gave_up is None else f"{text}; {self.gave_up.describe()}"
 
 
 def one_line(text: str) -> str:

@@ -2,13 +2,26 @@
 
 ``dumps`` refuses what JSON cannot hold (sets, arbitrary objects) with
 ``TypeError``; callers turn that into a ValidationError naming the field.
+
+NaN, Infinity and -Infinity, which JSON has no numbers for, go out as the
+strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (the spellings of
+JavaScript and of Python's ``json``), with one WARNING naming every place
+they were found (``payload.custom_details.cpu``). Why not orjson's ``null``:
+a metric that came out NaN would read in the alert as "no value", a silent
+change of meaning. Why not refuse: the number is one detail of an alert,
+and refusing it would lose the whole page. Every body alertwire sends or
+stores (the models' wire bytes, the outbox's rows, REST bodies) goes
+through :func:`dumps`, so this is the one rule for all of them.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final
 
 import orjson
+
+from . import _log
 
 __all__ = ["JSONDecodeError", "dumps", "loads"]
 
@@ -20,8 +33,12 @@ _join = b"".join
 _NOTHING: Final = b""
 
 
-def dumps(value: Any) -> bytes:
+def dumps(value: Any, no_floats: bool = False) -> bytes:
     """``value`` as JSON bytes, in a bytes object no bigger than its text.
+
+    ``no_floats``: the caller knows ``value`` holds no float (a model whose
+    fields are all strings, or whose details it has looked at), so the search
+    for a NaN or an infinity is left out (0.2 us of a 3 us event).
 
     orjson writes into a buffer of 4 KiB and shrinks it in place when done;
     the allocator keeps the rest of the buffer's pages, and the next output
@@ -36,7 +53,41 @@ def dumps(value: Any) -> bytes:
         data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError as exc:
         raise TypeError(str(exc)) from exc
+    # orjson writes a non-finite float as null: only an output with a null can hold
+    # one, and the search is a few nanoseconds where the walk below is microseconds.
+    if not no_floats and b"null" in data:
+        found: list[str] = []
+        spelled = _spelled_out(value, "", found)
+        if found:
+            _log.warning(
+                "%s: sent as the strings NaN, Infinity or -Infinity (JSON has no such numbers)",
+                ", ".join(found),
+            )
+            data = orjson.dumps(spelled, option=orjson.OPT_NON_STR_KEYS)
     return _join((data, _NOTHING)) if len(data) < _COPIED_BELOW else data
+
+
+def _spelled_out(value: Any, path: str, found: list[str]) -> Any:
+    """``value`` with each NaN or infinity as its string, the places noted in ``found``.
+
+    Walks what JSON nests (dicts, lists, tuples) and leaves anything else as
+    it is; unchanged parts are returned as they are, not copied.
+    """
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        found.append(path or "value")
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        before = len(found)
+        prefix = f"{path}." if path else ""
+        out = {k: _spelled_out(v, f"{prefix}{k}", found) for k, v in value.items()}
+        return out if len(found) > before else value
+    if isinstance(value, (list, tuple)):
+        before = len(found)
+        items = [_spelled_out(v, f"{path}[{i}]", found) for i, v in enumerate(value)]
+        return items if len(found) > before else value
+    return value
 
 
 def loads(data: bytes | str) -> Any:

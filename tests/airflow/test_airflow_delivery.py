@@ -24,6 +24,7 @@ from alertwire import (
     AcknowledgeAlert,
     BigPandaAlert,
     BigPandaStatus,
+    Change,
     ConfigurationError,
     NetworkError,
     PagerDutyEvent,
@@ -37,6 +38,7 @@ from alertwire.airflow import _deliver
 from alertwire.airflow._events import (
     EVENT_ARGUMENTS,
     bigpanda_status,
+    change_event_from,
     pagerduty_event_from,
 )
 from alertwire.airflow._settings import (
@@ -220,6 +222,12 @@ def pagerduty_event(summary: str, severity: str, **given: Any) -> PagerDutyEvent
     """What the hooks build from ``send_event(summary, severity, **given)``."""
     arguments = {**_send_event_defaults(), "summary": summary, "severity": severity, **given}
     return pagerduty_event_from({**arguments, "self": object()})
+
+
+def change_event(summary: str, **given: Any) -> Change:
+    """What the hooks build from ``create_change_event(summary, **given)``."""
+    defaults = {"source": "airflow", "custom_details": None, "timestamp": None, "links": None}
+    return change_event_from({**defaults, "summary": summary, **given, "self": object()})
 
 
 def test_official_send_event_arguments_become_the_same_event() -> None:
@@ -504,3 +512,57 @@ def test_a_postgresql_outbox_url_libpq_refuses_is_an_error_line_and_the_page_goe
     for record in caplog.records:
         assert password not in record.getMessage()
     _no_key_logged(caplog)
+
+
+# ---------------------------------------------------------------- images and links the models refuse
+
+
+def test_an_image_or_link_the_models_refuse_is_dropped_with_a_warning_and_the_page_goes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The official provider sent an http:// image; a DAG moved over must still page."""
+    with caplog.at_level(logging.WARNING, logger="alertwire.airflow"):
+        event = pagerduty_event(
+            "disk full",
+            "critical",
+            images=[
+                {"src": "http://grafana.internal/render/d1.png?api_key=do-not-log", "alt": "cpu"},
+                {"src": "https://grafana.example.com/d2.png"},
+                "",
+            ],
+            links=[{"href": " ", "text": "blank"}, "https://runbook.example.com"],
+        )
+    body = event.wire_body()
+    assert body["images"] == [{"src": "https://grafana.example.com/d2.png"}]
+    assert body["links"] == [{"href": "https://runbook.example.com"}]
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert lines == [
+        "images[0] left out of the page (images.src: must be an https:// URL)",
+        "images[2] left out of the page (images.src: is required and must not be blank)",
+        "links[0] left out of the page (links.href: is required and must not be blank)",
+    ]
+    assert "do-not-log" not in caplog.text  # a URL may carry a key: never logged
+
+
+def test_images_or_links_that_are_not_a_list_are_dropped_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="alertwire.airflow"):
+        event = pagerduty_event("s", "info", images="https://x/i.png", links=5)
+    assert "images" not in event.wire_body()
+    assert "links" not in event.wire_body()
+    assert [r.getMessage() for r in caplog.records] == [
+        "images left out of the page (images: must be a sequence of images)",
+        "links left out of the page (links: must be a sequence of links)",
+    ]
+
+
+def test_a_change_event_keeps_only_the_links_the_model_accepts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="alertwire.airflow"):
+        change = change_event("deployed", links=["", "https://ci.example.com/run/1"])
+    assert change.wire_body()["links"] == [{"href": "https://ci.example.com/run/1"}]
+    assert [r.getMessage() for r in caplog.records] == [
+        "links[0] left out of the change event (links.href: is required and must not be blank)"
+    ]

@@ -176,6 +176,30 @@ def test_outage_stores_the_page_for_the_relay_and_fails_loudly_without_an_outbox
         assert box.stats().delivered == 1
 
 
+def test_an_http_image_is_left_out_with_a_warning_and_the_page_still_goes(
+    airflow: AirflowEnv,
+) -> None:
+    with Sandbox() as sb:
+        env = {
+            "AIRFLOW_CONN_PAGERDUTY_EVENTS_DEFAULT": connection(
+                "pagerduty_events", password=PD_KEY, base_url=sb.url
+            ),
+        }
+        done = airflow.airflow("dags", "test", "aw_http_image", extra_env=env)
+        assert "DagRun Finished: dag_id=aw_http_image" in done.stdout, done.stdout[-5000:]
+        [event] = sb.events()
+    body = event["body"]
+    assert body["dedup_key"] == "aw_http_image-boom"
+    assert body["images"] == [{"src": "https://grafana.example.com/boom.png", "alt": "mem"}]
+    assert body["links"] == [{"href": "https://runbook.example.com/aw_http_image"}]
+    [warning] = [line for line in done.stdout.splitlines() if "left out of the page" in line]
+    assert "[warning" in warning
+    assert "images[0] left out of the page (images.src: must be an https:// URL)" in warning
+    assert "grafana.internal" not in done.stdout
+    assert "Failed to run task callback" not in done.stdout
+    _no_secret_in(done.stdout)
+
+
 HOOKS_SCRIPT = """
 import json, os
 from alertwire.airflow import PagerdutyEventsHook, PagerdutyHook
@@ -188,6 +212,10 @@ out["create_event"] = events.create_event(
     custom_details={"n": 1},
 )
 out["send_event"] = events.send_event("today's send_event", "warning")
+# An http:// image (PagerDuty shows only https://): left out, the event still goes.
+out["http_image"] = events.create_event(
+    "with an http image", "info", dedup_key="img-1", images=["http://grafana.internal/i.png"]
+)
 out["change"] = events.create_change_event("deployed v2", custom_details={"v": 2})
 out["test_connection"] = list(events.test_connection())
 out["test_connection_down"] = list(PagerdutyEventsHook(pagerduty_events_conn_id="pd_down")
@@ -249,6 +277,9 @@ def test_hooks_return_what_the_official_hooks_returned(airflow: AirflowEnv) -> N
     assert alerts["legacy-1"]["class"] == "legacy"
     assert alerts["legacy-1"]["custom_details"] == {"n": 1}
     assert alerts["legacy-1"]["source"] == "airflow"
+
+    assert out["http_image"]["dedup_key"] == "img-1"
+    assert "images[0] left out of the page (images.src: must be an https:// URL)" in done.stdout
 
     generated = out["send_event"]
     assert len(generated) == 32

@@ -52,6 +52,7 @@ from alertwire import (
     UnexpectedResponse,
     ValidationError,
 )
+from alertwire.protocol import pagerduty as protocol
 from alertwire.transport import AiohttpTransport, MockTransport, Request, Response
 from tests.support.keys import MIXED_CASE_ROUTING_KEY as KEY
 from tests.support.loopback_server import Answer, LoopbackServer, Received, serve
@@ -164,6 +165,20 @@ async def test_trigger_success(pd: Client, server: LoopbackServer) -> None:
     assert body["payload"] == {"summary": "disk full", "source": "db-1", "severity": "critical"}
     assert result.dedup_key == body["dedup_key"]
     assert result.dedup_key is not None and len(result.dedup_key) == 32
+
+
+async def test_a_202_whose_status_is_not_success_is_delivered_once_with_a_warning(
+    pd: Client, server: LoopbackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not retried: PagerDuty's 202 already queued it, a second send would page twice."""
+    protocol.forget_odd_statuses()
+    odd = {"status": "accepted", "message": "Event processed", "dedup_key": "odd-1"}
+    server.script(Answer(202, odd))
+    result = await pd.send(TriggerAlert("disk full", dedup_key="odd-1"))
+    assert (result.status, result.dedup_key, result.http_status) == ("accepted", "odd-1", 202)
+    assert len(server.received) == 1
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "status 'accepted', not 'success'; counted as delivered" in warning.getMessage()
 
 
 async def test_acknowledge_resolve_change(pd: Client, server: LoopbackServer) -> None:

@@ -8,14 +8,25 @@ happened. Run against the real sandbox over loopback HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from alertwire import PagerDuty, RateLimited, RetryPolicy, TriggerAlert
+from alertwire import (
+    AsyncPagerDuty,
+    BigPanda,
+    BigPandaAlert,
+    PagerDuty,
+    RateLimited,
+    RetryPolicy,
+    TriggerAlert,
+)
+from alertwire.rest import PagerDutyAPI
 from alertwire.sandbox import Sandbox
 
 ALERTWIRE = str(Path(sys.executable).with_name("alertwire"))
@@ -43,6 +54,62 @@ def test_library_error_names_the_retry_after_and_the_budget(alertwire_sandbox: S
         "the service asked to wait 600 s (Retry-After), longer than the retry budget"
         " of 60 s (max_elapsed); not retried"
     )
+
+
+WAITED_TOO_LONG = (
+    "the service asked to wait 600 s (Retry-After), longer than the retry budget"
+    " of 60 s (max_elapsed); not retried"
+)
+BP_TOKEN = "bigpanda-retry-budget-token-0001"
+REST_TOKEN = "rest-retry-budget-token-0002"
+BUDGET = RetryPolicy(max_elapsed=60)
+
+
+def _events(sb: Sandbox) -> None:
+    with PagerDuty(KEY, base_url=sb.url, retry=BUDGET) as client:
+        client.send(TriggerAlert("disk full", source="db1"))
+
+
+def _async_events(sb: Sandbox) -> None:
+    async def send() -> None:
+        async with AsyncPagerDuty(KEY, base_url=sb.url, retry=BUDGET) as client:
+            await client.send(TriggerAlert("disk full", source="db1"))
+
+    asyncio.run(send())
+
+
+def _bigpanda(sb: Sandbox) -> None:
+    with BigPanda(BP_TOKEN, "app", base_url=sb.url, retry=BUDGET) as client:
+        client.send(BigPandaAlert("critical", host="db1"))
+
+
+def _rest(sb: Sandbox) -> None:
+    with PagerDutyAPI(REST_TOKEN, base_url=sb.url, retry=BUDGET) as api:
+        api.incidents()
+
+
+@pytest.mark.usefixtures("real_retry_delays")
+@pytest.mark.parametrize(
+    ("fail", "send"),
+    [
+        ("fail_next", _events),
+        ("fail_next", _async_events),
+        ("fail_next", _bigpanda),
+        ("fail_next_rest", _rest),
+    ],
+)
+def test_every_clients_error_text_says_why_it_was_not_retried(
+    alertwire_sandbox: Sandbox, fail: str, send: Callable[[Sandbox], None]
+) -> None:
+    """str(error) is what a script's log or an Airflow task's traceback shows: the reason too."""
+    getattr(alertwire_sandbox, fail)(429, retry_after=600)
+    with pytest.raises(RateLimited) as caught:
+        send(alertwire_sandbox)
+    text = str(caught.value)
+    assert text.endswith(f"; {WAITED_TOO_LONG}"), text
+    assert "HTTP 429" in text
+    for secret in (KEY, BP_TOKEN, REST_TOKEN):
+        assert secret not in text
 
 
 @pytest.mark.parametrize(("options", "budget"), [((), "120"), (("--max-time", "60"), "60")])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import socket
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
@@ -301,11 +302,64 @@ def test_custom_details_must_be_json(bad: object) -> None:
     assert info.value.field == "custom_details"
 
 
+def test_nan_and_infinities_in_custom_details_are_sent_as_strings_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """JSON has no NaN; sent as ``null`` they would read as "no value", silently."""
+    details = {"cpu": math.nan, "limits": [math.inf, -math.inf, 1.5], "none": None}
+    with caplog.at_level(logging.WARNING, logger="alertwire"):
+        event = TriggerAlert("x", custom_details=details)
+        change = Change("deployed", custom_details={"ratio": math.inf})
+    assert wire(event)["payload"] == {
+        "summary": "x",
+        "source": event.source,
+        "severity": "error",
+        "custom_details": {"cpu": "NaN", "limits": ["Infinity", "-Infinity", 1.5], "none": None},
+    }
+    assert wire(change)["payload"]["custom_details"] == {"ratio": "Infinity"}  # type: ignore[index]
+    assert [r.getMessage() for r in caplog.records] == [
+        "payload.custom_details.cpu, payload.custom_details.limits[0],"
+        " payload.custom_details.limits[1]: sent as the strings NaN, Infinity or -Infinity"
+        " (JSON has no such numbers)",
+        "payload.custom_details.ratio: sent as the strings NaN, Infinity or -Infinity"
+        " (JSON has no such numbers)",
+    ]
+
+
+def test_custom_details_with_null_and_finite_numbers_only_are_sent_as_they_are(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    details = {"a": None, "b": [1.0, -0.0, 1e308], "null": "null"}
+    with caplog.at_level(logging.WARNING, logger="alertwire"):
+        event = TriggerAlert("x", custom_details=details)
+    assert wire(event)["payload"]["custom_details"] == details  # type: ignore[index]
+    assert caplog.records == []
+
+
 def test_custom_details_copied_not_aliased() -> None:
     details = {"a": 1}
     event = TriggerAlert("x", custom_details=details)
     details["a"] = 2
     assert wire(event)["payload"]["custom_details"] == {"a": 1}  # type: ignore[index]
+
+
+@pytest.mark.parametrize("cls", [TriggerAlert, Change])
+def test_custom_details_are_read_only_and_show_what_is_sent(cls: type[TriggerAlert]) -> None:
+    """The wire bytes are made once, at construction: a mutable copy would drift from them."""
+    tags = ["a"]
+    event = cls("x", custom_details={"n": 1, "tags": tags, "at": datetime(2026, 1, 2, 3, 4)})
+    with pytest.raises(TypeError, match="does not support item assignment"):
+        event.custom_details["n"] = 2  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        event.custom_details.clear()  # type: ignore[union-attr]
+    tags.append("b")  # the caller's own list is not the event's
+    sent = wire(event)["payload"]["custom_details"]  # type: ignore[index]
+    assert event.custom_details == sent == {"n": 1, "tags": ["a"], "at": "2026-01-02T03:04:00"}
+    assert repr(event).count("'tags': ['a']") == 1
+    flat = cls("x", custom_details={"n": 1, "s": "t", "b": True, "none": None})
+    assert flat.custom_details == {"n": 1, "s": "t", "b": True, "none": None}
+    with pytest.raises(TypeError):
+        flat.custom_details["n"] = 2  # type: ignore[index]
 
 
 # --- images and links -------------------------------------------------------------------

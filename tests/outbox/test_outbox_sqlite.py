@@ -35,6 +35,7 @@ from alertwire import (
     Change,
     ConfigurationError,
     OutboxError,
+    PagerDuty,
     ResolveAlert,
     TriggerAlert,
     ValidationError,
@@ -43,6 +44,7 @@ from alertwire.models.bigpanda import BigPandaAlert
 from alertwire.outbox import Outbox, State, default_outbox_path
 from alertwire.outbox.machine import Machine
 from alertwire.outbox.sqlite import SCHEMA_VERSION, SQLiteStore
+from alertwire.sandbox import Sandbox
 from tests.support.keys import BIGPANDA_TOKEN as TOKEN
 from tests.support.keys import ROUTING_KEY as KEY
 
@@ -748,3 +750,20 @@ def test_superseded_dead_letters_are_found_in_one_pass_however_the_retry_names_t
         assert ob.retry() == 0
         assert ob.retry([9], superseded=True) == 1
         assert ticks < 1000, ticks
+
+
+def test_nan_in_custom_details_is_stored_and_sent_as_a_string(
+    tmp_path: Path, alertwire_sandbox: Sandbox
+) -> None:
+    """The outbox keeps the model's bytes: what the relay sends is what a direct send sends."""
+    event = TriggerAlert("cpu", dedup_key="nan-1", custom_details={"load": float("nan")})
+    path = tmp_path / "o.sqlite3"
+    with Outbox(path) as box:
+        box.enqueue(event, routing_key=KEY)
+    with sqlite3.connect(path) as conn:
+        [(body,)] = conn.execute("SELECT body FROM events").fetchall()
+    assert json.loads(body)["payload"]["custom_details"] == {"load": "NaN"}
+    with PagerDuty(KEY, base_url=alertwire_sandbox.url) as pd:
+        pd.send(event)
+    [alert] = alertwire_sandbox.alerts()
+    assert alert["custom_details"] == {"load": "NaN"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import uuid
@@ -276,6 +277,26 @@ def test_202_change_has_no_dedup_key() -> None:
     result = protocol.parse_response(response(202, body), kind="change")
     assert result.dedup_key is None
     assert result.message == "Change event processed"
+
+
+def test_2xx_whose_status_is_not_success_is_success_with_one_warning_per_status(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The HTTP status is PagerDuty's word: a retry after its 202 would page twice."""
+    protocol.forget_odd_statuses()
+    odd = {"status": "queued", "message": "Event processed", "dedup_key": "abc"}
+    with caplog.at_level(logging.WARNING, logger="alertwire"):
+        first = protocol.parse_response(response(202, odd), kind="alert")
+        again = protocol.parse_response(response(202, odd), kind="alert")
+        missing = protocol.parse_response(response(202, {"dedup_key": "d"}), kind="alert")
+    assert first == again == alertwire.EventResult("queued", "Event processed", "abc", 202)
+    assert missing.status == "success"  # what it always said: a result is a success
+    assert [r.getMessage() for r in caplog.records] == [
+        "PagerDuty answered HTTP 202 with status 'queued', not 'success'; counted as"
+        " delivered, since the HTTP status says so (said once per status)",
+        "PagerDuty answered HTTP 202 with status (none), not 'success'; counted as"
+        " delivered, since the HTTP status says so (said once per status)",
+    ]
 
 
 @pytest.mark.parametrize("body", [b"OK", b"", b"<html>proxy</html>", b"[1,2]"])

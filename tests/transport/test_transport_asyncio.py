@@ -26,10 +26,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from alertwire import NetworkError
+from alertwire import AsyncPagerDuty, NetworkError, TriggerAlert
 from alertwire.sandbox import Sandbox
 from alertwire.transport import AsyncioTransport, Request
 from alertwire.transport._asyncio import READ_SIZE
+from tests.support.keys import ROUTING_KEY as KEY
 from tests.support.loopback_server import Answer, LoopbackServer, serve
 from tests.support.sandbox_http import enqueue_request, trigger
 from tests.support.waiting import async_wait_for
@@ -461,3 +462,44 @@ def test_a_limit_that_is_no_whole_number_from_1_is_refused_by_name(limit: object
     """``True`` was a limit of one request in flight; ``"8"`` a bare TypeError."""
     with pytest.raises(ValueError, match="limit must be a whole number, at least 1"):
         AsyncioTransport(limit=limit)  # type: ignore[arg-type]
+
+
+def test_a_client_used_from_a_second_threads_running_loop_is_refused_and_the_first_keeps_its_connection(
+    server: LoopbackServer,
+) -> None:
+    """Two threads' loops at once: the second is refused with a RuntimeError naming the
+    cause, instead of aborting the first loop's connections (from the wrong thread)."""
+    client = AsyncPagerDuty(KEY, base_url=server.url)
+    first_sent = threading.Event()
+    second_tried = threading.Event()
+    sent: list[str | None] = []
+
+    def first_thread() -> None:
+        async def main() -> None:
+            sent.append((await client.send(TriggerAlert("a", dedup_key="a-1"))).dedup_key)
+            first_sent.set()
+            await asyncio.to_thread(second_tried.wait, 30)  # this loop keeps running
+            sent.append((await client.send(TriggerAlert("a", dedup_key="a-2"))).dedup_key)
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=first_thread)
+    thread.start()
+    try:
+        assert first_sent.wait(30)
+
+        async def second() -> None:
+            await client.send(TriggerAlert("b", dedup_key="b-1"))
+
+        with pytest.raises(RuntimeError) as caught:
+            asyncio.run(second())
+    finally:
+        second_tried.set()
+        thread.join(30)
+    message = str(caught.value)
+    assert "event loop running in another thread" in message
+    assert "one client per thread" in message
+    assert KEY not in message
+    assert sent == ["a-1", "a-2"]
+    assert [r.json()["dedup_key"] for r in server.received] == ["a-1", "a-2"]
+    assert len(server.connections) == 1  # the first loop's connection was never dropped

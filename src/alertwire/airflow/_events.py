@@ -6,15 +6,28 @@ the hooks stay Airflow glue.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, TypeVar
 
 from .._errors import ValidationError
 from ..models.bigpanda import BigPandaStatus
 from ..models.levels import bigpanda_status_from_level
-from ..models.pagerduty import AcknowledgeAlert, PagerDutyEvent, ResolveAlert, TriggerAlert
+from ..models.pagerduty import (
+    AcknowledgeAlert,
+    Change,
+    Image,
+    Link,
+    PagerDutyEvent,
+    ResolveAlert,
+    TriggerAlert,
+)
 
-__all__ = ["EVENT_ARGUMENTS", "bigpanda_status", "pagerduty_event_from"]
+__all__ = ["EVENT_ARGUMENTS", "bigpanda_status", "change_event_from", "pagerduty_event_from"]
+
+logger = logging.getLogger("alertwire.airflow")
+
+_Part = TypeVar("_Part", Image, Link)
 
 _ACTIONS = ("trigger", "acknowledge", "resolve")
 
@@ -57,14 +70,49 @@ def pagerduty_event_from(arguments: Mapping[str, Any]) -> PagerDutyEvent:
             group=arguments["group"],
             component=arguments["component"],
             class_=arguments["class_type"],
-            images=arguments["images"],
-            links=arguments["links"],
+            images=_accepted(Image, arguments["images"], "images", "the page"),
+            links=_accepted(Link, arguments["links"], "links", "the page"),
         )
     if action not in _ACTIONS:
         raise ValidationError("action", f"must be one of {', '.join(_ACTIONS)}; got {action!r:.40}")
     if not dedup_key:
         raise ValidationError("dedup_key", f"is required for action={action}")
     return AcknowledgeAlert(dedup_key) if action == "acknowledge" else ResolveAlert(dedup_key)
+
+
+def change_event_from(arguments: Mapping[str, Any]) -> Change:
+    """``create_change_event``'s arguments as a :class:`~alertwire.Change`, links as for a page."""
+    return Change(
+        arguments["summary"],
+        source=arguments["source"],
+        custom_details=arguments["custom_details"],
+        timestamp=arguments["timestamp"],
+        links=_accepted(Link, arguments["links"], "links", "the change event"),
+    )
+
+
+def _accepted(cls: type[_Part], values: object, name: str, what: str) -> list[_Part] | None:
+    """The images (or links) the model accepts; each one it refuses is left out, at WARNING.
+
+    Why not refuse the page, as the models do: the official provider sent
+    whatever it was given, so a DAG moved over may well pass an ``http://``
+    Grafana image, and PagerDuty's https rule must not cost it its page.
+    An image is decoration; the page is the point. The rule itself stays
+    in the models (:meth:`Image.coerce` says what is wrong, and the warning
+    quotes it); the URL is never logged, as one may carry a key.
+    """
+    if values is None:
+        return None
+    if isinstance(values, (str, Mapping)) or not isinstance(values, Iterable):
+        logger.warning("%s left out of %s (%s: must be a sequence of %s)", name, what, name, name)
+        return None
+    kept: list[_Part] = []
+    for index, value in enumerate(values):
+        try:
+            kept.append(cls.coerce(value))
+        except ValidationError as exc:
+            logger.warning("%s[%d] left out of %s (%s)", name, index, what, exc)
+    return kept
 
 
 def bigpanda_status(value: str | BigPandaStatus) -> BigPandaStatus:

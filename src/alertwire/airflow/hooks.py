@@ -31,12 +31,12 @@ from .._retry import RetryPolicy
 from .._secret import Secret
 from ..models.bigpanda import BigPandaAlert, BigPandaStatus
 from ..models.bigpanda_rules import require_app_key, require_token
-from ..models.pagerduty import Change, PagerDutyEvent, ResolveAlert
+from ..models.pagerduty import PagerDutyEvent, ResolveAlert
 from ..models.pagerduty_rules import require_routing_key
 from ..models.results import EventResult
 from . import _deliver
 from ._compat import BaseHook, connection_fields
-from ._events import bigpanda_status, pagerduty_event_from
+from ._events import bigpanda_status, change_event_from, pagerduty_event_from
 from ._settings import (
     BIGPANDA_EXTRAS,
     EVENTS_EXTRAS,
@@ -236,10 +236,7 @@ class PagerdutyEventsHook(BaseHook):
         links: list[Any] | None = None,
     ) -> dict[str, Any]:
         """Send a change event now and return PagerDuty's answer as a dict."""
-        event = Change(
-            summary, source=source, custom_details=custom_details, timestamp=timestamp, links=links
-        )
-        return _create_event(self.destination, event)
+        return _create_event(self.destination, change_event_from(locals()))
 
     def test_connection(self) -> tuple[bool, str]:
         """Resolve a dedup key that matches no alert (a no-op for PagerDuty), as the official hook does."""

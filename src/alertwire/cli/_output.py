@@ -63,7 +63,7 @@ def error_text(error: AlertwireError) -> str:
     if isinstance(error, DeliveryError) and error.retryable and error.attempts:
         if error.gave_up is not None:  # name the bound, in the options' words
             why = error.gave_up.describe(budget="--max-time", attempts_limit="--max-attempts")
-            return f"{why}: {text}"
+            return f"{why}: {error.message}"  # str(error) would name the bound a second time
         tries = f"{error.attempts} attempt{'s' if error.attempts != 1 else ''}"
         return f"retries exhausted after {tries}: {text}"
     return text

@@ -23,6 +23,8 @@ from .pagerduty import (
     _shorten_summary,
     _wire_bytes,
     default_source,
+    plain_details,
+    read_only_details,
     wire_timestamp,
 )
 from .pagerduty_rules import check_change_event
@@ -37,7 +39,8 @@ class Change(_Event):
     summary: str
     source: str
     timestamp: str | None
-    custom_details: dict[str, Any] | str | None
+    #: Read-only, and what is sent (``TriggerAlert.custom_details`` says why).
+    custom_details: Mapping[str, Any] | str | None
     links: tuple[Link, ...]
     _wire: bytes = field(repr=False, compare=False, init=False)
 
@@ -68,4 +71,7 @@ class Change(_Event):
         if self.links:
             wire["links"] = [link.wire() for link in self.links]
         _raise_problems(check_change_event(wire, check_key=False))
-        object.__setattr__(self, "_wire", _wire_bytes(wire))
+        plain = plain_details(self.custom_details)
+        object.__setattr__(self, "_wire", _wire_bytes(wire, no_floats=plain))
+        details = read_only_details(self.custom_details, self._wire, plain=plain)
+        object.__setattr__(self, "custom_details", details)

@@ -26,7 +26,7 @@ class _KeyedAction(_Event):
         object.__setattr__(self, "dedup_key", _require_str(dedup_key, "dedup_key", optional=False))
         wire = {"event_action": self.event_action, "dedup_key": self.dedup_key}
         _raise_problems(check_alert_event(wire, check_key=False))
-        object.__setattr__(self, "_wire", _dumps(wire))
+        object.__setattr__(self, "_wire", _dumps(wire, no_floats=True))  # strings only
 
 
 @dataclass(frozen=True, slots=True, init=False)

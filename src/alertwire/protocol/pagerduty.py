@@ -17,8 +17,8 @@ import os
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
-from .. import _json
-from .._errors import UnexpectedResponse
+from .. import _json, _log
+from .._errors import UnexpectedResponse, one_line
 from .._secret import Secret
 from ..models import pagerduty as models
 from ..models.pagerduty import TriggerAlert
@@ -300,6 +300,41 @@ def resolves(body: bytes) -> bool:
 _ACCEPTED_HEAD: Final = b'{"status":"success","message":"Event processed","dedup_key":"'
 
 
+#: The statuses other than "success" already warned about, in this process.
+_odd_statuses: set[str | None] = set()
+#: Past this many different ones, no more warnings: a service echoing a request id in
+#: ``status`` must not grow the set without end.
+_ODD_STATUSES_MAX: Final = 32
+
+
+def _note_odd_status(said: str | None, http_status: int) -> None:
+    """Warn, once per status, that a 2xx did not say ``success``; it is a success all the same.
+
+    Why a success: the HTTP status is PagerDuty's decision (202 means queued,
+    docs/protocol.md), and the body's ``status`` only words it. Treating the
+    answer as a failure would send the event again, and a second trigger
+    after the first was acted on is a duplicate page. Why a warning, once:
+    a change in PagerDuty's wording (or a proxy that rewrites bodies) must
+    be seen, but not as one line per event of a large ``send_many``.
+    """
+    if said in _odd_statuses or len(_odd_statuses) >= _ODD_STATUSES_MAX:
+        return
+    _odd_statuses.add(said)
+    shown = "(none)" if said is None else repr(one_line(said)[:80])
+    _log.warning(
+        "%s answered HTTP %d with status %s, not 'success'; counted as delivered,"
+        " since the HTTP status says so (said once per status)",
+        SERVICE,
+        http_status,
+        shown,
+    )
+
+
+def forget_odd_statuses() -> None:
+    """Warn again about every status (the tests start each from a clean slate)."""
+    _odd_statuses.clear()
+
+
 def parse_response(
     response: Response,
     *,
@@ -340,6 +375,9 @@ def parse_response(
         dedup_key = None
     elif not isinstance(dedup_key, str):
         dedup_key = sent_dedup_key
+    said = payload.get("status")
+    if said != "success":
+        _note_odd_status(None if said is None else scrubbed_text(said, routing_key), status)
     # The free text is scrubbed as an error's is; the dedup key never is: it names the
     # incident, whatever it contains.
     return EventResult(

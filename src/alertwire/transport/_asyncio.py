@@ -25,6 +25,9 @@ What it does, and why:
 * **Any failure closes the connection.** A timeout, an error, a cancelled
   caller or an answer the parser refuses: that connection is aborted, never
   pooled, so a late answer can never be read as the next request's.
+* **One loop at a time.** A send from a second thread's loop while the
+  first loop still runs raises ``RuntimeError`` (naming the cause) instead
+  of taking the pool from under the first: make one client per thread.
 * **A loop that ends closes its connections.** One transport may serve
   one loop after another (``asyncio.run`` per batch). A loop that has
   closed can close nothing, so a pooled connection left on it would reach
@@ -397,11 +400,24 @@ class AsyncioTransport:
     async def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
         """First send, or a send on another loop: connections of the old loop are unusable.
 
-        They are aborted if their loop still runs (in another thread). A closed loop
-        can close nothing: its guard closed them as it ended, if its owner finished
+        An old loop still running (in another thread) is refused with a
+        ``RuntimeError``: two loops at once would each need the pool's
+        connections, and a pool per loop is what one client per thread gives.
+        An old loop that stopped but was not closed: its connections are aborted
+        here. A closed loop can close nothing: its guard closed them as it ended, if its owner finished
         its async generators (``asyncio.run`` does); if not, they are left to the
         garbage collector. Then this loop gets its own guard (``_closing_with``).
         """
+        if self._loop is not None and self._loop.is_running():
+            # Another thread's loop, still running: its connections (idle and in
+            # flight) are its own, and aborting them from here, as a loop that has
+            # ended allows, would fail that thread's sends for no fault of theirs.
+            raise RuntimeError(
+                "this async client is in use by an event loop running in another thread;"
+                " an async client (and its transport) serves one event loop at a time:"
+                " make one client per thread, or hand the sends to the first loop"
+                " (asyncio.run_coroutine_threadsafe)"
+            )
         if self._loop is not None:
             if self._loop.is_closed():
                 self._idle = {}
