@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
+import pickle
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
@@ -92,6 +94,17 @@ def test_immutable_and_comparable() -> None:
     assert a.tags["x"] == (1, 2)
     assert a == BigPandaAlert("ok", host="h", tags={"x": (1, 2)})
     assert hash(a) == hash(BigPandaAlert("ok", host="h", tags={"x": [1, 2]}))
+
+
+@pytest.mark.parametrize("tags", [None, {"x": [1, 2], "y": "z"}])
+def test_an_alert_pickles_and_copies_as_itself(tags: dict[str, Any] | None) -> None:
+    """Its read-only tags once made every alert unpicklable, even one without tags."""
+    alert = BigPandaAlert("ok", host="h", tags=tags)
+    pickled = pickle.loads(pickle.dumps(alert))  # noqa: S301 - our own bytes
+    for copied in (pickled, copy.deepcopy(alert), copy.copy(alert)):
+        assert copied == alert and hash(copied) == hash(alert)
+        with pytest.raises(TypeError, match="read-only"):
+            copied.tags["w"] = 1  # type: ignore[index]
 
 
 def test_primary_property_required() -> None:

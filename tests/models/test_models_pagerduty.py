@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
+import pickle
 import socket
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
@@ -348,9 +350,9 @@ def test_custom_details_are_read_only_and_show_what_is_sent(cls: type[TriggerAle
     """The wire bytes are made once, at construction: a mutable copy would drift from them."""
     tags = ["a"]
     event = cls("x", custom_details={"n": 1, "tags": tags, "at": datetime(2026, 1, 2, 3, 4)})
-    with pytest.raises(TypeError, match="does not support item assignment"):
+    with pytest.raises(TypeError, match="read-only"):
         event.custom_details["n"] = 2  # type: ignore[index]
-    with pytest.raises(AttributeError):
+    with pytest.raises(TypeError, match="read-only"):
         event.custom_details.clear()  # type: ignore[union-attr]
     tags.append("b")  # the caller's own list is not the event's
     sent = wire(event)["payload"]["custom_details"]  # type: ignore[index]
@@ -360,6 +362,23 @@ def test_custom_details_are_read_only_and_show_what_is_sent(cls: type[TriggerAle
     assert flat.custom_details == {"n": 1, "s": "t", "b": True, "none": None}
     with pytest.raises(TypeError):
         flat.custom_details["n"] = 2  # type: ignore[index]
+
+
+@pytest.mark.parametrize("cls", [TriggerAlert, Change])
+@pytest.mark.parametrize("details", [{"n": 1}, {"n": 1.5, "tags": ["a"]}, None])
+def test_an_event_pickles_and_copies_as_itself(
+    cls: type[TriggerAlert], details: dict[str, object] | None
+) -> None:
+    """A process pool pickles its arguments and frameworks deep-copy theirs; read-only
+    details once made both fail ("cannot pickle 'mappingproxy' object")."""
+    event = cls("x", custom_details=details)
+    pickled = pickle.loads(pickle.dumps(event))  # noqa: S301 - our own bytes
+    for copied in (pickled, copy.deepcopy(event), copy.copy(event)):
+        assert copied == event and repr(copied) == repr(event)
+        assert wire(copied) == wire(event)
+        if details is not None:
+            with pytest.raises(TypeError, match="read-only"):
+                copied.custom_details["n"] = 2  # type: ignore[index]
 
 
 # --- images and links -------------------------------------------------------------------

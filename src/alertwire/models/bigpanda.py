@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import enum
 import math
-import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +34,7 @@ from typing import Any, TypeAlias
 from .. import _json, _log
 from .._errors import ValidationError
 from .._numbers import is_real
+from ._read_only import ReadOnlyDict
 from ._spelling import Spellings
 from ._time import to_aware
 from .bigpanda_rules import RESERVED_FIELDS, TIMESTAMP_CEILING, Problem, check_alert
@@ -150,7 +150,7 @@ def _tag_value(name: str, value: object) -> TagValue:
 
 def _tags(value: object) -> Mapping[str, TagValue]:
     if value is None:
-        return types.MappingProxyType({})
+        return ReadOnlyDict({})
     if not isinstance(value, Mapping):
         raise ValidationError("tags", f"must be a mapping, not {type(value).__name__}")
     tags: dict[str, TagValue] = {}
@@ -164,7 +164,7 @@ def _tags(value: object) -> Mapping[str, TagValue]:
                 " argument or rename the tag",
             )
         tags[name] = _tag_value(name, tag)
-    return types.MappingProxyType(tags)
+    return ReadOnlyDict(tags)
 
 
 @dataclass(frozen=True, slots=True, init=False)

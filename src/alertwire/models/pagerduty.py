@@ -21,12 +21,12 @@ import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeVar
 
 from .. import _json, _lazy_exports, _log
 from .._errors import ValidationError
 from .._record_methods import dataclass_eq, dataclass_hash, dataclass_repr, slot_setters
+from ._read_only import ReadOnlyDict
 from ._spelling import Spellings
 from ._time import format_iso8601, is_iso8601
 from .limits import ELLIPSIS, ROUTING_KEY_OVERHEAD, SUMMARY_MAX
@@ -188,9 +188,9 @@ def read_only_details(
     if not isinstance(details, dict):  # a string, None, or already read-only
         return details
     if plain:
-        return MappingProxyType(details)
+        return ReadOnlyDict(details)
     sent: dict[str, Any] = _json.loads(wire_bytes)["payload"]["custom_details"]
-    return MappingProxyType(sent)
+    return ReadOnlyDict(sent)
 
 
 def _dumps(wire: dict[str, Any], no_floats: bool = False) -> bytes:
@@ -355,7 +355,7 @@ class TriggerAlert(_Event):
     component: str | None
     group: str | None
     class_: str | None
-    #: Read-only (a ``MappingProxyType``), and what is sent: see :func:`read_only_details`.
+    #: Read-only (a :class:`~._read_only.ReadOnlyDict`), and what is sent: see :func:`read_only_details`.
     custom_details: Mapping[str, Any] | str | None
     images: tuple[Image, ...]
     links: tuple[Link, ...]
@@ -460,9 +460,7 @@ class TriggerAlert(_Event):
             set_wire(self, data)
             set_custom_details(
                 self,
-                MappingProxyType(
-                    details if plain else _json.loads(data)["payload"]["custom_details"]
-                ),
+                ReadOnlyDict(details if plain else _json.loads(data)["payload"]["custom_details"]),
             )
         else:
             set_wire(self, _wire_bytes(wire, True))
