@@ -168,3 +168,74 @@ def test_closing_a_postgres_outbox_lets_an_operation_under_way_finish(pg_url: st
         box.stats()
     with psycopg.connect(pg_url) as check:
         assert check.execute("SELECT count(*) FROM alertwire_events").fetchone() == (200,)
+
+
+_FORK_WHILE_LOCKED = """
+import os, sys, threading
+from alertwire import TriggerAlert
+from alertwire.outbox import Outbox
+
+box = Outbox(sys.argv[1])
+box.enqueue(TriggerAlert("parent"), routing_key=sys.argv[2])
+used, stop = threading.Event(), threading.Event()
+
+def user():
+    box.stats()  # this thread gets a connection, and a watch on its end
+    used.set()
+    stop.wait()
+
+threading.Thread(target=user).start()
+used.wait()
+held, release = threading.Event(), threading.Event()
+
+def hold():
+    with box.store._lock:  # as a first opening holds it during its migration
+        held.set()
+        release.wait()
+
+threading.Thread(target=hold, daemon=True).start()
+held.wait()
+pid = os.fork()
+if pid == 0:
+    os._exit(0)  # the fork alone ran the watches of the threads it dropped
+release.set()
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status))
+stop.set()
+print("parent still has", box.stats().pending)
+"""
+
+
+def test_a_fork_while_threads_use_the_outbox_neither_hangs_nor_closes_the_parents(
+    tmp_path: Path,
+) -> None:
+    """A fork drops the other threads' state in the child, which ran their end-of-thread
+    watches there, before any code of the child's: one waited for a lock copied held
+    (the child hung for good), and each closed the parent's connection in the child."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FORK_WHILE_LOCKED, str(tmp_path / "outbox.sqlite3"), KEY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["child 0", "parent still has 1"]
+
+
+def test_close_from_inside_an_operation_of_the_same_thread_waits_for_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A signal or logging handler may close the outbox while its own thread is in an
+    operation: that lock can never come free while close() waits for it."""
+    box = Outbox(tmp_path / "outbox.sqlite3")
+    box.enqueue(TriggerAlert("x"), routing_key=KEY)
+    store = box.store
+    with caplog.at_level("WARNING", logger="alertwire.outbox"):
+        with store._holding() as slot:  # type: ignore[attr-defined]
+            box.close()
+            assert slot.conn is not None  # still the operation's
+        assert slot.conn is None  # closed as the operation ended
+    assert [r.getMessage() for r in caplog.records] == []
+    with pytest.raises(OutboxError, match="is closed"):
+        box.stats()

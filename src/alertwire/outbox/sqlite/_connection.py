@@ -438,23 +438,32 @@ class SQLiteConnections:
         closes the connection under it (see :mod:`._per_thread`). Raises
         OutboxError once the outbox is closed."""
         slot = self._own()
-        if slot.depth == 0:
-            slot.busy.acquire()
-            if self._closed:
-                self._let_go_of(slot)
-                raise self._closed_error()
-        slot.depth += 1
+        if slot.depth:
+            slot.depth += 1
+            return slot
+        # Only close() takes another thread's lock, and only to close the connection:
+        # a wait here is short. Bounded all the same, so that a lock left held (an
+        # interrupt between two statements of this pair) is an error, never a hang.
+        if not slot.busy.acquire(timeout=self.busy_timeout):
+            raise OutboxError(
+                f"cannot use the outbox {self.location}: this thread's connection stayed"
+                f" busy for {self.busy_timeout:g} s",
+                retryable=True,
+            )
+        slot.depth = 1
+        if self._closed:
+            self._let_go(slot)
+            raise self._closed_error()
         return slot
 
     def _let_go(self, slot: ThreadConnection) -> None:
         slot.depth -= 1
         if slot.depth == 0:
-            self._let_go_of(slot)
-
-    def _let_go_of(self, slot: ThreadConnection) -> None:
-        if self._closed:
-            slot.close()  # close() could not wait for this operation: its thread closes it
-        slot.busy.release()
+            try:
+                if self._closed:
+                    slot.close()  # close() could not wait for this operation: closed here
+            finally:
+                slot.busy.release()
 
     @contextlib.contextmanager
     def _holding(self) -> Iterator[ThreadConnection]:
@@ -828,22 +837,31 @@ class SQLiteConnections:
 
         An operation under way in another thread finishes first: each connection is
         closed only with its lock (see :mod:`._per_thread`), waited for at most the
-        busy timeout, all connections together. One still busy after that is closed
-        by its own thread as its operation ends, and a WARNING says so. Idempotent.
+        busy timeout, all connections together, counted from the call. One still
+        busy after that is closed by its own thread as its operation ends, and a
+        WARNING says so. Called from inside an operation of the same thread, that
+        thread's connection is closed as the operation ends, without a wait.
+        Idempotent.
 
         Why an error after it rather than opening the file again: a closed outbox
         that reopened itself would hold the file open again behind its owner's back
         (after ``close()`` the owner may move, check or delete it), and the
         PostgreSQL store refuses the same way.
         """
+        deadline = time.monotonic() + self.busy_timeout
         with self._lock:
             self._closed = True
             slots, self._slots = list(self._slots), set()
-        deadline = time.monotonic() + self.busy_timeout
+        own = getattr(self._local, "slot", None)
         busy = 0
         for slot in slots:
             if slot.ended is not None:
                 slot.ended.detach()  # nothing left for the thread's end to close
+            if slot is own and slot.depth:
+                # Called from inside an operation of this very thread (a signal or
+                # logging handler): its lock can never come free while we wait, and
+                # the operation closes the connection itself as it ends.
+                continue
             if slot.busy.acquire(timeout=max(0.0, deadline - time.monotonic())):
                 try:
                     slot.close()

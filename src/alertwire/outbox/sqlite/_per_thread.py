@@ -28,16 +28,21 @@ a WARNING says so; ``close()`` never closes a connection in use.
 descriptors and a page cache) until ``close()``: a service enqueueing from a
 thread per request ran out of file descriptors. Each thread's local storage
 holds a :class:`ThreadEnd`, and a ``weakref.finalize`` on it closes the
-connection. Python clears a thread's locals when the OS thread ends, for
-every kind of thread: those ``threading`` started and those started by
-``_thread.start_new_thread`` or a C extension, which ``threading`` only
-knows as a ``_DummyThread`` that is never seen to end (``is_alive()`` is
-always true), so asking ``threading`` which threads ended missed them.
+connection. Python clears a thread's locals when its thread state goes: for
+those ``threading`` started and those started by ``_thread.start_new_thread``,
+when the OS thread ends. ``threading`` knows the latter only as a
+``_DummyThread`` that is never seen to end (``is_alive()`` is always true),
+so asking ``threading`` which threads ended missed them. A C extension's
+thread that enters Python through ``PyGILState_Ensure`` gets a fresh thread
+state at each outermost call, so its connection lasts one call: correct, if
+slower for such a caller. In a child made by ``fork`` the parent's other
+threads' states go too, and nothing is closed then (:func:`watch_thread_end`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import weakref
@@ -95,10 +100,18 @@ def watch_thread_end(
     """Once ``end`` is freed (its thread ended): ``forget(slot)``, then close its connection.
 
     Not at interpreter exit (``atexit`` off): daemon threads may still be inside an
-    operation then, and the process is about to release everything anyway.
+    operation then, and the process is about to release everything anyway. Not in
+    a child made by ``fork`` either: the fork itself drops the other threads' state
+    there, which frees their ``end`` and runs this before any code of the child's,
+    while a lock of the parent's may be copied held (waiting for it would hang the
+    child for good), and the connection is the parent's, which SQLite says a
+    child must never use, closing included.
     """
+    parent = os.getpid()
 
     def ended() -> None:
+        if os.getpid() != parent:
+            return
         forget(slot)
         slot.close_if_idle()
 
