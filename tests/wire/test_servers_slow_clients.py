@@ -231,6 +231,22 @@ def test_a_head_cut_short_by_a_half_close_is_closed_at_once(serve: Serve) -> Non
     assert answer == b"" or answer.startswith(b"HTTP/1.1 4")
 
 
+def test_blank_lines_then_a_half_close_are_closed_at_once(serve: Serve) -> None:
+    """Blank lines are not a head (the parser skips them before one): nothing to answer."""
+    port = serve(ServerLimits(header_timeout=BOUND * 4))
+    with connect(port) as sock:
+        send_then_half_close(sock, b"\r\n\r\n\r\n")
+        assert read_until_closed(sock) == b""
+
+
+def test_a_request_after_blank_lines_then_a_half_close_is_answered(serve: Serve) -> None:
+    port = serve(ServerLimits())
+    with connect(port) as sock:
+        send_then_half_close(sock, b"\r\n" + request_bytes(trigger("after-blank-1")))
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 202 "), answer[:200]
+
+
 def test_a_stalled_tls_handshake_meets_the_head_deadline() -> None:
     with (
         Sandbox(tls=True, limits=ServerLimits(header_timeout=0.5)) as sandbox,

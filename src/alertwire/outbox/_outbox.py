@@ -491,6 +491,9 @@ class Outbox(Closing):
         waited for at most the busy timeout (a connection still busy then is closed
         by its own thread as the operation ends). Closed means closed: an outbox
         does not reopen itself behind its owner's back; open a new one instead.
+        Stop a :class:`~alertwire.relay.Relay` before closing its outbox: the
+        outcomes of its sends in flight could not be recorded, and those events
+        would be sent again after their lease.
         """
         self.store.close()
 

@@ -299,6 +299,8 @@ class _GuardedConnection(asyncio.Protocol):
                 self._recount()
             if not self._head_ended:
                 seen = self._head_tail + data
+                if not self._head_tail:  # nothing of the head yet: the parser skips
+                    seen = seen.lstrip(b"\r\n")  # blank lines before it, and so do we
                 self._head_ended = b"\r\n\r\n" in seen or b"\n\n" in seen
                 self._head_tail = seen[-3:]
         self._inner.data_received(data)
