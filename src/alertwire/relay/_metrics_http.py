@@ -63,6 +63,17 @@ class MetricsEndpoint:
         read_timeout: float = READ_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:
+        from .._errors import ConfigurationError
+        from .._numbers import is_real, is_whole
+
+        if not is_real(read_timeout, minimum=0) or not read_timeout > 0:
+            raise ConfigurationError(
+                f"read_timeout must be a positive number of seconds, got {read_timeout!r:.40}"
+            )
+        if not is_whole(max_connections, minimum=1):
+            raise ConfigurationError(
+                f"max_connections must be a whole number, at least 1, got {max_connections!r:.40}"
+            )
         self.metrics = metrics
         self.health = health
         self.read_timeout = read_timeout
