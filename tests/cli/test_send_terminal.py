@@ -84,3 +84,21 @@ def test_send_from_a_pipe_says_nothing_extra(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
+
+
+@pytest.mark.parametrize("mode", [["--dry-run"], ["--queue"], ["--queue", "--strict"]])
+def test_send_with_standard_input_closed_says_so_in_one_line(
+    tmp_path: Path, mode: list[str]
+) -> None:
+    """``<&-`` (or a service manager's closed stdin) was a traceback."""
+    command = [sys.executable, "-m", "alertwire.cli.main", "send", *mode]
+    done = subprocess.run(
+        ["bash", "-c", 'exec "$@" <&-', "bash", *command],
+        capture_output=True,
+        text=True,
+        timeout=GUARD,
+        check=False,
+        env=cli_env(tmp_path / "outbox.sqlite3"),
+    )
+    assert done.returncode == 2
+    assert done.stderr == "alertwire: error: standard input is closed: give the events as a FILE\n"

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Final
 
-from .._errors import ValidationError
+from .._errors import ConfigurationError, ValidationError
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -41,8 +41,16 @@ class LineTooLong(Exception):
 
 
 def say_if_reading_a_terminal() -> None:
-    """Tell a person at a terminal what standard input is waited for."""
-    if sys.stdin.isatty():
+    """Tell a person at a terminal what standard input is waited for; refuse a closed one
+    (``<&-``, a service manager's default) as the configuration error it is."""
+    stdin = sys.stdin
+    if stdin is None:
+        raise ConfigurationError("standard input is closed: give the events as a FILE")
+    try:
+        at_terminal = stdin.isatty()
+    except (OSError, ValueError):  # a stream closed or without a descriptor
+        at_terminal = False
+    if at_terminal:
         print(
             "alertwire: reading JSON lines from the terminal; end with Ctrl-D (or give a FILE)",
             file=sys.stderr,
