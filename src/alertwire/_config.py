@@ -217,7 +217,9 @@ def check_port(port: object) -> int:
     to :data:`MAX_PORT`. Compared only, ``True`` listened on port 1 and a ``"8080"``
     from a config file failed with a bare TypeError."""
     if not is_whole(port, minimum=0, maximum=MAX_PORT):
-        raise ConfigurationError(f"port must be between 0 and {MAX_PORT}, got {port!r:.40}")
+        raise ConfigurationError(
+            f"port must be a whole number between 0 and {MAX_PORT}, got {port!r:.40}"
+        )
     return port
 
 

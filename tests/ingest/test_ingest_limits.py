@@ -110,7 +110,9 @@ def test_a_pending_bound_that_is_no_whole_number_is_refused_by_name(value: objec
 
 @pytest.mark.parametrize("port", [True, "8080", 65536, -1])
 def test_a_listen_port_that_is_no_whole_number_in_range_is_refused_by_name(port: object) -> None:
-    with pytest.raises(ConfigurationError, match=r"^port must be between 0 and 65535"):
+    with pytest.raises(
+        ConfigurationError, match=r"^port must be a whole number between 0 and 65535"
+    ):
         IngestConfig(port=port).check()  # type: ignore[arg-type]
 
 

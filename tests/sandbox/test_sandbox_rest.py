@@ -566,8 +566,8 @@ def test_the_rest_example_in_docs_sandbox_md_runs(tmp_path: Any) -> None:
         ({"rest_rate_limit": True}, "rest_rate_limit must be at least 1"),
         ({"rate_limit": "60"}, "rate_limit must be at least 1 event per minute"),
         ({"rate_limit": 1.5}, "rate_limit must be at least 1 event per minute"),
-        ({"port": True}, "port must be between 0 and 65535"),
-        ({"port": "0"}, "port must be between 0 and 65535"),
+        ({"port": True}, "port must be a whole number between 0 and 65535"),
+        ({"port": "0"}, "port must be a whole number between 0 and 65535"),
     ],
 )
 def test_bad_rest_settings_are_refused_by_name(kwargs: dict[str, Any], message: str) -> None:
