@@ -325,6 +325,48 @@ def test_a_slow_pipe_has_each_line_stored_without_waiting_for_more(tmp_path: Pat
     assert out.decode() == "2 events: 0 delivered, 2 queued in the outbox\n"
 
 
+def test_ctrl_c_on_sqlite_waits_for_the_chunk_being_stored_and_counts_what_landed(
+    tmp_path: Path,
+) -> None:
+    """A chunk is stored on a thread of its own while the next is prepared: after
+    Ctrl-C the command waits for that write (here held up by another process's
+    lock until the test lets go), so the line it prints counts what landed. The
+    input is a pipe left open, so the run cannot end before the interrupt. (The
+    exact counts are pinned on PostgreSQL, below, where the waiting write shows.)"""
+    outbox = tmp_path / "outbox.sqlite3"
+    lines = big_file(tmp_path / "events.jsonl").read_bytes()
+    env = cli_env(outbox, ALERTWIRE_OUTBOX_BUSY_TIMEOUT=str(GUARD))
+    send = piped_send(env)
+    assert send.stdin is not None
+    send.stdin.write(lines)
+    send.stdin.flush()
+    wait_for("a first chunk", lambda: pending(outbox) > 0 or send.poll() is not None)
+    holder = sqlite3.connect(outbox, isolation_level=None, timeout=GUARD)
+    holder.execute("BEGIN IMMEDIATE")  # the next write waits for this lock
+    try:
+        send.send_signal(signal.SIGINT)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    out, err = send.communicate(timeout=GUARD)
+    assert send.returncode == 130, err
+    last = err.decode().splitlines()[-1]
+    found = re.fullmatch(
+        r"alertwire: interrupted; lines up to (\d+) are queued; from line (\d+) on NOT queued",
+        last,
+    )
+    assert found, last
+    stored, first = int(found[1]), int(found[2])
+    assert pending(outbox) == stored > 0 and first == stored + 1
+    # Lines read after the stored ones are counted as not sent (they are not queued).
+    summary = re.fullmatch(
+        rf"(\d+) events: 0 delivered, {stored} queued in the outbox(?:, (\d+) not sent)?\n",
+        out.decode(),
+    )
+    assert summary, out
+    assert int(summary[1]) == stored + int(summary[2] or 0)
+
+
 @pytest.mark.postgres
 def test_ctrl_c_waits_for_the_chunk_being_stored_and_says_exactly_what_is_queued(
     postgres_cluster: PostgresCluster, pg_passfile: Path
