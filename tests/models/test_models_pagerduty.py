@@ -328,6 +328,37 @@ def test_nan_and_infinities_in_custom_details_are_sent_as_strings_with_a_warning
     ]
 
 
+def test_the_nan_warning_is_one_line_naming_five_places_at_most(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A key is the caller's text (quoted when it is not a plain name, so a newline in
+    it cannot start a second log line), and a thousand NaNs make one short line."""
+    details: dict[str, object] = {f"m{n}": math.nan for n in range(7)}
+    details["a\nb"] = math.inf
+    with caplog.at_level(logging.WARNING, logger="alertwire"):
+        TriggerAlert("x", custom_details=details)
+        TriggerAlert("x", custom_details={"a\nb": math.inf})
+    said = [r.getMessage() for r in caplog.records]
+    assert said[0] == (
+        "payload.custom_details.m0, payload.custom_details.m1, payload.custom_details.m2,"
+        " payload.custom_details.m3, payload.custom_details.m4 and 3 more: sent as the"
+        " strings NaN, Infinity or -Infinity (JSON has no such numbers)"
+    )
+    assert said[1].startswith("payload.custom_details.'a\\nb': sent as") and "\n" not in said[1]
+
+
+def test_keys_that_are_not_strings_show_as_they_are_sent() -> None:
+    """They are sent as their text, so that is what the event shows; two keys that
+    become the same text would send the name twice, and are refused."""
+    event = TriggerAlert("x", custom_details={1: "a", None: "b", "c": "d"})  # type: ignore[dict-item]
+    assert dict(event.custom_details) == {"1": "a", "null": "b", "c": "d"}  # type: ignore[arg-type]
+    assert event.custom_details == wire(event)["payload"]["custom_details"]  # type: ignore[index]
+    with pytest.raises(ValidationError) as info:
+        TriggerAlert("x", custom_details={1: "a", "1": "b"})  # type: ignore[dict-item]
+    assert info.value.field == "custom_details"
+    assert "same once written as JSON text" in str(info.value)
+
+
 def test_custom_details_with_null_and_finite_numbers_only_are_sent_as_they_are(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

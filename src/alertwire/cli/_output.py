@@ -143,7 +143,7 @@ class Output:
 
     def document(self, value: Any) -> None:
         """A JSON document on stdout (the ``--json`` result)."""
-        self.result(_json.dumps(value).decode("utf-8"))
+        self.result(_json.dumps(value, no_floats=True).decode("utf-8"))
 
     def error(self, text: str) -> None:
         # A standard error that refuses writes (``2>/dev/full``) can say nothing, a

@@ -415,7 +415,9 @@ class _Report:
         if isinstance(outcome, EventResult):
             self.queued += 1
         if self.output.json:
-            record = _json.dumps({"line": line, **outcome_record(outcome)}).decode("utf-8")
+            record = _json.dumps({"line": line, **outcome_record(outcome)}, no_floats=True).decode(
+                "utf-8"
+            )
             self._write(("" if self._first else ",\n") + self.output.scrub(record))
             self._first = False
         if isinstance(outcome, AlertwireError):
@@ -442,7 +444,7 @@ class _Report:
         if self.output.json:
             tail = {"summary": summary, "ok": worst == _exit.OK, "exit_code": worst}
             tail.update(extra or {})
-            rest = _json.dumps(tail).decode("utf-8")
+            rest = _json.dumps(tail, no_floats=True).decode("utf-8")
             self._write("],\n" + rest[1:] + "\n", flush=True)
         else:
             self._write(self.output.scrub(summary_text(summary)) + "\n")

@@ -182,7 +182,7 @@ class _Parser(argparse.ArgumentParser):
 
             document = {"ok": False, "exit_code": _exit.BAD_INPUT, "error": "UsageError"}
             try:
-                print(_json.dumps({**document, "message": message}).decode("utf-8"))
+                print(_json.dumps({**document, "message": message}, no_floats=True).decode("utf-8"))
             except BrokenPipeError:  # a closed or full output: the exit code still says 2
                 _output_closed()
         self.exit(_exit.BAD_INPUT, f"alertwire: error: {message} (see {self.prog} --help)\n")

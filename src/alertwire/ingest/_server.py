@@ -507,4 +507,4 @@ def _first_error(response: web.StreamResponse | None) -> str:
 
 
 def _dumps(value: Any) -> str:
-    return _json.dumps(value).decode("utf-8")
+    return _json.dumps(value, no_floats=True).decode("utf-8")

@@ -231,7 +231,7 @@ class BigPandaAlert:
         wire = self._build_wire()
         _raise_problems(check_alert(wire, in_batch=True))
         try:
-            data = _json.dumps(wire)
+            data = _json.dumps(wire, no_floats=True)  # the rules refuse floats
         except TypeError as exc:  # e.g. a lone surrogate in a string
             raise ValidationError("alert", f"must be JSON-serialisable ({exc})") from None
         # The wire's size cap, with room for the app_key the client adds (the rules

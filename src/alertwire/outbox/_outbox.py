@@ -249,7 +249,7 @@ def _bigpanda_identity(wire: Mapping[str, Any]) -> str:
     does not identify one."""
     identity = _property(wire, wire.get("primary_property"), DEFAULT_PRIMARY_PROPERTIES)
     identity += _property(wire, wire.get("secondary_property"), DEFAULT_SECONDARY_PROPERTIES)
-    return "bigpanda:" + _json.dumps(identity).decode("utf-8")
+    return "bigpanda:" + _json.dumps(identity, no_floats=True).decode("utf-8")
 
 
 def _incoming_pagerduty_row(
@@ -629,7 +629,8 @@ class Outbox(Closing):
             if not isinstance(alerts, list) or not all(isinstance(a, dict) for a in alerts):
                 raise ValidationError("alerts", "must be a list of alert objects")
             items = [
-                (merged, _json.dumps(merged)) for merged in bp_protocol.batch_items(app_key, alerts)
+                (merged, _json.dumps(merged, no_floats=True))
+                for merged in bp_protocol.batch_items(app_key, alerts)
             ]
         return _incoming_bigpanda_rows(items, secret, app_key, url)
 

@@ -81,7 +81,7 @@ def headers_for(token: Secret) -> dict[str, str]:
 
 def _app_key_json(app_key: str) -> bytes:
     # App keys are not validated to any alphabet: encode, never splice raw.
-    return _json.dumps(app_key)
+    return _json.dumps(app_key, no_floats=True)
 
 
 def build_request(base_url: str, token: Secret, app_key: str, alert: BigPandaAlert) -> Request:

@@ -152,8 +152,8 @@ def with_dedup_key(raw: bytes, body: Mapping[str, Any], dedup_key: str) -> bytes
     routes (sandbox, ingest) and the outbox's raw enqueue alike.
     """
     if "dedup_key" in body:
-        return _json.dumps({**body, "dedup_key": dedup_key})
-    return splice_members(raw, b'"dedup_key":' + _json.dumps(dedup_key))
+        return _json.dumps({**body, "dedup_key": dedup_key}, no_floats=True)  # parsed
+    return splice_members(raw, b'"dedup_key":' + _json.dumps(dedup_key, no_floats=True))
 
 
 #: How a model's wire bytes begin, up to its ``payload`` object (a fast path
@@ -169,7 +169,7 @@ def routing_key_member(routing_key: Secret) -> bytes:
 
 def timestamp_member(timestamp: str) -> bytes:
     """``"timestamp":"<timestamp>"``, as a payload carries it (wire form already)."""
-    return b'"timestamp":' + _json.dumps(timestamp)
+    return b'"timestamp":' + _json.dumps(timestamp, no_floats=True)
 
 
 #: A trigger model's own layout up to its payload's first member, and that head
@@ -224,7 +224,7 @@ def _stamped(wire: bytes, members: bytes, stamp: bytes) -> bytes:
             return b"".join((b"{", members, b",", wire[1:at], stamp, after, wire[at:]))
     body = _json.loads(wire)
     body["payload"].update(_json.loads(b"{" + stamp + b"}"))
-    return splice_members(_json.dumps(body), members)
+    return splice_members(_json.dumps(body, no_floats=True), members)  # parsed
 
 
 def build_body(

@@ -112,7 +112,9 @@ def _limit(spec: dict[str, Any], name: str, unit: str) -> int | None:
 
 
 def _json_response(value: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=_json.dumps(value), content_type="application/json")
+    return web.Response(
+        status=status, body=_json.dumps(value, no_floats=True), content_type="application/json"
+    )
 
 
 def _key_filter(request: web.Request, header: str, param: str) -> Secret | None:

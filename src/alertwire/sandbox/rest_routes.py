@@ -103,7 +103,10 @@ def _answer(
     value: Any, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.Response(
-        status=status, body=_json.dumps(value), content_type="application/json", headers=headers
+        status=status,
+        body=_json.dumps(value, no_floats=True),
+        content_type="application/json",
+        headers=headers,
     )
 
 

@@ -47,7 +47,9 @@ NESTED_TOO_DEEP: Final = NESTED_TOO_DEEP_TEXT
 def _json_response(
     status: int, body: Any, *, headers: dict[str, str] | None = None
 ) -> web.Response:
-    return web.Response(status=status, body=_json.dumps(body), content_type=JSON, headers=headers)
+    return web.Response(
+        status=status, body=_json.dumps(body, no_floats=True), content_type=JSON, headers=headers
+    )
 
 
 def event_accepted(dedup_key: str) -> web.Response:

@@ -219,7 +219,7 @@ class _Handlers:
                 app_key=app_key,
                 alerts=alerts,
                 raw=raw,
-                bodies=tuple(_json.dumps(alert) for alert in alerts),
+                bodies=tuple(_json.dumps(alert, no_floats=True) for alert in alerts),  # parsed
                 batch=True,
             )
         return IncomingBigPanda(
