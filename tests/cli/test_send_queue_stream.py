@@ -329,10 +329,11 @@ def test_ctrl_c_on_sqlite_waits_for_the_chunk_being_stored_and_counts_what_lande
     tmp_path: Path,
 ) -> None:
     """A chunk is stored on a thread of its own while the next is prepared: after
-    Ctrl-C the command waits for that write (here held up by another process's
-    lock until the test lets go), so the line it prints counts what landed. The
+    Ctrl-C the command waits for the write in progress, if any, so the line it
+    prints counts what landed, and the counts add up whatever was in flight. The
     input is a pipe left open, so the run cannot end before the interrupt. (The
-    exact counts are pinned on PostgreSQL, below, where the waiting write shows.)"""
+    lock taken here may or may not hold a write up; the exact counts are pinned on
+    PostgreSQL, below, where a waiting write shows.)"""
     outbox = tmp_path / "outbox.sqlite3"
     lines = big_file(tmp_path / "events.jsonl").read_bytes()
     env = cli_env(outbox, ALERTWIRE_OUTBOX_BUSY_TIMEOUT=str(GUARD))

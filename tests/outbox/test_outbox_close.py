@@ -239,3 +239,42 @@ def test_close_from_inside_an_operation_of_the_same_thread_waits_for_nothing(
     assert [r.getMessage() for r in caplog.records] == []
     with pytest.raises(OutboxError, match="is closed"):
         box.stats()
+
+
+_FORKED_WORKER = """
+import os, sys
+from alertwire import TriggerAlert
+from alertwire.outbox import Outbox
+
+box = Outbox(sys.argv[1])
+box.enqueue(TriggerAlert("before the fork"), routing_key=sys.argv[2])
+parents = box.store._local.slot.conn
+pid = os.fork()
+if pid == 0:  # a worker of a pre-forking server, with the outbox opened before the fork
+    box.enqueue(TriggerAlert("in the child"), routing_key=sys.argv[2])
+    mine = box.store._local.slot.conn
+    box.close()
+    os._exit(0 if mine is not parents else 3)
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status))
+box.enqueue(TriggerAlert("after the child"), routing_key=sys.argv[2])
+print("parent sees", box.stats().pending)
+box.close()
+"""
+
+
+def test_a_forked_child_opens_connections_of_its_own_and_leaves_the_parents(
+    tmp_path: Path,
+) -> None:
+    """SQLite forbids a child to use, or even close, a connection its parent opened: a
+    pre-forking server's workers that enqueue through an outbox opened before the
+    fork get connections of their own, and the parent goes on with its own."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FORKED_WORKER, str(tmp_path / "outbox.sqlite3"), KEY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["child 0", "parent sees 3"]

@@ -473,6 +473,7 @@ def test_metrics_endpoint_refuses_connections_beyond_its_cap_and_recovers(
         ("max_connections", "64"),
         ("read_timeout", 0),
         ("read_timeout", float("nan")),
+        ("read_timeout", float("inf")),
         ("read_timeout", "10"),
     ],
 )

@@ -48,7 +48,9 @@ def say_if_reading_a_terminal() -> None:
         raise ConfigurationError("standard input is closed: give the events as a FILE")
     try:
         at_terminal = stdin.isatty()
-    except (OSError, ValueError):  # a stream closed or without a descriptor
+    except ValueError:  # a stream object closed in this process: nothing can be read
+        raise ConfigurationError("standard input is closed: give the events as a FILE") from None
+    except OSError:  # a stream without a descriptor (replaced in-process): read it as is
         at_terminal = False
     if at_terminal:
         print(

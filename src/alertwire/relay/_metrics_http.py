@@ -66,9 +66,9 @@ class MetricsEndpoint:
         from .._errors import ConfigurationError
         from .._numbers import is_real, is_whole
 
-        if not is_real(read_timeout, minimum=0) or not read_timeout > 0:
-            raise ConfigurationError(
-                f"read_timeout must be a positive number of seconds, got {read_timeout!r:.40}"
+        if not is_real(read_timeout, minimum=0, maximum=1e9) or not read_timeout > 0:
+            raise ConfigurationError(  # infinite: a stalled client would keep its slot for good
+                f"read_timeout must be a positive, finite number of seconds, got {read_timeout!r:.40}"
             )
         if not is_whole(max_connections, minimum=1):
             raise ConfigurationError(

@@ -98,6 +98,10 @@ logger = logging.getLogger("alertwire.outbox")
 
 BUSY_TIMEOUT_MS: Final = 10_000
 
+#: Connections a child made by ``fork`` inherited and must never close (see
+#: :meth:`SQLiteConnections._after_fork`): held here for the life of the child.
+_INHERITED: list[object] = []
+
 #: Set on every connection, after ``PRAGMA busy_timeout`` (first, so that nothing
 #: after it fails at once on a lock another connection holds; see :func:`configure`).
 #: WAL is persistent in the file and is switched on separately (:func:`_ensure_wal`).
@@ -289,6 +293,8 @@ class SQLiteConnections:
         self._slots: set[ThreadConnection] = set()
         self._closed = False
         self._lock = threading.Lock()
+        #: The process the connections belong to (:meth:`_after_fork`).
+        self._pid = os.getpid()
         self._ready = False
         self._warned_mode = False
         self._tuning: tuple[str, ...] = ()
@@ -402,11 +408,31 @@ class SQLiteConnections:
 
     def _own(self) -> ThreadConnection:
         """This thread's :class:`ThreadConnection`, made at its first operation."""
+        if self._pid != os.getpid():
+            self._after_fork()
         try:
             slot: ThreadConnection = self._local.slot
         except AttributeError:
             slot = self._new_slot()
         return slot
+
+    def _after_fork(self) -> None:
+        """In a child made by ``fork`` (a pre-forking server's worker, a process pool):
+        start afresh, with connections of its own.
+
+        SQLite forbids using a connection in a child that the parent opened, closing
+        it included: a close there can checkpoint and delete the WAL the parent is
+        still writing, since the parent's file locks are not the child's. So the
+        parent's connections are neither used nor closed; they are kept referenced
+        for the child's lifetime (:data:`_INHERITED`), as the garbage collector
+        would otherwise close them. The lock is made anew: the parent's may have
+        been copied held.
+        """
+        _INHERITED.append((self._slots, self._local))
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._slots = set()
 
     def _new_slot(self) -> ThreadConnection:
         slot = ThreadConnection()
@@ -849,6 +875,8 @@ class SQLiteConnections:
         PostgreSQL store refuses the same way.
         """
         deadline = time.monotonic() + self.busy_timeout
+        if self._pid != os.getpid():
+            self._after_fork()  # the parent's connections are not this process's to close
         with self._lock:
             self._closed = True
             slots, self._slots = list(self._slots), set()
