@@ -170,6 +170,20 @@ def test_closing_a_postgres_outbox_lets_an_operation_under_way_finish(pg_url: st
         assert check.execute("SELECT count(*) FROM alertwire_events").fetchone() == (200,)
 
 
+def forking(script: str, tmp_path: Path) -> list[str]:
+    """Run ``script`` (which forks) in a process of its own, so that a fork never copies
+    pytest's threads; its output lines, once it has exited 0 (a hang fails the test)."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "outbox.sqlite3"), KEY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
 _FORK_WHILE_LOCKED = """
 import os, sys, threading
 from alertwire import TriggerAlert
@@ -212,15 +226,7 @@ def test_a_fork_while_threads_use_the_outbox_neither_hangs_nor_closes_the_parent
     """A fork drops the other threads' state in the child, which ran their end-of-thread
     watches there, before any code of the child's: one waited for a lock copied held
     (the child hung for good), and each closed the parent's connection in the child."""
-    done = subprocess.run(
-        [sys.executable, "-c", _FORK_WHILE_LOCKED, str(tmp_path / "outbox.sqlite3"), KEY],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["child 0", "parent still has 1"]
+    assert forking(_FORK_WHILE_LOCKED, tmp_path) == ["child 0", "parent still has 1"]
 
 
 def test_close_from_inside_an_operation_of_the_same_thread_waits_for_nothing(
@@ -269,12 +275,4 @@ def test_a_forked_child_opens_connections_of_its_own_and_leaves_the_parents(
     """SQLite forbids a child to use, or even close, a connection its parent opened: a
     pre-forking server's workers that enqueue through an outbox opened before the
     fork get connections of their own, and the parent goes on with its own."""
-    done = subprocess.run(
-        [sys.executable, "-c", _FORKED_WORKER, str(tmp_path / "outbox.sqlite3"), KEY],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["child 0", "parent sees 3"]
+    assert forking(_FORKED_WORKER, tmp_path) == ["child 0", "parent sees 3"]
