@@ -170,11 +170,12 @@ def test_closing_a_postgres_outbox_lets_an_operation_under_way_finish(pg_url: st
         assert check.execute("SELECT count(*) FROM alertwire_events").fetchone() == (200,)
 
 
-def forking(script: str, tmp_path: Path) -> list[str]:
-    """Run ``script`` (which forks) in a process of its own, so that a fork never copies
-    pytest's threads; its output lines, once it has exited 0 (a hang fails the test)."""
+def forking(script: str, outbox: Path | str) -> list[str]:
+    """Run ``script`` (which forks) on ``outbox`` in a process of its own, so that a fork
+    never copies pytest's threads; its output lines, once it has exited 0 (a hang fails
+    the test)."""
     done = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "outbox.sqlite3"), KEY],
+        [sys.executable, "-c", script, str(outbox), KEY],
         capture_output=True,
         text=True,
         timeout=120,
@@ -226,7 +227,10 @@ def test_a_fork_while_threads_use_the_outbox_neither_hangs_nor_closes_the_parent
     """A fork drops the other threads' state in the child, which ran their end-of-thread
     watches there, before any code of the child's: one waited for a lock copied held
     (the child hung for good), and each closed the parent's connection in the child."""
-    assert forking(_FORK_WHILE_LOCKED, tmp_path) == ["child 0", "parent still has 1"]
+    assert forking(_FORK_WHILE_LOCKED, tmp_path / "outbox.sqlite3") == [
+        "child 0",
+        "parent still has 1",
+    ]
 
 
 def test_close_from_inside_an_operation_of_the_same_thread_waits_for_nothing(
@@ -275,4 +279,35 @@ def test_a_forked_child_opens_connections_of_its_own_and_leaves_the_parents(
     """SQLite forbids a child to use, or even close, a connection its parent opened: a
     pre-forking server's workers that enqueue through an outbox opened before the
     fork get connections of their own, and the parent goes on with its own."""
-    assert forking(_FORKED_WORKER, tmp_path) == ["child 0", "parent sees 3"]
+    assert forking(_FORKED_WORKER, tmp_path / "outbox.sqlite3") == ["child 0", "parent sees 3"]
+
+
+_FORKED_POSTGRES_WORKER = """
+import os, sys
+from alertwire import TriggerAlert
+from alertwire.outbox import Outbox
+from alertwire.outbox.postgres import PostgresStore
+
+box = Outbox(store=PostgresStore(sys.argv[1]))
+box.enqueue(TriggerAlert("before the fork"), routing_key=sys.argv[2])
+parents = box.store._get_pool()
+pid = os.fork()
+if pid == 0:
+    box.enqueue(TriggerAlert("in the child"), routing_key=sys.argv[2])
+    mine = box.store._get_pool()
+    box.close()
+    os._exit(0 if mine is not parents else 3)
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status))
+box.enqueue(TriggerAlert("after the child"), routing_key=sys.argv[2])
+print("parent sees", box.stats().pending)
+box.close()
+"""
+
+
+def test_a_forked_child_opens_a_postgres_pool_of_its_own_and_leaves_the_parents(
+    pg_url: str,
+) -> None:
+    """The parent's pooled sessions share their sockets with a child made by fork: the
+    child's queries would interleave with the parent's, and its close would end them."""
+    assert forking(_FORKED_POSTGRES_WORKER, pg_url) == ["child 0", "parent sees 3"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import threading
 import time
@@ -33,6 +34,10 @@ T = TypeVar("T")
 
 #: Connections per store: a relay uses one at a time; a service enqueuing from threads, more.
 POOL_MAX_SIZE: Final = 8
+#: Pools a child made by ``fork`` inherited and must never use or close (see
+#: :meth:`PostgresConnections._after_fork`): held here for the life of the child.
+_INHERITED: list[object] = []
+
 #: Seconds to wait for a connection (server down, pool exhausted) before an OutboxError.
 CONNECT_TIMEOUT: Final = 10
 #: How often a claim or settle is tried again after a lost race (unique index, deadlock).
@@ -147,6 +152,8 @@ class PostgresConnections:
         self._pool: Any = None
         self._lock = threading.Lock()
         self._closed = False
+        #: The process the pool belongs to (:meth:`_after_fork`).
+        self._pid = os.getpid()
 
     # ------------------------------------------------------------ connections
 
@@ -167,7 +174,26 @@ class PostgresConnections:
             text = str(exc).strip() or type(exc).__name__
         return self._scrub(" ".join(text.split()))
 
+    def _after_fork(self) -> None:
+        """In a child made by ``fork`` (a pre-forking server's worker, a process pool):
+        a pool of its own, opened at the next operation.
+
+        The parent's pool holds the parent's sessions: their sockets are shared with
+        the child, so a query from the child would interleave with the parent's on
+        one session, and closing one from the child (``Terminate``) would end the
+        parent's session. So the parent's pool is neither used nor closed here; it
+        is kept referenced (:data:`_INHERITED`), as the garbage collector would
+        otherwise close its connections. The lock is made anew: the parent's may
+        have been copied held.
+        """
+        _INHERITED.append(self._pool)
+        self._pool = None
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
     def _get_pool(self) -> Any:
+        if self._pid != os.getpid():
+            self._after_fork()
         if self._pool is not None:
             return self._pool
         import psycopg
@@ -352,6 +378,8 @@ class PostgresConnections:
         operation under way finishes (tested). One that took the pool just before
         fails to get a connection from it, as an OutboxError naming the closed pool.
         """
+        if self._pid != os.getpid():
+            self._after_fork()  # the parent's sessions are not this process's to end
         with self._lock:
             pool, self._pool = self._pool, None
             self._closed = True
